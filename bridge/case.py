@@ -1,0 +1,184 @@
+"""Cases: reading them from JSON or YAML, and validating them against a policy.
+
+A case is `{"id": ..., "policy": ..., "facts": {name: value}}`. A fact that is
+absent or null is unknown (unless the policy gives it a default, which the
+evaluator fills in). Validation turns raw data into a typed `Case` before any
+atom is built, and names exactly what is wrong when it cannot.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from policykb.bridge.errors import CaseError
+from policykb.bridge.kb_files import DEFAULT_POLICY
+from policykb.bridge.policy import Fact, FactType, Policy, Value
+
+CASE_KEYS = ("id", "policy", "facts")
+
+
+@dataclass(frozen=True)
+class Case:
+    """A validated case: its id, its policy and the facts it states."""
+
+    id: str
+    policy: str
+    facts: Mapping[str, Value] = field(default_factory=dict)
+
+
+def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise CaseError(f"duplicate key {key!r}")
+        result[key] = value
+    return result
+
+
+def parse_json(text: str, origin: str) -> Any:
+    """Parse JSON, naming the line and column of a syntax error."""
+    try:
+        return json.loads(text, object_pairs_hook=_reject_duplicates)
+    except json.JSONDecodeError as error:
+        raise CaseError(
+            f"{origin}:{error.lineno}:{error.colno}: malformed JSON: {error.msg}"
+        ) from None
+    except CaseError as error:
+        raise CaseError(f"{origin}: {error}") from None
+
+
+def parse_yaml(text: str, origin: str) -> Any:
+    """Parse YAML, naming the line and column of a syntax error."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        where = f"{mark.line + 1}:{mark.column + 1}:" if mark else ""
+        problem = error.problem or error.context or "syntax error"
+        raise CaseError(f"{origin}:{where} malformed YAML: {problem}") from None
+    except yaml.YAMLError as error:
+        raise CaseError(f"{origin}: malformed YAML: {error}") from None
+
+
+def parse_case_text(text: str, origin: str) -> Any:
+    """Parse a case document: JSON when it is a .json file or starts like JSON, else YAML."""
+    if origin.endswith(".json") or text.lstrip().startswith(("{", "[")):
+        return parse_json(text, origin)
+    return parse_yaml(text, origin)
+
+
+def read_case_document(path: str) -> tuple[Any, str]:
+    """Read and parse a case file (or `-` for stdin); return the data and a default id."""
+    if path == "-":
+        return parse_case_text(sys.stdin.read(), "<stdin>"), "stdin"
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise CaseError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise CaseError(f"{path}: is a folder, not a case file") from None
+    except UnicodeDecodeError:
+        raise CaseError(f"{path}: not UTF-8 text") from None
+    except OSError as error:
+        raise CaseError(f"{path}: cannot read: {error.strerror}") from None
+    return parse_case_text(text, path), file.stem
+
+
+def _nearest(name: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _type_name(value: object) -> str:
+    return {bool: "a boolean", str: "a string", int: "a number", float: "a number",
+            list: "a list", dict: "an object"}.get(type(value), type(value).__name__)
+
+
+def check_value(fact: Fact, raw: object) -> Value:
+    """The typed value of `raw` for `fact`, or a CaseError naming the expected type."""
+    wrong = f"fact {fact.name!r} must be {fact.type_label}, not {_type_name(raw)}"
+    if fact.type is FactType.BOOL:
+        if not isinstance(raw, bool):
+            raise CaseError(wrong)
+        return raw
+    if fact.type is FactType.ENUM:
+        if not isinstance(raw, str):
+            raise CaseError(wrong)
+        if raw not in fact.options:
+            raise CaseError(
+                f"fact {fact.name!r} must be {fact.type_label}, not {raw!r}"
+                + _nearest(raw, list(fact.options))
+            )
+        return raw
+    if fact.type is FactType.STRING:
+        # A code such as 97124 is often written as a number; it means the same.
+        if isinstance(raw, int) and not isinstance(raw, bool):
+            return str(raw)
+        if not isinstance(raw, str):
+            raise CaseError(wrong)
+        return raw
+    if not isinstance(raw, list):
+        raise CaseError(wrong)
+    members: set[str] = set()
+    for item in raw:
+        if not isinstance(item, str) or item not in fact.options:
+            shown = repr(item) if isinstance(item, str) else _type_name(item)
+            hint = _nearest(item, list(fact.options)) if isinstance(item, str) else ""
+            raise CaseError(
+                f"fact {fact.name!r}: {shown} is not one of {', '.join(fact.options)}{hint}"
+            )
+        members.add(item)
+    return frozenset(members)
+
+
+def case_policy_name(document: object) -> str:
+    """The policy a raw case names (the default policy when it names none)."""
+    if isinstance(document, Mapping):
+        policy = document.get("policy")
+        if isinstance(policy, str):
+            return policy
+    return DEFAULT_POLICY
+
+
+def validate_case(document: object, policy: Policy, default_id: str) -> Case:
+    """Check a parsed case document against `policy` and return the typed case."""
+    if not isinstance(document, Mapping):
+        raise CaseError(f"a case must be an object with a 'facts' key, not {_type_name(document)}")
+    for key in document:
+        if key not in CASE_KEYS:
+            raise CaseError(
+                f"unknown key {key!r} in case (expected {', '.join(CASE_KEYS)})"
+                + _nearest(str(key), list(CASE_KEYS))
+            )
+    case_id = document.get("id", default_id)
+    if not isinstance(case_id, str):
+        raise CaseError(f"'id' must be a string, not {_type_name(case_id)}")
+    policy_name = document.get("policy", policy.name)
+    if not isinstance(policy_name, str):
+        raise CaseError(f"'policy' must be a string, not {_type_name(policy_name)}")
+    raw_facts = document.get("facts", {})
+    if raw_facts is None:
+        raw_facts = {}
+    if not isinstance(raw_facts, Mapping):
+        raise CaseError(f"'facts' must be an object, not {_type_name(raw_facts)}")
+    facts: dict[str, Value] = {}
+    for name, raw in raw_facts.items():
+        if name not in policy.facts:
+            raise CaseError(
+                f"unknown fact {name!r} for policy {policy.name}"
+                + _nearest(str(name), list(policy.facts))
+            )
+        if raw is None:
+            continue
+        facts[name] = check_value(policy.facts[name], raw)
+    ordered = {name: facts[name] for name in policy.facts if name in facts}
+    return Case(id=case_id, policy=policy_name, facts=ordered)

@@ -1,0 +1,347 @@
+"""Exact evaluation of cases over a policy's grounded scenario program.
+
+A case pins the facts it knows; its unknown facts range over their domains.
+The verdict, each criterion's status and each note are read from the brave
+and cautious consequences of the scenario program under the case's
+assumptions: what holds in some, and in every, way of filling in the unknowns.
+
+Minimal explanations are found by implicit hitting sets: a small clingo
+optimisation program proposes the smallest set of the case's facts not yet
+refuted; the scenario program either confirms that it alone forces the
+verdict or returns a counterexample scenario, from which the facts that must
+be added (a minimal correction set) become a new constraint. Every proposal
+that is confirmed is a minimal explanation, and they come smallest first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+
+import clingo
+from clingo import Function
+
+from policykb.bridge.case import Case
+from policykb.bridge.errors import CaseError, EngineError
+from policykb.bridge.kb_files import PolicySource
+from policykb.bridge.policy import FactType, Policy, Value, python_value, read_policy
+from policykb.bridge.program import ground_scenarios, ground_twin
+from policykb.bridge.result import (
+    Evaluation,
+    ExplanationItem,
+    MissingFact,
+    Note,
+    Status,
+    Verdict,
+)
+
+COVERED = Function("verdict", [Function("covered")])
+_OTHER = Function("other_value")
+
+Assignment = Mapping[str, Value]
+"""Known facts: fact name -> value."""
+
+
+@dataclass(frozen=True)
+class _Consequences:
+    possible: frozenset[clingo.Symbol]
+    certain: frozenset[clingo.Symbol]
+
+
+class _ValueLiterals:
+    """The solver literal of each value/2 atom of a grounded program."""
+
+    def __init__(self, ctl: clingo.Control, policy: Policy, prefix: str = "") -> None:
+        self.policy = policy
+        self.of: dict[str, dict[object, int]] = {name: {} for name in policy.facts}
+        for atom in ctl.symbolic_atoms.by_signature(prefix + "value", 2):
+            fact, value = atom.symbol.arguments
+            key: object = _OTHER if value == _OTHER else python_value(value)
+            if fact.name in self.of:
+                self.of[fact.name][key] = atom.literal
+        self.known = {
+            atom.symbol.arguments[0].name: atom.literal
+            for atom in ctl.symbolic_atoms.by_signature(prefix + "known", 1)
+        }
+
+    def pin(self, fact: str, value: Value) -> list[int]:
+        """The assumptions that give `fact` the value `value`."""
+        domain = self.of[fact]
+        kind = self.policy.facts[fact].type
+        if kind is FactType.LIST:
+            assert isinstance(value, frozenset)
+            return [lit if option in value else -lit for option, lit in domain.items()]
+        if kind is FactType.STRING and value not in domain:
+            return [domain[_OTHER]]
+        return [domain[value]]
+
+    def assumptions(self, known: Assignment, facts: Iterable[str] | None = None) -> list[int]:
+        chosen = known if facts is None else {f: known[f] for f in facts}
+        return [lit for fact, value in chosen.items() for lit in self.pin(fact, value)]
+
+    def known_flags(self, known: Assignment) -> list[int]:
+        return [lit if fact in known else -lit for fact, lit in self.known.items()]
+
+
+class Evaluator:
+    """Evaluates cases of one policy. Grounds its programs once; not thread-safe."""
+
+    def __init__(self, source: PolicySource) -> None:
+        self.source = source
+        self._ctl = ground_scenarios(source)
+        self.policy = read_policy(source, self._ctl)
+        self._literals = _ValueLiterals(self._ctl, self.policy)
+        self._covered = self._literal_of(self._ctl, COVERED)
+        self._enum_mode = ""
+        self._twin: clingo.Control | None = None
+        self._twin_literals: _ValueLiterals | None = None
+        self._flip: dict[str, int] = {}
+
+    @staticmethod
+    def _literal_of(ctl: clingo.Control, symbol: clingo.Symbol) -> int:
+        atom = ctl.symbolic_atoms[symbol]
+        if atom is None:
+            raise EngineError(f"the policy never derives {symbol}")
+        return atom.literal
+
+    # -- known facts ---------------------------------------------------------
+
+    def known_facts(self, case: Case) -> tuple[dict[str, Value], frozenset[str]]:
+        """The case's facts with the defaults filled in, and which were assumed."""
+        known = dict(case.facts)
+        assumed = set()
+        for name, fact in self.policy.facts.items():
+            if name not in known and fact.default is not None:
+                known[name] = fact.default
+                assumed.add(name)
+        ordered = {name: known[name] for name in self.policy.facts if name in known}
+        return ordered, frozenset(assumed)
+
+    # -- solving -------------------------------------------------------------
+
+    def _set_mode(self, mode: str) -> None:
+        if mode != self._enum_mode:
+            self._ctl.configuration.solve.enum_mode = mode  # type: ignore[union-attr]
+            self._enum_mode = mode
+
+    def _consequences(self, assumptions: Sequence[int]) -> _Consequences:
+        found: list[frozenset[clingo.Symbol]] = []
+        for mode in ("brave", "cautious"):
+            self._set_mode(mode)
+            last: list[clingo.Symbol] | None = None
+            with self._ctl.solve(assumptions=list(assumptions), yield_=True) as handle:
+                for model in handle:
+                    last = model.symbols(shown=True)
+            if last is None:
+                raise CaseError("the case's facts contradict the policy's domain constraints")
+            found.append(frozenset(last))
+        return _Consequences(possible=found[0], certain=found[1])
+
+    def _counterexample(self, assumptions: Sequence[int], watch: Sequence[int]) -> set[int] | None:
+        """A scenario under `assumptions`, as the subset of `watch` true in it; None if none."""
+        self._set_mode("auto")
+        with self._ctl.solve(assumptions=list(assumptions), yield_=True) as handle:
+            for model in handle:
+                return {lit for lit in watch if model.is_true(lit)}
+        return None
+
+    # -- verdict -------------------------------------------------------------
+
+    @staticmethod
+    def _verdict(consequences: _Consequences) -> Verdict:
+        if COVERED in consequences.certain:
+            return Verdict.COVERED
+        if COVERED not in consequences.possible:
+            return Verdict.NOT_COVERED
+        return Verdict.NEEDS_INFORMATION
+
+    def _statuses(self, consequences: _Consequences) -> dict[str, Status]:
+        statuses: dict[str, Status] = {}
+        for key in self.policy.criteria:
+            ident = clingo.String(key)
+            met = Function("met", [ident])
+            if Function("applies", [ident]) not in consequences.possible:
+                statuses[key] = Status.NOT_APPLICABLE
+            elif met in consequences.certain:
+                statuses[key] = Status.MET
+            elif met not in consequences.possible:
+                statuses[key] = Status.NOT_MET
+            else:
+                statuses[key] = Status.UNKNOWN
+        return statuses
+
+    def _notes(self, consequences: _Consequences, known: Assignment) -> tuple[Note, ...]:
+        notes: list[Note] = []
+        for symbol in sorted(consequences.certain):
+            if symbol.match("warning", 3):
+                ident, fact, text = symbol.arguments
+                notes.append(
+                    Note("warning", ident.string, text.string, fact.name, known.get(fact.name))
+                )
+            elif symbol.match("caution", 2):
+                ident, text = symbol.arguments
+                notes.append(Note("caution", ident.string, text.string))
+        return tuple(notes)
+
+    def verdict_of(self, known: Assignment) -> Verdict:
+        """The verdict on exactly these known facts, every other fact unknown."""
+        return self._verdict(self._consequences(self._literals.assumptions(known)))
+
+    # -- missing facts -------------------------------------------------------
+
+    def _ensure_twin(self) -> clingo.Control:
+        if self._twin is None:
+            self._twin = ground_twin(self.source)
+            self._twin.configuration.solve.enum_mode = "brave"  # type: ignore[union-attr]
+            self._twin_literals = _ValueLiterals(self._twin, self.policy)
+            self._flip = {
+                atom.symbol.arguments[0].name: atom.literal
+                for atom in self._twin.symbolic_atoms.by_signature("flip", 1)
+            }
+        return self._twin
+
+    def missing_facts(self, known: Assignment) -> list[str]:
+        """The unknown facts the verdict still depends on.
+
+        Fact F is missing when some way of filling in the other unknowns makes
+        coverage turn on F's value (two scenarios differing only in F differ in
+        verdict). Computed as brave consequences of the twin program.
+        """
+        twin = self._ensure_twin()
+        assert self._twin_literals is not None
+        assumptions = self._twin_literals.assumptions(known)
+        assumptions += [-lit for fact, lit in self._flip.items() if fact in known]
+        last: list[clingo.Symbol] = []
+        with twin.solve(assumptions=assumptions, yield_=True) as handle:
+            for model in handle:
+                last = model.symbols(shown=True)
+        flipped = {symbol.arguments[0].name for symbol in last}
+        return [name for name in self.policy.facts if name in flipped]
+
+    # -- explanations --------------------------------------------------------
+
+    def _sufficient_or_correction(
+        self, known: Assignment, chosen: Sequence[str], verdict: Verdict
+    ) -> list[str] | None:
+        """None if `chosen` alone forces `verdict`; else a minimal correction set.
+
+        A correction set is a set of the case's other facts of which every
+        sufficient set must hold one: a counterexample scenario agrees with
+        the case on all the rest.
+        """
+        target = -self._covered if verdict is Verdict.COVERED else self._covered
+        pinned = [*self._literals.assumptions(known, chosen), target]
+        rest = [f for f in known if f not in chosen]
+        watch = [lit for f in rest for lit in map(abs, self._literals.pin(f, known[f]))]
+        scenario = self._counterexample(pinned, watch)
+        if scenario is None:
+            return None
+        correction: list[str] = []
+        for fact in rest:
+            pins = self._literals.pin(fact, known[fact])
+            agrees = all((abs(lit) in scenario) == (lit > 0) for lit in pins)
+            if not agrees:
+                widened = self._counterexample([*pinned, *pins], watch)
+                if widened is None:
+                    correction.append(fact)
+                    continue
+                scenario = widened
+            pinned.extend(pins)
+        return correction
+
+    def explanations(
+        self, known: Assignment, verdict: Verdict, *, smallest_only: bool = False
+    ) -> Iterator[tuple[str, ...]]:
+        """Every minimal explanation of `verdict` among `known`, smallest first.
+
+        A minimal explanation is a set S of known facts such that S alone (every
+        other fact unknown) gets `verdict`, and no proper subset of S does.
+        With `smallest_only`, stop after the explanations of the smallest size.
+        Within one size, explanations come in vocabulary order.
+        """
+        if verdict is Verdict.NEEDS_INFORMATION:
+            # With every fact unknown the case already needs information, so
+            # the empty set is the one minimal explanation.
+            yield ()
+            return
+        facts = list(known)
+        rank = {name: self.policy.facts[name].rank for name in facts}
+        hitting = _HittingSets(facts)
+        batch: list[tuple[str, ...]] = []
+        batch_size = -1
+        for candidate in hitting.candidates():
+            if len(candidate) != batch_size:
+                yield from sorted(batch, key=lambda e: [rank[f] for f in e])
+                if smallest_only and batch:
+                    return
+                batch, batch_size = [], len(candidate)
+            correction = self._sufficient_or_correction(known, candidate, verdict)
+            if correction is None:
+                batch.append(tuple(sorted(candidate, key=rank.__getitem__)))
+                hitting.block_supersets(candidate)
+            else:
+                if not correction:
+                    raise EngineError("the case's own facts do not force its verdict")
+                hitting.require_one_of(correction)
+        yield from sorted(batch, key=lambda e: [rank[f] for f in e])
+
+    # -- evaluation ----------------------------------------------------------
+
+    def evaluate(self, case: Case) -> Evaluation:
+        """Evaluate one case: verdict, criteria, smallest explanation, missing facts, notes."""
+        known, assumed = self.known_facts(case)
+        assumptions = [*self._literals.assumptions(known), *self._literals.known_flags(known)]
+        consequences = self._consequences(assumptions)
+        verdict = self._verdict(consequences)
+        explanation = next(self.explanations(known, verdict, smallest_only=True), ())
+        missing = self.missing_facts(known) if verdict is Verdict.NEEDS_INFORMATION else []
+        return Evaluation(
+            id=case.id,
+            policy=self.policy.name,
+            verdict=verdict,
+            criteria=self._statuses(consequences),
+            explanation=tuple(self.explain_item(f, known[f], f in assumed) for f in explanation),
+            missing=tuple(self.missing_item(f) for f in missing),
+            warnings=self._notes(consequences, known),
+        )
+
+    def explain_item(self, fact: str, value: Value, assumed: bool) -> ExplanationItem:
+        citation = self.policy.citation(fact, value)
+        return ExplanationItem(fact, value, citation.criterion, citation.text, assumed)
+
+    def missing_item(self, fact: str) -> MissingFact:
+        declared = self.policy.facts[fact]
+        return MissingFact(fact, declared.question, declared.clauses)
+
+
+class _HittingSets:
+    """Smallest sets of facts that meet every correction set and contain no explanation."""
+
+    def __init__(self, facts: Sequence[str]) -> None:
+        self._ctl = clingo.Control(["--opt-mode=opt"])
+        with self._ctl.backend() as backend:
+            self._pick = {
+                fact: backend.add_atom(Function("pick", [Function(fact)])) for fact in facts
+            }
+            if self._pick:
+                backend.add_rule(list(self._pick.values()), [], choice=True)
+            backend.add_minimize(0, [(atom, 1) for atom in self._pick.values()])
+
+    def candidates(self) -> Iterator[list[str]]:
+        """Smallest candidates, one at a time, until none is left."""
+        while True:
+            best: list[str] | None = None
+            with self._ctl.solve(yield_=True) as handle:
+                for model in handle:
+                    best = [fact for fact, atom in self._pick.items() if model.is_true(atom)]
+            if best is None:
+                return
+            yield best
+
+    def require_one_of(self, facts: Iterable[str]) -> None:
+        with self._ctl.backend() as backend:
+            backend.add_rule([], [-self._pick[fact] for fact in facts])
+
+    def block_supersets(self, facts: Iterable[str]) -> None:
+        with self._ctl.backend() as backend:
+            backend.add_rule([], [self._pick[fact] for fact in facts])

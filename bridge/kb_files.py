@@ -1,0 +1,92 @@
+"""Where policies live: the bundled KB and any folders of the user's own.
+
+A policy is a folder holding an entry file `policy.lp` that only includes the
+policy's parts. The core logic in the bundled `core/` folder is loaded with
+every policy, so a policy folder holds nothing but the policy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from importlib.resources import as_file, files
+from pathlib import Path
+
+from policykb.bridge.errors import PolicyError
+
+ENTRY_FILE = "policy.lp"
+CORE_FILES = ("vocabulary.lp", "scenario.lp", "verdict.lp")
+SHOW_FILE = "show.lp"
+DEFAULT_POLICY = "massage-therapy"
+
+
+def bundled_kb() -> Path:
+    """The folder of the bundled knowledge base (installed as package data)."""
+    with as_file(files("policykb.kb")) as path:
+        return Path(path)
+
+
+def core_files() -> list[Path]:
+    """The policy-independent program parts, in load order."""
+    core = bundled_kb() / "core"
+    return [core / name for name in CORE_FILES]
+
+
+def show_file() -> Path:
+    """The file that declares what a model shows to the bridge."""
+    return bundled_kb() / "core" / SHOW_FILE
+
+
+@dataclass(frozen=True)
+class PolicySource:
+    """A policy's name and entry file, before it is loaded."""
+
+    name: str
+    entry: Path
+
+    @property
+    def folder(self) -> Path:
+        return self.entry.parent
+
+
+def _policies_in(folder: Path) -> Iterable[PolicySource]:
+    if (folder / ENTRY_FILE).is_file():
+        yield PolicySource(folder.name, folder / ENTRY_FILE)
+        return
+    for child in sorted(folder.iterdir()):
+        if (child / ENTRY_FILE).is_file():
+            yield PolicySource(child.name, child / ENTRY_FILE)
+
+
+def discover_policies(extra_dirs: Sequence[Path] = ()) -> dict[str, PolicySource]:
+    """Every policy by name: the bundled ones, then the user's (which win on a clash).
+
+    Each folder in `extra_dirs` is either a policy folder itself or a folder of
+    policy folders.
+    """
+    found = {source.name: source for source in _policies_in(bundled_kb() / "policies")}
+    for folder in extra_dirs:
+        if not folder.is_dir():
+            raise PolicyError(f"--kb {folder}: no such folder")
+        own = list(_policies_in(folder))
+        if not own:
+            raise PolicyError(
+                f"--kb {folder}: no policy found (a policy is a folder with a {ENTRY_FILE})"
+            )
+        found.update((source.name, source) for source in own)
+    return found
+
+
+def policy_source(target: str | Path, extra_dirs: Sequence[Path] = ()) -> PolicySource:
+    """Resolve a policy name, policy folder or entry file to its source."""
+    path = Path(target)
+    if path.suffix == ".lp" and path.is_file():
+        return PolicySource(path.parent.name, path)
+    if path.is_dir() and (path / ENTRY_FILE).is_file():
+        return PolicySource(path.name, path / ENTRY_FILE)
+    known = discover_policies(extra_dirs)
+    name = str(target)
+    if name not in known:
+        names = ", ".join(sorted(known)) or "none"
+        raise PolicyError(f"unknown policy {name!r} (known policies: {names})")
+    return known[name]

@@ -1,0 +1,117 @@
+"""Grounded clingo programs for a policy.
+
+Two programs are built per policy, once, and then queried under assumptions
+case after case (a case never changes a grounded program, and its data never
+becomes program text):
+
+- the scenario program: core + policy, whose answer sets are the scenarios;
+- the twin program: two copies of the scenario program that agree on every
+  fact but one, used to ask which unknown facts a verdict still depends on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import clingo
+from clingo import ast
+
+from policykb.bridge.errors import PolicyError
+from policykb.bridge.kb_files import PolicySource, core_files, show_file
+
+TWIN_PREFIX = "twin_"
+
+# Two copies of the policy that agree on every fact except the one flipped,
+# and whose verdicts differ. Built from fixed text, never from case data.
+TWIN_LINK = """
+1 { flip(F) : fact(F, _) } 1.
+:- value(F, V), not twin_value(F, V), not flip(F).
+:- twin_value(F, V), not value(F, V), not flip(F).
+kb_same(F) :- flip(F), twin_value(F, V) : value(F, V); value(F, V) : twin_value(F, V).
+:- flip(F), kb_same(F).
+kb_changes :- verdict(X), twin_verdict(Y), X != Y.
+:- not kb_changes.
+#show flip/1.
+"""
+
+
+def _logger(messages: list[str]) -> Callable[[clingo.MessageCode, str], None]:
+    def log(_code: clingo.MessageCode, message: str) -> None:
+        messages.append(" ".join(message.split()))
+
+    return log
+
+
+def _policy_files(source: PolicySource) -> list[Path]:
+    return [*core_files(), source.entry]
+
+
+def parse_program(files: Sequence[Path]) -> list[ast.AST]:
+    """Parse program files (following their #include directives) into statements."""
+    statements: list[ast.AST] = []
+    messages: list[str] = []
+    try:
+        ast.parse_files([str(f) for f in files], statements.append, logger=_logger(messages))
+    except RuntimeError as error:
+        detail = "; ".join(messages) or str(error)
+        raise PolicyError(f"cannot parse the policy: {detail}") from None
+    return statements
+
+
+def _ground(ctl: clingo.Control, messages: list[str], what: str) -> None:
+    try:
+        ctl.ground([("base", [])])
+    except RuntimeError as error:
+        detail = "; ".join(messages) or str(error)
+        raise PolicyError(f"cannot ground {what}: {detail}") from None
+
+
+def _new_control(messages: list[str]) -> clingo.Control:
+    return clingo.Control(["--models=0"], logger=_logger(messages), message_limit=20)
+
+
+def ground_scenarios(source: PolicySource) -> clingo.Control:
+    """The scenario program of a policy, grounded."""
+    messages: list[str] = []
+    ctl = _new_control(messages)
+    statements = parse_program([*_policy_files(source), show_file()])
+    with ast.ProgramBuilder(ctl) as builder:
+        for statement in statements:
+            builder.add(statement)
+    _ground(ctl, messages, f"policy {source.name!r}")
+    return ctl
+
+
+class _Rename(ast.Transformer):
+    """Prefix every predicate name, so a second copy of a program shares no atom."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+
+    def visit_SymbolicAtom(self, node: ast.AST) -> ast.AST:  # noqa: N802 (clingo's name)
+        symbol = node.symbol
+        if symbol.ast_type == ast.ASTType.Function:
+            return node.update(symbol=symbol.update(name=self.prefix + symbol.name))
+        if symbol.ast_type == ast.ASTType.Pool:
+            renamed = [arg.update(name=self.prefix + arg.name) for arg in symbol.arguments]
+            return node.update(symbol=symbol.update(arguments=renamed))
+        return node
+
+
+_SHOW_TYPES = {ast.ASTType.ShowSignature, ast.ASTType.ShowTerm}
+
+
+def ground_twin(source: PolicySource) -> clingo.Control:
+    """The twin program of a policy, grounded: see TWIN_LINK."""
+    messages: list[str] = []
+    ctl = _new_control(messages)
+    statements = [s for s in parse_program(_policy_files(source)) if s.ast_type not in _SHOW_TYPES]
+    rename = _Rename(TWIN_PREFIX)
+    with ast.ProgramBuilder(ctl) as builder:
+        for statement in statements:
+            builder.add(statement)
+            builder.add(rename(statement))
+        ast.parse_string(TWIN_LINK, builder.add)
+    _ground(ctl, messages, f"the twin of policy {source.name!r}")
+    return ctl

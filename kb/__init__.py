@@ -1,0 +1,1 @@
+"""The policy knowledge base: core ASP logic and one folder per policy."""
