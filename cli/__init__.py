@@ -1,1 +1,1 @@
-"""x"""
+"""The policykb command line: a thin layer over policykb.bridge."""

@@ -1,1 +1,1 @@
-"""x"""
+"""Rendering evaluations for people: plain text, Markdown and JSON."""
