@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
 from policykb.bridge.errors import CaseError
 from policykb.bridge.kb_files import DEFAULT_POLICY
 from policykb.bridge.policy import Fact, FactType, Policy, Value
@@ -99,8 +98,14 @@ def _nearest(name: str, known: list[str]) -> str:
 
 
 def _type_name(value: object) -> str:
-    return {bool: "a boolean", str: "a string", int: "a number", float: "a number",
-            list: "a list", dict: "an object"}.get(type(value), type(value).__name__)
+    return {
+        bool: "a boolean",
+        str: "a string",
+        int: "a number",
+        float: "a number",
+        list: "a list",
+        dict: "an object",
+    }.get(type(value), type(value).__name__)
 
 
 def check_value(fact: Fact, raw: object) -> Value:
@@ -145,7 +150,7 @@ def case_policy_name(document: object) -> str:
     if isinstance(document, Mapping):
         policy = document.get("policy")
         if isinstance(policy, str):
-            return policy
+            return str(policy)
     return DEFAULT_POLICY
 
 

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 
 import clingo
 from clingo import Function
-
 from policykb.bridge.case import Case
 from policykb.bridge.errors import CaseError, EngineError
 from policykb.bridge.kb_files import PolicySource

@@ -14,7 +14,6 @@ from enum import StrEnum
 from typing import TypeAlias
 
 import clingo
-
 from policykb.bridge.errors import PolicyError
 from policykb.bridge.kb_files import PolicySource
 
@@ -160,28 +159,28 @@ def _read_facts(ctl: clingo.Control) -> dict[str, Fact]:
 
     order = sorted(types, key=lambda n: (ranks.get(n, len(types) + 1), n))
     facts: dict[str, Fact] = {}
-    for rank, name in enumerate(order, start=1):
-        facts[name] = Fact(
-            name=name,
-            type=types[name],
+    for rank, key in enumerate(order, start=1):
+        facts[key] = Fact(
+            name=key,
+            type=types[key],
             rank=rank,
-            options=tuple(options[name]),
-            default=defaults.get(name),
-            question=questions.get(name, f"What is {name}?"),
-            meaning=meanings.get(name, ""),
-            clauses=tuple(sorted(clauses[name])),
-            citations=citations[name],
+            options=tuple(options[key]),
+            default=defaults.get(key),
+            question=questions.get(key, f"What is {key}?"),
+            meaning=meanings.get(key, ""),
+            clauses=tuple(sorted(clauses[key])),
+            citations=citations[key],
         )
-    for name, default in defaults.items():
-        if name not in facts:
-            raise PolicyError(f"default/2 names {name}, which is not a declared fact")
-        fact = facts[name]
+    for key, default in defaults.items():
+        if key not in facts:
+            raise PolicyError(f"default/2 names {key}, which is not a declared fact")
+        fact = facts[key]
         if fact.type is FactType.BOOL and not isinstance(default, bool):
-            raise PolicyError(f"default of {name} must be true or false, not {default}")
+            raise PolicyError(f"default of {key} must be true or false, not {default}")
         if fact.type is FactType.ENUM and default not in fact.options:
-            raise PolicyError(f"default of {name} must be {fact.type_label}, not {default}")
+            raise PolicyError(f"default of {key} must be {fact.type_label}, not {default}")
         if fact.type is FactType.LIST:
-            raise PolicyError(f"list fact {name} cannot have a default")
+            raise PolicyError(f"list fact {key} cannot have a default")
     return facts
 
 

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import clingo
 from clingo import ast
-
 from policykb.bridge.errors import PolicyError
 from policykb.bridge.kb_files import PolicySource, core_files, show_file
 
@@ -89,7 +88,7 @@ class _Rename(ast.Transformer):
     def __init__(self, prefix: str) -> None:
         self.prefix = prefix
 
-    def visit_SymbolicAtom(self, node: ast.AST) -> ast.AST:  # noqa: N802 (clingo's name)
+    def visit_SymbolicAtom(self, node: ast.AST) -> ast.AST:
         symbol = node.symbol
         if symbol.ast_type == ast.ASTType.Function:
             return node.update(symbol=symbol.update(name=self.prefix + symbol.name))

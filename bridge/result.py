@@ -26,9 +26,9 @@ class Status(StrEnum):
 
 def json_value(value: Value) -> bool | str | list[str]:
     """A fact value as it is written in JSON (lists sorted, for stable output)."""
-    if isinstance(value, frozenset):
-        return sorted(value)
-    return value
+    if isinstance(value, bool | str):
+        return value
+    return sorted(value)
 
 
 @dataclass(frozen=True)

@@ -15,11 +15,10 @@ from pathlib import Path
 from typing import Annotated, ParamSpec, TypeVar
 
 import typer
-from rich.console import Console
-
 from policykb.bridge import KnowledgeBase, PolicyKBError
 from policykb.bridge.kb_files import DEFAULT_POLICY
 from policykb.explain.render import OutputFormat, render_markdown, render_text, to_json
+from rich.console import Console
 
 EXIT_INVALID = 1
 
@@ -47,9 +46,7 @@ KbOption = Annotated[
 FormatOption = Annotated[
     OutputFormat, typer.Option("--format", "-f", help="Output format.", case_sensitive=False)
 ]
-PolicyArgument = Annotated[
-    str, typer.Argument(help="A policy name, policy folder or entry file.")
-]
+PolicyArgument = Annotated[str, typer.Argument(help="A policy name, policy folder or entry file.")]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -63,7 +60,9 @@ def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
         try:
             return command(*args, **kwargs)
         except PolicyKBError as error:
-            Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {error}", highlight=False)
+            Console(stderr=True, soft_wrap=True).print(
+                f"[bold red]error:[/] {error}", highlight=False
+            )
             raise typer.Exit(EXIT_INVALID) from None
 
     return wrapper

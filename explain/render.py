@@ -11,13 +11,12 @@ import json
 from collections.abc import Iterator
 from enum import StrEnum
 
+from policykb.bridge.policy import Criterion, Policy, Value
+from policykb.bridge.result import Evaluation, Status, Verdict, json_value
 from rich.console import Group, RenderableType
 from rich.markup import escape
 from rich.text import Text
 from rich.tree import Tree
-
-from policykb.bridge.policy import Criterion, Policy
-from policykb.bridge.result import Evaluation, Status, Verdict, json_value
 
 
 class OutputFormat(StrEnum):
@@ -55,8 +54,8 @@ def to_json(evaluation: Evaluation) -> str:
     return json.dumps(evaluation.to_dict(), indent=2, ensure_ascii=False)
 
 
-def value_words(value: object) -> str:
-    shown = json_value(value)  # type: ignore[arg-type]
+def value_words(value: Value) -> str:
+    shown = json_value(value)
     if isinstance(shown, bool):
         return "true" if shown else "false"
     if isinstance(shown, list):
@@ -80,8 +79,12 @@ def criteria_outline(policy: Policy) -> Iterator[tuple[str, list[tuple[int, Crit
 
 
 def _role_label(criterion: Criterion) -> str:
-    return {"exclusion": "not covered when", "prerequisite": "required",
-            "indication": "covered when", "requirement": "all of"}[criterion.role.value]
+    return {
+        "exclusion": "not covered when",
+        "prerequisite": "required",
+        "indication": "covered when",
+        "requirement": "all of",
+    }[criterion.role.value]
 
 
 def render_text(evaluation: Evaluation, policy: Policy) -> RenderableType:
@@ -113,7 +116,7 @@ def render_text(evaluation: Evaluation, policy: Policy) -> RenderableType:
         for item in evaluation.explanation:
             line = f"  - {item.fact} = {value_words(item.value)}"
             line += " (assumed: the policy's default)" if item.assumed else ""
-            line += f"  [{item.criterion}] \"{item.text}\""
+            line += f'  [{item.criterion}] "{item.text}"'
             parts.append(Text(line))
     elif evaluation.verdict is Verdict.NEEDS_INFORMATION:
         parts.append(Text("  The facts given do not decide the case; see the questions below."))

@@ -1,0 +1,223 @@
+"""The command line as a user meets it: outputs, exit codes and error messages."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from policykb.cli.main import app
+from typer.testing import CliRunner
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+GOLDEN = Path(__file__).parent / "golden"
+runner = CliRunner()
+
+
+def evaluate(*args: str, stdin: str | None = None) -> tuple[int, str, str]:
+    result = runner.invoke(app, ["evaluate", *args], input=stdin)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def evaluate_json(facts: dict[str, object], **case: object) -> dict[str, object]:
+    code, out, err = evaluate("-", "--format", "json", stdin=json.dumps({**case, "facts": facts}))
+    assert code == 0, err
+    return json.loads(out)  # type: ignore[no-any-return]
+
+
+def test_json_output_has_the_contract_keys() -> None:
+    code, out, _ = evaluate(str(EXAMPLES / "denied-no-order.json"), "--format", "json")
+    assert code == 0
+    result = json.loads(out)
+    assert list(result)[:7] == [
+        "id",
+        "policy",
+        "verdict",
+        "criteria",
+        "explanation",
+        "missing",
+        "warnings",
+    ]
+    assert result["id"] == "req-0042"
+    assert result["verdict"] == "not_covered"
+    assert result["criteria"]["A3"] == "not_met"
+    assert [(e["fact"], e["value"], e["criterion"]) for e in result["explanation"]] == [
+        ("medicare_member", False, "heading"),
+        ("ordered_by_treating_physician", False, "A3"),
+        ("terminally_ill", False, "B"),
+    ]
+    assert result["explanation"][1]["text"] == "It has been ordered by the treating physician."
+
+
+def test_covered_initial_request_names_every_criterion_and_the_assumed_defaults() -> None:
+    _, out, _ = evaluate(str(EXAMPLES / "covered-initial.json"), "--format", "json")
+    result = json.loads(out)
+    assert result["verdict"] == "covered"
+    assumed = {e["fact"] for e in result["explanation"] if e.get("assumed")}
+    assert assumed == {"benefit_in_contract", "health_plan_referral", "review_type"}
+    cited = {e["criterion"] for e in result["explanation"]}
+    assert cited == {"heading", "A1", "A2", "A3", "A4", "E1", "E2", "E3", "BEN"}
+
+
+def test_needs_information_lists_the_question_and_notes() -> None:
+    _, out, _ = evaluate(str(EXAMPLES / "needs-information.yaml"), "--format", "json")
+    result = json.loads(out)
+    assert result["verdict"] == "needs_information"
+    assert result["explanation"] == []
+    assert [m["fact"] for m in result["missing"]] == ["part_of_rehab_plan_of_care"]
+    assert result["missing"][0]["question"].endswith("?")
+    assert [w["id"] for w in result["warnings"]] == ["contraindications"]
+
+
+def test_unknown_medicare_status_covered_by_both_branches() -> None:
+    facts = {
+        "delivered_by_physical_therapist": True,
+        "part_of_rehab_plan_of_care": True,
+        "objective_limitations_documented": True,
+        "physical_therapeutic_benefit": True,
+        "ordered_by_treating_physician": True,
+        "significant_improvement_expected": True,
+        "for_prevention": False,
+        "for_recreation": False,
+        "for_stress_reduction": False,
+        "directed_at_maintenance": False,
+    }
+    result = evaluate_json(facts)
+    assert result["verdict"] == "covered"
+    assert "medicare_member" not in {e["fact"] for e in result["explanation"]}
+
+
+@pytest.mark.parametrize(
+    ("code", "type_of_service", "warned"),
+    [
+        ("97124", None, False),
+        ("97140", "massage", False),
+        ("97140", None, True),
+        ("97140", "manual therapy", True),
+        ("99999", None, True),
+        (None, None, False),
+    ],
+)
+def test_code_warnings(code: str | None, type_of_service: str | None, warned: bool) -> None:
+    facts = {
+        "medicare_member": False,
+        "terminally_ill": False,
+        "ordered_by_treating_physician": False,
+    }
+    if code is not None:
+        facts["cpt_code"] = code  # type: ignore[assignment]
+    if type_of_service is not None:
+        facts["type_of_service"] = type_of_service  # type: ignore[assignment]
+    result = evaluate_json(facts)
+    warnings = [w for w in result["warnings"] if w["id"] == "codes"]  # type: ignore[union-attr]
+    assert bool(warnings) == warned
+    assert result["verdict"] == "not_covered"
+    if warned:
+        assert warnings[0]["value"] == code
+
+
+def test_contraindications_caution_but_never_change_the_verdict() -> None:
+    base = {
+        "medicare_member": True,
+        "delivered_by_physical_therapist": True,
+        "part_of_rehab_plan_of_care": True,
+    }
+    plain = evaluate_json(base)
+    cautioned = evaluate_json({**base, "contraindications": ["burns", "unhealed_fracture"]})
+    assert plain["verdict"] == cautioned["verdict"] == "covered"
+    assert plain["explanation"] == cautioned["explanation"]
+    caution = cautioned["warnings"][0]  # type: ignore[index]
+    assert caution["kind"] == "caution" and "contraindicated" in caution["text"]
+
+
+def test_hostile_id_comes_back_verbatim_and_changes_nothing() -> None:
+    hostile = '"). #show. :- true. %'
+    facts = {
+        "medicare_member": False,
+        "ordered_by_treating_physician": False,
+        "terminally_ill": False,
+    }
+    plain = evaluate_json(facts, id="plain")
+    result = evaluate_json(facts, id=hostile)
+    assert result["id"] == hostile
+    assert {k: v for k, v in result.items() if k != "id"} == {
+        k: v for k, v in plain.items() if k != "id"
+    }
+    odd_type = evaluate_json({"medicare_member": False, "type_of_service": hostile})
+    assert odd_type["verdict"] == "needs_information"
+
+
+@pytest.mark.parametrize(
+    ("stdin", "message"),
+    [
+        ('{"facts": {\n  "medicare_member": tru}}', "<stdin>:2:22: malformed JSON"),
+        ("facts:\n  medicare_member: [true\n", "malformed YAML"),
+        ('{"facts": {"medicare_membr": true}}', "did you mean 'medicare_member'"),
+        ('{"facts": {"medicare_member": "yes"}}', "must be true or false, not a string"),
+        ('{"facts": {"review_type": "renewal"}}', "must be one of initial, continuation"),
+        ('{"facts": {"contraindications": ["burn"]}}', "did you mean 'burns'"),
+        ('{"facts": {"contraindications": "burns"}}', "must be a list of"),
+        ('{"policy": "no-such-policy", "facts": {}}', "unknown policy 'no-such-policy'"),
+        ('{"id": 7, "facts": {}}', "'id' must be a string"),
+        ('{"fact": {}}', "did you mean 'facts'"),
+        ("[1, 2]", "a case must be an object"),
+        ('{"facts": {"terminally_ill": true, "terminally_ill": false}}', "duplicate key"),
+    ],
+)
+def test_bad_input_gets_one_clear_line_and_exit_1(stdin: str, message: str) -> None:
+    code, out, err = evaluate("-", stdin=stdin)
+    assert code == 1
+    assert message in err
+    assert "Traceback" not in err
+    assert out == ""
+
+
+def test_missing_file_and_usage_errors() -> None:
+    code, _, err = evaluate("no/such/case.json")
+    assert (code, "no such file" in err) == (1, True)
+    assert runner.invoke(app, ["evaluate"]).exit_code == 2
+    assert runner.invoke(app, ["evaluate", "-", "--format", "pdf"], input="{}").exit_code == 2
+
+
+@pytest.mark.parametrize(
+    ("example", "fmt"),
+    [
+        ("denied-no-order.json", "text"),
+        ("denied-no-order.json", "markdown"),
+        ("needs-information.yaml", "text"),
+    ],
+)
+def test_rendered_output_matches_golden_file(example: str, fmt: str) -> None:
+    """Golden files: review the diff when a rendering changes, then update them
+    with POLICYKB_UPDATE_GOLDEN=1."""
+    result = runner.invoke(
+        app, ["evaluate", str(EXAMPLES / example), "--format", fmt], env={"COLUMNS": "80"}
+    )
+    out = result.stdout
+    golden = GOLDEN / f"{Path(example).stem}.{fmt}"
+    if os.environ.get("POLICYKB_UPDATE_GOLDEN"):
+        golden.parent.mkdir(exist_ok=True)
+        golden.write_text(out)
+    assert out == golden.read_text()
+
+
+def test_installed_console_script_runs() -> None:
+    script = shutil.which("policykb", path=str(Path(sys.executable).parent))
+    assert script is not None, "the policykb console script is not installed"
+    done = subprocess.run(
+        [script, "evaluate", str(EXAMPLES / "denied-no-order.json"), "--format", "json"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["verdict"] == "not_covered"
+    bad = subprocess.run(
+        [script, "evaluate", "-"], input="{", capture_output=True, text=True, check=False
+    )
+    assert bad.returncode == 1 and "Traceback" not in bad.stderr
