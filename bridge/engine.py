@@ -15,23 +15,28 @@ that is confirmed is a minimal explanation, and they come smallest first.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import chain, combinations
 
 import clingo
 from clingo import Function
+from policykb.bridge.analysis import decision_facts, rules_of
 from policykb.bridge.case import Case
 from policykb.bridge.errors import CaseError, EngineError
 from policykb.bridge.kb_files import PolicySource
 from policykb.bridge.policy import FactType, Policy, Value, python_value, read_policy
-from policykb.bridge.program import ground_scenarios, ground_twin
+from policykb.bridge.program import ground_scenarios, ground_twin, policy_statements
 from policykb.bridge.result import (
+    Answer,
+    Change,
     Evaluation,
     ExplanationItem,
     MissingFact,
     Note,
     Status,
     Verdict,
+    WhyAnswer,
 )
 
 COVERED = Function("verdict", [Function("covered")])
@@ -87,8 +92,11 @@ class Evaluator:
 
     def __init__(self, source: PolicySource) -> None:
         self.source = source
-        self._ctl = ground_scenarios(source)
+        self.statements = policy_statements(source)
+        self.rules = rules_of(self.statements)
+        self._ctl = ground_scenarios(self.statements, source.name)
         self.policy = read_policy(source, self._ctl)
+        self.decision_facts = [f for f in self.policy.facts if f in decision_facts(self.rules)]
         self._literals = _ValueLiterals(self._ctl, self.policy)
         self._covered = self._literal_of(self._ctl, COVERED)
         self._enum_mode = ""
@@ -190,7 +198,7 @@ class Evaluator:
 
     def _ensure_twin(self) -> clingo.Control:
         if self._twin is None:
-            self._twin = ground_twin(self.source)
+            self._twin = ground_twin(self.statements, self.source.name)
             self._twin.configuration.solve.enum_mode = "brave"  # type: ignore[union-attr]
             self._twin_literals = _ValueLiterals(self._twin, self.policy)
             self._flip = {
@@ -265,7 +273,7 @@ class Evaluator:
             return
         facts = list(known)
         rank = {name: self.policy.facts[name].rank for name in facts}
-        hitting = _HittingSets(facts)
+        hitting = _MinimalSets(facts)
         batch: list[tuple[str, ...]] = []
         batch_size = -1
         for candidate in hitting.candidates():
@@ -274,15 +282,103 @@ class Evaluator:
                 if smallest_only and batch:
                     return
                 batch, batch_size = [], len(candidate)
-            correction = self._sufficient_or_correction(known, candidate, verdict)
+            chosen = [str(fact) for fact in candidate]
+            correction = self._sufficient_or_correction(known, chosen, verdict)
             if correction is None:
-                batch.append(tuple(sorted(candidate, key=rank.__getitem__)))
+                batch.append(tuple(sorted(chosen, key=rank.__getitem__)))
                 hitting.block_supersets(candidate)
             else:
                 if not correction:
                     raise EngineError("the case's own facts do not force its verdict")
                 hitting.require_one_of(correction)
         yield from sorted(batch, key=lambda e: [rank[f] for f in e])
+
+    # -- changes that flip the verdict ---------------------------------------
+
+    def candidate_values(self, fact: str) -> list[Value]:
+        """The values a change or an answer may give `fact` (a string fact: its options)."""
+        declared = self.policy.facts[fact]
+        if declared.type is FactType.BOOL:
+            return [True, False]
+        if declared.type is FactType.LIST:
+            options = declared.options
+            subsets = chain.from_iterable(combinations(options, n) for n in range(len(options) + 1))
+            return [frozenset(subset) for subset in subsets]
+        return list(declared.options)
+
+    def _scenario_values(self, true_literals: set[int], facts: Iterable[str]) -> dict[str, object]:
+        values: dict[str, object] = {}
+        for fact in facts:
+            domain = self._literals.of[fact]
+            held = [key for key, lit in domain.items() if lit in true_literals]
+            if self.policy.facts[fact].type is FactType.LIST:
+                values[fact] = frozenset(held)
+            else:
+                values[fact] = held[0] if held else None
+        return values
+
+    def smallest_changes(
+        self, known: Assignment, target: Verdict, limit: int
+    ) -> tuple[list[tuple[tuple[str, Value], ...]], bool]:
+        """Every smallest set of fact changes that gives the case the `target` verdict.
+
+        A change sets one fact (given or absent) to a value. Returns at most
+        `limit` sets, in vocabulary order, and whether more of that size exist.
+        Only facts the verdict depends on are changed: no other change helps.
+        """
+        if target is Verdict.NEEDS_INFORMATION:
+            raise ValueError("a change set targets covered or not_covered")
+        opposite = -self._covered if target is Verdict.COVERED else self._covered
+        facts = self.decision_facts
+        choices = [
+            (fact, value)
+            for fact in facts
+            for value in self.candidate_values(fact)
+            if known.get(fact) != value
+        ]
+        groups = [[c for c in choices if c[0] == fact] for fact in facts]
+        watch = [lit for fact in facts for lit in self._literals.of[fact].values()]
+        search = _MinimalSets(choices, groups)
+        found: list[tuple[tuple[str, Value], ...]] = []
+        for candidate in search.candidates():
+            if found and len(candidate) > len(found[0]):
+                break
+            changes = [c for c in choices if c in candidate]
+            changed = {**known, **dict(changes)}
+            pinned = [*self._literals.assumptions(changed), opposite]
+            scenario = self._counterexample(pinned, watch)
+            if scenario is None:
+                found.append(tuple(changes))
+                if len(found) > limit:
+                    break
+                search.block_supersets(candidate)
+            else:
+                # Generalise the counterexample to a minimal part of it that
+                # alone keeps the verdict off target: a valid change set must
+                # contradict that part.
+                values = self._scenario_values(scenario, facts)
+                core = self._minimal_implicant(values, -opposite)
+                search.require_one_of(c for c in choices if c[0] in core and values[c[0]] != c[1])
+        rank = {fact: self.policy.facts[fact].rank for fact in facts}
+        found.sort(key=lambda changes: [rank[fact] for fact, _ in changes])
+        return found[:limit], len(found) > limit
+
+    def _minimal_implicant(self, values: Mapping[str, object], refute: int) -> set[str]:
+        """A subset-minimal part of a complete scenario under which `refute` can never hold."""
+        kept = dict(values)
+        for fact in list(kept):
+            trial = {f: v for f, v in kept.items() if f != fact}
+            pins = [lit for f, v in trial.items() for lit in self._literals.pin(f, v)]  # type: ignore[arg-type]
+            if self._counterexample([*pins, refute], []) is None:
+                kept = trial
+        return set(kept)
+
+    def answers(self, known: Assignment, fact: str) -> list[tuple[Value, Verdict]]:
+        """What each possible answer for a missing fact would lead to."""
+        return [
+            (value, self.verdict_of({**known, fact: value}))
+            for value in self.candidate_values(fact)
+        ]
 
     # -- evaluation ----------------------------------------------------------
 
@@ -304,6 +400,35 @@ class Evaluator:
             warnings=self._notes(consequences, known),
         )
 
+    def why(self, case: Case, max_changes: int = 20) -> WhyAnswer:
+        """Every minimal explanation, the smallest flipping changes, and the missing facts."""
+        known, assumed = self.known_facts(case)
+        verdict = self.verdict_of(known)
+        target = Verdict.NOT_COVERED if verdict is Verdict.COVERED else Verdict.COVERED
+        changes, capped = self.smallest_changes(known, target, max_changes)
+        missing = self.missing_facts(known) if verdict is Verdict.NEEDS_INFORMATION else []
+        return WhyAnswer(
+            id=case.id,
+            policy=self.policy.name,
+            verdict=verdict,
+            explanations=tuple(
+                tuple(self.explain_item(f, known[f], f in assumed) for f in explanation)
+                for explanation in self.explanations(known, verdict)
+            ),
+            target=target,
+            changes=tuple(tuple(Change(f, v) for f, v in c) for c in changes),
+            changes_capped=capped,
+            missing=tuple(
+                MissingFact(
+                    f,
+                    self.policy.facts[f].question,
+                    self.policy.facts[f].clauses,
+                    tuple(Answer(value, answer) for value, answer in self.answers(known, f)),
+                )
+                for f in missing
+            ),
+        )
+
     def explain_item(self, fact: str, value: Value, assumed: bool) -> ExplanationItem:
         citation = self.policy.citation(fact, value)
         return ExplanationItem(fact, value, citation.criterion, citation.text, assumed)
@@ -313,34 +438,44 @@ class Evaluator:
         return MissingFact(fact, declared.question, declared.clauses)
 
 
-class _HittingSets:
-    """Smallest sets of facts that meet every correction set and contain no explanation."""
+class _MinimalSets:
+    """Smallest sets of items that meet every required group and avoid every blocked set.
 
-    def __init__(self, facts: Sequence[str]) -> None:
+    Items are opaque to the solver (atoms are numbered); items of one
+    exclusive group are never chosen together.
+    """
+
+    def __init__(self, items: Sequence[Hashable], exclusive: Iterable[Sequence[Hashable]] = ()):
         self._ctl = clingo.Control(["--opt-mode=opt"])
         with self._ctl.backend() as backend:
-            self._pick = {
-                fact: backend.add_atom(Function("pick", [Function(fact)])) for fact in facts
+            self._atom = {
+                item: backend.add_atom(Function("pick", [clingo.Number(index)]))
+                for index, item in enumerate(items)
             }
-            if self._pick:
-                backend.add_rule(list(self._pick.values()), [], choice=True)
-            backend.add_minimize(0, [(atom, 1) for atom in self._pick.values()])
+            if self._atom:
+                backend.add_rule(list(self._atom.values()), [], choice=True)
+            backend.add_minimize(0, [(atom, 1) for atom in self._atom.values()])
+            for group in exclusive:
+                atoms = [self._atom[item] for item in group]
+                for position, first in enumerate(atoms):
+                    for second in atoms[position + 1 :]:
+                        backend.add_rule([], [first, second])
 
-    def candidates(self) -> Iterator[list[str]]:
+    def candidates(self) -> Iterator[list[Hashable]]:
         """Smallest candidates, one at a time, until none is left."""
         while True:
-            best: list[str] | None = None
+            best: list[Hashable] | None = None
             with self._ctl.solve(yield_=True) as handle:
                 for model in handle:
-                    best = [fact for fact, atom in self._pick.items() if model.is_true(atom)]
+                    best = [item for item, atom in self._atom.items() if model.is_true(atom)]
             if best is None:
                 return
             yield best
 
-    def require_one_of(self, facts: Iterable[str]) -> None:
+    def require_one_of(self, items: Iterable[Hashable]) -> None:
         with self._ctl.backend() as backend:
-            backend.add_rule([], [-self._pick[fact] for fact in facts])
+            backend.add_rule([], [-self._atom[item] for item in items])
 
-    def block_supersets(self, facts: Iterable[str]) -> None:
+    def block_supersets(self, items: Iterable[Hashable]) -> None:
         with self._ctl.backend() as backend:
-            backend.add_rule([], [self._pick[fact] for fact in facts])
+            backend.add_rule([], [self._atom[item] for item in items])

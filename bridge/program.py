@@ -70,15 +70,19 @@ def _new_control(messages: list[str]) -> clingo.Control:
     return clingo.Control(["--models=0"], logger=_logger(messages), message_limit=20)
 
 
-def ground_scenarios(source: PolicySource) -> clingo.Control:
-    """The scenario program of a policy, grounded."""
+def policy_statements(source: PolicySource) -> list[ast.AST]:
+    """The parsed statements of a policy with the core, without #show."""
+    return parse_program(_policy_files(source))
+
+
+def ground_scenarios(statements: Sequence[ast.AST], name: str) -> clingo.Control:
+    """The scenario program of a policy, grounded from its parsed statements."""
     messages: list[str] = []
     ctl = _new_control(messages)
-    statements = parse_program([*_policy_files(source), show_file()])
     with ast.ProgramBuilder(ctl) as builder:
-        for statement in statements:
+        for statement in [*statements, *parse_program([show_file()])]:
             builder.add(statement)
-    _ground(ctl, messages, f"policy {source.name!r}")
+    _ground(ctl, messages, f"policy {name!r}")
     return ctl
 
 
@@ -101,16 +105,15 @@ class _Rename(ast.Transformer):
 _SHOW_TYPES = {ast.ASTType.ShowSignature, ast.ASTType.ShowTerm}
 
 
-def ground_twin(source: PolicySource) -> clingo.Control:
+def ground_twin(statements: Sequence[ast.AST], name: str) -> clingo.Control:
     """The twin program of a policy, grounded: see TWIN_LINK."""
     messages: list[str] = []
     ctl = _new_control(messages)
-    statements = [s for s in parse_program(_policy_files(source)) if s.ast_type not in _SHOW_TYPES]
     rename = _Rename(TWIN_PREFIX)
     with ast.ProgramBuilder(ctl) as builder:
-        for statement in statements:
+        for statement in (s for s in statements if s.ast_type not in _SHOW_TYPES):
             builder.add(statement)
             builder.add(rename(statement))
         ast.parse_string(TWIN_LINK, builder.add)
-    _ground(ctl, messages, f"the twin of policy {source.name!r}")
+    _ground(ctl, messages, f"the twin of policy {name!r}")
     return ctl

@@ -54,15 +54,45 @@ class ExplanationItem:
 
 
 @dataclass(frozen=True)
+class Answer:
+    """What the verdict would be if a missing fact were answered with `value`."""
+
+    value: Value
+    verdict: Verdict
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"value": json_value(self.value), "verdict": self.verdict.value}
+
+
+@dataclass(frozen=True)
 class MissingFact:
     """An unknown fact the verdict still depends on, and how to ask for it."""
 
     fact: str
     question: str
     criteria: tuple[str, ...]
+    answers: tuple[Answer, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {"fact": self.fact, "question": self.question, "criteria": list(self.criteria)}
+        missing: dict[str, Any] = {
+            "fact": self.fact,
+            "question": self.question,
+            "criteria": list(self.criteria),
+        }
+        if self.answers:
+            missing["answers"] = [answer.to_dict() for answer in self.answers]
+        return missing
+
+
+@dataclass(frozen=True)
+class Change:
+    """Setting one fact (given or absent) to a value."""
+
+    fact: str
+    value: Value
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"fact": self.fact, "value": json_value(self.value)}
 
 
 @dataclass(frozen=True)
@@ -105,4 +135,31 @@ class Evaluation:
             "explanation": [item.to_dict() for item in self.explanation],
             "missing": [item.to_dict() for item in self.missing],
             "warnings": [note.to_dict() for note in self.warnings],
+        }
+
+
+@dataclass(frozen=True)
+class WhyAnswer:
+    """Why a case got its verdict: every minimal explanation, the smallest
+    changes that flip it, and what each missing fact's answers would do."""
+
+    id: str
+    policy: str
+    verdict: Verdict
+    explanations: tuple[tuple[ExplanationItem, ...], ...]
+    target: Verdict
+    changes: tuple[tuple[Change, ...], ...]
+    changes_capped: bool
+    missing: tuple[MissingFact, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "policy": self.policy,
+            "verdict": self.verdict.value,
+            "explanations": [[item.to_dict() for item in e] for e in self.explanations],
+            "target": self.target.value,
+            "changes": [[change.to_dict() for change in c] for c in self.changes],
+            "changes_capped": self.changes_capped,
+            "missing": [item.to_dict() for item in self.missing],
         }
