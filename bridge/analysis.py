@@ -33,7 +33,8 @@ def _atom_of(literal: ast.AST) -> ast.AST | None:
         literal.ast_type == ast.ASTType.Literal
         and literal.atom.ast_type == ast.ASTType.SymbolicAtom
     ):
-        return literal.atom.symbol
+        symbol: ast.AST = literal.atom.symbol
+        return symbol
     return None
 
 

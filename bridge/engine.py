@@ -58,18 +58,20 @@ class _ValueLiterals:
     def __init__(self, ctl: clingo.Control, policy: Policy, prefix: str = "") -> None:
         self.policy = policy
         self.of: dict[str, dict[object, int]] = {name: {} for name in policy.facts}
+        self.symbol: dict[str, dict[object, clingo.Symbol]] = {name: {} for name in policy.facts}
         for atom in ctl.symbolic_atoms.by_signature(prefix + "value", 2):
             fact, value = atom.symbol.arguments
             key: object = _OTHER if value == _OTHER else python_value(value)
             if fact.name in self.of:
                 self.of[fact.name][key] = atom.literal
+                self.symbol[fact.name][key] = value
         self.known = {
             atom.symbol.arguments[0].name: atom.literal
             for atom in ctl.symbolic_atoms.by_signature(prefix + "known", 1)
         }
 
-    def pin(self, fact: str, value: Value) -> list[int]:
-        """The assumptions that give `fact` the value `value`."""
+    def pin(self, fact: str, value: object) -> list[int]:
+        """The assumptions that give `fact` the value `value` (a Value, or other_value)."""
         domain = self.of[fact]
         kind = self.policy.facts[fact].type
         if kind is FactType.LIST:
@@ -79,7 +81,9 @@ class _ValueLiterals:
             return [domain[_OTHER]]
         return [domain[value]]
 
-    def assumptions(self, known: Assignment, facts: Iterable[str] | None = None) -> list[int]:
+    def assumptions(
+        self, known: Mapping[str, object], facts: Iterable[str] | None = None
+    ) -> list[int]:
         chosen = known if facts is None else {f: known[f] for f in facts}
         return [lit for fact, value in chosen.items() for lit in self.pin(fact, value)]
 
@@ -293,6 +297,50 @@ class Evaluator:
                 hitting.require_one_of(correction)
         yield from sorted(batch, key=lambda e: [rank[f] for f in e])
 
+    # -- scenarios -------------------------------------------------------------
+
+    def value_symbols(self, fact: str) -> dict[object, clingo.Symbol]:
+        """The ASP symbol of each value `fact` can take (other_value for strings)."""
+        return self._literals.symbol[fact]
+
+    def covered_scenarios(
+        self, facts: Sequence[str], choices: Sequence[Sequence[object]]
+    ) -> set[int]:
+        """Codes of every covered complete scenario over `facts`, the other facts fixed.
+
+        A scenario's code is the mixed-radix number whose digits are the index
+        of each fact's value in `choices`, the first fact the least significant
+        (as prove.pl's covered_codes/2 counts).
+        """
+        fixed: dict[str, object] = {}
+        for name, fact in self.policy.facts.items():
+            if name not in facts:
+                first = next(iter(self._literals.of[name]))
+                fixed[name] = frozenset() if fact.type is FactType.LIST else first
+        assumptions = [
+            *self._literals.assumptions(fixed),
+            *self._literals.known_flags({}),
+            self._covered,
+        ]
+        pins = [
+            [self._literals.pin(f, v) for v in options]
+            for f, options in zip(facts, choices, strict=True)
+        ]
+        codes: set[int] = set()
+        self._set_mode("auto")
+        with self._ctl.solve(assumptions=assumptions, yield_=True) as handle:
+            for model in handle:
+                code = 0
+                for fact_pins in reversed(pins):
+                    index = next(
+                        i
+                        for i, lits in enumerate(fact_pins)
+                        if all(model.is_true(abs(lit)) == (lit > 0) for lit in lits)
+                    )
+                    code = code * len(fact_pins) + index
+                codes.add(code)
+        return codes
+
     # -- changes that flip the verdict ---------------------------------------
 
     def candidate_values(self, fact: str) -> list[Value]:
@@ -368,7 +416,7 @@ class Evaluator:
         kept = dict(values)
         for fact in list(kept):
             trial = {f: v for f, v in kept.items() if f != fact}
-            pins = [lit for f, v in trial.items() for lit in self._literals.pin(f, v)]  # type: ignore[arg-type]
+            pins = [lit for f, v in trial.items() for lit in self._literals.pin(f, v)]
             if self._counterexample([*pins, refute], []) is None:
                 kept = trial
         return set(kept)

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from policykb.bridge.case import Case, case_policy_name, read_case_document, validate_case
 from policykb.bridge.engine import Evaluator
+from policykb.bridge.errors import EngineError
 from policykb.bridge.kb_files import DEFAULT_POLICY, discover_policies, policy_source
 from policykb.bridge.policy import Policy
-from policykb.bridge.result import Evaluation
+from policykb.bridge.result import Evaluation, Verdict, WhyAnswer
+
+if TYPE_CHECKING:
+    from policykb.bridge.prolog_engine import PrologEngine
 
 
 class KnowledgeBase:
@@ -22,6 +27,7 @@ class KnowledgeBase:
     def __init__(self, extra_dirs: Sequence[Path | str] = ()) -> None:
         self.extra_dirs = tuple(Path(d) for d in extra_dirs)
         self._evaluators: dict[str, Evaluator] = {}
+        self._provers: dict[str, PrologEngine] = {}
 
     def policy_names(self) -> list[str]:
         return sorted(discover_policies(self.extra_dirs))
@@ -53,3 +59,40 @@ class KnowledgeBase:
         if not isinstance(case, Case):
             case = self.case(case, policy=policy)
         return self.evaluator(policy or case.policy).evaluate(case)
+
+    def why(self, case: Case, policy: str | None = None, max_changes: int = 20) -> WhyAnswer:
+        """Every minimal explanation, the smallest changes that flip the verdict, and
+        for each missing fact what its answers would lead to."""
+        return self.evaluator(policy or case.policy).why(case, max_changes)
+
+    def prover(self, policy: str | Path = DEFAULT_POLICY) -> PrologEngine:
+        """The SWI-Prolog engine of a policy (starts Prolog on first use)."""
+        from policykb.bridge.prolog_engine import PrologEngine
+
+        evaluator = self.evaluator(policy)
+        key = evaluator.policy.name
+        if key not in self._provers:
+            self._provers[key] = PrologEngine(evaluator)
+        return self._provers[key]
+
+    def prove(self, case: Case, policy: str | None = None) -> tuple[Verdict, dict[str, Any]]:
+        """The Prolog engine's verdict on a case and its proof tree (published shape)."""
+        from policykb.bridge.proof import proof_tree
+
+        evaluator = self.evaluator(policy or case.policy)
+        known, assumed = evaluator.known_facts(case)
+        verdict, raw = self.prover(evaluator.policy.name).prove(known)
+        return verdict, proof_tree(evaluator.policy, known, assumed, raw)
+
+    def cross_check(self, case: Case, policy: str | None = None) -> Verdict:
+        """The verdict, computed by both engines; EngineError if they disagree."""
+        evaluator = self.evaluator(policy or case.policy)
+        known, _ = evaluator.known_facts(case)
+        by_clingo = evaluator.verdict_of(known)
+        by_prolog, _ = self.prover(evaluator.policy.name).prove(known)
+        if by_clingo is not by_prolog:
+            raise EngineError(
+                f"the engines disagree on case {case.id!r}: clingo says {by_clingo.value}, "
+                f"SWI-Prolog says {by_prolog.value}"
+            )
+        return by_clingo

@@ -31,6 +31,16 @@ def json_value(value: Value) -> bool | str | list[str]:
     return sorted(value)
 
 
+def value_words(value: Value) -> str:
+    """A fact value as a person reads it: true, false, a name, or a list."""
+    shown = json_value(value)
+    if isinstance(shown, bool):
+        return "true" if shown else "false"
+    if isinstance(shown, list):
+        return ", ".join(shown) or "none"
+    return shown
+
+
 @dataclass(frozen=True)
 class ExplanationItem:
     """One known fact a verdict rests on, with the criterion it speaks to."""

@@ -11,8 +11,8 @@ import json
 from collections.abc import Iterator
 from enum import StrEnum
 
-from policykb.bridge.policy import Criterion, Policy, Value
-from policykb.bridge.result import Evaluation, Status, Verdict, json_value
+from policykb.bridge.policy import Criterion, Policy
+from policykb.bridge.result import Evaluation, Status, Verdict, value_words
 from rich.console import Group, RenderableType
 from rich.markup import escape
 from rich.text import Text
@@ -52,15 +52,6 @@ ALL_MEMBERS = "All members"
 
 def to_json(evaluation: Evaluation) -> str:
     return json.dumps(evaluation.to_dict(), indent=2, ensure_ascii=False)
-
-
-def value_words(value: Value) -> str:
-    shown = json_value(value)
-    if isinstance(shown, bool):
-        return "true" if shown else "false"
-    if isinstance(shown, list):
-        return ", ".join(shown) or "none"
-    return str(shown)
 
 
 def criteria_outline(policy: Policy) -> Iterator[tuple[str, list[tuple[int, Criterion]]]]:

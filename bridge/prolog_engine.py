@@ -1,0 +1,127 @@
+"""The second engine: the policy's rules, translated to Prolog, run in SWI-Prolog.
+
+It gives goal-directed proof trees (with negation-as-failure nodes and proofs
+by cases on unknown facts) and an independent verdict to check clingo's.
+
+pyswip starts Prolog when it is imported, so it is imported only here, on
+first use. Prolog is one global engine and pyswip is not thread-safe: use a
+PrologEngine from one thread only. Case data reaches Prolog only as values of
+the policy's own vocabulary (a string fact's value outside its options is
+passed as other_value), each quoted safely; the case id never does.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import tempfile
+import threading
+from collections.abc import Mapping, Sequence
+from importlib.resources import as_file, files
+from pathlib import Path
+from typing import Any
+
+import clingo
+from policykb.bridge.engine import _OTHER, Evaluator
+from policykb.bridge.errors import EngineError
+from policykb.bridge.policy import FactType, Value
+from policykb.bridge.result import Verdict
+from policykb.bridge.to_prolog import prolog_atom, prolog_symbol, translate
+
+_modules = itertools.count(1)
+_owner: list[threading.Thread] = []
+
+
+def _prolog() -> Any:
+    """The pyswip Prolog class, imported on first use, from one thread only."""
+    if not _owner:
+        _owner.append(threading.current_thread())
+    elif _owner[0] is not threading.current_thread():
+        raise EngineError("SWI-Prolog (pyswip) may only be used from the thread that started it")
+    try:
+        from pyswip import Prolog
+    except ImportError as error:  # pragma: no cover - depends on the machine
+        raise EngineError(
+            f"SWI-Prolog is not available ({error}); install swi-prolog-nox"
+        ) from None
+    return Prolog
+
+
+class PrologEngine:
+    """One policy loaded into SWI-Prolog as a module of its own."""
+
+    def __init__(self, evaluator: Evaluator) -> None:
+        self.evaluator = evaluator
+        self.policy = evaluator.policy
+        self.module = f"kb_policy_{next(_modules)}"
+        self._prolog = _prolog()
+        with as_file(files("policykb.bridge").joinpath("prove.pl")) as prover:
+            text = translate(evaluator.statements, evaluator.rules, self.module, str(prover))
+            with tempfile.TemporaryDirectory() as folder:
+                program = Path(folder) / f"{self.module}.pl"
+                program.write_text(text, encoding="utf-8")
+                self._prolog.consult(str(program))
+
+    # -- terms ---------------------------------------------------------------
+
+    def _value_terms(self, fact: str, value: object) -> str:
+        symbols = self.evaluator.value_symbols(fact)
+        if self.policy.facts[fact].type is FactType.LIST:
+            assert isinstance(value, frozenset)
+            chosen = [prolog_symbol(symbols[option]) for option in sorted(value)]
+        else:
+            key = value if value in symbols else _OTHER
+            chosen = [prolog_symbol(symbols[key])]
+        return "[" + ", ".join(chosen) + "]"
+
+    def _pairs(self, known: Mapping[str, object]) -> str:
+        return (
+            "["
+            + ", ".join(
+                f"{prolog_atom(fact)}-{self._value_terms(fact, value)}"
+                for fact, value in known.items()
+            )
+            + "]"
+        )
+
+    def _query(self, goal: str, variable: str) -> Any:
+        answers = list(self._prolog.query(f"{self.module}:{goal}", maxresult=1))
+        if not answers:
+            raise EngineError(f"Prolog found no answer to {goal.split('(')[0]}")
+        result = answers[0][variable]
+        return result.decode() if isinstance(result, bytes) else result
+
+    # -- verdicts and proofs ---------------------------------------------------
+
+    def prove(self, known: Mapping[str, Value]) -> tuple[Verdict, dict[str, Any]]:
+        """The verdict on these known facts (others unknown) and its proof tree."""
+        answer = json.loads(self._query(f"verdict_json({self._pairs(known)}, Json)", "Json"))
+        return Verdict(answer["verdict"]), answer["root"]
+
+    def scenario_choices(self, fact: str) -> list[object]:
+        """Every value `fact` can take in a complete scenario."""
+        declared = self.policy.facts[fact]
+        if declared.type is FactType.LIST:
+            return list(self.evaluator.candidate_values(fact))
+        return list(self.evaluator.value_symbols(fact))
+
+    def covered_scenarios(self, facts: Sequence[str]) -> set[int]:
+        """Codes (mixed radix over `facts`) of every covered complete scenario."""
+        domains = ", ".join(
+            f"{prolog_atom(fact)}-["
+            + ", ".join(self._value_terms(fact, v) for v in self.scenario_choices(fact))
+            + "]"
+            for fact in facts
+        )
+        codes = self._query(f"covered_codes([{domains}], Codes)", "Codes")
+        return set(codes)
+
+
+def clingo_covered_scenarios(
+    evaluator: Evaluator, facts: Sequence[str], engine: PrologEngine
+) -> set[int]:
+    """The same codes as PrologEngine.covered_scenarios, enumerated by clingo."""
+    return evaluator.covered_scenarios(facts, [engine.scenario_choices(f) for f in facts])
+
+
+__all__ = ["PrologEngine", "clingo", "clingo_covered_scenarios"]
