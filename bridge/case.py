@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
 from policykb.bridge.errors import CaseError
 from policykb.bridge.kb_files import DEFAULT_POLICY
 from policykb.bridge.policy import Fact, FactType, Policy, Value

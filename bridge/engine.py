@@ -21,6 +21,7 @@ from itertools import chain, combinations
 
 import clingo
 from clingo import Function
+
 from policykb.bridge.analysis import decision_facts, rules_of
 from policykb.bridge.case import Case
 from policykb.bridge.errors import CaseError, EngineError
@@ -402,11 +403,20 @@ class Evaluator:
                 search.block_supersets(candidate)
             else:
                 # Generalise the counterexample to a minimal part of it that
-                # alone keeps the verdict off target: a valid change set must
-                # contradict that part.
+                # alone keeps the verdict off target. A valid change set must
+                # give some fact of that part a known, different value: change
+                # it to another value, or leave a given fact at its own value
+                # (which the failed candidate had changed).
                 values = self._scenario_values(scenario, facts)
                 core = self._minimal_implicant(values, -opposite)
-                search.require_one_of(c for c in choices if c[0] in core and values[c[0]] != c[1])
+                search.require_one_of(
+                    (c for c in choices if c[0] in core and values[c[0]] != c[1]),
+                    unless=(
+                        (fact, values[fact])
+                        for fact in core
+                        if fact in known and known[fact] != values[fact]
+                    ),
+                )
         rank = {fact: self.policy.facts[fact].rank for fact in facts}
         found.sort(key=lambda changes: [rank[fact] for fact, _ in changes])
         return found[:limit], len(found) > limit
@@ -520,9 +530,12 @@ class _MinimalSets:
                 return
             yield best
 
-    def require_one_of(self, items: Iterable[Hashable]) -> None:
+    def require_one_of(self, items: Iterable[Hashable], unless: Iterable[Hashable] = ()) -> None:
+        """Every later candidate holds one of `items`, or lacks one of `unless`."""
         with self._ctl.backend() as backend:
-            backend.add_rule([], [-self._atom[item] for item in items])
+            body = [-self._atom[item] for item in items]
+            body += [self._atom[item] for item in unless]
+            backend.add_rule([], body)
 
     def block_supersets(self, items: Iterable[Hashable]) -> None:
         with self._ctl.backend() as backend:

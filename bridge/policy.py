@@ -14,6 +14,7 @@ from enum import StrEnum
 from typing import TypeAlias
 
 import clingo
+
 from policykb.bridge.errors import PolicyError
 from policykb.bridge.kb_files import PolicySource
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import clingo
 from clingo import ast
+
 from policykb.bridge.errors import PolicyError
 from policykb.bridge.kb_files import PolicySource, core_files, show_file
 

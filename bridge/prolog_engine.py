@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import clingo
+
 from policykb.bridge.engine import _OTHER, Evaluator
 from policykb.bridge.errors import EngineError
 from policykb.bridge.policy import FactType, Value

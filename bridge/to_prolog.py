@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import clingo
 from clingo import ast
+
 from policykb.bridge.analysis import RuleInfo, depends_on
 from policykb.bridge.errors import PolicyError
 

@@ -4,30 +4,39 @@ Exit codes (every command):
   0  done (for evaluate: the case was evaluated, whatever the verdict)
   1  invalid input: a malformed or invalid case, an unknown or invalid policy
   2  usage error: unknown command or option, a missing argument
+  3  the two engines disagree (evaluate --cross-check), or an engine failed
 """
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Callable
+from enum import StrEnum
 from functools import wraps
 from pathlib import Path
-from typing import Annotated, ParamSpec, TypeVar
+from typing import Annotated, Any, ParamSpec, TypeVar
 
 import typer
-from policykb.bridge import KnowledgeBase, PolicyKBError
-from policykb.bridge.kb_files import DEFAULT_POLICY
-from policykb.explain.render import OutputFormat, render_markdown, render_text, to_json
 from rich.console import Console
 
+from policykb.bridge import EngineError, KnowledgeBase, PolicyKBError
+from policykb.bridge.kb_files import DEFAULT_POLICY
+from policykb.explain.notice import render_notice_markdown, render_notice_text
+from policykb.explain.proof import render_proof_dot, render_proof_text, write_svg
+from policykb.explain.render import OutputFormat, render_markdown, render_text
+from policykb.explain.why import render_why_text
+
 EXIT_INVALID = 1
+EXIT_ENGINES_DISAGREE = 3
 
 app = typer.Typer(
     name="policykb",
     help=(
         "Evaluate health-plan coverage cases against policies encoded as ASP rules, "
         "with minimal explanations that quote the policy.\n\n"
-        "Exit codes: 0 done; 1 invalid input (case or policy); 2 usage error."
+        "Exit codes: 0 done; 1 invalid input (case or policy); 2 usage error; "
+        "3 the two engines disagree (evaluate --cross-check)."
     ),
     no_args_is_help=True,
     add_completion=False,
@@ -49,38 +58,100 @@ FormatOption = Annotated[
 PolicyArgument = Annotated[str, typer.Argument(help="A policy name, policy folder or entry file.")]
 
 P = ParamSpec("P")
+
+
+def _report(error: Exception) -> None:
+    Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {error}", highlight=False)
+
+
 R = TypeVar("R")
 
 
 def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
-    """Turn the library's user errors into one line on stderr and exit 1."""
+    """Turn the library's errors into one line on stderr and the documented exit code."""
 
     @wraps(command)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return command(*args, **kwargs)
+        except EngineError as error:
+            _report(error)
+            raise typer.Exit(EXIT_ENGINES_DISAGREE) from None
         except PolicyKBError as error:
-            Console(stderr=True, soft_wrap=True).print(
-                f"[bold red]error:[/] {error}", highlight=False
-            )
+            _report(error)
             raise typer.Exit(EXIT_INVALID) from None
 
     return wrapper
+
+
+def _write_json(document: object) -> None:
+    sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
 
 
 def _console() -> Console:
     return Console(highlight=False, soft_wrap=False)
 
 
+CaseArgument = Annotated[str, typer.Argument(help="A case file (JSON or YAML), or - for stdin.")]
+PolicyOption = Annotated[
+    str | None,
+    typer.Option(help="Use this policy (name, folder or entry file), whatever the case names."),
+]
+ProofOption = Annotated[
+    bool,
+    typer.Option(
+        "--proof",
+        help="Add a goal-directed proof of the verdict from SWI-Prolog "
+        "(with --format dot: the proof alone, as Graphviz DOT).",
+    ),
+]
+DotOutputOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--output",
+        "-o",
+        help="With --format dot: write the DOT here, and an SVG beside it when "
+        "Graphviz is installed.",
+        show_default=False,
+    ),
+]
+
+
+def _emit_proof_dot(proof: dict[str, Any], output: Path | None) -> None:
+    dot_text = render_proof_dot(proof)
+    if output is None:
+        sys.stdout.write(dot_text)
+        return
+    output.write_text(dot_text, encoding="utf-8")
+    svg = output.with_suffix(".svg")
+    if write_svg(dot_text, svg):
+        Console(stderr=True).print(f"wrote {output} and {svg}", highlight=False)
+    else:
+        Console(stderr=True).print(f"wrote {output} (no SVG: Graphviz is not installed)")
+
+
+def _proof_block(proof: dict[str, Any], markdown: bool) -> str:
+    tree = render_proof_text(proof)
+    if markdown:
+        return "\n### Proof (SWI-Prolog)\n\n```\n" + tree + "```\n"
+    return "\nProof (SWI-Prolog)\n" + tree
+
+
 @app.command()
 @reports_errors
 def evaluate(
-    case: Annotated[str, typer.Argument(help="A case file (JSON or YAML), or - for stdin.")],
+    case: CaseArgument,
     output_format: FormatOption = OutputFormat.TEXT,
-    policy: Annotated[
-        str | None,
-        typer.Option(help="Evaluate under this policy, whatever the case names."),
-    ] = None,
+    policy: PolicyOption = None,
+    proof: ProofOption = False,
+    cross_check: Annotated[
+        bool,
+        typer.Option(
+            "--cross-check",
+            help="Also decide the verdict with SWI-Prolog; exit 3 if the engines disagree.",
+        ),
+    ] = False,
+    output: DotOutputOption = None,
     kb: KbOption = None,
 ) -> None:
     """Evaluate one case: verdict, criteria, minimal explanation, missing facts.
@@ -91,18 +162,112 @@ def evaluate(
     none is, and needs_information otherwise.
 
     Exit codes: 0 evaluated (whatever the verdict), 1 invalid case or policy,
-    2 usage error.
+    2 usage error, 3 the two engines disagree (--cross-check).
     """
     knowledge = KnowledgeBase(kb or ())
     parsed = knowledge.read_case(case, policy)
     evaluation = knowledge.evaluate(parsed, policy)
     chosen = knowledge.policy(policy or parsed.policy)
-    if output_format is OutputFormat.JSON:
-        sys.stdout.write(to_json(evaluation) + "\n")
+    if cross_check:
+        knowledge.cross_check(parsed, policy)
+    proof_tree = (
+        knowledge.prove(parsed, policy)[1] if proof or output_format is OutputFormat.DOT else None
+    )
+    if output_format is OutputFormat.DOT:
+        assert proof_tree is not None
+        _emit_proof_dot(proof_tree, output)
+    elif output_format is OutputFormat.JSON:
+        document = evaluation.to_dict()
+        if proof_tree is not None:
+            document["proof"] = proof_tree
+        _write_json(document)
     elif output_format is OutputFormat.MARKDOWN:
         sys.stdout.write(render_markdown(evaluation, chosen))
+        if proof_tree is not None:
+            sys.stdout.write(_proof_block(proof_tree, markdown=True))
     else:
         _console().print(render_text(evaluation, chosen))
+        if proof_tree is not None:
+            sys.stdout.write(_proof_block(proof_tree, markdown=False))
+
+
+@app.command()
+@reports_errors
+def why(
+    case: CaseArgument,
+    output_format: FormatOption = OutputFormat.TEXT,
+    max_changes: Annotated[
+        int,
+        typer.Option(
+            "--max-changes",
+            min=1,
+            help="List at most this many smallest change sets (the output says when capped).",
+        ),
+    ] = 20,
+    policy: PolicyOption = None,
+    proof: ProofOption = False,
+    output: DotOutputOption = None,
+    kb: KbOption = None,
+) -> None:
+    """Why a case got its verdict: every minimal explanation (smallest first),
+    the smallest sets of fact changes that flip the verdict, and for each
+    missing fact what each answer would lead to.
+
+    Changes target covered for a not_covered or needs_information case, and
+    not_covered for a covered one.
+    """
+    knowledge = KnowledgeBase(kb or ())
+    parsed = knowledge.read_case(case, policy)
+    answer = knowledge.why(parsed, policy, max_changes)
+    chosen = knowledge.policy(policy or parsed.policy)
+    proof_tree = (
+        knowledge.prove(parsed, policy)[1] if proof or output_format is OutputFormat.DOT else None
+    )
+    if output_format is OutputFormat.DOT:
+        assert proof_tree is not None
+        _emit_proof_dot(proof_tree, output)
+    elif output_format is OutputFormat.JSON:
+        document = answer.to_dict()
+        if proof_tree is not None:
+            document["proof"] = proof_tree
+        _write_json(document)
+    else:
+        markdown = output_format is OutputFormat.MARKDOWN
+        sys.stdout.write(render_why_text(answer, chosen, markdown=markdown))
+        if proof_tree is not None:
+            sys.stdout.write(_proof_block(proof_tree, markdown=markdown))
+
+
+class NoticeFormat(StrEnum):
+    MARKDOWN = "markdown"
+    TEXT = "text"
+
+
+@app.command()
+@reports_errors
+def notice(
+    case: CaseArgument,
+    output_format: Annotated[
+        NoticeFormat, typer.Option("--format", "-f", help="Output format.", case_sensitive=False)
+    ] = NoticeFormat.MARKDOWN,
+    policy: PolicyOption = None,
+    kb: KbOption = None,
+) -> None:
+    """A plain-language notice of the determination.
+
+    For a denial or a request that needs information: the specific reasons,
+    the criteria relied on (with the policy's title, text and dates), the
+    information needed and why, and the physician-review statement
+    (29 CFR 2560.503-1(g)(1)). For a covered case: an approval summary.
+    """
+    knowledge = KnowledgeBase(kb or ())
+    parsed = knowledge.read_case(case, policy)
+    evaluation = knowledge.evaluate(parsed, policy)
+    chosen = knowledge.policy(policy or parsed.policy)
+    if output_format is NoticeFormat.TEXT:
+        sys.stdout.write(render_notice_text(evaluation, chosen))
+    else:
+        sys.stdout.write(render_notice_markdown(evaluation, chosen))
 
 
 @app.command()

@@ -7,22 +7,23 @@ questions for missing facts, and the warnings and cautions.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from enum import StrEnum
 
-from policykb.bridge.policy import Criterion, Policy
-from policykb.bridge.result import Evaluation, Status, Verdict, value_words
 from rich.console import Group, RenderableType
 from rich.markup import escape
 from rich.text import Text
 from rich.tree import Tree
+
+from policykb.bridge.policy import Criterion, Policy
+from policykb.bridge.result import Evaluation, Status, Verdict, value_words
 
 
 class OutputFormat(StrEnum):
     TEXT = "text"
     JSON = "json"
     MARKDOWN = "markdown"
+    DOT = "dot"
 
 
 VERDICT_WORDS = {
@@ -48,10 +49,6 @@ STATUS_WORDS = {
     Status.NOT_APPLICABLE: "not applicable",
 }
 ALL_MEMBERS = "All members"
-
-
-def to_json(evaluation: Evaluation) -> str:
-    return json.dumps(evaluation.to_dict(), indent=2, ensure_ascii=False)
 
 
 def criteria_outline(policy: Policy) -> Iterator[tuple[str, list[tuple[int, Criterion]]]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from policykb.bridge import KnowledgeBase
 from policykb.bridge.engine import Evaluator
 

@@ -10,8 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from policykb.cli.main import app
 from typer.testing import CliRunner
+
+from policykb.cli.main import app
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -221,3 +222,41 @@ def test_installed_console_script_runs() -> None:
         [script, "evaluate", "-"], input="{", capture_output=True, text=True, check=False
     )
     assert bad.returncode == 1 and "Traceback" not in bad.stderr
+
+
+@pytest.mark.parametrize(
+    ("example", "command", "fmt"),
+    [
+        ("denied-no-order.json", "notice", "markdown"),
+        ("needs-information.yaml", "notice", "markdown"),
+        ("covered-initial.json", "notice", "text"),
+        ("denied-no-order.json", "why", "text"),
+        ("needs-information.yaml", "why", "markdown"),
+    ],
+)
+def test_notice_and_why_match_golden_files(example: str, command: str, fmt: str) -> None:
+    result = runner.invoke(app, [command, str(EXAMPLES / example), "--format", fmt])
+    assert result.exit_code == 0, result.stderr
+    golden = GOLDEN / f"{Path(example).stem}.{command}.{fmt}"
+    if os.environ.get("POLICYKB_UPDATE_GOLDEN"):
+        golden.write_text(result.stdout)
+    assert result.stdout == golden.read_text()
+
+
+def test_denial_notice_has_the_required_parts() -> None:
+    result = runner.invoke(app, ["notice", str(EXAMPLES / "denied-no-order.json")])
+    text = result.stdout
+    assert (
+        "## Specific reasons" in text and "It has been ordered by the treating physician." in text
+    )
+    assert "## Criteria relied on" in text and "**A3** (Non-Medicare A.3)" in text
+    assert "Clinical Review Criteria: Massage Therapy" in text and "06/21/2007" in text
+    assert "physician reviewer" in text
+
+
+def test_cross_check_passes_and_exit_code_3_is_documented() -> None:
+    result = runner.invoke(
+        app, ["evaluate", str(EXAMPLES / "covered-initial.json"), "--cross-check", "-f", "json"]
+    )
+    assert result.exit_code == 0
+    assert "3 the two engines disagree" in runner.invoke(app, ["evaluate", "--help"]).stdout

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import clingo
 import pytest
+
 from policykb.bridge.kb_files import core_files, policy_source, show_file
 
 BASE = {

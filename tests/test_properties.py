@@ -12,9 +12,9 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from policykb.bridge import Case, Verdict
 from policykb.bridge.engine import Evaluator
-
 from tests import reference
 
 SETTINGS = settings(

@@ -1,0 +1,53 @@
+"""Render the answer to "why?": explanations, changes and missing facts."""
+
+from __future__ import annotations
+
+from policykb.bridge.policy import Policy
+from policykb.bridge.result import Change, WhyAnswer, value_words
+from policykb.explain.render import VERDICT_WORDS
+
+
+def _change_words(changes: tuple[Change, ...]) -> str:
+    return ", ".join(f"{c.fact} = {value_words(c.value)}" for c in changes)
+
+
+def render_why_text(answer: WhyAnswer, policy: Policy, markdown: bool = False) -> str:
+    heading = "## " if markdown else ""
+    bullet = "- " if markdown else "  - "
+    lines = [f"{heading}{answer.id}: {VERDICT_WORDS[answer.verdict]} ({policy.title})", ""]
+    count = len(answer.explanations)
+    lines.append(f"{heading}Minimal explanations ({count}, smallest first)")
+    for number, explanation in enumerate(answer.explanations, start=1):
+        if not explanation:
+            lines.append(
+                f"{bullet}{number}. (none: with every fact unknown the case "
+                "already needs information)"
+            )
+            continue
+        lines.append(
+            f"{bullet}{number}. "
+            + "; ".join(
+                f"{item.fact} = {value_words(item.value)}{' (assumed)' if item.assumed else ''} "
+                f"[{item.criterion}]"
+                for item in explanation
+            )
+        )
+    lines += ["", f"{heading}Smallest changes that make it {answer.target.value}"]
+    if not answer.changes:
+        lines.append(f"{bullet}none: no change of facts gives that verdict")
+    for changes in answer.changes:
+        lines.append(f"{bullet}{_change_words(changes)}")
+    if answer.changes_capped:
+        lines.append(f"{bullet}(more sets of this size exist; raise --max-changes to list them)")
+    if answer.missing:
+        lines += ["", f"{heading}Missing facts"]
+        for missing in answer.missing:
+            lines.append(
+                f"{bullet}{missing.fact} ({', '.join(missing.criteria)}): {missing.question}"
+            )
+            for option in missing.answers:
+                lines.append(
+                    f"    {'- ' if markdown else ''}if {value_words(option.value)}: "
+                    f"{option.verdict.value}"
+                )
+    return "\n".join(lines) + "\n"

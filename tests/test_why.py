@@ -1,0 +1,107 @@
+"""`why`: smallest change sets, answers for missing facts, and the JSON contract."""
+
+from __future__ import annotations
+
+import json
+from itertools import combinations, product
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from typer.testing import CliRunner
+
+from policykb.bridge import Case, Verdict
+from policykb.bridge.engine import Evaluator
+from policykb.cli.main import app
+from tests import reference
+from tests.test_properties import cases
+
+SETTINGS = settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+
+
+def _values(fact: str) -> list[Any]:
+    return list(reference.REVIEW_TYPES) if fact == "review_type" else [True, False]
+
+
+def _valid_change_sets(known: dict[str, Any], target: str, size: int) -> set[frozenset[Any]]:
+    """Brute force: every set of `size` changes that gives the target verdict."""
+    found = set()
+    for facts in combinations(reference.AXES, size):
+        options = [[v for v in _values(f) if known.get(f) != v] for f in facts]
+        for values in product(*options):
+            changed = {**known, **dict(zip(facts, values, strict=True))}
+            if reference.verdict(changed) == target:
+                found.add(frozenset(zip(facts, values, strict=True)))
+    return found
+
+
+@SETTINGS
+@given(facts=cases())
+def test_changes_are_smallest_and_give_the_target(
+    massage: Evaluator, facts: dict[str, Any]
+) -> None:
+    answer = massage.why(Case("c", "massage-therapy", facts), max_changes=50)
+    known = reference.with_defaults(facts)
+    target = "not_covered" if answer.verdict is Verdict.COVERED else "covered"
+    assert answer.target.value == target
+    assert answer.changes, "the massage policy can always be flipped"
+    size = len(answer.changes[0])
+    for changes in answer.changes:
+        assert len(changes) == size
+        changed = {**known, **{c.fact: c.value for c in changes}}
+        assert reference.verdict(changed) == target
+        assert all(known.get(c.fact) != c.value for c in changes)
+    for smaller in range(size):
+        assert not _valid_change_sets(known, target, smaller)
+    if size <= 2:
+        listed = {frozenset((c.fact, c.value) for c in changes) for changes in answer.changes}
+        assert listed == _valid_change_sets(known, target, size)
+        assert not answer.changes_capped
+
+
+@SETTINGS
+@given(facts=cases())
+def test_each_answer_to_a_missing_fact_gives_its_verdict(
+    massage: Evaluator, facts: dict[str, Any]
+) -> None:
+    answer = massage.why(Case("c", "massage-therapy", facts))
+    known = reference.with_defaults(facts)
+    for missing in answer.missing:
+        assert {a.value for a in missing.answers} == set(_values(missing.fact))
+        for option in missing.answers:
+            assert option.verdict.value == reference.verdict({**known, missing.fact: option.value})
+
+
+def test_capped_change_lists_say_so(massage: Evaluator) -> None:
+    covered = {
+        "medicare_member": True,
+        "delivered_by_physical_therapist": True,
+        "part_of_rehab_plan_of_care": True,
+    }
+    full = massage.why(Case("c", "massage-therapy", covered), max_changes=50)
+    assert len(full.changes) == 4 and not full.changes_capped
+    capped = massage.why(Case("c", "massage-therapy", covered), max_changes=2)
+    assert len(capped.changes) == 2 and capped.changes_capped
+    assert set(capped.changes) <= set(full.changes)
+
+
+def test_why_json_contract() -> None:
+    result = CliRunner().invoke(app, ["why", "examples/needs-information.yaml", "-f", "json"])
+    assert result.exit_code == 0, result.stderr
+    answer = json.loads(result.stdout)
+    assert {"id", "verdict", "explanations", "changes", "missing"} <= set(answer)
+    assert answer["explanations"] == [[]]
+    assert answer["changes"] == [[{"fact": "part_of_rehab_plan_of_care", "value": True}]]
+    assert answer["missing"][0]["answers"] == [
+        {"value": True, "verdict": "covered"},
+        {"value": False, "verdict": "not_covered"},
+    ]
+
+
+def test_why_with_proof_and_dot() -> None:
+    runner = CliRunner()
+    result = runner.invoke(app, ["why", "examples/denied-no-order.json", "-f", "json", "--proof"])
+    assert json.loads(result.stdout)["proof"]["engine"] == "swi-prolog"
+    dot = runner.invoke(app, ["evaluate", "examples/denied-no-order.json", "-f", "dot"])
+    assert dot.exit_code == 0 and dot.stdout.startswith("digraph proof {")
