@@ -27,7 +27,12 @@ from policykb.bridge.case import Case
 from policykb.bridge.errors import CaseError, EngineError
 from policykb.bridge.kb_files import PolicySource
 from policykb.bridge.policy import FactType, Policy, Value, python_value, read_policy
-from policykb.bridge.program import ground_scenarios, ground_twin, policy_statements
+from policykb.bridge.program import (
+    ground_closest,
+    ground_scenarios,
+    ground_twin,
+    policy_statements,
+)
 from policykb.bridge.result import (
     Answer,
     Change,
@@ -108,6 +113,7 @@ class Evaluator:
         self._twin: clingo.Control | None = None
         self._twin_literals: _ValueLiterals | None = None
         self._flip: dict[str, int] = {}
+        self._closest: _ClosestScenario | None = None
 
     @staticmethod
     def _literal_of(ctl: clingo.Control, symbol: clingo.Symbol) -> int:
@@ -232,34 +238,10 @@ class Evaluator:
 
     # -- explanations --------------------------------------------------------
 
-    def _sufficient_or_correction(
-        self, known: Assignment, chosen: Sequence[str], verdict: Verdict
-    ) -> list[str] | None:
-        """None if `chosen` alone forces `verdict`; else a minimal correction set.
-
-        A correction set is a set of the case's other facts of which every
-        sufficient set must hold one: a counterexample scenario agrees with
-        the case on all the rest.
-        """
-        target = -self._covered if verdict is Verdict.COVERED else self._covered
-        pinned = [*self._literals.assumptions(known, chosen), target]
-        rest = [f for f in known if f not in chosen]
-        watch = [lit for f in rest for lit in map(abs, self._literals.pin(f, known[f]))]
-        scenario = self._counterexample(pinned, watch)
-        if scenario is None:
-            return None
-        correction: list[str] = []
-        for fact in rest:
-            pins = self._literals.pin(fact, known[fact])
-            agrees = all((abs(lit) in scenario) == (lit > 0) for lit in pins)
-            if not agrees:
-                widened = self._counterexample([*pinned, *pins], watch)
-                if widened is None:
-                    correction.append(fact)
-                    continue
-                scenario = widened
-            pinned.extend(pins)
-        return correction
+    def _closest_program(self) -> _ClosestScenario:
+        if self._closest is None:
+            self._closest = _ClosestScenario(self)
+        return self._closest
 
     def explanations(
         self, known: Assignment, verdict: Verdict, *, smallest_only: bool = False
@@ -279,6 +261,8 @@ class Evaluator:
         facts = list(known)
         rank = {name: self.policy.facts[name].rank for name in facts}
         hitting = _MinimalSets(facts)
+        closest = self._closest_program()
+        closest.set_case(known)
         batch: list[tuple[str, ...]] = []
         batch_size = -1
         for candidate in hitting.candidates():
@@ -288,7 +272,7 @@ class Evaluator:
                     return
                 batch, batch_size = [], len(candidate)
             chosen = [str(fact) for fact in candidate]
-            correction = self._sufficient_or_correction(known, chosen, verdict)
+            correction = closest.correction(known, chosen, verdict)
             if correction is None:
                 batch.append(tuple(sorted(chosen, key=rank.__getitem__)))
                 hitting.block_supersets(candidate)
@@ -496,15 +480,83 @@ class Evaluator:
         return MissingFact(fact, declared.question, declared.clauses)
 
 
+CLOSEST = """
+#external kb_case(F, V) : domain(F, V).
+#external kb_stated(F) : fact(F, _).
+kb_disagree(F) :- kb_case(F, V), not value(F, V).
+kb_disagree(F) :- kb_stated(F), value(F, V), not kb_case(F, V).
+#minimize { 1,F : kb_disagree(F) }.
+#show kb_disagree/1.
+"""
+
+
+class _ClosestScenario:
+    """Counterexamples as close to the case as possible.
+
+    The scenario program plus a minimize statement over the facts on which a
+    scenario disagrees with the case (set through externals, never as text).
+    Under a candidate explanation S and the opposite verdict, an optimal model
+    disagrees with the case on a minimum set of its other facts: a minimum
+    correction set, the strongest constraint a counterexample can give.
+    """
+
+    def __init__(self, evaluator: Evaluator) -> None:
+        self.policy = evaluator.policy
+        self._ctl = ground_closest(evaluator.statements, CLOSEST, self.policy.name)
+        self._literals = _ValueLiterals(self._ctl, self.policy)
+        self._covered = Evaluator._literal_of(self._ctl, COVERED)
+        self._case: dict[clingo.Symbol, bool] = {}
+        self._externals = {
+            atom.symbol: atom.literal
+            for name in ("kb_case", "kb_stated")
+            for atom in self._ctl.symbolic_atoms.by_signature(name, 2 if name == "kb_case" else 1)
+        }
+
+    def set_case(self, known: Assignment) -> None:
+        wanted: dict[clingo.Symbol, bool] = {}
+        for fact, value in known.items():
+            wanted[Function("kb_stated", [Function(fact)])] = True
+            symbols = self._literals.symbol[fact]
+            if isinstance(value, frozenset):
+                chosen = [symbols[option] for option in value]
+            else:
+                chosen = [symbols[value if value in symbols else _OTHER]]
+            for symbol in chosen:
+                wanted[Function("kb_case", [Function(fact), symbol])] = True
+        for symbol in self._case.keys() - wanted.keys():
+            self._ctl.assign_external(symbol, False)
+        for symbol in wanted.keys() - self._case.keys():
+            self._ctl.assign_external(symbol, True)
+        self._case = wanted
+
+    def correction(
+        self, known: Assignment, chosen: Sequence[str], verdict: Verdict
+    ) -> list[str] | None:
+        """None if `chosen` alone forces `verdict`; else a minimum correction set:
+        facts of the case of which every sufficient set must hold one."""
+        target = -self._covered if verdict is Verdict.COVERED else self._covered
+        pinned = [*self._literals.assumptions(known, chosen), target]
+        best: list[clingo.Symbol] | None = None
+        with self._ctl.solve(assumptions=pinned, yield_=True) as handle:
+            for model in handle:
+                best = model.symbols(shown=True)
+        if best is None:
+            return None
+        return [symbol.arguments[0].name for symbol in best]
+
+
 class _MinimalSets:
     """Smallest sets of items that meet every required group and avoid every blocked set.
 
     Items are opaque to the solver (atoms are numbered); items of one
-    exclusive group are never chosen together.
+    exclusive group are never chosen together. Candidates come by increasing
+    size: a cardinality bound, raised when no candidate of that size is left,
+    is assumed false, so each step is a plain satisfiability check (faster
+    than proving optimality again after every new constraint).
     """
 
     def __init__(self, items: Sequence[Hashable], exclusive: Iterable[Sequence[Hashable]] = ()):
-        self._ctl = clingo.Control(["--opt-mode=opt"])
+        self._ctl = clingo.Control()
         with self._ctl.backend() as backend:
             self._atom = {
                 item: backend.add_atom(Function("pick", [clingo.Number(index)]))
@@ -512,23 +564,37 @@ class _MinimalSets:
             }
             if self._atom:
                 backend.add_rule(list(self._atom.values()), [], choice=True)
-            backend.add_minimize(0, [(atom, 1) for atom in self._atom.values()])
             for group in exclusive:
                 atoms = [self._atom[item] for item in group]
                 for position, first in enumerate(atoms):
                     for second in atoms[position + 1 :]:
                         backend.add_rule([], [first, second])
+        self._size = 0
+        self._over: dict[int, int] = {}
+
+    def _more_than(self, size: int) -> int:
+        """An atom that holds when more than `size` items are picked."""
+        if size not in self._over:
+            with self._ctl.backend() as backend:
+                atom = backend.add_atom()
+                picks = [(pick, 1) for pick in self._atom.values()]
+                backend.add_weight_rule([atom], size + 1, picks)
+            self._over[size] = atom
+        return self._over[size]
 
     def candidates(self) -> Iterator[list[Hashable]]:
         """Smallest candidates, one at a time, until none is left."""
-        while True:
-            best: list[Hashable] | None = None
-            with self._ctl.solve(yield_=True) as handle:
+        while self._size <= len(self._atom):
+            found: list[Hashable] | None = None
+            bound = [-self._more_than(self._size)]
+            with self._ctl.solve(assumptions=bound, yield_=True) as handle:
                 for model in handle:
-                    best = [item for item, atom in self._atom.items() if model.is_true(atom)]
-            if best is None:
-                return
-            yield best
+                    found = [item for item, atom in self._atom.items() if model.is_true(atom)]
+                    break
+            if found is None:
+                self._size += 1
+                continue
+            yield found
 
     def require_one_of(self, items: Iterable[Hashable], unless: Iterable[Hashable] = ()) -> None:
         """Every later candidate holds one of `items`, or lacks one of `unless`."""

@@ -87,6 +87,19 @@ def ground_scenarios(statements: Sequence[ast.AST], name: str) -> clingo.Control
     return ctl
 
 
+def ground_closest(statements: Sequence[ast.AST], extra: str, name: str) -> clingo.Control:
+    """The scenario program plus the fixed program text `extra`, for optimisation."""
+    messages: list[str] = []
+    ctl = clingo.Control(["--opt-mode=opt"], logger=_logger(messages), message_limit=20)
+    with ast.ProgramBuilder(ctl) as builder:
+        for statement in statements:
+            if statement.ast_type not in _SHOW_TYPES:
+                builder.add(statement)
+        ast.parse_string(extra, builder.add)
+    _ground(ctl, messages, f"the closest-scenario program of policy {name!r}")
+    return ctl
+
+
 class _Rename(ast.Transformer):
     """Prefix every predicate name, so a second copy of a program shares no atom."""
 
