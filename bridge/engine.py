@@ -15,7 +15,7 @@ that is confirmed is a minimal explanation, and they come smallest first.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import chain, combinations
 
@@ -26,13 +26,9 @@ from policykb.bridge.analysis import decision_facts, rules_of
 from policykb.bridge.case import Case
 from policykb.bridge.errors import CaseError, EngineError
 from policykb.bridge.kb_files import PolicySource
-from policykb.bridge.policy import FactType, Policy, Value, python_value, read_policy
-from policykb.bridge.program import (
-    ground_closest,
-    ground_scenarios,
-    ground_twin,
-    policy_statements,
-)
+from policykb.bridge.policy import FactType, Value, read_policy
+from policykb.bridge.program import ground_scenarios, ground_twin, policy_statements
+from policykb.bridge.query import COVERED, MinimalSets, QueryProgram, ValueLiterals
 from policykb.bridge.result import (
     Answer,
     Change,
@@ -45,9 +41,6 @@ from policykb.bridge.result import (
     WhyAnswer,
 )
 
-COVERED = Function("verdict", [Function("covered")])
-_OTHER = Function("other_value")
-
 Assignment = Mapping[str, Value]
 """Known facts: fact name -> value."""
 
@@ -56,45 +49,6 @@ Assignment = Mapping[str, Value]
 class _Consequences:
     possible: frozenset[clingo.Symbol]
     certain: frozenset[clingo.Symbol]
-
-
-class _ValueLiterals:
-    """The solver literal of each value/2 atom of a grounded program."""
-
-    def __init__(self, ctl: clingo.Control, policy: Policy, prefix: str = "") -> None:
-        self.policy = policy
-        self.of: dict[str, dict[object, int]] = {name: {} for name in policy.facts}
-        self.symbol: dict[str, dict[object, clingo.Symbol]] = {name: {} for name in policy.facts}
-        for atom in ctl.symbolic_atoms.by_signature(prefix + "value", 2):
-            fact, value = atom.symbol.arguments
-            key: object = _OTHER if value == _OTHER else python_value(value)
-            if fact.name in self.of:
-                self.of[fact.name][key] = atom.literal
-                self.symbol[fact.name][key] = value
-        self.known = {
-            atom.symbol.arguments[0].name: atom.literal
-            for atom in ctl.symbolic_atoms.by_signature(prefix + "known", 1)
-        }
-
-    def pin(self, fact: str, value: object) -> list[int]:
-        """The assumptions that give `fact` the value `value` (a Value, or other_value)."""
-        domain = self.of[fact]
-        kind = self.policy.facts[fact].type
-        if kind is FactType.LIST:
-            assert isinstance(value, frozenset)
-            return [lit if option in value else -lit for option, lit in domain.items()]
-        if kind is FactType.STRING and value not in domain:
-            return [domain[_OTHER]]
-        return [domain[value]]
-
-    def assumptions(
-        self, known: Mapping[str, object], facts: Iterable[str] | None = None
-    ) -> list[int]:
-        chosen = known if facts is None else {f: known[f] for f in facts}
-        return [lit for fact, value in chosen.items() for lit in self.pin(fact, value)]
-
-    def known_flags(self, known: Assignment) -> list[int]:
-        return [lit if fact in known else -lit for fact, lit in self.known.items()]
 
 
 class Evaluator:
@@ -107,13 +61,13 @@ class Evaluator:
         self._ctl = ground_scenarios(self.statements, source.name)
         self.policy = read_policy(source, self._ctl)
         self.decision_facts = [f for f in self.policy.facts if f in decision_facts(self.rules)]
-        self._literals = _ValueLiterals(self._ctl, self.policy)
+        self._literals = ValueLiterals(self._ctl, self.policy)
         self._covered = self._literal_of(self._ctl, COVERED)
         self._enum_mode = ""
         self._twin: clingo.Control | None = None
-        self._twin_literals: _ValueLiterals | None = None
+        self._twin_literals: ValueLiterals | None = None
         self._flip: dict[str, int] = {}
-        self._closest: _ClosestScenario | None = None
+        self._closest: QueryProgram | None = None
 
     @staticmethod
     def _literal_of(ctl: clingo.Control, symbol: clingo.Symbol) -> int:
@@ -211,7 +165,7 @@ class Evaluator:
         if self._twin is None:
             self._twin = ground_twin(self.statements, self.source.name)
             self._twin.configuration.solve.enum_mode = "brave"  # type: ignore[union-attr]
-            self._twin_literals = _ValueLiterals(self._twin, self.policy)
+            self._twin_literals = ValueLiterals(self._twin, self.policy)
             self._flip = {
                 atom.symbol.arguments[0].name: atom.literal
                 for atom in self._twin.symbolic_atoms.by_signature("flip", 1)
@@ -238,9 +192,9 @@ class Evaluator:
 
     # -- explanations --------------------------------------------------------
 
-    def _closest_program(self) -> _ClosestScenario:
+    def _closest_program(self) -> QueryProgram:
         if self._closest is None:
-            self._closest = _ClosestScenario(self)
+            self._closest = QueryProgram(self.policy, self.statements, what="explanation program")
         return self._closest
 
     def explanations(
@@ -258,29 +212,10 @@ class Evaluator:
             # the empty set is the one minimal explanation.
             yield ()
             return
-        facts = list(known)
-        rank = {name: self.policy.facts[name].rank for name in facts}
-        hitting = _MinimalSets(facts)
-        closest = self._closest_program()
-        closest.set_case(known)
-        batch: list[tuple[str, ...]] = []
-        batch_size = -1
-        for candidate in hitting.candidates():
-            if len(candidate) != batch_size:
-                yield from sorted(batch, key=lambda e: [rank[f] for f in e])
-                if smallest_only and batch:
-                    return
-                batch, batch_size = [], len(candidate)
-            chosen = [str(fact) for fact in candidate]
-            correction = closest.correction(known, chosen, verdict)
-            if correction is None:
-                batch.append(tuple(sorted(chosen, key=rank.__getitem__)))
-                hitting.block_supersets(candidate)
-            else:
-                if not correction:
-                    raise EngineError("the case's own facts do not force its verdict")
-                hitting.require_one_of(correction)
-        yield from sorted(batch, key=lambda e: [rank[f] for f in e])
+        program = self._closest_program()
+        covered = program.literal(COVERED)
+        refute = -covered if verdict is Verdict.COVERED else covered
+        yield from program.implicants(known, refute, smallest_only=smallest_only)
 
     # -- scenarios -------------------------------------------------------------
 
@@ -339,17 +274,6 @@ class Evaluator:
             return [frozenset(subset) for subset in subsets]
         return list(declared.options)
 
-    def _scenario_values(self, true_literals: set[int], facts: Iterable[str]) -> dict[str, object]:
-        values: dict[str, object] = {}
-        for fact in facts:
-            domain = self._literals.of[fact]
-            held = [key for key, lit in domain.items() if lit in true_literals]
-            if self.policy.facts[fact].type is FactType.LIST:
-                values[fact] = frozenset(held)
-            else:
-                values[fact] = held[0] if held else None
-        return values
-
     def smallest_changes(
         self, known: Assignment, target: Verdict, limit: int
     ) -> tuple[list[tuple[tuple[str, Value], ...]], bool]:
@@ -371,7 +295,7 @@ class Evaluator:
         ]
         groups = [[c for c in choices if c[0] == fact] for fact in facts]
         watch = [lit for fact in facts for lit in self._literals.of[fact].values()]
-        search = _MinimalSets(choices, groups)
+        search = MinimalSets(choices, groups)
         found: list[tuple[tuple[str, Value], ...]] = []
         for candidate in search.candidates():
             if found and len(candidate) > len(found[0]):
@@ -391,7 +315,7 @@ class Evaluator:
                 # give some fact of that part a known, different value: change
                 # it to another value, or leave a given fact at its own value
                 # (which the failed candidate had changed).
-                values = self._scenario_values(scenario, facts)
+                values = self._literals.values_in(scenario, facts)
                 core = self._minimal_implicant(values, -opposite)
                 search.require_one_of(
                     (c for c in choices if c[0] in core and values[c[0]] != c[1]),
@@ -478,131 +402,3 @@ class Evaluator:
     def missing_item(self, fact: str) -> MissingFact:
         declared = self.policy.facts[fact]
         return MissingFact(fact, declared.question, declared.clauses)
-
-
-CLOSEST = """
-#external kb_case(F, V) : domain(F, V).
-#external kb_stated(F) : fact(F, _).
-kb_disagree(F) :- kb_case(F, V), not value(F, V).
-kb_disagree(F) :- kb_stated(F), value(F, V), not kb_case(F, V).
-#minimize { 1,F : kb_disagree(F) }.
-#show kb_disagree/1.
-"""
-
-
-class _ClosestScenario:
-    """Counterexamples as close to the case as possible.
-
-    The scenario program plus a minimize statement over the facts on which a
-    scenario disagrees with the case (set through externals, never as text).
-    Under a candidate explanation S and the opposite verdict, an optimal model
-    disagrees with the case on a minimum set of its other facts: a minimum
-    correction set, the strongest constraint a counterexample can give.
-    """
-
-    def __init__(self, evaluator: Evaluator) -> None:
-        self.policy = evaluator.policy
-        self._ctl = ground_closest(evaluator.statements, CLOSEST, self.policy.name)
-        self._literals = _ValueLiterals(self._ctl, self.policy)
-        self._covered = Evaluator._literal_of(self._ctl, COVERED)
-        self._case: dict[clingo.Symbol, bool] = {}
-        self._externals = {
-            atom.symbol: atom.literal
-            for name in ("kb_case", "kb_stated")
-            for atom in self._ctl.symbolic_atoms.by_signature(name, 2 if name == "kb_case" else 1)
-        }
-
-    def set_case(self, known: Assignment) -> None:
-        wanted: dict[clingo.Symbol, bool] = {}
-        for fact, value in known.items():
-            wanted[Function("kb_stated", [Function(fact)])] = True
-            symbols = self._literals.symbol[fact]
-            if isinstance(value, frozenset):
-                chosen = [symbols[option] for option in value]
-            else:
-                chosen = [symbols[value if value in symbols else _OTHER]]
-            for symbol in chosen:
-                wanted[Function("kb_case", [Function(fact), symbol])] = True
-        for symbol in self._case.keys() - wanted.keys():
-            self._ctl.assign_external(symbol, False)
-        for symbol in wanted.keys() - self._case.keys():
-            self._ctl.assign_external(symbol, True)
-        self._case = wanted
-
-    def correction(
-        self, known: Assignment, chosen: Sequence[str], verdict: Verdict
-    ) -> list[str] | None:
-        """None if `chosen` alone forces `verdict`; else a minimum correction set:
-        facts of the case of which every sufficient set must hold one."""
-        target = -self._covered if verdict is Verdict.COVERED else self._covered
-        pinned = [*self._literals.assumptions(known, chosen), target]
-        best: list[clingo.Symbol] | None = None
-        with self._ctl.solve(assumptions=pinned, yield_=True) as handle:
-            for model in handle:
-                best = model.symbols(shown=True)
-        if best is None:
-            return None
-        return [symbol.arguments[0].name for symbol in best]
-
-
-class _MinimalSets:
-    """Smallest sets of items that meet every required group and avoid every blocked set.
-
-    Items are opaque to the solver (atoms are numbered); items of one
-    exclusive group are never chosen together. Candidates come by increasing
-    size: a cardinality bound, raised when no candidate of that size is left,
-    is assumed false, so each step is a plain satisfiability check (faster
-    than proving optimality again after every new constraint).
-    """
-
-    def __init__(self, items: Sequence[Hashable], exclusive: Iterable[Sequence[Hashable]] = ()):
-        self._ctl = clingo.Control()
-        with self._ctl.backend() as backend:
-            self._atom = {
-                item: backend.add_atom(Function("pick", [clingo.Number(index)]))
-                for index, item in enumerate(items)
-            }
-            if self._atom:
-                backend.add_rule(list(self._atom.values()), [], choice=True)
-            for group in exclusive:
-                atoms = [self._atom[item] for item in group]
-                for position, first in enumerate(atoms):
-                    for second in atoms[position + 1 :]:
-                        backend.add_rule([], [first, second])
-        self._size = 0
-        self._over: dict[int, int] = {}
-
-    def _more_than(self, size: int) -> int:
-        """An atom that holds when more than `size` items are picked."""
-        if size not in self._over:
-            with self._ctl.backend() as backend:
-                atom = backend.add_atom()
-                picks = [(pick, 1) for pick in self._atom.values()]
-                backend.add_weight_rule([atom], size + 1, picks)
-            self._over[size] = atom
-        return self._over[size]
-
-    def candidates(self) -> Iterator[list[Hashable]]:
-        """Smallest candidates, one at a time, until none is left."""
-        while self._size <= len(self._atom):
-            found: list[Hashable] | None = None
-            bound = [-self._more_than(self._size)]
-            with self._ctl.solve(assumptions=bound, yield_=True) as handle:
-                for model in handle:
-                    found = [item for item, atom in self._atom.items() if model.is_true(atom)]
-                    break
-            if found is None:
-                self._size += 1
-                continue
-            yield found
-
-    def require_one_of(self, items: Iterable[Hashable], unless: Iterable[Hashable] = ()) -> None:
-        """Every later candidate holds one of `items`, or lacks one of `unless`."""
-        with self._ctl.backend() as backend:
-            body = [-self._atom[item] for item in items]
-            body += [self._atom[item] for item in unless]
-            backend.add_rule([], body)
-
-    def block_supersets(self, items: Iterable[Hashable]) -> None:
-        with self._ctl.backend() as backend:
-            backend.add_rule([], [self._atom[item] for item in items])

@@ -87,8 +87,8 @@ def ground_scenarios(statements: Sequence[ast.AST], name: str) -> clingo.Control
     return ctl
 
 
-def ground_closest(statements: Sequence[ast.AST], extra: str, name: str) -> clingo.Control:
-    """The scenario program plus the fixed program text `extra`, for optimisation."""
+def ground_with(statements: Sequence[ast.AST], extra: str, what: str) -> clingo.Control:
+    """Statements (without #show) plus the fixed program text `extra`, grounded."""
     messages: list[str] = []
     ctl = clingo.Control(["--opt-mode=opt"], logger=_logger(messages), message_limit=20)
     with ast.ProgramBuilder(ctl) as builder:
@@ -96,7 +96,7 @@ def ground_closest(statements: Sequence[ast.AST], extra: str, name: str) -> clin
             if statement.ast_type not in _SHOW_TYPES:
                 builder.add(statement)
         ast.parse_string(extra, builder.add)
-    _ground(ctl, messages, f"the closest-scenario program of policy {name!r}")
+    _ground(ctl, messages, what)
     return ctl
 
 

@@ -23,9 +23,10 @@ from typing import Any
 
 import clingo
 
-from policykb.bridge.engine import _OTHER, Evaluator
+from policykb.bridge.engine import Evaluator
 from policykb.bridge.errors import EngineError
 from policykb.bridge.policy import FactType, Value
+from policykb.bridge.query import OTHER
 from policykb.bridge.result import Verdict
 from policykb.bridge.to_prolog import prolog_atom, prolog_symbol, translate
 
@@ -71,7 +72,7 @@ class PrologEngine:
             assert isinstance(value, frozenset)
             chosen = [prolog_symbol(symbols[option]) for option in sorted(value)]
         else:
-            key = value if value in symbols else _OTHER
+            key = value if value in symbols else OTHER
             chosen = [prolog_symbol(symbols[key])]
         return "[" + ", ".join(chosen) + "]"
 
