@@ -69,6 +69,10 @@ class Evaluator:
         self._flip: dict[str, int] = {}
         self._closest: QueryProgram | None = None
 
+    def atoms(self, name: str, arity: int) -> list[clingo.Symbol]:
+        """The atoms name/arity of the grounded policy (declarations and derivable ones)."""
+        return [atom.symbol for atom in self._ctl.symbolic_atoms.by_signature(name, arity)]
+
     @staticmethod
     def _literal_of(ctl: clingo.Control, symbol: clingo.Symbol) -> int:
         atom = ctl.symbolic_atoms[symbol]
@@ -154,6 +158,16 @@ class Evaluator:
                 ident, text = symbol.arguments
                 notes.append(Note("caution", ident.string, text.string))
         return tuple(notes)
+
+    def consequences(
+        self, known: Assignment
+    ) -> tuple[frozenset[clingo.Symbol], frozenset[clingo.Symbol]]:
+        """What holds in some, and in every, scenario of exactly these known facts
+        (shown atoms: verdict/1, met/1, applies/1, indicated/1, blocked/1, notes)."""
+        found = self._consequences(
+            [*self._literals.assumptions(known), *self._literals.known_flags(known)]
+        )
+        return found.possible, found.certain
 
     def verdict_of(self, known: Assignment) -> Verdict:
         """The verdict on exactly these known facts, every other fact unknown."""

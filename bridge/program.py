@@ -93,39 +93,56 @@ def ground_with(statements: Sequence[ast.AST], extra: str, what: str) -> clingo.
     ctl = clingo.Control(["--opt-mode=opt"], logger=_logger(messages), message_limit=20)
     with ast.ProgramBuilder(ctl) as builder:
         for statement in statements:
-            if statement.ast_type not in _SHOW_TYPES:
+            if statement.ast_type not in SHOW_TYPES:
                 builder.add(statement)
         ast.parse_string(extra, builder.add)
     _ground(ctl, messages, what)
     return ctl
 
 
-class _Rename(ast.Transformer):
-    """Prefix every predicate name, so a second copy of a program shares no atom."""
+class Rename(ast.Transformer):
+    """Prefix predicate names, so a second copy of a program shares no atom with
+    the first, except the predicates in `keep` (such as the scenario's value/2)."""
 
-    def __init__(self, prefix: str) -> None:
+    def __init__(self, prefix: str, keep: frozenset[str] = frozenset()) -> None:
         self.prefix = prefix
+        self.keep = keep
+
+    def _renamed(self, function: ast.AST) -> ast.AST:
+        if function.name in self.keep:
+            return function
+        return function.update(name=self.prefix + function.name)
 
     def visit_SymbolicAtom(self, node: ast.AST) -> ast.AST:
         symbol = node.symbol
         if symbol.ast_type == ast.ASTType.Function:
-            return node.update(symbol=symbol.update(name=self.prefix + symbol.name))
+            return node.update(symbol=self._renamed(symbol))
         if symbol.ast_type == ast.ASTType.Pool:
-            renamed = [arg.update(name=self.prefix + arg.name) for arg in symbol.arguments]
+            renamed = [self._renamed(arg) for arg in symbol.arguments]
             return node.update(symbol=symbol.update(arguments=renamed))
         return node
 
 
-_SHOW_TYPES = {ast.ASTType.ShowSignature, ast.ASTType.ShowTerm}
+SHOW_TYPES = {ast.ASTType.ShowSignature, ast.ASTType.ShowTerm}
+SCENARIO_PREDICATES = frozenset({"value", "known"})
+
+
+def renamed_copy(
+    statements: Sequence[ast.AST], prefix: str, keep: frozenset[str] = SCENARIO_PREDICATES
+) -> list[ast.AST]:
+    """A copy of `statements` (without #show) whose predicates are prefixed,
+    sharing the scenario (value/2, known/1) with the original by default."""
+    rename = Rename(prefix, keep)
+    return [rename(s) for s in statements if s.ast_type not in SHOW_TYPES]
 
 
 def ground_twin(statements: Sequence[ast.AST], name: str) -> clingo.Control:
     """The twin program of a policy, grounded: see TWIN_LINK."""
     messages: list[str] = []
     ctl = _new_control(messages)
-    rename = _Rename(TWIN_PREFIX)
+    rename = Rename(TWIN_PREFIX)
     with ast.ProgramBuilder(ctl) as builder:
-        for statement in (s for s in statements if s.ast_type not in _SHOW_TYPES):
+        for statement in (s for s in statements if s.ast_type not in SHOW_TYPES):
             builder.add(statement)
             builder.add(rename(statement))
         ast.parse_string(TWIN_LINK, builder.add)

@@ -238,12 +238,16 @@ class QueryProgram:
         self._case = wanted
 
     def correction(
-        self, known: Mapping[str, object], chosen: Sequence[str], refute: int
+        self,
+        known: Mapping[str, object],
+        chosen: Sequence[str],
+        refute: int,
+        extra: Sequence[int] = (),
     ) -> list[str] | None:
         """None if the facts `chosen` of the case make `refute` impossible; else a
         minimum correction set: facts of the case of which every such set holds one."""
         self._mode("opt")
-        pinned = [*self.literals.assumptions(known, chosen), refute]
+        pinned = [*self.literals.assumptions(known, chosen), refute, *extra]
         best: list[str] | None = None
         with self.ctl.solve(assumptions=pinned, yield_=True) as handle:
             for model in handle:
@@ -260,11 +264,13 @@ class QueryProgram:
         refute: int,
         *,
         smallest_only: bool = False,
+        extra: Sequence[int] = (),
     ) -> Iterator[tuple[str, ...]]:
         """Every minimal set of the case's facts under which `refute` cannot hold,
         smallest first (vocabulary order within a size).
 
-        The case itself must make `refute` impossible.
+        The case itself must make `refute` impossible. `extra` assumptions hold
+        throughout (they select a part of the program, never a fact).
         """
         facts = list(known)
         rank = {name: self.policy.facts[name].rank for name in facts}
@@ -279,7 +285,7 @@ class QueryProgram:
                     return
                 batch, size = [], len(candidate)
             chosen = [str(fact) for fact in candidate]
-            correction = self.correction(known, chosen, refute)
+            correction = self.correction(known, chosen, refute, extra)
             if correction is None:
                 batch.append(tuple(sorted(chosen, key=rank.__getitem__)))
                 hitting.block_supersets(candidate)

@@ -1,9 +1,11 @@
 """The `policykb` command: parse arguments, call the library, render.
 
-Exit codes (every command):
+Exit codes:
   0  done (for evaluate: the case was evaluated, whatever the verdict)
-  1  invalid input: a malformed or invalid case, an unknown or invalid policy
-  2  usage error: unknown command or option, a missing argument
+  1  invalid input: a malformed or invalid case, an unknown or invalid policy;
+     for check and diff: warnings or differences found
+  2  usage error: unknown command or option, a missing argument; for check
+     and diff also an invalid or unknown policy
   3  the two engines disagree (evaluate --cross-check), or an engine failed
 """
 
@@ -21,13 +23,17 @@ import typer
 from rich.console import Console
 
 from policykb.bridge import EngineError, KnowledgeBase, PolicyKBError
+from policykb.bridge.consistency import check_policy, diff_policies
 from policykb.bridge.kb_files import DEFAULT_POLICY
+from policykb.explain.consistency import export_check, export_diff, render_check, render_diff
 from policykb.explain.notice import render_notice_markdown, render_notice_text
 from policykb.explain.proof import render_proof_dot, render_proof_text, write_svg
 from policykb.explain.render import OutputFormat, render_markdown, render_text
 from policykb.explain.why import render_why_text
 
 EXIT_INVALID = 1
+EXIT_FINDINGS = 1
+EXIT_USAGE = 2
 EXIT_ENGINES_DISAGREE = 3
 
 app = typer.Typer(
@@ -35,7 +41,8 @@ app = typer.Typer(
     help=(
         "Evaluate health-plan coverage cases against policies encoded as ASP rules, "
         "with minimal explanations that quote the policy.\n\n"
-        "Exit codes: 0 done; 1 invalid input (case or policy); 2 usage error; "
+        "Exit codes: 0 done; 1 invalid input (case or policy), or for check/diff "
+        "findings; 2 usage error (for check/diff also an invalid policy); "
         "3 the two engines disagree (evaluate --cross-check)."
     ),
     no_args_is_help=True,
@@ -268,6 +275,91 @@ def notice(
         sys.stdout.write(render_notice_text(evaluation, chosen))
     else:
         sys.stdout.write(render_notice_markdown(evaluation, chosen))
+
+
+def _consistency_errors(command: Callable[P, R]) -> Callable[P, R]:
+    """check and diff exit 2 on an invalid policy (1 means findings)."""
+
+    @wraps(command)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except PolicyKBError as error:
+            _report(error)
+            raise typer.Exit(EXIT_USAGE) from None
+
+    return wrapper
+
+
+ExportOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--export",
+        help="Write each witness as a case file in this folder (policykb evaluate runs them).",
+        show_default=False,
+    ),
+]
+
+
+@app.command()
+@_consistency_errors
+def check(
+    policy: Annotated[
+        str, typer.Option(help="The policy to check: a name, policy folder or entry file.")
+    ] = DEFAULT_POLICY,
+    output_format: FormatOption = OutputFormat.TEXT,
+    export: ExportOption = None,
+    kb: KbOption = None,
+) -> None:
+    """Check a policy for overlaps, redundant, unreachable and shadowed rules,
+    gaps, and vocabulary defects, over every scenario, each with a minimal
+    witness case.
+
+    Findings the KB acknowledges (acknowledge/3) are listed, not counted.
+    Exit codes: 0 no warnings, 1 warnings found, 2 usage error or invalid policy.
+    """
+    knowledge = KnowledgeBase(kb or ())
+    report = check_policy(knowledge.evaluator(policy))
+    if output_format is OutputFormat.JSON:
+        _write_json(report.to_dict())
+    else:
+        sys.stdout.write(render_check(report, markdown=output_format is OutputFormat.MARKDOWN))
+    if export is not None:
+        export_check(report, export)
+    if report.warnings:
+        raise typer.Exit(EXIT_FINDINGS)
+
+
+@app.command()
+@_consistency_errors
+def diff(
+    old: Annotated[
+        str, typer.Argument(help="The old version: a policy folder, entry file or name.")
+    ],
+    new: Annotated[
+        str, typer.Argument(help="The new version: a policy folder, entry file or name.")
+    ],
+    output_format: FormatOption = OutputFormat.TEXT,
+    export: ExportOption = None,
+    kb: KbOption = None,
+) -> None:
+    """The change impact between two versions of a policy: every region of
+    scenarios whose verdict changes, as a minimal condition with a witness case,
+    and the criteria and facts added, removed or changed.
+
+    Exit codes: 0 no difference, 1 differences found, 2 usage error or invalid policy.
+    """
+    knowledge = KnowledgeBase(kb or ())
+    before, after = knowledge.evaluator(old), knowledge.evaluator(new)
+    report = diff_policies(before, after)
+    if output_format is OutputFormat.JSON:
+        _write_json(report.to_dict())
+    else:
+        sys.stdout.write(render_diff(report, markdown=output_format is OutputFormat.MARKDOWN))
+    if export is not None:
+        export_diff(report, after.policy.name, export)
+    if not report.empty:
+        raise typer.Exit(EXIT_FINDINGS)
 
 
 @app.command()
