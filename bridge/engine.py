@@ -28,7 +28,7 @@ from policykb.bridge.errors import CaseError, EngineError
 from policykb.bridge.kb_files import PolicySource
 from policykb.bridge.policy import FactType, Value, read_policy
 from policykb.bridge.program import ground_scenarios, ground_twin, policy_statements
-from policykb.bridge.query import COVERED, MinimalSets, QueryProgram, ValueLiterals
+from policykb.bridge.query import COVERED, OTHER, MinimalSets, QueryProgram, ValueLiterals
 from policykb.bridge.result import (
     Answer,
     Change,
@@ -158,6 +158,42 @@ class Evaluator:
                 ident, text = symbol.arguments
                 notes.append(Note("caution", ident.string, text.string))
         return tuple(notes)
+
+    # -- support for the compiled policy ------------------------------------------
+
+    def derivable(self, symbol: clingo.Symbol) -> bool:
+        return self._ctl.symbolic_atoms[symbol] is not None
+
+    def literal(self, symbol: clingo.Symbol) -> int:
+        return self._literal_of(self._ctl, symbol)
+
+    def value_keys(self, fact: str) -> list[object]:
+        """The values `fact` takes in scenarios (OTHER stands for any other string)."""
+        return list(self._literals.of[fact])
+
+    def value_key(self, fact: str, value: Value) -> object:
+        """The scenario value of a case value (OTHER for a string outside the options)."""
+        keys = self._literals.of[fact]
+        return value if value in keys else OTHER
+
+    def scenario_of(
+        self, known: Mapping[str, object], condition: int, facts: Sequence[str]
+    ) -> dict[str, object] | None:
+        """A scenario extending `known` where the literal `condition` holds, or None."""
+        assumptions = [*self._literals.assumptions(known), condition]
+        watch = [lit for fact in facts for lit in self._literals.of[fact].values()]
+        true = self._counterexample(assumptions, watch)
+        return None if true is None else self._literals.values_in(true, facts)
+
+    def notes_of(self, known: Assignment) -> tuple[Note, ...]:
+        """The warnings and cautions of exactly these known facts."""
+        assumptions = [*self._literals.assumptions(known), *self._literals.known_flags(known)]
+        return self._notes(self._consequences(assumptions), known)
+
+    def minimal_implicant(self, values: Mapping[str, object], never: int) -> set[str]:
+        """A subset-minimal part of a complete scenario under which the literal
+        `never` cannot hold."""
+        return self._minimal_implicant(values, never)
 
     def consequences(
         self, known: Assignment

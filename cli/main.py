@@ -12,6 +12,7 @@ Exit codes:
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable
 from enum import StrEnum
@@ -23,12 +24,15 @@ import typer
 from rich.console import Console
 
 from policykb.bridge import EngineError, KnowledgeBase, PolicyKBError
+from policykb.bridge.batch import InputFormat, Outcome, OutputKind, guess_format, run_batch
 from policykb.bridge.consistency import check_policy, diff_policies
 from policykb.bridge.kb_files import DEFAULT_POLICY
+from policykb.cli.streams import atomic_output, make_progress, open_input, outcome_place
 from policykb.explain.consistency import export_check, export_diff, render_check, render_diff
 from policykb.explain.notice import render_notice_markdown, render_notice_text
 from policykb.explain.proof import render_proof_dot, render_proof_text, write_svg
 from policykb.explain.render import OutputFormat, render_markdown, render_text
+from policykb.explain.summary import render_summary
 from policykb.explain.why import render_why_text
 
 EXIT_INVALID = 1
@@ -360,6 +364,87 @@ def diff(
         export_diff(report, after.policy.name, export)
     if not report.empty:
         raise typer.Exit(EXIT_FINDINGS)
+
+
+@app.command()
+@reports_errors
+def batch(
+    input_path: Annotated[
+        str, typer.Argument(metavar="INPUT", help="JSONL, CSV or JSON-array file, or - for stdin.")
+    ],
+    output: Annotated[
+        str, typer.Option("--output", "-o", help="Output file, or - for stdout.")
+    ] = "-",
+    output_format: Annotated[
+        OutputKind, typer.Option("--format", "-f", help="Output format.", case_sensitive=False)
+    ] = OutputKind.JSONL,
+    input_format: Annotated[
+        InputFormat | None,
+        typer.Option(
+            "--input-format",
+            help="Input format (default: from the file name; stdin is JSONL).",
+            case_sensitive=False,
+            show_default=False,
+        ),
+    ] = None,
+    jobs: Annotated[
+        int, typer.Option("--jobs", "-j", min=0, help="Worker processes (0: one per CPU).")
+    ] = 0,
+    no_explain: Annotated[
+        bool, typer.Option("--no-explain", help="Leave the explanation out of JSONL records.")
+    ] = False,
+    summary_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--summary", help="Also write the summary as JSON to this file.", show_default=False
+        ),
+    ] = None,
+    policy: PolicyOption = None,
+    kb: KbOption = None,
+) -> None:
+    """Evaluate many cases: one output record per input record, in input order.
+
+    INPUT is JSONL (one case per line), CSV (a header with id, optional policy,
+    and one column per fact; an empty cell is unknown; lists are ;-separated;
+    booleans true/false, yes/no or 1/0) or a JSON array of cases. JSONL output
+    records are the evaluate JSON; CSV output has the columns id, verdict,
+    explanation (fact=value; ...), missing and error.
+
+    A record that fails (malformed, unknown fact, wrong type) gets an error
+    record in its place, {"line": N, "id": ..., "error": ...} ("record" for a
+    JSON array), and a line on stderr; the batch goes on. The output is written
+    to a temporary file renamed at the end, so an interrupted run leaves no
+    file that looks complete. A summary goes to stderr.
+
+    Exit codes: 0 every record evaluated, 1 some record failed (or the input
+    could not be read), 2 usage error.
+    """
+    kind = input_format or (InputFormat.JSONL if input_path == "-" else guess_format(input_path))
+    settings = {
+        "kb_dirs": [str(d) for d in (kb or ())],
+        "explain": not no_explain,
+        "output": output_format,
+        "policy": policy,
+    }
+    # Validate the policy up front, so a wrong --policy fails once, not per record.
+    if policy is not None:
+        KnowledgeBase(kb or ()).policy(policy)
+    workers = jobs or (os.cpu_count() or 1)
+    errors = Console(stderr=True, soft_wrap=True, highlight=False)
+    progress = make_progress(errors)
+
+    def seen(outcome: Outcome) -> None:
+        if outcome.error is not None:
+            errors.print(f"{outcome_place(kind, outcome)}: {outcome.error}", markup=False)
+        progress.advance()
+
+    with open_input(input_path) as source, atomic_output(output) as target, progress:
+        summary = run_batch(source, target, kind, settings, workers, seen)
+    errors.print(render_summary(summary), markup=False)
+    if summary_file is not None:
+        summary_file.write_text(json.dumps(summary.to_dict(), indent=2) + "\n")
+    if summary.errors:
+        raise typer.Exit(EXIT_INVALID)
 
 
 @app.command()

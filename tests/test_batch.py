@@ -1,0 +1,159 @@
+"""`policykb batch`: exact, ordered and lossless on mixed good and bad input."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from typer.testing import CliRunner
+
+from policykb.bridge import Case, KnowledgeBase
+from policykb.bridge.batch import InputFormat, OutputKind, run_batch
+from policykb.bridge.compiled import CompiledPolicy
+from policykb.bridge.engine import Evaluator
+from policykb.cli.main import app
+from tests.test_properties import cases
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def compiled(massage: Evaluator) -> CompiledPolicy:
+    return CompiledPolicy(massage)
+
+
+@settings(
+    max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(facts=cases())
+def test_compiled_policy_equals_the_evaluator(
+    massage: Evaluator, compiled: CompiledPolicy, facts: dict[str, Any]
+) -> None:
+    case = Case("c", "massage-therapy", facts)
+    assert compiled.evaluate(case) == massage.evaluate(case)
+
+
+def _jsonl(records: list[Any]) -> bytes:
+    return b"".join(
+        (r if isinstance(r, bytes) else json.dumps(r).encode()) + b"\n" for r in records
+    )
+
+
+MIXED = [
+    {
+        "id": "ok-1",
+        "facts": {
+            "medicare_member": True,
+            "delivered_by_physical_therapist": True,
+            "part_of_rehab_plan_of_care": True,
+        },
+    },
+    {"id": "bad-fact", "facts": {"medicare_membr": True}},
+    b'{"id": "broken", "facts": {',
+    {"id": "bad-type", "facts": {"terminally_ill": "yes"}},
+    {"id": 42, "facts": {}},
+    {
+        "facts": {
+            "medicare_member": False,
+            "terminally_ill": False,
+            "ordered_by_treating_physician": False,
+        }
+    },
+    {"id": '"). #show. :- true. %', "facts": {"for_prevention": True, "medicare_member": False}},
+    {
+        "id": "ok-1-again",
+        "facts": {
+            "medicare_member": True,
+            "delivered_by_physical_therapist": True,
+            "part_of_rehab_plan_of_care": True,
+        },
+    },
+]
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_mixed_input_keeps_order_and_every_record(jobs: int, kb: KnowledgeBase) -> None:
+    out = io.BytesIO()
+    summary = run_batch(
+        io.BytesIO(_jsonl(MIXED)), out, InputFormat.JSONL, {"output": OutputKind.JSONL}, jobs
+    )
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert len(lines) == len(MIXED)
+    assert [line.get("id") for line in lines] == [
+        "ok-1",
+        "bad-fact",
+        None,
+        "bad-type",
+        None,
+        "line-6",
+        '"). #show. :- true. %',
+        "ok-1-again",
+    ]
+    assert [line.get("line") for line in lines] == [None, 2, 3, 4, 5, None, None, None]
+    assert "did you mean 'medicare_member'" in lines[1]["error"]
+    assert "malformed JSON" in lines[2]["error"]
+    assert "must be true or false" in lines[3]["error"]
+    assert summary.errors == 4 and summary.total == 8
+    for line, record in zip(lines, MIXED, strict=True):
+        if "error" in line:
+            continue
+        assert isinstance(record, dict)
+        expected = kb.evaluate({**record, "id": line["id"]}).to_dict()
+        assert line == expected
+
+
+def test_csv_in_and_out(tmp_path: Path) -> None:
+    source = tmp_path / "cases.csv"
+    source.write_text(
+        "id,medicare_member,ordered_by_treating_physician,terminally_ill,contraindications\n"
+        "r1,false,false,no,burns;skin_infection\n"
+        "r2,true,,,\n"
+        "r3,maybe,,,\n"
+    )
+    target = tmp_path / "out.csv"
+    result = runner.invoke(app, ["batch", str(source), "-o", str(target), "-f", "csv", "-j", "1"])
+    assert result.exit_code == 1  # r3 failed
+    rows = target.read_text().splitlines()
+    assert rows[0] == "id,verdict,explanation,missing,error"
+    assert rows[1].startswith("r1,not_covered,")
+    assert "ordered_by_treating_physician=false" in rows[1]
+    assert rows[2].startswith("r2,needs_information,,")
+    assert rows[3].startswith("r3,error,,,") and "must be true or false" in rows[3]
+    assert "line 4: fact 'medicare_member' must be true or false" in result.stderr
+
+
+def test_json_array_input_and_summary_file(tmp_path: Path) -> None:
+    source = tmp_path / "cases.json"
+    source.write_text(json.dumps([MIXED[0], MIXED[1], MIXED[5]], indent=2))
+    summary = tmp_path / "summary.json"
+    result = runner.invoke(app, ["batch", str(source), "--summary", str(summary), "-j", "1"])
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [line.get("verdict") for line in lines] == ["covered", None, "not_covered"]
+    assert lines[1]["record"] == 2
+    counts = json.loads(summary.read_text())
+    assert counts["verdicts"] == {"covered": 1, "not_covered": 1} and counts["errors"] == 1
+    assert {r["criterion"] for r in counts["denial_reasons"]} == {"A3", "B"}
+
+
+def test_output_is_atomic(tmp_path: Path) -> None:
+    target = tmp_path / "out.jsonl"
+    target.write_text("previous\n")
+    result = runner.invoke(
+        app, ["batch", "-", "-o", str(target), "--input-format", "json"], input="[{}, "
+    )
+    assert result.exit_code == 1 and "not closed" in result.stderr
+    assert target.read_text() == "previous\n"
+    assert not list(tmp_path.glob(".*partial"))
+
+
+def test_no_explain_and_unknown_policy() -> None:
+    result = runner.invoke(
+        app, ["batch", "-", "--no-explain", "-j", "1"], input=json.dumps(MIXED[0]) + "\n"
+    )
+    assert "explanation" not in json.loads(result.stdout)
+    bad = runner.invoke(app, ["batch", "-", "--policy", "nope"], input="{}\n")
+    assert bad.exit_code == 1 and "unknown policy 'nope'" in bad.stderr
