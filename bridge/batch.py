@@ -15,8 +15,9 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -30,9 +31,9 @@ from policykb.bridge.errors import CaseError, PolicyKBError
 from policykb.bridge.kb_files import DEFAULT_POLICY
 from policykb.bridge.knowledge_base import KnowledgeBase
 from policykb.bridge.policy import FactType, Policy
-from policykb.bridge.result import Evaluation, Verdict, value_words
+from policykb.bridge.result import Evaluation, value_words
 
-CACHE_LIMIT = 50_000
+CACHE_LIMIT = 50_000  # distinct cases kept per process (about 2 KiB each)
 TRUE_WORDS = {"true", "yes", "1", "t", "y"}
 FALSE_WORDS = {"false", "no", "0", "f", "n"}
 
@@ -53,22 +54,22 @@ CSV_COLUMNS = ("id", "verdict", "explanation", "missing", "error")
 
 @dataclass(frozen=True)
 class Record:
-    """One input record: its place (line, or index in a JSON array) and its data."""
+    """One parsed input record (a CSV row or a JSON-array item) and its place."""
 
     number: int
-    data: bytes | dict[str, Any] | Exception
+    data: dict[str, Any] | Exception
+    is_csv_row: bool = False
 
 
-@dataclass
-class Outcome:
-    """What one record produced: the output bytes and what the summary counts."""
+@dataclass(frozen=True)
+class LineChunk:
+    """Consecutive JSONL lines, unparsed: the first line's number and the bytes."""
 
-    output: bytes
-    number: int = 0
-    verdict: str | None = None
-    reasons: tuple[str, ...] = ()
-    error: str | None = None
-    record_id: str | None = None
+    first: int
+    lines: bytes
+
+
+Chunk = LineChunk | list[Record]
 
 
 @dataclass
@@ -78,15 +79,11 @@ class Summary:
     errors: int = 0
     denial_reasons: Counter[str] = field(default_factory=Counter)
 
-    def add(self, outcome: Outcome) -> None:
-        self.total += 1
-        if outcome.error is not None:
-            self.errors += 1
-            return
-        assert outcome.verdict is not None
-        self.verdicts[outcome.verdict] += 1
-        if outcome.verdict == Verdict.NOT_COVERED.value:
-            self.denial_reasons.update(outcome.reasons)
+    def merge(self, other: Summary) -> None:
+        self.total += other.total
+        self.verdicts.update(other.verdicts)
+        self.errors += other.errors
+        self.denial_reasons.update(other.denial_reasons)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -100,13 +97,43 @@ class Summary:
         }
 
 
+@dataclass(frozen=True)
+class RecordError:
+    number: int
+    record_id: str | None
+    message: str
+
+
+@dataclass
+class ChunkResult:
+    """A chunk's output records (in order), its counts and its failed records."""
+
+    output: bytes
+    summary: Summary
+    errors: list[RecordError]
+
+
 # -- reading ---------------------------------------------------------------------
 
 
-def iter_jsonl(stream: IO[bytes]) -> Iterator[Record]:
-    for number, line in enumerate(stream, start=1):
-        if line.strip():
-            yield Record(number, line)
+def iter_jsonl_chunks(stream: IO[bytes], size: int = 1 << 20) -> Iterator[LineChunk]:
+    """Blocks of whole lines, about `size` bytes each, numbered by their first line."""
+    first = 1
+    rest = b""
+    while True:
+        block = stream.read(size)
+        if not block:
+            if rest:
+                yield LineChunk(first, rest)
+            return
+        block = rest + block
+        cut = block.rfind(b"\n") + 1
+        if cut == 0:
+            rest = block
+            continue
+        chunk, rest = block[:cut], block[cut:]
+        yield LineChunk(first, chunk)
+        first += chunk.count(b"\n")
 
 
 def iter_json_array(stream: IO[bytes], chunk_size: int = 1 << 16) -> Iterator[Record]:
@@ -159,15 +186,23 @@ def iter_csv(stream: IO[bytes]) -> Iterator[Record]:
         raise CaseError("the CSV header has no 'id' column")
     for row in reader:
         # The header is line 1; a row's line is its place in the file.
-        yield Record(reader.line_num, dict(row))
+        yield Record(reader.line_num, dict(row), is_csv_row=True)
 
 
-def read_records(stream: IO[bytes], kind: InputFormat) -> Iterator[Record]:
-    if kind is InputFormat.CSV:
-        return iter_csv(stream)
-    if kind is InputFormat.JSON:
-        return iter_json_array(stream)
-    return iter_jsonl(stream)
+def read_chunks(stream: IO[bytes], kind: InputFormat, size: int = 2000) -> Iterator[Chunk]:
+    """The input in chunks: raw line blocks for JSONL, parsed records otherwise."""
+    if kind is InputFormat.JSONL:
+        yield from iter_jsonl_chunks(stream)
+        return
+    records = iter_csv(stream) if kind is InputFormat.CSV else iter_json_array(stream)
+    chunk: list[Record] = []
+    for record in records:
+        chunk.append(record)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def guess_format(path: str) -> InputFormat:
@@ -197,7 +232,12 @@ def _csv_value(policy: Policy, name: str, cell: str) -> object:
 
 
 class BatchEvaluator:
-    """Evaluates records one at a time, with compiled policies and a result cache."""
+    """Evaluates chunks of records with compiled policies and a result cache.
+
+    The cache maps a record without its id (policy and facts, as given) to its
+    rendered output without the id, or to its error: identical cases are
+    validated, evaluated and serialised once.
+    """
 
     def __init__(
         self,
@@ -213,16 +253,27 @@ class BatchEvaluator:
         self._compiled: dict[str, CompiledPolicy | None] = {}
         self._cache: dict[bytes, tuple[bytes, str, tuple[str, ...]] | CaseError] = {}
 
-    def _evaluate(self, document: Mapping[str, Any], policy_name: str) -> Evaluation:
+    # -- one distinct case -------------------------------------------------------
+
+    def _evaluate(self, document: Mapping[str, Any]) -> tuple[bytes, str, tuple[str, ...]]:
+        policy_name = self.policy or document.get("policy", DEFAULT_POLICY)
+        if not isinstance(policy_name, str):
+            raise CaseError("'policy' must be a string")
         evaluator = self.kb.evaluator(policy_name)
         case = validate_case(document, evaluator.policy, "case")
         name = evaluator.policy.name
         if name not in self._compiled:
             self._compiled[name] = compile_policy(evaluator)
         compiled = self._compiled[name]
-        return compiled.evaluate(case) if compiled else evaluator.evaluate(case)
+        evaluation = compiled.evaluate(case) if compiled else evaluator.evaluate(case)
+        criteria = evaluator.policy.criteria
+        reasons = tuple(
+            dict.fromkeys(i.criterion for i in evaluation.explanation if i.criterion in criteria)
+        )
+        return self._render(evaluation), evaluation.verdict.value, reasons
 
     def _render(self, evaluation: Evaluation) -> bytes:
+        """The output record without its id (JSONL: the object's tail after '{')."""
         if self.output is OutputKind.CSV:
             explanation = "; ".join(
                 f"{i.fact}={value_words(i.value)}" for i in evaluation.explanation
@@ -233,110 +284,155 @@ class BatchEvaluator:
         del body["id"]
         if not self.explain:
             del body["explanation"]
-        return orjson.dumps(body)
+        return orjson.dumps(body)[1:] + b"\n"
+
+    def _cached(self, document: dict[str, Any]) -> tuple[bytes, str, tuple[str, ...]]:
+        # Sliced to a compact copy: orjson's own buffers take about 4 KiB each,
+        # too much to keep tens of thousands of them as cache keys.
+        key = orjson.dumps(document)[1:]
+        hit = self._cache.get(key)
+        if hit is None:
+            try:
+                hit = self._evaluate(document)
+            except CaseError as error:
+                hit = error
+            if len(self._cache) >= CACHE_LIMIT:
+                self._cache.clear()
+            self._cache[key] = hit
+        if isinstance(hit, CaseError):
+            raise hit
+        return hit
+
+    # -- output records ------------------------------------------------------------
 
     def _with_id(self, rendered: bytes, record_id: str) -> bytes:
         if self.output is OutputKind.CSV:
             # `rendered` is the row with an empty id cell: put the id in front.
             return _csv_line([record_id])[:-2] + rendered
-        return b'{"id":' + orjson.dumps(record_id) + b"," + rendered[1:] + b"\n"
+        return b'{"id":' + orjson.dumps(record_id) + b"," + rendered
 
-    def _error(self, number: int, record_id: str | None, message: str, key: str) -> Outcome:
+    def _error_record(self, error: RecordError, key: str) -> bytes:
         if self.output is OutputKind.CSV:
-            output = _csv_line([record_id or "", "error", "", "", f"{key} {number}: {message}"])
-        else:
-            record: dict[str, Any] = {key: number}
-            if record_id is not None:
-                record["id"] = record_id
-            record["error"] = message
-            output = orjson.dumps(record) + b"\n"
-        return Outcome(output, number, error=message, record_id=record_id)
+            place = f"{key} {error.number}: {error.message}"
+            return _csv_line([error.record_id or "", "error", "", "", place])
+        record: dict[str, Any] = {key: error.number}
+        if error.record_id is not None:
+            record["id"] = error.record_id
+        record["error"] = error.message
+        return orjson.dumps(record) + b"\n"
 
-    def document_of(self, record: Record) -> dict[str, Any]:
-        data = record.data
-        if isinstance(data, Exception):
-            raise CaseError(str(data))
-        if isinstance(data, bytes):
+    # -- chunks ----------------------------------------------------------------------
+
+    def run(self, chunk: Chunk) -> ChunkResult:
+        """Evaluate a chunk; output records come in input order."""
+        if isinstance(chunk, LineChunk):
+            return self._run_lines(chunk)
+        return self._run_records(chunk)
+
+    def _run_lines(self, chunk: LineChunk) -> ChunkResult:
+        parts: list[bytes] = []
+        summary = Summary()
+        errors: list[RecordError] = []
+        verdicts = summary.verdicts
+        reasons_of_denials = summary.denial_reasons
+        number = chunk.first - 1
+        lines = chunk.lines.split(b"\n")
+        if chunk.lines.endswith(b"\n"):
+            lines.pop()
+        for line in lines:
+            number += 1
+            if not line.strip():
+                continue
+            record_id: str | None = None
             try:
-                parsed = orjson.loads(data)
-            except orjson.JSONDecodeError as error:
-                raise CaseError(f"malformed JSON at column {error.colno}: {error.msg}") from None
-            if not isinstance(parsed, dict):
-                raise CaseError("a case must be a JSON object")
-            return parsed
-        return data
-
-    def outcome(self, record: Record, key_name: str = "line") -> Outcome:
-        record_id: str | None = None
-        try:
-            document = self.document_of(record)
-            early_id = document.get("id")
-            if isinstance(early_id, str) and early_id:
-                record_id = early_id
-            if key_name == "line" and isinstance(record.data, dict):
-                document = self._from_csv_row(document)
-            raw_id = document.get("id")
-            if raw_id is not None and not isinstance(raw_id, str):
-                raise CaseError(f"'id' must be a string, not {type(raw_id).__name__}")
-            record_id = raw_id if raw_id is not None else f"{key_name}-{record.number}"
-            policy_name = self.policy or document.get("policy", DEFAULT_POLICY)
-            if not isinstance(policy_name, str):
-                raise CaseError("'policy' must be a string")
-            cache_key = orjson.dumps(
-                [policy_name, {k: v for k, v in document.items() if k != "id"}],
-                option=orjson.OPT_SORT_KEYS,
-            )
-            cached = self._cache.get(cache_key)
-            if cached is None:
                 try:
-                    evaluation = self._evaluate(document, policy_name)
-                    criteria = self.kb.policy(evaluation.policy).criteria
-                    reasons = tuple(
-                        dict.fromkeys(
-                            i.criterion for i in evaluation.explanation if i.criterion in criteria
-                        )
-                    )
-                    cached = (self._render(evaluation), evaluation.verdict.value, reasons)
-                except CaseError as error:
-                    cached = error
-                if len(self._cache) >= CACHE_LIMIT:
-                    self._cache.clear()
-                self._cache[cache_key] = cached
-            if isinstance(cached, CaseError):
-                raise cached
-            rendered, verdict, reasons = cached
-            return Outcome(
-                self._with_id(rendered, record_id),
-                record.number,
-                verdict,
-                reasons,
-                record_id=record_id,
-            )
-        except PolicyKBError as error:
-            return self._error(record.number, record_id, str(error), key_name)
+                    document = orjson.loads(line)
+                except orjson.JSONDecodeError as error:
+                    raise CaseError(
+                        f"malformed JSON at column {error.colno}: {error.msg}"
+                    ) from None
+                if type(document) is not dict:
+                    raise CaseError("a case must be a JSON object")
+                raw_id = document.pop("id", None)
+                if raw_id is not None and type(raw_id) is not str:
+                    raise CaseError(f"'id' must be a string, not {type(raw_id).__name__}")
+                record_id = raw_id if raw_id is not None else f"line-{number}"
+                rendered, verdict, reasons = self._cached(document)
+            except PolicyKBError as error:
+                failed = RecordError(number, record_id, str(error))
+                errors.append(failed)
+                parts.append(self._error_record(failed, "line"))
+                continue
+            parts.append(self._with_id(rendered, record_id))
+            verdicts[verdict] += 1
+            if reasons and verdict == "not_covered":
+                reasons_of_denials.update(reasons)
+        summary.total = len(parts)
+        summary.errors = len(errors)
+        return ChunkResult(b"".join(parts), summary, errors)
+
+    def _run_records(self, chunk: list[Record]) -> ChunkResult:
+        parts: list[bytes] = []
+        summary = Summary()
+        errors: list[RecordError] = []
+        key = "line"
+        for record in chunk:
+            record_id: str | None = None
+            try:
+                if isinstance(record.data, Exception):
+                    raise CaseError(str(record.data))
+                document = dict(record.data)
+                raw_id = document.pop("id", None)
+                if isinstance(raw_id, str) and raw_id:
+                    record_id = raw_id
+                if record.is_csv_row:
+                    document = self._from_csv_row(document)
+                    key = "line"
+                else:
+                    key = "record"
+                if raw_id is not None and not isinstance(raw_id, str):
+                    raise CaseError(f"'id' must be a string, not {type(raw_id).__name__}")
+                record_id = record_id or f"{key}-{record.number}"
+                rendered, verdict, reasons = self._cached(document)
+            except PolicyKBError as error:
+                failed = RecordError(record.number, record_id, str(error))
+                errors.append(failed)
+                parts.append(self._error_record(failed, key))
+                continue
+            parts.append(self._with_id(rendered, record_id))
+            summary.verdicts[verdict] += 1
+            if reasons and verdict == "not_covered":
+                summary.denial_reasons.update(reasons)
+        summary.total = len(parts)
+        summary.errors = len(errors)
+        return ChunkResult(b"".join(parts), summary, errors)
 
     def _from_csv_row(self, row: dict[str, Any]) -> dict[str, Any]:
+        """A CSV row (without its id) as a case document, cells typed by the vocabulary."""
         policy_name = self.policy or row.get("policy") or DEFAULT_POLICY
         policy = self.kb.policy(policy_name)
         facts: dict[str, object] = {}
         for column, cell in row.items():
-            if column in ("id", "policy") or cell is None or cell == "":
+            if column == "policy" or cell is None or cell == "":
                 continue
             if column not in policy.facts:
-                # validate_case names the unknown fact and the nearest known one
-                facts[column] = cell
+                facts[column] = cell  # validate_case names it and the nearest known fact
                 continue
             facts[column] = _csv_value(policy, column, cell)
-        document: dict[str, Any] = {"id": row.get("id") or None, "facts": facts}
+        document: dict[str, Any] = {"facts": facts}
         if row.get("policy"):
             document["policy"] = row["policy"]
-        return {k: v for k, v in document.items() if v is not None}
+        return document
 
 
 def _csv_line(cells: Sequence[str]) -> bytes:
     out = io.StringIO()
     csv.writer(out, lineterminator="\r\n").writerow(cells)
     return out.getvalue().encode("utf-8")
+
+
+def csv_header() -> bytes:
+    return _csv_line(list(CSV_COLUMNS))
 
 
 # -- running -----------------------------------------------------------------------
@@ -349,51 +445,29 @@ def _start_worker(settings: dict[str, Any]) -> None:
     _worker = BatchEvaluator(**settings)
 
 
-def _run_chunk(chunk: list[Record], key_name: str) -> list[Outcome]:
+def _run_chunk(chunk: Chunk) -> ChunkResult:
     assert _worker is not None
-    return [_worker.outcome(record, key_name) for record in chunk]
+    return _worker.run(chunk)
 
 
-def _chunks(records: Iterator[Record], size: int) -> Iterator[list[Record]]:
-    chunk: list[Record] = []
-    for record in records:
-        chunk.append(record)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
-def evaluate_records(
-    records: Iterator[Record],
-    settings: dict[str, Any],
-    jobs: int = 1,
-    key_name: str = "line",
-    chunk_size: int = 2000,
-) -> Iterator[Outcome]:
-    """Outcomes in input order; with jobs > 1, chunks run in worker processes
-    with at most 2 * jobs chunks in flight (memory stays bounded)."""
+def evaluate_chunks(
+    chunks: Iterator[Chunk], settings: dict[str, Any], jobs: int = 1
+) -> Iterator[ChunkResult]:
+    """Chunk results in input order; with jobs > 1, chunks run in worker processes
+    with at most 2 * jobs chunks in flight, so memory stays bounded."""
     if jobs <= 1:
         evaluator = BatchEvaluator(**settings)
-        for record in records:
-            yield evaluator.outcome(record, key_name)
+        for chunk in chunks:
+            yield evaluator.run(chunk)
         return
-    from collections import deque
-    from concurrent.futures import Future, ProcessPoolExecutor
-
     with ProcessPoolExecutor(jobs, initializer=_start_worker, initargs=(settings,)) as pool:
-        window: deque[Future[list[Outcome]]] = deque()
-        for chunk in _chunks(records, chunk_size):
-            window.append(pool.submit(_run_chunk, chunk, key_name))
+        window: deque[Future[ChunkResult]] = deque()
+        for chunk in chunks:
+            window.append(pool.submit(_run_chunk, chunk))
             if len(window) >= 2 * jobs:
-                yield from window.popleft().result()
+                yield window.popleft().result()
         while window:
-            yield from window.popleft().result()
-
-
-def csv_header() -> bytes:
-    return _csv_line(list(CSV_COLUMNS))
+            yield window.popleft().result()
 
 
 def run_batch(
@@ -402,19 +476,17 @@ def run_batch(
     input_format: InputFormat,
     settings: dict[str, Any],
     jobs: int = 1,
-    on_outcome: Callable[[Outcome], None] | None = None,
+    on_chunk: Callable[[ChunkResult], None] | None = None,
 ) -> Summary:
     """Evaluate every record of `source` and write one output record per input
-    record, in order, to `target`; `on_outcome` sees each outcome as it is
+    record, in order, to `target`; `on_chunk` sees each chunk's result as it is
     written (for progress and error lines)."""
     summary = Summary()
-    key_name = "record" if input_format is InputFormat.JSON else "line"
     if settings.get("output") is OutputKind.CSV:
         target.write(csv_header())
-    records = read_records(source, input_format)
-    for outcome in evaluate_records(records, settings, jobs, key_name):
-        target.write(outcome.output)
-        summary.add(outcome)
-        if on_outcome is not None:
-            on_outcome(outcome)
+    for result in evaluate_chunks(read_chunks(source, input_format), settings, jobs):
+        target.write(result.output)
+        summary.merge(result.summary)
+        if on_chunk is not None:
+            on_chunk(result)
     return summary

@@ -24,10 +24,10 @@ import typer
 from rich.console import Console
 
 from policykb.bridge import EngineError, KnowledgeBase, PolicyKBError
-from policykb.bridge.batch import InputFormat, Outcome, OutputKind, guess_format, run_batch
+from policykb.bridge.batch import ChunkResult, InputFormat, OutputKind, guess_format, run_batch
 from policykb.bridge.consistency import check_policy, diff_policies
 from policykb.bridge.kb_files import DEFAULT_POLICY
-from policykb.cli.streams import atomic_output, make_progress, open_input, outcome_place
+from policykb.cli.streams import atomic_output, make_progress, open_input
 from policykb.explain.consistency import export_check, export_diff, render_check, render_diff
 from policykb.explain.notice import render_notice_markdown, render_notice_text
 from policykb.explain.proof import render_proof_dot, render_proof_text, write_svg
@@ -433,10 +433,12 @@ def batch(
     errors = Console(stderr=True, soft_wrap=True, highlight=False)
     progress = make_progress(errors)
 
-    def seen(outcome: Outcome) -> None:
-        if outcome.error is not None:
-            errors.print(f"{outcome_place(kind, outcome)}: {outcome.error}", markup=False)
-        progress.advance()
+    place = "record" if kind is InputFormat.JSON else "line"
+
+    def seen(result: ChunkResult) -> None:
+        for failed in result.errors:
+            errors.print(f"{place} {failed.number}: {failed.message}", markup=False)
+        progress.advance(result.summary.total)
 
     with open_input(input_path) as source, atomic_output(output) as target, progress:
         summary = run_batch(source, target, kind, settings, workers, seen)

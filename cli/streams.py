@@ -14,7 +14,6 @@ from typing import IO
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from policykb.bridge.batch import InputFormat, Outcome
 from policykb.bridge.errors import CaseError
 
 
@@ -72,9 +71,9 @@ class _Progress:
         self.task = self.bar.add_task("batch", total=None) if self.bar else None
         self.count = 0
 
-    def advance(self) -> None:
-        self.count += 1
-        if self.bar is not None and self.task is not None and self.count % 1000 == 0:
+    def advance(self, records: int) -> None:
+        self.count += records
+        if self.bar is not None and self.task is not None:
             self.bar.update(self.task, completed=self.count)
 
     def __enter__(self) -> _Progress:
@@ -94,7 +93,3 @@ class _Progress:
 
 def make_progress(console: Console) -> _Progress:
     return _Progress(console)
-
-
-def outcome_place(kind: InputFormat, outcome: Outcome) -> str:
-    return f"{'record' if kind is InputFormat.JSON else 'line'} {outcome.number}"

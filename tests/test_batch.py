@@ -94,6 +94,7 @@ def test_mixed_input_keeps_order_and_every_record(jobs: int, kb: KnowledgeBase) 
         "ok-1-again",
     ]
     assert [line.get("line") for line in lines] == [None, 2, 3, 4, 5, None, None, None]
+    assert summary.verdicts["covered"] == 2
     assert "did you mean 'medicare_member'" in lines[1]["error"]
     assert "malformed JSON" in lines[2]["error"]
     assert "must be true or false" in lines[3]["error"]
