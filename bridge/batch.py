@@ -19,7 +19,6 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
 from typing import IO, Any
 
@@ -28,6 +27,7 @@ import orjson
 from policykb.bridge.case import validate_case
 from policykb.bridge.compiled import CompiledPolicy, compile_policy
 from policykb.bridge.errors import CaseError, PolicyKBError
+from policykb.bridge.formats import InputFormat, OutputKind
 from policykb.bridge.kb_files import DEFAULT_POLICY
 from policykb.bridge.knowledge_base import KnowledgeBase
 from policykb.bridge.policy import FactType, Policy
@@ -36,17 +36,6 @@ from policykb.bridge.result import Evaluation, value_words
 CACHE_LIMIT = 50_000  # distinct cases kept per process (about 2 KiB each)
 TRUE_WORDS = {"true", "yes", "1", "t", "y"}
 FALSE_WORDS = {"false", "no", "0", "f", "n"}
-
-
-class InputFormat(StrEnum):
-    JSONL = "jsonl"
-    CSV = "csv"
-    JSON = "json"
-
-
-class OutputKind(StrEnum):
-    JSONL = "jsonl"
-    CSV = "csv"
 
 
 CSV_COLUMNS = ("id", "verdict", "explanation", "missing", "error")

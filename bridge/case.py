@@ -16,8 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from policykb.bridge.errors import CaseError
 from policykb.bridge.kb_files import DEFAULT_POLICY
 from policykb.bridge.policy import Fact, FactType, Policy, Value
@@ -57,6 +55,8 @@ def parse_json(text: str, origin: str) -> Any:
 
 def parse_yaml(text: str, origin: str) -> Any:
     """Parse YAML, naming the line and column of a syntax error."""
+    import yaml  # only YAML input pays for it
+
     try:
         return yaml.safe_load(text)
     except yaml.MarkedYAMLError as error:

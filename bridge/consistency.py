@@ -29,9 +29,9 @@ from policykb.bridge.case import Case
 from policykb.bridge.engine import Evaluator
 from policykb.bridge.kb_files import core_files
 from policykb.bridge.policy import Policy, Role, Value
-from policykb.bridge.program import renamed_copy
 from policykb.bridge.query import QueryProgram
 from policykb.bridge.result import Verdict, json_value
+from policykb.bridge.transform import renamed_copy
 
 WITHOUT = "kb_without_"
 OLD = "kb_old_"

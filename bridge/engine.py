@@ -17,18 +17,25 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from itertools import chain, combinations
+from typing import TYPE_CHECKING
 
 import clingo
 from clingo import Function
 
-from policykb.bridge.analysis import decision_facts, rules_of
 from policykb.bridge.case import Case
 from policykb.bridge.errors import CaseError, EngineError
 from policykb.bridge.kb_files import PolicySource
 from policykb.bridge.policy import FactType, Value, read_policy
-from policykb.bridge.program import ground_scenarios, ground_twin, policy_statements
-from policykb.bridge.query import COVERED, OTHER, MinimalSets, QueryProgram, ValueLiterals
+from policykb.bridge.program import ground_scenarios
+from policykb.bridge.query import CLOSEST, COVERED, OTHER, MinimalSets, QueryProgram, ValueLiterals
+
+if TYPE_CHECKING:
+    from clingo import ast
+
+    from policykb.bridge.analysis import RuleInfo
+
 from policykb.bridge.result import (
     Answer,
     Change,
@@ -56,18 +63,41 @@ class Evaluator:
 
     def __init__(self, source: PolicySource) -> None:
         self.source = source
-        self.statements = policy_statements(source)
-        self.rules = rules_of(self.statements)
-        self._ctl = ground_scenarios(self.statements, source.name)
+        # One grounded program serves every query: the scenario program with
+        # the closest-counterexample rules (ignored except for explanations).
+        self._ctl = ground_scenarios(source, extra=CLOSEST)
         self.policy = read_policy(source, self._ctl)
-        self.decision_facts = [f for f in self.policy.facts if f in decision_facts(self.rules)]
-        self._literals = ValueLiterals(self._ctl, self.policy)
+        self._program = QueryProgram(self.policy, control=self._ctl)
+        self._literals = self._program.literals
         self._covered = self._literal_of(self._ctl, COVERED)
-        self._enum_mode = ""
         self._twin: clingo.Control | None = None
         self._twin_literals: ValueLiterals | None = None
         self._flip: dict[str, int] = {}
-        self._closest: QueryProgram | None = None
+
+    # Parsed statements and their analysis are only needed by why, check, diff,
+    # batch and the Prolog engine: computed on first use, not on start-up.
+
+    @cached_property
+    def statements(self) -> list[ast.AST]:
+        """The parsed statements of the policy with the core (for analyses)."""
+        from policykb.bridge.transform import policy_statements
+
+        return policy_statements(self.source)
+
+    @cached_property
+    def rules(self) -> list[RuleInfo]:
+        """What each rule defines and reads (see analysis.py)."""
+        from policykb.bridge.analysis import rules_of
+
+        return rules_of(self.statements)
+
+    @cached_property
+    def decision_facts(self) -> list[str]:
+        """The facts the verdict depends on, in vocabulary order."""
+        from policykb.bridge.analysis import decision_facts
+
+        used = decision_facts(self.rules)
+        return [f for f in self.policy.facts if f in used]
 
     def atoms(self, name: str, arity: int) -> list[clingo.Symbol]:
         """The atoms name/arity of the grounded policy (declarations and derivable ones)."""
@@ -96,9 +126,7 @@ class Evaluator:
     # -- solving -------------------------------------------------------------
 
     def _set_mode(self, mode: str) -> None:
-        if mode != self._enum_mode:
-            self._ctl.configuration.solve.enum_mode = mode  # type: ignore[union-attr]
-            self._enum_mode = mode
+        self._program.configure(mode, "ignore")
 
     def _consequences(self, assumptions: Sequence[int]) -> _Consequences:
         found: list[frozenset[clingo.Symbol]] = []
@@ -213,6 +241,8 @@ class Evaluator:
 
     def _ensure_twin(self) -> clingo.Control:
         if self._twin is None:
+            from policykb.bridge.transform import ground_twin
+
             self._twin = ground_twin(self.statements, self.source.name)
             self._twin.configuration.solve.enum_mode = "brave"  # type: ignore[union-attr]
             self._twin_literals = ValueLiterals(self._twin, self.policy)
@@ -243,9 +273,7 @@ class Evaluator:
     # -- explanations --------------------------------------------------------
 
     def _closest_program(self) -> QueryProgram:
-        if self._closest is None:
-            self._closest = QueryProgram(self.policy, self.statements, what="explanation program")
-        return self._closest
+        return self._program
 
     def explanations(
         self, known: Assignment, verdict: Verdict, *, smallest_only: bool = False

@@ -1,12 +1,9 @@
-"""Grounded clingo programs for a policy.
+"""Grounded clingo programs for a policy, from its files.
 
-Two programs are built per policy, once, and then queried under assumptions
-case after case (a case never changes a grounded program, and its data never
-becomes program text):
-
-- the scenario program: core + policy, whose answer sets are the scenarios;
-- the twin program: two copies of the scenario program that agree on every
-  fact but one, used to ask which unknown facts a verdict still depends on.
+The scenario program (core + policy + show) is grounded once per policy and
+then queried under assumptions case after case: a case never changes a
+grounded program, and its data never becomes program text. Programs built
+from parsed statements (renamed copies, the twin) are in transform.py.
 """
 
 from __future__ import annotations
@@ -15,51 +12,19 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import clingo
-from clingo import ast
 
 from policykb.bridge.errors import PolicyError
 from policykb.bridge.kb_files import PolicySource, core_files, show_file
 
-TWIN_PREFIX = "twin_"
 
-# Two copies of the policy that agree on every fact except the one flipped,
-# and whose verdicts differ. Built from fixed text, never from case data.
-TWIN_LINK = """
-1 { flip(F) : fact(F, _) } 1.
-:- value(F, V), not twin_value(F, V), not flip(F).
-:- twin_value(F, V), not value(F, V), not flip(F).
-kb_same(F) :- flip(F), twin_value(F, V) : value(F, V); value(F, V) : twin_value(F, V).
-:- flip(F), kb_same(F).
-kb_changes :- verdict(X), twin_verdict(Y), X != Y.
-:- not kb_changes.
-#show flip/1.
-"""
-
-
-def _logger(messages: list[str]) -> Callable[[clingo.MessageCode, str], None]:
+def collect_messages(messages: list[str]) -> Callable[[clingo.MessageCode, str], None]:
     def log(_code: clingo.MessageCode, message: str) -> None:
         messages.append(" ".join(message.split()))
 
     return log
 
 
-def _policy_files(source: PolicySource) -> list[Path]:
-    return [*core_files(), source.entry]
-
-
-def parse_program(files: Sequence[Path]) -> list[ast.AST]:
-    """Parse program files (following their #include directives) into statements."""
-    statements: list[ast.AST] = []
-    messages: list[str] = []
-    try:
-        ast.parse_files([str(f) for f in files], statements.append, logger=_logger(messages))
-    except RuntimeError as error:
-        detail = "; ".join(messages) or str(error)
-        raise PolicyError(f"cannot parse the policy: {detail}") from None
-    return statements
-
-
-def _ground(ctl: clingo.Control, messages: list[str], what: str) -> None:
+def ground_base(ctl: clingo.Control, messages: list[str], what: str) -> None:
     try:
         ctl.ground([("base", [])])
     except RuntimeError as error:
@@ -67,84 +32,35 @@ def _ground(ctl: clingo.Control, messages: list[str], what: str) -> None:
         raise PolicyError(f"cannot ground {what}: {detail}") from None
 
 
-def _new_control(messages: list[str]) -> clingo.Control:
-    return clingo.Control(["--models=0"], logger=_logger(messages), message_limit=20)
+def new_control(messages: list[str]) -> clingo.Control:
+    return clingo.Control(["--models=0"], logger=collect_messages(messages), message_limit=20)
 
 
-def policy_statements(source: PolicySource) -> list[ast.AST]:
-    """The parsed statements of a policy with the core, without #show."""
-    return parse_program(_policy_files(source))
+def policy_files(source: PolicySource) -> list[Path]:
+    """The files of a policy's program: the core, then the policy's entry file."""
+    return [*core_files(), source.entry]
 
 
-def ground_scenarios(statements: Sequence[ast.AST], name: str) -> clingo.Control:
-    """The scenario program of a policy, grounded from its parsed statements."""
+def ground_files(
+    files: Sequence[Path], extra: str, what: str, options: Sequence[str] = ("--models=0",)
+) -> clingo.Control:
+    """Program files (clingo parses them and follows #include) plus the fixed
+    program text `extra`, grounded. Faster than going through the Python AST."""
     messages: list[str] = []
-    ctl = _new_control(messages)
-    with ast.ProgramBuilder(ctl) as builder:
-        for statement in [*statements, *parse_program([show_file()])]:
-            builder.add(statement)
-    _ground(ctl, messages, f"policy {name!r}")
+    ctl = clingo.Control(list(options), logger=collect_messages(messages), message_limit=20)
+    try:
+        for path in files:
+            ctl.load(str(path))
+        if extra:
+            ctl.add("base", [], extra)
+    except RuntimeError as error:
+        detail = "; ".join(messages) or str(error)
+        raise PolicyError(f"cannot parse {what}: {detail}") from None
+    ground_base(ctl, messages, what)
     return ctl
 
 
-def ground_with(statements: Sequence[ast.AST], extra: str, what: str) -> clingo.Control:
-    """Statements (without #show) plus the fixed program text `extra`, grounded."""
-    messages: list[str] = []
-    ctl = clingo.Control(["--opt-mode=opt"], logger=_logger(messages), message_limit=20)
-    with ast.ProgramBuilder(ctl) as builder:
-        for statement in statements:
-            if statement.ast_type not in SHOW_TYPES:
-                builder.add(statement)
-        ast.parse_string(extra, builder.add)
-    _ground(ctl, messages, what)
-    return ctl
-
-
-class Rename(ast.Transformer):
-    """Prefix predicate names, so a second copy of a program shares no atom with
-    the first, except the predicates in `keep` (such as the scenario's value/2)."""
-
-    def __init__(self, prefix: str, keep: frozenset[str] = frozenset()) -> None:
-        self.prefix = prefix
-        self.keep = keep
-
-    def _renamed(self, function: ast.AST) -> ast.AST:
-        if function.name in self.keep:
-            return function
-        return function.update(name=self.prefix + function.name)
-
-    def visit_SymbolicAtom(self, node: ast.AST) -> ast.AST:
-        symbol = node.symbol
-        if symbol.ast_type == ast.ASTType.Function:
-            return node.update(symbol=self._renamed(symbol))
-        if symbol.ast_type == ast.ASTType.Pool:
-            renamed = [self._renamed(arg) for arg in symbol.arguments]
-            return node.update(symbol=symbol.update(arguments=renamed))
-        return node
-
-
-SHOW_TYPES = {ast.ASTType.ShowSignature, ast.ASTType.ShowTerm}
-SCENARIO_PREDICATES = frozenset({"value", "known"})
-
-
-def renamed_copy(
-    statements: Sequence[ast.AST], prefix: str, keep: frozenset[str] = SCENARIO_PREDICATES
-) -> list[ast.AST]:
-    """A copy of `statements` (without #show) whose predicates are prefixed,
-    sharing the scenario (value/2, known/1) with the original by default."""
-    rename = Rename(prefix, keep)
-    return [rename(s) for s in statements if s.ast_type not in SHOW_TYPES]
-
-
-def ground_twin(statements: Sequence[ast.AST], name: str) -> clingo.Control:
-    """The twin program of a policy, grounded: see TWIN_LINK."""
-    messages: list[str] = []
-    ctl = _new_control(messages)
-    rename = Rename(TWIN_PREFIX)
-    with ast.ProgramBuilder(ctl) as builder:
-        for statement in (s for s in statements if s.ast_type not in SHOW_TYPES):
-            builder.add(statement)
-            builder.add(rename(statement))
-        ast.parse_string(TWIN_LINK, builder.add)
-    _ground(ctl, messages, f"the twin of policy {name!r}")
-    return ctl
+def ground_scenarios(source: PolicySource, extra: str = "") -> clingo.Control:
+    """The scenario program of a policy (plus fixed rules `extra`), grounded."""
+    files = [*policy_files(source), show_file()]
+    return ground_files(files, extra, f"policy {source.name!r}", ["--models=0", "--opt-mode=opt"])

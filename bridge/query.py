@@ -14,13 +14,18 @@
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import clingo
-from clingo import Function, ast
+from clingo import Function
+
+if TYPE_CHECKING:
+    from clingo import ast
 
 from policykb.bridge.errors import EngineError
 from policykb.bridge.policy import FactType, Policy, python_value
-from policykb.bridge.program import ground_with
+from policykb.bridge.program import ground_files
 
 COVERED = Function("verdict", [Function("covered")])
 OTHER = Function("other_value")
@@ -159,15 +164,27 @@ class QueryProgram:
     def __init__(
         self,
         policy: Policy,
-        statements: Sequence[ast.AST],
+        statements: Sequence[ast.AST] = (),
         extra: str = "",
         what: str = "query program",
+        files: Sequence[Path] = (),
+        control: clingo.Control | None = None,
     ) -> None:
+        """The program is `statements` (parsed, possibly generated), `files`, or
+        an already grounded `control` whose program includes CLOSEST."""
         self.policy = policy
-        self.ctl = ground_with(statements, CLOSEST + extra, f"the {what} of {policy.name!r}")
+        described = f"the {what} of {policy.name!r}"
+        if control is not None:
+            self.ctl = control
+        elif files:
+            self.ctl = ground_files(files, CLOSEST + extra, described, ["--opt-mode=opt"])
+        else:
+            from policykb.bridge.transform import ground_with
+
+            self.ctl = ground_with(statements, CLOSEST + extra, described)
         self.literals = ValueLiterals(self.ctl, policy)
         self._case: set[clingo.Symbol] = set()
-        self._opt_mode = "opt"
+        self._modes = ("", "")
 
     def literal(self, symbol: clingo.Symbol) -> int:
         atom = self.ctl.symbolic_atoms[symbol]
@@ -178,16 +195,19 @@ class QueryProgram:
     def has(self, symbol: clingo.Symbol) -> bool:
         return self.ctl.symbolic_atoms[symbol] is not None
 
-    def _mode(self, mode: str) -> None:
-        if mode != self._opt_mode:
-            self.ctl.configuration.solve.opt_mode = mode  # type: ignore[union-attr]
-            self._opt_mode = mode
+    def configure(self, enum_mode: str = "auto", opt_mode: str = "ignore") -> None:
+        """Set how the next solve enumerates and optimises (set only when it changes)."""
+        if (enum_mode, opt_mode) != self._modes:
+            solve = self.ctl.configuration.solve
+            solve.enum_mode = enum_mode  # type: ignore[union-attr]
+            solve.opt_mode = opt_mode  # type: ignore[union-attr]
+            self._modes = (enum_mode, opt_mode)
 
     def scenario(
         self, assumptions: Sequence[int], facts: Iterable[str]
     ) -> dict[str, object] | None:
         """Some scenario under `assumptions`, as the values of `facts`; None if none."""
-        self._mode("ignore")
+        self.configure("auto", "ignore")
         watch = [lit for fact in facts for lit in self.literals.of[fact].values()]
         with self.ctl.solve(assumptions=list(assumptions), yield_=True) as handle:
             for model in handle:
@@ -199,7 +219,7 @@ class QueryProgram:
         self, assumptions: Sequence[int], shown: Iterable[clingo.Symbol]
     ) -> set[clingo.Symbol]:
         """Which of `shown` hold in some scenario under `assumptions`."""
-        self._mode("ignore")
+        self.configure("auto", "ignore")
         pending = {symbol: self.literal(symbol) for symbol in shown if self.has(symbol)}
         found: set[clingo.Symbol] = set()
         while pending:
@@ -246,7 +266,7 @@ class QueryProgram:
     ) -> list[str] | None:
         """None if the facts `chosen` of the case make `refute` impossible; else a
         minimum correction set: facts of the case of which every such set holds one."""
-        self._mode("opt")
+        self.configure("auto", "opt")
         pinned = [*self.literals.assumptions(known, chosen), refute, *extra]
         best: list[str] | None = None
         with self.ctl.solve(assumptions=pinned, yield_=True) as handle:

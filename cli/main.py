@@ -13,27 +13,25 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 from collections.abc import Callable
 from enum import StrEnum
 from functools import wraps
 from pathlib import Path
-from typing import Annotated, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar
 
 import typer
-from rich.console import Console
 
 from policykb.bridge import EngineError, KnowledgeBase, PolicyKBError
-from policykb.bridge.batch import ChunkResult, InputFormat, OutputKind, guess_format, run_batch
-from policykb.bridge.consistency import check_policy, diff_policies
+from policykb.bridge.formats import InputFormat, OutputKind
 from policykb.bridge.kb_files import DEFAULT_POLICY
-from policykb.cli.streams import atomic_output, make_progress, open_input
-from policykb.explain.consistency import export_check, export_diff, render_check, render_diff
-from policykb.explain.notice import render_notice_markdown, render_notice_text
-from policykb.explain.proof import render_proof_dot, render_proof_text, write_svg
 from policykb.explain.render import OutputFormat, render_markdown, render_text
-from policykb.explain.summary import render_summary
-from policykb.explain.why import render_why_text
+
+# Command-specific modules are imported inside their commands: a single
+# `evaluate` should not pay for batch, check or the Prolog engine.
+if TYPE_CHECKING:
+    from policykb.bridge.batch import ChunkResult
 
 EXIT_INVALID = 1
 EXIT_FINDINGS = 1
@@ -72,7 +70,8 @@ P = ParamSpec("P")
 
 
 def _report(error: Exception) -> None:
-    Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {error}", highlight=False)
+    prefix = "\x1b[1;31merror:\x1b[0m" if sys.stderr.isatty() else "error:"
+    sys.stderr.write(f"{prefix} {error}\n")
 
 
 R = TypeVar("R")
@@ -99,8 +98,8 @@ def _write_json(document: object) -> None:
     sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
 
 
-def _console() -> Console:
-    return Console(highlight=False, soft_wrap=False)
+def _text_width() -> int:
+    return shutil.get_terminal_size((80, 24)).columns if sys.stdout.isatty() else 80
 
 
 CaseArgument = Annotated[str, typer.Argument(help="A case file (JSON or YAML), or - for stdin.")]
@@ -129,6 +128,8 @@ DotOutputOption = Annotated[
 
 
 def _emit_proof_dot(proof: dict[str, Any], output: Path | None) -> None:
+    from policykb.explain.proof import render_proof_dot, write_svg
+
     dot_text = render_proof_dot(proof)
     if output is None:
         sys.stdout.write(dot_text)
@@ -136,12 +137,14 @@ def _emit_proof_dot(proof: dict[str, Any], output: Path | None) -> None:
     output.write_text(dot_text, encoding="utf-8")
     svg = output.with_suffix(".svg")
     if write_svg(dot_text, svg):
-        Console(stderr=True).print(f"wrote {output} and {svg}", highlight=False)
+        sys.stderr.write(f"wrote {output} and {svg}\n")
     else:
-        Console(stderr=True).print(f"wrote {output} (no SVG: Graphviz is not installed)")
+        sys.stderr.write(f"wrote {output} (no SVG: Graphviz is not installed)\n")
 
 
 def _proof_block(proof: dict[str, Any], markdown: bool) -> str:
+    from policykb.explain.proof import render_proof_text
+
     tree = render_proof_text(proof)
     if markdown:
         return "\n### Proof (SWI-Prolog)\n\n```\n" + tree + "```\n"
@@ -197,7 +200,9 @@ def evaluate(
         if proof_tree is not None:
             sys.stdout.write(_proof_block(proof_tree, markdown=True))
     else:
-        _console().print(render_text(evaluation, chosen))
+        sys.stdout.write(
+            render_text(evaluation, chosen, width=_text_width(), color=sys.stdout.isatty())
+        )
         if proof_tree is not None:
             sys.stdout.write(_proof_block(proof_tree, markdown=False))
 
@@ -227,6 +232,8 @@ def why(
     Changes target covered for a not_covered or needs_information case, and
     not_covered for a covered one.
     """
+    from policykb.explain.why import render_why_text
+
     knowledge = KnowledgeBase(kb or ())
     parsed = knowledge.read_case(case, policy)
     answer = knowledge.why(parsed, policy, max_changes)
@@ -271,6 +278,8 @@ def notice(
     information needed and why, and the physician-review statement
     (29 CFR 2560.503-1(g)(1)). For a covered case: an approval summary.
     """
+    from policykb.explain.notice import render_notice_markdown, render_notice_text
+
     knowledge = KnowledgeBase(kb or ())
     parsed = knowledge.read_case(case, policy)
     evaluation = knowledge.evaluate(parsed, policy)
@@ -322,6 +331,9 @@ def check(
     Findings the KB acknowledges (acknowledge/3) are listed, not counted.
     Exit codes: 0 no warnings, 1 warnings found, 2 usage error or invalid policy.
     """
+    from policykb.bridge.consistency import check_policy
+    from policykb.explain.consistency import export_check, render_check
+
     knowledge = KnowledgeBase(kb or ())
     report = check_policy(knowledge.evaluator(policy))
     if output_format is OutputFormat.JSON:
@@ -353,6 +365,9 @@ def diff(
 
     Exit codes: 0 no difference, 1 differences found, 2 usage error or invalid policy.
     """
+    from policykb.bridge.consistency import diff_policies
+    from policykb.explain.consistency import export_diff, render_diff
+
     knowledge = KnowledgeBase(kb or ())
     before, after = knowledge.evaluator(old), knowledge.evaluator(new)
     report = diff_policies(before, after)
@@ -419,6 +434,10 @@ def batch(
     Exit codes: 0 every record evaluated, 1 some record failed (or the input
     could not be read), 2 usage error.
     """
+    from policykb.bridge.batch import guess_format, run_batch
+    from policykb.cli.streams import atomic_output, make_progress, open_input
+    from policykb.explain.summary import render_summary
+
     kind = input_format or (InputFormat.JSONL if input_path == "-" else guess_format(input_path))
     settings = {
         "kb_dirs": [str(d) for d in (kb or ())],
@@ -430,6 +449,8 @@ def batch(
     if policy is not None:
         KnowledgeBase(kb or ()).policy(policy)
     workers = jobs or (os.cpu_count() or 1)
+    from rich.console import Console
+
     errors = Console(stderr=True, soft_wrap=True, highlight=False)
     progress = make_progress(errors)
 

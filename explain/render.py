@@ -7,13 +7,9 @@ questions for missing facts, and the warnings and cautions.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Iterator
 from enum import StrEnum
-
-from rich.console import Group, RenderableType
-from rich.markup import escape
-from rich.text import Text
-from rich.tree import Tree
 
 from policykb.bridge.policy import Criterion, Policy
 from policykb.bridge.result import Evaluation, Status, Verdict, value_words
@@ -31,10 +27,10 @@ VERDICT_WORDS = {
     Verdict.NOT_COVERED: "NOT COVERED",
     Verdict.NEEDS_INFORMATION: "NEEDS INFORMATION",
 }
-VERDICT_STYLE = {
-    Verdict.COVERED: "bold green",
-    Verdict.NOT_COVERED: "bold red",
-    Verdict.NEEDS_INFORMATION: "bold yellow",
+VERDICT_COLOR = {
+    Verdict.COVERED: "1;32",
+    Verdict.NOT_COVERED: "1;31",
+    Verdict.NEEDS_INFORMATION: "1;33",
 }
 STATUS_MARK = {
     Status.MET: "[x]",
@@ -75,51 +71,86 @@ def _role_label(criterion: Criterion) -> str:
     }[criterion.role.value]
 
 
-def render_text(evaluation: Evaluation, policy: Policy) -> RenderableType:
-    """A rich renderable for the terminal (plain when not a TTY)."""
-    parts: list[RenderableType] = []
-    head = Text()
-    head.append(f"{evaluation.id}: ", style="bold")
-    head.append(VERDICT_WORDS[evaluation.verdict], style=VERDICT_STYLE[evaluation.verdict])
-    head.append(f"  ({policy.title})")
-    parts.append(head)
+def _wrap(text: str, first: str, rest: str, width: int) -> list[str]:
+    lines = textwrap.wrap(
+        text,
+        width=max(width, 40),
+        initial_indent=first,
+        subsequent_indent=rest,
+        break_on_hyphens=False,
+    )
+    return lines or [first.rstrip()]
 
-    tree = Tree("Criteria")
-    for section, entries in criteria_outline(policy):
-        branch = tree.add(escape(section))
-        stack: list[Tree] = [branch]
-        for depth, criterion in entries:
+
+def render_text(
+    evaluation: Evaluation, policy: Policy, width: int = 80, color: bool = False
+) -> str:
+    """Plain text for a terminal: the verdict, the criteria tree with marks, the
+    explanation, the questions and the notes, wrapped to `width`.
+
+    Hand-drawn rather than through rich: a single evaluate should not pay for
+    importing a rendering library (the start-up benchmark counts it).
+    """
+
+    def bold(text: str, code: str = "1") -> str:
+        return f"\x1b[{code}m{text}\x1b[0m" if color else text
+
+    verdict = bold(VERDICT_WORDS[evaluation.verdict], VERDICT_COLOR[evaluation.verdict])
+    lines = [f"{bold(evaluation.id + ':')} {verdict}  ({policy.title})", "Criteria"]
+    sections = list(criteria_outline(policy))
+    for number, (section, entries) in enumerate(sections):
+        last_section = number == len(sections) - 1
+        lines.append(("└── " if last_section else "├── ") + section)
+        base = "    " if last_section else "│   "
+        for index, (depth, criterion) in enumerate(entries):
+            guides = base + "".join(
+                "    " if _last_sibling(entries, _ancestor(entries, index, level)) else "│   "
+                for level in range(depth)
+            )
+            last = _last_sibling(entries, index)
             status = evaluation.criteria.get(criterion.id, Status.UNKNOWN)
             label = (
                 f"{STATUS_MARK[status]} {criterion.id} ({_role_label(criterion)}, "
                 f"{STATUS_WORDS[status]}): {criterion.text}"
             )
-            del stack[depth + 1 :]
-            node = stack[depth].add(Text(label))
-            stack.append(node)
-    parts.append(tree)
-
-    parts.append(Text("Explanation", style="bold"))
+            first = guides + ("└── " if last else "├── ")
+            lines += _wrap(label, first, guides + ("    " if last else "│   "), width)
+    lines.append(bold("Explanation"))
     if evaluation.explanation:
         for item in evaluation.explanation:
-            line = f"  - {item.fact} = {value_words(item.value)}"
+            line = f"- {item.fact} = {value_words(item.value)}"
             line += " (assumed: the policy's default)" if item.assumed else ""
-            line += f'  [{item.criterion}] "{item.text}"'
-            parts.append(Text(line))
+            line += f' [{item.criterion}] "{item.text}"'
+            lines += _wrap(line, "  ", "    ", width)
     elif evaluation.verdict is Verdict.NEEDS_INFORMATION:
-        parts.append(Text("  The facts given do not decide the case; see the questions below."))
+        lines.append("  The facts given do not decide the case; see the questions below.")
     else:
-        parts.append(Text("  The verdict holds whatever the facts."))
-
+        lines.append("  The verdict holds whatever the facts.")
     if evaluation.missing:
-        parts.append(Text("Questions", style="bold"))
+        lines.append(bold("Questions"))
         for missing in evaluation.missing:
-            parts.append(
-                Text(f"  - {missing.question} ({missing.fact}; {', '.join(missing.criteria)})")
-            )
+            text = f"- {missing.question} ({missing.fact}; {', '.join(missing.criteria)})"
+            lines += _wrap(text, "  ", "    ", width)
     for note in evaluation.warnings:
-        parts.append(Text(f"{note.kind.capitalize()} [{note.id}]: {note.text}", style="yellow"))
-    return Group(*parts)
+        text = f"{note.kind.capitalize()} [{note.id}]: {note.text}"
+        lines += [bold(line, "33") for line in _wrap(text, "", "  ", width)]
+    return "\n".join(lines) + "\n"
+
+
+def _ancestor(entries: list[tuple[int, Criterion]], index: int, level: int) -> int:
+    """The index of the entry at depth `level` that entry `index` stands under."""
+    return max(i for i in range(index + 1) if entries[i][0] == level)
+
+
+def _last_sibling(entries: list[tuple[int, Criterion]], index: int) -> bool:
+    """Whether no later entry at the same depth follows under the same parent."""
+    depth = entries[index][0]
+    for later, _ in entries[index + 1 :]:
+        if later < depth:
+            return True
+        if later == depth:
+            return False
+    return True
 
 
 def render_markdown(evaluation: Evaluation, policy: Policy) -> str:
