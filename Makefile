@@ -8,7 +8,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench system-deps clean
+.PHONY: demo test lint typecheck unit bench reference system-deps clean
 
 demo: $(STAMP)
 	$(BIN)/policykb evaluate examples/denied-no-order.json
@@ -30,7 +30,12 @@ unit: $(STAMP)
 	$(BIN)/pytest
 
 bench: $(STAMP)
-	$(BIN)/python bench/run.py
+	$(BIN)/python bench/why_synthetic.py
+	$(BIN)/python bench/check_diff.py
+	$(BIN)/python bench/batch.py
+
+reference: $(STAMP)
+	$(BIN)/policykb reference -o kb/REFERENCE.md
 
 # SWI-Prolog and the venv module come from Debian when missing.
 system-deps:

@@ -90,6 +90,7 @@ class Policy:
     info: Mapping[str, tuple[str, ...]]
     facts: Mapping[str, Fact]
     criteria: Mapping[str, Criterion]
+    headings: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def title(self) -> str:
@@ -225,4 +226,5 @@ def read_policy(source: PolicySource, ctl: clingo.Control) -> Policy:
         info={key: tuple(values) for key, values in info.items()},
         facts=facts,
         criteria=_read_criteria(ctl),
+        headings={_text(s): _text(t) for s, t in _facts_of(ctl, "heading", 2)},
     )

@@ -140,10 +140,7 @@ class _Builder:
             criterion = self.policy.criteria[args[0]]
             return criterion.id, criterion.text
         if pred == "section" and args:
-            return "heading", f"For {args[0]} Members" if args[0] in {
-                "Medicare",
-                "Non-Medicare",
-            } else args[0]
+            return "heading", self.policy.headings.get(args[0], args[0])
         if pred in CORE_TEXT:
             return "verdict", CORE_TEXT[pred]
         return pred, ""

@@ -470,30 +470,155 @@ def batch(
         raise typer.Exit(EXIT_INVALID)
 
 
+@app.command(name="test")
+@reports_errors
+def test_cases(
+    paths: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            help="Suite files (YAML) or folders holding test_*.yaml suites. Default: the "
+            "tests/ folder of every policy in the KB.",
+            show_default=False,
+        ),
+    ] = None,
+    output_format: FormatOption = OutputFormat.TEXT,
+    kb: KbOption = None,
+) -> None:
+    """Run YAML case tests: each case has a name, facts and expect (verdict, and
+    optionally explanation as criterion IDs or facts, and missing facts).
+
+    Prints PASS or FAIL per case, with a diff of expected and actual for each
+    failure. Exit codes: 0 all passed, 1 a case failed (or a suite is
+    malformed), 2 usage error.
+    """
+    from policykb.bridge.suite import as_dict, bundled_suites, run_suites
+
+    knowledge = KnowledgeBase(kb or ())
+    targets = list(paths) if paths else bundled_suites(knowledge)
+    results = list(run_suites(knowledge, targets))
+    failed = [r for r in results if not r.passed]
+    if output_format is OutputFormat.JSON:
+        _write_json(
+            {
+                "passed": len(results) - len(failed),
+                "failed": len(failed),
+                "results": [as_dict(r) for r in results],
+            }
+        )
+    else:
+        for result in results:
+            sys.stdout.write(f"{'PASS' if result.passed else 'FAIL'}  {result.test.ident}\n")
+            detail = result.error or result.diff
+            if detail:
+                sys.stdout.write("".join(f"      {line}\n" for line in detail.splitlines()))
+        sys.stdout.write(f"{len(results) - len(failed)} passed, {len(failed)} failed\n")
+    if failed or not results:
+        raise typer.Exit(EXIT_INVALID)
+
+
 @app.command()
 @reports_errors
-def policies(kb: KbOption = None) -> None:
-    """List the policies in the knowledge base."""
+def show(
+    policy: PolicyArgument = DEFAULT_POLICY,
+    output_format: FormatOption = OutputFormat.TEXT,
+    kb: KbOption = None,
+) -> None:
+    """Print a policy as its criteria tree: indications (any of, each with its
+    all-of parts), exclusions and prerequisites, each with its ID, place and
+    quoted text, and the source document and its dates."""
+    from policykb.explain.show import criteria_tree, render_show
+
+    chosen = KnowledgeBase(kb or ()).policy(policy)
+    if output_format is OutputFormat.JSON:
+        _write_json(criteria_tree(chosen))
+    else:
+        sys.stdout.write(render_show(chosen, markdown=output_format is OutputFormat.MARKDOWN))
+
+
+@app.command()
+@reports_errors
+def policies(
+    output_format: FormatOption = OutputFormat.TEXT,
+    kb: KbOption = None,
+) -> None:
+    """List the policies in the knowledge base: name, title and folder."""
     knowledge = KnowledgeBase(kb or ())
+    rows = []
     for name in knowledge.policy_names():
-        policy = knowledge.policy(name)
-        sys.stdout.write(f"{name}\t{policy.title}\t{policy.source.folder}\n")
+        chosen = knowledge.policy(name)
+        rows.append({"name": name, "title": chosen.title, "folder": str(chosen.source.folder)})
+    if output_format is OutputFormat.JSON:
+        _write_json(rows)
+        return
+    for row in rows:
+        sys.stdout.write(f"{row['name']}\t{row['title']}\t{row['folder']}\n")
 
 
 @app.command()
 @reports_errors
 def facts(
     policy: PolicyArgument = DEFAULT_POLICY,
+    output_format: FormatOption = OutputFormat.TEXT,
     kb: KbOption = None,
 ) -> None:
-    """List a policy's vocabulary: each fact's type, default, clause and question."""
-    knowledge = KnowledgeBase(kb or ())
-    for fact in knowledge.policy(policy).facts.values():
-        default = "" if fact.default is None else str(fact.default).lower()
-        sys.stdout.write(
-            f"{fact.name}\t{fact.type_label}\t{default}\t{', '.join(fact.clauses)}\t"
-            f"{fact.question}\n"
-        )
+    """List a policy's vocabulary: each fact's name, type, default, clause and question."""
+    from policykb.explain.show import render_facts, vocabulary
+
+    chosen = KnowledgeBase(kb or ()).policy(policy)
+    if output_format is OutputFormat.JSON:
+        _write_json(vocabulary(chosen))
+    else:
+        sys.stdout.write(render_facts(chosen, markdown=output_format is OutputFormat.MARKDOWN))
+
+
+@app.command(name="init-case")
+@reports_errors
+def init_case(
+    policy: PolicyArgument = DEFAULT_POLICY,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output", "-o", help="Write the template here (default: stdout).", show_default=False
+        ),
+    ] = None,
+    kb: KbOption = None,
+) -> None:
+    """Write a YAML case template: every fact of the policy set to null, with
+    its question, type and default as a comment, for an analyst to fill in."""
+    from policykb.explain.show import case_template
+
+    template = case_template(KnowledgeBase(kb or ()).policy(policy))
+    if output is None:
+        sys.stdout.write(template)
+    else:
+        output.write_text(template, encoding="utf-8")
+
+
+@app.command()
+@reports_errors
+def reference(
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output", "-o", help="Write the page here (default: stdout).", show_default=False
+        ),
+    ] = None,
+    kb: KbOption = None,
+) -> None:
+    """Generate the KB reference page (Markdown) from the %*! predicate
+    documentation blocks of the core and of every policy."""
+    from policykb.bridge.kb_files import bundled_kb, discover_policies
+    from policykb.explain.show import kb_reference
+
+    root = bundled_kb()
+    files = sorted((root / "core").glob("*.lp"))
+    for source in discover_policies([Path(d) for d in (kb or ())]).values():
+        files += sorted(source.folder.glob("*.lp"))
+    page = kb_reference(files, root)
+    if output is None:
+        sys.stdout.write(page)
+    else:
+        output.write_text(page, encoding="utf-8")
 
 
 def run() -> None:

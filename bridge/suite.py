@@ -1,0 +1,212 @@
+"""Case tests analysts write in YAML, and running them.
+
+A suite file holds a list of cases (or `{policy: ..., cases: [...]}`):
+
+    - name: A3 not met, not terminally ill
+      facts: {medicare_member: false, ordered_by_treating_physician: false,
+              terminally_ill: false}
+      expect:
+        verdict: not_covered
+        explanation: [heading, A3, B]      # criterion IDs ...
+        # explanation: {ordered_by_treating_physician: false, ...}   # ... or facts
+        missing: []
+
+`expect.explanation` and `expect.missing` are optional; when given they must
+match exactly (as sets: the order of an explanation does not matter).
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from policykb.bridge.case import parse_yaml
+from policykb.bridge.errors import CaseError, PolicyKBError
+from policykb.bridge.kb_files import DEFAULT_POLICY
+from policykb.bridge.knowledge_base import KnowledgeBase
+from policykb.bridge.result import Evaluation, json_value
+
+SUITE_GLOB = "test_*.yaml"
+EXPECT_KEYS = ("verdict", "explanation", "missing")
+
+
+@dataclass(frozen=True)
+class CaseTest:
+    """One case of a suite, as written."""
+
+    name: str
+    policy: str
+    facts: Mapping[str, Any]
+    expect: Mapping[str, Any]
+    path: Path
+    index: int
+
+    @property
+    def ident(self) -> str:
+        return f"{self.path.name}::{self.name}"
+
+
+@dataclass(frozen=True)
+class CaseTestResult:
+    test: CaseTest
+    passed: bool
+    diff: str = ""
+    error: str | None = None
+    evaluation: Evaluation | None = field(default=None, compare=False)
+
+
+def load_suite(path: Path) -> list[CaseTest]:
+    """The cases of a suite file; CaseError names what is malformed and where."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise CaseError(f"{path}: cannot read: {error.strerror}") from None
+    document = parse_yaml(text, str(path))
+    policy = DEFAULT_POLICY
+    if isinstance(document, Mapping):
+        policy = str(document.get("policy", policy))
+        document = document.get("cases")
+    if not isinstance(document, list):
+        raise CaseError(f"{path}: a suite is a list of cases (or a mapping with 'cases')")
+    tests = []
+    for index, raw in enumerate(document, start=1):
+        where = f"{path}: case {index}"
+        if not isinstance(raw, Mapping):
+            raise CaseError(f"{where}: a case is a mapping with name, facts and expect")
+        unknown = set(raw) - {"name", "facts", "expect", "policy"}
+        if unknown:
+            raise CaseError(f"{where}: unknown key(s) {', '.join(sorted(map(str, unknown)))}")
+        expect = raw.get("expect")
+        if not isinstance(expect, Mapping) or "verdict" not in expect:
+            raise CaseError(f"{where}: 'expect' must give at least a verdict")
+        extra = set(expect) - set(EXPECT_KEYS)
+        if extra:
+            raise CaseError(f"{where}: unknown expect key(s) {', '.join(sorted(map(str, extra)))}")
+        facts = raw.get("facts") or {}
+        if not isinstance(facts, Mapping):
+            raise CaseError(f"{where}: 'facts' must be a mapping")
+        tests.append(
+            CaseTest(
+                name=str(raw.get("name", f"case {index}")),
+                policy=str(raw.get("policy", policy)),
+                facts=dict(facts),
+                expect=dict(expect),
+                path=path,
+                index=index,
+            )
+        )
+    return tests
+
+
+def find_suites(paths: list[Path]) -> Iterator[Path]:
+    """Suite files: the files given, and test_*.yaml files under the folders given."""
+    for path in paths:
+        if path.is_dir():
+            yield from sorted(path.rglob(SUITE_GLOB))
+        elif path.is_file():
+            yield path
+        else:
+            raise CaseError(f"{path}: no such file or folder")
+
+
+def _words(value: object) -> str:
+    """A value as YAML writes it, so expected and actual compare as text."""
+    shown = json_value(value) if isinstance(value, bool | str | frozenset) else value
+    if isinstance(shown, bool):
+        return "true" if shown else "false"
+    if isinstance(shown, list | tuple | set | frozenset):
+        return "[" + ", ".join(sorted(map(str, shown))) + "]"
+    return str(shown)
+
+
+def _expected_lines(test: CaseTest) -> list[str]:
+    lines = [f"verdict: {test.expect['verdict']}"]
+    explanation = test.expect.get("explanation")
+    if isinstance(explanation, Mapping):
+        lines += [f"explanation: {f} = {_words(v)}" for f, v in sorted(explanation.items())]
+    elif explanation is not None:
+        lines += [f"explanation: {c}" for c in sorted(map(str, explanation))]
+    if test.expect.get("missing") is not None:
+        lines += [f"missing: {f}" for f in sorted(map(str, test.expect["missing"]))]
+    return lines
+
+
+def _actual_lines(test: CaseTest, evaluation: Evaluation) -> list[str]:
+    lines = [f"verdict: {evaluation.verdict.value}"]
+    explanation = test.expect.get("explanation")
+    if isinstance(explanation, Mapping):
+        lines += [
+            f"explanation: {i.fact} = {_words(i.value)}"
+            for i in sorted(evaluation.explanation, key=lambda i: i.fact)
+        ]
+    elif explanation is not None:
+        lines += [
+            f"explanation: {c}" for c in sorted({i.criterion for i in evaluation.explanation})
+        ]
+    if test.expect.get("missing") is not None:
+        lines += [f"missing: {f}" for f in sorted(m.fact for m in evaluation.missing)]
+    return lines
+
+
+def run_test(kb: KnowledgeBase, test: CaseTest) -> CaseTestResult:
+    """Evaluate a case test; on failure, a unified diff of expected and actual."""
+    try:
+        document = {"id": test.name, "policy": test.policy, "facts": test.facts}
+        evaluation = kb.evaluate(document)
+    except PolicyKBError as error:
+        return CaseTestResult(test, False, error=str(error))
+    expected, actual = _expected_lines(test), _actual_lines(test, evaluation)
+    if expected == actual:
+        return CaseTestResult(test, True, evaluation=evaluation)
+    diff = "\n".join(
+        difflib.unified_diff(expected, actual, "expected", "actual", lineterm="", n=len(actual))
+    )
+    return CaseTestResult(test, False, diff=diff, evaluation=evaluation)
+
+
+def knowledge_base_for(kb: KnowledgeBase, suite: Path) -> KnowledgeBase:
+    """The KB to run a suite with: a suite in a policy's tests/ folder also sees
+    that policy, so suites next to a policy of one's own run as they are."""
+    from policykb.bridge.kb_files import ENTRY_FILE
+
+    folder = suite.resolve().parent.parent
+    if (folder / ENTRY_FILE).is_file() and folder not in [d.resolve() for d in kb.extra_dirs]:
+        key = (*kb.extra_dirs, folder)
+        if key not in _derived:
+            _derived[key] = KnowledgeBase(list(key))
+        return _derived[key]
+    return kb
+
+
+_derived: dict[tuple[Path, ...], KnowledgeBase] = {}
+
+
+def run_suites(kb: KnowledgeBase, paths: list[Path]) -> Iterator[CaseTestResult]:
+    for suite in find_suites(paths):
+        suite_kb = knowledge_base_for(kb, suite)
+        for test in load_suite(suite):
+            yield run_test(suite_kb, test)
+
+
+def bundled_suites(kb: KnowledgeBase) -> list[Path]:
+    """The tests/ folders of every policy in the knowledge base."""
+    from policykb.bridge.kb_files import discover_policies
+
+    folders = []
+    for source in discover_policies(kb.extra_dirs).values():
+        folder = source.folder / "tests"
+        if folder.is_dir():
+            folders.append(folder)
+    return folders
+
+
+def as_dict(result: CaseTestResult) -> dict[str, Any]:
+    return {
+        "test": result.test.ident,
+        "passed": result.passed,
+        "diff": result.diff,
+        "error": result.error,
+    }

@@ -1,0 +1,194 @@
+"""A policy as people read it: its criteria tree, its vocabulary, a case
+template to fill in, and the KB reference generated from `%*!` blocks."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from policykb.bridge.policy import Criterion, Policy, Role
+
+ROLE_ORDER = (Role.INDICATION, Role.EXCLUSION, Role.PREREQUISITE)
+ROLE_HEADINGS = {
+    Role.INDICATION: "Covered when ANY of these indications holds",
+    Role.EXCLUSION: "unless ANY of these exclusions holds",
+    Role.PREREQUISITE: "and provided ALL of these prerequisites are met",
+}
+
+
+def _document_lines(policy: Policy) -> list[str]:
+    info = policy.info
+    parts = [
+        f"{key} {'; '.join(info[key])}" for key in ("created", "revised", "reviewed") if key in info
+    ]
+    source = "; ".join(info.get("source", ()))
+    return [
+        line
+        for line in (
+            f"Source: {source}" if source else "",
+            f"Dates: {', '.join(parts)}" if parts else "",
+        )
+        if line
+    ]
+
+
+def _section_label(policy: Policy, criterion: Criterion) -> str:
+    if criterion.section is None:
+        return "all members"
+    return policy.headings.get(criterion.section, criterion.section)
+
+
+def criteria_tree(policy: Policy) -> dict[str, Any]:
+    """The policy's criteria as a tree: roles, then criteria, each with its parts."""
+
+    def node(criterion: Criterion) -> dict[str, Any]:
+        found: dict[str, Any] = {
+            "id": criterion.id,
+            "place": criterion.place,
+            "text": criterion.text,
+            "role": criterion.role.value,
+            "heading": _section_label(policy, criterion),
+        }
+        if criterion.parts:
+            found["all_of"] = [node(policy.criteria[part]) for part in criterion.parts]
+        return found
+
+    groups = []
+    for role in ROLE_ORDER:
+        members = [c for c in policy.criteria.values() if c.role is role and c.parent is None]
+        if members:
+            groups.append(
+                {
+                    "role": role.value,
+                    "meaning": ROLE_HEADINGS[role],
+                    "criteria": [node(c) for c in members],
+                }
+            )
+    return {
+        "policy": policy.name,
+        "title": policy.title,
+        "document": {key: list(values) for key, values in policy.info.items()},
+        "tree": groups,
+    }
+
+
+def render_show(policy: Policy, markdown: bool = False) -> str:
+    tree = criteria_tree(policy)
+    lines = [f"{'# ' if markdown else ''}{policy.title} ({policy.name})", ""]
+    lines += [f"{line}{'  ' if markdown else ''}" for line in _document_lines(policy)]
+    lines.append("")
+
+    def walk(node: dict[str, Any], depth: int) -> None:
+        indent = "  " * depth
+        head = f"**{node['id']}**" if markdown else node["id"]
+        lines.append(f'{indent}- {head} [{node["place"]}; {node["heading"]}] "{node["text"]}"')
+        if "all_of" in node:
+            lines.append(f"{indent}  - ALL of:")
+            for part in node["all_of"]:
+                walk(part, depth + 2)
+
+    for group in tree["tree"]:
+        lines.append(f"{'## ' if markdown else ''}{group['meaning']}:")
+        if markdown:
+            lines.append("")
+        for node in group["criteria"]:
+            walk(node, 0)
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def vocabulary(policy: Policy) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": fact.name,
+            "type": fact.type.value,
+            "values": fact.type_label,
+            "default": fact.default if not isinstance(fact.default, frozenset) else None,
+            "clauses": list(fact.clauses),
+            "question": fact.question,
+            "meaning": fact.meaning,
+        }
+        for fact in policy.facts.values()
+    ]
+
+
+def render_facts(policy: Policy, markdown: bool = False) -> str:
+    rows = vocabulary(policy)
+    if markdown:
+        lines = ["| fact | type | default | clause | question |", "|---|---|---|---|---|"]
+        lines += [
+            f"| `{r['name']}` | {r['values']} | {_default_words(r['default'])} | "
+            f"{', '.join(r['clauses'])} | {r['question']} |"
+            for r in rows
+        ]
+        return "\n".join(lines) + "\n"
+    lines = []
+    for r in rows:
+        default = _default_words(r["default"])
+        lines.append(
+            f"{r['name']}  ({r['values']}{'; default ' + default if default else ''}; "
+            f"{', '.join(r['clauses'])})"
+        )
+        lines.append(f"    {r['question']}")
+    return "\n".join(lines) + "\n"
+
+
+def _default_words(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def case_template(policy: Policy, case_id: str = "new-case") -> str:
+    """A YAML case with every fact set to null and its question as a comment."""
+    lines = [
+        f"# A case for {policy.title} ({policy.name}).",
+        "# Fill in what you know; leave a fact null when it is unknown.",
+        "# Run it with: policykb evaluate THIS-FILE.yaml",
+        f"id: {case_id}",
+        f"policy: {policy.name}",
+        "facts:",
+    ]
+    for fact in policy.facts.values():
+        default = _default_words(fact.default)
+        hint = f"{fact.type_label}" + (f"; null means {default}" if default else "")
+        lines.append(f"  # {fact.question} ({hint}; {', '.join(fact.clauses)})")
+        lines.append(f"  {fact.name}: null")
+    return "\n".join(lines) + "\n"
+
+
+DOC_BLOCK = re.compile(r"%\*!\s*(?P<head>[^\n]*)\n(?P<body>.*?)\*%", re.DOTALL)
+SECTION = re.compile(r"^%##\s*(?P<name>.+)$", re.MULTILINE)
+
+
+def kb_reference(files: Iterable[Path], root: Path) -> str:
+    """Markdown for every `%*!` predicate documentation block, by file and section."""
+    lines = [
+        "# KB reference",
+        "",
+        "Generated from the `%*!` documentation blocks of the `.lp` files by",
+        "`policykb reference` (`make reference`). Do not edit by hand.",
+        "",
+    ]
+    for path in files:
+        text = path.read_text(encoding="utf-8")
+        blocks = list(DOC_BLOCK.finditer(text))
+        if not blocks:
+            continue
+        lines += [f"## `{path.relative_to(root).as_posix()}`", ""]
+        sections = [(m.start(), m.group("name").strip()) for m in SECTION.finditer(text)]
+        current = None
+        for block in blocks:
+            section = next(
+                (name for start, name in reversed(sections) if start < block.start()), None
+            )
+            if section != current and section is not None:
+                lines += [f"### {section}", ""]
+                current = section
+            body = "\n".join(line.rstrip() for line in block.group("body").strip().splitlines())
+            lines += [f"#### `{block.group('head').strip()}`", "", body, ""]
+    return "\n".join(lines).rstrip() + "\n"
