@@ -78,7 +78,9 @@ def export_check(report: CheckReport, folder: Path) -> list[Path]:
     written = []
     for number, finding in enumerate(report.findings, start=1):
         if finding.witness is not None:
-            name = f"{number:02d}-{finding.kind.value}-{_slug('-'.join(finding.criteria))}"
+            name = f"{number:02d}-{finding.kind.value}"
+            if finding.criteria:
+                name += f"-{_slug('-'.join(finding.criteria))}"
             written.append(_write_case(folder, name, report.policy, finding.witness))
     return written
 
