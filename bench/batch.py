@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import random
-import shutil
 import statistics
 import subprocess
 import sys
@@ -26,33 +25,20 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
 import orjson
-
-ROOT = Path(__file__).resolve().parent.parent
-BOOLS = [
-    "medicare_member",
-    "delivered_by_physical_therapist",
-    "part_of_rehab_plan_of_care",
-    "objective_limitations_documented",
-    "physical_therapeutic_benefit",
-    "ordered_by_treating_physician",
-    "significant_improvement_expected",
-    "terminally_ill",
-    "needed_for_comfort",
-    "for_prevention",
-    "for_recreation",
-    "for_stress_reduction",
-    "directed_at_maintenance",
-    "therapeutic_goals_achieved",
-    "showing_meaningful_progress",
-    "benefit_in_contract",
-    "health_plan_referral",
-]
+from common import ROOT, policykb
 
 
-def policykb() -> list[str]:
-    script = shutil.which("policykb", path=str(Path(sys.executable).parent))
-    return [script] if script else [sys.executable, "-m", "policykb.cli.main"]
+def _bool_facts() -> list[str]:
+    from policykb.bridge import FactType, KnowledgeBase
+
+    facts = KnowledgeBase().policy("massage-therapy").facts.values()
+    return [fact.name for fact in facts if fact.type is FactType.BOOL]
+
+
+BOOLS = _bool_facts()
 
 
 def random_facts(rng: random.Random) -> dict[str, object]:

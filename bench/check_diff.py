@@ -10,7 +10,6 @@ in the same run (the baseline: start-up plus one case). Target: under 3 s each.
 from __future__ import annotations
 
 import argparse
-import shutil
 import statistics
 import subprocess
 import sys
@@ -18,13 +17,10 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-POLICY = ROOT / "kb" / "policies" / "massage-therapy"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-
-def policykb() -> list[str]:
-    script = shutil.which("policykb", path=str(Path(sys.executable).parent))
-    return [script] if script else [sys.executable, "-m", "policykb.cli.main"]
+from common import MASSAGE as POLICY
+from common import ROOT, policykb
 
 
 def timed(command: list[str], runs: int) -> float:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar
 
 import typer
 
-from policykb.bridge import EngineError, KnowledgeBase, PolicyKBError
+from policykb.bridge import Case, EngineError, KnowledgeBase, PolicyKBError
 from policykb.bridge.formats import InputFormat, OutputKind
 from policykb.bridge.kb_files import DEFAULT_POLICY
 from policykb.explain.render import OutputFormat, render_markdown, render_text
@@ -151,6 +151,36 @@ def _proof_block(proof: dict[str, Any], markdown: bool) -> str:
     return "\nProof (SWI-Prolog)\n" + tree
 
 
+def _emit_answer(
+    knowledge: KnowledgeBase,
+    case: Case,
+    policy: str | None,
+    document: dict[str, Any],
+    text: str,
+    output_format: OutputFormat,
+    proof: bool,
+    output: Path | None,
+) -> None:
+    """Write an answer in the chosen format, with the Prolog proof when asked
+    (`--format dot` is the proof alone)."""
+    proof_tree = None
+    if proof or output_format is OutputFormat.DOT:
+        proof_tree = knowledge.prove(case, policy)[1]
+    if output_format is OutputFormat.DOT:
+        assert proof_tree is not None
+        _emit_proof_dot(proof_tree, output)
+    elif output_format is OutputFormat.JSON:
+        if proof_tree is not None:
+            document["proof"] = proof_tree
+        _write_json(document)
+    else:
+        sys.stdout.write(text)
+        if proof_tree is not None:
+            sys.stdout.write(
+                _proof_block(proof_tree, markdown=output_format is OutputFormat.MARKDOWN)
+            )
+
+
 @app.command()
 @reports_errors
 def evaluate(
@@ -184,27 +214,14 @@ def evaluate(
     chosen = knowledge.policy(policy or parsed.policy)
     if cross_check:
         knowledge.cross_check(parsed, policy)
-    proof_tree = (
-        knowledge.prove(parsed, policy)[1] if proof or output_format is OutputFormat.DOT else None
-    )
-    if output_format is OutputFormat.DOT:
-        assert proof_tree is not None
-        _emit_proof_dot(proof_tree, output)
-    elif output_format is OutputFormat.JSON:
-        document = evaluation.to_dict()
-        if proof_tree is not None:
-            document["proof"] = proof_tree
-        _write_json(document)
-    elif output_format is OutputFormat.MARKDOWN:
-        sys.stdout.write(render_markdown(evaluation, chosen))
-        if proof_tree is not None:
-            sys.stdout.write(_proof_block(proof_tree, markdown=True))
+    markdown = output_format is OutputFormat.MARKDOWN
+    if markdown:
+        text = render_markdown(evaluation, chosen)
     else:
-        sys.stdout.write(
-            render_text(evaluation, chosen, width=_text_width(), color=sys.stdout.isatty())
-        )
-        if proof_tree is not None:
-            sys.stdout.write(_proof_block(proof_tree, markdown=False))
+        text = render_text(evaluation, chosen, width=_text_width(), color=sys.stdout.isatty())
+    _emit_answer(
+        knowledge, parsed, policy, evaluation.to_dict(), text, output_format, proof, output
+    )
 
 
 @app.command()
@@ -238,22 +255,8 @@ def why(
     parsed = knowledge.read_case(case, policy)
     answer = knowledge.why(parsed, policy, max_changes)
     chosen = knowledge.policy(policy or parsed.policy)
-    proof_tree = (
-        knowledge.prove(parsed, policy)[1] if proof or output_format is OutputFormat.DOT else None
-    )
-    if output_format is OutputFormat.DOT:
-        assert proof_tree is not None
-        _emit_proof_dot(proof_tree, output)
-    elif output_format is OutputFormat.JSON:
-        document = answer.to_dict()
-        if proof_tree is not None:
-            document["proof"] = proof_tree
-        _write_json(document)
-    else:
-        markdown = output_format is OutputFormat.MARKDOWN
-        sys.stdout.write(render_why_text(answer, chosen, markdown=markdown))
-        if proof_tree is not None:
-            sys.stdout.write(_proof_block(proof_tree, markdown=markdown))
+    text = render_why_text(answer, chosen, markdown=output_format is OutputFormat.MARKDOWN)
+    _emit_answer(knowledge, parsed, policy, answer.to_dict(), text, output_format, proof, output)
 
 
 class NoticeFormat(StrEnum):

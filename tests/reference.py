@@ -36,6 +36,20 @@ BOOL_FACTS = (
 )
 REVIEW_TYPES = ("initial", "continuation")
 AXES = (*BOOL_FACTS, "review_type")
+# Medicare status unknown, yet covered: the Medicare branch (M1) and the
+# non-Medicare branch (A, no exclusion) both cover it.
+BOTH_BRANCHES_COVER: Mapping[str, Any] = {
+    "delivered_by_physical_therapist": True,
+    "part_of_rehab_plan_of_care": True,
+    "objective_limitations_documented": True,
+    "physical_therapeutic_benefit": True,
+    "ordered_by_treating_physician": True,
+    "significant_improvement_expected": True,
+    "for_prevention": False,
+    "for_recreation": False,
+    "for_stress_reduction": False,
+    "directed_at_maintenance": False,
+}
 DEFAULTS: Mapping[str, Any] = {
     "benefit_in_contract": True,
     "health_plan_referral": True,

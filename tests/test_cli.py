@@ -13,6 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from policykb.cli.main import app
+from tests import reference
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -76,18 +77,7 @@ def test_needs_information_lists_the_question_and_notes() -> None:
 
 
 def test_unknown_medicare_status_covered_by_both_branches() -> None:
-    facts = {
-        "delivered_by_physical_therapist": True,
-        "part_of_rehab_plan_of_care": True,
-        "objective_limitations_documented": True,
-        "physical_therapeutic_benefit": True,
-        "ordered_by_treating_physician": True,
-        "significant_improvement_expected": True,
-        "for_prevention": False,
-        "for_recreation": False,
-        "for_stress_reduction": False,
-        "directed_at_maintenance": False,
-    }
+    facts = dict(reference.BOTH_BRANCHES_COVER)
     result = evaluate_json(facts)
     assert result["verdict"] == "covered"
     assert "medicare_member" not in {e["fact"] for e in result["explanation"]}

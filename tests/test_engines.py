@@ -72,18 +72,7 @@ def test_proof_shows_why_an_exclusion_does_not_hold(kb: KnowledgeBase) -> None:
 
 
 def test_proof_by_cases_when_an_unknown_fact_does_not_matter(kb: KnowledgeBase) -> None:
-    facts = {
-        "delivered_by_physical_therapist": True,
-        "part_of_rehab_plan_of_care": True,
-        "objective_limitations_documented": True,
-        "physical_therapeutic_benefit": True,
-        "ordered_by_treating_physician": True,
-        "significant_improvement_expected": True,
-        "for_prevention": False,
-        "for_recreation": False,
-        "for_stress_reduction": False,
-        "directed_at_maintenance": False,
-    }
+    facts = dict(reference.BOTH_BRANCHES_COVER)
     verdict, proof = kb.prove(kb.case({"facts": facts}))
     assert verdict.value == "covered"
     root = proof["root"]

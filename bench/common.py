@@ -1,0 +1,16 @@
+"""Helpers shared by the benchmark scripts."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+MASSAGE = ROOT / "kb" / "policies" / "massage-therapy"
+
+
+def policykb() -> list[str]:
+    """The installed policykb command (or the module, when no script is installed)."""
+    script = shutil.which("policykb", path=str(Path(sys.executable).parent))
+    return [script] if script else [sys.executable, "-m", "policykb.cli.main"]
