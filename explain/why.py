@@ -17,15 +17,16 @@ def render_why_text(answer: WhyAnswer, policy: Policy, markdown: bool = False) -
     lines = [f"{heading}{answer.id}: {VERDICT_WORDS[answer.verdict]} ({policy.title})", ""]
     count = len(answer.explanations)
     lines.append(f"{heading}Minimal explanations ({count}, smallest first)")
+    numbered = "" if markdown else "  "
     for number, explanation in enumerate(answer.explanations, start=1):
         if not explanation:
             lines.append(
-                f"{bullet}{number}. (none: with every fact unknown the case "
+                f"{numbered}{number}. (none: with every fact unknown the case "
                 "already needs information)"
             )
             continue
         lines.append(
-            f"{bullet}{number}. "
+            f"{numbered}{number}. "
             + "; ".join(
                 f"{item.fact} = {value_words(item.value)}{' (assumed)' if item.assumed else ''} "
                 f"[{item.criterion}]"

@@ -154,3 +154,33 @@ def test_diff_of_massage_versions(tmp_path: Path) -> None:
         case = {"facts": dict(change.conditions)}
         assert kb.evaluate(case, policy="massage-therapy").verdict.value == "not_covered"
         assert kb.evaluate(case, policy=str(changed)).verdict.value == "covered"
+
+
+def test_vocabulary_findings_name_unused_facts_and_criteria_without_text(tmp_path: Path) -> None:
+    policy = tmp_path / "vocab"
+    policy.mkdir()
+    for name in ("vocabulary.lp", "rules.lp", "review.lp"):
+        (policy / name).write_text((FIXTURES / "clean" / name).read_text())
+    (policy / "vocabulary.lp").write_text(
+        (FIXTURES / "clean" / "vocabulary.lp").read_text()
+        + 'fact(unused, bool). rank(unused, 3). question(unused, "Never read?").\n'
+    )
+    (policy / "rules.lp").write_text(
+        (FIXTURES / "clean" / "rules.lp").read_text()
+        + '% a criterion used in a rule but never quoted\nrole("Q", exclusion).\n'
+        + 'met("Q") :- holds(blocker), holds(ok).\n'
+    )
+    (policy / "policy.lp").write_text(
+        '#include "vocabulary.lp".\n#include "rules.lp".\n#include "review.lp".\n'
+    )
+    unquoted = check_policy(KnowledgeBase().evaluator(policy)).warnings
+    assert any("criterion Q is used but has no quoted text" in f.message for f in unquoted)
+    (policy / "rules.lp").write_text(
+        (FIXTURES / "clean" / "rules.lp").read_text()
+        + 'criterion("Q", "Rule 9", "").\nrole("Q", exclusion).\n'
+        + 'met("Q") :- holds(blocker), holds(ok).\n'
+    )
+    report = check_policy(KnowledgeBase().evaluator(policy))
+    messages = [f.message for f in report.warnings if f.kind is Kind.VOCABULARY]
+    assert any("'unused' is declared but no rule uses it" in m for m in messages)
+    assert any("criterion Q has empty quoted text" in m for m in messages)
