@@ -364,21 +364,20 @@ class BatchEvaluator:
         parts: list[bytes] = []
         summary = Summary()
         errors: list[RecordError] = []
-        key = "line"
         for record in chunk:
+            key = "line" if record.is_csv_row else "record"
             record_id: str | None = None
             try:
                 if isinstance(record.data, Exception):
                     raise CaseError(str(record.data))
+                if not isinstance(record.data, dict):
+                    raise CaseError("a case must be a JSON object")
                 document = dict(record.data)
                 raw_id = document.pop("id", None)
                 if isinstance(raw_id, str) and raw_id:
                     record_id = raw_id
                 if record.is_csv_row:
                     document = self._from_csv_row(document)
-                    key = "line"
-                else:
-                    key = "record"
                 if raw_id is not None and not isinstance(raw_id, str):
                     raise CaseError(f"'id' must be a string, not {type(raw_id).__name__}")
                 record_id = record_id or f"{key}-{record.number}"

@@ -21,8 +21,6 @@ from importlib.resources import as_file, files
 from pathlib import Path
 from typing import Any
 
-import clingo
-
 from policykb.bridge.engine import Evaluator
 from policykb.bridge.errors import EngineError
 from policykb.bridge.policy import FactType, Value
@@ -117,13 +115,3 @@ class PrologEngine:
         )
         codes = self._query(f"covered_codes([{domains}], Codes)", "Codes")
         return set(codes)
-
-
-def clingo_covered_scenarios(
-    evaluator: Evaluator, facts: Sequence[str], engine: PrologEngine
-) -> set[int]:
-    """The same codes as PrologEngine.covered_scenarios, enumerated by clingo."""
-    return evaluator.covered_scenarios(facts, [engine.scenario_choices(f) for f in facts])
-
-
-__all__ = ["PrologEngine", "clingo", "clingo_covered_scenarios"]

@@ -158,3 +158,13 @@ def test_no_explain_and_unknown_policy() -> None:
     assert "explanation" not in json.loads(result.stdout)
     bad = runner.invoke(app, ["batch", "-", "--policy", "nope"], input="{}\n")
     assert bad.exit_code == 1 and "unknown policy 'nope'" in bad.stderr
+
+
+def test_json_array_items_that_are_not_cases() -> None:
+    result = runner.invoke(
+        app, ["batch", "-", "--input-format", "json", "-j", "1"], input='[1, ["x"], {"facts": {}}]'
+    )
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [line.get("record") for line in lines] == [1, 2, None]
+    assert lines[2]["id"] == "record-3" and lines[2]["verdict"] == "needs_information"
+    assert result.exit_code == 1
