@@ -222,12 +222,14 @@ def test_installed_console_script_runs() -> None:
         ("covered-initial.json", "notice", "text"),
         ("denied-no-order.json", "why", "text"),
         ("needs-information.yaml", "why", "markdown"),
+        ("covered-initial.json", "evaluate --proof", "text"),
     ],
 )
 def test_notice_and_why_match_golden_files(example: str, command: str, fmt: str) -> None:
-    result = runner.invoke(app, [command, str(EXAMPLES / example), "--format", fmt])
+    words = command.split()
+    result = runner.invoke(app, [*words, str(EXAMPLES / example), "--format", fmt])
     assert result.exit_code == 0, result.stderr
-    golden = GOLDEN / f"{Path(example).stem}.{command}.{fmt}"
+    golden = GOLDEN / f"{Path(example).stem}.{'-'.join(w.strip('-') for w in words)}.{fmt}"
     if os.environ.get("POLICYKB_UPDATE_GOLDEN"):
         golden.write_text(result.stdout)
     assert result.stdout == golden.read_text()
