@@ -31,7 +31,7 @@ from policykb.bridge.kb_files import core_files
 from policykb.bridge.policy import Policy, Role, Value
 from policykb.bridge.query import QueryProgram
 from policykb.bridge.result import Verdict, json_value
-from policykb.bridge.transform import renamed_copy
+from policykb.bridge.transform import SHOW_TYPES, renamed_copy
 
 WITHOUT = "kb_without_"
 OLD = "kb_old_"
@@ -139,18 +139,12 @@ def policy_rules(evaluator: Evaluator) -> list[PolicyRule]:
     return found
 
 
-def _literal(text: str) -> ast.AST:
-    holder: list[ast.AST] = []
-    ast.parse_string(f"kb_holder :- {text}.", holder.append)
-    literal: ast.AST = holder[-1].body[0]
-    return literal
-
-
-def _head(text: str) -> ast.AST:
-    holder: list[ast.AST] = []
-    ast.parse_string(f"{text}.", holder.append)
-    head: ast.AST = holder[-1].head
-    return head
+def _rule(text: str) -> ast.AST:
+    """The one rule in a fixed program text (never case data)."""
+    statements: list[ast.AST] = []
+    ast.parse_string(text, statements.append)
+    rule: ast.AST = statements[-1]
+    return rule
 
 
 CHECK_RULES = """
@@ -169,15 +163,18 @@ class _Checker:
         self.rules = policy_rules(evaluator)
         generated: list[ast.AST] = []
         for rule in self.rules:
-            generated.append(rule.statement.update(head=_head(f"kb_fires({rule.index})")))
-            generated += _head_facts(f"kb_rule({rule.index})")
+            # kb_fires(i) holds exactly when rule i's body does.
+            fires = _rule(f"kb_fires({rule.index}).").head
+            generated.append(rule.statement.update(head=fires))
+            generated.append(_rule(f"kb_rule({rule.index})."))
         copy = renamed_copy(evaluator.statements, WITHOUT)
         targets = {id(r.statement): r.index for r in self.rules}
         for original, renamed in zip(
-            (s for s in evaluator.statements if s.ast_type not in _SHOWS), copy, strict=True
+            (s for s in evaluator.statements if s.ast_type not in SHOW_TYPES), copy, strict=True
         ):
             if id(original) in targets:
-                drop = _literal(f"not kb_drop({targets[id(original)]})")
+                # In the copy, rule i holds only while it is not dropped.
+                drop = _rule(f"kb_holder :- not kb_drop({targets[id(original)]}).").body[0]
                 renamed = renamed.update(body=[*renamed.body, drop])
             generated.append(renamed)
         self.program = QueryProgram(
@@ -211,15 +208,6 @@ class _Checker:
         assumptions = [lit if i == rule.index else -lit for i, lit in self.drops.items()]
         changed = self.program.literal(Function("kb_changed"))
         return self.program.scenario([*assumptions, changed], []) is None
-
-
-_SHOWS = {ast.ASTType.ShowSignature, ast.ASTType.ShowTerm}
-
-
-def _head_facts(text: str) -> list[ast.AST]:
-    holder: list[ast.AST] = []
-    ast.parse_string(f"{text}.", holder.append)
-    return [s for s in holder if s.ast_type == ast.ASTType.Rule]
 
 
 def _criterion_words(policy: Policy, ident: str) -> str:
