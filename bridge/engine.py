@@ -5,12 +5,16 @@ The verdict, each criterion's status and each note are read from the brave
 and cautious consequences of the scenario program under the case's
 assumptions: what holds in some, and in every, way of filling in the unknowns.
 
-Minimal explanations are found by implicit hitting sets: a small clingo
-optimisation program proposes the smallest set of the case's facts not yet
-refuted; the scenario program either confirms that it alone forces the
-verdict or returns a counterexample scenario, from which the facts that must
-be added (a minimal correction set) become a new constraint. Every proposal
-that is confirmed is a minimal explanation, and they come smallest first.
+Minimal explanations are found by implicit hitting sets (query.py): a small
+clingo program proposes the smallest set of the case's facts not yet refuted;
+the scenario program either confirms that it alone forces the verdict or
+returns the closest counterexample, whose disagreements with the case (a
+minimum correction set) become a new constraint. Every confirmed proposal is
+a minimal explanation, and they come smallest first. Smallest change sets
+(`why`) are searched the same way over changes instead of facts.
+
+One grounded program serves all of this; the twin program (missing facts) is
+grounded on first use.
 """
 
 from __future__ import annotations
@@ -30,12 +34,6 @@ from policykb.bridge.kb_files import PolicySource
 from policykb.bridge.policy import FactType, Value, read_policy
 from policykb.bridge.program import ground_scenarios
 from policykb.bridge.query import CLOSEST, COVERED, OTHER, MinimalSets, QueryProgram, ValueLiterals
-
-if TYPE_CHECKING:
-    from clingo import ast
-
-    from policykb.bridge.analysis import RuleInfo
-
 from policykb.bridge.result import (
     Answer,
     Change,
@@ -47,6 +45,11 @@ from policykb.bridge.result import (
     Verdict,
     WhyAnswer,
 )
+
+if TYPE_CHECKING:
+    from clingo import ast
+
+    from policykb.bridge.analysis import RuleInfo
 
 Assignment = Mapping[str, Value]
 """Known facts: fact name -> value."""

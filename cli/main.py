@@ -331,7 +331,10 @@ def check(
     gaps, and vocabulary defects, over every scenario, each with a minimal
     witness case.
 
-    Findings the KB acknowledges (acknowledge/3) are listed, not counted.
+    A witness is the smallest set of facts that forces the finding in every
+    scenario; unreachable rules and vocabulary defects have none, since no
+    scenario shows them. Findings the KB acknowledges (acknowledge/3) are
+    listed, not counted.
     Exit codes: 0 no warnings, 1 warnings found, 2 usage error or invalid policy.
     """
     from policykb.bridge.consistency import check_policy
