@@ -17,11 +17,13 @@ The compiled policy gives the same answers as the Evaluator (a test checks
 it); notes (warnings, cautions) are still computed by the Evaluator, once per
 distinct combination of the facts they read. Compiling falls back (returns
 None) for policies it does not cover: list-valued decision facts, domain
-constraints, or more prime implicants than MAX_IMPLICANTS.
+constraints, more prime implicants than MAX_IMPLICANTS, or a compilation that
+takes longer than MAX_SECONDS (the massage policy compiles in about 0.1 s).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -36,6 +38,7 @@ from policykb.bridge.query import COVERED, MinimalSets
 from policykb.bridge.result import Evaluation, Note, Status, Verdict
 
 MAX_IMPLICANTS = 20_000
+MAX_SECONDS = 2.0  # compiling pays off for policies that compile fast; others fall back
 
 
 class TooComplex(Exception):
@@ -88,6 +91,7 @@ class CompiledPolicy:
             fact: sum(b for (f, _), b in self.bit.items() if f == fact) for fact in self.facts
         }
         self._count = 0
+        self._deadline = time.monotonic() + MAX_SECONDS
         self.verdict = self._compile(COVERED)
         self.criteria: dict[str, tuple[Implicants, Implicants]] = {}
         for key in self.policy.criteria:
@@ -122,6 +126,8 @@ class CompiledPolicy:
         search = MinimalSets(items, groups)
         found: list[int] = []
         for candidate in search.candidates():
+            if time.monotonic() > self._deadline:
+                raise TooComplex(f"compiling takes more than {MAX_SECONDS} s")
             chosen = {lit.fact: lit.value for lit in candidate}  # type: ignore[attr-defined]
             scenario = self.evaluator.scenario_of(chosen, refute, self.facts)
             if scenario is None:
