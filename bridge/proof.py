@@ -48,7 +48,13 @@ class ProofNode:
         }
 
 
+# Private helper predicates as a reader knows them.
+READABLE_GOALS = {"kb_blocked": "blocked(_)"}
+
+
 def _goal(pred: str, args: list[str]) -> str:
+    if pred in READABLE_GOALS:
+        return READABLE_GOALS[pred]
     if not args:
         return pred
     return f"{pred}({', '.join(args)})"

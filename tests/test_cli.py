@@ -252,3 +252,16 @@ def test_cross_check_passes_and_exit_code_3_is_documented() -> None:
     )
     assert result.exit_code == 0
     assert "3 the two engines disagree" in runner.invoke(app, ["evaluate", "--help"]).stdout
+
+
+def test_engine_disagreement_exits_3(monkeypatch: pytest.MonkeyPatch) -> None:
+    from policykb.bridge import EngineError, KnowledgeBase
+
+    def disagree(*_: object, **__: object) -> None:
+        raise EngineError("the engines disagree on case 'x'")
+
+    monkeypatch.setattr(KnowledgeBase, "cross_check", disagree)
+    result = runner.invoke(
+        app, ["evaluate", str(EXAMPLES / "covered-initial.json"), "--cross-check"]
+    )
+    assert result.exit_code == 3 and "the engines disagree" in result.stderr
