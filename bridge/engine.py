@@ -19,7 +19,7 @@ grounded on first use.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from itertools import chain, combinations
@@ -356,11 +356,16 @@ class Evaluator:
         return list(declared.options)
 
     def smallest_changes(
-        self, known: Assignment, target: Verdict, limit: int
+        self,
+        known: Assignment,
+        target: Verdict,
+        limit: int,
+        keep: Collection[str] = (),
     ) -> tuple[list[tuple[tuple[str, Value], ...]], bool]:
         """Every smallest set of fact changes that gives the case the `target` verdict.
 
-        A change sets one fact (given or absent) to a value. Returns at most
+        A change sets one fact (given or absent) to a value; facts in `keep`
+        are never changed (a member's Medicare status, say). Returns at most
         `limit` sets, in vocabulary order, and whether more of that size exist.
         Only facts the verdict depends on are changed: no other change helps.
         """
@@ -371,6 +376,7 @@ class Evaluator:
         choices = [
             (fact, value)
             for fact in facts
+            if fact not in keep
             for value in self.candidate_values(fact)
             if known.get(fact) != value
         ]
@@ -447,12 +453,16 @@ class Evaluator:
             warnings=self._notes(consequences, known),
         )
 
-    def why(self, case: Case, max_changes: int = 20) -> WhyAnswer:
-        """Every minimal explanation, the smallest flipping changes, and the missing facts."""
+    def why(self, case: Case, max_changes: int = 20, keep: Collection[str] = ()) -> WhyAnswer:
+        """Every minimal explanation, the smallest flipping changes (never changing
+        the facts in `keep`), and the missing facts."""
         known, assumed = self.known_facts(case)
+        unknown_facts = [fact for fact in keep if fact not in self.policy.facts]
+        if unknown_facts:
+            raise CaseError(f"--keep names unknown fact {unknown_facts[0]!r}")
         verdict = self.verdict_of(known)
         target = Verdict.NOT_COVERED if verdict is Verdict.COVERED else Verdict.COVERED
-        changes, capped = self.smallest_changes(known, target, max_changes)
+        changes, capped = self.smallest_changes(known, target, max_changes, keep)
         missing = self.missing_facts(known) if verdict is Verdict.NEEDS_INFORMATION else []
         return WhyAnswer(
             id=case.id,

@@ -60,10 +60,17 @@ class KnowledgeBase:
             case = self.case(case, policy=policy)
         return self.evaluator(policy or case.policy).evaluate(case)
 
-    def why(self, case: Case, policy: str | None = None, max_changes: int = 20) -> WhyAnswer:
-        """Every minimal explanation, the smallest changes that flip the verdict, and
-        for each missing fact what its answers would lead to."""
-        return self.evaluator(policy or case.policy).why(case, max_changes)
+    def why(
+        self,
+        case: Case,
+        policy: str | None = None,
+        max_changes: int = 20,
+        keep: Sequence[str] = (),
+    ) -> WhyAnswer:
+        """Every minimal explanation, the smallest changes that flip the verdict
+        (never changing the facts in `keep`), and for each missing fact what its
+        answers would lead to."""
+        return self.evaluator(policy or case.policy).why(case, max_changes, keep)
 
     def prover(self, policy: str | Path = DEFAULT_POLICY) -> PrologEngine:
         """The SWI-Prolog engine of a policy (starts Prolog on first use)."""

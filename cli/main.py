@@ -237,6 +237,14 @@ def why(
             help="List at most this many smallest change sets (the output says when capped).",
         ),
     ] = 20,
+    keep: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--keep",
+            help="A fact no change may touch (such as medicare_member); repeatable.",
+            show_default=False,
+        ),
+    ] = None,
     policy: PolicyOption = None,
     proof: ProofOption = False,
     output: DotOutputOption = None,
@@ -253,7 +261,7 @@ def why(
 
     knowledge = KnowledgeBase(kb or ())
     parsed = knowledge.read_case(case, policy)
-    answer = knowledge.why(parsed, policy, max_changes)
+    answer = knowledge.why(parsed, policy, max_changes, keep or ())
     chosen = knowledge.policy(policy or parsed.policy)
     text = render_why_text(answer, chosen, markdown=output_format is OutputFormat.MARKDOWN)
     _emit_answer(knowledge, parsed, policy, answer.to_dict(), text, output_format, proof, output)

@@ -24,10 +24,12 @@ def _values(fact: str) -> list[Any]:
     return list(reference.REVIEW_TYPES) if fact == "review_type" else [True, False]
 
 
-def _valid_change_sets(known: dict[str, Any], target: str, size: int) -> set[frozenset[Any]]:
+def _valid_change_sets(
+    known: dict[str, Any], target: str, size: int, keep: tuple[str, ...] = ()
+) -> set[frozenset[Any]]:
     """Brute force: every set of `size` changes that gives the target verdict."""
     found = set()
-    for facts in combinations(reference.AXES, size):
+    for facts in combinations([f for f in reference.AXES if f not in keep], size):
         options = [[v for v in _values(f) if known.get(f) != v] for f in facts]
         for values in product(*options):
             changed = {**known, **dict(zip(facts, values, strict=True))}
@@ -58,6 +60,26 @@ def test_changes_are_smallest_and_give_the_target(
         listed = {frozenset((c.fact, c.value) for c in changes) for changes in answer.changes}
         assert listed == _valid_change_sets(known, target, size)
         assert not answer.changes_capped
+
+
+@settings(
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(facts=cases())
+def test_changes_that_keep_medicare_status(massage: Evaluator, facts: dict[str, Any]) -> None:
+    keep = ("medicare_member",)
+    answer = massage.why(Case("c", "massage-therapy", facts), max_changes=50, keep=keep)
+    known = reference.with_defaults(facts)
+    target = answer.target.value
+    assert answer.changes, "without touching Medicare status a case can still be flipped"
+    size = len(answer.changes[0])
+    for changes in answer.changes:
+        assert all(c.fact not in keep for c in changes)
+        assert reference.verdict({**known, **{c.fact: c.value for c in changes}}) == target
+    # Brute force over smaller sets is costly past size 4: no valid set below
+    # min(size, 5) changes may exist.
+    for smaller in range(min(size, 5)):
+        assert not _valid_change_sets(known, target, smaller, keep)
 
 
 @SETTINGS
@@ -105,3 +127,24 @@ def test_why_with_proof_and_dot() -> None:
     assert json.loads(result.stdout)["proof"]["engine"] == "swi-prolog"
     dot = runner.invoke(app, ["evaluate", "examples/denied-no-order.json", "-f", "dot"])
     assert dot.exit_code == 0 and dot.stdout.startswith("digraph proof {")
+
+
+def test_kept_facts_are_never_changed() -> None:
+    runner = CliRunner()
+    free = runner.invoke(app, ["why", "examples/denied-no-order.json", "-f", "json"])
+    assert json.loads(free.stdout)["changes"][0][0] == {"fact": "medicare_member", "value": True}
+    kept = runner.invoke(
+        app, ["why", "examples/denied-no-order.json", "-f", "json", "--keep", "medicare_member"]
+    )
+    changes = json.loads(kept.stdout)["changes"]
+    assert changes == [
+        [
+            {"fact": "ordered_by_treating_physician", "value": True},
+            {"fact": "for_prevention", "value": False},
+            {"fact": "for_recreation", "value": False},
+            {"fact": "for_stress_reduction", "value": False},
+            {"fact": "directed_at_maintenance", "value": False},
+        ]
+    ]
+    bad = runner.invoke(app, ["why", "examples/denied-no-order.json", "--keep", "nope"])
+    assert bad.exit_code == 1 and "unknown fact 'nope'" in bad.stderr
