@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import random
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -28,7 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import orjson
-from common import ROOT, policykb
+from common import ROOT, median_wall, policykb
 
 
 def _bool_facts() -> list[str]:
@@ -131,16 +130,9 @@ def naive_rate(cases: list[dict[str, object]], sample: int) -> float:
 
 
 def startup(runs: int) -> tuple[float, float]:
-    def median(command: list[str]) -> float:
-        times = []
-        for _ in range(runs):
-            start = time.perf_counter()
-            subprocess.run(command, capture_output=True, check=True)
-            times.append(time.perf_counter() - start)
-        return statistics.median(times)
-
-    bare = median([sys.executable, "-c", "import clingo, typer, rich"])
-    single = median([*policykb(), "evaluate", str(ROOT / "examples/denied-no-order.json")])
+    bare = median_wall([sys.executable, "-c", "import clingo, typer, rich"], runs)
+    example = str(ROOT / "examples/denied-no-order.json")
+    single = median_wall([*policykb(), "evaluate", example], runs)
     return single, bare
 
 

@@ -10,26 +10,14 @@ in the same run (the baseline: start-up plus one case). Target: under 3 s each.
 from __future__ import annotations
 
 import argparse
-import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import MASSAGE as POLICY
-from common import ROOT, policykb
-
-
-def timed(command: list[str], runs: int) -> float:
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        subprocess.run(command, capture_output=True, check=False)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+from common import ROOT, median_wall, policykb
 
 
 def changed_policy(folder: Path) -> Path:
@@ -47,11 +35,11 @@ def measure(runs: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as folder:
         changed = changed_policy(Path(folder))
         return {
-            "evaluate": timed(
+            "evaluate": median_wall(
                 [*base, "evaluate", str(ROOT / "examples/denied-no-order.json")], runs
             ),
-            "check": timed([*base, "check"], runs),
-            "diff": timed([*base, "diff", "massage-therapy", str(changed)], runs),
+            "check": median_wall([*base, "check"], runs),
+            "diff": median_wall([*base, "diff", "massage-therapy", str(changed)], runs),
         }
 
 

@@ -14,3 +14,17 @@ def policykb() -> list[str]:
     """The installed policykb command (or the module, when no script is installed)."""
     script = shutil.which("policykb", path=str(Path(sys.executable).parent))
     return [script] if script else [sys.executable, "-m", "policykb.cli.main"]
+
+
+def median_wall(command: list[str], runs: int) -> float:
+    """Median wall seconds of running `command` (a fresh process each time)."""
+    import statistics
+    import subprocess
+    import time
+
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run(command, capture_output=True, check=False)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
