@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from importlib.resources import as_file, files
 from pathlib import Path
 
 from policykb.bridge.errors import PolicyError
@@ -21,9 +20,15 @@ DEFAULT_POLICY = "massage-therapy"
 
 
 def bundled_kb() -> Path:
-    """The folder of the bundled knowledge base (installed as package data)."""
-    with as_file(files("policykb.kb")) as path:
-        return Path(path)
+    """The folder of the bundled knowledge base (package data of policykb.kb).
+
+    The package is installed as files (clingo loads them by path), so its
+    folder is found from the module itself: importlib.resources would cost a
+    start-up millisecond for nothing.
+    """
+    import policykb.kb
+
+    return Path(policykb.kb.__file__).parent
 
 
 def core_files() -> list[Path]:
