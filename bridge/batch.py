@@ -109,8 +109,12 @@ def iter_jsonl_chunks(stream: IO[bytes], size: int = 1 << 20) -> Iterator[LineCh
     """Blocks of whole lines, about `size` bytes each, numbered by their first line."""
     first = 1
     rest = b""
+    start = True
     while True:
         block = stream.read(size)
+        if start:
+            block = block.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte-order mark
+            start = False
         if not block:
             if rest:
                 yield LineChunk(first, rest)

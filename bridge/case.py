@@ -81,7 +81,7 @@ def read_case_document(path: str) -> tuple[Any, str]:
         return parse_case_text(sys.stdin.read(), "<stdin>"), "stdin"
     file = Path(path)
     try:
-        text = file.read_text(encoding="utf-8")
+        text = file.read_text(encoding="utf-8-sig")  # tolerate a byte-order mark
     except FileNotFoundError:
         raise CaseError(f"{path}: no such file") from None
     except IsADirectoryError:

@@ -168,3 +168,16 @@ def test_json_array_items_that_are_not_cases() -> None:
     assert [line.get("record") for line in lines] == [1, 2, None]
     assert lines[2]["id"] == "record-3" and lines[2]["verdict"] == "needs_information"
     assert result.exit_code == 1
+
+
+def test_byte_order_marks_are_tolerated(tmp_path: Path) -> None:
+    source = tmp_path / "bom.jsonl"
+    source.write_bytes(b'\xef\xbb\xbf{"facts": {"benefit_in_contract": false}}\n')
+    result = runner.invoke(app, ["batch", str(source), "-j", "1"])
+    assert json.loads(result.stdout)["verdict"] == "not_covered"
+    case = tmp_path / "bom.json"
+    case.write_bytes(source.read_bytes())
+    assert (
+        json.loads(runner.invoke(app, ["evaluate", str(case), "-f", "json"]).stdout)["verdict"]
+        == "not_covered"
+    )
