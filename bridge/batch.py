@@ -132,7 +132,7 @@ def iter_jsonl_chunks(stream: IO[bytes], size: int = 1 << 20) -> Iterator[LineCh
 def iter_json_array(stream: IO[bytes], chunk_size: int = 1 << 16) -> Iterator[Record]:
     """The items of a top-level JSON array, one at a time, without loading the file."""
     decoder = json.JSONDecoder()
-    text = io.TextIOWrapper(stream, encoding="utf-8")
+    text = io.TextIOWrapper(stream, encoding="utf-8-sig")
     buffer = ""
     position = 0
     started = False
@@ -172,7 +172,7 @@ def iter_json_array(stream: IO[bytes], chunk_size: int = 1 << 16) -> Iterator[Re
 
 
 def iter_csv(stream: IO[bytes]) -> Iterator[Record]:
-    reader = csv.DictReader(io.TextIOWrapper(stream, encoding="utf-8", newline=""))
+    reader = csv.DictReader(io.TextIOWrapper(stream, encoding="utf-8-sig", newline=""))
     if reader.fieldnames is None:
         return
     if "id" not in reader.fieldnames:
