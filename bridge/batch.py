@@ -189,11 +189,15 @@ def read_chunks(stream: IO[bytes], kind: InputFormat, size: int = 2000) -> Itera
         return
     records = iter_csv(stream) if kind is InputFormat.CSV else iter_json_array(stream)
     chunk: list[Record] = []
-    for record in records:
-        chunk.append(record)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
+    try:
+        for record in records:
+            chunk.append(record)
+            if len(chunk) >= size:
+                yield chunk
+                chunk = []
+    except UnicodeDecodeError as error:
+        # CSV and JSON arrays are decoded as a whole stream; JSONL lines fail one by one.
+        raise CaseError(f"the input is not UTF-8 text (byte {error.start} of a block)") from None
     if chunk:
         yield chunk
 
