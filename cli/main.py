@@ -250,9 +250,11 @@ def why(
     output: DotOutputOption = None,
     kb: KbOption = None,
 ) -> None:
-    """Why a case got its verdict: every minimal explanation (smallest first),
-    the smallest sets of fact changes that flip the verdict, and for each
-    missing fact what each answer would lead to.
+    """Why a case got its verdict: explanations, flipping changes, answers.
+
+    Lists every minimal explanation (smallest first), the smallest sets of
+    fact changes that flip the verdict, and for each missing fact what each
+    answer would lead to.
 
     Changes target covered for a not_covered or needs_information case, and
     not_covered for a covered one.
@@ -335,9 +337,10 @@ def check(
     export: ExportOption = None,
     kb: KbOption = None,
 ) -> None:
-    """Check a policy for overlaps, redundant, unreachable and shadowed rules,
-    gaps, and vocabulary defects, over every scenario, each with a minimal
-    witness case.
+    """Check a policy for overlaps, dead rules, gaps and vocabulary defects.
+
+    Searches every scenario for overlaps, redundant, unreachable and shadowed
+    rules, gaps, and vocabulary defects, each with a minimal witness case.
 
     A witness is the smallest set of facts that forces the finding in every
     scenario; unreachable rules and vocabulary defects have none, since no
@@ -373,9 +376,11 @@ def diff(
     export: ExportOption = None,
     kb: KbOption = None,
 ) -> None:
-    """The change impact between two versions of a policy: every region of
-    scenarios whose verdict changes, as a minimal condition with a witness case,
-    and the criteria and facts added, removed or changed.
+    """Show the change impact between two versions of a policy.
+
+    Lists every region of scenarios whose verdict changes, as a minimal
+    condition with a witness case, and the criteria and facts added, removed
+    or changed.
 
     Exit codes: 0 no difference, 1 differences found, 2 usage error or invalid policy.
     """
@@ -498,8 +503,10 @@ def test_cases(
     output_format: FormatOption = OutputFormat.TEXT,
     kb: KbOption = None,
 ) -> None:
-    """Run YAML case tests: each case has a name, facts and expect (verdict, and
-    optionally explanation as criterion IDs or facts, and missing facts).
+    """Run YAML case tests written by analysts.
+
+    Each case has a name, facts and expect: a verdict, and optionally the
+    explanation (criterion IDs or facts) and the missing facts.
 
     Prints PASS or FAIL per case, with a diff of expected and actual for each
     failure. Exit codes: 0 all passed, 1 a case failed (or a suite is
@@ -537,9 +544,12 @@ def show(
     output_format: FormatOption = OutputFormat.TEXT,
     kb: KbOption = None,
 ) -> None:
-    """Print a policy as its criteria tree: indications (any of, each with its
-    all-of parts), exclusions and prerequisites, each with its ID, place and
-    quoted text, and the source document and its dates."""
+    """Print a policy as its criteria tree.
+
+    Indications (any of, each with its all-of parts), exclusions and
+    prerequisites, each with its ID, place and quoted text, and the source
+    document and its dates.
+    """
     from policykb.explain.show import criteria_tree, render_show
 
     chosen = KnowledgeBase(kb or ()).policy(policy)
@@ -597,8 +607,11 @@ def init_case(
     ] = None,
     kb: KbOption = None,
 ) -> None:
-    """Write a YAML case template: every fact of the policy set to null, with
-    its question, type and default as a comment, for an analyst to fill in."""
+    """Write a YAML case template for an analyst to fill in.
+
+    Every fact of the policy is set to null, with its question, type and
+    default as a comment.
+    """
     from policykb.explain.show import case_template
 
     template = case_template(KnowledgeBase(kb or ()).policy(policy))
@@ -619,8 +632,11 @@ def reference(
     ] = None,
     kb: KbOption = None,
 ) -> None:
-    """Generate the KB reference page (Markdown) from the %*! predicate
-    documentation blocks of the core and of every policy."""
+    """Generate the KB reference page (Markdown).
+
+    Built from the %*! predicate documentation blocks of the core and of
+    every policy.
+    """
     from policykb.bridge.kb_files import bundled_kb, discover_policies
     from policykb.explain.show import kb_reference
 
