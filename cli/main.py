@@ -257,7 +257,9 @@ def why(
     answer would lead to.
 
     Changes target covered for a not_covered or needs_information case, and
-    not_covered for a covered one.
+    not_covered for a covered one. --format dot writes the proof alone.
+
+    Exit codes: 0 answered, 1 invalid case or policy, 2 usage error.
     """
     from policykb.explain.why import render_why_text
 
@@ -290,6 +292,8 @@ def notice(
     the criteria relied on (with the policy's title, text and dates), the
     information needed and why, and the physician-review statement
     (29 CFR 2560.503-1(g)(1)). For a covered case: an approval summary.
+
+    Exit codes: 0 written, 1 invalid case or policy, 2 usage error.
     """
     from policykb.explain.notice import render_notice_markdown, render_notice_text
 
