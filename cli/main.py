@@ -77,21 +77,30 @@ def _report(error: Exception) -> None:
 R = TypeVar("R")
 
 
-def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
-    """Turn the library's errors into one line on stderr and the documented exit code."""
+def _exits_on_error(invalid: int) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Turn the library's errors into one line on stderr and the documented exit
+    code: 3 when the engines disagree, `invalid` for any other user error."""
 
-    @wraps(command)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return command(*args, **kwargs)
-        except EngineError as error:
-            _report(error)
-            raise typer.Exit(EXIT_ENGINES_DISAGREE) from None
-        except PolicyKBError as error:
-            _report(error)
-            raise typer.Exit(EXIT_INVALID) from None
+    def decorate(command: Callable[P, R]) -> Callable[P, R]:
+        @wraps(command)
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+            try:
+                return command(*args, **kwargs)
+            except EngineError as error:
+                _report(error)
+                raise typer.Exit(EXIT_ENGINES_DISAGREE) from None
+            except PolicyKBError as error:
+                _report(error)
+                raise typer.Exit(invalid) from None
 
-    return wrapper
+        return wrapper
+
+    return decorate
+
+
+reports_errors = _exits_on_error(EXIT_INVALID)
+# check and diff exit 1 for findings, so an invalid policy is exit 2 there.
+_consistency_errors = _exits_on_error(EXIT_USAGE)
 
 
 def _write_json(document: object) -> None:
@@ -305,20 +314,6 @@ def notice(
         sys.stdout.write(render_notice_text(evaluation, chosen))
     else:
         sys.stdout.write(render_notice_markdown(evaluation, chosen))
-
-
-def _consistency_errors(command: Callable[P, R]) -> Callable[P, R]:
-    """check and diff exit 2 on an invalid policy (1 means findings)."""
-
-    @wraps(command)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return command(*args, **kwargs)
-        except PolicyKBError as error:
-            _report(error)
-            raise typer.Exit(EXIT_USAGE) from None
-
-    return wrapper
 
 
 ExportOption = Annotated[
