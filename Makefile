@@ -8,7 +8,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench reference system-deps clean
+.PHONY: demo test lint typecheck unit bench mutation reference system-deps clean
 
 demo: $(STAMP)
 	$(BIN)/policykb evaluate examples/denied-no-order.json
@@ -33,6 +33,16 @@ bench: $(STAMP)
 	$(BIN)/python bench/why_synthetic.py
 	$(BIN)/python bench/check_diff.py
 	$(BIN)/python bench/batch.py
+
+# Mutation testing (long: not part of make test). MUTATION_ARGS=--resume
+# tests again only what the last run did not kill; see tests/mutation.
+MUTATION_STAMP := $(VENV)/.installed-mutation
+mutation: $(MUTATION_STAMP)
+	$(BIN)/python -m tests.mutation $(MUTATION_ARGS)
+
+$(MUTATION_STAMP): $(STAMP)
+	$(BIN)/python -m pip install -q -e '.[test,mutation]'
+	touch $(MUTATION_STAMP)
 
 reference: $(STAMP)
 	$(BIN)/policykb reference -o kb/REFERENCE.md
@@ -59,4 +69,4 @@ $(STAMP): pyproject.toml | system-deps
 	touch $(STAMP)
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis .mutation

@@ -204,8 +204,9 @@ class Evaluator:
 
     def value_key(self, fact: str, value: Value) -> object:
         """The scenario value of a case value (OTHER for a string outside the options)."""
-        keys = self._literals.of[fact]
-        return value if value in keys else OTHER
+        if self.policy.facts[fact].type is not FactType.STRING:
+            return value
+        return value if value in self._literals.of[fact] else OTHER
 
     def scenario_of(
         self, known: Mapping[str, object], condition: int, facts: Sequence[str]
@@ -409,7 +410,7 @@ class Evaluator:
                     unless=(
                         (fact, values[fact])
                         for fact in core
-                        if fact in known and known[fact] != values[fact]
+                        if fact in known and self.value_key(fact, known[fact]) != values[fact]
                     ),
                 )
         rank = {fact: self.policy.facts[fact].rank for fact in facts}

@@ -11,8 +11,10 @@ A suite file holds a list of cases (or `{policy: ..., cases: [...]}`):
         # explanation: {ordered_by_treating_physician: false, ...}   # ... or facts
         missing: []
 
-`expect.explanation` and `expect.missing` are optional; when given they must
-match exactly (as sets: the order of an explanation does not matter).
+`expect.explanation`, `expect.cites` and `expect.missing` are optional; when
+given they must match exactly (as sets: the order does not matter). `cites`
+lists the criterion IDs the explanation cites: with an explanation written as
+facts, it pins the reason a denial gives as well.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from policykb.bridge.knowledge_base import KnowledgeBase
 from policykb.bridge.result import Evaluation, json_value
 
 SUITE_GLOB = "test_*.yaml"
-EXPECT_KEYS = ("verdict", "explanation", "missing")
+EXPECT_KEYS = ("verdict", "explanation", "cites", "missing")
 
 
 @dataclass(frozen=True)
@@ -129,6 +131,8 @@ def _expected_lines(test: CaseTest) -> list[str]:
         lines += [f"explanation: {f} = {_words(v)}" for f, v in sorted(explanation.items())]
     elif explanation is not None:
         lines += [f"explanation: {c}" for c in sorted(map(str, explanation))]
+    if test.expect.get("cites") is not None:
+        lines += [f"cites: {c}" for c in sorted(set(map(str, test.expect["cites"])))]
     if test.expect.get("missing") is not None:
         lines += [f"missing: {f}" for f in sorted(map(str, test.expect["missing"]))]
     return lines
@@ -146,6 +150,8 @@ def _actual_lines(test: CaseTest, evaluation: Evaluation) -> list[str]:
         lines += [
             f"explanation: {c}" for c in sorted({i.criterion for i in evaluation.explanation})
         ]
+    if test.expect.get("cites") is not None:
+        lines += [f"cites: {c}" for c in sorted({i.criterion for i in evaluation.explanation})]
     if test.expect.get("missing") is not None:
         lines += [f"missing: {f}" for f in sorted(m.fact for m in evaluation.missing)]
     return lines

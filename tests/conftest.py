@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import settings
 
 from policykb.bridge import KnowledgeBase
 from policykb.bridge.engine import Evaluator
@@ -16,3 +17,9 @@ def kb() -> KnowledgeBase:
 @pytest.fixture(scope="session")
 def massage(kb: KnowledgeBase) -> Evaluator:
     return kb.evaluator("massage-therapy")
+
+
+# The mutation harness (tests/mutation) runs the suite once per mutant: the
+# same examples every run, and no example database carried from one mutant to
+# the next.
+settings.register_profile("mutation", database=None, derandomize=True)

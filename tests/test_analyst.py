@@ -164,3 +164,31 @@ def test_every_command_has_help() -> None:
         assert command in top
         code, out, _ = invoke(command, "--help")
         assert code == 0 and "--kb" in out, command
+
+
+def test_every_shipped_denial_pins_the_criteria_it_cites() -> None:
+    from policykb.bridge.suite import load_suite
+
+    suites = sorted((ROOT / "kb" / "policies").glob("*/tests/test_*.yaml"))
+    assert suites
+    for suite in suites:
+        for case in load_suite(suite):
+            if case.expect["verdict"] != "not_covered":
+                continue
+            by_criteria = isinstance(case.expect.get("explanation"), list)
+            assert by_criteria or "cites" in case.expect, f"{case.ident}: cites no criterion"
+
+
+def test_a_wrong_citation_fails_the_case(tmp_path: Path) -> None:
+    suite = tmp_path / "test_cites.yaml"
+    suite.write_text(
+        "- name: M2 cited as M1\n"
+        "  facts: {medicare_member: true, delivered_by_physical_therapist: false}\n"
+        "  expect:\n"
+        "    verdict: not_covered\n"
+        "    explanation: {medicare_member: true, delivered_by_physical_therapist: false}\n"
+        "    cites: [heading, M1]\n"
+    )
+    code, out, _ = invoke("test", str(suite))
+    assert code == 1
+    assert "-cites: M1" in out and "+cites: M2" in out

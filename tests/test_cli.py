@@ -91,6 +91,8 @@ def test_unknown_medicare_status_covered_by_both_branches() -> None:
         ("97140", None, True),
         ("97140", "manual therapy", True),
         ("99999", None, True),
+        ("99999", "massage", True),
+        ("97124", "manual therapy", False),
         (None, None, False),
     ],
 )
@@ -124,6 +126,8 @@ def test_contraindications_caution_but_never_change_the_verdict() -> None:
     assert plain["explanation"] == cautioned["explanation"]
     caution = cautioned["warnings"][0]  # type: ignore[index]
     assert caution["kind"] == "caution" and "contraindicated" in caution["text"]
+    # An empty list states that none of them is present: no caution.
+    assert evaluate_json({**base, "contraindications": []})["warnings"] == []
 
 
 def test_hostile_id_comes_back_verbatim_and_changes_nothing() -> None:
@@ -150,6 +154,9 @@ def test_hostile_id_comes_back_verbatim_and_changes_nothing() -> None:
         ("facts:\n  medicare_member: [true\n", "malformed YAML"),
         ('{"facts": {"medicare_membr": true}}', "did you mean 'medicare_member'"),
         ('{"facts": {"medicare_member": "yes"}}', "must be true or false, not a string"),
+        ('{"facts": {"medicare_member": 1}}', "must be true or false, not a number"),
+        ('{"facts": {"type_of_service": true}}', "not a boolean"),
+        ('{"facts": {"cpt_code": 97124.5}}', "not a number"),
         ('{"facts": {"review_type": "renewal"}}', "must be one of initial, continuation"),
         ('{"facts": {"contraindications": ["burn"]}}', "did you mean 'burns'"),
         ('{"facts": {"contraindications": "burns"}}', "must be a list of"),
@@ -265,3 +272,11 @@ def test_engine_disagreement_exits_3(monkeypatch: pytest.MonkeyPatch) -> None:
         app, ["evaluate", str(EXAMPLES / "covered-initial.json"), "--cross-check"]
     )
     assert result.exit_code == 3 and "the engines disagree" in result.stderr
+
+
+def test_null_facts_and_null_values_are_unknown() -> None:
+    empty = evaluate_json({})
+    code, out, err = evaluate("-", "--format", "json", stdin='{"facts": null}')
+    assert code == 0, err
+    assert json.loads(out) == empty
+    assert evaluate_json({"medicare_member": None}) == empty

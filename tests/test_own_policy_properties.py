@@ -1,11 +1,25 @@
-"""Properties on a policy of one's own (the physio-visits fixture, with an enum
-fact and a default), so they are not tied to the massage policy: the compiled
-policy equals the evaluator, and the explanations are exactly the minimal
-sufficient sets, found here by brute force over the evaluator's own verdicts."""
+"""Properties on policies of one's own, so they are not tied to the massage policy.
+
+Three fixture policies, each a shape the massage policy does not have:
+- physio-visits: an enum fact and a default;
+- knee-brace: a string fact that decides the verdict (its "other" value
+  included) and a prerequisite under a heading;
+- wound-care: a list fact that decides the verdict, so the prime-implicant
+  compiler falls back to the evaluator.
+
+For each: the compiled policy (or its fallback) equals the evaluator; the
+explanations are exactly the minimal sufficient sets, the missing facts
+exactly those the verdict can turn on, and `why`'s changes exactly the
+smallest sets that flip the verdict, each found here by brute force over the
+evaluator's verdicts of complete scenarios.
+"""
 
 from __future__ import annotations
 
-from itertools import combinations
+import io
+import json
+from collections.abc import Iterator
+from itertools import chain, combinations, product
 from pathlib import Path
 from typing import Any
 
@@ -13,77 +27,189 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from policykb.bridge import Case, KnowledgeBase
-from policykb.bridge.compiled import CompiledPolicy
+from policykb.bridge import Case, KnowledgeBase, Verdict
+from policykb.bridge.batch import InputFormat, OutputKind, run_batch
+from policykb.bridge.compiled import CompiledPolicy, TooComplex, compile_policy
 from policykb.bridge.engine import Evaluator
+from policykb.bridge.policy import FactType, Value
 
-FIXTURE = Path(__file__).parent / "fixtures" / "kb" / "physio-visits"
+FIXTURES = Path(__file__).parent / "fixtures" / "kb"
+POLICIES = ("physio-visits", "knee-brace", "wound-care")
+COMPILES = {"physio-visits": True, "knee-brace": True, "wound-care": False}
 SETTINGS = settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
+OTHER_STRING = "not-one-of-the-options"
 
 
-@pytest.fixture(scope="module")
-def physio() -> Evaluator:
-    return KnowledgeBase([FIXTURE]).evaluator("physio-visits")
+@pytest.fixture(scope="module", params=POLICIES)
+def policy(request: pytest.FixtureRequest) -> Evaluator:
+    name = str(request.param)
+    return KnowledgeBase([FIXTURES / name]).evaluator(name)
+
+
+def values_of(evaluator: Evaluator, fact: str) -> list[Value]:
+    """Every value a case may give a fact, one stand-in for 'any other string'."""
+    declared = evaluator.policy.facts[fact]
+    if declared.type is FactType.BOOL:
+        return [True, False]
+    if declared.type is FactType.ENUM:
+        return list(declared.options)
+    if declared.type is FactType.STRING:
+        return [*declared.options, OTHER_STRING]
+    options = list(declared.options)
+    subsets = chain.from_iterable(combinations(options, k) for k in range(len(options) + 1))
+    return [frozenset(s) for s in subsets]
+
+
+def raw(value: Value) -> Any:
+    return sorted(value) if isinstance(value, frozenset) else value
 
 
 @st.composite
-def physio_facts(draw: st.DrawFn) -> dict[str, Any]:
-    options = {
-        "visits_used": [None, "under_limit", "at_limit"],
-        "referral_on_file": [None, True, False],
-        "post_surgery": [None, True, False],
-        "cosmetic": [None, True, False],
+def facts_of(draw: st.DrawFn, evaluator: Evaluator) -> dict[str, Any]:
+    chosen = {
+        fact: draw(st.sampled_from([None, *values_of(evaluator, fact)]))
+        for fact in evaluator.policy.facts
     }
-    chosen = {name: draw(st.sampled_from(values)) for name, values in options.items()}
-    return {name: value for name, value in chosen.items() if value is not None}
+    return {fact: raw(value) for fact, value in chosen.items() if value is not None}
+
+
+def completions(evaluator: Evaluator, known: dict[str, Value]) -> Iterator[dict[str, Value]]:
+    unknown = [f for f in evaluator.policy.facts if f not in known]
+    for values in product(*(values_of(evaluator, f) for f in unknown)):
+        yield {**known, **dict(zip(unknown, values, strict=True))}
+
+
+def brute_verdict(evaluator: Evaluator, known: dict[str, Value]) -> Verdict:
+    """The three-valued verdict from the two-valued verdicts of every completion."""
+    seen = {evaluator.verdict_of(full) for full in completions(evaluator, known)}
+    if seen == {Verdict.COVERED}:
+        return Verdict.COVERED
+    if seen == {Verdict.NOT_COVERED}:
+        return Verdict.NOT_COVERED
+    return Verdict.NEEDS_INFORMATION
+
+
+def case_of(evaluator: Evaluator, facts: dict[str, Any]) -> Case:
+    from policykb.bridge.case import validate_case
+
+    document = {"policy": evaluator.policy.name, "facts": facts}
+    return validate_case(document, evaluator.policy, "c")
+
+
+def test_the_compiler_covers_exactly_the_expected_shapes(policy: Evaluator) -> None:
+    if COMPILES[policy.policy.name]:
+        assert compile_policy(policy) is not None
+    else:
+        with pytest.raises(TooComplex, match="list-valued"):
+            CompiledPolicy(policy)
+        assert compile_policy(policy) is None
 
 
 @SETTINGS
-@given(facts=physio_facts())
-def test_compiled_equals_evaluator(physio: Evaluator, facts: dict[str, Any]) -> None:
-    case = Case("c", "physio-visits", facts)
-    assert CompiledPolicy(physio).evaluate(case) == physio.evaluate(case)
+@given(data=st.data())
+def test_compiled_equals_evaluator_and_brute_force(policy: Evaluator, data: st.DataObject) -> None:
+    case = case_of(policy, data.draw(facts_of(policy)))
+    evaluation = policy.evaluate(case)
+    known, _ = policy.known_facts(case)
+    assert evaluation.verdict is brute_verdict(policy, known)
+    compiled = compile_policy(policy)
+    if compiled is not None:
+        assert compiled.evaluate(case) == evaluation
 
 
 @SETTINGS
-@given(facts=physio_facts())
+@given(data=st.data())
 def test_explanations_are_the_minimal_sufficient_sets(
-    physio: Evaluator, facts: dict[str, Any]
+    policy: Evaluator, data: st.DataObject
 ) -> None:
-    known, _ = physio.known_facts(Case("c", "physio-visits", facts))
-    verdict = physio.verdict_of(known)
+    known, _ = policy.known_facts(case_of(policy, data.draw(facts_of(policy))))
+    verdict = brute_verdict(policy, known)
     sufficient = [
         frozenset(subset)
         for size in range(len(known) + 1)
         for subset in combinations(known, size)
-        if physio.verdict_of({f: known[f] for f in subset}) is verdict
+        if brute_verdict(policy, {f: known[f] for f in subset}) is verdict
     ]
     minimal = {s for s in sufficient if not any(t < s for t in sufficient)}
-    assert {frozenset(e) for e in physio.explanations(known, verdict)} == minimal
+    assert {frozenset(e) for e in policy.explanations(known, verdict)} == minimal
 
 
 @SETTINGS
-@given(facts=physio_facts())
+@given(data=st.data())
 def test_missing_facts_are_those_the_verdict_can_turn_on(
-    physio: Evaluator, facts: dict[str, Any]
+    policy: Evaluator, data: st.DataObject
 ) -> None:
-    from itertools import product
-
-    known, _ = physio.known_facts(Case("c", "physio-visits", facts))
-    unknown = [f for f in physio.policy.facts if f not in known]
-    domains = [physio.candidate_values(f) for f in unknown]
-    verdicts = {
-        values: physio.verdict_of({**known, **dict(zip(unknown, values, strict=True))})
-        for values in product(*domains)
-    }
+    case = case_of(policy, data.draw(facts_of(policy)))
+    known, _ = policy.known_facts(case)
+    unknown = [f for f in policy.policy.facts if f not in known]
     turns = set()
-    for values, verdict in verdicts.items():
-        for position, fact in enumerate(unknown):
-            for other in domains[position]:
-                flipped = (*values[:position], other, *values[position + 1 :])
-                if verdicts[flipped] is not verdict:
+    for full in completions(policy, known):
+        verdict = policy.verdict_of(full)
+        for fact in unknown:
+            for other in values_of(policy, fact):
+                if policy.verdict_of({**full, fact: other}) is not verdict:
                     turns.add(fact)
-    evaluation = physio.evaluate(Case("c", "physio-visits", facts))
-    assert {m.fact for m in evaluation.missing} == turns
+    evaluation = policy.evaluate(case)
+    expected = turns if evaluation.verdict is Verdict.NEEDS_INFORMATION else set()
+    assert {m.fact for m in evaluation.missing} == expected
+
+
+def change_values(evaluator: Evaluator, fact: str) -> list[Value]:
+    """The values a change may give a fact: a string fact takes one of its options."""
+    values = values_of(evaluator, fact)
+    return [v for v in values if v != OTHER_STRING]
+
+
+def _flips(
+    evaluator: Evaluator, known: dict[str, Value], target: Verdict, size: int
+) -> set[frozenset[tuple[str, Any]]]:
+    """Brute force: every set of `size` changes that gives the target verdict."""
+    found = set()
+    for facts in combinations(evaluator.policy.facts, size):
+        options = [[v for v in change_values(evaluator, f) if known.get(f) != v] for f in facts]
+        for values in product(*options):
+            changed = {**known, **dict(zip(facts, values, strict=True))}
+            if brute_verdict(evaluator, changed) is target:
+                found.add(frozenset(zip(facts, values, strict=True)))
+    return found
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data())
+def test_why_lists_exactly_the_smallest_change_sets(policy: Evaluator, data: st.DataObject) -> None:
+    case = case_of(policy, data.draw(facts_of(policy)))
+    answer = policy.why(case, max_changes=1000)
+    known, _ = policy.known_facts(case)
+    target = Verdict.NOT_COVERED if answer.verdict is Verdict.COVERED else Verdict.COVERED
+    assert answer.target is target
+    sizes = range(len(policy.policy.facts) + 1)
+    size = next((n for n in sizes if _flips(policy, known, target, n)), None)
+    listed = {frozenset((c.fact, c.value) for c in changes) for changes in answer.changes}
+    if size is None:
+        assert not listed
+    else:
+        assert listed == _flips(policy, known, target, size)
+    assert not answer.changes_capped
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data())
+def test_batch_equals_evaluate(policy: Evaluator, data: st.DataObject) -> None:
+    name = policy.policy.name
+    records = [
+        {"id": f"r{i}", "policy": name, "facts": data.draw(facts_of(policy))} for i in range(5)
+    ]
+    source = io.BytesIO(b"".join(json.dumps(r).encode() + b"\n" for r in records))
+    out = io.BytesIO()
+    settings = {"kb_dirs": [str(FIXTURES / name)], "output": OutputKind.JSONL}
+    run_batch(source, out, InputFormat.JSONL, settings)
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    kb = KnowledgeBase([FIXTURES / name])
+    expected = [json.loads(json.dumps(kb.evaluate(r).to_dict())) for r in records]
+    assert lines == expected

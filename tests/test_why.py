@@ -106,6 +106,11 @@ def test_capped_change_lists_say_so(massage: Evaluator) -> None:
     capped = massage.why(Case("c", "massage-therapy", covered), max_changes=2)
     assert len(capped.changes) == 2 and capped.changes_capped
     assert set(capped.changes) <= set(full.changes)
+    # Exactly as many sets as the limit: all of them, and not capped.
+    exact = massage.why(Case("c", "massage-therapy", covered), max_changes=4)
+    assert exact.changes == full.changes and not exact.changes_capped
+    one_short = massage.why(Case("c", "massage-therapy", covered), max_changes=3)
+    assert one_short.changes == full.changes[:3] and one_short.changes_capped
 
 
 def test_why_json_contract() -> None:

@@ -1,0 +1,270 @@
+"""`python -m tests.mutation`: run the KB and Python mutation harnesses, print the scores."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import queue
+import sys
+import tempfile
+import time
+import tomllib
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.mutation.kb_mutants import kb_mutants
+from tests.mutation.mutant import Mutant
+from tests.mutation.python_mutants import MODULES, python_mutants
+from tests.mutation.workspace import TEST_ORDER, Workspace
+
+EQUIVALENT_FILE = Path(__file__).with_name("equivalent.toml")
+RESULTS_FILE = Path(__file__).resolve().parents[2] / ".mutation" / "results.json"
+FINAL = ("killed", "timeout", "invalid")
+TARGETS = {"kb": 98.0, "python": 90.0}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    mutant: Mutant
+    status: str  # killed, timeout, survived, invalid, equivalent, uncovered, error
+    seconds: float
+    detail: str = ""
+
+
+def equivalent_mutants() -> dict[tuple[str, str, str, str, str], str]:
+    """Recorded equivalent mutants: key -> the reason they change no behaviour."""
+    data = tomllib.loads(EQUIVALENT_FILE.read_text(encoding="utf-8"))
+    found: dict[tuple[str, str, str, str, str], str] = {}
+    for entry in data.get("kb", []):
+        key = ("kb", entry["file"], entry["operator"], entry["rule"], entry["mutant"])
+        found[key] = entry["reason"]
+    for entry in data.get("python", []):
+        key = ("python", entry["file"], entry["operator"], entry["line"], str(entry["column"]))
+        found[key] = entry["reason"]
+    return found
+
+
+def _order(node_id: str) -> tuple[int, str]:
+    for rank, prefix in enumerate(TEST_ORDER):
+        if node_id.startswith(prefix):
+            return rank, node_id
+    return len(TEST_ORDER), node_id
+
+
+def invalid_program(workspace: Workspace, mutant: Mutant) -> str:
+    """Why the mutated KB is not a program clingo accepts ("" when it is)."""
+    import clingo
+
+    core = sorted(workspace.path("kb/core").glob("*.lp"))
+    if mutant.file.startswith("kb/policies/"):
+        entries = [workspace.path(str(Path(mutant.file).parent / "policy.lp"))]
+    else:
+        entries = sorted(workspace.path("kb/policies").glob("*/policy.lp"))
+    messages: list[str] = []
+    for entry in entries:
+        messages.clear()
+        ctl = clingo.Control(logger=lambda _code, text: messages.append(text), message_limit=5)
+        try:
+            for path in [*core, entry]:
+                ctl.load(str(path))
+            ctl.ground([("base", [])])
+        except RuntimeError:
+            return " ".join(" ".join(messages).split())[:200]
+    return ""
+
+
+class Harness:
+    def __init__(
+        self, workspaces: list[Workspace], timeout: float, cover: dict[tuple[str, int], set[str]]
+    ):
+        self.free: queue.Queue[Workspace] = queue.Queue()
+        for workspace in workspaces:
+            self.free.put(workspace)
+        self.timeout = timeout
+        self.cover = cover
+
+    def selection(self, mutant: Mutant) -> list[str] | None:
+        """The tests to run against a mutant (None: no test executes its line)."""
+        if mutant.harness == "kb":
+            return list(TEST_ORDER)
+        tests = self.cover.get((mutant.file, mutant.line))
+        if tests is None:
+            return None
+        if not tests:  # only run at import time
+            return list(TEST_ORDER)
+        return sorted(tests, key=_order)
+
+    def run(self, mutant: Mutant) -> Outcome:
+        selection = self.selection(mutant)
+        if selection is None:
+            return Outcome(mutant, "uncovered", 0.0, "no test executes this line")
+        workspace = self.free.get()
+        target = workspace.path(mutant.file)
+        original = target.read_bytes()
+        try:
+            target.write_bytes(mutant.content)
+            if mutant.harness == "kb":
+                why = invalid_program(workspace, mutant)
+                if why:
+                    return Outcome(mutant, "invalid", 0.0, why)
+            result = workspace.pytest(selection, self.timeout)
+        finally:
+            target.write_bytes(original)
+            self.free.put(workspace)
+        if result.timed_out:
+            return Outcome(mutant, "timeout", result.seconds)
+        if result.returncode in (1, 2):
+            return Outcome(mutant, "killed", result.seconds)
+        if result.returncode == 0:
+            return Outcome(mutant, "survived", result.seconds)
+        tail = " ".join(result.output.strip().splitlines()[-3:])
+        return Outcome(mutant, "error", result.seconds, f"pytest exit {result.returncode}: {tail}")
+
+
+def save_results(outcomes: list[Outcome]) -> None:
+    RESULTS_FILE.parent.mkdir(exist_ok=True)
+    records = [
+        {"key": list(o.mutant.key), "status": o.status, "seconds": round(o.seconds, 1)}
+        for o in outcomes
+    ]
+    RESULTS_FILE.write_text(json.dumps(records, indent=1) + "\n", encoding="utf-8")
+
+
+def earlier_results() -> dict[tuple[str, ...], str]:
+    """The final statuses (killed, timeout, invalid) of the last run, by mutant key."""
+    if not RESULTS_FILE.is_file():
+        return {}
+    records = json.loads(RESULTS_FILE.read_text(encoding="utf-8"))
+    return {tuple(r["key"]): r["status"] for r in records if r["status"] in FINAL}
+
+
+def report(harness: str, outcomes: list[Outcome]) -> float:
+    counts = Counter(o.status for o in outcomes)
+    killed = counts["killed"] + counts["timeout"]
+    scored = killed + counts["survived"] + counts["uncovered"] + counts["error"]
+    score = 100.0 * killed / scored if scored else 100.0
+    raw_total = scored + counts["equivalent"]
+    raw = 100.0 * killed / raw_total if raw_total else 100.0
+    print(f"\n== {harness} mutants: {len(outcomes)} generated ==")
+    print(
+        f"killed {killed} (timeouts {counts['timeout']}), survived {counts['survived']}, "
+        f"uncovered {counts['uncovered']}, errors {counts['error']}, "
+        f"equivalent {counts['equivalent']}, not a valid program {counts['invalid']}"
+    )
+    print(
+        f"score: {score:.1f}% of {scored} non-equivalent mutants killed "
+        f"(raw {raw:.1f}% of {raw_total}; target {TARGETS[harness]:.0f}%)"
+    )
+    for outcome in outcomes:
+        if outcome.status in ("survived", "uncovered", "error"):
+            extra = f"  [{outcome.detail}]" if outcome.detail else ""
+            print(f"  {outcome.status.upper()}: {outcome.mutant.describe()}{extra}")
+    return score
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.mutation", description=__doc__)
+    parser.add_argument("--harness", choices=("kb", "python", "both"), default="both")
+    parser.add_argument(
+        "--jobs", type=int, default=2, help="workspaces run in parallel (default 2)"
+    )
+    parser.add_argument("--file", action="append", default=[], help="only mutants of this file")
+    parser.add_argument("--list", action="store_true", help="list the mutants and stop")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep the last run's killed and invalid mutants; test only the others again",
+    )
+    options = parser.parse_args(argv)
+    harnesses = ["kb", "python"] if options.harness == "both" else [options.harness]
+
+    with tempfile.TemporaryDirectory(prefix="policykb-mutation-") as parent:
+        started = time.monotonic()
+        workspaces = [Workspace(Path(parent)) for _ in range(max(1, options.jobs))]
+        first = workspaces[0].root
+        mutants: list[Mutant] = []
+        if "kb" in harnesses:
+            mutants += kb_mutants(first)
+        if "python" in harnesses:
+            mutants += python_mutants(first, MODULES)
+        if options.file:
+            mutants = [m for m in mutants if m.file in options.file]
+        if options.list:
+            for mutant in mutants:
+                print(mutant.describe())
+            return 0
+
+        print(f"baseline: the whole suite, with coverage per test, in {first} ...", flush=True)
+        measure = ["--cov=bridge", "--cov-context=test", "--cov-report="]
+        baseline = workspaces[0].pytest(
+            [*TEST_ORDER, *(measure if "python" in harnesses else [])],
+            timeout=3600,
+            first_failure=False,
+        )
+        if baseline.returncode != 0:
+            print(baseline.output[-3000:])
+            print("the suite fails without any mutant: fix it first", file=sys.stderr)
+            return 2
+        from tests.mutation.python_mutants import coverage_map
+
+        cover = coverage_map(first) if "python" in harnesses else {}
+        timeout = 2 * baseline.seconds + 60
+        print(f"baseline passed in {baseline.seconds:.0f} s; time limit per mutant {timeout:.0f} s")
+
+        equivalent = equivalent_mutants()
+        earlier = earlier_results() if options.resume else {}
+        harness = Harness(workspaces, timeout, cover)
+        outcomes: list[Outcome] = []
+        pending = []
+        for mutant in mutants:
+            if mutant.key in equivalent:
+                outcomes.append(Outcome(mutant, "equivalent", 0.0, equivalent[mutant.key]))
+            elif mutant.key in earlier:
+                outcomes.append(Outcome(mutant, earlier[mutant.key], 0.0, "from the last run"))
+            else:
+                pending.append(mutant)
+        print(
+            f"{len(mutants)} mutants, {len(pending)} to test, {len(workspaces)} at a time",
+            flush=True,
+        )
+        with ThreadPoolExecutor(max_workers=len(workspaces)) as pool:
+            futures = [pool.submit(harness.run, mutant) for mutant in pending]
+            for done, future in enumerate(as_completed(futures), 1):
+                outcome = future.result()
+                outcomes.append(outcome)
+                if outcome.status in ("survived", "error"):
+                    print(
+                        f"  [{done}/{len(pending)}] {outcome.status}: {outcome.mutant.describe()}",
+                        flush=True,
+                    )
+                elif done % 25 == 0:
+                    print(
+                        f"  [{done}/{len(pending)}] {time.monotonic() - started:.0f} s", flush=True
+                    )
+
+        if not options.file:
+            save_results(outcomes)
+        generated = {m.key for m in mutants}
+        stale = [
+            key
+            for key in equivalent
+            if key[0] in harnesses and key not in generated and not options.file
+        ]
+        failing = []
+        for name in harnesses:
+            mine = sorted(
+                (o for o in outcomes if o.mutant.harness == name),
+                key=lambda o: (o.mutant.file, o.mutant.line, o.mutant.operator),
+            )
+            if report(name, mine) < TARGETS[name]:
+                failing.append(name)
+        for key in stale:
+            print(f"stale entry in {EQUIVALENT_FILE.name} (no such mutant now): {key}")
+        print(f"\nmutation testing took {time.monotonic() - started:.0f} s")
+        return 1 if failing else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,122 @@
+"""A private copy of the repository in which mutants are applied and tested.
+
+The copy holds every file git knows of (committed or not, ignored files
+excluded) and a tree of links that makes `policykb` import from the copy, so
+the installed environment is reused and the working tree is never touched:
+a harness that is interrupted leaves no mutant behind.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+REPOSITORY = Path(__file__).resolve().parents[2]
+PACKAGE_PARTS = ("bridge", "cli", "explain", "kb")
+
+# Fast, decisive tests first: with -x a killed mutant stops at its first failure.
+TEST_ORDER = (
+    "tests/test_encoding.py",
+    "kb",
+    "tests/fixtures",
+    "tests/test_cli.py",
+    "tests/test_check.py",
+    "tests/test_analyst.py",
+    "tests/test_batch.py",
+    "tests/test_why.py",
+    "tests/test_engines.py",
+    "tests/test_properties.py",
+    "tests/test_own_policy_properties.py",
+)
+
+
+def repository_files() -> list[str]:
+    """Files git tracks or would track (untracked but not ignored), that exist."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=REPOSITORY,
+        check=True,
+        capture_output=True,
+    ).stdout.decode()
+    return [name for name in listed.split("\0") if name and (REPOSITORY / name).is_file()]
+
+
+@dataclass(frozen=True)
+class TestRun:
+    """The outcome of one pytest run in a workspace."""
+
+    returncode: int
+    timed_out: bool
+    seconds: float
+    output: str
+
+
+class Workspace:
+    """A copy of the repository under a temporary folder."""
+
+    def __init__(self, parent: Path) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix="workspace-", dir=parent))
+        for name in repository_files():
+            target = self.root / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPOSITORY / name, target)
+        links = self.root / ".import" / "policykb"
+        links.mkdir(parents=True)
+        for part in PACKAGE_PARTS:
+            (links / part).symlink_to(self.root / part, target_is_directory=True)
+        self.environment = {
+            **os.environ,
+            "PYTHONPATH": str(self.root / ".import"),
+            "PYTHONDONTWRITEBYTECODE": "1",
+        }
+
+    def path(self, relative: str) -> Path:
+        return self.root / relative
+
+    def pytest(self, selection: list[str], timeout: float, first_failure: bool = True) -> TestRun:
+        """Run pytest on `selection` (paths or node ids) in the copy."""
+        import time
+
+        command = [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--hypothesis-profile=mutation",
+            "-o",
+            "addopts=",
+            *(["-x"] if first_failure else []),
+            *selection,
+        ]
+        started = time.monotonic()
+        process = subprocess.Popen(
+            command,
+            cwd=self.root,
+            env=self.environment,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            output, _ = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            output, _ = process.communicate()
+            return TestRun(-9, True, time.monotonic() - started, output.decode(errors="replace"))
+        return TestRun(
+            process.returncode,
+            False,
+            time.monotonic() - started,
+            output.decode(errors="replace"),
+        )
+
+    def remove(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
