@@ -14,51 +14,31 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections import Counter, deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import IO, Any
 
 import orjson
 
-from policykb.bridge.case import validate_case
+from policykb.bridge.case import kind_of, validate_case
 from policykb.bridge.compiled import CompiledPolicy, compile_policy
-from policykb.bridge.errors import CaseError, PolicyKBError
+from policykb.bridge.errors import CaseError, LimitError, PolicyKBError
 from policykb.bridge.formats import InputFormat, OutputKind
 from policykb.bridge.kb_files import DEFAULT_POLICY
 from policykb.bridge.knowledge_base import KnowledgeBase
 from policykb.bridge.policy import FactType, Policy
+from policykb.bridge.readers import Chunk, LineChunk, Record, read_chunks, too_long
 from policykb.bridge.result import Evaluation, value_words
 
+MAX_JOBS = 64  # worker processes at most (--jobs)
 CACHE_LIMIT = 50_000  # distinct cases kept per process (about 2 KiB each)
 TRUE_WORDS = {"true", "yes", "1", "t", "y"}
 FALSE_WORDS = {"false", "no", "0", "f", "n"}
 
 
 CSV_COLUMNS = ("id", "verdict", "explanation", "missing", "error")
-
-
-@dataclass(frozen=True)
-class Record:
-    """One parsed input record (a CSV row or a JSON-array item) and its place."""
-
-    number: int
-    data: dict[str, Any] | Exception
-    is_csv_row: bool = False
-
-
-@dataclass(frozen=True)
-class LineChunk:
-    """Consecutive JSONL lines, unparsed: the first line's number and the bytes."""
-
-    first: int
-    lines: bytes
-
-
-Chunk = LineChunk | list[Record]
 
 
 @dataclass
@@ -102,116 +82,35 @@ class ChunkResult:
     errors: list[RecordError]
 
 
-# -- reading ---------------------------------------------------------------------
-
-
-def iter_jsonl_chunks(stream: IO[bytes], size: int = 1 << 20) -> Iterator[LineChunk]:
-    """Blocks of whole lines, about `size` bytes each, numbered by their first line."""
-    first = 1
-    rest = b""
-    start = True
-    while True:
-        block = stream.read(size)
-        if start:
-            block = block.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte-order mark
-            start = False
-        if not block:
-            if rest:
-                yield LineChunk(first, rest)
-            return
-        block = rest + block
-        cut = block.rfind(b"\n") + 1
-        if cut == 0:
-            rest = block
-            continue
-        chunk, rest = block[:cut], block[cut:]
-        yield LineChunk(first, chunk)
-        first += chunk.count(b"\n")
-
-
-def iter_json_array(stream: IO[bytes], chunk_size: int = 1 << 16) -> Iterator[Record]:
-    """The items of a top-level JSON array, one at a time, without loading the file."""
-    decoder = json.JSONDecoder()
-    text = io.TextIOWrapper(stream, encoding="utf-8-sig")
-    buffer = ""
-    position = 0
-    started = False
-    number = 0
-    eof = False
-    while True:
-        while position < len(buffer) and buffer[position] in " \t\r\n,":
-            if buffer[position] == "," and not started:
-                break
-            position += 1
-        if position >= len(buffer) and not eof:
-            more = text.read(chunk_size)
-            buffer, position, eof = buffer[position:] + more, 0, not more
-            continue
-        if not started:
-            if position >= len(buffer):
-                raise CaseError("the input is empty, not a JSON array")
-            if buffer[position] != "[":
-                raise CaseError("the input is not a JSON array (it does not start with '[')")
-            started, position = True, position + 1
-            continue
-        if position < len(buffer) and buffer[position] == "]":
-            return
-        if position >= len(buffer) and eof:
-            raise CaseError("the JSON array is not closed with ']'")
-        try:
-            item, end = decoder.raw_decode(buffer, position)
-        except json.JSONDecodeError as error:
-            if not eof:
-                more = text.read(chunk_size)
-                buffer, position, eof = buffer[position:] + more, 0, not more
-                continue
-            raise CaseError(f"malformed JSON in array item {number + 1}: {error.msg}") from None
-        number += 1
-        yield Record(number, item)
-        position = end
-
-
-def iter_csv(stream: IO[bytes]) -> Iterator[Record]:
-    reader = csv.DictReader(io.TextIOWrapper(stream, encoding="utf-8-sig", newline=""))
-    if reader.fieldnames is None:
-        return
-    if "id" not in reader.fieldnames:
-        raise CaseError("the CSV header has no 'id' column")
-    for row in reader:
-        # The header is line 1; a row's line is its place in the file.
-        yield Record(reader.line_num, dict(row), is_csv_row=True)
-
-
-def read_chunks(stream: IO[bytes], kind: InputFormat, size: int = 2000) -> Iterator[Chunk]:
-    """The input in chunks: raw line blocks for JSONL, parsed records otherwise."""
-    if kind is InputFormat.JSONL:
-        yield from iter_jsonl_chunks(stream)
-        return
-    records = iter_csv(stream) if kind is InputFormat.CSV else iter_json_array(stream)
-    chunk: list[Record] = []
-    try:
-        for record in records:
-            chunk.append(record)
-            if len(chunk) >= size:
-                yield chunk
-                chunk = []
-    except UnicodeDecodeError as error:
-        # CSV and JSON arrays are decoded as a whole stream; JSONL lines fail one by one.
-        raise CaseError(f"the input is not UTF-8 text (byte {error.start} of a block)") from None
-    if chunk:
-        yield chunk
-
-
-def guess_format(path: str) -> InputFormat:
-    suffix = Path(path).suffix.lower()
-    if suffix == ".csv":
-        return InputFormat.CSV
-    if suffix == ".json":
-        return InputFormat.JSON
-    return InputFormat.JSONL
-
-
 # -- evaluating -------------------------------------------------------------------
+
+
+def _keys_in(value: object) -> int:
+    if type(value) is dict:
+        return len(value) + sum(_keys_in(v) for v in value.values())
+    if type(value) is list:
+        return sum(_keys_in(v) for v in value)
+    return 0
+
+
+def parse_record(line: bytes) -> Any:
+    """A JSONL record: orjson's speed, with repeated keys refused as everywhere else.
+
+    Every object member holds one ':' outside strings, so a line with no more
+    colons than the parsed value has keys cannot repeat one; only lines with
+    colons in their strings (or a repeated key) take the strict, slower parser.
+    """
+    try:
+        document = orjson.loads(line)
+    except orjson.JSONDecodeError as error:
+        if "recursion" in error.msg:
+            raise LimitError("the JSON nests deeper than 1,024 levels") from None
+        raise CaseError(f"malformed JSON at column {error.colno}: {error.msg}") from None
+    if line.count(b":") > _keys_in(document):
+        from policykb.bridge.case import parse_json
+
+        parse_json(line.decode("utf-8"), "the record")  # raises on a repeated key
+    return document
 
 
 def _csv_value(policy: Policy, name: str, cell: str) -> object:
@@ -256,7 +155,10 @@ class BatchEvaluator:
         policy_name = self.policy or document.get("policy", DEFAULT_POLICY)
         if not isinstance(policy_name, str):
             raise CaseError("'policy' must be a string")
-        evaluator = self.kb.evaluator(policy_name)
+        if self.policy:
+            evaluator = self.kb.evaluator(self.policy)
+        else:
+            evaluator = self.kb.named_evaluator(policy_name)
         case = validate_case(document, evaluator.policy, "case")
         name = evaluator.policy.name
         if name not in self._compiled:
@@ -338,21 +240,23 @@ class BatchEvaluator:
             lines.pop()
         for line in lines:
             number += 1
+            record_id: str | None = None
+            if number in chunk.oversized:
+                failed = RecordError(
+                    number, None, f"the line is {too_long(chunk.oversized[number])}"
+                )
+                errors.append(failed)
+                parts.append(self._error_record(failed, "line"))
+                continue
             if not line.strip():
                 continue
-            record_id: str | None = None
             try:
-                try:
-                    document = orjson.loads(line)
-                except orjson.JSONDecodeError as error:
-                    raise CaseError(
-                        f"malformed JSON at column {error.colno}: {error.msg}"
-                    ) from None
+                document = parse_record(line)
                 if type(document) is not dict:
                     raise CaseError("a case must be a JSON object")
                 raw_id = document.pop("id", None)
                 if raw_id is not None and type(raw_id) is not str:
-                    raise CaseError(f"'id' must be a string, not {type(raw_id).__name__}")
+                    raise CaseError(f"'id' must be a string, not {kind_of(raw_id)}")
                 record_id = raw_id if raw_id is not None else f"line-{number}"
                 rendered, verdict, reasons = self._cached(document)
             except PolicyKBError as error:
@@ -387,7 +291,7 @@ class BatchEvaluator:
                 if record.is_csv_row:
                     document = self._from_csv_row(document)
                 if raw_id is not None and not isinstance(raw_id, str):
-                    raise CaseError(f"'id' must be a string, not {type(raw_id).__name__}")
+                    raise CaseError(f"'id' must be a string, not {kind_of(raw_id)}")
                 record_id = record_id or f"{key}-{record.number}"
                 rendered, verdict, reasons = self._cached(document)
             except PolicyKBError as error:
@@ -405,8 +309,10 @@ class BatchEvaluator:
 
     def _from_csv_row(self, row: dict[str, Any]) -> dict[str, Any]:
         """A CSV row (without its id) as a case document, cells typed by the vocabulary."""
-        policy_name = self.policy or row.get("policy") or DEFAULT_POLICY
-        policy = self.kb.policy(policy_name)
+        if self.policy:
+            policy = self.kb.policy(self.policy)
+        else:
+            policy = self.kb.named_evaluator(row.get("policy") or DEFAULT_POLICY).policy
         facts: dict[str, object] = {}
         for column, cell in row.items():
             if column == "policy" or cell is None or cell == "":
@@ -436,8 +342,28 @@ def csv_header() -> bytes:
 _worker: BatchEvaluator | None = None
 
 
+def _die_with_parent() -> None:
+    """Ask Linux to kill this worker when its parent dies (even by SIGKILL)."""
+    import ctypes
+    import signal
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    set_parent_death_signal = 1  # PR_SET_PDEATHSIG
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(set_parent_death_signal, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass  # no prctl: the pool still ends its workers when the parent exits
+
+
 def _start_worker(settings: dict[str, Any]) -> None:
     global _worker
+    _die_with_parent()
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     _worker = BatchEvaluator(**settings)
 
 
@@ -451,6 +377,7 @@ def evaluate_chunks(
 ) -> Iterator[ChunkResult]:
     """Chunk results in input order; with jobs > 1, chunks run in worker processes
     with at most 2 * jobs chunks in flight, so memory stays bounded."""
+    jobs = min(jobs, MAX_JOBS)
     if jobs <= 1:
         evaluator = BatchEvaluator(**settings)
         for chunk in chunks:
@@ -458,12 +385,15 @@ def evaluate_chunks(
         return
     with ProcessPoolExecutor(jobs, initializer=_start_worker, initargs=(settings,)) as pool:
         window: deque[Future[ChunkResult]] = deque()
-        for chunk in chunks:
-            window.append(pool.submit(_run_chunk, chunk))
-            if len(window) >= 2 * jobs:
+        try:
+            for chunk in chunks:
+                window.append(pool.submit(_run_chunk, chunk))
+                if len(window) >= 2 * jobs:
+                    yield window.popleft().result()
+        finally:
+            # Input that breaks off still has its earlier records written, in order.
+            while window:
                 yield window.popleft().result()
-        while window:
-            yield window.popleft().result()
 
 
 def run_batch(

@@ -16,11 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from policykb.bridge.errors import CaseError
+from policykb.bridge.errors import CaseError, LimitError
 from policykb.bridge.kb_files import DEFAULT_POLICY
 from policykb.bridge.policy import Fact, FactType, Policy, Value
 
 CASE_KEYS = ("id", "policy", "facts")
+MAX_CASE_BYTES = 16 << 20  # a case file larger than this is refused
+MAX_NAME_SHOWN = 80
 
 
 @dataclass(frozen=True)
@@ -42,7 +44,7 @@ def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def parse_json(text: str, origin: str) -> Any:
-    """Parse JSON, naming the line and column of a syntax error."""
+    """Parse JSON, naming the line and column of a syntax error; keys may not repeat."""
     try:
         return json.loads(text, object_pairs_hook=_reject_duplicates)
     except json.JSONDecodeError as error:
@@ -51,14 +53,22 @@ def parse_json(text: str, origin: str) -> Any:
         ) from None
     except CaseError as error:
         raise CaseError(f"{origin}: {error}") from None
+    except RecursionError:
+        raise LimitError(f"{origin}: the JSON nests too deeply") from None
+    except ValueError as error:  # a number of more than 4,300 digits
+        raise LimitError(f"{origin}: {error}") from None
 
 
 def parse_yaml(text: str, origin: str) -> Any:
-    """Parse YAML, naming the line and column of a syntax error."""
+    """Parse YAML as written (see yaml_reader), naming the line and column of an error."""
     import yaml  # only YAML input pays for it
 
+    from policykb.bridge.yaml_reader import load_yaml
+
     try:
-        return yaml.safe_load(text)
+        return load_yaml(text)
+    except (CaseError, LimitError) as error:
+        raise type(error)(f"{origin}: {error}") from None
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         where = f"{mark.line + 1}:{mark.column + 1}:" if mark else ""
@@ -78,9 +88,17 @@ def parse_case_text(text: str, origin: str) -> Any:
 def read_case_document(path: str) -> tuple[Any, str]:
     """Read and parse a case file (or `-` for stdin); return the data and a default id."""
     if path == "-":
-        return parse_case_text(sys.stdin.read(), "<stdin>"), "stdin"
+        try:
+            text = sys.stdin.buffer.read(MAX_CASE_BYTES + 1).decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise CaseError("<stdin>: not UTF-8 text") from None
+        if len(text) > MAX_CASE_BYTES:
+            raise LimitError(f"<stdin>: larger than {MAX_CASE_BYTES >> 20} MiB, not a case")
+        return parse_case_text(text, "<stdin>"), "stdin"
     file = Path(path)
     try:
+        if file.stat().st_size > MAX_CASE_BYTES:
+            raise LimitError(f"{path}: larger than {MAX_CASE_BYTES >> 20} MiB, not a case file")
         text = file.read_text(encoding="utf-8-sig")  # tolerate a byte-order mark
     except FileNotFoundError:
         raise CaseError(f"{path}: no such file") from None
@@ -94,24 +112,39 @@ def read_case_document(path: str) -> tuple[Any, str]:
 
 
 def _nearest(name: str, known: list[str]) -> str:
+    if len(name) > MAX_NAME_SHOWN:
+        return ""
     close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
-def _type_name(value: object) -> str:
-    return {
-        bool: "a boolean",
-        str: "a string",
-        int: "a number",
-        float: "a number",
-        list: "a list",
-        dict: "an object",
-    }.get(type(value), type(value).__name__)
+def shown_name(name: object) -> str:
+    """A name from the input, quoted, and cut short when it is long."""
+    text = repr(str(name))
+    if len(text) <= MAX_NAME_SHOWN:
+        return text
+    return f"{text[:MAX_NAME_SHOWN]}...' ({len(str(name)):,} characters)"
+
+
+def kind_of(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list | tuple):
+        return "a list"
+    if isinstance(value, Mapping):
+        return "an object"
+    return "a value of another kind"
 
 
 def check_value(fact: Fact, raw: object) -> Value:
     """The typed value of `raw` for `fact`, or a CaseError naming the expected type."""
-    wrong = f"fact {fact.name!r} must be {fact.type_label}, not {_type_name(raw)}"
+    wrong = f"fact {fact.name!r} must be {fact.type_label}, not {kind_of(raw)}"
     if fact.type is FactType.BOOL:
         if not isinstance(raw, bool):
             raise CaseError(wrong)
@@ -121,7 +154,7 @@ def check_value(fact: Fact, raw: object) -> Value:
             raise CaseError(wrong)
         if raw not in fact.options:
             raise CaseError(
-                f"fact {fact.name!r} must be {fact.type_label}, not {raw!r}"
+                f"fact {fact.name!r} must be {fact.type_label}, not {shown_name(raw)}"
                 + _nearest(raw, list(fact.options))
             )
         return raw
@@ -137,7 +170,7 @@ def check_value(fact: Fact, raw: object) -> Value:
     members: set[str] = set()
     for item in raw:
         if not isinstance(item, str) or item not in fact.options:
-            shown = repr(item) if isinstance(item, str) else _type_name(item)
+            shown = shown_name(item) if isinstance(item, str) else kind_of(item)
             hint = _nearest(item, list(fact.options)) if isinstance(item, str) else ""
             raise CaseError(
                 f"fact {fact.name!r}: {shown} is not one of {', '.join(fact.options)}{hint}"
@@ -158,29 +191,29 @@ def case_policy_name(document: object) -> str:
 def validate_case(document: object, policy: Policy, default_id: str) -> Case:
     """Check a parsed case document against `policy` and return the typed case."""
     if not isinstance(document, Mapping):
-        raise CaseError(f"a case must be an object with a 'facts' key, not {_type_name(document)}")
+        raise CaseError(f"a case must be an object with a 'facts' key, not {kind_of(document)}")
     for key in document:
         if key not in CASE_KEYS:
             raise CaseError(
-                f"unknown key {key!r} in case (expected {', '.join(CASE_KEYS)})"
+                f"unknown key {shown_name(key)} in case (expected {', '.join(CASE_KEYS)})"
                 + _nearest(str(key), list(CASE_KEYS))
             )
     case_id = document.get("id", default_id)
     if not isinstance(case_id, str):
-        raise CaseError(f"'id' must be a string, not {_type_name(case_id)}")
+        raise CaseError(f"'id' must be a string, not {kind_of(case_id)}")
     policy_name = document.get("policy", policy.name)
     if not isinstance(policy_name, str):
-        raise CaseError(f"'policy' must be a string, not {_type_name(policy_name)}")
+        raise CaseError(f"'policy' must be a string, not {kind_of(policy_name)}")
     raw_facts = document.get("facts", {})
     if raw_facts is None:
         raw_facts = {}
     if not isinstance(raw_facts, Mapping):
-        raise CaseError(f"'facts' must be an object, not {_type_name(raw_facts)}")
+        raise CaseError(f"'facts' must be an object, not {kind_of(raw_facts)}")
     facts: dict[str, Value] = {}
     for name, raw in raw_facts.items():
         if name not in policy.facts:
             raise CaseError(
-                f"unknown fact {name!r} for policy {policy.name}"
+                f"unknown fact {shown_name(name)} for policy {policy.name}"
                 + _nearest(str(name), list(policy.facts))
             )
         if raw is None:

@@ -19,6 +19,7 @@ grounded on first use.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -29,7 +30,7 @@ import clingo
 from clingo import Function
 
 from policykb.bridge.case import Case
-from policykb.bridge.errors import CaseError, EngineError
+from policykb.bridge.errors import CaseError, PolicyError
 from policykb.bridge.kb_files import PolicySource
 from policykb.bridge.policy import FactType, Value, read_policy
 from policykb.bridge.program import ground_scenarios
@@ -62,9 +63,15 @@ class _Consequences:
 
 
 class Evaluator:
-    """Evaluates cases of one policy. Grounds its programs once; not thread-safe."""
+    """Evaluates cases of one policy. Grounds its programs once.
+
+    Not thread-safe by itself: a clingo Control answers one query at a time.
+    Callers that share an evaluator across threads hold `lock` around each
+    call (KnowledgeBase does).
+    """
 
     def __init__(self, source: PolicySource) -> None:
+        self.lock = threading.RLock()
         self.source = source
         # One grounded program serves every query: the scenario program with
         # the closest-counterexample rules (ignored except for explanations).
@@ -110,7 +117,7 @@ class Evaluator:
     def _literal_of(ctl: clingo.Control, symbol: clingo.Symbol) -> int:
         atom = ctl.symbolic_atoms[symbol]
         if atom is None:
-            raise EngineError(f"the policy never derives {symbol}")
+            raise PolicyError(f"the policy never derives {symbol}: it is not a complete policy")
         return atom.literal
 
     # -- known facts ---------------------------------------------------------

@@ -21,3 +21,15 @@ class PolicyError(PolicyKBError):
 
 class EngineError(PolicyKBError):
     """The solver answered something the semantics rule out (a KB defect)."""
+
+
+class PrologUnavailable(PolicyKBError):
+    """The second engine (SWI-Prolog) is not installed or cannot start."""
+
+
+class OutputError(PolicyKBError):
+    """An output file or folder could not be written (or would destroy data)."""
+
+
+class LimitError(PolicyKBError):
+    """A stated limit was reached: input size or nesting, grounding time or memory."""

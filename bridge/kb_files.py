@@ -7,6 +7,7 @@ every policy, so a policy folder holds nothing but the policy.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,16 +83,39 @@ def discover_policies(extra_dirs: Sequence[Path] = ()) -> dict[str, PolicySource
     return found
 
 
-def policy_source(target: str | Path, extra_dirs: Sequence[Path] = ()) -> PolicySource:
-    """Resolve a policy name, policy folder or entry file to its source."""
-    path = Path(target)
-    if path.suffix == ".lp" and path.is_file():
-        return PolicySource(path.parent.name, path)
-    if path.is_dir() and (path / ENTRY_FILE).is_file():
-        return PolicySource(path.name, path / ENTRY_FILE)
+def looks_like_path(target: str | Path) -> bool:
+    """A policy given as a path: a Path, or text with a folder separator or ending in .lp.
+
+    A bare name is always a policy name: a folder of that name in the current
+    directory never stands in for a policy (write ./NAME for the folder).
+    """
+    if isinstance(target, Path):
+        return True
+    return "/" in target or os.sep in target or target.endswith(".lp")
+
+
+def policy_source(
+    target: str | Path, extra_dirs: Sequence[Path] = (), allow_paths: bool = True
+) -> PolicySource:
+    """Resolve a policy name (or, from the command line, a folder or entry file).
+
+    Case data passes allow_paths=False: a case chooses among the loaded
+    policies by name and never makes policykb load a file.
+    """
+    if looks_like_path(target):
+        if not allow_paths:
+            raise PolicyError(
+                f"a case names its policy by name, not by path ({str(target)[:80]!r})"
+            )
+        path = Path(target)
+        if path.suffix == ".lp" and path.is_file():
+            return PolicySource(path.parent.name, path)
+        if path.is_dir() and (path / ENTRY_FILE).is_file():
+            return PolicySource(path.name, path / ENTRY_FILE)
+        raise PolicyError(f"{target}: not a policy folder (with a {ENTRY_FILE}) or entry file")
     known = discover_policies(extra_dirs)
     name = str(target)
     if name not in known:
         names = ", ".join(sorted(known)) or "none"
-        raise PolicyError(f"unknown policy {name!r} (known policies: {names})")
+        raise PolicyError(f"unknown policy {name[:80]!r} (known policies: {names})")
     return known[name]

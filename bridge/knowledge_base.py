@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -9,7 +10,12 @@ from typing import TYPE_CHECKING, Any
 from policykb.bridge.case import Case, case_policy_name, read_case_document, validate_case
 from policykb.bridge.engine import Evaluator
 from policykb.bridge.errors import EngineError
-from policykb.bridge.kb_files import DEFAULT_POLICY, discover_policies, policy_source
+from policykb.bridge.kb_files import (
+    DEFAULT_POLICY,
+    discover_policies,
+    looks_like_path,
+    policy_source,
+)
 from policykb.bridge.policy import Policy
 from policykb.bridge.result import Evaluation, Verdict, WhyAnswer
 
@@ -21,33 +27,53 @@ class KnowledgeBase:
     """The bundled policies plus any folders of the user's own.
 
     Each policy is grounded once, on first use, and then evaluates any number
-    of cases. Not thread-safe: use one KnowledgeBase per thread.
+    of cases. Thread-safe: threads may share one KnowledgeBase. A policy's
+    grounded program answers one query at a time (its evaluator's lock);
+    different policies answer in parallel, and Prolog runs on a thread of its
+    own.
     """
 
     def __init__(self, extra_dirs: Sequence[Path | str] = ()) -> None:
         self.extra_dirs = tuple(Path(d) for d in extra_dirs)
         self._evaluators: dict[str, Evaluator] = {}
         self._provers: dict[str, PrologEngine] = {}
+        self._loading = threading.Lock()
 
     def policy_names(self) -> list[str]:
         return sorted(discover_policies(self.extra_dirs))
 
     def evaluator(self, policy: str | Path = DEFAULT_POLICY) -> Evaluator:
-        """The evaluator of a policy, by name, folder or entry file."""
+        """The evaluator of a policy, by name, folder or entry file (from the command line)."""
+        return self._evaluator(policy, allow_paths=True)
+
+    def named_evaluator(self, name: str) -> Evaluator:
+        """The evaluator of a policy by name only: what case data may choose."""
+        return self._evaluator(name, allow_paths=False)
+
+    def _evaluator(self, policy: str | Path, allow_paths: bool) -> Evaluator:
         key = str(policy)
-        if key not in self._evaluators:
-            evaluator = Evaluator(policy_source(policy, self.extra_dirs))
-            self._evaluators[key] = evaluator
-            self._evaluators.setdefault(evaluator.policy.name, evaluator)
-        return self._evaluators[key]
+        if not allow_paths and looks_like_path(key):
+            policy_source(key, self.extra_dirs, allow_paths=False)  # raises: names only
+        found = self._evaluators.get(key)
+        if found is not None:
+            return found
+        with self._loading:
+            if key not in self._evaluators:
+                source = policy_source(policy, self.extra_dirs, allow_paths)
+                evaluator = Evaluator(source)
+                self._evaluators.setdefault(evaluator.policy.name, evaluator)
+                self._evaluators[key] = self._evaluators[evaluator.policy.name]
+            return self._evaluators[key]
 
     def policy(self, policy: str | Path = DEFAULT_POLICY) -> Policy:
         return self.evaluator(policy).policy
 
     def case(self, document: object, default_id: str = "case", policy: str | None = None) -> Case:
         """Validate a parsed case document (its own `policy` key, else `policy`)."""
-        name = policy if policy is not None else case_policy_name(document)
-        return validate_case(document, self.policy(name), default_id)
+        if policy is not None:
+            return validate_case(document, self.policy(policy), default_id)
+        evaluator = self.named_evaluator(case_policy_name(document))
+        return validate_case(document, evaluator.policy, default_id)
 
     def read_case(self, path: str, policy: str | None = None) -> Case:
         """Read and validate a case file (JSON or YAML; `-` for stdin)."""
@@ -58,7 +84,9 @@ class KnowledgeBase:
         """Evaluate a case (a validated Case, or a document to validate)."""
         if not isinstance(case, Case):
             case = self.case(case, policy=policy)
-        return self.evaluator(policy or case.policy).evaluate(case)
+        evaluator = self.evaluator(policy or case.policy)
+        with evaluator.lock:
+            return evaluator.evaluate(case)
 
     def why(
         self,
@@ -70,7 +98,9 @@ class KnowledgeBase:
         """Every minimal explanation, the smallest changes that flip the verdict
         (never changing the facts in `keep`), and for each missing fact what its
         answers would lead to."""
-        return self.evaluator(policy or case.policy).why(case, max_changes, keep)
+        evaluator = self.evaluator(policy or case.policy)
+        with evaluator.lock:
+            return evaluator.why(case, max_changes, keep)
 
     def prover(self, policy: str | Path = DEFAULT_POLICY) -> PrologEngine:
         """The SWI-Prolog engine of a policy (starts Prolog on first use)."""
@@ -78,25 +108,31 @@ class KnowledgeBase:
 
         evaluator = self.evaluator(policy)
         key = evaluator.policy.name
-        if key not in self._provers:
-            self._provers[key] = PrologEngine(evaluator)
-        return self._provers[key]
+        with self._loading:
+            if key not in self._provers:
+                with evaluator.lock:
+                    self._provers[key] = PrologEngine(evaluator)
+            return self._provers[key]
 
     def prove(self, case: Case, policy: str | None = None) -> tuple[Verdict, dict[str, Any]]:
         """The Prolog engine's verdict on a case and its proof tree (published shape)."""
         from policykb.bridge.proof import proof_tree
 
         evaluator = self.evaluator(policy or case.policy)
-        known, assumed = evaluator.known_facts(case)
-        verdict, raw = self.prover(evaluator.policy.name).prove(known)
+        prover = self.prover(evaluator.policy.name)
+        with evaluator.lock:
+            known, assumed = evaluator.known_facts(case)
+        verdict, raw = prover.prove(known)
         return verdict, proof_tree(evaluator.policy, known, assumed, raw)
 
     def cross_check(self, case: Case, policy: str | None = None) -> Verdict:
         """The verdict, computed by both engines; EngineError if they disagree."""
         evaluator = self.evaluator(policy or case.policy)
-        known, _ = evaluator.known_facts(case)
-        by_clingo = evaluator.verdict_of(known)
-        by_prolog, _ = self.prover(evaluator.policy.name).prove(known)
+        prover = self.prover(evaluator.policy.name)
+        with evaluator.lock:
+            known, _ = evaluator.known_facts(case)
+            by_clingo = evaluator.verdict_of(known)
+        by_prolog, _ = prover.prove(known)
         if by_clingo is not by_prolog:
             raise EngineError(
                 f"the engines disagree on case {case.id!r}: clingo says {by_clingo.value}, "

@@ -8,13 +8,85 @@ from parsed statements (renamed copies, the twin) are in transform.py.
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import clingo
 
-from policykb.bridge.errors import PolicyError
-from policykb.bridge.kb_files import PolicySource, core_files, show_file
+from policykb.bridge.errors import LimitError, PolicyError
+from policykb.bridge.kb_files import PolicySource, bundled_kb, core_files, show_file
+
+
+@dataclass
+class LoadLimits:
+    """How long, and in how much memory, a policy of one's own may take to ground.
+
+    A policy outside the bundled KB is first grounded in a child process under
+    these limits, so a rule that never stops grounding (p(X+1) :- p(X).) ends
+    in a clear error, and Ctrl-C is answered while it runs.
+    """
+
+    seconds: float = 30.0
+    memory_mib: int = 4096
+
+
+LIMITS = LoadLimits()
+_GROUNDED, _INVALID, _OUT_OF_MEMORY = 0, 3, 4
+
+
+def _ground_in_child(files: Sequence[Path], extra: str, memory_mib: int) -> None:
+    import resource
+
+    limit = memory_mib << 20
+    try:
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        ctl = clingo.Control(["--warn=none"])
+        for path in files:
+            ctl.load(str(path))
+        if extra:
+            ctl.add("base", [], extra)
+        ctl.ground([("base", [])])
+    except MemoryError:
+        os._exit(_OUT_OF_MEMORY)
+    except RuntimeError as error:
+        os._exit(_OUT_OF_MEMORY if "alloc" in str(error) else _INVALID)
+    os._exit(_GROUNDED)
+
+
+def check_grounding_limits(files: Sequence[Path], extra: str, what: str) -> None:
+    """Ground in a child process under LIMITS; LimitError when it goes past them."""
+    import multiprocessing
+
+    child = multiprocessing.get_context("fork").Process(
+        target=_ground_in_child, args=(files, extra, LIMITS.memory_mib), daemon=True
+    )
+    child.start()
+    deadline = time.monotonic() + LIMITS.seconds
+    try:
+        while child.is_alive():
+            if time.monotonic() > deadline:
+                raise LimitError(
+                    f"{what}: grounding takes longer than {LIMITS.seconds:g} s "
+                    "(the limit; --load-timeout SECONDS changes it)"
+                )
+            child.join(0.05)
+    finally:
+        if child.is_alive():
+            child.kill()
+        child.join()
+    if child.exitcode in (_GROUNDED, _INVALID):
+        return  # an invalid program is reported by the main process, with its messages
+    raise LimitError(
+        f"{what}: grounding needs more than {LIMITS.memory_mib:,} MiB of memory "
+        "(the limit; --load-memory MIB changes it)"
+    )
+
+
+def is_bundled(source: PolicySource) -> bool:
+    return bundled_kb().resolve() in source.entry.resolve().parents
 
 
 def collect_messages(messages: list[str]) -> Callable[[clingo.MessageCode, str], None]:
@@ -63,4 +135,6 @@ def ground_files(
 def ground_scenarios(source: PolicySource, extra: str = "") -> clingo.Control:
     """The scenario program of a policy (plus fixed rules `extra`), grounded."""
     files = [*policy_files(source), show_file()]
+    if not is_bundled(source):
+        check_grounding_limits(files, extra, f"policy {source.name!r}")
     return ground_files(files, extra, f"policy {source.name!r}", ["--models=0", "--opt-mode=opt"])

@@ -4,8 +4,9 @@ It gives goal-directed proof trees (with negation-as-failure nodes and proofs
 by cases on unknown facts) and an independent verdict to check clingo's.
 
 pyswip starts Prolog when it is imported, so it is imported only here, on
-first use. Prolog is one global engine and pyswip is not thread-safe: use a
-PrologEngine from one thread only. Case data reaches Prolog only as values of
+first use. Prolog is one global engine and pyswip is not thread-safe, so every
+call into Prolog runs on one thread of its own (`on_prolog_thread`): a
+PrologEngine may be used from any thread. Case data reaches Prolog only as values of
 the policy's own vocabulary (a string fact's value outside its options is
 passed as other_value), each quoted safely; the case id never does.
 """
@@ -15,34 +16,38 @@ from __future__ import annotations
 import itertools
 import json
 import tempfile
-import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from importlib.resources import as_file, files
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from policykb.bridge.engine import Evaluator
-from policykb.bridge.errors import EngineError
+from policykb.bridge.errors import EngineError, PrologUnavailable
 from policykb.bridge.policy import FactType, Value
 from policykb.bridge.query import OTHER
 from policykb.bridge.result import Verdict
 from policykb.bridge.to_prolog import prolog_atom, prolog_symbol, translate
 
 _modules = itertools.count(1)
-_owner: list[threading.Thread] = []
+_prolog_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="swi-prolog")
+INSTALL_HINT = "install it with: apt-get install swi-prolog-nox (Debian) and pip install pyswip"
+T = TypeVar("T")
+
+
+def on_prolog_thread(work: Callable[..., T], *args: Any) -> T:
+    """Run `work` on the one thread that talks to SWI-Prolog, and wait for it."""
+    return _prolog_thread.submit(work, *args).result()
 
 
 def _prolog() -> Any:
-    """The pyswip Prolog class, imported on first use, from one thread only."""
-    if not _owner:
-        _owner.append(threading.current_thread())
-    elif _owner[0] is not threading.current_thread():
-        raise EngineError("SWI-Prolog (pyswip) may only be used from the thread that started it")
+    """The pyswip Prolog class, imported on first use (on the Prolog thread)."""
     try:
         from pyswip import Prolog
-    except ImportError as error:  # pragma: no cover - depends on the machine
-        raise EngineError(
-            f"SWI-Prolog is not available ({error}); install swi-prolog-nox"
+    except Exception as error:  # ImportError, or pyswip's own error when libswipl is missing
+        detail = " ".join(str(error).split())[:200]
+        raise PrologUnavailable(
+            f"SWI-Prolog is not available ({type(error).__name__}: {detail}); {INSTALL_HINT}"
         ) from None
     return Prolog
 
@@ -54,7 +59,10 @@ class PrologEngine:
         self.evaluator = evaluator
         self.policy = evaluator.policy
         self.module = f"kb_policy_{next(_modules)}"
-        self._prolog = _prolog()
+        self._prolog = on_prolog_thread(_prolog)
+        on_prolog_thread(self._consult, evaluator)
+
+    def _consult(self, evaluator: Evaluator) -> None:
         with as_file(files("policykb.bridge").joinpath("prove.pl")) as prover:
             text = translate(evaluator.statements, evaluator.rules, self.module, str(prover))
             with tempfile.TemporaryDirectory() as folder:
@@ -85,6 +93,9 @@ class PrologEngine:
         )
 
     def _query(self, goal: str, variable: str) -> Any:
+        return on_prolog_thread(self._query_here, goal, variable)
+
+    def _query_here(self, goal: str, variable: str) -> Any:
         answers = list(self._prolog.query(f"{self.module}:{goal}", maxresult=1))
         if not answers:
             raise EngineError(f"Prolog found no answer to {goal.split('(')[0]}")

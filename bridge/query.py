@@ -23,7 +23,7 @@ from clingo import Function
 if TYPE_CHECKING:
     from clingo import ast
 
-from policykb.bridge.errors import EngineError
+from policykb.bridge.errors import EngineError, PolicyError
 from policykb.bridge.policy import FactType, Policy, python_value
 from policykb.bridge.program import ground_files
 
@@ -189,7 +189,7 @@ class QueryProgram:
     def literal(self, symbol: clingo.Symbol) -> int:
         atom = self.ctl.symbolic_atoms[symbol]
         if atom is None:
-            raise EngineError(f"the program never derives {symbol}")
+            raise PolicyError(f"the policy never derives {symbol}: it is not a complete policy")
         return atom.literal
 
     def has(self, symbol: clingo.Symbol) -> bool:

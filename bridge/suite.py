@@ -90,6 +90,7 @@ def load_suite(path: Path) -> list[CaseTest]:
         facts = raw.get("facts") or {}
         if not isinstance(facts, Mapping):
             raise CaseError(f"{where}: 'facts' must be a mapping")
+        _check_expect(expect, where)
         tests.append(
             CaseTest(
                 name=str(raw.get("name", f"case {index}")),
@@ -101,6 +102,24 @@ def load_suite(path: Path) -> list[CaseTest]:
             )
         )
     return tests
+
+
+def _check_expect(expect: Mapping[str, Any], where: str) -> None:
+    """The shape of an expect block: a verdict word; lists of IDs or facts."""
+    verdicts = ("covered", "not_covered", "needs_information")
+    if expect["verdict"] not in verdicts:
+        raise CaseError(f"{where}: expect.verdict must be one of {', '.join(verdicts)}")
+    explanation = expect.get("explanation")
+    if explanation is not None and not isinstance(explanation, list | Mapping):
+        raise CaseError(
+            f"{where}: expect.explanation must be a list of criterion IDs or a mapping of facts"
+        )
+    for key in ("cites", "missing"):
+        value = expect.get(key)
+        if value is not None and not (
+            isinstance(value, list) and all(isinstance(v, str) for v in value)
+        ):
+            raise CaseError(f"{where}: expect.{key} must be a list of names")
 
 
 def find_suites(paths: list[Path]) -> Iterator[Path]:

@@ -1,21 +1,30 @@
 """The `policykb` command: parse arguments, call the library, render.
 
 Exit codes:
-  0  done (for evaluate: the case was evaluated, whatever the verdict)
-  1  invalid input: a malformed or invalid case, an unknown or invalid policy;
-     for check and diff: warnings or differences found
-  2  usage error: unknown command or option, a missing argument; for check
-     and diff also an invalid or unknown policy
-  3  the two engines disagree (evaluate --cross-check), or an engine failed
+  0    done (for evaluate: the case was evaluated, whatever the verdict)
+  1    invalid input: a malformed or invalid case, an unknown or invalid policy;
+       for check and diff: warnings or differences found
+  2    usage error: unknown command or option, a missing argument; for check
+       and diff also an invalid or unknown policy
+  3    the two engines disagree (evaluate --cross-check), or an engine failed
+  4    the second engine (SWI-Prolog) is not available
+  5    an output could not be written (a folder, a missing folder, the input
+       file itself, a full disk)
+  6    a limit was reached (input size or nesting, policy loading time or memory)
+  70   internal error: a defect of policykb (one line on stderr; please report it)
+  130  interrupted (Ctrl-C or SIGTERM)
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
 import shutil
+import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from enum import StrEnum
 from functools import wraps
 from pathlib import Path
@@ -24,6 +33,7 @@ from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar
 import typer
 
 from policykb.bridge import Case, EngineError, KnowledgeBase, PolicyKBError
+from policykb.bridge.errors import LimitError, OutputError, PrologUnavailable
 from policykb.bridge.formats import InputFormat, OutputKind
 from policykb.bridge.kb_files import DEFAULT_POLICY
 from policykb.explain.render import OutputFormat, render_markdown, render_text
@@ -37,6 +47,11 @@ EXIT_INVALID = 1
 EXIT_FINDINGS = 1
 EXIT_USAGE = 2
 EXIT_ENGINES_DISAGREE = 3
+EXIT_PROLOG_UNAVAILABLE = 4
+EXIT_OUTPUT = 5
+EXIT_LIMIT = 6
+EXIT_INTERNAL = 70
+EXIT_INTERRUPTED = 130
 
 app = typer.Typer(
     name="policykb",
@@ -45,7 +60,9 @@ app = typer.Typer(
         "with minimal explanations that quote the policy.\n\n"
         "Exit codes: 0 done; 1 invalid input (case or policy), or for check/diff "
         "findings; 2 usage error (for check/diff also an invalid policy); "
-        "3 the two engines disagree (evaluate --cross-check)."
+        "3 the two engines disagree (evaluate --cross-check); 4 SWI-Prolog is not "
+        "available; 5 an output could not be written; 6 a limit was reached; "
+        "70 internal error; 130 interrupted."
     ),
     no_args_is_help=True,
     add_completion=False,
@@ -69,9 +86,15 @@ PolicyArgument = Annotated[str, typer.Argument(help="A policy name, policy folde
 P = ParamSpec("P")
 
 
-def _report(error: Exception) -> None:
+def _report(error: Exception | str) -> None:
+    from policykb.explain.escape import terminal_safe
+
     prefix = "\x1b[1;31merror:\x1b[0m" if sys.stderr.isatty() else "error:"
-    sys.stderr.write(f"{prefix} {error}\n")
+    try:
+        sys.stderr.write(f"{prefix} {terminal_safe(str(error))}\n")
+        sys.stderr.flush()
+    except OSError:
+        pass  # stderr itself is gone: the exit code still tells
 
 
 R = TypeVar("R")
@@ -85,22 +108,102 @@ def _exits_on_error(invalid: int) -> Callable[[Callable[P, R]], Callable[P, R]]:
         @wraps(command)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
             try:
-                return command(*args, **kwargs)
+                with _interruptible():
+                    return command(*args, **kwargs)
+            except typer.Exit:
+                raise
             except EngineError as error:
+                code = EXIT_ENGINES_DISAGREE
                 _report(error)
-                raise typer.Exit(EXIT_ENGINES_DISAGREE) from None
+            except PrologUnavailable as error:
+                code = EXIT_PROLOG_UNAVAILABLE
+                _report(error)
+            except OutputError as error:
+                code = EXIT_OUTPUT
+                _report(error)
+            except LimitError as error:
+                code = EXIT_LIMIT
+                _report(error)
             except PolicyKBError as error:
+                code = invalid
                 _report(error)
-                raise typer.Exit(invalid) from None
+            except KeyboardInterrupt:
+                code = EXIT_INTERRUPTED
+                _report("interrupted")
+            except BrokenPipeError:
+                code = EXIT_OUTPUT
+                _silence_stdout()
+            except OSError as error:
+                code = EXIT_OUTPUT
+                _report(f"cannot write the output: {_reason(error)}")
+                _silence_stdout()
+            except Exception as error:  # a defect of policykb itself: still one line
+                code = EXIT_INTERNAL
+                detail = " ".join(str(error).split())[:300]
+                _report(f"internal error ({type(error).__name__}: {detail}); please report it")
+            raise typer.Exit(code)
 
         return wrapper
 
     return decorate
 
 
+def _reason(error: OSError) -> str:
+    return "the disk is full" if error.errno == errno.ENOSPC else (error.strerror or str(error))
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's last flush cannot fail again."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+
+
+@contextlib.contextmanager
+def _interruptible() -> Iterator[None]:
+    """SIGTERM ends a command like Ctrl-C: cleanup runs, nothing partial is left."""
+
+    def stop(_signal: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, stop)
+    except ValueError:  # not the main thread (a test runner's worker): nothing to install
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 reports_errors = _exits_on_error(EXIT_INVALID)
 # check and diff exit 1 for findings, so an invalid policy is exit 2 there.
 _consistency_errors = _exits_on_error(EXIT_USAGE)
+
+
+@app.callback()
+def limits(
+    load_timeout: Annotated[
+        float,
+        typer.Option(
+            "--load-timeout",
+            min=0.1,
+            help="Seconds a policy of your own may take to ground (bundled ones are trusted).",
+        ),
+    ] = 30.0,
+    load_memory: Annotated[
+        int,
+        typer.Option(
+            "--load-memory", min=64, help="MiB of memory a policy of your own may ground in."
+        ),
+    ] = 4096,
+) -> None:
+    """Limits that hold for every command (give them before the command)."""
+    from policykb.bridge.program import LIMITS
+
+    LIMITS.seconds = load_timeout
+    LIMITS.memory_mib = load_memory
 
 
 def _write_json(document: object) -> None:
@@ -137,18 +240,29 @@ DotOutputOption = Annotated[
 
 
 def _emit_proof_dot(proof: dict[str, Any], output: Path | None) -> None:
-    from policykb.explain.proof import render_proof_dot, write_svg
+    from policykb.cli.streams import write_output
+    from policykb.explain.proof import render_proof_dot, render_svg
 
     dot_text = render_proof_dot(proof)
     if output is None:
         sys.stdout.write(dot_text)
         return
-    output.write_text(dot_text, encoding="utf-8")
+    write_output(output, dot_text)
     svg = output.with_suffix(".svg")
-    if write_svg(dot_text, svg):
+    svg_text = render_svg(dot_text)
+    if svg_text is not None:
+        write_output(svg, svg_text)
         sys.stderr.write(f"wrote {output} and {svg}\n")
     else:
         sys.stderr.write(f"wrote {output} (no SVG: Graphviz is not installed)\n")
+
+
+def _export(files: list[tuple[str, str]], folder: Path) -> None:
+    from policykb.cli.streams import output_folder, write_output
+
+    target = output_folder(folder)
+    for name, text in files:
+        write_output(target / name, text)
 
 
 def _proof_block(proof: dict[str, Any], markdown: bool) -> str:
@@ -348,7 +462,7 @@ def check(
     Exit codes: 0 no warnings, 1 warnings found, 2 usage error or invalid policy.
     """
     from policykb.bridge.consistency import check_policy
-    from policykb.explain.consistency import export_check, render_check
+    from policykb.explain.consistency import check_witness_files, render_check
 
     knowledge = KnowledgeBase(kb or ())
     report = check_policy(knowledge.evaluator(policy))
@@ -357,7 +471,7 @@ def check(
     else:
         sys.stdout.write(render_check(report, markdown=output_format is OutputFormat.MARKDOWN))
     if export is not None:
-        export_check(report, export)
+        _export(check_witness_files(report), export)
     if report.warnings:
         raise typer.Exit(EXIT_FINDINGS)
 
@@ -384,7 +498,7 @@ def diff(
     Exit codes: 0 no difference, 1 differences found, 2 usage error or invalid policy.
     """
     from policykb.bridge.consistency import diff_policies
-    from policykb.explain.consistency import export_diff, render_diff
+    from policykb.explain.consistency import diff_witness_files, render_diff
 
     knowledge = KnowledgeBase(kb or ())
     before, after = knowledge.evaluator(old), knowledge.evaluator(new)
@@ -394,7 +508,7 @@ def diff(
     else:
         sys.stdout.write(render_diff(report, markdown=output_format is OutputFormat.MARKDOWN))
     if export is not None:
-        export_diff(report, after.policy.name, export)
+        _export(diff_witness_files(report, after.policy.name), export)
     if not report.empty:
         raise typer.Exit(EXIT_FINDINGS)
 
@@ -421,7 +535,10 @@ def batch(
         ),
     ] = None,
     jobs: Annotated[
-        int, typer.Option("--jobs", "-j", min=0, help="Worker processes (0: one per CPU).")
+        int,
+        typer.Option(
+            "--jobs", "-j", min=0, max=64, help="Worker processes (0: one per CPU; at most 64)."
+        ),
     ] = 0,
     no_explain: Annotated[
         bool, typer.Option("--no-explain", help="Leave the explanation out of JSONL records.")
@@ -452,8 +569,15 @@ def batch(
     Exit codes: 0 every record evaluated, 1 some record failed (or the input
     could not be read), 2 usage error.
     """
-    from policykb.bridge.batch import guess_format, run_batch
-    from policykb.cli.streams import atomic_output, make_progress, open_input
+    from policykb.bridge.batch import run_batch
+    from policykb.bridge.readers import guess_format
+    from policykb.cli.streams import (
+        check_output_path,
+        make_progress,
+        open_input,
+        safe_output,
+        write_output,
+    )
     from policykb.explain.summary import render_summary
 
     kind = input_format or (InputFormat.JSONL if input_path == "-" else guess_format(input_path))
@@ -463,10 +587,13 @@ def batch(
         "output": output_format,
         "policy": policy,
     }
+    if summary_file is not None:
+        check_output_path(summary_file)
+    check_output_path(output)
     # Validate the policy up front, so a wrong --policy fails once, not per record.
     if policy is not None:
         KnowledgeBase(kb or ()).policy(policy)
-    workers = jobs or (os.cpu_count() or 1)
+    workers = min(jobs or (os.cpu_count() or 1), 64)
     from rich.console import Console
 
     errors = Console(stderr=True, soft_wrap=True, highlight=False)
@@ -479,11 +606,15 @@ def batch(
             errors.print(f"{place} {failed.number}: {failed.message}", markup=False)
         progress.advance(result.summary.total)
 
-    with open_input(input_path) as source, atomic_output(output) as target, progress:
+    with (
+        open_input(input_path) as source,
+        safe_output(output, inputs=(input_path,)) as target,
+        progress,
+    ):
         summary = run_batch(source, target, kind, settings, workers, seen)
     errors.print(render_summary(summary), markup=False)
     if summary_file is not None:
-        summary_file.write_text(json.dumps(summary.to_dict(), indent=2) + "\n")
+        write_output(summary_file, json.dumps(summary.to_dict(), indent=2) + "\n")
     if summary.errors:
         raise typer.Exit(EXIT_INVALID)
 
@@ -611,13 +742,14 @@ def init_case(
     Every fact of the policy is set to null, with its question, type and
     default as a comment.
     """
+    from policykb.cli.streams import write_output
     from policykb.explain.show import case_template
 
     template = case_template(KnowledgeBase(kb or ()).policy(policy))
     if output is None:
         sys.stdout.write(template)
     else:
-        output.write_text(template, encoding="utf-8")
+        write_output(output, template)
 
 
 @app.command()
@@ -643,16 +775,32 @@ def reference(
     files = sorted((root / "core").glob("*.lp"))
     for source in discover_policies([Path(d) for d in (kb or ())]).values():
         files += sorted(source.folder.glob("*.lp"))
+    from policykb.cli.streams import write_output
+
     page = kb_reference(files, root)
     if output is None:
         sys.stdout.write(page)
     else:
-        output.write_text(page, encoding="utf-8")
+        write_output(output, page)
 
 
 def run() -> None:
-    """The console script's entry point."""
-    app()
+    """The console script's entry point: the exit code, after a last flush of stdout."""
+    try:
+        app()
+        code: int = 0
+    except SystemExit as done:
+        code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _silence_stdout()
+        code = code or EXIT_OUTPUT
+    except OSError as error:
+        _report(f"cannot write the output: {_reason(error)}")
+        _silence_stdout()
+        code = EXIT_OUTPUT
+    sys.exit(code)
 
 
 if __name__ == "__main__":

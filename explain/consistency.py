@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from pathlib import Path
 
 from policykb.bridge.consistency import CheckReport, DiffReport, Finding, Level
 from policykb.bridge.policy import Value
@@ -65,32 +64,30 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower() or "case"
 
 
-def _write_case(folder: Path, name: str, policy: str, facts: Mapping[str, Value]) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{name}.json"
+def _witness_file(name: str, policy: str, facts: Mapping[str, Value]) -> tuple[str, str]:
     case = {"id": name, "policy": policy, "facts": {f: json_value(v) for f, v in facts.items()}}
-    path.write_text(json.dumps(case, indent=2) + "\n", encoding="utf-8")
-    return path
+    return f"{name}.json", json.dumps(case, indent=2) + "\n"
 
 
-def export_check(report: CheckReport, folder: Path) -> list[Path]:
-    """Write each finding's witness as a case file that `policykb evaluate` runs."""
-    written = []
+def check_witness_files(report: CheckReport) -> list[tuple[str, str]]:
+    """Each finding's witness as (file name, case file text) that `policykb evaluate` runs."""
+    files = []
     for number, finding in enumerate(report.findings, start=1):
         if finding.witness is not None:
             name = f"{number:02d}-{finding.kind.value}"
             if finding.criteria:
                 name += f"-{_slug('-'.join(finding.criteria))}"
-            written.append(_write_case(folder, name, report.policy, finding.witness))
-    return written
+            files.append(_witness_file(name, report.policy, finding.witness))
+    return files
 
 
-def export_diff(report: DiffReport, policy: str, folder: Path) -> list[Path]:
-    written = []
+def diff_witness_files(report: DiffReport, policy: str) -> list[tuple[str, str]]:
+    """Each changed region's witness as (file name, case file text)."""
+    files = []
     for number, change in enumerate(report.changes, start=1):
         name = f"{number:02d}-{change.old.value}-to-{change.new.value}"
-        written.append(_write_case(folder, name, policy, change.conditions))
-    return written
+        files.append(_witness_file(name, policy, change.conditions))
+    return files
 
 
 def finding_counts(findings: tuple[Finding, ...]) -> dict[str, int]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from policykb.bridge.policy import Criterion, Policy
 from policykb.bridge.result import Evaluation, ExplanationItem, Verdict, value_words
+from policykb.explain.escape import markdown_safe
 
 PHYSICIAN_REVIEW = (
     "This determination applies medical-necessity criteria. Before a denial is final, "
@@ -26,7 +27,7 @@ def _reason(item: ExplanationItem, policy: Policy) -> str:
     if isinstance(item.value, bool):
         answer = "Yes" if item.value else "No"
     else:
-        answer = value_words(item.value)
+        answer = markdown_safe(value_words(item.value))
     source = " (assumed; not stated in the request)" if item.assumed else ""
     cited = f"Criterion {item.criterion}" if item.criterion in policy.criteria else "Policy"
     return f'{statement} — **{answer}**{source}. {cited}: "{item.text}"'
@@ -67,7 +68,7 @@ TITLES = {
 
 def render_notice_markdown(evaluation: Evaluation, policy: Policy) -> str:
     lines = [f"# {TITLES[evaluation.verdict]}", ""]
-    lines += [f"Request: {evaluation.id}  ", f"Policy: *{policy.title}*"]
+    lines += [f"Request: {markdown_safe(evaluation.id)}  ", f"Policy: *{policy.title}*"]
     source = policy.info.get("source")
     if source:
         lines[-1] += f", {source[0]}"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import shutil
 import subprocess
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 MARK = {"true": "✓", "false": "✗", "unknown": "?"}
@@ -54,10 +53,10 @@ def render_proof_dot(proof: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_svg(dot_text: str, target: Path) -> bool:
-    """Write an SVG of the proof with Graphviz, when `dot` is installed."""
+def render_svg(dot_text: str) -> str | None:
+    """An SVG of the proof from Graphviz; None when `dot` is not installed or fails."""
     dot = shutil.which("dot")
     if dot is None:
-        return False
-    subprocess.run([dot, "-Tsvg", "-o", str(target)], input=dot_text, text=True, check=True)
-    return True
+        return None
+    done = subprocess.run([dot, "-Tsvg"], input=dot_text, text=True, capture_output=True)
+    return done.stdout if done.returncode == 0 else None

@@ -13,6 +13,7 @@ from enum import StrEnum
 
 from policykb.bridge.policy import Criterion, Policy
 from policykb.bridge.result import Evaluation, Status, Verdict, value_words
+from policykb.explain.escape import markdown_safe, terminal_safe
 
 
 class OutputFormat(StrEnum):
@@ -96,7 +97,7 @@ def render_text(
         return f"\x1b[{code}m{text}\x1b[0m" if color else text
 
     verdict = bold(VERDICT_WORDS[evaluation.verdict], VERDICT_COLOR[evaluation.verdict])
-    lines = [f"{bold(evaluation.id + ':')} {verdict}  ({policy.title})", "Criteria"]
+    lines = [f"{bold(terminal_safe(evaluation.id) + ':')} {verdict}  ({policy.title})", "Criteria"]
     sections = list(criteria_outline(policy))
     for number, (section, entries) in enumerate(sections):
         last_section = number == len(sections) - 1
@@ -118,7 +119,7 @@ def render_text(
     lines.append(bold("Explanation"))
     if evaluation.explanation:
         for item in evaluation.explanation:
-            line = f"- {item.fact} = {value_words(item.value)}"
+            line = f"- {item.fact} = {terminal_safe(value_words(item.value))}"
             line += " (assumed: the policy's default)" if item.assumed else ""
             line += f' [{item.criterion}] "{item.text}"'
             lines += _wrap(line, "  ", "    ", width)
@@ -155,7 +156,7 @@ def _last_sibling(entries: list[tuple[int, Criterion]], index: int) -> bool:
 
 def render_markdown(evaluation: Evaluation, policy: Policy) -> str:
     lines = [
-        f"## {evaluation.id}: {VERDICT_WORDS[evaluation.verdict]}",
+        f"## {markdown_safe(evaluation.id)}: {VERDICT_WORDS[evaluation.verdict]}",
         "",
         f"Policy: *{policy.title}* ({policy.name})",
         "",
@@ -175,7 +176,7 @@ def render_markdown(evaluation: Evaluation, policy: Policy) -> str:
     if evaluation.explanation:
         lines += ["| Fact | Value | Criterion | Policy text |", "|---|---|---|---|"]
         for item in evaluation.explanation:
-            value = value_words(item.value) + (" (assumed)" if item.assumed else "")
+            value = markdown_safe(value_words(item.value)) + (" (assumed)" if item.assumed else "")
             text = item.text.replace("|", "\\|")
             lines.append(f"| `{item.fact}` | {value} | {item.criterion} | {text} |")
     elif evaluation.verdict is Verdict.NEEDS_INFORMATION:

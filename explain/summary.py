@@ -6,11 +6,10 @@ from policykb.bridge.batch import Summary
 
 
 def render_summary(summary: Summary) -> str:
-    lines = [
-        f"{summary.total:,} record(s): "
-        + ", ".join(f"{verdict} {count:,}" for verdict, count in sorted(summary.verdicts.items()))
-        + f", errors {summary.errors:,}"
-    ]
+    counts = [f"{verdict} {count:,}" for verdict, count in sorted(summary.verdicts.items())]
+    counts.append(f"errors {summary.errors:,}")
+    noun = "record" if summary.total == 1 else "records"
+    lines = [f"{summary.total:,} {noun}: " + ", ".join(counts)]
     if summary.denial_reasons:
         lines.append("most common reasons for denial (criterion: cases):")
         lines += [

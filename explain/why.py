@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from policykb.bridge.policy import Policy
 from policykb.bridge.result import Change, WhyAnswer, value_words
+from policykb.explain.escape import markdown_safe, terminal_safe
 from policykb.explain.render import VERDICT_WORDS
 
 
-def _change_words(changes: tuple[Change, ...]) -> str:
-    return ", ".join(f"{c.fact} = {value_words(c.value)}" for c in changes)
+def _change_words(changes: tuple[Change, ...], safe: Callable[[str], str]) -> str:
+    return ", ".join(f"{c.fact} = {safe(value_words(c.value))}" for c in changes)
 
 
 def render_why_text(answer: WhyAnswer, policy: Policy, markdown: bool = False) -> str:
     heading = "## " if markdown else ""
     bullet = "- " if markdown else "  - "
-    lines = [f"{heading}{answer.id}: {VERDICT_WORDS[answer.verdict]} ({policy.title})", ""]
+    safe = markdown_safe if markdown else terminal_safe
+    lines = [f"{heading}{safe(answer.id)}: {VERDICT_WORDS[answer.verdict]} ({policy.title})", ""]
     count = len(answer.explanations)
     lines.append(f"{heading}Minimal explanations ({count}, smallest first)")
     numbered = "" if markdown else "  "
@@ -28,7 +32,8 @@ def render_why_text(answer: WhyAnswer, policy: Policy, markdown: bool = False) -
         lines.append(
             f"{numbered}{number}. "
             + "; ".join(
-                f"{item.fact} = {value_words(item.value)}{' (assumed)' if item.assumed else ''} "
+                f"{item.fact} = {safe(value_words(item.value))}"
+                f"{' (assumed)' if item.assumed else ''} "
                 f"[{item.criterion}]"
                 for item in explanation
             )
@@ -37,7 +42,7 @@ def render_why_text(answer: WhyAnswer, policy: Policy, markdown: bool = False) -
     if not answer.changes:
         lines.append(f"{bullet}none: no change of facts gives that verdict")
     for changes in answer.changes:
-        lines.append(f"{bullet}{_change_words(changes)}")
+        lines.append(f"{bullet}{_change_words(changes, safe)}")
     if answer.changes_capped:
         lines.append(f"{bullet}(more sets of this size exist; raise --max-changes to list them)")
     if answer.missing:
@@ -48,7 +53,7 @@ def render_why_text(answer: WhyAnswer, policy: Policy, markdown: bool = False) -
             )
             for option in missing.answers:
                 lines.append(
-                    f"    {'- ' if markdown else ''}if {value_words(option.value)}: "
+                    f"    {'- ' if markdown else ''}if {safe(value_words(option.value))}: "
                     f"{option.verdict.value}"
                 )
     return "\n".join(lines) + "\n"
