@@ -27,6 +27,7 @@ from clingo import Function, String, ast
 from policykb.bridge.analysis import depends_on
 from policykb.bridge.case import Case
 from policykb.bridge.engine import Evaluator
+from policykb.bridge.errors import PolicyError
 from policykb.bridge.kb_files import core_files
 from policykb.bridge.policy import Policy, Role, Value
 from policykb.bridge.query import QueryProgram
@@ -529,6 +530,19 @@ def _fact_changes(old: Policy, new: Policy) -> list[CriterionChange]:
 def diff_policies(old: Evaluator, new: Evaluator) -> DiffReport:
     """The scenarios whose verdict changes between two versions, as minimal
     conditions, and the criteria and facts added, removed or changed."""
+    shared = set(old.policy.facts) & set(new.policy.facts)
+    if not shared:
+        raise PolicyError(
+            f"{old.policy.name} and {new.policy.name} share no fact: "
+            "they are not two versions of one policy"
+        )
+    for name in sorted(shared):
+        was, now = old.policy.facts[name], new.policy.facts[name]
+        if was.type is not now.type:
+            raise PolicyError(
+                f"fact {name!r} is {was.type_label} in {old.policy.name} but "
+                f"{now.type_label} in {new.policy.name}: rename it in one version"
+            )
     facts = {**old.policy.facts, **new.policy.facts}
     merged = dataclasses.replace(new.policy, facts=facts)
     statements = [*new.statements, *renamed_copy(old.statements, OLD)]

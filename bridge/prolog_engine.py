@@ -13,11 +13,14 @@ passed as other_value), each quoted safely; the case id never does.
 
 from __future__ import annotations
 
+import atexit
 import itertools
 import json
+import queue
 import tempfile
+import threading
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future
 from importlib.resources import as_file, files
 from pathlib import Path
 from typing import Any, TypeVar
@@ -30,14 +33,58 @@ from policykb.bridge.result import Verdict
 from policykb.bridge.to_prolog import prolog_atom, prolog_symbol, translate
 
 _modules = itertools.count(1)
-_prolog_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="swi-prolog")
 INSTALL_HINT = "install it with: apt-get install swi-prolog-nox (Debian) and pip install pyswip"
 T = TypeVar("T")
 
 
+class _PrologThread:
+    """The one thread that talks to SWI-Prolog: it starts Prolog and runs every call.
+
+    A daemon thread of its own (not a pool) so that it still runs while the
+    interpreter exits, and SWI-Prolog is shut down from the thread that
+    started it, as it requires.
+    """
+
+    def __init__(self) -> None:
+        self._work: queue.Queue[tuple[Callable[..., Any], tuple[Any, ...], Future[Any]]] = (
+            queue.Queue()
+        )
+        self._thread: threading.Thread | None = None
+        self._start = threading.Lock()
+
+    def run(self, work: Callable[..., T], *args: Any) -> T:
+        with self._start:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._serve, name="swi-prolog", daemon=True)
+                self._thread.start()
+        if threading.current_thread() is self._thread:
+            return work(*args)
+        done: Future[T] = Future()
+        self._work.put((work, args, done))
+        return done.result()
+
+    def _serve(self) -> None:
+        while True:
+            work, args, done = self._work.get()
+            try:
+                done.set_result(work(*args))
+            except BaseException as error:  # handed to the caller
+                done.set_exception(error)
+
+
+_prolog_thread = _PrologThread()
+
+
 def on_prolog_thread(work: Callable[..., T], *args: Any) -> T:
     """Run `work` on the one thread that talks to SWI-Prolog, and wait for it."""
-    return _prolog_thread.submit(work, *args).result()
+    return _prolog_thread.run(work, *args)
+
+
+def _shut_down_prolog() -> None:
+    from pyswip import core
+
+    if core.PL_is_initialised(None, None):
+        core.PL_cleanup(0)
 
 
 def _prolog() -> Any:
@@ -49,6 +96,10 @@ def _prolog() -> Any:
         raise PrologUnavailable(
             f"SWI-Prolog is not available ({type(error).__name__}: {detail}); {INSTALL_HINT}"
         ) from None
+    # Registered after pyswip's own exit hook, so it runs first (atexit is last
+    # in, first out): Prolog is cleaned up on its own thread and pyswip's hook,
+    # which would do it from the main thread with a warning, finds nothing to do.
+    atexit.register(lambda: on_prolog_thread(_shut_down_prolog))
     return Prolog
 
 

@@ -185,8 +185,6 @@ def iter_json_array(stream: IO[bytes]) -> Iterator[Record]:
         if "premature EOF" in detail or not detail:
             detail = "the input ends before the array is closed with ']' (not closed)"
         where = f"after item {number}" if builder is None else f"in item {number}"
-        if number == 0 and builder is None:
-            raise CaseError(f"the input is not a JSON array: {detail}") from None
         raise CaseError(f"malformed JSON array {where}: {detail}") from None
     except ijson.common.JSONError as error:
         raise CaseError(f"malformed JSON array near item {number}: {error}") from None

@@ -65,13 +65,19 @@ def _umask() -> int:
 
 def _link_name(fd: int, folder: str) -> str:
     """Give the anonymous file `fd` a hidden name in `folder` (linkat through /proc)."""
-    for attempt in range(100):
-        name = os.path.join(folder, f".policykb-{os.getpid()}-{attempt}.new")
-        try:
-            os.link(f"/proc/self/fd/{fd}", name, follow_symlinks=True)
-            return name
-        except FileExistsError:
-            continue
+    # os.link calls link(2), which does not follow /proc's magic link, unless a
+    # dir_fd is given: then it calls linkat(2) with AT_SYMLINK_FOLLOW.
+    root = os.open("/", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        for attempt in range(100):
+            name = os.path.join(folder, f".policykb-{os.getpid()}-{attempt}.new")
+            try:
+                os.link(f"/proc/self/fd/{fd}", name, src_dir_fd=root, follow_symlinks=True)
+                return name
+            except FileExistsError:
+                continue
+    finally:
+        os.close(root)
     raise OSError(errno.EEXIST, "no free temporary name")
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")  # line breaks too: fields are one line
 _MARKDOWN = re.compile(r"([\\`*_\[\]<>#|~])")  # what starts markup inside a line
 MAX_SHOWN = 200
 

@@ -20,7 +20,7 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
-from clingo import ast
+from clingo import Function, ast
 
 from tests.mutation.mutant import Mutant
 
@@ -96,7 +96,8 @@ def _rule_variants(rule: ast.AST, several: bool) -> Iterator[tuple[str, str]]:
         if head is not None and head.name == "role" and len(head.arguments) == 2:
             role = str(head.arguments[1])
             if role in NEIGHBOUR_ROLE:
-                other = head.arguments[1].update(name=NEIGHBOUR_ROLE[role])
+                written = head.arguments[1]
+                other = ast.SymbolicTerm(written.location, Function(NEIGHBOUR_ROLE[role]))
                 atom = head.update(arguments=[head.arguments[0], other])
                 new_head = rule.head.update(atom=rule.head.atom.update(symbol=atom))
                 yield "change-role", str(rule.update(head=new_head))
@@ -163,6 +164,8 @@ def mutants_of(path: Path, root: Path) -> Iterator[Mutant]:
         written = source[start:stop].decode()
         several = _definition(rule) is not None and definitions[_definition(rule)] > 1
         for operator, text in _rule_variants(rule, several):
+            if text == str(rule):
+                continue  # not a change (no operator should produce one)
             replacement = text.encode() if text else b"% (deleted by a mutant)"
             yield Mutant(
                 harness="kb",
