@@ -118,11 +118,36 @@ prove_verdict(Verdict, Tree) :-
 split(F, Values, Branches, Verdicts) :- split(F, Values, none, Branches, Verdicts).
 
 split(_, [], _, [], []).
-split(F, [Vs|Rest], Seen, [branch(Vs, V, P)|Branches], [V|Verdicts]) :-
-    with_value(F, Vs, once(prove_verdict(V, P))),
-    (   ( V == needs_information ; Seen \== none, Seen \== V )
-    ->  Branches = [], Verdicts = []
-    ;   split(F, Rest, V, Branches, Verdicts)
+split(F, [Vs|Rest], Seen, Branches, Verdicts) :-
+    with_value(F, Vs, branch_verdict(V, P)),
+    (   V == impossible
+    ->  split(F, Rest, Seen, Branches, Verdicts)
+    ;   Branches = [branch(Vs, V, P)|MoreBranches],
+        Verdicts = [V|MoreVerdicts],
+        (   ( V == needs_information ; Seen \== none, Seen \== V )
+        ->  MoreBranches = [], MoreVerdicts = []
+        ;   split(F, Rest, V, MoreBranches, MoreVerdicts)
+        )
+    ).
+
+% A branch that no scenario allowed by the policy's integrity constraints
+% completes has no verdict: it is left out of the proof by cases.
+branch_verdict(V, P) :-
+    (   consistent
+    ->  once(prove_verdict(V, P))
+    ;   V = impossible, P = none
+    ).
+
+% consistent: some completion of the case violates no integrity constraint
+% (each constraint's body derives asp_kb_violated, see to_prolog.py).
+consistent :-
+    eval(asp_kb_violated, T, Proof),
+    (   T == false -> true
+    ;   T == true -> fail
+    ;   first_unknown(Proof, F),
+        domain_values(F, Values),
+        member(Vs, Values),
+        with_value(F, Vs, consistent), !
     ).
 
 with_value(F, Vs, Goal) :-
@@ -151,9 +176,13 @@ subset_of([_|Xs], Ys) :- subset_of(Xs, Ys).
 
 % covered_codes(+FactDomains, -Codes): FactDomains = [Fact-[Values1, ...], ...]
 % where each Values is the value list of one scenario's fact; Codes lists, in
-% mixed radix, every complete scenario that is covered.
+% mixed radix, every complete scenario that is covered (and allowed by the
+% policy's integrity constraints).
 covered_codes(FactDomains, Codes) :-
-    findall(Code, ( assign(FactDomains, Pairs, Code), set_case(Pairs), asp_covered ), Codes).
+    findall(Code,
+            ( assign(FactDomains, Pairs, Code), set_case(Pairs),
+              \+ asp_kb_violated, asp_covered ),
+            Codes).
 
 assign([], [], 0).
 assign([F-Choices|Rest], [F-Vs|Pairs], Code) :-

@@ -81,7 +81,12 @@ KbOption = Annotated[
 FormatOption = Annotated[
     OutputFormat, typer.Option("--format", "-f", help="Output format.", case_sensitive=False)
 ]
-PolicyArgument = Annotated[str, typer.Argument(help="A policy name, policy folder or entry file.")]
+PolicyArgument = Annotated[
+    str,
+    typer.Argument(
+        help="A policy name, or a policy folder or entry file given as a path (./NAME)."
+    ),
+]
 
 P = ParamSpec("P")
 
@@ -562,12 +567,14 @@ def batch(
 
     A record that fails (malformed, unknown fact, wrong type) gets an error
     record in its place, {"line": N, "id": ..., "error": ...} ("record" for a
-    JSON array), and a line on stderr; the batch goes on. The output is written
-    to a temporary file renamed at the end, so an interrupted run leaves no
-    file that looks complete. A summary goes to stderr.
+    JSON array), and a line on stderr; the batch goes on. An output file gets
+    its name only when complete (an interrupted run leaves nothing); a FIFO or
+    device is written in place; the input file is never the output. A summary
+    goes to stderr.
 
     Exit codes: 0 every record evaluated, 1 some record failed (or the input
-    could not be read), 2 usage error.
+    could not be read), 2 usage error, 5 the output could not be written,
+    130 interrupted.
     """
     from policykb.bridge.batch import run_batch
     from policykb.bridge.readers import guess_format

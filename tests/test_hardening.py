@@ -467,3 +467,69 @@ def test_case_text_cannot_fake_markup_or_drive_the_terminal() -> None:
         if command != ["evaluate"] and command != ["why"]:  # Markdown
             assert "<script>" not in out
         assert not any(line.startswith("## Decision") for line in out.splitlines())
+
+
+def test_proofs_respect_integrity_constraints(tmp_path: Path) -> None:
+    policy = tmp_path / "either"
+    policy.mkdir()
+    (policy / "policy.lp").write_text(
+        'fact(a, bool). rank(a, 1). question(a, "A?"). clause(a, "I").\n'
+        'fact(b, bool). rank(b, 2). question(b, "B?"). clause(b, "J").\n'
+        'criterion("I", "1", "A covers."). role("I", indication). met("I") :- holds(a).\n'
+        'criterion("J", "2", "B covers."). role("J", indication). met("J") :- holds(b).\n'
+        ":- fails(a), fails(b).\n"
+    )
+    for facts, verdict in (({}, "covered"), ({"a": False}, "covered")):
+        code, out, err = invoke(
+            "evaluate",
+            "-",
+            "--policy",
+            str(policy),
+            "--cross-check",
+            "--proof",
+            "-f",
+            "json",
+            stdin=json.dumps({"facts": facts}),
+        )
+        assert code == 0, err
+        assert json.loads(out)["verdict"] == verdict
+        code, out, err = invoke(
+            "evaluate", "-", "--policy", str(policy), "--proof", stdin=json.dumps({"facts": facts})
+        )
+        assert code == 0 and "unknown" not in out.splitlines()[0].lower(), out
+    kb = KnowledgeBase([policy])
+    prover, evaluator = kb.prover("either"), kb.evaluator("either")
+    facts = list(evaluator.policy.facts)
+    choices = [prover.scenario_choices(f) for f in facts]
+    assert prover.covered_scenarios(facts) == evaluator.covered_scenarios(facts, choices)
+    assert len(prover.covered_scenarios(facts)) == 3  # a or b or both; neither is ruled out
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["evaluate", "{missing}"],
+        ["why", "{missing}"],
+        ["notice", "{missing}"],
+        ["batch", "{missing}"],
+        ["test", "{missing}"],
+        ["check", "--policy", "{missing}"],
+        ["diff", "{missing}", "massage-therapy"],
+        ["show", "{missing}"],
+        ["facts", "{missing}"],
+        ["init-case", "{missing}"],
+        ["evaluate", "{folder}"],
+        ["batch", "{folder}"],
+        ["test", "{file}"],
+        ["policies", "--kb", "{missing}"],
+        ["reference", "--kb", "{file}"],
+        ["evaluate", str(EXAMPLE), "--kb", "{folder}"],
+    ],
+)
+def test_every_command_with_a_bad_path_is_one_line(tmp_path: Path, args: list[str]) -> None:
+    file = tmp_path / "not-a-suite.txt"
+    file.write_text("plain text\n")
+    values = {"missing": str(tmp_path / "missing"), "folder": str(tmp_path), "file": str(file)}
+    result = runner.invoke(app, [a.format(**values) for a in args])
+    assert result.exit_code in (1, 2), result.stderr
+    one_clear_line(result.stderr)
