@@ -85,20 +85,22 @@ class ChunkResult:
 # -- evaluating -------------------------------------------------------------------
 
 
-def _keys_in(value: object) -> int:
-    if type(value) is dict:
-        return len(value) + sum(_keys_in(v) for v in value.values())
-    if type(value) is list:
-        return sum(_keys_in(v) for v in value)
-    return 0
+def _case_keys(document: object) -> int:
+    """The keys of a case document and of its facts: the only objects whose keys
+    decide anything (an object anywhere else is refused by case validation)."""
+    if type(document) is not dict:
+        return 0
+    facts = document.get("facts")
+    return len(document) + (len(facts) if type(facts) is dict else 0)
 
 
 def parse_record(line: bytes) -> Any:
     """A JSONL record: orjson's speed, with repeated keys refused as everywhere else.
 
     Every object member holds one ':' outside strings, so a line with no more
-    colons than the parsed value has keys cannot repeat one; only lines with
-    colons in their strings (or a repeated key) take the strict, slower parser.
+    colons than its case and facts objects have keys cannot repeat one of
+    theirs; only lines with other colons (in strings, or in objects that case
+    validation refuses anyway) or a repeated key take the strict, slower parser.
     """
     try:
         document = orjson.loads(line)
@@ -106,7 +108,7 @@ def parse_record(line: bytes) -> Any:
         if "recursion" in error.msg:
             raise LimitError("the JSON nests deeper than 1,024 levels") from None
         raise CaseError(f"malformed JSON at column {error.colno}: {error.msg}") from None
-    if line.count(b":") > _keys_in(document):
+    if line.count(b":") > _case_keys(document):
         from policykb.bridge.case import parse_json
 
         parse_json(line.decode("utf-8"), "the record")  # raises on a repeated key
