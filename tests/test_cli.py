@@ -280,3 +280,41 @@ def test_null_facts_and_null_values_are_unknown() -> None:
     assert code == 0, err
     assert json.loads(out) == empty
     assert evaluate_json({"medicare_member": None}) == empty
+
+
+M2_TEXT = (
+    "It is not covered when delivered by a massage therapist who is not licensed as a "
+    "physical therapist."
+)
+
+
+def test_explanations_quote_the_policy_and_missing_facts_name_their_criteria() -> None:
+    denied = evaluate_json({"medicare_member": True, "delivered_by_physical_therapist": False})
+    assert denied["explanation"] == [
+        {"fact": "medicare_member", "value": True, "criterion": "heading",
+         "text": "For Medicare Members"},
+        {"fact": "delivered_by_physical_therapist", "value": False, "criterion": "M2",
+         "text": M2_TEXT},
+    ]  # fmt: skip
+    other_half = evaluate_json({"medicare_member": False, "for_recreation": True})
+    assert other_half["explanation"][0]["text"] == "For Non-Medicare Members"
+    # Each missing fact names the criteria whose sentences read it (the policy's text).
+    criteria = {m["fact"]: m["criteria"] for m in evaluate_json({})["missing"]}  # type: ignore[union-attr,index]
+    assert criteria == {
+        "medicare_member": ["heading"],
+        "delivered_by_physical_therapist": ["M1", "M2"],
+        "part_of_rehab_plan_of_care": ["M1"],
+        "objective_limitations_documented": ["A1"],
+        "physical_therapeutic_benefit": ["A2"],
+        "ordered_by_treating_physician": ["A3"],
+        "significant_improvement_expected": ["A4"],
+        "terminally_ill": ["B"],
+        "needed_for_comfort": ["B"],
+        "for_prevention": ["E1"],
+        "for_recreation": ["E1"],
+        "for_stress_reduction": ["E1"],
+        "directed_at_maintenance": ["E2"],
+    }
+    continuation = evaluate_json({"medicare_member": False, "review_type": "continuation"})
+    later = {m["fact"]: m["criteria"] for m in continuation["missing"]}  # type: ignore[union-attr,index]
+    assert later["therapeutic_goals_achieved"] == later["showing_meaningful_progress"] == ["E3"]
