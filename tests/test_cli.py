@@ -151,7 +151,10 @@ def test_hostile_id_comes_back_verbatim_and_changes_nothing() -> None:
     ("stdin", "message"),
     [
         ('{"facts": {\n  "medicare_member": tru}}', "<stdin>:2:22: malformed JSON"),
-        ("facts:\n  medicare_member: [true\n", "malformed YAML"),
+        ("facts:\n  medicare_member: [true\n", "<stdin>:3:1: malformed YAML: expected ',' or ']'"),
+        ("facts:\n  x: 1\n  ]", "<stdin>:3:3: malformed YAML: expected <block end>, but found"),
+        ('{"facts": {"medicare_member": [true]}}', "must be true or false, not a list"),
+        ('{"facts": {"contraindications": [5]}}', "'contraindications': a number is not one of"),
         ('{"facts": {"medicare_membr": true}}', "did you mean 'medicare_member'"),
         ('{"facts": {"medicare_member": "yes"}}', "must be true or false, not a string"),
         ('{"facts": {"medicare_member": 1}}', "must be true or false, not a number"),
@@ -318,3 +321,70 @@ def test_explanations_quote_the_policy_and_missing_facts_name_their_criteria() -
     continuation = evaluate_json({"medicare_member": False, "review_type": "continuation"})
     later = {m["fact"]: m["criteria"] for m in continuation["missing"]}  # type: ignore[union-attr,index]
     assert later["therapeutic_goals_achieved"] == later["showing_meaningful_progress"] == ["E3"]
+
+
+def test_a_null_fact_leaves_the_others_in_place() -> None:
+    later = evaluate_json({"medicare_member": None, "benefit_in_contract": False})
+    assert later["verdict"] == "not_covered"
+    assert [item["fact"] for item in later["explanation"]] == ["benefit_in_contract"]
+
+
+def test_the_case_size_limit_is_exact(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import policykb.bridge.case as case_module
+
+    monkeypatch.setattr(case_module, "MAX_CASE_BYTES", 64)
+    fits = '{"facts": {}}'.ljust(64)
+    too_big = fits + " "
+    assert evaluate("-", stdin=fits)[0] == 0
+    code, _, err = evaluate("-", stdin=too_big)
+    assert code == 6 and "larger than" in err
+    file = tmp_path / "case.json"
+    file.write_text(fits)
+    assert evaluate(str(file))[0] == 0
+    file.write_text(too_big)
+    code, _, err = evaluate(str(file))
+    assert code == 6 and "larger than" in err
+
+
+def test_long_names_are_cut_at_the_stated_length() -> None:
+    from policykb.bridge.case import MAX_NAME_SHOWN, shown_name
+
+    fits = "x" * (MAX_NAME_SHOWN - 2)  # with its quotes, exactly the limit
+    assert shown_name(fits) == repr(fits)
+    longer = fits + "y"
+    assert shown_name(longer).endswith(f"({len(longer):,} characters)")
+    # A suggestion is looked for up to MAX_NAME_SHOWN characters, not beyond.
+    near = "significant_improvement_expected"
+    at_limit = near + "_" * (MAX_NAME_SHOWN - len(near))
+    _, _, err = evaluate("-", stdin=json.dumps({"facts": {at_limit: True}}))
+    assert f"did you mean '{near}'" in err
+    _, _, err = evaluate("-", stdin=json.dumps({"facts": {at_limit + "_": True}}))
+    assert "did you mean" not in err
+
+
+def test_the_vocabulary_names_the_clause_of_every_fact() -> None:
+    result = runner.invoke(app, ["facts", "--format", "json"])
+    clauses = {fact["name"]: fact["clauses"] for fact in json.loads(result.stdout)}
+    assert clauses == {
+        "medicare_member": ["heading"],
+        "delivered_by_physical_therapist": ["M1", "M2"],
+        "part_of_rehab_plan_of_care": ["M1"],
+        "objective_limitations_documented": ["A1"],
+        "physical_therapeutic_benefit": ["A2"],
+        "ordered_by_treating_physician": ["A3"],
+        "significant_improvement_expected": ["A4"],
+        "terminally_ill": ["B"],
+        "needed_for_comfort": ["B"],
+        "for_prevention": ["E1"],
+        "for_recreation": ["E1"],
+        "for_stress_reduction": ["E1"],
+        "directed_at_maintenance": ["E2"],
+        "review_type": ["E3"],
+        "therapeutic_goals_achieved": ["E3"],
+        "showing_meaningful_progress": ["E3"],
+        "benefit_in_contract": ["BEN"],
+        "health_plan_referral": ["BEN"],
+        "contraindications": ["background"],
+        "cpt_code": ["codes"],
+        "type_of_service": ["codes"],
+    }

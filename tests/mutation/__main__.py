@@ -41,7 +41,7 @@ def equivalent_mutants() -> dict[tuple[str, str, str, str, str], str]:
         key = ("kb", entry["file"], entry["operator"], entry["rule"], entry["mutant"])
         found[key] = entry["reason"]
     for entry in data.get("python", []):
-        key = ("python", entry["file"], entry["operator"], entry["line"], str(entry["column"]))
+        key = ("python", entry["file"], entry["operator"], entry["line"], entry["mutant"])
         found[key] = entry["reason"]
     return found
 

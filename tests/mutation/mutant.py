@@ -20,9 +20,9 @@ class Mutant:
 
     @property
     def key(self) -> tuple[str, str, str, str, str]:
-        """What identifies the mutant across edits elsewhere in its file."""
-        where = self.mutated if self.harness == "kb" else str(self.column)
-        return (self.harness, self.file, self.operator, self.original, where)
+        """What identifies the mutant across edits elsewhere in its file: the
+        statement or line as written and what the mutant makes of it."""
+        return (self.harness, self.file, self.operator, self.original, self.mutated)
 
     def describe(self) -> str:
         change = self.mutated if self.mutated else "(deleted)"
