@@ -503,6 +503,19 @@ def test_proofs_respect_integrity_constraints(tmp_path: Path) -> None:
     choices = [prover.scenario_choices(f) for f in facts]
     assert prover.covered_scenarios(facts) == evaluator.covered_scenarios(facts, choices)
     assert len(prover.covered_scenarios(facts)) == 3  # a or b or both; neither is ruled out
+    # The prime-implicant compiler does not cover constraints: batch falls back.
+    from policykb.bridge.compiled import CompiledPolicy, TooComplex
+
+    with pytest.raises(TooComplex, match="constraints"):
+        CompiledPolicy(evaluator)
+    lines = "".join(
+        json.dumps({"id": str(i), "facts": f}) + "\n"
+        for i, f in enumerate([{}, {"a": False}, {"b": False}, {"a": True, "b": True}])
+    )
+    result = runner.invoke(
+        app, ["batch", "-", "--kb", str(policy), "--policy", "either", "-j", "1"], input=lines
+    )
+    assert [json.loads(line)["verdict"] for line in result.stdout.splitlines()] == ["covered"] * 4
 
 
 @pytest.mark.parametrize(
