@@ -213,3 +213,28 @@ def test_batch_equals_evaluate(policy: Evaluator, data: st.DataObject) -> None:
     kb = KnowledgeBase([FIXTURES / name])
     expected = [json.loads(json.dumps(kb.evaluate(r).to_dict())) for r in records]
     assert lines == expected
+
+
+def test_the_implicant_limit_is_exact(monkeypatch: pytest.MonkeyPatch) -> None:
+    """MAX_IMPLICANTS prime implicants compile; one more falls back."""
+    import policykb.bridge.compiled as compiled_module
+
+    evaluator = KnowledgeBase([FIXTURES / "physio-visits"]).evaluator("physio-visits")
+    counted: list[int] = []
+    enumerate_primes = CompiledPolicy._prime_implicants
+
+    def counting(self: CompiledPolicy, condition: Any, truth: bool) -> list[int]:
+        found = enumerate_primes(self, condition, truth)
+        counted.append(len(found))
+        return found
+
+    with monkeypatch.context() as patch:
+        patch.setattr(CompiledPolicy, "_prime_implicants", counting)
+        CompiledPolicy(evaluator)
+    total = sum(counted)
+    assert total > 1
+    monkeypatch.setattr(compiled_module, "MAX_IMPLICANTS", total)
+    CompiledPolicy(evaluator)  # exactly at the limit: compiles
+    monkeypatch.setattr(compiled_module, "MAX_IMPLICANTS", total - 1)
+    with pytest.raises(TooComplex, match=f"more than {total - 1} prime implicants"):
+        CompiledPolicy(evaluator)

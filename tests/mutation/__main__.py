@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.mutation.kb_mutants import kb_mutants
-from tests.mutation.mutant import Mutant
+from tests.mutation.mutant import Mutant, numbered
 from tests.mutation.python_mutants import MODULES, python_mutants
 from tests.mutation.workspace import TEST_ORDER, Workspace
 
@@ -33,16 +33,24 @@ class Outcome:
     detail: str = ""
 
 
-def equivalent_mutants() -> dict[tuple[str, str, str, str, str], str]:
+Key = tuple[str, str, str, str, str, int]
+
+
+def equivalent_mutants() -> dict[Key, str]:
     """Recorded equivalent mutants: key -> the reason they change no behaviour."""
     data = tomllib.loads(EQUIVALENT_FILE.read_text(encoding="utf-8"))
-    found: dict[tuple[str, str, str, str, str], str] = {}
-    for entry in data.get("kb", []):
-        key = ("kb", entry["file"], entry["operator"], entry["rule"], entry["mutant"])
-        found[key] = entry["reason"]
-    for entry in data.get("python", []):
-        key = ("python", entry["file"], entry["operator"], entry["line"], entry["mutant"])
-        found[key] = entry["reason"]
+    found: dict[Key, str] = {}
+    for harness, text in (("kb", "rule"), ("python", "line")):
+        for entry in data.get(harness, []):
+            key: Key = (
+                harness,
+                entry["file"],
+                entry["operator"],
+                entry[text],
+                entry["mutant"],
+                entry.get("occurrence", 0),
+            )
+            found[key] = entry["reason"]
     return found
 
 
@@ -132,12 +140,22 @@ def save_results(outcomes: list[Outcome]) -> None:
     RESULTS_FILE.write_text(json.dumps(records, indent=1) + "\n", encoding="utf-8")
 
 
-def earlier_results() -> dict[tuple[str, ...], str]:
+def earlier_results() -> dict[tuple[object, ...], str]:
     """The final statuses (killed, timeout, invalid) of the last run, by mutant key."""
     if not RESULTS_FILE.is_file():
         return {}
     records = json.loads(RESULTS_FILE.read_text(encoding="utf-8"))
-    return {tuple(r["key"]): r["status"] for r in records if r["status"] in FINAL}
+    keys = Counter(tuple(r["key"]) for r in records)
+    found: dict[tuple[object, ...], str] = {}
+    for record in records:
+        key = tuple(record["key"])
+        if len(key) == 5:  # written before keys had an occurrence: only if unambiguous
+            if keys[key] > 1:
+                continue
+            key = (*key, 0)
+        if record["status"] in FINAL:
+            found[key] = record["status"]
+    return found
 
 
 def report(harness: str, outcomes: list[Outcome]) -> float:
@@ -189,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
             mutants += kb_mutants(first)
         if "python" in harnesses:
             mutants += python_mutants(first, MODULES)
+        mutants = numbered(mutants)
         if options.file:
             mutants = [m for m in mutants if m.file in options.file]
         if options.list:
