@@ -9,6 +9,10 @@ break/continue, a loop that never runs, a decorator or an exception handler
 lost. Replacing `+` by `**` or `<<` is left out: it tests nothing the
 neighbouring operators do not.
 
+No mutant is made inside a type annotation: the modules import annotations
+from __future__, so annotations are never evaluated and such a mutant could
+not change behaviour.
+
 Which tests run against a mutant: those that executed its line, read from a
 coverage run with one context per test. A line that only runs at import runs
 the whole suite.
@@ -45,6 +49,41 @@ KEPT_OPERATORS = re.compile(
 )
 
 
+def _annotation_spans(source: str) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+    """Where the type annotations are, in a module whose annotations are never
+    evaluated (it imports annotations from __future__; otherwise: nowhere).
+    A mutant there changes nothing that runs, so none is generated."""
+    import ast
+
+    tree = ast.parse(source)
+    lazy = any(
+        isinstance(node, ast.ImportFrom)
+        and node.module == "__future__"
+        and any(alias.name == "annotations" for alias in node.names)
+        for node in tree.body
+    )
+    if not lazy:
+        return []
+    spans = []
+    for node in ast.walk(tree):
+        found: list[ast.expr | None] = []
+        if isinstance(node, ast.arg):
+            found.append(node.annotation)
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            found.append(node.returns)
+        elif isinstance(node, ast.AnnAssign):
+            found.append(node.annotation)
+        for annotation in found:
+            if annotation is not None and annotation.end_lineno is not None:
+                spans.append(
+                    (
+                        (annotation.lineno, annotation.col_offset),
+                        (annotation.end_lineno, annotation.end_col_offset or 0),
+                    )
+                )
+    return spans
+
+
 def _short(operator: str) -> str:
     return operator.removeprefix("core/")
 
@@ -69,6 +108,7 @@ def python_mutants(root: Path, modules: Iterable[str] = MODULES) -> list[Mutant]
         [str(tool), "dump", session.name], cwd=root, check=True, capture_output=True, text=True
     ).stdout
     sources: dict[str, str] = {}
+    annotations: dict[str, list[tuple[tuple[int, int], tuple[int, int]]]] = {}
     mutants: list[Mutant] = []
     for line in dump.splitlines():
         job, _result = json.loads(line)
@@ -79,7 +119,11 @@ def python_mutants(root: Path, modules: Iterable[str] = MODULES) -> list[Mutant]
             module = mutation["module_path"]
             if module not in sources:
                 sources[module] = (root / module).read_text(encoding="utf-8")
+                annotations[module] = _annotation_spans(sources[module])
             source = sources[module]
+            start = tuple(mutation["start_pos"])
+            if any(begin <= start < end for begin, end in annotations[module]):
+                continue
             operator = get_operator(name)(**mutation["operator_args"])
             mutated = mutate_code(source, operator, mutation["occurrence"])
             if mutated is None:
