@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import settings
+from hypothesis import Phase, settings
 
 from policykb.bridge import KnowledgeBase
 from policykb.bridge.engine import Evaluator
@@ -20,6 +20,12 @@ def massage(kb: KnowledgeBase) -> Evaluator:
 
 
 # The mutation harness (tests/mutation) runs the suite once per mutant: the
-# same examples every run, and no example database carried from one mutant to
-# the next.
-settings.register_profile("mutation", database=None, derandomize=True)
+# same examples every run, no example database carried from one mutant to the
+# next, and no shrinking (a mutant is killed by its first failing example;
+# shrinking it can take minutes).
+settings.register_profile(
+    "mutation",
+    database=None,
+    derandomize=True,
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],
+)

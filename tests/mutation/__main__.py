@@ -83,15 +83,43 @@ def invalid_program(workspace: Workspace, mutant: Mutant) -> str:
     return ""
 
 
+def test_durations(report: Path) -> dict[str, float]:
+    """Seconds each test took in the baseline run, by node id (from pytest's JUnit XML)."""
+    import xml.etree.ElementTree as ElementTree
+
+    durations: dict[str, float] = {}
+    for case in ElementTree.parse(report).iter("testcase"):
+        classname, name = case.get("classname", ""), case.get("name", "")
+        for suffix in (".yaml", ""):  # YAML case items, Python test functions
+            if classname.endswith(suffix):
+                path = classname.removesuffix(suffix).replace(".", "/") + (suffix or ".py")
+                break
+        durations[f"{path}::{name}"] = float(case.get("time", "0"))
+    return durations
+
+
 class Harness:
     def __init__(
-        self, workspaces: list[Workspace], timeout: float, cover: dict[tuple[str, int], set[str]]
+        self,
+        workspaces: list[Workspace],
+        durations: dict[str, float],
+        cover: dict[tuple[str, int], set[str]],
     ):
         self.free: queue.Queue[Workspace] = queue.Queue()
         for workspace in workspaces:
             self.free.put(workspace)
-        self.timeout = timeout
+        self.durations = durations
+        self.suite_seconds = sum(durations.values()) or 600.0
         self.cover = cover
+
+    def time_limit(self, selection: list[str]) -> float:
+        """60 s for start-up plus three times what the selected tests took in the
+        baseline (a test the report does not name counts 10 s)."""
+        if selection == list(TEST_ORDER):
+            seconds = self.suite_seconds
+        else:
+            seconds = sum(self.durations.get(test, 10.0) for test in selection)
+        return 60.0 + 3.0 * seconds
 
     def selection(self, mutant: Mutant) -> list[str] | None:
         """The tests to run against a mutant (None: no test executes its line)."""
@@ -117,7 +145,7 @@ class Harness:
                 why = invalid_program(workspace, mutant)
                 if why:
                     return Outcome(mutant, "invalid", 0.0, why)
-            result = workspace.pytest(selection, self.timeout)
+            result = workspace.pytest(selection, self.time_limit(selection))
         finally:
             target.write_bytes(original)
             self.free.put(workspace)
@@ -217,8 +245,9 @@ def main(argv: list[str] | None = None) -> int:
 
         print(f"baseline: the whole suite, with coverage per test, in {first} ...", flush=True)
         measure = ["--cov=bridge", "--cov-context=test", "--cov-report="]
+        junit = Path(parent) / "baseline.xml"
         baseline = workspaces[0].pytest(
-            [*TEST_ORDER, *(measure if "python" in harnesses else [])],
+            [*TEST_ORDER, f"--junitxml={junit}", *(measure if "python" in harnesses else [])],
             timeout=3600,
             first_failure=False,
         )
@@ -229,12 +258,15 @@ def main(argv: list[str] | None = None) -> int:
         from tests.mutation.python_mutants import coverage_map
 
         cover = coverage_map(first) if "python" in harnesses else {}
-        timeout = 2 * baseline.seconds + 60
-        print(f"baseline passed in {baseline.seconds:.0f} s; time limit per mutant {timeout:.0f} s")
+        durations = test_durations(junit)
+        print(
+            f"baseline passed in {baseline.seconds:.0f} s; a mutant may take 60 s plus three "
+            "times what its tests took in the baseline"
+        )
 
         equivalent = equivalent_mutants()
         earlier = earlier_results() if options.resume else {}
-        harness = Harness(workspaces, timeout, cover)
+        harness = Harness(workspaces, durations, cover)
         outcomes: list[Outcome] = []
         pending = []
         for mutant in mutants:
@@ -253,6 +285,8 @@ def main(argv: list[str] | None = None) -> int:
             for done, future in enumerate(as_completed(futures), 1):
                 outcome = future.result()
                 outcomes.append(outcome)
+                if not options.file and done % 10 == 0:
+                    save_results(outcomes)  # an interrupted run keeps what it learnt
                 if outcome.status in ("survived", "error"):
                     print(
                         f"  [{done}/{len(pending)}] {outcome.status}: {outcome.mutant.describe()}",
