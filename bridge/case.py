@@ -72,7 +72,7 @@ def parse_yaml(text: str, origin: str) -> Any:
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         where = f"{mark.line + 1}:{mark.column + 1}:" if mark else ""
-        problem = error.problem or error.context or "syntax error"
+        problem = error.problem or "syntax error"  # PyYAML always names the problem
         raise CaseError(f"{origin}:{where} malformed YAML: {problem}") from None
     except yaml.YAMLError as error:
         raise CaseError(f"{origin}: malformed YAML: {error}") from None
@@ -93,12 +93,12 @@ def read_case_document(path: str) -> tuple[Any, str]:
         except UnicodeDecodeError:
             raise CaseError("<stdin>: not UTF-8 text") from None
         if len(text) > MAX_CASE_BYTES:
-            raise LimitError(f"<stdin>: larger than {MAX_CASE_BYTES >> 20} MiB, not a case")
+            raise LimitError(f"<stdin>: larger than {MAX_CASE_BYTES:,} bytes, not a case")
         return parse_case_text(text, "<stdin>"), "stdin"
     file = Path(path)
     try:
         if file.stat().st_size > MAX_CASE_BYTES:
-            raise LimitError(f"{path}: larger than {MAX_CASE_BYTES >> 20} MiB, not a case file")
+            raise LimitError(f"{path}: larger than {MAX_CASE_BYTES:,} bytes, not a case file")
         text = file.read_text(encoding="utf-8-sig")  # tolerate a byte-order mark
     except FileNotFoundError:
         raise CaseError(f"{path}: no such file") from None

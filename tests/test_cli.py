@@ -337,13 +337,13 @@ def test_the_case_size_limit_is_exact(tmp_path: Path, monkeypatch: pytest.Monkey
     too_big = fits + " "
     assert evaluate("-", stdin=fits)[0] == 0
     code, _, err = evaluate("-", stdin=too_big)
-    assert code == 6 and "larger than" in err
+    assert code == 6 and "<stdin>: larger than 64 bytes" in err
     file = tmp_path / "case.json"
     file.write_text(fits)
     assert evaluate(str(file))[0] == 0
     file.write_text(too_big)
     code, _, err = evaluate(str(file))
-    assert code == 6 and "larger than" in err
+    assert code == 6 and f"{file}: larger than 64 bytes" in err
 
 
 def test_long_names_are_cut_at_the_stated_length() -> None:
