@@ -16,7 +16,7 @@ from pathlib import Path
 
 from tests.mutation.kb_mutants import kb_mutants
 from tests.mutation.mutant import Mutant, numbered
-from tests.mutation.python_mutants import MODULES, python_mutants
+from tests.mutation.python_mutants import MODULES, function_body_lines, python_mutants
 from tests.mutation.workspace import TEST_ORDER, Workspace
 
 EQUIVALENT_FILE = Path(__file__).with_name("equivalent.toml")
@@ -111,6 +111,8 @@ class Harness:
         self.durations = durations
         self.suite_seconds = sum(durations.values()) or 600.0
         self.cover = cover
+        root = workspaces[0].root
+        self.bodies = {module: function_body_lines(root / module) for module in MODULES}
 
     def time_limit(self, selection: list[str]) -> float:
         """60 s for start-up plus three times what the selected tests took in the
@@ -126,6 +128,8 @@ class Harness:
         if mutant.harness == "kb":
             return list(TEST_ORDER)
         tests = self.cover.get((mutant.file, mutant.line))
+        if tests is None and mutant.line not in self.bodies.get(mutant.file, set()):
+            return list(TEST_ORDER)  # runs at import, perhaps before coverage started
         if tests is None:
             return None
         if not tests:  # only run at import time

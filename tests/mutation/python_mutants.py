@@ -167,3 +167,20 @@ def coverage_map(workspace_root: Path) -> dict[tuple[str, int], set[str]]:
             tests = {c.rsplit("|", 1)[0] for c in contexts if c}
             found[(relative, line)] = tests
     return found
+
+
+def function_body_lines(path: Path) -> set[int]:
+    """The lines inside function bodies: run when called. Every other line
+    (module and class level, decorators, signatures) runs at import, which may
+    happen before coverage starts (pytest plugins import the library early)."""
+    import ast
+
+    lines: set[int] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.body:
+            first = node.body[0]
+            start = first.lineno
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+                start = first.end_lineno or start  # a docstring runs at import too
+            lines.update(range(start, (node.end_lineno or start) + 1))
+    return lines
