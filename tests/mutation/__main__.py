@@ -323,5 +323,12 @@ def main(argv: list[str] | None = None) -> int:
         return 1 if failing else 0
 
 
+def _stop(_signal: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 if __name__ == "__main__":
+    import signal
+
+    signal.signal(signal.SIGTERM, _stop)  # kill or Ctrl-C: the test runs end too
     sys.exit(main())

@@ -132,6 +132,9 @@ class Workspace:
             os.killpg(process.pid, signal.SIGKILL)
             output, _ = process.communicate()
             return TestRun(-9, True, time.monotonic() - started, output.decode(errors="replace"))
+        except BaseException:  # the harness is stopped: its test runs stop with it
+            os.killpg(process.pid, signal.SIGKILL)
+            raise
         return TestRun(
             process.returncode,
             False,
