@@ -20,11 +20,13 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-# mypy sees the folders under their import names through a tree of links.
+# mypy and import-linter (the import rules in pyproject.toml) see the
+# folders under their import names through a tree of links.
 typecheck: $(STAMP)
 	mkdir -p $(VENV)/typecheck/policykb
 	for part in bridge cli explain kb; do ln -sfn "$(CURDIR)/$$part" $(VENV)/typecheck/policykb/$$part; done
 	cd $(VENV)/typecheck && $(CURDIR)/$(BIN)/mypy --config-file $(CURDIR)/pyproject.toml -p policykb
+	cd $(VENV)/typecheck && $(CURDIR)/$(BIN)/lint-imports --no-cache $(CURDIR)/pyproject.toml
 
 unit: $(STAMP)
 	$(BIN)/pytest

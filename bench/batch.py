@@ -118,8 +118,8 @@ def run_batch(source: Path, target: Path, jobs: int) -> tuple[float, float]:
 def naive_rate(cases: list[dict[str, object]], sample: int) -> float:
     """Cases per second with a freshly grounded policy (new clingo Control) per case."""
     from policykb.bridge import KnowledgeBase
-    from policykb.bridge.engine import Evaluator
-    from policykb.bridge.kb_files import policy_source
+    from policykb.bridge.loading.files import policy_source
+    from policykb.bridge.solving.evaluator import Evaluator
 
     source = policy_source("massage-therapy")
     kb = KnowledgeBase()

@@ -7,20 +7,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from policykb.bridge.case import Case, case_policy_name, read_case_document, validate_case
-from policykb.bridge.engine import Evaluator
-from policykb.bridge.errors import EngineError
-from policykb.bridge.kb_files import (
-    DEFAULT_POLICY,
-    discover_policies,
-    looks_like_path,
-    policy_source,
-)
-from policykb.bridge.policy import Policy
-from policykb.bridge.result import Evaluation, Verdict, WhyAnswer
+from policykb.bridge.loading.case import case_policy_name, read_case_document, validate_case
+from policykb.bridge.loading.files import discover_policies, looks_like_path, policy_source
+from policykb.bridge.model.case import DEFAULT_POLICY, Case
+from policykb.bridge.model.errors import EngineError
+from policykb.bridge.model.policy import Policy
+from policykb.bridge.model.result import Evaluation, Verdict, WhyAnswer
+from policykb.bridge.solving.evaluator import Evaluator
 
 if TYPE_CHECKING:
-    from policykb.bridge.prolog_engine import PrologEngine
+    from policykb.bridge.prolog.engine import PrologEngine
 
 
 class KnowledgeBase:
@@ -104,7 +100,7 @@ class KnowledgeBase:
 
     def prover(self, policy: str | Path = DEFAULT_POLICY) -> PrologEngine:
         """The SWI-Prolog engine of a policy (starts Prolog on first use)."""
-        from policykb.bridge.prolog_engine import PrologEngine
+        from policykb.bridge.prolog.engine import PrologEngine
 
         evaluator = self.evaluator(policy)
         key = evaluator.policy.name
@@ -116,7 +112,7 @@ class KnowledgeBase:
 
     def prove(self, case: Case, policy: str | None = None) -> tuple[Verdict, dict[str, Any]]:
         """The Prolog engine's verdict on a case and its proof tree (published shape)."""
-        from policykb.bridge.proof import proof_tree
+        from policykb.bridge.prolog.tree import proof_tree
 
         evaluator = self.evaluator(policy or case.policy)
         prover = self.prover(evaluator.policy.name)

@@ -25,7 +25,6 @@ import shutil
 import signal
 import sys
 from collections.abc import Callable, Iterator
-from enum import StrEnum
 from functools import wraps
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar
@@ -33,15 +32,15 @@ from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar
 import typer
 
 from policykb.bridge import Case, EngineError, KnowledgeBase, PolicyKBError
-from policykb.bridge.errors import LimitError, OutputError, PrologUnavailable
-from policykb.bridge.formats import InputFormat, OutputKind
-from policykb.bridge.kb_files import DEFAULT_POLICY
-from policykb.explain.render import OutputFormat, render_markdown, render_text
+from policykb.bridge.model.case import DEFAULT_POLICY
+from policykb.bridge.model.errors import LimitError, OutputError, PrologUnavailable
+from policykb.bridge.model.formats import InputFormat, NoticeFormat, OutputFormat, RecordFormat
+from policykb.explain.render import render_markdown, render_text
 
 # Command-specific modules are imported inside their commands: a single
 # `evaluate` should not pay for batch, check or the Prolog engine.
 if TYPE_CHECKING:
-    from policykb.bridge.batch import ChunkResult
+    from policykb.bridge.batch.output import ChunkResult
 
 EXIT_INVALID = 1
 EXIT_FINDINGS = 1
@@ -205,7 +204,7 @@ def limits(
     ] = 4096,
 ) -> None:
     """Limits that hold for every command (give them before the command)."""
-    from policykb.bridge.program import LIMITS
+    from policykb.bridge.solving.control import LIMITS
 
     LIMITS.seconds = load_timeout
     LIMITS.memory_mib = load_memory
@@ -399,11 +398,6 @@ def why(
     _emit_answer(knowledge, parsed, policy, answer.to_dict(), text, output_format, proof, output)
 
 
-class NoticeFormat(StrEnum):
-    MARKDOWN = "markdown"
-    TEXT = "text"
-
-
 @app.command()
 @reports_errors
 def notice(
@@ -466,8 +460,8 @@ def check(
     listed, not counted.
     Exit codes: 0 no warnings, 1 warnings found, 2 usage error or invalid policy.
     """
-    from policykb.bridge.consistency import check_policy
-    from policykb.explain.consistency import check_witness_files, render_check
+    from policykb.bridge.analysis.check import check_policy
+    from policykb.explain.findings import check_witness_files, render_check
 
     knowledge = KnowledgeBase(kb or ())
     report = check_policy(knowledge.evaluator(policy))
@@ -502,8 +496,8 @@ def diff(
 
     Exit codes: 0 no difference, 1 differences found, 2 usage error or invalid policy.
     """
-    from policykb.bridge.consistency import diff_policies
-    from policykb.explain.consistency import diff_witness_files, render_diff
+    from policykb.bridge.analysis.diff import diff_policies
+    from policykb.explain.findings import diff_witness_files, render_diff
 
     knowledge = KnowledgeBase(kb or ())
     before, after = knowledge.evaluator(old), knowledge.evaluator(new)
@@ -528,8 +522,8 @@ def batch(
         str, typer.Option("--output", "-o", help="Output file, or - for stdout.")
     ] = "-",
     output_format: Annotated[
-        OutputKind, typer.Option("--format", "-f", help="Output format.", case_sensitive=False)
-    ] = OutputKind.JSONL,
+        RecordFormat, typer.Option("--format", "-f", help="Output format.", case_sensitive=False)
+    ] = RecordFormat.JSONL,
     input_format: Annotated[
         InputFormat | None,
         typer.Option(
@@ -576,8 +570,9 @@ def batch(
     could not be read), 2 usage error, 5 the output could not be written,
     130 interrupted.
     """
-    from policykb.bridge.batch import run_batch
-    from policykb.bridge.readers import guess_format
+    from policykb.bridge.batch.readers import guess_format
+    from policykb.bridge.batch.runner import run_batch
+    from policykb.bridge.batch.settings import MAX_JOBS, BatchSettings
     from policykb.cli.streams import (
         check_output_path,
         make_progress,
@@ -588,19 +583,19 @@ def batch(
     from policykb.explain.summary import render_summary
 
     kind = input_format or (InputFormat.JSONL if input_path == "-" else guess_format(input_path))
-    settings = {
-        "kb_dirs": [str(d) for d in (kb or ())],
-        "explain": not no_explain,
-        "output": output_format,
-        "policy": policy,
-    }
+    settings = BatchSettings(
+        kb_dirs=tuple(str(d) for d in (kb or ())),
+        explain=not no_explain,
+        output=output_format,
+        policy=policy,
+    )
     if summary_file is not None:
         check_output_path(summary_file)
     check_output_path(output)
     # Validate the policy up front, so a wrong --policy fails once, not per record.
     if policy is not None:
         KnowledgeBase(kb or ()).policy(policy)
-    workers = min(jobs or (os.cpu_count() or 1), 64)
+    workers = min(jobs or (os.cpu_count() or 1), MAX_JOBS)
     from rich.console import Console
 
     errors = Console(stderr=True, soft_wrap=True, highlight=False)
@@ -649,11 +644,11 @@ def test_cases(
     failure. Exit codes: 0 all passed, 1 a case failed (or a suite is
     malformed), 2 usage error.
     """
-    from policykb.bridge.suite import as_dict, bundled_suites, run_suites
+    from policykb.bridge.testing.suite import SuiteRunner, as_dict, bundled_suites
 
     knowledge = KnowledgeBase(kb or ())
     targets = list(paths) if paths else bundled_suites(knowledge)
-    results = list(run_suites(knowledge, targets))
+    results = list(SuiteRunner(knowledge).run_suites(targets))
     failed = [r for r in results if not r.passed]
     if output_format is OutputFormat.JSON:
         _write_json(
@@ -775,7 +770,7 @@ def reference(
     Built from the %*! predicate documentation blocks of the core and of
     every policy.
     """
-    from policykb.bridge.kb_files import bundled_kb, discover_policies
+    from policykb.bridge.loading.files import bundled_kb, discover_policies
     from policykb.explain.show import kb_reference
 
     root = bundled_kb()

@@ -29,7 +29,7 @@ from typing import IO
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from policykb.bridge.errors import CaseError, OutputError
+from policykb.bridge.model.errors import CaseError, OutputError
 
 
 @contextmanager

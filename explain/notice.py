@@ -10,8 +10,8 @@ is final. A covered case gets an approval summary instead.
 
 from __future__ import annotations
 
-from policykb.bridge.policy import Criterion, Policy
-from policykb.bridge.result import Evaluation, ExplanationItem, Verdict, value_words
+from policykb.bridge.model.policy import Criterion, Policy
+from policykb.bridge.model.result import Evaluation, ExplanationItem, Verdict, value_words
 from policykb.explain.escape import markdown_safe
 
 PHYSICIAN_REVIEW = (

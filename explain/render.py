@@ -9,19 +9,10 @@ from __future__ import annotations
 
 import textwrap
 from collections.abc import Iterator
-from enum import StrEnum
 
-from policykb.bridge.policy import Criterion, Policy
-from policykb.bridge.result import Evaluation, Status, Verdict, value_words
+from policykb.bridge.model.policy import Criterion, Policy
+from policykb.bridge.model.result import Evaluation, Status, Verdict, value_words
 from policykb.explain.escape import markdown_safe, terminal_safe
-
-
-class OutputFormat(StrEnum):
-    TEXT = "text"
-    JSON = "json"
-    MARKDOWN = "markdown"
-    DOT = "dot"
-
 
 VERDICT_WORDS = {
     Verdict.COVERED: "COVERED",

@@ -8,7 +8,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from policykb.bridge.policy import Criterion, Policy, Role
+from policykb.bridge.model.policy import Criterion, Policy, Role, Value
+from policykb.bridge.model.result import value_words
 
 ROLE_ORDER = (Role.INDICATION, Role.EXCLUSION, Role.PREREQUISITE)
 ROLE_HEADINGS = {
@@ -119,14 +120,14 @@ def render_facts(policy: Policy, markdown: bool = False) -> str:
     if markdown:
         lines = ["| fact | type | default | clause | question |", "|---|---|---|---|---|"]
         lines += [
-            f"| `{r['name']}` | {r['values']} | {_default_words(r['default'])} | "
+            f"| `{r['name']}` | {r['values']} | {_default(r['default'])} | "
             f"{', '.join(r['clauses'])} | {r['question']} |"
             for r in rows
         ]
         return "\n".join(lines) + "\n"
     lines = []
     for r in rows:
-        default = _default_words(r["default"])
+        default = _default(r["default"])
         lines.append(
             f"{r['name']}  ({r['values']}{'; default ' + default if default else ''}; "
             f"{', '.join(r['clauses'])})"
@@ -135,12 +136,8 @@ def render_facts(policy: Policy, markdown: bool = False) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _default_words(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
+def _default(value: Value | None) -> str:
+    return "" if value is None else value_words(value)
 
 
 def case_template(policy: Policy, case_id: str = "new-case") -> str:
@@ -154,7 +151,7 @@ def case_template(policy: Policy, case_id: str = "new-case") -> str:
         "facts:",
     ]
     for fact in policy.facts.values():
-        default = _default_words(fact.default)
+        default = _default(fact.default)
         hint = f"{fact.type_label}" + (f"; null means {default}" if default else "")
         lines.append(f"  # {fact.question} ({hint}; {', '.join(fact.clauses)})")
         lines.append(f"  {fact.name}: null")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from policykb.bridge.batch import Summary
+from policykb.bridge.batch.output import Summary
 
 
 def render_summary(summary: Summary) -> str:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from policykb.bridge.policy import Policy
-from policykb.bridge.result import Change, WhyAnswer, value_words
+from policykb.bridge.model.policy import Policy
+from policykb.bridge.model.result import Change, WhyAnswer, value_words
 from policykb.explain.escape import markdown_safe, terminal_safe
 from policykb.explain.render import VERDICT_WORDS
 

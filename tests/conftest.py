@@ -6,7 +6,7 @@ import pytest
 from hypothesis import Phase, settings
 
 from policykb.bridge import KnowledgeBase
-from policykb.bridge.engine import Evaluator
+from policykb.bridge.solving.evaluator import Evaluator
 
 
 @pytest.fixture(scope="session")

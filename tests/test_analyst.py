@@ -167,7 +167,7 @@ def test_every_command_has_help() -> None:
 
 
 def test_every_shipped_denial_pins_the_criteria_it_cites() -> None:
-    from policykb.bridge.suite import load_suite
+    from policykb.bridge.testing.suite import load_suite
 
     suites = sorted((ROOT / "kb" / "policies").glob("*/tests/test_*.yaml"))
     assert suites

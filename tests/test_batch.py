@@ -12,9 +12,11 @@ from hypothesis import HealthCheck, given, settings
 from typer.testing import CliRunner
 
 from policykb.bridge import Case, KnowledgeBase
-from policykb.bridge.batch import InputFormat, OutputKind, run_batch
-from policykb.bridge.compiled import CompiledPolicy
-from policykb.bridge.engine import Evaluator
+from policykb.bridge.batch.runner import run_batch
+from policykb.bridge.batch.settings import BatchSettings
+from policykb.bridge.compile.implicants import CompiledPolicy
+from policykb.bridge.model.formats import InputFormat
+from policykb.bridge.solving.evaluator import Evaluator
 from policykb.cli.main import app
 from tests.test_properties import cases
 
@@ -78,9 +80,7 @@ MIXED = [
 @pytest.mark.parametrize("jobs", [1, 2])
 def test_mixed_input_keeps_order_and_every_record(jobs: int, kb: KnowledgeBase) -> None:
     out = io.BytesIO()
-    summary = run_batch(
-        io.BytesIO(_jsonl(MIXED)), out, InputFormat.JSONL, {"output": OutputKind.JSONL}, jobs
-    )
+    summary = run_batch(io.BytesIO(_jsonl(MIXED)), out, InputFormat.JSONL, BatchSettings(), jobs)
     lines = [json.loads(line) for line in out.getvalue().splitlines()]
     assert len(lines) == len(MIXED)
     assert [line.get("id") for line in lines] == [

@@ -10,7 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from policykb.bridge import KnowledgeBase
-from policykb.bridge.consistency import Kind, Level, check_policy, diff_policies
+from policykb.bridge.analysis.check import Kind, Level, check_policy
+from policykb.bridge.analysis.diff import diff_policies
 from policykb.cli.main import app
 
 FIXTURES = Path(__file__).parent / "fixtures" / "check"

@@ -330,7 +330,7 @@ def test_a_null_fact_leaves_the_others_in_place() -> None:
 
 
 def test_the_case_size_limit_is_exact(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import policykb.bridge.case as case_module
+    import policykb.bridge.loading.case as case_module
 
     monkeypatch.setattr(case_module, "MAX_CASE_BYTES", 64)
     fits = '{"facts": {}}'.ljust(64)
@@ -347,7 +347,7 @@ def test_the_case_size_limit_is_exact(tmp_path: Path, monkeypatch: pytest.Monkey
 
 
 def test_long_names_are_cut_at_the_stated_length() -> None:
-    from policykb.bridge.case import MAX_NAME_SHOWN, shown_name
+    from policykb.bridge.loading.case import MAX_NAME_SHOWN, shown_name
 
     fits = "x" * (MAX_NAME_SHOWN - 2)  # with its quotes, exactly the limit
     assert shown_name(fits) == repr(fits)
@@ -388,3 +388,31 @@ def test_the_vocabulary_names_the_clause_of_every_fact() -> None:
         "cpt_code": ["codes"],
         "type_of_service": ["codes"],
     }
+
+
+@pytest.mark.parametrize(
+    ("declaration", "line", "message"),
+    [
+        ("default(b, maybe).", 3, "default of b must be true or false, not maybe"),
+        ("default(c, z).", 3, "default of c must be one of x, y, not z"),
+        ("default(nope, true).", 3, "default/2 names nope, which is not a declared fact"),
+        ('criterion("C2", "2", "text").', 3, "criterion C2 has no role/2 declaration"),
+        ('role("C1", sometimes).', 3, "criterion C1: unknown role sometimes"),
+        ("fact(d, number).", 3, "fact d: unknown type number"),
+    ],
+)
+def test_a_wrong_declaration_is_named_by_file_and_line(
+    tmp_path: Path, declaration: str, line: int, message: str
+) -> None:
+    folder = tmp_path / "wrong"
+    folder.mkdir()
+    (folder / "policy.lp").write_text(
+        "fact(a, bool). fact(b, bool). fact(c, enum). option(c, x). option(c, y).\n"
+        'criterion("C1", "1", "A holds."). met("C1") :- holds(a).\n'
+        f"{declaration}\n" + ('role("C1", indication).\n' if "role(" not in declaration else ""),
+        encoding="utf-8",
+    )
+    code, _, err = evaluate("--policy", str(folder), "-", stdin='{"facts": {}}')
+    assert code == 1
+    assert err.startswith(f"error: {folder / 'policy.lp'}:{line}: {message}")
+    assert err.count("\n") == 1

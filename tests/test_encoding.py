@@ -12,7 +12,7 @@ from __future__ import annotations
 import clingo
 import pytest
 
-from policykb.bridge.kb_files import core_files, policy_source, show_file
+from policykb.bridge.loading.files import core_files, policy_source, show_file
 
 BASE = {
     "medicare_member": "false",

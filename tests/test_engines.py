@@ -8,8 +8,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from policykb.bridge import Case, KnowledgeBase
-from policykb.bridge.engine import Evaluator
-from policykb.bridge.prolog_engine import PrologEngine
+from policykb.bridge.prolog.engine import PrologEngine
+from policykb.bridge.solving.evaluator import Evaluator
 from tests import reference
 from tests.test_properties import cases
 

@@ -20,16 +20,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from policykb.bridge import KnowledgeBase, PolicyKBError
-from policykb.bridge.batch import run_batch
-from policykb.bridge.case import parse_case_text
-from policykb.bridge.formats import InputFormat, OutputKind
-from policykb.bridge.suite import load_suite
+from policykb.bridge.batch.runner import run_batch
+from policykb.bridge.batch.settings import BatchSettings
+from policykb.bridge.loading.case import parse_case_text
+from policykb.bridge.model.formats import InputFormat
+from policykb.bridge.testing.suite import load_suite
 from tests.test_properties import cases
 
 FUZZ = settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-SETTINGS: dict[str, Any] = {"output": OutputKind.JSONL}
+SETTINGS = BatchSettings()
 KB = KnowledgeBase()
 
 INT64 = st.integers(min_value=-(2**63) + 1, max_value=2**63 - 1)  # the readers' stated limit

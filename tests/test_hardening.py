@@ -504,7 +504,7 @@ def test_proofs_respect_integrity_constraints(tmp_path: Path) -> None:
     assert prover.covered_scenarios(facts) == evaluator.covered_scenarios(facts, choices)
     assert len(prover.covered_scenarios(facts)) == 3  # a or b or both; neither is ruled out
     # The prime-implicant compiler does not cover constraints: batch falls back.
-    from policykb.bridge.compiled import CompiledPolicy, TooComplex
+    from policykb.bridge.compile.implicants import CompiledPolicy, TooComplex
 
     with pytest.raises(TooComplex, match="constraints"):
         CompiledPolicy(evaluator)

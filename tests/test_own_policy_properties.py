@@ -28,10 +28,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from policykb.bridge import Case, KnowledgeBase, Verdict
-from policykb.bridge.batch import InputFormat, OutputKind, run_batch
-from policykb.bridge.compiled import CompiledPolicy, TooComplex, compile_policy
-from policykb.bridge.engine import Evaluator
-from policykb.bridge.policy import FactType, Value
+from policykb.bridge.batch.runner import run_batch
+from policykb.bridge.batch.settings import BatchSettings
+from policykb.bridge.compile.implicants import CompiledPolicy, TooComplex, compile_policy
+from policykb.bridge.model.formats import InputFormat
+from policykb.bridge.model.policy import FactType, Value
+from policykb.bridge.solving.evaluator import Evaluator
 
 FIXTURES = Path(__file__).parent / "fixtures" / "kb"
 POLICIES = ("physio-visits", "knee-brace", "wound-care")
@@ -92,7 +94,7 @@ def brute_verdict(evaluator: Evaluator, known: dict[str, Value]) -> Verdict:
 
 
 def case_of(evaluator: Evaluator, facts: dict[str, Any]) -> Case:
-    from policykb.bridge.case import validate_case
+    from policykb.bridge.loading.case import validate_case
 
     document = {"policy": evaluator.policy.name, "facts": facts}
     return validate_case(document, evaluator.policy, "c")
@@ -207,8 +209,7 @@ def test_batch_equals_evaluate(policy: Evaluator, data: st.DataObject) -> None:
     ]
     source = io.BytesIO(b"".join(json.dumps(r).encode() + b"\n" for r in records))
     out = io.BytesIO()
-    settings = {"kb_dirs": [str(FIXTURES / name)], "output": OutputKind.JSONL}
-    run_batch(source, out, InputFormat.JSONL, settings)
+    run_batch(source, out, InputFormat.JSONL, BatchSettings(kb_dirs=(str(FIXTURES / name),)))
     lines = [json.loads(line) for line in out.getvalue().splitlines()]
     kb = KnowledgeBase([FIXTURES / name])
     expected = [json.loads(json.dumps(kb.evaluate(r).to_dict())) for r in records]
@@ -217,7 +218,7 @@ def test_batch_equals_evaluate(policy: Evaluator, data: st.DataObject) -> None:
 
 def test_the_implicant_limit_is_exact(monkeypatch: pytest.MonkeyPatch) -> None:
     """MAX_IMPLICANTS prime implicants compile; one more falls back."""
-    import policykb.bridge.compiled as compiled_module
+    import policykb.bridge.compile.implicants as compiled_module
 
     evaluator = KnowledgeBase([FIXTURES / "physio-visits"]).evaluator("physio-visits")
     counted: list[int] = []

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from policykb.bridge import Case, Verdict
-from policykb.bridge.engine import Evaluator
+from policykb.bridge.solving.evaluator import Evaluator
 from tests import reference
 
 SETTINGS = settings(

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from typer.testing import CliRunner
 
 from policykb.bridge import Case, Verdict
-from policykb.bridge.engine import Evaluator
+from policykb.bridge.solving.evaluator import Evaluator
 from policykb.cli.main import app
 from tests import reference
 from tests.test_properties import cases

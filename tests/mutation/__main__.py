@@ -75,7 +75,8 @@ def invalid_program(workspace: Workspace, mutant: Mutant) -> str:
         messages.clear()
         ctl = clingo.Control(logger=lambda _code, text: messages.append(text), message_limit=5)
         try:
-            for path in [*core, entry]:
+            extra = [workspace.path(mutant.file)] if mutant.file.startswith("kb/meta/") else []
+            for path in [*core, entry, *extra]:
                 ctl.load(str(path))
             ctl.ground([("base", [])])
         except RuntimeError:

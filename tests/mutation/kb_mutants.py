@@ -43,10 +43,12 @@ OPPOSITE = {
 
 
 def kb_files(root: Path) -> list[Path]:
-    """The program files of kb/core (but show.lp) and of every bundled policy."""
+    """The program files of kb/core (but show.lp), the meta-programs of kb/meta
+    and the files of every bundled policy."""
     core = sorted(p for p in (root / "kb" / "core").glob("*.lp") if p.name != "show.lp")
+    meta = sorted((root / "kb" / "meta").glob("*.lp"))
     policies = sorted((root / "kb" / "policies").glob("*/*.lp"))
-    return core + policies
+    return core + meta + policies
 
 
 def _statements(path: Path) -> list[ast.AST]:

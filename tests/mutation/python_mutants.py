@@ -30,10 +30,12 @@ from pathlib import Path
 from tests.mutation.mutant import Mutant
 
 MODULES = (
-    "bridge/engine.py",
-    "bridge/query.py",
-    "bridge/compiled.py",
-    "bridge/case.py",
+    "bridge/solving/evaluator.py",
+    "bridge/solving/query.py",
+    "bridge/solving/hitting_sets.py",
+    "bridge/solving/literals.py",
+    "bridge/compile/implicants.py",
+    "bridge/loading/case.py",
 )
 
 KEPT_OPERATORS = re.compile(

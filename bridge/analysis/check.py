@@ -1,0 +1,362 @@
+"""Policy consistency (`check`), over every scenario.
+
+Symbolic: each question is put to clingo over the whole scenario space
+(every combination of fact values, under the KB's domain constraints), never
+by looping over scenarios in Python; the questions are kb/meta/check.lp.
+Each finding carries a minimal witness: the smallest set of facts under which
+the finding holds in every scenario, as a case that `policykb evaluate` runs
+as it is.
+
+What counts as deciding a scenario is defined in the KB (kb/core/verdict.lp,
+decided/0): an applicable indication is met, or a criterion blocks. A scenario
+no rule decides is a gap: its verdict, not covered, rests on the closed-world
+default alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+import clingo
+from clingo import Function, String, ast
+
+from policykb.bridge.analysis.policy_rules import PolicyRule, policy_rules
+from policykb.bridge.loading.files import core_files, meta_file
+from policykb.bridge.loading.rules import short_location
+from policykb.bridge.model.case import Case
+from policykb.bridge.model.policy import Policy, Role, Value
+from policykb.bridge.model.result import Verdict, json_value
+from policykb.bridge.solving.evaluator import Evaluator
+from policykb.bridge.solving.query import QueryProgram
+from policykb.bridge.solving.transform import SHOW_TYPES, renamed_copy
+
+WITHOUT = "kb_without_"
+
+
+class Kind(StrEnum):
+    OVERLAP = "overlap"
+    REDUNDANT = "redundant"
+    UNREACHABLE = "unreachable"
+    SHADOWED = "shadowed"
+    GAP = "gap"
+    VOCABULARY = "vocabulary"
+
+
+class Level(StrEnum):
+    WARNING = "warning"
+    ACKNOWLEDGED = "acknowledged"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing `check` found, with a witness case where one can exist."""
+
+    kind: Kind
+    criteria: tuple[str, ...]
+    message: str
+    witness: Mapping[str, Value] | None = None
+    verdict: Verdict | None = None
+    level: Level = Level.WARNING
+    reason: str | None = None
+    location: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        found: dict[str, Any] = {
+            "kind": self.kind.value,
+            "criteria": list(self.criteria),
+            "message": self.message,
+            "witness": None
+            if self.witness is None
+            else {"facts": {f: json_value(v) for f, v in self.witness.items()}},
+            "verdict": None if self.verdict is None else self.verdict.value,
+            "level": self.level.value,
+        }
+        if self.reason is not None:
+            found["acknowledged"] = self.reason
+        if self.location is not None:
+            found["location"] = self.location
+        return found
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    policy: str
+    findings: tuple[Finding, ...]
+
+    @property
+    def warnings(self) -> tuple[Finding, ...]:
+        return tuple(f for f in self.findings if f.level is Level.WARNING)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"policy": self.policy, "findings": [f.to_dict() for f in self.findings]}
+
+
+def _numbered(name: str, index: int, location: ast.Location) -> ast.AST:
+    """The atom name(index), built with clingo's AST constructors."""
+    term = ast.SymbolicTerm(location, clingo.Number(index))
+    return ast.SymbolicAtom(ast.Function(location, name, [term], 0))
+
+
+def _literal(atom: ast.AST, sign: ast.Sign = ast.Sign.NoSign) -> ast.AST:
+    return ast.Literal(atom.symbol.location, sign, atom)
+
+
+class _Checker:
+    def __init__(self, evaluator: Evaluator) -> None:
+        self.evaluator = evaluator
+        self.policy = evaluator.policy
+        self.rules = policy_rules(evaluator)
+        generated: list[ast.AST] = []
+        for rule in self.rules:
+            # kb_fires(i) holds exactly when rule i's body does; kb_rule(i) numbers it.
+            where = rule.statement.location
+            fires = _literal(_numbered("kb_fires", rule.index, where))
+            generated.append(rule.statement.update(head=fires))
+            generated.append(ast.Rule(where, _literal(_numbered("kb_rule", rule.index, where)), []))
+        copy = renamed_copy(evaluator.statements, WITHOUT)
+        targets = {id(r.statement): r.index for r in self.rules}
+        for original, renamed in zip(
+            (s for s in evaluator.statements if s.ast_type not in SHOW_TYPES), copy, strict=True
+        ):
+            if id(original) in targets:
+                # In the copy, rule i holds only while it is not dropped.
+                dropped = _numbered("kb_drop", targets[id(original)], original.location)
+                renamed = renamed.update(body=[*renamed.body, _literal(dropped, ast.Sign.Negation)])
+            generated.append(renamed)
+        self.program = QueryProgram(
+            self.policy, [*evaluator.statements, *generated], [meta_file("check")], "check program"
+        )
+        self.drops = {
+            r.index: self.program.literal(Function("kb_drop", [clingo.Number(r.index)]))
+            for r in self.rules
+        }
+        self.keep_all = [-lit for lit in self.drops.values()]
+        self.facts = evaluator.decision_facts
+
+    def witness(self, condition: clingo.Symbol) -> tuple[dict[str, Value], Verdict] | None:
+        """The smallest set of facts forcing `condition`, and the verdict it gets."""
+        literal = self.program.literal(condition)
+        scenario = self.program.scenario([*self.keep_all, literal], self.facts)
+        if scenario is None:
+            return None
+        known = {f: v for f, v in scenario.items() if v is not None}
+        smallest = next(
+            self.program.implicants(known, -literal, smallest_only=True, extra=self.keep_all), ()
+        )
+        facts: dict[str, Value] = {f: known[f] for f in smallest}  # type: ignore[misc]
+        filled, _ = self.evaluator.known_facts(Case("witness", self.policy.name, facts))
+        return facts, self.evaluator.verdict_of(filled)
+
+    def possible(self, symbols: Iterable[clingo.Symbol]) -> set[clingo.Symbol]:
+        return self.program.brave(self.keep_all, symbols)
+
+    def redundant(self, rule: PolicyRule) -> bool:
+        assumptions = [lit if i == rule.index else -lit for i, lit in self.drops.items()]
+        changed = self.program.literal(Function("kb_changed"))
+        return self.program.scenario([*assumptions, changed], []) is None
+
+
+def _criterion_words(policy: Policy, ident: str) -> str:
+    criterion = policy.criteria.get(ident)
+    return f'{ident} ("{criterion.text}")' if criterion else ident
+
+
+def _vocabulary_findings(evaluator: Evaluator) -> tuple[list[Finding], set[str]]:
+    """Findings about the vocabulary, and the facts used but not declared."""
+    policy = evaluator.policy
+    findings: list[Finding] = []
+    core = {str(path) for path in core_files()}
+    used: dict[str, str] = {}
+    for statement, info in zip(
+        (s for s in evaluator.statements if s.ast_type == ast.ASTType.Rule),
+        evaluator.rules,
+        strict=True,
+    ):
+        if statement.location.begin.filename in core:
+            continue
+        for fact in info.facts:
+            used.setdefault(fact, short_location(statement))
+    undeclared = {fact for fact in used if fact not in policy.facts}
+    for fact, location in sorted(used.items()):
+        if fact in undeclared:
+            findings.append(
+                Finding(
+                    Kind.VOCABULARY,
+                    (),
+                    f"{location}: a rule uses the fact {fact!r}, "
+                    "which the vocabulary does not declare (fact/2)",
+                    location=location,
+                )
+            )
+    for fact in policy.facts:
+        if fact not in used:
+            findings.append(
+                Finding(Kind.VOCABULARY, (), f"the fact {fact!r} is declared but no rule uses it")
+            )
+    ids: set[str] = set()
+    for name in ("met", "role", "under", "part_of"):
+        for symbol in evaluator.atoms(name, 1 if name == "met" else 2):
+            first = symbol.arguments[0]
+            if first.type == clingo.SymbolType.String:
+                ids.add(first.string)
+    for ident in sorted(ids):
+        criterion = policy.criteria.get(ident)
+        if criterion is None:
+            findings.append(
+                Finding(
+                    Kind.VOCABULARY,
+                    (ident,),
+                    f"criterion {ident} is used but has no quoted text (criterion/3)",
+                )
+            )
+        elif not criterion.text.strip():
+            findings.append(
+                Finding(Kind.VOCABULARY, (ident,), f"criterion {ident} has empty quoted text")
+            )
+    return findings, undeclared
+
+
+def _acknowledgements(evaluator: Evaluator) -> list[tuple[str, str, str]]:
+    found = []
+    for symbol in evaluator.atoms("acknowledge", 3):
+        kind, ident, reason = symbol.arguments
+        text = ident.string if ident.type == clingo.SymbolType.String else str(ident)
+        found.append(
+            (
+                str(kind),
+                text,
+                reason.string if reason.type == clingo.SymbolType.String else str(reason),
+            )
+        )
+    return found
+
+
+def _acknowledge(findings: list[Finding], acks: Sequence[tuple[str, str, str]]) -> list[Finding]:
+    result = []
+    for finding in findings:
+        for kind, ident, reason in acks:
+            if kind == finding.kind.value and (ident == "*" or ident in finding.criteria):
+                finding = dataclasses.replace(finding, level=Level.ACKNOWLEDGED, reason=reason)
+                break
+        result.append(finding)
+    return result
+
+
+def check_policy(evaluator: Evaluator) -> CheckReport:
+    """Every finding of the policy, warnings first, each with its witness."""
+    policy = evaluator.policy
+    findings, undeclared = _vocabulary_findings(evaluator)
+    checker = _Checker(evaluator)
+    indications = [c.id for c in policy.criteria.values() if c.role is Role.INDICATION]
+    blockers = [
+        c.id for c in policy.criteria.values() if c.role in (Role.EXCLUSION, Role.PREREQUISITE)
+    ]
+    fires = {r.index: Function("kb_fires", [clingo.Number(r.index)]) for r in checker.rules}
+    overlap = {
+        (i, b): Function("kb_overlap", [String(i), String(b)])
+        for i in indications
+        for b in blockers
+    }
+    indicated = {i: Function("indicated", [String(i)]) for i in indications}
+    effective = {i: Function("kb_effective", [String(i)]) for i in indications}
+    gap = Function("kb_gap")
+    possible = checker.possible(
+        [*fires.values(), *overlap.values(), *indicated.values(), *effective.values(), gap]
+    )
+
+    def witnessed(
+        kind: Kind,
+        criteria: tuple[str, ...],
+        message: str,
+        condition: clingo.Symbol | None,
+        location: str | None = None,
+    ) -> Finding:
+        found = checker.witness(condition) if condition is not None else None
+        facts, verdict = found if found else (None, None)
+        return Finding(kind, criteria, message, facts, verdict, location=location)
+
+    shadowed = {i for i in indications if indicated[i] in possible and effective[i] not in possible}
+    unreachable_rules = set()
+    for rule in checker.rules:
+        label = rule.criterion or rule.head
+        if fires[rule.index] not in possible:
+            unreachable_rules.add(rule.index)
+            if rule.facts & undeclared:
+                continue  # the vocabulary finding names the cause
+            findings.append(
+                Finding(
+                    Kind.UNREACHABLE,
+                    (rule.criterion,) if rule.criterion else (),
+                    f"{rule.location}: the rule for {label} can never fire: no scenario "
+                    "satisfies its body",
+                    location=rule.location,
+                )
+            )
+    for ident in indications:
+        rules_of_it = [r for r in checker.rules if r.criterion == ident and r.head == "met"]
+        if indicated[ident] not in possible and all(
+            r.index not in unreachable_rules for r in rules_of_it
+        ):
+            findings.append(
+                Finding(
+                    Kind.UNREACHABLE,
+                    (ident,),
+                    f"indication {_criterion_words(policy, ident)} never applies with its "
+                    "conditions met",
+                )
+            )
+    for ident in sorted(shadowed):
+        findings.append(
+            witnessed(
+                Kind.SHADOWED,
+                (ident,),
+                f"indication {_criterion_words(policy, ident)} is overridden in every scenario "
+                "where it holds: it can never lead to coverage",
+                indicated[ident],
+            )
+        )
+    for rule in checker.rules:
+        if rule.index in unreachable_rules or rule.criterion in shadowed:
+            continue
+        if checker.redundant(rule):
+            label = rule.criterion or rule.head
+            findings.append(
+                witnessed(
+                    Kind.REDUNDANT,
+                    (rule.criterion,) if rule.criterion else (),
+                    f"{rule.location}: a rule for {label} is redundant: removing it changes "
+                    "the verdict of no scenario (the witness shows it firing)",
+                    fires[rule.index],
+                    rule.location,
+                )
+            )
+    for (ident, blocker), symbol in overlap.items():
+        if symbol in possible:
+            role = policy.criteria[blocker].role
+            blocks = "is not met" if role is Role.PREREQUISITE else "holds"
+            findings.append(
+                witnessed(
+                    Kind.OVERLAP,
+                    (ident, blocker),
+                    f"indication {ident} holds while {blocker} {blocks}; {blocker} wins: "
+                    "a blocking criterion overrides an indication, so the case is not covered",
+                    symbol,
+                )
+            )
+    if gap in possible:
+        findings.append(
+            witnessed(
+                Kind.GAP,
+                (),
+                "some scenarios are decided by no rule: no indication holds and nothing "
+                "blocks, so not_covered rests on the closed-world default alone",
+                gap,
+            )
+        )
+    findings = _acknowledge(findings, _acknowledgements(evaluator))
+    findings.sort(key=lambda f: (f.level is not Level.WARNING, list(Kind).index(f.kind)))
+    return CheckReport(policy.name, tuple(findings))

@@ -1,0 +1,189 @@
+"""Change impact (`diff`): where two versions of a policy decide differently.
+
+Symbolic, like check: the old version becomes a renamed copy sharing the
+scenario with the new one, and kb/meta/diff.lp marks the scenarios whose
+verdict changes. Each region of change is a minimal condition, found by the
+same hitting-set search as explanations.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from clingo import Function
+
+from policykb.bridge.analysis.policy_rules import policy_rules
+from policykb.bridge.loading.files import meta_file
+from policykb.bridge.model.errors import PolicyError
+from policykb.bridge.model.policy import Policy, Value
+from policykb.bridge.model.result import Verdict, json_value, value_words
+from policykb.bridge.solving.evaluator import Evaluator
+from policykb.bridge.solving.query import QueryProgram
+from policykb.bridge.solving.transform import renamed_copy
+
+OLD = "kb_old_"
+MAX_REGIONS = 200
+
+
+@dataclass(frozen=True)
+class VerdictChange:
+    """A region of scenarios whose verdict changes, as a minimal condition."""
+
+    conditions: Mapping[str, Value]
+    old: Verdict
+    new: Verdict
+
+    @property
+    def summary(self) -> str:
+        condition = " and ".join(f"{f}={value_words(v)}" for f, v in self.conditions.items())
+        return f"{condition or 'every scenario'}: {self.old.value} -> {self.new.value}"
+
+    def to_dict(self) -> dict[str, Any]:
+        facts = {f: json_value(v) for f, v in self.conditions.items()}
+        return {
+            "summary": self.summary,
+            "conditions": facts,
+            "old": self.old.value,
+            "new": self.new.value,
+            "witness": {"facts": facts},
+        }
+
+
+@dataclass(frozen=True)
+class CriterionChange:
+    id: str
+    change: str
+    detail: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "change": self.change, "detail": self.detail}
+
+
+@dataclass(frozen=True)
+class DiffReport:
+    old: str
+    new: str
+    changes: tuple[VerdictChange, ...]
+    criteria: tuple[CriterionChange, ...]
+    facts: tuple[CriterionChange, ...] = ()
+    capped: bool = False
+
+    @property
+    def empty(self) -> bool:
+        return not (self.changes or self.criteria or self.facts)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "old": self.old,
+            "new": self.new,
+            "changes": [c.to_dict() for c in self.changes],
+            "criteria": [c.to_dict() for c in self.criteria],
+            "facts": [c.to_dict() for c in self.facts],
+            "capped": self.capped,
+        }
+
+
+def _rules_by_criterion(evaluator: Evaluator) -> dict[str, set[str]]:
+    grouped: dict[str, set[str]] = {}
+    for rule in policy_rules(evaluator):
+        if rule.criterion is not None:
+            text = str(rule.statement)
+            grouped.setdefault(rule.criterion, set()).add(text)
+    return grouped
+
+
+def _criteria_changes(old: Evaluator, new: Evaluator) -> list[CriterionChange]:
+    changes: list[CriterionChange] = []
+    before, after = old.policy.criteria, new.policy.criteria
+    old_rules, new_rules = _rules_by_criterion(old), _rules_by_criterion(new)
+    for ident in [*before, *(i for i in after if i not in before)]:
+        if ident not in after:
+            changes.append(CriterionChange(ident, "removed", before[ident].text))
+        elif ident not in before:
+            changes.append(CriterionChange(ident, "added", after[ident].text))
+        else:
+            details = [
+                f"{name} changed"
+                for name in ("text", "place", "role", "section", "parent", "parts")
+                if getattr(before[ident], name) != getattr(after[ident], name)
+            ]
+            if old_rules.get(ident, set()) != new_rules.get(ident, set()):
+                details.append("its rules changed")
+            if details:
+                changes.append(CriterionChange(ident, "changed", "; ".join(details)))
+    return changes
+
+
+def _fact_changes(old: Policy, new: Policy) -> list[CriterionChange]:
+    changes = [CriterionChange(f, "removed") for f in old.facts if f not in new.facts]
+    changes += [CriterionChange(f, "added") for f in new.facts if f not in old.facts]
+    for name in old.facts.keys() & new.facts.keys():
+        a, b = old.facts[name], new.facts[name]
+        details = [
+            f"{attr} changed"
+            for attr in ("type", "options", "default")
+            if getattr(a, attr) != getattr(b, attr)
+        ]
+        if details:
+            changes.append(CriterionChange(name, "changed", "; ".join(details)))
+    return changes
+
+
+def diff_policies(old: Evaluator, new: Evaluator) -> DiffReport:
+    """The scenarios whose verdict changes between two versions, as minimal
+    conditions, and the criteria and facts added, removed or changed."""
+    shared = set(old.policy.facts) & set(new.policy.facts)
+    if not shared:
+        raise PolicyError(
+            f"{old.policy.name} and {new.policy.name} share no fact: "
+            "they are not two versions of one policy"
+        )
+    for name in sorted(shared):
+        was, now = old.policy.facts[name], new.policy.facts[name]
+        if was.type is not now.type:
+            raise PolicyError(
+                f"fact {name!r} is {was.type_label} in {old.policy.name} but "
+                f"{now.type_label} in {new.policy.name}: rename it in one version"
+            )
+    facts = {**old.policy.facts, **new.policy.facts}
+    merged = dataclasses.replace(new.policy, facts=facts)
+    statements = [*new.statements, *renamed_copy(old.statements, OLD)]
+    program = QueryProgram(merged, statements, [meta_file("diff")], "diff program")
+    decision = [f for f in facts if f in set(old.decision_facts) | set(new.decision_facts)]
+    changes: list[VerdictChange] = []
+    capped = False
+    for before, after in (
+        (Verdict.COVERED, Verdict.NOT_COVERED),
+        (Verdict.NOT_COVERED, Verdict.COVERED),
+    ):
+        symbol = Function("kb_change", [Function(before.value), Function(after.value)])
+        if not program.has(symbol):
+            continue
+        changed = program.literal(symbol)
+        outside: list[int] = []
+        while True:
+            scenario = program.scenario([changed, *(-r for r in outside)], decision)
+            if scenario is None:
+                break
+            if len(changes) >= MAX_REGIONS:
+                capped = True
+                break
+            known = {f: v for f, v in scenario.items() if v is not None}
+            smallest = next(program.implicants(known, -changed, smallest_only=True))
+            region = {f: known[f] for f in smallest}
+            changes.append(VerdictChange(region, before, after))  # type: ignore[arg-type]
+            with program.ctl.backend() as backend:
+                atom = backend.add_atom()
+                backend.add_rule([atom], program.literals.assumptions(region))
+            outside.append(atom)
+    return DiffReport(
+        old=str(old.source.entry),
+        new=str(new.source.entry),
+        changes=tuple(changes),
+        criteria=tuple(_criteria_changes(old, new)),
+        facts=tuple(_fact_changes(old.policy, new.policy)),
+        capped=capped,
+    )

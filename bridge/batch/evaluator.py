@@ -1,0 +1,119 @@
+"""Evaluating chunks of batch records: compiled policies and a result cache.
+
+Each policy is compiled to prime implicants (compile/) so a case costs
+microseconds; identical cases (same policy and facts) are validated,
+evaluated and serialised once, and their output is reused with the id
+spliced in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from policykb.bridge.batch.output import ChunkResult, RecordError, RecordWriter, Summary
+from policykb.bridge.batch.readers import Chunk, LineChunk
+from policykb.bridge.batch.records import line_items, record_items
+from policykb.bridge.batch.settings import BatchSettings
+from policykb.bridge.compile.implicants import CompiledPolicy, compile_policy
+from policykb.bridge.knowledge_base import KnowledgeBase
+from policykb.bridge.loading.case import csv_document, validate_case
+from policykb.bridge.model.case import DEFAULT_POLICY
+from policykb.bridge.model.errors import CaseError, PolicyKBError
+
+CACHE_LIMIT = 50_000  # distinct cases kept per process (about 2 KiB each)
+
+
+class BatchEvaluator:
+    """Evaluates chunks of records with compiled policies and a result cache.
+
+    The cache maps a record without its id (policy and facts, as given) to its
+    rendered output without the id, or to its error: identical cases are
+    validated, evaluated and serialised once.
+    """
+
+    def __init__(self, settings: BatchSettings) -> None:
+        self.kb = KnowledgeBase(settings.kb_dirs)
+        self.policy = settings.policy
+        self.writer = RecordWriter(settings.output, settings.explain)
+        self._compiled: dict[str, CompiledPolicy | None] = {}
+        self._cache: dict[bytes, tuple[bytes, str, tuple[str, ...]] | CaseError] = {}
+
+    # -- one distinct case -------------------------------------------------------
+
+    def _evaluate(self, document: Mapping[str, Any]) -> tuple[bytes, str, tuple[str, ...]]:
+        policy_name = self.policy or document.get("policy", DEFAULT_POLICY)
+        if not isinstance(policy_name, str):
+            raise CaseError("'policy' must be a string")
+        if self.policy:
+            evaluator = self.kb.evaluator(self.policy)
+        else:
+            evaluator = self.kb.named_evaluator(policy_name)
+        case = validate_case(document, evaluator.policy, "case")
+        name = evaluator.policy.name
+        if name not in self._compiled:
+            self._compiled[name] = compile_policy(evaluator)
+        compiled = self._compiled[name]
+        evaluation = compiled.evaluate(case) if compiled else evaluator.evaluate(case)
+        criteria = evaluator.policy.criteria
+        reasons = tuple(
+            dict.fromkeys(i.criterion for i in evaluation.explanation if i.criterion in criteria)
+        )
+        return self.writer.render(evaluation), evaluation.verdict.value, reasons
+
+    def _cached(self, document: dict[str, Any]) -> tuple[bytes, str, tuple[str, ...]]:
+        # Sliced to a compact copy: orjson's own buffers take about 4 KiB each,
+        # too much to keep tens of thousands of them as cache keys.
+        key = orjson.dumps(document)[1:]
+        hit = self._cache.get(key)
+        if hit is None:
+            try:
+                hit = self._evaluate(document)
+            except CaseError as error:
+                hit = error
+            if len(self._cache) >= CACHE_LIMIT:
+                self._cache.clear()
+            self._cache[key] = hit
+        if isinstance(hit, CaseError):
+            raise hit
+        return hit
+
+    # -- chunks ----------------------------------------------------------------------
+
+    def run(self, chunk: Chunk) -> ChunkResult:
+        """Evaluate a chunk; output records come in input order."""
+        if isinstance(chunk, LineChunk):
+            items = line_items(chunk)
+        else:
+            items = record_items(chunk, self._from_csv_row)
+        parts: list[bytes] = []
+        summary = Summary()
+        errors: list[RecordError] = []
+        verdicts = summary.verdicts
+        reasons_of_denials = summary.denial_reasons
+        for number, key, document, record_id in items:
+            try:
+                if isinstance(document, PolicyKBError):
+                    raise document
+                rendered, verdict, reasons = self._cached(document)
+            except PolicyKBError as error:
+                failed = RecordError(number, record_id, str(error))
+                errors.append(failed)
+                parts.append(self.writer.error(failed, key))
+                continue
+            parts.append(self.writer.with_id(rendered, record_id))  # type: ignore[arg-type]
+            verdicts[verdict] += 1
+            if reasons and verdict == "not_covered":
+                reasons_of_denials.update(reasons)
+        summary.total = len(parts)
+        summary.errors = len(errors)
+        return ChunkResult(b"".join(parts), summary, errors)
+
+    def _from_csv_row(self, row: dict[str, Any]) -> dict[str, Any]:
+        if self.policy:
+            policy = self.kb.policy(self.policy)
+        else:
+            policy = self.kb.named_evaluator(row.get("policy") or DEFAULT_POLICY).policy
+        return csv_document(row, policy)

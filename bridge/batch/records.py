@@ -1,0 +1,102 @@
+"""Input records as case documents: JSONL lines parsed fast, JSON and CSV
+records checked, each with its number, the word that locates it (line or
+record) and its id. A record that cannot become a document becomes its error."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import orjson
+
+from policykb.bridge.batch.readers import LineChunk, Record, too_long
+from policykb.bridge.loading.case import kind_of
+from policykb.bridge.model.errors import CaseError, LimitError, PolicyKBError
+
+Document = dict[str, Any]
+Item = tuple[int, str, Document | PolicyKBError, str | None]
+"""An input record: its number, "line" or "record", its document (or why it
+has none) and its id (None when it has none yet)."""
+
+
+def _case_keys(document: object) -> int:
+    """The keys of a case document and of its facts: the only objects whose keys
+    decide anything (an object anywhere else is refused by case validation)."""
+    if type(document) is not dict:
+        return 0
+    facts = document.get("facts")
+    return len(document) + (len(facts) if type(facts) is dict else 0)
+
+
+def parse_record(line: bytes) -> Any:
+    """A JSONL record: orjson's speed, with repeated keys refused as everywhere else.
+
+    Every object member holds one ':' outside strings, so a line with no more
+    colons than its case and facts objects have keys cannot repeat one of
+    theirs; only lines with other colons (in strings, or in objects that case
+    validation refuses anyway) or a repeated key take the strict, slower parser.
+    """
+    try:
+        document = orjson.loads(line)
+    except orjson.JSONDecodeError as error:
+        if "recursion" in error.msg:
+            raise LimitError("the JSON nests deeper than 1,024 levels") from None
+        raise CaseError(f"malformed JSON at column {error.colno}: {error.msg}") from None
+    if line.count(b":") > _case_keys(document):
+        from policykb.bridge.loading.case import parse_json
+
+        parse_json(line.decode("utf-8"), "the record")  # raises on a repeated key
+    return document
+
+
+def line_items(chunk: LineChunk) -> Iterator[Item]:
+    """The JSONL lines of a chunk (blank lines are no records)."""
+    number = chunk.first - 1
+    lines = chunk.lines.split(b"\n")
+    if chunk.lines.endswith(b"\n"):
+        lines.pop()
+    for line in lines:
+        number += 1
+        if number in chunk.oversized:
+            too_big = CaseError(f"the line is {too_long(chunk.oversized[number])}")
+            yield number, "line", too_big, None
+            continue
+        if not line.strip():
+            continue
+        try:
+            document = parse_record(line)
+            if type(document) is not dict:
+                raise CaseError("a case must be a JSON object")
+            raw_id = document.pop("id", None)
+            if raw_id is not None and type(raw_id) is not str:
+                raise CaseError(f"'id' must be a string, not {kind_of(raw_id)}")
+        except PolicyKBError as error:
+            yield number, "line", error, None
+            continue
+        yield number, "line", document, raw_id if raw_id is not None else f"line-{number}"
+
+
+def record_items(
+    chunk: list[Record], from_csv_row: Callable[[Document], Document]
+) -> Iterator[Item]:
+    """Records of a JSON array, or CSV rows (typed by `from_csv_row`)."""
+    for record in chunk:
+        key = "line" if record.is_csv_row else "record"
+        record_id: str | None = None
+        try:
+            if isinstance(record.data, Exception):
+                raise CaseError(str(record.data))
+            if not isinstance(record.data, dict):
+                raise CaseError("a case must be a JSON object")
+            document = dict(record.data)
+            raw_id = document.pop("id", None)
+            if isinstance(raw_id, str) and raw_id:
+                record_id = raw_id  # named in the error record even if the row is bad
+            if record.is_csv_row:
+                document = from_csv_row(document)
+            if raw_id is not None and not isinstance(raw_id, str):
+                raise CaseError(f"'id' must be a string, not {kind_of(raw_id)}")
+        except PolicyKBError as error:
+            yield record.number, key, error, record_id
+            continue
+        yield record.number, key, document, record_id or f"{key}-{record.number}"

@@ -1,0 +1,19 @@
+"""What a batch run is asked to do: one typed value, handed to every worker."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from policykb.bridge.model.formats import RecordFormat
+
+MAX_JOBS = 64  # worker processes at most (--jobs)
+
+
+@dataclass(frozen=True)
+class BatchSettings:
+    """The settings of a batch run (picklable: worker processes receive it)."""
+
+    kb_dirs: tuple[str, ...] = ()
+    explain: bool = True
+    output: RecordFormat = RecordFormat.JSONL
+    policy: str | None = None

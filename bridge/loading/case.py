@@ -1,0 +1,250 @@
+"""Cases: reading them from JSON or YAML, and validating them against a policy.
+
+A case is `{"id": ..., "policy": ..., "facts": {name: value}}`. A fact that is
+absent or null is unknown (unless the policy gives it a default, which the
+evaluator fills in). Validation turns raw data into a typed `Case` before any
+atom is built, and names exactly what is wrong when it cannot.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from policykb.bridge.model.case import DEFAULT_POLICY, Case
+from policykb.bridge.model.errors import CaseError, LimitError
+from policykb.bridge.model.policy import Fact, FactType, Policy, Value
+
+CASE_KEYS = ("id", "policy", "facts")
+MAX_CASE_BYTES = 16 << 20  # a case file larger than this is refused
+MAX_NAME_SHOWN = 80
+
+
+def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise CaseError(f"duplicate key {key!r}")
+        result[key] = value
+    return result
+
+
+def parse_json(text: str, origin: str) -> Any:
+    """Parse JSON, naming the line and column of a syntax error; keys may not repeat."""
+    try:
+        return json.loads(text, object_pairs_hook=_reject_duplicates)
+    except json.JSONDecodeError as error:
+        raise CaseError(
+            f"{origin}:{error.lineno}:{error.colno}: malformed JSON: {error.msg}"
+        ) from None
+    except CaseError as error:
+        raise CaseError(f"{origin}: {error}") from None
+    except RecursionError:
+        raise LimitError(f"{origin}: the JSON nests too deeply") from None
+    except ValueError as error:  # a number of more than 4,300 digits
+        raise LimitError(f"{origin}: {error}") from None
+
+
+def parse_yaml(text: str, origin: str) -> Any:
+    """Parse YAML as written (see yaml_reader), naming the line and column of an error."""
+    import yaml  # only YAML input pays for it
+
+    from policykb.bridge.loading.yaml_reader import load_yaml
+
+    try:
+        return load_yaml(text)
+    except (CaseError, LimitError) as error:
+        raise type(error)(f"{origin}: {error}") from None
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        where = f"{mark.line + 1}:{mark.column + 1}:" if mark else ""
+        problem = error.problem or "syntax error"  # PyYAML always names the problem
+        raise CaseError(f"{origin}:{where} malformed YAML: {problem}") from None
+    except yaml.YAMLError as error:
+        raise CaseError(f"{origin}: malformed YAML: {error}") from None
+
+
+def parse_case_text(text: str, origin: str) -> Any:
+    """Parse a case document: JSON when it is a .json file or starts like JSON, else YAML."""
+    if origin.endswith(".json") or text.lstrip().startswith(("{", "[")):
+        return parse_json(text, origin)
+    return parse_yaml(text, origin)
+
+
+def read_case_document(path: str) -> tuple[Any, str]:
+    """Read and parse a case file (or `-` for stdin); return the data and a default id."""
+    if path == "-":
+        try:
+            text = sys.stdin.buffer.read(MAX_CASE_BYTES + 1).decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise CaseError("<stdin>: not UTF-8 text") from None
+        if len(text) > MAX_CASE_BYTES:
+            raise LimitError(f"<stdin>: larger than {MAX_CASE_BYTES:,} bytes, not a case")
+        return parse_case_text(text, "<stdin>"), "stdin"
+    file = Path(path)
+    try:
+        if file.stat().st_size > MAX_CASE_BYTES:
+            raise LimitError(f"{path}: larger than {MAX_CASE_BYTES:,} bytes, not a case file")
+        text = file.read_text(encoding="utf-8-sig")  # tolerate a byte-order mark
+    except FileNotFoundError:
+        raise CaseError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise CaseError(f"{path}: is a folder, not a case file") from None
+    except UnicodeDecodeError:
+        raise CaseError(f"{path}: not UTF-8 text") from None
+    except OSError as error:
+        raise CaseError(f"{path}: cannot read: {error.strerror}") from None
+    return parse_case_text(text, path), file.stem
+
+
+def _nearest(name: str, known: list[str]) -> str:
+    if len(name) > MAX_NAME_SHOWN:
+        return ""
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def shown_name(name: object) -> str:
+    """A name from the input, quoted, and cut short when it is long."""
+    text = repr(str(name))
+    if len(text) <= MAX_NAME_SHOWN:
+        return text
+    return f"{text[:MAX_NAME_SHOWN]}...' ({len(str(name)):,} characters)"
+
+
+def kind_of(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list | tuple):
+        return "a list"
+    if isinstance(value, Mapping):
+        return "an object"
+    return "a value of another kind"
+
+
+def check_value(fact: Fact, raw: object) -> Value:
+    """The typed value of `raw` for `fact`, or a CaseError naming the expected type."""
+    wrong = f"fact {fact.name!r} must be {fact.type_label}, not {kind_of(raw)}"
+    if fact.type is FactType.BOOL:
+        if not isinstance(raw, bool):
+            raise CaseError(wrong)
+        return raw
+    if fact.type is FactType.ENUM:
+        if not isinstance(raw, str):
+            raise CaseError(wrong)
+        if raw not in fact.options:
+            raise CaseError(
+                f"fact {fact.name!r} must be {fact.type_label}, not {shown_name(raw)}"
+                + _nearest(raw, list(fact.options))
+            )
+        return raw
+    if fact.type is FactType.STRING:
+        # A code such as 97124 is often written as a number; it means the same.
+        if isinstance(raw, int) and not isinstance(raw, bool):
+            return str(raw)
+        if not isinstance(raw, str):
+            raise CaseError(wrong)
+        return raw
+    if not isinstance(raw, list):
+        raise CaseError(wrong)
+    members: set[str] = set()
+    for item in raw:
+        if not isinstance(item, str) or item not in fact.options:
+            shown = shown_name(item) if isinstance(item, str) else kind_of(item)
+            hint = _nearest(item, list(fact.options)) if isinstance(item, str) else ""
+            raise CaseError(
+                f"fact {fact.name!r}: {shown} is not one of {', '.join(fact.options)}{hint}"
+            )
+        members.add(item)
+    return frozenset(members)
+
+
+def case_policy_name(document: object) -> str:
+    """The policy a raw case names (the default policy when it names none)."""
+    if isinstance(document, Mapping):
+        policy = document.get("policy")
+        if isinstance(policy, str):
+            return str(policy)
+    return DEFAULT_POLICY
+
+
+def validate_case(document: object, policy: Policy, default_id: str) -> Case:
+    """Check a parsed case document against `policy` and return the typed case."""
+    if not isinstance(document, Mapping):
+        raise CaseError(f"a case must be an object with a 'facts' key, not {kind_of(document)}")
+    for key in document:
+        if key not in CASE_KEYS:
+            raise CaseError(
+                f"unknown key {shown_name(key)} in case (expected {', '.join(CASE_KEYS)})"
+                + _nearest(str(key), list(CASE_KEYS))
+            )
+    case_id = document.get("id", default_id)
+    if not isinstance(case_id, str):
+        raise CaseError(f"'id' must be a string, not {kind_of(case_id)}")
+    policy_name = document.get("policy", policy.name)
+    if not isinstance(policy_name, str):
+        raise CaseError(f"'policy' must be a string, not {kind_of(policy_name)}")
+    raw_facts = document.get("facts", {})
+    if raw_facts is None:
+        raw_facts = {}
+    if not isinstance(raw_facts, Mapping):
+        raise CaseError(f"'facts' must be an object, not {kind_of(raw_facts)}")
+    facts: dict[str, Value] = {}
+    for name, raw in raw_facts.items():
+        if name not in policy.facts:
+            raise CaseError(
+                f"unknown fact {shown_name(name)} for policy {policy.name}"
+                + _nearest(str(name), list(policy.facts))
+            )
+        if raw is None:
+            continue
+        facts[name] = check_value(policy.facts[name], raw)
+    ordered = {name: facts[name] for name in policy.facts if name in facts}
+    return Case(id=case_id, policy=policy_name, facts=ordered)
+
+
+# -- CSV rows ------------------------------------------------------------------
+
+TRUE_WORDS = {"true", "yes", "1", "t", "y"}
+FALSE_WORDS = {"false", "no", "0", "f", "n"}
+
+
+def csv_value(fact: Fact, cell: str) -> object:
+    """A CSV cell as the raw value of `fact`: words for booleans, `;` between
+    list items, text otherwise (validate_case then checks it like any value)."""
+    text = cell.strip()
+    if fact.type is FactType.BOOL:
+        if text.lower() in TRUE_WORDS:
+            return True
+        if text.lower() in FALSE_WORDS:
+            return False
+        raise CaseError(f"fact {fact.name!r} must be true or false, not {text!r}")
+    if fact.type is FactType.LIST:
+        return [item.strip() for item in text.split(";") if item.strip()]
+    return text
+
+
+def csv_document(row: Mapping[str, str | None], policy: Policy) -> dict[str, Any]:
+    """A CSV row (without its id) as a case document, cells typed by the vocabulary."""
+    facts: dict[str, object] = {}
+    for column, cell in row.items():
+        if column == "policy" or cell is None or cell == "":
+            continue
+        if column not in policy.facts:
+            facts[column] = cell  # validate_case names it and the nearest known fact
+            continue
+        facts[column] = csv_value(policy.facts[column], cell)
+    document: dict[str, Any] = {"facts": facts}
+    if row.get("policy"):
+        document["policy"] = row["policy"]
+    return document

@@ -1,0 +1,114 @@
+"""Where policies live: the bundled KB and any folders of the user's own.
+
+A policy is a folder holding an entry file `policy.lp` that only includes the
+policy's parts. The core logic in the bundled `core/` folder is loaded with
+every policy, so a policy folder holds nothing but the policy.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from policykb.bridge.model.errors import PolicyError
+from policykb.bridge.model.policy import PolicySource
+
+ENTRY_FILE = "policy.lp"
+CORE_FILES = ("vocabulary.lp", "scenario.lp", "verdict.lp")
+SHOW_FILE = "show.lp"
+
+
+def bundled_kb() -> Path:
+    """The folder of the bundled knowledge base (package data of policykb.kb).
+
+    The package is installed as files (clingo loads them by path), so its
+    folder is found from the module itself: importlib.resources would cost a
+    start-up millisecond for nothing.
+    """
+    import policykb.kb
+
+    return Path(policykb.kb.__file__).parent
+
+
+def core_files() -> list[Path]:
+    """The policy-independent program parts, in load order."""
+    core = bundled_kb() / "core"
+    return [core / name for name in CORE_FILES]
+
+
+def meta_file(name: str) -> Path:
+    """A meta-program of the bundled KB (kb/meta/NAME.lp): fixed rules the
+    analyses add to a policy's program, never built from case data."""
+    return bundled_kb() / "meta" / f"{name}.lp"
+
+
+def show_file() -> Path:
+    """The file that declares what a model shows to the bridge."""
+    return bundled_kb() / "core" / SHOW_FILE
+
+
+def _policies_in(folder: Path) -> Iterable[PolicySource]:
+    if (folder / ENTRY_FILE).is_file():
+        yield PolicySource(folder.name, folder / ENTRY_FILE)
+        return
+    for child in sorted(folder.iterdir()):
+        if (child / ENTRY_FILE).is_file():
+            yield PolicySource(child.name, child / ENTRY_FILE)
+
+
+def discover_policies(extra_dirs: Sequence[Path] = ()) -> dict[str, PolicySource]:
+    """Every policy by name: the bundled ones, then the user's (which win on a clash).
+
+    Each folder in `extra_dirs` is either a policy folder itself or a folder of
+    policy folders.
+    """
+    found = {source.name: source for source in _policies_in(bundled_kb() / "policies")}
+    for folder in extra_dirs:
+        if not folder.is_dir():
+            raise PolicyError(f"--kb {folder}: no such folder")
+        own = list(_policies_in(folder))
+        if not own:
+            raise PolicyError(
+                f"--kb {folder}: no policy found (a policy is a folder with a {ENTRY_FILE})"
+            )
+        found.update((source.name, source) for source in own)
+    return found
+
+
+def looks_like_path(target: str | Path) -> bool:
+    """A policy given as a path: a Path, or text with a folder separator or ending in .lp.
+
+    A bare name is always a policy name: a folder of that name in the current
+    directory never stands in for a policy (write ./NAME for the folder).
+    """
+    if isinstance(target, Path):
+        return True
+    return "/" in target or os.sep in target or target.endswith(".lp")
+
+
+def policy_source(
+    target: str | Path, extra_dirs: Sequence[Path] = (), allow_paths: bool = True
+) -> PolicySource:
+    """Resolve a policy name (or, from the command line, a folder or entry file).
+
+    Case data passes allow_paths=False: a case chooses among the loaded
+    policies by name and never makes policykb load a file.
+    """
+    if looks_like_path(target):
+        if not allow_paths:
+            raise PolicyError(
+                f"a case names its policy by name, not by path ({str(target)[:80]!r})"
+            )
+        path = Path(target)
+        if path.suffix == ".lp" and path.is_file():
+            return PolicySource(path.parent.name, path)
+        if path.is_dir() and (path / ENTRY_FILE).is_file():
+            return PolicySource(path.name, path / ENTRY_FILE)
+        raise PolicyError(f"{target}: not a policy folder (with a {ENTRY_FILE}) or entry file")
+    known = discover_policies(extra_dirs)
+    name = str(target)
+    if name not in known:
+        names = ", ".join(sorted(known)) or "none"
+        raise PolicyError(f"unknown policy {name[:80]!r} (known policies: {names})")
+    return known[name]

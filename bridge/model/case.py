@@ -1,0 +1,20 @@
+"""A validated case, and the policy a case gets when it names none."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from policykb.bridge.model.policy import Value
+
+DEFAULT_POLICY = "massage-therapy"
+"""The policy of a case, a suite or a command that names none."""
+
+
+@dataclass(frozen=True)
+class Case:
+    """A validated case: its id, its policy and the facts it states."""
+
+    id: str
+    policy: str
+    facts: Mapping[str, Value] = field(default_factory=dict)

@@ -1,0 +1,175 @@
+"""What an evaluation returns: frozen, typed, and convertible to the JSON contract."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from policykb.bridge.model.policy import Value
+
+
+class Verdict(StrEnum):
+    COVERED = "covered"
+    NOT_COVERED = "not_covered"
+    NEEDS_INFORMATION = "needs_information"
+
+
+class Status(StrEnum):
+    """A criterion's status over every way of filling in the case's unknowns."""
+
+    MET = "met"
+    NOT_MET = "not_met"
+    UNKNOWN = "unknown"
+    NOT_APPLICABLE = "not_applicable"
+
+
+def json_value(value: Value) -> bool | str | list[str]:
+    """A fact value as it is written in JSON (lists sorted, for stable output)."""
+    if isinstance(value, bool | str):
+        return value
+    return sorted(value)
+
+
+def value_words(value: Value) -> str:
+    """A fact value as a person reads it: true, false, a name, or a list."""
+    shown = json_value(value)
+    if isinstance(shown, bool):
+        return "true" if shown else "false"
+    if isinstance(shown, list):
+        return ", ".join(shown) or "none"
+    return shown
+
+
+@dataclass(frozen=True)
+class ExplanationItem:
+    """One known fact a verdict rests on, with the criterion it speaks to."""
+
+    fact: str
+    value: Value
+    criterion: str
+    text: str
+    assumed: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        item: dict[str, Any] = {
+            "fact": self.fact,
+            "value": json_value(self.value),
+            "criterion": self.criterion,
+            "text": self.text,
+        }
+        if self.assumed:
+            item["assumed"] = True
+        return item
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the verdict would be if a missing fact were answered with `value`."""
+
+    value: Value
+    verdict: Verdict
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"value": json_value(self.value), "verdict": self.verdict.value}
+
+
+@dataclass(frozen=True)
+class MissingFact:
+    """An unknown fact the verdict still depends on, and how to ask for it."""
+
+    fact: str
+    question: str
+    criteria: tuple[str, ...]
+    answers: tuple[Answer, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        missing: dict[str, Any] = {
+            "fact": self.fact,
+            "question": self.question,
+            "criteria": list(self.criteria),
+        }
+        if self.answers:
+            missing["answers"] = [answer.to_dict() for answer in self.answers]
+        return missing
+
+
+@dataclass(frozen=True)
+class Change:
+    """Setting one fact (given or absent) to a value."""
+
+    fact: str
+    value: Value
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"fact": self.fact, "value": json_value(self.value)}
+
+
+@dataclass(frozen=True)
+class Note:
+    """A warning or caution: it is reported, and it never changes the verdict."""
+
+    kind: str
+    id: str
+    text: str
+    fact: str | None = None
+    value: Value | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        note: dict[str, Any] = {"kind": self.kind, "id": self.id, "text": self.text}
+        if self.fact is not None:
+            note["fact"] = self.fact
+        if self.value is not None:
+            note["value"] = json_value(self.value)
+        return note
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """The verdict on one case, with its minimal explanation."""
+
+    id: str
+    policy: str
+    verdict: Verdict
+    criteria: dict[str, Status]
+    explanation: tuple[ExplanationItem, ...]
+    missing: tuple[MissingFact, ...]
+    warnings: tuple[Note, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "policy": self.policy,
+            "verdict": self.verdict.value,
+            "criteria": {key: status.value for key, status in self.criteria.items()},
+            "explanation": [item.to_dict() for item in self.explanation],
+            "missing": [item.to_dict() for item in self.missing],
+            "warnings": [note.to_dict() for note in self.warnings],
+        }
+
+
+@dataclass(frozen=True)
+class WhyAnswer:
+    """Why a case got its verdict: every minimal explanation, the smallest
+    changes that flip it, and what each missing fact's answers would do."""
+
+    id: str
+    policy: str
+    verdict: Verdict
+    explanations: tuple[tuple[ExplanationItem, ...], ...]
+    target: Verdict
+    changes: tuple[tuple[Change, ...], ...]
+    changes_capped: bool
+    missing: tuple[MissingFact, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "policy": self.policy,
+            "verdict": self.verdict.value,
+            "explanations": [[item.to_dict() for item in e] for e in self.explanations],
+            "target": self.target.value,
+            "changes": [[change.to_dict() for change in c] for c in self.changes],
+            "changes_capped": self.changes_capped,
+            "missing": [item.to_dict() for item in self.missing],
+        }

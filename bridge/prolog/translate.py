@@ -1,0 +1,195 @@
+"""Translate a policy's ASP rules into a Prolog module, for the second engine.
+
+The policy keeps one source of truth: the Prolog program is generated from
+the parsed ASP statements (core + policy), never written by hand. Normal rules
+and facts become Prolog clauses over predicates renamed asp_<name>, with the
+positive literals first, then comparisons, then negations (`\\+`), so every
+negated goal is ground when it is called, as ASP's safety guarantees. Choice
+rules, which span the scenario space, are left out: in Prolog the case itself
+supplies value/2 and known/1 (see prove.pl), and the prover splits on unknown
+facts. Constraints are left out too: they only restrict which scenarios exist.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import clingo
+from clingo import ast
+
+from policykb.bridge.loading.rules import RuleInfo, depends_on, location
+from policykb.bridge.model.errors import PolicyError
+
+PREFIX = "asp_"
+CASE_PREDICATES = {"value", "known"}
+_BARE_ATOM = re.compile(r"[a-z][A-Za-z0-9_]*")
+_COMPARISON = {
+    ast.ComparisonOperator.Equal: "=",
+    ast.ComparisonOperator.NotEqual: "\\==",
+    ast.ComparisonOperator.LessThan: "@<",
+    ast.ComparisonOperator.LessEqual: "@=<",
+    ast.ComparisonOperator.GreaterThan: "@>",
+    ast.ComparisonOperator.GreaterEqual: "@>=",
+}
+
+
+def prolog_atom(name: str) -> str:
+    """An atom in Prolog syntax, quoted unless it is a plain lower-case name."""
+    if _BARE_ATOM.fullmatch(name):
+        return name
+    return "'" + name.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def prolog_string(text: str) -> str:
+    """A string in Prolog syntax (double quotes, escaped)."""
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return '"' + escaped + '"'
+
+
+def prolog_symbol(symbol: clingo.Symbol) -> str:
+    """A clingo symbol as a Prolog term."""
+    if symbol.type == clingo.SymbolType.Number:
+        return str(symbol.number)
+    if symbol.type == clingo.SymbolType.String:
+        return prolog_string(symbol.string)
+    if symbol.type == clingo.SymbolType.Function and symbol.name:
+        if not symbol.arguments:
+            return prolog_atom(symbol.name)
+        args = ", ".join(prolog_symbol(a) for a in symbol.arguments)
+        return f"{prolog_atom(symbol.name)}({args})"
+    raise PolicyError(f"the Prolog translation does not support the term {symbol}")
+
+
+@dataclass
+class _Translator:
+    where: str = ""
+
+    def unsupported(self, what: str) -> PolicyError:
+        return PolicyError(f"{self.where}: the Prolog translation does not support {what}")
+
+    def term(self, node: ast.AST) -> str:
+        kind = node.ast_type
+        if kind == ast.ASTType.SymbolicTerm:
+            return prolog_symbol(node.symbol)
+        if kind == ast.ASTType.Variable:
+            return str(node.name)
+        if kind == ast.ASTType.Function and node.name and not node.external:
+            if not node.arguments:
+                return prolog_atom(node.name)
+            args = ", ".join(self.term(a) for a in node.arguments)
+            return f"{prolog_atom(node.name)}({args})"
+        raise self.unsupported(f"the term {node}")
+
+    def atom(self, node: ast.AST) -> str:
+        symbol = node.symbol
+        if symbol.ast_type != ast.ASTType.Function:
+            raise self.unsupported(f"the atom {node}")
+        name = prolog_atom(PREFIX + symbol.name)
+        if not symbol.arguments:
+            return name
+        return f"{name}({', '.join(self.term(a) for a in symbol.arguments)})"
+
+    def literal(self, node: ast.AST) -> tuple[int, str]:
+        """A body literal with its place: 0 positive, 1 comparison, 2 negated."""
+        if node.ast_type != ast.ASTType.Literal:
+            raise self.unsupported(f"the body element {node}")
+        atom = node.atom
+        if atom.ast_type == ast.ASTType.SymbolicAtom:
+            if node.sign == ast.Sign.NoSign:
+                return 0, self.atom(atom)
+            if node.sign == ast.Sign.Negation:
+                return 2, f"\\+ {self.atom(atom)}"
+            raise self.unsupported(f"double negation in {node}")
+        if atom.ast_type == ast.ASTType.Comparison and node.sign == ast.Sign.NoSign:
+            left = self.term(atom.term)
+            tests = []
+            for guard in atom.guards:
+                right = self.term(guard.term)
+                tests.append(f"kb_cmp({left} {_COMPARISON[guard.comparison]} {right})")
+                left = right
+            return 1, ", ".join(tests)
+        if atom.ast_type == ast.ASTType.BooleanConstant and node.sign == ast.Sign.NoSign:
+            return 1, "true" if atom.value else "fail"
+        raise self.unsupported(f"the literal {node}")
+
+    def rule(self, statement: ast.AST) -> str | None:
+        self.where = location(statement)
+        head = statement.head
+        if head.ast_type != ast.ASTType.Literal:
+            return None  # a choice rule: the scenario space
+        if head.atom.ast_type == ast.ASTType.BooleanConstant and not head.atom.value:
+            # An integrity constraint: the prover drops the scenarios it rules out.
+            head_text = prolog_atom(PREFIX + VIOLATED)
+        elif head.atom.ast_type != ast.ASTType.SymbolicAtom:
+            raise self.unsupported(f"the head {head}")
+        elif head.atom.symbol.ast_type == ast.ASTType.Function and (
+            head.atom.symbol.name in CASE_PREDICATES
+        ):
+            raise self.unsupported("a rule defining value/2 or known/1 (the case supplies them)")
+        else:
+            head_text = self.atom(head.atom)
+        body = sorted((self.literal(lit) for lit in statement.body), key=lambda item: item[0])
+        if not body:
+            return f"{head_text}."
+        return f"{head_text} :-\n    " + ",\n    ".join(text for _, text in body) + "."
+
+
+VIOLATED = "kb_violated"
+"""The predicate an integrity constraint's body derives in the Prolog translation."""
+
+
+def static_predicates(rules: Sequence[RuleInfo]) -> set[str]:
+    """Predicates whose truth does not depend on the case (declarations)."""
+    defined = {rule.head for rule in rules if rule.head is not None}
+    dynamic = {
+        head for head in defined if depends_on(rules, [head]) & CASE_PREDICATES
+    } | CASE_PREDICATES
+    return defined - dynamic
+
+
+def _signatures(statements: Iterable[ast.AST]) -> set[tuple[str, int]]:
+    found: set[tuple[str, int]] = set()
+
+    class Collect(ast.Transformer):
+        def visit_SymbolicAtom(self, node: ast.AST) -> ast.AST:
+            if node.symbol.ast_type == ast.ASTType.Function:
+                found.add((node.symbol.name, len(node.symbol.arguments)))
+            return node
+
+    collect = Collect()
+    for statement in statements:
+        if statement.ast_type == ast.ASTType.Rule:
+            collect(statement)
+    return found
+
+
+def translate(
+    statements: Sequence[ast.AST], rules: Sequence[RuleInfo], module: str, prover: str
+) -> str:
+    """The Prolog module text for a policy, including the prover file."""
+    translator = _Translator()
+    clauses = [
+        c for c in (translator.rule(s) for s in statements if s.ast_type == ast.ASTType.Rule) if c
+    ]
+    static = static_predicates(rules)
+    used = _signatures(statements) | {(VIOLATED, 0)}
+    signatures = sorted(s for s in used if s[0] not in CASE_PREDICATES)
+    lines = [
+        "% Generated by policykb from the policy's ASP rules. Do not edit.",
+        f":- module({prolog_atom(module)}, []).",
+        ":- set_prolog_flag(double_quotes, string).",
+        ":- discontiguous kb_static/2.",
+    ]
+    for name, arity in signatures:
+        indicator = f"{prolog_atom(PREFIX + name)}/{arity}"
+        lines += [f":- dynamic {indicator}.", f":- discontiguous {indicator}."]
+    lines += [
+        f"kb_static({prolog_atom(PREFIX + name)}, {arity})."
+        for name, arity in signatures
+        if name in static
+    ]
+    lines.append(f":- include({prolog_atom(prover)}).")
+    lines += clauses
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,162 @@
+"""Proof trees from the Prolog engine, in the published shape.
+
+The prover returns a raw tree of rule instances, negations, case facts and
+splits by cases. Here it becomes the published shape
+
+    {"engine": "swi-prolog", "root": {"goal", "rule", "text", "truth", "children"}}
+
+where `rule` is a criterion ID (or "case", "verdict", "heading", "cases") and
+`text` the policy's words. Core helper predicates (holds/1, fails/1 and the
+private kb_* ones) are folded into their children, so every node a reader sees
+is a criterion, the verdict, a heading or a fact of the case.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from policykb.bridge.model.policy import Policy, Value
+from policykb.bridge.model.result import value_words
+
+ENGINE = "swi-prolog"
+FOLDED = {"holds", "fails", "domain"}
+CRITERION_PREDICATES = {"met", "applies", "indicated", "blocked"}
+CORE_TEXT = {
+    "covered": "Covered when an applicable indication is met and no criterion blocks it.",
+    "kb_blocked": "Some applicable criterion blocks coverage.",
+    "decided": "Some rule speaks to the case.",
+}
+
+
+@dataclass
+class ProofNode:
+    goal: str
+    rule: str
+    text: str
+    truth: str
+    children: list[ProofNode] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "goal": self.goal,
+            "rule": self.rule,
+            "text": self.text,
+            "truth": self.truth,
+            "children": [child.to_dict() for child in self.children],
+        }
+
+
+# Private helper predicates as a reader knows them.
+READABLE_GOALS = {"kb_blocked": "blocked(_)"}
+
+
+def _goal(pred: str, args: list[str]) -> str:
+    if pred in READABLE_GOALS:
+        return READABLE_GOALS[pred]
+    if not args:
+        return pred
+    return f"{pred}({', '.join(args)})"
+
+
+def _truth(raw: object) -> str:
+    # JSON turns the Prolog atoms true and false into booleans.
+    return value_words(raw) if isinstance(raw, bool) else str(raw)
+
+
+class _Builder:
+    def __init__(self, policy: Policy, known: Mapping[str, Value], assumed: frozenset[str]) -> None:
+        self.policy = policy
+        self.known = known
+        self.assumed = assumed
+
+    def fact_text(self, fact: str) -> str:
+        if fact not in self.known:
+            return f"{fact} is unknown"
+        source = "assumed: the policy's default" if fact in self.assumed else "given in the case"
+        return f"{fact} = {value_words(self.known[fact])} ({source})"
+
+    def nodes(self, raw: Mapping[str, Any]) -> list[ProofNode]:
+        """The nodes for one raw node (several when it is folded away)."""
+        kind = raw["kind"]
+        truth = _truth(raw.get("truth", ""))
+        if kind == "fact":
+            fact = raw["fact"]
+            return [
+                ProofNode(f"value({fact}, {raw['value']})", "case", self.fact_text(fact), truth)
+            ]
+        if kind == "known":
+            fact = raw["fact"]
+            return [ProofNode(f"known({fact})", "case", self.fact_text(fact), truth)]
+        if kind == "cases":
+            fact = raw["fact"]
+            branches = [
+                ProofNode(
+                    f"{fact} = {', '.join(branch['values']) or 'none'}",
+                    "case split",
+                    f"if {fact} were {', '.join(branch['values']) or 'none'}: {branch['verdict']}",
+                    "true",
+                    self.nodes(branch["proof"]),
+                )
+                for branch in raw["branches"]
+            ]
+            return [
+                ProofNode(
+                    f"cases({fact})",
+                    "cases",
+                    f"{fact} is unknown; every value it can take gives the same verdict",
+                    "true",
+                    branches,
+                )
+            ]
+        pred, args = raw["pred"], list(raw.get("args", []))
+        if kind == "not":
+            if raw["children"][0]["kind"] == "static":
+                return []  # a declaration, not a condition of the case
+            inner = self.nodes(raw["children"][0])
+            label = self.describe(pred, args)
+            return [
+                ProofNode(
+                    f"not {_goal(pred, args)}", label[0], label[1], truth, self._unfold(inner, pred)
+                )
+            ]
+        children = [
+            n
+            for alternative in raw.get("alternatives", [])
+            for kid in alternative
+            for n in self.nodes(kid)
+        ]
+        if pred in FOLDED:
+            return children
+        rule, text = self.describe(pred, args)
+        return [ProofNode(_goal(pred, args), rule, text, truth, children)]
+
+    @staticmethod
+    def _unfold(nodes: list[ProofNode], pred: str) -> list[ProofNode]:
+        # "not kb_blocked" reads better as the blocks that do not hold.
+        if pred.startswith("kb_") and len(nodes) == 1:
+            return nodes[0].children
+        return nodes
+
+    def describe(self, pred: str, args: list[str]) -> tuple[str, str]:
+        if pred in CRITERION_PREDICATES and args and args[0] in self.policy.criteria:
+            criterion = self.policy.criteria[args[0]]
+            return criterion.id, criterion.text
+        if pred == "section" and args:
+            return "heading", self.policy.headings.get(args[0], args[0])
+        if pred in CORE_TEXT:
+            return "verdict", CORE_TEXT[pred]
+        return pred, ""
+
+
+def proof_tree(
+    policy: Policy,
+    known: Mapping[str, Value],
+    assumed: frozenset[str],
+    raw_root: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The published proof shape for a raw prover tree."""
+    nodes = _Builder(policy, known, assumed).nodes(raw_root)
+    root = nodes[0] if len(nodes) == 1 else ProofNode("verdict", "verdict", "", "true", nodes)
+    return {"engine": ENGINE, "root": root.to_dict()}

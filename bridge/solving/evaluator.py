@@ -1,0 +1,486 @@
+"""Exact evaluation of cases over a policy's grounded scenario program.
+
+A case pins the facts it knows; its unknown facts range over their domains.
+The verdict, each criterion's status and each note are read from the brave
+and cautious consequences of the scenario program under the case's
+assumptions: what holds in some, and in every, way of filling in the unknowns.
+
+Minimal explanations are found by implicit hitting sets (solving/query.py): a small
+clingo program proposes the smallest set of the case's facts not yet refuted;
+the scenario program either confirms that it alone forces the verdict or
+returns the closest counterexample, whose disagreements with the case (a
+minimum correction set) become a new constraint. Every confirmed proposal is
+a minimal explanation, and they come smallest first. Smallest change sets
+(`why`) are searched the same way over changes instead of facts.
+
+One grounded program serves all of this; the twin program (missing facts) is
+grounded on first use.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from itertools import chain, combinations
+from typing import TYPE_CHECKING
+
+import clingo
+from clingo import Function
+
+from policykb.bridge.loading.declarations import read_policy
+from policykb.bridge.model.case import Case
+from policykb.bridge.model.errors import CaseError, PolicyError
+from policykb.bridge.model.policy import FactType, PolicySource, Value
+from policykb.bridge.model.result import (
+    Answer,
+    Change,
+    Evaluation,
+    ExplanationItem,
+    MissingFact,
+    Note,
+    Status,
+    Verdict,
+    WhyAnswer,
+)
+from policykb.bridge.solving.control import ground_scenarios
+from policykb.bridge.solving.hitting_sets import Correction, MinimalSets
+from policykb.bridge.solving.literals import COVERED, OTHER, ValueLiterals
+from policykb.bridge.solving.query import QueryProgram, closest_file
+
+if TYPE_CHECKING:
+    from clingo import ast
+
+    from policykb.bridge.loading.rules import RuleInfo
+
+Assignment = Mapping[str, Value]
+"""Known facts: fact name -> value."""
+
+
+@dataclass(frozen=True)
+class _Consequences:
+    possible: frozenset[clingo.Symbol]
+    certain: frozenset[clingo.Symbol]
+
+
+class Evaluator:
+    """Evaluates cases of one policy. Grounds its programs once.
+
+    Not thread-safe by itself: a clingo Control answers one query at a time.
+    Callers that share an evaluator across threads hold `lock` around each
+    call (KnowledgeBase does).
+    """
+
+    def __init__(self, source: PolicySource) -> None:
+        self.lock = threading.RLock()
+        self.source = source
+        # One grounded program serves every query: the scenario program with
+        # the closest-counterexample rules (ignored except for explanations).
+        self._ctl = ground_scenarios(source, extra=[closest_file()])
+        self.policy = read_policy(source, self._ctl)
+        self._program = QueryProgram(self.policy, control=self._ctl)
+        self._literals = self._program.literals
+        self._covered = self._literal_of(self._ctl, COVERED)
+        self._twin: clingo.Control | None = None
+        self._twin_literals: ValueLiterals | None = None
+        self._flip: dict[str, int] = {}
+
+    # Parsed statements and their analysis are only needed by why, check, diff,
+    # batch and the Prolog engine: computed on first use, not on start-up.
+
+    @cached_property
+    def statements(self) -> list[ast.AST]:
+        """The parsed statements of the policy with the core (for analyses)."""
+        from policykb.bridge.loading.parsing import policy_statements
+
+        return policy_statements(self.source)
+
+    @cached_property
+    def rules(self) -> list[RuleInfo]:
+        """What each rule defines and reads (see loading/rules.py)."""
+        from policykb.bridge.loading.rules import rules_of
+
+        return rules_of(self.statements)
+
+    @cached_property
+    def decision_facts(self) -> list[str]:
+        """The facts the verdict depends on, in vocabulary order."""
+        from policykb.bridge.loading.rules import decision_facts
+
+        used = decision_facts(self.rules)
+        return [f for f in self.policy.facts if f in used]
+
+    def atoms(self, name: str, arity: int) -> list[clingo.Symbol]:
+        """The atoms name/arity of the grounded policy (declarations and derivable ones)."""
+        return [atom.symbol for atom in self._ctl.symbolic_atoms.by_signature(name, arity)]
+
+    @staticmethod
+    def _literal_of(ctl: clingo.Control, symbol: clingo.Symbol) -> int:
+        atom = ctl.symbolic_atoms[symbol]
+        if atom is None:
+            raise PolicyError(f"the policy never derives {symbol}: it is not a complete policy")
+        return atom.literal
+
+    # -- known facts ---------------------------------------------------------
+
+    def known_facts(self, case: Case) -> tuple[dict[str, Value], frozenset[str]]:
+        """The case's facts with the defaults filled in, and which were assumed."""
+        known = dict(case.facts)
+        assumed = set()
+        for name, fact in self.policy.facts.items():
+            if name not in known and fact.default is not None:
+                known[name] = fact.default
+                assumed.add(name)
+        ordered = {name: known[name] for name in self.policy.facts if name in known}
+        return ordered, frozenset(assumed)
+
+    # -- solving -------------------------------------------------------------
+
+    def _set_mode(self, mode: str) -> None:
+        self._program.configure(mode, "ignore")
+
+    def _consequences(self, assumptions: Sequence[int]) -> _Consequences:
+        found: list[frozenset[clingo.Symbol]] = []
+        for mode in ("brave", "cautious"):
+            self._set_mode(mode)
+            last: list[clingo.Symbol] | None = None
+            with self._ctl.solve(assumptions=list(assumptions), yield_=True) as handle:
+                for model in handle:
+                    last = model.symbols(shown=True)
+            if last is None:
+                raise CaseError("the case's facts contradict the policy's domain constraints")
+            found.append(frozenset(last))
+        return _Consequences(possible=found[0], certain=found[1])
+
+    # -- verdict -------------------------------------------------------------
+
+    @staticmethod
+    def _verdict(consequences: _Consequences) -> Verdict:
+        if COVERED in consequences.certain:
+            return Verdict.COVERED
+        if COVERED not in consequences.possible:
+            return Verdict.NOT_COVERED
+        return Verdict.NEEDS_INFORMATION
+
+    def _statuses(self, consequences: _Consequences) -> dict[str, Status]:
+        statuses: dict[str, Status] = {}
+        for key in self.policy.criteria:
+            ident = clingo.String(key)
+            met = Function("met", [ident])
+            if Function("applies", [ident]) not in consequences.possible:
+                statuses[key] = Status.NOT_APPLICABLE
+            elif met in consequences.certain:
+                statuses[key] = Status.MET
+            elif met not in consequences.possible:
+                statuses[key] = Status.NOT_MET
+            else:
+                statuses[key] = Status.UNKNOWN
+        return statuses
+
+    def _notes(self, consequences: _Consequences, known: Assignment) -> tuple[Note, ...]:
+        notes: list[Note] = []
+        for symbol in sorted(consequences.certain):
+            if symbol.match("warning", 3):
+                ident, fact, text = symbol.arguments
+                notes.append(
+                    Note("warning", ident.string, text.string, fact.name, known.get(fact.name))
+                )
+            elif symbol.match("caution", 2):
+                ident, text = symbol.arguments
+                notes.append(Note("caution", ident.string, text.string))
+        return tuple(notes)
+
+    # -- support for the compiled policy ------------------------------------------
+
+    def derivable(self, symbol: clingo.Symbol) -> bool:
+        return self._ctl.symbolic_atoms[symbol] is not None
+
+    def literal(self, symbol: clingo.Symbol) -> int:
+        return self._literal_of(self._ctl, symbol)
+
+    def value_keys(self, fact: str) -> list[object]:
+        """The values `fact` takes in scenarios (OTHER stands for any other string)."""
+        return list(self._literals.of[fact])
+
+    def value_key(self, fact: str, value: Value) -> object:
+        """The scenario value of a case value (OTHER for a string outside the options)."""
+        if self.policy.facts[fact].type is not FactType.STRING:
+            return value
+        return value if value in self._literals.of[fact] else OTHER
+
+    def scenario_of(
+        self, known: Mapping[str, object], condition: int, facts: Sequence[str]
+    ) -> dict[str, object] | None:
+        """A scenario extending `known` where the literal `condition` holds, or None."""
+        return self._program.scenario([*self._literals.assumptions(known), condition], facts)
+
+    def notes_of(self, known: Assignment) -> tuple[Note, ...]:
+        """The warnings and cautions of exactly these known facts."""
+        assumptions = [*self._literals.assumptions(known), *self._literals.known_flags(known)]
+        return self._notes(self._consequences(assumptions), known)
+
+    def minimal_implicant(self, values: Mapping[str, object], never: int) -> set[str]:
+        """A subset-minimal part of a complete scenario under which the literal
+        `never` cannot hold."""
+        return self._minimal_implicant(values, never)
+
+    def consequences(
+        self, known: Assignment
+    ) -> tuple[frozenset[clingo.Symbol], frozenset[clingo.Symbol]]:
+        """What holds in some, and in every, scenario of exactly these known facts
+        (shown atoms: verdict/1, met/1, applies/1, indicated/1, blocked/1, notes)."""
+        found = self._consequences(
+            [*self._literals.assumptions(known), *self._literals.known_flags(known)]
+        )
+        return found.possible, found.certain
+
+    def verdict_of(self, known: Assignment) -> Verdict:
+        """The verdict on exactly these known facts, every other fact unknown."""
+        return self._verdict(self._consequences(self._literals.assumptions(known)))
+
+    # -- missing facts -------------------------------------------------------
+
+    def _ensure_twin(self) -> clingo.Control:
+        if self._twin is None:
+            from policykb.bridge.solving.transform import ground_twin
+
+            self._twin = ground_twin(self.statements, self.source.name)
+            self._twin.configuration.solve.enum_mode = "brave"  # type: ignore[union-attr]
+            self._twin_literals = ValueLiterals(self._twin, self.policy)
+            self._flip = {
+                atom.symbol.arguments[0].name: atom.literal
+                for atom in self._twin.symbolic_atoms.by_signature("flip", 1)
+            }
+        return self._twin
+
+    def missing_facts(self, known: Assignment) -> list[str]:
+        """The unknown facts the verdict still depends on.
+
+        Fact F is missing when some way of filling in the other unknowns makes
+        coverage turn on F's value (two scenarios differing only in F differ in
+        verdict). Computed as brave consequences of the twin program.
+        """
+        twin = self._ensure_twin()
+        assert self._twin_literals is not None
+        assumptions = self._twin_literals.assumptions(known)
+        assumptions += [-lit for fact, lit in self._flip.items() if fact in known]
+        last: list[clingo.Symbol] = []
+        with twin.solve(assumptions=assumptions, yield_=True) as handle:
+            for model in handle:
+                last = model.symbols(shown=True)
+        flipped = {symbol.arguments[0].name for symbol in last}
+        return [name for name in self.policy.facts if name in flipped]
+
+    # -- explanations --------------------------------------------------------
+
+    def explanations(
+        self, known: Assignment, verdict: Verdict, *, smallest_only: bool = False
+    ) -> Iterator[tuple[str, ...]]:
+        """Every minimal explanation of `verdict` among `known`, smallest first.
+
+        A minimal explanation is a set S of known facts such that S alone (every
+        other fact unknown) gets `verdict`, and no proper subset of S does.
+        With `smallest_only`, stop after the explanations of the smallest size.
+        Within one size, explanations come in vocabulary order.
+        """
+        if verdict is Verdict.NEEDS_INFORMATION:
+            # With every fact unknown the case already needs information, so
+            # the empty set is the one minimal explanation.
+            yield ()
+            return
+        refute = -self._covered if verdict is Verdict.COVERED else self._covered
+        yield from self._program.implicants(known, refute, smallest_only=smallest_only)
+
+    # -- scenarios -------------------------------------------------------------
+
+    def value_symbols(self, fact: str) -> dict[object, clingo.Symbol]:
+        """The ASP symbol of each value `fact` can take (other_value for strings)."""
+        return self._literals.symbol[fact]
+
+    def covered_scenarios(
+        self, facts: Sequence[str], choices: Sequence[Sequence[object]]
+    ) -> set[int]:
+        """Codes of every covered complete scenario over `facts`, the other facts fixed.
+
+        A scenario's code is the mixed-radix number whose digits are the index
+        of each fact's value in `choices`, the first fact the least significant
+        (as prove.pl's covered_codes/2 counts).
+        """
+        fixed: dict[str, object] = {}
+        for name, fact in self.policy.facts.items():
+            if name not in facts:
+                first = next(iter(self._literals.of[name]))
+                fixed[name] = frozenset() if fact.type is FactType.LIST else first
+        assumptions = [
+            *self._literals.assumptions(fixed),
+            *self._literals.known_flags({}),
+            self._covered,
+        ]
+        pins = [
+            [self._literals.pin(f, v) for v in options]
+            for f, options in zip(facts, choices, strict=True)
+        ]
+        codes: set[int] = set()
+        self._set_mode("auto")
+        with self._ctl.solve(assumptions=assumptions, yield_=True) as handle:
+            for model in handle:
+                code = 0
+                for fact_pins in reversed(pins):
+                    index = next(
+                        i
+                        for i, lits in enumerate(fact_pins)
+                        if all(model.is_true(abs(lit)) == (lit > 0) for lit in lits)
+                    )
+                    code = code * len(fact_pins) + index
+                codes.add(code)
+        return codes
+
+    # -- changes that flip the verdict ---------------------------------------
+
+    def candidate_values(self, fact: str) -> list[Value]:
+        """The values a change or an answer may give `fact` (a string fact: its options)."""
+        declared = self.policy.facts[fact]
+        if declared.type is FactType.BOOL:
+            return [True, False]
+        if declared.type is FactType.LIST:
+            options = declared.options
+            subsets = chain.from_iterable(combinations(options, n) for n in range(len(options) + 1))
+            return [frozenset(subset) for subset in subsets]
+        return list(declared.options)
+
+    def smallest_changes(
+        self,
+        known: Assignment,
+        target: Verdict,
+        limit: int,
+        keep: Collection[str] = (),
+    ) -> tuple[list[tuple[tuple[str, Value], ...]], bool]:
+        """Every smallest set of fact changes that gives the case the `target` verdict.
+
+        A change sets one fact (given or absent) to a value; facts in `keep`
+        are never changed (a member's Medicare status, say). Returns at most
+        `limit` sets, in vocabulary order, and whether more of that size exist.
+        Only facts the verdict depends on are changed: no other change helps.
+        """
+        if target is Verdict.NEEDS_INFORMATION:
+            raise ValueError("a change set targets covered or not_covered")
+        opposite = -self._covered if target is Verdict.COVERED else self._covered
+        facts = self.decision_facts
+        choices = [
+            (fact, value)
+            for fact in facts
+            if fact not in keep
+            for value in self.candidate_values(fact)
+            if known.get(fact) != value
+        ]
+        groups = [[c for c in choices if c[0] == fact] for fact in facts]
+
+        def test(candidate: list[tuple[str, Value]]) -> Correction[tuple[str, Value]] | None:
+            changes = [c for c in choices if c in candidate]
+            pinned = [*self._literals.assumptions({**known, **dict(changes)}), opposite]
+            scenario = self._program.scenario(pinned, facts)
+            if scenario is None:
+                return None
+            # Generalise the counterexample to a minimal part of it that alone
+            # keeps the verdict off target. A valid change set must give some
+            # fact of that part a known, different value: change it to another
+            # value, or leave a given fact at its own value (which the failed
+            # candidate had changed).
+            core = self._minimal_implicant(scenario, -opposite)
+            return Correction(
+                [c for c in choices if c[0] in core and scenario[c[0]] != c[1]],
+                unless=[
+                    (fact, scenario[fact])  # type: ignore[misc]
+                    for fact in core
+                    if fact in known and self.value_key(fact, known[fact]) != scenario[fact]
+                ],
+            )
+
+        def past_smallest(size: int) -> bool:
+            return bool(found) and (size > len(found[0]) or len(found) > limit)
+
+        found: list[tuple[tuple[str, Value], ...]] = []
+        for candidate in MinimalSets(choices, groups).search(test, stop_at=past_smallest):
+            found.append(tuple(c for c in choices if c in candidate))
+        rank = {fact: self.policy.facts[fact].rank for fact in facts}
+        found.sort(key=lambda changes: [rank[fact] for fact, _ in changes])
+        return found[:limit], len(found) > limit
+
+    def _minimal_implicant(self, values: Mapping[str, object], refute: int) -> set[str]:
+        """A subset-minimal part of a complete scenario under which `refute` can never hold."""
+        kept = dict(values)
+        for fact in list(kept):
+            trial = {f: v for f, v in kept.items() if f != fact}
+            pins = [lit for f, v in trial.items() for lit in self._literals.pin(f, v)]
+            if self._program.scenario([*pins, refute], ()) is None:
+                kept = trial
+        return set(kept)
+
+    def answers(self, known: Assignment, fact: str) -> list[tuple[Value, Verdict]]:
+        """What each possible answer for a missing fact would lead to."""
+        return [
+            (value, self.verdict_of({**known, fact: value}))
+            for value in self.candidate_values(fact)
+        ]
+
+    # -- evaluation ----------------------------------------------------------
+
+    def evaluate(self, case: Case) -> Evaluation:
+        """Evaluate one case: verdict, criteria, smallest explanation, missing facts, notes."""
+        known, assumed = self.known_facts(case)
+        assumptions = [*self._literals.assumptions(known), *self._literals.known_flags(known)]
+        consequences = self._consequences(assumptions)
+        verdict = self._verdict(consequences)
+        explanation = next(self.explanations(known, verdict, smallest_only=True), ())
+        missing = self.missing_facts(known) if verdict is Verdict.NEEDS_INFORMATION else []
+        return Evaluation(
+            id=case.id,
+            policy=self.policy.name,
+            verdict=verdict,
+            criteria=self._statuses(consequences),
+            explanation=tuple(self.explain_item(f, known[f], f in assumed) for f in explanation),
+            missing=tuple(self.missing_item(f) for f in missing),
+            warnings=self._notes(consequences, known),
+        )
+
+    def why(self, case: Case, max_changes: int = 20, keep: Collection[str] = ()) -> WhyAnswer:
+        """Every minimal explanation, the smallest flipping changes (never changing
+        the facts in `keep`), and the missing facts."""
+        known, assumed = self.known_facts(case)
+        unknown_facts = [fact for fact in keep if fact not in self.policy.facts]
+        if unknown_facts:
+            raise CaseError(f"--keep names unknown fact {unknown_facts[0]!r}")
+        verdict = self.verdict_of(known)
+        target = Verdict.NOT_COVERED if verdict is Verdict.COVERED else Verdict.COVERED
+        changes, capped = self.smallest_changes(known, target, max_changes, keep)
+        missing = self.missing_facts(known) if verdict is Verdict.NEEDS_INFORMATION else []
+        return WhyAnswer(
+            id=case.id,
+            policy=self.policy.name,
+            verdict=verdict,
+            explanations=tuple(
+                tuple(self.explain_item(f, known[f], f in assumed) for f in explanation)
+                for explanation in self.explanations(known, verdict)
+            ),
+            target=target,
+            changes=tuple(tuple(Change(f, v) for f, v in c) for c in changes),
+            changes_capped=capped,
+            missing=tuple(
+                MissingFact(
+                    f,
+                    self.policy.facts[f].question,
+                    self.policy.facts[f].clauses,
+                    tuple(Answer(value, answer) for value, answer in self.answers(known, f)),
+                )
+                for f in missing
+            ),
+        )
+
+    def explain_item(self, fact: str, value: Value, assumed: bool) -> ExplanationItem:
+        citation = self.policy.citation(fact, value)
+        return ExplanationItem(fact, value, citation.criterion, citation.text, assumed)
+
+    def missing_item(self, fact: str) -> MissingFact:
+        declared = self.policy.facts[fact]
+        return MissingFact(fact, declared.question, declared.clauses)

@@ -1,0 +1,112 @@
+"""Smallest sets under learned constraints: the implicit hitting-set driver.
+
+Minimal explanations, smallest change sets, prime implicants, minimal
+witnesses and minimal diff conditions are all one loop: propose a smallest
+set not yet refuted, test it, and either accept it or learn a correction (a
+set of items of which every valid set holds one).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+import clingo
+from clingo import Function
+
+T = TypeVar("T", bound=Hashable)
+
+
+@dataclass(frozen=True)
+class Correction(Generic[T]):
+    """What a refuted candidate teaches: every valid set holds one of `items`,
+    or lacks one of `unless`."""
+
+    items: Iterable[T]
+    unless: Iterable[T] = ()
+
+
+class MinimalSets(Generic[T]):
+    """Smallest sets of items that meet every required group and avoid every blocked set.
+
+    Items are opaque to the solver (atoms are numbered); items of one
+    exclusive group are never chosen together. Candidates come by increasing
+    size: a cardinality bound, raised when no candidate of that size is left,
+    is assumed false, so each step is a plain satisfiability check (faster
+    than proving optimality again after every new constraint).
+    """
+
+    def __init__(self, items: Sequence[T], exclusive: Iterable[Sequence[T]] = ()) -> None:
+        self._ctl = clingo.Control()
+        with self._ctl.backend() as backend:
+            self._atom = {
+                item: backend.add_atom(Function("pick", [clingo.Number(index)]))
+                for index, item in enumerate(items)
+            }
+            if self._atom:
+                backend.add_rule(list(self._atom.values()), [], choice=True)
+            for group in exclusive:
+                atoms = [self._atom[item] for item in group]
+                for position, first in enumerate(atoms):
+                    for second in atoms[position + 1 :]:
+                        backend.add_rule([], [first, second])
+        self._size = 0
+        self._over: dict[int, int] = {}
+
+    def _more_than(self, size: int) -> int:
+        """An atom that holds when more than `size` items are picked."""
+        if size not in self._over:
+            with self._ctl.backend() as backend:
+                atom = backend.add_atom()
+                picks = [(pick, 1) for pick in self._atom.values()]
+                backend.add_weight_rule([atom], size + 1, picks)
+            self._over[size] = atom
+        return self._over[size]
+
+    def search(
+        self,
+        test: Callable[[list[T]], Correction[T] | None],
+        stop_at: Callable[[int], bool] = lambda size: False,
+    ) -> Iterator[list[T]]:
+        """The implicit hitting-set loop: every set `test` accepts, smallest first.
+
+        Each candidate (a smallest set meeting every constraint so far) is
+        tested: an accepted one is yielded, then its supersets are blocked; a
+        refuted one adds its correction. The search ends, untested, at the
+        first candidate whose size `stop_at` rejects.
+        """
+        for candidate in self.candidates():
+            if stop_at(len(candidate)):
+                return
+            correction = test(candidate)
+            if correction is None:
+                yield candidate
+                self.block_supersets(candidate)
+            else:
+                self.require_one_of(correction.items, correction.unless)
+
+    def candidates(self) -> Iterator[list[T]]:
+        """Smallest candidates, one at a time, until none is left."""
+        while self._size <= len(self._atom):
+            found: list[T] | None = None
+            bound = [-self._more_than(self._size)]
+            with self._ctl.solve(assumptions=bound, yield_=True) as handle:
+                for model in handle:
+                    found = [item for item, atom in self._atom.items() if model.is_true(atom)]
+                    break
+            if found is None:
+                self._size += 1
+                continue
+            yield found
+
+    def require_one_of(self, items: Iterable[T], unless: Iterable[T] = ()) -> None:
+        """Every later candidate holds one of `items`, or lacks one of `unless`."""
+        with self._ctl.backend() as backend:
+            body = [-self._atom[item] for item in items]
+            body += [self._atom[item] for item in unless]
+            backend.add_rule([], body)
+
+    def block_supersets(self, items: Iterable[T]) -> None:
+        with self._ctl.backend() as backend:
+            backend.add_rule([], [self._atom[item] for item in items])
