@@ -767,14 +767,14 @@ def reference(
 ) -> None:
     """Generate the KB reference page (Markdown).
 
-    Built from the %*! predicate documentation blocks of the core and of
-    every policy.
+    Built from the %*! predicate documentation blocks of the core, the
+    meta-programs and every policy.
     """
     from policykb.bridge.loading.files import bundled_kb, discover_policies
     from policykb.explain.show import kb_reference
 
     root = bundled_kb()
-    files = sorted((root / "core").glob("*.lp"))
+    files = sorted((root / "core").glob("*.lp")) + sorted((root / "meta").glob("*.lp"))
     for source in discover_policies([Path(d) for d in (kb or ())]).values():
         files += sorted(source.folder.glob("*.lp"))
     from policykb.cli.streams import write_output

@@ -87,7 +87,7 @@ def diff_witness_files(report: DiffReport, policy: str) -> list[tuple[str, str]]
     files = []
     for number, change in enumerate(report.changes, start=1):
         name = f"{number:02d}-{change.old.value}-to-{change.new.value}"
-        files.append(_witness_file(name, policy, change.conditions))
+        files.append(_witness_file(name, policy, change.witness))
     return files
 
 

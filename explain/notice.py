@@ -11,7 +11,7 @@ is final. A covered case gets an approval summary instead.
 from __future__ import annotations
 
 from policykb.bridge.model.policy import Criterion, Policy
-from policykb.bridge.model.result import Evaluation, ExplanationItem, Verdict, value_words
+from policykb.bridge.model.result import Evaluation, ExplanationItem, Verdict
 from policykb.explain.escape import markdown_safe
 
 PHYSICIAN_REVIEW = (
@@ -27,7 +27,7 @@ def _reason(item: ExplanationItem, policy: Policy) -> str:
     if isinstance(item.value, bool):
         answer = "Yes" if item.value else "No"
     else:
-        answer = markdown_safe(value_words(item.value))
+        answer = markdown_safe(item.words)
     source = " (assumed; not stated in the request)" if item.assumed else ""
     cited = f"Criterion {item.criterion}" if item.criterion in policy.criteria else "Policy"
     return f'{statement} — **{answer}**{source}. {cited}: "{item.text}"'

@@ -11,7 +11,7 @@ import textwrap
 from collections.abc import Iterator
 
 from policykb.bridge.model.policy import Criterion, Policy
-from policykb.bridge.model.result import Evaluation, Status, Verdict, value_words
+from policykb.bridge.model.result import Evaluation, Status, Verdict
 from policykb.explain.escape import markdown_safe, terminal_safe
 
 VERDICT_WORDS = {
@@ -110,7 +110,7 @@ def render_text(
     lines.append(bold("Explanation"))
     if evaluation.explanation:
         for item in evaluation.explanation:
-            line = f"- {item.fact} = {terminal_safe(value_words(item.value))}"
+            line = f"- {item.fact} = {terminal_safe(item.words)}"
             line += " (assumed: the policy's default)" if item.assumed else ""
             line += f' [{item.criterion}] "{item.text}"'
             lines += _wrap(line, "  ", "    ", width)
@@ -167,7 +167,7 @@ def render_markdown(evaluation: Evaluation, policy: Policy) -> str:
     if evaluation.explanation:
         lines += ["| Fact | Value | Criterion | Policy text |", "|---|---|---|---|"]
         for item in evaluation.explanation:
-            value = markdown_safe(value_words(item.value)) + (" (assumed)" if item.assumed else "")
+            value = markdown_safe(item.words) + (" (assumed)" if item.assumed else "")
             text = item.text.replace("|", "\\|")
             lines.append(f"| `{item.fact}` | {value} | {item.criterion} | {text} |")
     elif evaluation.verdict is Verdict.NEEDS_INFORMATION:

@@ -32,7 +32,7 @@ def render_why_text(answer: WhyAnswer, policy: Policy, markdown: bool = False) -
         lines.append(
             f"{numbered}{number}. "
             + "; ".join(
-                f"{item.fact} = {safe(value_words(item.value))}"
+                f"{item.fact} = {safe(item.words)}"
                 f"{' (assumed)' if item.assumed else ''} "
                 f"[{item.criterion}]"
                 for item in explanation

@@ -25,6 +25,7 @@ import clingo
 from clingo import Function, String, ast
 
 from policykb.bridge.analysis.policy_rules import PolicyRule, policy_rules
+from policykb.bridge.loading.comparisons import passes
 from policykb.bridge.loading.files import core_files, meta_file
 from policykb.bridge.loading.rules import short_location
 from policykb.bridge.model.case import Case
@@ -43,6 +44,7 @@ class Kind(StrEnum):
     UNREACHABLE = "unreachable"
     SHADOWED = "shadowed"
     GAP = "gap"
+    RANGE_GAP = "range_gap"
     VOCABULARY = "vocabulary"
 
 
@@ -147,7 +149,7 @@ class _Checker:
         smallest = next(
             self.program.implicants(known, -literal, smallest_only=True, extra=self.keep_all), ()
         )
-        facts: dict[str, Value] = {f: known[f] for f in smallest}  # type: ignore[misc]
+        facts = {f: self.evaluator.concrete(f, known[f]) for f in smallest}
         filled, _ = self.evaluator.known_facts(Case("witness", self.policy.name, facts))
         return facts, self.evaluator.verdict_of(filled)
 
@@ -357,6 +359,39 @@ def check_policy(evaluator: Evaluator) -> CheckReport:
                 gap,
             )
         )
+    findings += _range_gaps(checker)
     findings = _acknowledge(findings, _acknowledgements(evaluator))
     findings.sort(key=lambda f: (f.level is not Level.WARNING, list(Kind).index(f.kind)))
     return CheckReport(policy.name, tuple(findings))
+
+
+def _range_gaps(checker: _Checker) -> list[Finding]:
+    """Ranges of a number or date that no comparison of the policy speaks to,
+    between ranges that some do: 5-14 and 15 or more leave 14 < AHI < 15 out."""
+    policy = checker.policy
+    found: list[Finding] = []
+    for name, fact in policy.facts.items():
+        if not fact.type.numeric:
+            continue
+        tests = [c.test for c in checker.evaluator.comparisons if c.fact == name]
+        tested = [any(passes(fact, region, test) for test in tests) for region in fact.regions]
+        for index in range(1, len(fact.regions) - 1):
+            if tested[index] or not (tested[index - 1] and tested[index + 1]):
+                continue
+            region = fact.regions[index]
+            span = fact.span(region)
+            condition = Function("value", [Function(name), clingo.Number(index)])
+            witnessed = checker.witness(condition)
+            facts, verdict = witnessed if witnessed else (None, None)
+            found.append(
+                Finding(
+                    Kind.RANGE_GAP,
+                    (),
+                    f"{name} {span.words}: no comparison of the policy speaks to these "
+                    "values, though values on both sides are compared; no criterion "
+                    "decides them",
+                    facts,
+                    verdict,
+                )
+            )
+    return found

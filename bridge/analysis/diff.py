@@ -16,9 +16,10 @@ from typing import Any
 from clingo import Function
 
 from policykb.bridge.analysis.policy_rules import policy_rules
+from policykb.bridge.loading.comparisons import fact_statements, region_symbols, with_regions
 from policykb.bridge.loading.files import meta_file
 from policykb.bridge.model.errors import PolicyError
-from policykb.bridge.model.policy import Policy, Value
+from policykb.bridge.model.policy import FactType, Policy, Span, Value
 from policykb.bridge.model.result import Verdict, json_value, value_words
 from policykb.bridge.solving.evaluator import Evaluator
 from policykb.bridge.solving.query import QueryProgram
@@ -32,9 +33,10 @@ MAX_REGIONS = 200
 class VerdictChange:
     """A region of scenarios whose verdict changes, as a minimal condition."""
 
-    conditions: Mapping[str, Value]
+    conditions: Mapping[str, Value | Span]
     old: Verdict
     new: Verdict
+    witness: Mapping[str, Value]
 
     @property
     def summary(self) -> str:
@@ -42,13 +44,16 @@ class VerdictChange:
         return f"{condition or 'every scenario'}: {self.old.value} -> {self.new.value}"
 
     def to_dict(self) -> dict[str, Any]:
-        facts = {f: json_value(v) for f, v in self.conditions.items()}
+        conditions = {
+            f: {v.key: v.data} if isinstance(v, Span) else json_value(v)
+            for f, v in self.conditions.items()
+        }
         return {
             "summary": self.summary,
-            "conditions": facts,
+            "conditions": conditions,
             "old": self.old.value,
             "new": self.new.value,
-            "witness": {"facts": facts},
+            "witness": {"facts": {f: json_value(v) for f, v in self.witness.items()}},
         }
 
 
@@ -150,7 +155,10 @@ def diff_policies(old: Evaluator, new: Evaluator) -> DiffReport:
             )
     facts = {**old.policy.facts, **new.policy.facts}
     merged = dataclasses.replace(new.policy, facts=facts)
-    statements = [*new.statements, *renamed_copy(old.statements, OLD)]
+    if merged.typed:
+        merged, statements = _typed_programs(old, new, merged)
+    else:
+        statements = [*new.statements, *renamed_copy(old.statements, OLD)]
     program = QueryProgram(merged, statements, [meta_file("diff")], "diff program")
     decision = [f for f in facts if f in set(old.decision_facts) | set(new.decision_facts)]
     changes: list[VerdictChange] = []
@@ -174,7 +182,9 @@ def diff_policies(old: Evaluator, new: Evaluator) -> DiffReport:
             known = {f: v for f, v in scenario.items() if v is not None}
             smallest = next(program.implicants(known, -changed, smallest_only=True))
             region = {f: known[f] for f in smallest}
-            changes.append(VerdictChange(region, before, after))  # type: ignore[arg-type]
+            conditions = {f: _shown(merged, f, v) for f, v in region.items()}
+            witness = {f: _concrete(merged, f, v) for f, v in region.items()}
+            changes.append(VerdictChange(conditions, before, after, witness))
             with program.ctl.backend() as backend:
                 atom = backend.add_atom()
                 backend.add_rule([atom], program.literals.assumptions(region))
@@ -187,3 +197,48 @@ def diff_policies(old: Evaluator, new: Evaluator) -> DiffReport:
         facts=tuple(_fact_changes(old.policy, new.policy)),
         capped=capped,
     )
+
+
+def _typed_programs(old: Evaluator, new: Evaluator, merged: Policy) -> tuple[Policy, list[Any]]:
+    """The two versions over one set of regions: those of every comparison of
+    either version. Their typed facts must be declared alike."""
+    for name, now in new.policy.facts.items():
+        was = old.policy.facts.get(name)
+        if was is None or not now.type.typed:
+            continue
+        for attribute in ("low", "high", "system", "unit"):
+            if getattr(was, attribute) != getattr(now, attribute):
+                what = "bounds" if attribute in ("low", "high") else attribute
+                raise PolicyError(
+                    f"fact {name!r} has other {what} in {old.policy.name} and "
+                    f"{new.policy.name}: rename it in one version"
+                )
+    for set_name in sorted(old.policy.code_sets.keys() & new.policy.code_sets.keys()):
+        if old.policy.code_sets[set_name].spans != new.policy.code_sets[set_name].spans:
+            raise PolicyError(
+                f"code set {set_name} holds other codes in {old.policy.name} and "
+                f"{new.policy.name}: rename it in one version"
+            )
+    sets = {**old.policy.code_sets, **new.policy.code_sets}
+    comparisons = list(dict.fromkeys([*old.comparisons, *new.comparisons]))
+    merged = with_regions(dataclasses.replace(merged, code_sets=sets), comparisons)
+    assert old.parsed is not None and new.parsed is not None
+    new_program = [*new.parsed, *fact_statements(region_symbols(merged, new.comparisons))]
+    old_program = [*old.parsed, *fact_statements(region_symbols(merged, old.comparisons))]
+    return merged, [*new_program, *renamed_copy(old_program, OLD)]
+
+
+def _shown(policy: Policy, fact: str, value: object) -> Value | Span:
+    declared = policy.facts[fact]
+    if declared.type.typed:
+        return declared.span(value)  # type: ignore[arg-type]
+    return value  # type: ignore[return-value]
+
+
+def _concrete(policy: Policy, fact: str, value: object) -> Value:
+    declared = policy.facts[fact]
+    if declared.type is FactType.CODE_LIST and isinstance(value, frozenset):
+        return frozenset(declared.example(cell) for cell in value)  # type: ignore[misc]
+    if declared.type.typed:
+        return declared.example(value)  # type: ignore[arg-type]
+    return value  # type: ignore[return-value]

@@ -32,7 +32,7 @@ from clingo import Function, String, ast
 
 from policykb.bridge.loading.rules import depends_on
 from policykb.bridge.model.case import Case
-from policykb.bridge.model.policy import FactType, Value
+from policykb.bridge.model.policy import Value
 from policykb.bridge.model.result import Evaluation, Note, Status, Verdict
 from policykb.bridge.solving.evaluator import Evaluator
 from policykb.bridge.solving.hitting_sets import Correction, MinimalSets
@@ -82,7 +82,7 @@ class CompiledPolicy:
         self.facts = [f for f in self.policy.facts if f in used]
         if _has_constraints(evaluator.statements):
             raise TooComplex("the policy has domain constraints")
-        if any(self.policy.facts[f].type is FactType.LIST for f in self.facts):
+        if any(self.policy.facts[f].type.many for f in self.facts):
             raise TooComplex("a list-valued fact decides the verdict")
         self.literals = [
             Literal(fact, key) for fact in self.facts for key in evaluator.value_keys(fact)

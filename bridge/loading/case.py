@@ -10,14 +10,25 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
 import sys
 from collections.abc import Mapping
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from policykb.bridge.model.case import DEFAULT_POLICY, Case
 from policykb.bridge.model.errors import CaseError, LimitError
 from policykb.bridge.model.policy import Fact, FactType, Policy, Value
+from policykb.bridge.model.typed import (
+    CODE_EXAMPLES,
+    ISO_DATE,
+    normal_code,
+    parse_date,
+    parse_decimal,
+    shown_code,
+    valid_code,
+)
 
 CASE_KEYS = ("id", "policy", "facts")
 MAX_CASE_BYTES = 16 << 20  # a case file larger than this is refused
@@ -155,6 +166,8 @@ def check_value(fact: Fact, raw: object) -> Value:
         if not isinstance(raw, str):
             raise CaseError(wrong)
         return raw
+    if fact.type.typed:
+        return _typed_value(fact, raw, wrong)
     if not isinstance(raw, list):
         raise CaseError(wrong)
     members: set[str] = set()
@@ -229,8 +242,13 @@ def csv_value(fact: Fact, cell: str) -> object:
         if text.lower() in FALSE_WORDS:
             return False
         raise CaseError(f"fact {fact.name!r} must be true or false, not {text!r}")
-    if fact.type is FactType.LIST:
+    if fact.type.many:
         return [item.strip() for item in text.split(";") if item.strip()]
+    if fact.type in (FactType.INT, FactType.DECIMAL):
+        number = parse_decimal(text)
+        if number is None:
+            raise CaseError(f"fact {fact.name!r} must be {fact.type_label}, not {text!r}")
+        return int(number) if number == number.to_integral_value() else float(number)
     return text
 
 
@@ -248,3 +266,66 @@ def csv_document(row: Mapping[str, str | None], policy: Policy) -> dict[str, Any
     if row.get("policy"):
         document["policy"] = row["policy"]
     return document
+
+
+# -- numbers, dates and codes ----------------------------------------------------
+
+
+def _typed_value(fact: Fact, raw: object, wrong: str) -> Value:
+    name = fact.name
+    if fact.type is FactType.CODE_LIST:
+        if not isinstance(raw, list):
+            raise CaseError(wrong)
+        return frozenset(_code(fact, item) for item in raw)
+    if fact.type is FactType.CODE:
+        return _code(fact, raw)
+    if fact.type is FactType.DATE:
+        if not isinstance(raw, str):
+            raise CaseError(wrong)
+        day = parse_date(raw)
+        if day is None:
+            problem = "not a real day" if ISO_DATE.fullmatch(raw) else "not a date YYYY-MM-DD"
+            raise CaseError(f"fact {name!r}: {shown_name(raw)} is {problem}")
+        _within_bounds(fact, day.toordinal(), raw)
+        return day
+    if isinstance(raw, bool) or not isinstance(raw, int | float):
+        raise CaseError(wrong)
+    if isinstance(raw, float) and not math.isfinite(raw):
+        raise CaseError(f"fact {name!r} must be {fact.type_label}, not {raw}")
+    number: int | Decimal
+    if fact.type is FactType.INT:
+        if isinstance(raw, float) and not raw.is_integer():
+            raise CaseError(f"fact {name!r} must be a whole number, not {raw} (it has a fraction)")
+        number = int(raw)
+    else:
+        number = Decimal(str(raw)) if isinstance(raw, float) else Decimal(raw)
+    _within_bounds(fact, number, raw)
+    return number
+
+
+def _within_bounds(fact: Fact, number: int | Decimal, raw: object) -> None:
+    low, high = fact.low, fact.high
+    if (low is not None and number < low) or (high is not None and number > high):
+        raise CaseError(
+            f"fact {fact.name!r}: {shown_name(raw) if isinstance(raw, str) else raw} is out of "
+            f"its bounds ({fact.bounds_words().strip()})"
+        )
+
+
+def _code(fact: Fact, raw: object) -> str:
+    # A CPT code such as 43775 is often written as a number; it means the same.
+    if isinstance(raw, int) and not isinstance(raw, bool) and fact.system == "cpt":
+        raw = f"{raw:05d}" if raw >= 0 else str(raw)
+    if not isinstance(raw, str):
+        raise CaseError(
+            f"fact {fact.name!r}: {kind_of(raw)} is not {fact.system_article} "
+            f"{fact.system_name} code"
+        )
+    code = normal_code(raw)
+    if not valid_code(fact.system, code):
+        raise CaseError(
+            f"fact {fact.name!r}: {shown_name(raw)} is not {fact.system_article} "
+            f"{fact.system_name} code "
+            f"(such as {CODE_EXAMPLES[fact.system]})"
+        )
+    return shown_code(fact.system, code)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterator
+from dataclasses import replace
+from decimal import Decimal
 
 import clingo
 from clingo import ast
@@ -25,6 +27,14 @@ from policykb.bridge.model.policy import (
     PolicySource,
     Role,
     Value,
+)
+from policykb.bridge.model.typed import (
+    CODE_FORMATS,
+    CodeSet,
+    Number,
+    parse_date,
+    parse_decimal,
+    parse_span,
 )
 
 
@@ -58,7 +68,8 @@ def _read_facts(ctl: clingo.Control) -> dict[str, Fact]:
             types[name.name] = FactType(kind.name)
         except ValueError:
             raise DeclarationError(
-                f"fact {name}: unknown type {kind} (use bool, enum, list or string)",
+                f"fact {name}: unknown type {kind} (use bool, enum, list, string, int, "
+                "decimal, date, code or code_list)",
                 ("fact", 2, str(name)),
             ) from None
     options: dict[str, list[str]] = defaultdict(list)
@@ -107,7 +118,95 @@ def _read_facts(ctl: clingo.Control) -> dict[str, Fact]:
             )
         if fact.type is FactType.LIST:
             raise DeclarationError(f"list fact {key} cannot have a default", ("default", 2, key))
-    return facts
+        if fact.type.typed:
+            raise DeclarationError(
+                f"{fact.type.value} fact {key} cannot have a default", ("default", 2, key)
+            )
+    return {key: _typed(fact, ctl) for key, fact in facts.items()}
+
+
+def _typed(fact: Fact, ctl: clingo.Control) -> Fact:
+    """A number, date or code fact with its bounds, unit or code system."""
+    name = fact.name
+    declared = [args for args in _facts_of(ctl, "bounds", 3) if args[0].name == name]
+    unit = [_text(u) for f, u in _facts_of(ctl, "unit", 2) if f.name == name]
+    system = [s.name for f, s in _facts_of(ctl, "code_system", 2) if f.name == name]
+    if not fact.type.typed:
+        for predicate, given in (("bounds", declared), ("unit", unit), ("code_system", system)):
+            if given:
+                raise DeclarationError(
+                    f"{predicate} of {name}: only number, date and code facts have one",
+                    (predicate, 3 if predicate == "bounds" else 2, name),
+                )
+        return fact
+    if fact.type.numeric:
+        low = high = None
+        if declared:
+            low = _bound(fact, declared[0][1])
+            high = _bound(fact, declared[0][2])
+            if low is not None and high is not None and low > high:
+                raise DeclarationError(f"bounds of {name}: {low} > {high}", ("bounds", 3, name))
+        return replace(fact, unit=unit[0] if unit else "", low=low, high=high)
+    if len(system) != 1 or system[0] not in CODE_FORMATS:
+        raise DeclarationError(
+            f"code fact {name} needs code_system({name}, S), S one of " + ", ".join(CODE_FORMATS),
+            ("fact", 2, name),
+        )
+    return replace(fact, system=system[0])
+
+
+def _bound(fact: Fact, symbol: clingo.Symbol) -> Number | None:
+    """A bound of a number or date fact (`none`: unbounded on that side)."""
+    if symbol.type == clingo.SymbolType.Function and symbol.name == "none" and not symbol.arguments:
+        return None
+    number = typed_constant(fact, symbol)
+    if number is None:
+        raise DeclarationError(
+            f"bounds of {fact.name}: {symbol} is not {_constant_kind(fact)}",
+            ("bounds", 3, fact.name),
+        )
+    return number
+
+
+def _constant_kind(fact: Fact) -> str:
+    if fact.type is FactType.DATE:
+        return 'a date "YYYY-MM-DD"'
+    return 'a number (an integer, or a decimal in quotes: "34.5")'
+
+
+def typed_constant(fact: Fact, symbol: clingo.Symbol) -> Number | None:
+    """A constant of a policy as a value of number or date fact `fact` (dates as
+    day numbers), or None when it is not one."""
+    if fact.type is FactType.DATE:
+        if symbol.type != clingo.SymbolType.String:
+            return None
+        day = parse_date(symbol.string)
+        return None if day is None else day.toordinal()
+    if symbol.type == clingo.SymbolType.Number:
+        return symbol.number if fact.type is FactType.INT else Decimal(symbol.number)
+    if symbol.type == clingo.SymbolType.String:
+        return parse_decimal(symbol.string)
+    return None
+
+
+def _read_code_sets(ctl: clingo.Control) -> dict[str, CodeSet]:
+    members: dict[str, list[str]] = defaultdict(list)
+    for symbol, member in _facts_of(ctl, "code_set", 2):
+        members[symbol.name].append(_text(member))
+    sets: dict[str, CodeSet] = {}
+    for name, texts in members.items():
+        spans = []
+        for text in texts:
+            span = parse_span(text)
+            if span is None:
+                raise DeclarationError(
+                    f"code set {name}: {text!r} is not a code, a range (E08-E13) "
+                    "or a prefix (M17.*)",
+                    ("code_set", 2, name),
+                )
+            spans.append(span)
+        sets[name] = CodeSet(name, tuple(texts), tuple(spans))
+    return sets
 
 
 def _read_criteria(ctl: clingo.Control) -> dict[str, Criterion]:
@@ -195,5 +294,6 @@ def _read_policy(source: PolicySource, ctl: clingo.Control) -> Policy:
         info={key: tuple(values) for key, values in info.items()},
         facts=facts,
         criteria=_read_criteria(ctl),
+        code_sets=_read_code_sets(ctl),
         headings={_text(s): _text(t) for s, t in _facts_of(ctl, "heading", 2)},
     )

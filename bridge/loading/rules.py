@@ -14,7 +14,22 @@ from pathlib import Path
 
 from clingo import ast
 
-FACT_READERS = {"value", "holds", "fails", "known"}
+TYPED_TESTS = frozenset(
+    {
+        "at_least",
+        "at_most",
+        "above",
+        "below",
+        "between",
+        "on_or_after",
+        "on_or_before",
+        "after",
+        "before",
+        "has_code_in",
+    }
+)
+"""The core predicates that compare a number, date or code fact (kb/core/typed.lp)."""
+FACT_READERS = {"value", "holds", "fails", "known", *TYPED_TESTS}
 
 
 @dataclass(frozen=True)

@@ -9,12 +9,28 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
 from typing import TypeAlias
 
-Value: TypeAlias = bool | str | frozenset[str]
-"""A fact's value: bool, an enum option or string, or a set of list options."""
+from policykb.bridge.model.typed import (
+    CODE_EXAMPLES,
+    CodeCell,
+    CodeSet,
+    Interval,
+    Number,
+    normal_code,
+    shown_code,
+)
+
+Value: TypeAlias = bool | str | frozenset[str] | int | Decimal | date
+"""A fact's value: bool, an enum option or string, a set of list options or of
+codes, a whole or decimal number, or a date."""
+
+Region: TypeAlias = Interval | CodeCell
+"""A set of values of a typed fact on which every comparison of the policy agrees."""
 
 
 class FactType(StrEnum):
@@ -22,6 +38,31 @@ class FactType(StrEnum):
     ENUM = "enum"
     LIST = "list"
     STRING = "string"
+    INT = "int"
+    DECIMAL = "decimal"
+    DATE = "date"
+    CODE = "code"
+    CODE_LIST = "code_list"
+
+    @property
+    def typed(self) -> bool:
+        """Numbers, dates and codes: their values are divided into regions."""
+        return self in TYPED
+
+    @property
+    def numeric(self) -> bool:
+        """Values on a line (numbers and dates), divided into intervals."""
+        return self in (FactType.INT, FactType.DECIMAL, FactType.DATE)
+
+    @property
+    def many(self) -> bool:
+        """A fact whose value is a set (list options, or codes)."""
+        return self in (FactType.LIST, FactType.CODE_LIST)
+
+
+TYPED = frozenset(
+    {FactType.INT, FactType.DECIMAL, FactType.DATE, FactType.CODE, FactType.CODE_LIST}
+)
 
 
 class Role(StrEnum):
@@ -52,6 +93,12 @@ class Fact:
     meaning: str = ""
     clauses: tuple[str, ...] = ()
     citations: Mapping[Value, Citation] = field(default_factory=dict)
+    unit: str = ""
+    low: Number | None = None
+    high: Number | None = None
+    system: str = ""
+    code_sets: tuple[CodeSet, ...] = ()
+    regions: tuple[Region, ...] = ()
 
     @property
     def type_label(self) -> str:
@@ -60,7 +107,155 @@ class Fact:
             return "one of " + ", ".join(self.options)
         if self.type is FactType.LIST:
             return "a list of " + ", ".join(self.options)
+        if self.type.numeric:
+            kind = {"int": "a whole number", "decimal": "a number", "date": "a date YYYY-MM-DD"}
+            return kind[self.type.value] + self.bounds_words()
+        if self.type is FactType.CODE:
+            example = CODE_EXAMPLES[self.system]
+            return f"{self.system_article} {self.system_name} code such as {example}"
+        if self.type is FactType.CODE_LIST:
+            return f"a list of {self.system_name} codes such as {CODE_EXAMPLES[self.system]}"
         return {"bool": "true or false", "string": "a string"}[self.type.value]
+
+    @property
+    def system_article(self) -> str:
+        return "a" if self.system == "cpt" else "an"
+
+    @property
+    def system_name(self) -> str:
+        return {"icd10cm": "ICD-10-CM", "cpt": "CPT", "hcpcs": "HCPCS"}.get(self.system, "")
+
+    def bounds_words(self) -> str:
+        """ " from 0 to 130 years", or "" when the fact is unbounded."""
+        unit = f" {self.unit}" if self.unit else ""
+        low, high = self.shown(self.low), self.shown(self.high)
+        if self.low is not None and self.high is not None:
+            return f" from {low} to {high}{unit}"
+        if self.low is not None:
+            return f" of at least {low}{unit}"
+        if self.high is not None:
+            return f" of at most {high}{unit}"
+        return f" in {self.unit}" if self.unit else ""
+
+    def shown(self, number: Number | None) -> str:
+        """A number or day number of this fact as people write it."""
+        if number is None:
+            return ""
+        if self.type is FactType.DATE:
+            return date.fromordinal(int(number)).isoformat()
+        return str(number)
+
+    def region_of(self, value: Value) -> Region:
+        """The region a typed value falls in (every value falls in one)."""
+        if self.type is FactType.DATE and isinstance(value, date):
+            value = value.toordinal()
+        for region in self.regions:
+            if isinstance(region, Interval) and value in region:
+                return region
+            if isinstance(region, CodeCell) and isinstance(value, str):
+                code = normal_code(value)
+                inside = frozenset(s.name for s in self.code_sets if code in s)
+                if region.inside == inside:
+                    return region
+        raise ValueError(f"{value!r} is in no region of {self.name}")
+
+    def cells_of(self, codes: frozenset[str]) -> frozenset[Region]:
+        """The code cells a list of codes touches (codes in no compared set touch none)."""
+        return frozenset(cell for cell in (self.region_of(c) for c in codes) if cell_counts(cell))
+
+    def code_words(self, code: str) -> str:
+        return shown_code(self.system, code)
+
+    def example(self, region: Region) -> Value:
+        """A value inside `region`, as a case states it (a witness's value)."""
+        if isinstance(region, CodeCell):
+            return region.sample
+        number = region.representative(whole=self.type is not FactType.DECIMAL)
+        if self.type is FactType.DATE:
+            return date.fromordinal(int(number))
+        return number
+
+    def span(self, value: Region | frozenset[Region]) -> Span:
+        """A region (or, for a code list, a set of cells) in the analyst's terms."""
+        if isinstance(value, frozenset):
+            cells = sorted(value, key=lambda c: sorted(c.inside) if isinstance(c, CodeCell) else [])
+            names = [sorted(c.inside) for c in cells if isinstance(c, CodeCell)]
+            words = "; ".join("a code in " + " and ".join(n) for n in names) or "no code in " + (
+                ", ".join(s.name for s in self.code_sets) or "any set"
+            )
+            example = frozenset(c.sample for c in cells if isinstance(c, CodeCell))
+            return Span("codes", [{"in": n} for n in names], words, example)
+        if isinstance(value, CodeCell):
+            outside = sorted(s.name for s in self.code_sets if s.name not in value.inside)
+            inside = sorted(value.inside)
+            parts = [f"in {' and '.join(inside)}"] if inside else []
+            parts += [f"not in {' or '.join(outside)}"] if outside else []
+            words = "a code " + ", ".join(parts) if parts else "any code"
+            return Span("codes", {"in": inside, "not_in": outside}, words, value.sample)
+        return self._interval_span(value)
+
+    def _interval_span(self, interval: Interval) -> Span:
+        whole = self.type is not FactType.DECIMAL
+        raw: dict[str, Number] = {}
+        low, high = interval.low, interval.high
+        low_closed, high_closed = interval.low_closed, interval.high_closed
+        if whole:
+            first, last = interval.whole_ends()
+            low, high, low_closed, high_closed = first, last, True, True
+        if low is not None and (self.low is None or low > self.low or not low_closed):
+            raw["min" if low_closed else "above"] = low
+        if high is not None and (self.high is None or high < self.high or not high_closed):
+            raw["max" if high_closed else "below"] = high
+        unit = f" {self.unit}" if self.unit else ""
+        bounds = {key: self._json_number(number) for key, number in raw.items()}
+        shown = {key: self.shown(number) for key, number in raw.items()}
+        if "min" in shown and "max" in shown:
+            words = (
+                shown["min"] + unit
+                if shown["min"] == shown["max"]
+                else f"{shown['min']} to {shown['max']}{unit}"
+            )
+        else:
+            phrases = {
+                "min": f"{shown.get('min')} or more",
+                "above": f"more than {shown.get('above')}",
+                "max": f"{shown.get('max')} or less",
+                "below": f"less than {shown.get('below')}",
+            }
+            if self.type is FactType.DATE:
+                phrases = {
+                    "min": f"on or after {shown.get('min')}",
+                    "above": f"after {shown.get('above')}",
+                    "max": f"on or before {shown.get('max')}",
+                    "below": f"before {shown.get('below')}",
+                }
+            words = " and ".join(phrases[key] for key in bounds) or "any value"
+            words += unit if bounds and self.type is not FactType.DATE else ""
+        return Span("range", bounds, words, self.example(interval))
+
+    def _json_number(self, number: Number) -> object:
+        if self.type is FactType.DATE:
+            return date.fromordinal(int(number)).isoformat()
+        if isinstance(number, Decimal) and number == number.to_integral_value():
+            return int(number)
+        return float(number) if isinstance(number, Decimal) else number
+
+
+@dataclass(frozen=True)
+class Span:
+    """A region of a typed fact in the analyst's terms: its JSON form under
+    `key` ("range": inclusive min/max, exclusive above/below; "codes": the code
+    sets it is in and not in), its words, and one value inside it."""
+
+    key: str
+    data: object
+    words: str
+    example: Value
+
+
+def cell_counts(region: Region) -> bool:
+    """Whether a region can be an element of a code list's value (a cell in some set)."""
+    return isinstance(region, CodeCell) and bool(region.inside)
 
 
 @dataclass(frozen=True)
@@ -98,6 +293,12 @@ class Policy:
     facts: Mapping[str, Fact]
     criteria: Mapping[str, Criterion]
     headings: Mapping[str, str] = field(default_factory=dict)
+    code_sets: Mapping[str, CodeSet] = field(default_factory=dict)
+
+    @property
+    def typed(self) -> bool:
+        """Whether any fact is a number, date or code (its regions come from the rules)."""
+        return any(fact.type.typed for fact in self.facts.values())
 
     @property
     def title(self) -> str:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from policykb.bridge.model.policy import Value
+from policykb.bridge.model.policy import Span, Value
 
 
 class Verdict(StrEnum):
@@ -24,21 +26,34 @@ class Status(StrEnum):
     NOT_APPLICABLE = "not_applicable"
 
 
-def json_value(value: Value) -> bool | str | list[str]:
-    """A fact value as it is written in JSON (lists sorted, for stable output)."""
-    if isinstance(value, bool | str):
+JsonValue = bool | str | int | float | list[str]
+
+
+def json_value(value: Value) -> JsonValue:
+    """A fact value as it is written in JSON (lists sorted, for stable output;
+    decimals as numbers, dates as ISO strings)."""
+    if isinstance(value, bool | str | int):
         return value
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, date):
+        return value.isoformat()
     return sorted(value)
 
 
-def value_words(value: Value) -> str:
-    """A fact value as a person reads it: true, false, a name, or a list."""
+def value_words(value: Value | Span) -> str:
+    """A fact value as a person reads it: true, false, a name, a number, a
+    date, a list, or the words of a region of values."""
+    if isinstance(value, Span):
+        return value.words
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Decimal):
+        return str(value)
     shown = json_value(value)
-    if isinstance(shown, bool):
-        return "true" if shown else "false"
     if isinstance(shown, list):
         return ", ".join(shown) or "none"
-    return shown
+    return str(shown)
 
 
 @dataclass(frozen=True)
@@ -50,6 +65,13 @@ class ExplanationItem:
     criterion: str
     text: str
     assumed: bool = False
+    region: Span | None = None  # for a number, date or code: what the value stands for
+
+    @property
+    def words(self) -> str:
+        """The value as a person reads it, with its region: "34.9, less than 35 kg/m2"."""
+        shown = value_words(self.value)
+        return f"{shown}, {self.region.words}" if self.region is not None else shown
 
     def to_dict(self) -> dict[str, Any]:
         item: dict[str, Any] = {
@@ -58,20 +80,30 @@ class ExplanationItem:
             "criterion": self.criterion,
             "text": self.text,
         }
+        if self.region is not None:
+            item[self.region.key] = self.region.data
         if self.assumed:
             item["assumed"] = True
         return item
 
 
+def _value_entry(value: Value | Span) -> dict[str, Any]:
+    """{"value": ...}, or for a region of a typed fact {"range"|"codes": ..., "example": ...}."""
+    if isinstance(value, Span):
+        return {value.key: value.data, "example": json_value(value.example)}
+    return {"value": json_value(value)}
+
+
 @dataclass(frozen=True)
 class Answer:
-    """What the verdict would be if a missing fact were answered with `value`."""
+    """What the verdict would be if a missing fact were answered with `value`
+    (for a typed fact: with any value of a region)."""
 
-    value: Value
+    value: Value | Span
     verdict: Verdict
 
     def to_dict(self) -> dict[str, Any]:
-        return {"value": json_value(self.value), "verdict": self.verdict.value}
+        return {**_value_entry(self.value), "verdict": self.verdict.value}
 
 
 @dataclass(frozen=True)
@@ -96,13 +128,14 @@ class MissingFact:
 
 @dataclass(frozen=True)
 class Change:
-    """Setting one fact (given or absent) to a value."""
+    """Setting one fact (given or absent) to a value (for a typed fact: to any
+    value of a region)."""
 
     fact: str
-    value: Value
+    value: Value | Span
 
     def to_dict(self) -> dict[str, Any]:
-        return {"fact": self.fact, "value": json_value(self.value)}
+        return {"fact": self.fact, **_value_entry(self.value)}
 
 
 @dataclass(frozen=True)

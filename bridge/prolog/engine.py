@@ -26,11 +26,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from policykb.bridge.model.errors import EngineError, PrologUnavailable
-from policykb.bridge.model.policy import FactType, Value
+from policykb.bridge.model.policy import Value
 from policykb.bridge.model.result import Verdict
 from policykb.bridge.prolog.translate import prolog_atom, prolog_symbol, translate
 from policykb.bridge.solving.evaluator import Evaluator
-from policykb.bridge.solving.literals import OTHER
 
 _modules = itertools.count(1)
 INSTALL_HINT = "install it with: apt-get install swi-prolog-nox (Debian) and pip install pyswip"
@@ -125,11 +124,10 @@ class PrologEngine:
 
     def _value_terms(self, fact: str, value: object) -> str:
         symbols = self.evaluator.value_symbols(fact)
-        if self.policy.facts[fact].type is FactType.LIST:
-            assert isinstance(value, frozenset)
-            chosen = [prolog_symbol(symbols[option]) for option in sorted(value)]
+        key = self.evaluator.value_key(fact, value)
+        if isinstance(key, frozenset):
+            chosen = sorted(prolog_symbol(symbols[option]) for option in key)
         else:
-            key = value if value in symbols else OTHER
             chosen = [prolog_symbol(symbols[key])]
         return "[" + ", ".join(chosen) + "]"
 
@@ -163,7 +161,7 @@ class PrologEngine:
     def scenario_choices(self, fact: str) -> list[object]:
         """Every value `fact` can take in a complete scenario."""
         declared = self.policy.facts[fact]
-        if declared.type is FactType.LIST:
+        if declared.type.many:
             return list(self.evaluator.candidate_values(fact))
         return list(self.evaluator.value_symbols(fact))
 

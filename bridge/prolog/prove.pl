@@ -163,8 +163,8 @@ first_unknown(rule(_, _, Support), F) :- member(alt(Kids), Support), member(K, K
 first_unknown(neg(_, _, Tree), F) :- first_unknown(Tree, F).
 
 domain_values(F, Values) :-
-    asp_fact(F, list), !,
-    findall(O, asp_option(F, O), Options),
+    ( asp_fact(F, list) ; asp_fact(F, code_list) ), !,
+    findall(O, asp_domain(F, O), Options),
     findall(S, subset_of(Options, S), Values).
 domain_values(F, Values) :- findall([V], asp_domain(F, V), Values).
 

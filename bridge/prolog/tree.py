@@ -17,10 +17,21 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from policykb.bridge.loading.rules import TYPED_TESTS
 from policykb.bridge.model.policy import Policy, Value
 from policykb.bridge.model.result import value_words
 
 ENGINE = "swi-prolog"
+COMPARISON_SIGNS = {
+    "at_least": ">=",
+    "at_most": "<=",
+    "above": ">",
+    "below": "<",
+    "on_or_after": ">=",
+    "on_or_before": "<=",
+    "after": ">",
+    "before": "<",
+}
 FOLDED = {"holds", "fails", "domain"}
 CRITERION_PREDICATES = {"met", "applies", "indicated", "blocked"}
 CORE_TEXT = {
@@ -83,9 +94,8 @@ class _Builder:
         truth = _truth(raw.get("truth", ""))
         if kind == "fact":
             fact = raw["fact"]
-            return [
-                ProofNode(f"value({fact}, {raw['value']})", "case", self.fact_text(fact), truth)
-            ]
+            value = self.region_words(fact, str(raw["value"]))
+            return [ProofNode(f"value({fact}, {value})", "case", self.fact_text(fact), truth)]
         if kind == "known":
             fact = raw["fact"]
             return [ProofNode(f"known({fact})", "case", self.fact_text(fact), truth)]
@@ -130,7 +140,26 @@ class _Builder:
         if pred in FOLDED:
             return children
         rule, text = self.describe(pred, args)
+        if pred in TYPED_TESTS and args and args[0] in self.policy.facts:
+            rule, text = "comparison", f"{self.comparison(pred, args)}: {truth}"
         return [ProofNode(_goal(pred, args), rule, text, truth, children)]
+
+    def region_words(self, fact: str, value: str) -> str:
+        """A scenario value of a typed fact (a region number) as the analyst reads it."""
+        declared = self.policy.facts.get(fact)
+        if declared is None or not declared.type.typed or not value.isdigit():
+            return value
+        return declared.span(declared.regions[int(value)]).words
+
+    def comparison(self, pred: str, args: list[str]) -> str:
+        """A comparison with the case's value: "bmi 34.9 >= 35"."""
+        fact, constants = args[0], [a.strip('"') for a in args[1:]]
+        shown = f"{fact} {value_words(self.known[fact])}" if fact in self.known else fact
+        if pred == "between":
+            return f"{shown} from {constants[0]} through {constants[1]}"
+        if pred == "has_code_in":
+            return f"{shown} has a code in {constants[0]}"
+        return f"{shown} {COMPARISON_SIGNS[pred]} {constants[0]}"
 
     @staticmethod
     def _unfold(nodes: list[ProofNode], pred: str) -> list[ProofNode]:

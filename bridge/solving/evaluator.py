@@ -30,9 +30,10 @@ import clingo
 from clingo import Function
 
 from policykb.bridge.loading.declarations import read_policy
+from policykb.bridge.loading.files import show_file
 from policykb.bridge.model.case import Case
 from policykb.bridge.model.errors import CaseError, PolicyError
-from policykb.bridge.model.policy import FactType, PolicySource, Value
+from policykb.bridge.model.policy import FactType, PolicySource, Span, Value
 from policykb.bridge.model.result import (
     Answer,
     Change,
@@ -44,14 +45,16 @@ from policykb.bridge.model.result import (
     Verdict,
     WhyAnswer,
 )
-from policykb.bridge.solving.control import ground_scenarios
+from policykb.bridge.model.typed import CodeCell, Interval
+from policykb.bridge.solving.control import ground_scenarios, is_bundled
 from policykb.bridge.solving.hitting_sets import Correction, MinimalSets
-from policykb.bridge.solving.literals import COVERED, OTHER, ValueLiterals
+from policykb.bridge.solving.literals import COVERED, ValueLiterals
 from policykb.bridge.solving.query import QueryProgram, closest_file
 
 if TYPE_CHECKING:
     from clingo import ast
 
+    from policykb.bridge.loading.comparisons import Comparison
     from policykb.bridge.loading.rules import RuleInfo
 
 Assignment = Mapping[str, Value]
@@ -79,6 +82,11 @@ class Evaluator:
         # the closest-counterexample rules (ignored except for explanations).
         self._ctl = ground_scenarios(source, extra=[closest_file()])
         self.policy = read_policy(source, self._ctl)
+        self._statements: list[ast.AST] | None = None
+        self.parsed: list[ast.AST] | None = None  # without the region facts
+        self.comparisons: list[Comparison] = []
+        if self.policy.typed or not is_bundled(source):
+            self._load_typed()
         self._program = QueryProgram(self.policy, control=self._ctl)
         self._literals = self._program.literals
         self._covered = self._literal_of(self._ctl, COVERED)
@@ -89,9 +97,39 @@ class Evaluator:
     # Parsed statements and their analysis are only needed by why, check, diff,
     # batch and the Prolog engine: computed on first use, not on start-up.
 
+    def _load_typed(self) -> None:
+        """Check the comparisons of the rules and, for a policy with number, date
+        or code facts, ground it again with their regions (kb/core/typed.lp)."""
+        from policykb.bridge.loading.comparisons import (
+            comparisons_of,
+            fact_statements,
+            region_symbols,
+            with_regions,
+        )
+        from policykb.bridge.loading.parsing import policy_statements
+        from policykb.bridge.solving.transform import ground_with
+
+        parsed = policy_statements(self.source)
+        comparisons = comparisons_of(parsed, self.policy)
+        self.parsed, self.comparisons = parsed, comparisons
+        if not self.policy.typed:
+            self._statements = parsed
+            return
+        self.policy = with_regions(self.policy, comparisons)
+        self._statements = [*parsed, *fact_statements(region_symbols(self.policy, comparisons))]
+        self._ctl = ground_with(
+            self._statements,
+            [show_file(), closest_file()],
+            f"policy {self.source.name!r}",
+            ["--models=0", "--opt-mode=opt"],
+        )
+
     @cached_property
     def statements(self) -> list[ast.AST]:
-        """The parsed statements of the policy with the core (for analyses)."""
+        """The parsed statements of the policy with the core (for analyses),
+        with the region facts of its typed facts."""
+        if self._statements is not None:
+            return self._statements
         from policykb.bridge.loading.parsing import policy_statements
 
         return policy_statements(self.source)
@@ -203,11 +241,10 @@ class Evaluator:
         """The values `fact` takes in scenarios (OTHER stands for any other string)."""
         return list(self._literals.of[fact])
 
-    def value_key(self, fact: str, value: Value) -> object:
-        """The scenario value of a case value (OTHER for a string outside the options)."""
-        if self.policy.facts[fact].type is not FactType.STRING:
-            return value
-        return value if value in self._literals.of[fact] else OTHER
+    def value_key(self, fact: str, value: object) -> object:
+        """The scenario value of a case value (OTHER for a string outside the
+        options, a region for a number, date or code, cells for a code list)."""
+        return self._literals.key(fact, value)
 
     def scenario_of(
         self, known: Mapping[str, object], condition: int, facts: Sequence[str]
@@ -311,7 +348,7 @@ class Evaluator:
         for name, fact in self.policy.facts.items():
             if name not in facts:
                 first = next(iter(self._literals.of[name]))
-                fixed[name] = frozenset() if fact.type is FactType.LIST else first
+                fixed[name] = frozenset() if fact.type.many else first
         assumptions = [
             *self._literals.assumptions(fixed),
             *self._literals.known_flags({}),
@@ -338,15 +375,18 @@ class Evaluator:
 
     # -- changes that flip the verdict ---------------------------------------
 
-    def candidate_values(self, fact: str) -> list[Value]:
-        """The values a change or an answer may give `fact` (a string fact: its options)."""
+    def candidate_values(self, fact: str) -> list[object]:
+        """The values a change or an answer may give `fact` (a string fact: its
+        options; a number, date or code: its regions; a list: any set)."""
         declared = self.policy.facts[fact]
         if declared.type is FactType.BOOL:
             return [True, False]
-        if declared.type is FactType.LIST:
-            options = declared.options
+        if declared.type.many:
+            options = [o for o in self._literals.of[fact]]
             subsets = chain.from_iterable(combinations(options, n) for n in range(len(options) + 1))
             return [frozenset(subset) for subset in subsets]
+        if declared.type.typed:
+            return list(self._literals.of[fact])
         return list(declared.options)
 
     def smallest_changes(
@@ -355,7 +395,7 @@ class Evaluator:
         target: Verdict,
         limit: int,
         keep: Collection[str] = (),
-    ) -> tuple[list[tuple[tuple[str, Value], ...]], bool]:
+    ) -> tuple[list[tuple[tuple[str, object], ...]], bool]:
         """Every smallest set of fact changes that gives the case the `target` verdict.
 
         A change sets one fact (given or absent) to a value; facts in `keep`
@@ -372,11 +412,11 @@ class Evaluator:
             for fact in facts
             if fact not in keep
             for value in self.candidate_values(fact)
-            if known.get(fact) != value
+            if fact not in known or self.value_key(fact, known[fact]) != value
         ]
         groups = [[c for c in choices if c[0] == fact] for fact in facts]
 
-        def test(candidate: list[tuple[str, Value]]) -> Correction[tuple[str, Value]] | None:
+        def test(candidate: list[tuple[str, object]]) -> Correction[tuple[str, object]] | None:
             changes = [c for c in choices if c in candidate]
             pinned = [*self._literals.assumptions({**known, **dict(changes)}), opposite]
             scenario = self._program.scenario(pinned, facts)
@@ -391,7 +431,7 @@ class Evaluator:
             return Correction(
                 [c for c in choices if c[0] in core and scenario[c[0]] != c[1]],
                 unless=[
-                    (fact, scenario[fact])  # type: ignore[misc]
+                    (fact, scenario[fact])
                     for fact in core
                     if fact in known and self.value_key(fact, known[fact]) != scenario[fact]
                 ],
@@ -400,7 +440,7 @@ class Evaluator:
         def past_smallest(size: int) -> bool:
             return bool(found) and (size > len(found[0]) or len(found) > limit)
 
-        found: list[tuple[tuple[str, Value], ...]] = []
+        found: list[tuple[tuple[str, object], ...]] = []
         for candidate in MinimalSets(choices, groups).search(test, stop_at=past_smallest):
             found.append(tuple(c for c in choices if c in candidate))
         rank = {fact: self.policy.facts[fact].rank for fact in facts}
@@ -417,12 +457,44 @@ class Evaluator:
                 kept = trial
         return set(kept)
 
-    def answers(self, known: Assignment, fact: str) -> list[tuple[Value, Verdict]]:
-        """What each possible answer for a missing fact would lead to."""
-        return [
-            (value, self.verdict_of({**known, fact: value}))
+    def answers(self, known: Assignment, fact: str) -> list[Answer]:
+        """What each possible answer for a missing fact would lead to; for a
+        number or date, the ranges of answers, neighbours with one verdict merged."""
+        found = [
+            (value, self.verdict_of({**known, fact: value}))  # type: ignore[dict-item]
             for value in self.candidate_values(fact)
         ]
+        declared = self.policy.facts[fact]
+        if declared.type.numeric:
+            merged: list[tuple[Interval, Verdict]] = []
+            for region, verdict in found:
+                assert isinstance(region, Interval)
+                if merged and merged[-1][1] is verdict:
+                    first = merged[-1][0]
+                    region = Interval(first.low, first.low_closed, region.high, region.high_closed)
+                    merged[-1] = (region, verdict)
+                else:
+                    merged.append((region, verdict))
+            found = list(merged)
+        return [Answer(self.shown(fact, value), verdict) for value, verdict in found]
+
+    def concrete(self, fact: str, value: object) -> Value:
+        """A case value for a scenario value: a value inside a region, sample
+        codes for code cells; other values are case values already."""
+        declared = self.policy.facts[fact]
+        if declared.type is FactType.CODE_LIST and isinstance(value, frozenset):
+            return frozenset(declared.example(cell) for cell in value)  # type: ignore[misc]
+        if declared.type.typed and isinstance(value, Interval | CodeCell):
+            return declared.example(value)
+        return value  # type: ignore[return-value]
+
+    def shown(self, fact: str, value: object) -> Value | Span:
+        """A value a change or an answer gives `fact`, in the analyst's terms."""
+        declared = self.policy.facts[fact]
+        if declared.type.typed:
+            return declared.span(value)  # type: ignore[arg-type]
+        assert isinstance(value, bool | str | frozenset)
+        return value
 
     # -- evaluation ----------------------------------------------------------
 
@@ -464,14 +536,14 @@ class Evaluator:
                 for explanation in self.explanations(known, verdict)
             ),
             target=target,
-            changes=tuple(tuple(Change(f, v) for f, v in c) for c in changes),
+            changes=tuple(tuple(Change(f, self.shown(f, v)) for f, v in c) for c in changes),
             changes_capped=capped,
             missing=tuple(
                 MissingFact(
                     f,
                     self.policy.facts[f].question,
                     self.policy.facts[f].clauses,
-                    tuple(Answer(value, answer) for value, answer in self.answers(known, f)),
+                    tuple(self.answers(known, f)),
                 )
                 for f in missing
             ),
@@ -479,7 +551,9 @@ class Evaluator:
 
     def explain_item(self, fact: str, value: Value, assumed: bool) -> ExplanationItem:
         citation = self.policy.citation(fact, value)
-        return ExplanationItem(fact, value, citation.criterion, citation.text, assumed)
+        declared = self.policy.facts[fact]
+        region = declared.span(self.value_key(fact, value)) if declared.type.typed else None  # type: ignore[arg-type]
+        return ExplanationItem(fact, value, citation.criterion, citation.text, assumed, region)
 
     def missing_item(self, fact: str) -> MissingFact:
         declared = self.policy.facts[fact]

@@ -13,6 +13,7 @@ from clingo import Function
 
 from policykb.bridge.loading.declarations import python_value
 from policykb.bridge.model.policy import FactType, Policy
+from policykb.bridge.model.typed import CodeCell, Interval
 
 COVERED = Function("verdict", [Function("covered")])
 OTHER = Function("other_value")
@@ -27,7 +28,10 @@ class ValueLiterals:
         self.symbol: dict[str, dict[object, clingo.Symbol]] = {name: {} for name in policy.facts}
         for atom in ctl.symbolic_atoms.by_signature("value", 2):
             fact, value = atom.symbol.arguments
+            declared = policy.facts.get(fact.name)
             key: object = OTHER if value == OTHER else python_value(value)
+            if declared is not None and declared.type.typed:
+                key = declared.regions[value.number]  # region/2 numbers the regions
             if fact.name in self.of:
                 self.of[fact.name][key] = atom.literal
                 self.symbol[fact.name][key] = value
@@ -36,16 +40,32 @@ class ValueLiterals:
             for atom in ctl.symbolic_atoms.by_signature("known", 1)
         }
 
-    def pin(self, fact: str, value: object) -> list[int]:
-        """The assumptions that give `fact` the value `value` (a Value, or OTHER)."""
-        domain = self.of[fact]
-        kind = self.policy.facts[fact].type
-        if kind is FactType.LIST:
+    def key(self, fact: str, value: object) -> object:
+        """The scenario value of a case value: OTHER for a string outside the
+        options, the region of a number, date or code, the cells of a code list.
+        A scenario value is its own key."""
+        declared = self.policy.facts[fact]
+        kind = declared.type
+        if kind is FactType.STRING and value not in self.of[fact]:
+            return OTHER
+        if kind is FactType.CODE_LIST:
             assert isinstance(value, frozenset)
-            return [lit if option in value else -lit for option, lit in domain.items()]
-        if kind is FactType.STRING and value not in domain:
-            return [domain[OTHER]]
-        return [domain[value]]
+            if all(isinstance(item, str) for item in value):
+                return declared.cells_of(value)
+            return value
+        if kind.typed and not isinstance(value, Interval | CodeCell):
+            return declared.region_of(value)  # type: ignore[arg-type]
+        return value
+
+    def pin(self, fact: str, value: object) -> list[int]:
+        """The assumptions that give `fact` the value `value` (a case value or a
+        scenario value)."""
+        domain = self.of[fact]
+        key = self.key(fact, value)
+        if self.policy.facts[fact].type.many:
+            assert isinstance(key, frozenset)
+            return [lit if option in key else -lit for option, lit in domain.items()]
+        return [domain[key]]
 
     def assumptions(
         self, known: Mapping[str, object], facts: Iterable[str] | None = None
@@ -61,7 +81,7 @@ class ValueLiterals:
         values: dict[str, object] = {}
         for fact in facts:
             held = [key for key, lit in self.of[fact].items() if lit in true_literals]
-            if self.policy.facts[fact].type is FactType.LIST:
+            if self.policy.facts[fact].type.many:
                 values[fact] = frozenset(held)
             else:
                 values[fact] = held[0] if held else None

@@ -19,7 +19,7 @@ from policykb.bridge.loading.files import meta_file
 from policykb.bridge.model.errors import EngineError, PolicyError
 from policykb.bridge.model.policy import Policy
 from policykb.bridge.solving.hitting_sets import Correction, MinimalSets
-from policykb.bridge.solving.literals import OTHER, ValueLiterals
+from policykb.bridge.solving.literals import ValueLiterals
 
 if TYPE_CHECKING:
     from clingo import ast
@@ -119,10 +119,8 @@ class QueryProgram:
         for fact, value in known.items():
             wanted.add(Function("kb_stated", [Function(fact)]))
             symbols = self.literals.symbol[fact]
-            if isinstance(value, frozenset):
-                chosen = [symbols[option] for option in value]
-            else:
-                chosen = [symbols[value if value in symbols else OTHER]]
+            key = self.literals.key(fact, value)
+            chosen = [symbols[o] for o in key] if isinstance(key, frozenset) else [symbols[key]]
             wanted.update(Function("kb_case", [Function(fact), symbol]) for symbol in chosen)
         for symbol in self._case - wanted:
             self.ctl.assign_external(symbol, False)

@@ -22,10 +22,15 @@ from policykb.bridge.solving.control import ground_base, new_control
 TWIN_PREFIX = "twin_"
 
 
-def ground_with(statements: Sequence[ast.AST], extra: Sequence[Path], what: str) -> clingo.Control:
-    """Statements (without #show) plus the meta-programs `extra`, grounded."""
+def ground_with(
+    statements: Sequence[ast.AST],
+    extra: Sequence[Path],
+    what: str,
+    options: Sequence[str] = ("--opt-mode=opt",),
+) -> clingo.Control:
+    """Statements (without #show) plus the program files `extra`, grounded."""
     messages: list[str] = []
-    ctl = new_control(messages, ["--opt-mode=opt"])
+    ctl = new_control(messages, options)
     with ast.ProgramBuilder(ctl) as builder:
         for statement in statements:
             if statement.ast_type not in SHOW_TYPES:

@@ -1,0 +1,306 @@
+"""The comparisons a policy's rules make on its typed facts, and the regions
+they divide each fact's values into.
+
+Rules compare numbers, dates and codes only through the core predicates of
+kb/core/typed.lp (at_least(bmi, 35), has_code_in(diagnoses, diabetes), ...).
+They are read here from the parsed rules and checked when the policy loads:
+a comparison on a fact of the wrong type, a threshold that is not a constant
+of the fact's type, an undeclared code set, or a rule that reads a typed fact
+through value/2 or compares fact values natively is refused with its file and
+line. The regions become region/2 and satisfies/3 facts, built as clingo AST
+from symbols.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+
+import clingo
+from clingo import Function, Number, ast
+
+from policykb.bridge.loading.declarations import typed_constant
+from policykb.bridge.loading.files import core_files
+from policykb.bridge.loading.rules import location
+from policykb.bridge.model.errors import PolicyError
+from policykb.bridge.model.policy import Fact, FactType, Policy, Region, cell_counts
+from policykb.bridge.model.typed import CodeCell, Cut, Interval, code_cells, intervals
+
+# Test name -> (arity of the rule atom, the fact types it applies to); the
+# names are rules.TYPED_TESTS.
+NUMBER = frozenset({FactType.INT, FactType.DECIMAL})
+DATE = frozenset({FactType.DATE})
+CODES = frozenset({FactType.CODE, FactType.CODE_LIST})
+TESTS: dict[str, tuple[int, frozenset[FactType]]] = {
+    "at_least": (2, NUMBER),
+    "at_most": (2, NUMBER),
+    "above": (2, NUMBER),
+    "below": (2, NUMBER),
+    "between": (3, NUMBER | DATE),
+    "on_or_after": (2, DATE),
+    "on_or_before": (2, DATE),
+    "after": (2, DATE),
+    "before": (2, DATE),
+    "has_code_in": (2, CODES),
+}
+# Where each test puts its constant: values at or above (True) or above it.
+CUTS = {
+    "at_least": True,
+    "on_or_after": True,
+    "below": True,
+    "before": True,
+    "above": False,
+    "after": False,
+    "at_most": False,
+    "on_or_before": False,
+}
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One test a rule makes on a typed fact, as satisfies/3 names it."""
+
+    fact: str
+    test: clingo.Symbol
+
+
+def _constant_symbol(term: ast.AST) -> clingo.Symbol | None:
+    if term.ast_type == ast.ASTType.SymbolicTerm:
+        symbol: clingo.Symbol = term.symbol
+        return symbol
+    if term.ast_type == ast.ASTType.Function and not term.arguments:
+        return Function(term.name)
+    if (
+        term.ast_type == ast.ASTType.UnaryOperation
+        and term.operator_type == ast.UnaryOperator.Minus
+        and term.argument.ast_type == ast.ASTType.SymbolicTerm
+        and term.argument.symbol.type == clingo.SymbolType.Number
+    ):
+        return Number(-term.argument.symbol.number)
+    return None
+
+
+class _Reader(ast.Transformer):
+    """Collects the comparisons of one statement and refuses what is unsound."""
+
+    def __init__(self, policy: Policy, where: str) -> None:
+        self.policy = policy
+        self.where = where
+        self.found: list[Comparison] = []
+
+    def fail(self, message: str) -> PolicyError:
+        return PolicyError(f"{self.where}: {message}")
+
+    def visit_SymbolicAtom(self, node: ast.AST) -> ast.AST:
+        symbol = node.symbol
+        if symbol.ast_type != ast.ASTType.Function:
+            return node
+        if symbol.name == "value" and len(symbol.arguments) == 2:
+            fact = _constant_symbol(symbol.arguments[0])
+            declared = self.policy.facts.get(fact.name) if fact is not None else None
+            if declared is not None and declared.type.typed:
+                raise self.fail(
+                    f"value({declared.name}, ...) reads a {declared.type.value} fact; compare "
+                    "it with "
+                    + ", ".join(sorted(n for n, (_, t) in TESTS.items() if declared.type in t))
+                )
+        if symbol.name in TESTS and len(symbol.arguments) == TESTS[symbol.name][0]:
+            self.found.append(self._comparison(symbol))
+        return node
+
+    def _comparison(self, symbol: ast.AST) -> Comparison:
+        name = symbol.name
+        first = _constant_symbol(symbol.arguments[0])
+        fact = (
+            self.policy.facts.get(first.name)
+            if first is not None and first.type == clingo.SymbolType.Function
+            else None
+        )
+        if fact is None:
+            raise self.fail(
+                f"{name}/{len(symbol.arguments)}: the first argument must be a declared "
+                f"fact, not {symbol.arguments[0]}"
+            )
+        kinds = TESTS[name][1]
+        if fact.type not in kinds:
+            allowed = " or ".join(sorted(k.value for k in kinds))
+            raise self.fail(f"{name} compares {allowed} facts; {fact.name} is {fact.type.value}")
+        arguments = [_constant_symbol(term) for term in symbol.arguments[1:]]
+        for term, constant in zip(symbol.arguments[1:], arguments, strict=True):
+            if constant is None:
+                raise self.fail(f"{name}({fact.name}, ...): {term} must be a constant")
+            if fact.type in CODES:
+                if (
+                    constant.type != clingo.SymbolType.Function
+                    or constant.name not in self.policy.code_sets
+                ):
+                    raise self.fail(
+                        f"{name}({fact.name}, {constant}): no code set {constant} (code_set/2)"
+                    )
+            elif typed_constant(fact, constant) is None:
+                expected = 'a date "YYYY-MM-DD"' if fact.type is FactType.DATE else "a number"
+                raise self.fail(f"{name}({fact.name}, ...): {constant} is not {expected}")
+        test = Function(name, [a for a in arguments if a is not None])
+        return Comparison(fact.name, test)
+
+
+def _native_comparisons(statement: ast.AST, policy: Policy, where: str) -> None:
+    """Refuse a rule that compares a fact's value natively (V >= 35 after value(F, V)):
+    fact values are names, so such a comparison is not arithmetic."""
+    bound: dict[str, str] = {}
+    for literal in statement.body:
+        if (
+            literal.ast_type != ast.ASTType.Literal
+            or literal.atom.ast_type != ast.ASTType.SymbolicAtom
+        ):
+            continue
+        symbol = literal.atom.symbol
+        if (
+            symbol.ast_type == ast.ASTType.Function
+            and symbol.name == "value"
+            and len(symbol.arguments) == 2
+        ):
+            fact = _constant_symbol(symbol.arguments[0])
+            value = symbol.arguments[1]
+            if (
+                fact is not None
+                and value.ast_type == ast.ASTType.Variable
+                and fact.name in policy.facts
+            ):
+                bound[value.name] = fact.name
+    for literal in statement.body:
+        if (
+            literal.ast_type == ast.ASTType.Literal
+            and literal.atom.ast_type == ast.ASTType.Comparison
+        ):
+            names = {str(v) for v in _variables(literal.atom)}
+            for variable in sorted(names & bound.keys()):
+                raise PolicyError(
+                    f"{where}: {literal} compares the value of fact {bound[variable]} as a "
+                    "term; declare it int, decimal or date and use at_least, below, between, ..."
+                )
+
+
+def _variables(node: ast.AST) -> Iterable[str]:
+    found: list[str] = []
+
+    class Collect(ast.Transformer):
+        def visit_Variable(self, variable: ast.AST) -> ast.AST:
+            found.append(variable.name)
+            return variable
+
+    Collect()(node)
+    return found
+
+
+def comparisons_of(statements: Sequence[ast.AST], policy: Policy) -> list[Comparison]:
+    """Every comparison the policy's own rules make, each checked (PolicyError
+    with file and line otherwise)."""
+    core = {str(path) for path in core_files()}
+    found: dict[Comparison, None] = {}
+    for statement in statements:
+        if statement.ast_type != ast.ASTType.Rule:
+            continue
+        if statement.location.begin.filename in core:
+            continue
+        where = location(statement)
+        reader = _Reader(policy, where)
+        for literal in statement.body:
+            reader(literal)
+        _native_comparisons(statement, policy, where)
+        found.update(dict.fromkeys(reader.found))
+    return list(found)
+
+
+def passes(fact: Fact, region: Region, test: clingo.Symbol) -> bool:
+    """Whether every value of `region` passes `test` (one value decides: regions agree)."""
+    if isinstance(region, CodeCell):
+        return test.arguments[0].name in region.inside
+    assert isinstance(region, Interval)
+    sample = region.representative(whole=fact.type is not FactType.DECIMAL)
+    numbers = [typed_constant(fact, argument) for argument in test.arguments]
+    name = test.name
+    if name == "between":
+        low, high = numbers
+        assert low is not None and high is not None
+        return low <= sample <= high
+    (limit,) = numbers
+    assert limit is not None
+    if name in ("at_least", "on_or_after"):
+        return sample >= limit
+    if name in ("at_most", "on_or_before"):
+        return sample <= limit
+    if name in ("above", "after"):
+        return sample > limit
+    return sample < limit
+
+
+def with_regions(policy: Policy, comparisons: Sequence[Comparison]) -> Policy:
+    """The policy with the regions of each typed fact, from the comparisons."""
+    facts = dict(policy.facts)
+    for name, fact in policy.facts.items():
+        if not fact.type.typed:
+            continue
+        tests = [c.test for c in comparisons if c.fact == name]
+        if fact.type.numeric:
+            cuts = []
+            for test in tests:
+                numbers = [typed_constant(fact, a) for a in test.arguments]
+                if test.name == "between":
+                    low, high = numbers
+                    assert low is not None and high is not None
+                    cuts += [Cut(low, True), Cut(high, False)]
+                else:
+                    assert numbers[0] is not None
+                    cuts.append(Cut(numbers[0], CUTS[test.name]))
+            whole = fact.type is not FactType.DECIMAL
+            regions: tuple[Region, ...] = tuple(intervals(fact.low, fact.high, cuts, whole))
+            facts[name] = replace(fact, regions=regions)
+        else:
+            names = sorted({t.arguments[0].name for t in tests})
+            sets = tuple(policy.code_sets[n] for n in names)
+            cells = tuple(code_cells(fact.system, sets))
+            facts[name] = replace(fact, code_sets=sets, regions=cells)
+    return replace(policy, facts=facts)
+
+
+def domain_of(fact: Fact) -> list[tuple[int, Region]]:
+    """The regions a scenario may give `fact`, numbered as region/2 numbers them
+    (a code list's value is a set of cells in some compared code set)."""
+    return [
+        (index, region)
+        for index, region in enumerate(fact.regions)
+        if fact.type is not FactType.CODE_LIST or cell_counts(region)
+    ]
+
+
+def region_symbols(policy: Policy, comparisons: Sequence[Comparison]) -> list[clingo.Symbol]:
+    """region/2 and satisfies/3 facts for every typed fact of `policy`."""
+    symbols: list[clingo.Symbol] = []
+    for name, fact in policy.facts.items():
+        if not fact.type.typed:
+            continue
+        tests = [c.test for c in comparisons if c.fact == name]
+        for index, region in domain_of(fact):
+            symbols.append(Function("region", [Function(name), Number(index)]))
+            symbols += [
+                Function("satisfies", [Function(name), Number(index), test])
+                for test in tests
+                if passes(fact, region, test)
+            ]
+    return symbols
+
+
+_PLACE = ast.Position("<regions>", 1, 1)
+_WHERE = ast.Location(_PLACE, _PLACE)
+
+
+def fact_statements(symbols: Iterable[clingo.Symbol]) -> list[ast.AST]:
+    """Facts as program statements, built from symbols with clingo's AST
+    constructors (so renamed copies of the program rename them too)."""
+    statements = []
+    for symbol in symbols:
+        arguments = [ast.SymbolicTerm(_WHERE, argument) for argument in symbol.arguments]
+        atom = ast.SymbolicAtom(ast.Function(_WHERE, symbol.name, arguments, 0))
+        statements.append(ast.Rule(_WHERE, ast.Literal(_WHERE, ast.Sign.NoSign, atom), []))
+    return statements

@@ -1,0 +1,370 @@
+"""Typed facts (numbers, dates, codes) against brute force.
+
+Two policies: the bundled bariatric-surgery policy (an int, a decimal, an
+enum and an ICD-10-CM code list) and the sleep-apnea fixture (a decimal with
+a gap, a date, a single HCPCS code and exclusive thresholds). Each has an
+oracle written here from its text, in plain Python, so the reference shares
+no code with the regions the KB computes. Unknown facts range over grids of
+values chosen from the texts' boundaries; one-dimensional sweeps check every
+value of a fine grid.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import date
+from decimal import Decimal
+from itertools import combinations, product
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from policykb.bridge import Case, KnowledgeBase, Verdict
+from policykb.bridge.loading.case import validate_case
+from policykb.bridge.solving.evaluator import Evaluator
+
+FIXTURES = Path(__file__).parent / "fixtures" / "kb"
+SETTINGS = settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+
+# -- the oracles -------------------------------------------------------------------
+
+
+def _category(code: str) -> str:
+    return code.upper().replace(".", "")[:3]
+
+
+def bariatric(f: dict[str, Any]) -> bool:
+    """WAC 182-531-1600 stage one, as the issue pins its readings."""
+    if f["epsdt"]:
+        return bool(f["medically_necessary"] and f["safe_and_effective"] and f["not_experimental"])
+    age, bmi = f["age"], Decimal(str(f["bmi"]))
+    age_ok = 21 <= age <= 59 or (18 <= age <= 20 and f["procedure"] == "lagb")
+    diabetes = any("E08" <= _category(c) <= "E13" for c in f["diagnoses"])
+    joints = any(_category(c) in ("M16", "M17") for c in f["diagnoses"])
+    diagnosis = (
+        diabetes
+        or (joints and f["joint_replacement_candidate"])
+        or f["rare_comorbidity_with_evidence"]
+    )
+    return bool(age_ok and bmi >= 35 and not f["pregnant"] and diagnosis)
+
+
+def sleep_apnea(f: dict[str, Any]) -> bool:
+    """The sleep-apnea fixture's four rules."""
+    ahi = Decimal(str(f["ahi"]))
+    indicated = ahi >= 15 or (5 <= ahi <= 14 and f["symptomatic"])
+    code = f["device"].upper()
+    device = code == "E0601" or ("E0470" <= code <= "E0472" and ahi > Decimal("30.5"))
+    study = date(2020, 1, 1) <= date.fromisoformat(f["study_date"]) < date(2030, 1, 1)
+    return bool(indicated and device and study)
+
+
+BOOL = [True, False]
+CODES = ["E07.9", "E08.00", "E11.65", "E13.9", "E14", "M16.0", "M17.11", "M18.9", "I10"]
+BARIATRIC_GRID: dict[str, list[Any]] = {
+    "epsdt": BOOL,
+    "medically_necessary": BOOL,
+    "safe_and_effective": BOOL,
+    "not_experimental": BOOL,
+    "age": [0, 17, 18, 20, 21, 59, 60, 130],
+    "procedure": ["lagb", "sleeve_gastrectomy", "gastric_bypass", "other"],
+    "bmi": [0, 34.9, 35, 200],
+    "pregnant": BOOL,
+    "diagnoses": [[], ["E11.65"], ["M17.11"], ["I10"], ["E11.65", "M17.11"]],
+    "joint_replacement_candidate": BOOL,
+    "rare_comorbidity_with_evidence": BOOL,
+}
+BARIATRIC_VALUES: dict[str, list[Any]] = {
+    **BARIATRIC_GRID,
+    "age": [0, 10, 17, 18, 19, 20, 21, 22, 40, 58, 59, 60, 61, 100, 130],
+    "bmi": [0, 20.5, 34, 34.9, 34.99, 35, 35.01, 50, 200],
+    "diagnoses": [list(s) for n in range(3) for s in combinations(CODES, n)],
+}
+SLEEP_GRID: dict[str, list[Any]] = {
+    "device": ["E0601", "E0470", "E0472", "E0473", "A4604"],
+    "ahi": [0, 4.9, 5, 14, 14.5, 15, 30.5, 31, 200],
+    "symptomatic": BOOL,
+    "study_date": ["2000-01-01", "2019-12-31", "2020-01-01", "2029-12-31", "2030-01-01"],
+}
+POLICIES: dict[
+    str, tuple[Callable[[dict[str, Any]], bool], dict[str, list[Any]], dict[str, list[Any]]]
+] = {
+    "bariatric-surgery": (bariatric, BARIATRIC_GRID, BARIATRIC_VALUES),
+    "sleep-apnea": (sleep_apnea, SLEEP_GRID, SLEEP_GRID),
+}
+
+
+@pytest.fixture(scope="module", params=list(POLICIES))
+def policy(request: pytest.FixtureRequest) -> Evaluator:
+    return KnowledgeBase([FIXTURES / "sleep-apnea"]).evaluator(str(request.param))
+
+
+def brute(name: str, known: dict[str, Any], grid: dict[str, list[Any]] | None = None) -> Verdict:
+    """The three-valued verdict over every completion of `known` on the grid."""
+    oracle, default_grid, _ = POLICIES[name]
+    grid = grid or default_grid
+    unknown = [f for f in grid if f not in known]
+    seen: set[bool] = set()
+    for values in product(*(grid[f] for f in unknown)):
+        seen.add(oracle({**known, **dict(zip(unknown, values, strict=True))}))
+        if len(seen) == 2:
+            return Verdict.NEEDS_INFORMATION
+    return Verdict.COVERED if seen == {True} else Verdict.NOT_COVERED
+
+
+def case_of(evaluator: Evaluator, facts: dict[str, Any]) -> Case:
+    document = {"policy": evaluator.policy.name, "facts": facts}
+    return validate_case(document, evaluator.policy, "c")
+
+
+def known_of(evaluator: Evaluator, facts: dict[str, Any]) -> dict[str, Any]:
+    """The raw facts with the policy's defaults filled in (as the evaluator reads them)."""
+    filled = dict(facts)
+    for name, fact in evaluator.policy.facts.items():
+        if name not in filled and fact.default is not None:
+            filled[name] = fact.default
+    return filled
+
+
+@st.composite
+def partial_cases(draw: st.DrawFn, name: str) -> dict[str, Any]:
+    values = POLICIES[name][2]
+    return {
+        fact: draw(st.sampled_from(options))
+        for fact, options in values.items()
+        if draw(st.integers(0, 9)) < 7
+    }
+
+
+# -- properties ----------------------------------------------------------------------
+
+
+@SETTINGS
+@given(data=st.data())
+def test_verdict_and_missing_facts_equal_brute_force(
+    policy: Evaluator, data: st.DataObject
+) -> None:
+    name = policy.policy.name
+    facts = data.draw(partial_cases(name))
+    evaluation = policy.evaluate(case_of(policy, facts))
+    known = known_of(policy, facts)
+    assert evaluation.verdict is brute(name, known)
+    if evaluation.verdict is not Verdict.NEEDS_INFORMATION:
+        assert evaluation.missing == ()
+        return
+    grid = POLICIES[name][1]
+    missing = set()
+    for fact in (f for f in grid if f not in known):
+        others = [f for f in grid if f not in known and f != fact]
+        for values in product(*(grid[f] for f in others)):
+            rest = {**known, **dict(zip(others, values, strict=True))}
+            if len({POLICIES[name][0]({**rest, fact: v}) for v in grid[fact]}) == 2:
+                missing.add(fact)
+                break
+    assert {m.fact for m in evaluation.missing} == missing
+
+
+@SETTINGS
+@given(data=st.data())
+def test_the_explanation_is_a_minimal_sufficient_set(
+    policy: Evaluator, data: st.DataObject
+) -> None:
+    name = policy.policy.name
+    facts = data.draw(partial_cases(name))
+    evaluation = policy.evaluate(case_of(policy, facts))
+    known = known_of(policy, facts)
+    chosen = {item.fact: known[item.fact] for item in evaluation.explanation}
+    assert all(
+        item.value == policy.known_facts(case_of(policy, facts))[0][item.fact]
+        for item in evaluation.explanation
+    )
+    assert brute(name, chosen) is evaluation.verdict
+    for fact in chosen:
+        smaller = {f: v for f, v in chosen.items() if f != fact}
+        assert brute(name, smaller) is not evaluation.verdict
+
+
+@SETTINGS
+@given(data=st.data())
+def test_every_change_set_reaches_its_target(policy: Evaluator, data: st.DataObject) -> None:
+    """Each smallest change set gives the target verdict for every grid value in
+    its ranges, and no single fact of it can be left out."""
+    name = policy.policy.name
+    facts = data.draw(partial_cases(name))
+    answer = policy.why(case_of(policy, facts), max_changes=5)
+    known = known_of(policy, facts)
+    grid = POLICIES[name][1]
+    for changes in answer.changes:
+        settings_of_change = [_grid_values(policy, grid, change) for change in changes]
+        for values in product(*settings_of_change):
+            changed = {**known, **dict(zip((c.fact for c in changes), values, strict=True))}
+            assert brute(name, changed) is answer.target, (changes, values)
+
+
+def _grid_values(policy: Evaluator, grid: dict[str, list[Any]], change: Any) -> list[Any]:
+    """The grid values of a change: its value, or every grid value in its range or codes."""
+    data = change.to_dict()
+    if "value" in data:
+        return [data["value"]]
+    declared = policy.policy.facts[change.fact]
+    inside = []
+    for raw in grid[change.fact]:
+        value = validate_case({"facts": {change.fact: raw}}, policy.policy, "c").facts[change.fact]
+        if policy.value_key(change.fact, value) == policy.value_key(
+            change.fact, _example(declared, data)
+        ):
+            inside.append(raw)
+    assert inside or data.get("example") is not None
+    return inside or [data["example"]]
+
+
+def _example(declared: Any, data: dict[str, Any]) -> Any:
+    example = data["example"]
+    if declared.type.value == "date":
+        return date.fromisoformat(example)
+    if declared.type.value == "decimal":
+        return Decimal(str(example))
+    if declared.type.value == "code_list":
+        return frozenset(example)
+    return example
+
+
+# -- fine grids ------------------------------------------------------------------------
+
+COVERED_BASE = {
+    "age": 34,
+    "procedure": "sleeve_gastrectomy",
+    "bmi": 40,
+    "pregnant": False,
+    "diagnoses": ["E11.9"],
+}
+
+
+@pytest.mark.parametrize(
+    ("fact", "values", "others"),
+    [
+        ("age", list(range(131)), {**COVERED_BASE, "procedure": "lagb"}),
+        ("age", list(range(131)), COVERED_BASE),
+        ("bmi", [float(Decimal(n) / 10) for n in range(2001)], COVERED_BASE),
+    ],
+    ids=["age-lagb", "age-sleeve", "bmi-tenths"],
+)
+def test_fine_grid_sweeps_equal_the_oracle(
+    fact: str, values: list[Any], others: dict[str, Any]
+) -> None:
+    evaluator = KnowledgeBase().evaluator("bariatric-surgery")
+    for value in values:
+        facts = {**others, fact: value}
+        known, _ = evaluator.known_facts(case_of(evaluator, facts))
+        expected = bariatric(
+            {
+                **known_of(evaluator, facts),
+                "joint_replacement_candidate": False,
+                "rare_comorbidity_with_evidence": False,
+                "medically_necessary": False,
+                "safe_and_effective": False,
+                "not_experimental": False,
+            }
+        )
+        assert (evaluator.verdict_of(known) is Verdict.COVERED) == expected, value
+
+
+def test_sleep_apnea_fine_grid_over_ahi_and_dates() -> None:
+    evaluator = KnowledgeBase([FIXTURES / "sleep-apnea"]).evaluator("sleep-apnea")
+    days = [date(2019, 12, 30).toordinal() + n for n in range(4)] + [
+        date(2029, 12, 30).toordinal() + n for n in range(4)
+    ]
+    for tenth, day, device, symptomatic in product(
+        range(0, 400, 3), days, ["E0601", "E0471", "E0473"], BOOL
+    ):
+        facts = {
+            "device": device,
+            "ahi": float(Decimal(tenth) / 10),
+            "symptomatic": symptomatic,
+            "study_date": date.fromordinal(day).isoformat(),
+        }
+        known, _ = evaluator.known_facts(case_of(evaluator, facts))
+        assert (evaluator.verdict_of(known) is Verdict.COVERED) == sleep_apnea(facts), facts
+
+
+# -- the second engine -------------------------------------------------------------------
+
+
+def test_engines_agree_on_every_complete_scenario_of_typed_policies(policy: Evaluator) -> None:
+    kb = KnowledgeBase([FIXTURES / "sleep-apnea"])
+    prover = kb.prover(policy.policy.name)
+    facts = policy.decision_facts
+    choices = [prover.scenario_choices(f) for f in facts]
+    by_clingo = policy.covered_scenarios(facts, choices)
+    assert prover.covered_scenarios(facts) == by_clingo
+    assert by_clingo
+
+
+@SETTINGS
+@given(data=st.data())
+def test_engines_agree_on_typed_cases_with_unknowns(policy: Evaluator, data: st.DataObject) -> None:
+    kb = KnowledgeBase([FIXTURES / "sleep-apnea"])
+    facts = data.draw(partial_cases(policy.policy.name))
+    case = case_of(policy, facts)
+    assert kb.cross_check(case, policy.policy.name) is policy.evaluate(case).verdict
+
+
+def test_a_proof_shows_the_comparison_that_decided() -> None:
+    kb = KnowledgeBase()
+    case = kb.case({"policy": "bariatric-surgery", "facts": {**COVERED_BASE, "bmi": 34.9}})
+    _, proof = kb.prove(case)
+    texts = list(_texts(proof["root"]))
+    assert "bmi 34.9 >= 35: false" in texts
+
+
+def _texts(node: dict[str, Any]) -> Iterator[str]:
+    yield node["text"]
+    for child in node["children"]:
+        yield from _texts(child)
+
+
+# -- outputs in the analyst's terms -----------------------------------------------------------
+
+
+def test_explanation_items_carry_the_case_value_and_its_range() -> None:
+    evaluation = KnowledgeBase().evaluate(
+        {"policy": "bariatric-surgery", "facts": {**COVERED_BASE, "bmi": 34.9}}
+    )
+    items = [item.to_dict() for item in evaluation.explanation]
+    assert {k: v for k, v in items[-1].items() if k in ("fact", "value", "range")} == {
+        "fact": "bmi",
+        "value": 34.9,
+        "range": {"below": 35},
+    }
+
+
+def test_why_gives_ranges_of_answers_for_a_missing_number() -> None:
+    facts = {k: v for k, v in COVERED_BASE.items() if k != "bmi"}
+    kb = KnowledgeBase()
+    answer = kb.why(kb.case({"policy": "bariatric-surgery", "facts": facts}))
+    (bmi,) = [m.to_dict() for m in answer.missing]
+    assert bmi["fact"] == "bmi"
+    assert [(a.get("range"), a["verdict"]) for a in bmi["answers"]] == [
+        ({"below": 35}, "not_covered"),
+        ({"min": 35}, "covered"),
+    ]
+    assert [[c.to_dict() for c in changes] for changes in answer.changes] == [
+        [{"fact": "bmi", "range": {"min": 35}, "example": 35}]
+    ]
+
+
+def test_age_answers_merge_neighbouring_ranges_with_one_verdict() -> None:
+    facts = {k: v for k, v in COVERED_BASE.items() if k != "age"}
+    kb = KnowledgeBase()
+    answer = kb.why(kb.case({"policy": "bariatric-surgery", "facts": facts}))
+    (age,) = [m.to_dict() for m in answer.missing]
+    assert [(a.get("range"), a["verdict"]) for a in age["answers"]] == [
+        ({"max": 20}, "not_covered"),
+        ({"min": 21, "max": 59}, "covered"),
+        ({"min": 60}, "not_covered"),
+    ]
