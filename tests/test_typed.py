@@ -368,3 +368,156 @@ def test_age_answers_merge_neighbouring_ranges_with_one_verdict() -> None:
         ({"min": 21, "max": 59}, "covered"),
         ({"min": 60}, "not_covered"),
     ]
+
+
+# -- refused when the policy loads ---------------------------------------------------------
+
+TYPED_VOCABULARY = """fact(bmi, decimal). bounds(bmi, 0, 200).
+fact(label, string). option(label, "35").
+fact(dx, code_list). code_system(dx, icd10cm). code_set(diabetes, "E08-E13").
+fact(seen, date).
+criterion("C1", "1", "Covered."). role("C1", indication).
+"""
+
+
+@pytest.mark.parametrize(
+    ("rule", "message"),
+    [
+        (
+            'met("C1") :- at_least(label, 35).',
+            "at_least compares decimal or int facts; label is string",
+        ),
+        (
+            'met("C1") :- has_code_in(bmi, diabetes).',
+            "has_code_in compares code or code_list facts; bmi is decimal",
+        ),
+        ('met("C1") :- at_least(bmi, X), X = 3.', "at_least(bmi, ...): X must be a constant"),
+        ('met("C1") :- at_least(bmi, "abc").', 'at_least(bmi, ...): "abc" is not a number'),
+        ('met("C1") :- has_code_in(dx, obesity).', "has_code_in(dx, obesity): no code set obesity"),
+        (
+            'met("C1") :- on_or_after(seen, "2024-02-30").',
+            'on_or_after(seen, ...): "2024-02-30" is not a date',
+        ),
+        ('met("C1") :- value(bmi, V).', "value(bmi, ...) reads a decimal fact"),
+        ('met("C1") :- value(label, V), V >= "35".', "compares the value of fact label as a term"),
+        ('met("C1") :- at_least(nope, 3).', "the first argument must be a declared fact"),
+    ],
+)
+def test_a_wrong_comparison_is_refused_with_file_and_line(
+    tmp_path: Path, rule: str, message: str
+) -> None:
+    from policykb.bridge import PolicyError
+
+    folder = tmp_path / "wrong"
+    folder.mkdir()
+    (folder / "policy.lp").write_text(TYPED_VOCABULARY + rule + "\n", encoding="utf-8")
+    with pytest.raises(PolicyError) as raised:
+        KnowledgeBase().evaluator(folder)
+    assert str(raised.value).startswith(f"{folder / 'policy.lp'}:6: ")
+    assert message in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("declaration", "message"),
+    [
+        ("fact(n, int). bounds(n, 10, 1).", "bounds of n: 10 > 1"),
+        ('fact(n, int). bounds(n, "x", 1).', 'bounds of n: "x" is not a number'),
+        ("fact(c, code).", "code fact c needs code_system(c, S)"),
+        ("fact(c, code). code_system(c, snomed).", "code fact c needs code_system(c, S)"),
+        ('fact(c, code). code_system(c, cpt). code_set(s, "4377X-").', "code set s:"),
+        (
+            'fact(b, bool). unit(b, "years").',
+            "unit of b: only number, date and code facts have one",
+        ),
+        ("fact(n, int). default(n, 3).", "int fact n cannot have a default"),
+    ],
+)
+def test_a_wrong_typed_declaration_is_refused(
+    tmp_path: Path, declaration: str, message: str
+) -> None:
+    from policykb.bridge import PolicyError
+
+    folder = tmp_path / "wrong"
+    folder.mkdir()
+    text = f'{declaration}\ncriterion("C1", "1", "Covered."). role("C1", indication).\n'
+    (folder / "policy.lp").write_text(text, encoding="utf-8")
+    with pytest.raises(PolicyError) as raised:
+        KnowledgeBase().evaluator(folder)
+    assert message in str(raised.value)
+    assert str(raised.value).startswith(f"{folder / 'policy.lp'}:1: ")
+
+
+# -- bad case input ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("facts", "message"),
+    [
+        ({"age": "34"}, "fact 'age' must be a whole number from 0 to 130 years, not a string"),
+        ({"age": 34.5}, "fact 'age' must be a whole number, not 34.5 (it has a fraction)"),
+        ({"age": 131}, "fact 'age': 131 is out of its bounds (from 0 to 130 years)"),
+        ({"age": -1}, "fact 'age': -1 is out of its bounds (from 0 to 130 years)"),
+        ({"age": True}, "fact 'age' must be a whole number from 0 to 130 years, not a boolean"),
+        ({"bmi": "35"}, "fact 'bmi' must be a number from 0 to 200 kg/m2, not a string"),
+        ({"bmi": 200.01}, "fact 'bmi': 200.01 is out of its bounds (from 0 to 200 kg/m2)"),
+        (
+            {"diagnoses": "E11.9"},
+            "fact 'diagnoses' must be a list of ICD-10-CM codes such as E11.9, not a string",
+        ),
+        (
+            {"diagnoses": ["E11.9", "U07.1"]},
+            "fact 'diagnoses': 'U07.1' is not an ICD-10-CM code (such as E11.9)",
+        ),
+        ({"diagnoses": [11]}, "fact 'diagnoses': a number is not an ICD-10-CM code"),
+    ],
+)
+def test_bad_typed_values_are_one_line_errors(facts: dict[str, Any], message: str) -> None:
+    from policykb.bridge import CaseError
+
+    with pytest.raises(CaseError) as raised:
+        KnowledgeBase().case({"policy": "bariatric-surgery", "facts": facts})
+    assert str(raised.value) == message
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("2024-02-30", "fact 'study_date': '2024-02-30' is not a real day"),
+        ("20240201", "fact 'study_date': '20240201' is not a date YYYY-MM-DD"),
+        (
+            "1999-12-31",
+            "fact 'study_date': '1999-12-31' is out of its bounds (of at least 2000-01-01)",
+        ),
+        (
+            20240201,
+            "fact 'study_date' must be a date YYYY-MM-DD of at least 2000-01-01, not a number",
+        ),
+    ],
+)
+def test_bad_dates_are_one_line_errors(value: Any, message: str) -> None:
+    from policykb.bridge import CaseError
+
+    kb = KnowledgeBase([FIXTURES / "sleep-apnea"])
+    with pytest.raises(CaseError) as raised:
+        kb.case({"policy": "sleep-apnea", "facts": {"study_date": value}})
+    assert str(raised.value) == message
+
+
+def test_codes_are_read_in_any_case_and_with_or_without_their_dot() -> None:
+    kb = KnowledgeBase([FIXTURES / "sleep-apnea"])
+    case = kb.case({"policy": "bariatric-surgery", "facts": {"diagnoses": ["e1165", "M17.11"]}})
+    assert case.facts["diagnoses"] == frozenset({"E11.65", "M17.11"})
+    device = kb.case({"policy": "sleep-apnea", "facts": {"device": "e0601"}})
+    assert device.facts["device"] == "E0601"
+
+
+def test_the_cli_names_a_bad_number_and_exits_1(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from policykb.cli.main import app
+
+    result = CliRunner().invoke(
+        app, ["evaluate", "-"], input='{"policy": "bariatric-surgery", "facts": {"bmi": "abc"}}'
+    )
+    assert result.exit_code == 1
+    assert result.stderr == "error: fact 'bmi' must be a number from 0 to 200 kg/m2, not a string\n"
