@@ -13,6 +13,7 @@ STAMP  := $(VENV)/.installed
 demo: $(STAMP)
 	$(BIN)/policykb evaluate examples/denied-no-order.json
 	$(BIN)/policykb evaluate examples/covered-initial.json --format json
+	$(BIN)/policykb why examples/bariatric-bmi-below-35.json
 
 test: $(STAMP) lint typecheck unit
 
