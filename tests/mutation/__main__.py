@@ -287,20 +287,28 @@ def main(argv: list[str] | None = None) -> int:
         )
         with ThreadPoolExecutor(max_workers=len(workspaces)) as pool:
             futures = [pool.submit(harness.run, mutant) for mutant in pending]
-            for done, future in enumerate(as_completed(futures), 1):
-                outcome = future.result()
-                outcomes.append(outcome)
-                if not options.file and done % 10 == 0:
-                    save_results(outcomes)  # an interrupted run keeps what it learnt
-                if outcome.status in ("survived", "error"):
-                    print(
-                        f"  [{done}/{len(pending)}] {outcome.status}: {outcome.mutant.describe()}",
-                        flush=True,
-                    )
-                elif done % 25 == 0:
-                    print(
-                        f"  [{done}/{len(pending)}] {time.monotonic() - started:.0f} s", flush=True
-                    )
+            try:
+                for done, future in enumerate(as_completed(futures), 1):
+                    outcome = future.result()
+                    outcomes.append(outcome)
+                    if not options.file and done % 10 == 0:
+                        save_results(outcomes)  # an interrupted run keeps what it learnt
+                    if outcome.status in ("survived", "error"):
+                        shown = f"{outcome.status}: {outcome.mutant.describe()}"
+                        print(f"  [{done}/{len(pending)}] {shown}", flush=True)
+                    elif done % 25 == 0:
+                        print(
+                            f"  [{done}/{len(pending)}] {time.monotonic() - started:.0f} s",
+                            flush=True,
+                        )
+            except BaseException:
+                # Stopped (Ctrl-C, SIGTERM): no mutant starts any more, and the
+                # test runs in flight end now rather than at their time limit.
+                for future in futures:
+                    future.cancel()
+                for workspace in workspaces:
+                    workspace.stop()
+                raise
 
         if not options.file:
             save_results(outcomes)

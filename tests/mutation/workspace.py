@@ -8,6 +8,7 @@ a harness that is interrupted leaves no mutant behind.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -78,6 +79,7 @@ class Workspace:
 
     def __init__(self, parent: Path) -> None:
         self.root = Path(tempfile.mkdtemp(prefix="workspace-", dir=parent))
+        self._process: subprocess.Popen[bytes] | None = None
         for name in repository_files():
             target = self.root / name
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -94,6 +96,13 @@ class Workspace:
 
     def path(self, relative: str) -> Path:
         return self.root / relative
+
+    def stop(self) -> None:
+        """End the test run in progress here, if any (the harness is stopped)."""
+        process = self._process
+        if process is not None and process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
 
     def pytest(self, selection: list[str], timeout: float, first_failure: bool = True) -> TestRun:
         """Run pytest on `selection` (paths or node ids) in the copy."""
@@ -118,7 +127,7 @@ class Workspace:
             *selection,
         ]
         started = time.monotonic()
-        process = subprocess.Popen(
+        process = self._process = subprocess.Popen(
             command,
             cwd=self.root,
             env=self.environment,
