@@ -1,11 +1,13 @@
 """Properties on policies of one's own, so they are not tied to the massage policy.
 
-Three fixture policies, each a shape the massage policy does not have:
+Four fixture policies, each a shape the massage policy does not have:
 - physio-visits: an enum fact and a default;
 - knee-brace: a string fact that decides the verdict (its "other" value
   included) and a prerequisite under a heading;
 - wound-care: a list fact that decides the verdict, so the prime-implicant
-  compiler falls back to the evaluator.
+  compiler falls back to the evaluator;
+- two-routes: two exclusive routes to coverage, whose covered and
+  not-covered prime implicants share literals.
 
 For each: the compiled policy (or its fallback) equals the evaluator; the
 explanations are exactly the minimal sufficient sets, the missing facts
@@ -36,8 +38,8 @@ from policykb.bridge.model.policy import FactType, Value
 from policykb.bridge.solving.evaluator import Evaluator
 
 FIXTURES = Path(__file__).parent / "fixtures" / "kb"
-POLICIES = ("physio-visits", "knee-brace", "wound-care")
-COMPILES = {"physio-visits": True, "knee-brace": True, "wound-care": False}
+POLICIES = ("physio-visits", "knee-brace", "wound-care", "two-routes")
+COMPILES = {"physio-visits": True, "knee-brace": True, "wound-care": False, "two-routes": True}
 SETTINGS = settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
@@ -239,3 +241,22 @@ def test_the_implicant_limit_is_exact(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(compiled_module, "MAX_IMPLICANTS", total - 1)
     with pytest.raises(TooComplex, match=f"more than {total - 1} prime implicants"):
         CompiledPolicy(evaluator)
+
+
+def test_compiled_missing_facts_when_the_routes_share_literals() -> None:
+    """Two exclusive routes: the covered and not-covered prime implicants that
+    show a fact is missing share a literal (referred with not self-pay, against
+    referred with self-pay); missing facts must still be found from them."""
+    from policykb.bridge.compile.implicants import compile_policy
+
+    evaluator = KnowledgeBase([FIXTURES / "two-routes"]).evaluator("two-routes")
+    compiled = compile_policy(evaluator)
+    assert compiled is not None
+    for facts, missing in [
+        ({}, ["referred", "self_pay", "excluded"]),
+        ({"excluded": False}, ["referred", "self_pay"]),
+        ({"referred": True}, ["self_pay", "excluded"]),
+    ]:
+        case = case_of(evaluator, facts)
+        assert [m.fact for m in compiled.evaluate(case).missing] == missing
+        assert [m.fact for m in evaluator.evaluate(case).missing] == missing
