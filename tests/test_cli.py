@@ -416,3 +416,14 @@ def test_a_wrong_declaration_is_named_by_file_and_line(
     assert code == 1
     assert err.startswith(f"error: {folder / 'policy.lp'}:{line}: {message}")
     assert err.count("\n") == 1
+
+
+def test_the_documented_case_size_limit_is_16_mib(tmp_path: Path) -> None:
+    """README, Limits: a case file is at most 16 MiB."""
+    fits = '{"facts": {}}'.ljust(16 << 20)
+    file = tmp_path / "case.json"
+    file.write_text(fits)
+    assert evaluate(str(file))[0] == 0
+    file.write_text(fits + " ")
+    code, _, err = evaluate(str(file))
+    assert code == 6 and f"{file}: larger than 16,777,216 bytes" in err
