@@ -427,3 +427,18 @@ def test_the_documented_case_size_limit_is_16_mib(tmp_path: Path) -> None:
     file.write_text(fits + " ")
     code, _, err = evaluate(str(file))
     assert code == 6 and f"{file}: larger than 16,777,216 bytes" in err
+
+
+def test_error_messages_name_an_object_and_cut_long_names_at_80_characters() -> None:
+    from policykb.bridge import CaseError, KnowledgeBase
+
+    kb = KnowledgeBase()
+    with pytest.raises(CaseError, match=r"must be true or false, not an object$"):
+        kb.case({"facts": {"medicare_member": {}}})
+    whole, cut = "x" * 78, "x" * 79  # quoted: 80 and 81 characters
+    with pytest.raises(CaseError) as shown:
+        kb.case({"facts": {whole: True}})
+    assert f"unknown fact '{whole}' for policy" in str(shown.value)
+    with pytest.raises(CaseError) as shortened:
+        kb.case({"facts": {cut: True}})
+    assert f"unknown fact '{cut[:79]}...' (79 characters) for policy" in str(shortened.value)
