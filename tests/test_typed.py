@@ -521,3 +521,40 @@ def test_the_cli_names_a_bad_number_and_exits_1(tmp_path: Path) -> None:
     )
     assert result.exit_code == 1
     assert result.stderr == "error: fact 'bmi' must be a number from 0 to 200 kg/m2, not a string\n"
+
+
+@pytest.mark.parametrize(("text", "shown"), [("NaN", "nan"), ("1e999", "inf"), ("-1e999", "-inf")])
+def test_a_number_that_is_not_finite_is_refused(text: str, shown: str) -> None:
+    from typer.testing import CliRunner
+
+    from policykb.cli.main import app
+
+    document = '{"policy": "bariatric-surgery", "facts": {"bmi": ' + text + "}}"
+    result = CliRunner().invoke(app, ["evaluate", "-"], input=document)
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"error: fact 'bmi' must be a number from 0 to 200 kg/m2, not {shown}\n"
+    )
+
+
+def test_a_cpt_code_may_be_written_as_a_number(tmp_path: Path) -> None:
+    from policykb.bridge import CaseError
+
+    folder = tmp_path / "surgery-codes"
+    folder.mkdir()
+    (folder / "policy.lp").write_text(
+        "fact(cpt, code). code_system(cpt, cpt). fact(supply, code). code_system(supply, hcpcs).\n"
+        'code_set(banding, "43770").\n'
+        'criterion("C1", "1", "Banding is covered."). role("C1", indication).\n'
+        'met("C1") :- has_code_in(cpt, banding).\n',
+        encoding="utf-8",
+    )
+    kb = KnowledgeBase([folder])
+    case = kb.case({"policy": "surgery-codes", "facts": {"cpt": 43770}})
+    assert case.facts == {"cpt": "43770"}
+    assert kb.evaluate(case).verdict is Verdict.COVERED
+    assert kb.case({"policy": "surgery-codes", "facts": {"cpt": 1234}}).facts == {"cpt": "01234"}
+    with pytest.raises(CaseError, match=r"^fact 'cpt': a boolean is not a CPT code$"):
+        kb.case({"policy": "surgery-codes", "facts": {"cpt": True}})
+    with pytest.raises(CaseError, match=r"^fact 'supply': a number is not an HCPCS code$"):
+        kb.case({"policy": "surgery-codes", "facts": {"supply": 4770}})
