@@ -558,3 +558,32 @@ def test_a_cpt_code_may_be_written_as_a_number(tmp_path: Path) -> None:
         kb.case({"policy": "surgery-codes", "facts": {"cpt": True}})
     with pytest.raises(CaseError, match=r"^fact 'supply': a number is not an HCPCS code$"):
         kb.case({"policy": "surgery-codes", "facts": {"supply": 4770}})
+
+
+@pytest.mark.parametrize(
+    ("rule", "message"),
+    [
+        ('met("C1") :- value(bmi, V), V >= "35".', "compares the value of fact bmi as a term"),
+        (
+            'met("C1") :- at_least(bmi, 35).',
+            "at_least compares decimal or int facts; bmi is string",
+        ),
+    ],
+)
+def test_comparisons_are_checked_in_a_policy_without_typed_facts(
+    tmp_path: Path, rule: str, message: str
+) -> None:
+    """The string-BMI trap: a policy of one's own with no typed fact at all."""
+    from policykb.bridge import PolicyError
+
+    folder = tmp_path / "untyped"
+    folder.mkdir()
+    (folder / "policy.lp").write_text(
+        'fact(bmi, string). option(bmi, "35").\n'
+        'criterion("C1", "1", "Covered."). role("C1", indication).\n' + rule + "\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(PolicyError) as raised:
+        KnowledgeBase().evaluator(folder)
+    assert str(raised.value).startswith(f"{folder / 'policy.lp'}:3: ")
+    assert message in str(raised.value)
