@@ -587,3 +587,122 @@ def test_comparisons_are_checked_in_a_policy_without_typed_facts(
         KnowledgeBase().evaluator(folder)
     assert str(raised.value).startswith(f"{folder / 'policy.lp'}:3: ")
     assert message in str(raised.value)
+
+
+# -- CSV, check and diff on typed policies ---------------------------------------------------
+
+
+def test_csv_cells_are_typed_by_the_vocabulary(tmp_path: Path) -> None:
+    """Numbers and code lists in CSV; an empty cell is unknown and does not end
+    the row; words for booleans."""
+    from policykb.bridge.loading.case import csv_document
+
+    policy = KnowledgeBase().policy("bariatric-surgery")
+    row = {
+        "policy": "",
+        "epsdt": "",
+        "age": "34",
+        "bmi": "34.9",
+        "pregnant": "yes",
+        "diagnoses": "E11.9; M17.11",
+        "rare_comorbidity_with_evidence": "no",
+    }
+    document = csv_document(row, policy)
+    assert document == {
+        "facts": {
+            "age": 34,
+            "bmi": 34.9,
+            "pregnant": True,
+            "diagnoses": ["E11.9", "M17.11"],
+            "rare_comorbidity_with_evidence": False,
+        }
+    }
+    case = validate_case(document, policy, "r1")
+    assert case.facts["bmi"] == Decimal("34.9") and case.facts["age"] == 34
+    assert csv_document({"policy": "bariatric-surgery", "age": "21.0"}, policy) == {
+        "facts": {"age": 21},
+        "policy": "bariatric-surgery",
+    }
+    from policykb.bridge import CaseError
+
+    with pytest.raises(
+        CaseError, match=r"^fact 'bmi' must be a number from 0 to 200 kg/m2, not 'high'$"
+    ):
+        csv_document({"bmi": "high"}, policy)
+
+
+def test_check_on_a_typed_policy_gives_concrete_witnesses() -> None:
+    from policykb.bridge.analysis.check import Kind, check_policy
+
+    evaluator = KnowledgeBase([FIXTURES / "sleep-apnea"]).evaluator("sleep-apnea")
+    report = check_policy(evaluator)
+    (gap,) = [f for f in report.findings if f.kind is Kind.RANGE_GAP]
+    assert gap.to_dict()["witness"] == {"facts": {"ahi": 14.5}}
+    assert gap.message.startswith("ahi more than 14 and less than 15 events/hour: ")
+    for finding in report.findings:
+        if finding.witness is not None:
+            case = case_of(evaluator, finding.to_dict()["witness"]["facts"])
+            assert evaluator.evaluate(case).verdict is finding.verdict
+
+
+def test_diff_of_two_typed_versions_gives_ranges_and_concrete_witnesses(tmp_path: Path) -> None:
+    import shutil
+
+    from policykb.bridge.analysis.diff import diff_policies
+    from policykb.bridge.loading.files import bundled_kb
+
+    old = tmp_path / "bariatric-old"
+    shutil.copytree(bundled_kb() / "policies" / "bariatric-surgery", old)
+    criteria = old / "criteria.lp"
+    text = criteria.read_text(encoding="utf-8")
+    criteria.write_text(text.replace("at_least(bmi, 35)", "at_least(bmi, 40)"), encoding="utf-8")
+    kb = KnowledgeBase()
+    new_evaluator = kb.evaluator("bariatric-surgery")
+    report = diff_policies(kb.evaluator(old), new_evaluator)
+    assert report.changes
+    for change in report.changes:
+        data = change.to_dict()
+        assert data["conditions"]["bmi"] == {"range": {"min": 35, "below": 40}}
+        assert (data["old"], data["new"]) == ("not_covered", "covered")
+        witness = data["witness"]["facts"]
+        assert 35 <= witness["bmi"] < 40
+        assert all(isinstance(code, str) for code in witness.get("diagnoses", []))
+        assert new_evaluator.evaluate(case_of(new_evaluator, witness)).verdict is Verdict.COVERED
+
+
+def test_why_merges_answers_into_the_previous_range_not_the_first() -> None:
+    facts = {**{k: v for k, v in COVERED_BASE.items() if k != "age"}, "procedure": "lagb"}
+    kb = KnowledgeBase()
+    answer = kb.why(kb.case({"policy": "bariatric-surgery", "facts": facts}))
+    (age,) = [m.to_dict() for m in answer.missing]
+    assert [(a.get("range"), a["verdict"]) for a in age["answers"]] == [
+        ({"max": 17}, "not_covered"),
+        ({"min": 18, "max": 59}, "covered"),
+        ({"min": 60}, "not_covered"),
+    ]
+
+
+def test_a_file_that_is_not_utf8_is_a_one_line_error(tmp_path: Path) -> None:
+    from policykb.bridge import CaseError
+
+    file = tmp_path / "case.json"
+    file.write_bytes(b'{"facts": {"bmi": "\xff"}}')
+    with pytest.raises(CaseError, match=r"case.json: not UTF-8 text$"):
+        KnowledgeBase().read_case(str(file))
+
+
+def test_a_negative_cpt_number_is_not_a_code(tmp_path: Path) -> None:
+    from policykb.bridge import CaseError
+
+    folder = tmp_path / "cpt-only"
+    folder.mkdir()
+    (folder / "policy.lp").write_text(
+        'fact(cpt, code). code_system(cpt, cpt). code_set(any, "00000-99999").\n'
+        'criterion("C1", "1", "Covered."). role("C1", indication).\n'
+        'met("C1") :- has_code_in(cpt, any).\n',
+        encoding="utf-8",
+    )
+    kb = KnowledgeBase([folder])
+    with pytest.raises(CaseError, match=r"^fact 'cpt': '-5' is not a CPT code \(such as 43775\)$"):
+        kb.case({"policy": "cpt-only", "facts": {"cpt": -5}})
+    assert kb.case({"policy": "cpt-only", "facts": {"cpt": 0}}).facts == {"cpt": "00000"}

@@ -13,22 +13,15 @@ import json
 import math
 import sys
 from collections.abc import Mapping
-from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from policykb.bridge.model.case import DEFAULT_POLICY, Case
 from policykb.bridge.model.errors import CaseError, LimitError
 from policykb.bridge.model.policy import Fact, FactType, Policy, Value
-from policykb.bridge.model.typed import (
-    CODE_EXAMPLES,
-    ISO_DATE,
-    normal_code,
-    parse_date,
-    parse_decimal,
-    shown_code,
-    valid_code,
-)
+
+if TYPE_CHECKING:
+    from decimal import Decimal
 
 CASE_KEYS = ("id", "policy", "facts")
 MAX_CASE_BYTES = 16 << 20  # a case file larger than this is refused
@@ -245,6 +238,8 @@ def csv_value(fact: Fact, cell: str) -> object:
     if fact.type.many:
         return [item.strip() for item in text.split(";") if item.strip()]
     if fact.type in (FactType.INT, FactType.DECIMAL):
+        from policykb.bridge.model.typed import parse_decimal
+
         number = parse_decimal(text)
         if number is None:
             raise CaseError(f"fact {fact.name!r} must be {fact.type_label}, not {text!r}")
@@ -272,6 +267,10 @@ def csv_document(row: Mapping[str, str | None], policy: Policy) -> dict[str, Any
 
 
 def _typed_value(fact: Fact, raw: object, wrong: str) -> Value:
+    from decimal import Decimal
+
+    from policykb.bridge.model.typed import ISO_DATE, parse_date
+
     name = fact.name
     if fact.type is FactType.CODE_LIST:
         if not isinstance(raw, list):
@@ -313,6 +312,8 @@ def _within_bounds(fact: Fact, number: int | Decimal, raw: object) -> None:
 
 
 def _code(fact: Fact, raw: object) -> str:
+    from policykb.bridge.model.typed import CODE_EXAMPLES, normal_code, shown_code, valid_code
+
     # A CPT code such as 43775 is often written as a number; it means the same.
     if isinstance(raw, int) and not isinstance(raw, bool) and fact.system == "cpt":
         raw = f"{raw:05d}" if raw >= 0 else str(raw)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import clingo
 from clingo import Function, Number, ast
@@ -23,8 +24,11 @@ from policykb.bridge.loading.declarations import typed_constant
 from policykb.bridge.loading.files import core_files
 from policykb.bridge.loading.rules import location
 from policykb.bridge.model.errors import PolicyError
-from policykb.bridge.model.policy import Fact, FactType, Policy, Region, cell_counts
+from policykb.bridge.model.policy import Fact, FactType, Policy, cell_counts
 from policykb.bridge.model.typed import CodeCell, Cut, Interval, code_cells, intervals
+
+if TYPE_CHECKING:
+    from policykb.bridge.model.policy import Region
 
 # Test name -> (arity of the rule atom, the fact types it applies to); the
 # names are rules.TYPED_TESTS.

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import replace
-from decimal import Decimal
+from typing import TYPE_CHECKING
 
 import clingo
 from clingo import ast
@@ -28,14 +28,9 @@ from policykb.bridge.model.policy import (
     Role,
     Value,
 )
-from policykb.bridge.model.typed import (
-    CODE_FORMATS,
-    CodeSet,
-    Number,
-    parse_date,
-    parse_decimal,
-    parse_span,
-)
+
+if TYPE_CHECKING:
+    from policykb.bridge.model.typed import CodeSet, Number
 
 
 def python_value(symbol: clingo.Symbol) -> Value:
@@ -147,6 +142,8 @@ def _typed(fact: Fact, ctl: clingo.Control) -> Fact:
             if low is not None and high is not None and low > high:
                 raise DeclarationError(f"bounds of {name}: {low} > {high}", ("bounds", 3, name))
         return replace(fact, unit=unit[0] if unit else "", low=low, high=high)
+    from policykb.bridge.model.typed import CODE_FORMATS
+
     if len(system) != 1 or system[0] not in CODE_FORMATS:
         raise DeclarationError(
             f"code fact {name} needs code_system({name}, S), S one of " + ", ".join(CODE_FORMATS),
@@ -177,6 +174,10 @@ def _constant_kind(fact: Fact) -> str:
 def typed_constant(fact: Fact, symbol: clingo.Symbol) -> Number | None:
     """A constant of a policy as a value of number or date fact `fact` (dates as
     day numbers), or None when it is not one."""
+    from decimal import Decimal
+
+    from policykb.bridge.model.typed import parse_date, parse_decimal
+
     if fact.type is FactType.DATE:
         if symbol.type != clingo.SymbolType.String:
             return None
@@ -194,6 +195,8 @@ def _read_code_sets(ctl: clingo.Control) -> dict[str, CodeSet]:
     for symbol, member in _facts_of(ctl, "code_set", 2):
         members[symbol.name].append(_text(member))
     sets: dict[str, CodeSet] = {}
+    if members:
+        from policykb.bridge.model.typed import CodeSet, parse_span
     for name, texts in members.items():
         spans = []
         for text in texts:

@@ -9,28 +9,24 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date
-from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
-from typing import TypeAlias
+from typing import TYPE_CHECKING, TypeAlias
 
-from policykb.bridge.model.typed import (
-    CODE_EXAMPLES,
-    CodeCell,
-    CodeSet,
-    Interval,
-    Number,
-    normal_code,
-    shown_code,
-)
+# Typed facts (model/typed.py) are imported where they are used: a policy
+# without them, the common case, starts without that module.
+if TYPE_CHECKING:
+    from datetime import date
+    from decimal import Decimal
 
-Value: TypeAlias = bool | str | frozenset[str] | int | Decimal | date
+    from policykb.bridge.model.typed import CodeCell, CodeSet, Interval, Number
+
+    Region: TypeAlias = Interval | CodeCell
+    """A set of values of a typed fact on which every comparison of the policy agrees."""
+
+Value: TypeAlias = "bool | str | frozenset[str] | int | Decimal | date"
 """A fact's value: bool, an enum option or string, a set of list options or of
 codes, a whole or decimal number, or a date."""
-
-Region: TypeAlias = Interval | CodeCell
-"""A set of values of a typed fact on which every comparison of the policy agrees."""
 
 
 class FactType(StrEnum):
@@ -110,6 +106,8 @@ class Fact:
         if self.type.numeric:
             kind = {"int": "a whole number", "decimal": "a number", "date": "a date YYYY-MM-DD"}
             return kind[self.type.value] + self.bounds_words()
+        from policykb.bridge.model.typed import CODE_EXAMPLES
+
         if self.type is FactType.CODE:
             example = CODE_EXAMPLES[self.system]
             return f"{self.system_article} {self.system_name} code such as {example}"
@@ -142,11 +140,17 @@ class Fact:
         if number is None:
             return ""
         if self.type is FactType.DATE:
+            from datetime import date
+
             return date.fromordinal(int(number)).isoformat()
         return str(number)
 
     def region_of(self, value: Value) -> Region:
         """The region a typed value falls in (every value falls in one)."""
+        from datetime import date
+
+        from policykb.bridge.model.typed import CodeCell, Interval, normal_code
+
         if self.type is FactType.DATE and isinstance(value, date):
             value = value.toordinal()
         for region in self.regions:
@@ -164,10 +168,16 @@ class Fact:
         return frozenset(cell for cell in (self.region_of(c) for c in codes) if cell_counts(cell))
 
     def code_words(self, code: str) -> str:
+        from policykb.bridge.model.typed import shown_code
+
         return shown_code(self.system, code)
 
     def example(self, region: Region) -> Value:
         """A value inside `region`, as a case states it (a witness's value)."""
+        from datetime import date
+
+        from policykb.bridge.model.typed import CodeCell
+
         if isinstance(region, CodeCell):
             return region.sample
         number = region.representative(whole=self.type is not FactType.DECIMAL)
@@ -177,6 +187,8 @@ class Fact:
 
     def span(self, value: Region | frozenset[Region]) -> Span:
         """A region (or, for a code list, a set of cells) in the analyst's terms."""
+        from policykb.bridge.model.typed import CodeCell
+
         if isinstance(value, frozenset):
             cells = sorted(value, key=lambda c: sorted(c.inside) if isinstance(c, CodeCell) else [])
             names = [sorted(c.inside) for c in cells if isinstance(c, CodeCell)]
@@ -234,6 +246,9 @@ class Fact:
         return Span("range", bounds, words, self.example(interval))
 
     def _json_number(self, number: Number) -> object:
+        from datetime import date
+        from decimal import Decimal
+
         if self.type is FactType.DATE:
             return date.fromordinal(int(number)).isoformat()
         if isinstance(number, Decimal) and number == number.to_integral_value():
@@ -255,6 +270,8 @@ class Span:
 
 def cell_counts(region: Region) -> bool:
     """Whether a region can be an element of a code list's value (a cell in some set)."""
+    from policykb.bridge.model.typed import CodeCell
+
     return isinstance(region, CodeCell) and bool(region.inside)
 
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
-from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
@@ -34,6 +32,9 @@ def json_value(value: Value) -> JsonValue:
     decimals as numbers, dates as ISO strings)."""
     if isinstance(value, bool | str | int):
         return value
+    from datetime import date
+    from decimal import Decimal
+
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() else float(value)
     if isinstance(value, date):
@@ -48,11 +49,11 @@ def value_words(value: Value | Span) -> str:
         return value.words
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, Decimal):
-        return str(value)
     shown = json_value(value)
     if isinstance(shown, list):
         return ", ".join(shown) or "none"
+    if isinstance(shown, float):
+        return str(value)  # a decimal as the case wrote it
     return str(shown)
 
 

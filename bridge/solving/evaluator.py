@@ -45,7 +45,6 @@ from policykb.bridge.model.result import (
     Verdict,
     WhyAnswer,
 )
-from policykb.bridge.model.typed import CodeCell, Interval
 from policykb.bridge.solving.control import ground_scenarios, is_bundled
 from policykb.bridge.solving.hitting_sets import Correction, MinimalSets
 from policykb.bridge.solving.literals import COVERED, ValueLiterals
@@ -466,6 +465,8 @@ class Evaluator:
         ]
         declared = self.policy.facts[fact]
         if declared.type.numeric:
+            from policykb.bridge.model.typed import Interval
+
             merged: list[tuple[Interval, Verdict]] = []
             for region, verdict in found:
                 assert isinstance(region, Interval)
@@ -481,6 +482,8 @@ class Evaluator:
     def concrete(self, fact: str, value: object) -> Value:
         """A case value for a scenario value: a value inside a region, sample
         codes for code cells; other values are case values already."""
+        from policykb.bridge.model.typed import CodeCell, Interval
+
         declared = self.policy.facts[fact]
         if declared.type is FactType.CODE_LIST and isinstance(value, frozenset):
             return frozenset(declared.example(cell) for cell in value)  # type: ignore[misc]

@@ -13,7 +13,6 @@ from clingo import Function
 
 from policykb.bridge.loading.declarations import python_value
 from policykb.bridge.model.policy import FactType, Policy
-from policykb.bridge.model.typed import CodeCell, Interval
 
 COVERED = Function("verdict", [Function("covered")])
 OTHER = Function("other_value")
@@ -53,7 +52,7 @@ class ValueLiterals:
             if all(isinstance(item, str) for item in value):
                 return declared.cells_of(value)
             return value
-        if kind.typed and not isinstance(value, Interval | CodeCell):
+        if kind.typed and not _is_region(value):
             return declared.region_of(value)  # type: ignore[arg-type]
         return value
 
@@ -86,3 +85,9 @@ class ValueLiterals:
             else:
                 values[fact] = held[0] if held else None
         return values
+
+
+def _is_region(value: object) -> bool:
+    from policykb.bridge.model.typed import CodeCell, Interval
+
+    return isinstance(value, Interval | CodeCell)
