@@ -15,8 +15,6 @@ from typing import TYPE_CHECKING
 import clingo
 from clingo import ast
 
-from policykb.bridge.loading.parsing import policy_statements
-from policykb.bridge.loading.rules import location
 from policykb.bridge.model.errors import PolicyError
 from policykb.bridge.model.policy import (
     Citation,
@@ -254,6 +252,9 @@ class DeclarationError(PolicyError):
 def declared_at(source: PolicySource, predicate: str, arity: int, first: str) -> str | None:
     """FILE:LINE of the statement whose head is predicate(first, ...) in the
     policy's files (parsed again: only an error message needs it)."""
+    from policykb.bridge.loading.parsing import policy_statements
+    from policykb.bridge.loading.rules import location
+
     for statement in policy_statements(source):
         if statement.ast_type != ast.ASTType.Rule:
             continue
