@@ -32,7 +32,7 @@ class KnowledgeBase:
     def __init__(self, extra_dirs: Sequence[Path | str] = ()) -> None:
         self.extra_dirs = tuple(Path(d) for d in extra_dirs)
         self._evaluators: dict[str, Evaluator] = {}
-        self._provers: dict[str, PrologEngine] = {}
+        self._provers: dict[tuple[str, tuple[tuple[str, int], ...]], PrologEngine] = {}
         self._loading = threading.Lock()
 
     def policy_names(self) -> list[str]:
@@ -100,10 +100,14 @@ class KnowledgeBase:
 
     def prover(self, policy: str | Path = DEFAULT_POLICY) -> PrologEngine:
         """The SWI-Prolog engine of a policy (starts Prolog on first use)."""
+        return self.prover_for(self.evaluator(policy))
+
+    def prover_for(self, evaluator: Evaluator) -> PrologEngine:
+        """The SWI-Prolog engine of an evaluator's program (for a policy with
+        reference dates, one per day of those dates)."""
         from policykb.bridge.prolog.engine import PrologEngine
 
-        evaluator = self.evaluator(policy)
-        key = evaluator.policy.name
+        key = (evaluator.policy.name, tuple(sorted(evaluator.anchors.items())))
         with self._loading:
             if key not in self._provers:
                 with evaluator.lock:
@@ -115,20 +119,20 @@ class KnowledgeBase:
         from policykb.bridge.prolog.tree import proof_tree
 
         evaluator = self.evaluator(policy or case.policy)
-        prover = self.prover(evaluator.policy.name)
         with evaluator.lock:
             known, assumed = evaluator.known_facts(case)
-        verdict, raw = prover.prove(known)
+            evaluator = evaluator.for_known(known)
+        verdict, raw = self.prover_for(evaluator).prove(known)
         return verdict, proof_tree(evaluator.policy, known, assumed, raw)
 
     def cross_check(self, case: Case, policy: str | None = None) -> Verdict:
         """The verdict, computed by both engines; EngineError if they disagree."""
         evaluator = self.evaluator(policy or case.policy)
-        prover = self.prover(evaluator.policy.name)
         with evaluator.lock:
             known, _ = evaluator.known_facts(case)
+            evaluator = evaluator.for_known(known)
             by_clingo = evaluator.verdict_of(known)
-        by_prolog, _ = prover.prove(known)
+        by_prolog, _ = self.prover_for(evaluator).prove(known)
         if by_clingo is not by_prolog:
             raise EngineError(
                 f"the engines disagree on case {case.id!r}: clingo says {by_clingo.value}, "

@@ -33,7 +33,13 @@ import typer
 
 from policykb.bridge import Case, EngineError, KnowledgeBase, PolicyKBError
 from policykb.bridge.model.case import DEFAULT_POLICY
-from policykb.bridge.model.errors import LimitError, OutputError, PrologUnavailable
+from policykb.bridge.model.errors import (
+    CaseError,
+    LimitError,
+    OutputError,
+    PolicyError,
+    PrologUnavailable,
+)
 from policykb.bridge.model.formats import InputFormat, NoticeFormat, OutputFormat, RecordFormat
 from policykb.explain.render import render_markdown, render_text
 
@@ -41,6 +47,7 @@ from policykb.explain.render import render_markdown, render_text
 # `evaluate` should not pay for batch, check or the Prolog engine.
 if TYPE_CHECKING:
     from policykb.bridge.batch.output import ChunkResult
+    from policykb.bridge.solving.evaluator import Evaluator
 
 EXIT_INVALID = 1
 EXIT_FINDINGS = 1
@@ -439,6 +446,36 @@ ExportOption = Annotated[
 ]
 
 
+AsOfOption = Annotated[
+    str | None,
+    typer.Option(
+        "--as-of",
+        metavar="YYYY-MM-DD",
+        help="For a policy that compares dates with a reference date (the date of "
+        "service, say): analyse it as of this day.",
+        show_default=False,
+    ),
+]
+
+
+def _as_of(evaluator: Evaluator, day: str | None) -> Evaluator:
+    """The evaluator grounded at `day` for each reference date of the policy."""
+    from policykb.bridge.model.typed import parse_date
+
+    if not evaluator.references:
+        return evaluator
+    if day is None:
+        raise PolicyError(
+            f"policy {evaluator.policy.name!r} compares dates with "
+            f"{', '.join(evaluator.references)}: give --as-of YYYY-MM-DD to analyse it "
+            "as of a day"
+        )
+    parsed = parse_date(day)
+    if parsed is None:
+        raise CaseError(f"--as-of: {day!r} is not a date YYYY-MM-DD")
+    return evaluator.at({name: parsed.toordinal() for name in evaluator.references}, fixed=True)
+
+
 @app.command()
 @_consistency_errors
 def check(
@@ -448,6 +485,7 @@ def check(
     output_format: FormatOption = OutputFormat.TEXT,
     export: ExportOption = None,
     kb: KbOption = None,
+    as_of: AsOfOption = None,
 ) -> None:
     """Check a policy for overlaps, dead rules, gaps and vocabulary defects.
 
@@ -464,7 +502,7 @@ def check(
     from policykb.explain.findings import check_witness_files, render_check
 
     knowledge = KnowledgeBase(kb or ())
-    report = check_policy(knowledge.evaluator(policy))
+    report = check_policy(_as_of(knowledge.evaluator(policy), as_of))
     if output_format is OutputFormat.JSON:
         _write_json(report.to_dict())
     else:
@@ -487,6 +525,7 @@ def diff(
     output_format: FormatOption = OutputFormat.TEXT,
     export: ExportOption = None,
     kb: KbOption = None,
+    as_of: AsOfOption = None,
 ) -> None:
     """Show the change impact between two versions of a policy.
 
@@ -500,7 +539,8 @@ def diff(
     from policykb.explain.findings import diff_witness_files, render_diff
 
     knowledge = KnowledgeBase(kb or ())
-    before, after = knowledge.evaluator(old), knowledge.evaluator(new)
+    before = _as_of(knowledge.evaluator(old), as_of)
+    after = _as_of(knowledge.evaluator(new), as_of)
     report = diff_policies(before, after)
     if output_format is OutputFormat.JSON:
         _write_json(report.to_dict())

@@ -149,7 +149,11 @@ class _Checker:
         smallest = next(
             self.program.implicants(known, -literal, smallest_only=True, extra=self.keep_all), ()
         )
-        facts = {f: self.evaluator.concrete(f, known[f]) for f in smallest}
+        # A policy checked as of a day: its witnesses state their reference dates.
+        facts = {
+            **self.evaluator.anchor_values(),
+            **{f: self.evaluator.concrete(f, known[f]) for f in smallest},
+        }
         filled, _ = self.evaluator.known_facts(Case("witness", self.policy.name, facts))
         return facts, self.evaluator.verdict_of(filled)
 
@@ -373,8 +377,11 @@ def _range_gaps(checker: _Checker) -> list[Finding]:
     for name, fact in policy.facts.items():
         if not fact.type.numeric:
             continue
-        tests = [c.test for c in checker.evaluator.comparisons if c.fact == name]
-        tested = [any(passes(fact, region, test) for test in tests) for region in fact.regions]
+        anchors = checker.evaluator.anchors
+        tests = [c for c in checker.evaluator.comparisons if c.fact == name]
+        tested = [
+            any(passes(fact, region, test, anchors) for test in tests) for region in fact.regions
+        ]
         for index in range(1, len(fact.regions) - 1):
             if tested[index] or not (tested[index - 1] and tested[index + 1]):
                 continue

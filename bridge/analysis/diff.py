@@ -183,7 +183,11 @@ def diff_policies(old: Evaluator, new: Evaluator) -> DiffReport:
             smallest = next(program.implicants(known, -changed, smallest_only=True))
             region = {f: known[f] for f in smallest}
             conditions = {f: _shown(merged, f, v) for f, v in region.items()}
-            witness = {f: _concrete(merged, f, v) for f, v in region.items()}
+            witness = {
+                **old.anchor_values(),
+                **new.anchor_values(),
+                **{f: _concrete(merged, f, v) for f, v in region.items()},
+            }
             changes.append(VerdictChange(conditions, before, after, witness))
             with program.ctl.backend() as backend:
                 atom = backend.add_atom()
@@ -221,10 +225,13 @@ def _typed_programs(old: Evaluator, new: Evaluator, merged: Policy) -> tuple[Pol
             )
     sets = {**old.policy.code_sets, **new.policy.code_sets}
     comparisons = list(dict.fromkeys([*old.comparisons, *new.comparisons]))
-    merged = with_regions(dataclasses.replace(merged, code_sets=sets), comparisons)
+    anchors = {**old.anchors, **new.anchors}
+    merged = with_regions(dataclasses.replace(merged, code_sets=sets), comparisons, anchors)
     assert old.parsed is not None and new.parsed is not None
-    new_program = [*new.parsed, *fact_statements(region_symbols(merged, new.comparisons))]
-    old_program = [*old.parsed, *fact_statements(region_symbols(merged, old.comparisons))]
+    new_regions = region_symbols(merged, new.comparisons, anchors)
+    old_regions = region_symbols(merged, old.comparisons, anchors)
+    new_program = [*new.parsed, *fact_statements(new_regions)]
+    old_program = [*old.parsed, *fact_statements(old_regions)]
     return merged, [*new_program, *renamed_copy(old_program, OLD)]
 
 

@@ -16,7 +16,7 @@ Each test is a bitmask operation, so evaluating a case costs microseconds.
 The compiled policy gives the same answers as the Evaluator (a test checks
 it); notes (warnings, cautions) are still computed by the Evaluator, once per
 distinct combination of the facts they read. Compiling falls back (returns
-None) for policies it does not cover: list-valued decision facts, domain
+None) for policies it does not cover: reference dates, list-valued decision facts, domain
 constraints, more prime implicants than MAX_IMPLICANTS, or a compilation that
 takes longer than MAX_SECONDS (the massage policy compiles in about 0.1 s).
 """
@@ -236,7 +236,10 @@ class CompiledPolicy:
 
 
 def compile_policy(evaluator: Evaluator) -> CompiledPolicy | None:
-    """The compiled policy, or None when the policy is outside what compiling covers."""
+    """The compiled policy, or None when the policy is outside what compiling covers
+    (a policy with reference dates is grounded anew for each day of them)."""
+    if evaluator.references:
+        return None
     try:
         return CompiledPolicy(evaluator)
     except TooComplex:

@@ -3,7 +3,11 @@ they divide each fact's values into.
 
 Rules compare numbers, dates and codes only through the core predicates of
 kb/core/typed.lp (at_least(bmi, 35), has_code_in(diagnoses, diabetes), ...).
-They are read here from the parsed rules and checked when the policy loads:
+A date may also be compared with a *reference date*, another date fact plus or
+minus a duration (on_or_after(evaluation_date, date_of_service, months(-6))):
+the reference date is a point of the case, so the regions of the compared
+date are cut where the reference date, moved by the duration, falls. They
+are read here from the parsed rules and checked when the policy loads:
 a comparison on a fact of the wrong type, a threshold that is not a constant
 of the fact's type, an undeclared code set, or a rule that reads a typed fact
 through value/2 or compares fact values natively is refused with its file and
@@ -25,28 +29,45 @@ from policykb.bridge.loading.files import core_files
 from policykb.bridge.loading.rules import location
 from policykb.bridge.model.errors import PolicyError
 from policykb.bridge.model.policy import Fact, FactType, Policy, cell_counts
-from policykb.bridge.model.typed import CodeCell, Cut, Interval, code_cells, intervals
+from policykb.bridge.model.typed import (
+    DURATION_UNITS,
+    CodeCell,
+    Cut,
+    Duration,
+    Interval,
+    code_cells,
+    intervals,
+)
 
 if TYPE_CHECKING:
-    from policykb.bridge.model.policy import Region
+    from collections.abc import Mapping
 
-# Test name -> (arity of the rule atom, the fact types it applies to); the
+    from policykb.bridge.model.policy import Region
+    from policykb.bridge.model.typed import Number as Limit
+
+# (test name, arity of the rule atom) -> the fact types it applies to; the
 # names are rules.TYPED_TESTS.
 NUMBER = frozenset({FactType.INT, FactType.DECIMAL})
 DATE = frozenset({FactType.DATE})
 CODES = frozenset({FactType.CODE, FactType.CODE_LIST})
-TESTS: dict[str, tuple[int, frozenset[FactType]]] = {
-    "at_least": (2, NUMBER),
-    "at_most": (2, NUMBER),
-    "above": (2, NUMBER),
-    "below": (2, NUMBER),
-    "between": (3, NUMBER | DATE),
-    "on_or_after": (2, DATE),
-    "on_or_before": (2, DATE),
-    "after": (2, DATE),
-    "before": (2, DATE),
-    "has_code_in": (2, CODES),
+TESTS: dict[tuple[str, int], frozenset[FactType]] = {
+    ("at_least", 2): NUMBER,
+    ("at_most", 2): NUMBER,
+    ("above", 2): NUMBER,
+    ("below", 2): NUMBER,
+    ("between", 3): NUMBER | DATE,
+    ("on_or_after", 2): DATE,
+    ("on_or_before", 2): DATE,
+    ("after", 2): DATE,
+    ("before", 2): DATE,
+    ("has_code_in", 2): CODES,
+    # A date against a reference date moved by a duration.
+    ("on_or_after", 3): DATE,
+    ("on_or_before", 3): DATE,
+    ("after", 3): DATE,
+    ("before", 3): DATE,
 }
+RELATIVE = frozenset({"on_or_after", "on_or_before", "after", "before"})
 # Where each test puts its constant: values at or above (True) or above it.
 CUTS = {
     "at_least": True,
@@ -62,10 +83,42 @@ CUTS = {
 
 @dataclass(frozen=True)
 class Comparison:
-    """One test a rule makes on a typed fact, as satisfies/3 names it."""
+    """One test a rule makes on a typed fact, as satisfies/3 names it; for a
+    date compared with a reference date, that date and the duration."""
 
     fact: str
     test: clingo.Symbol
+    reference: str | None = None
+    duration: Duration | None = None
+
+    def limits(self, fact: Fact, anchors: Mapping[str, int]) -> list[Limit] | None:
+        """The numbers (day numbers for dates) the test compares `fact` with;
+        None for a reference date the anchors do not give."""
+        if self.reference is None:
+            found = [typed_constant(fact, argument) for argument in self.test.arguments]
+            return [n for n in found if n is not None]
+        if self.reference not in anchors:
+            return None
+        from datetime import date
+
+        assert self.duration is not None
+        return [self.duration.after(date.fromordinal(anchors[self.reference])).toordinal()]
+
+
+def _duration(term: ast.AST) -> Duration | None:
+    """days(N), weeks(N) or months(N) with an integer N, or None."""
+    if term.ast_type == ast.ASTType.SymbolicTerm:
+        symbol = term.symbol
+        if symbol.type != clingo.SymbolType.Function or len(symbol.arguments) != 1:
+            return None
+        name, count = symbol.name, symbol.arguments[0]
+    elif term.ast_type == ast.ASTType.Function and len(term.arguments) == 1:
+        name, count = term.name, _constant_symbol(term.arguments[0])
+    else:
+        return None
+    if name not in DURATION_UNITS or count is None or count.type != clingo.SymbolType.Number:
+        return None
+    return Duration(count.number, name)
 
 
 def _constant_symbol(term: ast.AST) -> clingo.Symbol | None:
@@ -106,9 +159,9 @@ class _Reader(ast.Transformer):
                 raise self.fail(
                     f"value({declared.name}, ...) reads a {declared.type.value} fact; compare "
                     "it with "
-                    + ", ".join(sorted(n for n, (_, t) in TESTS.items() if declared.type in t))
+                    + ", ".join(sorted({n for (n, _), t in TESTS.items() if declared.type in t}))
                 )
-        if symbol.name in TESTS and len(symbol.arguments) == TESTS[symbol.name][0]:
+        if (symbol.name, len(symbol.arguments)) in TESTS:
             self.found.append(self._comparison(symbol))
         return node
 
@@ -125,10 +178,14 @@ class _Reader(ast.Transformer):
                 f"{name}/{len(symbol.arguments)}: the first argument must be a declared "
                 f"fact, not {symbol.arguments[0]}"
             )
-        kinds = TESTS[name][1]
+        kinds = TESTS[name, len(symbol.arguments)]
         if fact.type not in kinds:
             allowed = " or ".join(sorted(k.value for k in kinds))
             raise self.fail(f"{name} compares {allowed} facts; {fact.name} is {fact.type.value}")
+        if name in RELATIVE:
+            relative = self._relative(name, fact, symbol.arguments[1:])
+            if relative is not None:
+                return relative
         arguments = [_constant_symbol(term) for term in symbol.arguments[1:]]
         for term, constant in zip(symbol.arguments[1:], arguments, strict=True):
             if constant is None:
@@ -146,6 +203,49 @@ class _Reader(ast.Transformer):
                 raise self.fail(f"{name}({fact.name}, ...): {constant} is not {expected}")
         test = Function(name, [a for a in arguments if a is not None])
         return Comparison(fact.name, test)
+
+    def _relative(self, name: str, fact: Fact, terms: Sequence[ast.AST]) -> Comparison | None:
+        """A date compared with a reference date (the second argument names a
+        date fact), moved by the duration of a third argument; None when the
+        second argument is a constant."""
+        second = _constant_symbol(terms[0])
+        named = (
+            second is not None
+            and second.type == clingo.SymbolType.Function
+            and not second.arguments
+            and second.name in self.policy.facts
+        )
+        if not named:
+            if len(terms) == 2:
+                raise self.fail(
+                    f"{name}({fact.name}, {terms[0]}, {terms[1]}): {terms[0]} must be a "
+                    "declared date fact"
+                )
+            return None
+        assert second is not None
+        reference = self.policy.facts[second.name]
+        if reference.type is not FactType.DATE:
+            raise self.fail(
+                f"{name}({fact.name}, {reference.name}, ...): {reference.name} is "
+                f"{reference.type.value}; a date is compared with a date fact"
+            )
+        if reference.name == fact.name:
+            raise self.fail(f"{name}({fact.name}, {fact.name}, ...) compares a date with itself")
+        duration = Duration(0, "days")
+        if len(terms) == 2:
+            found = _duration(terms[1])
+            if found is None:
+                raise self.fail(
+                    f"{name}({fact.name}, {reference.name}, {terms[1]}): the duration must "
+                    "be days(N), weeks(N) or months(N) with a whole number N"
+                )
+            duration = found
+        test = Function(
+            name,
+            [Function(reference.name)]
+            + ([Function(duration.unit, [Number(duration.count)])] if len(terms) == 2 else []),
+        )
+        return Comparison(fact.name, test, reference.name, duration)
 
 
 def _native_comparisons(statement: ast.AST, policy: Policy, where: str) -> None:
@@ -216,20 +316,21 @@ def comparisons_of(statements: Sequence[ast.AST], policy: Policy) -> list[Compar
     return list(found)
 
 
-def passes(fact: Fact, region: Region, test: clingo.Symbol) -> bool:
-    """Whether every value of `region` passes `test` (one value decides: regions agree)."""
+def passes(fact: Fact, region: Region, comparison: Comparison, anchors: Mapping[str, int]) -> bool:
+    """Whether every value of `region` passes the comparison (one value decides:
+    regions agree), the reference dates at `anchors`."""
+    test = comparison.test
     if isinstance(region, CodeCell):
         return test.arguments[0].name in region.inside
     assert isinstance(region, Interval)
     sample = region.representative(whole=fact.type is not FactType.DECIMAL)
-    numbers = [typed_constant(fact, argument) for argument in test.arguments]
+    numbers = comparison.limits(fact, anchors)
+    assert numbers is not None
     name = test.name
     if name == "between":
         low, high = numbers
-        assert low is not None and high is not None
         return low <= sample <= high
-    (limit,) = numbers
-    assert limit is not None
+    limit = numbers[0]
     if name in ("at_least", "on_or_after"):
         return sample >= limit
     if name in ("at_most", "on_or_before"):
@@ -239,29 +340,32 @@ def passes(fact: Fact, region: Region, test: clingo.Symbol) -> bool:
     return sample < limit
 
 
-def with_regions(policy: Policy, comparisons: Sequence[Comparison]) -> Policy:
-    """The policy with the regions of each typed fact, from the comparisons."""
+def with_regions(
+    policy: Policy, comparisons: Sequence[Comparison], anchors: Mapping[str, int]
+) -> Policy:
+    """The policy with the regions of each typed fact, from the comparisons
+    (those with a reference date only where `anchors` give its day)."""
     facts = dict(policy.facts)
     for name, fact in policy.facts.items():
         if not fact.type.typed:
             continue
-        tests = [c.test for c in comparisons if c.fact == name]
+        tests = [c for c in comparisons if c.fact == name]
         if fact.type.numeric:
             cuts = []
-            for test in tests:
-                numbers = [typed_constant(fact, a) for a in test.arguments]
-                if test.name == "between":
+            for comparison in tests:
+                numbers = comparison.limits(fact, anchors)
+                if numbers is None:
+                    continue
+                if comparison.test.name == "between":
                     low, high = numbers
-                    assert low is not None and high is not None
                     cuts += [Cut(low, True), Cut(high, False)]
                 else:
-                    assert numbers[0] is not None
-                    cuts.append(Cut(numbers[0], CUTS[test.name]))
+                    cuts.append(Cut(numbers[0], CUTS[comparison.test.name]))
             whole = fact.type is not FactType.DECIMAL
             regions: tuple[Region, ...] = tuple(intervals(fact.low, fact.high, cuts, whole))
             facts[name] = replace(fact, regions=regions)
         else:
-            names = sorted({t.arguments[0].name for t in tests})
+            names = sorted({c.test.arguments[0].name for c in tests})
             sets = tuple(policy.code_sets[n] for n in names)
             cells = tuple(code_cells(fact.system, sets))
             facts[name] = replace(fact, code_sets=sets, regions=cells)
@@ -278,21 +382,39 @@ def domain_of(fact: Fact) -> list[tuple[int, Region]]:
     ]
 
 
-def region_symbols(policy: Policy, comparisons: Sequence[Comparison]) -> list[clingo.Symbol]:
-    """region/2 and satisfies/3 facts for every typed fact of `policy`."""
+def region_symbols(
+    policy: Policy, comparisons: Sequence[Comparison], anchors: Mapping[str, int]
+) -> list[clingo.Symbol]:
+    """region/2 and satisfies/3 facts for every typed fact of `policy` (a test
+    against a reference date only where `anchors` give its day)."""
     symbols: list[clingo.Symbol] = []
     for name, fact in policy.facts.items():
         if not fact.type.typed:
             continue
-        tests = [c.test for c in comparisons if c.fact == name]
+        tests = [
+            c
+            for c in comparisons
+            if c.fact == name and (c.reference is None or c.reference in anchors)
+        ]
         for index, region in domain_of(fact):
             symbols.append(Function("region", [Function(name), Number(index)]))
             symbols += [
-                Function("satisfies", [Function(name), Number(index), test])
-                for test in tests
-                if passes(fact, region, test)
+                Function("satisfies", [Function(name), Number(index), c.test])
+                for c in tests
+                if passes(fact, region, c, anchors)
             ]
     return symbols
+
+
+def references(comparisons: Iterable[Comparison]) -> dict[str, list[str]]:
+    """Each reference date and the dates the rules compare with it."""
+    found: dict[str, list[str]] = {}
+    for comparison in comparisons:
+        if comparison.reference is not None:
+            compared = found.setdefault(comparison.reference, [])
+            if comparison.fact not in compared:
+                compared.append(comparison.fact)
+    return found
 
 
 _PLACE = ast.Position("<regions>", 1, 1)

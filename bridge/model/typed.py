@@ -290,3 +290,41 @@ def parse_decimal(text: str) -> Decimal | None:
     if re.fullmatch(r"-?[0-9]+(\.[0-9]+)?", text.strip()) is None:
         return None
     return Decimal(text.strip())
+
+
+# -- durations -------------------------------------------------------------------
+
+DURATION_UNITS = ("days", "weeks", "months")
+
+
+@dataclass(frozen=True)
+class Duration:
+    """A signed calendar duration: a number of days, weeks or months."""
+
+    count: int
+    unit: str
+
+    def after(self, day: date) -> date:
+        """`day` moved by this duration. A month step keeps the day of the month,
+        or takes the month's last day when it has fewer (2024-08-31 minus 6
+        months is 2024-02-29)."""
+        if self.unit == "months":
+            months = day.year * 12 + day.month - 1 + self.count
+            year, month = divmod(months, 12)
+            last = _month_days(year, month + 1)
+            return date(year, month + 1, min(day.day, last))
+        return date.fromordinal(day.toordinal() + self.count * (7 if self.unit == "weeks" else 1))
+
+    @property
+    def signed(self) -> str:
+        """ "plus 2 weeks", "minus 6 months"; empty for no duration."""
+        if self.count == 0:
+            return ""
+        size = abs(self.count)
+        unit = self.unit if size != 1 else self.unit[:-1]
+        return f"{'plus' if self.count > 0 else 'minus'} {size} {unit}"
+
+
+def _month_days(year: int, month: int) -> int:
+    following = date(year + month // 12, month % 12 + 1, 1)
+    return (following - date(year, month, 1)).days

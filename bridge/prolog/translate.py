@@ -75,6 +75,13 @@ class _Translator:
             return prolog_symbol(node.symbol)
         if kind == ast.ASTType.Variable:
             return str(node.name)
+        if (
+            kind == ast.ASTType.UnaryOperation
+            and node.operator_type == ast.UnaryOperator.Minus
+            and node.argument.ast_type == ast.ASTType.SymbolicTerm
+            and node.argument.symbol.type == clingo.SymbolType.Number
+        ):
+            return str(-node.argument.symbol.number)  # a negative number, as in months(-6)
         if kind == ast.ASTType.Function and node.name and not node.external:
             if not node.arguments:
                 return prolog_atom(node.name)

@@ -159,7 +159,27 @@ class _Builder:
             return f"{shown} from {constants[0]} through {constants[1]}"
         if pred == "has_code_in":
             return f"{shown} has a code in {constants[0]}"
+        if constants[0] in self.policy.facts:
+            return f"{shown} {COMPARISON_SIGNS[pred]} {self.moved(*constants)}"
         return f"{shown} {COMPARISON_SIGNS[pred]} {constants[0]}"
+
+    def moved(self, reference: str, duration: str = "days(0)") -> str:
+        """A reference date moved by a duration, with the day it gives:
+        "date_of_service 2024-08-31 minus 6 months (2024-02-29)"."""
+        from datetime import date
+
+        from policykb.bridge.model.typed import DURATION_UNITS, Duration
+
+        unit, _, count = duration.rstrip(")").partition("(")
+        if unit not in DURATION_UNITS or not count.lstrip("-").isdigit():
+            return f"{reference} {duration}"
+        step = Duration(int(count), unit)
+        day = self.known.get(reference)
+        if not isinstance(day, date):
+            return f"{reference} {step.signed}".rstrip()
+        if not step.count:
+            return f"{reference} {day.isoformat()}"
+        return f"{reference} {day.isoformat()} {step.signed} ({step.after(day).isoformat()})"
 
     @staticmethod
     def _unfold(nodes: list[ProofNode], pred: str) -> list[ProofNode]:

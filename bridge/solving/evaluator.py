@@ -19,12 +19,14 @@ grounded on first use.
 
 from __future__ import annotations
 
+import functools
 import threading
-from collections.abc import Collection, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections import OrderedDict
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from functools import cached_property
 from itertools import chain, combinations
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import clingo
 from clingo import Function
@@ -60,6 +62,23 @@ Assignment = Mapping[str, Value]
 """Known facts: fact name -> value."""
 
 
+Method = TypeVar("Method", bound=Callable[..., Any])
+
+
+def _at_reference_dates(method: Method) -> Method:
+    """Run a method that takes the known facts first on the evaluator grounded
+    at their reference dates (`Evaluator.for_known`)."""
+
+    @functools.wraps(method)
+    def run(self: Evaluator, known: Mapping[str, object], *args: Any, **kwargs: Any) -> Any:
+        target = self.for_known(known)
+        if target is not self:
+            return getattr(target, method.__name__)(known, *args, **kwargs)
+        return method(self, known, *args, **kwargs)
+
+    return run  # type: ignore[return-value]
+
+
 @dataclass(frozen=True)
 class _Consequences:
     possible: frozenset[clingo.Symbol]
@@ -74,21 +93,47 @@ class Evaluator:
     call (KnowledgeBase does).
     """
 
-    def __init__(self, source: PolicySource) -> None:
+    def __init__(
+        self,
+        source: PolicySource,
+        anchors: Mapping[str, int] | None = None,
+        *,
+        base: Evaluator | None = None,
+        fixed: bool = False,
+    ) -> None:
+        """An evaluator of the policy at `source`. A policy that compares dates
+        with reference dates is grounded once per day of those dates: `anchors`
+        gives each reference date's day (see `for_known`), and `base` is the
+        evaluator of the policy it specialises. With `fixed`, each reference
+        date takes no other value than its anchor (for analyses of the policy
+        as of a day); otherwise its own comparisons with constants still range
+        over its values when a case's fact is set aside."""
         self.lock = threading.RLock()
         self.source = source
-        # One grounded program serves every query: the scenario program with
-        # the closest-counterexample rules (ignored except for explanations).
-        self._ctl = ground_scenarios(source, extra=[closest_file()])
-        self.policy = read_policy(source, self._ctl)
+        self.anchors: dict[str, int] = dict(anchors or {})
+        self.fixed = fixed
+        self._anchored: OrderedDict[tuple[object, ...], Evaluator] = OrderedDict()
         self._statements: list[ast.AST] | None = None
         self.parsed: list[ast.AST] | None = None  # without the region facts
         self.comparisons: list[Comparison] = []
-        if self.policy.typed or not is_bundled(source):
-            self._load_typed()
+        self.references: dict[str, list[str]] = {}
+        if base is None:
+            # One grounded program serves every query: the scenario program with
+            # the closest-counterexample rules (ignored except for explanations).
+            self._ctl = ground_scenarios(source, extra=[closest_file()])
+            self.policy = read_policy(source, self._ctl)
+            if self.policy.typed or not is_bundled(source):
+                self._load_typed()
+        else:
+            self.policy = base.policy
+            self.parsed, self.comparisons = base.parsed, base.comparisons
+            self.references = base.references
+            self._ground_regions()
         self._program = QueryProgram(self.policy, control=self._ctl)
         self._literals = self._program.literals
-        self._covered = self._literal_of(self._ctl, COVERED)
+        # Unanchored, a policy with reference dates never answers a case itself.
+        unanchored = bool(self.references) and not self.anchors
+        self._covered = 0 if unanchored else self._literal_of(self._ctl, COVERED)
         self._twin: clingo.Control | None = None
         self._twin_literals: ValueLiterals | None = None
         self._flip: dict[str, int] = {}
@@ -99,29 +144,84 @@ class Evaluator:
     def _load_typed(self) -> None:
         """Check the comparisons of the rules and, for a policy with number, date
         or code facts, ground it again with their regions (kb/core/typed.lp)."""
+        from policykb.bridge.loading.comparisons import comparisons_of, references
+        from policykb.bridge.loading.parsing import policy_statements
+
+        parsed = policy_statements(self.source)
+        self.parsed = parsed
+        self.comparisons = comparisons_of(parsed, self.policy)
+        self.references = references(self.comparisons)
+        if not self.policy.typed:
+            self._statements = parsed
+            return
+        self._ground_regions()
+
+    def _ground_regions(self) -> None:
         from policykb.bridge.loading.comparisons import (
-            comparisons_of,
             fact_statements,
             region_symbols,
             with_regions,
         )
-        from policykb.bridge.loading.parsing import policy_statements
         from policykb.bridge.solving.transform import ground_with
 
-        parsed = policy_statements(self.source)
-        comparisons = comparisons_of(parsed, self.policy)
-        self.parsed, self.comparisons = parsed, comparisons
-        if not self.policy.typed:
-            self._statements = parsed
-            return
-        self.policy = with_regions(self.policy, comparisons)
-        self._statements = [*parsed, *fact_statements(region_symbols(self.policy, comparisons))]
+        assert self.parsed is not None
+        if self.fixed:
+            facts = dict(self.policy.facts)
+            for name, day in self.anchors.items():
+                facts[name] = replace(facts[name], low=day, high=day)
+            self.policy = replace(self.policy, facts=facts)
+        self.policy = with_regions(self.policy, self.comparisons, self.anchors)
+        regions = region_symbols(self.policy, self.comparisons, self.anchors)
+        self._statements = [*self.parsed, *fact_statements(regions)]
         self._ctl = ground_with(
             self._statements,
             [show_file(), closest_file()],
             f"policy {self.source.name!r}",
             ["--models=0", "--opt-mode=opt"],
         )
+
+    # -- reference dates -------------------------------------------------------
+
+    ANCHORED_KEPT = 32
+    """How many days of the reference dates keep their grounded program."""
+
+    def for_known(self, known: Mapping[str, object]) -> Evaluator:
+        """The evaluator for a case with these known facts: this one, or for a
+        policy that compares dates with reference dates, the one grounded at
+        the case's reference dates (which the case must state)."""
+        if not self.references or self.anchors:
+            return self
+        from datetime import date
+
+        for reference, compared in self.references.items():
+            if not isinstance(known.get(reference), date):
+                raise CaseError(
+                    f"the case must state {reference}: the policy compares "
+                    f"{', '.join(compared)} with it"
+                )
+        return self.at(
+            {name: known[name].toordinal() for name in self.references}  # type: ignore[attr-defined]
+        )
+
+    def at(self, anchors: Mapping[str, int], *, fixed: bool = False) -> Evaluator:
+        """The evaluator grounded with each reference date at its day in
+        `anchors` (with `fixed`, taking no other value)."""
+        key = (fixed, *sorted(anchors.items()))
+        found = self._anchored.get(key)
+        if found is None:
+            found = Evaluator(self.source, anchors, base=self, fixed=fixed)
+            self._anchored[key] = found
+            if len(self._anchored) > self.ANCHORED_KEPT:
+                self._anchored.popitem(last=False)
+        else:
+            self._anchored.move_to_end(key)
+        return found
+
+    def anchor_values(self) -> dict[str, Value]:
+        """The reference dates this evaluator is grounded at, as case values."""
+        from datetime import date
+
+        return {name: date.fromordinal(day) for name, day in self.anchors.items()}
 
     @cached_property
     def statements(self) -> list[ast.AST]:
@@ -251,6 +351,7 @@ class Evaluator:
         """A scenario extending `known` where the literal `condition` holds, or None."""
         return self._program.scenario([*self._literals.assumptions(known), condition], facts)
 
+    @_at_reference_dates
     def notes_of(self, known: Assignment) -> tuple[Note, ...]:
         """The warnings and cautions of exactly these known facts."""
         assumptions = [*self._literals.assumptions(known), *self._literals.known_flags(known)]
@@ -261,6 +362,7 @@ class Evaluator:
         `never` cannot hold."""
         return self._minimal_implicant(values, never)
 
+    @_at_reference_dates
     def consequences(
         self, known: Assignment
     ) -> tuple[frozenset[clingo.Symbol], frozenset[clingo.Symbol]]:
@@ -271,6 +373,7 @@ class Evaluator:
         )
         return found.possible, found.certain
 
+    @_at_reference_dates
     def verdict_of(self, known: Assignment) -> Verdict:
         """The verdict on exactly these known facts, every other fact unknown."""
         return self._verdict(self._consequences(self._literals.assumptions(known)))
@@ -290,6 +393,7 @@ class Evaluator:
             }
         return self._twin
 
+    @_at_reference_dates
     def missing_facts(self, known: Assignment) -> list[str]:
         """The unknown facts the verdict still depends on.
 
@@ -310,6 +414,7 @@ class Evaluator:
 
     # -- explanations --------------------------------------------------------
 
+    @_at_reference_dates
     def explanations(
         self, known: Assignment, verdict: Verdict, *, smallest_only: bool = False
     ) -> Iterator[tuple[str, ...]]:
@@ -388,6 +493,7 @@ class Evaluator:
             return list(self._literals.of[fact])
         return list(declared.options)
 
+    @_at_reference_dates
     def smallest_changes(
         self,
         known: Assignment,
@@ -401,7 +507,9 @@ class Evaluator:
         are never changed (a member's Medicare status, say). Returns at most
         `limit` sets, in vocabulary order, and whether more of that size exist.
         Only facts the verdict depends on are changed: no other change helps.
+        A reference date is never changed: the case is judged as of it.
         """
+        keep = {*keep, *self.references}
         if target is Verdict.NEEDS_INFORMATION:
             raise ValueError("a change set targets covered or not_covered")
         opposite = -self._covered if target is Verdict.COVERED else self._covered
@@ -456,6 +564,7 @@ class Evaluator:
                 kept = trial
         return set(kept)
 
+    @_at_reference_dates
     def answers(self, known: Assignment, fact: str) -> list[Answer]:
         """What each possible answer for a missing fact would lead to; for a
         number or date, the ranges of answers, neighbours with one verdict merged."""
@@ -504,6 +613,9 @@ class Evaluator:
     def evaluate(self, case: Case) -> Evaluation:
         """Evaluate one case: verdict, criteria, smallest explanation, missing facts, notes."""
         known, assumed = self.known_facts(case)
+        anchored = self.for_known(known)
+        if anchored is not self:
+            return anchored.evaluate(case)
         assumptions = [*self._literals.assumptions(known), *self._literals.known_flags(known)]
         consequences = self._consequences(assumptions)
         verdict = self._verdict(consequences)
@@ -526,6 +638,9 @@ class Evaluator:
         unknown_facts = [fact for fact in keep if fact not in self.policy.facts]
         if unknown_facts:
             raise CaseError(f"--keep names unknown fact {unknown_facts[0]!r}")
+        anchored = self.for_known(known)
+        if anchored is not self:
+            return anchored.why(case, max_changes, keep)
         verdict = self.verdict_of(known)
         target = Verdict.NOT_COVERED if verdict is Verdict.COVERED else Verdict.COVERED
         changes, capped = self.smallest_changes(known, target, max_changes, keep)
