@@ -429,7 +429,17 @@ def test_a_wrong_comparison_is_refused_with_file_and_line(
             'fact(b, bool). unit(b, "years").',
             "unit of b: only number, date and code facts have one",
         ),
-        ("fact(n, int). default(n, 3).", "int fact n cannot have a default"),
+        ("fact(n, int). bounds(n, 0, 10). default(n, 11).", "default of n: 11 is out of"),
+        ('fact(n, int). default(n, "x").', 'default of n: "x" is not a number'),
+        ('fact(d, date). default(d, "2024-02-30").', 'default of d: "2024-02-30" is not a date'),
+        (
+            'fact(c, code). code_system(c, hcpcs). default(c, "E1").',
+            "default of c: 'E1' is not an HCPCS code",
+        ),
+        (
+            'fact(c, code_list). code_system(c, icd10cm). default(c, "E11.9").',
+            "code_list fact c cannot have a default",
+        ),
     ],
 )
 def test_a_wrong_typed_declaration_is_refused(
@@ -445,6 +455,40 @@ def test_a_wrong_typed_declaration_is_refused(
         KnowledgeBase().evaluator(folder)
     assert message in str(raised.value)
     assert str(raised.value).startswith(f"{folder / 'policy.lp'}:1: ")
+
+
+def test_a_typed_default_is_assumed_like_a_stated_value(tmp_path: Path) -> None:
+    folder = tmp_path / "defaults"
+    folder.mkdir()
+    (folder / "policy.lp").write_text(
+        'fact(bmi, decimal). bounds(bmi, 0, 200). default(bmi, "25.5").\n'
+        'fact(seen, date). default(seen, "2024-01-01").\n'
+        'fact(device, code). code_system(device, hcpcs). default(device, "E0601").\n'
+        'fact(age, int). bounds(age, 0, 130). default(age, 40).\n'
+        'code_set(cpap, "E0601").\n'
+        'criterion("C1", "1", "Covered."). role("C1", indication).\n'
+        'met("C1") :- at_least(bmi, 25), on_or_after(seen, "2023-06-01"),\n'
+        '             has_code_in(device, cpap), between(age, 18, 64).\n',
+        encoding="utf-8",
+    )
+    kb = KnowledgeBase([folder])
+    assumed = kb.evaluate(kb.case({"policy": "defaults", "facts": {}}))
+    assert assumed.verdict is Verdict.COVERED
+    assert {item.fact for item in assumed.explanation} == {"bmi", "seen", "device", "age"}
+    assert all(item.assumed for item in assumed.explanation)
+    stated = kb.evaluate(
+        kb.case(
+            {
+                "policy": "defaults",
+                "facts": {"bmi": 25.5, "seen": "2024-01-01", "device": "E0601", "age": 40},
+            }
+        )
+    )
+    assert stated.verdict is Verdict.COVERED
+    assert not any(item.assumed for item in stated.explanation)
+    overridden = kb.evaluate(kb.case({"policy": "defaults", "facts": {"bmi": 24.9}}))
+    assert overridden.verdict is Verdict.NOT_COVERED
+    assert [item.fact for item in overridden.explanation] == ["bmi"]
 
 
 # -- bad case input ------------------------------------------------------------------------

@@ -266,6 +266,11 @@ def csv_document(row: Mapping[str, str | None], policy: Policy) -> dict[str, Any
 # -- numbers, dates and codes ----------------------------------------------------
 
 
+def typed_value(fact: Fact, raw: object) -> Value:
+    """A case's value of a number, date or code fact, checked (CaseError)."""
+    return _typed_value(fact, raw, f"fact {fact.name!r} must be {fact.type_label}, not {raw!r}")
+
+
 def _typed_value(fact: Fact, raw: object, wrong: str) -> Value:
     from decimal import Decimal
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import clingo
 from clingo import ast
 
-from policykb.bridge.model.errors import PolicyError
+from policykb.bridge.model.errors import CaseError, PolicyError
 from policykb.bridge.model.policy import (
     Citation,
     Criterion,
@@ -78,8 +78,10 @@ def _read_facts(ctl: clingo.Control) -> dict[str, Fact]:
     for name, value, clause, text in _facts_of(ctl, "cites", 4):
         citations[name.name][python_value(value)] = Citation(_text(clause), _text(text))
     defaults: dict[str, Value] = {}
+    default_symbols: dict[str, clingo.Symbol] = {}
     for name, value in _facts_of(ctl, "default", 2):
         defaults[name.name] = python_value(value)
+        default_symbols[name.name] = value
 
     order = sorted(types, key=lambda n: (ranks.get(n, len(types) + 1), n))
     facts: dict[str, Fact] = {}
@@ -109,13 +111,48 @@ def _read_facts(ctl: clingo.Control) -> dict[str, Fact]:
             raise DeclarationError(
                 f"default of {key} must be {fact.type_label}, not {default}", ("default", 2, key)
             )
-        if fact.type is FactType.LIST:
-            raise DeclarationError(f"list fact {key} cannot have a default", ("default", 2, key))
-        if fact.type.typed:
+        if fact.type.many:
             raise DeclarationError(
                 f"{fact.type.value} fact {key} cannot have a default", ("default", 2, key)
             )
-    return {key: _typed(fact, ctl) for key, fact in facts.items()}
+    typed = {key: _typed(fact, ctl) for key, fact in facts.items()}
+    for key, symbol in default_symbols.items():
+        if typed[key].type.typed:
+            typed[key] = replace(typed[key], default=_typed_default(typed[key], symbol))
+    return typed
+
+
+def _typed_default(fact: Fact, symbol: clingo.Symbol) -> Value:
+    """The default of a number, date or code fact, checked like a case's value."""
+    where = ("default", 2, fact.name)
+    if fact.type is FactType.CODE:
+        from policykb.bridge.loading.case import typed_value
+
+        raw: object = symbol.number if symbol.type == clingo.SymbolType.Number else None
+        if symbol.type == clingo.SymbolType.String:
+            raw = symbol.string
+        try:
+            return typed_value(fact, raw)
+        except CaseError as error:
+            problem = str(error).removeprefix(f"fact {fact.name!r}: ")
+            raise DeclarationError(f"default of {fact.name}: {problem}", where) from None
+    number = typed_constant(fact, symbol)
+    if number is None:
+        raise DeclarationError(
+            f"default of {fact.name}: {symbol} is not {_constant_kind(fact)}", where
+        )
+    if (fact.low is not None and number < fact.low) or (
+        fact.high is not None and number > fact.high
+    ):
+        raise DeclarationError(
+            f"default of {fact.name}: {symbol} is out of its bounds ({fact.bounds_words().strip()})",
+            where,
+        )
+    if fact.type is FactType.DATE:
+        from datetime import date
+
+        return date.fromordinal(int(number))
+    return number
 
 
 def _typed(fact: Fact, ctl: clingo.Control) -> Fact:
