@@ -464,11 +464,11 @@ def test_a_typed_default_is_assumed_like_a_stated_value(tmp_path: Path) -> None:
         'fact(bmi, decimal). bounds(bmi, 0, 200). default(bmi, "25.5").\n'
         'fact(seen, date). default(seen, "2024-01-01").\n'
         'fact(device, code). code_system(device, hcpcs). default(device, "E0601").\n'
-        'fact(age, int). bounds(age, 0, 130). default(age, 40).\n'
+        "fact(age, int). bounds(age, 0, 130). default(age, 40).\n"
         'code_set(cpap, "E0601").\n'
         'criterion("C1", "1", "Covered."). role("C1", indication).\n'
         'met("C1") :- at_least(bmi, 25), on_or_after(seen, "2023-06-01"),\n'
-        '             has_code_in(device, cpap), between(age, 18, 64).\n',
+        "             has_code_in(device, cpap), between(age, 18, 64).\n",
         encoding="utf-8",
     )
     kb = KnowledgeBase([folder])

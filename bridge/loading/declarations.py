@@ -144,9 +144,9 @@ def _typed_default(fact: Fact, symbol: clingo.Symbol) -> Value:
     if (fact.low is not None and number < fact.low) or (
         fact.high is not None and number > fact.high
     ):
+        bounds = fact.bounds_words().strip()
         raise DeclarationError(
-            f"default of {fact.name}: {symbol} is out of its bounds ({fact.bounds_words().strip()})",
-            where,
+            f"default of {fact.name}: {symbol} is out of its bounds ({bounds})", where
         )
     if fact.type is FactType.DATE:
         from datetime import date
