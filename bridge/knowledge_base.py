@@ -10,12 +10,13 @@ from typing import TYPE_CHECKING, Any
 from policykb.bridge.loading.case import case_policy_name, read_case_document, validate_case
 from policykb.bridge.loading.files import discover_policies, looks_like_path, policy_source
 from policykb.bridge.model.case import DEFAULT_POLICY, Case
-from policykb.bridge.model.errors import EngineError
+from policykb.bridge.model.errors import EngineError, ProofUnsupported
 from policykb.bridge.model.policy import Policy
 from policykb.bridge.model.result import Evaluation, Verdict, WhyAnswer
 from policykb.bridge.solving.evaluator import Evaluator
 
 if TYPE_CHECKING:
+    from policykb.bridge.analysis.check import CheckReport
     from policykb.bridge.prolog.engine import PrologEngine
 
 
@@ -97,6 +98,27 @@ class KnowledgeBase:
         evaluator = self.evaluator(policy or case.policy)
         with evaluator.lock:
             return evaluator.why(case, max_changes, keep)
+
+    def check(self, evaluator: Evaluator) -> CheckReport:
+        """The check findings of an evaluator's policy, with a rule the second
+        engine cannot translate as an `unprovable` finding (found without
+        starting Prolog)."""
+        from policykb.bridge.analysis.check import Finding, Kind, check_policy
+        from policykb.bridge.prolog.translate import translate
+
+        extra = []
+        with evaluator.lock:
+            try:
+                translate(evaluator.statements, evaluator.rules, "check", "prove.pl")
+            except ProofUnsupported as error:
+                where, _, problem = str(error).rpartition(": the Prolog translation")
+                short = f"{Path(where).name}: " if where else ""
+                message = (
+                    f"{short}the Prolog translation{problem}: --proof and --cross-check "
+                    "cannot run on this policy"
+                )
+                extra.append(Finding(Kind.UNPROVABLE, (), message, location=where or None))
+            return check_policy(evaluator, extra)
 
     def prover(self, policy: str | Path = DEFAULT_POLICY) -> PrologEngine:
         """The SWI-Prolog engine of a policy (starts Prolog on first use)."""

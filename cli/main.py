@@ -11,6 +11,8 @@ Exit codes:
   5    an output could not be written (a folder, a missing folder, the input
        file itself, a full disk)
   6    a limit was reached (input size or nesting, policy loading time or memory)
+  7    the second engine cannot prove this policy: a rule uses a construct with
+       no Prolog translation (--proof, --cross-check; check lists it)
   70   internal error: a defect of policykb (one line on stderr; please report it)
   130  interrupted (Ctrl-C or SIGTERM)
 """
@@ -39,6 +41,7 @@ from policykb.bridge.model.errors import (
     OutputError,
     PolicyError,
     PrologUnavailable,
+    ProofUnsupported,
 )
 from policykb.bridge.model.formats import InputFormat, NoticeFormat, OutputFormat, RecordFormat
 from policykb.explain.render import render_markdown, render_text
@@ -56,6 +59,7 @@ EXIT_ENGINES_DISAGREE = 3
 EXIT_PROLOG_UNAVAILABLE = 4
 EXIT_OUTPUT = 5
 EXIT_LIMIT = 6
+EXIT_UNPROVABLE = 7
 EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130
 
@@ -68,7 +72,7 @@ app = typer.Typer(
         "findings; 2 usage error (for check/diff also an invalid policy); "
         "3 the two engines disagree (evaluate --cross-check); 4 SWI-Prolog is not "
         "available; 5 an output could not be written; 6 a limit was reached; "
-        "70 internal error; 130 interrupted."
+        "7 the second engine cannot prove the policy; 70 internal error; 130 interrupted."
     ),
     no_args_is_help=True,
     add_completion=False,
@@ -134,6 +138,9 @@ def _exits_on_error(invalid: int) -> Callable[[Callable[P, R]], Callable[P, R]]:
                 _report(error)
             except LimitError as error:
                 code = EXIT_LIMIT
+                _report(error)
+            except ProofUnsupported as error:
+                code = EXIT_UNPROVABLE
                 _report(error)
             except PolicyKBError as error:
                 code = invalid
@@ -340,7 +347,8 @@ def evaluate(
     none is, and needs_information otherwise.
 
     Exit codes: 0 evaluated (whatever the verdict), 1 invalid case or policy,
-    2 usage error, 3 the two engines disagree (--cross-check).
+    2 usage error, 3 the two engines disagree (--cross-check), 4 SWI-Prolog is
+    not available, 7 the policy uses a construct the second engine cannot prove.
     """
     knowledge = KnowledgeBase(kb or ())
     parsed = knowledge.read_case(case, policy)
@@ -498,11 +506,10 @@ def check(
     listed, not counted.
     Exit codes: 0 no warnings, 1 warnings found, 2 usage error or invalid policy.
     """
-    from policykb.bridge.analysis.check import check_policy
     from policykb.explain.findings import check_witness_files, render_check
 
     knowledge = KnowledgeBase(kb or ())
-    report = check_policy(_as_of(knowledge.evaluator(policy), as_of))
+    report = knowledge.check(_as_of(knowledge.evaluator(policy), as_of))
     if output_format is OutputFormat.JSON:
         _write_json(report.to_dict())
     else:

@@ -10,8 +10,8 @@ is final. A covered case gets an approval summary instead.
 
 from __future__ import annotations
 
-from policykb.bridge.model.policy import Criterion, Policy
-from policykb.bridge.model.result import Evaluation, ExplanationItem, Verdict
+from policykb.bridge.model.policy import Criterion, Fact, Policy
+from policykb.bridge.model.result import Evaluation, ExplanationItem, Status, Verdict
 from policykb.explain.escape import markdown_safe
 
 PHYSICIAN_REVIEW = (
@@ -26,6 +26,9 @@ def _reason(item: ExplanationItem, policy: Policy) -> str:
     statement = fact.meaning or item.fact
     if isinstance(item.value, bool):
         answer = "Yes" if item.value else "No"
+    elif fact.options and isinstance(item.value, str | frozenset):
+        chosen = [item.value] if isinstance(item.value, str) else sorted(item.value)
+        answer = markdown_safe(", ".join(_option(fact, v) for v in chosen) or "none")
     else:
         answer = markdown_safe(item.words)
     source = " (assumed; not stated in the request)" if item.assumed else ""
@@ -33,14 +36,43 @@ def _reason(item: ExplanationItem, policy: Policy) -> str:
     return f'{statement} — **{answer}**{source}. {cited}: "{item.text}"'
 
 
+def _option(fact: Fact, value: str) -> str:
+    """An option in words; a string outside the options as the request gave it."""
+    return fact.option_words(value) if value in fact.options else value
+
+
+def _reasons(evaluation: Evaluation, policy: Policy) -> list[str]:
+    """The specific reasons of a denial: the stated facts it rests on, then
+    the defaults it assumed, marked as such and never given as the reason alone."""
+    stated = [item for item in evaluation.explanation if not item.assumed]
+    assumed = [item for item in evaluation.explanation if item.assumed]
+    lines = [f"- {_reason(item, policy)}" for item in stated]
+    if assumed and not stated:
+        lines.append(
+            "- The request does not state the facts the criteria need; the determination "
+            "rests on the policy's defaults below. Tell us if they are wrong."
+        )
+    if assumed:
+        lines += ["", "Assumed, because the request does not state them:", ""]
+        lines += [f"- {_reason(item, policy)}" for item in assumed]
+    return lines
+
+
+def _criterion_line(criterion: Criterion, evaluation: Evaluation) -> str:
+    """A criterion relied on, with how its parts stand for a group: "(all of 4: 3 met)"."""
+    line = f'**{criterion.id}** ({criterion.place}): "{criterion.text}"'
+    if criterion.combines is not None:
+        met = sum(evaluation.criteria.get(p) is Status.MET for p in criterion.parts)
+        line += f" ({criterion.group_words}: {met} met)"
+    return line
+
+
 def _relied_on(evaluation: Evaluation, policy: Policy) -> list[Criterion]:
     cited: list[Criterion] = []
     for item in evaluation.explanation:
         criterion = policy.criteria.get(item.criterion)
-        for found in (
-            criterion,
-            policy.criteria.get(criterion.parent or "") if criterion else None,
-        ):
+        parents = [policy.criteria.get(p) for p in criterion.parents] if criterion else []
+        for found in (criterion, *parents):
             if found is not None and found not in cited:
                 cited.append(found)
     return sorted(cited, key=lambda c: list(policy.criteria).index(c.id))
@@ -80,7 +112,7 @@ def render_notice_markdown(evaluation: Evaluation, policy: Policy) -> str:
         lines += [f"- {_reason(item, policy)}" for item in evaluation.explanation]
     elif evaluation.verdict is Verdict.NOT_COVERED:
         lines += ["**Determination: not covered.**", "", "## Specific reasons", ""]
-        lines += [f"- {_reason(item, policy)}" for item in evaluation.explanation]
+        lines += _reasons(evaluation, policy)
     else:
         lines += [
             "**Determination: pending.** The information in the request does not decide it.",
@@ -97,7 +129,7 @@ def render_notice_markdown(evaluation: Evaluation, policy: Policy) -> str:
         relied = _relied_on(evaluation, policy)
         if relied:
             lines += ["", "## Criteria relied on", ""]
-            lines += [f'- **{c.id}** ({c.place}): "{c.text}"' for c in relied]
+            lines += [f"- {_criterion_line(c, evaluation)}" for c in relied]
         lines += ["", "## Review", "", PHYSICIAN_REVIEW]
     if evaluation.warnings:
         lines += ["", "## Notes", ""]

@@ -8,7 +8,7 @@ questions for missing facts, and the warnings and cautions.
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 from policykb.bridge.model.policy import Criterion, Policy
 from policykb.bridge.model.result import Evaluation, Status, Verdict
@@ -40,27 +40,37 @@ ALL_MEMBERS = "All members"
 
 
 def criteria_outline(policy: Policy) -> Iterator[tuple[str, list[tuple[int, Criterion]]]]:
-    """The policy's criteria grouped by heading, each with its depth in the all-of tree."""
+    """The policy's criteria grouped by heading (nested headings joined by " > "),
+    each with its depth in the tree of parts; a part shared by several parents
+    appears under each."""
     sections: dict[str, list[tuple[int, Criterion]]] = {}
 
-    def walk(criterion: Criterion, depth: int) -> None:
-        sections.setdefault(criterion.section or ALL_MEMBERS, []).append((depth, criterion))
+    def walk(criterion: Criterion, depth: int, section: str) -> None:
+        if criterion.section is not None:
+            section = " > ".join(policy.heading_path(criterion.section))
+        sections.setdefault(section, []).append((depth, criterion))
         for part in criterion.parts:
-            walk(policy.criteria[part], depth + 1)
+            walk(policy.criteria[part], depth + 1, section)
 
     for criterion in policy.criteria.values():
-        if criterion.parent is None:
-            walk(criterion, 0)
+        if not criterion.parents:
+            walk(criterion, 0, ALL_MEMBERS)
     yield from sections.items()
 
 
-def _role_label(criterion: Criterion) -> str:
-    return {
+def _role_label(criterion: Criterion, statuses: Mapping[str, Status]) -> str:
+    """The criterion's role, and for a group how its parts stand: "covered
+    when, at least 2 of 3: 1 met"."""
+    role = {
         "exclusion": "not covered when",
         "prerequisite": "required",
         "indication": "covered when",
-        "requirement": "all of",
+        "requirement": "part",
     }[criterion.role.value]
+    if criterion.combines is None:
+        return role
+    met = sum(statuses.get(part) is Status.MET for part in criterion.parts)
+    return f"{role}, {criterion.group_words}: {met} met"
 
 
 def _wrap(text: str, first: str, rest: str, width: int) -> list[str]:
@@ -101,8 +111,9 @@ def render_text(
             )
             last = _last_sibling(entries, index)
             status = evaluation.criteria.get(criterion.id, Status.UNKNOWN)
+            role = _role_label(criterion, evaluation.criteria)
             label = (
-                f"{STATUS_MARK[status]} {criterion.id} ({_role_label(criterion)}, "
+                f"{STATUS_MARK[status]} {criterion.id} ({role}, "
                 f"{STATUS_WORDS[status]}): {criterion.text}"
             )
             first = guides + ("└── " if last else "├── ")
@@ -161,7 +172,8 @@ def render_markdown(evaluation: Evaluation, policy: Policy) -> str:
             indent = "  " * (depth + 1)
             lines.append(
                 f"{indent}- `{STATUS_MARK[status]}` **{criterion.id}** "
-                f"({_role_label(criterion)}, {STATUS_WORDS[status]}): {criterion.text}"
+                f"({_role_label(criterion, evaluation.criteria)}, {STATUS_WORDS[status]}): "
+                f"{criterion.text}"
             )
     lines += ["", "### Explanation", ""]
     if evaluation.explanation:

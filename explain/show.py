@@ -19,6 +19,14 @@ ROLE_HEADINGS = {
 }
 
 
+GROUP_WORDS = {
+    "all": "ALL of",
+    "any": "ANY of",
+    "at_least": "AT LEAST {needed} of",
+    "rules": "parts (combined by its own rules)",
+}
+
+
 def _document_lines(policy: Policy) -> list[str]:
     info = policy.info
     parts = [
@@ -38,7 +46,7 @@ def _document_lines(policy: Policy) -> list[str]:
 def _section_label(policy: Policy, criterion: Criterion) -> str:
     if criterion.section is None:
         return "all members"
-    return policy.headings.get(criterion.section, criterion.section)
+    return " > ".join(policy.headings.get(h, h) for h in policy.heading_path(criterion.section))
 
 
 def criteria_tree(policy: Policy) -> dict[str, Any]:
@@ -53,12 +61,15 @@ def criteria_tree(policy: Policy) -> dict[str, Any]:
             "heading": _section_label(policy, criterion),
         }
         if criterion.parts:
-            found["all_of"] = [node(policy.criteria[part]) for part in criterion.parts]
+            found["combines"] = criterion.combines or "rules"
+            if criterion.combines == "at_least":
+                found["needed"] = criterion.needed
+            found["parts"] = [node(policy.criteria[part]) for part in criterion.parts]
         return found
 
     groups = []
     for role in ROLE_ORDER:
-        members = [c for c in policy.criteria.values() if c.role is role and c.parent is None]
+        members = [c for c in policy.criteria.values() if c.role is role and not c.parents]
         if members:
             groups.append(
                 {
@@ -85,9 +96,9 @@ def render_show(policy: Policy, markdown: bool = False) -> str:
         indent = "  " * depth
         head = f"**{node['id']}**" if markdown else node["id"]
         lines.append(f'{indent}- {head} [{node["place"]}; {node["heading"]}] "{node["text"]}"')
-        if "all_of" in node:
-            lines.append(f"{indent}  - ALL of:")
-            for part in node["all_of"]:
+        if "parts" in node:
+            lines.append(f"{indent}  - {GROUP_WORDS[node['combines']].format(**node)}:")
+            for part in node["parts"]:
                 walk(part, depth + 2)
 
     for group in tree["tree"]:

@@ -44,7 +44,10 @@ def render_why_text(answer: WhyAnswer, policy: Policy, markdown: bool = False) -
     for changes in answer.changes:
         lines.append(f"{bullet}{_change_words(changes, safe)}")
     if answer.changes_capped:
-        lines.append(f"{bullet}(more sets of this size exist; raise --max-changes to list them)")
+        more = ("" if answer.changes_left_out_exact else "at least ") + str(answer.changes_left_out)
+        lines.append(
+            f"{bullet}({more} more sets of this size left out; raise --max-changes to list them)"
+        )
     if answer.missing:
         lines += ["", f"{heading}Missing facts"]
         for missing in answer.missing:

@@ -99,7 +99,8 @@ def test_show_formats() -> None:
     assert tree["title"] == "Clinical Review Criteria: Massage Therapy"
     assert [g["role"] for g in tree["tree"]] == ["indication", "exclusion", "prerequisite"]
     a = next(c for c in tree["tree"][0]["criteria"] if c["id"] == "A")
-    assert [p["id"] for p in a["all_of"]] == ["A1", "A2", "A3", "A4"]
+    assert a["combines"] == "all"
+    assert [p["id"] for p in a["parts"]] == ["A1", "A2", "A3", "A4"]
     assert tree["document"]["revised"] == ["06/21/2007"]
     _, markdown, _ = invoke("show", "-f", "markdown")
     assert markdown.startswith("# Clinical Review Criteria: Massage Therapy")

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 from itertools import combinations, product
+from pathlib import Path
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from typer.testing import CliRunner
 
-from policykb.bridge import Case, Verdict
+from policykb.bridge import Case, KnowledgeBase, Verdict
 from policykb.bridge.solving.evaluator import Evaluator
 from policykb.cli.main import app
+from policykb.explain.why import render_why_text
 from tests import reference
 from tests.test_properties import cases
 
@@ -106,11 +108,40 @@ def test_capped_change_lists_say_so(massage: Evaluator) -> None:
     capped = massage.why(Case("c", "massage-therapy", covered), max_changes=2)
     assert len(capped.changes) == 2 and capped.changes_capped
     assert set(capped.changes) <= set(full.changes)
+    assert capped.changes_left_out == 2 and capped.changes_left_out_exact
     # Exactly as many sets as the limit: all of them, and not capped.
     exact = massage.why(Case("c", "massage-therapy", covered), max_changes=4)
     assert exact.changes == full.changes and not exact.changes_capped
+    assert exact.changes_left_out == 0
     one_short = massage.why(Case("c", "massage-therapy", covered), max_changes=3)
-    assert one_short.changes == full.changes[:3] and one_short.changes_capped
+    assert set(one_short.changes) < set(full.changes) and one_short.changes_capped
+    assert one_short.changes_left_out == 1
+
+
+def test_a_capped_list_shows_each_set_of_facts_before_more_values_of_one(
+    tmp_path: Path,
+) -> None:
+    """Many values of one fact must not hide a change of another fact."""
+    folder = tmp_path / "levels"
+    folder.mkdir()
+    (folder / "policy.lp").write_text(
+        "fact(level, enum).\n"
+        + "".join(f"option(level, l{n}).\n" for n in range(8))
+        + "fact(waiver, bool).\n"
+        'criterion("L", "1", "A level from l1 up, or a waiver.").  role("L", indication).\n'
+        'met("L") :- value(level, L), L != l0.\n'
+        'met("L") :- holds(waiver).\n',
+        encoding="utf-8",
+    )
+    kb = KnowledgeBase([folder])
+    case = kb.case({"policy": "levels", "facts": {"level": "l0", "waiver": False}})
+    answer = kb.why(case, max_changes=3)
+    facts = [{change.fact for change in changes} for changes in answer.changes]
+    assert {"waiver"} in facts and {"level"} in facts
+    assert answer.changes_capped
+    assert answer.changes_left_out == 8 - 3 and answer.changes_left_out_exact
+    text = render_why_text(answer, kb.policy("levels"))
+    assert "(5 more sets of this size left out; raise --max-changes to list them)" in text
 
 
 def test_why_json_contract() -> None:

@@ -46,6 +46,7 @@ class Kind(StrEnum):
     GAP = "gap"
     RANGE_GAP = "range_gap"
     VOCABULARY = "vocabulary"
+    UNPROVABLE = "unprovable"
 
 
 class Level(StrEnum):
@@ -252,8 +253,9 @@ def _acknowledge(findings: list[Finding], acks: Sequence[tuple[str, str, str]]) 
     return result
 
 
-def check_policy(evaluator: Evaluator) -> CheckReport:
-    """Every finding of the policy, warnings first, each with its witness."""
+def check_policy(evaluator: Evaluator, extra: Sequence[Finding] = ()) -> CheckReport:
+    """Every finding of the policy, warnings first, each with its witness
+    (`extra`: findings of other parts, such as the second engine's)."""
     policy = evaluator.policy
     findings, undeclared = _vocabulary_findings(evaluator)
     checker = _Checker(evaluator)
@@ -364,6 +366,7 @@ def check_policy(evaluator: Evaluator) -> CheckReport:
             )
         )
     findings += _range_gaps(checker)
+    findings += extra
     findings = _acknowledge(findings, _acknowledgements(evaluator))
     findings.sort(key=lambda f: (f.level is not Level.WARNING, list(Kind).index(f.kind)))
     return CheckReport(policy.name, tuple(findings))

@@ -112,7 +112,16 @@ def _criteria_changes(old: Evaluator, new: Evaluator) -> list[CriterionChange]:
         else:
             details = [
                 f"{name} changed"
-                for name in ("text", "place", "role", "section", "parent", "parts")
+                for name in (
+                    "text",
+                    "place",
+                    "role",
+                    "section",
+                    "parents",
+                    "parts",
+                    "combines",
+                    "needed",
+                )
                 if getattr(before[ident], name) != getattr(after[ident], name)
             ]
             if old_rules.get(ident, set()) != new_rules.get(ident, set()):

@@ -249,7 +249,7 @@ class _Reader(ast.Transformer):
 
 
 def _native_comparisons(statement: ast.AST, policy: Policy, where: str) -> None:
-    """Refuse a rule that compares a fact's value natively (V >= 35 after value(F, V)):
+    """Refuse a rule that orders a fact's value natively (V >= 35 after value(F, V)):
     fact values are names, so such a comparison is not arithmetic."""
     bound: dict[str, str] = {}
     for literal in statement.body:
@@ -272,10 +272,18 @@ def _native_comparisons(statement: ast.AST, policy: Policy, where: str) -> None:
                 and fact.name in policy.facts
             ):
                 bound[value.name] = fact.name
+    ordering = {
+        ast.ComparisonOperator.LessThan,
+        ast.ComparisonOperator.LessEqual,
+        ast.ComparisonOperator.GreaterThan,
+        ast.ComparisonOperator.GreaterEqual,
+    }
     for literal in statement.body:
         if (
             literal.ast_type == ast.ASTType.Literal
             and literal.atom.ast_type == ast.ASTType.Comparison
+            # = and != compare names as names: only an order is misleading.
+            and any(guard.comparison in ordering for guard in literal.atom.guards)
         ):
             names = {str(v) for v in _variables(literal.atom)}
             for variable in sorted(names & bound.keys()):

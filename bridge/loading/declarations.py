@@ -1,8 +1,8 @@
 """Reading a policy's declarations from its grounded scenario program.
 
-fact/2, option/2, default/2, question/2, meaning/2, clause/2, cites/4,
-criterion/3, role/2, under/2, part_of/2, heading/2 and policy/2 become the
-typed Policy of model/policy.py.
+fact/2, option/2, option_text/3, default/2, question/2, meaning/2, clause/2, cites/4,
+criterion/3, role/2, under/2, part_of/2, combines/2, heading/2, heading_in/2
+and policy/2 become the typed Policy of model/policy.py.
 """
 
 from __future__ import annotations
@@ -68,6 +68,9 @@ def _read_facts(ctl: clingo.Control) -> dict[str, Fact]:
     options: dict[str, list[str]] = defaultdict(list)
     for name, option in _facts_of(ctl, "option", 2):
         options[name.name].append(str(python_value(option)))
+    option_texts: dict[str, dict[str, str]] = defaultdict(dict)
+    for name, option, text in _facts_of(ctl, "option_text", 3):
+        option_texts[name.name][str(python_value(option))] = _text(text)
     ranks = {name.name: rank.number for name, rank in _facts_of(ctl, "rank", 2)}
     questions = {name.name: _text(text) for name, text in _facts_of(ctl, "question", 2)}
     meanings = {name.name: _text(text) for name, text in _facts_of(ctl, "meaning", 2)}
@@ -96,7 +99,15 @@ def _read_facts(ctl: clingo.Control) -> dict[str, Fact]:
             meaning=meanings.get(key, ""),
             clauses=tuple(sorted(clauses[key])),
             citations=citations[key],
+            option_texts=option_texts[key],
         )
+    for key, texts in option_texts.items():
+        unknown = [o for o in texts if key not in facts or o not in facts[key].options]
+        if unknown:
+            raise DeclarationError(
+                f"option_text({key}, {unknown[0]}, ...): {unknown[0]} is not an option of {key}",
+                ("option_text", 3, key),
+            )
     for key, default in defaults.items():
         if key not in facts:
             raise DeclarationError(
@@ -250,7 +261,8 @@ def _read_code_sets(ctl: clingo.Control) -> dict[str, CodeSet]:
 def _read_criteria(ctl: clingo.Control) -> dict[str, Criterion]:
     roles = {_text(c): r.name for c, r in _facts_of(ctl, "role", 2)}
     sections = {_text(c): _text(s) for c, s in _facts_of(ctl, "under", 2)}
-    parents = {_text(c): _text(p) for c, p in _facts_of(ctl, "part_of", 2)}
+    links = [(_text(c), _text(p)) for c, p in _facts_of(ctl, "part_of", 2)]
+    groups = {_text(c): how for c, how in _facts_of(ctl, "combines", 2)}
     criteria: dict[str, Criterion] = {}
     for ident, place, text in _facts_of(ctl, "criterion", 3):
         key = _text(ident)
@@ -265,16 +277,54 @@ def _read_criteria(ctl: clingo.Control) -> dict[str, Criterion]:
             raise DeclarationError(
                 f"criterion {key}: unknown role {role}", ("role", 2, key)
             ) from None
+        parts = tuple(c for c, p in links if p == key)
+        combines, needed = _combination(key, groups.get(key), len(parts))
         criteria[key] = Criterion(
             id=key,
             place=_text(place),
             text=_text(text),
             role=parsed_role,
             section=sections.get(key),
-            parent=parents.get(key),
-            parts=tuple(c for c, p in parents.items() if p == key),
+            parents=tuple(p for c, p in links if c == key),
+            parts=parts,
+            combines=combines,
+            needed=needed,
         )
+    for child, parent in links:
+        if child not in criteria or parent not in criteria:
+            missing = child if child not in criteria else parent
+            raise DeclarationError(
+                f"part_of({child}, {parent}): {missing} is not a declared criterion",
+                ("part_of", 2, child),
+            )
+    for key in groups:
+        if key not in criteria:
+            raise DeclarationError(
+                f"combines/2 names {key}, which is not a declared criterion",
+                ("combines", 2, key),
+            )
     return criteria
+
+
+def _combination(key: str, how: clingo.Symbol | None, parts: int) -> tuple[str | None, int]:
+    """How criterion `key` combines its `parts` parts: (all|any|at_least, K)."""
+    if how is None:
+        return None, 0
+    where = ("combines", 2, key)
+    if parts == 0:
+        raise DeclarationError(f"combines({key}, {how}): {key} has no parts (part_of/2)", where)
+    if how.type == clingo.SymbolType.Function and not how.arguments and how.name in ("all", "any"):
+        return how.name, parts if how.name == "all" else 1
+    if (
+        how.match("at_least", 1)
+        and how.arguments[0].type == clingo.SymbolType.Number
+        and 1 <= how.arguments[0].number <= parts
+    ):
+        return "at_least", how.arguments[0].number
+    raise DeclarationError(
+        f"combines({key}, {how}): use all, any or at_least(K) with K from 1 to its {parts} parts",
+        where,
+    )
 
 
 class DeclarationError(PolicyError):
@@ -337,4 +387,5 @@ def _read_policy(source: PolicySource, ctl: clingo.Control) -> Policy:
         criteria=_read_criteria(ctl),
         code_sets=_read_code_sets(ctl),
         headings={_text(s): _text(t) for s, t in _facts_of(ctl, "heading", 2)},
+        outer_headings={_text(s): _text(o) for s, o in _facts_of(ctl, "heading_in", 2)},
     )

@@ -30,6 +30,12 @@ class PrologUnavailable(PolicyKBError):
     missing or cannot start."""
 
 
+class ProofUnsupported(PolicyKBError):
+    """The second engine cannot prove this policy (exit 7): one of its rules
+    uses a construct with no Prolog translation (`policykb check` lists it).
+    clingo's verdicts stand; only proofs and cross-checks are refused."""
+
+
 class OutputError(PolicyKBError):
     """An output could not be written, or would destroy data (exit 5)."""
 

@@ -89,12 +89,19 @@ class Fact:
     meaning: str = ""
     clauses: tuple[str, ...] = ()
     citations: Mapping[Value, Citation] = field(default_factory=dict)
+    option_texts: Mapping[str, str] = field(default_factory=dict)
+    """How a person names each option (option_text/3)."""
     unit: str = ""
     low: Number | None = None
     high: Number | None = None
     system: str = ""
     code_sets: tuple[CodeSet, ...] = ()
     regions: tuple[Region, ...] = ()
+
+    def option_words(self, option: str) -> str:
+        """An option as a person reads it: its option_text/3, else its name
+        with spaces ("before day 31" for before_day_31)."""
+        return self.option_texts.get(option) or option.replace("_", " ")
 
     @property
     def type_label(self) -> str:
@@ -284,8 +291,21 @@ class Criterion:
     text: str
     role: Role
     section: str | None = None
-    parent: str | None = None
+    parents: tuple[str, ...] = ()
     parts: tuple[str, ...] = ()
+    combines: str | None = None
+    """How the parts make it met: "all", "any" or "at_least" (None: its own rules)."""
+    needed: int = 0
+    """For "at_least": how many parts must be met."""
+
+    @property
+    def group_words(self) -> str:
+        """ "all of 4", "any of 2", "at least 2 of 3"; empty without combines/2."""
+        if self.combines is None:
+            return ""
+        if self.combines == "at_least":
+            return f"at least {self.needed} of {len(self.parts)}"
+        return f"{self.combines} of {len(self.parts)}"
 
 
 @dataclass(frozen=True)
@@ -311,6 +331,15 @@ class Policy:
     criteria: Mapping[str, Criterion]
     headings: Mapping[str, str] = field(default_factory=dict)
     code_sets: Mapping[str, CodeSet] = field(default_factory=dict)
+    outer_headings: Mapping[str, str] = field(default_factory=dict)
+    """Heading -> the heading it stands in (heading_in/2)."""
+
+    def heading_path(self, section: str) -> list[str]:
+        """The heading and the headings it stands in, outermost first."""
+        path = [section]
+        while path[0] in self.outer_headings and self.outer_headings[path[0]] not in path:
+            path.insert(0, self.outer_headings[path[0]])
+        return path
 
     @property
     def typed(self) -> bool:

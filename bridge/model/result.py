@@ -195,6 +195,9 @@ class WhyAnswer:
     changes: tuple[tuple[Change, ...], ...]
     changes_capped: bool
     missing: tuple[MissingFact, ...]
+    changes_left_out: int = 0
+    """Smallest change sets past the limit (a lower bound when not exact)."""
+    changes_left_out_exact: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -205,5 +208,7 @@ class WhyAnswer:
             "target": self.target.value,
             "changes": [[change.to_dict() for change in c] for c in self.changes],
             "changes_capped": self.changes_capped,
+            "changes_left_out": self.changes_left_out,
+            "changes_left_out_exact": self.changes_left_out_exact,
             "missing": [item.to_dict() for item in self.missing],
         }

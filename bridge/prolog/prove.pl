@@ -47,10 +47,15 @@ eval(asp_value(F, V), T, fact(F, V, T)) :- !,
     ).
 eval(asp_known(F), T, known(F, T)) :- !,
     ( case_values(F, _) -> T = true ; T = false ).
+eval(kb_count(Elements, Guards), T, Tree) :- !,
+    eval_lit(kb_count(Elements, Guards), T, [Tree]).
 eval(G, T, static(G, T)) :- static_goal(G), !,
     ( call(G) -> T = true ; T = false ).
+% The rule instances are those whose static literals hold; instances that
+% differ only in variables the proof does not show are one alternative.
 eval(G, T, rule(G, T, Support)) :-
-    findall(BT-Kids, (clause(G, Body), eval_body(Body, BT, Kids)), Alternatives),
+    findall(BT-Kids, (clause(G, Body), bind_static(Body), eval_body(Body, BT, Kids)), Found),
+    list_to_set(Found, Alternatives),
     foldl(alt_truth, Alternatives, false, T),
     support(T, Alternatives, Support).
 
@@ -79,6 +84,9 @@ eval_lit(\+ G, T, [neg(G, T, Tree)]) :- !,
     eval(G, T0, Tree),
     t_not(T0, T).
 eval_lit(kb_cmp(C), true, []) :- !, call(C).
+eval_lit(kb_count(Elements, Guards), T, [count(Guards, Items, T)]) :- !,
+    count_items(Elements, Items),
+    count_truth(Items, Guards, T).
 eval_lit(G, true, []) :- static_goal(G), !, call(G).
 eval_lit(asp_value(F, V), T, [Tree]) :- var(V), !,
     asp_domain(F, V),
@@ -90,9 +98,63 @@ eval_lit(G, T, [Tree]) :-
     member(G, Instances),
     eval(G, T, Tree).
 
+% -- count aggregates ---------------------------------------------------------
+
+% count_items(+Elements, -Items): item(Tuple, Truth, Kids) for each distinct
+% tuple of the aggregate's elements: true if some instance of its condition
+% holds, unknown if none holds but some may, false otherwise.
+count_items(Elements, Items) :-
+    findall(Tuple-BT-Kids,
+            ( member(el(Tuple, Body), Elements), bind_static(Body),
+              eval_body(Body, BT, Kids), ground(Tuple) ),
+            Found),
+    findall(Tuple, member(Tuple-_-_, Found), Tuples0),
+    sort(Tuples0, Tuples),
+    findall(item(Tuple, T, Kids),
+            ( member(Tuple, Tuples),
+              findall(BT-K, ( member(Tu-BT-K, Found), Tu == Tuple ), [First|Rest]),
+              foldl(stronger, Rest, First, T-Kids) ),
+            Items).
+
+stronger(T1-K1, T0-K0, T-K) :-
+    t_rank(T1, R1), t_rank(T0, R0),
+    ( R1 > R0 -> T = T1, K = K1 ; T = T0, K = K0 ).
+
+% count_truth(+Items, +Guards, -Truth): the count lies between the items that
+% hold and those that hold or are unknown; each guard g(Op, Bound) reads
+% "count Op Bound".
+count_truth(Items, Guards, T) :-
+    aggregate_all(count, member(item(_, true, _), Items), Yes),
+    aggregate_all(count, member(item(_, unknown, _), Items), Maybe),
+    foldl(guard_truth(Yes, Maybe), Guards, true, T).
+
+guard_truth(Yes, Maybe, g(Op, Bound), T0, T) :-
+    guard(Op, Yes, Maybe, Bound, G),
+    t_and(T0, G, T).
+
+guard(>=, Y, M, B, T) :- !, ( Y >= B -> T = true ; Y + M < B -> T = false ; T = unknown ).
+guard(>, Y, M, B, T) :- !, B1 is B + 1, guard(>=, Y, M, B1, T).
+guard(=<, Y, M, B, T) :- !, ( Y + M =< B -> T = true ; Y > B -> T = false ; T = unknown ).
+guard(<, Y, M, B, T) :- !, B1 is B - 1, guard(=<, Y, M, B1, T).
+guard(=, Y, M, B, T) :- !,
+    ( Y =:= B, M =:= 0 -> T = true ; ( B < Y ; B > Y + M ) -> T = false ; T = unknown ).
+guard(\=, Y, M, B, T) :- guard(=, Y, M, B, T0), t_not(T0, T).
+
+% Run directly (every fact known, as covered_codes/2 does), the aggregate and
+% the comparisons are ordinary goals.
+kb_count(Elements, Guards) :-
+    findall(Tuple, ( member(el(Tuple, Body), Elements), call(Body) ), Tuples0),
+    sort(Tuples0, Tuples),
+    length(Tuples, N),
+    forall(member(g(Op, B), Guards), guard(Op, N, 0, B, true)).
+
+kb_cmp(C) :- call(C).
+
 bind_static(true) :- !.
 bind_static((A, B)) :- !, bind_static(A), bind_static(B).
 bind_static(kb_cmp(C)) :- !, ( ground(C) -> call(C) ; true ).
+bind_static(kb_count(_, _)) :- !.
+bind_static(\+ _) :- !.
 bind_static(G) :- static_goal(G), !, call(G).
 bind_static(_).
 
@@ -161,6 +223,8 @@ first_unknown(fact(F, _, unknown), F) :- !.
 first_unknown(rule(_, _, Support), F) :- member(alt(Kids), Support), member(K, Kids),
     first_unknown(K, F), !.
 first_unknown(neg(_, _, Tree), F) :- first_unknown(Tree, F).
+first_unknown(count(_, Items, _), F) :-
+    member(item(_, unknown, Kids), Items), member(K, Kids), first_unknown(K, F), !.
 
 domain_values(F, Values) :-
     ( asp_fact(F, list) ; asp_fact(F, code_list) ), !,
@@ -210,17 +274,35 @@ tree_dict(neg(G, T, Tree), _{kind: not, pred: P, args: As, truth: T, children: [
 tree_dict(rule(G, T, Support), _{kind: rule, pred: P, args: As, truth: T, alternatives: Alts}) :-
     goal_parts(G, P, As),
     findall(Ds, ( member(alt(Kids), Support), maplist(tree_dict, Kids, Ds) ), Alts).
+tree_dict(count(Guards, Items, T), _{kind: count, truth: T, guards: Gs, items: Is}) :-
+    findall(_{op: OS, bound: BS}, ( member(g(Op, B), Guards), text(Op, OS), text(B, BS) ), Gs),
+    findall(_{tuple: TS, truth: IT, children: Ds},
+            ( member(item(Tuple, IT, Kids), Items), tuple_text(Tuple, TS),
+              maplist(tree_dict, Kids, Ds) ),
+            Is).
 tree_dict(cases(F, Branches), _{kind: cases, fact: FS, branches: Bs}) :-
     text(F, FS),
     findall(_{values: VSs, verdict: V, proof: D},
             ( member(branch(Vs, V, P), Branches), maplist(text, Vs, VSs), tree_dict(P, D) ), Bs).
 
+goal_parts(kb_count(_, _), "count", []) :- !.
 goal_parts(G, P, As) :-
     G =.. [Name|Args],
     atom_concat(asp_, Bare, Name), !,
     atom_string(Bare, P),
     maplist(text, Args, As).
 goal_parts(G, P, []) :- term_string(G, P).
+
+% A count's tuple as text: a criterion ID or value as it is, a goal without
+% its asp_ prefix.
+tuple_text(Tuple, S) :-
+    Tuple =.. [t|Args],
+    maplist(element_text, Args, Texts),
+    atomic_list_concat(Texts, ', ', S).
+
+element_text(G, S) :- compound(G), goal_parts(G, P, As), !,
+    atomic_list_concat(As, ', ', Inner), format(string(S), "~w(~w)", [P, Inner]).
+element_text(X, S) :- text(X, S).
 
 text(X, S) :- string(X), !, S = X.
 text(X, S) :- atom(X), !, atom_string(X, S).

@@ -3,8 +3,12 @@
 The policy keeps one source of truth: the Prolog program is generated from
 the parsed ASP statements (core + policy), never written by hand. Normal rules
 and facts become Prolog clauses over predicates renamed asp_<name>, with the
-positive literals first, then comparisons, then negations (`\\+`), so every
-negated goal is ground when it is called, as ASP's safety guarantees. Choice
+positive literals first, then comparisons, then count aggregates, then
+negations (`\\+`), so every negated goal is ground when it is called, as ASP's
+safety guarantees. A count aggregate (`#count { C : part_of(C, P), met(C) }
+>= K`, or `2 { met(C) : part_of(C, P) }`) becomes kb_count(Elements, Guards),
+which prove.pl evaluates in three values: the count lies between the tuples
+that hold and those that hold or are unknown. Choice
 rules, which span the scenario space, are left out: in Prolog the case itself
 supplies value/2 and known/1 (see prove.pl), and the prover splits on unknown
 facts. Constraints are left out too: they only restrict which scenarios exist.
@@ -20,11 +24,21 @@ import clingo
 from clingo import ast
 
 from policykb.bridge.loading.rules import RuleInfo, depends_on, location
-from policykb.bridge.model.errors import PolicyError
+from policykb.bridge.model.errors import ProofUnsupported
 
 PREFIX = "asp_"
 CASE_PREDICATES = {"value", "known"}
 _BARE_ATOM = re.compile(r"[a-z][A-Za-z0-9_]*")
+_AGGREGATE_GUARD = {
+    ast.ComparisonOperator.Equal: "=",
+    ast.ComparisonOperator.NotEqual: "\\=",
+    ast.ComparisonOperator.LessThan: "<",
+    ast.ComparisonOperator.LessEqual: "=<",
+    ast.ComparisonOperator.GreaterThan: ">",
+    ast.ComparisonOperator.GreaterEqual: ">=",
+}
+# A left guard `L op count` read as `count op' L`.
+_FLIPPED = {"=": "=", "\\=": "\\=", "<": ">", "=<": ">=", ">": "<", ">=": "=<"}
 _COMPARISON = {
     ast.ComparisonOperator.Equal: "=",
     ast.ComparisonOperator.NotEqual: "\\==",
@@ -59,15 +73,15 @@ def prolog_symbol(symbol: clingo.Symbol) -> str:
             return prolog_atom(symbol.name)
         args = ", ".join(prolog_symbol(a) for a in symbol.arguments)
         return f"{prolog_atom(symbol.name)}({args})"
-    raise PolicyError(f"the Prolog translation does not support the term {symbol}")
+    raise ProofUnsupported(f"the Prolog translation does not support the term {symbol}")
 
 
 @dataclass
 class _Translator:
     where: str = ""
 
-    def unsupported(self, what: str) -> PolicyError:
-        return PolicyError(f"{self.where}: the Prolog translation does not support {what}")
+    def unsupported(self, what: str) -> ProofUnsupported:
+        return ProofUnsupported(f"{self.where}: the Prolog translation does not support {what}")
 
     def term(self, node: ast.AST) -> str:
         kind = node.ast_type
@@ -99,7 +113,8 @@ class _Translator:
         return f"{name}({', '.join(self.term(a) for a in symbol.arguments)})"
 
     def literal(self, node: ast.AST) -> tuple[int, str]:
-        """A body literal with its place: 0 positive, 1 comparison, 2 negated."""
+        """A body literal with its place: 0 positive, 1 comparison, 2 count
+        aggregate, 3 negated."""
         if node.ast_type != ast.ASTType.Literal:
             raise self.unsupported(f"the body element {node}")
         atom = node.atom
@@ -107,7 +122,14 @@ class _Translator:
             if node.sign == ast.Sign.NoSign:
                 return 0, self.atom(atom)
             if node.sign == ast.Sign.Negation:
-                return 2, f"\\+ {self.atom(atom)}"
+                return 3, f"\\+ {self.atom(atom)}"
+            raise self.unsupported(f"double negation in {node}")
+        if atom.ast_type in (ast.ASTType.BodyAggregate, ast.ASTType.Aggregate):
+            count = self.count(atom)
+            if node.sign == ast.Sign.NoSign:
+                return 2, count
+            if node.sign == ast.Sign.Negation:
+                return 3, f"\\+ {count}"
             raise self.unsupported(f"double negation in {node}")
         if atom.ast_type == ast.ASTType.Comparison and node.sign == ast.Sign.NoSign:
             left = self.term(atom.term)
@@ -120,6 +142,39 @@ class _Translator:
         if atom.ast_type == ast.ASTType.BooleanConstant and node.sign == ast.Sign.NoSign:
             return 1, "true" if atom.value else "fail"
         raise self.unsupported(f"the literal {node}")
+
+    def count(self, atom: ast.AST) -> str:
+        """kb_count([el(Tuple, Condition), ...], [g(Op, Bound), ...]) for a count
+        aggregate: #count { Tuple : Condition; ... } or { Literal : Condition; ... }."""
+        elements = []
+        if atom.ast_type == ast.ASTType.BodyAggregate:
+            if atom.function != ast.AggregateFunction.Count:
+                raise self.unsupported(f"the aggregate {atom} (only #count)")
+            for element in atom.elements:
+                tuple_text = "t(" + ", ".join(self.term(t) for t in element.terms) + ")"
+                elements.append((tuple_text, list(element.condition)))
+        else:
+            for element in atom.elements:
+                literal = element.literal
+                if literal.ast_type != ast.ASTType.Literal or (
+                    literal.atom.ast_type != ast.ASTType.SymbolicAtom
+                ):
+                    raise self.unsupported(f"the aggregate element {literal}")
+                tuple_text = f"t({self.literal(literal)[1]})"
+                elements.append((tuple_text, [*element.condition, literal]))
+        parts = []
+        for tuple_text, condition in elements:
+            goals = sorted((self.literal(lit) for lit in condition), key=lambda item: item[0])
+            body = ", ".join(text for _, text in goals) or "true"
+            parts.append(f"el({tuple_text}, ({body}))")
+        guards = []
+        if atom.left_guard is not None:
+            operator = _FLIPPED[_AGGREGATE_GUARD[atom.left_guard.comparison]]
+            guards.append(f"g({operator}, {self.term(atom.left_guard.term)})")
+        if atom.right_guard is not None:
+            operator = _AGGREGATE_GUARD[atom.right_guard.comparison]
+            guards.append(f"g({operator}, {self.term(atom.right_guard.term)})")
+        return f"kb_count([{', '.join(parts)}], [{', '.join(guards)}])"
 
     def rule(self, statement: ast.AST) -> str | None:
         self.where = location(statement)
@@ -180,8 +235,13 @@ def translate(
     clauses = [
         c for c in (translator.rule(s) for s in statements if s.ast_type == ast.ASTType.Rule) if c
     ]
-    static = static_predicates(rules)
     used = _signatures(statements) | {(VIOLATED, 0)}
+    # A predicate no rule defines (combines/2 in a policy without groups) is
+    # static too: always false, whatever the case.
+    defined = {rule.head for rule in rules if rule.head is not None}
+    static = static_predicates(rules) | {
+        name for name, _ in used if name not in defined and name not in CASE_PREDICATES
+    }
     signatures = sorted(s for s in used if s[0] not in CASE_PREDICATES)
     lines = [
         "% Generated by policykb from the policy's ASP rules. Do not edit.",

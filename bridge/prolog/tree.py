@@ -32,7 +32,16 @@ COMPARISON_SIGNS = {
     "after": ">",
     "before": "<",
 }
-FOLDED = {"holds", "fails", "domain"}
+FOLDED = {"holds", "fails", "domain", "kb_in_section"}
+COUNT_WORDS = {
+    ">=": "at least",
+    ">": "more than",
+    "=<": "at most",
+    "<": "fewer than",
+    "=": "exactly",
+    "\\=": "other than",
+}
+ITEM_STATES = {"true": "holds", "false": "fails", "unknown": "unknown"}
 CRITERION_PREDICATES = {"met", "applies", "indicated", "blocked"}
 CORE_TEXT = {
     "covered": "Covered when an applicable indication is met and no criterion blocks it.",
@@ -71,6 +80,18 @@ def _goal(pred: str, args: list[str]) -> str:
     return f"{pred}({', '.join(args)})"
 
 
+def _item_words(tuple_text: str) -> str:
+    """A counted element as a reader names it: holds(tinnitus) is tinnitus,
+    fails(adult) is not adult, met("A1") is A1."""
+    name, _, inner = tuple_text.partition("(")
+    inner = inner.removesuffix(")").strip('"')
+    if name in ("holds", "met") and inner:
+        return inner
+    if name == "fails" and inner:
+        return f"not {inner}"
+    return tuple_text.strip('"')
+
+
 def _truth(raw: object) -> str:
     # JSON turns the Prolog atoms true and false into booleans.
     return value_words(raw) if isinstance(raw, bool) else str(raw)
@@ -99,6 +120,8 @@ class _Builder:
         if kind == "known":
             fact = raw["fact"]
             return [ProofNode(f"known({fact})", "case", self.fact_text(fact), truth)]
+        if kind == "count":
+            return [self.count(raw, truth)]
         if kind == "cases":
             fact = raw["fact"]
             branches = [
@@ -124,6 +147,8 @@ class _Builder:
         if kind == "not":
             if raw["children"][0]["kind"] == "static":
                 return []  # a declaration, not a condition of the case
+            if pred == "kb_part_unmet":
+                return [self.all_parts(raw, args[0], truth)]
             inner = self.nodes(raw["children"][0])
             label = self.describe(pred, args)
             return [
@@ -141,8 +166,52 @@ class _Builder:
             return children
         rule, text = self.describe(pred, args)
         if pred in TYPED_TESTS and args and args[0] in self.policy.facts:
-            rule, text = "comparison", f"{self.comparison(pred, args)}: {truth}"
+            # The comparison names the case's value: the regions it was not
+            # in played no part.
+            text = f"{self.comparison(pred, args)}: {truth}"
+            return [ProofNode(_goal(pred, args), "comparison", text, truth)]
         return [ProofNode(_goal(pred, args), rule, text, truth, children)]
+
+    def all_parts(self, raw: Mapping[str, Any], ident: str, truth: str) -> ProofNode:
+        """combines(Id, all): every part is met; the parts shown as they stand
+        (when some part is not met, that part)."""
+        inner = raw["children"][0]
+        parts = [
+            node
+            for alternative in inner.get("alternatives", [])
+            for kid in alternative
+            if kid["kind"] == "not"
+            for node in self.nodes(kid["children"][0])
+        ]
+        criterion = self.policy.criteria.get(ident)
+        words = criterion.group_words if criterion is not None else "all"
+        return ProofNode(
+            f"all_parts_met({ident})", "all of", f"{words} parts of {ident} met", truth, parts
+        )
+
+    def count(self, raw: Mapping[str, Any], truth: str) -> ProofNode:
+        """A count aggregate: "at least 2 of 3 needed; holds: tinnitus; fails:
+        speech_test; unknown: occupational"."""
+        items = raw["items"]
+        needed = " and ".join(
+            f"{COUNT_WORDS[guard['op']]} {guard['bound']}" for guard in raw["guards"]
+        )
+        parts = [f"{needed} of {len(items)} needed"]
+        for state in ("true", "false", "unknown"):
+            named = [_item_words(i["tuple"]) for i in items if _truth(i["truth"]) == state]
+            if named:
+                parts.append(f"{ITEM_STATES[state]}: {', '.join(named)}")
+        children = [
+            ProofNode(
+                item["tuple"],
+                "counted",
+                _item_words(item["tuple"]),
+                _truth(item["truth"]),
+                [n for kid in item["children"] for n in self.nodes(kid)],
+            )
+            for item in items
+        ]
+        return ProofNode(f"count({needed})", "count", "; ".join(parts), truth, children)
 
     def region_words(self, fact: str, value: str) -> str:
         """A scenario value of a typed fact (a region number) as the analyst reads it."""

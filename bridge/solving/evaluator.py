@@ -500,12 +500,14 @@ class Evaluator:
         target: Verdict,
         limit: int,
         keep: Collection[str] = (),
-    ) -> tuple[list[tuple[tuple[str, object], ...]], bool]:
+    ) -> tuple[list[tuple[tuple[str, object], ...]], int, bool]:
         """Every smallest set of fact changes that gives the case the `target` verdict.
 
         A change sets one fact (given or absent) to a value; facts in `keep`
         are never changed (a member's Medicare status, say). Returns at most
-        `limit` sets, in vocabulary order, and whether more of that size exist.
+        `limit` sets in vocabulary order, each set of facts represented before a
+        second value of the same facts; how many more of that size were left
+        out; and whether that count is exact (else a lower bound).
         Only facts the verdict depends on are changed: no other change helps.
         A reference date is never changed: the case is judged as of it.
         """
@@ -544,15 +546,40 @@ class Evaluator:
                 ],
             )
 
-        def past_smallest(size: int) -> bool:
-            return bool(found) and (size > len(found[0]) or len(found) > limit)
+        def chosen(candidate: list[tuple[str, object]]) -> tuple[tuple[str, object], ...]:
+            return tuple(c for c in choices if c in candidate)
 
+        # One set for each combination of facts first, so that many values of
+        # one fact (age 21, 22, ...) do not hide a change of another fact;
+        # then other values of the same facts while there is room. Past the
+        # limit, the sets left out are counted (up to COUNT_BOUND).
+        search = MinimalSets(choices, groups)
         found: list[tuple[tuple[str, object], ...]] = []
-        for candidate in MinimalSets(choices, groups).search(test, stop_at=past_smallest):
-            found.append(tuple(c for c in choices if c in candidate))
+
+        def past_distinct(size: int) -> bool:
+            return bool(found) and (size > len(found[0]) or len(found) >= limit)
+
+        for candidate in search.search(test, stop_at=past_distinct, distinct_groups=True):
+            found.append(chosen(candidate))
+        left_out = 0
+        if found:
+            size = len(found[0])
+
+            def past_counted(next_size: int) -> bool:
+                return next_size > size or len(found) + left_out >= limit + self.COUNT_BOUND
+
+            for candidate in search.search(test, stop_at=past_counted):
+                if len(found) < limit:
+                    found.append(chosen(candidate))
+                else:
+                    left_out += 1
         rank = {fact: self.policy.facts[fact].rank for fact in facts}
         found.sort(key=lambda changes: [rank[fact] for fact, _ in changes])
-        return found[:limit], len(found) > limit
+        exact = len(found) + left_out < limit + self.COUNT_BOUND
+        return found, left_out, exact
+
+    COUNT_BOUND = 100
+    """How many smallest change sets past --max-changes are counted."""
 
     def _minimal_implicant(self, values: Mapping[str, object], refute: int) -> set[str]:
         """A subset-minimal part of a complete scenario under which `refute` can never hold."""
@@ -643,7 +670,7 @@ class Evaluator:
             return anchored.why(case, max_changes, keep)
         verdict = self.verdict_of(known)
         target = Verdict.NOT_COVERED if verdict is Verdict.COVERED else Verdict.COVERED
-        changes, capped = self.smallest_changes(known, target, max_changes, keep)
+        changes, left_out, exact = self.smallest_changes(known, target, max_changes, keep)
         missing = self.missing_facts(known) if verdict is Verdict.NEEDS_INFORMATION else []
         return WhyAnswer(
             id=case.id,
@@ -655,7 +682,9 @@ class Evaluator:
             ),
             target=target,
             changes=tuple(tuple(Change(f, self.shown(f, v)) for f, v in c) for c in changes),
-            changes_capped=capped,
+            changes_capped=left_out > 0,
+            changes_left_out=left_out,
+            changes_left_out_exact=exact,
             missing=tuple(
                 MissingFact(
                     f,

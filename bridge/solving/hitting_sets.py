@@ -53,6 +53,9 @@ class MinimalSets(Generic[T]):
                         backend.add_rule([], [first, second])
         self._size = 0
         self._over: dict[int, int] = {}
+        self._groups = [list(group) for group in exclusive]
+        self._group_atoms: dict[int, int] = {}
+        self._distinct: int | None = None
 
     def _more_than(self, size: int) -> int:
         """An atom that holds when more than `size` items are picked."""
@@ -68,29 +71,64 @@ class MinimalSets(Generic[T]):
         self,
         test: Callable[[list[T]], Correction[T] | None],
         stop_at: Callable[[int], bool] = lambda size: False,
+        *,
+        distinct_groups: bool = False,
     ) -> Iterator[list[T]]:
         """The implicit hitting-set loop: every set `test` accepts, smallest first.
 
         Each candidate (a smallest set meeting every constraint so far) is
         tested: an accepted one is yielded, then its supersets are blocked; a
         refuted one adds its correction. The search ends, untested, at the
-        first candidate whose size `stop_at` rejects.
+        first candidate whose size `stop_at` rejects. With `distinct_groups`,
+        an accepted set also rules out, for this search only, every other set
+        that picks from exactly the same exclusive groups: one representative
+        of each combination of groups (for changes: of each set of facts).
+        What the tests taught is kept from one search to the next.
         """
-        for candidate in self.candidates():
+        self._size = 0  # a bound learned under other assumptions may not hold
+        mode = [self._distinct_mode()] if distinct_groups else []
+        if self._distinct is not None and not distinct_groups:
+            mode = [-self._distinct]
+        for candidate in self.candidates(mode):
             if stop_at(len(candidate)):
                 return
             correction = test(candidate)
             if correction is None:
                 yield candidate
                 self.block_supersets(candidate)
+                if distinct_groups:
+                    self._block_same_groups(candidate)
             else:
                 self.require_one_of(correction.items, correction.unless)
 
-    def candidates(self) -> Iterator[list[T]]:
+    def _distinct_mode(self) -> int:
+        if self._distinct is None:
+            with self._ctl.backend() as backend:
+                self._distinct = backend.add_atom()
+                backend.add_rule([self._distinct], choice=True)
+        return self._distinct
+
+    def _block_same_groups(self, items: Iterable[T]) -> None:
+        """In distinct mode, no later candidate picks from all the groups of `items`."""
+        chosen = set(items)
+        body = [self._distinct_mode()]
+        with self._ctl.backend() as backend:
+            for index, group in enumerate(self._groups):
+                if chosen.isdisjoint(group):
+                    continue
+                if index not in self._group_atoms:
+                    atom = backend.add_atom()
+                    for item in group:
+                        backend.add_rule([atom], [self._atom[item]])
+                    self._group_atoms[index] = atom
+                body.append(self._group_atoms[index])
+            backend.add_rule([], body)
+
+    def candidates(self, assumptions: Sequence[int] = ()) -> Iterator[list[T]]:
         """Smallest candidates, one at a time, until none is left."""
         while self._size <= len(self._atom):
             found: list[T] | None = None
-            bound = [-self._more_than(self._size)]
+            bound = [-self._more_than(self._size), *assumptions]
             with self._ctl.solve(assumptions=bound, yield_=True) as handle:
                 for model in handle:
                     found = [item for item, atom in self._atom.items() if model.is_true(atom)]
