@@ -233,6 +233,7 @@ def test_installed_console_script_runs() -> None:
         ("denied-no-order.json", "why", "text"),
         ("needs-information.yaml", "why", "markdown"),
         ("covered-initial.json", "evaluate --proof", "text"),
+        ("bariatric-bmi-below-35.json", "evaluate --proof", "text"),
     ],
 )
 def test_notice_and_why_match_golden_files(example: str, command: str, fmt: str) -> None:

@@ -366,3 +366,83 @@ def test_an_untranslatable_rule_is_a_check_finding_and_exit_7_for_proofs(tmp_pat
     findings = [f for f in json.loads(checked.stdout)["findings"] if f["kind"] == "unprovable"]
     assert len(findings) == 1
     assert findings[0]["message"].startswith("policy.lp:3: the Prolog translation")
+
+
+def test_rules_that_read_facts_through_a_variable_decide_on_every_fact(tmp_path: Path) -> None:
+    """#count { F : holds(F) } reads any bool fact: why changes them, check
+    witnesses them, and none is reported unused."""
+    folder = tmp_path / "any-two"
+    folder.mkdir()
+    (folder / "policy.lp").write_text(
+        "fact(a, bool). fact(b, bool). fact(c, bool).\n"
+        'criterion("T", "1", "Any two of a, b, c.").  role("T", indication).\n'
+        'met("T") :- #count { F : holds(F) } >= 2.\n',
+        encoding="utf-8",
+    )
+    kb = KnowledgeBase([folder])
+    case = kb.case({"policy": "any-two", "facts": {"a": False, "b": False, "c": False}})
+    answer = kb.why(case)
+    found = {frozenset((c.fact, c.value) for c in changes) for changes in answer.changes}
+    assert found == {
+        frozenset({(x, True), (y, True)}) for x, y in (("a", "b"), ("a", "c"), ("b", "c"))
+    }
+    report = kb.check(kb.evaluator("any-two"))
+    assert not [f for f in report.findings if f.kind.value == "vocabulary"]
+    gap = next(f for f in report.findings if f.kind.value == "gap")
+    assert gap.witness is not None
+
+
+def test_intervals_prove_and_a_proof_shows_a_given_fact_once(tmp_path: Path) -> None:
+    folder = tmp_path / "scores"
+    folder.mkdir()
+    (folder / "policy.lp").write_text(
+        "fact(level, enum). option(level, l1). option(level, l2).\n"
+        "fact(score, enum). option(score, 1..5).\n"
+        "threshold(3..5).\n"
+        'criterion("S", "1", "Score 3 or more.").  role("S", indication).\n'
+        'met("S") :- value(score, N), threshold(N).\n'
+        'criterion("L", "2", "Level l2 with score 1 or 2.").  role("L", indication).\n'
+        'met("L") :- value(level, l2), value(score, N), N = 1..2.\n',
+        encoding="utf-8",
+    )
+    kb = KnowledgeBase([folder])
+    evaluator, prover = kb.evaluator("scores"), kb.prover("scores")
+    facts = evaluator.decision_facts
+    choices = [prover.scenario_choices(f) for f in facts]
+    covered = evaluator.covered_scenarios(facts, choices)
+    assert prover.covered_scenarios(facts) == covered
+    assert len(covered) == 3 * 2 + 2  # score 3-5 at either level; 1-2 at l2
+    for score in (None, 1, 2, 3, 5):
+        for level in (None, "l1", "l2"):
+            given = {"score": score, "level": level}
+            case = kb.case({"policy": "scores", "facts": {k: v for k, v in given.items() if v}})
+            assert kb.cross_check(case) is evaluator.evaluate(case).verdict
+    _, proof = kb.prove(kb.case({"policy": "scores", "facts": {"score": 2}}))
+    case_nodes = [t for t in _texts(proof["root"]) if t == "score = 2 (given in the case)"]
+    # Once under each criterion's rule, not once per score the case does not have.
+    assert len(case_nodes) <= 3
+
+
+def test_check_findings_on_grouped_criteria_have_witnesses_that_hold(kb: KnowledgeBase) -> None:
+    """Each witness of check on the hearing-aids fixture, evaluated again, gets
+    the finding's verdict and shows what the finding says (an overlap's
+    indication and blocker both hold)."""
+    report = kb.check(kb.evaluator("hearing-aids"))
+    witnessed = [f for f in report.findings if f.witness is not None]
+    assert witnessed
+    for finding in witnessed:
+        assert finding.witness is not None
+        case = kb.case({"policy": "hearing-aids", "facts": _raw(finding.witness)})
+        evaluation = kb.evaluate(case)
+        assert evaluation.verdict is finding.verdict, finding.message
+        assert brute(dict(_raw(finding.witness))) is finding.verdict
+        if finding.kind.value == "overlap":
+            indication, blocker = finding.criteria
+            assert evaluation.criteria[indication] is Status.MET
+            blocking = kb.evaluator("hearing-aids").policy.criteria[blocker]
+            expected = Status.MET if blocking.role.value == "exclusion" else Status.NOT_MET
+            assert evaluation.criteria[blocker] is expected
+
+
+def _raw(witness: Any) -> dict[str, Any]:
+    return {f: sorted(v) if isinstance(v, frozenset) else v for f, v in witness.items()}

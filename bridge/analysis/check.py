@@ -27,7 +27,7 @@ from clingo import Function, String, ast
 from policykb.bridge.analysis.policy_rules import PolicyRule, policy_rules
 from policykb.bridge.loading.comparisons import passes
 from policykb.bridge.loading.files import core_files, meta_file
-from policykb.bridge.loading.rules import short_location
+from policykb.bridge.loading.rules import ANY_FACT, short_location
 from policykb.bridge.model.case import Case
 from policykb.bridge.model.policy import Policy, Role, Value
 from policykb.bridge.model.result import Verdict, json_value
@@ -187,7 +187,7 @@ def _vocabulary_findings(evaluator: Evaluator) -> tuple[list[Finding], set[str]]
             continue
         for fact in info.facts:
             used.setdefault(fact, short_location(statement))
-    undeclared = {fact for fact in used if fact not in policy.facts}
+    undeclared = {fact for fact in used if fact not in policy.facts and fact != ANY_FACT}
     for fact, location in sorted(used.items()):
         if fact in undeclared:
             findings.append(
@@ -200,7 +200,7 @@ def _vocabulary_findings(evaluator: Evaluator) -> tuple[list[Finding], set[str]]
                 )
             )
     for fact in policy.facts:
-        if fact not in used:
+        if fact not in used and ANY_FACT not in used:
             findings.append(
                 Finding(Kind.VOCABULARY, (), f"the fact {fact!r} is declared but no rule uses it")
             )

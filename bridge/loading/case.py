@@ -144,6 +144,10 @@ def check_value(fact: Fact, raw: object) -> Value:
             raise CaseError(wrong)
         return raw
     if fact.type is FactType.ENUM:
+        # An option written as a number in the policy (option(score, 1..5)) is
+        # the same option when the case writes it as a number.
+        if isinstance(raw, int) and not isinstance(raw, bool) and str(raw) in fact.options:
+            return str(raw)
         if not isinstance(raw, str):
             raise CaseError(wrong)
         if raw not in fact.options:

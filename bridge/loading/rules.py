@@ -30,6 +30,9 @@ TYPED_TESTS = frozenset(
 )
 """The core predicates that compare a number, date or code fact (kb/core/typed.lp)."""
 FACT_READERS = {"value", "holds", "fails", "known", *TYPED_TESTS}
+ANY_FACT = "*"
+"""In RuleInfo.facts: a policy rule reads a fact through a variable
+(#count { F : holds(F) }), so it may read any fact."""
 
 
 @dataclass(frozen=True)
@@ -63,9 +66,10 @@ def _constant(term: ast.AST) -> str | None:
 
 
 class _BodyCollector(ast.Transformer):
-    def __init__(self) -> None:
+    def __init__(self, core: bool = False) -> None:
         self.predicates: set[str] = set()
         self.facts: set[str] = set()
+        self.core = core  # the core's own rules read facts through variables by design
 
     def visit_SymbolicAtom(self, node: ast.AST) -> ast.AST:
         symbol = node.symbol
@@ -75,16 +79,21 @@ class _BodyCollector(ast.Transformer):
                 fact = _constant(symbol.arguments[0])
                 if fact is not None:
                     self.facts.add(fact)
+                elif not self.core:
+                    self.facts.add(ANY_FACT)
         return node
 
 
 def rules_of(statements: Iterable[ast.AST]) -> list[RuleInfo]:
     """The rules of a parsed program, each with what it defines and reads."""
+    from policykb.bridge.loading.files import core_files
+
+    core = {str(path) for path in core_files()}
     rules: list[RuleInfo] = []
     for statement in statements:
         if statement.ast_type != ast.ASTType.Rule:
             continue
-        collector = _BodyCollector()
+        collector = _BodyCollector(core=statement.location.begin.filename in core)
         for literal in statement.body:
             collector(literal)
         head = statement.head
@@ -141,6 +150,7 @@ def depends_on(rules: Sequence[RuleInfo], roots: Iterable[str]) -> set[str]:
 
 
 def decision_facts(rules: Sequence[RuleInfo]) -> set[str]:
-    """The facts named by the rules that the verdict depends on."""
+    """The facts named by the rules that the verdict depends on (ANY_FACT
+    among them when such a rule reads a fact through a variable)."""
     relevant = depends_on(rules, ["verdict", "covered"])
     return {fact for rule in rules if rule.head in relevant for fact in rule.facts}

@@ -16,6 +16,7 @@ facts. Constraints are left out too: they only restrict which scenarios exist.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -132,6 +133,9 @@ class _Translator:
                 return 3, f"\\+ {count}"
             raise self.unsupported(f"double negation in {node}")
         if atom.ast_type == ast.ASTType.Comparison and node.sign == ast.Sign.NoSign:
+            interval = self.interval_test(atom)
+            if interval is not None:
+                return 1, interval
             left = self.term(atom.term)
             tests = []
             for guard in atom.guards:
@@ -142,6 +146,19 @@ class _Translator:
         if atom.ast_type == ast.ASTType.BooleanConstant and node.sign == ast.Sign.NoSign:
             return 1, "true" if atom.value else "fail"
         raise self.unsupported(f"the literal {node}")
+
+    def interval_test(self, atom: ast.AST) -> str | None:
+        """`X = L..H` in a body: between(L, H, X), which binds X to each value."""
+        if len(atom.guards) != 1:
+            return None
+        guard = atom.guards[0]
+        if (
+            guard.comparison != ast.ComparisonOperator.Equal
+            or guard.term.ast_type != ast.ASTType.Interval
+        ):
+            return None
+        low, high = self.term(guard.term.left), self.term(guard.term.right)
+        return f"kb_cmp(between({low}, {high}, {self.term(atom.term)}))"
 
     def count(self, atom: ast.AST) -> str:
         """kb_count([el(Tuple, Condition), ...], [g(Op, Bound), ...]) for a count
@@ -190,12 +207,45 @@ class _Translator:
             head.atom.symbol.name in CASE_PREDICATES
         ):
             raise self.unsupported("a rule defining value/2 or known/1 (the case supplies them)")
+        elif not statement.body and _intervals(head.atom):
+            head_text = ""  # a fact with intervals: expanded below
         else:
             head_text = self.atom(head.atom)
         body = sorted((self.literal(lit) for lit in statement.body), key=lambda item: item[0])
         if not body:
-            return f"{head_text}."
+            return "\n".join(f"{fact}." for fact in self.expanded(head.atom, head_text))
         return f"{head_text} :-\n    " + ",\n    ".join(text for _, text in body) + "."
+
+    def expanded(self, atom: ast.AST, text: str) -> list[str]:
+        """A fact with intervals (level(1..3)) as one fact per value."""
+        if text:
+            return [text]
+        symbol = atom.symbol
+        choices: list[list[str]] = []
+        for argument in symbol.arguments:
+            if argument.ast_type != ast.ASTType.Interval:
+                choices.append([self.term(argument)])
+                continue
+            ends = [_constant_number(argument.left), _constant_number(argument.right)]
+            if ends[0] is None or ends[1] is None:
+                raise self.unsupported(f"the interval {argument} (its ends must be numbers)")
+            choices.append([str(n) for n in range(ends[0], ends[1] + 1)])
+        name = prolog_atom(PREFIX + symbol.name)
+        return [f"{name}({', '.join(values)})" for values in itertools.product(*choices)]
+
+
+def _intervals(atom: ast.AST) -> bool:
+    return atom.ast_type == ast.ASTType.SymbolicAtom and any(
+        argument.ast_type == ast.ASTType.Interval
+        for argument in getattr(atom.symbol, "arguments", ())
+    )
+
+
+def _constant_number(term: ast.AST) -> int | None:
+    if term.ast_type == ast.ASTType.SymbolicTerm and term.symbol.type == clingo.SymbolType.Number:
+        number: int = term.symbol.number
+        return number
+    return None
 
 
 VIOLATED = "kb_violated"

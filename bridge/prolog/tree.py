@@ -156,12 +156,14 @@ class _Builder:
                     f"not {_goal(pred, args)}", label[0], label[1], truth, self._unfold(inner, pred)
                 )
             ]
-        children = [
-            n
-            for alternative in raw.get("alternatives", [])
-            for kid in alternative
-            for n in self.nodes(kid)
-        ]
+        children = self._pruned(
+            [
+                n
+                for alternative in raw.get("alternatives", [])
+                for kid in alternative
+                for n in self.nodes(kid)
+            ]
+        )
         if pred in FOLDED:
             return children
         rule, text = self.describe(pred, args)
@@ -171,6 +173,21 @@ class _Builder:
             text = f"{self.comparison(pred, args)}: {truth}"
             return [ProofNode(_goal(pred, args), "comparison", text, truth)]
         return [ProofNode(_goal(pred, args), rule, text, truth, children)]
+
+    def _pruned(self, nodes: list[ProofNode]) -> list[ProofNode]:
+        """Rule instances that fail only because the case gives a fact another
+        value played no part: the case's value is shown once per fact, not
+        once per value it is not (no list of 240 failed value(age, N))."""
+        shown: set[str] = set()
+        kept = []
+        for node in nodes:
+            fact = node.goal.removeprefix("value(").partition(",")[0]
+            if node.rule == "case" and node.truth == "false" and fact in self.known:
+                if fact in shown:
+                    continue
+                shown.add(fact)
+            kept.append(node)
+        return kept
 
     def all_parts(self, raw: Mapping[str, Any], ident: str, truth: str) -> ProofNode:
         """combines(Id, all): every part is met; the parts shown as they stand

@@ -80,6 +80,59 @@ def _at_reference_dates(method: Method) -> Method:
 
 
 @dataclass(frozen=True)
+class ListEdits:
+    """The smallest edits of a list fact's value that work: each adds some
+    options and removes others (for a code list: cells of its code sets)."""
+
+    base: frozenset[object]
+    edits: tuple[tuple[frozenset[object], frozenset[object]], ...]
+    answers: bool = False
+    """Answers to a missing list (from nothing) rather than changes of a value."""
+
+    def span(
+        self, words: Callable[[object], str], example: Callable[[frozenset[object]], Value]
+    ) -> Span:
+        """{"edits": {"from": [...], "any_of": [{"add": [...], "remove": [...]}]}}."""
+
+        def named(options: frozenset[object]) -> list[str]:
+            return sorted(words(o) for o in options)
+
+        alternatives = sorted(
+            (
+                {key: named(part) for key, part in (("add", add), ("remove", remove)) if part}
+                for add, remove in self.edits
+            ),
+            key=lambda edit: (edit.get("add", []), edit.get("remove", [])),
+        )
+        if not self.edits:
+            text = "no edit of the list helps"
+        elif self.answers:
+            text = "smallest answers: " + "; ".join(
+                ", ".join(named(add)) or "none" for add, _ in self.edits
+            )
+        elif all(len(add) == 1 and not remove for add, remove in self.edits):
+            text = "add any one of: " + ", ".join(
+                sorted(words(next(iter(a))) for a, _ in self.edits)
+            )
+        elif all(len(remove) == 1 and not add for add, remove in self.edits):
+            text = "remove any one of: " + ", ".join(
+                sorted(words(next(iter(r))) for _, r in self.edits)
+            )
+        else:
+            text = "any one of: " + "; ".join(
+                " and ".join(f"{verb} {', '.join(items)}" for verb, items in alternative.items())
+                or "as it is"
+                for alternative in alternatives
+            )
+        first = self.base
+        if self.edits:
+            first = first.symmetric_difference(self.edits[0][0] | self.edits[0][1])
+        return Span(
+            "edits", {"from": named(self.base), "any_of": alternatives}, text, example(first)
+        )
+
+
+@dataclass(frozen=True)
 class _Consequences:
     possible: frozenset[clingo.Symbol]
     certain: frozenset[clingo.Symbol]
@@ -243,10 +296,10 @@ class Evaluator:
     @cached_property
     def decision_facts(self) -> list[str]:
         """The facts the verdict depends on, in vocabulary order."""
-        from policykb.bridge.loading.rules import decision_facts
+        from policykb.bridge.loading.rules import ANY_FACT, decision_facts
 
         used = decision_facts(self.rules)
-        return [f for f in self.policy.facts if f in used]
+        return [f for f in self.policy.facts if f in used or ANY_FACT in used]
 
     def atoms(self, name: str, arity: int) -> list[clingo.Symbol]:
         """The atoms name/arity of the grounded policy (declarations and derivable ones)."""
@@ -479,6 +532,13 @@ class Evaluator:
 
     # -- changes that flip the verdict ---------------------------------------
 
+    def _option_words(self, fact: str, option: object) -> str:
+        """A list option by its name; a code list's cell by its code sets."""
+        declared = self.policy.facts[fact]
+        if declared.type is FactType.CODE_LIST:
+            return declared.span(frozenset({option})).words  # type: ignore[arg-type]
+        return str(option)
+
     def candidate_values(self, fact: str) -> list[object]:
         """The values a change or an answer may give `fact` (a string fact: its
         options; a number, date or code: its regions; a list: any set)."""
@@ -553,7 +613,8 @@ class Evaluator:
         # one fact (age 21, 22, ...) do not hide a change of another fact;
         # then other values of the same facts while there is room. Past the
         # limit, the sets left out are counted (up to COUNT_BOUND).
-        search = MinimalSets(choices, groups)
+        lists = [i for i, fact in enumerate(facts) if self.policy.facts[fact].type.many]
+        search = MinimalSets(choices, groups, alike=lists)
         found: list[tuple[tuple[str, object], ...]] = []
 
         def past_distinct(size: int) -> bool:
@@ -573,10 +634,72 @@ class Evaluator:
                     found.append(chosen(candidate))
                 else:
                     left_out += 1
+        if lists:
+            found = self._summarise_lists(found, known, opposite, facts)
         rank = {fact: self.policy.facts[fact].rank for fact in facts}
         found.sort(key=lambda changes: [rank[fact] for fact, _ in changes])
         exact = len(found) + left_out < limit + self.COUNT_BOUND
         return found, left_out, exact
+
+    MAX_EDITS = 50
+    """How many smallest edits of one list fact a change lists."""
+
+    def _summarise_lists(
+        self,
+        found: list[tuple[tuple[str, object], ...]],
+        known: Assignment,
+        opposite: int,
+        facts: Sequence[str],
+    ) -> list[tuple[tuple[str, object], ...]]:
+        """Each change of a list fact as every smallest edit of the list that
+        works with the set's other changes ("add any one of: a, b, c")."""
+        summarised: dict[tuple[tuple[str, object], ...], None] = {}
+        for changes in found:
+            edited = []
+            for fact, value in changes:
+                if self.policy.facts[fact].type.many:
+                    others = {f: v for f, v in changes if f != fact}
+                    value = self._list_edits(known, others, fact, opposite, facts)
+                edited.append((fact, value))
+            summarised[tuple(edited)] = None
+        return list(summarised)
+
+    def _list_edits(
+        self,
+        known: Assignment,
+        others: Mapping[str, object],
+        fact: str,
+        opposite: int,
+        facts: Sequence[str],
+    ) -> ListEdits:
+        """The smallest edits (options added, options removed) of list `fact`
+        from its value in the case (empty when unknown) that, with `others`,
+        rule out the literal `opposite`. Found by hitting sets over the options
+        to toggle: a counterexample's list value must be moved away from."""
+        base = self.value_key(fact, known[fact]) if fact in known else frozenset()
+        assert isinstance(base, frozenset)
+        options = list(self._literals.of[fact])
+
+        def test(toggled: list[object]) -> Correction[object] | None:
+            value = base.symmetric_difference(toggled)
+            pinned = [*self._literals.assumptions({**known, **others, fact: value}), opposite]
+            scenario = self._program.scenario(pinned, facts)
+            if scenario is None:
+                return None
+            if fact not in self._minimal_implicant(scenario, -opposite):
+                return Correction([])  # no edit of this list can help
+            differ = base.symmetric_difference(scenario[fact])  # type: ignore[arg-type]
+            return Correction(
+                [o for o in options if o not in differ], unless=[o for o in options if o in differ]
+            )
+
+        edits: list[tuple[frozenset[object], frozenset[object]]] = []
+        for toggled in MinimalSets(options).search(
+            test, stop_at=lambda size: len(edits) >= self.MAX_EDITS
+        ):
+            chosen = frozenset(toggled)
+            edits.append((chosen - base, chosen & base))
+        return ListEdits(base, tuple(edits))
 
     COUNT_BOUND = 100
     """How many smallest change sets past --max-changes are counted."""
@@ -594,7 +717,17 @@ class Evaluator:
     @_at_reference_dates
     def answers(self, known: Assignment, fact: str) -> list[Answer]:
         """What each possible answer for a missing fact would lead to; for a
-        number or date, the ranges of answers, neighbours with one verdict merged."""
+        number or date, the ranges of answers, neighbours with one verdict
+        merged; for a list, the smallest answers that give each verdict."""
+        if self.policy.facts[fact].type.many:
+            return [
+                Answer(self.shown(fact, replace(edits, answers=True)), verdict)
+                for verdict, refute in (
+                    (Verdict.COVERED, -self._covered),
+                    (Verdict.NOT_COVERED, self._covered),
+                )
+                if (edits := self._list_edits(known, {}, fact, refute, self.decision_facts)).edits
+            ]
         found = [
             (value, self.verdict_of({**known, fact: value}))  # type: ignore[dict-item]
             for value in self.candidate_values(fact)
@@ -630,6 +763,11 @@ class Evaluator:
     def shown(self, fact: str, value: object) -> Value | Span:
         """A value a change or an answer gives `fact`, in the analyst's terms."""
         declared = self.policy.facts[fact]
+        if isinstance(value, ListEdits):
+            return value.span(
+                lambda option: self._option_words(fact, option),
+                lambda options: self.concrete(fact, options),
+            )
         if declared.type.typed:
             return declared.span(value)  # type: ignore[arg-type]
         assert isinstance(value, bool | str | frozenset)

@@ -37,7 +37,16 @@ class MinimalSets(Generic[T]):
     than proving optimality again after every new constraint).
     """
 
-    def __init__(self, items: Sequence[T], exclusive: Iterable[Sequence[T]] = ()) -> None:
+    def __init__(
+        self,
+        items: Sequence[T],
+        exclusive: Iterable[Sequence[T]] = (),
+        alike: Iterable[int] = (),
+    ) -> None:
+        """`exclusive`: groups of items never chosen together. `alike`: indexes
+        of groups whose items count as one: once a set is accepted, a set that
+        differs from it only in the items it picks from those groups is not
+        proposed (one change of a list fact stands for its other values)."""
         self._ctl = clingo.Control()
         with self._ctl.backend() as backend:
             self._atom = {
@@ -55,6 +64,7 @@ class MinimalSets(Generic[T]):
         self._over: dict[int, int] = {}
         self._groups = [list(group) for group in exclusive]
         self._group_atoms: dict[int, int] = {}
+        self._alike = set(alike)
         self._distinct: int | None = None
 
     def _more_than(self, size: int) -> int:
@@ -96,6 +106,8 @@ class MinimalSets(Generic[T]):
             if correction is None:
                 yield candidate
                 self.block_supersets(candidate)
+                if self._alike:
+                    self._block_alike(candidate)
                 if distinct_groups:
                     self._block_same_groups(candidate)
             else:
@@ -108,20 +120,36 @@ class MinimalSets(Generic[T]):
                 backend.add_rule([self._distinct], choice=True)
         return self._distinct
 
+    def _group_atom(self, backend: clingo.Backend, index: int) -> int:
+        """An atom that holds when some item of group `index` is picked."""
+        if index not in self._group_atoms:
+            atom = backend.add_atom()
+            for item in self._groups[index]:
+                backend.add_rule([atom], [self._atom[item]])
+            self._group_atoms[index] = atom
+        return self._group_atoms[index]
+
+    def _block_alike(self, items: Iterable[T]) -> None:
+        """No later candidate picks the same items outside the alike groups and
+        any item of each alike group these items pick from."""
+        chosen = set(items)
+        body = []
+        with self._ctl.backend() as backend:
+            for index in sorted(self._alike):
+                if not chosen.isdisjoint(self._groups[index]):
+                    body.append(self._group_atom(backend, index))
+                    chosen -= set(self._groups[index])
+            body += [self._atom[item] for item in chosen]
+            backend.add_rule([], body)
+
     def _block_same_groups(self, items: Iterable[T]) -> None:
         """In distinct mode, no later candidate picks from all the groups of `items`."""
         chosen = set(items)
         body = [self._distinct_mode()]
         with self._ctl.backend() as backend:
             for index, group in enumerate(self._groups):
-                if chosen.isdisjoint(group):
-                    continue
-                if index not in self._group_atoms:
-                    atom = backend.add_atom()
-                    for item in group:
-                        backend.add_rule([atom], [self._atom[item]])
-                    self._group_atoms[index] = atom
-                body.append(self._group_atoms[index])
+                if not chosen.isdisjoint(group):
+                    body.append(self._group_atom(backend, index))
             backend.add_rule([], body)
 
     def candidates(self, assumptions: Sequence[int] = ()) -> Iterator[list[T]]:
