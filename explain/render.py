@@ -58,6 +58,21 @@ def criteria_outline(policy: Policy) -> Iterator[tuple[str, list[tuple[int, Crit
     yield from sections.items()
 
 
+def _cited(ident: str, policy: Policy, evaluation: Evaluation) -> str:
+    """A cited criterion, with the groups it is a part of: "F1, part of F:
+    at least 2 of 3: 1 met"."""
+    criterion = policy.criteria.get(ident)
+    if criterion is None:
+        return ident
+    groups = [
+        f"part of {parent.id}: {parent.group_words}: "
+        f"{sum(evaluation.criteria.get(p) is Status.MET for p in parent.parts)} met"
+        for parent in (policy.criteria[p] for p in criterion.parents if p in policy.criteria)
+        if parent.combines is not None
+    ]
+    return ", ".join([ident, *groups])
+
+
 def _role_label(criterion: Criterion, statuses: Mapping[str, Status]) -> str:
     """The criterion's role, and for a group how its parts stand: "covered
     when, at least 2 of 3: 1 met"."""
@@ -123,7 +138,7 @@ def render_text(
         for item in evaluation.explanation:
             line = f"- {item.fact} = {terminal_safe(item.words)}"
             line += " (assumed: the policy's default)" if item.assumed else ""
-            line += f' [{item.criterion}] "{item.text}"'
+            line += f' [{_cited(item.criterion, policy, evaluation)}] "{item.text}"'
             lines += _wrap(line, "  ", "    ", width)
     elif evaluation.verdict is Verdict.NEEDS_INFORMATION:
         lines.append("  The facts given do not decide the case; see the questions below.")
@@ -181,7 +196,8 @@ def render_markdown(evaluation: Evaluation, policy: Policy) -> str:
         for item in evaluation.explanation:
             value = markdown_safe(item.words) + (" (assumed)" if item.assumed else "")
             text = item.text.replace("|", "\\|")
-            lines.append(f"| `{item.fact}` | {value} | {item.criterion} | {text} |")
+            cited = _cited(item.criterion, policy, evaluation)
+            lines.append(f"| `{item.fact}` | {value} | {cited} | {text} |")
     elif evaluation.verdict is Verdict.NEEDS_INFORMATION:
         lines.append("The facts given do not decide the case; see the questions below.")
     else:
