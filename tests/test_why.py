@@ -184,3 +184,29 @@ def test_kept_facts_are_never_changed() -> None:
     ]
     bad = runner.invoke(app, ["why", "examples/denied-no-order.json", "--keep", "nope"])
     assert bad.exit_code == 1 and "unknown fact 'nope'" in bad.stderr
+
+
+def test_a_verdict_that_holds_whatever_the_facts_has_the_empty_explanation(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "closed"
+    folder.mkdir()
+    (folder / "policy.lp").write_text(
+        "fact(a, bool).\n"
+        'criterion("A", "1", "Covered with a.").  role("A", indication).\n'
+        'met("A") :- holds(a).\n'
+        ":- fails(a).  % a domain constraint: every scenario has a\n",
+        encoding="utf-8",
+    )
+    kb = KnowledgeBase([folder])
+    case = kb.case({"policy": "closed", "facts": {"a": True}})
+    evaluation = kb.evaluate(case)
+    assert evaluation.verdict is Verdict.COVERED
+    assert evaluation.explanation == ()
+    assert kb.why(case).explanations == ((),)
+    result = CliRunner().invoke(
+        app,
+        ["evaluate", "-", "--kb", str(folder)],
+        input=json.dumps({"policy": "closed", "facts": {"a": True}}),
+    )
+    assert "The verdict holds whatever the facts." in result.stdout

@@ -61,6 +61,7 @@ class MinimalSets(Generic[T]):
                     for second in atoms[position + 1 :]:
                         backend.add_rule([], [first, second])
         self._size = 0
+        self._mode: list[int] = []
         self._over: dict[int, int] = {}
         self._groups = [list(group) for group in exclusive]
         self._group_atoms: dict[int, int] = {}
@@ -95,10 +96,12 @@ class MinimalSets(Generic[T]):
         of each combination of groups (for changes: of each set of facts).
         What the tests taught is kept from one search to the next.
         """
-        self._size = 0  # a bound learned under other assumptions may not hold
         mode = [self._distinct_mode()] if distinct_groups else []
         if self._distinct is not None and not distinct_groups:
             mode = [-self._distinct]
+        if mode != self._mode:
+            # The smallest size left was learned under the other mode's assumptions.
+            self._size, self._mode = 0, mode
         for candidate in self.candidates(mode):
             if stop_at(len(candidate)):
                 return
@@ -156,7 +159,11 @@ class MinimalSets(Generic[T]):
         """Smallest candidates, one at a time, until none is left."""
         while self._size <= len(self._atom):
             found: list[T] | None = None
+            # Exactly `_size` items: no smaller set is left, and a larger one
+            # must wait until every set of this size is tested.
             bound = [-self._more_than(self._size), *assumptions]
+            if self._size > 0:
+                bound.append(self._more_than(self._size - 1))
             with self._ctl.solve(assumptions=bound, yield_=True) as handle:
                 for model in handle:
                     found = [item for item, atom in self._atom.items() if model.is_true(atom)]
