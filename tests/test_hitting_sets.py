@@ -77,3 +77,19 @@ def test_alike_groups_stand_for_all_their_items() -> None:
     found = [tuple(s) for s in search.search(test)]
     assert sorted(len(s) for s in found) == [1, 1]
     assert ("z",) in found
+
+
+def test_every_search_starts_from_the_empty_set() -> None:
+    """When every set is valid, each search, in either mode, gives the empty set
+    alone; a later search in another mode starts from size 0 again."""
+    items = ["x1", "x2", "y"]
+    search = MinimalSets(items, [["x1", "x2"], ["y"]])
+    assert list(search.search(lambda candidate: None, distinct_groups=True)) == [[]]
+    fresh = MinimalSets(items, [["x1", "x2"], ["y"]])
+    refuse_empty = list(
+        fresh.search(lambda c: None if c else Correction(items), distinct_groups=True)
+    )
+    assert len(refuse_empty) == 2
+    # Back to plain mode: nothing smaller than the sets found is left, and the
+    # remaining x is found at size 1, not skipped.
+    assert len(list(fresh.search(lambda c: None if c else Correction(items)))) == 1
