@@ -36,6 +36,8 @@ MODULES = (
     "bridge/solving/literals.py",
     "bridge/compile/implicants.py",
     "bridge/loading/case.py",
+    "bridge/loading/comparisons.py",
+    "bridge/prolog/translate.py",
 )
 
 KEPT_OPERATORS = re.compile(
