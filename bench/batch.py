@@ -103,10 +103,12 @@ MEASURE = (
 )
 
 
-def run_batch(source: Path, target: Path, jobs: int) -> tuple[float, float]:
+def run_batch(source: Path, target: Path, jobs: int, kb: Path | None = None) -> tuple[float, float]:
     """Wall seconds and peak RSS (MB) of a batch run: the largest of the batch
     process and its workers, measured by a fresh parent that runs only it."""
     command = [*policykb(), "batch", str(source), "-o", str(target), "-j", str(jobs)]
+    if kb is not None:
+        command += ["--kb", str(kb)]
     start = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-c", MEASURE, *command], check=True, capture_output=True, text=True

@@ -4,8 +4,13 @@
 folder with 1 + indications*parts + exclusions*2 + 2 facts (63 by default):
 a heading fact splitting the indications between two sections, indications
 that each need all of their parts, exclusions met by either of two facts, and
-a two-fact prerequisite whose facts default to true. It is generated text from
-fixed names, for benchmarks and tests only.
+a two-fact prerequisite whose facts default to true.
+
+With `shape="nested"` each exclusion reads three facts, `a and (b or not c)`:
+its negation, which coverage needs, is an either-or inside a conjunction, so
+the prime implicants of coverage multiply (2 per exclusion, 2^exclusions in
+all). SHAPES gives the 63- and 183-fact policies of both shapes. It is
+generated text from fixed names, for benchmarks and tests only.
 """
 
 from __future__ import annotations
@@ -14,17 +19,37 @@ import random
 from pathlib import Path
 from typing import Any
 
+SHAPES: dict[str, dict[str, Any]] = {
+    "either-63": {"indications": 10, "parts": 4, "exclusions": 10},
+    "either-183": {"indications": 30, "parts": 4, "exclusions": 30},
+    "nested-63": {"indications": 10, "parts": 3, "exclusions": 10, "shape": "nested"},
+    "nested-183": {"indications": 30, "parts": 3, "exclusions": 30, "shape": "nested"},
+}
+"""Named policies: shape and size (facts)."""
 
-def fact_names(indications: int = 10, parts: int = 4, exclusions: int = 10) -> list[str]:
+
+def _sides(shape: str) -> tuple[str, ...]:
+    return ("a", "b", "c") if shape == "nested" else ("a", "b")
+
+
+def fact_names(
+    indications: int = 10, parts: int = 4, exclusions: int = 10, shape: str = "either"
+) -> list[str]:
     names = ["in_section_one"]
     names += [f"ind{i}_part{j}" for i in range(indications) for j in range(parts)]
-    names += [f"exc{i}_{side}" for i in range(exclusions) for side in ("a", "b")]
+    names += [f"exc{i}_{side}" for i in range(exclusions) for side in _sides(shape)]
     return [*names, "prereq_a", "prereq_b"]
 
 
-def write_policy(folder: Path, indications: int = 10, parts: int = 4, exclusions: int = 10) -> Path:
+def write_policy(
+    folder: Path,
+    indications: int = 10,
+    parts: int = 4,
+    exclusions: int = 10,
+    shape: str = "either",
+) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
-    names = fact_names(indications, parts, exclusions)
+    names = fact_names(indications, parts, exclusions, shape)
     vocabulary = ['policy(title, "Synthetic scaling policy").']
     for rank, name in enumerate(names, start=1):
         vocabulary += [
@@ -54,10 +79,18 @@ def write_policy(folder: Path, indications: int = 10, parts: int = 4, exclusions
         criteria += [
             f'criterion("{ident}", "Exclusion {i}", "Not covered when exclusion {i} holds.").',
             f'role("{ident}", exclusion).',
-            f'met("{ident}") :- holds(exc{i}_a).',
-            f'met("{ident}") :- holds(exc{i}_b).',
-            f'clause(exc{i}_a, "{ident}"). clause(exc{i}_b, "{ident}").',
         ]
+        if shape == "nested":
+            criteria += [
+                f'met("{ident}") :- holds(exc{i}_a), holds(exc{i}_b).',
+                f'met("{ident}") :- holds(exc{i}_a), fails(exc{i}_c).',
+            ]
+        else:
+            criteria += [
+                f'met("{ident}") :- holds(exc{i}_a).',
+                f'met("{ident}") :- holds(exc{i}_b).',
+            ]
+        criteria += [f'clause(exc{i}_{side}, "{ident}").' for side in _sides(shape)]
     criteria += [
         'criterion("P", "Prerequisite", "Covered only with both prerequisites.").',
         'role("P", prerequisite).',
@@ -78,7 +111,7 @@ def random_case(rng: random.Random, names: list[str], unknown: float = 0.3) -> d
         if rng.random() < unknown:
             continue
         if name.startswith("exc"):
-            facts[name] = rng.random() < 0.05
+            facts[name] = rng.random() < (0.5 if name.endswith("_c") else 0.05)
         else:
             facts[name] = rng.random() < 0.85
     return facts

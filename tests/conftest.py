@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
+
 import pytest
 from hypothesis import Phase, settings
 
 from policykb.bridge import KnowledgeBase
 from policykb.bridge.solving.evaluator import Evaluator
+
+# Compiled policies are cached in a folder of this test session's own, never
+# in the user's cache (and every session compiles afresh at least once).
+os.environ["POLICYKB_CACHE_DIR"] = tempfile.mkdtemp(prefix="policykb-cache-")
 
 
 @pytest.fixture(scope="session")

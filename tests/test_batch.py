@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from policykb.bridge import Case, KnowledgeBase
 from policykb.bridge.batch.runner import run_batch
 from policykb.bridge.batch.settings import BatchSettings
-from policykb.bridge.compile.implicants import CompiledPolicy
+from policykb.bridge.compile.compiled import CompiledPolicy
 from policykb.bridge.model.formats import InputFormat
 from policykb.bridge.solving.evaluator import Evaluator
 from policykb.cli.main import app

@@ -503,8 +503,9 @@ def test_proofs_respect_integrity_constraints(tmp_path: Path) -> None:
     choices = [prover.scenario_choices(f) for f in facts]
     assert prover.covered_scenarios(facts) == evaluator.covered_scenarios(facts, choices)
     assert len(prover.covered_scenarios(facts)) == 3  # a or b or both; neither is ruled out
-    # The prime-implicant compiler does not cover constraints: batch falls back.
-    from policykb.bridge.compile.implicants import CompiledPolicy, TooComplex
+    # Compiling does not cover constraints: batch falls back.
+    from policykb.bridge.compile.circuit import TooComplex
+    from policykb.bridge.compile.compiled import CompiledPolicy
 
     with pytest.raises(TooComplex, match="constraints"):
         CompiledPolicy(evaluator)

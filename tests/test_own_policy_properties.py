@@ -4,12 +4,11 @@ Four fixture policies, each a shape the massage policy does not have:
 - physio-visits: an enum fact and a default;
 - knee-brace: a string fact that decides the verdict (its "other" value
   included) and a prerequisite under a heading;
-- wound-care: a list fact that decides the verdict, so the prime-implicant
-  compiler falls back to the evaluator;
-- two-routes: two exclusive routes to coverage, whose covered and
-  not-covered prime implicants share literals.
+- wound-care: a list fact that decides the verdict (compiled as one variable
+  over the subsets of its options);
+- two-routes: two exclusive routes to coverage that read the same facts.
 
-For each: the compiled policy (or its fallback) equals the evaluator; the
+For each: the compiled policy equals the evaluator; the
 explanations are exactly the minimal sufficient sets, the missing facts
 exactly those the verdict can turn on, and `why`'s changes exactly the
 smallest sets that flip the verdict, each found here by brute force over the
@@ -32,14 +31,15 @@ from hypothesis import strategies as st
 from policykb.bridge import Case, KnowledgeBase, Verdict
 from policykb.bridge.batch.runner import run_batch
 from policykb.bridge.batch.settings import BatchSettings
-from policykb.bridge.compile.implicants import CompiledPolicy, TooComplex, compile_policy
+from policykb.bridge.compile import circuit as circuit_module
+from policykb.bridge.compile.circuit import TooComplex
+from policykb.bridge.compile.compiled import CompiledPolicy, compile_policy
 from policykb.bridge.model.formats import InputFormat
 from policykb.bridge.model.policy import FactType, Value
 from policykb.bridge.solving.evaluator import Evaluator
 
 FIXTURES = Path(__file__).parent / "fixtures" / "kb"
 POLICIES = ("physio-visits", "knee-brace", "wound-care", "two-routes")
-COMPILES = {"physio-visits": True, "knee-brace": True, "wound-care": False, "two-routes": True}
 SETTINGS = settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
@@ -102,13 +102,8 @@ def case_of(evaluator: Evaluator, facts: dict[str, Any]) -> Case:
     return validate_case(document, evaluator.policy, "c")
 
 
-def test_the_compiler_covers_exactly_the_expected_shapes(policy: Evaluator) -> None:
-    if COMPILES[policy.policy.name]:
-        assert compile_policy(policy) is not None
-    else:
-        with pytest.raises(TooComplex, match="list-valued"):
-            CompiledPolicy(policy)
-        assert compile_policy(policy) is None
+def test_every_fixture_compiles(policy: Evaluator) -> None:
+    assert compile_policy(policy) is not None
 
 
 @SETTINGS
@@ -261,37 +256,34 @@ def test_batch_equals_evaluate(policy: Evaluator, data: st.DataObject) -> None:
     assert lines == expected
 
 
-def test_the_implicant_limit_is_exact(monkeypatch: pytest.MonkeyPatch) -> None:
-    """MAX_IMPLICANTS prime implicants compile; one more falls back."""
-    import policykb.bridge.compile.implicants as compiled_module
-
-    evaluator = KnowledgeBase([FIXTURES / "physio-visits"]).evaluator("physio-visits")
-    counted: list[int] = []
-    enumerate_primes = CompiledPolicy._prime_implicants
-
-    def counting(self: CompiledPolicy, condition: Any, truth: bool) -> list[int]:
-        found = enumerate_primes(self, condition, truth)
-        counted.append(len(found))
-        return found
-
-    with monkeypatch.context() as patch:
-        patch.setattr(CompiledPolicy, "_prime_implicants", counting)
+def test_a_circuit_past_its_node_limit_falls_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A policy whose circuit needs more than MAX_NODES nodes is not compiled;
+    batch then evaluates it case by case, with the same answers."""
+    evaluator = KnowledgeBase([FIXTURES / "two-routes"]).evaluator("two-routes")
+    monkeypatch.setenv("POLICYKB_CACHE_DIR", "off")
+    needed = len(CompiledPolicy(evaluator).circuit)
+    assert needed > 2
+    monkeypatch.setattr(circuit_module, "MAX_NODES", 2)
+    with pytest.raises(TooComplex, match="more than 2 nodes"):
         CompiledPolicy(evaluator)
-    total = sum(counted)
-    assert total > 1
-    monkeypatch.setattr(compiled_module, "MAX_IMPLICANTS", total)
-    CompiledPolicy(evaluator)  # exactly at the limit: compiles
-    monkeypatch.setattr(compiled_module, "MAX_IMPLICANTS", total - 1)
-    with pytest.raises(TooComplex, match=f"more than {total - 1} prime implicants"):
-        CompiledPolicy(evaluator)
+    assert compile_policy(evaluator) is None
+    records = [{"id": str(n), "facts": f} for n, f in enumerate([{}, {"referred": True}])]
+    source = io.BytesIO(b"".join(json.dumps(r).encode() + b"\n" for r in records))
+    out = io.BytesIO()
+    settings = BatchSettings(kb_dirs=(str(FIXTURES / "two-routes"),), policy="two-routes")
+    run_batch(source, out, InputFormat.JSONL, settings)
+    kb = KnowledgeBase([FIXTURES / "two-routes"])
+    expected = [
+        json.loads(json.dumps(kb.evaluate({**r, "policy": "two-routes"}).to_dict()))
+        for r in records
+    ]
+    assert [json.loads(line) for line in out.getvalue().splitlines()] == expected
 
 
 def test_compiled_missing_facts_when_the_routes_share_literals() -> None:
-    """Two exclusive routes: the covered and not-covered prime implicants that
-    show a fact is missing share a literal (referred with not self-pay, against
-    referred with self-pay); missing facts must still be found from them."""
-    from policykb.bridge.compile.implicants import compile_policy
-
+    """Two exclusive routes read the same facts (referred with not self-pay,
+    against referred with self-pay): the circuit decides on them, and the
+    missing facts must still be exactly those the verdict turns on."""
     evaluator = KnowledgeBase([FIXTURES / "two-routes"]).evaluator("two-routes")
     compiled = compile_policy(evaluator)
     assert compiled is not None

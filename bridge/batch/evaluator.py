@@ -1,7 +1,7 @@
 """Evaluating chunks of batch records: compiled policies and a result cache.
 
-Each policy is compiled to prime implicants (compile/) so a case costs
-microseconds; identical cases (same policy and facts) are validated,
+Each policy is compiled to a decision circuit (compile/) so a case costs
+one pass over the nodes it reaches; identical cases (same policy and facts) are validated,
 evaluated and serialised once, and their output is reused with the id
 spliced in.
 """
@@ -17,7 +17,7 @@ from policykb.bridge.batch.output import ChunkResult, RecordError, RecordWriter,
 from policykb.bridge.batch.readers import Chunk, LineChunk
 from policykb.bridge.batch.records import line_items, record_items
 from policykb.bridge.batch.settings import BatchSettings
-from policykb.bridge.compile.implicants import CompiledPolicy, compile_policy
+from policykb.bridge.compile.compiled import CompiledPolicies
 from policykb.bridge.knowledge_base import KnowledgeBase
 from policykb.bridge.loading.case import csv_document, validate_case
 from policykb.bridge.model.case import DEFAULT_POLICY
@@ -38,7 +38,7 @@ class BatchEvaluator:
         self.kb = KnowledgeBase(settings.kb_dirs)
         self.policy = settings.policy
         self.writer = RecordWriter(settings.output, settings.explain)
-        self._compiled: dict[str, CompiledPolicy | None] = {}
+        self.compiled = CompiledPolicies()
         self._cache: dict[bytes, tuple[bytes, str, tuple[str, ...]] | CaseError] = {}
 
     # -- one distinct case -------------------------------------------------------
@@ -52,11 +52,7 @@ class BatchEvaluator:
         else:
             evaluator = self.kb.named_evaluator(policy_name)
         case = validate_case(document, evaluator.policy, "case")
-        name = evaluator.policy.name
-        if name not in self._compiled:
-            self._compiled[name] = compile_policy(evaluator)
-        compiled = self._compiled[name]
-        evaluation = compiled.evaluate(case) if compiled else evaluator.evaluate(case)
+        evaluation = self.compiled.evaluate(evaluator, case)
         criteria = evaluator.policy.criteria
         reasons = tuple(
             dict.fromkeys(i.criterion for i in evaluation.explanation if i.criterion in criteria)

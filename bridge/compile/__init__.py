@@ -1,8 +1,9 @@
-"""Compile: a policy as prime implicants, for batch speed.
+"""Compile: a policy as decision circuits, for batch speed.
 
-A compiled policy evaluates a case with bit operations and equals the
-Evaluator on every case (tested); a policy too large to compile in time
-falls back to the Evaluator.
+A compiled policy evaluates a case in one pass over the circuit nodes it
+reaches and equals the Evaluator on every case (tested); a policy outside
+what compiling covers, or too large to compile in time, is evaluated case
+by case.
 
 May import: solving, loading, model.
 """

@@ -138,7 +138,13 @@ def kind_of(value: object) -> str:
 
 def check_value(fact: Fact, raw: object) -> Value:
     """The typed value of `raw` for `fact`, or a CaseError naming the expected type."""
-    wrong = f"fact {fact.name!r} must be {fact.type_label}, not {kind_of(raw)}"
+    kind = fact.type
+    # The common cases first: batch validates every value of every case.
+    if kind is FactType.BOOL and type(raw) is bool:
+        return raw
+    if kind is FactType.ENUM and type(raw) is str and raw in fact.options:
+        return raw
+    wrong = _wrong_kind(fact, raw)
     if fact.type is FactType.BOOL:
         if not isinstance(raw, bool):
             raise CaseError(wrong)
@@ -273,6 +279,10 @@ def csv_document(row: Mapping[str, str | None], policy: Policy) -> dict[str, Any
 def typed_value(fact: Fact, raw: object) -> Value:
     """A case's value of a number, date or code fact, checked (CaseError)."""
     return _typed_value(fact, raw, f"fact {fact.name!r} must be {fact.type_label}, not {raw!r}")
+
+
+def _wrong_kind(fact: Fact, raw: object) -> str:
+    return f"fact {fact.name!r} must be {fact.type_label}, not {kind_of(raw)}"
 
 
 def _typed_value(fact: Fact, raw: object, wrong: str) -> Value:

@@ -27,10 +27,14 @@ def ground_with(
     extra: Sequence[Path],
     what: str,
     options: Sequence[str] = ("--opt-mode=opt",),
+    observer: clingo.Observer | None = None,
 ) -> clingo.Control:
-    """Statements (without #show) plus the program files `extra`, grounded."""
+    """Statements (without #show) plus the program files `extra`, grounded
+    (`observer` sees the ground rules)."""
     messages: list[str] = []
     ctl = new_control(messages, options)
+    if observer is not None:
+        ctl.register_observer(observer)
     with ast.ProgramBuilder(ctl) as builder:
         for statement in statements:
             if statement.ast_type not in SHOW_TYPES:

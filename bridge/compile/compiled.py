@@ -1,0 +1,426 @@
+"""A policy compiled to circuits, for evaluating many cases fast.
+
+The verdict and each criterion's met/1 and applies/1 are compiled once to a
+decision circuit (circuit.py). A case is its known facts, each fixed to a
+value, the others free. One pass over the nodes the case reaches gives,
+exactly (the same answers as the Evaluator, which a property test checks on
+every bundled policy, every fixture and generated policies):
+
+- each node's three-valued value: an AND node is true when every child is,
+  false when one is (its children read disjoint facts, so this is exact);
+  a DECIDE node on an unknown fact is true (false) when every branch is;
+- the missing facts: those the restricted verdict still depends on. An AND
+  (OR) node that is undecided depends on what its undecided children depend
+  on; an undecided DECIDE node on an unknown fact also on that fact, unless
+  every branch is the same function;
+- the smallest explanation (fewest facts, then the lowest ranks): for AND
+  true, the union of its children's; for AND false, the best of its false
+  children's (OR the other way round); for a DECIDE node, the better of
+  keeping its fact (and its branch's explanation) or leaving it out (then
+  one set of facts must decide every branch: the branches' conjunction,
+  compiled on demand).
+
+A compiled policy is cached on disk (cache.py), keyed by a hash of the
+policy's statements. A case the circuit cannot settle within its limits is
+evaluated by the Evaluator.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+
+from policykb.bridge.compile.cache import load_compiled, store_compiled
+from policykb.bridge.compile.circuit import (
+    AND,
+    DECIDE,
+    LEAF,
+    OR,
+    TRUE,
+    Circuit,
+    TooComplex,
+    bits,
+)
+from policykb.bridge.compile.program import Domain, Roots, build_roots, domain_of
+from policykb.bridge.model.case import Case
+from policykb.bridge.model.policy import Value
+from policykb.bridge.model.result import Evaluation, Note, Status, Verdict
+from policykb.bridge.solving.evaluator import Evaluator
+
+MAX_SECONDS = 60.0
+"""How long compiling a policy may take before it is evaluated case by case."""
+
+MAX_CHECKED = 4096
+"""Completions tried when two branches must be compared value by value."""
+
+# A node's value in a case, as two bits: it can be true (1), it can be false (2).
+HOLDS, FAILS, UNKNOWN = 1, 2, 3
+
+Explanation = tuple[int, ...]  # fact numbers, ascending (= by rank)
+
+
+class Undecided(Exception):
+    """The circuit cannot settle this case within its limits."""
+
+
+def _best(options: Sequence[Explanation]) -> Explanation:
+    return min(options, key=lambda e: (len(e), e))
+
+
+def node_values(circuit: Circuit, vector: Sequence[int], count: int) -> list[int]:
+    """The value of nodes 0..count-1 (children come before their parents)."""
+    kinds, facts, masks, children = circuit.kind, circuit.fact, circuit.mask, circuit.children
+    values = [FAILS, HOLDS] + [0] * (count - 2)
+    for node in range(2, count):
+        kind = kinds[node]
+        if kind == LEAF:
+            chosen = vector[facts[node]]
+            values[node] = UNKNOWN if chosen < 0 else (masks[node] >> chosen & 1) or FAILS
+        elif kind == AND:
+            can_hold, can_fail = HOLDS, 0
+            for child in children[node]:
+                value = values[child]
+                can_hold &= value
+                can_fail |= value
+            values[node] = can_hold | (can_fail & FAILS)
+        elif kind == OR:
+            can_hold, can_fail = 0, FAILS
+            for child in children[node]:
+                value = values[child]
+                can_hold |= value
+                can_fail &= value
+            values[node] = (can_hold & HOLDS) | can_fail
+        else:
+            chosen = vector[facts[node]]
+            if chosen >= 0:
+                values[node] = values[children[node][chosen]]
+            else:
+                either = 0
+                for child in children[node]:
+                    either |= values[child]
+                values[node] = either
+    return values
+
+
+VERDICTS = {HOLDS: Verdict.COVERED, FAILS: Verdict.NOT_COVERED, UNKNOWN: Verdict.NEEDS_INFORMATION}
+STATUSES = {HOLDS: Status.MET, FAILS: Status.NOT_MET, UNKNOWN: Status.UNKNOWN}
+
+
+class _Run:
+    """One case on the circuit: values, missing facts and explanations, each
+    node computed once."""
+
+    def __init__(self, compiled: CompiledPolicy, vector: list[int]) -> None:
+        self.compiled = compiled
+        self.circuit = compiled.circuit
+        self.vector = vector
+        self.values = node_values(self.circuit, vector, compiled.size)
+        self._later: dict[int, int] = {}
+        self.missing_of: dict[int, int] = {}
+        self.explained: dict[tuple[int, int], Explanation] = {}
+
+    def value(self, node: int) -> int:
+        """A node's value; nodes built after compiling (see `together`) on demand."""
+        if node < len(self.values):
+            return self.values[node]
+        found = self._later.get(node)
+        if found is not None:
+            return found
+        circuit = self.circuit
+        kind, children = circuit.kind[node], circuit.children[node]
+        chosen = self.vector[circuit.fact[node]] if kind in (LEAF, DECIDE) else -1
+        if kind == LEAF:
+            result = UNKNOWN if chosen < 0 else (circuit.mask[node] >> chosen & 1) or FAILS
+        elif kind == DECIDE and chosen >= 0:
+            result = self.value(children[chosen])
+        else:
+            seen = [self.value(child) for child in children]
+            holds = [v & HOLDS for v in seen]
+            fails = [v & FAILS for v in seen]
+            if kind == AND:
+                result = (HOLDS if all(holds) else 0) | (FAILS if any(fails) else 0)
+            elif kind == OR:
+                result = (HOLDS if any(holds) else 0) | (FAILS if all(fails) else 0)
+            else:
+                result = (HOLDS if any(holds) else 0) | (FAILS if any(fails) else 0)
+        self._later[node] = result
+        return result
+
+    # -- missing facts -----------------------------------------------------------
+
+    def missing(self, node: int) -> int:
+        """The facts an undecided node still depends on, as a bitmask."""
+        found = self.missing_of.get(node)
+        if found is not None:
+            return found
+        circuit = self.circuit
+        kind = circuit.kind[node]
+        if kind == LEAF:
+            result = 1 << circuit.fact[node]
+        elif kind == DECIDE and self.vector[circuit.fact[node]] >= 0:
+            result = self.missing(circuit.children[node][self.vector[circuit.fact[node]]])
+        else:
+            result = 0
+            children = circuit.children[node]
+            for child in children:
+                if self.value(child) == UNKNOWN:
+                    result |= self.missing(child)
+            if kind == DECIDE and not self._same_functions(children):
+                result |= 1 << circuit.fact[node]
+        self.missing_of[node] = result
+        return result
+
+    def _same_functions(self, nodes: Sequence[int]) -> bool:
+        """Whether the branches of an undecided DECIDE node are one function
+        under the case (then its fact does not matter)."""
+        distinct = sorted(set(nodes))
+        if len(distinct) == 1:
+            return True
+        values = {self.value(node) for node in distinct}
+        if values != {UNKNOWN}:
+            return False
+        supports = {self.missing(node) for node in distinct}
+        if len(supports) > 1:
+            return False
+        facts = list(bits(supports.pop()))
+        sizes = [self.circuit.sizes[fact] for fact in facts]
+        total = 1
+        for size in sizes:
+            total *= size
+        if total > MAX_CHECKED:
+            raise Undecided("branches too large to compare")
+        for choice in itertools.product(*(range(size) for size in sizes)):
+            vector = list(self.vector)
+            for fact, value in zip(facts, choice, strict=True):
+                vector[fact] = value
+            run = _Run(self.compiled, vector)
+            if len({run.value(node) for node in distinct}) > 1:
+                return False
+        return True
+
+    # -- explanations ------------------------------------------------------------
+
+    def explain(self, node: int, target: int) -> Explanation:
+        """The smallest set of the case's facts (lowest ranks among equals)
+        under which `node` has the value `target`, which it has in the case."""
+        key = (node, target)
+        found = self.explained.get(key)
+        if found is not None:
+            return found
+        circuit = self.circuit
+        kind = circuit.kind[node]
+        children = circuit.children[node]
+        if kind == LEAF:
+            result: Explanation = (circuit.fact[node],)
+        elif kind <= TRUE:
+            result = ()
+        elif (kind == AND) == (target == HOLDS) and kind != DECIDE:
+            # every child must keep its value
+            result = self._union([self.explain(child, target) for child in children])
+        elif kind != DECIDE:
+            # one child with the value suffices
+            result = _best(
+                [self.explain(child, target) for child in children if self.value(child) == target]
+            )
+        else:
+            fact = circuit.fact[node]
+            chosen = self.vector[fact]
+            options = []
+            if chosen >= 0:
+                options.append(tuple(sorted((fact, *self.explain(children[chosen], target)))))
+            if all(self.value(child) == target for child in children):
+                options.append(self._joint(children, target))
+            result = _best(options)
+        self.explained[key] = result
+        return result
+
+    @staticmethod
+    def _union(parts: Sequence[Explanation]) -> Explanation:
+        return tuple(sorted(itertools.chain.from_iterable(parts)))
+
+    def _joint(self, nodes: Sequence[int], target: int) -> Explanation:
+        """The smallest set of facts under which every node has the value `target`."""
+        distinct = sorted(set(nodes))
+        seen = 0
+        for node in distinct:
+            support = self.circuit.support[node]
+            if seen & support:
+                together = self.compiled.together(tuple(distinct), target)
+                return self.explain(together, HOLDS)
+            seen |= support
+        return self._union([self.explain(node, target) for node in distinct])
+
+
+class CompiledPolicy:
+    """A policy's verdict and criteria as circuits; evaluates cases exactly."""
+
+    def __init__(self, evaluator: Evaluator, *, seconds: float = MAX_SECONDS) -> None:
+        self.evaluator = evaluator
+        self.policy = evaluator.policy
+        self.domain: Domain = domain_of(evaluator)
+        cached = load_compiled(evaluator, self.domain)
+        if cached is None:
+            built = Circuit(self.domain.sizes, time.monotonic() + seconds)
+            roots = build_roots(evaluator, self.domain, built)
+            self.circuit, number = built.compact(
+                [roots.covered, *roots.met.values(), *roots.applies.values()]
+            )
+            self.roots = Roots(
+                number[roots.covered],
+                {key: number[node] for key, node in roots.met.items()},
+                {key: number[node] for key, node in roots.applies.items()},
+            )
+            store_compiled(evaluator, self.domain, self.circuit, self.roots)
+        else:
+            self.circuit, self.roots = cached
+        self.circuit.deadline = None
+        self.size = len(self.circuit)  # nodes built later answer on demand
+        self._criteria = [
+            (key, self.roots.applies[key], self.roots.met[key]) for key in self.policy.criteria
+        ]
+        facts = self.domain.facts
+        self.number = {fact: n for n, fact in enumerate(facts)}
+        self.value_number = [{key: i for i, key in enumerate(keys)} for keys in self.domain.keys]
+        self._together: dict[tuple[tuple[int, ...], int], int] = {}
+        from policykb.bridge.loading.rules import depends_on
+
+        rules = evaluator.rules
+        note_predicates = depends_on(rules, ["warning", "caution"])
+        self.note_facts = sorted(
+            {f for rule in rules if rule.head in note_predicates for f in rule.facts}
+        )
+        self._notes: dict[tuple[object, ...], tuple[Note, ...]] = {}
+
+    def together(self, nodes: tuple[int, ...], target: int) -> int:
+        """The node true where every one of `nodes` has the value `target`."""
+        key = (nodes, target)
+        found = self._together.get(key)
+        if found is None:
+            circuit = self.circuit
+            parts = nodes if target == HOLDS else [circuit.negate(n) for n in nodes]
+            try:
+                found = circuit.conjoin(parts)
+            except TooComplex as error:
+                raise Undecided(str(error)) from None
+            self._together[key] = found
+        return found
+
+    def vector(self, known: Mapping[str, Value]) -> list[int]:
+        """The number of each known fact's value (-1: unknown), by fact number."""
+        vector = [-1] * len(self.domain.facts)
+        evaluator = self.evaluator
+        lists = self.domain.lists
+        for fact, value in known.items():
+            number = self.number[fact]
+            table = self.value_number[number]
+            found = table.get(value) if number not in lists else None
+            if found is not None:  # a boolean, an option: the value is its own key
+                vector[number] = found
+                continue
+            key = evaluator.value_key(fact, value)
+            if number in lists:
+                assert isinstance(key, frozenset)
+                vector[number] = sum(
+                    1 << i for i, option in enumerate(self.domain.keys[number]) if option in key
+                )
+            else:
+                vector[number] = table[key]
+        return vector
+
+    def _notes_of(self, known: Mapping[str, Value]) -> tuple[Note, ...]:
+        key = tuple((f, known.get(f)) for f in self.note_facts)
+        if key not in self._notes:
+            part = {f: known[f] for f in self.note_facts if f in known}
+            self._notes[key] = self.evaluator.notes_of(part)
+        return self._notes[key]
+
+    def evaluate(self, case: Case) -> Evaluation:
+        """The same evaluation as Evaluator.evaluate, from the circuits."""
+        evaluator = self.evaluator
+        known, assumed = evaluator.known_facts(case)
+        run = _Run(self, self.vector(known))
+        try:
+            outcome = run.value(self.roots.covered)
+            explanation: Explanation = ()
+            missing = 0
+            if outcome == UNKNOWN:
+                missing = run.missing(self.roots.covered)
+            else:
+                explanation = run.explain(self.roots.covered, outcome)
+        except Undecided:
+            return evaluator.evaluate(case)
+        verdict = VERDICTS[outcome]
+        facts = self.domain.facts
+        return Evaluation(
+            id=case.id,
+            policy=self.policy.name,
+            verdict=verdict,
+            criteria=self._statuses(run),
+            explanation=tuple(
+                evaluator.explain_item(facts[n], known[facts[n]], facts[n] in assumed)
+                for n in explanation
+            ),
+            missing=tuple(
+                evaluator.missing_item(fact)
+                for fact in self.policy.facts
+                if missing >> self.number[fact] & 1
+            ),
+            warnings=self._notes_of(known),
+        )
+
+    def _statuses(self, run: _Run) -> dict[str, Status]:
+        values = run.values
+        return {
+            key: Status.NOT_APPLICABLE if values[applies] == FAILS else STATUSES[values[met]]
+            for key, applies, met in self._criteria
+        }
+
+
+def compile_policy(evaluator: Evaluator, *, seconds: float = MAX_SECONDS) -> CompiledPolicy | None:
+    """The compiled policy, or None when the policy is outside what compiling
+    covers (see program.py) or takes longer than `seconds` to compile. A
+    policy with reference dates compiles once per day of them: pass the
+    evaluator `Evaluator.for_known` gives."""
+    if evaluator.references and not evaluator.anchors:
+        return None
+    try:
+        return CompiledPolicy(evaluator, seconds=seconds)
+    except TooComplex:
+        return None
+
+
+class CompiledPolicies:
+    """Compiled policies by evaluator, compiled on first use; a policy with
+    reference dates once per day of them (the last ANCHORS_KEPT days kept)."""
+
+    ANCHORS_KEPT = 32
+
+    def __init__(self, *, seconds: float = MAX_SECONDS) -> None:
+        self.seconds = seconds
+        self._compiled: OrderedDict[tuple[object, ...], CompiledPolicy | None] = OrderedDict()
+
+    def of(self, evaluator: Evaluator) -> CompiledPolicy | None:
+        key = (
+            evaluator.policy.name,
+            evaluator.source.entry,
+            evaluator.fixed,
+            *sorted(evaluator.anchors.items()),
+        )
+        if key in self._compiled:
+            self._compiled.move_to_end(key)
+            return self._compiled[key]
+        compiled = compile_policy(evaluator, seconds=self.seconds)
+        self._compiled[key] = compiled
+        if len(self._compiled) > self.ANCHORS_KEPT:
+            self._compiled.popitem(last=False)
+        return compiled
+
+    def evaluate(self, evaluator: Evaluator, case: Case) -> Evaluation:
+        """Evaluator.evaluate(case), from the compiled policy where there is one."""
+        if evaluator.references:
+            known, _ = evaluator.known_facts(case)
+            evaluator = evaluator.for_known(known)
+        compiled = self.of(evaluator)
+        return compiled.evaluate(case) if compiled else evaluator.evaluate(case)
