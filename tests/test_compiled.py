@@ -1,0 +1,210 @@
+"""The compiled path (decision circuits) equals the Evaluator on every policy shape.
+
+Three sources of policies, each against the Evaluator (which the other
+property tests tie to brute force): every bundled policy and every fixture;
+the benchmark's synthetic shapes, small enough for the Evaluator (exclusions
+met by either of two facts, and `a and (b or not c)`); and policies generated
+at random in the documented language: boolean and enum facts read in several
+places, indications, exclusions and prerequisites with several rules each,
+headings (nested too) and groups of parts (all, any, at least k). For each,
+generated cases, some facts unknown: the whole Evaluation (verdict, every
+criterion's status, the smallest explanation, the missing facts, notes)
+must be equal.
+"""
+
+from __future__ import annotations
+
+import decimal
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import clingo
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from policykb.bridge import KnowledgeBase
+from policykb.bridge.compile.compiled import CompiledPolicies, CompiledPolicy, compile_policy
+from policykb.bridge.solving.evaluator import Evaluator
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+from synthetic import fact_names, random_case, write_policy
+
+FIXTURES = Path(__file__).parent / "fixtures" / "kb"
+SETTINGS = settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+DAYS = [date(2024, 8, 31), date(2024, 2, 29), date(2025, 1, 1)]
+
+
+def _every_policy() -> list[tuple[str, Path | None]]:
+    bundled: list[tuple[str, Path | None]] = [
+        (name, None) for name in KnowledgeBase().policy_names()
+    ]
+    fixtures = [(p.name, p) for p in sorted(FIXTURES.iterdir()) if (p / "policy.lp").exists()]
+    return bundled + fixtures
+
+
+def _raw(value: object) -> Any:
+    """A scenario value as a case writes it."""
+    if isinstance(value, clingo.Symbol):
+        return "none-of-the-options"
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, frozenset):
+        return sorted(value)
+    return value
+
+
+@st.composite
+def case_facts(draw: st.DrawFn, evaluator: Evaluator) -> dict[str, Any]:
+    """Each fact unknown or one of its scenario values (a region's example
+    for a number, date or code; a subset for a list); reference dates given."""
+    anchored = evaluator
+    facts: dict[str, Any] = {}
+    if evaluator.references:
+        days = {name: draw(st.sampled_from(DAYS)) for name in evaluator.references}
+        anchored = evaluator.at({name: day.toordinal() for name, day in days.items()})
+        facts = {name: day.isoformat() for name, day in days.items()}
+    for name, declared in evaluator.policy.facts.items():
+        if name in facts or draw(st.integers(0, 3)) == 0:
+            continue
+        keys = anchored.value_keys(name)
+        if declared.type.many:
+            key: object = frozenset(draw(st.lists(st.sampled_from(keys), unique=True)))
+        else:
+            key = draw(st.sampled_from(keys))
+        facts[name] = _raw(anchored.concrete(name, key))
+    return facts
+
+
+@pytest.mark.parametrize(("name", "folder"), _every_policy(), ids=lambda v: str(v))
+def test_compiled_equals_the_evaluator_on_every_policy(name: str, folder: Path | None) -> None:
+    kb = KnowledgeBase([folder] if folder else [])
+    evaluator = kb.evaluator(name)
+    compiled = CompiledPolicies()
+
+    @SETTINGS
+    @given(facts=case_facts(evaluator))
+    def check(facts: dict[str, Any]) -> None:
+        case = kb.case({"id": "c", "facts": facts}, policy=name)
+        assert compiled.evaluate(evaluator, case) == evaluator.evaluate(case)
+
+    check()
+    anchored = evaluator.for_known(dict.fromkeys(evaluator.references, DAYS[0]))
+    assert compiled.of(anchored) is not None, "every bundled policy and fixture compiles"
+
+
+@pytest.mark.parametrize("shape", ["either", "nested"])
+def test_compiled_equals_the_evaluator_on_the_benchmark_shapes(shape: str, tmp_path: Path) -> None:
+    import random
+
+    sizes = {"indications": 4, "parts": 3, "exclusions": 4, "shape": shape}
+    write_policy(tmp_path / "synthetic", **sizes)
+    kb = KnowledgeBase([tmp_path / "synthetic"])
+    evaluator = kb.evaluator("synthetic")
+    compiled = compile_policy(evaluator)
+    assert compiled is not None
+    rng = random.Random(shape)
+    names = fact_names(**sizes)  # type: ignore[arg-type]
+    for number in range(150):
+        facts = random_case(rng, names, unknown=(0.0, 0.1, 0.4, 0.8)[number % 4])
+        case = kb.case({"id": "s", "facts": facts}, policy="synthetic")
+        assert compiled.evaluate(case) == evaluator.evaluate(case), facts
+
+
+# -- generated policies ---------------------------------------------------------------
+
+BOOLS = ["a", "b", "c", "d", "e", "f"]
+LEVELS = ["low", "mid", "high"]
+
+
+@st.composite
+def literals(draw: st.DrawFn, facts: list[str]) -> str:
+    """A body literal over the generated facts (the enum fact is `level`)."""
+    fact = draw(st.sampled_from([*facts, "level"]))
+    if fact == "level":
+        option = draw(st.sampled_from(LEVELS))
+        return f"value(level, {option})" if draw(st.booleans()) else f"not value(level, {option})"
+    return f"{draw(st.sampled_from(['holds', 'fails']))}({fact})"
+
+
+@st.composite
+def bodies(draw: st.DrawFn, facts: list[str]) -> list[str]:
+    """One to three rules' bodies, each one to three literals."""
+    return [
+        ", ".join(draw(st.lists(literals(facts), min_size=1, max_size=3)))
+        for _ in range(draw(st.integers(1, 3)))
+    ]
+
+
+@st.composite
+def policies(draw: st.DrawFn) -> str:
+    """The text of a policy: facts read in several places, every role,
+    headings (one nested in another) and a group of parts."""
+    facts = BOOLS[: draw(st.integers(3, len(BOOLS)))]
+    lines = ['policy(title, "Generated policy").']
+    for rank, fact in enumerate([*facts, "level"], start=1):
+        kind = "enum" if fact == "level" else "bool"
+        lines += [
+            f"fact({fact}, {kind}). rank({fact}, {rank}).",
+            f'question({fact}, "{fact}?"). clause({fact}, "X").',
+        ]
+    lines += [f"option(level, {option})." for option in LEVELS]
+    headings = draw(st.integers(0, 2))
+    for number in range(headings):
+        lines.append(f'heading("H{number}", "Heading {number}").')
+        lines += [f'section("H{number}") :- {body}.' for body in draw(bodies(facts))]
+    if headings == 2 and draw(st.booleans()):
+        lines.append('heading_in("H1", "H0").')
+    roles = ["indication"] * draw(st.integers(1, 3))
+    roles += ["exclusion"] * draw(st.integers(0, 2))
+    roles += ["prerequisite"] * draw(st.integers(0, 1))
+    for number, role in enumerate(roles):
+        ident = f"C{number}"
+        lines += [
+            f'criterion("{ident}", "{number}", "Criterion {number}.").',
+            f'role("{ident}", {role}).',
+        ]
+        if headings and draw(st.booleans()):
+            lines.append(f'under("{ident}", "H{draw(st.integers(0, headings - 1))}").')
+        if role == "indication" and draw(st.integers(0, 2)) == 0:
+            parts = draw(st.integers(2, 3))
+            how = draw(
+                st.sampled_from(["all", "any", *(f"at_least({k})" for k in range(1, parts))])
+            )
+            lines.append(f'combines("{ident}", {how}).')
+            for part in range(parts):
+                child = f"{ident}P{part}"
+                lines += [
+                    f'criterion("{child}", "{number}.{part}", "Part {part}.").',
+                    f'role("{child}", requirement). part_of("{child}", "{ident}").',
+                ]
+                lines += [f'met("{child}") :- {body}.' for body in draw(bodies(facts))]
+        else:
+            lines += [f'met("{ident}") :- {body}.' for body in draw(bodies(facts))]
+    return "\n".join(lines) + "\n"
+
+
+@settings(max_examples=60, deadline=None)
+@given(text=policies(), data=st.data())
+def test_compiled_equals_the_evaluator_on_generated_policies(
+    text: str, data: st.DataObject
+) -> None:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        policy = Path(folder) / "generated"
+        policy.mkdir()
+        (policy / "policy.lp").write_text(text)
+        kb = KnowledgeBase([policy])
+        evaluator = kb.evaluator("generated")
+        compiled = CompiledPolicy(evaluator)
+        for _ in range(6):
+            facts = data.draw(case_facts(evaluator))
+            case = kb.case({"id": "g", "facts": facts}, policy="generated")
+            assert compiled.evaluate(case) == evaluator.evaluate(case), (text, facts)
