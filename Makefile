@@ -36,6 +36,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/why_synthetic.py
 	$(BIN)/python bench/check_diff.py
 	$(BIN)/python bench/batch.py
+	$(BIN)/python bench/batch_scaling.py
 
 # Mutation testing (long: not part of make test). MUTATION_ARGS=--resume
 # tests again only what the last run did not kill; see tests/mutation.

@@ -46,7 +46,7 @@ from policykb.bridge.compile.circuit import (
 from policykb.bridge.compile.program import Domain, Roots, build_roots, domain_of
 from policykb.bridge.model.case import Case
 from policykb.bridge.model.policy import Value
-from policykb.bridge.model.result import Evaluation, Note, Status, Verdict
+from policykb.bridge.model.result import Evaluation, ExplanationItem, Note, Status, Verdict
 from policykb.bridge.solving.evaluator import Evaluator
 
 MAX_SECONDS = 60.0
@@ -54,6 +54,9 @@ MAX_SECONDS = 60.0
 
 MAX_CHECKED = 4096
 """Completions tried when two branches must be compared value by value."""
+
+ITEMS_KEPT = 100_000
+"""Explanation items (a fact, its value and its citation) kept for reuse."""
 
 # A node's value in a case, as two bits: it can be true (1), it can be false (2).
 HOLDS, FAILS, UNKNOWN = 1, 2, 3
@@ -69,36 +72,44 @@ def _best(options: Sequence[Explanation]) -> Explanation:
     return min(options, key=lambda e: (len(e), e))
 
 
-def node_values(circuit: Circuit, vector: Sequence[int], count: int) -> list[int]:
-    """The value of nodes 0..count-1 (children come before their parents)."""
-    kinds, facts, masks, children = circuit.kind, circuit.fact, circuit.mask, circuit.children
-    values = [FAILS, HOLDS] + [0] * (count - 2)
-    for node in range(2, count):
-        kind = kinds[node]
+def node_program(circuit: Circuit) -> list[tuple[int, int, int, int, tuple[int, ...]]]:
+    """Each node as (number, kind, fact, mask, children), children first."""
+    return [
+        (n, circuit.kind[n], circuit.fact[n], circuit.mask[n], circuit.children[n])
+        for n in range(2, len(circuit))
+    ]
+
+
+def node_values(
+    program: Sequence[tuple[int, int, int, int, tuple[int, ...]]], vector: Sequence[int]
+) -> list[int]:
+    """The value of every node of `program` (node_program) in a case."""
+    values = [FAILS, HOLDS] + [0] * len(program)
+    for node, kind, fact, mask, children in program:
         if kind == LEAF:
-            chosen = vector[facts[node]]
-            values[node] = UNKNOWN if chosen < 0 else (masks[node] >> chosen & 1) or FAILS
+            chosen = vector[fact]
+            values[node] = UNKNOWN if chosen < 0 else (mask >> chosen & 1) or FAILS
         elif kind == AND:
             can_hold, can_fail = HOLDS, 0
-            for child in children[node]:
+            for child in children:
                 value = values[child]
                 can_hold &= value
                 can_fail |= value
             values[node] = can_hold | (can_fail & FAILS)
         elif kind == OR:
             can_hold, can_fail = 0, FAILS
-            for child in children[node]:
+            for child in children:
                 value = values[child]
                 can_hold |= value
                 can_fail &= value
             values[node] = (can_hold & HOLDS) | can_fail
         else:
-            chosen = vector[facts[node]]
+            chosen = vector[fact]
             if chosen >= 0:
-                values[node] = values[children[node][chosen]]
+                values[node] = values[children[chosen]]
             else:
                 either = 0
-                for child in children[node]:
+                for child in children:
                     either |= values[child]
                 values[node] = either
     return values
@@ -116,7 +127,7 @@ class _Run:
         self.compiled = compiled
         self.circuit = compiled.circuit
         self.vector = vector
-        self.values = node_values(self.circuit, vector, compiled.size)
+        self.values = node_values(compiled.program, vector)
         self._later: dict[int, int] = {}
         self.missing_of: dict[int, int] = {}
         self.explained: dict[tuple[int, int], Explanation] = {}
@@ -276,13 +287,16 @@ class CompiledPolicy:
         else:
             self.circuit, self.roots = cached
         self.circuit.deadline = None
-        self.size = len(self.circuit)  # nodes built later answer on demand
+        self.program = node_program(self.circuit)  # nodes built later answer on demand
         self._criteria = [
             (key, self.roots.applies[key], self.roots.met[key]) for key in self.policy.criteria
         ]
         facts = self.domain.facts
         self.number = {fact: n for n, fact in enumerate(facts)}
         self.value_number = [{key: i for i, key in enumerate(keys)} for keys in self.domain.keys]
+        self._items: dict[tuple[str, Value, bool], ExplanationItem] = {}
+        self._missing_items = [evaluator.missing_item(fact) for fact in facts]
+        self._by_vocabulary = [self.number[fact] for fact in self.policy.facts]
         self._together: dict[tuple[tuple[int, ...], int], int] = {}
         from policykb.bridge.loading.rules import depends_on
 
@@ -329,6 +343,15 @@ class CompiledPolicy:
                 vector[number] = table[key]
         return vector
 
+    def _item(self, fact: str, value: Value, assumed: bool) -> ExplanationItem:
+        key = (fact, value, assumed)
+        found = self._items.get(key)
+        if found is None:
+            found = self.evaluator.explain_item(fact, value, assumed)
+            if len(self._items) < ITEMS_KEPT:
+                self._items[key] = found
+        return found
+
     def _notes_of(self, known: Mapping[str, Value]) -> tuple[Note, ...]:
         key = tuple((f, known.get(f)) for f in self.note_facts)
         if key not in self._notes:
@@ -359,14 +382,9 @@ class CompiledPolicy:
             verdict=verdict,
             criteria=self._statuses(run),
             explanation=tuple(
-                evaluator.explain_item(facts[n], known[facts[n]], facts[n] in assumed)
-                for n in explanation
+                self._item(facts[n], known[facts[n]], facts[n] in assumed) for n in explanation
             ),
-            missing=tuple(
-                evaluator.missing_item(fact)
-                for fact in self.policy.facts
-                if missing >> self.number[fact] & 1
-            ),
+            missing=tuple(self._missing_items[n] for n in self._by_vocabulary if missing >> n & 1),
             warnings=self._notes_of(known),
         )
 

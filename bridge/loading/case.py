@@ -136,13 +136,16 @@ def kind_of(value: object) -> str:
     return "a value of another kind"
 
 
+_BOOL, _ENUM = FactType.BOOL, FactType.ENUM  # looked up once, not per value
+
+
 def check_value(fact: Fact, raw: object) -> Value:
     """The typed value of `raw` for `fact`, or a CaseError naming the expected type."""
     kind = fact.type
     # The common cases first: batch validates every value of every case.
-    if kind is FactType.BOOL and type(raw) is bool:
+    if kind is _BOOL and type(raw) is bool:
         return raw
-    if kind is FactType.ENUM and type(raw) is str and raw in fact.options:
+    if kind is _ENUM and type(raw) is str and raw in fact.options:
         return raw
     wrong = _wrong_kind(fact, raw)
     if fact.type is FactType.BOOL:
@@ -216,16 +219,21 @@ def validate_case(document: object, policy: Policy, default_id: str) -> Case:
     if not isinstance(raw_facts, Mapping):
         raise CaseError(f"'facts' must be an object, not {kind_of(raw_facts)}")
     facts: dict[str, Value] = {}
+    declared = policy.facts
     for name, raw in raw_facts.items():
-        if name not in policy.facts:
+        fact = declared.get(name)
+        if fact is None:
             raise CaseError(
                 f"unknown fact {shown_name(name)} for policy {policy.name}"
                 + _nearest(str(name), list(policy.facts))
             )
         if raw is None:
             continue
-        facts[name] = check_value(policy.facts[name], raw)
-    ordered = {name: facts[name] for name in policy.facts if name in facts}
+        if type(raw) is bool and fact.type is _BOOL:
+            facts[name] = raw
+        else:
+            facts[name] = check_value(fact, raw)
+    ordered = {name: facts[name] for name in declared if name in facts}
     return Case(id=case_id, policy=policy_name, facts=ordered)
 
 

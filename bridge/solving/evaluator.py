@@ -317,13 +317,18 @@ class Evaluator:
     def known_facts(self, case: Case) -> tuple[dict[str, Value], frozenset[str]]:
         """The case's facts with the defaults filled in, and which were assumed."""
         known = dict(case.facts)
-        assumed = set()
-        for name, fact in self.policy.facts.items():
-            if name not in known and fact.default is not None:
-                known[name] = fact.default
-                assumed.add(name)
-        ordered = {name: known[name] for name in self.policy.facts if name in known}
-        return ordered, frozenset(assumed)
+        assumed = frozenset(name for name in self._defaults if name not in known)
+        for name in assumed:
+            known[name] = self._defaults[name]
+        return {name: known[name] for name in self.policy.facts if name in known}, assumed
+
+    @cached_property
+    def _defaults(self) -> dict[str, Value]:
+        return {
+            name: fact.default
+            for name, fact in self.policy.facts.items()
+            if fact.default is not None
+        }
 
     # -- solving -------------------------------------------------------------
 
