@@ -25,7 +25,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from policykb.bridge import KnowledgeBase
+from policykb.bridge import Case, KnowledgeBase
 from policykb.bridge.compile.compiled import CompiledPolicies, CompiledPolicy, compile_policy
 from policykb.bridge.solving.evaluator import Evaluator
 
@@ -208,3 +208,69 @@ def test_compiled_equals_the_evaluator_on_generated_policies(
             facts = data.draw(case_facts(evaluator))
             case = kb.case({"id": "g", "facts": facts}, policy="generated")
             assert compiled.evaluate(case) == evaluator.evaluate(case), (text, facts)
+
+
+# -- the on-disk cache ------------------------------------------------------------------
+
+
+def test_a_compiled_policy_is_cached_and_a_damaged_entry_compiled_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from policykb.bridge.compile import compiled as compiled_module
+
+    monkeypatch.setenv("POLICYKB_CACHE_DIR", str(tmp_path / "cache"))
+    evaluator = KnowledgeBase([FIXTURES / "two-routes"]).evaluator("two-routes")
+    first = CompiledPolicy(evaluator)
+    (entry,) = (tmp_path / "cache").iterdir()
+    assert entry.name.startswith("two-routes-") and entry.suffix == ".json"
+
+    def no_build(*_: object) -> None:
+        raise AssertionError("compiled again although cached")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(compiled_module, "build_roots", no_build)
+        cached = CompiledPolicy(evaluator)
+    assert cached.roots == first.roots and cached.program == first.program
+    entry.write_bytes(b'{"circuit": {"sizes": [2], "nodes": [[9, 9, "zz"')  # cut short
+    again = CompiledPolicy(evaluator)
+    assert again.roots == first.roots and again.program == first.program
+    case = Case("c", "two-routes", {"referred": True})
+    assert again.evaluate(case) == evaluator.evaluate(case)
+
+
+def test_the_cache_can_be_off_or_unwritable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    evaluator = KnowledgeBase([FIXTURES / "two-routes"]).evaluator("two-routes")
+    monkeypatch.setenv("POLICYKB_CACHE_DIR", "off")
+    assert CompiledPolicy(evaluator).roots is not None
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder")
+    monkeypatch.setenv("POLICYKB_CACHE_DIR", str(blocked / "cache"))
+    case = Case("c", "two-routes", {})
+    assert CompiledPolicy(evaluator).evaluate(case) == evaluator.evaluate(case)
+    assert blocked.read_text() == "not a folder"
+
+
+def test_a_changed_policy_is_a_new_cache_entry(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    monkeypatch.setenv("POLICYKB_CACHE_DIR", str(tmp_path / "cache"))
+    folder = tmp_path / "two-routes"
+    shutil.copytree(FIXTURES / "two-routes", folder)
+    CompiledPolicy(KnowledgeBase([folder]).evaluator("two-routes"))
+    criteria = folder / "criteria.lp"
+    criteria.write_text(criteria.read_text() + "\n% a comment changes no statement\n")
+    CompiledPolicy(KnowledgeBase([folder]).evaluator("two-routes"))
+    assert len(list((tmp_path / "cache").iterdir())) == 1
+    text = criteria.read_text().replace(
+        'met("X") :- holds(excluded).', 'met("X") :- fails(excluded).'
+    )
+    criteria.write_text(text)
+    changed = KnowledgeBase([folder]).evaluator("two-routes")
+    CompiledPolicy(changed)
+    assert len(list((tmp_path / "cache").iterdir())) == 2
+    case = Case("c", "two-routes", {"referred": True, "self_pay": False, "excluded": False})
+    assert CompiledPolicy(changed).evaluate(case) == changed.evaluate(case)

@@ -39,8 +39,12 @@ def cache_folder() -> Path | None:
 
 
 def cache_key(evaluator: Evaluator, domain: Domain) -> str:
+    from clingo import ast
+
     digest = hashlib.sha256(FORMAT.encode())
     for statement in evaluator.statements:
+        if statement.ast_type == ast.ASTType.Comment:
+            continue  # a comment changes nothing compiled
         digest.update(str(statement).encode())
         digest.update(b"\n")
     digest.update(repr((sorted(evaluator.anchors.items()), evaluator.fixed)).encode())
