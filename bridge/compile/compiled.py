@@ -241,7 +241,9 @@ class _Run:
             options = []
             if chosen >= 0:
                 options.append(tuple(sorted((fact, *self.explain(children[chosen], target)))))
-            if all(self.value(child) == target for child in children):
+            if all(self.value(child) == target for child in children) and (
+                not options or self.compiled.joint_bound(children, target) <= len(options[0])
+            ):
                 options.append(self._joint(children, target))
             result = _best(options)
         self.explained[key] = result
@@ -288,6 +290,7 @@ class CompiledPolicy:
             self.circuit, self.roots = cached
         self.circuit.deadline = None
         self.program = node_program(self.circuit)  # nodes built later answer on demand
+        self.lower = self._lower_bounds()
         self._criteria = [
             (key, self.roots.applies[key], self.roots.met[key]) for key in self.policy.criteria
         ]
@@ -306,6 +309,49 @@ class CompiledPolicy:
             {f for rule in rules if rule.head in note_predicates for f in rule.facts}
         )
         self._notes: dict[tuple[object, ...], tuple[Note, ...]] = {}
+
+    def _lower_bounds(self) -> list[tuple[int, int]]:
+        """For each node, the fewest facts any explanation of it can have, for
+        the value false and for true (in any case): bounds that let a
+        decision skip deciding every branch at once when keeping its fact
+        is surely smaller."""
+        circuit = self.circuit
+        bounds = [(0, 0), (0, 0)]
+        for _, kind, _, _, children in self.program:
+            if kind == LEAF:
+                bounds.append((1, 1))
+                continue
+            fails = [bounds[c][0] for c in children]
+            holds = [bounds[c][1] for c in children]
+            if kind == AND:
+                bounds.append((min(fails), sum(holds)))
+            elif kind == OR:
+                bounds.append((sum(fails), min(holds)))
+            else:
+                keep = (1 + min(fails), 1 + min(holds))
+                disjoint = self._disjoint(children)
+                every = (sum(fails), sum(holds)) if disjoint else (max(fails), max(holds))
+                bounds.append((min(keep[0], every[0]), min(keep[1], every[1])))
+        assert len(bounds) == len(circuit)
+        return bounds
+
+    def _disjoint(self, nodes: Sequence[int]) -> bool:
+        seen = 0
+        for node in set(nodes):
+            support = self.circuit.support[node]
+            if seen & support:
+                return False
+            seen |= support
+        return True
+
+    def joint_bound(self, nodes: Sequence[int], target: int) -> int:
+        """The fewest facts that can decide every one of `nodes` at once."""
+        side = 0 if target == FAILS else 1
+        distinct = set(nodes)
+        if any(node >= len(self.lower) for node in distinct):
+            return 0
+        sizes = [self.lower[node][side] for node in distinct]
+        return sum(sizes) if self._disjoint(list(distinct)) else max(sizes)
 
     def together(self, nodes: tuple[int, ...], target: int) -> int:
         """The node true where every one of `nodes` has the value `target`."""
