@@ -60,19 +60,25 @@ def measure_large(runs: int) -> dict[str, float]:
         case.write_text('{"facts": {"in_section_one": true, "ind0_part0": true}}')
         return {
             "evaluate": median_wall([*base, "evaluate", str(case), "--policy", str(policy)], runs),
-            "check": median_wall([*base, "check", "--policy", str(policy)], runs),
-            "diff": median_wall([*base, "diff", str(policy), str(changed)], runs),
+            "why": median_wall([*base, "why", str(case), "--policy", str(policy)], runs),
+            "check": median_wall([*base, "check", "--policy", str(policy)], runs, LIMIT),
+            "diff": median_wall([*base, "diff", str(policy), str(changed)], runs, LIMIT),
         }
+
+
+LIMIT = 300.0
+"""Seconds after which a check or diff run on the large policy is stopped."""
 
 
 def report_large(figures: dict[str, float]) -> str:
     base = figures["evaluate"]
-    lines = ["check and diff on the 183-fact synthetic policy (median wall time):"]
-    for name in ("check", "diff"):
+    lines = ["why, check and diff on the 183-fact synthetic policy (median wall time):"]
+    for name, target in (("why", 3), ("check", 25), ("diff", 25)):
         ratio = figures[name] / base
+        shown = f"{figures[name] * 1000:8.0f} ms" if ratio < float("inf") else f"> {LIMIT:.0f} s"
         lines.append(
-            f"  {name:8} {figures[name] * 1000:8.0f} ms  = {ratio:5.1f}x evaluate"
-            f"   target <= 25x -> {'met' if ratio <= 25 else 'NOT met'}"
+            f"  {name:8} {shown}  = {ratio:5.1f}x evaluate"
+            f"   target <= {target}x -> {'met' if ratio <= target else 'NOT met'}"
         )
     lines.append(f"  evaluate {base * 1000:8.0f} ms  (baseline, same run)")
     return "\n".join(lines)

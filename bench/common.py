@@ -16,8 +16,9 @@ def policykb() -> list[str]:
     return [script] if script else [sys.executable, "-m", "policykb.cli.main"]
 
 
-def median_wall(command: list[str], runs: int) -> float:
-    """Median wall seconds of running `command` (a fresh process each time)."""
+def median_wall(command: list[str], runs: int, limit: float | None = None) -> float:
+    """Median wall seconds of running `command` (a fresh process each time).
+    A run stopped at `limit` seconds counts as infinity."""
     import statistics
     import subprocess
     import time
@@ -25,6 +26,10 @@ def median_wall(command: list[str], runs: int) -> float:
     times = []
     for _ in range(runs):
         start = time.perf_counter()
-        subprocess.run(command, capture_output=True, check=False)
+        try:
+            subprocess.run(command, capture_output=True, check=False, timeout=limit)
+        except subprocess.TimeoutExpired:
+            times.append(float("inf"))
+            continue
         times.append(time.perf_counter() - start)
     return statistics.median(times)
