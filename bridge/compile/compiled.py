@@ -298,6 +298,11 @@ class CompiledPolicy:
         self.number = {fact: n for n, fact in enumerate(facts)}
         self.value_number = [{key: i for i, key in enumerate(keys)} for keys in self.domain.keys]
         self._items: dict[tuple[str, Value, bool], ExplanationItem] = {}
+        self._defaults = {
+            name: fact.default
+            for name, fact in self.policy.facts.items()
+            if fact.default is not None
+        }
         self._missing_items = [evaluator.missing_item(fact) for fact in facts]
         self._by_vocabulary = [self.number[fact] for fact in self.policy.facts]
         self._together: dict[tuple[tuple[int, ...], int], int] = {}
@@ -408,7 +413,12 @@ class CompiledPolicy:
     def evaluate(self, case: Case) -> Evaluation:
         """The same evaluation as Evaluator.evaluate, from the circuits."""
         evaluator = self.evaluator
-        known, assumed = evaluator.known_facts(case)
+        # The case's facts with the defaults it leaves out (known_facts, without
+        # putting them in vocabulary order: the vector is by fact number).
+        known = dict(case.facts)
+        assumed = {name for name in self._defaults if name not in known}
+        for name in assumed:
+            known[name] = self._defaults[name]
         run = _Run(self, self.vector(known))
         try:
             outcome = run.value(self.roots.covered)

@@ -175,7 +175,8 @@ class Evaluation:
             "id": self.id,
             "policy": self.policy,
             "verdict": self.verdict.value,
-            "criteria": {key: status.value for key, status in self.criteria.items()},
+            # A Status is a str (StrEnum): its value as it stands.
+            "criteria": dict(self.criteria),
             "explanation": [item.to_dict() for item in self.explanation],
             "missing": [item.to_dict() for item in self.missing],
             "warnings": [note.to_dict() for note in self.warnings],
