@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -58,6 +58,7 @@ class KnowledgeBase:
             if key not in self._evaluators:
                 source = policy_source(policy, self.extra_dirs, allow_paths)
                 evaluator = Evaluator(source)
+                evaluator.compiler = _forcing_test
                 self._evaluators.setdefault(evaluator.policy.name, evaluator)
                 self._evaluators[key] = self._evaluators[evaluator.policy.name]
             return self._evaluators[key]
@@ -161,3 +162,11 @@ class KnowledgeBase:
                 f"SWI-Prolog says {by_prolog.value}"
             )
         return by_clingo
+
+
+def _forcing_test(evaluator: Evaluator) -> Callable[[Mapping[str, object], bool], bool] | None:
+    """The compiled policy's test of a partial scenario, for large policies'
+    `why` (imported only when one needs it)."""
+    from policykb.bridge.compile.compiled import forcing_test
+
+    return forcing_test(evaluator)

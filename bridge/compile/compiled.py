@@ -30,7 +30,7 @@ from __future__ import annotations
 import itertools
 import time
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from policykb.bridge.compile.cache import load_compiled, store_compiled
 from policykb.bridge.compile.circuit import (
@@ -403,6 +403,21 @@ class CompiledPolicy:
                 self._items[key] = found
         return found
 
+    def forces(self, values: Mapping[str, object], covered: bool) -> bool:
+        """Whether a partial scenario (scenario values: regions, cells) forces
+        the verdict: covered (True) or not covered (False) in every completion."""
+        vector = [-1] * len(self.domain.facts)
+        for fact, key in values.items():
+            number = self.number[fact]
+            if number in self.domain.lists:
+                assert isinstance(key, frozenset)
+                options = self.domain.keys[number]
+                vector[number] = sum(1 << i for i, o in enumerate(options) if o in key)
+            else:
+                vector[number] = self.value_number[number][key]
+        value = node_values(self.program, vector)[self.roots.covered]
+        return value == (HOLDS if covered else FAILS)
+
     def _notes_of(self, known: Mapping[str, Value]) -> tuple[Note, ...]:
         key = tuple((f, known.get(f)) for f in self.note_facts)
         if key not in self._notes:
@@ -450,6 +465,13 @@ class CompiledPolicy:
             key: Status.NOT_APPLICABLE if values[applies] == FAILS else STATUSES[values[met]]
             for key, applies, met in self._criteria
         }
+
+
+def forcing_test(evaluator: Evaluator) -> Callable[[Mapping[str, object], bool], bool] | None:
+    """CompiledPolicy.forces of the policy, or None when it does not compile
+    (for Evaluator.compiler)."""
+    compiled = compile_policy(evaluator)
+    return compiled.forces if compiled is not None else None
 
 
 def compile_policy(evaluator: Evaluator, *, seconds: float = MAX_SECONDS) -> CompiledPolicy | None:

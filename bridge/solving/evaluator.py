@@ -190,6 +190,8 @@ class Evaluator:
         self._twin: clingo.Control | None = None
         self._twin_literals: ValueLiterals | None = None
         self._flip: dict[str, int] = {}
+        self._forces: Callable[[Mapping[str, object], bool], bool] | None = None
+        self._forces_tried = False
 
     # Parsed statements and their analysis are only needed by why, check, diff,
     # batch and the Prolog engine: computed on first use, not on start-up.
@@ -263,6 +265,7 @@ class Evaluator:
         found = self._anchored.get(key)
         if found is None:
             found = Evaluator(self.source, anchors, base=self, fixed=fixed)
+            found.compiler = self.compiler
             self._anchored[key] = found
             if len(self._anchored) > self.ANCHORED_KEPT:
                 self._anchored.popitem(last=False)
@@ -709,15 +712,40 @@ class Evaluator:
     COUNT_BOUND = 100
     """How many smallest change sets past --max-changes are counted."""
 
+    FORCING_FROM = 40
+    """From how many facts a scenario's minimal part is found with the
+    compiled policy (`forcing`) rather than one clingo query per fact."""
+
     def _minimal_implicant(self, values: Mapping[str, object], refute: int) -> set[str]:
-        """A subset-minimal part of a complete scenario under which `refute` can never hold."""
+        """A subset-minimal part of a complete scenario under which `refute` can
+        never hold: each fact in turn is left out if the rest still rule it out."""
         kept = dict(values)
+        forces = self._forcing(len(kept)) if refute in (self._covered, -self._covered) else None
         for fact in list(kept):
             trial = {f: v for f, v in kept.items() if f != fact}
-            pins = [lit for f, v in trial.items() for lit in self._literals.pin(f, v)]
-            if self._program.scenario([*pins, refute], ()) is None:
+            if forces is not None:
+                still = forces(trial, refute == -self._covered)
+            else:
+                pins = [lit for f, v in trial.items() for lit in self._literals.pin(f, v)]
+                still = self._program.scenario([*pins, refute], ()) is None
+            if still:
                 kept = trial
         return set(kept)
+
+    compiler: Callable[[Evaluator], Callable[[Mapping[str, object], bool], bool] | None] | None = (
+        None
+    )
+    """Set by the KnowledgeBase: compiles a policy into an exact test of whether
+    a partial scenario forces the verdict (True: covered); None when it does
+    not compile. The same answers as the scenario program, one pass each."""
+
+    def _forcing(self, facts: int) -> Callable[[Mapping[str, object], bool], bool] | None:
+        if facts < self.FORCING_FROM or self.compiler is None:
+            return None
+        if not self._forces_tried:
+            self._forces_tried = True
+            self._forces = self.compiler(self)
+        return self._forces
 
     @_at_reference_dates
     def answers(self, known: Assignment, fact: str) -> list[Answer]:
