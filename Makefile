@@ -25,7 +25,7 @@ lint: $(STAMP)
 # folders under their import names through a tree of links.
 typecheck: $(STAMP)
 	mkdir -p $(VENV)/typecheck/policykb
-	for part in bridge cli explain kb; do ln -sfn "$(CURDIR)/$$part" $(VENV)/typecheck/policykb/$$part; done
+	for part in bridge cli explain kb service; do ln -sfn "$(CURDIR)/$$part" $(VENV)/typecheck/policykb/$$part; done
 	cd $(VENV)/typecheck && $(CURDIR)/$(BIN)/mypy --config-file $(CURDIR)/pyproject.toml -p policykb
 	cd $(VENV)/typecheck && $(CURDIR)/$(BIN)/lint-imports --no-cache $(CURDIR)/pyproject.toml
 

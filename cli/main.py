@@ -740,6 +740,118 @@ def show(
 
 @app.command()
 @reports_errors
+def serve(
+    host: Annotated[str, typer.Option(help="The address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="The port to listen on.")] = 8080,
+    kb: KbOption = None,
+    workers: Annotated[
+        int, typer.Option(min=1, max=64, help="Worker processes (each loads the policies).")
+    ] = 1,
+    audit: Annotated[
+        Path, typer.Option(help="The audit log: one JSON line per decision, appended.")
+    ] = Path("policykb-audit.jsonl"),
+    trust: Annotated[
+        Path | None,
+        typer.Option(
+            help="JSON file of trusted JWT issuers and their keys (JWKS): every request "
+            "but discovery then needs a bearer token (CDS Hooks 2.0).",
+            show_default=False,
+        ),
+    ] = None,
+    no_auth: Annotated[
+        bool,
+        typer.Option(
+            "--no-auth", help="Serve a non-loopback address without authentication (explicit)."
+        ),
+    ] = False,
+    public_url: Annotated[
+        str | None,
+        typer.Option(
+            help="The base URL clients call (behind a proxy): JWT audiences and "
+            "questionnaire canonicals.",
+            show_default=False,
+        ),
+    ] = None,
+    max_body: Annotated[
+        int, typer.Option(min=1024, help="The largest request body accepted, in bytes.")
+    ] = 1 << 20,
+) -> None:
+    """Serve coverage decisions: Da Vinci CRD (CDS Hooks), DTR, PAS and a JSON API.
+
+    Routes: GET /cds-services, POST /cds-services/{id}, GET /fhir/Questionnaire/{policy},
+    POST /fhir/Claim/$submit, POST /v1/evaluate, /v1/why, /v1/check, GET /openapi.json.
+    Authentication is required on an address other than loopback: give --trust, or
+    --no-auth to serve without it.
+
+    Exit codes: 0 stopped, 1 invalid policy or trust file, 2 usage error, 5 the audit
+    log cannot be written.
+    """
+    from policykb.service.settings import ServiceSettings, is_loopback
+
+    if not is_loopback(host) and trust is None and not no_auth:
+        _report(
+            f"serving {host} needs --trust FILE (the JWT issuers to accept) or, "
+            "explicitly, --no-auth"
+        )
+        raise typer.Exit(EXIT_USAGE)
+    settings = ServiceSettings(
+        kb_dirs=tuple(str(d) for d in kb or ()),
+        audit=str(audit),
+        trust=str(trust) if trust else None,
+        public_url=public_url,
+        max_body=max_body,
+    )
+    from policykb.service.serve import run_service
+
+    run_service(settings, host, port, workers)
+
+
+@app.command()
+@reports_errors
+def replay(
+    log: Annotated[Path, typer.Argument(help="An audit log written by policykb serve.")],
+    output_format: FormatOption = OutputFormat.TEXT,
+    kb: KbOption = None,
+) -> None:
+    """Decide every entry of an audit log again and report those that differ now.
+
+    An entry differs when its verdict or cited criteria changed (the report says
+    whether the policy's content hash changed too), or when it can no longer be
+    decided (its policy is gone, or a fact no longer fits it).
+
+    Exit codes: 0 every entry decides as it did, 1 some differ or cannot be read.
+    """
+    from policykb.service.audit import replay as replay_log
+    from policykb.service.decisions import Decisions
+
+    if not log.is_file():
+        raise CaseError(f"{log}: no such audit log")
+    decisions = Decisions(KnowledgeBase(kb or ()), compile_now=False)
+    total, differing = 0, []
+    for entry in replay_log(log, decisions):
+        total += 1
+        if entry.differs:
+            differing.append(entry)
+    if output_format is OutputFormat.JSON:
+        _write_json({"entries": total, "differ": [entry.to_dict() for entry in differing]})
+    else:
+        sys.stdout.write(f"{total} entries replayed, {len(differing)} differ\n")
+        for entry in differing:
+            where = f"{log.name}:{entry.line}"
+            if entry.problem:
+                sys.stdout.write(f"{where}: cannot be decided: {entry.problem}\n")
+                continue
+            changed = " (the policy changed since)" if entry.policy_changed else ""
+            sys.stdout.write(
+                f"{where}: {entry.assertion_id} {entry.policy}: {entry.before} -> {entry.after}, "
+                f"criteria {entry.criteria_before} -> {entry.criteria_after}{changed}\n"
+            )
+    if differing:
+        raise typer.Exit(EXIT_FINDINGS)
+
+
+@app.command()
+@reports_errors
 def policies(
     output_format: FormatOption = OutputFormat.TEXT,
     kb: KbOption = None,

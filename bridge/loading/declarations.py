@@ -21,6 +21,7 @@ from policykb.bridge.model.policy import (
     Criterion,
     Fact,
     FactType,
+    OrderCode,
     Policy,
     PolicySource,
     Role,
@@ -258,6 +259,44 @@ def _read_code_sets(ctl: clingo.Control) -> dict[str, CodeSet]:
     return sets
 
 
+def _read_codes(ctl: clingo.Control, facts: dict[str, Fact]) -> tuple[OrderCode, ...]:
+    """applicable_code(System, Code, Fact, Value) with its applicable_code_when/4."""
+    from policykb.bridge.loading.case import check_value
+
+    def stated(predicate: str, key: tuple[str, str], name: str, raw: clingo.Symbol) -> Value:
+        where = (predicate, 4, key[0])
+        fact = facts.get(name)
+        if fact is None:
+            raise DeclarationError(f"{predicate} of code {key[1]}: no fact {name!r}", where)
+        try:
+            return check_value(fact, python_value(raw))
+        except CaseError as error:
+            raise DeclarationError(f"{predicate} of code {key[1]}: {error}", where) from None
+
+    requires: dict[tuple[str, str], list[tuple[str, Value]]] = defaultdict(list)
+    for system, code, fact, value in _facts_of(ctl, "applicable_code_when", 4):
+        key = (_text(system), _text(code))
+        requires[key].append((_text(fact), stated("applicable_code_when", key, _text(fact), value)))
+    codes = []
+    for system, code, fact, value in _facts_of(ctl, "applicable_code", 4):
+        key = (_text(system), _text(code))
+        codes.append(
+            OrderCode(
+                *key,
+                fact=_text(fact),
+                value=stated("applicable_code", key, _text(fact), value),
+                requires=tuple(sorted(requires.pop(key, []), key=str)),
+            )
+        )
+    for system_name, code_text in requires:
+        raise DeclarationError(
+            f"applicable_code_when names code {code_text} of {system_name}, "
+            "which no applicable_code declares",
+            ("applicable_code_when", 4, system_name),
+        )
+    return tuple(sorted(codes, key=lambda c: (c.system, c.code)))
+
+
 def _read_criteria(ctl: clingo.Control) -> dict[str, Criterion]:
     roles = {_text(c): r.name for c, r in _facts_of(ctl, "role", 2)}
     sections = {_text(c): _text(s) for c, s in _facts_of(ctl, "under", 2)}
@@ -388,4 +427,5 @@ def _read_policy(source: PolicySource, ctl: clingo.Control) -> Policy:
         code_sets=_read_code_sets(ctl),
         headings={_text(s): _text(t) for s, t in _facts_of(ctl, "heading", 2)},
         outer_headings={_text(s): _text(o) for s, o in _facts_of(ctl, "heading_in", 2)},
+        codes=_read_codes(ctl, facts),
     )

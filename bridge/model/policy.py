@@ -321,6 +321,19 @@ class PolicySource:
 
 
 @dataclass(frozen=True)
+class OrderCode:
+    """A billing code the policy decides (applicable_code/4). An order for it
+    states `fact` = `value`; it is this policy's only when each fact of
+    `requires` (applicable_code_when/4) has its value or is not stated."""
+
+    system: str
+    code: str
+    fact: str
+    value: Value
+    requires: tuple[tuple[str, Value], ...] = ()
+
+
+@dataclass(frozen=True)
 class Policy:
     """A policy's declarations: its document, facts and criteria."""
 
@@ -333,6 +346,8 @@ class Policy:
     code_sets: Mapping[str, CodeSet] = field(default_factory=dict)
     outer_headings: Mapping[str, str] = field(default_factory=dict)
     """Heading -> the heading it stands in (heading_in/2)."""
+    codes: tuple[OrderCode, ...] = ()
+    """The billing codes the policy decides, for routing orders to it."""
 
     def heading_path(self, section: str) -> list[str]:
         """The heading and the headings it stands in, outermost first."""

@@ -1,0 +1,20 @@
+"""policykb serve: the coverage decision service for a health plan's systems.
+
+    settings      how the service runs (policies, audit log, trust, limits)
+    fhir_facts    facts read from FHIR R4 resources (each policy's fhir.yaml)
+    routing       which policy decides an ordered code (applicable_code/4)
+    decisions     one decision: facts -> verdict, reasons, assertion id, audit
+    crd           Da Vinci CRD over CDS Hooks 2.0 (discovery, order-sign/select)
+    dtr           Da Vinci DTR: a policy's facts as a FHIR Questionnaire
+    pas           Da Vinci PAS: Claim/$submit -> ClaimResponse
+    api           the JSON API (/v1), the CLI's JSON contracts
+    audit         the JSONL audit log and its replay
+    auth          bearer JWTs as CDS Hooks specifies
+    errors        OperationOutcome and problem+json for every error
+    app           the FastAPI application that joins them
+    serve         running it under uvicorn
+
+It imports policykb.explain and policykb.bridge, never the CLI; FastAPI,
+fhirpathpy and PyJWT are imported only here, so other commands never pay for
+them.
+"""

@@ -1,0 +1,345 @@
+"""The FastAPI application: routes, the request guard, and error answers.
+
+    GET  /cds-services                     CDS Hooks discovery
+    POST /cds-services/{id}                CRD order-sign / order-select
+    GET  /fhir/Questionnaire/{policy}      DTR questionnaire
+    POST /fhir/Claim/$submit               PAS prior authorization
+    /v1/...                                the JSON API (api.py)
+    GET  /openapi.json                     the OpenAPI document
+
+Handlers read the body themselves (after the guard has bounded its size) and
+run the decision on a worker thread: clingo and the compiled policies are
+synchronous.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
+from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from policykb.bridge import KnowledgeBase
+from policykb.bridge.model.errors import CaseError, LimitError, PolicyError
+from policykb.service import api, crd, dtr, pas
+from policykb.service.audit import AuditLog
+from policykb.service.auth import Refused, Verifier
+from policykb.service.decisions import Decisions
+from policykb.service.errors import FHIR_JSON, ServiceError, error_response, internal, respond
+from policykb.service.settings import ServiceSettings
+
+log = logging.getLogger("policykb.service")
+
+OPEN_PATHS = ("/cds-services", "/openapi.json", "/docs", "/healthz")
+"""Paths that need no token: discovery, the API description, liveness."""
+
+PROBLEM = {
+    "content": {
+        "application/problem+json": {
+            "schema": {
+                "type": "object",
+                "required": ["type", "title", "status", "detail"],
+                "properties": {
+                    "type": {"type": "string"},
+                    "title": {"type": "string"},
+                    "status": {"type": "integer"},
+                    "detail": {"type": "string"},
+                    "pointer": {"type": "string"},
+                },
+            }
+        }
+    }
+}
+OUTCOME = {
+    "content": {
+        FHIR_JSON: {
+            "schema": {
+                "type": "object",
+                "required": ["resourceType", "issue"],
+                "properties": {
+                    "resourceType": {"const": "OperationOutcome"},
+                    "issue": {"type": "array"},
+                },
+            }
+        }
+    }
+}
+ERRORS = (400, 401, 404, 413, 422, 500)
+
+
+def _errors(body: dict[str, Any]) -> dict[int | str, dict[str, Any]]:
+    return {status: {"description": "an error", **body} for status in ERRORS}
+
+
+def _fhir_ok(description: str) -> dict[int | str, dict[str, Any]]:
+    return {
+        200: {"description": description, "content": {FHIR_JSON: {"schema": {"type": "object"}}}}
+    }
+
+
+ANY_OBJECT = {"content": {"application/json": {"schema": {"type": "object"}}}, "required": True}
+FHIR_BODY = {
+    "content": {
+        FHIR_JSON: {"schema": {"type": "object"}},
+        "application/json": {"schema": {"type": "object"}},
+    },
+    "required": True,
+}
+
+
+class Guard:
+    """Bounds the request body and checks the bearer token of protected paths,
+    before any handler runs; turns an escaped exception into a 500 answer
+    without a traceback."""
+
+    def __init__(self, app: ASGIApp, settings: ServiceSettings, verifier: Verifier | None) -> None:
+        self.app = app
+        self.max_body = settings.max_body
+        self.verifier = verifier
+        self.public_url = settings.public_url
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        declared = headers.get("content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_body):
+            await self._refuse(
+                scope, send, 413, f"the request body is larger than {self.max_body} bytes"
+            )
+            return
+        if self.verifier is not None and not (path in OPEN_PATHS or path.startswith("/docs")):
+            audiences = self._audiences(scope, headers)
+            try:
+                self.verifier.verify(headers.get("authorization"), audiences)
+            except Refused as refused:
+                await self._refuse(scope, send, 401, str(refused))
+                return
+        received = 0
+        started = False
+
+        async def bounded_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body:
+                    raise _TooLarge
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, bounded_receive, tracking_send)
+        except _TooLarge:
+            if not started:
+                await self._refuse(
+                    scope, send, 413, f"the request body is larger than {self.max_body} bytes"
+                )
+        except Exception as error:
+            log.error("internal error on %s: %r", path, error)
+            if not started:
+                await self._refuse(
+                    scope,
+                    send,
+                    500,
+                    "internal error in policykb (logged on the server; please report it)",
+                )
+
+    def _audiences(self, scope: Scope, headers: dict[str, str]) -> list[str]:
+        if self.public_url:
+            base = self.public_url.rstrip("/")
+        else:
+            base = f"{scope.get('scheme', 'http')}://{headers.get('host', '')}"
+        return [base + scope["path"], base, base + "/"]
+
+    async def _refuse(self, scope: Scope, send: Send, status: int, detail: str) -> None:
+        headers = {"WWW-Authenticate": 'Bearer realm="policykb"'} if status == 401 else None
+        response = error_response(scope["path"], status, detail, headers=headers)
+        await response(scope, _no_body, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _no_body() -> Message:
+    return {"type": "http.request", "body": b"", "more_body": False}
+
+
+async def _json(request: Request) -> Any:
+    body = await request.body()
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as error:
+        raise ServiceError(400, f"the body is not JSON: {error}") from None
+
+
+def _fhir(document: dict[str, Any], status: int = 200) -> Response:
+    return Response(orjson.dumps(document), status, media_type=FHIR_JSON)
+
+
+def create_app(settings: ServiceSettings, knowledge: KnowledgeBase | None = None) -> FastAPI:
+    """The service over the policies of `settings` (PolicyError if one is wrong)."""
+    knowledge = knowledge or KnowledgeBase(settings.kb_paths)
+    audit = AuditLog(Path(settings.audit), sync=settings.audit_sync) if settings.audit else None
+    decisions = Decisions(knowledge, audit)
+    verifier = Verifier.from_file(Path(settings.trust)) if settings.trust else None
+    checks = api.CheckReports()
+
+    app = FastAPI(
+        title="policykb",
+        version="0.1.0",
+        description=(
+            "Coverage decisions from a health plan's written policies, citing their criteria: "
+            "Da Vinci CRD (CDS Hooks 2.0), DTR questionnaires, PAS prior authorization, "
+            "and a JSON API."
+        ),
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.decisions = decisions
+
+    def base_url(request: Request) -> str:
+        return (settings.public_url or str(request.base_url)).rstrip("/")
+
+    async def threaded(work: Callable[..., Any], *args: Any) -> Any:
+        return await run_in_threadpool(work, *args)
+
+    # -- CRD ------------------------------------------------------------------------
+
+    @app.get("/cds-services", tags=["CRD"], responses=_errors(PROBLEM))
+    async def discovery() -> dict[str, Any]:
+        """CDS Hooks discovery: the order-sign and order-select services."""
+        return crd.discovery()
+
+    @app.post(
+        "/cds-services/{service}",
+        tags=["CRD"],
+        responses=_errors(OUTCOME),
+        openapi_extra={"requestBody": ANY_OBJECT},
+    )
+    async def hook(service: str, request: Request) -> JSONResponse:
+        """A CDS Hooks call: coverage information for each draft order."""
+        hooks = {crd.service_id(h): h for h in crd.HOOKS}
+        if service not in hooks:
+            raise ServiceError(404, f"no CDS service {service[:80]!r} (see /cds-services)")
+        body = await _json(request)
+        answer = await threaded(crd.answer, hooks[service], body, decisions, base_url(request))
+        return JSONResponse(answer)
+
+    # -- DTR and PAS ------------------------------------------------------------------
+
+    @app.get(
+        "/fhir/Questionnaire/{policy}",
+        tags=["DTR"],
+        responses={**_fhir_ok("a Questionnaire"), **_errors(OUTCOME)},
+    )
+    async def questionnaire(policy: str, request: Request) -> Response:
+        """The policy's facts as a FHIR R4 Questionnaire."""
+        if policy not in decisions.policies:
+            raise ServiceError(404, f"no Questionnaire {policy[:80]!r}")
+        document = dtr.questionnaire(
+            decisions.policies[policy],
+            decisions.versions[policy],
+            decisions.mappings[policy],
+            base_url(request),
+        )
+        return _fhir(document)
+
+    @app.post(
+        "/fhir/Claim/$submit",
+        tags=["PAS"],
+        responses={**_fhir_ok("a ClaimResponse"), **_errors(OUTCOME)},
+        openapi_extra={"requestBody": FHIR_BODY},
+    )
+    async def submit(request: Request) -> Response:
+        """A prior-authorization request Bundle, answered with a ClaimResponse."""
+        body = await _json(request)
+        return _fhir(await threaded(pas.submit, body, decisions))
+
+    # -- the JSON API ---------------------------------------------------------------------
+
+    @app.post("/v1/evaluate", tags=["JSON API"], responses=_errors(PROBLEM))
+    async def evaluate(document: api.CaseDocument) -> dict[str, Any]:
+        """Evaluate a case: verdict, criteria, minimal explanation, missing facts."""
+        return await threaded(api.evaluate, decisions, document)  # type: ignore[no-any-return]
+
+    @app.post("/v1/why", tags=["JSON API"], responses=_errors(PROBLEM))
+    async def why(
+        document: api.CaseDocument,
+        max_changes: Annotated[int, Query(ge=1, le=api.MAX_CHANGES)] = 20,
+        keep: Annotated[list[str] | None, Query(max_length=200)] = None,
+    ) -> dict[str, Any]:
+        """Why a case got its verdict: every minimal explanation, the smallest changes."""
+        return await threaded(api.why, decisions, document, max_changes, keep or [])  # type: ignore[no-any-return]
+
+    @app.post("/v1/check", tags=["JSON API"], responses=_errors(PROBLEM))
+    async def check(request: api.CheckRequest) -> dict[str, Any]:
+        """A policy's check findings, each with its witness."""
+        return await threaded(checks.report, decisions, request)  # type: ignore[no-any-return]
+
+    @app.get("/v1/policies", tags=["JSON API"], responses=_errors(PROBLEM))
+    async def policies() -> dict[str, Any]:
+        """The loaded policies: title, version (content hash), codes, facts."""
+        return api.policies(decisions)
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    # -- errors --------------------------------------------------------------------------
+
+    def handler(status: int) -> Callable[[Request, Exception], Awaitable[JSONResponse]]:
+        async def handle(request: Request, error: Exception) -> JSONResponse:
+            return error_response(request.url.path, status, str(error))
+
+        return handle
+
+    async def service_error(request: Request, error: Exception) -> JSONResponse:
+        assert isinstance(error, ServiceError)
+        return respond(request, error)
+
+    async def http_error(request: Request, error: Exception) -> JSONResponse:
+        assert isinstance(error, HTTPException)
+        return error_response(request.url.path, error.status_code, str(error.detail))
+
+    async def invalid(request: Request, error: Exception) -> JSONResponse:
+        assert isinstance(error, RequestValidationError)
+        first = error.errors()[0] if error.errors() else {"msg": "invalid request", "loc": ()}
+        where = ".".join(str(part) for part in first.get("loc", ()))
+        return error_response(
+            request.url.path, 422, f"{where}: {first.get('msg', 'invalid')}", where or None
+        )
+
+    async def unexpected(request: Request, error: Exception) -> JSONResponse:
+        return internal(request, error)
+
+    app.add_exception_handler(ServiceError, service_error)
+    app.add_exception_handler(HTTPException, http_error)
+    app.add_exception_handler(RequestValidationError, invalid)
+    app.add_exception_handler(CaseError, handler(422))
+    app.add_exception_handler(PolicyError, handler(422))
+    app.add_exception_handler(LimitError, handler(413))
+    app.add_exception_handler(Exception, unexpected)
+    app.add_middleware(Guard, settings=settings, verifier=verifier)
+    return app
+
+
+def app_from_environment() -> FastAPI:
+    """The application of each uvicorn worker (settings passed by `policykb serve`)."""
+    return create_app(ServiceSettings.from_environment())

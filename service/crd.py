@@ -1,0 +1,265 @@
+"""Da Vinci CRD over CDS Hooks 2.0: discovery, and order-sign / order-select.
+
+Each draft order whose code a policy decides is answered with a systemAction
+that updates it with CRD's coverage-information extension:
+
+    covered      covered | not-covered | conditional (needs information)
+    pa-needed    absent on not-covered; auth-needed or no-auth as the policy
+                 states (policy(prior_authorization, ...)), else conditional
+    doc-needed   clinical, with the policy's questionnaire, when facts are missing
+    reason       each cited criterion with its quoted sentence
+    date, coverage-assertion-id (the same for the same policy version and facts)
+
+order-sign also gets one card per decided order with the explanation in plain
+words; order-select gets none (CRD: no cards while the order is being chosen).
+"""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import UTC, date, datetime
+from typing import Any
+
+from policykb.bridge.model.errors import CaseError
+from policykb.bridge.model.result import Verdict
+from policykb.service.decisions import Decision, Decisions
+from policykb.service.dtr import questionnaire_url
+from policykb.service.errors import ServiceError
+from policykb.service.fhir_facts import Resources
+
+COVERAGE_INFORMATION = (
+    "http://hl7.org/fhir/us/davinci-crd/StructureDefinition/ext-coverage-information"
+)
+COVERED = {
+    Verdict.COVERED: "covered",
+    Verdict.NOT_COVERED: "not-covered",
+    Verdict.NEEDS_INFORMATION: "conditional",
+}
+PRIOR_AUTHORIZATION = {"required": "auth-needed", "not required": "no-auth"}
+ORDER_CODES = {
+    "ServiceRequest": "code",
+    "DeviceRequest": "codeCodeableConcept",
+    "MedicationRequest": "medicationCodeableConcept",
+}
+HOOKS = ("order-sign", "order-select")
+PREFETCH = {
+    "patient": "Patient/{{context.patientId}}",
+    "coverage": "Coverage?patient={{context.patientId}}&status=active",
+    "conditions": "Condition?patient={{context.patientId}}&clinical-status=active",
+    "observations": "Observation?patient={{context.patientId}}&status=final,amended,corrected",
+}
+
+
+def service_id(hook: str) -> str:
+    return f"policykb-{hook}"
+
+
+def discovery() -> dict[str, Any]:
+    return {
+        "services": [
+            {
+                "hook": hook,
+                "id": service_id(hook),
+                "title": f"policykb coverage requirements ({hook})",
+                "description": (
+                    "Coverage, prior authorization and documentation requirements of the "
+                    "draft orders, decided by the health plan's written coverage policies "
+                    "and citing their criteria (Da Vinci CRD)."
+                ),
+                "prefetch": dict(PREFETCH),
+            }
+            for hook in HOOKS
+        ]
+    }
+
+
+# -- the request ----------------------------------------------------------------
+
+
+def _resources(value: object) -> list[dict[str, Any]]:
+    """A prefetched resource, or the resources of a prefetched search Bundle."""
+    if not isinstance(value, Mapping):
+        return []
+    if value.get("resourceType") == "Bundle":
+        entries = value.get("entry")
+        found = []
+        for entry in entries if isinstance(entries, list) else []:
+            resource = entry.get("resource") if isinstance(entry, Mapping) else None
+            if isinstance(resource, Mapping) and isinstance(resource.get("resourceType"), str):
+                found.append(dict(resource))
+        return found
+    return [dict(value)] if isinstance(value.get("resourceType"), str) else []
+
+
+def _of_type(resources: Sequence[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [r for r in resources if r.get("resourceType") == kind]
+
+
+def _active_coverage(coverages: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+    active = [c for c in coverages if c.get("status", "active") == "active"]
+    return active[0] if active else None
+
+
+KINDS: dict[type, str] = {str: "a string", dict: "an object", list: "a list"}
+
+
+def _field(document: Mapping[str, Any], key: str, kind: type, where: str) -> Any:
+    value = document.get(key)
+    if not isinstance(value, kind):
+        name = KINDS[kind]
+        raise ServiceError(400, f"'{key}' must be {name}", where=f"{where}.{key}")
+    return value
+
+
+class HookRequest:
+    """A CDS Hooks request, checked: its draft orders and prefetched record."""
+
+    def __init__(self, body: object, hook: str) -> None:
+        if not isinstance(body, dict):
+            raise ServiceError(400, "a CDS Hooks request must be a JSON object")
+        if body.get("hook") != hook:
+            raise ServiceError(
+                400,
+                f"this service answers the {hook} hook, not {str(body.get('hook'))[:40]!r}",
+                where="hook",
+            )
+        self.instance = _field(body, "hookInstance", str, "request")
+        context = _field(body, "context", dict, "request")
+        self.patient_id = _field(context, "patientId", str, "context")
+        draft = _field(context, "draftOrders", dict, "context")
+        if draft.get("resourceType") != "Bundle":
+            raise ServiceError(
+                400, "'draftOrders' must be a FHIR Bundle", where="context.draftOrders"
+            )
+        self.orders = [r for r in _resources(draft) if r["resourceType"] in ORDER_CODES]
+        if hook == "order-select":
+            selections = _field(context, "selections", list, "context")
+            chosen = {s for s in selections if isinstance(s, str)}
+            self.orders = [r for r in self.orders if f"{r['resourceType']}/{r.get('id')}" in chosen]
+        prefetch = body.get("prefetch") or {}
+        if not isinstance(prefetch, dict):
+            raise ServiceError(400, "'prefetch' must be an object", where="prefetch")
+        patients = _of_type(_resources(prefetch.get("patient")), "Patient")
+        self.patient = patients[0] if patients else None
+        self.coverage = _active_coverage(_of_type(_resources(prefetch.get("coverage")), "Coverage"))
+        self.conditions = _of_type(_resources(prefetch.get("conditions")), "Condition")
+        self.observations = _of_type(_resources(prefetch.get("observations")), "Observation")
+
+    def resources(self, order: dict[str, Any]) -> Resources:
+        return Resources(order, self.patient, self.coverage, self.conditions, self.observations)
+
+
+# -- the answer ----------------------------------------------------------------------
+
+
+def _coverage_reference(request: HookRequest, order: Mapping[str, Any]) -> dict[str, Any] | None:
+    if request.coverage is not None and request.coverage.get("id"):
+        return {"reference": f"Coverage/{request.coverage['id']}"}
+    insurance = order.get("insurance")
+    if isinstance(insurance, list):
+        for reference in insurance:
+            if isinstance(reference, Mapping) and isinstance(reference.get("reference"), str):
+                return {"reference": reference["reference"]}
+    return None
+
+
+def coverage_information(
+    decision: Decision, coverage: Mapping[str, Any], base: str, today: date
+) -> dict[str, Any]:
+    """CRD's ext-coverage-information for a decision."""
+    verdict = decision.verdict
+    parts: list[dict[str, Any]] = [
+        {"url": "coverage", "valueReference": dict(coverage)},
+        {"url": "covered", "valueCode": COVERED[verdict]},
+    ]
+    if verdict is not Verdict.NOT_COVERED:
+        stated = decision.policy.info.get("prior_authorization", ("",))[0]
+        parts.append(
+            {"url": "pa-needed", "valueCode": PRIOR_AUTHORIZATION.get(stated, "conditional")}
+        )
+    if verdict is Verdict.NEEDS_INFORMATION:
+        parts.append({"url": "doc-needed", "valueCode": "clinical"})
+        url = questionnaire_url(base, decision.policy.name)
+        parts.append({"url": "questionnaire", "valueCanonical": f"{url}|{decision.version[:16]}"})
+    parts += [
+        {"url": "reason", "valueCodeableConcept": {"text": reason}} for reason in decision.reasons()
+    ]
+    parts += [
+        {"url": "date", "valueDate": today.isoformat()},
+        {"url": "coverage-assertion-id", "valueString": decision.assertion_id},
+    ]
+    return {"url": COVERAGE_INFORMATION, "extension": parts}
+
+
+def _card(decision: Decision, order: Mapping[str, Any]) -> dict[str, Any]:
+    verdict = decision.verdict
+    title = decision.policy.title
+    words = {
+        Verdict.COVERED: "covered",
+        Verdict.NOT_COVERED: "not covered",
+        Verdict.NEEDS_INFORMATION: "more information needed",
+    }[verdict]
+    lines = [f"**{title}**: {words}.", ""]
+    lines += [
+        f"- {item.fact} = {item.words}: {item.criterion}, \u201c{item.text}\u201d"
+        for item in decision.evaluation.explanation
+    ]
+    if decision.evaluation.missing:
+        lines += ["", "Still to answer:"]
+        lines += [f"- {missing.question}" for missing in decision.evaluation.missing]
+    return {
+        "uuid": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{decision.assertion_id}/{order.get('id')}")),
+        "summary": f"{title[:100]}: {words}"[:140],
+        "indicator": "info" if verdict is Verdict.COVERED else "warning",
+        "detail": "\n".join(lines),
+        "source": {"label": "policykb coverage policies"},
+    }
+
+
+def answer(hook: str, body: object, decisions: Decisions, base: str) -> dict[str, Any]:
+    """The CDS Hooks response to an order-sign or order-select request."""
+    request = HookRequest(body, hook)
+    today = datetime.now(UTC).date()
+    cards, actions = [], []
+    for order in request.orders:
+        kind = order["resourceType"]
+        resources = request.resources(order)
+        routed = decisions.route(order.get(ORDER_CODES[kind]), resources, today)
+        if routed is None:
+            continue
+        route, read = routed
+        coverage = _coverage_reference(request, order)
+        if coverage is None:
+            continue  # CRD asserts coverage of a Coverage: none was given
+        try:
+            decision = decisions.decide(
+                route.policy,
+                read,
+                channel=hook,
+                case_id=f"{kind}/{order.get('id', '')}",
+                from_record=frozenset(read),
+            )
+        except CaseError as error:
+            raise ServiceError(422, f"{kind}/{order.get('id', '')}: {error}") from None
+        updated = copy.deepcopy(order)
+        others = [
+            e
+            for e in updated.get("extension", [])
+            if not (isinstance(e, Mapping) and e.get("url") == COVERAGE_INFORMATION)
+        ]
+        updated["extension"] = [*others, coverage_information(decision, coverage, base, today)]
+        actions.append(
+            {
+                "type": "update",
+                "description": f"Coverage information from {decision.policy.title[:80]}",
+                "resource": updated,
+            }
+        )
+        if hook == "order-sign":
+            cards.append(_card(decision, order))
+    response: dict[str, Any] = {"cards": cards}
+    if actions:
+        response["systemActions"] = actions
+    return response

@@ -1,0 +1,182 @@
+"""One coverage decision: a policy's facts -> verdict, reasons and an assertion id.
+
+Every channel (CRD, PAS, the JSON API) decides through `Decisions.decide`,
+which also writes the audit entry, so a decision is recorded whatever asked
+for it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import orjson
+
+from policykb.bridge import KnowledgeBase
+from policykb.bridge.loading.case import check_value
+from policykb.bridge.loading.files import core_files
+from policykb.bridge.model.case import Case
+from policykb.bridge.model.errors import CaseError
+from policykb.bridge.model.policy import Policy
+from policykb.bridge.model.result import Evaluation, Verdict, json_value
+from policykb.service.audit import AuditLog
+from policykb.service.fhir_facts import FactMapping, Resources, load_mapping
+from policykb.service.routing import Route, Router, route_holds
+
+
+def policy_files(policy: Policy) -> list[Path]:
+    """The files a policy's decisions depend on: the core, and the policy's
+    own program and FHIR mapping (its test suites are not part of it)."""
+    folder = policy.source.folder
+    own = [
+        path
+        for path in folder.rglob("*")
+        if path.is_file()
+        and (path.suffix == ".lp" or path.name == "fhir.yaml")
+        and "tests" not in path.relative_to(folder).parts
+    ]
+    return [*core_files(), *sorted(own)]
+
+
+def content_hash(policy: Policy) -> str:
+    """SHA-256 of the policy's files, each with its name: the version a
+    decision names."""
+    digest = hashlib.sha256()
+    folder = policy.source.folder
+    for path in policy_files(policy):
+        shown = path.relative_to(folder) if path.is_relative_to(folder) else Path("core", path.name)
+        digest.update(f"{shown.as_posix()}\0".encode())
+        data = path.read_bytes()
+        digest.update(f"{len(data)}\0".encode() + data)
+    return digest.hexdigest()
+
+
+def facts_json(case: Case) -> dict[str, object]:
+    return {name: json_value(value) for name, value in sorted(case.facts.items())}
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A decided case, with what identifies it."""
+
+    policy: Policy
+    version: str
+    case: Case
+    evaluation: Evaluation
+    facts_hash: str
+    assertion_id: str
+    from_record: frozenset[str] = frozenset()
+    """Facts read from FHIR resources (the rest came from answers or the caller)."""
+
+    @property
+    def verdict(self) -> Verdict:
+        return self.evaluation.verdict
+
+    @property
+    def cited(self) -> list[str]:
+        """The criteria the minimal explanation cites, in order."""
+        return list(dict.fromkeys(item.criterion for item in self.evaluation.explanation))
+
+    def reasons(self) -> list[str]:
+        """Each cited criterion with its quoted sentence."""
+        criteria = self.policy.criteria
+        reasons = []
+        for criterion in self.cited:
+            text = criteria[criterion].text if criterion in criteria else ""
+            if not text:
+                text = next(i.text for i in self.evaluation.explanation if i.criterion == criterion)
+            reasons.append(f"{criterion}: {text}")
+        return reasons
+
+
+class Decisions:
+    """The knowledge base as the service uses it: policies by name, their
+    versions, FHIR mappings and router, compiled policies, and the audit log."""
+
+    def __init__(
+        self, knowledge: KnowledgeBase, audit: AuditLog | None = None, *, compile_now: bool = True
+    ) -> None:
+        from policykb.bridge.compile.compiled import CompiledPolicies
+
+        self.knowledge = knowledge
+        self.audit = audit
+        self.names = knowledge.policy_names()
+        self.policies = {name: knowledge.policy(name) for name in self.names}
+        self.versions = {name: content_hash(p) for name, p in self.policies.items()}
+        self.mappings: dict[str, FactMapping] = {
+            name: load_mapping(p) for name, p in self.policies.items()
+        }
+        self.router = Router(self.policies.values())
+        self._compiled = CompiledPolicies()
+        self._compiling = threading.Lock()
+        if compile_now:  # a service compiles at start, not on a client's first request
+            for name in self.names:
+                self._compiled.of(knowledge.named_evaluator(name))
+
+    def route(
+        self, concept: object, resources: Resources, today: date
+    ) -> tuple[Route, dict[str, object]] | None:
+        """The policy that decides an ordered code, with the facts read from
+        the record for it; None when no policy decides it."""
+        for route in self.router.candidates(concept):
+            read = self._valid(route.policy, self.mappings[route.policy].read(resources, today))
+            if route_holds(route, read):
+                read[route.code.fact] = route.code.value
+                return route, read
+        return None
+
+    def _valid(self, policy: str, read: dict[str, object]) -> dict[str, object]:
+        """The values read from a record that the policy accepts: one it
+        refuses (a BMI of 900, a malformed code) is a record's error, and the
+        fact stays unknown so that the questionnaire asks for it."""
+        facts = self.policies[policy].facts
+        valid = {}
+        for name, raw in read.items():
+            try:
+                check_value(facts[name], raw)
+            except CaseError:
+                continue
+            valid[name] = raw
+        return valid
+
+    def decide(
+        self,
+        policy: str,
+        facts: Mapping[str, object],
+        *,
+        channel: str,
+        case_id: str = "case",
+        from_record: frozenset[str] = frozenset(),
+        audit: bool = True,
+    ) -> Decision:
+        """Validate the facts (CaseError naming what is wrong), evaluate, audit."""
+        evaluator = self.knowledge.named_evaluator(policy)
+        case = self.knowledge.case({"id": case_id, "policy": policy, "facts": dict(facts)})
+        if evaluator.references:
+            with evaluator.lock:
+                known, _ = evaluator.known_facts(case)
+                evaluator = evaluator.for_known(known)
+        with self._compiling:
+            compiled = self._compiled.of(evaluator)
+        with evaluator.lock:
+            evaluation = compiled.evaluate(case) if compiled else evaluator.evaluate(case)
+        version = self.versions[policy]
+        stated = orjson.dumps(facts_json(case), option=orjson.OPT_SORT_KEYS)
+        facts_hash = hashlib.sha256(stated).hexdigest()
+        assertion = hashlib.sha256(f"{policy}\0{version}\0".encode() + stated).hexdigest()[:32]
+        decision = Decision(
+            self.policies[policy],
+            version,
+            case,
+            evaluation,
+            facts_hash,
+            assertion,
+            from_record & frozenset(case.facts),
+        )
+        if audit and self.audit is not None:
+            self.audit.record(decision, channel)
+        return decision
