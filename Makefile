@@ -1,12 +1,15 @@
 # policykb: the two set-up commands are `make demo` and `make test`.
 # Each installs what it needs on a fresh Debian 12 machine with Python 3.11:
 # SWI-Prolog (Debian's swi-prolog-nox) when swipl is missing, a virtual
-# environment in .venv, and the package with its test extras.
+# environment in .venv, and the package with its test extras; `make test`
+# also Node.js (Debian's nodejs and npm) and FHIR.js for the service's tests.
 
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# FHIR.js, the tests' independent FHIR validator (tests/js), from npm.
+NODE_STAMP := tests/js/node_modules/.installed
 
 .PHONY: demo test lint typecheck unit bench mutation reference system-deps clean
 
@@ -29,7 +32,7 @@ typecheck: $(STAMP)
 	cd $(VENV)/typecheck && $(CURDIR)/$(BIN)/mypy --config-file $(CURDIR)/pyproject.toml -p policykb
 	cd $(VENV)/typecheck && $(CURDIR)/$(BIN)/lint-imports --no-cache $(CURDIR)/pyproject.toml
 
-unit: $(STAMP)
+unit: $(STAMP) $(NODE_STAMP)
 	$(BIN)/pytest
 
 bench: $(STAMP)
@@ -51,10 +54,11 @@ $(MUTATION_STAMP): $(STAMP)
 reference: $(STAMP)
 	$(BIN)/policykb reference -o kb/REFERENCE.md
 
-# SWI-Prolog and the venv module come from Debian when missing.
+# SWI-Prolog, the venv module and Node.js come from Debian when missing.
 system-deps:
 	@missing=""; \
 	command -v swipl >/dev/null 2>&1 || missing="$$missing swi-prolog-nox"; \
+	command -v npm >/dev/null 2>&1 || missing="$$missing nodejs npm"; \
 	$(PYTHON) -c "import ensurepip, venv" >/dev/null 2>&1 || missing="$$missing python3-venv"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" != 0 ]; then \
@@ -72,5 +76,9 @@ $(STAMP): pyproject.toml | system-deps
 	$(BIN)/python -m pip install -q -e '.[test]'
 	touch $(STAMP)
 
+$(NODE_STAMP): tests/js/package.json tests/js/package-lock.json | system-deps
+	npm ci --prefix tests/js --no-audit --no-fund --loglevel=error
+	touch $(NODE_STAMP)
+
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis .mutation
+	rm -rf $(VENV) tests/js/node_modules build *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis .mutation

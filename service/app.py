@@ -105,6 +105,7 @@ class Guard:
         self.max_body = settings.max_body
         self.verifier = verifier
         self.public_url = settings.public_url
+        self._too_large = f"the request body is larger than {self.max_body} bytes"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -122,43 +123,44 @@ class Guard:
             audiences = self._audiences(scope, headers)
             try:
                 self.verifier.verify(headers.get("authorization"), audiences)
-            except Refused as refused:
-                await self._refuse(scope, send, 401, str(refused))
+            except Refused as reason:
+                await self._refuse(scope, send, 401, str(reason))
                 return
         received = 0
-        started = False
+        started = refused = False
 
         async def bounded_receive() -> Message:
-            nonlocal received
+            nonlocal received, started, refused
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_body:
-                    raise _TooLarge
+                if received > self.max_body and not refused:
+                    # Answer now; the handler then sees the client gone and
+                    # whatever it sends is dropped.
+                    refused = True
+                    if not started:
+                        started = True
+                        await self._refuse(scope, send, 413, self._too_large)
+                    return {"type": "http.disconnect"}
             return message
 
         async def tracking_send(message: Message) -> None:
             nonlocal started
+            if refused:
+                return
             if message["type"] == "http.response.start":
                 started = True
             await send(message)
 
         try:
             await self.app(scope, bounded_receive, tracking_send)
-        except _TooLarge:
-            if not started:
-                await self._refuse(
-                    scope, send, 413, f"the request body is larger than {self.max_body} bytes"
-                )
         except Exception as error:
+            if refused:
+                return
             log.error("internal error on %s: %r", path, error)
             if not started:
-                await self._refuse(
-                    scope,
-                    send,
-                    500,
-                    "internal error in policykb (logged on the server; please report it)",
-                )
+                detail = "internal error in policykb (logged on the server; please report it)"
+                await self._refuse(scope, send, 500, detail)
 
     def _audiences(self, scope: Scope, headers: dict[str, str]) -> list[str]:
         if self.public_url:
@@ -171,10 +173,6 @@ class Guard:
         headers = {"WWW-Authenticate": 'Bearer realm="policykb"'} if status == 401 else None
         response = error_response(scope["path"], status, detail, headers=headers)
         await response(scope, _no_body, send)
-
-
-class _TooLarge(Exception):
-    pass
 
 
 async def _no_body() -> Message:
@@ -316,12 +314,17 @@ def create_app(settings: ServiceSettings, knowledge: KnowledgeBase | None = None
 
     async def http_error(request: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, HTTPException)
-        return error_response(request.url.path, error.status_code, str(error.detail))
+        headers = dict(error.headers) if error.headers else None
+        return error_response(
+            request.url.path, error.status_code, str(error.detail), headers=headers
+        )
 
     async def invalid(request: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, RequestValidationError)
         first = error.errors()[0] if error.errors() else {"msg": "invalid request", "loc": ()}
         where = ".".join(str(part) for part in first.get("loc", ()))
+        if first.get("type") == "json_invalid":
+            return error_response(request.url.path, 400, f"the body is not JSON ({where})")
         return error_response(
             request.url.path, 422, f"{where}: {first.get('msg', 'invalid')}", where or None
         )

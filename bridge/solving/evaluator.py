@@ -631,6 +631,7 @@ class Evaluator:
         for candidate in search.search(test, stop_at=past_distinct, distinct_groups=True):
             found.append(chosen(candidate))
         left_out = 0
+        beyond: list[tuple[tuple[str, object], ...]] = []
         if found:
             size = len(found[0])
 
@@ -641,12 +642,17 @@ class Evaluator:
                 if len(found) < limit:
                     found.append(chosen(candidate))
                 else:
+                    beyond.append(chosen(candidate))
                     left_out += 1
+        exact = len(found) + left_out < limit + self.COUNT_BOUND
+        if beyond and exact:
+            # Every smallest set is known: list the first ones in a fixed order,
+            # not in the order the solver happened to find them.
+            found = _first_sets([*found, *beyond], limit, {c: i for i, c in enumerate(choices)})
         if lists:
             found = self._summarise_lists(found, known, opposite, facts)
         rank = {fact: self.policy.facts[fact].rank for fact in facts}
         found.sort(key=lambda changes: [rank[fact] for fact, _ in changes])
-        exact = len(found) + left_out < limit + self.COUNT_BOUND
         return found, left_out, exact
 
     MAX_EDITS = 50
@@ -876,3 +882,17 @@ class Evaluator:
     def missing_item(self, fact: str) -> MissingFact:
         declared = self.policy.facts[fact]
         return MissingFact(fact, declared.question, declared.clauses)
+
+
+def _first_sets(
+    sets: list[tuple[tuple[str, object], ...]], limit: int, order: Mapping[tuple[str, object], int]
+) -> list[tuple[tuple[str, object], ...]]:
+    """The first `limit` change sets: one for each set of facts (its first by
+    vocabulary and value order), then the others, each part in that order."""
+    ranked = sorted(sets, key=lambda changes: [order[c] for c in changes])
+    firsts: dict[tuple[str, ...], tuple[tuple[str, object], ...]] = {}
+    for changes in ranked:
+        firsts.setdefault(tuple(fact for fact, _ in changes), changes)
+    chosen = list(firsts.values())
+    chosen += [changes for changes in ranked if changes not in firsts.values()]
+    return chosen[:limit]

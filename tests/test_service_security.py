@@ -1,0 +1,227 @@
+"""policykb serve's guard: bearer JWTs, the body limit, errors without
+tracebacks, the start-up refusals; and schemathesis against /openapi.json."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import jwt
+import pytest
+import schemathesis
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, settings
+from typer.testing import CliRunner
+
+from policykb.cli.main import app as cli
+from policykb.service.app import create_app
+from policykb.service.settings import ServiceSettings
+from tests.fhir_records import Record
+
+ISSUER = "https://ehr.example.org"
+ENDPOINT = "http://testserver/cds-services/policykb-order-sign"
+RSA_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+EC_KEY = ec.generate_private_key(ec.SECP384R1())
+OTHER_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def jwk(key: Any, kid: str, algorithm: str) -> dict[str, Any]:
+    convert = jwt.algorithms.RSAAlgorithm if algorithm == "RS384" else jwt.algorithms.ECAlgorithm
+    public = json.loads(convert.to_jwk(key.public_key()))
+    return {**public, "kid": kid, "alg": algorithm, "use": "sig"}
+
+
+@pytest.fixture(scope="module")
+def trust_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("trust") / "trust.json"
+    keys = [jwk(RSA_KEY, "rsa-1", "RS384"), jwk(EC_KEY, "ec-1", "ES384")]
+    path.write_text(json.dumps({"issuers": [{"iss": ISSUER, "jwks": {"keys": keys}}]}))
+    return path
+
+
+@pytest.fixture(scope="module")
+def guarded(trust_file: Path) -> Iterator[TestClient]:
+    app = create_app(ServiceSettings(trust=str(trust_file), max_body=64 * 1024))
+    with TestClient(app) as client:
+        yield client
+
+
+def token(
+    key: Any = RSA_KEY,
+    algorithm: str = "RS384",
+    kid: str = "rsa-1",
+    **claims: Any,
+) -> str:
+    now = int(time.time())
+    body = {"iss": ISSUER, "aud": ENDPOINT, "iat": now, "exp": now + 300, "jti": str(uuid.uuid4())}
+    body.update(claims)
+    body = {k: v for k, v in body.items() if v is not None}
+    return jwt.encode(body, key, algorithm=algorithm, headers={"kid": kid})
+
+
+def call(client: TestClient, bearer: str | None) -> Any:
+    headers = {"Authorization": f"Bearer {bearer}"} if bearer else {}
+    return client.post("/cds-services/policykb-order-sign", json=Record().hook(), headers=headers)
+
+
+def test_valid_rs384_and_es384_tokens_are_accepted(guarded: TestClient) -> None:
+    assert call(guarded, token()).status_code == 200
+    assert call(guarded, token(EC_KEY, "ES384", "ec-1")).status_code == 200
+
+
+def test_discovery_needs_no_token(guarded: TestClient) -> None:
+    assert guarded.get("/cds-services").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("bearer", "words"),
+    [
+        (None, "bearer token is required"),
+        ("not-a-jwt", "not a JWT"),
+        (lambda: token(aud="https://elsewhere.example/cds-services/x"), "Audience"),
+        (lambda: token(iss="https://rogue.example"), "not trusted"),
+        (lambda: token(iat=int(time.time()) - 900, exp=int(time.time()) - 600), "expired"),
+        (lambda: token(exp=int(time.time()) + 7200), "longer than"),
+        (lambda: token(jti=None), "jti"),
+        (lambda: token(OTHER_KEY), "signature"),
+        (
+            lambda: jwt.encode(
+                {"iss": ISSUER, "aud": ENDPOINT},
+                "secret-key-of-32-bytes-at-least!!",
+                algorithm="HS256",
+            ),
+            "algorithm",
+        ),
+    ],
+)
+def test_bad_tokens_are_refused_with_an_outcome(
+    guarded: TestClient, bearer: Any, words: str
+) -> None:
+    response = call(guarded, bearer() if callable(bearer) else bearer)
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"].startswith("Bearer")
+    outcome = response.json()
+    assert outcome["resourceType"] == "OperationOutcome"
+    assert words in outcome["issue"][0]["diagnostics"]
+
+
+def test_a_replayed_token_is_refused(guarded: TestClient) -> None:
+    once = token()
+    assert call(guarded, once).status_code == 200
+    again = call(guarded, once)
+    assert again.status_code == 401 and "already used" in again.text
+
+
+def test_json_api_refusals_are_problem_json(guarded: TestClient) -> None:
+    response = guarded.post("/v1/evaluate", json={"facts": {}})
+    assert response.status_code == 401
+    assert response.headers["content-type"] == "application/problem+json"
+    good = token(aud="http://testserver/v1/evaluate")
+    ok = guarded.post(
+        "/v1/evaluate", json={"facts": {}}, headers={"Authorization": f"Bearer {good}"}
+    )
+    assert ok.status_code == 200
+
+
+def test_the_body_limit_answers_413(guarded: TestClient) -> None:
+    big = Record().hook()
+    big["padding"] = "x" * (70 * 1024)
+    response = guarded.post(
+        "/cds-services/policykb-order-sign",
+        json=big,
+        headers={"Authorization": f"Bearer {token()}"},
+    )
+    assert response.status_code == 413
+    assert response.json()["resourceType"] == "OperationOutcome"
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: counted as it arrives
+        yield b'{"facts": {"x": "'
+        for _ in range(100):
+            yield b"y" * 1024
+        yield b'"}}'
+
+    streamed = guarded.post(
+        "/v1/evaluate",
+        content=chunks(),
+        headers={
+            "Authorization": f"Bearer {token(aud='http://testserver/v1/evaluate')}",
+            "content-type": "application/json",
+        },
+    )
+    assert streamed.status_code == 413
+    assert streamed.headers["content-type"] == "application/problem+json"
+
+
+def test_an_internal_error_is_a_500_without_a_traceback(
+    trust_file: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = create_app(ServiceSettings())
+    decisions = app.state.decisions
+
+    def broken(*_args: Any, **_kwargs: Any) -> Any:
+        raise RuntimeError("a defect")
+
+    monkeypatch.setattr(decisions, "decide", broken)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        response = client.post("/cds-services/policykb-order-sign", json=Record().hook())
+        assert response.status_code == 500
+        assert response.json()["resourceType"] == "OperationOutcome"
+        assert "Traceback" not in response.text and "a defect" not in response.text
+        problem = client.post("/v1/evaluate", json={"facts": {}})
+        assert problem.status_code == 500
+        assert problem.headers["content-type"] == "application/problem+json"
+    assert "Traceback" not in caplog.text
+
+
+# -- start-up -------------------------------------------------------------------------
+
+
+def test_serve_refuses_an_open_address_without_auth() -> None:
+    result = CliRunner().invoke(cli, ["serve", "--host", "0.0.0.0"])
+    assert result.exit_code == 2
+    assert "--trust" in result.stderr and "--no-auth" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    "content",
+    ["{", '{"issuers": []}', '{"issuers": [{"iss": "x", "jwks": {"keys": [{"kty": "nope"}]}}]}'],
+)
+def test_serve_refuses_a_bad_trust_file(tmp_path: Path, content: str) -> None:
+    trust = tmp_path / "trust.json"
+    trust.write_text(content)
+    result = CliRunner().invoke(
+        cli, ["serve", "--trust", str(trust), "--audit", str(tmp_path / "a.jsonl")]
+    )
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: trust file")
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_serve_refuses_an_unwritable_audit_log(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["serve", "--audit", str(tmp_path / "missing" / "a.jsonl")])
+    assert result.exit_code == 5
+    assert "audit log" in result.stderr
+
+
+# -- schemathesis ----------------------------------------------------------------------
+
+schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(ServiceSettings()))
+
+
+@schema.parametrize()
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+def test_openapi_contract(case: schemathesis.Case) -> None:
+    """Generated requests: never a 5xx, every answer as the document declares.
+    A FHIR or CDS Hooks body is valid by its profile, and a case by the
+    vocabulary of the policy it names, not by a JSON schema: a well-formed
+    object refused there with a 422 is not a defect."""
+    from schemathesis.specs.openapi.checks import positive_data_acceptance
+
+    semantic = case.path.startswith(("/fhir", "/cds-services", "/v1/evaluate", "/v1/why"))
+    case.call_and_validate(excluded_checks=[positive_data_acceptance] if semantic else [])
