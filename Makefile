@@ -40,6 +40,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/check_diff.py
 	$(BIN)/python bench/batch.py
 	$(BIN)/python bench/batch_scaling.py
+	$(BIN)/python bench/serve.py
 
 # Mutation testing (long: not part of make test). MUTATION_ARGS=--resume
 # tests again only what the last run did not kill; see tests/mutation.

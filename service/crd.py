@@ -16,7 +16,6 @@ words; order-select gets none (CRD: no cards while the order is being chosen).
 
 from __future__ import annotations
 
-import copy
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
@@ -243,7 +242,7 @@ def answer(hook: str, body: object, decisions: Decisions, base: str) -> dict[str
             )
         except CaseError as error:
             raise ServiceError(422, f"{kind}/{order.get('id', '')}: {error}") from None
-        updated = copy.deepcopy(order)
+        updated = dict(order)  # only its extension list is new
         others = [
             e
             for e in updated.get("extension", [])

@@ -111,29 +111,64 @@ def _moment(resource: Mapping[str, Any]) -> str:
     return ""
 
 
+class Expression:
+    """A FHIRPath expression: compiled to Python where it keeps to the
+    subset of fhirpath.py, else (or on data the subset does not cover)
+    evaluated by fhirpathpy."""
+
+    def __init__(self, text: str) -> None:
+        import fhirpathpy
+        from fhirpathpy.models import models
+
+        from policykb.service.fhirpath import Unsupported, compile_path
+
+        self.text = text
+        self._general = fhirpathpy.compile(text, model=models["r4"])
+        try:
+            self._fast: Callable[[list[Any], Mapping[str, Any]], list[Any]] | None = compile_path(
+                text
+            )
+        except Unsupported:
+            self._fast = None
+        self._unsupported = Unsupported
+
+    def __call__(self, focus: Mapping[str, Any] | None, variables: Mapping[str, Any]) -> list[Any]:
+        if self._fast is not None:
+            try:
+                return self._fast([focus] if focus is not None else [], variables)
+            except self._unsupported:
+                pass
+        return list(self._general(focus if focus is not None else {}, dict(variables)))
+
+
 @dataclass(frozen=True)
 class FactRule:
     """How one fact is read: an expression, then what is done with its values."""
 
     fact: str
     type: FactType
-    path: Callable[..., list[Any]]
+    path: Expression
     pick: str | None = None
-    value: Callable[..., list[Any]] | None = None
+    value: Expression | None = None
     conversion: str | None = None
     mapping: Mapping[str, object] = field(default_factory=dict)
     expression: str = ""
 
     def read(self, variables: Mapping[str, Any], order_day: date) -> object | None:
         """The fact's raw value (as a case would write it), or None when unknown."""
-        found = self.path({}, dict(variables))
+        found = self.path(None, variables)
         if self.pick == "latest":
             resources = [r for r in found if isinstance(r, Mapping)]
             if not resources:
                 return None
             found = [max(resources, key=_moment)]
         if self.value is not None:
-            found = [v for resource in found for v in self.value(resource, dict(variables))]
+            found = [
+                v
+                for item in found
+                if isinstance(item, Mapping)
+                for v in self.value(item, variables)
+            ]
         values = [self._converted(v, order_day) for v in found]
         values = [v for v in values if v is not None]
         distinct = list(dict.fromkeys(values))
@@ -211,9 +246,6 @@ def _shown(path: Path) -> str:
 
 
 def _rule(path: Path, policy: Policy, name: object, entry: object) -> FactRule:
-    import fhirpathpy
-    from fhirpathpy.models import models
-
     where = f"{_shown(path)}: fact {name!r}"
     if not isinstance(name, str) or name not in policy.facts:
         raise PolicyError(f"{where}: not a fact of policy {policy.name}")
@@ -230,11 +262,11 @@ def _rule(path: Path, policy: Policy, name: object, entry: object) -> FactRule:
     if not isinstance(mapping, Mapping):
         raise PolicyError(f"{where}: 'map' must map values read to the fact's values")
 
-    def compiled(expression: object) -> Callable[..., list[Any]]:
+    def compiled(expression: object) -> Expression:
         if not isinstance(expression, str):
             raise PolicyError(f"{where}: an expression must be text")
         try:
-            return fhirpathpy.compile(expression, model=models["r4"])
+            return Expression(expression)
         except Exception as error:
             raise PolicyError(f"{where}: FHIRPath {expression!r} does not parse: {error}") from None
 

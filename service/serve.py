@@ -17,7 +17,9 @@ def run_service(settings: ServiceSettings, host: str, port: int, workers: int) -
     app = create_app(settings)
     logging.getLogger("policykb.service").setLevel(logging.INFO)
     if workers == 1:
-        uvicorn.run(app, host=host, port=port, log_level="info", server_header=False)
+        uvicorn.run(
+            app, host=host, port=port, log_level="info", server_header=False, access_log=False
+        )
         return
     settings.to_environment()
     uvicorn.run(

@@ -1,0 +1,199 @@
+"""Load on `policykb serve` over loopback: CRD order-sign under concurrency.
+
+32 concurrent clients (keep-alive connections) send CRD order-sign requests
+for 30 s, each request a bariatric order with a record of its own (age, BMI
+history, pregnancy, diagnoses drawn at random, so decisions vary); the
+service decides each and appends it to its audit log (fsync'd). Reported:
+throughput, p50/p99 latency, errors, and as a baseline in the same run the
+same clients against GET /healthz (the server and client cost of a request
+without a decision).
+
+Targets (issue: the service): p99 <= 100 ms and zero errors; Da Vinci's own
+target is 5 s for 90% of calls.
+
+    python bench/serve.py [--clients 32] [--seconds 30] [--workers 1 2]
+
+The load client runs on the same machine and takes part of its two cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import policykb
+from tests.fhir_records import BARIATRIC_CODES, Record
+
+DIAGNOSES = ["E11.9", "E08.0", "M17.11", "M16.0", "I10", "G93.2", "J45.909"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def bodies(count: int, seed: int = 7) -> list[bytes]:
+    """Distinct order-sign requests, each with its own record."""
+    rng = random.Random(seed)
+    made = []
+    for index in range(count):
+        record = Record(
+            code=rng.choice(list(BARIATRIC_CODES.values())),
+            birth_date=f"{rng.randint(1940, 2010)}-{rng.randint(1, 12):02d}-15",
+            bmis=[
+                (f"2026-0{m}-01", round(rng.uniform(25, 55), 1))
+                for m in range(1, rng.randint(1, 5))
+            ],
+            pregnant=rng.choice([None, False, True]),
+            diagnoses=rng.sample(DIAGNOSES, rng.randint(0, 3)),
+            order_id=f"order-{index}",
+        )
+        made.append(json.dumps(record.hook()).encode())
+    return made
+
+
+async def client(
+    port: int,
+    path: str,
+    payloads: list[bytes] | None,
+    until: float,
+    latencies: list[float],
+    errors: list[str],
+) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    rng = random.Random()
+    try:
+        while time.perf_counter() < until:
+            if payloads is None:
+                request = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode()
+            else:
+                body = rng.choice(payloads)
+                head = (
+                    f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                    f"Content-Length: {len(body)}\r\n\r\n"
+                )
+                request = head.encode() + body
+            start = time.perf_counter()
+            writer.write(request)
+            await writer.drain()
+            status_line = await reader.readline()
+            length = 0
+            while True:
+                line = await reader.readline()
+                if line in (b"\r\n", b""):
+                    break
+                name, _, value = line.decode("latin-1").partition(":")
+                if name.lower() == "content-length":
+                    length = int(value)
+            await reader.readexactly(length)
+            latencies.append(time.perf_counter() - start)
+            if not status_line.startswith(b"HTTP/1.1 200"):
+                errors.append(status_line.decode("latin-1").strip())
+    except (OSError, asyncio.IncompleteReadError) as error:
+        errors.append(repr(error))
+    finally:
+        writer.close()
+
+
+async def load(
+    port: int, path: str, payloads: list[bytes] | None, clients: int, seconds: float
+) -> dict[str, float]:
+    latencies: list[float] = []
+    errors: list[str] = []
+    start = time.perf_counter()
+    until = start + seconds
+    await asyncio.gather(
+        *(client(port, path, payloads, until, latencies, errors) for _ in range(clients))
+    )
+    wall = time.perf_counter() - start
+    latencies.sort()
+    return {
+        "requests": len(latencies),
+        "per_second": len(latencies) / wall,
+        "p50_ms": 1000 * statistics.median(latencies) if latencies else float("nan"),
+        "p99_ms": 1000 * latencies[int(0.99 * (len(latencies) - 1))] if latencies else float("nan"),
+        "errors": len(errors),
+    }
+
+
+def wait_ready(port: int, process: subprocess.Popen[bytes], seconds: float = 120) -> None:
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"policykb serve exited with {process.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit("policykb serve did not start")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    args = parser.parse_args()
+    for workers in args.workers:
+        run(args.clients, args.seconds, workers)
+
+
+def run(clients: int, seconds: float, workers: int) -> None:
+    port = free_port()
+    with tempfile.TemporaryDirectory() as folder:
+        audit = Path(folder) / "audit.jsonl"
+        command = [
+            *policykb(),
+            "serve",
+            "--port",
+            str(port),
+            "--audit",
+            str(audit),
+            "--workers",
+            str(workers),
+        ]
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            wait_ready(port, process)
+            payloads = bodies(2000)
+            asyncio.run(
+                load(port, "/cds-services/policykb-order-sign", payloads[:50], 4, 3)
+            )  # warm up
+            baseline = asyncio.run(load(port, "/healthz", None, clients, min(10, seconds)))
+            crd = asyncio.run(
+                load(port, "/cds-services/policykb-order-sign", payloads, clients, seconds)
+            )
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+        audited = sum(1 for _ in audit.open("rb"))
+    print(f"policykb serve, {workers} worker(s), {clients} concurrent clients on loopback")
+    print(f"  baseline GET /healthz: {figures(baseline)}")
+    print(f"  CRD order-sign ({seconds:.0f} s, distinct records): {figures(crd)}")
+    print("    (target p99 <= 100 ms, 0 errors)")
+    ratio = crd["per_second"] / baseline["per_second"]
+    print(f"  {ratio:.2f}x the baseline's throughput; audit entries: {audited:,}")
+
+
+def figures(measured: dict[str, float]) -> str:
+    return (
+        f"{measured['per_second']:,.0f} requests/s, p50 {measured['p50_ms']:.1f} ms, "
+        f"p99 {measured['p99_ms']:.1f} ms, {measured['errors']:.0f} errors"
+    )
+
+
+if __name__ == "__main__":
+    main()
