@@ -30,4 +30,5 @@ def run_service(settings: ServiceSettings, host: str, port: int, workers: int) -
         workers=workers,
         log_level="info",
         server_header=False,
+        access_log=False,
     )

@@ -225,3 +225,45 @@ def test_openapi_contract(case: schemathesis.Case) -> None:
 
     semantic = case.path.startswith(("/fhir", "/cds-services", "/v1/evaluate", "/v1/why"))
     case.call_and_validate(excluded_checks=[positive_data_acceptance] if semantic else [])
+
+
+def test_serve_runs_and_stops_cleanly(tmp_path: Path) -> None:
+    """The real command on a real socket: answers, then stops on SIGTERM with
+    exit 0 and no traceback."""
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    audit = tmp_path / "audit.jsonl"
+    command = [sys.executable, "-m", "policykb.cli.main", "serve", "--port", str(port)]
+    process = subprocess.Popen(
+        [*command, "--audit", str(audit)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/cds-services") as answer:
+                    assert json.load(answer)["services"]
+                break
+            except OSError:
+                assert process.poll() is None and time.time() < deadline
+                time.sleep(0.3)
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/cds-services/policykb-order-sign",
+            data=json.dumps(Record().hook()).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request) as answer:
+            assert "systemActions" in json.load(answer)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 0
+    assert b"Traceback" not in stderr
+    assert len(audit.read_bytes().splitlines()) == 1
