@@ -14,6 +14,7 @@ synchronous.
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -239,7 +240,12 @@ def create_app(settings: ServiceSettings, knowledge: KnowledgeBase | None = None
         body = await _json(request)
         # Decided on the event loop: about a millisecond of CPU, which threads
         # would not run faster (the GIL) but would queue behind each other.
-        answer = crd.answer(hooks[service], body, decisions, base_url(request))
+        # Its audit entries are then put on disk on a thread, while the loop
+        # answers others (and their fsync is shared: see AuditLog).
+        pending: list[int] = []
+        answer = crd.answer(hooks[service], body, decisions, base_url(request), pending)
+        if pending:
+            await threaded(decisions.settle, pending)
         return Response(orjson.dumps(answer), media_type="application/json")
 
     # -- DTR and PAS ------------------------------------------------------------------
@@ -342,6 +348,10 @@ def create_app(settings: ServiceSettings, knowledge: KnowledgeBase | None = None
     app.add_exception_handler(LimitError, handler(413))
     app.add_exception_handler(Exception, unexpected)
     app.add_middleware(Guard, settings=settings, verifier=verifier)
+    # The policies, circuits and caches loaded so far live as long as the
+    # service: out of the collector's sight, full collections stay short.
+    gc.collect()
+    gc.freeze()
     return app
 
 

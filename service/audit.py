@@ -56,7 +56,9 @@ class AuditLog:
         except OSError as error:
             raise OutputError(f"audit log {path}: {error.strerror}") from None
 
-    def record(self, decision: Decision, channel: str) -> None:
+    def record(self, decision: Decision, channel: str, *, durable: bool = True) -> int:
+        """Append the decision's entry and (durable) wait until it is on disk;
+        its number, for `sync`, when not durable."""
         from policykb.service.decisions import facts_json
 
         entry = {
@@ -77,8 +79,14 @@ class AuditLog:
                 raise OutputError(f"audit log {self.path}: short write")
             self._appended += 1
             mine = self._appended
+        if durable:
+            self.wait(mine)
+        return mine
+
+    def wait(self, entry: int) -> None:
+        """Return once entry `entry` is on disk (at once without sync)."""
         if self.sync:
-            self._sync(mine)
+            self._sync(entry)
 
     def _sync(self, entry: int) -> None:
         """fsync until entry `entry` is on disk. Group commit: one fsync covers

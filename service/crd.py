@@ -217,8 +217,11 @@ def _card(decision: Decision, order: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def answer(hook: str, body: object, decisions: Decisions, base: str) -> dict[str, Any]:
-    """The CDS Hooks response to an order-sign or order-select request."""
+def answer(
+    hook: str, body: object, decisions: Decisions, base: str, pending: list[int] | None = None
+) -> dict[str, Any]:
+    """The CDS Hooks response to an order-sign or order-select request (its
+    audit entries' numbers added to `pending` when given: see Decisions.decide)."""
     request = HookRequest(body, hook)
     today = datetime.now(UTC).date()
     cards, actions = [], []
@@ -239,6 +242,7 @@ def answer(hook: str, body: object, decisions: Decisions, base: str) -> dict[str
                 channel=hook,
                 case_id=f"{kind}/{order.get('id', '')}",
                 from_record=frozenset(read),
+                pending=pending,
             )
         except CaseError as error:
             raise ServiceError(422, f"{kind}/{order.get('id', '')}: {error}") from None

@@ -152,8 +152,11 @@ class Decisions:
         case_id: str = "case",
         from_record: frozenset[str] = frozenset(),
         audit: bool = True,
+        pending: list[int] | None = None,
     ) -> Decision:
-        """Validate the facts (CaseError naming what is wrong), evaluate, audit."""
+        """Validate the facts (CaseError naming what is wrong), evaluate, audit.
+        The audit entry is on disk when this returns, unless `pending` is given:
+        then its number is added there for the caller to `settle`."""
         evaluator = self.knowledge.named_evaluator(policy)
         case = self.knowledge.case({"id": case_id, "policy": policy, "facts": dict(facts)})
         if evaluator.references:
@@ -178,5 +181,12 @@ class Decisions:
             from_record & frozenset(case.facts),
         )
         if audit and self.audit is not None:
-            self.audit.record(decision, channel)
+            entry = self.audit.record(decision, channel, durable=pending is None)
+            if pending is not None:
+                pending.append(entry)
         return decision
+
+    def settle(self, pending: list[int]) -> None:
+        """Wait until the audit entries in `pending` are on disk."""
+        if pending and self.audit is not None:
+            self.audit.wait(max(pending))
