@@ -40,6 +40,12 @@ MODULES = (
     "bridge/loading/case.py",
     "bridge/loading/comparisons.py",
     "bridge/prolog/translate.py",
+    "service/fhirpath.py",
+    "service/fhir_facts.py",
+    "service/routing.py",
+    "service/crd.py",
+    "service/pas.py",
+    "service/dtr.py",
 )
 
 KEPT_OPERATORS = re.compile(
