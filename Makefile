@@ -2,7 +2,8 @@
 # Each installs what it needs on a fresh Debian 12 machine with Python 3.11:
 # SWI-Prolog (Debian's swi-prolog-nox) when swipl is missing, a virtual
 # environment in .venv, and the package with its test extras; `make test`
-# also Node.js (Debian's nodejs and npm) and FHIR.js for the service's tests.
+# also Node.js (Debian's nodejs and npm), FHIR.js and axe-core for the
+# service's tests, and Debian's Chromium for the page's browser tests.
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -11,7 +12,7 @@ STAMP  := $(VENV)/.installed
 # FHIR.js, the tests' independent FHIR validator (tests/js), from npm.
 NODE_STAMP := tests/js/node_modules/.installed
 
-.PHONY: demo test lint typecheck unit bench mutation reference system-deps clean
+.PHONY: demo test lint typecheck unit bench mutation reference screenshots system-deps test-system-deps clean
 
 demo: $(STAMP)
 	$(BIN)/policykb evaluate examples/denied-no-order.json
@@ -52,15 +53,19 @@ $(MUTATION_STAMP): $(STAMP)
 	$(BIN)/python -m pip install -q -e '.[test,mutation]'
 	touch $(MUTATION_STAMP)
 
+# The page's screenshots in docs/ (the README shows them), from its browser tests.
+screenshots: $(STAMP) $(NODE_STAMP)
+	POLICYKB_UPDATE_SCREENSHOTS=1 $(BIN)/pytest tests/test_page.py -q
+
 reference: $(STAMP)
 	$(BIN)/policykb reference -o kb/REFERENCE.md
 
-# SWI-Prolog, the venv module and Node.js come from Debian when missing.
-system-deps:
+# SWI-Prolog and the venv module come from Debian when missing; for the tests
+# also Node.js and Chromium (Playwright drives Debian's build: it downloads none).
+# Installs the Debian packages that the checks in $(1) find missing.
+define debian_packages
 	@missing=""; \
-	command -v swipl >/dev/null 2>&1 || missing="$$missing swi-prolog-nox"; \
-	command -v npm >/dev/null 2>&1 || missing="$$missing nodejs npm"; \
-	$(PYTHON) -c "import ensurepip, venv" >/dev/null 2>&1 || missing="$$missing python3-venv"; \
+	$(1); \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" != 0 ]; then \
 	    echo "policykb needs these Debian packages:$$missing"; \
@@ -70,6 +75,15 @@ system-deps:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 	    apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
+endef
+
+system-deps:
+	$(call debian_packages,command -v swipl >/dev/null 2>&1 || missing="$$missing swi-prolog-nox"; \
+	  $(PYTHON) -c "import ensurepip; import venv" >/dev/null 2>&1 || missing="$$missing python3-venv")
+
+test-system-deps:
+	$(call debian_packages,command -v npm >/dev/null 2>&1 || missing="$$missing nodejs npm"; \
+	  [ -x /usr/bin/chromium ] || missing="$$missing chromium")
 
 $(STAMP): pyproject.toml | system-deps
 	$(PYTHON) -m venv $(VENV)
@@ -77,7 +91,7 @@ $(STAMP): pyproject.toml | system-deps
 	$(BIN)/python -m pip install -q -e '.[test]'
 	touch $(STAMP)
 
-$(NODE_STAMP): tests/js/package.json tests/js/package-lock.json | system-deps
+$(NODE_STAMP): tests/js/package.json tests/js/package-lock.json | test-system-deps
 	npm ci --prefix tests/js --no-audit --no-fund --loglevel=error
 	touch $(NODE_STAMP)
 

@@ -4,9 +4,16 @@
     POST /v1/why        a case document -> what `why --format json` prints
     POST /v1/check      {"policy": name} -> what `check --format json` prints
     GET  /v1/policies   the loaded policies: title, version, codes
+and for the analyst's page:
+    GET  /v1/policies/{name}   its facts (types, options, bounds) and criteria
+    POST /v1/prove      a case -> the SWI-Prolog proof tree
+    POST /v1/notice     a case -> the notice, as Markdown
+    POST /v1/diff       {"old": name, "new": name} -> what `diff --format json` prints
+    POST /v1/cases/parse  a case file's text (JSON or YAML) -> the case, checked
 
 A case names its policy by name (never a path); an evaluation is a decision
-and is audited like CRD's and PAS's.
+and is audited like CRD's and PAS's, unless it asks `?audit=false` (an
+analyst's what-if on the page is not a decision).
 """
 
 from __future__ import annotations
@@ -17,8 +24,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from policykb.bridge.model.case import DEFAULT_POLICY
-from policykb.bridge.model.errors import CaseError
+from policykb.bridge.model.case import DEFAULT_POLICY, Case
+from policykb.bridge.model.errors import CaseError, PolicyError, PrologUnavailable, ProofUnsupported
+from policykb.bridge.model.policy import Fact, FactType
+from policykb.bridge.model.result import json_value
 from policykb.service.decisions import Decisions
 from policykb.service.errors import ServiceError
 from policykb.service.routing import SYSTEM_URIS
@@ -40,6 +49,14 @@ class CheckRequest(BaseModel):
     policy: str = Field(DEFAULT_POLICY, max_length=200)
 
 
+def _within_policy(text: str) -> str:
+    """A message or FILE:LINE with each path cut to the policy folder and file:
+    the server's own folders are not the caller's business."""
+    import re
+
+    return re.sub(r"(?:/[^/\s:]+)*/([^/\s:]+/[^/\s:]+\.lp)", r"\1", text)
+
+
 def _known(decisions: Decisions, name: str) -> None:
     if name not in decisions.policies:
         known = ", ".join(decisions.names)
@@ -48,11 +65,11 @@ def _known(decisions: Decisions, name: str) -> None:
         )
 
 
-def evaluate(decisions: Decisions, document: CaseDocument) -> dict[str, Any]:
+def evaluate(decisions: Decisions, document: CaseDocument, audit: bool = True) -> dict[str, Any]:
     _known(decisions, document.policy)
     try:
         decision = decisions.decide(
-            document.policy, document.facts, channel="api", case_id=document.id
+            document.policy, document.facts, channel="api", case_id=document.id, audit=audit
         )
     except CaseError as error:
         raise ServiceError(422, str(error), where="facts") from None
@@ -88,8 +105,12 @@ class CheckReports:
         with self._lock:
             if request.policy not in self._reports:
                 knowledge = decisions.knowledge
-                found = knowledge.check(knowledge.named_evaluator(request.policy))
-                self._reports[request.policy] = found.to_dict()
+                found = knowledge.check(knowledge.named_evaluator(request.policy)).to_dict()
+                found["policy"] = request.policy
+                for finding in found["findings"]:
+                    if finding.get("location"):
+                        finding["location"] = _within_policy(finding["location"])
+                self._reports[request.policy] = found
             return self._reports[request.policy]
 
 
@@ -112,3 +133,159 @@ def policies(decisions: Decisions) -> dict[str, Any]:
             }
         )
     return {"policies": listed}
+
+
+# -- for the analyst's page ---------------------------------------------------------
+
+
+def _number(fact: Fact, bound: object) -> object:
+    shown = fact.shown(bound)  # type: ignore[arg-type]
+    if fact.type is FactType.INT:
+        return int(shown)
+    if fact.type is FactType.DECIMAL:
+        return float(shown)
+    return shown
+
+
+def vocabulary(decisions: Decisions, name: str) -> dict[str, Any]:
+    """A policy's facts and criteria, as a form and a criteria tree need them."""
+    _known(decisions, name)
+    policy = decisions.policies[name]
+    facts = []
+    for fact in sorted(policy.facts.values(), key=lambda f: f.rank):
+        entry: dict[str, Any] = {
+            "name": fact.name,
+            "type": fact.type.value,
+            "question": fact.question,
+            "meaning": fact.meaning,
+            "clauses": list(fact.clauses),
+        }
+        if fact.options:
+            entry["options"] = [
+                {"value": option, "text": fact.option_texts.get(option, option)}
+                for option in fact.options
+            ]
+        if fact.default is not None:
+            entry["default"] = json_value(fact.default)
+        if fact.low is not None:
+            entry["min"] = _number(fact, fact.low)
+        if fact.high is not None:
+            entry["max"] = _number(fact, fact.high)
+        if fact.unit:
+            entry["unit"] = fact.unit
+        if fact.system:
+            entry["system"] = fact.system
+        facts.append(entry)
+    criteria = [
+        {
+            "id": c.id,
+            "place": c.place,
+            "text": c.text,
+            "role": c.role.value,
+            "section": c.section,
+            "parents": list(c.parents),
+            "parts": list(c.parts),
+            "group": c.group_words,
+        }
+        for c in policy.criteria.values()
+    ]
+    headings = [
+        {"id": key, "text": text, "path": policy.heading_path(key)}
+        for key, text in policy.headings.items()
+    ]
+    return {
+        "name": name,
+        "title": policy.title,
+        "version": decisions.versions[name],
+        "info": {key: list(values) for key, values in policy.info.items()},
+        "facts": facts,
+        "criteria": criteria,
+        "headings": headings,
+    }
+
+
+def _case(decisions: Decisions, document: CaseDocument) -> Case:
+    _known(decisions, document.policy)
+    try:
+        return decisions.knowledge.case(document.model_dump())
+    except CaseError as error:
+        raise ServiceError(422, str(error), where="facts") from None
+
+
+def notice(decisions: Decisions, document: CaseDocument) -> dict[str, Any]:
+    from policykb.explain.notice import render_notice_markdown
+
+    case = _case(decisions, document)
+    evaluation = decisions.knowledge.evaluate(case)
+    markdown = render_notice_markdown(evaluation, decisions.policies[document.policy])
+    return {"verdict": evaluation.verdict.value, "markdown": markdown}
+
+
+def prove(decisions: Decisions, document: CaseDocument) -> dict[str, Any]:
+    case = _case(decisions, document)
+    try:
+        verdict, proof = decisions.knowledge.prove(case)
+    except ProofUnsupported as error:
+        raise ServiceError(422, str(error)) from None
+    except PrologUnavailable as error:
+        raise ServiceError(503, str(error)) from None
+    return {"verdict": verdict.value, "proof": proof}
+
+
+class DiffRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    old: str = Field(max_length=200, description="The old version: a policy name.")
+    new: str = Field(max_length=200, description="The new version: a policy name.")
+
+
+class DiffReports:
+    """diff reports by pair of policies (they do not change while loaded)."""
+
+    def __init__(self) -> None:
+        self._reports: dict[tuple[str, str], dict[str, Any]] = {}
+        self._lock = threading.Lock()
+
+    def report(self, decisions: Decisions, request: DiffRequest) -> dict[str, Any]:
+        from policykb.bridge.analysis.diff import diff_policies
+
+        _known(decisions, request.old)
+        _known(decisions, request.new)
+        key = (request.old, request.new)
+        with self._lock:
+            if key not in self._reports:
+                knowledge = decisions.knowledge
+                old, new = knowledge.named_evaluator(key[0]), knowledge.named_evaluator(key[1])
+                try:
+                    found = diff_policies(old, new).to_dict()
+                except PolicyError as error:
+                    raise ServiceError(422, _within_policy(str(error))) from None
+                found["old"], found["new"] = key  # names: the server's paths are its own
+                self._reports[key] = found
+            return self._reports[key]
+
+
+class CaseText(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    text: str = Field(max_length=1 << 20, description="A case file's text: JSON or YAML.")
+    policy: str | None = Field(
+        None, max_length=200, description="The policy, if the case names none."
+    )
+
+
+def parse_case(decisions: Decisions, given: CaseText) -> dict[str, Any]:
+    """A case file's text, checked, as a case document."""
+    from policykb.bridge.loading.case import case_policy_name, parse_case_text
+
+    try:
+        document = parse_case_text(given.text, "case")
+        name = (
+            given.policy
+            if given.policy and not (isinstance(document, dict) and "policy" in document)
+            else case_policy_name(document)
+        )
+        _known(decisions, name)
+        case = decisions.knowledge.case(document, policy=name)
+    except CaseError as error:
+        raise ServiceError(422, str(error), where="text") from None
+    facts = {fact: json_value(value) for fact, value in case.facts.items()}
+    return {"id": case.id, "policy": name, "facts": facts}

@@ -23,7 +23,8 @@ from typing import Annotated, Any
 import orjson
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -39,8 +40,17 @@ from policykb.service.settings import ServiceSettings
 
 log = logging.getLogger("policykb.service")
 
-OPEN_PATHS = ("/cds-services", "/openapi.json", "/docs", "/healthz")
-"""Paths that need no token: discovery, the API description, liveness."""
+OPEN_PATHS = ("/", "/cds-services", "/openapi.json", "/docs", "/healthz")
+"""Paths that need no token: the page, discovery, the API description, liveness
+(and the page's static files: see Guard)."""
+STATIC = Path(__file__).parent / "static"
+PAGE_HEADERS = {
+    # The page loads nothing from elsewhere and runs only its own script.
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data: blob:; "
+    "style-src 'self'; script-src 'self'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
 
 PROBLEM = {
     "content": {
@@ -120,7 +130,8 @@ class Guard:
                 scope, send, 413, f"the request body is larger than {self.max_body} bytes"
             )
             return
-        if self.verifier is not None and not (path in OPEN_PATHS or path.startswith("/docs")):
+        open_path = path in OPEN_PATHS or path.startswith(("/docs", "/static/"))
+        if self.verifier is not None and not open_path:
             audiences = self._audiences(scope, headers)
             try:
                 self.verifier.verify(headers.get("authorization"), audiences)
@@ -199,6 +210,7 @@ def create_app(settings: ServiceSettings, knowledge: KnowledgeBase | None = None
     decisions = Decisions(knowledge, audit)
     verifier = Verifier.from_file(Path(settings.trust)) if settings.trust else None
     checks = api.CheckReports()
+    diffs = api.DiffReports()
 
     app = FastAPI(
         title="policykb",
@@ -281,9 +293,10 @@ def create_app(settings: ServiceSettings, knowledge: KnowledgeBase | None = None
     # -- the JSON API ---------------------------------------------------------------------
 
     @app.post("/v1/evaluate", tags=["JSON API"], responses=_errors(PROBLEM))
-    async def evaluate(document: api.CaseDocument) -> dict[str, Any]:
-        """Evaluate a case: verdict, criteria, minimal explanation, missing facts."""
-        return await threaded(api.evaluate, decisions, document)  # type: ignore[no-any-return]
+    async def evaluate(document: api.CaseDocument, audit: bool = True) -> dict[str, Any]:
+        """Evaluate a case: verdict, criteria, minimal explanation, missing facts.
+        A decision, audited; `audit=false` for a what-if that decides nothing."""
+        return await threaded(api.evaluate, decisions, document, audit)  # type: ignore[no-any-return]
 
     @app.post("/v1/why", tags=["JSON API"], responses=_errors(PROBLEM))
     async def why(
@@ -303,6 +316,38 @@ def create_app(settings: ServiceSettings, knowledge: KnowledgeBase | None = None
     async def policies() -> dict[str, Any]:
         """The loaded policies: title, version (content hash), codes, facts."""
         return api.policies(decisions)
+
+    @app.get("/v1/policies/{name}", tags=["JSON API"], responses=_errors(PROBLEM))
+    async def policy(name: str) -> dict[str, Any]:
+        """A policy's facts (type, question, options, bounds, default) and criteria."""
+        return api.vocabulary(decisions, name)
+
+    @app.post("/v1/prove", tags=["JSON API"], responses=_errors(PROBLEM))
+    async def prove(document: api.CaseDocument) -> dict[str, Any]:
+        """The second engine's verdict and proof tree (SWI-Prolog)."""
+        return await threaded(api.prove, decisions, document)  # type: ignore[no-any-return]
+
+    @app.post("/v1/notice", tags=["JSON API"], responses=_errors(PROBLEM))
+    async def notice(document: api.CaseDocument) -> dict[str, Any]:
+        """The notice of the determination, as Markdown."""
+        return await threaded(api.notice, decisions, document)  # type: ignore[no-any-return]
+
+    @app.post("/v1/diff", tags=["JSON API"], responses=_errors(PROBLEM))
+    async def diff(request: api.DiffRequest) -> dict[str, Any]:
+        """The regions of scenarios whose verdict differs between two policies."""
+        return await threaded(diffs.report, decisions, request)  # type: ignore[no-any-return]
+
+    @app.post("/v1/cases/parse", tags=["JSON API"], responses=_errors(PROBLEM))
+    async def parse_case(given: api.CaseText) -> dict[str, Any]:
+        """A case file's text (JSON or YAML), checked, as a case document."""
+        return await threaded(api.parse_case, decisions, given)  # type: ignore[no-any-return]
+
+    @app.get("/", include_in_schema=False)
+    async def page() -> FileResponse:
+        """The analyst's page (static files; it asks /v1 for every answer)."""
+        return FileResponse(STATIC / "index.html", headers=PAGE_HEADERS)
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

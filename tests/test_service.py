@@ -528,3 +528,50 @@ def test_replay_reports_entries_that_differ(
     clean = tmp_path / "clean.jsonl"
     clean.write_bytes(b"\n".join(lines) + b"\n")
     assert runner.invoke(app, ["replay", str(clean)]).exit_code == 0
+
+
+# -- the page's endpoints ---------------------------------------------------------------
+
+
+def test_vocabulary_gives_types_bounds_defaults_and_criteria(
+    client: TestClient, kb: KnowledgeBase
+) -> None:
+    vocabulary = client.get("/v1/policies/bariatric-surgery").json()
+    facts = {fact["name"]: fact for fact in vocabulary["facts"]}
+    assert facts["age"]["type"] == "int" and (facts["age"]["min"], facts["age"]["max"]) == (0, 130)
+    assert facts["bmi"]["unit"] == "kg/m2"
+    assert facts["epsdt"]["default"] is False
+    assert facts["diagnoses"]["system"] == "icd10cm"
+    assert [o["value"] for o in facts["procedure"]["options"]] == list(
+        kb.policy("bariatric-surgery").facts["procedure"].options
+    )
+    ids = {c["id"] for c in vocabulary["criteria"]}
+    assert ids == set(kb.policy("bariatric-surgery").criteria)
+    assert client.get("/v1/policies/nope").status_code == 404
+
+
+def test_case_text_parses_yaml_and_json(client: TestClient) -> None:
+    text = (EXAMPLES / "bariatric-needs-bmi.yaml").read_text()
+    parsed = client.post("/v1/cases/parse", json={"text": text}).json()
+    assert parsed["policy"] == "bariatric-surgery" and "bmi" not in parsed["facts"]
+    bad = client.post("/v1/cases/parse", json={"text": "facts: {age: [1, 2"})
+    assert bad.status_code == 422 and bad.json()["detail"].startswith("case:1:19: malformed YAML")
+
+
+def test_notice_and_prove(client: TestClient) -> None:
+    document = json.loads((EXAMPLES / "denied-no-order.json").read_text())
+    notice = client.post("/v1/notice", json=document).json()
+    assert notice["markdown"].startswith("# Notice of adverse benefit determination")
+    proof = client.post("/v1/prove", json=document).json()
+    assert proof["verdict"] == "not_covered" and proof["proof"]["root"]["goal"] == "covered"
+
+
+def test_reports_name_policies_not_server_paths(tmp_path: Path) -> None:
+    versions = Path(__file__).parent / "fixtures" / "check" / "diff"
+    app = create_app(ServiceSettings(kb_dirs=(str(versions),)))
+    with TestClient(app) as local:
+        report = local.post("/v1/diff", json={"old": "v1", "new": "v2"}).json()
+        assert (report["old"], report["new"]) == ("v1", "v2") and report["changes"]
+        checked = local.post("/v1/check", json={"policy": "v1"}).json()
+        text = json.dumps([report, checked])
+        assert str(versions.parent) not in text and str(Path.home()) not in text
