@@ -33,8 +33,9 @@ typecheck: $(STAMP)
 	cd $(VENV)/typecheck && $(CURDIR)/$(BIN)/mypy --config-file $(CURDIR)/pyproject.toml -p policykb
 	cd $(VENV)/typecheck && $(CURDIR)/$(BIN)/lint-imports --no-cache $(CURDIR)/pyproject.toml
 
+# Two test processes (pytest-xdist): each loads the policies once.
 unit: $(STAMP) $(NODE_STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2
 
 bench: $(STAMP)
 	$(BIN)/python bench/why_synthetic.py
@@ -42,6 +43,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/batch.py
 	$(BIN)/python bench/batch_scaling.py
 	$(BIN)/python bench/serve.py
+	$(BIN)/python bench/page.py
 
 # Mutation testing (long: not part of make test). MUTATION_ARGS=--resume
 # tests again only what the last run did not kill; see tests/mutation.

@@ -20,12 +20,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import uvicorn  # noqa: E402
-from playwright.sync_api import sync_playwright  # noqa: E402
+import uvicorn
+from playwright.sync_api import sync_playwright
 
-from policykb.service.app import create_app  # noqa: E402
-from policykb.service.settings import ServiceSettings  # noqa: E402
-from tests.test_page import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
+from policykb.service.app import create_app
+from policykb.service.settings import ServiceSettings
+from tests.test_page import CHROMIUM, CHROMIUM_ARGS
 
 FLIPS = 40
 TIMED_CLICK = """async ([fact, value]) => {
