@@ -575,3 +575,19 @@ def test_reports_name_policies_not_server_paths(tmp_path: Path) -> None:
         checked = local.post("/v1/check", json={"policy": "v1"}).json()
         text = json.dumps([report, checked])
         assert str(versions.parent) not in text and str(Path.home()) not in text
+
+
+def test_massage_reads_medicare_membership_from_the_coverage(
+    client: TestClient, audit_path: Path
+) -> None:
+    """The payer type in the Source of Payment Typology: 1xx is Medicare."""
+    for code, member in (("121", True), ("511", False)):
+        request = Record(code="97124").hook()
+        coverage = request["prefetch"]["coverage"]["entry"][0]["resource"]
+        coverage["type"] = {"coding": [{"system": "https://nahdo.org/sopt", "code": code}]}
+        answer = client.post("/cds-services/policykb-order-sign", json=request).json()
+        assert "systemActions" in answer
+        entry = orjson.loads(audit_path.read_bytes().splitlines()[-1])
+        assert entry["policy"] == "massage-therapy"
+        assert entry["facts"]["medicare_member"] is member
+        assert entry["facts"]["cpt_code"] == "97124"

@@ -228,9 +228,11 @@ def test_openapi_contract(case: schemathesis.Case) -> None:
     case.call_and_validate(excluded_checks=[positive_data_acceptance] if semantic else [])
 
 
-def test_serve_runs_and_stops_cleanly(tmp_path: Path) -> None:
-    """The real command on a real socket: answers, then stops on SIGTERM with
-    exit 0 and no traceback."""
+@pytest.mark.parametrize("workers", [1, 2])
+def test_serve_runs_and_stops_cleanly(tmp_path: Path, workers: int) -> None:
+    """The real command on a real socket (one process, or worker processes
+    sharing the audit log): answers, then stops on SIGTERM with exit 0 and no
+    traceback."""
     import signal
     import socket
     import subprocess
@@ -242,6 +244,7 @@ def test_serve_runs_and_stops_cleanly(tmp_path: Path) -> None:
         port = probe.getsockname()[1]
     audit = tmp_path / "audit.jsonl"
     command = [sys.executable, "-m", "policykb.cli.main", "serve", "--port", str(port)]
+    command += ["--workers", str(workers)]
     process = subprocess.Popen(
         [*command, "--audit", str(audit)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
