@@ -1,7 +1,8 @@
 """A private copy of the repository in which mutants are applied and tested.
 
 The copy holds every file git knows of (committed or not, ignored files
-excluded) and a tree of links that makes `policykb` import from the copy, so
+excluded, the installed npm packages linked) and a tree of links that makes
+`policykb` import from the copy, so
 the installed environment is reused and the working tree is never touched:
 a harness that is interrupted leaves no mutant behind.
 """
@@ -19,7 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPOSITORY = Path(__file__).resolve().parents[2]
-PACKAGE_PARTS = ("bridge", "cli", "explain", "kb")
+PACKAGE_PARTS = ("bridge", "cli", "explain", "kb", "service")
+INSTALLED = ("tests/js/node_modules",)
+"""Installed, ignored folders the tests need (npm packages): linked, not copied."""
 
 # Fast, decisive tests first: with -x a killed mutant stops at its first failure.
 FIRST = (
@@ -84,6 +87,9 @@ class Workspace:
             target = self.root / name
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(REPOSITORY / name, target)
+        for folder in INSTALLED:
+            if (REPOSITORY / folder).is_dir():
+                (self.root / folder).symlink_to(REPOSITORY / folder, target_is_directory=True)
         links = self.root / ".import" / "policykb"
         links.mkdir(parents=True)
         for part in PACKAGE_PARTS:
