@@ -249,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
 
         print(f"baseline: the whole suite, with coverage per test, in {first} ...", flush=True)
-        measure = ["--cov=bridge", "--cov-context=test", "--cov-report="]
+        measure = ["--cov=bridge", "--cov=service", "--cov-context=test", "--cov-report="]
         junit = Path(parent) / "baseline.xml"
         baseline = workspaces[0].pytest(
             [*TEST_ORDER, f"--junitxml={junit}", *measure],
