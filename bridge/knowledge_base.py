@@ -4,15 +4,22 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from policykb.bridge.loading.case import case_policy_name, read_case_document, validate_case
+from policykb.bridge.loading.case import (
+    case_policy_name,
+    read_case_document,
+    service_date_of,
+    validate_case,
+)
 from policykb.bridge.loading.files import discover_policies, looks_like_path, policy_source
 from policykb.bridge.model.case import DEFAULT_POLICY, Case
-from policykb.bridge.model.errors import EngineError, ProofUnsupported
-from policykb.bridge.model.policy import Policy
+from policykb.bridge.model.errors import CaseError, EngineError, ProofUnsupported
+from policykb.bridge.model.policy import Policy, PolicySource
 from policykb.bridge.model.result import Evaluation, Verdict, WhyAnswer
+from policykb.bridge.model.version import ordered, periods
 from policykb.bridge.solving.evaluator import Evaluator
 
 if TYPE_CHECKING:
@@ -32,57 +39,95 @@ class KnowledgeBase:
 
     def __init__(self, extra_dirs: Sequence[Path | str] = ()) -> None:
         self.extra_dirs = tuple(Path(d) for d in extra_dirs)
-        self._evaluators: dict[str, Evaluator] = {}
-        self._provers: dict[tuple[str, tuple[tuple[str, int], ...]], PrologEngine] = {}
+        self._versions: dict[str, tuple[Evaluator, ...]] = {}
+        self._by_entry: dict[Path, Evaluator] = {}
+        self._provers: dict[tuple[str, str, tuple[tuple[str, int], ...]], PrologEngine] = {}
         self._loading = threading.Lock()
 
     def policy_names(self) -> list[str]:
         return sorted(discover_policies(self.extra_dirs))
 
-    def evaluator(self, policy: str | Path = DEFAULT_POLICY) -> Evaluator:
-        """The evaluator of a policy, by name, folder or entry file (from the command line)."""
-        return self._evaluator(policy, allow_paths=True)
+    def evaluator(self, policy: str | Path = DEFAULT_POLICY, day: date | None = None) -> Evaluator:
+        """The evaluator of a policy, by name, folder or entry file (from the
+        command line), of its version in force on `day` (None: today, or the
+        policy's only version whatever its period).
 
-    def named_evaluator(self, name: str) -> Evaluator:
+        `NAME@YYYY-MM-DD` names the version in force on that day, whatever `day` is.
+        """
+        return self._evaluator(policy, allow_paths=True, day=day)
+
+    def named_evaluator(self, name: str, day: date | None = None) -> Evaluator:
         """The evaluator of a policy by name only: what case data may choose."""
-        return self._evaluator(name, allow_paths=False)
+        return self._evaluator(name, allow_paths=False, day=day)
 
-    def _evaluator(self, policy: str | Path, allow_paths: bool) -> Evaluator:
+    def versions(self, policy: str | Path = DEFAULT_POLICY) -> tuple[Evaluator, ...]:
+        """The evaluators of every version of a policy, by effective date."""
+        return self._versions_of(policy, allow_paths=True)
+
+    def _versions_of(self, policy: str | Path, allow_paths: bool) -> tuple[Evaluator, ...]:
         key = str(policy)
-        if not allow_paths and looks_like_path(key):
-            policy_source(key, self.extra_dirs, allow_paths=False)  # raises: names only
-        found = self._evaluators.get(key)
+        found = self._versions.get(key)
         if found is not None:
             return found
+        if not allow_paths and looks_like_path(key):
+            policy_source(key, self.extra_dirs, allow_paths=False)  # raises: names only
         with self._loading:
-            if key not in self._evaluators:
+            if key not in self._versions:
                 source = policy_source(policy, self.extra_dirs, allow_paths)
-                evaluator = Evaluator(source)
-                evaluator.compiler = _forcing_test
-                self._evaluators.setdefault(evaluator.policy.name, evaluator)
-                self._evaluators[key] = self._evaluators[evaluator.policy.name]
-            return self._evaluators[key]
+                loaded = [self._load(version) for version in source.versions]
+                order = ordered([e.policy.version for e in loaded])
+                self._versions[key] = tuple(loaded[i] for i in order)
+            return self._versions[key]
 
-    def policy(self, policy: str | Path = DEFAULT_POLICY) -> Policy:
-        return self.evaluator(policy).policy
+    def _load(self, source: PolicySource) -> Evaluator:
+        entry = source.entry.resolve()
+        if entry not in self._by_entry:
+            evaluator = Evaluator(source)
+            evaluator.compiler = _forcing_test
+            self._by_entry[entry] = evaluator
+        return self._by_entry[entry]
 
-    def case(self, document: object, default_id: str = "case", policy: str | None = None) -> Case:
-        """Validate a parsed case document (its own `policy` key, else `policy`)."""
+    def _evaluator(self, policy: str | Path, allow_paths: bool, day: date | None) -> Evaluator:
+        reference, pinned = split_version(policy)
+        versions = self._versions_of(reference, allow_paths)
+        if len(versions) == 1 and (not versions[0].policy.version.dated or not (pinned or day)):
+            return versions[0]  # undated, or no day asked for: the only version
+        return in_force(versions, pinned or day, undated=pinned is None and day is None)
+
+    def policy(self, policy: str | Path = DEFAULT_POLICY, day: date | None = None) -> Policy:
+        return self.evaluator(policy, day).policy
+
+    def case(
+        self,
+        document: object,
+        default_id: str = "case",
+        policy: str | None = None,
+        as_of: date | None = None,
+    ) -> Case:
+        """Validate a parsed case document (its own `policy` key, else
+        `policy`) against the version in force on `as_of`, else on its
+        date_of_service, else today."""
+        day = as_of or service_date_of(document)
         if policy is not None:
-            return validate_case(document, self.policy(policy), default_id)
-        evaluator = self.named_evaluator(case_policy_name(document))
-        return validate_case(document, evaluator.policy, default_id)
+            evaluator = self.evaluator(policy, day)
+        else:
+            evaluator = self.named_evaluator(case_policy_name(document), day)
+        return validate_case(document, evaluator.policy, default_id, as_of)
 
-    def read_case(self, path: str, policy: str | None = None) -> Case:
+    def read_case(self, path: str, policy: str | None = None, as_of: date | None = None) -> Case:
         """Read and validate a case file (JSON or YAML; `-` for stdin)."""
         document, default_id = read_case_document(path)
-        return self.case(document, default_id, policy)
+        return self.case(document, default_id, policy, as_of)
+
+    def case_evaluator(self, case: Case, policy: str | None = None) -> Evaluator:
+        """The evaluator of the version that decides a validated case."""
+        return self.evaluator(policy or case.policy, case.as_of)
 
     def evaluate(self, case: Case | object, policy: str | None = None) -> Evaluation:
         """Evaluate a case (a validated Case, or a document to validate)."""
         if not isinstance(case, Case):
             case = self.case(case, policy=policy)
-        evaluator = self.evaluator(policy or case.policy)
+        evaluator = self.case_evaluator(case, policy)
         with evaluator.lock:
             return evaluator.evaluate(case)
 
@@ -96,7 +141,7 @@ class KnowledgeBase:
         """Every minimal explanation, the smallest changes that flip the verdict
         (never changing the facts in `keep`), and for each missing fact what its
         answers would lead to."""
-        evaluator = self.evaluator(policy or case.policy)
+        evaluator = self.case_evaluator(case, policy)
         with evaluator.lock:
             return evaluator.why(case, max_changes, keep)
 
@@ -104,10 +149,14 @@ class KnowledgeBase:
         """The check findings of an evaluator's policy, with a rule the second
         engine cannot translate as an `unprovable` finding (found without
         starting Prolog)."""
-        from policykb.bridge.analysis.check import Finding, Kind, check_policy
+        from policykb.bridge.analysis.check import Finding, Kind, check_policy, version_findings
+        from policykb.bridge.loading.files import folder_source
         from policykb.bridge.prolog.translate import translate
 
         extra = []
+        folder = folder_source(evaluator.source.folder)
+        if folder is not None and folder.entries:
+            extra += version_findings(self.versions(folder.folder))
         with evaluator.lock:
             try:
                 translate(evaluator.statements, evaluator.rules, "check", "prove.pl")
@@ -130,7 +179,11 @@ class KnowledgeBase:
         reference dates, one per day of those dates)."""
         from policykb.bridge.prolog.engine import PrologEngine
 
-        key = (evaluator.policy.name, tuple(sorted(evaluator.anchors.items())))
+        key = (
+            evaluator.policy.name,
+            evaluator.policy.version.hash,
+            tuple(sorted(evaluator.anchors.items())),
+        )
         with self._loading:
             if key not in self._provers:
                 with evaluator.lock:
@@ -141,7 +194,7 @@ class KnowledgeBase:
         """The Prolog engine's verdict on a case and its proof tree (published shape)."""
         from policykb.bridge.prolog.tree import proof_tree
 
-        evaluator = self.evaluator(policy or case.policy)
+        evaluator = self.case_evaluator(case, policy)
         with evaluator.lock:
             known, assumed = evaluator.known_facts(case)
             evaluator = evaluator.for_known(known)
@@ -150,7 +203,7 @@ class KnowledgeBase:
 
     def cross_check(self, case: Case, policy: str | None = None) -> Verdict:
         """The verdict, computed by both engines; EngineError if they disagree."""
-        evaluator = self.evaluator(policy or case.policy)
+        evaluator = self.case_evaluator(case, policy)
         with evaluator.lock:
             known, _ = evaluator.known_facts(case)
             evaluator = evaluator.for_known(known)
@@ -162,6 +215,45 @@ class KnowledgeBase:
                 f"SWI-Prolog says {by_prolog.value}"
             )
         return by_clingo
+
+
+def split_version(policy: str | Path) -> tuple[str | Path, date | None]:
+    """`NAME@YYYY-MM-DD` as the policy and the day whose version it names."""
+    if isinstance(policy, Path):
+        return policy, None
+    reference, at, day = policy.rpartition("@")
+    if not at:
+        return policy, None
+    from policykb.bridge.model.typed import parse_date
+
+    parsed = parse_date(day)
+    if parsed is None:
+        raise CaseError(f"{policy[:80]!r}: after '@' comes a date YYYY-MM-DD")
+    return reference, parsed
+
+
+def in_force(versions: Sequence[Evaluator], day: date | None, undated: bool = False) -> Evaluator:
+    """The version in force on `day` (None: today); a CaseError naming the
+    versions' periods when none is, a PolicyError when several are."""
+    day = day or date.today()
+    spans = periods([e.policy.version for e in versions])
+    holding = [e for e, span in zip(versions, spans, strict=True) if span.holds(day)]
+    if len(holding) == 1:
+        return holding[0]
+    name = versions[0].policy.name
+    if holding:
+        from policykb.bridge.model.errors import PolicyError
+
+        raise PolicyError(
+            f"policy {name!r} has {len(holding)} versions in force on {day.isoformat()} "
+            "(policykb check names the overlap)"
+        )
+    why = " (the case states no date_of_service)" if undated else ""
+    shown = "; ".join(span.words for span in spans)
+    raise CaseError(
+        f"no version of policy {name!r} is in force on {day.isoformat()}{why}: "
+        f"its versions are in force {shown}"
+    )
 
 
 def _forcing_test(evaluator: Evaluator) -> Callable[[Mapping[str, object], bool], bool] | None:

@@ -27,6 +27,7 @@ import shutil
 import signal
 import sys
 from collections.abc import Callable, Iterator
+from datetime import date
 from functools import wraps
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar
@@ -232,6 +233,31 @@ def _text_width() -> int:
     return shutil.get_terminal_size((80, 24)).columns if sys.stdout.isatty() else 80
 
 
+AsOfOption = Annotated[
+    str | None,
+    typer.Option(
+        "--as-of",
+        metavar="YYYY-MM-DD",
+        help="Use the version of the policy in force on this day (default: the case's "
+        "date_of_service, else today); a policy that compares dates with a reference "
+        "date (the date of service, say) is analysed as of this day.",
+        show_default=False,
+    ),
+]
+
+
+def _day(text: str | None) -> date | None:
+    """--as-of as a date (None when not given)."""
+    from policykb.bridge.model.typed import parse_date
+
+    if text is None:
+        return None
+    parsed = parse_date(text)
+    if parsed is None:
+        raise CaseError(f"--as-of: {text!r} is not a date YYYY-MM-DD")
+    return parsed
+
+
 CaseArgument = Annotated[str, typer.Argument(help="A case file (JSON or YAML), or - for stdin.")]
 PolicyOption = Annotated[
     str | None,
@@ -338,6 +364,7 @@ def evaluate(
     ] = False,
     output: DotOutputOption = None,
     kb: KbOption = None,
+    as_of: AsOfOption = None,
 ) -> None:
     """Evaluate one case: verdict, criteria, minimal explanation, missing facts.
 
@@ -351,9 +378,9 @@ def evaluate(
     not available, 7 the policy uses a construct the second engine cannot prove.
     """
     knowledge = KnowledgeBase(kb or ())
-    parsed = knowledge.read_case(case, policy)
+    parsed = knowledge.read_case(case, policy, _day(as_of))
     evaluation = knowledge.evaluate(parsed, policy)
-    chosen = knowledge.policy(policy or parsed.policy)
+    chosen = knowledge.case_evaluator(parsed, policy).policy
     if cross_check:
         knowledge.cross_check(parsed, policy)
     markdown = output_format is OutputFormat.MARKDOWN
@@ -391,6 +418,7 @@ def why(
     proof: ProofOption = False,
     output: DotOutputOption = None,
     kb: KbOption = None,
+    as_of: AsOfOption = None,
 ) -> None:
     """Why a case got its verdict: explanations, flipping changes, answers.
 
@@ -406,9 +434,9 @@ def why(
     from policykb.explain.why import render_why_text
 
     knowledge = KnowledgeBase(kb or ())
-    parsed = knowledge.read_case(case, policy)
+    parsed = knowledge.read_case(case, policy, _day(as_of))
     answer = knowledge.why(parsed, policy, max_changes, keep or ())
-    chosen = knowledge.policy(policy or parsed.policy)
+    chosen = knowledge.case_evaluator(parsed, policy).policy
     text = render_why_text(answer, chosen, markdown=output_format is OutputFormat.MARKDOWN)
     _emit_answer(knowledge, parsed, policy, answer.to_dict(), text, output_format, proof, output)
 
@@ -422,6 +450,7 @@ def notice(
     ] = NoticeFormat.MARKDOWN,
     policy: PolicyOption = None,
     kb: KbOption = None,
+    as_of: AsOfOption = None,
 ) -> None:
     """A plain-language notice of the determination.
 
@@ -435,9 +464,9 @@ def notice(
     from policykb.explain.notice import render_notice_markdown, render_notice_text
 
     knowledge = KnowledgeBase(kb or ())
-    parsed = knowledge.read_case(case, policy)
+    parsed = knowledge.read_case(case, policy, _day(as_of))
     evaluation = knowledge.evaluate(parsed, policy)
-    chosen = knowledge.policy(policy or parsed.policy)
+    chosen = knowledge.case_evaluator(parsed, policy).policy
     if output_format is NoticeFormat.TEXT:
         sys.stdout.write(render_notice_text(evaluation, chosen))
     else:
@@ -454,22 +483,8 @@ ExportOption = Annotated[
 ]
 
 
-AsOfOption = Annotated[
-    str | None,
-    typer.Option(
-        "--as-of",
-        metavar="YYYY-MM-DD",
-        help="For a policy that compares dates with a reference date (the date of "
-        "service, say): analyse it as of this day.",
-        show_default=False,
-    ),
-]
-
-
 def _as_of(evaluator: Evaluator, day: str | None) -> Evaluator:
     """The evaluator grounded at `day` for each reference date of the policy."""
-    from policykb.bridge.model.typed import parse_date
-
     if not evaluator.references:
         return evaluator
     if day is None:
@@ -478,9 +493,8 @@ def _as_of(evaluator: Evaluator, day: str | None) -> Evaluator:
             f"{', '.join(evaluator.references)}: give --as-of YYYY-MM-DD to analyse it "
             "as of a day"
         )
-    parsed = parse_date(day)
-    if parsed is None:
-        raise CaseError(f"--as-of: {day!r} is not a date YYYY-MM-DD")
+    parsed = _day(day)
+    assert parsed is not None
     return evaluator.at({name: parsed.toordinal() for name in evaluator.references}, fixed=True)
 
 
@@ -509,7 +523,7 @@ def check(
     from policykb.explain.findings import check_witness_files, render_check
 
     knowledge = KnowledgeBase(kb or ())
-    report = knowledge.check(_as_of(knowledge.evaluator(policy), as_of))
+    report = knowledge.check(_as_of(knowledge.evaluator(policy, _day(as_of)), as_of))
     if output_format is OutputFormat.JSON:
         _write_json(report.to_dict())
     else:
@@ -546,8 +560,8 @@ def diff(
     from policykb.explain.findings import diff_witness_files, render_diff
 
     knowledge = KnowledgeBase(kb or ())
-    before = _as_of(knowledge.evaluator(old), as_of)
-    after = _as_of(knowledge.evaluator(new), as_of)
+    before = _as_of(knowledge.evaluator(old, _day(as_of)), as_of)
+    after = _as_of(knowledge.evaluator(new, _day(as_of)), as_of)
     report = diff_policies(before, after)
     if output_format is OutputFormat.JSON:
         _write_json(report.to_dict())
@@ -597,6 +611,7 @@ def batch(
     ] = None,
     policy: PolicyOption = None,
     kb: KbOption = None,
+    as_of: AsOfOption = None,
 ) -> None:
     """Evaluate many cases: one output record per input record, in input order.
 
@@ -635,6 +650,7 @@ def batch(
         explain=not no_explain,
         output=output_format,
         policy=policy,
+        as_of=_day(as_of),
     )
     if summary_file is not None:
         check_output_path(summary_file)
@@ -856,17 +872,43 @@ def policies(
     output_format: FormatOption = OutputFormat.TEXT,
     kb: KbOption = None,
 ) -> None:
-    """List the policies in the knowledge base: name, title and folder."""
+    """List the policies in the knowledge base: name, title, folder and versions.
+
+    Each version is listed with its entry file, the days it is in force and
+    its content hash (what every answer names).
+    """
+    from policykb.bridge.model.version import periods
+
     knowledge = KnowledgeBase(kb or ())
     rows = []
     for name in knowledge.policy_names():
-        chosen = knowledge.policy(name)
-        rows.append({"name": name, "title": chosen.title, "folder": str(chosen.source.folder)})
+        versions = knowledge.versions(name)
+        spans = periods([v.policy.version for v in versions])
+        rows.append(
+            {
+                "name": name,
+                "title": versions[-1].policy.title,
+                "folder": str(versions[-1].source.folder),
+                "versions": [
+                    {
+                        "entry": v.source.entry.name,
+                        **v.policy.version.to_dict(),
+                        "in_force": span.to_dict(),
+                    }
+                    for v, span in zip(versions, spans, strict=True)
+                ],
+            }
+        )
     if output_format is OutputFormat.JSON:
         _write_json(rows)
         return
-    for row in rows:
+    for row, name in zip(rows, knowledge.policy_names(), strict=True):
         sys.stdout.write(f"{row['name']}\t{row['title']}\t{row['folder']}\n")
+        spans = periods([v.policy.version for v in knowledge.versions(name)])
+        for version, span in zip(row["versions"], spans, strict=True):
+            sys.stdout.write(
+                f"  {version['entry']}\tin force {span.words}\tsha256 {version['hash'][:12]}\n"
+            )
 
 
 @app.command()

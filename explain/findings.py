@@ -26,6 +26,8 @@ def render_check(report: CheckReport, markdown: bool = False) -> str:
         f"{head}check {report.policy}: {warnings} warning(s), {acknowledged} acknowledged",
         "",
     ]
+    if report.version is not None:
+        lines[1:1] = [f"Version: {report.version.words}", ""]
     for number, finding in enumerate(report.findings, start=1):
         level = "WARNING" if finding.level is Level.WARNING else "acknowledged"
         criteria = ", ".join(finding.criteria)
@@ -45,6 +47,12 @@ def render_diff(report: DiffReport, markdown: bool = False) -> str:
     head = "## " if markdown else ""
     bullet = "- " if markdown else "  - "
     lines = [f"{head}diff {report.old} -> {report.new}", ""]
+    if report.old_version is not None and report.new_version is not None:
+        lines[1:1] = [
+            f"Old version: {report.old_version.words}",
+            f"New version: {report.new_version.words}",
+            "",
+        ]
     lines.append(f"{head}Verdict changes ({len(report.changes)} region(s))")
     lines += [f"{bullet}{change.summary}" for change in report.changes] or [f"{bullet}none"]
     if report.capped:

@@ -88,6 +88,7 @@ def _dates(policy: Policy) -> str:
         values = policy.info.get(key)
         if values:
             parts.append(f"{label} {values[-1]}")
+    parts.append(f"version {policy.version.words}")
     return "; ".join(parts)
 
 

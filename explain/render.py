@@ -113,7 +113,11 @@ def render_text(
         return f"\x1b[{code}m{text}\x1b[0m" if color else text
 
     verdict = bold(VERDICT_WORDS[evaluation.verdict], VERDICT_COLOR[evaluation.verdict])
-    lines = [f"{bold(terminal_safe(evaluation.id) + ':')} {verdict}  ({policy.title})", "Criteria"]
+    lines = [
+        f"{bold(terminal_safe(evaluation.id) + ':')} {verdict}  ({policy.title})",
+        f"Version: {policy.version.words}",
+        "Criteria",
+    ]
     sections = list(criteria_outline(policy))
     for number, (section, entries) in enumerate(sections):
         last_section = number == len(sections) - 1
@@ -175,7 +179,7 @@ def render_markdown(evaluation: Evaluation, policy: Policy) -> str:
     lines = [
         f"## {markdown_safe(evaluation.id)}: {VERDICT_WORDS[evaluation.verdict]}",
         "",
-        f"Policy: *{policy.title}* ({policy.name})",
+        f"Policy: *{policy.title}* ({policy.name}; {policy.version.words})",
         "",
         "### Criteria",
         "",

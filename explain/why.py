@@ -18,7 +18,12 @@ def render_why_text(answer: WhyAnswer, policy: Policy, markdown: bool = False) -
     heading = "## " if markdown else ""
     bullet = "- " if markdown else "  - "
     safe = markdown_safe if markdown else terminal_safe
-    lines = [f"{heading}{safe(answer.id)}: {VERDICT_WORDS[answer.verdict]} ({policy.title})", ""]
+    lines = [
+        f"{heading}{safe(answer.id)}: {VERDICT_WORDS[answer.verdict]} ({policy.title})",
+        "",
+        f"Version: {policy.version.words}",
+        "",
+    ]
     count = len(answer.explanations)
     lines.append(f"{heading}Minimal explanations ({count}, smallest first)")
     numbered = "" if markdown else "  "

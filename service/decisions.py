@@ -12,13 +12,11 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
 
 import orjson
 
 from policykb.bridge import KnowledgeBase
 from policykb.bridge.loading.case import check_value
-from policykb.bridge.loading.files import core_files
 from policykb.bridge.model.case import Case
 from policykb.bridge.model.errors import CaseError
 from policykb.bridge.model.policy import Policy
@@ -26,33 +24,6 @@ from policykb.bridge.model.result import Evaluation, Verdict, json_value
 from policykb.service.audit import AuditLog
 from policykb.service.fhir_facts import FactMapping, Resources, load_mapping
 from policykb.service.routing import Route, Router, route_holds
-
-
-def policy_files(policy: Policy) -> list[Path]:
-    """The files a policy's decisions depend on: the core, and the policy's
-    own program and FHIR mapping (its test suites are not part of it)."""
-    folder = policy.source.folder
-    own = [
-        path
-        for path in folder.rglob("*")
-        if path.is_file()
-        and (path.suffix == ".lp" or path.name == "fhir.yaml")
-        and "tests" not in path.relative_to(folder).parts
-    ]
-    return [*core_files(), *sorted(own)]
-
-
-def content_hash(policy: Policy) -> str:
-    """SHA-256 of the policy's files, each with its name: the version a
-    decision names."""
-    digest = hashlib.sha256()
-    folder = policy.source.folder
-    for path in policy_files(policy):
-        shown = path.relative_to(folder) if path.is_relative_to(folder) else Path("core", path.name)
-        digest.update(f"{shown.as_posix()}\0".encode())
-        data = path.read_bytes()
-        digest.update(f"{len(data)}\0".encode() + data)
-    return digest.hexdigest()
 
 
 def facts_json(case: Case) -> dict[str, object]:
@@ -106,7 +77,8 @@ class Decisions:
         self.audit = audit
         self.names = knowledge.policy_names()
         self.policies = {name: knowledge.policy(name) for name in self.names}
-        self.versions = {name: content_hash(p) for name, p in self.policies.items()}
+        self.versions = {name: p.version.hash for name, p in self.policies.items()}
+        """Each policy's version in force today (a decision names its own)."""
         self.mappings: dict[str, FactMapping] = {
             name: load_mapping(p) for name, p in self.policies.items()
         }
@@ -157,8 +129,9 @@ class Decisions:
         """Validate the facts (CaseError naming what is wrong), evaluate, audit.
         The audit entry is on disk when this returns, unless `pending` is given:
         then its number is added there for the caller to `settle`."""
-        evaluator = self.knowledge.named_evaluator(policy)
         case = self.knowledge.case({"id": case_id, "policy": policy, "facts": dict(facts)})
+        evaluator = self.knowledge.case_evaluator(case)  # the version in force on its date
+        chosen = evaluator.policy
         if evaluator.references:
             with evaluator.lock:
                 known, _ = evaluator.known_facts(case)
@@ -167,12 +140,12 @@ class Decisions:
             compiled = self._compiled.of(evaluator)
         with evaluator.lock:
             evaluation = compiled.evaluate(case) if compiled else evaluator.evaluate(case)
-        version = self.versions[policy]
+        version = chosen.version.hash
         stated = orjson.dumps(facts_json(case), option=orjson.OPT_SORT_KEYS)
         facts_hash = hashlib.sha256(stated).hexdigest()
         assertion = hashlib.sha256(f"{policy}\0{version}\0".encode() + stated).hexdigest()[:32]
         decision = Decision(
-            self.policies[policy],
+            chosen,
             version,
             case,
             evaluation,

@@ -31,6 +31,7 @@ from policykb.bridge.loading.rules import ANY_FACT, short_location
 from policykb.bridge.model.case import Case
 from policykb.bridge.model.policy import Policy, Role, Value
 from policykb.bridge.model.result import Verdict, json_value
+from policykb.bridge.model.version import PolicyVersion, period_problems
 from policykb.bridge.solving.evaluator import Evaluator
 from policykb.bridge.solving.query import QueryProgram
 from policykb.bridge.solving.transform import SHOW_TYPES, renamed_copy
@@ -47,6 +48,8 @@ class Kind(StrEnum):
     RANGE_GAP = "range_gap"
     VOCABULARY = "vocabulary"
     UNPROVABLE = "unprovable"
+    VERSIONS = "versions"
+    """The periods of a policy's versions overlap or leave days uncovered."""
 
 
 class Level(StrEnum):
@@ -89,13 +92,18 @@ class Finding:
 class CheckReport:
     policy: str
     findings: tuple[Finding, ...]
+    version: PolicyVersion | None = None
 
     @property
     def warnings(self) -> tuple[Finding, ...]:
         return tuple(f for f in self.findings if f.level is Level.WARNING)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"policy": self.policy, "findings": [f.to_dict() for f in self.findings]}
+        return {
+            "policy": self.policy,
+            "version": self.version.to_dict() if self.version else None,
+            "findings": [f.to_dict() for f in self.findings],
+        }
 
 
 def _numbered(name: str, index: int, location: ast.Location) -> ast.AST:
@@ -369,7 +377,41 @@ def check_policy(evaluator: Evaluator, extra: Sequence[Finding] = ()) -> CheckRe
     findings += extra
     findings = _acknowledge(findings, _acknowledgements(evaluator))
     findings.sort(key=lambda f: (f.level is not Level.WARNING, list(Kind).index(f.kind)))
-    return CheckReport(policy.name, tuple(findings))
+    return CheckReport(policy.name, tuple(findings), policy.version)
+
+
+def version_findings(versions: Sequence[Evaluator]) -> list[Finding]:
+    """Overlaps and gaps between the periods of a policy's versions (given by
+    effective date), and versions that declare no effective date among several."""
+    if len(versions) < 2:
+        return []
+    entries = [v.source.entry.name for v in versions]
+    found = []
+    undated = [
+        entry
+        for v, entry in zip(versions, entries, strict=True)
+        if v.policy.version.effective is None
+    ]
+    for entry in undated:
+        found.append(
+            Finding(
+                Kind.VERSIONS,
+                (),
+                f"{entry} declares no policy(effective, ...) but the policy has "
+                f"{len(versions)} versions: each needs its effective date",
+                location=entry,
+            )
+        )
+    if undated:
+        return found
+    for problem in period_problems([v.policy.version for v in versions]):
+        first, second = entries[problem.first], entries[problem.second]
+        if problem.kind == "overlap":
+            message = f"versions {first} and {second} are both in force {problem.days_words}"
+        else:
+            message = f"no version is in force {problem.days_words}, between {first} and {second}"
+        found.append(Finding(Kind.VERSIONS, (), message, location=second))
+    return found
 
 
 def _range_gaps(checker: _Checker) -> list[Finding]:

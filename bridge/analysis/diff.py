@@ -21,6 +21,7 @@ from policykb.bridge.loading.files import meta_file
 from policykb.bridge.model.errors import PolicyError
 from policykb.bridge.model.policy import FactType, Policy, Span, Value
 from policykb.bridge.model.result import Verdict, json_value, value_words
+from policykb.bridge.model.version import PolicyVersion
 from policykb.bridge.solving.evaluator import Evaluator
 from policykb.bridge.solving.query import QueryProgram
 from policykb.bridge.solving.transform import renamed_copy
@@ -37,6 +38,8 @@ class VerdictChange:
     old: Verdict
     new: Verdict
     witness: Mapping[str, Value]
+    region: Mapping[str, object] = dataclasses.field(default_factory=dict, compare=False)
+    """The condition over the facts' scenario values (regions for typed facts)."""
 
     @property
     def summary(self) -> str:
@@ -75,6 +78,10 @@ class DiffReport:
     criteria: tuple[CriterionChange, ...]
     facts: tuple[CriterionChange, ...] = ()
     capped: bool = False
+    old_version: PolicyVersion | None = None
+    new_version: PolicyVersion | None = None
+    policy: Policy | None = dataclasses.field(default=None, compare=False)
+    """Both versions' facts over one set of regions (what `region` values are in)."""
 
     @property
     def empty(self) -> bool:
@@ -84,6 +91,8 @@ class DiffReport:
         return {
             "old": self.old,
             "new": self.new,
+            "old_version": self.old_version.to_dict() if self.old_version else None,
+            "new_version": self.new_version.to_dict() if self.new_version else None,
             "changes": [c.to_dict() for c in self.changes],
             "criteria": [c.to_dict() for c in self.criteria],
             "facts": [c.to_dict() for c in self.facts],
@@ -197,7 +206,7 @@ def diff_policies(old: Evaluator, new: Evaluator) -> DiffReport:
                 **new.anchor_values(),
                 **{f: _concrete(merged, f, v) for f, v in region.items()},
             }
-            changes.append(VerdictChange(conditions, before, after, witness))
+            changes.append(VerdictChange(conditions, before, after, witness, region))
             with program.ctl.backend() as backend:
                 atom = backend.add_atom()
                 backend.add_rule([atom], program.literals.assumptions(region))
@@ -209,6 +218,9 @@ def diff_policies(old: Evaluator, new: Evaluator) -> DiffReport:
         criteria=tuple(_criteria_changes(old, new)),
         facts=tuple(_fact_changes(old.policy, new.policy)),
         capped=capped,
+        old_version=old.policy.version,
+        new_version=new.policy.version,
+        policy=merged,
     )
 
 

@@ -9,7 +9,8 @@ spliced in.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from datetime import date
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -19,9 +20,14 @@ from policykb.bridge.batch.records import line_items, record_items
 from policykb.bridge.batch.settings import BatchSettings
 from policykb.bridge.compile.compiled import CompiledPolicies
 from policykb.bridge.knowledge_base import KnowledgeBase
-from policykb.bridge.loading.case import csv_document, validate_case
+from policykb.bridge.loading.case import csv_document, service_date_of, validate_case
 from policykb.bridge.model.case import DEFAULT_POLICY
 from policykb.bridge.model.errors import CaseError, PolicyKBError
+from policykb.bridge.model.typed import parse_date
+from policykb.bridge.model.version import SERVICE_DATE
+
+if TYPE_CHECKING:
+    from policykb.bridge.solving.evaluator import Evaluator
 
 CACHE_LIMIT = 50_000  # distinct cases kept per process (about 2 KiB each)
 
@@ -37,21 +43,27 @@ class BatchEvaluator:
     def __init__(self, settings: BatchSettings) -> None:
         self.kb = KnowledgeBase(settings.kb_dirs)
         self.policy = settings.policy
+        self.as_of = settings.as_of
         self.writer = RecordWriter(settings.output, settings.explain)
         self.compiled = CompiledPolicies()
         self._cache: dict[bytes, tuple[bytes, str, tuple[str, ...]] | CaseError] = {}
 
     # -- one distinct case -------------------------------------------------------
 
-    def _evaluate(self, document: Mapping[str, Any]) -> tuple[bytes, str, tuple[str, ...]]:
-        policy_name = self.policy or document.get("policy", DEFAULT_POLICY)
+    def evaluator_of(self, document: Mapping[str, Any], day: date | None = None) -> Evaluator:
+        """The evaluator of the policy version that decides a record."""
+        day = self.as_of or day
+        if self.policy:
+            return self.kb.evaluator(self.policy, day)
+        policy_name = document.get("policy", DEFAULT_POLICY)
         if not isinstance(policy_name, str):
             raise CaseError("'policy' must be a string")
-        if self.policy:
-            evaluator = self.kb.evaluator(self.policy)
-        else:
-            evaluator = self.kb.named_evaluator(policy_name)
-        case = validate_case(document, evaluator.policy, "case")
+        return self.kb.named_evaluator(policy_name, day)
+
+    def _evaluate(
+        self, document: Mapping[str, Any], evaluator: Evaluator
+    ) -> tuple[bytes, str, tuple[str, ...]]:
+        case = validate_case(document, evaluator.policy, "case", self.as_of)
         evaluation = self.compiled.evaluate(evaluator, case)
         criteria = evaluator.policy.criteria
         reasons = tuple(
@@ -62,11 +74,23 @@ class BatchEvaluator:
     def _cached(self, document: dict[str, Any]) -> tuple[bytes, str, tuple[str, ...]]:
         # Sliced to a compact copy: orjson's own buffers take about 4 KiB each,
         # too much to keep tens of thousands of them as cache keys.
-        key = orjson.dumps(document)[1:]
+        facts = document.get("facts")
+        day = None
+        if type(facts) is dict and facts.get(SERVICE_DATE) is not None:
+            # The date chooses the version; a version that does not read it
+            # decides the case alike on every day: one cache entry per version.
+            day = service_date_of(document)
+            version = self.evaluator_of(document, day).policy
+            if SERVICE_DATE not in version.facts:
+                facts = {k: v for k, v in facts.items() if k != SERVICE_DATE}
+                document = {**document, "facts": facts}
+            key = version.version.hash.encode() + orjson.dumps(document)
+        else:
+            key = orjson.dumps(document)[1:]
         hit = self._cache.get(key)
         if hit is None:
             try:
-                hit = self._evaluate(document)
+                hit = self._evaluate(document, self.evaluator_of(document, day))
             except CaseError as error:
                 hit = error
             if len(self._cache) >= CACHE_LIMIT:
@@ -108,8 +132,7 @@ class BatchEvaluator:
         return ChunkResult(b"".join(parts), summary, errors)
 
     def _from_csv_row(self, row: dict[str, Any]) -> dict[str, Any]:
-        if self.policy:
-            policy = self.kb.policy(self.policy)
-        else:
-            policy = self.kb.named_evaluator(row.get("policy") or DEFAULT_POLICY).policy
-        return csv_document(row, policy)
+        raw_day = row.get(SERVICE_DATE)
+        day = parse_date(raw_day.strip()) if isinstance(raw_day, str) else None
+        named = {"policy": row["policy"]} if row.get("policy") else {}
+        return csv_document(row, self.evaluator_of(named, day).policy)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
 from policykb.bridge.model.formats import RecordFormat
 
@@ -17,3 +18,6 @@ class BatchSettings:
     explain: bool = True
     output: RecordFormat = RecordFormat.JSONL
     policy: str | None = None
+    as_of: date | None = None
+    """Decide every case under the version in force on this day (--as-of),
+    whatever its date_of_service."""

@@ -450,6 +450,7 @@ class CompiledPolicy:
         return Evaluation(
             id=case.id,
             policy=self.policy.name,
+            version=self.policy.version,
             verdict=verdict,
             criteria=self._statuses(run),
             explanation=tuple(

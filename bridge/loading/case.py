@@ -13,12 +13,14 @@ import json
 import math
 import sys
 from collections.abc import Mapping
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from policykb.bridge.model.case import DEFAULT_POLICY, Case
 from policykb.bridge.model.errors import CaseError, LimitError
 from policykb.bridge.model.policy import Fact, FactType, Policy, Value
+from policykb.bridge.model.version import SERVICE_DATE
 
 if TYPE_CHECKING:
     from decimal import Decimal
@@ -197,8 +199,33 @@ def case_policy_name(document: object) -> str:
     return DEFAULT_POLICY
 
 
-def validate_case(document: object, policy: Policy, default_id: str) -> Case:
-    """Check a parsed case document against `policy` and return the typed case."""
+def service_date_of(document: object) -> date | None:
+    """The date_of_service a raw case states (None when it states none), checked:
+    it chooses the version of the policy before the case is validated."""
+    if not isinstance(document, Mapping):
+        return None
+    facts = document.get("facts")
+    if not isinstance(facts, Mapping):
+        return None
+    raw = facts.get(SERVICE_DATE)
+    if raw is None:
+        return None
+    from policykb.bridge.model.typed import parse_date
+
+    day = parse_date(raw) if isinstance(raw, str) else None
+    if day is None:
+        raise CaseError(f"fact {SERVICE_DATE!r} must be a date YYYY-MM-DD, not {raw!r}")
+    return day
+
+
+def validate_case(
+    document: object, policy: Policy, default_id: str, as_of: date | None = None
+) -> Case:
+    """Check a parsed case document against `policy` and return the typed case.
+
+    Every case may state date_of_service, which chooses the version in force
+    (`as_of` overrides it); it is one of the case's facts only for a policy
+    that declares it."""
     if not isinstance(document, Mapping):
         raise CaseError(f"a case must be an object with a 'facts' key, not {kind_of(document)}")
     for key in document:
@@ -220,8 +247,11 @@ def validate_case(document: object, policy: Policy, default_id: str) -> Case:
         raise CaseError(f"'facts' must be an object, not {kind_of(raw_facts)}")
     facts: dict[str, Value] = {}
     declared = policy.facts
+    service_date = service_date_of(document)
     for name, raw in raw_facts.items():
         fact = declared.get(name)
+        if fact is None and name == SERVICE_DATE:
+            continue
         if fact is None:
             raise CaseError(
                 f"unknown fact {shown_name(name)} for policy {policy.name}"
@@ -234,7 +264,7 @@ def validate_case(document: object, policy: Policy, default_id: str) -> Case:
         else:
             facts[name] = check_value(fact, raw)
     ordered = {name: facts[name] for name in declared if name in facts}
-    return Case(id=case_id, policy=policy_name, facts=ordered)
+    return Case(id=case_id, policy=policy_name, facts=ordered, as_of=as_of or service_date)
 
 
 # -- CSV rows ------------------------------------------------------------------
@@ -272,7 +302,9 @@ def csv_document(row: Mapping[str, str | None], policy: Policy) -> dict[str, Any
         if column == "policy" or cell is None or cell == "":
             continue
         if column not in policy.facts:
-            facts[column] = cell  # validate_case names it and the nearest known fact
+            facts[column] = (
+                cell.strip() if column == SERVICE_DATE else cell
+            )  # validate_case names it and the nearest known fact
             continue
         facts[column] = csv_value(policy.facts[column], cell)
     document: dict[str, Any] = {"facts": facts}

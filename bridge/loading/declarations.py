@@ -8,8 +8,9 @@ and policy/2 become the typed Policy of model/policy.py.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import replace
+from datetime import date
 from typing import TYPE_CHECKING
 
 import clingo
@@ -27,6 +28,7 @@ from policykb.bridge.model.policy import (
     Role,
     Value,
 )
+from policykb.bridge.model.version import PolicyVersion
 
 if TYPE_CHECKING:
     from policykb.bridge.model.typed import CodeSet, Number
@@ -428,4 +430,32 @@ def _read_policy(source: PolicySource, ctl: clingo.Control) -> Policy:
         headings={_text(s): _text(t) for s, t in _facts_of(ctl, "heading", 2)},
         outer_headings={_text(s): _text(o) for s, o in _facts_of(ctl, "heading_in", 2)},
         codes=_read_codes(ctl, facts),
+        version=_version(source, info),
     )
+
+
+def _version(source: PolicySource, info: Mapping[str, list[str]]) -> PolicyVersion:
+    """The version's declared period (policy(effective/retired, "YYYY-MM-DD"))
+    and its content hash."""
+    from policykb.bridge.loading.files import content_hash
+    from policykb.bridge.model.typed import parse_date
+
+    days: dict[str, date | None] = {}
+    for key in ("effective", "retired"):
+        values = info.get(key, [])
+        if len(values) > 1:
+            raise DeclarationError(
+                f"policy({key}, ...) is declared more than once", ("policy", 2, key)
+            )
+        day = parse_date(values[0]) if values else None
+        if values and day is None:
+            raise DeclarationError(
+                f"policy({key}, {values[0]!r}): not a date YYYY-MM-DD", ("policy", 2, key)
+            )
+        days[key] = day
+    effective, retired = days["effective"], days["retired"]
+    if retired is not None and (effective is None or retired <= effective):
+        raise DeclarationError(
+            "policy(retired, ...) must come after policy(effective, ...)", ("policy", 2, "retired")
+        )
+    return PolicyVersion(effective, retired, content_hash(source))

@@ -3,11 +3,18 @@
 A policy is a folder holding an entry file `policy.lp` that only includes the
 policy's parts. The core logic in the bundled `core/` folder is loaded with
 every policy, so a policy folder holds nothing but the policy.
+
+A policy revised over time holds one entry file per dated version:
+`policy.lp` and `policy-LABEL.lp` (say `policy-2024.lp`), each including the
+parts it is made of (parts that did not change are shared) and declaring its
+own `policy(effective, "YYYY-MM-DD")`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -48,13 +55,34 @@ def show_file() -> Path:
     return bundled_kb() / "core" / SHOW_FILE
 
 
-def _policies_in(folder: Path) -> Iterable[PolicySource]:
+def entry_files(folder: Path) -> list[Path]:
+    """The entry files of a policy folder, one per version: policy.lp first,
+    then policy-*.lp by name (empty: not a policy folder)."""
+    if not folder.is_dir():
+        return []
+    found = sorted(path for path in folder.glob("policy-*.lp") if path.is_file())
     if (folder / ENTRY_FILE).is_file():
-        yield PolicySource(folder.name, folder / ENTRY_FILE)
+        found.insert(0, folder / ENTRY_FILE)
+    return found
+
+
+def folder_source(folder: Path) -> PolicySource | None:
+    """The policy of a folder, with every version's entry file; None if it holds none."""
+    entries = entry_files(folder)
+    if not entries:
+        return None
+    return PolicySource(folder.name, entries[0], tuple(entries) if len(entries) > 1 else ())
+
+
+def _policies_in(folder: Path) -> Iterable[PolicySource]:
+    own = folder_source(folder)
+    if own is not None:
+        yield own
         return
     for child in sorted(folder.iterdir()):
-        if (child / ENTRY_FILE).is_file():
-            yield PolicySource(child.name, child / ENTRY_FILE)
+        source = folder_source(child)
+        if source is not None:
+            yield source
 
 
 def discover_policies(extra_dirs: Sequence[Path] = ()) -> dict[str, PolicySource]:
@@ -103,8 +131,9 @@ def policy_source(
         path = Path(target)
         if path.suffix == ".lp" and path.is_file():
             return PolicySource(path.parent.name, path)
-        if path.is_dir() and (path / ENTRY_FILE).is_file():
-            return PolicySource(path.name, path / ENTRY_FILE)
+        source = folder_source(path)
+        if source is not None:
+            return source
         raise PolicyError(f"{target}: not a policy folder (with a {ENTRY_FILE}) or entry file")
     known = discover_policies(extra_dirs)
     name = str(target)
@@ -112,3 +141,43 @@ def policy_source(
         names = ", ".join(sorted(known)) or "none"
         raise PolicyError(f"unknown policy {name[:80]!r} (known policies: {names})")
     return known[name]
+
+
+# -- content --------------------------------------------------------------------
+
+_INCLUDE = re.compile(rb'^\s*#include\s+"([^"]+)"\s*\.', re.MULTILINE)
+
+
+def program_files(source: PolicySource) -> list[Path]:
+    """The files a version's program is made of: its entry file and every file
+    it includes, transitively, in the order first met."""
+    seen: dict[Path, None] = {}
+    pending = [source.entry.resolve()]
+    while pending:
+        path = pending.pop(0)
+        if path in seen or not path.is_file():
+            continue
+        seen[path] = None
+        for included in _INCLUDE.findall(path.read_bytes()):
+            pending.append((path.parent / included.decode("utf-8", "replace")).resolve())
+    return list(seen)
+
+
+MAPPING_FILE = "fhir.yaml"
+
+
+def content_hash(source: PolicySource) -> str:
+    """SHA-256 of a version's files, each under its name: the core, the
+    version's program files and the folder's FHIR mapping (if any)."""
+    digest = hashlib.sha256()
+    folder = source.folder.resolve()
+    own = program_files(source)
+    mapping = folder / MAPPING_FILE
+    if mapping.is_file():
+        own.append(mapping)
+    named = [(Path("core", path.name).as_posix(), path) for path in core_files()]
+    named += [(Path(os.path.relpath(path, folder)).as_posix(), path) for path in own]
+    for shown, path in named:
+        data = path.read_bytes()
+        digest.update(f"{shown}\0{len(data)}\0".encode() + data)
+    return digest.hexdigest()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date
 
 from policykb.bridge.model.policy import Value
 
@@ -18,3 +19,6 @@ class Case:
     id: str
     policy: str
     facts: Mapping[str, Value] = field(default_factory=dict)
+    as_of: date | None = None
+    """The day whose version of the policy decides the case: --as-of, else the
+    case's date_of_service (None: today)."""

@@ -13,6 +13,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeAlias
 
+from policykb.bridge.model.version import PolicyVersion
+
 # Typed facts (model/typed.py) are imported where they are used: a policy
 # without them, the common case, starts without that module.
 if TYPE_CHECKING:
@@ -314,10 +316,21 @@ class PolicySource:
 
     name: str
     entry: Path
+    entries: tuple[Path, ...] = ()
+    """The entry files of every dated version of the policy, when the source
+    is the policy itself (its name or folder) and it has more than one; empty
+    when it has one or the source is one version's entry file."""
 
     @property
     def folder(self) -> Path:
         return self.entry.parent
+
+    @property
+    def versions(self) -> tuple[PolicySource, ...]:
+        """One source per version (this one alone when there is one)."""
+        if not self.entries:
+            return (self,)
+        return tuple(PolicySource(self.name, entry) for entry in self.entries)
 
 
 @dataclass(frozen=True)
@@ -348,6 +361,8 @@ class Policy:
     """Heading -> the heading it stands in (heading_in/2)."""
     codes: tuple[OrderCode, ...] = ()
     """The billing codes the policy decides, for routing orders to it."""
+    version: PolicyVersion = field(default_factory=lambda: PolicyVersion(None, None, ""))
+    """Its declared period and content hash: what every answer names."""
 
     def heading_path(self, section: str) -> list[str]:
         """The heading and the headings it stands in, outermost first."""

@@ -7,6 +7,7 @@ from enum import StrEnum
 from typing import Any
 
 from policykb.bridge.model.policy import Span, Value
+from policykb.bridge.model.version import PolicyVersion
 
 
 class Verdict(StrEnum):
@@ -169,6 +170,8 @@ class Evaluation:
     explanation: tuple[ExplanationItem, ...]
     missing: tuple[MissingFact, ...]
     warnings: tuple[Note, ...]
+    version: PolicyVersion | None = None
+    """The version of the policy that decided the case."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -180,6 +183,7 @@ class Evaluation:
             "explanation": [item.to_dict() for item in self.explanation],
             "missing": [item.to_dict() for item in self.missing],
             "warnings": [note.to_dict() for note in self.warnings],
+            "version": self.version.to_dict() if self.version else None,
         }
 
 
@@ -199,6 +203,7 @@ class WhyAnswer:
     changes_left_out: int = 0
     """Smallest change sets past the limit (a lower bound when not exact)."""
     changes_left_out_exact: bool = True
+    version: PolicyVersion | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -212,4 +217,5 @@ class WhyAnswer:
             "changes_left_out": self.changes_left_out,
             "changes_left_out_exact": self.changes_left_out_exact,
             "missing": [item.to_dict() for item in self.missing],
+            "version": self.version.to_dict() if self.version else None,
         }

@@ -828,6 +828,7 @@ class Evaluator:
         return Evaluation(
             id=case.id,
             policy=self.policy.name,
+            version=self.policy.version,
             verdict=verdict,
             criteria=self._statuses(consequences),
             explanation=tuple(self.explain_item(f, known[f], f in assumed) for f in explanation),
@@ -852,6 +853,7 @@ class Evaluator:
         return WhyAnswer(
             id=case.id,
             policy=self.policy.name,
+            version=self.policy.version,
             verdict=verdict,
             explanations=tuple(
                 tuple(self.explain_item(f, known[f], f in assumed) for f in explanation)
