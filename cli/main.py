@@ -880,35 +880,25 @@ def policies(
     from policykb.bridge.model.version import periods
 
     knowledge = KnowledgeBase(kb or ())
-    rows = []
+    rows: list[dict[str, Any]] = []
+    lines: list[str] = []
     for name in knowledge.policy_names():
         versions = knowledge.versions(name)
         spans = periods([v.policy.version for v in versions])
-        rows.append(
-            {
-                "name": name,
-                "title": versions[-1].policy.title,
-                "folder": str(versions[-1].source.folder),
-                "versions": [
-                    {
-                        "entry": v.source.entry.name,
-                        **v.policy.version.to_dict(),
-                        "in_force": span.to_dict(),
-                    }
-                    for v, span in zip(versions, spans, strict=True)
-                ],
-            }
-        )
+        folder = str(versions[-1].source.folder)
+        title = versions[-1].policy.title
+        rows.append({"name": name, "title": title, "folder": folder, "versions": []})
+        lines.append(f"{name}\t{title}\t{folder}\n")
+        for version, span in zip(versions, spans, strict=True):
+            entry, declared = version.source.entry.name, version.policy.version
+            rows[-1]["versions"].append(
+                {"entry": entry, **declared.to_dict(), "in_force": span.to_dict()}
+            )
+            lines.append(f"  {entry}\tin force {span.words}\tsha256 {declared.short_hash}\n")
     if output_format is OutputFormat.JSON:
         _write_json(rows)
-        return
-    for row, name in zip(rows, knowledge.policy_names(), strict=True):
-        sys.stdout.write(f"{row['name']}\t{row['title']}\t{row['folder']}\n")
-        spans = periods([v.policy.version for v in knowledge.versions(name)])
-        for version, span in zip(row["versions"], spans, strict=True):
-            sys.stdout.write(
-                f"  {version['entry']}\tin force {span.words}\tsha256 {version['hash'][:12]}\n"
-            )
+    else:
+        sys.stdout.write("".join(lines))
 
 
 @app.command()

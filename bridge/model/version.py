@@ -135,10 +135,8 @@ def period_problems(versions: Sequence[PolicyVersion]) -> list[PeriodProblem]:
     among several is itself a problem, reported by the caller."""
     spans = periods(versions)
     # Days where the set of versions in force changes: each period's ends.
-    cuts: list[date | None] = sorted(
-        {d for span in spans for d in (span.start, span.end) if d is not None}
-    )
-    cuts.append(None)  # after the last cut: the versions in force for good
+    days = sorted({d for span in spans for d in (span.start, span.end) if d is not None})
+    cuts: list[date | None] = [*days, None]  # after the last cut: the versions in force for good
     problems: list[PeriodProblem] = []
     for start, end in itertools.pairwise(cuts):
         assert start is not None
