@@ -246,6 +246,18 @@ AsOfOption = Annotated[
 ]
 
 
+DaskOption = Annotated[
+    str | None,
+    typer.Option(
+        "--dask",
+        metavar="SCHEDULER|local[N]",
+        help="Run the partitions on a Dask cluster: a scheduler's address "
+        "(tcp://host:8786), or local[N] for N worker processes on this machine.",
+        show_default=False,
+    ),
+]
+
+
 def _day(text: str | None) -> date | None:
     """--as-of as a date (None when not given)."""
     from policykb.bridge.model.typed import parse_date
@@ -583,8 +595,15 @@ def batch(
         str, typer.Option("--output", "-o", help="Output file, or - for stdout.")
     ] = "-",
     output_format: Annotated[
-        RecordFormat, typer.Option("--format", "-f", help="Output format.", case_sensitive=False)
-    ] = RecordFormat.JSONL,
+        RecordFormat | None,
+        typer.Option(
+            "--format",
+            "-f",
+            help="Output format (default: parquet for an output file *.parquet, else jsonl).",
+            case_sensitive=False,
+            show_default=False,
+        ),
+    ] = None,
     input_format: Annotated[
         InputFormat | None,
         typer.Option(
@@ -612,14 +631,21 @@ def batch(
     policy: PolicyOption = None,
     kb: KbOption = None,
     as_of: AsOfOption = None,
+    dask: DaskOption = None,
 ) -> None:
     """Evaluate many cases: one output record per input record, in input order.
 
     INPUT is JSONL (one case per line), CSV (a header with id, optional policy,
     and one column per fact; an empty cell is unknown; lists are ;-separated;
-    booleans true/false, yes/no or 1/0) or a JSON array of cases. JSONL output
-    records are the evaluate JSON; CSV output has the columns id, verdict,
-    explanation (fact=value; ...), missing and error.
+    booleans true/false, yes/no or 1/0), a JSON array of cases, or Parquet (one
+    column per fact, optional id and policy columns; null is unknown; read row
+    group by row group). JSONL output records are the evaluate JSON; CSV output
+    has the columns id, verdict, explanation (fact=value; ...), missing and
+    error; Parquet output the columns id, policy, verdict, explanation, cited,
+    missing, version_effective, version_hash and error.
+
+    A case's date_of_service chooses the version of its policy in force that
+    day (--as-of: the version in force on that day, for every case).
 
     A record that fails (malformed, unknown fact, wrong type) gets an error
     record in its place, {"line": N, "id": ..., "error": ...} ("record" for a
@@ -629,8 +655,8 @@ def batch(
     goes to stderr.
 
     Exit codes: 0 every record evaluated, 1 some record failed (or the input
-    could not be read), 2 usage error, 5 the output could not be written,
-    130 interrupted.
+    could not be read), 2 usage error, 3 the Dask cluster failed or cannot be
+    reached, 5 the output could not be written, 130 interrupted.
     """
     from policykb.bridge.batch.readers import guess_format
     from policykb.bridge.batch.runner import run_batch
@@ -645,6 +671,9 @@ def batch(
     from policykb.explain.summary import render_summary
 
     kind = input_format or (InputFormat.JSONL if input_path == "-" else guess_format(input_path))
+    if output_format is None:
+        parquet = output.lower().endswith((".parquet", ".pq"))
+        output_format = RecordFormat.PARQUET if parquet else RecordFormat.JSONL
     settings = BatchSettings(
         kb_dirs=tuple(str(d) for d in (kb or ())),
         explain=not no_explain,
@@ -664,7 +693,7 @@ def batch(
     errors = Console(stderr=True, soft_wrap=True, highlight=False)
     progress = make_progress(errors)
 
-    place = "record" if kind is InputFormat.JSON else "line"
+    place = {InputFormat.JSON: "record", InputFormat.PARQUET: "row"}.get(kind, "line")
 
     def seen(result: ChunkResult) -> None:
         for failed in result.errors:
@@ -676,7 +705,7 @@ def batch(
         safe_output(output, inputs=(input_path,)) as target,
         progress,
     ):
-        summary = run_batch(source, target, kind, settings, workers, seen)
+        summary = run_batch(source, target, kind, settings, workers, seen, dask)
     errors.print(render_summary(summary), markup=False)
     if summary_file is not None:
         write_output(summary_file, json.dumps(summary.to_dict(), indent=2) + "\n")

@@ -14,15 +14,16 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from policykb.bridge.batch.output import ChunkResult, RecordError, RecordWriter, Summary
-from policykb.bridge.batch.readers import Chunk, LineChunk
-from policykb.bridge.batch.records import line_items, record_items
+from policykb.bridge.batch.output import ChunkResult, RecordError, RecordWriter, Rendered, Summary
+from policykb.bridge.batch.readers import Chunk
+from policykb.bridge.batch.records import chunk_items
 from policykb.bridge.batch.settings import BatchSettings
 from policykb.bridge.compile.compiled import CompiledPolicies
 from policykb.bridge.knowledge_base import KnowledgeBase
 from policykb.bridge.loading.case import csv_document, service_date_of, validate_case
 from policykb.bridge.model.case import DEFAULT_POLICY
 from policykb.bridge.model.errors import CaseError, PolicyKBError
+from policykb.bridge.model.formats import RecordFormat
 from policykb.bridge.model.typed import parse_date
 from policykb.bridge.model.version import SERVICE_DATE
 
@@ -46,7 +47,7 @@ class BatchEvaluator:
         self.as_of = settings.as_of
         self.writer = RecordWriter(settings.output, settings.explain)
         self.compiled = CompiledPolicies()
-        self._cache: dict[bytes, tuple[bytes, str, tuple[str, ...]] | CaseError] = {}
+        self._cache: dict[bytes, tuple[Rendered, str, tuple[str, ...]] | CaseError] = {}
 
     # -- one distinct case -------------------------------------------------------
 
@@ -62,7 +63,7 @@ class BatchEvaluator:
 
     def _evaluate(
         self, document: Mapping[str, Any], evaluator: Evaluator
-    ) -> tuple[bytes, str, tuple[str, ...]]:
+    ) -> tuple[Rendered, str, tuple[str, ...]]:
         case = validate_case(document, evaluator.policy, "case", self.as_of)
         evaluation = self.compiled.evaluate(evaluator, case)
         criteria = evaluator.policy.criteria
@@ -71,7 +72,7 @@ class BatchEvaluator:
         )
         return self.writer.render(evaluation), evaluation.verdict.value, reasons
 
-    def _cached(self, document: dict[str, Any]) -> tuple[bytes, str, tuple[str, ...]]:
+    def _cached(self, document: dict[str, Any]) -> tuple[Rendered, str, tuple[str, ...]]:
         # Sliced to a compact copy: orjson's own buffers take about 4 KiB each,
         # too much to keep tens of thousands of them as cache keys.
         facts = document.get("facts")
@@ -104,11 +105,8 @@ class BatchEvaluator:
 
     def run(self, chunk: Chunk) -> ChunkResult:
         """Evaluate a chunk; output records come in input order."""
-        if isinstance(chunk, LineChunk):
-            items = line_items(chunk)
-        else:
-            items = record_items(chunk, self._from_csv_row)
-        parts: list[bytes] = []
+        items = chunk_items(chunk, self._from_csv_row)
+        parts: list[Rendered] = []
         summary = Summary()
         errors: list[RecordError] = []
         verdicts = summary.verdicts
@@ -129,7 +127,11 @@ class BatchEvaluator:
                 reasons_of_denials.update(reasons)
         summary.total = len(parts)
         summary.errors = len(errors)
-        return ChunkResult(b"".join(parts), summary, errors)
+        if self.writer.output is RecordFormat.PARQUET:
+            from policykb.bridge.batch.arrow import record_batch
+
+            return ChunkResult(record_batch(parts), summary, errors)  # type: ignore[arg-type]
+        return ChunkResult(b"".join(parts), summary, errors)  # type: ignore[arg-type]
 
     def _from_csv_row(self, row: dict[str, Any]) -> dict[str, Any]:
         raw_day = row.get(SERVICE_DATE)

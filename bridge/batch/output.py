@@ -51,11 +51,16 @@ class RecordError:
 
 @dataclass
 class ChunkResult:
-    """A chunk's output records (in order), its counts and its failed records."""
+    """A chunk's output records (in order), its counts and its failed records.
+    The records are bytes (JSONL, CSV) or an Arrow record batch (Parquet)."""
 
-    output: bytes
+    output: Any
     summary: Summary
     errors: list[RecordError]
+
+
+Rendered = bytes | tuple[Any, ...]
+"""An output record: bytes (JSONL, CSV), or a row of arrow.OUTPUT_COLUMNS (Parquet)."""
 
 
 def _csv_line(cells: Sequence[str]) -> bytes:
@@ -76,8 +81,22 @@ class RecordWriter:
     output: RecordFormat = RecordFormat.JSONL
     explain: bool = True
 
-    def render(self, evaluation: Evaluation) -> bytes:
+    def render(self, evaluation: Evaluation) -> Rendered:
         """The output record without its id (JSONL: the object's tail after '{')."""
+        if self.output is RecordFormat.PARQUET:
+            version = evaluation.version
+            return (
+                evaluation.policy,
+                evaluation.verdict.value,
+                [f"{i.fact}={value_words(i.value)}" for i in evaluation.explanation]
+                if self.explain
+                else None,
+                list(dict.fromkeys(i.criterion for i in evaluation.explanation)),
+                [m.fact for m in evaluation.missing],
+                version.effective if version else None,
+                version.hash if version else None,
+                None,
+            )
         if self.output is RecordFormat.CSV:
             explanation = "; ".join(
                 f"{i.fact}={value_words(i.value)}" for i in evaluation.explanation
@@ -90,13 +109,18 @@ class RecordWriter:
             del body["explanation"]
         return orjson.dumps(body)[1:] + b"\n"
 
-    def with_id(self, rendered: bytes, record_id: str) -> bytes:
+    def with_id(self, rendered: Rendered, record_id: str) -> Rendered:
+        if isinstance(rendered, tuple):
+            return (record_id, *rendered)
         if self.output is RecordFormat.CSV:
             # `rendered` is the row with an empty id cell: put the id in front.
             return _csv_line([record_id])[:-2] + rendered
         return b'{"id":' + orjson.dumps(record_id) + b"," + rendered
 
-    def error(self, error: RecordError, key: str) -> bytes:
+    def error(self, error: RecordError, key: str) -> Rendered:
+        if self.output is RecordFormat.PARQUET:
+            place = f"{key} {error.number}: {error.message}"
+            return (error.record_id, None, None, None, None, None, None, None, place)
         if self.output is RecordFormat.CSV:
             place = f"{key} {error.number}: {error.message}"
             return _csv_line([error.record_id or "", "error", "", "", place])

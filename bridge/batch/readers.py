@@ -19,10 +19,13 @@ import io
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any, TypeAlias
 
 from policykb.bridge.model.errors import CaseError, LimitError
 from policykb.bridge.model.formats import InputFormat
+
+if TYPE_CHECKING:
+    from policykb.bridge.batch.arrow import ArrowChunk
 
 MAX_RECORD_BYTES = 1 << 20
 MAX_DEPTH = 100
@@ -51,7 +54,8 @@ class LineChunk:
     oversized: dict[int, int] = field(default_factory=dict)
 
 
-Chunk = LineChunk | list[Record]
+Chunk: TypeAlias = "LineChunk | list[Record] | ArrowChunk"
+"""JSONL lines, parsed CSV or JSON-array records, or Arrow rows (Parquet)."""
 
 
 def too_long(size: int) -> str:
@@ -310,9 +314,15 @@ csv.field_size_limit(MAX_RECORD_BYTES + 1)
 
 
 def read_chunks(stream: IO[bytes], kind: InputFormat, size: int = 2000) -> Iterator[Chunk]:
-    """The input in chunks: raw line blocks for JSONL, parsed records otherwise."""
+    """The input in chunks: raw line blocks for JSONL, record batches for
+    Parquet, parsed records otherwise."""
     if kind is InputFormat.JSONL:
         yield from iter_jsonl_chunks(stream)
+        return
+    if kind is InputFormat.PARQUET:
+        from policykb.bridge.batch.arrow import read_parquet_chunks
+
+        yield from read_parquet_chunks(stream, size)
         return
     records = iter_csv(stream) if kind is InputFormat.CSV else iter_json_array(stream)
     chunk: list[Record] = []
@@ -341,4 +351,6 @@ def guess_format(path: str) -> InputFormat:
         return InputFormat.CSV
     if suffix == ".json":
         return InputFormat.JSON
+    if suffix in (".parquet", ".pq"):
+        return InputFormat.PARQUET
     return InputFormat.JSONL

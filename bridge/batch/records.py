@@ -5,13 +5,16 @@ record) and its id. A record that cannot become a document becomes its error."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from policykb.bridge.batch.readers import LineChunk, Record, too_long
+from policykb.bridge.batch.readers import Chunk, LineChunk, Record, too_long
 from policykb.bridge.loading.case import kind_of
 from policykb.bridge.model.errors import CaseError, LimitError, PolicyKBError
+
+if TYPE_CHECKING:
+    from policykb.bridge.batch.arrow import ArrowChunk
 
 Document = dict[str, Any]
 Item = tuple[int, str, Document | PolicyKBError, str | None]
@@ -100,3 +103,23 @@ def record_items(
             yield record.number, key, error, record_id
             continue
         yield record.number, key, document, record_id or f"{key}-{record.number}"
+
+
+def arrow_items(chunk: ArrowChunk) -> Iterator[Item]:
+    """The rows of an Arrow record batch (a Parquet row group's part)."""
+    from policykb.bridge.batch.arrow import row_documents
+
+    for number, (document, record_id) in enumerate(row_documents(chunk.batch), chunk.first):
+        if isinstance(document, CaseError):
+            yield number, "row", document, record_id
+        else:
+            yield number, "row", document, record_id or f"row-{number}"
+
+
+def chunk_items(chunk: Chunk, from_csv_row: Callable[[Document], Document]) -> Iterator[Item]:
+    """The records of any chunk."""
+    if isinstance(chunk, LineChunk):
+        return line_items(chunk)
+    if isinstance(chunk, list):
+        return record_items(chunk, from_csv_row)
+    return arrow_items(chunk)

@@ -8,20 +8,18 @@ flight, and the caches are capped.
 
 from __future__ import annotations
 
+import threading
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
-from typing import IO
+from typing import IO, Any, Protocol
 
-from policykb.bridge.batch.evaluator import BatchEvaluator
 from policykb.bridge.batch.output import ChunkResult, Summary, csv_header
 from policykb.bridge.batch.readers import Chunk, read_chunks
 from policykb.bridge.batch.settings import MAX_JOBS, BatchSettings
 from policykb.bridge.model.formats import InputFormat, RecordFormat
 
 # -- running -----------------------------------------------------------------------
-
-_worker: BatchEvaluator | None = None
 
 
 def _die_with_parent() -> None:
@@ -40,33 +38,65 @@ def _die_with_parent() -> None:
         pass  # no prctl: the pool still ends its workers when the parent exits
 
 
-def _start_worker(settings: BatchSettings) -> None:
+class Worker(Protocol):
+    def run(self, chunk: Chunk) -> Any: ...
+
+
+class WorkerSettings(Protocol):
+    """Picklable settings that make the worker of a run (BatchSettings, ImpactSettings)."""
+
+    def worker(self) -> Worker: ...
+
+
+_worker: Worker | None = None
+_kept: dict[WorkerSettings, Worker] = {}
+_kept_lock = threading.Lock()
+
+
+def worker_for(settings: WorkerSettings) -> Worker:
+    """The worker of these settings in this process, made on first use: a
+    process that runs many partitions (a Dask worker, a Spark executor's
+    Python worker) grounds and compiles each policy once."""
+    with _kept_lock:
+        found = _kept.get(settings)
+        if found is None:
+            found = _kept[settings] = settings.worker()
+        return found
+
+
+def _start_worker(settings: WorkerSettings) -> None:
     global _worker
     _die_with_parent()
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    _worker = BatchEvaluator(settings)
+    _worker = settings.worker()
 
 
-def _run_chunk(chunk: Chunk) -> ChunkResult:
+def _run_chunk(chunk: Chunk) -> Any:
     assert _worker is not None
     return _worker.run(chunk)
 
 
 def evaluate_chunks(
-    chunks: Iterator[Chunk], settings: BatchSettings, jobs: int = 1
-) -> Iterator[ChunkResult]:
+    chunks: Iterator[Chunk], settings: WorkerSettings, jobs: int = 1, dask: str | None = None
+) -> Iterator[Any]:
     """Chunk results in input order; with jobs > 1, chunks run in worker processes
-    with at most 2 * jobs chunks in flight, so memory stays bounded."""
+    with at most 2 * jobs chunks in flight, so memory stays bounded; with
+    `dask`, on the workers of a Dask cluster (dask.py)."""
+    if dask is not None:
+        from policykb.bridge.batch.dask import on_cluster
+
+        yield from on_cluster(chunks, settings, dask)
+        return
     jobs = min(jobs, MAX_JOBS)
     if jobs <= 1:
-        evaluator = BatchEvaluator(settings)
+        worker = settings.worker()
         for chunk in chunks:
-            yield evaluator.run(chunk)
+            yield worker.run(chunk)
         return
     with ProcessPoolExecutor(jobs, initializer=_start_worker, initargs=(settings,)) as pool:
-        window: deque[Future[ChunkResult]] = deque()
+        window: deque[Future[Any]] = deque()
         try:
             for chunk in chunks:
                 window.append(pool.submit(_run_chunk, chunk))
@@ -85,14 +115,28 @@ def run_batch(
     settings: BatchSettings,
     jobs: int = 1,
     on_chunk: Callable[[ChunkResult], None] | None = None,
+    dask: str | None = None,
 ) -> Summary:
     """Evaluate every record of `source` and write one output record per input
     record, in order, to `target`; `on_chunk` sees each chunk's result as it is
     written (for progress and error lines)."""
     summary = Summary()
+    chunks = evaluate_chunks(read_chunks(source, input_format), settings, jobs, dask)
+    if settings.output is RecordFormat.PARQUET:
+        import pyarrow.parquet as pq
+
+        from policykb.bridge.batch.arrow import output_schema
+
+        with pq.ParquetWriter(target, output_schema()) as writer:
+            for result in chunks:
+                writer.write_batch(result.output)
+                summary.merge(result.summary)
+                if on_chunk is not None:
+                    on_chunk(result)
+        return summary
     if settings.output is RecordFormat.CSV:
         target.write(csv_header())
-    for result in evaluate_chunks(read_chunks(source, input_format), settings, jobs):
+    for result in chunks:
         target.write(result.output)
         summary.merge(result.summary)
         if on_chunk is not None:

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from typing import TYPE_CHECKING
 
 from policykb.bridge.model.formats import RecordFormat
+
+if TYPE_CHECKING:
+    from policykb.bridge.batch.evaluator import BatchEvaluator
 
 MAX_JOBS = 64  # worker processes at most (--jobs)
 
@@ -21,3 +25,9 @@ class BatchSettings:
     as_of: date | None = None
     """Decide every case under the version in force on this day (--as-of),
     whatever its date_of_service."""
+
+    def worker(self) -> BatchEvaluator:
+        """What evaluates this run's chunks in one process."""
+        from policykb.bridge.batch.evaluator import BatchEvaluator
+
+        return BatchEvaluator(self)

@@ -11,6 +11,7 @@ class InputFormat(StrEnum):
     JSONL = "jsonl"
     CSV = "csv"
     JSON = "json"
+    PARQUET = "parquet"
 
 
 class RecordFormat(StrEnum):
@@ -18,6 +19,7 @@ class RecordFormat(StrEnum):
 
     JSONL = "jsonl"
     CSV = "csv"
+    PARQUET = "parquet"
 
 
 class OutputFormat(StrEnum):
