@@ -44,7 +44,13 @@ from policykb.bridge.model.errors import (
     PrologUnavailable,
     ProofUnsupported,
 )
-from policykb.bridge.model.formats import InputFormat, NoticeFormat, OutputFormat, RecordFormat
+from policykb.bridge.model.formats import (
+    ImpactFormat,
+    InputFormat,
+    NoticeFormat,
+    OutputFormat,
+    RecordFormat,
+)
 from policykb.explain.render import render_markdown, render_text
 
 # Command-specific modules are imported inside their commands: a single
@@ -710,6 +716,143 @@ def batch(
     if summary_file is not None:
         write_output(summary_file, json.dumps(summary.to_dict(), indent=2) + "\n")
     if summary.errors:
+        raise typer.Exit(EXIT_INVALID)
+
+
+@app.command()
+@reports_errors
+def impact(
+    old: Annotated[
+        str,
+        typer.Argument(
+            help="The version in force: a name (NAME@YYYY-MM-DD), folder or entry file."
+        ),
+    ],
+    new: Annotated[
+        str,
+        typer.Argument(help="The revision: a name (NAME@YYYY-MM-DD), folder or entry file."),
+    ],
+    cases: Annotated[
+        str,
+        typer.Argument(help="The case history: JSONL, CSV, JSON array or Parquet, or - for stdin."),
+    ],
+    output: Annotated[
+        str, typer.Option("--output", "-o", help="Report file, or - for stdout.")
+    ] = "-",
+    report_format: Annotated[
+        ImpactFormat | None,
+        typer.Option(
+            "--format",
+            "-f",
+            help="Report format (default: from the report file's name, .json, .md or "
+            ".html; markdown on stdout).",
+            case_sensitive=False,
+            show_default=False,
+        ),
+    ] = None,
+    input_format: Annotated[
+        InputFormat | None,
+        typer.Option(
+            "--input-format",
+            help="Input format (default: from the file name; stdin is JSONL).",
+            case_sensitive=False,
+            show_default=False,
+        ),
+    ] = None,
+    examples: Annotated[
+        int, typer.Option("--examples", min=0, max=1000, help="Example case ids per count.")
+    ] = 5,
+    regions: Annotated[
+        bool,
+        typer.Option(
+            "--regions/--no-regions",
+            help="Count the cases in each region of diff (diff takes the policy's time, "
+            "not the data's).",
+        ),
+    ] = True,
+    jobs: Annotated[
+        int,
+        typer.Option(
+            "--jobs", "-j", min=0, max=64, help="Worker processes (0: one per CPU; at most 64)."
+        ),
+    ] = 0,
+    kb: KbOption = None,
+    as_of: AsOfOption = None,
+    dask: DaskOption = None,
+) -> None:
+    """The impact of a revision on case history: which cases it decides differently.
+
+    Decides every case under OLD and under NEW and reports the verdicts before
+    and after with the transition matrix (every pair, unchanged ones too), how
+    many cases fall in each region of `policykb diff` with example ids, and the
+    criteria newly cited in denials. Each of OLD and NEW is one version for the
+    whole run (a name: the version in force on --as-of, else today), whatever
+    each case's date_of_service.
+
+    A case that fails under either version is counted, named on stderr, and
+    left out of the counts. The report is JSON, Markdown, or a self-contained
+    HTML page with a chart.
+
+    Exit codes: 0 every case decided, 1 some case failed (or the input or a
+    policy could not be read), 2 usage error, 3 the Dask cluster failed or
+    cannot be reached, 5 the report could not be written, 130 interrupted.
+    """
+    from policykb.bridge.batch.impact import ImpactSettings, run_impact
+    from policykb.bridge.batch.readers import guess_format
+    from policykb.cli.streams import check_output_path, make_progress, open_input, write_output
+
+    kind = input_format or (InputFormat.JSONL if cases == "-" else guess_format(cases))
+    if report_format is None:
+        suffix = Path(output).suffix.lower() if output != "-" else ""
+        report_format = {
+            ".json": ImpactFormat.JSON,
+            ".html": ImpactFormat.HTML,
+            ".htm": ImpactFormat.HTML,
+        }.get(suffix, ImpactFormat.MARKDOWN)
+    check_output_path(output)
+    settings = ImpactSettings(
+        old=old,
+        new=new,
+        kb_dirs=tuple(str(d) for d in (kb or ())),
+        as_of=_day(as_of),
+        examples=examples,
+    )
+    from rich.console import Console
+
+    errors = Console(stderr=True, soft_wrap=True, highlight=False)
+    progress = make_progress(errors)
+    place = {InputFormat.JSON: "record", InputFormat.PARQUET: "row"}.get(kind, "line")
+
+    def seen(part: Any) -> None:
+        for failed in part.errors:
+            errors.print(f"{place} {failed.number}: {failed.message}", markup=False)
+        progress.advance(part.records)
+
+    workers = min(jobs or (os.cpu_count() or 1), 64)
+    with open_input(cases) as source, progress:
+        report = run_impact(
+            source, kind, settings, regions=regions, jobs=workers, dask=dask, on_part=seen
+        )
+    if report_format is ImpactFormat.JSON:
+        text = json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n"
+    elif report_format is ImpactFormat.HTML:
+        from policykb.explain.impact import render_impact_html
+
+        text = render_impact_html(report)
+    else:
+        from policykb.explain.impact import render_impact_markdown
+
+        text = render_impact_markdown(report)
+    if output == "-":
+        sys.stdout.write(text)
+    else:
+        write_output(output, text)
+    errors.print(
+        f"{report.totals.records:,} cases: {report.changed:,} decided differently, "
+        f"{report.totals.error_count:,} failed",
+        markup=False,
+    )
+    if report.totals.error_count:
         raise typer.Exit(EXIT_INVALID)
 
 

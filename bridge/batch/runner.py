@@ -49,7 +49,7 @@ class WorkerSettings(Protocol):
 
 
 _worker: Worker | None = None
-_kept: dict[WorkerSettings, Worker] = {}
+_kept: dict[bytes, Worker] = {}
 _kept_lock = threading.Lock()
 
 
@@ -57,10 +57,14 @@ def worker_for(settings: WorkerSettings) -> Worker:
     """The worker of these settings in this process, made on first use: a
     process that runs many partitions (a Dask worker, a Spark executor's
     Python worker) grounds and compiles each policy once."""
+    import hashlib
+    import pickle
+
+    key = hashlib.sha256(pickle.dumps(settings)).digest()  # settings may hold dicts
     with _kept_lock:
-        found = _kept.get(settings)
+        found = _kept.get(key)
         if found is None:
-            found = _kept[settings] = settings.worker()
+            found = _kept[key] = settings.worker()
         return found
 
 

@@ -36,3 +36,11 @@ class NoticeFormat(StrEnum):
 
     MARKDOWN = "markdown"
     TEXT = "text"
+
+
+class ImpactFormat(StrEnum):
+    """How `policykb impact` writes its report."""
+
+    MARKDOWN = "markdown"
+    JSON = "json"
+    HTML = "html"

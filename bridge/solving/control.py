@@ -57,27 +57,36 @@ def _ground_in_child(files: Sequence[Path], memory_mib: int) -> None:
 
 
 def check_grounding_limits(files: Sequence[Path], what: str) -> None:
-    """Ground in a child process under LIMITS; LimitError when it goes past them."""
-    import multiprocessing
+    """Ground in a child process under LIMITS; LimitError when it goes past them.
 
-    child = multiprocessing.get_context("fork").Process(
-        target=_ground_in_child, args=(files, LIMITS.memory_mib), daemon=True
-    )
-    child.start()
+    A plain fork, not multiprocessing: the caller may itself be a daemonic
+    process (a Dask worker), which multiprocessing forbids to have children."""
+    import signal
+
+    pid = os.fork()
+    if pid == 0:  # the child grounds and leaves through os._exit, whatever happens
+        try:
+            _ground_in_child(files, LIMITS.memory_mib)
+        finally:
+            os._exit(_INVALID)
     deadline = time.monotonic() + LIMITS.seconds
     try:
-        while child.is_alive():
+        while True:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
             if time.monotonic() > deadline:
                 raise LimitError(
                     f"{what}: grounding takes longer than {LIMITS.seconds:g} s "
                     "(the limit; --load-timeout SECONDS changes it)"
                 )
-            child.join(0.05)
-    finally:
-        if child.is_alive():
-            child.kill()
-        child.join()
-    if child.exitcode in (_GROUNDED, _INVALID):
+            time.sleep(0.02)
+    except BaseException:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        raise
+    exitcode = os.waitstatus_to_exitcode(status)
+    if exitcode in (_GROUNDED, _INVALID):
         return  # an invalid program is reported by the main process, with its messages
     raise LimitError(
         f"{what}: grounding needs more than {LIMITS.memory_mib:,} MiB of memory "
