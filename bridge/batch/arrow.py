@@ -149,7 +149,7 @@ def evaluate_batches(
     for batch in batches:
         result = evaluator.run(ArrowChunk(first, batch))
         first += batch.num_rows
-        yield result.output  # type: ignore[misc]
+        yield result.output
 
 
 def record_batch(rows: list[tuple[Any, ...]]) -> pa.RecordBatch:

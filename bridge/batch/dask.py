@@ -67,7 +67,7 @@ def on_cluster(chunks: Iterator[Chunk], settings: WorkerSettings, address: str) 
     with ExitStack() as stack:
         client = _client(address, stack)
         threads = max(sum(client.nthreads().values()), 1)
-        window: deque[Future] = deque()
+        window: deque[Future[Any]] = deque()
         try:
             for chunk in chunks:
                 window.append(client.submit(_run_on_worker, settings, chunk, pure=False))
@@ -78,7 +78,7 @@ def on_cluster(chunks: Iterator[Chunk], settings: WorkerSettings, address: str) 
                 yield _result(window.popleft())
 
 
-def _result(future: Future) -> Any:
+def _result(future: Future[Any]) -> Any:
     try:
         return future.result()
     except Exception as error:  # a worker died or the cluster went away

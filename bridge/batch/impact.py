@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 
@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from policykb.bridge.solving.evaluator import Evaluator
 
 VERDICTS = tuple(v.value for v in Verdict)
+Key = TypeVar("Key")
 DEFAULT_EXAMPLES = 5
 
 
@@ -116,13 +117,14 @@ class ImpactPart:
     def merge(self, other: ImpactPart, limit: int) -> None:
         self.records += other.records
         self.error_count += other.error_count
-        for table, theirs in (
-            (self.transitions, other.transitions),
-            (self.regions, other.regions),
-            (self.newly_cited, other.newly_cited),
-        ):
-            for key, found in theirs.items():
-                table.setdefault(key, Examples()).merge(found, limit)  # type: ignore[call-overload]
+        _merge(self.transitions, other.transitions, limit)
+        _merge(self.regions, other.regions, limit)
+        _merge(self.newly_cited, other.newly_cited, limit)
+
+
+def _merge(mine: dict[Key, Examples], theirs: dict[Key, Examples], limit: int) -> None:
+    for key, found in theirs.items():
+        mine.setdefault(key, Examples()).merge(found, limit)
 
 
 _Outcome = tuple[str, str, tuple[str, ...], tuple[int, ...]]
@@ -349,7 +351,8 @@ def run_impact(
     knowledge = KnowledgeBase(settings.kb_dirs)
     old = knowledge.evaluator(settings.old, settings.as_of)
     new = knowledge.evaluator(settings.new, settings.as_of)
-    report, note = (None, "not asked for (--no-regions)")
+    report: DiffReport | None = None
+    note: str | None = "not asked for (--no-regions)"
     if regions:
         report, note = diff_regions(_anchored(old, settings.as_of), _anchored(new, settings.as_of))
     changes: Sequence[VerdictChange] = report.changes if report else ()
