@@ -18,6 +18,7 @@ demo: $(STAMP)
 	$(BIN)/policykb evaluate examples/denied-no-order.json
 	$(BIN)/policykb evaluate examples/covered-initial.json --format json
 	$(BIN)/policykb why examples/bariatric-bmi-below-35.json
+	$(BIN)/policykb impact massage-therapy examples/revision/massage-therapy examples/massage-history.jsonl --examples 3
 
 test: $(STAMP) lint typecheck unit
 
@@ -42,6 +43,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/check_diff.py
 	$(BIN)/python bench/batch.py
 	$(BIN)/python bench/batch_scaling.py
+	$(BIN)/python bench/impact.py
 	$(BIN)/python bench/serve.py
 	$(BIN)/python bench/page.py
 

@@ -646,9 +646,10 @@ def batch(
     booleans true/false, yes/no or 1/0), a JSON array of cases, or Parquet (one
     column per fact, optional id and policy columns; null is unknown; read row
     group by row group). JSONL output records are the evaluate JSON; CSV output
-    has the columns id, verdict, explanation (fact=value; ...), missing and
-    error; Parquet output the columns id, policy, verdict, explanation, cited,
-    missing, version_effective, version_hash and error.
+    has the columns id, verdict, explanation (fact=value; ...), missing, error
+    and version (EFFECTIVE sha256:HASH); Parquet output the columns id, policy,
+    verdict, explanation, cited, missing, version_effective, version_hash and
+    error.
 
     A case's date_of_service chooses the version of its policy in force that
     day (--as-of: the version in force on that day, for every case).
@@ -762,6 +763,16 @@ def impact(
     examples: Annotated[
         int, typer.Option("--examples", min=0, max=1000, help="Example case ids per count.")
     ] = 5,
+    records: Annotated[
+        str | None,
+        typer.Option(
+            "--records",
+            metavar="FILE",
+            help="Also write one row per case (id, old_verdict, new_verdict, changed, "
+            "newly_cited, regions, error): Parquet for *.parquet, else JSONL.",
+            show_default=False,
+        ),
+    ] = None,
     regions: Annotated[
         bool,
         typer.Option(
@@ -797,9 +808,15 @@ def impact(
     policy could not be read), 2 usage error, 3 the Dask cluster failed or
     cannot be reached, 5 the report could not be written, 130 interrupted.
     """
-    from policykb.bridge.batch.impact import ImpactSettings, run_impact
+    from policykb.bridge.batch.impact import ImpactSettings, RecordsWriter, run_impact
     from policykb.bridge.batch.readers import guess_format
-    from policykb.cli.streams import check_output_path, make_progress, open_input, write_output
+    from policykb.cli.streams import (
+        check_output_path,
+        make_progress,
+        open_input,
+        safe_output,
+        write_output,
+    )
 
     kind = input_format or (InputFormat.JSONL if cases == "-" else guess_format(cases))
     if report_format is None:
@@ -810,12 +827,15 @@ def impact(
             ".htm": ImpactFormat.HTML,
         }.get(suffix, ImpactFormat.MARKDOWN)
     check_output_path(output)
+    if records is not None:
+        check_output_path(records)
     settings = ImpactSettings(
         old=old,
         new=new,
         kb_dirs=tuple(str(d) for d in (kb or ())),
         as_of=_day(as_of),
         examples=examples,
+        records=records is not None,
     )
     from rich.console import Console
 
@@ -823,13 +843,24 @@ def impact(
     progress = make_progress(errors)
     place = {InputFormat.JSON: "record", InputFormat.PARQUET: "row"}.get(kind, "line")
 
-    def seen(part: Any) -> None:
-        for failed in part.errors:
-            errors.print(f"{place} {failed.number}: {failed.message}", markup=False)
-        progress.advance(part.records)
-
     workers = min(jobs or (os.cpu_count() or 1), 64)
-    with open_input(cases) as source, progress:
+    with contextlib.ExitStack() as stack:
+        source = stack.enter_context(open_input(cases))
+        writer = None
+        if records is not None:
+            target = stack.enter_context(safe_output(records, inputs=(cases,)))
+            parquet = records.lower().endswith((".parquet", ".pq"))
+            writer = RecordsWriter(target, parquet)
+            stack.callback(writer.close)
+        stack.enter_context(progress)
+
+        def seen(part: Any) -> None:
+            for failed in part.errors:
+                errors.print(f"{place} {failed.number}: {failed.message}", markup=False)
+            if writer is not None:
+                writer.write(part.rows)
+            progress.advance(part.records)
+
         report = run_impact(
             source, kind, settings, regions=regions, jobs=workers, dask=dask, on_part=seen
         )

@@ -67,7 +67,7 @@ def render_impact_markdown(report: ImpactReport) -> str:
         lines.append(f"Not counted: {data['regions_note']}.")
     elif not data["regions"]:
         lines.append("The versions decide every scenario alike.")
-    for number, region in enumerate(data["regions"], start=1):
+    for number, region in _by_cases(data["regions"]):
         examples = f", such as {_ids(region['examples'])}" if region["examples"] else ""
         lines.append(
             f"{number}. {markdown_safe(shorten(region['summary'], 600))}: "
@@ -84,6 +84,12 @@ def render_impact_markdown(report: ImpactReport) -> str:
             f"{_ids(cited['examples'])}): {markdown_safe(cited['text'])}"
         )
     return "\n".join(lines) + "\n"
+
+
+def _by_cases(regions: list[dict[str, Any]]) -> list[tuple[int, dict[str, Any]]]:
+    """Regions numbered as diff lists them, those with the most cases first."""
+    numbered = list(enumerate(regions, start=1))
+    return sorted(numbered, key=lambda item: -item[1]["cases"])
 
 
 def _ids(ids: list[str]) -> str:
@@ -150,10 +156,11 @@ def render_impact_html(report: ImpactReport) -> str:
         regions = f"<p>Not counted: {e(data['regions_note'])}.</p>"
     else:
         items = "".join(
-            f"<li>{e(shorten(r['summary'], 600))}: <strong>{r['cases']:,}</strong> case(s)"
+            f"<li value='{n}'>{e(shorten(r['summary'], 600))}: "
+            f"<strong>{r['cases']:,}</strong> case(s)"
             + (f", such as {ids(r['examples'])}" if r["examples"] else "")
             + "</li>"
-            for r in data["regions"]
+            for n, r in _by_cases(data["regions"])
         )
         regions = (
             f"<ol>{items}</ol>" if items else "<p>The versions decide every scenario alike.</p>"

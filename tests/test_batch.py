@@ -119,7 +119,8 @@ def test_csv_in_and_out(tmp_path: Path) -> None:
     result = runner.invoke(app, ["batch", str(source), "-o", str(target), "-f", "csv", "-j", "1"])
     assert result.exit_code == 1  # r3 failed
     rows = target.read_text().splitlines()
-    assert rows[0] == "id,verdict,explanation,missing,error"
+    assert rows[0] == "id,verdict,explanation,missing,error,version"
+    assert rows[1].endswith(f",2007-06-21 sha256:{KnowledgeBase().policy().version.hash}")
     assert rows[1].startswith("r1,not_covered,")
     assert "ordered_by_treating_physician=false" in rows[1]
     assert rows[2].startswith("r2,needs_information,,")

@@ -363,3 +363,41 @@ def test_dask_usage_errors_are_one_line(tmp_path: Path) -> None:
     result = runner.invoke(app, ["batch", str(source), "--dask", "local[x]"])
     assert result.exit_code == 1
     assert result.stderr.strip() == "error: --dask 'local[x]': write local[N] for N local workers"
+
+
+@pytest.mark.parametrize("suffix", ["parquet", "jsonl"])
+def test_records_give_each_case_its_two_verdicts(tmp_path: Path, suffix: str) -> None:
+    cases = massage_cases(300, seed=13)
+    source = tmp_path / "cases.jsonl"
+    source.write_bytes(_jsonl([*cases, {"id": "bad", "facts": {"review_type": "weekly"}}]))
+    records = tmp_path / f"records.{suffix}"
+    result = runner.invoke(
+        app,
+        [
+            "impact",
+            "massage-therapy",
+            REVISION,
+            str(source),
+            "-f",
+            "json",
+            "--records",
+            str(records),
+            "-j",
+            "2",
+        ],
+    )
+    assert result.exit_code == 1, result.output
+    if suffix == "parquet":
+        rows = pq.read_table(records).to_pylist()
+    else:
+        rows = [orjson.loads(line) for line in records.read_bytes().splitlines()]
+    expected = reference("massage-therapy", REVISION, cases)["outcome"]
+    assert [row["id"] for row in rows] == [*expected, "bad"]
+    for row in rows[:-1]:
+        assert (row["old_verdict"], row["new_verdict"]) == expected[row["id"]]
+        assert row["changed"] == (row["old_verdict"] != row["new_verdict"])
+        assert row["error"] is None
+    assert rows[-1]["error"].startswith("line 301: old version: fact 'review_type'")
+    report = json.loads(result.stdout)
+    for number, region in enumerate(report["regions"], start=1):
+        assert region["cases"] == sum(number in row["regions"] for row in rows[:-1])

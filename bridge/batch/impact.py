@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 import orjson
 
@@ -34,8 +34,6 @@ from policykb.bridge.model.result import Evaluation, Verdict
 from policykb.bridge.model.version import PolicyVersion
 
 if TYPE_CHECKING:
-    from typing import IO
-
     from policykb.bridge.analysis.diff import DiffReport, VerdictChange
     from policykb.bridge.solving.evaluator import Evaluator
 
@@ -81,6 +79,8 @@ class ImpactSettings:
     regions: tuple[Region, ...] = ()
     region_facts: tuple[tuple[str, Fact], ...] = ()
     """The facts of both versions over one set of regions (diff's merged policy)."""
+    records: bool = False
+    """Also return one row per case (RECORD_COLUMNS), for --records."""
 
     def worker(self) -> ImpactEvaluator:
         return ImpactEvaluator(self)
@@ -113,6 +113,8 @@ class ImpactPart:
     transitions: dict[tuple[str, str], Examples] = field(default_factory=dict)
     regions: dict[int, Examples] = field(default_factory=dict)
     newly_cited: dict[str, Examples] = field(default_factory=dict)
+    rows: list[tuple[Any, ...]] = field(default_factory=list)
+    """One row per case (RECORD_COLUMNS) when asked for; never merged."""
 
     def merge(self, other: ImpactPart, limit: int) -> None:
         self.records += other.records
@@ -125,6 +127,56 @@ class ImpactPart:
 def _merge(mine: dict[Key, Examples], theirs: dict[Key, Examples], limit: int) -> None:
     for key, found in theirs.items():
         mine.setdefault(key, Examples()).merge(found, limit)
+
+
+RECORD_COLUMNS = (
+    ("id", "string"),
+    ("old_verdict", "string"),
+    ("new_verdict", "string"),
+    ("changed", "bool"),
+    ("newly_cited", "list<string>"),
+    ("regions", "list<int32>"),
+    ("error", "string"),
+)
+"""impact --records: one row per case. `regions` numbers the diff regions
+the case falls in (1 is the report's first); a failed case has its error."""
+
+
+class RecordsWriter:
+    """impact --records: the cases' rows, in input order, as JSONL or Parquet."""
+
+    def __init__(self, target: IO[bytes], parquet: bool) -> None:
+        self.target = target
+        self._parquet: Any = None
+        if parquet:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            kinds = {
+                "string": pa.string(),
+                "bool": pa.bool_(),
+                "list<string>": pa.list_(pa.string()),
+                "list<int32>": pa.list_(pa.int32()),
+            }
+            self._schema = pa.schema([(name, kinds[kind]) for name, kind in RECORD_COLUMNS])
+            self._parquet = pq.ParquetWriter(target, self._schema)
+
+    def write(self, rows: list[tuple[Any, ...]]) -> None:
+        if self._parquet is None:
+            names = [name for name, _ in RECORD_COLUMNS]
+            self.target.write(
+                b"".join(orjson.dumps(dict(zip(names, row, strict=True))) + b"\n" for row in rows)
+            )
+            return
+        import pyarrow as pa
+
+        columns = list(zip(*rows, strict=True)) if rows else [() for _ in RECORD_COLUMNS]
+        arrays = [pa.array(c, type=f.type) for c, f in zip(columns, self._schema, strict=True)]
+        self._parquet.write_batch(pa.RecordBatch.from_arrays(arrays, schema=self._schema))
+
+    def close(self) -> None:
+        if self._parquet is not None:
+            self._parquet.close()
 
 
 _Outcome = tuple[str, str, tuple[str, ...], tuple[int, ...]]
@@ -198,7 +250,7 @@ class ImpactEvaluator:
     def run(self, chunk: Chunk) -> ImpactPart:
         part = ImpactPart()
         limit = self.settings.examples
-        for number, _key, document, record_id in chunk_items(chunk, self._from_csv_row):
+        for number, key, document, record_id in chunk_items(chunk, self._from_csv_row):
             part.records += 1
             try:
                 if isinstance(document, PolicyKBError):
@@ -207,8 +259,14 @@ class ImpactEvaluator:
             except PolicyKBError as error:
                 part.error_count += 1
                 part.errors.append(RecordError(number, record_id, str(error)))
+                if self.settings.records:
+                    place = f"{key} {number}: {error}"
+                    part.rows.append((record_id, None, None, None, None, None, place))
                 continue
             assert record_id is not None
+            if self.settings.records:
+                numbers = [index + 1 for index in regions]
+                part.rows.append((record_id, old, new, old != new, list(newly), numbers, None))
             part.transitions.setdefault((old, new), Examples()).add(record_id, limit)
             for criterion in newly:
                 part.newly_cited.setdefault(criterion, Examples()).add(record_id, limit)

@@ -14,7 +14,8 @@ import orjson
 from policykb.bridge.model.formats import RecordFormat
 from policykb.bridge.model.result import Evaluation, value_words
 
-CSV_COLUMNS = ("id", "verdict", "explanation", "missing", "error")
+CSV_COLUMNS = ("id", "verdict", "explanation", "missing", "error", "version")
+"""`version`: the version that decided the row, "EFFECTIVE sha256:HASH"."""
 
 
 @dataclass
@@ -102,7 +103,11 @@ class RecordWriter:
                 f"{i.fact}={value_words(i.value)}" for i in evaluation.explanation
             )
             missing = "; ".join(m.fact for m in evaluation.missing)
-            return _csv_line(["", evaluation.verdict.value, explanation, missing, ""])
+            version = evaluation.version
+            named = ""
+            if version is not None:
+                named = f"{version.effective or 'undated'} sha256:{version.hash}"
+            return _csv_line(["", evaluation.verdict.value, explanation, missing, "", named])
         body = evaluation.to_dict()
         del body["id"]
         if not self.explain:
@@ -123,7 +128,7 @@ class RecordWriter:
             return (error.record_id, None, None, None, None, None, None, None, place)
         if self.output is RecordFormat.CSV:
             place = f"{key} {error.number}: {error.message}"
-            return _csv_line([error.record_id or "", "error", "", "", place])
+            return _csv_line([error.record_id or "", "error", "", "", place, ""])
         record: dict[str, Any] = {key: error.number}
         if error.record_id is not None:
             record["id"] = error.record_id
