@@ -100,8 +100,9 @@ def main() -> None:
         print("1. impact against one batch of the same file:")
         print(f"   batch  {batch:7.2f} s  {args.cases / batch:10,.0f} cases/s")
         print(
-            f"   impact {impact:7.2f} s  {args.cases / impact:10,.0f} cases/s  ratio {ratio:4.2f}x  "
-            f"(target <= 2.5x: {'met' if ratio <= 2.5 else 'NOT met'}); peak RSS {impact_peak:.0f} MB"
+            f"   impact {impact:7.2f} s  {args.cases / impact:10,.0f} cases/s  "
+            f"ratio {ratio:4.2f}x  (target <= 2.5x: {'met' if ratio <= 2.5 else 'NOT met'}); "
+            f"peak RSS {impact_peak:.0f} MB"
         )
 
         jsonl_path, jsonl_peak = timed(
@@ -114,8 +115,8 @@ def main() -> None:
         print("2. Parquet in and out against JSONL in and out:")
         print(f"   JSONL   {jsonl_path:7.2f} s  peak RSS {jsonl_peak:5.0f} MB")
         print(
-            f"   Parquet {parquet_path:7.2f} s  peak RSS {parquet_peak:5.0f} MB  ratio {ratio:4.2f}x  "
-            f"(target <= 1.5x: {'met' if ratio <= 1.5 else 'NOT met'})"
+            f"   Parquet {parquet_path:7.2f} s  peak RSS {parquet_peak:5.0f} MB  "
+            f"ratio {ratio:4.2f}x  (target <= 1.5x: {'met' if ratio <= 1.5 else 'NOT met'})"
         )
 
         dask, dask_peak = timed(
@@ -125,7 +126,8 @@ def main() -> None:
         print("3. Dask LocalCluster with 2 workers against --jobs 2 (Parquet in and out):")
         print(
             f"   --dask local[2] {dask:7.2f} s  ratio {dask / parquet_path:4.2f}x of --jobs 2 "
-            f"({dask - parquet_path:+.2f} s; cluster start-up included); peak RSS {dask_peak:.0f} MB"
+            f"({dask - parquet_path:+.2f} s; cluster start-up included); "
+            f"peak RSS {dask_peak:.0f} MB"
         )
 
 
