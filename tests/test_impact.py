@@ -401,3 +401,19 @@ def test_records_give_each_case_its_two_verdicts(tmp_path: Path, suffix: str) ->
     report = json.loads(result.stdout)
     for number, region in enumerate(report["regions"], start=1):
         assert region["cases"] == sum(number in row["regions"] for row in rows[:-1])
+
+
+def test_a_process_makes_the_worker_of_a_run_once() -> None:
+    """What lets each Dask worker (or Spark executor) compile a policy once:
+    settings that arrive pickled anew find the worker already made."""
+    import pickle
+
+    from policykb.bridge.batch.runner import worker_for
+    from policykb.bridge.batch.settings import BatchSettings
+
+    settings = BatchSettings(policy="massage-therapy")
+    first = worker_for(settings)
+    assert worker_for(pickle.loads(pickle.dumps(settings))) is first
+    assert worker_for(BatchSettings(policy="bariatric-surgery")) is not first
+    impact = ImpactSettings(old="massage-therapy", new=REVISION)
+    assert worker_for(pickle.loads(pickle.dumps(impact))) is worker_for(impact)
