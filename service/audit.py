@@ -18,7 +18,7 @@ import os
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -69,6 +69,7 @@ class AuditLog:
             "policy_hash": decision.version,
             "facts_hash": decision.facts_hash,
             "facts": facts_json(decision.case),
+            "date_of_service": decision.case.as_of.isoformat() if decision.case.as_of else None,
             "verdict": decision.verdict.value,
             "criteria": decision.cited,
         }
@@ -146,6 +147,17 @@ def _entries(path: Path) -> Iterator[tuple[int, bytes]]:
         raise CaseError(f"{path}: {error.strerror}") from None
 
 
+def _day(text: object) -> date | None:
+    from policykb.bridge.model.typed import parse_date
+
+    if text is None:
+        return None
+    day = parse_date(text) if isinstance(text, str) else None
+    if day is None:
+        raise CaseError(f"date_of_service {str(text)[:40]!r} is not a date YYYY-MM-DD")
+    return day
+
+
 def replay(path: Path, decisions: Decisions) -> Iterator[Replayed]:
     """Decide every entry of an audit log again (without auditing it again)."""
     for number, line in _entries(path):
@@ -156,7 +168,10 @@ def replay(path: Path, decisions: Decisions) -> Iterator[Replayed]:
             policy = entry["policy"]
             if policy not in decisions.policies:
                 raise CaseError(f"policy {str(policy)[:80]!r} is not loaded")
-            decision = decisions.decide(policy, entry["facts"], channel="replay", audit=False)
+            day = _day(entry.get("date_of_service"))  # absent from older entries
+            decision = decisions.decide(
+                policy, entry["facts"], channel="replay", audit=False, service_date=day
+            )
         except orjson.JSONDecodeError as error:
             yield Replayed(number, "", "", "", "", [], [], False, problem=f"not JSON: {error}")
             continue

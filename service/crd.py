@@ -26,7 +26,7 @@ from policykb.bridge.model.result import Verdict
 from policykb.service.decisions import Decision, Decisions
 from policykb.service.dtr import questionnaire_url
 from policykb.service.errors import ServiceError
-from policykb.service.fhir_facts import Resources
+from policykb.service.fhir_facts import Resources, service_date
 
 COVERAGE_INFORMATION = (
     "http://hl7.org/fhir/us/davinci-crd/StructureDefinition/ext-coverage-information"
@@ -243,6 +243,7 @@ def answer(
                 case_id=f"{kind}/{order.get('id', '')}",
                 from_record=frozenset(read),
                 pending=pending,
+                service_date=service_date(order),
             )
         except CaseError as error:
             raise ServiceError(422, f"{kind}/{order.get('id', '')}: {error}") from None

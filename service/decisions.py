@@ -21,6 +21,7 @@ from policykb.bridge.model.case import Case
 from policykb.bridge.model.errors import CaseError
 from policykb.bridge.model.policy import Policy
 from policykb.bridge.model.result import Evaluation, Verdict, json_value
+from policykb.bridge.model.version import SERVICE_DATE
 from policykb.service.audit import AuditLog
 from policykb.service.fhir_facts import FactMapping, Resources, load_mapping
 from policykb.service.routing import Route, Router, route_holds
@@ -125,11 +126,17 @@ class Decisions:
         from_record: frozenset[str] = frozenset(),
         audit: bool = True,
         pending: list[int] | None = None,
+        service_date: date | None = None,
     ) -> Decision:
         """Validate the facts (CaseError naming what is wrong), evaluate, audit.
         The audit entry is on disk when this returns, unless `pending` is given:
-        then its number is added there for the caller to `settle`."""
-        case = self.knowledge.case({"id": case_id, "policy": policy, "facts": dict(facts)})
+        then its number is added there for the caller to `settle`. The version
+        in force on the facts' date_of_service, else on `service_date` (the
+        order's), else today, decides."""
+        given = dict(facts)
+        if service_date is not None and given.get(SERVICE_DATE) is None:
+            given[SERVICE_DATE] = service_date.isoformat()
+        case = self.knowledge.case({"id": case_id, "policy": policy, "facts": given})
         evaluator = self.knowledge.case_evaluator(case)  # the version in force on its date
         chosen = evaluator.policy
         if evaluator.references:

@@ -86,6 +86,20 @@ class Resources:
         return today
 
 
+def service_date(resource: Mapping[str, Any]) -> date | None:
+    """The date of service an order or a claim item states: when it is to be
+    given (occurrenceDateTime, occurrencePeriod.start; an item's servicedDate
+    or servicedPeriod.start), else when it was written (authoredOn, created);
+    None when it states none."""
+    candidates: list[object] = []
+    for key in ("occurrence", "serviced"):
+        candidates.append(resource.get(f"{key}DateTime") or resource.get(f"{key}Date"))
+        period = resource.get(f"{key}Period")
+        candidates.append(period.get("start") if isinstance(period, Mapping) else None)
+    candidates += [resource.get("authoredOn"), resource.get("created")]
+    return next((day for day in map(_day, candidates) if day is not None), None)
+
+
 def _day(text: object) -> date | None:
     if not isinstance(text, str) or len(text) < 10:
         return None

@@ -27,7 +27,7 @@ from policykb.bridge.model.result import Verdict
 from policykb.service.decisions import Decision, Decisions
 from policykb.service.dtr import answers
 from policykb.service.errors import ServiceError
-from policykb.service.fhir_facts import Resources
+from policykb.service.fhir_facts import Resources, service_date
 from policykb.service.routing import codings
 
 REVIEW_ACTION = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/extension-reviewAction"
@@ -166,6 +166,7 @@ def submit(bundle: object, decisions: Decisions) -> dict[str, Any]:
                 channel="pas",
                 case_id=f"Claim/{claim.get('id', '')}#{sequence}",
                 from_record=from_record,
+                service_date=service_date(item) or service_date(claim),
             )
         except CaseError as error:
             raise ServiceError(422, str(error), where=where) from None

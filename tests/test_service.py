@@ -591,3 +591,52 @@ def test_massage_reads_medicare_membership_from_the_coverage(
         assert entry["policy"] == "massage-therapy"
         assert entry["facts"]["medicare_member"] is member
         assert entry["facts"]["cpt_code"] == "97124"
+
+
+def test_each_request_is_decided_by_the_version_in_force_on_its_date(tmp_path: Path) -> None:
+    """CRD takes the order's date of service (occurrence, else authoredOn), the
+    JSON API the case's date_of_service; the audit entry keeps the date, so
+    replay decides under the same version."""
+    from typer.testing import CliRunner
+
+    from policykb.cli.main import app as cli
+    from policykb.service.audit import replay
+    from policykb.service.decisions import Decisions
+    from tests.test_versions import versioned_kb
+
+    kb = versioned_kb(tmp_path / "kb")
+    log = tmp_path / "audit.jsonl"
+    knowledge = KnowledgeBase([kb])
+    hashes = {
+        v.policy.version.effective.isoformat(): v.policy.version.hash
+        for v in knowledge.versions("massage-therapy")
+    }  # type: ignore[union-attr]
+    service = create_app(ServiceSettings(kb_dirs=(str(kb),), audit=str(log), audit_sync=False))
+    with TestClient(service) as local:
+        for day, effective in (("2026-12-31", "2007-06-21"), ("2027-01-01", "2027-01-01")):
+            order = Record(code="97124", authored="2026-01-05").order()
+            order["occurrenceDateTime"] = f"{day}T09:30:00Z"
+            request = Record(code="97124").hook(orders=[order])
+            assert (
+                "systemActions"
+                in local.post("/cds-services/policykb-order-sign", json=request).json()
+            )
+            entry = orjson.loads(log.read_bytes().splitlines()[-1])
+            assert (entry["date_of_service"], entry["policy_hash"]) == (day, hashes[effective])
+        answer = local.post(
+            "/v1/evaluate",
+            json={"policy": "massage-therapy", "facts": {"date_of_service": "2030-01-01"}},
+        ).json()
+        assert answer["version"]["effective"] == "2027-01-01"
+        early = local.post(
+            "/v1/evaluate",
+            json={"policy": "massage-therapy", "facts": {"date_of_service": "2001-01-01"}},
+        )
+        assert early.status_code == 422
+        assert (
+            "no version of policy 'massage-therapy' is in force on 2001-01-01"
+            in early.json()["detail"]
+        )
+    replayed = list(replay(log, Decisions(KnowledgeBase([kb]), compile_now=False)))
+    assert len(replayed) == 3 and not any(r.differs or r.policy_changed for r in replayed)
+    assert CliRunner().invoke(cli, ["replay", str(log), "--kb", str(kb)]).exit_code == 0
