@@ -105,6 +105,7 @@ class Harness:
         workspaces: list[Workspace],
         durations: dict[str, float],
         cover: dict[tuple[str, int], set[str]],
+        suite: tuple[str, ...] = TEST_ORDER,
     ):
         self.free: queue.Queue[Workspace] = queue.Queue()
         for workspace in workspaces:
@@ -112,13 +113,19 @@ class Harness:
         self.durations = durations
         self.suite_seconds = sum(durations.values()) or 600.0
         self.cover = cover
+        self.suite = list(suite)
         root = workspaces[0].root
         self.bodies = {module: function_body_lines(root / module) for module in MODULES}
+        # The tests that run any line of a module: what a change of its
+        # module-level code (a constant, a default, a class body) can reach.
+        self.users: dict[str, set[str]] = {}
+        for (module, _line), tests in cover.items():
+            self.users.setdefault(module, set()).update(tests)
 
     def time_limit(self, selection: list[str]) -> float:
         """60 s for start-up plus three times what the selected tests took in the
         baseline (a test the report does not name counts 10 s)."""
-        if selection == list(TEST_ORDER):
+        if selection == self.suite:
             seconds = self.suite_seconds
         else:
             seconds = sum(self.durations.get(test, 10.0) for test in selection)
@@ -127,14 +134,15 @@ class Harness:
     def selection(self, mutant: Mutant) -> list[str] | None:
         """The tests to run against a mutant (None: no test executes its line)."""
         if mutant.harness == "kb":
-            return list(TEST_ORDER)
+            return self.suite
         tests = self.cover.get((mutant.file, mutant.line))
-        if tests is None and mutant.line not in self.bodies.get(mutant.file, set()):
-            return list(TEST_ORDER)  # runs at import, perhaps before coverage started
-        if tests is None:
+        if mutant.line not in self.bodies.get(mutant.file, set()) and not tests:
+            # Module-level code runs at import, perhaps before coverage started:
+            # the tests that use the module (all of them if none is known).
+            users = self.users.get(mutant.file)
+            return sorted(users, key=_order) if users else self.suite
+        if not tests:
             return None
-        if not tests:  # only run at import time
-            return list(TEST_ORDER)
         return sorted(tests, key=_order)
 
     def run(self, mutant: Mutant) -> Outcome:
@@ -224,6 +232,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--file", action="append", default=[], help="only mutants of this file")
     parser.add_argument("--list", action="store_true", help="list the mutants and stop")
     parser.add_argument(
+        "--tests",
+        action="append",
+        default=[],
+        help="run only these test files (baseline and mutants): a quick run on a few "
+        "modules; a mutant only another file kills counts as survived",
+    )
+    parser.add_argument(
         "--resume",
         action="store_true",
         help="keep the last run's killed and invalid mutants; test only the others again",
@@ -251,8 +266,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"baseline: the whole suite, with coverage per test, in {first} ...", flush=True)
         measure = ["--cov=bridge", "--cov=service", "--cov-context=test", "--cov-report="]
         junit = Path(parent) / "baseline.xml"
+        suite = tuple(options.tests) or TEST_ORDER
         baseline = workspaces[0].pytest(
-            [*TEST_ORDER, f"--junitxml={junit}", *measure],
+            [*suite, f"--junitxml={junit}", *measure],
             timeout=3600,
             first_failure=False,
         )
@@ -271,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
 
         equivalent = equivalent_mutants()
         earlier = earlier_results() if options.resume else {}
-        harness = Harness(workspaces, durations, cover)
+        harness = Harness(workspaces, durations, cover, suite)
         outcomes: list[Outcome] = []
         pending = []
         for mutant in mutants:
