@@ -23,7 +23,7 @@ from policykb.bridge.batch.arrow import evaluate_batches
 from policykb.bridge.batch.impact import VERDICTS, ImpactSettings, run_impact
 from policykb.bridge.loading.files import bundled_kb
 from policykb.bridge.model.formats import InputFormat
-from policykb.bridge.model.result import Verdict
+from policykb.bridge.model.result import Verdict, value_words
 from policykb.cli.main import app
 
 REPO = Path(__file__).resolve().parent.parent
@@ -126,7 +126,11 @@ def reference(old: str, new: str, cases: list[dict[str, Any]]) -> dict[str, Any]
 
 def _impact(old: str, new: str, cases: list[dict[str, Any]], **options: Any) -> dict[str, Any]:
     settings = ImpactSettings(old=old, new=new, examples=3)
-    report = run_impact(io.BytesIO(_jsonl(cases)), InputFormat.JSONL, settings, **options)
+    parts: list[Any] = []
+    report = run_impact(
+        io.BytesIO(_jsonl(cases)), InputFormat.JSONL, settings, on_part=parts.append, **options
+    )
+    assert all(part.rows == [] for part in parts)  # rows per case only for --records
     return report.to_dict()
 
 
@@ -308,6 +312,9 @@ def test_the_arrow_function_equals_evaluate(tmp_path: Path) -> None:
         assert row["id"] == case["id"]
         assert row["verdict"] == evaluation.verdict.value
         assert row["missing"] == [m.fact for m in evaluation.missing]
+        assert row["explanation"] == [
+            f"{i.fact}={value_words(i.value)}" for i in evaluation.explanation
+        ]
 
 
 def test_arrow_rows_with_wrong_values_get_error_rows() -> None:
