@@ -448,3 +448,48 @@ def test_parquet_rows_are_numbered_across_row_groups(tmp_path: Path) -> None:
     rows = [orjson.loads(line) for line in result.stdout.splitlines()]
     assert rows[0] == {"row": 1, "error": "'id' must be a string, not int"}
     assert rows[1]["id"] == "row-2" and rows[1]["verdict"] == "needs_information"
+
+
+def test_examples_are_the_first_cases_in_input_order(tmp_path: Path) -> None:
+    """Across chunks (and worker processes), each count's examples are its
+    first cases in input order, at most --examples of them; the per-case
+    rows of --records tell which cases those are."""
+    cases = massage_cases(7000, seed=15)  # about 2 MiB of JSONL: several chunks
+    source = tmp_path / "cases.jsonl"
+    source.write_bytes(_jsonl([*cases, {"id": "odd", "facts": [1]}]))
+    records = tmp_path / "records.jsonl"
+    result = runner.invoke(
+        app,
+        [
+            "impact",
+            "massage-therapy",
+            REVISION,
+            str(source),
+            "-f",
+            "json",
+            "--records",
+            str(records),
+            "--examples",
+            "4",
+            "-j",
+            "2",
+        ],
+    )
+    assert result.exit_code == 1
+    assert "line 7001: 'facts' must be an object" in result.stderr
+    report = json.loads(result.stdout)
+    rows = [orjson.loads(line) for line in records.read_bytes().splitlines()][:-1]
+
+    def first(ids: list[str]) -> list[str]:
+        return ids[:4]
+
+    for change in report["transition_examples"]:
+        pair = (change["old"], change["new"])
+        ids = [r["id"] for r in rows if (r["old_verdict"], r["new_verdict"]) == pair]
+        assert (change["examples"], change["cases"]) == (first(ids), len(ids))
+    for number, region in enumerate(report["regions"], start=1):
+        ids = [r["id"] for r in rows if number in r["regions"]]
+        assert (region["examples"], region["cases"]) == (first(ids), len(ids))
+    for cited in report["newly_cited_in_denials"]:
+        ids = [r["id"] for r in rows if cited["criterion"] in r["newly_cited"]]
+        assert (cited["examples"], cited["cases"]) == (first(ids), len(ids))
