@@ -150,6 +150,13 @@ def test_impact_equals_case_by_case_evaluation(
     report = _impact(old, new, cases, jobs=1)
     expected = reference(old, new, cases)
     assert report["transitions"] == expected["transitions"]
+    before = Counter(old for old, _ in expected["outcome"].values())
+    after = Counter(new for _, new in expected["outcome"].values())
+    assert report["verdicts"] == {
+        "old": {v: before[v] for v in VERDICTS},
+        "new": {v: after[v] for v in VERDICTS},
+    }
+    assert report["regions_capped"] is False and report["regions_note"] is None
     assert {c["criterion"]: c["cases"] for c in report["newly_cited_in_denials"]} == expected[
         "newly"
     ]
