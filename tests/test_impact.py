@@ -9,6 +9,7 @@ import random
 import re
 import shutil
 from collections import Counter
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -503,3 +504,34 @@ def test_examples_are_the_first_cases_in_input_order(tmp_path: Path) -> None:
     for cited in report["newly_cited_in_denials"]:
         ids = [r["id"] for r in rows if cited["criterion"] in r["newly_cited"]]
         assert (cited["examples"], cited["cases"]) == (first(ids), len(ids))
+
+
+def test_report_order_and_reference_dates(tmp_path: Path) -> None:
+    """Only changed pairs have examples; newly cited criteria come most cases
+    first; a policy that compares dates with a reference date has its regions
+    counted only as of a day (--as-of)."""
+    report = _impact("massage-therapy", REVISION, massage_cases(800, seed=16))
+    changed = {
+        (a, b) for a, row in report["transitions"].items() for b, n in row.items() if n and a != b
+    }
+    assert {(c["old"], c["new"]) for c in report["transition_examples"]} == changed
+    order = [(-c["cases"], c["criterion"]) for c in report["newly_cited_in_denials"]]
+    assert order == sorted(order) and len(order) > 1
+    fixtures = Path(__file__).parent / "fixtures" / "kb"
+    cases = [
+        {
+            "id": f"r{n}",
+            "facts": {"date_of_service": f"2024-0{n % 9 + 1}-15", "home_program": n % 2 == 0},
+        }
+        for n in range(20)
+    ]
+    for as_of, note in ((None, "give --as-of"), (date(2024, 5, 15), None)):
+        settings = ImpactSettings(
+            old="rehab-visits", new="rehab-visits", kb_dirs=(str(fixtures),), as_of=as_of
+        )
+        result = run_impact(io.BytesIO(_jsonl(cases)), InputFormat.JSONL, settings).to_dict()
+        assert result["changed"] == 0 and result["evaluated"] == 20
+        if note is None:
+            assert result["regions_note"] is None and result["regions"] == []
+        else:
+            assert note in result["regions_note"]
