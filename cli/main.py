@@ -252,6 +252,21 @@ AsOfOption = Annotated[
 ]
 
 
+InputFormatOption = Annotated[
+    InputFormat | None,
+    typer.Option(
+        "--input-format",
+        help="Input format (default: from the file name; stdin is JSONL).",
+        case_sensitive=False,
+        show_default=False,
+    ),
+]
+JobsOption = Annotated[
+    int,
+    typer.Option(
+        "--jobs", "-j", min=0, max=64, help="Worker processes (0: one per CPU; at most 64)."
+    ),
+]
 DaskOption = Annotated[
     str | None,
     typer.Option(
@@ -610,21 +625,8 @@ def batch(
             show_default=False,
         ),
     ] = None,
-    input_format: Annotated[
-        InputFormat | None,
-        typer.Option(
-            "--input-format",
-            help="Input format (default: from the file name; stdin is JSONL).",
-            case_sensitive=False,
-            show_default=False,
-        ),
-    ] = None,
-    jobs: Annotated[
-        int,
-        typer.Option(
-            "--jobs", "-j", min=0, max=64, help="Worker processes (0: one per CPU; at most 64)."
-        ),
-    ] = 0,
+    input_format: InputFormatOption = None,
+    jobs: JobsOption = 0,
     no_explain: Annotated[
         bool, typer.Option("--no-explain", help="Leave the explanation out of JSONL records.")
     ] = False,
@@ -751,15 +753,7 @@ def impact(
             show_default=False,
         ),
     ] = None,
-    input_format: Annotated[
-        InputFormat | None,
-        typer.Option(
-            "--input-format",
-            help="Input format (default: from the file name; stdin is JSONL).",
-            case_sensitive=False,
-            show_default=False,
-        ),
-    ] = None,
+    input_format: InputFormatOption = None,
     examples: Annotated[
         int, typer.Option("--examples", min=0, max=1000, help="Example case ids per count.")
     ] = 5,
@@ -781,12 +775,7 @@ def impact(
             "not the data's).",
         ),
     ] = True,
-    jobs: Annotated[
-        int,
-        typer.Option(
-            "--jobs", "-j", min=0, max=64, help="Worker processes (0: one per CPU; at most 64)."
-        ),
-    ] = 0,
+    jobs: JobsOption = 0,
     kb: KbOption = None,
     as_of: AsOfOption = None,
     dask: DaskOption = None,

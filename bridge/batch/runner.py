@@ -12,6 +12,7 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import ExitStack
 from typing import IO, Any, Protocol
 
 from policykb.bridge.batch.output import ChunkResult, Summary, csv_header
@@ -126,18 +127,22 @@ def run_batch(
     written (for progress and error lines)."""
     summary = Summary()
     chunks = evaluate_chunks(read_chunks(source, input_format), settings, jobs, dask)
-    if settings.output is RecordFormat.PARQUET:
-        import pyarrow.parquet as pq
+    with ExitStack() as stack:
+        write: Callable[[Any], object] = target.write
+        if settings.output is RecordFormat.PARQUET:
+            import pyarrow.parquet as pq
 
-        from policykb.bridge.batch.arrow import output_schema
+            from policykb.bridge.batch.arrow import output_schema
 
-        with pq.ParquetWriter(target, output_schema()) as writer:
-            for result in chunks:
-                writer.write_batch(result.output)
-                summary.merge(result.summary)
-                if on_chunk is not None:
-                    on_chunk(result)
-        return summary
+            write = stack.enter_context(pq.ParquetWriter(target, output_schema())).write_batch
+        elif settings.output is RecordFormat.CSV:
+            target.write(csv_header())
+        for result in chunks:
+            write(result.output)
+            summary.merge(result.summary)
+            if on_chunk is not None:
+                on_chunk(result)
+    return summary
     if settings.output is RecordFormat.CSV:
         target.write(csv_header())
     for result in chunks:
