@@ -5,6 +5,7 @@ missing periods."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from datetime import date, timedelta
 from pathlib import Path
@@ -337,3 +338,25 @@ def test_period_problems_match_a_day_by_day_count(spec: list[tuple[int, int | No
 
 def _within(problem: PeriodProblem, day: date) -> bool:
     return problem.start <= day and (problem.end is None or day < problem.end)
+
+
+def test_a_single_dated_version_still_bounds_the_dates() -> None:
+    """The bundled massage policy has one version, effective 2007-06-21: a case
+    dated before it is an error; the undated bariatric policy takes any day."""
+    knowledge = KnowledgeBase()
+    with pytest.raises(
+        CaseError, match="in force on 2005-03-01: its versions are in force from 2007-06-21"
+    ):
+        knowledge.evaluate({"facts": {"date_of_service": "2005-03-01"}})
+    massage = knowledge.evaluate({"facts": {"date_of_service": "2007-06-21"}})
+    assert massage.version is not None and massage.version.effective == ORIGINAL_ON
+    assert massage.version.dated and len(massage.version.hash) == 64
+    bariatric = knowledge.evaluate(
+        {"policy": "bariatric-surgery", "facts": {"date_of_service": "1990-01-01"}}
+    )
+    assert bariatric.version is not None and not bariatric.version.dated
+    shown = runner.invoke(app, ["evaluate", "-"], input='{"facts": {}}').stdout
+    assert (
+        re.search(r"^Version: effective 2007-06-21, sha256 ([0-9a-f]+)$", shown, re.M).group(1)
+        == (massage.version.hash[:12])
+    )
