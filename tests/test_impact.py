@@ -535,3 +535,23 @@ def test_report_order_and_reference_dates(tmp_path: Path) -> None:
             assert result["regions_note"] is None and result["regions"] == []
         else:
             assert note in result["regions_note"]
+
+
+def test_one_version_with_reference_dates_is_enough_to_need_a_day(tmp_path: Path) -> None:
+    """A revision that drops every comparison with the date of service still
+    has an old version that needs one: regions are counted only with --as-of."""
+    folder = tmp_path / "rehab-visits"
+    shutil.copytree(Path(__file__).parent / "fixtures" / "kb" / "rehab-visits", folder)
+    criteria = folder / "criteria.lp"
+    kept = [
+        line
+        for line in criteria.read_text().splitlines()
+        if not line.lstrip().startswith(("met(", "on_or", "after(", "before("))
+    ]
+    kept += [f'met("{c}") :- holds(home_program).' for c in ("DOS", "EVAL", "POST-OP", "REFERRAL")]
+    criteria.write_text("\n".join(kept) + "\n")
+    fixtures = str(Path(__file__).parent / "fixtures" / "kb")
+    cases = [{"id": "r1", "facts": {"date_of_service": "2024-05-15", "home_program": True}}]
+    settings = ImpactSettings(old="rehab-visits", new=str(folder), kb_dirs=(fixtures,))
+    result = run_impact(io.BytesIO(_jsonl(cases)), InputFormat.JSONL, settings).to_dict()
+    assert "give --as-of" in result["regions_note"]
