@@ -360,3 +360,23 @@ def test_a_single_dated_version_still_bounds_the_dates() -> None:
         re.search(r"^Version: effective 2007-06-21, sha256 ([0-9a-f]+)$", shown, re.M).group(1)
         == (massage.version.hash[:12])
     )
+
+
+def test_period_problems_name_the_versions_around_them() -> None:
+    """A gap names the version that ended last before it; an overlap that
+    runs across several cuts is one problem."""
+    found = period_problems(
+        [
+            _version("2020-01-01", "2020-02-01"),
+            _version("2020-01-15", "2020-03-01"),
+            _version("2020-04-01", "2020-12-01"),
+            _version("2020-05-01", "2020-11-01"),
+            _version("2020-06-01"),
+        ]
+    )
+    assert [(p.kind, p.first, p.second, p.days_words) for p in found] == [
+        ("overlap", 0, 1, "from 2020-01-15 to 2020-01-31"),
+        ("gap", 1, 2, "from 2020-03-01 to 2020-03-31"),
+        ("overlap", 2, 3, "from 2020-05-01 to 2020-10-31"),
+        ("overlap", 2, 4, "from 2020-11-01 to 2020-11-30"),
+    ]
