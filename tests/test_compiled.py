@@ -230,10 +230,10 @@ def test_a_compiled_policy_is_cached_and_a_damaged_entry_compiled_again(
     with monkeypatch.context() as patch:
         patch.setattr(compiled_module, "build_roots", no_build)
         cached = CompiledPolicy(evaluator)
-    assert cached.roots == first.roots and cached.program == first.program
+    assert cached.roots == first.roots and cached.prepared.program == first.prepared.program
     entry.write_bytes(b'{"circuit": {"sizes": [2], "nodes": [[9, 9, "zz"')  # cut short
     again = CompiledPolicy(evaluator)
-    assert again.roots == first.roots and again.program == first.program
+    assert again.roots == first.roots and again.prepared.program == first.prepared.program
     case = Case("c", "two-routes", {"referred": True})
     assert again.evaluate(case) == evaluator.evaluate(case)
 

@@ -1,11 +1,14 @@
 """Policy consistency (`check`), over every scenario.
 
-Symbolic: each question is put to clingo over the whole scenario space
-(every combination of fact values, under the KB's domain constraints), never
-by looping over scenarios in Python; the questions are kb/meta/check.lp.
+Symbolic: each question is asked over the whole scenario space (every
+combination of fact values, under the KB's domain constraints), never by
+looping over scenarios in Python; the questions are kb/meta/check.lp. Where
+the policy compiles, they are answered on its circuits (compile/conditions.py:
+one pass per question, whatever the policy's size); else clingo answers them.
 Each finding carries a minimal witness: the smallest set of facts under which
-the finding holds in every scenario, as a case that `policykb evaluate` runs
-as it is.
+the finding holds in every scenario (on circuits the smallest of all, fewest
+facts, then lowest ranks, then first values; with clingo the smallest part of
+a scenario it finds), as a case that `policykb evaluate` runs as it is.
 
 What counts as deciding a scenario is defined in the KB (kb/core/verdict.lp,
 decided/0): an applicable indication is met, or a criterion blocks. A scenario
@@ -25,6 +28,8 @@ import clingo
 from clingo import Function, String, ast
 
 from policykb.bridge.analysis.policy_rules import PolicyRule, policy_rules
+from policykb.bridge.compile.compiled import VERDICTS, Undecided
+from policykb.bridge.compile.conditions import condition_circuits
 from policykb.bridge.loading.comparisons import passes
 from policykb.bridge.loading.files import core_files, meta_file
 from policykb.bridge.loading.rules import ANY_FACT, short_location
@@ -33,6 +38,7 @@ from policykb.bridge.model.policy import Policy, Role, Value
 from policykb.bridge.model.result import Verdict, json_value
 from policykb.bridge.model.version import PolicyVersion, period_problems
 from policykb.bridge.solving.evaluator import Evaluator
+from policykb.bridge.solving.literals import COVERED
 from policykb.bridge.solving.query import QueryProgram
 from policykb.bridge.solving.transform import SHOW_TYPES, renamed_copy
 
@@ -121,12 +127,13 @@ class _Checker:
         self.evaluator = evaluator
         self.policy = evaluator.policy
         self.rules = policy_rules(evaluator)
+        firing: list[ast.AST] = []
         generated: list[ast.AST] = []
         for rule in self.rules:
             # kb_fires(i) holds exactly when rule i's body does; kb_rule(i) numbers it.
             where = rule.statement.location
             fires = _literal(_numbered("kb_fires", rule.index, where))
-            generated.append(rule.statement.update(head=fires))
+            firing.append(rule.statement.update(head=fires))
             generated.append(ast.Rule(where, _literal(_numbered("kb_rule", rule.index, where)), []))
         copy = renamed_copy(evaluator.statements, WITHOUT)
         targets = {id(r.statement): r.index for r in self.rules}
@@ -139,7 +146,23 @@ class _Checker:
                 renamed = renamed.update(body=[*renamed.body, _literal(dropped, ast.Sign.Negation)])
             generated.append(renamed)
         self.program = QueryProgram(
-            self.policy, [*evaluator.statements, *generated], [meta_file("check")], "check program"
+            self.policy,
+            [*evaluator.statements, *firing, *generated],
+            [meta_file("check")],
+            "check program",
+        )
+        # The same conditions as circuits, where the policy compiles (a policy
+        # with reference dates: once they are fixed, as for compiling).
+        unanchored = bool(evaluator.references) and not evaluator.anchors
+        self.circuits = (
+            None
+            if unanchored
+            else condition_circuits(
+                self.policy,
+                [*evaluator.statements, *firing],
+                f"the check circuits of {self.policy.name!r}",
+                [meta_file("check")],
+            )
         )
         self.drops = {
             r.index: self.program.literal(Function("kb_drop", [clingo.Number(r.index)]))
@@ -149,25 +172,54 @@ class _Checker:
         self.facts = evaluator.decision_facts
 
     def witness(self, condition: clingo.Symbol) -> tuple[dict[str, Value], Verdict] | None:
-        """The smallest set of facts forcing `condition`, and the verdict it gets."""
-        literal = self.program.literal(condition)
-        scenario = self.program.scenario([*self.keep_all, literal], self.facts)
-        if scenario is None:
-            return None
-        known = {f: v for f, v in scenario.items() if v is not None}
-        smallest = next(
-            self.program.implicants(known, -literal, smallest_only=True, extra=self.keep_all), ()
-        )
+        """The smallest set of facts forcing `condition`, and the verdict it gets.
+
+        On circuits, the smallest over every scenario (fewest facts, lowest
+        ranks, first values); else the smallest part of a scenario clingo finds.
+        """
+        known: Mapping[str, object] | None = None
+        if self.circuits is not None:
+            try:
+                known = self.circuits.forcing(self.circuits.node(condition))
+            except Undecided:
+                known = None
+            else:
+                if known is None:
+                    return None
+        if known is None:
+            literal = self.program.literal(condition)
+            scenario = self.program.scenario([*self.keep_all, literal], self.facts)
+            if scenario is None:
+                return None
+            known = {f: v for f, v in scenario.items() if v is not None}
+            known = {
+                f: known[f]
+                for f in next(
+                    self.program.implicants(
+                        known, -literal, smallest_only=True, extra=self.keep_all
+                    ),
+                    (),
+                )
+            }
+        smallest = list(known)
         # A policy checked as of a day: its witnesses state their reference dates.
         facts = {
             **self.evaluator.anchor_values(),
             **{f: self.evaluator.concrete(f, known[f]) for f in smallest},
         }
         filled, _ = self.evaluator.known_facts(Case("witness", self.policy.name, facts))
+        if self.circuits is not None:
+            keys = {f: self.evaluator.value_key(f, v) for f, v in filled.items()}
+            value = self.circuits.value(self.circuits.node(COVERED), keys)
+            return facts, VERDICTS[value]
         return facts, self.evaluator.verdict_of(filled)
 
     def possible(self, symbols: Iterable[clingo.Symbol]) -> set[clingo.Symbol]:
-        return self.program.brave(self.keep_all, symbols)
+        """Which of the conditions hold in some scenario."""
+        if self.circuits is None:
+            return self.program.brave(self.keep_all, symbols)
+        circuits = self.circuits
+        return {symbol for symbol in symbols if circuits.possible(circuits.node(symbol))}
 
     def redundant(self, rule: PolicyRule) -> bool:
         assumptions = [lit if i == rule.index else -lit for i, lit in self.drops.items()]

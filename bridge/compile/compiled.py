@@ -119,15 +119,15 @@ VERDICTS = {HOLDS: Verdict.COVERED, FAILS: Verdict.NOT_COVERED, UNKNOWN: Verdict
 STATUSES = {HOLDS: Status.MET, FAILS: Status.NOT_MET, UNKNOWN: Status.UNKNOWN}
 
 
-class _Run:
+class Run:
     """One case on the circuit: values, missing facts and explanations, each
     node computed once."""
 
-    def __init__(self, compiled: CompiledPolicy, vector: list[int]) -> None:
-        self.compiled = compiled
-        self.circuit = compiled.circuit
+    def __init__(self, prepared: Prepared, vector: list[int]) -> None:
+        self.prepared = prepared
+        self.circuit = prepared.circuit
         self.vector = vector
-        self.values = node_values(compiled.program, vector)
+        self.values = node_values(prepared.program, vector)
         self._later: dict[int, int] = {}
         self.missing_of: dict[int, int] = {}
         self.explained: dict[tuple[int, int], Explanation] = {}
@@ -206,7 +206,7 @@ class _Run:
             vector = list(self.vector)
             for fact, value in zip(facts, choice, strict=True):
                 vector[fact] = value
-            run = _Run(self.compiled, vector)
+            run = Run(self.prepared, vector)
             if len({run.value(node) for node in distinct}) > 1:
                 return False
         return True
@@ -242,7 +242,7 @@ class _Run:
             if chosen >= 0:
                 options.append(tuple(sorted((fact, *self.explain(children[chosen], target)))))
             if all(self.value(child) == target for child in children) and (
-                not options or self.compiled.joint_bound(children, target) <= len(options[0])
+                not options or self.prepared.joint_bound(children, target) <= len(options[0])
             ):
                 options.append(self._joint(children, target))
             result = _best(options)
@@ -260,60 +260,22 @@ class _Run:
         for node in distinct:
             support = self.circuit.support[node]
             if seen & support:
-                together = self.compiled.together(tuple(distinct), target)
+                together = self.prepared.together(tuple(distinct), target)
                 return self.explain(together, HOLDS)
             seen |= support
         return self._union([self.explain(node, target) for node in distinct])
 
 
-class CompiledPolicy:
-    """A policy's verdict and criteria as circuits; evaluates cases exactly."""
+class Prepared:
+    """A circuit ready for runs: its nodes in order (children first) and, for
+    each node, the fewest facts an explanation of it can have. Nodes built
+    later (conjunctions `together` builds) answer on demand."""
 
-    def __init__(self, evaluator: Evaluator, *, seconds: float = MAX_SECONDS) -> None:
-        self.evaluator = evaluator
-        self.policy = evaluator.policy
-        self.domain: Domain = domain_of(evaluator)
-        cached = load_compiled(evaluator, self.domain)
-        if cached is None:
-            built = Circuit(self.domain.sizes, time.monotonic() + seconds)
-            roots = build_roots(evaluator, self.domain, built)
-            self.circuit, number = built.compact(
-                [roots.covered, *roots.met.values(), *roots.applies.values()]
-            )
-            self.roots = Roots(
-                number[roots.covered],
-                {key: number[node] for key, node in roots.met.items()},
-                {key: number[node] for key, node in roots.applies.items()},
-            )
-            store_compiled(evaluator, self.domain, self.circuit, self.roots)
-        else:
-            self.circuit, self.roots = cached
-        self.circuit.deadline = None
-        self.program = node_program(self.circuit)  # nodes built later answer on demand
+    def __init__(self, circuit: Circuit) -> None:
+        self.circuit = circuit
+        self.program = node_program(circuit)
         self.lower = self._lower_bounds()
-        self._criteria = [
-            (key, self.roots.applies[key], self.roots.met[key]) for key in self.policy.criteria
-        ]
-        facts = self.domain.facts
-        self.number = {fact: n for n, fact in enumerate(facts)}
-        self.value_number = [{key: i for i, key in enumerate(keys)} for keys in self.domain.keys]
-        self._items: dict[tuple[str, Value, bool], ExplanationItem] = {}
-        self._defaults = {
-            name: fact.default
-            for name, fact in self.policy.facts.items()
-            if fact.default is not None
-        }
-        self._missing_items = [evaluator.missing_item(fact) for fact in facts]
-        self._by_vocabulary = [self.number[fact] for fact in self.policy.facts]
         self._together: dict[tuple[tuple[int, ...], int], int] = {}
-        from policykb.bridge.loading.rules import depends_on
-
-        rules = evaluator.rules
-        note_predicates = depends_on(rules, ["warning", "caution"])
-        self.note_facts = sorted(
-            {f for rule in rules if rule.head in note_predicates for f in rule.facts}
-        )
-        self._notes: dict[tuple[object, ...], tuple[Note, ...]] = {}
 
     def _lower_bounds(self) -> list[tuple[int, int]]:
         """For each node, the fewest facts any explanation of it can have, for
@@ -372,6 +334,53 @@ class CompiledPolicy:
             self._together[key] = found
         return found
 
+
+class CompiledPolicy:
+    """A policy's verdict and criteria as circuits; evaluates cases exactly."""
+
+    def __init__(self, evaluator: Evaluator, *, seconds: float = MAX_SECONDS) -> None:
+        self.evaluator = evaluator
+        self.policy = evaluator.policy
+        self.domain: Domain = domain_of(evaluator)
+        cached = load_compiled(evaluator, self.domain)
+        if cached is None:
+            built, roots = build_roots(evaluator, self.domain, time.monotonic() + seconds)
+            self.circuit, number = built.compact(
+                [roots.covered, *roots.met.values(), *roots.applies.values()]
+            )
+            self.roots = Roots(
+                number[roots.covered],
+                {key: number[node] for key, node in roots.met.items()},
+                {key: number[node] for key, node in roots.applies.items()},
+            )
+            store_compiled(evaluator, self.domain, self.circuit, self.roots)
+        else:
+            self.circuit, self.roots = cached
+        self.circuit.deadline = None
+        self.prepared = Prepared(self.circuit)
+        self._criteria = [
+            (key, self.roots.applies[key], self.roots.met[key]) for key in self.policy.criteria
+        ]
+        facts = self.domain.facts
+        self.number = {fact: n for n, fact in enumerate(facts)}
+        self.value_number = [{key: i for i, key in enumerate(keys)} for keys in self.domain.keys]
+        self._items: dict[tuple[str, Value, bool], ExplanationItem] = {}
+        self._defaults = {
+            name: fact.default
+            for name, fact in self.policy.facts.items()
+            if fact.default is not None
+        }
+        self._missing_items = [evaluator.missing_item(fact) for fact in facts]
+        self._by_vocabulary = [self.number[fact] for fact in self.policy.facts]
+        from policykb.bridge.loading.rules import depends_on
+
+        rules = evaluator.rules
+        note_predicates = depends_on(rules, ["warning", "caution"])
+        self.note_facts = sorted(
+            {f for rule in rules if rule.head in note_predicates for f in rule.facts}
+        )
+        self._notes: dict[tuple[object, ...], tuple[Note, ...]] = {}
+
     def vector(self, known: Mapping[str, Value]) -> list[int]:
         """The number of each known fact's value (-1: unknown), by fact number."""
         vector = [-1] * len(self.domain.facts)
@@ -415,7 +424,7 @@ class CompiledPolicy:
                 vector[number] = sum(1 << i for i, o in enumerate(options) if o in key)
             else:
                 vector[number] = self.value_number[number][key]
-        value = node_values(self.program, vector)[self.roots.covered]
+        value = node_values(self.prepared.program, vector)[self.roots.covered]
         return value == (HOLDS if covered else FAILS)
 
     def _notes_of(self, known: Mapping[str, Value]) -> tuple[Note, ...]:
@@ -434,7 +443,7 @@ class CompiledPolicy:
         assumed = {name for name in self._defaults if name not in known}
         for name in assumed:
             known[name] = self._defaults[name]
-        run = _Run(self, self.vector(known))
+        run = Run(self.prepared, self.vector(known))
         try:
             outcome = run.value(self.roots.covered)
             explanation: Explanation = ()
@@ -460,7 +469,7 @@ class CompiledPolicy:
             warnings=self._notes_of(known),
         )
 
-    def _statuses(self, run: _Run) -> dict[str, Status]:
+    def _statuses(self, run: Run) -> dict[str, Status]:
         values = run.values
         return {
             key: Status.NOT_APPLICABLE if values[applies] == FAILS else STATUSES[values[met]]

@@ -17,14 +17,16 @@ and a list fact with more than MAX_LIST_OPTIONS options.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import clingo
 from clingo import Function, String, ast
 
 from policykb.bridge.compile.circuit import FALSE, TRUE, Circuit, TooComplex
 from policykb.bridge.loading.files import show_file
+from policykb.bridge.model.policy import Policy
 from policykb.bridge.solving.evaluator import Evaluator
 from policykb.bridge.solving.literals import COVERED, ValueLiterals
 from policykb.bridge.solving.transform import ground_with
@@ -78,16 +80,22 @@ class Domain:
 
 
 def domain_of(evaluator: Evaluator) -> Domain:
-    facts = tuple(evaluator.policy.facts)  # in rank order
-    lists = frozenset(n for n, f in enumerate(facts) if evaluator.policy.facts[f].type.many)
-    keys = tuple(tuple(evaluator.value_keys(fact)) for fact in facts)
+    """The domain of a policy's facts, in rank order, as its evaluator grounds them."""
+    return _domain(evaluator.policy, evaluator.value_keys)
+
+
+def _domain(policy: Policy, keys_of: Callable[[str], Sequence[object]]) -> Domain:
+    facts = tuple(policy.facts)  # in rank order
+    lists = frozenset(n for n, f in enumerate(facts) if policy.facts[f].type.many)
+    keys = tuple(tuple(keys_of(fact)) for fact in facts)
     for number in lists:
         if len(keys[number]) > MAX_LIST_OPTIONS:
             raise TooComplex(f"list fact {facts[number]} has more than {MAX_LIST_OPTIONS} options")
     return Domain(facts, keys, lists)
 
 
-def _has_constraints(statements: Sequence[ast.AST]) -> bool:
+def has_constraints(statements: Sequence[ast.AST]) -> bool:
+    """Whether a program has integrity constraints (compiling does not cover them)."""
     for statement in statements:
         if statement.ast_type == ast.ASTType.Rule:
             head = statement.head
@@ -107,21 +115,42 @@ class Roots:
     applies: dict[str, int]
 
 
-class _Builder:
-    def __init__(self, evaluator: Evaluator, domain: Domain, circuit: Circuit) -> None:
-        self.circuit = circuit
+class ProgramCircuits:
+    """The circuit of each atom of a program over a policy's facts, built on
+    demand into one circuit (so atoms share their nodes).
+
+    The program is `statements` plus the meta-programs `files`. `domain`
+    numbers the facts' values; without it, the values the program grounds,
+    in rank order.
+    """
+
+    def __init__(
+        self,
+        statements: Sequence[ast.AST],
+        policy: Policy,
+        what: str,
+        domain: Domain | None = None,
+        deadline: float | None = None,
+        files: Sequence[Path] = (),
+    ) -> None:
+        if has_constraints(statements):
+            raise TooComplex("the policy has domain constraints")
         self.ground = _GroundRules()
         ctl = ground_with(
-            evaluator.statements,
-            [show_file()],
-            f"policy {evaluator.source.name!r}",
+            statements,
+            [show_file(), *files],
+            what,
             ["--models=0"],
             observer=self.ground,  # type: ignore[arg-type]
         )
         self.control = ctl  # the symbolic atoms live as long as their Control
         self.symbols = ctl.symbolic_atoms
+        literals = ValueLiterals(ctl, policy)
+        if domain is None:
+            domain = _domain(policy, lambda fact: list(literals.of[fact]))
+        self.domain = domain
+        self.circuit = circuit = Circuit(domain.sizes, deadline)
         self.leaves: dict[int, int] = {}
-        literals = ValueLiterals(ctl, evaluator.policy)
         for number, fact in enumerate(domain.facts):
             for index, key in enumerate(domain.keys[number]):
                 atom = literals.of[fact].get(key)
@@ -201,13 +230,17 @@ class _Builder:
         return from_(0, bound)
 
 
-def build_roots(evaluator: Evaluator, domain: Domain, circuit: Circuit) -> Roots:
+def build_roots(evaluator: Evaluator, domain: Domain, deadline: float) -> tuple[Circuit, Roots]:
     """The circuits of the verdict and of each criterion's met/1 and applies/1."""
-    if _has_constraints(evaluator.statements):
-        raise TooComplex("the policy has domain constraints")
-    builder = _Builder(evaluator, domain, circuit)
+    built = ProgramCircuits(
+        evaluator.statements,
+        evaluator.policy,
+        f"policy {evaluator.source.name!r}",
+        domain,
+        deadline,
+    )
     met, applies = {}, {}
     for key in evaluator.policy.criteria:
-        met[key] = builder.root(Function("met", [String(key)]))
-        applies[key] = builder.root(Function("applies", [String(key)]))
-    return Roots(builder.root(COVERED), met, applies)
+        met[key] = built.root(Function("met", [String(key)]))
+        applies[key] = built.root(Function("applies", [String(key)]))
+    return built.circuit, Roots(built.root(COVERED), met, applies)

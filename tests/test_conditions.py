@@ -1,0 +1,167 @@
+"""check on circuits (bridge/compile/conditions.py) against brute force.
+
+For generated policies (tests/test_compiled.py's: booleans and an enum read
+in several places, every role, headings, groups of parts) and the
+benchmark's shapes: every full scenario is solved by clingo on the check
+program, which gives each condition's set of scenarios. From those sets,
+by enumeration: which conditions can hold, and each condition's smallest
+forcing set of facts (fewest facts, lowest ranks, first values), the
+witness check must give; and the witness's verdict is the Evaluator's.
+The whole report must also equal, finding for finding, the report clingo
+alone gives, but for witnesses, which clingo gives within one scenario it
+finds: never smaller than the circuit's.
+"""
+
+from __future__ import annotations
+
+import itertools
+import sys
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import clingo
+import pytest
+from clingo import Function, Number, String
+from hypothesis import given, settings
+
+from policykb.bridge import KnowledgeBase
+from policykb.bridge.analysis import check as check_module
+from policykb.bridge.analysis.check import _Checker, check_policy
+from policykb.bridge.model.case import Case
+from policykb.bridge.model.policy import Role
+from policykb.bridge.solving.evaluator import Evaluator
+from tests.test_compiled import policies
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+from synthetic import write_policy
+
+
+def _conditions(checker: _Checker) -> list[clingo.Symbol]:
+    policy = checker.policy
+    indications = [c.id for c in policy.criteria.values() if c.role is Role.INDICATION]
+    blockers = [
+        c.id for c in policy.criteria.values() if c.role in (Role.EXCLUSION, Role.PREREQUISITE)
+    ]
+    found = [Function("kb_fires", [Number(rule.index)]) for rule in checker.rules]
+    found += [Function("indicated", [String(i)]) for i in indications]
+    found += [Function("kb_effective", [String(i)]) for i in indications]
+    found += [Function("kb_overlap", [String(i), String(b)]) for i in indications for b in blockers]
+    return [*found, Function("kb_gap")]
+
+
+def _scenarios(checker: _Checker, facts: Sequence[str]) -> Iterator[dict[str, object]]:
+    keys = [checker.evaluator.value_keys(fact) for fact in facts]
+    for values in itertools.product(*keys):
+        yield dict(zip(facts, values, strict=True))
+
+
+def _holding(checker: _Checker, scenario: dict[str, object], shown: list[clingo.Symbol]) -> set:
+    """The conditions that hold in a full scenario, solved by clingo."""
+    program = checker.program
+    assumptions = [*checker.keep_all, *program.literals.assumptions(scenario)]
+    literals = {s: program.literal(s) for s in shown if program.has(s)}
+    with program.ctl.solve(assumptions=assumptions, yield_=True) as handle:
+        model = next(iter(handle))
+        return {s for s, lit in literals.items() if model.is_true(lit)}
+
+
+def _smallest_forcing(
+    facts: Sequence[str], keys: dict[str, list[object]], holding: set[tuple[object, ...]]
+) -> dict[str, object]:
+    """The first partial scenario, by size, then fact order, then value order,
+    all of whose completions are in `holding`."""
+    for size in range(len(facts) + 1):
+        for chosen in itertools.combinations(range(len(facts)), size):
+            for values in itertools.product(*(keys[facts[i]] for i in chosen)):
+                fixed = dict(zip(chosen, values, strict=True))
+                free = [i for i in range(len(facts)) if i not in fixed]
+                completions = (
+                    {**fixed, **dict(zip(free, rest, strict=True))}
+                    for rest in itertools.product(*(keys[facts[i]] for i in free))
+                )
+                if all(tuple(c[i] for i in range(len(facts))) in holding for c in completions):
+                    return {facts[i]: v for i, v in fixed.items()}
+    raise AssertionError("no partial scenario forces a condition that holds everywhere")
+
+
+def _check_against_brute_force(kb: KnowledgeBase, evaluator: Evaluator) -> None:
+    checker = _Checker(evaluator)
+    assert checker.circuits is not None
+    facts = list(evaluator.policy.facts)  # rank order
+    keys = {f: list(checker.circuits.domain.keys[n]) for n, f in enumerate(facts)}
+    shown = _conditions(checker)
+    holding: dict[clingo.Symbol, set[tuple[object, ...]]] = {s: set() for s in shown}
+    for scenario in _scenarios(checker, facts):
+        for symbol in _holding(checker, scenario, shown):
+            holding[symbol].add(tuple(scenario[f] for f in facts))
+    possible = checker.possible(shown)
+    assert possible == {s for s in shown if holding[s]}
+    for symbol in shown:
+        found = checker.witness(symbol)
+        if not holding[symbol]:
+            assert found is None, symbol
+            continue
+        assert found is not None, symbol
+        witness, verdict = found
+        as_keys = {f: evaluator.value_key(f, v) for f, v in witness.items()}
+        assert as_keys == _smallest_forcing(facts, keys, holding[symbol]), symbol
+        filled, _ = evaluator.known_facts(Case("w", evaluator.policy.name, witness))
+        assert verdict is evaluator.verdict_of(filled), symbol
+
+
+def _report_without_circuits(evaluator: Evaluator, monkeypatch: pytest.MonkeyPatch) -> list:
+    with monkeypatch.context() as patch:
+        patch.setattr(check_module, "condition_circuits", lambda *_: None)
+        return list(check_policy(evaluator).findings)
+
+
+def _same_findings(evaluator: Evaluator, monkeypatch: pytest.MonkeyPatch) -> None:
+    fast = list(check_policy(evaluator).findings)
+    slow = _report_without_circuits(evaluator, monkeypatch)
+    assert [(f.kind, f.criteria, f.message) for f in fast] == [
+        (f.kind, f.criteria, f.message) for f in slow
+    ]
+    for quick, searched in zip(fast, slow, strict=True):
+        assert (quick.witness is None) == (searched.witness is None)
+        if quick.witness is not None and searched.witness is not None:
+            assert len(quick.witness) <= len(searched.witness)
+
+
+@settings(max_examples=25, deadline=None)
+@given(text=policies())
+def test_check_on_circuits_equals_brute_force_on_generated_policies(text: str) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        policy = Path(folder) / "generated"
+        policy.mkdir()
+        (policy / "policy.lp").write_text(text)
+        kb = KnowledgeBase([policy])
+        _check_against_brute_force(kb, kb.evaluator("generated"))
+
+
+@settings(max_examples=15, deadline=None)
+@given(text=policies())
+def test_check_on_circuits_finds_what_clingo_finds(text: str) -> None:
+    with tempfile.TemporaryDirectory() as folder, pytest.MonkeyPatch.context() as patch:
+        policy = Path(folder) / "generated"
+        policy.mkdir()
+        (policy / "policy.lp").write_text(text)
+        _same_findings(KnowledgeBase([policy]).evaluator("generated"), patch)
+
+
+@pytest.mark.parametrize("shape", ["either", "nested"])
+def test_check_on_circuits_on_the_benchmark_shapes(
+    shape: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_policy(tmp_path / "synthetic", indications=2, parts=2, exclusions=2, shape=shape)
+    kb = KnowledgeBase([tmp_path / "synthetic"])
+    evaluator = kb.evaluator("synthetic")
+    _check_against_brute_force(kb, evaluator)
+    _same_findings(evaluator, monkeypatch)
+
+
+@pytest.mark.parametrize("name", ["massage-therapy", "bariatric-surgery"])
+def test_check_on_circuits_finds_what_clingo_finds_on_the_bundled_policies(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _same_findings(KnowledgeBase().evaluator(name), monkeypatch)
