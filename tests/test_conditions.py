@@ -17,19 +17,24 @@ from __future__ import annotations
 import itertools
 import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import clingo
 import pytest
 from clingo import Function, Number, String
-from hypothesis import given, settings
+from hypothesis import given, note, settings
 
 from policykb.bridge import KnowledgeBase
 from policykb.bridge.analysis import check as check_module
+from policykb.bridge.analysis import diff as diff_module
 from policykb.bridge.analysis.check import _Checker, check_policy
+from policykb.bridge.analysis.diff import diff_policies
+from policykb.bridge.compile.conditions import condition_circuits
 from policykb.bridge.model.case import Case
 from policykb.bridge.model.policy import Role
+from policykb.bridge.model.result import Verdict
 from policykb.bridge.solving.evaluator import Evaluator
 from tests.test_compiled import policies
 
@@ -165,3 +170,85 @@ def test_check_on_circuits_finds_what_clingo_finds_on_the_bundled_policies(
     name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _same_findings(KnowledgeBase().evaluator(name), monkeypatch)
+
+
+# -- diff ---------------------------------------------------------------------------
+
+
+def _diff_against_brute_force(old: Evaluator, new: Evaluator) -> None:
+    """Every region forces its change and is minimal; together, the regions
+    cover every scenario whose verdict changes between covered and not."""
+    report = diff_policies(old, new)
+    assert not report.capped
+    facts = list({**old.policy.facts, **new.policy.facts})
+    keys = [old.value_keys(f) if f in old.policy.facts else new.value_keys(f) for f in facts]
+    every = [dict(zip(facts, values, strict=True)) for values in itertools.product(*keys)]
+
+    def verdict(evaluator: Evaluator, scenario: dict[str, object]) -> Verdict:
+        own = {
+            f: evaluator.concrete(f, v) for f, v in scenario.items() if f in evaluator.policy.facts
+        }
+        filled, _ = evaluator.known_facts(Case("s", evaluator.policy.name, own))
+        return evaluator.verdict_of(filled)
+
+    def inside(scenario: dict[str, object], region: Mapping[str, object]) -> bool:
+        return all(scenario[f] == v for f, v in region.items())
+
+    pairs = [(verdict(old, s), verdict(new, s)) for s in every]
+    for change in report.changes:
+        region = dict(change.region)
+        goal = (change.old, change.new)
+        assert all(p == goal for s, p in zip(every, pairs, strict=True) if inside(s, region)), (
+            region
+        )
+        for dropped in region:
+            wider = {f: v for f, v in region.items() if f != dropped}
+            assert any(p != goal for s, p in zip(every, pairs, strict=True) if inside(s, wider)), (
+                "a region is not minimal",
+                region,
+                dropped,
+            )
+    for scenario, (before, after) in zip(every, pairs, strict=True):
+        if before != after and Verdict.NEEDS_INFORMATION not in (before, after):
+            assert any(
+                inside(scenario, c.region)
+                for c in report.changes
+                if (c.old, c.new) == (before, after)
+            ), scenario
+
+
+@settings(max_examples=25, deadline=None)
+@given(old_text=policies(), new_text=policies())
+def test_diff_against_brute_force_on_generated_policies(old_text: str, new_text: str) -> None:
+    """On circuits, and with clingo alone."""
+    note(f"old:\n{old_text}\nnew:\n{new_text}")
+    with tempfile.TemporaryDirectory() as folder, pytest.MonkeyPatch.context() as patch:
+        for name, text in (("old", old_text), ("new", new_text)):
+            (Path(folder) / name).mkdir()
+            (Path(folder) / name / "policy.lp").write_text(text.replace("generated", name))
+        kb = KnowledgeBase()
+        old, new = kb.evaluator(Path(folder) / "old"), kb.evaluator(Path(folder) / "new")
+        built = []
+
+        def recorded(*arguments: Any) -> Any:
+            built.append(condition_circuits(*arguments))
+            return built[-1]
+
+        patch.setattr(diff_module, "condition_circuits", recorded)
+        _diff_against_brute_force(old, new)
+        assert built and built[0] is not None, "the generated policies compile"
+        patch.setattr(diff_module, "condition_circuits", lambda *_: None)
+        _diff_against_brute_force(old, new)
+
+
+@pytest.mark.parametrize("shape", ["either", "nested"])
+def test_diff_against_brute_force_on_the_benchmark_shapes(shape: str, tmp_path: Path) -> None:
+    """Dropping one route of exclusion E0, and then E1 altogether."""
+    old = write_policy(tmp_path / "old", indications=2, parts=2, exclusions=2, shape=shape)
+    new = write_policy(tmp_path / "new", indications=2, parts=2, exclusions=2, shape=shape)
+    criteria = new / "criteria.lp"
+    lines = [line for line in criteria.read_text().splitlines() if 'met("E1")' not in line]
+    lines.remove(next(line for line in lines if line.startswith('met("E0")')))
+    criteria.write_text("\n".join(lines) + "\n")
+    kb = KnowledgeBase()
+    _diff_against_brute_force(kb.evaluator(old), kb.evaluator(new))

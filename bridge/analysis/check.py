@@ -43,6 +43,7 @@ from policykb.bridge.solving.query import QueryProgram
 from policykb.bridge.solving.transform import SHOW_TYPES, renamed_copy
 
 WITHOUT = "kb_without_"
+GAP = Function("kb_gap")
 
 
 class Kind(StrEnum):
@@ -151,7 +152,26 @@ class _Checker:
             [meta_file("check")],
             "check program",
         )
-        # The same conditions as circuits, where the policy compiles (a policy
+        # The questions (kb/meta/check.lp) about the policy's criteria and rules.
+        criteria = self.policy.criteria.values()
+        self.indications = [c.id for c in criteria if c.role is Role.INDICATION]
+        blockers = [c.id for c in criteria if c.role in (Role.EXCLUSION, Role.PREREQUISITE)]
+        self.fires = {r.index: Function("kb_fires", [clingo.Number(r.index)]) for r in self.rules}
+        self.overlap = {
+            (i, b): Function("kb_overlap", [String(i), String(b)])
+            for i in self.indications
+            for b in blockers
+        }
+        self.indicated = {i: Function("indicated", [String(i)]) for i in self.indications}
+        self.effective = {i: Function("kb_effective", [String(i)]) for i in self.indications}
+        self.conditions = [
+            *self.fires.values(),
+            *self.overlap.values(),
+            *self.indicated.values(),
+            *self.effective.values(),
+            GAP,
+        ]
+        # The same questions on circuits, where the policy compiles (a policy
         # with reference dates: once they are fixed, as for compiling).
         unanchored = bool(evaluator.references) and not evaluator.anchors
         self.circuits = (
@@ -162,6 +182,7 @@ class _Checker:
                 [*evaluator.statements, *firing],
                 f"the check circuits of {self.policy.name!r}",
                 [meta_file("check")],
+                [*self.conditions, COVERED],
             )
         )
         self.drops = {
@@ -319,22 +340,10 @@ def check_policy(evaluator: Evaluator, extra: Sequence[Finding] = ()) -> CheckRe
     policy = evaluator.policy
     findings, undeclared = _vocabulary_findings(evaluator)
     checker = _Checker(evaluator)
-    indications = [c.id for c in policy.criteria.values() if c.role is Role.INDICATION]
-    blockers = [
-        c.id for c in policy.criteria.values() if c.role in (Role.EXCLUSION, Role.PREREQUISITE)
-    ]
-    fires = {r.index: Function("kb_fires", [clingo.Number(r.index)]) for r in checker.rules}
-    overlap = {
-        (i, b): Function("kb_overlap", [String(i), String(b)])
-        for i in indications
-        for b in blockers
-    }
-    indicated = {i: Function("indicated", [String(i)]) for i in indications}
-    effective = {i: Function("kb_effective", [String(i)]) for i in indications}
-    gap = Function("kb_gap")
-    possible = checker.possible(
-        [*fires.values(), *overlap.values(), *indicated.values(), *effective.values(), gap]
-    )
+    indications = checker.indications
+    fires, overlap = checker.fires, checker.overlap
+    indicated, effective, gap = checker.indicated, checker.effective, GAP
+    possible = checker.possible(checker.conditions)
 
     def witnessed(
         kind: Kind,

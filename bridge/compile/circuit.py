@@ -63,6 +63,7 @@ class Circuit:
         self._unique: dict[tuple[int, int, int, tuple[int, ...]], int] = {}
         self._negated: dict[int, int] = {FALSE: TRUE, TRUE: FALSE}
         self._conditioned: dict[tuple[int, int, int], int] = {}
+        self._combined: dict[tuple[int, tuple[int, ...]], int] = {}
 
     def __len__(self) -> int:
         return len(self.kind)
@@ -143,9 +144,18 @@ class Circuit:
             return neutral
         if len(parts) == 1:
             return parts.pop()
+        key = (kind, tuple(sorted(parts)))
+        found = self._combined.get(key)
+        if found is None:
+            found = self._combined[key] = self._decompose(kind, key[1])
+        return found
+
+    def _decompose(self, kind: int, parts: tuple[int, ...]) -> int:
+        """AND or OR of normalised parts, as children that read disjoint facts."""
+        absorbing, neutral = (FALSE, TRUE) if kind == AND else (TRUE, FALSE)
         self._check_time()
         children: list[int] = []
-        for group in self._components(sorted(parts)):
+        for group in self._components(list(parts)):
             if len(group) == 1:
                 children.append(group[0])
                 continue

@@ -32,10 +32,11 @@ from policykb.bridge.model.policy import Policy
 
 
 class ConditionCircuits:
-    """A program's atoms as circuits over its policy's facts.
+    """A program's atoms as circuits over its policy's facts: `conditions`
+    built at once, others on demand.
 
     Raises TooComplex when the program is outside what compiling covers or
-    takes longer than `seconds`.
+    its conditions take longer than `seconds` to build.
     """
 
     def __init__(
@@ -44,6 +45,7 @@ class ConditionCircuits:
         statements: Sequence[ast.AST],
         what: str,
         files: Sequence[Path] = (),
+        conditions: Iterable[clingo.Symbol] = (),
         *,
         seconds: float = MAX_SECONDS,
     ) -> None:
@@ -52,11 +54,23 @@ class ConditionCircuits:
         self.circuit = self.built.circuit
         self.domain = self.built.domain
         self.number = {fact: n for n, fact in enumerate(self.domain.facts)}
+        self._nodes = {symbol: self.built.root(symbol) for symbol in conditions}
+        self.circuit.deadline = None  # built: a run may still conjoin within MAX_NODES
         self._prepared: Prepared | None = None
 
     def node(self, symbol: clingo.Symbol) -> int:
-        """The circuit of an atom (false when the program never derives it)."""
-        return self.built.root(symbol)
+        """The circuit of an atom (false when the program never derives it).
+
+        Raises Undecided when an atom not built at once would grow the
+        circuit past its limits.
+        """
+        found = self._nodes.get(symbol)
+        if found is None:
+            try:
+                found = self._nodes[symbol] = self.built.root(symbol)
+            except TooComplex as error:
+                raise Undecided(str(error)) from None
+        return found
 
     def possible(self, node: int) -> bool:
         """Whether some scenario satisfies the condition."""
@@ -84,7 +98,6 @@ class ConditionCircuits:
 
     def _ready(self) -> Prepared:
         circuit = self.circuit
-        circuit.deadline = None  # compiling is over: a run may build a conjunction
         if self._prepared is None or len(self._prepared.program) + 2 != len(circuit):
             self._prepared = Prepared(circuit)
         return self._prepared
@@ -181,11 +194,15 @@ class _Cheapest:
 
 
 def condition_circuits(
-    policy: Policy, statements: Iterable[ast.AST], what: str, files: Sequence[Path] = ()
+    policy: Policy,
+    statements: Iterable[ast.AST],
+    what: str,
+    files: Sequence[Path],
+    conditions: Iterable[clingo.Symbol],
 ) -> ConditionCircuits | None:
-    """The program's condition circuits, or None when it does not compile
-    (the analysis then asks clingo)."""
+    """The program's circuits with `conditions` built, or None when it does
+    not compile (the analysis then asks clingo)."""
     try:
-        return ConditionCircuits(policy, list(statements), what, files)
+        return ConditionCircuits(policy, list(statements), what, files, conditions)
     except TooComplex:
         return None
