@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,7 +20,7 @@ from policykb.bridge.model.errors import CaseError, EngineError, ProofUnsupporte
 from policykb.bridge.model.policy import Policy, PolicySource
 from policykb.bridge.model.result import Evaluation, Verdict, WhyAnswer
 from policykb.bridge.model.version import ordered, periods
-from policykb.bridge.solving.evaluator import Evaluator
+from policykb.bridge.solving.evaluator import CompiledTests, Evaluator
 
 if TYPE_CHECKING:
     from policykb.bridge.analysis.check import CheckReport
@@ -83,7 +83,7 @@ class KnowledgeBase:
         entry = source.entry.resolve()
         if entry not in self._by_entry:
             evaluator = Evaluator(source)
-            evaluator.compiler = _forcing_test
+            evaluator.compiler = _compiled_tests
             self._by_entry[entry] = evaluator
         return self._by_entry[entry]
 
@@ -256,9 +256,9 @@ def in_force(versions: Sequence[Evaluator], day: date | None, undated: bool = Fa
     )
 
 
-def _forcing_test(evaluator: Evaluator) -> Callable[[Mapping[str, object], bool], bool] | None:
-    """The compiled policy's test of a partial scenario, for large policies'
-    `why` (imported only when one needs it)."""
-    from policykb.bridge.compile.compiled import forcing_test
+def _compiled_tests(evaluator: Evaluator) -> CompiledTests | None:
+    """The compiled policy, for large policies' `why` (imported only when one
+    needs it)."""
+    from policykb.bridge.compile.compiled import compile_policy
 
-    return forcing_test(evaluator)
+    return compile_policy(evaluator)

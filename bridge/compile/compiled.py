@@ -30,7 +30,7 @@ from __future__ import annotations
 import itertools
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from policykb.bridge.compile.cache import load_compiled, store_compiled
 from policykb.bridge.compile.circuit import (
@@ -412,9 +412,8 @@ class CompiledPolicy:
                 self._items[key] = found
         return found
 
-    def forces(self, values: Mapping[str, object], covered: bool) -> bool:
-        """Whether a partial scenario (scenario values: regions, cells) forces
-        the verdict: covered (True) or not covered (False) in every completion."""
+    def _scenario_vector(self, values: Mapping[str, object]) -> list[int]:
+        """The vector of a partial scenario (scenario values: regions, cells)."""
         vector = [-1] * len(self.domain.facts)
         for fact, key in values.items():
             number = self.number[fact]
@@ -424,8 +423,26 @@ class CompiledPolicy:
                 vector[number] = sum(1 << i for i, o in enumerate(options) if o in key)
             else:
                 vector[number] = self.value_number[number][key]
-        value = node_values(self.prepared.program, vector)[self.roots.covered]
-        return value == (HOLDS if covered else FAILS)
+        return vector
+
+    def forcing_part(self, values: Mapping[str, object], covered: bool) -> set[str] | None:
+        """The smallest part of a partial scenario that forces the verdict
+        covered (True) or not covered (False) in every completion; None when
+        the scenario does not force it or the circuit cannot settle it."""
+        run = Run(self.prepared, self._scenario_vector(values))
+        target = HOLDS if covered else FAILS
+        if run.value(self.roots.covered) != target:
+            return None
+        try:
+            part = run.explain(self.roots.covered, target)
+        except Undecided:
+            return None
+        return {self.domain.facts[n] for n in part}
+
+    def verdict(self, values: Mapping[str, object]) -> Verdict:
+        """The verdict of a partial scenario."""
+        vector = self._scenario_vector(values)
+        return VERDICTS[node_values(self.prepared.program, vector)[self.roots.covered]]
 
     def _notes_of(self, known: Mapping[str, Value]) -> tuple[Note, ...]:
         key = tuple((f, known.get(f)) for f in self.note_facts)
@@ -475,13 +492,6 @@ class CompiledPolicy:
             key: Status.NOT_APPLICABLE if values[applies] == FAILS else STATUSES[values[met]]
             for key, applies, met in self._criteria
         }
-
-
-def forcing_test(evaluator: Evaluator) -> Callable[[Mapping[str, object], bool], bool] | None:
-    """CompiledPolicy.forces of the policy, or None when it does not compile
-    (for Evaluator.compiler)."""
-    compiled = compile_policy(evaluator)
-    return compiled.forces if compiled is not None else None
 
 
 def compile_policy(evaluator: Evaluator, *, seconds: float = MAX_SECONDS) -> CompiledPolicy | None:

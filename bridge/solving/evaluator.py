@@ -26,7 +26,7 @@ from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
 from itertools import chain, combinations
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import clingo
 from clingo import Function
@@ -60,6 +60,21 @@ if TYPE_CHECKING:
 
 Assignment = Mapping[str, Value]
 """Known facts: fact name -> value."""
+
+
+class CompiledTests(Protocol):
+    """What a compiled policy answers about a partial scenario (scenario
+    values: regions, cells, option keys), in one pass each."""
+
+    def forcing_part(self, values: Mapping[str, object], covered: bool) -> set[str] | None:
+        """A smallest part of the scenario that forces the verdict covered
+        (True) or not covered (False); None when the scenario does not force
+        it or the circuit cannot settle it."""
+        ...
+
+    def verdict(self, values: Mapping[str, object]) -> Verdict:
+        """The verdict where the scenario's facts are known."""
+        ...
 
 
 Method = TypeVar("Method", bound=Callable[..., Any])
@@ -190,8 +205,8 @@ class Evaluator:
         self._twin: clingo.Control | None = None
         self._twin_literals: ValueLiterals | None = None
         self._flip: dict[str, int] = {}
-        self._forces: Callable[[Mapping[str, object], bool], bool] | None = None
-        self._forces_tried = False
+        self._compiled: CompiledTests | None = None
+        self._compiled_tried = False
 
     # Parsed statements and their analysis are only needed by why, check, diff,
     # batch and the Prolog engine: computed on first use, not on start-up.
@@ -651,8 +666,11 @@ class Evaluator:
             found = _first_sets([*found, *beyond], limit, {c: i for i, c in enumerate(choices)})
         if lists:
             found = self._summarise_lists(found, known, opposite, facts)
+        # By the facts' ranks, then (one set of facts, several values) by the
+        # values' order: never by the order the search met them.
         rank = {fact: self.policy.facts[fact].rank for fact in facts}
-        found.sort(key=lambda changes: [rank[fact] for fact, _ in changes])
+        order = {choice: number for number, choice in enumerate(choices)}
+        found.sort(key=lambda changes: [(rank[c[0]], order.get(c, -1)) for c in changes])
         return found, left_out, exact
 
     MAX_EDITS = 50
@@ -719,39 +737,40 @@ class Evaluator:
     """How many smallest change sets past --max-changes are counted."""
 
     FORCING_FROM = 40
-    """From how many facts a scenario's minimal part is found with the
-    compiled policy (`forcing`) rather than one clingo query per fact."""
+    """From how many facts why's questions about partial scenarios (a
+    counterexample's minimal part, a missing fact's answers) go to the
+    compiled policy rather than to clingo."""
 
     def _minimal_implicant(self, values: Mapping[str, object], refute: int) -> set[str]:
         """A subset-minimal part of a complete scenario under which `refute` can
-        never hold: each fact in turn is left out if the rest still rule it out."""
+        never hold: on the compiled policy, its smallest part (one pass); else
+        each fact in turn is left out if the rest still rule it out."""
+        compiled = self._compiled_tests(len(values))
+        if compiled is not None and refute in (self._covered, -self._covered):
+            part = compiled.forcing_part(values, refute == -self._covered)
+            if part is not None:
+                return part
         kept = dict(values)
-        forces = self._forcing(len(kept)) if refute in (self._covered, -self._covered) else None
         for fact in list(kept):
             trial = {f: v for f, v in kept.items() if f != fact}
-            if forces is not None:
-                still = forces(trial, refute == -self._covered)
-            else:
-                pins = [lit for f, v in trial.items() for lit in self._literals.pin(f, v)]
-                still = self._program.scenario([*pins, refute], ()) is None
-            if still:
+            pins = [lit for f, v in trial.items() for lit in self._literals.pin(f, v)]
+            if self._program.scenario([*pins, refute], ()) is None:
                 kept = trial
         return set(kept)
 
-    compiler: Callable[[Evaluator], Callable[[Mapping[str, object], bool], bool] | None] | None = (
-        None
-    )
-    """Set by the KnowledgeBase: compiles a policy into an exact test of whether
-    a partial scenario forces the verdict (True: covered); None when it does
-    not compile. The same answers as the scenario program, one pass each."""
+    compiler: Callable[[Evaluator], CompiledTests | None] | None = None
+    """Set by the KnowledgeBase: compiles a policy into exact tests of partial
+    scenarios (CompiledTests); None when it does not compile. The same
+    answers as the scenario program, one pass each."""
 
-    def _forcing(self, facts: int) -> Callable[[Mapping[str, object], bool], bool] | None:
+    def _compiled_tests(self, facts: int) -> CompiledTests | None:
+        """The compiled tests, for a question over `facts` facts or more."""
         if facts < self.FORCING_FROM or self.compiler is None:
             return None
-        if not self._forces_tried:
-            self._forces_tried = True
-            self._forces = self.compiler(self)
-        return self._forces
+        if not self._compiled_tried:
+            self._compiled_tried = True
+            self._compiled = self.compiler(self)
+        return self._compiled
 
     @_at_reference_dates
     def answers(self, known: Assignment, fact: str) -> list[Answer]:
@@ -767,10 +786,18 @@ class Evaluator:
                 )
                 if (edits := self._list_edits(known, {}, fact, refute, self.decision_facts)).edits
             ]
-        found = [
-            (value, self.verdict_of({**known, fact: value}))  # type: ignore[dict-item]
-            for value in self.candidate_values(fact)
-        ]
+        compiled = self._compiled_tests(len(self.policy.facts))
+        if compiled is not None:
+            keys = {f: self.value_key(f, v) for f, v in known.items()}
+            found = [
+                (value, compiled.verdict({**keys, fact: value}))
+                for value in self.candidate_values(fact)
+            ]
+        else:
+            found = [
+                (value, self.verdict_of({**known, fact: value}))  # type: ignore[dict-item]
+                for value in self.candidate_values(fact)
+            ]
         declared = self.policy.facts[fact]
         if declared.type.numeric:
             from policykb.bridge.model.typed import Interval
