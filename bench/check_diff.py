@@ -1,7 +1,7 @@
 """Benchmark: `policykb check` and `policykb diff` on the massage policy and
 on the 183-fact synthetic policy (bench/synthetic.py, either-183).
 
-    python bench/check_diff.py [--runs 5] [--large-runs 1]
+    python bench/check_diff.py [--runs 5] [--large-runs 3]
 
 Runs each command end to end (a fresh process, as an analyst or CI runs it)
 and reports the median wall time, against `policykb evaluate` on one case of
@@ -100,7 +100,7 @@ def report(figures: dict[str, float]) -> str:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--large-runs", type=int, default=1)
+    parser.add_argument("--large-runs", type=int, default=3)
     arguments = parser.parse_args()
     print(report(measure(arguments.runs)))
     if arguments.large_runs:
