@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from policykb.bridge.compile.program import Domain, Roots
     from policykb.bridge.solving.evaluator import Evaluator
 
-FORMAT = "policykb-circuit-1"
+FORMAT = "policykb-circuit-2"
 
 
 def cache_folder() -> Path | None:

@@ -9,7 +9,8 @@ make a case cost one pass over the nodes it reaches:
 - an AND or OR node's children read pairwise disjoint sets of facts
   (decomposable: each child can be made true or false independently);
 - a DECIDE node on fact x has one child per value of x, none reading x
-  (conditioning on x, Shannon's expansion);
+  (conditioning on x, Shannon's expansion), and at least two children that
+  are neither false nor true (else it is an AND or OR with a leaf on x);
 - a LEAF tests one fact against a set of its values, neither empty nor all.
 
 Combining nodes that share facts conditions them on the fact they share
@@ -111,6 +112,16 @@ class Circuit:
             return first
         if all(branch <= TRUE for branch in branches):
             return self.leaf(fact, sum(1 << v for v, b in enumerate(branches) if b == TRUE))
+        distinct = set(branches)
+        if len(distinct) == 2 and (FALSE in distinct or TRUE in distinct):
+            # x in S and X, or x in S or X (X does not read x): a decomposable
+            # AND or OR, cheaper to evaluate and explain than a decision.
+            constant = FALSE if FALSE in distinct else TRUE
+            (other,) = distinct - {constant}
+            where = sum(1 << v for v, b in enumerate(branches) if b == other)
+            if constant == FALSE:
+                return self.conjoin([self.leaf(fact, where), other])
+            return self.disjoin([self.leaf(fact, ~where), other])
         return self._node(DECIDE, fact, 0, tuple(branches))
 
     def _combine(self, kind: int, items: Iterable[int]) -> int:
@@ -253,8 +264,9 @@ class Circuit:
             raise TooComplex("compiling takes longer than its time limit")
 
     def compact(self, roots: Sequence[int]) -> tuple[Circuit, dict[int, int]]:
-        """A circuit of only the nodes `roots` reach (in the same order), and
-        the new number of each kept node."""
+        """A circuit of only the nodes `roots` reach, leaves first (a run
+        then reads them in one sweep), each part in the same order, and the
+        new number of each kept node."""
         reached = {FALSE, TRUE}
         pending = list(roots)
         while pending:
@@ -264,7 +276,7 @@ class Circuit:
                 pending.extend(self.children[node])
         kept = Circuit(self.sizes, self.deadline)
         number = {FALSE: FALSE, TRUE: TRUE}
-        for node in sorted(reached - {FALSE, TRUE}):
+        for node in sorted(reached - {FALSE, TRUE}, key=lambda n: (self.kind[n] != LEAF, n)):
             children = tuple(number[c] for c in self.children[node])
             number[node] = kept._node(self.kind[node], self.fact[node], self.mask[node], children)
         return kept, number

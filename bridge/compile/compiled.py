@@ -28,6 +28,7 @@ evaluated by the Evaluator.
 from __future__ import annotations
 
 import itertools
+import operator
 import time
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
@@ -80,29 +81,23 @@ def node_program(circuit: Circuit) -> list[tuple[int, int, int, int, tuple[int, 
     ]
 
 
-def node_values(
-    program: Sequence[tuple[int, int, int, int, tuple[int, ...]]], vector: Sequence[int]
-) -> list[int]:
-    """The value of every node of `program` (node_program) in a case."""
-    values = [FAILS, HOLDS] + [0] * len(program)
-    for node, kind, fact, mask, children in program:
-        if kind == LEAF:
+def node_values(prepared: Prepared, vector: Sequence[int]) -> list[int]:
+    """The value of every node of a prepared circuit in a case."""
+    values = [FAILS, HOLDS]
+    # The leading leaves in one sweep: a row per leaf, by the fact's value
+    # number, whose last entry (index -1: unknown) is UNKNOWN.
+    values += [row[vector[fact]] for fact, row in prepared.leaf_rows]
+    values += [0] * len(prepared.inner)
+    for node, kind, fact, children, read in prepared.inner:
+        if kind == AND:  # false if a child is, else unknown if a child is, else true
+            seen = read(values)
+            values[node] = FAILS if FAILS in seen else UNKNOWN if UNKNOWN in seen else HOLDS
+        elif kind == OR:  # true if a child is, else unknown if a child is, else false
+            seen = read(values)
+            values[node] = HOLDS if HOLDS in seen else UNKNOWN if UNKNOWN in seen else FAILS
+        elif kind == LEAF:
             chosen = vector[fact]
-            values[node] = UNKNOWN if chosen < 0 else (mask >> chosen & 1) or FAILS
-        elif kind == AND:
-            can_hold, can_fail = HOLDS, 0
-            for child in children:
-                value = values[child]
-                can_hold &= value
-                can_fail |= value
-            values[node] = can_hold | (can_fail & FAILS)
-        elif kind == OR:
-            can_hold, can_fail = 0, FAILS
-            for child in children:
-                value = values[child]
-                can_hold |= value
-                can_fail &= value
-            values[node] = (can_hold & HOLDS) | can_fail
+            values[node] = UNKNOWN if chosen < 0 else (children[0] >> chosen & 1) or FAILS
         else:
             chosen = vector[fact]
             if chosen >= 0:
@@ -127,7 +122,7 @@ class Run:
         self.prepared = prepared
         self.circuit = prepared.circuit
         self.vector = vector
-        self.values = node_values(prepared.program, vector)
+        self.values = node_values(prepared, vector)
         self._later: dict[int, int] = {}
         self.missing_of: dict[int, int] = {}
         self.explained: dict[tuple[int, int], Explanation] = {}
@@ -231,10 +226,7 @@ class Run:
             # every child must keep its value
             result = self._union([self.explain(child, target) for child in children])
         elif kind != DECIDE:
-            # one child with the value suffices
-            result = _best(
-                [self.explain(child, target) for child in children if self.value(child) == target]
-            )
+            result = self._one_child(children, target)
         else:
             fact = circuit.fact[node]
             chosen = self.vector[fact]
@@ -248,6 +240,34 @@ class Run:
             result = _best(options)
         self.explained[key] = result
         return result
+
+    def _one_child(self, children: Sequence[int], target: int) -> Explanation:
+        """The best explanation of a child with the value `target` (one
+        suffices). A child is skipped when its lower bound shows it cannot
+        beat the best so far: more facts, or as many with a higher first one
+        (its explanation starts at its lowest fact or later)."""
+        prepared = self.prepared
+        lower, side = prepared.lower, 0 if target == FAILS else 1
+        support = self.circuit.support
+        best: Explanation | None = None
+        for child in children:
+            if self.value(child) != target:
+                continue
+            if best is not None and child < len(lower):
+                bound = lower[child][side]
+                if bound > len(best):
+                    continue
+                if bound == len(best):
+                    mask = support[child]
+                    if (mask & -mask).bit_length() - 1 > best[0]:
+                        continue
+            found = self.explain(child, target)
+            if best is None or (len(found), found) < (len(best), best):
+                best = found
+                if not best:
+                    break
+        assert best is not None
+        return best
 
     @staticmethod
     def _union(parts: Sequence[Explanation]) -> Explanation:
@@ -274,6 +294,25 @@ class Prepared:
     def __init__(self, circuit: Circuit) -> None:
         self.circuit = circuit
         self.program = node_program(circuit)
+        leading = 0
+        while leading < len(self.program) and self.program[leading][1] == LEAF:
+            leading += 1
+        self.leaf_rows = [
+            (fact, [(mask >> v & 1) or FAILS for v in range(circuit.sizes[fact])] + [UNKNOWN])
+            for _, _, fact, mask, _ in self.program[:leading]
+        ]
+        # The other nodes as (number, kind, fact, children or (mask,), reader
+        # of the children's values): AND and OR read theirs in one call.
+        self.inner = [
+            (
+                node,
+                kind,
+                fact,
+                (mask,) if kind == LEAF else children,
+                operator.itemgetter(*children) if kind in (AND, OR) else None,
+            )
+            for node, kind, fact, mask, children in self.program[leading:]
+        ]
         self.lower = self._lower_bounds()
         self._together: dict[tuple[tuple[int, ...], int], int] = {}
 
@@ -364,6 +403,12 @@ class CompiledPolicy:
         facts = self.domain.facts
         self.number = {fact: n for n, fact in enumerate(facts)}
         self.value_number = [{key: i for i, key in enumerate(keys)} for keys in self.domain.keys]
+        # Facts whose case values may be their own keys: fact -> (number, value numbers).
+        self._direct = {
+            fact: (n, self.value_number[n])
+            for fact, n in self.number.items()
+            if n not in self.domain.lists
+        }
         self._items: dict[tuple[str, Value, bool], ExplanationItem] = {}
         self._defaults = {
             name: fact.default
@@ -384,23 +429,23 @@ class CompiledPolicy:
     def vector(self, known: Mapping[str, Value]) -> list[int]:
         """The number of each known fact's value (-1: unknown), by fact number."""
         vector = [-1] * len(self.domain.facts)
-        evaluator = self.evaluator
-        lists = self.domain.lists
+        direct = self._direct
         for fact, value in known.items():
+            slot = direct.get(fact)
+            if slot is not None:
+                found = slot[1].get(value)
+                if found is not None:  # a boolean, an option: the value is its own key
+                    vector[slot[0]] = found
+                    continue
             number = self.number[fact]
-            table = self.value_number[number]
-            found = table.get(value) if number not in lists else None
-            if found is not None:  # a boolean, an option: the value is its own key
-                vector[number] = found
-                continue
-            key = evaluator.value_key(fact, value)
-            if number in lists:
+            key = self.evaluator.value_key(fact, value)
+            if number in self.domain.lists:
                 assert isinstance(key, frozenset)
                 vector[number] = sum(
                     1 << i for i, option in enumerate(self.domain.keys[number]) if option in key
                 )
             else:
-                vector[number] = table[key]
+                vector[number] = self.value_number[number][key]
         return vector
 
     def _item(self, fact: str, value: Value, assumed: bool) -> ExplanationItem:
@@ -442,7 +487,7 @@ class CompiledPolicy:
     def verdict(self, values: Mapping[str, object]) -> Verdict:
         """The verdict of a partial scenario."""
         vector = self._scenario_vector(values)
-        return VERDICTS[node_values(self.prepared.program, vector)[self.roots.covered]]
+        return VERDICTS[node_values(self.prepared, vector)[self.roots.covered]]
 
     def _notes_of(self, known: Mapping[str, Value]) -> tuple[Note, ...]:
         key = tuple((f, known.get(f)) for f in self.note_facts)
