@@ -309,7 +309,7 @@ class Prepared:
                 kind,
                 fact,
                 (mask,) if kind == LEAF else children,
-                operator.itemgetter(*children) if kind in (AND, OR) else None,
+                operator.itemgetter(*(children if kind in (AND, OR) else (0,))),
             )
             for node, kind, fact, mask, children in self.program[leading:]
         ]
