@@ -224,7 +224,7 @@ def split_version(policy: str | Path) -> tuple[str | Path, date | None]:
     reference, at, day = policy.rpartition("@")
     if not at:
         return policy, None
-    from policykb.bridge.model.typed import parse_date
+    from policykb.bridge.model.dates import parse_date
 
     parsed = parse_date(day)
     if parsed is None:

@@ -148,7 +148,7 @@ def _entries(path: Path) -> Iterator[tuple[int, bytes]]:
 
 
 def _day(text: object) -> date | None:
-    from policykb.bridge.model.typed import parse_date
+    from policykb.bridge.model.dates import parse_date
 
     if text is None:
         return None

@@ -232,6 +232,55 @@ def test_installed_console_script_runs() -> None:
 
 
 @pytest.mark.parametrize(
+    ("arguments", "named"),
+    [
+        (["evaluate", "case.json"], "evaluate"),
+        (["--load-timeout", "5", "why", "x"], "why"),
+        (["--load-memory=512", "init-case"], "init-case"),
+        (["--help", "evaluate"], None),
+        (["-h"], None),
+        ([], None),
+        (["--load-timeout", "5"], None),
+    ],
+)
+def test_the_console_script_builds_only_the_command_named(
+    arguments: list[str], named: str | None
+) -> None:
+    from policykb.cli.main import _app_for, _named_command
+
+    assert _named_command(arguments) == named
+    chosen = _app_for(arguments)
+    if named is None:
+        assert chosen is app
+    else:
+        assert [c.callback.__name__.replace("_", "-") for c in chosen.registered_commands] == [
+            named
+        ]
+        assert chosen.registered_callback is app.registered_callback
+
+
+def test_the_console_script_answers_help_usage_and_global_options() -> None:
+    script = shutil.which("policykb", path=str(Path(sys.executable).parent))
+    assert script is not None
+
+    def run(*arguments: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([script, *arguments], capture_output=True, text=True, check=False)
+
+    everything = run("--help")
+    assert everything.returncode == 0 and "check" in everything.stdout
+    assert "impact" in everything.stdout
+    one = run("evaluate", "--help")
+    assert one.returncode == 0 and "Usage: policykb evaluate" in one.stdout
+    typo = run("evaluat", "x")
+    assert typo.returncode == 2 and "Did you mean 'evaluate'" in typo.stderr
+    example = str(EXAMPLES / "denied-no-order.json")
+    limited = run("--load-timeout", "5", "evaluate", example, "--format", "json")
+    assert limited.returncode == 0 and json.loads(limited.stdout)["verdict"] == "not_covered"
+    refused = run("--load-timeout", "0", "evaluate", example)
+    assert refused.returncode == 2 and "load-timeout" in refused.stderr
+
+
+@pytest.mark.parametrize(
     ("example", "command", "fmt"),
     [
         ("denied-no-order.json", "notice", "markdown"),

@@ -22,9 +22,9 @@ from policykb.bridge.compile.compiled import CompiledPolicies
 from policykb.bridge.knowledge_base import KnowledgeBase
 from policykb.bridge.loading.case import csv_document, service_date_of, validate_case
 from policykb.bridge.model.case import DEFAULT_POLICY
+from policykb.bridge.model.dates import parse_date
 from policykb.bridge.model.errors import CaseError, PolicyKBError
 from policykb.bridge.model.formats import RecordFormat
-from policykb.bridge.model.typed import parse_date
 from policykb.bridge.model.version import SERVICE_DATE
 
 if TYPE_CHECKING:

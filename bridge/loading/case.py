@@ -210,7 +210,7 @@ def service_date_of(document: object) -> date | None:
     raw = facts.get(SERVICE_DATE)
     if raw is None:
         return None
-    from policykb.bridge.model.typed import parse_date
+    from policykb.bridge.model.dates import parse_date
 
     day = parse_date(raw) if isinstance(raw, str) else None
     if day is None:
@@ -328,7 +328,7 @@ def _wrong_kind(fact: Fact, raw: object) -> str:
 def _typed_value(fact: Fact, raw: object, wrong: str) -> Value:
     from decimal import Decimal
 
-    from policykb.bridge.model.typed import ISO_DATE, parse_date
+    from policykb.bridge.model.dates import ISO_DATE, parse_date
 
     name = fact.name
     if fact.type is FactType.CODE_LIST:

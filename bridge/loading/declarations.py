@@ -225,7 +225,8 @@ def typed_constant(fact: Fact, symbol: clingo.Symbol) -> Number | None:
     day numbers), or None when it is not one."""
     from decimal import Decimal
 
-    from policykb.bridge.model.typed import parse_date, parse_decimal
+    from policykb.bridge.model.dates import parse_date
+    from policykb.bridge.model.typed import parse_decimal
 
     if fact.type is FactType.DATE:
         if symbol.type != clingo.SymbolType.String:
@@ -438,7 +439,7 @@ def _version(source: PolicySource, info: Mapping[str, list[str]]) -> PolicyVersi
     """The version's declared period (policy(effective/retired, "YYYY-MM-DD"))
     and its content hash."""
     from policykb.bridge.loading.files import content_hash
-    from policykb.bridge.model.typed import parse_date
+    from policykb.bridge.model.dates import parse_date
 
     days: dict[str, date | None] = {}
     for key in ("effective", "retired"):

@@ -115,14 +115,14 @@ class Fact:
         if self.type.numeric:
             kind = {"int": "a whole number", "decimal": "a number", "date": "a date YYYY-MM-DD"}
             return kind[self.type.value] + self.bounds_words()
+        if self.type in (FactType.BOOL, FactType.STRING):
+            return {"bool": "true or false", "string": "a string"}[self.type.value]
         from policykb.bridge.model.typed import CODE_EXAMPLES
 
         if self.type is FactType.CODE:
             example = CODE_EXAMPLES[self.system]
             return f"{self.system_article} {self.system_name} code such as {example}"
-        if self.type is FactType.CODE_LIST:
-            return f"a list of {self.system_name} codes such as {CODE_EXAMPLES[self.system]}"
-        return {"bool": "true or false", "string": "a string"}[self.type.value]
+        return f"a list of {self.system_name} codes such as {CODE_EXAMPLES[self.system]}"
 
     @property
     def system_article(self) -> str:

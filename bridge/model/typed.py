@@ -272,18 +272,6 @@ def _cell_order(item: tuple[frozenset[str], str]) -> tuple[int, list[str]]:
 
 # -- dates -------------------------------------------------------------------------
 
-ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-
-
-def parse_date(text: str) -> date | None:
-    """An ISO date (YYYY-MM-DD) that is a real day, or None."""
-    if ISO_DATE.fullmatch(text) is None:
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        return None
-
 
 def parse_decimal(text: str) -> Decimal | None:
     """A decimal number written as text (34.5, -2, 1e3 is not one), or None."""
