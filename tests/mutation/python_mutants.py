@@ -37,6 +37,7 @@ MODULES = (
     "bridge/compile/circuit.py",
     "bridge/compile/compiled.py",
     "bridge/compile/program.py",
+    "bridge/compile/conditions.py",
     "bridge/loading/case.py",
     "bridge/loading/comparisons.py",
     "bridge/model/version.py",
