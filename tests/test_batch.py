@@ -15,7 +15,7 @@ from policykb.bridge import Case, KnowledgeBase
 from policykb.bridge.batch.runner import run_batch
 from policykb.bridge.batch.settings import BatchSettings
 from policykb.bridge.compile.compiled import CompiledPolicy
-from policykb.bridge.model.formats import InputFormat
+from policykb.bridge.model.formats import InputFormat, RecordFormat
 from policykb.bridge.solving.evaluator import Evaluator
 from policykb.cli.main import app
 from tests.test_properties import cases
@@ -182,3 +182,49 @@ def test_byte_order_marks_are_tolerated(tmp_path: Path) -> None:
         json.loads(runner.invoke(app, ["evaluate", str(case), "-f", "json"]).stdout)["verdict"]
         == "not_covered"
     )
+
+
+@pytest.mark.parametrize("output", [RecordFormat.JSONL, RecordFormat.CSV])
+def test_worker_processes_spool_their_records_into_files_and_pipes_alike(
+    output: RecordFormat, tmp_path: Path
+) -> None:
+    """With -j 2 the records go through spool files, copied by the kernel into
+    a file (copy_file_range), a pipe (sendfile) or written to a stream in
+    memory: every way gives what one process gives, in order, and the spool
+    folder is gone afterwards."""
+    import os
+    import random
+    import tempfile
+    import threading
+
+    rng = random.Random(5)
+    facts = list(KnowledgeBase().policy("massage-therapy").facts)
+    records = [
+        {"id": f"r{n}", "facts": {f: rng.random() < 0.5 for f in rng.sample(facts[:12], 6)}}
+        for n in range(20_000)
+    ]
+    records[7_777] = {"id": "broken", "facts": {"no_such_fact": True}}
+    source = _jsonl(records)  # several chunks of about 1 MB
+    settings = BatchSettings(output=output)
+    alone = io.BytesIO()
+    run_batch(io.BytesIO(source), alone, InputFormat.JSONL, settings, 1)
+    expected = alone.getvalue()
+    assert expected.count(b"\n") >= 20_000 and len(source) > 2 << 20
+
+    spools_before = set(Path(tempfile.gettempdir()).glob("policykb-batch-*"))
+    in_memory = io.BytesIO()
+    run_batch(io.BytesIO(source), in_memory, InputFormat.JSONL, settings, 2)
+    assert in_memory.getvalue() == expected
+    with (tmp_path / "out").open("wb") as file:
+        file.write(b"kept\n")  # the copies go after what the file already holds
+        run_batch(io.BytesIO(source), file, InputFormat.JSONL, settings, 2)
+    assert (tmp_path / "out").read_bytes() == b"kept\n" + expected
+    read, write = os.pipe()
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(os.fdopen(read, "rb").read()))
+    reader.start()
+    with os.fdopen(write, "wb") as pipe:
+        run_batch(io.BytesIO(source), pipe, InputFormat.JSONL, settings, 2)
+    reader.join()
+    assert received == [expected]
+    assert set(Path(tempfile.gettempdir()).glob("policykb-batch-*")) == spools_before

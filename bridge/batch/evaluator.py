@@ -8,13 +8,21 @@ spliced in.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from policykb.bridge.batch.output import ChunkResult, RecordError, RecordWriter, Rendered, Summary
+from policykb.bridge.batch.output import (
+    ChunkResult,
+    RecordError,
+    RecordWriter,
+    Rendered,
+    Spooled,
+    Summary,
+)
 from policykb.bridge.batch.readers import Chunk
 from policykb.bridge.batch.records import chunk_items
 from policykb.bridge.batch.settings import BatchSettings
@@ -47,6 +55,8 @@ class BatchEvaluator:
         self.as_of = settings.as_of
         self.writer = RecordWriter(settings.output, settings.explain)
         self.compiled = CompiledPolicies()
+        self.spool = settings.spool
+        self._spooled_chunks = 0
         self._cache: dict[bytes, tuple[Rendered, str, tuple[str, ...]] | CaseError] = {}
 
     # -- one distinct case -------------------------------------------------------
@@ -131,7 +141,19 @@ class BatchEvaluator:
             from policykb.bridge.batch.arrow import record_batch
 
             return ChunkResult(record_batch(parts), summary, errors)  # type: ignore[arg-type]
-        return ChunkResult(b"".join(parts), summary, errors)  # type: ignore[arg-type]
+        output = b"".join(parts)  # type: ignore[arg-type]
+        if self.spool is not None:
+            return ChunkResult(self._spooled(output), summary, errors)
+        return ChunkResult(output, summary, errors)
+
+    def _spooled(self, output: bytes) -> Spooled:
+        """The chunk's output written to a new file of the spool folder."""
+        assert self.spool is not None
+        self._spooled_chunks += 1
+        path = os.path.join(self.spool, f"{os.getpid()}-{self._spooled_chunks}")
+        with open(path, "wb") as out:
+            out.write(output)
+        return Spooled(path, len(output))
 
     def _from_csv_row(self, row: dict[str, Any]) -> dict[str, Any]:
         raw_day = row.get(SERVICE_DATE)

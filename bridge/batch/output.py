@@ -60,6 +60,14 @@ class ChunkResult:
     errors: list[RecordError]
 
 
+@dataclass(frozen=True)
+class Spooled:
+    """A chunk's output records written to a file of the spool folder."""
+
+    path: str
+    size: int
+
+
 Rendered = bytes | tuple[Any, ...]
 """An output record: bytes (JSONL, CSV), or a row of arrow.OUTPUT_COLUMNS (Parquet)."""
 

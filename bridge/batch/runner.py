@@ -8,6 +8,10 @@ flight, and the caches are capped.
 
 from __future__ import annotations
 
+import dataclasses
+import io
+import os
+import tempfile
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -15,7 +19,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import ExitStack
 from typing import IO, Any, Protocol
 
-from policykb.bridge.batch.output import ChunkResult, Summary, csv_header
+from policykb.bridge.batch.output import ChunkResult, Spooled, Summary, csv_header
 from policykb.bridge.batch.readers import Chunk, read_chunks
 from policykb.bridge.batch.settings import MAX_JOBS, BatchSettings
 from policykb.bridge.model.formats import InputFormat, RecordFormat
@@ -124,10 +128,18 @@ def run_batch(
 ) -> Summary:
     """Evaluate every record of `source` and write one output record per input
     record, in order, to `target`; `on_chunk` sees each chunk's result as it is
-    written (for progress and error lines)."""
+    written (for progress and error lines).
+
+    With worker processes, JSONL and CSV records go through a spool folder:
+    each worker writes a chunk's records to a file there and the kernel copies
+    it into the target, so that the records do not pass through the pool's
+    pipes (which kept workers waiting on this process).
+    """
     summary = Summary()
-    chunks = evaluate_chunks(read_chunks(source, input_format), settings, jobs, dask)
     with ExitStack() as stack:
+        if jobs > 1 and dask is None and settings.output is not RecordFormat.PARQUET:
+            spool = stack.enter_context(tempfile.TemporaryDirectory(prefix="policykb-batch-"))
+            settings = dataclasses.replace(settings, spool=spool)
         write: Callable[[Any], object] = target.write
         if settings.output is RecordFormat.PARQUET:
             import pyarrow.parquet as pq
@@ -137,17 +149,40 @@ def run_batch(
             write = stack.enter_context(pq.ParquetWriter(target, output_schema())).write_batch
         elif settings.output is RecordFormat.CSV:
             target.write(csv_header())
-        for result in chunks:
-            write(result.output)
+        for result in evaluate_chunks(read_chunks(source, input_format), settings, jobs, dask):
+            if isinstance(result.output, Spooled):
+                _copy_spooled(result.output, target)
+            else:
+                write(result.output)
             summary.merge(result.summary)
             if on_chunk is not None:
                 on_chunk(result)
     return summary
-    if settings.output is RecordFormat.CSV:
-        target.write(csv_header())
-    for result in chunks:
-        target.write(result.output)
-        summary.merge(result.summary)
-        if on_chunk is not None:
-            on_chunk(result)
-    return summary
+
+
+def _copy_spooled(spooled: Spooled, target: IO[bytes]) -> None:
+    """Append a spooled chunk to `target` and remove it: copied by the kernel
+    where it can (copy_file_range, else sendfile), else read and written."""
+    with open(spooled.path, "rb") as chunk:
+        remaining = spooled.size
+        try:
+            target.flush()
+            out = target.fileno()
+            offset = 0
+            while remaining:
+                try:
+                    done = os.copy_file_range(chunk.fileno(), out, remaining, offset)
+                except OSError:
+                    done = os.sendfile(out, chunk.fileno(), offset, remaining)
+                if done == 0:
+                    break
+                offset += done
+                remaining -= done
+        except (OSError, AttributeError, io.UnsupportedOperation):
+            # Not a file the kernel copies into (a stream in memory, say).
+            if remaining != spooled.size:
+                raise
+        if remaining:
+            chunk.seek(spooled.size - remaining)
+            target.write(chunk.read(remaining))
+    os.unlink(spooled.path)

@@ -25,6 +25,10 @@ class BatchSettings:
     as_of: date | None = None
     """Decide every case under the version in force on this day (--as-of),
     whatever its date_of_service."""
+    spool: str | None = None
+    """A folder where worker processes write each chunk's JSONL or CSV
+    output, for run_batch to copy into the target in order (set by run_batch):
+    the records then never pass through the pool's pipes."""
 
     def worker(self) -> BatchEvaluator:
         """What evaluates this run's chunks in one process."""
