@@ -228,3 +228,60 @@ def test_worker_processes_spool_their_records_into_files_and_pipes_alike(
     reader.join()
     assert received == [expected]
     assert set(Path(tempfile.gettempdir()).glob("policykb-batch-*")) == spools_before
+
+
+def test_lines_seen_before_are_not_parsed_again_and_decide_alike(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A line whose bytes after a plain id were decided before reuses that
+    decision: the output equals the output of parsing every line, for ids
+    plain, escaped, non-ASCII or not first, and for repeated invalid records
+    (each error names its own line)."""
+    import random
+
+    from policykb.bridge.batch import records as records_module
+
+    rng = random.Random(8)
+    bodies = [
+        b'"facts":{"medicare_member":true}}',
+        b'"facts":{"medicare_member":false,"health_plan_referral":true}}',
+        b'"facts":{"no_such_fact":true}}',
+        b'"facts":{"medicare_member":"yes"}}',
+        b'"facts":{"medicare_member":true},"facts":{}}',  # a repeated key
+        b'"facts":{"medicare_member":true},"id":"again"}',  # the id twice
+        b'"policy":"bariatric-surgery","facts":{"bmi":41.5}}',
+        b'"facts":{"medicare_member":true} }',
+    ]
+    ids = [b"a", b"b\\u00e9", b'c\\"q', "d\u00e9".encode(), b"", b"e\\n"]
+    lines = []
+    for number in range(600):
+        body = rng.choice(bodies)
+        if number % 7 == 0:
+            lines.append(b'{' + body)  # no id
+        elif number % 11 == 0:
+            lines.append(b'{' + body[:-1] + b',"id":"late' + str(number).encode() + b'"}')
+        else:
+            lines.append(b'{"id":"' + rng.choice(ids) + str(number).encode() + b'",' + body)
+    lines.append(b'{"id":"\xff","facts":{}}')  # not UTF-8
+    source = b"\n".join(lines) + b"\n"
+
+    def batch() -> bytes:
+        out = io.BytesIO()
+        run_batch(io.BytesIO(source), out, InputFormat.JSONL, BatchSettings(), 1)
+        return out.getvalue()
+
+    parsed: list[bytes] = []
+    parse = records_module.parse_record
+
+    def counted(line: bytes) -> object:
+        parsed.append(line)
+        return parse(line)
+
+    monkeypatch.setattr(records_module, "parse_record", counted)
+    fast = batch()
+    fast_parses = len(parsed)
+    monkeypatch.setattr(records_module, "PLAIN_ID", __import__("re").compile(rb"(?!)"))
+    assert fast == batch()
+    assert len(parsed) - fast_parses == len(lines) > fast_parses + 100
+    errors = [json.loads(line) for line in fast.splitlines() if b'"error"' in line]
+    assert len({e["line"] for e in errors}) == len(errors) > 50

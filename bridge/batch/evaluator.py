@@ -24,7 +24,7 @@ from policykb.bridge.batch.output import (
     Summary,
 )
 from policykb.bridge.batch.readers import Chunk
-from policykb.bridge.batch.records import chunk_items
+from policykb.bridge.batch.records import Seen, chunk_items
 from policykb.bridge.batch.settings import BatchSettings
 from policykb.bridge.compile.compiled import CompiledPolicies
 from policykb.bridge.knowledge_base import KnowledgeBase
@@ -58,6 +58,7 @@ class BatchEvaluator:
         self.spool = settings.spool
         self._spooled_chunks = 0
         self._cache: dict[bytes, tuple[Rendered, str, tuple[str, ...]] | CaseError] = {}
+        self._seen: dict[bytes, tuple[Rendered, str, tuple[str, ...]] | CaseError] = {}
 
     # -- one distinct case -------------------------------------------------------
 
@@ -111,21 +112,44 @@ class BatchEvaluator:
             raise hit
         return hit
 
+    def _remember(
+        self, rest: bytes | None, hit: tuple[Rendered, str, tuple[str, ...]] | CaseError
+    ) -> None:
+        """What a JSONL line's bytes after its id were decided to (line_items)."""
+        if rest is None:
+            return
+        if len(self._seen) >= CACHE_LIMIT:
+            self._seen.clear()
+        self._seen[rest] = hit
+
     # -- chunks ----------------------------------------------------------------------
 
     def run(self, chunk: Chunk) -> ChunkResult:
         """Evaluate a chunk; output records come in input order."""
-        items = chunk_items(chunk, self._from_csv_row)
+        rests: dict[int, bytes] = {}
+        items = chunk_items(chunk, self._from_csv_row, self._seen, rests)
         parts: list[Rendered] = []
         summary = Summary()
         errors: list[RecordError] = []
         verdicts = summary.verdicts
-        reasons_of_denials = summary.denial_reasons
+        denials: dict[tuple[str, ...], int] = {}  # counted by cited set, summed once
         for number, key, document, record_id in items:
             try:
                 if isinstance(document, PolicyKBError):
                     raise document
-                rendered, verdict, reasons = self._cached(document)
+                if type(document) is Seen:
+                    hit = self._seen[document.rest]
+                    if isinstance(hit, CaseError):
+                        raise hit
+                    rendered, verdict, reasons = hit
+                else:
+                    rest = rests.pop(number, None)
+                    try:
+                        rendered, verdict, reasons = self._cached(document)  # type: ignore[arg-type]
+                    except CaseError as error:
+                        self._remember(rest, error)
+                        raise
+                    self._remember(rest, (rendered, verdict, reasons))
             except PolicyKBError as error:
                 failed = RecordError(number, record_id, str(error))
                 errors.append(failed)
@@ -134,7 +158,10 @@ class BatchEvaluator:
             parts.append(self.writer.with_id(rendered, record_id))  # type: ignore[arg-type]
             verdicts[verdict] += 1
             if reasons and verdict == "not_covered":
-                reasons_of_denials.update(reasons)
+                denials[reasons] = denials.get(reasons, 0) + 1
+        for reasons, count in denials.items():
+            for reason in reasons:
+                summary.denial_reasons[reason] += count
         summary.total = len(parts)
         summary.errors = len(errors)
         if self.writer.output is RecordFormat.PARQUET:

@@ -255,7 +255,7 @@ class ImpactEvaluator:
             try:
                 if isinstance(document, PolicyKBError):
                     raise document
-                old, new, newly, regions = self._cached(document)
+                old, new, newly, regions = self._cached(document)  # type: ignore[arg-type]
             except PolicyKBError as error:
                 part.error_count += 1
                 part.errors.append(RecordError(number, record_id, str(error)))
