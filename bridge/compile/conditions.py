@@ -9,10 +9,13 @@ on circuits instead of by clingo's search:
 - a condition can hold exactly when its circuit is not the false node (in
   the normal form of circuit.py every other node has a model: an AND node's
   children read disjoint facts, a DECIDE node has a branch that is not false);
-- the smallest part of a scenario under which it holds in every completion
-  is the explanation of one pass over the circuit (compiled.py), with the
-  same order among equals as the clingo search: fewest facts, then the
-  lowest ranks.
+- the smallest set of facts forcing it over every scenario (check's
+  witnesses: `forcing`) is composed bottom up, like an explanation, over
+  the choices of values too;
+- the smallest part of one scenario under which it holds in every
+  completion (diff's regions: `smallest`) is the explanation of one pass
+  over the circuit (compiled.py), with the same order among equals as the
+  clingo search: fewest facts, then the lowest ranks.
 """
 
 from __future__ import annotations
