@@ -36,6 +36,7 @@ from policykb.bridge.model.case import Case
 from policykb.bridge.model.policy import Role
 from policykb.bridge.model.result import Verdict
 from policykb.bridge.solving.evaluator import Evaluator
+from policykb.bridge.solving.query import QueryProgram
 from tests.test_compiled import policies
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
@@ -90,8 +91,13 @@ def _smallest_forcing(
     raise AssertionError("no partial scenario forces a condition that holds everywhere")
 
 
+def _never(*_: object, **__: object) -> None:
+    raise AssertionError("asked clingo's search although the circuits answer")
+
+
 def _check_against_brute_force(kb: KnowledgeBase, evaluator: Evaluator) -> None:
     checker = _Checker(evaluator)
+    checker.program.implicants = _never  # type: ignore[method-assign]
     assert checker.circuits is not None
     facts = list(evaluator.policy.facts)  # rank order
     keys = {f: list(checker.circuits.domain.keys[n]) for n, f in enumerate(facts)}
@@ -165,11 +171,75 @@ def test_check_on_circuits_on_the_benchmark_shapes(
     _same_findings(evaluator, monkeypatch)
 
 
-@pytest.mark.parametrize("name", ["massage-therapy", "bariatric-surgery"])
-def test_check_on_circuits_finds_what_clingo_finds_on_the_bundled_policies(
-    name: str, monkeypatch: pytest.MonkeyPatch
+FIXTURES = Path(__file__).parent / "fixtures" / "kb"
+
+
+@pytest.mark.parametrize(
+    ("name", "folder"),
+    [
+        ("massage-therapy", None),
+        ("bariatric-surgery", None),
+        *((p.name, p) for p in sorted(FIXTURES.iterdir()) if (p / "policy.lp").exists()),
+    ],
+    ids=str,
+)
+def test_check_on_circuits_finds_what_clingo_finds_on_every_policy(
+    name: str, folder: Path | None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _same_findings(KnowledgeBase().evaluator(name), monkeypatch)
+    """Bundled policies and fixtures: numbers, dates (as of a day), codes,
+    lists, groups, nested headings, range gaps."""
+    from datetime import date
+
+    kb = KnowledgeBase([folder] if folder else [])
+    evaluator = kb.evaluator(name)
+    if evaluator.references:
+        evaluator = evaluator.for_known(dict.fromkeys(evaluator.references, date(2024, 8, 31)))
+    assert _Checker(evaluator).circuits is not None, "every bundled policy and fixture compiles"
+    _same_findings(evaluator, monkeypatch)
+
+
+def test_a_program_outside_what_compiling_covers_is_checked_by_clingo(tmp_path: Path) -> None:
+    """A policy's own integrity constraint: no circuits, the same questions to clingo."""
+    folder = tmp_path / "constrained"
+    folder.mkdir()
+    (folder / "policy.lp").write_text(
+        'policy(title, "Constrained").\n'
+        'fact(a, bool). rank(a, 1). question(a, "a?"). clause(a, "I").\n'
+        'fact(b, bool). rank(b, 2). question(b, "b?"). clause(b, "E").\n'
+        'criterion("I", "I", "Covered when a."). role("I", indication).\n'
+        'met("I") :- holds(a).\n'
+        'criterion("E", "E", "Not when b."). role("E", exclusion).\n'
+        'met("E") :- holds(b).\n'
+        ":- holds(a), holds(b).\n"
+    )
+    evaluator = KnowledgeBase().evaluator(folder)
+    assert _Checker(evaluator).circuits is None
+    report = check_policy(evaluator)
+    # E never blocks an indicated case (a and b cannot both hold): redundant.
+    assert [(f.kind.value, f.criteria) for f in report.findings] == [
+        ("redundant", ("E",)),
+        ("gap", ()),
+    ]
+    assert report.findings[1].witness == {"a": False, "b": False}
+
+
+def test_a_condition_past_the_node_limit_is_undecided(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A condition built on demand that would grow the circuit past its limit
+    is Undecided (the analysis then asks clingo); built ones still answer."""
+    from policykb.bridge.compile import circuit as circuit_module
+    from policykb.bridge.compile.compiled import Undecided
+    from policykb.bridge.loading.files import meta_file
+
+    evaluator = KnowledgeBase().evaluator("massage-therapy")
+    covered = Function("covered")
+    circuits = condition_circuits(
+        evaluator.policy, evaluator.statements, "test", [meta_file("check")], [covered]
+    )
+    assert circuits is not None
+    monkeypatch.setattr(circuit_module, "MAX_NODES", len(circuits.circuit))
+    with pytest.raises(Undecided):
+        circuits.node(Function("kb_gap"))
+    assert circuits.possible(circuits.node(covered))
 
 
 # -- diff ---------------------------------------------------------------------------
@@ -235,7 +305,10 @@ def test_diff_against_brute_force_on_generated_policies(old_text: str, new_text:
             return built[-1]
 
         patch.setattr(diff_module, "condition_circuits", recorded)
-        _diff_against_brute_force(old, new)
+        with pytest.MonkeyPatch.context() as searching:
+            # On circuits, no region needs clingo's hitting-set search.
+            searching.setattr(QueryProgram, "implicants", _never)
+            _diff_against_brute_force(old, new)
         assert built and built[0] is not None, "the generated policies compile"
         patch.setattr(diff_module, "condition_circuits", lambda *_: None)
         _diff_against_brute_force(old, new)

@@ -39,7 +39,7 @@ class ConditionCircuits:
     built at once, others on demand.
 
     Raises TooComplex when the program is outside what compiling covers or
-    its conditions take longer than `seconds` to build.
+    its conditions take longer than compiling a policy may (MAX_SECONDS).
     """
 
     def __init__(
@@ -49,10 +49,8 @@ class ConditionCircuits:
         what: str,
         files: Sequence[Path] = (),
         conditions: Iterable[clingo.Symbol] = (),
-        *,
-        seconds: float = MAX_SECONDS,
     ) -> None:
-        deadline = time.monotonic() + seconds
+        deadline = time.monotonic() + MAX_SECONDS
         self.built = ProgramCircuits(statements, policy, what, deadline=deadline, files=files)
         self.circuit = self.built.circuit
         self.domain = self.built.domain
@@ -126,9 +124,7 @@ class ConditionCircuits:
         domain = self.domain
         vector = [-1] * len(domain.facts)
         for fact, key in scenario.items():
-            number = self.number.get(fact)
-            if number is None or key is None:
-                continue
+            number = self.number[fact]
             options = domain.keys[number]
             if number in domain.lists:
                 assert isinstance(key, frozenset)
