@@ -257,9 +257,9 @@ def test_lines_seen_before_are_not_parsed_again_and_decide_alike(
     for number in range(600):
         body = rng.choice(bodies)
         if number % 7 == 0:
-            lines.append(b'{' + body)  # no id
+            lines.append(b"{" + body)  # no id
         elif number % 11 == 0:
-            lines.append(b'{' + body[:-1] + b',"id":"late' + str(number).encode() + b'"}')
+            lines.append(b"{" + body[:-1] + b',"id":"late' + str(number).encode() + b'"}')
         else:
             lines.append(b'{"id":"' + rng.choice(ids) + str(number).encode() + b'",' + body)
     lines.append(b'{"id":"\xff","facts":{}}')  # not UTF-8
