@@ -225,6 +225,10 @@ def test_missing_facts_are_answered_in_place_and_cases_load_from_yaml(
     yaml_case = (ROOT / "examples" / "bariatric-needs-bmi.yaml").read_text()
     page.fill("#paste-text", yaml_case)
     page.click("#paste-load")
+    # Loaded once the page says so: before, the empty case's answer is still
+    # shown, and an answer typed then would be replaced by the loaded case.
+    expect(page.locator("#status")).to_contain_text("Loaded case bariatric-needs-bmi")
+    expect(page.locator("#fact-age")).to_have_value("35")
     expect(page.locator("#verdict [data-verdict]")).to_have_attribute(
         "data-verdict", "needs_information"
     )
