@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 import uvicorn
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
 
 from policykb.bridge import KnowledgeBase
 from policykb.service.app import create_app
@@ -260,6 +260,36 @@ def test_the_notice_renders_and_errors_show_in_one_line(page: Page, base_url: st
     open_policy(page, base_url, "bariatric-surgery")
     page.fill("#fact-bmi", "900")  # beyond the fact's bounds
     expect(page.locator("#status")).to_have_class("error")
+
+
+def test_a_link_to_another_policy_with_the_same_facts_opens_it(page: Page, base_url: str) -> None:
+    open_policy(page, base_url, "massage-therapy")
+    page.goto(f"{base_url}/#policy=bariatric-surgery")  # same empty case, another policy
+    expect(page.locator("#policy")).to_have_value("bariatric-surgery")
+    expect(page.locator("#fact-bmi")).to_be_visible()
+
+
+def test_an_error_about_a_field_outlives_an_answer_asked_before_it(
+    page: Page, base_url: str
+) -> None:
+    open_policy(page, base_url, "bariatric-surgery")
+    held: list[Route] = []
+
+    def hold(route: Route) -> None:  # the what-if answer waits until released
+        held.append(route)
+
+    page.route("**/v1/why*", hold)
+    page.fill("#fact-age", "30")
+    expect(page.locator("#whatif")).to_have_attribute("aria-busy", "true")
+    page.fill("#fact-bmi", "900")  # beyond the fact's bounds, refused by the browser
+    expect(page.locator("#status")).to_have_class("error")
+    for route in held:
+        route.continue_()
+    page.unroute("**/v1/why*", hold)
+    expect(page.locator("#whatif")).not_to_have_attribute("aria-busy", "true")
+    expect(page.locator("#status")).to_have_class("error")
+    page.fill("#fact-bmi", "41")
+    expect(page.locator("#status")).not_to_have_class("error")
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ const state = {
   why: null,
   controls: {}, // fact -> [{set(value)}], every control showing that fact
   generation: 0, // the latest update; older answers are dropped
+  invalid: new Set(), // facts whose typed text the browser refuses (its error stays shown)
 };
 
 const $ = (id) => document.getElementById(id);
@@ -154,9 +155,11 @@ function inputControl(fact, id) {
   };
   input.addEventListener("input", () => {
     if (numeric && input.value !== "" && !input.checkValidity()) {
+      state.invalid.add(fact.name);
       say(`${fact.name}: ${input.validationMessage}`, true);
       return;
     }
+    state.invalid.delete(fact.name);
     setFact(fact.name, read(), true);
   });
   const root = element("span", {}, input,
@@ -194,6 +197,7 @@ function factRow(fact, prefix) {
 
 function renderForm() {
   state.controls = {};
+  state.invalid.clear();
   const form = $("case-form");
   form.replaceChildren(...state.vocabulary.facts.map((fact) => {
     const row = factRow(fact, "fact");
@@ -349,7 +353,8 @@ async function update() {
     state.why = why;
     renderWhy(why);
     $("whatif").removeAttribute("aria-busy");
-    if ($("status").classList.contains("error")) say("");
+    // An answer clears an earlier error, but not one about text still in a field.
+    if ($("status").classList.contains("error") && !state.invalid.size) say("");
   } catch (error) {
     if (generation === state.generation) say(error.message, true);
   }
@@ -515,7 +520,8 @@ function wire() {
   $("run-diff").addEventListener("click", runDiff);
   window.addEventListener("hashchange", () => {
     const wanted = readLocation();
-    if (wanted.policy && JSON.stringify(wanted.facts) !== JSON.stringify(state.facts)) choosePolicy(wanted.policy, wanted.facts);
+    const same = wanted.policy === state.vocabulary?.name && JSON.stringify(wanted.facts) === JSON.stringify(state.facts);
+    if (wanted.policy && !same) choosePolicy(wanted.policy, wanted.facts);
   });
 }
 
