@@ -267,6 +267,10 @@ def test_a_link_to_another_policy_with_the_same_facts_opens_it(page: Page, base_
     page.goto(f"{base_url}/#policy=bariatric-surgery")  # same empty case, another policy
     expect(page.locator("#policy")).to_have_value("bariatric-surgery")
     expect(page.locator("#fact-bmi")).to_be_visible()
+    page.goto(f"{base_url}/#policy=no-such-policy")
+    expect(page.locator("#status")).to_have_class("error")
+    expect(page.locator("#status")).to_contain_text("no-such-policy was not opened")
+    expect(page.locator("#policy")).to_have_value("bariatric-surgery")
 
 
 def test_an_error_about_a_field_outlives_an_answer_asked_before_it(

@@ -11,6 +11,7 @@ const state = {
   why: null,
   controls: {}, // fact -> [{set(value)}], every control showing that fact
   generation: 0, // the latest update; older answers are dropped
+  choice: 0, // the latest choice of a policy; older vocabularies are dropped
   invalid: new Set(), // facts whose typed text the browser refuses (its error stays shown)
 };
 
@@ -424,8 +425,9 @@ function witnessButton(policy, facts, label) {
   return element("button", {
     type: "button", class: "witness",
     onclick: async () => {
-      await choosePolicy(policy, facts);
-      say(`Opened the witness: ${Object.entries(facts).map(([f, v]) => `${f} = ${words(v)}`).join(", ") || "no facts"}`);
+      if (!(await choosePolicy(policy, facts))) return;
+      const stated = Object.entries(facts).map(([f, v]) => `${f} = ${words(v)}`).join(", ");
+      say(`Opened the witness: ${stated || "no facts"}`);
     },
   }, label);
 }
@@ -469,21 +471,31 @@ async function runDiff() {
 
 // -- loading --------------------------------------------------------------------------
 
+// Opens a policy with a case's facts; false when it did not (an error said, or a later choice won).
 async function choosePolicy(name, facts = {}) {
-  state.vocabulary = await api(`/v1/policies/${encodeURIComponent(name)}`);
+  const choice = ++state.choice;
+  let vocabulary;
+  try {
+    vocabulary = await api(`/v1/policies/${encodeURIComponent(name)}`);
+  } catch (error) {
+    if (choice === state.choice) say(`The policy ${name} was not opened: ${error.message}`, true);
+    return false;
+  }
+  if (choice !== state.choice) return false;
+  state.vocabulary = vocabulary;
   $("policy").value = name;
   state.facts = { ...facts };
   state.keep = new Set();
   renderForm();
   $("findings").replaceChildren();
   await update();
+  return true;
 }
 
 async function loadCaseText(text) {
   try {
     const document_ = await api("/v1/cases/parse", { text, policy: state.vocabulary.name });
-    await choosePolicy(document_.policy, document_.facts);
-    say(`Loaded case ${document_.id}.`);
+    if (await choosePolicy(document_.policy, document_.facts)) say(`Loaded case ${document_.id}.`);
   } catch (error) {
     say(`The case was not loaded: ${error.message}`, true);
   }
