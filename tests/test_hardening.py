@@ -143,25 +143,33 @@ def live_processes_in_group(group: int) -> list[int]:
 
 
 def test_sigkill_and_sigterm_leave_nothing_behind(tmp_path: Path) -> None:
-    source = tmp_path / "big.jsonl"
-    with source.open("w") as out:
-        for i in range(300_000):
-            out.write(json.dumps({"id": f"r{i}", "facts": {"terminally_ill": i % 3 == 0}}) + "\n")
+    records = "".join(
+        json.dumps({"id": f"r{i}", "facts": {"terminally_ill": i % 3 == 0}}) + "\n"
+        for i in range(50_000)
+    ).encode()
     for kill, code in ((signal.SIGKILL, -9), (signal.SIGTERM, 130)):
         target = tmp_path / "out.jsonl"
+        # The records come through a pipe left open: the batch is still running
+        # when the signal comes, however fast the machine.
         process = subprocess.Popen(
-            [sys.executable, "-m", "policykb.cli.main", "batch", str(source), "-o", str(target)],
+            [sys.executable, "-m", "policykb.cli.main", "batch", "-", "-o", str(target)],
+            stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             start_new_session=True,
         )
-        time.sleep(3)
+        assert process.stdin is not None
+        process.stdin.write(records)  # returns once the batch has read most of it
+        process.stdin.flush()
+        time.sleep(1)
+        assert process.poll() is None
         process.send_signal(kill)
         process.wait(30)
+        process.stdin.close()
         assert process.returncode == code
         time.sleep(1)
         assert not live_processes_in_group(process.pid)  # the workers died with their parent
-        assert sorted(p.name for p in tmp_path.iterdir()) == ["big.jsonl"]
+        assert list(tmp_path.iterdir()) == []
 
 
 def test_stdout_on_a_full_disk_is_one_line() -> None:
