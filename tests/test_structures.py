@@ -28,6 +28,7 @@ from policykb.bridge.model.policy import FactType
 from policykb.bridge.model.result import Status
 from policykb.bridge.solving.evaluator import Evaluator
 from policykb.cli.main import app
+from tests.test_compiled import every_policy, policy_id
 
 FIXTURES = Path(__file__).parent / "fixtures" / "kb"
 SETTINGS = settings(
@@ -290,19 +291,11 @@ def _texts(node: dict[str, Any]) -> Iterator[str]:
         yield from _texts(child)
 
 
-def _every_policy() -> list[tuple[str, Path | None]]:
-    bundled: list[tuple[str, Path | None]] = [
-        (name, None) for name in KnowledgeBase().policy_names()
-    ]
-    fixtures = [(p.name, p) for p in sorted(FIXTURES.iterdir()) if (p / "policy.lp").exists()]
-    return bundled + fixtures
-
-
 SAMPLE = 4096
 """Complete scenarios compared per policy; a larger space is sampled evenly."""
 
 
-@pytest.mark.parametrize(("name", "folder"), _every_policy(), ids=lambda v: str(v))
+@pytest.mark.parametrize(("name", "folder"), every_policy(), ids=policy_id)
 def test_engines_agree_on_complete_scenarios_of_every_policy(
     name: str, folder: Path | None
 ) -> None:
