@@ -22,7 +22,7 @@ from typing import Any
 
 import clingo
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from policykb.bridge import Case, KnowledgeBase
@@ -37,6 +37,10 @@ SETTINGS = settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 DAYS = [date(2024, 8, 31), date(2024, 2, 29), date(2025, 1, 1)]
+
+
+# A failure names its policy and case; shrinking one costs minutes of compiling.
+NO_SHRINKING = (Phase.explicit, Phase.reuse, Phase.generate)
 
 
 def every_policy() -> list[tuple[str, Path | None]]:
@@ -215,6 +219,64 @@ def test_compiled_equals_the_evaluator_on_generated_policies(
             facts = data.draw(case_facts(evaluator))
             case = kb.case({"id": "g", "facts": facts}, policy="generated")
             assert compiled.evaluate(case) == evaluator.evaluate(case), (text, facts)
+
+
+@settings(max_examples=40, deadline=None, phases=NO_SHRINKING)
+@given(text=policies(), data=st.data())
+def test_nodes_built_after_compiling_take_their_exact_value_on_demand(
+    text: str, data: st.DataObject
+) -> None:
+    """Explanations conjoin compiled nodes (`Prepared.together`) and negate
+    them after compiling; a run values those new nodes on demand. Their
+    three-valued value must be exact: true (false) when every completion of
+    the case's unknown facts makes it true (false), else unknown. Completions
+    are valued on the compiled nodes alone (`node_values`)."""
+    import itertools
+    import tempfile
+
+    from policykb.bridge.compile.compiled import FAILS, HOLDS, UNKNOWN, Run, node_values
+
+    with tempfile.TemporaryDirectory() as folder:
+        policy = Path(folder) / "generated"
+        policy.mkdir()
+        (policy / "policy.lp").write_text(text)
+        compiled = CompiledPolicy(KnowledgeBase([policy]).evaluator("generated"))
+    prepared, circuit = compiled.prepared, compiled.circuit
+    compiled_nodes = len(circuit)
+    if compiled_nodes <= 2:
+        return  # the verdict is a constant: nothing to conjoin
+    sizes = circuit.sizes
+    for _ in range(4):
+        vector = [data.draw(st.integers(-1, size - 1)) for size in sizes]
+        nodes = tuple(
+            sorted(data.draw(st.sets(st.integers(2, compiled_nodes - 1), min_size=1, max_size=3)))
+        )
+        target = data.draw(st.sampled_from([HOLDS, FAILS]))
+        first = nodes[0]
+        built = {
+            prepared.together(nodes, target): lambda values, nodes=nodes, target=target: all(
+                values[n] == target for n in nodes
+            ),
+            circuit.negate(first): lambda values, first=first: values[first] == FAILS,
+        }
+        support = 0
+        for node in nodes:
+            support |= circuit.support[node]
+        unknown = [f for f in range(len(sizes)) if support >> f & 1 and vector[f] < 0]
+        seen: dict[int, set[bool]] = {node: set() for node in built}
+        for choice in itertools.product(*(range(sizes[f]) for f in unknown)):
+            complete = list(vector)
+            for fact, value in zip(unknown, choice, strict=True):
+                complete[fact] = value
+            values = node_values(prepared, complete)
+            for node, holds in built.items():
+                seen[node].add(holds(values))
+        run = Run(prepared, vector)
+        for node in built:
+            expected = (
+                {True: HOLDS, False: FAILS}[seen[node].pop()] if len(seen[node]) == 1 else UNKNOWN
+            )
+            assert run.value(node) == expected, (text, vector, nodes, target, node)
 
 
 # -- the on-disk cache ------------------------------------------------------------------
