@@ -186,3 +186,12 @@ def test_a_child_is_skipped_only_when_its_bound_for_the_wanted_value_cannot_win(
     run = Run(Prepared(circuit), vector)
     assert run.explain(root, HOLDS) == (0, 1)
     assert run.explain(negated, FAILS) == (0, 1)
+
+
+def test_a_child_that_may_be_smaller_is_never_skipped() -> None:
+    # (a and b) or c, all true: c alone explains it, though its fact comes later.
+    a, b, c = (("leaf", fact, 0b10) for fact in range(3))
+    formula: Formula = ("or", [("and", [a, b]), c])
+    circuit = Circuit([2, 2, 2])
+    root = build(circuit, formula)
+    assert Run(Prepared(circuit), [1, 1, 1]).explain(root, HOLDS) == (2,)
