@@ -195,3 +195,31 @@ def test_a_child_that_may_be_smaller_is_never_skipped() -> None:
     circuit = Circuit([2, 2, 2])
     root = build(circuit, formula)
     assert Run(Prepared(circuit), [1, 1, 1]).explain(root, HOLDS) == (2,)
+
+
+def test_a_child_past_one_that_cannot_win_is_still_explained() -> None:
+    # (a and b) or (d and e and f) or g, all true: g alone, after a child of three.
+    a, b, d, e, f, g = (("leaf", fact, 0b10) for fact in range(6))
+    formula: Formula = ("or", [("and", [a, b]), ("and", [d, e, f]), g])
+    circuit = Circuit([2] * 6)
+    root = build(circuit, formula)
+    assert Run(Prepared(circuit), [1] * 6).explain(root, HOLDS) == (5,)
+
+
+def test_branches_that_share_facts_are_explained_together() -> None:
+    # x unknown, x ? (b or c) : (a or b), all else true: b alone holds either way.
+    circuit = Circuit([2, 2, 2, 2])
+    a, b, c = (circuit.leaf(fact, 0b10) for fact in (1, 2, 3))
+    root = circuit.decide(0, [circuit.disjoin([a, b]), circuit.disjoin([b, c])])
+    assert Run(Prepared(circuit), [-1, 1, 1, 1]).explain(root, HOLDS) == (2,)
+
+
+def test_a_false_branch_costs_nothing_to_explain() -> None:
+    # y and (x = 0: false, x = 1: a and b, x = 2: c) with y false and x = 0:
+    # either fact alone makes it false; x comes first.
+    circuit = Circuit([3, 2, 2, 2, 2])
+    y = circuit.leaf(4, 0b10)
+    a, b, c = (circuit.leaf(fact, 0b10) for fact in (1, 2, 3))
+    decision = circuit.decide(0, [0, circuit.conjoin([a, b]), c])  # node 0 is false
+    root = circuit.conjoin([y, decision])
+    assert Run(Prepared(circuit), [0, 1, 1, 1, 0]).explain(root, FAILS) == (0,)
