@@ -11,6 +11,8 @@ formula itself, not the circuit, over every completion of the case:
   in that fact alone tells apart;
 - the explanation is the smallest set of the case's facts that forces the
   value, the lowest-numbered among sets of that size.
+
+Each is checked on nodes prepared for runs and on nodes built later.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ from policykb.bridge.compile import compiled
 from policykb.bridge.compile.circuit import Circuit
 from policykb.bridge.compile.compiled import FAILS, HOLDS, UNKNOWN, Prepared, Run, Undecided
 
-Formula = tuple[Any, ...]  # ("leaf", fact, mask) | ("and"|"or", [formulas]) | ("not", formula)
+# ("leaf", fact, mask) | ("and"|"or", [formulas]) | ("not", formula) | ("if", leaf, then, else)
+Formula = tuple[Any, ...]
 
 
 def formulas(sizes: Sequence[int]) -> st.SearchStrategy[Formula]:
@@ -39,6 +42,8 @@ def formulas(sizes: Sequence[int]) -> st.SearchStrategy[Formula]:
         lambda inner: st.one_of(
             st.tuples(st.sampled_from(["and", "or"]), st.lists(inner, min_size=2, max_size=3)),
             st.tuples(st.just("not"), inner),
+            # if a leaf then one formula else another: shared facts make decisions
+            st.tuples(st.just("if"), leaves, inner, inner),
         ),
         max_leaves=8,
     )
@@ -50,6 +55,11 @@ def build(circuit: Circuit, formula: Formula) -> int:
         return circuit.leaf(formula[1], formula[2])
     if kind == "not":
         return circuit.negate(build(circuit, formula[1]))
+    if kind == "if":
+        test, then, otherwise = (build(circuit, part) for part in formula[1:])
+        return circuit.disjoin(
+            [circuit.conjoin([test, then]), circuit.conjoin([circuit.negate(test), otherwise])]
+        )
     parts = [build(circuit, part) for part in formula[1]]
     return circuit.conjoin(parts) if kind == "and" else circuit.disjoin(parts)
 
@@ -60,6 +70,8 @@ def holds(formula: Formula, vector: Sequence[int]) -> bool:
         return bool(formula[2] >> vector[formula[1]] & 1)
     if kind == "not":
         return not holds(formula[1], vector)
+    if kind == "if":
+        return holds(formula[2] if holds(formula[1], vector) else formula[3], vector)
     parts = (holds(part, vector) for part in formula[1])
     return all(parts) if kind == "and" else any(parts)
 
@@ -94,9 +106,12 @@ def test_a_run_gives_the_exact_value_missing_facts_and_smallest_explanation(
 ) -> None:
     circuit = Circuit(sizes)
     formula = data.draw(formulas(sizes))
+    # Prepared before the formula is built, a run values its nodes on demand
+    # (as it does the conjunctions explanations build after compiling).
+    before = Prepared(circuit)
     root = build(circuit, formula)
-    prepared = Prepared(circuit)
-    for _ in range(3):
+    after = Prepared(circuit)
+    for prepared in (before, after) * 2:
         vector = data.draw(cases(sizes))
         run = Run(prepared, vector)
         value = three_valued(formula, vector, sizes)
