@@ -237,4 +237,7 @@ def test_a_false_branch_costs_nothing_to_explain() -> None:
     a, b, c = (circuit.leaf(fact, 0b10) for fact in (1, 2, 3))
     decision = circuit.decide(0, [0, circuit.conjoin([a, b]), c])  # node 0 is false
     root = circuit.conjoin([y, decision])
-    assert Run(Prepared(circuit), [0, 1, 1, 1, 0]).explain(root, FAILS) == (0,)
+    negated = circuit.negate(root)  # a true branch, by De Morgan
+    run = Run(Prepared(circuit), [0, 1, 1, 1, 0])
+    assert run.explain(root, FAILS) == (0,)
+    assert run.explain(negated, HOLDS) == (0,)
