@@ -241,3 +241,14 @@ def test_a_false_branch_costs_nothing_to_explain() -> None:
     run = Run(Prepared(circuit), [0, 1, 1, 1, 0])
     assert run.explain(root, FAILS) == (0,)
     assert run.explain(negated, HOLDS) == (0,)
+
+
+def test_the_bound_of_branches_that_share_facts_is_not_their_sum() -> None:
+    # y or (x unknown: x ? (b or c) : (a or b)), all else true: b alone makes
+    # the decision true, as y does, and comes first.
+    circuit = Circuit([2, 2, 2, 2, 2])
+    y = circuit.leaf(4, 0b10)
+    a, b, c = (circuit.leaf(fact, 0b10) for fact in (1, 2, 3))
+    decision = circuit.decide(0, [circuit.disjoin([a, b]), circuit.disjoin([b, c])])
+    root = circuit.disjoin([y, decision])
+    assert Run(Prepared(circuit), [-1, 1, 1, 1, 1]).explain(root, HOLDS) == (2,)
