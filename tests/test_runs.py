@@ -252,3 +252,32 @@ def test_the_bound_of_branches_that_share_facts_is_not_their_sum() -> None:
     decision = circuit.decide(0, [circuit.disjoin([a, b]), circuit.disjoin([b, c])])
     root = circuit.disjoin([y, decision])
     assert Run(Prepared(circuit), [-1, 1, 1, 1, 1]).explain(root, HOLDS) == (2,)
+
+
+def test_a_decision_is_false_as_cheaply_as_its_cheapest_way() -> None:
+    # (y or z) and (x ? three conjunctions of three), y, z false, x = 0 and
+    # a = 0: (x, a) makes the decision false, as (y, z) does the other child,
+    # and comes first; the decision's bound for false is 2 (keep x), not its
+    # bound for true (4) nor three false branches (3).
+    circuit = Circuit([3, *[2] * 11])
+    y, z = circuit.leaf(10, 0b10), circuit.leaf(11, 0b10)
+    either = circuit.disjoin([y, z])
+    branches = [circuit.conjoin([circuit.leaf(f, 0b10) for f in (1, 2, 3)])]
+    branches += [
+        circuit.conjoin([circuit.leaf(f, 0b10) for f in (4 + 3 * k, 5 + 3 * k, 6 + 3 * k)])
+        for k in range(2)
+    ]
+    root = circuit.conjoin([either, circuit.decide(0, branches)])
+    vector = [0, 0, *[1] * 8, 0, 0]
+    assert Run(Prepared(circuit), vector).explain(root, FAILS) == (0, 1)
+
+
+def test_branches_that_share_a_false_fact_are_false_through_it() -> None:
+    # y and (x unknown: x ? (a and c) : (a and b)), y false, a false: (a) alone
+    # makes the decision false whatever x is, and comes before y.
+    circuit = Circuit([2, 2, 2, 2, 2])
+    y = circuit.leaf(4, 0b10)
+    a, b, c = (circuit.leaf(fact, 0b10) for fact in (1, 2, 3))
+    decision = circuit.decide(0, [circuit.conjoin([a, b]), circuit.conjoin([a, c])])
+    root = circuit.conjoin([y, decision])
+    assert Run(Prepared(circuit), [-1, 0, 1, 1, 0]).explain(root, FAILS) == (1,)
