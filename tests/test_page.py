@@ -15,6 +15,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -262,12 +263,34 @@ def test_the_notice_renders_and_errors_show_in_one_line(page: Page, base_url: st
     expect(page.locator("#status")).to_have_class("error")
 
 
+@contextmanager
+def held(page: Page, pattern: str) -> Iterator[None]:
+    """Holds the page's requests matching `pattern` until the block ends, then lets them through."""
+    routes: list[Route] = []
+
+    def hold(route: Route) -> None:
+        routes.append(route)
+
+    page.route(pattern, hold)
+    try:
+        yield
+    finally:
+        for route in routes:
+            route.continue_()
+        page.unroute(pattern, hold)
+
+
 def test_a_link_to_another_policy_with_the_same_facts_opens_it(page: Page, base_url: str) -> None:
     open_policy(page, base_url, "massage-therapy")
-    page.goto(f"{base_url}/#policy=bariatric-surgery")  # same empty case, another policy
-    expect(page.locator("#policy")).to_have_value("bariatric-surgery")
-    expect(page.locator("#fact-bmi")).to_be_visible()
-    page.goto(f"{base_url}/#policy=no-such-policy")
+    with held(page, "**/v1/why*"):
+        page.goto(f"{base_url}/#policy=bariatric-surgery")  # same empty case, another policy
+        expect(page.locator("#policy")).to_have_value("bariatric-surgery")
+        expect(page.locator("#fact-bmi")).to_be_visible()
+        expect(page.locator("#whatif")).to_have_attribute("aria-busy", "true")
+        page.goto(f"{base_url}/#policy=no-such-policy")
+        expect(page.locator("#status")).to_have_class("error")
+    # the what-if answer for the policy opened before the error arrives after it
+    expect(page.locator("#whatif")).not_to_have_attribute("aria-busy", "true")
     expect(page.locator("#status")).to_have_class("error")
     expect(page.locator("#status")).to_contain_text("no-such-policy was not opened")
     expect(page.locator("#policy")).to_have_value("bariatric-surgery")
@@ -277,23 +300,27 @@ def test_an_error_about_a_field_outlives_an_answer_asked_before_it(
     page: Page, base_url: str
 ) -> None:
     open_policy(page, base_url, "bariatric-surgery")
-    held: list[Route] = []
-
-    def hold(route: Route) -> None:  # the what-if answer waits until released
-        held.append(route)
-
-    page.route("**/v1/why*", hold)
-    page.fill("#fact-age", "30")
-    expect(page.locator("#whatif")).to_have_attribute("aria-busy", "true")
-    page.fill("#fact-bmi", "900")  # beyond the fact's bounds, refused by the browser
-    expect(page.locator("#status")).to_have_class("error")
-    for route in held:
-        route.continue_()
-    page.unroute("**/v1/why*", hold)
+    with held(page, "**/v1/why*"):
+        page.fill("#fact-age", "30")
+        expect(page.locator("#whatif")).to_have_attribute("aria-busy", "true")
+        page.fill("#fact-bmi", "900")  # beyond the fact's bounds, refused by the browser
+        expect(page.locator("#status")).to_have_class("error")
     expect(page.locator("#whatif")).not_to_have_attribute("aria-busy", "true")
     expect(page.locator("#status")).to_have_class("error")
     page.fill("#fact-bmi", "41")
     expect(page.locator("#status")).not_to_have_class("error")
+
+
+def test_an_error_said_while_a_check_runs_outlives_the_check(page: Page, base_url: str) -> None:
+    open_policy(page, base_url, "bariatric-surgery")
+    with held(page, "**/v1/check"):
+        page.click("#run-check")
+        expect(page.locator("#status")).to_contain_text("Checking the policy")
+        page.fill("#fact-bmi", "900")
+        expect(page.locator("#status")).to_have_class("error")
+    expect(page.locator("#findings h3")).to_contain_text("Check of bariatric-surgery")
+    expect(page.locator("#status")).to_have_class("error")
+    expect(page.locator("#status")).to_contain_text("bmi")
 
 
 @pytest.mark.parametrize(

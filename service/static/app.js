@@ -13,6 +13,7 @@ const state = {
   generation: 0, // the latest update; older answers are dropped
   choice: 0, // the latest choice of a policy; older vocabularies are dropped
   invalid: new Set(), // facts whose typed text the browser refuses (its error stays shown)
+  said: 0, // messages said so far; an answer clears only what was said before it was asked
 };
 
 const $ = (id) => document.getElementById(id);
@@ -31,10 +32,18 @@ function element(tag, attributes = {}, ...children) {
   return node;
 }
 
+// Says a message in the status line; returns its number, for unsay.
 function say(message, isError = false) {
   const status = $("status");
   status.textContent = message;
   status.classList.toggle("error", isError);
+  return ++state.said;
+}
+
+// Clears the status line unless a message came after the one numbered `since`:
+// a later message is about something newer than the answer that clears it.
+function unsay(since) {
+  if (state.said === since) say("");
 }
 
 async function api(path, body = undefined) {
@@ -334,6 +343,7 @@ function scheduleUpdate(delay = 0) {
 
 async function update() {
   const generation = ++state.generation;
+  const since = state.said;
   writeLocation();
   closeOnDemand();
   const document_ = caseDocument();
@@ -354,8 +364,8 @@ async function update() {
     state.why = why;
     renderWhy(why);
     $("whatif").removeAttribute("aria-busy");
-    // An answer clears an earlier error, but not one about text still in a field.
-    if ($("status").classList.contains("error") && !state.invalid.size) say("");
+    // An answer clears an error said before it was asked, but not one about text still in a field.
+    if ($("status").classList.contains("error") && !state.invalid.size) unsay(since);
   } catch (error) {
     if (generation === state.generation) say(error.message, true);
   }
@@ -386,14 +396,14 @@ function proofNode(node) {
 async function showProof() {
   const panel = $("proof");
   if (!panel.hidden) return closeOnDemand();
-  say("Proving with SWI-Prolog…");
+  const since = say("Proving with SWI-Prolog…");
   try {
     const answer = await api("/v1/prove", caseDocument());
     panel.replaceChildren(element("p", { text: `SWI-Prolog's verdict: ${VERDICTS[answer.verdict]}` }),
       element("ul", { class: "tree proof" }, proofNode(answer.proof.root)));
     panel.hidden = false;
     $("show-proof").setAttribute("aria-expanded", "true");
-    say("");
+    unsay(since);
   } catch (error) {
     say(error.message, true);
   }
@@ -433,7 +443,7 @@ function witnessButton(policy, facts, label) {
 }
 
 async function runCheck() {
-  say("Checking the policy…");
+  const since = say("Checking the policy…");
   try {
     const report = await api("/v1/check", { policy: state.vocabulary.name });
     const items = report.findings.map((finding) => element("li", { class: `finding ${finding.level}` },
@@ -443,7 +453,7 @@ async function runCheck() {
       finding.witness ? witnessButton(report.policy, finding.witness.facts, "Open the witness in the form") : null));
     $("findings").replaceChildren(element("h3", { text: `Check of ${report.policy}: ${report.findings.length} findings` }),
       items.length ? element("ul", {}, items) : element("p", { text: "No findings." }));
-    say("");
+    unsay(since);
   } catch (error) {
     say(error.message, true);
   }
@@ -452,7 +462,7 @@ async function runCheck() {
 async function runDiff() {
   const old = $("diff-old").value;
   const young = $("diff-new").value;
-  say(`Comparing ${old} with ${young}…`);
+  const since = say(`Comparing ${old} with ${young}…`);
   try {
     const report = await api("/v1/diff", { old, new: young });
     const regions = report.changes.map((change) => element("li", {},
@@ -463,7 +473,7 @@ async function runDiff() {
     $("findings").replaceChildren(...[element("h3", { text: `Differences from ${report.old} to ${report.new}` }),
       regions.length ? element("ul", {}, regions) : element("p", { text: "No scenario changes its verdict." }),
       others.length ? element("ul", {}, others) : null].filter(Boolean));
-    say("");
+    unsay(since);
   } catch (error) {
     say(error.message, true);
   }
