@@ -10,6 +10,7 @@ import tempfile
 import time
 import tomllib
 from collections import Counter
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -172,13 +173,25 @@ class Harness:
         return Outcome(mutant, "error", result.seconds, f"pytest exit {result.returncode}: {tail}")
 
 
-def save_results(outcomes: list[Outcome]) -> None:
+def save_results(outcomes: list[Outcome], mutants: list[Mutant]) -> None:
+    """Writes this run's outcomes; the last run's records of mutants this run
+    did not generate stay (a run of one file or some lines keeps the others)."""
     RESULTS_FILE.parent.mkdir(exist_ok=True)
-    records = [
+    generated = {list_key(m.key) for m in mutants}
+    kept = []
+    if RESULTS_FILE.is_file():
+        earlier = json.loads(RESULTS_FILE.read_text(encoding="utf-8"))
+        kept = [r for r in earlier if list_key(r["key"]) not in generated]
+    records = kept + [
         {"key": list(o.mutant.key), "status": o.status, "seconds": round(o.seconds, 1)}
         for o in outcomes
     ]
     RESULTS_FILE.write_text(json.dumps(records, indent=1) + "\n", encoding="utf-8")
+
+
+def list_key(key: Sequence[object]) -> str:
+    """A mutant's key as JSON, comparable between runs."""
+    return json.dumps(list(key))
 
 
 def earlier_results() -> dict[tuple[object, ...], str]:
@@ -223,6 +236,18 @@ def report(harness: str, outcomes: list[Outcome]) -> float:
     return score
 
 
+def line_range(text: str) -> range:
+    """FIRST-LAST (both included) as a range of line numbers."""
+    first, dash, last = text.partition("-")
+    try:
+        lines = range(int(first), int(last if dash else first) + 1)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a line range FIRST-LAST: {text!r}") from None
+    if not lines or lines.start < 1:
+        raise argparse.ArgumentTypeError(f"not a line range FIRST-LAST: {text!r}")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.mutation", description=__doc__)
     parser.add_argument("--harness", choices=("kb", "python", "both"), default="both")
@@ -230,6 +255,11 @@ def main(argv: list[str] | None = None) -> int:
         "--jobs", type=int, default=2, help="workspaces run in parallel (default 2)"
     )
     parser.add_argument("--file", action="append", default=[], help="only mutants of this file")
+    parser.add_argument(
+        "--lines",
+        type=line_range,
+        help="only mutants on these lines of the --file modules (FIRST-LAST)",
+    )
     parser.add_argument("--list", action="store_true", help="list the mutants and stop")
     parser.add_argument(
         "--tests",
@@ -249,6 +279,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(
             f"not a mutated module: {', '.join(unknown)} (see MODULES in python_mutants.py)"
         )
+    if options.lines and not options.file:
+        parser.error("--lines needs --file")
     harnesses = ["kb", "python"] if options.harness == "both" else [options.harness]
 
     with tempfile.TemporaryDirectory(prefix="policykb-mutation-") as parent:
@@ -265,6 +297,8 @@ def main(argv: list[str] | None = None) -> int:
         mutants = numbered(mutants)
         if options.file:
             mutants = [m for m in mutants if m.file in options.file]
+        if options.lines:
+            mutants = [m for m in mutants if m.line in options.lines]
         if options.list:
             for mutant in mutants:
                 print(mutant.describe())
@@ -314,8 +348,8 @@ def main(argv: list[str] | None = None) -> int:
                 for done, future in enumerate(as_completed(futures), 1):
                     outcome = future.result()
                     outcomes.append(outcome)
-                    if not options.file and done % 10 == 0:
-                        save_results(outcomes)  # an interrupted run keeps what it learnt
+                    if done % 10 == 0:
+                        save_results(outcomes, mutants)  # an interrupted run keeps what it learnt
                     if outcome.status in ("survived", "error"):
                         shown = f"{outcome.status}: {outcome.mutant.describe()}"
                         print(f"  [{done}/{len(pending)}] {shown}", flush=True)
@@ -333,8 +367,7 @@ def main(argv: list[str] | None = None) -> int:
                     workspace.stop()
                 raise
 
-        if not options.file:
-            save_results(outcomes)
+        save_results(outcomes, mutants)
         generated = {m.key for m in mutants}
         stale = [
             key
