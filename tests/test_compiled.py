@@ -25,7 +25,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from policykb.bridge import Case, KnowledgeBase
+from policykb.bridge import Case, KnowledgeBase, Verdict
 from policykb.bridge.compile.compiled import CompiledPolicies, CompiledPolicy, compile_policy
 from policykb.bridge.solving.evaluator import Evaluator
 
@@ -108,6 +108,87 @@ def test_compiled_equals_the_evaluator_on_every_policy(name: str, folder: Path |
     check()
     anchored = evaluator.for_known(dict.fromkeys(evaluator.references, DAYS[0]))
     assert compiled.of(anchored) is not None, "every bundled policy and fixture compiles"
+
+
+@st.composite
+def complete_scenario(draw: st.DrawFn, evaluator: Evaluator) -> dict[str, object]:
+    """Every fact at one of its scenario values (an anchored evaluator's
+    reference dates at their day)."""
+    values: dict[str, object] = {}
+    for name, declared in evaluator.policy.facts.items():
+        keys = evaluator.value_keys(name)
+        if name in evaluator.anchors:
+            values[name] = evaluator.value_key(name, date.fromordinal(evaluator.anchors[name]))
+        elif declared.type.many:
+            values[name] = frozenset(draw(st.lists(st.sampled_from(keys), unique=True)))
+        else:
+            values[name] = draw(st.sampled_from(keys))
+    return values
+
+
+@pytest.mark.parametrize(("name", "folder"), every_policy(), ids=policy_id)
+def test_forcing_parts_are_the_smallest_that_force_the_verdict_on_every_policy(
+    name: str, folder: Path | None
+) -> None:
+    """What why asks the compiled policy about a complete scenario: its
+    smallest part forcing its verdict (none for the other verdict), checked
+    by clingo to force it and to stop forcing it without any one fact, and
+    by enumeration to have no smaller forcing part."""
+    from itertools import combinations
+
+    kb = KnowledgeBase([folder] if folder else [])
+    evaluator = kb.evaluator(name)
+    evaluator = evaluator.for_known(dict.fromkeys(evaluator.references, DAYS[0]))
+    compiled = compile_policy(evaluator)
+    assert compiled is not None
+
+    def clingo_verdict(values: dict[str, object]) -> Verdict:
+        return evaluator.verdict_of({f: evaluator.concrete(f, v) for f, v in values.items()})
+
+    @settings(max_examples=12, deadline=None, phases=NO_SHRINKING)
+    @given(values=complete_scenario(evaluator))
+    def check(values: dict[str, object]) -> None:
+        verdict = clingo_verdict(values)
+        assert compiled.verdict(values) is verdict is not Verdict.NEEDS_INFORMATION
+        covered = verdict is Verdict.COVERED
+        assert compiled.forcing_part(values, not covered) is None
+        part = compiled.forcing_part(values, covered)
+        assert part is not None
+        assert clingo_verdict({f: values[f] for f in part}) is verdict
+        for left_out in part:
+            assert clingo_verdict({f: values[f] for f in part - {left_out}}) is not verdict
+        for size in range(len(part)):
+            for smaller in combinations(values, size):
+                assert compiled.verdict({f: values[f] for f in smaller}) is not verdict, smaller
+
+    check()
+
+
+def test_compiled_policies_keep_the_days_last_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A policy with reference dates compiles once per day; the days used
+    least recently are dropped past ANCHORS_KEPT, and each answer stays the
+    Evaluator's."""
+    from policykb.bridge.compile import compiled as module
+
+    kb = KnowledgeBase([FIXTURES / "rehab-visits"])
+    evaluator = kb.evaluator("rehab-visits")
+    compiled_days: list[str] = []
+    compile_once = module.compile_policy
+
+    def counted(anchored: Evaluator, **options: Any) -> CompiledPolicy | None:
+        compiled_days.append(date.fromordinal(anchored.anchors["date_of_service"]).isoformat())
+        return compile_once(anchored, **options)
+
+    monkeypatch.setattr(module, "compile_policy", counted)
+    monkeypatch.setattr(CompiledPolicies, "ANCHORS_KEPT", 2)
+    policies = CompiledPolicies()
+    days = ["2024-03-01", "2024-04-01", "2024-03-01", "2024-05-01", "2024-03-01", "2024-04-01"]
+    for day in days:
+        facts = {"date_of_service": day, "surgery_date": "2024-02-20", "home_program": True}
+        case = kb.case({"id": day, "facts": facts}, policy="rehab-visits")
+        assert policies.evaluate(evaluator, case) == evaluator.evaluate(case)
+    # 03-01 was used again before 05-01 came, so 04-01 was the one dropped
+    assert compiled_days == ["2024-03-01", "2024-04-01", "2024-05-01", "2024-04-01"]
 
 
 @pytest.mark.parametrize("shape", ["either", "nested"])
