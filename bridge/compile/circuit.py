@@ -9,8 +9,9 @@ make a case cost one pass over the nodes it reaches:
 - an AND or OR node's children read pairwise disjoint sets of facts
   (decomposable: each child can be made true or false independently);
 - a DECIDE node on fact x has one child per value of x, none reading x
-  (conditioning on x, Shannon's expansion), and at least two children that
-  are neither false nor true (else it is an AND or OR with a leaf on x);
+  (conditioning on x, Shannon's expansion); its children are neither all
+  constants (that is a LEAF) nor one function and one constant (that is an
+  AND or OR with a leaf on x);
 - a LEAF tests one fact against a set of its values, neither empty nor all.
 
 Combining nodes that share facts conditions them on the fact they share
@@ -300,7 +301,7 @@ class Circuit:
         assert isinstance(sizes, list) and isinstance(nodes, list)
         circuit = cls(sizes)
         for kind, fact, mask, children in nodes:
-            number = circuit._node(kind, fact, int(mask, 16), tuple(children))
-            if number != len(circuit.kind) - 1:
+            expected = len(circuit.kind)
+            if circuit._node(kind, fact, int(mask, 16), tuple(children)) != expected:
                 raise ValueError("a cached circuit repeats a node")
         return circuit
