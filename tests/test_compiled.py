@@ -191,6 +191,36 @@ def test_compiled_policies_keep_the_days_last_used(monkeypatch: pytest.MonkeyPat
     assert compiled_days == ["2024-03-01", "2024-04-01", "2024-05-01", "2024-04-01"]
 
 
+def test_what_the_circuit_cannot_settle_goes_to_the_evaluator(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run past its limits (Undecided): evaluate answers with the
+    Evaluator, forcing_part with None (why then asks clingo); a policy past
+    its compiling time does not compile."""
+    from policykb.bridge.compile import compiled as module
+
+    sizes = {"indications": 2, "parts": 2, "exclusions": 2, "shape": "either"}
+    write_policy(tmp_path / "synthetic", **sizes)
+    kb = KnowledgeBase([tmp_path / "synthetic"])
+    evaluator = kb.evaluator("synthetic")
+    assert compile_policy(evaluator, seconds=0) is None
+    compiled = compile_policy(evaluator)
+    assert compiled is not None
+
+    def undecided(*_args: object) -> None:
+        raise module.Undecided("past the limit")
+
+    monkeypatch.setattr(module.Run, "missing", undecided)
+    monkeypatch.setattr(module.Run, "explain", undecided)
+    names = fact_names(**sizes)  # type: ignore[arg-type]
+    for facts in ({}, dict.fromkeys(names, False), dict.fromkeys(names, True)):
+        case = kb.case({"id": "u", "facts": facts}, policy="synthetic")
+        assert compiled.evaluate(case) == evaluator.evaluate(case)
+    covered = {f: evaluator.value_key(f, v) for f, v in dict.fromkeys(names, False).items()}
+    assert compiled.forcing_part(covered, True) is None
+    assert compiled.forcing_part(covered, False) is None
+
+
 @pytest.mark.parametrize("shape", ["either", "nested"])
 def test_compiled_equals_the_evaluator_on_the_benchmark_shapes(shape: str, tmp_path: Path) -> None:
     import random

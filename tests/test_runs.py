@@ -281,3 +281,20 @@ def test_branches_that_share_a_false_fact_are_false_through_it() -> None:
     decision = circuit.decide(0, [circuit.conjoin([a, b]), circuit.conjoin([a, c])])
     root = circuit.conjoin([y, decision])
     assert Run(Prepared(circuit), [-1, 0, 1, 1, 0]).explain(root, FAILS) == (1,)
+
+
+def test_a_conjunction_past_the_node_limit_is_undecided(monkeypatch: pytest.MonkeyPatch) -> None:
+    from policykb.bridge.compile import circuit as circuits
+
+    circuit = Circuit([2, 2, 2])
+    a, b = circuit.leaf(0, 0b10), circuit.leaf(1, 0b10)
+    prepared = Prepared(circuit)
+    monkeypatch.setattr(circuits, "MAX_NODES", len(circuit))
+    with pytest.raises(Undecided, match="nodes"):
+        prepared.together((a, b), HOLDS)
+    monkeypatch.undo()
+    both = prepared.together((a, b), HOLDS)
+    assert prepared.together((a, b), HOLDS) == both == circuit.conjoin([a, b])
+    assert prepared.together((a, b), FAILS) == circuit.conjoin(
+        [circuit.negate(a), circuit.negate(b)]
+    )
