@@ -397,8 +397,10 @@ async function showProof() {
   const panel = $("proof");
   if (!panel.hidden) return closeOnDemand();
   const since = say("Proving with SWI-Prolog…");
+  const generation = state.generation;
   try {
     const answer = await api("/v1/prove", caseDocument());
+    if (generation !== state.generation) return unsay(since); // the case changed: a proof of another
     panel.replaceChildren(element("p", { text: `SWI-Prolog's verdict: ${VERDICTS[answer.verdict]}` }),
       element("ul", { class: "tree proof" }, proofNode(answer.proof.root)));
     panel.hidden = false;
@@ -412,8 +414,10 @@ async function showProof() {
 async function showNotice() {
   const panel = $("notice");
   if (!panel.hidden) return closeOnDemand();
+  const generation = state.generation;
   try {
     const answer = await api("/v1/notice", caseDocument());
+    if (generation !== state.generation) return; // the case changed: a notice of another
     $("notice-text").textContent = answer.markdown;
     panel.hidden = false;
     $("show-notice").setAttribute("aria-expanded", "true");
