@@ -393,14 +393,22 @@ function proofNode(node) {
     : element("div", { class: "leaf", "data-goal": node.goal }, summary.childNodes.length ? [...summary.childNodes] : label));
 }
 
+// Asks `path` about the case until the answer is about the case as it is
+// (the case may change while the question is out: the answer is then of another).
+async function askAboutTheCase(path) {
+  for (;;) {
+    const generation = state.generation;
+    const answer = await api(path, caseDocument());
+    if (generation === state.generation) return answer;
+  }
+}
+
 async function showProof() {
   const panel = $("proof");
   if (!panel.hidden) return closeOnDemand();
   const since = say("Proving with SWI-Prolog…");
-  const generation = state.generation;
   try {
-    const answer = await api("/v1/prove", caseDocument());
-    if (generation !== state.generation) return unsay(since); // the case changed: a proof of another
+    const answer = await askAboutTheCase("/v1/prove");
     panel.replaceChildren(element("p", { text: `SWI-Prolog's verdict: ${VERDICTS[answer.verdict]}` }),
       element("ul", { class: "tree proof" }, proofNode(answer.proof.root)));
     panel.hidden = false;
@@ -414,11 +422,8 @@ async function showProof() {
 async function showNotice() {
   const panel = $("notice");
   if (!panel.hidden) return closeOnDemand();
-  const generation = state.generation;
   try {
-    const answer = await api("/v1/notice", caseDocument());
-    if (generation !== state.generation) return; // the case changed: a notice of another
-    $("notice-text").textContent = answer.markdown;
+    $("notice-text").textContent = (await askAboutTheCase("/v1/notice")).markdown;
     panel.hidden = false;
     $("show-notice").setAttribute("aria-expanded", "true");
   } catch (error) {
