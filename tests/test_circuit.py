@@ -74,6 +74,9 @@ def assert_normal_form(circuit: Circuit, root: int, *, built: bool = True) -> No
         for child in children:
             support |= circuit.support[child]
         assert circuit.support[node] == support, node
+        # a fact for leaves and decisions only, a mask for leaves only
+        assert 0 <= fact < len(circuit.sizes) if kind in (LEAF, DECIDE) else fact == -1
+        assert (circuit.mask[node] != 0) == (kind == LEAF)
         if kind in (FALSE, TRUE):
             assert node == kind and not children
         elif kind == LEAF:
@@ -113,6 +116,8 @@ def test_built_nodes_keep_the_normal_form_and_their_function(
     formula = data.draw(formulas(sizes))
     root = build(circuit, formula)
     assert_normal_form(circuit, root)
+    for constant in (FALSE, TRUE):
+        assert_normal_form(circuit, constant)
     assert_same_function(circuit, root, formula, sizes)
     # one node per function built the same way
     assert build(circuit, formula) == root
@@ -241,3 +246,15 @@ def test_building_stops_past_the_deadline() -> None:
 )
 def test_bits_are_the_set_positions_lowest_first(mask: int, positions: list[int]) -> None:
     assert list(bits(mask)) == positions
+
+
+def test_parts_sharing_facts_are_decided_on_the_fact_most_of_them_read() -> None:
+    # (x or a) and (x or b) and (x or y) and (y or c): x is read by three parts,
+    # y by two, a, b and c by one each.
+    circuit = Circuit([2] * 6)
+    x, y, a, b, c = (circuit.leaf(fact, 0b10) for fact in (4, 3, 0, 1, 2))
+    root = circuit.conjoin([circuit.disjoin(pair) for pair in ([x, a], [x, b], [x, y], [y, c])])
+    assert (circuit.kind[root], circuit.fact[root]) == (DECIDE, 4)
+    # read by as many parts: the lower-numbered fact
+    even = circuit.conjoin([circuit.disjoin(pair) for pair in ([x, a], [y, a], [x, b], [y, b])])
+    assert (circuit.kind[even], circuit.fact[even]) == (DECIDE, 0)
