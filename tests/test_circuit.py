@@ -192,6 +192,14 @@ def test_a_cached_circuit_that_repeats_a_node_is_refused() -> None:
         Circuit.load(data)
 
 
+@pytest.mark.parametrize(
+    "data", [{"sizes": [2], "nodes": {}}, {"sizes": {}, "nodes": []}, {"sizes": [2]}]
+)
+def test_a_cached_circuit_of_another_shape_is_refused(data: dict[str, object]) -> None:
+    with pytest.raises((ValueError, KeyError)):
+        Circuit.load(data)
+
+
 def test_decisions_with_constant_branches_become_leaves_and_and_or() -> None:
     circuit = Circuit([3, 2, 2])
     a = circuit.leaf(1, 0b10)

@@ -163,8 +163,12 @@ class Circuit:
         return found
 
     def _decompose(self, kind: int, parts: tuple[int, ...]) -> int:
-        """AND or OR of normalised parts, as children that read disjoint facts."""
-        absorbing, neutral = (FALSE, TRUE) if kind == AND else (TRUE, FALSE)
+        """AND or OR of normalised parts, as children that read disjoint facts.
+
+        No part is constant, so no group is neutral (an AND of parts is false
+        where any of them is, an OR true where any is): every group gives a
+        child, or the whole is absorbed."""
+        absorbing = FALSE if kind == AND else TRUE
         self._check_time()
         children: list[int] = []
         for group in self._components(list(parts)):
@@ -174,14 +178,10 @@ class Circuit:
             node = self._expand(kind, group)
             if node == absorbing:
                 return absorbing
-            if node == neutral:
-                continue
             if self.kind[node] == kind:
                 children.extend(self.children[node])
             else:
                 children.append(node)
-        if not children:
-            return neutral
         if len(children) == 1:
             return children[0]
         return self._node(kind, -1, 0, tuple(sorted(children)))
@@ -298,7 +298,8 @@ class Circuit:
     def load(cls, data: dict[str, object]) -> Circuit:
         sizes = data["sizes"]
         nodes = data["nodes"]
-        assert isinstance(sizes, list) and isinstance(nodes, list)
+        if not isinstance(sizes, list) or not isinstance(nodes, list):
+            raise ValueError("a cached circuit's sizes and nodes are not lists")
         circuit = cls(sizes)
         for kind, fact, mask, children in nodes:
             expected = len(circuit.kind)
