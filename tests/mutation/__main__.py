@@ -167,6 +167,9 @@ class Harness:
             return Outcome(mutant, "timeout", result.seconds)
         if result.returncode in (1, 2):
             return Outcome(mutant, "killed", result.seconds)
+        if result.returncode == 4 and "found no collectors" in result.output:
+            # The baseline collected these very tests: the mutant breaks their import.
+            return Outcome(mutant, "killed", result.seconds, "the tests no longer import")
         if result.returncode == 0:
             return Outcome(mutant, "survived", result.seconds)
         tail = " ".join(result.output.strip().splitlines()[-3:])
