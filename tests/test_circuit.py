@@ -266,3 +266,12 @@ def test_parts_sharing_facts_are_decided_on_the_fact_most_of_them_read() -> None
     # read by as many parts: the lower-numbered fact
     even = circuit.conjoin([circuit.disjoin(pair) for pair in ([x, a], [y, a], [x, b], [y, b])])
     assert (circuit.kind[even], circuit.fact[even]) == (DECIDE, 0)
+
+
+def test_parts_that_contradict_each_other_absorb_the_whole() -> None:
+    # x and not a and (not x or a), beside b: false; its dual, beside b: true.
+    circuit = Circuit([2, 2, 2])
+    x, a, b = (circuit.leaf(fact, 0b10) for fact in range(3))
+    not_x, not_a = circuit.negate(x), circuit.negate(a)
+    assert circuit.conjoin([x, not_a, circuit.disjoin([not_x, a]), b]) == FALSE
+    assert circuit.disjoin([not_x, a, circuit.conjoin([x, not_a]), b]) == TRUE
