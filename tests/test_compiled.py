@@ -221,6 +221,34 @@ def test_what_the_circuit_cannot_settle_goes_to_the_evaluator(
     assert compiled.forcing_part(covered, False) is None
 
 
+@pytest.mark.parametrize(("options", "compiles"), [(8, True), (9, False)])
+def test_a_list_fact_compiles_up_to_eight_options(
+    tmp_path: Path, options: int, compiles: bool
+) -> None:
+    """A list fact is one variable over the subsets of its options: up to
+    MAX_LIST_OPTIONS (2^8 values); past it the policy is evaluated case by case."""
+    folder = tmp_path / "signs"
+    folder.mkdir()
+    names = [f"sign_{n}" for n in range(options)]
+    (folder / "policy.lp").write_text(
+        'policy(title, "Signs").\n'
+        "fact(signs, list). rank(signs, 1).\n"
+        + "".join(f"option(signs, {name}).\n" for name in names)
+        + 'criterion("S", "Rule 1", "Covered for the first or the last sign.").\n'
+        + 'role("S", indication).\n'
+        + f'met("S") :- value(signs, {names[0]}).\n'
+        + f'met("S") :- value(signs, {names[-1]}).\n',
+        encoding="utf-8",
+    )
+    kb = KnowledgeBase([folder])
+    evaluator = kb.evaluator("signs")
+    compiled = compile_policy(evaluator)
+    assert (compiled is not None) is compiles
+    for chosen in ([], names[:1], names[1:2], names[-1:], names):
+        case = kb.case({"id": "s", "facts": {"signs": chosen}}, policy="signs")
+        assert CompiledPolicies().evaluate(evaluator, case) == evaluator.evaluate(case)
+
+
 @pytest.mark.parametrize("shape", ["either", "nested"])
 def test_compiled_equals_the_evaluator_on_the_benchmark_shapes(shape: str, tmp_path: Path) -> None:
     import random
