@@ -249,6 +249,24 @@ def test_a_list_fact_compiles_up_to_eight_options(
         assert CompiledPolicies().evaluate(evaluator, case) == evaluator.evaluate(case)
 
 
+def test_a_disjunctive_head_is_a_choice_and_not_compiled(tmp_path: Path) -> None:
+    """`p ; q :- x.` chooses p or q (each scenario one of them): not a
+    function of the facts, so the policy is evaluated case by case."""
+    folder = tmp_path / "either"
+    folder.mkdir()
+    (folder / "policy.lp").write_text(
+        'policy(title, "Either").\nfact(x, bool). rank(x, 1).\n'
+        'criterion("S", "Rule 1", "Covered when p.").\nrole("S", indication).\n'
+        'p ; q :- holds(x).\nmet("S") :- p.\n',
+        encoding="utf-8",
+    )
+    kb = KnowledgeBase([folder])
+    evaluator = kb.evaluator("either")
+    assert compile_policy(evaluator) is None
+    case = kb.case({"id": "e", "facts": {"x": True}}, policy="either")
+    assert CompiledPolicies().evaluate(evaluator, case).verdict is Verdict.NEEDS_INFORMATION
+
+
 @pytest.mark.parametrize("shape", ["either", "nested"])
 def test_compiled_equals_the_evaluator_on_the_benchmark_shapes(shape: str, tmp_path: Path) -> None:
     import random
