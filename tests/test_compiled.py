@@ -15,6 +15,7 @@ must be equal.
 from __future__ import annotations
 
 import decimal
+import itertools
 import sys
 from datetime import date
 from pathlib import Path
@@ -265,6 +266,31 @@ def test_a_disjunctive_head_is_a_choice_and_not_compiled(tmp_path: Path) -> None
     assert compile_policy(evaluator) is None
     case = kb.case({"id": "e", "facts": {"x": True}}, policy="either")
     assert CompiledPolicies().evaluate(evaluator, case).verdict is Verdict.NEEDS_INFORMATION
+
+
+def test_a_sum_with_a_negative_weight_compiles_to_the_evaluator_s_answers(tmp_path: Path) -> None:
+    """gringo hands the compiler positive weights only (a negative weight
+    becomes a positive one on the negated literal): the threshold circuit
+    still answers as the Evaluator on every case."""
+    folder = tmp_path / "sums"
+    folder.mkdir()
+    (folder / "policy.lp").write_text(
+        'policy(title, "Sums").\nfact(a, bool). rank(a, 1).\nfact(b, bool). rank(b, 2).\n'
+        "fact(c, bool). rank(c, 3).\n"
+        'criterion("S", "Rule 1", "Covered when the score is at least 2.").\n'
+        'role("S", indication).\n'
+        'met("S") :- #sum { -1, a : holds(a); 2, b : holds(b); 1, c : holds(c) } >= 2.\n',
+        encoding="utf-8",
+    )
+    kb = KnowledgeBase([folder])
+    evaluator = kb.evaluator("sums")
+    compiled = compile_policy(evaluator)
+    assert compiled is not None
+    values: list[bool | None] = [True, False, None]
+    for a, b, c in itertools.product(values, repeat=3):
+        facts = {k: v for k, v in (("a", a), ("b", b), ("c", c)) if v is not None}
+        case = kb.case({"id": "s", "facts": facts}, policy="sums")
+        assert compiled.evaluate(case) == evaluator.evaluate(case), facts
 
 
 @pytest.mark.parametrize("shape", ["either", "nested"])
