@@ -11,6 +11,7 @@ CPT = "http://www.ama-assn.org/go/cpt"
 LOINC = "http://loinc.org"
 ICD10 = "http://hl7.org/fhir/sid/icd-10-cm"
 SNOMED = "http://snomed.info/sct"
+UCUM = "http://unitsofmeasure.org"
 BARIATRIC_CODES = {
     "lagb": "43770",
     "sleeve_gastrectomy": "43775",
@@ -59,7 +60,12 @@ class Record:
                     "code": {"coding": [{"system": LOINC, "code": "39156-5"}]},
                     "subject": {"reference": "Patient/pat-1"},
                     "effectiveDateTime": day,
-                    "valueQuantity": {"value": value, "unit": "kg/m2"},
+                    "valueQuantity": {
+                        "value": value,
+                        "unit": "kg/m2",
+                        "system": UCUM,
+                        "code": "kg/m2",
+                    },
                 }
             )
         if self.pregnant is not None:
