@@ -102,8 +102,10 @@ def usable(resource: Mapping[str, Any]) -> bool:
     if kind == "Condition":
         clinical = _codes(resource.get("clinicalStatus"), CONDITION_CLINICAL)
         verification = _codes(resource.get("verificationStatus"), CONDITION_VERIFICATION)
-        return bool(clinical) and clinical <= USABLE_CLINICAL and not (
-            verification & UNUSABLE_VERIFICATION
+        return (
+            bool(clinical)
+            and clinical <= USABLE_CLINICAL
+            and not (verification & UNUSABLE_VERIFICATION)
         )
     if kind == "Observation":
         return resource.get("status") in USABLE_OBSERVATION
@@ -163,9 +165,12 @@ def patient_urls(documents: Iterable[object], patient_id: str | None) -> frozens
             resource = entry["resource"]
             if resource.get("resourceType") == "Bundle":
                 stack.append(resource)
-            elif resource.get("resourceType") == "Patient" and resource.get("id") == patient_id:
-                if isinstance(entry.get("fullUrl"), str):
-                    found.add(entry["fullUrl"])
+            elif (
+                resource.get("resourceType") == "Patient"
+                and resource.get("id") == patient_id
+                and isinstance(entry.get("fullUrl"), str)
+            ):
+                found.add(entry["fullUrl"])
     return frozenset(found)
 
 
@@ -409,7 +414,9 @@ class FactRule:
             value = int(value) if value == value.to_integral_value() else float(value)
         if self.mapping:
             key = str(value).lower() if isinstance(value, bool) else str(value)
-            return self.mapping.get(key, UNUSABLE) if isinstance(value, str | bool | int) else UNUSABLE
+            return (
+                self.mapping.get(key, UNUSABLE) if isinstance(value, str | bool | int) else UNUSABLE
+            )
         if self.conversion == "years_to_order":
             born = _day(value) if isinstance(value, str) else None
             if born is None or born > order_day:
