@@ -7,7 +7,7 @@ Each policy folder may hold a `fhir.yaml`:
         path: "%observations.where(code.coding.where(system = 'http://loinc.org'
                and code = '39156-5').exists())"     # FHIRPath (fhirpathpy)
         pick: latest                 # of resources: the most recent one
-        value: valueQuantity.value   # FHIRPath on the picked resource
+        value: valueQuantity         # FHIRPath on the picked resource
       age:
         path: "%patient.birthDate"
         as: years_to_order           # whole years to the order's date
@@ -32,22 +32,29 @@ What counts (each rule a test in tests/test_fhir_facts.py):
   own subject or patient reference. A resource with no such reference, or
   about another patient, is left out; so is a Patient resource of another id.
 - Only resources in a usable status: a Condition whose clinicalStatus is
-  active, recurrence or relapse (none stated: left out, as FHIR's con-3 then
-  says nothing of it) and whose verificationStatus is not refuted or
-  entered-in-error; an Observation whose status is final, amended or
-  corrected; any other resource not entered-in-error.
-- `pick: latest` orders by time spans (fhir_time): the resources no other is
-  surely after. When those disagree on the value (equal instants, a partial
-  date beside a full one), the fact is unknown.
+  active, recurrence or relapse (none stated: left out; FHIR's con-3 requires
+  one of a problem-list item, and without it nothing says the condition is
+  active), whose verificationStatus is not refuted or entered-in-error, and
+  that is not also abated (con-4: it contradicts itself); an Observation
+  whose status is final, amended or corrected; any other resource not
+  entered-in-error.
+- `pick: latest` orders by time spans (fhir_time): the candidates are the
+  resources no other is surely after. When they agree on the value (equal
+  instants, one value), that is the fact; when they disagree (equal
+  instants, a partial date beside a full one), the fact is unknown.
 - A resource with `dataAbsentReason` states no value: the fact is unknown
   (a latest one is not passed over for an older one).
 - A fact with a declared unit takes only Quantities with a UCUM code
   (`system` http://unitsofmeasure.org), converted to that unit (units.py); a
   bare number, another unit system, an incommensurable unit or a
-  `comparator` leaves it unknown. (`<40` is no number; the case model has no
-  range value for a fact to carry it: see `comparator_unknown`.)
+  `comparator` leaves it unknown (`<40` is no number, and a case has no
+  range value to carry it: FactRule._quantity).
 - A single-valued fact read as several different values, or as one value
   it cannot use beside others, is unknown.
+
+The resources are filtered once per request, and a fact whose expressions
+read neither %order nor %resources (nor the order's date) is read once per
+request however many orders it has (Resources.for_order).
 """
 
 from __future__ import annotations
@@ -102,10 +109,14 @@ def usable(resource: Mapping[str, Any]) -> bool:
     if kind == "Condition":
         clinical = _codes(resource.get("clinicalStatus"), CONDITION_CLINICAL)
         verification = _codes(resource.get("verificationStatus"), CONDITION_VERIFICATION)
+        # con-4: an abated condition is inactive, resolved or in remission, so
+        # one stated both abated and active contradicts itself: left out.
+        abated = any(key.startswith("abatement") for key in resource)
         return (
             bool(clinical)
             and clinical <= USABLE_CLINICAL
             and not (verification & UNUSABLE_VERIFICATION)
+            and not abated
         )
     if kind == "Observation":
         return resource.get("status") in USABLE_OBSERVATION

@@ -48,7 +48,7 @@ TIME_KEYS = (
     "onsetPeriod",
 )
 """Where a resource says when: an observation's effective time (a period by
-its end, or its start when it has no end), then `issued` (the release of the
+its end; one with no end yet from its start on), then `issued` (the release of the
 result) only when it states no effective time; a condition's recordedDate,
 then its onset."""
 
@@ -146,11 +146,22 @@ def when(resource: Mapping[str, Any]) -> Moment | None:
     None when it says no time it can be ordered by."""
     for key in TIME_KEYS:
         value = resource.get(key)
-        if isinstance(value, Mapping):  # a Period: by its end, else its start
-            value = value.get("end") or value.get("start")
+        if isinstance(value, Mapping):
+            return _period(value) if value.get("end") or value.get("start") else None
         if value is not None:
             return moment(value)
     return None
+
+
+def _period(period: Mapping[str, Any]) -> Moment | None:
+    """A Period by its end; one without an end is still going on: from its
+    start to any time after."""
+    if period.get("end") is not None:
+        return moment(period["end"])
+    start = moment(period.get("start"))
+    if start is None:
+        return None
+    return Moment(start.first, datetime.max.replace(tzinfo=start.first.tzinfo))
 
 
 def latest(resources: list[Mapping[str, Any]]) -> list[Mapping[str, Any]]:

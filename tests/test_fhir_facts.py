@@ -177,6 +177,16 @@ def test_a_condition_without_clinical_status_does_not_count(bariatric: FactMappi
     assert "diagnoses" not in read(bariatric, record)
 
 
+@pytest.mark.parametrize("clinical", ["active", "recurrence", "relapse"])
+def test_an_abated_condition_stated_active_does_not_count(
+    bariatric: FactMapping, clinical: str
+) -> None:
+    # con-4: an abated condition's clinicalStatus is inactive, resolved or
+    # remission; one that says both contradicts itself and is left out.
+    abated = condition("E11.9", clinical) | {"abatementDateTime": "2025-01-01"}
+    assert "diagnoses" not in read(bariatric, Record(extra_conditions=[abated]))
+
+
 @pytest.mark.parametrize("status", OBSERVATION_STATUS)
 def test_an_observation_counts_when_final_amended_or_corrected(
     bariatric: FactMapping, status: str
@@ -287,6 +297,23 @@ def test_a_period_is_ordered_by_its_end_and_issued_only_without_effective(
     only_issued = bmi(30, issued="2026-05-30T00:00:00Z")
     del only_issued["effectiveDateTime"]
     assert read(bariatric, Record(extra_observations=[period, only_issued]))["bmi"] == 30
+
+
+@pytest.mark.parametrize(
+    ("start", "other", "expected"),
+    [
+        ("2026-05-01", "2026-04-30", 41),  # going on since after the other
+        ("2026-05-01", "2026-05-20", None),  # it may go on past the other, or not
+        ("2026-05-01", "2026-05-01", None),
+    ],
+)
+def test_a_period_without_end_goes_on_from_its_start(
+    bariatric: FactMapping, start: str, other: str, expected: int | None
+) -> None:
+    ongoing = bmi(41, effectivePeriod={"start": start})
+    del ongoing["effectiveDateTime"]
+    record = Record(extra_observations=[ongoing, bmi(30, other)])
+    assert read(bariatric, record).get("bmi") == expected
 
 
 def test_an_undated_resource_may_be_the_latest(bariatric: FactMapping) -> None:
