@@ -2,6 +2,8 @@
 
     settings      how the service runs (policies, audit log, trust, limits)
     fhir_facts    facts read from FHIR R4 resources (each policy's fhir.yaml)
+    fhir_time     when a resource was observed, as a span; which is latest
+    units         FHIR Quantities to a fact's declared unit, through UCUM
     routing       which policy decides an ordered code (applicable_code/4)
     decisions     one decision: facts -> verdict, reasons, assertion id, audit
     crd           Da Vinci CRD over CDS Hooks 2.0 (discovery, order-sign/select)
@@ -15,6 +17,6 @@
     serve         running it under uvicorn
 
 It imports policykb.explain and policykb.bridge, never the CLI; FastAPI,
-fhirpathpy and PyJWT are imported only here, so other commands never pay for
+fhirpathpy, PyJWT and ucumvert are imported only here, so other commands never pay for
 them.
 """

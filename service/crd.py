@@ -26,7 +26,7 @@ from policykb.bridge.model.result import Verdict
 from policykb.service.decisions import Decision, Decisions
 from policykb.service.dtr import questionnaire_url
 from policykb.service.errors import ServiceError
-from policykb.service.fhir_facts import Resources, service_date
+from policykb.service.fhir_facts import Resources, patient_urls, service_date
 
 COVERAGE_INFORMATION = (
     "http://hl7.org/fhir/us/davinci-crd/StructureDefinition/ext-coverage-information"
@@ -145,9 +145,20 @@ class HookRequest:
         self.coverage = _active_coverage(_of_type(_resources(prefetch.get("coverage")), "Coverage"))
         self.conditions = _of_type(_resources(prefetch.get("conditions")), "Condition")
         self.observations = _of_type(_resources(prefetch.get("observations")), "Observation")
+        # The record is filtered (resources about context.patientId, in a usable
+        # status) and indexed once; each order shares it.
+        self.record = Resources(
+            {},
+            self.patient,
+            self.coverage,
+            self.conditions,
+            self.observations,
+            patient_id=self.patient_id,
+            patient_urls=patient_urls(prefetch.values(), self.patient_id),
+        )
 
     def resources(self, order: dict[str, Any]) -> Resources:
-        return Resources(order, self.patient, self.coverage, self.conditions, self.observations)
+        return self.record.for_order(order)
 
 
 # -- the answer ----------------------------------------------------------------------

@@ -7,7 +7,7 @@ Each policy folder may hold a `fhir.yaml`:
         path: "%observations.where(code.coding.where(system = 'http://loinc.org'
                and code = '39156-5').exists())"     # FHIRPath (fhirpathpy)
         pick: latest                 # of resources: the most recent one
-        value: valueQuantity.value   # FHIRPath on the picked resource
+        value: valueQuantity         # FHIRPath on the picked resource
       age:
         path: "%patient.birthDate"
         as: years_to_order           # whole years to the order's date
@@ -21,12 +21,47 @@ order, or the claim), %patient, %coverage, %conditions, %observations and
 different values for a fact of one value, stays unknown; the policy's
 questionnaire asks for it. Values then pass the case validation of every
 other input.
+
+What counts (each rule a test in tests/test_fhir_facts.py):
+
+- Only resources about the patient of the request: its `subject` (a
+  Coverage: `beneficiary`; else `patient`) refers to the patient as
+  `Patient/<id>`, an absolute URL ending in `/Patient/<id>` (with or without
+  `/_history/<v>`), or a fullUrl (`urn:uuid:...`) of a Bundle entry holding
+  that Patient. The patient is `context.patientId` (CRD), else the order's
+  own subject or patient reference. A resource with no such reference, or
+  about another patient, is left out; so is a Patient resource of another id.
+- Only resources in a usable status: a Condition whose clinicalStatus is
+  active, recurrence or relapse (none stated: left out; FHIR's con-3 requires
+  one of a problem-list item, and without it nothing says the condition is
+  active), whose verificationStatus is not refuted or entered-in-error, and
+  that is not also abated (con-4: it contradicts itself); an Observation
+  whose status is final, amended or corrected; any other resource not
+  entered-in-error.
+- `pick: latest` orders by time spans (fhir_time): the candidates are the
+  resources no other is surely after. When they agree on the value (equal
+  instants, one value), that is the fact; when they disagree (equal
+  instants, a partial date beside a full one), the fact is unknown.
+- A resource with `dataAbsentReason` states no value: the fact is unknown
+  (a latest one is not passed over for an older one).
+- A fact with a declared unit takes only Quantities with a UCUM code
+  (`system` http://unitsofmeasure.org), converted to that unit (units.py); a
+  bare number, another unit system, an incommensurable unit or a
+  `comparator` leaves it unknown (`<40` is no number, and a case has no
+  range value to carry it: FactRule._quantity).
+- A single-valued fact read as several different values, or as one value
+  it cannot use beside others, is unknown.
+
+The resources are filtered once per request, and a fact whose expressions
+read neither %order nor %resources (nor the order's date) is read once per
+request however many orders it has (Resources.for_order).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -34,6 +69,8 @@ from typing import Any
 
 from policykb.bridge.model.errors import PolicyError
 from policykb.bridge.model.policy import FactType, Policy
+from policykb.service.fhir_time import latest
+from policykb.service.units import UCUM_SYSTEM, UnitError, convert, ucum_code
 
 MAPPING_FILE = "fhir.yaml"
 RULE_KEYS = ("path", "pick", "value", "as", "map")
@@ -42,11 +79,161 @@ CONVERSIONS = ("years_to_order",)
 VARIABLES = ("order", "patient", "coverage", "conditions", "observations", "resources")
 
 Resource = dict[str, Any]
+UNUSABLE = object()
+"""A value read that cannot be the fact's (it makes a single-valued fact unknown)."""
+
+CONDITION_CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
+CONDITION_VERIFICATION = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
+USABLE_CLINICAL = frozenset({"active", "recurrence", "relapse"})
+UNUSABLE_VERIFICATION = frozenset({"refuted", "entered-in-error"})
+USABLE_OBSERVATION = frozenset({"final", "amended", "corrected"})
+SUBJECT_KEYS = {"Coverage": ("beneficiary",)}
+"""The element naming whom a resource is about, by type (else subject, patient)."""
+
+
+def _codes(concept: object, system: str) -> set[str]:
+    """The codes of a CodeableConcept in `system` (a coding with no system counts)."""
+    codings = concept.get("coding") if isinstance(concept, Mapping) else None
+    return {
+        coding["code"]
+        for coding in (codings if isinstance(codings, list) else [])
+        if isinstance(coding, Mapping)
+        and isinstance(coding.get("code"), str)
+        and coding.get("system", system) == system
+    }
+
+
+def usable(resource: Mapping[str, Any]) -> bool:
+    """A resource in a status whose content may decide (the module's rule)."""
+    kind = resource.get("resourceType")
+    if kind == "Condition":
+        clinical = _codes(resource.get("clinicalStatus"), CONDITION_CLINICAL)
+        verification = _codes(resource.get("verificationStatus"), CONDITION_VERIFICATION)
+        # con-4: an abated condition is inactive, resolved or in remission, so
+        # one stated both abated and active contradicts itself: left out.
+        abated = any(key.startswith("abatement") for key in resource)
+        return (
+            bool(clinical)
+            and clinical <= USABLE_CLINICAL
+            and not (verification & UNUSABLE_VERIFICATION)
+            and not abated
+        )
+    if kind == "Observation":
+        return resource.get("status") in USABLE_OBSERVATION
+    return resource.get("status") != "entered-in-error"
+
+
+def _reference_id(reference: str) -> str | None:
+    """The Patient id a literal reference names (relative or absolute URL)."""
+    parts = reference.split("/")
+    if len(parts) >= 4 and parts[-2] == "_history":
+        parts = parts[:-2]
+    if len(parts) >= 2 and parts[-2] == "Patient" and parts[-1]:
+        return parts[-1]
+    return None
 
 
 @dataclass(frozen=True)
+class PatientIdentity:
+    """Who the request is about: the Patient's id and the fullUrls naming it."""
+
+    id: str | None
+    urls: frozenset[str] = frozenset()
+
+    def named_by(self, reference: object) -> bool:
+        """A Reference (the JSON object) names this patient."""
+        if self.id is None or not isinstance(reference, Mapping):
+            return False
+        text = reference.get("reference")
+        if not isinstance(text, str):
+            return False
+        return text in self.urls or _reference_id(text) == self.id
+
+    def about(self, resource: Mapping[str, Any]) -> bool:
+        """The resource is about this patient (a Patient: is this patient)."""
+        kind = resource.get("resourceType")
+        if kind == "Patient":
+            return self.id is not None and resource.get("id") == self.id
+        for key in SUBJECT_KEYS.get(str(kind), ("subject", "patient")):
+            if key in resource:
+                return self.named_by(resource[key])
+        return False  # about no one it says: it cannot be shown to be about the patient
+
+
+def patient_urls(documents: Iterable[object], patient_id: str | None) -> frozenset[str]:
+    """The fullUrls of Bundle entries (in `documents`, at any depth of
+    Bundles) that hold the Patient `patient_id`."""
+    found: set[str] = set()
+    stack = list(documents)
+    while stack and patient_id is not None:
+        document = stack.pop()
+        if not isinstance(document, Mapping) or document.get("resourceType") != "Bundle":
+            continue
+        entries = document.get("entry")
+        for entry in entries if isinstance(entries, list) else []:
+            if not isinstance(entry, Mapping) or not isinstance(entry.get("resource"), Mapping):
+                continue
+            resource = entry["resource"]
+            if resource.get("resourceType") == "Bundle":
+                stack.append(resource)
+            elif (
+                resource.get("resourceType") == "Patient"
+                and resource.get("id") == patient_id
+                and isinstance(entry.get("fullUrl"), str)
+            ):
+                found.add(entry["fullUrl"])
+    return frozenset(found)
+
+
+def _order_patient(order: Mapping[str, Any], urls: frozenset[str], patient: object) -> str | None:
+    """The patient an order (a claim) names, by its subject or patient reference."""
+    for key in ("subject", "patient"):
+        reference = order.get(key)
+        text = reference.get("reference") if isinstance(reference, Mapping) else None
+        if not isinstance(text, str):
+            continue
+        if text in urls and isinstance(patient, Mapping):
+            named = patient.get("id")
+            return named if isinstance(named, str) else None
+        return _reference_id(text)
+    return None
+
+
+class _Record:
+    """The request's resources that count (about the patient, in a usable
+    status), indexed once, and the facts read from them that no order
+    changes (FactMapping.read fills `shared`)."""
+
+    def __init__(self, resources: Resources) -> None:
+        urls = resources.patient_urls
+        patient_id = resources.patient_id
+        if patient_id is None:
+            patient_id = _order_patient(resources.order, urls, resources.patient)
+        identity = PatientIdentity(patient_id, urls)
+
+        def counted(resource: Mapping[str, Any] | None) -> bool:
+            return resource is not None and identity.about(resource) and usable(resource)
+
+        self.identity = identity
+        self.patient = resources.patient if counted(resources.patient) else None
+        self.coverage = resources.coverage if counted(resources.coverage) else None
+        self.conditions = [r for r in resources.conditions if counted(r)]
+        self.observations = [r for r in resources.observations if counted(r)]
+        self.others = [r for r in resources.others if counted(r)]
+        self.shared: dict[tuple[int, str], object | None] = {}
+        self.lock = threading.Lock()
+
+
+@dataclass(frozen=True, eq=False)
 class Resources:
-    """What a request carries about the patient, by role."""
+    """What a request carries about the patient, by role.
+
+    `patient_id` is the request's patient (CRD: context.patientId); None
+    takes it from the order's subject or patient reference. `patient_urls`
+    are the fullUrls that name that Patient in the request's Bundles
+    (`patient_urls()`). Only the resources that count (the module's rules)
+    are seen by the expressions; they are filtered once, when the first
+    Resources of a request is made, and shared by `for_order`."""
 
     order: Resource
     patient: Resource | None = None
@@ -54,16 +241,33 @@ class Resources:
     conditions: Sequence[Resource] = ()
     observations: Sequence[Resource] = ()
     others: Sequence[Resource] = ()
+    patient_id: str | None = None
+    patient_urls: frozenset[str] = frozenset()
+    _record: _Record | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def record(self) -> _Record:
+        if self._record is None:
+            object.__setattr__(self, "_record", _Record(self))
+        assert self._record is not None
+        return self._record
+
+    def for_order(self, order: Resource) -> Resources:
+        """The same record with another order: nothing is filtered or read again
+        that does not depend on the order. (The patient must not depend on the
+        order: give `patient_id`, as CRD does.)"""
+        return replace(self, order=order, _record=self.record)
 
     def variables(self) -> dict[str, Any]:
-        everything = [self.order, *filter(None, (self.patient, self.coverage))]
-        everything += [*self.conditions, *self.observations, *self.others]
+        record = self.record
+        everything = [self.order, *filter(None, (record.patient, record.coverage))]
+        everything += [*record.conditions, *record.observations, *record.others]
         return {
             "order": self.order,
-            "patient": self.patient or [],
-            "coverage": self.coverage or [],
-            "conditions": list(self.conditions),
-            "observations": list(self.observations),
+            "patient": record.patient or [],
+            "coverage": record.coverage or [],
+            "conditions": record.conditions,
+            "observations": record.observations,
             "resources": everything,
         }
 
@@ -109,22 +313,6 @@ def _day(text: object) -> date | None:
         return None
 
 
-def _moment(resource: Mapping[str, Any]) -> str:
-    """When a resource was observed or recorded, as sortable text ('' if never said)."""
-    period = resource.get("effectivePeriod")
-    for value in (
-        resource.get("effectiveDateTime"),
-        resource.get("effectiveInstant"),
-        period.get("end") or period.get("start") if isinstance(period, Mapping) else None,
-        resource.get("issued"),
-        resource.get("recordedDate"),
-        resource.get("onsetDateTime"),
-    ):
-        if isinstance(value, str):
-            return value
-    return ""
-
-
 class Expression:
     """A FHIRPath expression: compiled to Python where it keeps to the
     subset of fhirpath.py, else (or on data the subset does not cover)
@@ -137,6 +325,8 @@ class Expression:
         from policykb.service.fhirpath import Unsupported, compile_path
 
         self.text = text
+        self.variables = _variables(text)
+        """The %variables the expression reads."""
         self._general = fhirpathpy.compile(text, model=models["r4"])
         try:
             self._fast: Callable[[list[Any], Mapping[str, Any]], list[Any]] | None = compile_path(
@@ -155,6 +345,26 @@ class Expression:
         return list(self._general(focus if focus is not None else {}, dict(variables)))
 
 
+def _variables(text: str) -> frozenset[str]:
+    """The names of the %variables in an expression's parse tree (a name
+    written as a string, %'order', counts too)."""
+    from fhirpathpy.parser import parse
+
+    found: set[str] = set()
+    stack = [parse(text)]  # type: ignore[no-untyped-call]
+    while stack:
+        node = stack.pop()
+        if node.get("type") == "ExternalConstant":
+            name = "".join(str(n.get("text", "")) for n in node.get("children", []))
+            found.add(name.strip("`'\""))
+        stack.extend(node.get("children", []))
+    return frozenset(found)
+
+
+RECORD_VARIABLES = frozenset({"patient", "coverage", "conditions", "observations"})
+"""The variables no order of a request changes (%order and %resources do)."""
+
+
 @dataclass(frozen=True)
 class FactRule:
     """How one fact is read: an expression, then what is done with its values."""
@@ -168,6 +378,15 @@ class FactRule:
     mapping: Mapping[str, object] = field(default_factory=dict)
     expression: str = ""
 
+    unit: str | None = None
+    """The UCUM code of the fact's declared unit (a number fact that has one)."""
+
+    @property
+    def per_order(self) -> bool:
+        """Whether the value can differ between two orders of one request."""
+        used = self.path.variables | (self.value.variables if self.value else frozenset())
+        return not used <= RECORD_VARIABLES or self.conversion == "years_to_order"
+
     def read(self, variables: Mapping[str, Any], order_day: date) -> object | None:
         """The fact's raw value (as a case would write it), or None when unknown."""
         found = self.path(None, variables)
@@ -175,35 +394,69 @@ class FactRule:
             resources = [r for r in found if isinstance(r, Mapping)]
             if not resources:
                 return None
-            found = [max(resources, key=_moment)]
-        if self.value is not None:
-            found = [
-                v
-                for item in found
-                if isinstance(item, Mapping)
-                for v in self.value(item, variables)
-            ]
-        values = [self._converted(v, order_day) for v in found]
-        values = [v for v in values if v is not None]
-        distinct = list(dict.fromkeys(values))
+            found = latest(resources)
+        values: list[object] = []
+        for item in found:
+            if isinstance(item, Mapping) and "dataAbsentReason" in item:
+                values.append(UNUSABLE)  # the record says the value is absent
+            elif self.value is not None:
+                if not isinstance(item, Mapping):
+                    continue
+                read = self.value(item, variables)
+                values += read if read else [UNUSABLE] if self.pick else []
+            else:
+                values.append(item)
+        converted = [self._converted(v, order_day) for v in values]
         if self.type.many:
-            return [str(v) for v in distinct] or None
-        return distinct[0] if len(distinct) == 1 else None
+            usable_values = [v for v in converted if v is not UNUSABLE]
+            return [str(v) for v in dict.fromkeys(usable_values)] or None
+        distinct = list(dict.fromkeys(converted))
+        if len(distinct) != 1 or distinct[0] is UNUSABLE:
+            return None
+        return distinct[0]
 
-    def _converted(self, value: object, order_day: date) -> object | None:
+    def _converted(self, value: object, order_day: date) -> object:
+        """A value read, as the case writes it; UNUSABLE when it cannot be."""
+        if isinstance(value, Mapping) and "dataAbsentReason" in value:
+            return UNUSABLE
+        if self.unit is not None:
+            return self._quantity(value)
         if isinstance(value, Decimal):
             value = int(value) if value == value.to_integral_value() else float(value)
         if self.mapping:
-            return self.mapping.get(str(value).lower() if isinstance(value, bool) else str(value))
+            key = str(value).lower() if isinstance(value, bool) else str(value)
+            return (
+                self.mapping.get(key, UNUSABLE) if isinstance(value, str | bool | int) else UNUSABLE
+            )
         if self.conversion == "years_to_order":
             born = _day(value) if isinstance(value, str) else None
             if born is None or born > order_day:
-                return None
+                return UNUSABLE
             before_birthday = (order_day.month, order_day.day) < (born.month, born.day)
             return order_day.year - born.year - before_birthday
         if isinstance(value, bool | int | float | str):
             return value
-        return None
+        return UNUSABLE
+
+    def _quantity(self, value: object) -> object:
+        """A FHIR Quantity in the fact's unit; UNUSABLE for anything else: a bare
+        number (no unit), a unit not in UCUM, an incommensurable unit, or a
+        comparator (`<40` is no number, and a case cannot carry a range)."""
+        if not isinstance(value, Mapping) or value.get("comparator") is not None:
+            return UNUSABLE
+        number, code = value.get("value"), value.get("code")
+        if value.get("system") != UCUM_SYSTEM or not isinstance(code, str):
+            return UNUSABLE
+        if isinstance(number, bool) or not isinstance(number, int | float | Decimal):
+            return UNUSABLE
+        assert self.unit is not None
+        converted = convert(Decimal(str(number)), code, self.unit)
+        if converted is None:
+            return UNUSABLE
+        if self.type is FactType.INT:
+            return int(converted) if converted == converted.to_integral_value() else UNUSABLE
+        integral = converted == converted.to_integral_value()
+        return int(converted) if integral else float(converted)
 
 
 @dataclass(frozen=True)
@@ -220,18 +473,31 @@ class FactMapping:
         return next((rule for rule in self.rules if rule.fact == fact), None)
 
     def read(self, resources: Resources, today: date) -> dict[str, object]:
-        """Every fact this mapping can read from the resources."""
+        """Every fact this mapping can read from the resources. A fact no order
+        changes is read once per request (Resources.for_order shares it)."""
         variables = resources.variables()
         order_day = resources.order_date(today)
+        record = resources.record
         facts: dict[str, object] = {}
         for rule in self.rules:
-            try:
-                value = rule.read(variables, order_day)
-            except Exception:  # a record the expression cannot walk: the fact stays unknown
-                value = None
+            if rule.per_order:
+                value = _read(rule, variables, order_day)
+            else:
+                key = (id(self), rule.fact)
+                with record.lock:
+                    if key not in record.shared:
+                        record.shared[key] = _read(rule, variables, order_day)
+                    value = record.shared[key]
             if value is not None:
                 facts[rule.fact] = value
         return facts
+
+
+def _read(rule: FactRule, variables: Mapping[str, Any], order_day: date) -> object | None:
+    try:
+        return rule.read(variables, order_day)
+    except Exception:  # a record the expression cannot walk: the fact stays unknown
+        return None
 
 
 def load_mapping(policy: Policy) -> FactMapping:
@@ -285,6 +551,16 @@ def _rule(path: Path, policy: Policy, name: object, entry: object) -> FactRule:
             raise PolicyError(f"{where}: FHIRPath {expression!r} does not parse: {error}") from None
 
     value = entry.get("value")
+    fact = policy.facts[name]
+    unit = None
+    if fact.unit and fact.type in (FactType.INT, FactType.DECIMAL) and entry.get("as") is None:
+        try:
+            unit = ucum_code(fact.unit)
+        except UnitError as error:
+            raise PolicyError(
+                f"{where}: the fact's unit {fact.unit!r} has no UCUM code: {error} "
+                "(add it to DECLARED_UNITS in service/units.py)"
+            ) from None
     return FactRule(
         fact=name,
         type=policy.facts[name].type,
@@ -294,6 +570,7 @@ def _rule(path: Path, policy: Policy, name: object, entry: object) -> FactRule:
         conversion=entry.get("as"),
         mapping={str(key): target for key, target in mapping.items()},
         expression=str(entry["path"]),
+        unit=unit,
     )
 
 

@@ -27,7 +27,7 @@ from policykb.bridge.model.result import Verdict
 from policykb.service.decisions import Decision, Decisions
 from policykb.service.dtr import answers
 from policykb.service.errors import ServiceError
-from policykb.service.fhir_facts import Resources, service_date
+from policykb.service.fhir_facts import Resources, patient_urls, service_date
 from policykb.service.routing import codings
 
 REVIEW_ACTION = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/extension-reviewAction"
@@ -117,12 +117,14 @@ def submit(bundle: object, decisions: Decisions) -> dict[str, Any]:
     of = {
         kind: [r for r in others if r["resourceType"] == kind] for kind in ("Patient", "Coverage")
     }
-    record = Resources(
+    patient = of["Patient"][0] if of["Patient"] else None
+    record = Resources(  # the patient is the Claim's (its reference may be a urn:uuid fullUrl)
         claim,
-        of["Patient"][0] if of["Patient"] else None,
+        patient,
         of["Coverage"][0] if of["Coverage"] else None,
         [r for r in others if r["resourceType"] == "Condition"],
         [r for r in others if r["resourceType"] == "Observation"],
+        patient_urls=patient_urls([bundle], patient.get("id") if patient else None),
     )
     responses = [(i, r) for i, r in resources[1:] if r["resourceType"] == "QuestionnaireResponse"]
     today = datetime.now(UTC).date()

@@ -11,6 +11,7 @@ CPT = "http://www.ama-assn.org/go/cpt"
 LOINC = "http://loinc.org"
 ICD10 = "http://hl7.org/fhir/sid/icd-10-cm"
 SNOMED = "http://snomed.info/sct"
+UCUM = "http://unitsofmeasure.org"
 BARIATRIC_CODES = {
     "lagb": "43770",
     "sleeve_gastrectomy": "43775",
@@ -32,6 +33,9 @@ class Record:
     coverage: bool = True
     category: str | None = None
     order_id: str = "order-1"
+    extra_observations: list[dict[str, Any]] = field(default_factory=list)
+    extra_conditions: list[dict[str, Any]] = field(default_factory=list)
+    coverage_changes: dict[str, Any] = field(default_factory=dict)
 
     def patient(self) -> dict[str, Any]:
         patient: dict[str, Any] = {"resourceType": "Patient", "id": "pat-1", "gender": "female"}
@@ -46,7 +50,7 @@ class Record:
             "status": "active",
             "beneficiary": {"reference": "Patient/pat-1"},
             "payor": [{"display": "Health Care Authority"}],
-        }
+        } | self.coverage_changes
 
     def observations(self) -> list[dict[str, Any]]:
         found = []
@@ -59,7 +63,12 @@ class Record:
                     "code": {"coding": [{"system": LOINC, "code": "39156-5"}]},
                     "subject": {"reference": "Patient/pat-1"},
                     "effectiveDateTime": day,
-                    "valueQuantity": {"value": value, "unit": "kg/m2"},
+                    "valueQuantity": {
+                        "value": value,
+                        "unit": "kg/m2",
+                        "system": UCUM,
+                        "code": "kg/m2",
+                    },
                 }
             )
         if self.pregnant is not None:
@@ -78,7 +87,7 @@ class Record:
                     },
                 }
             )
-        return found
+        return found + self.extra_observations
 
     def conditions(self) -> list[dict[str, Any]]:
         def condition(index: int, code: str, status: str) -> dict[str, Any]:
@@ -97,8 +106,10 @@ class Record:
                 "subject": {"reference": "Patient/pat-1"},
             }
 
-        return [condition(i, c, "active") for i, c in enumerate(self.diagnoses)] + [
-            condition(i, c, "resolved") for i, c in enumerate(self.inactive_diagnoses)
+        return [
+            *(condition(i, c, "active") for i, c in enumerate(self.diagnoses)),
+            *(condition(i, c, "resolved") for i, c in enumerate(self.inactive_diagnoses)),
+            *self.extra_conditions,
         ]
 
     def order(self) -> dict[str, Any]:
@@ -203,6 +214,83 @@ class Record:
         if self.diagnoses:
             facts["diagnoses"] = sorted(set(self.diagnoses))
         return facts
+
+
+def bmi(
+    value: object,
+    when: str = "2026-05-01",
+    code: str | None = "kg/m2",
+    subject: str = "Patient/pat-1",
+    comparator: str | None = None,
+    **changes: Any,
+) -> dict[str, Any]:
+    """A BMI Observation (LOINC 39156-5) of `value` in UCUM unit `code` (None:
+    no unit code), effective `when`; `changes` replace or add elements."""
+    quantity: dict[str, Any] = {"value": value}
+    if code is not None:
+        quantity |= {"unit": code, "system": UCUM, "code": code}
+    if comparator is not None:
+        quantity["comparator"] = comparator
+    observation = {
+        "resourceType": "Observation",
+        "id": f"bmi-{when}-{value}-{code}",
+        "status": "final",
+        "code": {"coding": [{"system": LOINC, "code": "39156-5"}]},
+        "subject": {"reference": subject},
+        "effectiveDateTime": when,
+        "valueQuantity": quantity,
+    }
+    return observation | changes
+
+
+def pregnancy(pregnant: bool, subject: str = "Patient/pat-1", **changes: Any) -> dict[str, Any]:
+    """A pregnancy status Observation (LOINC 82810-3, SNOMED CT values)."""
+    observation = {
+        "resourceType": "Observation",
+        "id": f"pregnancy-{subject.rsplit('/', 1)[-1]}",
+        "status": "final",
+        "code": {"coding": [{"system": LOINC, "code": "82810-3"}]},
+        "subject": {"reference": subject},
+        "effectiveDateTime": "2026-05-01",
+        "valueCodeableConcept": {
+            "coding": [{"system": SNOMED, "code": "77386006" if pregnant else "60001007"}]
+        },
+    }
+    return observation | changes
+
+
+def condition(
+    code: str,
+    clinical: str | None = "active",
+    verification: str | None = None,
+    subject: str = "Patient/pat-1",
+) -> dict[str, Any]:
+    """An ICD-10-CM Condition with the given clinical and verification status."""
+    found: dict[str, Any] = {
+        "resourceType": "Condition",
+        "id": f"cond-{code}-{clinical}-{verification}",
+        "code": {"coding": [{"system": ICD10, "code": code}]},
+        "subject": {"reference": subject},
+    }
+    if clinical is not None:
+        found["clinicalStatus"] = {
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+                    "code": clinical,
+                }
+            ]
+        }
+    if verification is not None:
+        found["verificationStatus"] = {
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/condition-ver-status",
+                    "code": verification,
+                }
+            ]
+        }
+    return found
 
 
 def _searchset(resources: list[dict[str, Any]]) -> dict[str, Any]:
