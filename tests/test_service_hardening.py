@@ -164,6 +164,20 @@ def test_with_a_public_url_it_alone_is_the_audience(trust_file: Path) -> None:
         assert call(client, token()).status_code == 401  # the socket's address no longer counts
 
 
+@pytest.mark.parametrize("host", ["0.0.0.0", "10.1.2.3"])
+def test_off_loopback_a_trust_file_needs_the_public_url(trust_file: Path, host: str) -> None:
+    from typer.testing import CliRunner
+
+    from policykb.cli.main import app as cli
+
+    result = CliRunner().invoke(cli, ["serve", "--host", host, "--trust", str(trust_file)])
+    assert result.exit_code == 2
+    assert "--public-url" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    odd = CliRunner().invoke(cli, ["serve", "--public-url", "ftp://x", "--trust", str(trust_file)])
+    assert odd.exit_code == 2 and "--public-url" in odd.stderr
+
+
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner),
@@ -269,6 +283,11 @@ def test_a_repeated_json_key_is_a_400_naming_it(
     response = open_client.post(path, content=body, headers={"content-type": "application/json"})
     assert response.status_code == 400, response.text
     assert f"duplicate key '{key}'" in response.text
+
+
+def test_a_body_that_is_not_utf8_is_a_400(open_client: TestClient) -> None:
+    response = open_client.post(HOOK, content=b'{"hook": "\xff"}')
+    assert response.status_code == 400 and "not UTF-8" in response.text
 
 
 # -- PAS ---------------------------------------------------------------------------------
