@@ -44,16 +44,31 @@ def limits() -> ServiceSettings:
     return ServiceSettings()
 
 
-def refusal(status: int, detail: str) -> bytes:
-    """A complete problem+json response that closes the connection."""
+def refusal(status: int, detail: str, path: str | None = None) -> bytes:
+    """A complete response that closes the connection: an OperationOutcome on
+    the FHIR routes (when the path is known by then), else problem+json."""
     import orjson
 
-    from policykb.service.errors import problem
+    from policykb.service.errors import (
+        FHIR_JSON,
+        FHIR_PREFIXES,
+        PROBLEM_JSON,
+        operation_outcome,
+        problem,
+    )
 
-    body = orjson.dumps(problem(status, detail))
+    if path is not None and path.startswith(FHIR_PREFIXES):
+        body, media = orjson.dumps(operation_outcome(status, detail)), FHIR_JSON
+    else:
+        body, media = orjson.dumps(problem(status, detail)), PROBLEM_JSON
     head = (
-        b"HTTP/1.1 %d %s\r\ncontent-type: application/problem+json\r\n"
-        b"content-length: %d\r\nconnection: close\r\n\r\n" % (status, REASONS[status], len(body))
+        b"HTTP/1.1 %d %s\r\ncontent-type: %s\r\ncontent-length: %d\r\nconnection: close\r\n\r\n"
+        % (
+            status,
+            REASONS[status],
+            media.encode(),
+            len(body),
+        )
     )
     return head + body
 
@@ -182,5 +197,6 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             self.cycle.disconnected = True  # the handler sees the client gone
             self.cycle.message_event.set()
         self.logger.info("refused a connection: %s", detail)
-        self.transport.write(refusal(status, detail))
+        path = self.scope.get("path") if self.scope is not None and not self._reading_head else None
+        self.transport.write(refusal(status, detail, path))
         self.transport.close()

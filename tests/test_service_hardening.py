@@ -471,6 +471,12 @@ def test_slow_heads_and_bodies_time_out_with_408(serve: Callable[..., Server]) -
         )
         answer = read_all(short_body)
         assert answer.startswith(b"HTTP/1.1 408") and b"body" in answer
+    with server.connect() as fhir_body:  # a FHIR route's refusal is an OperationOutcome
+        fhir_body.sendall(
+            f"POST {HOOK} HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{{".encode()
+        )
+        answer = read_all(fhir_body)
+        assert answer.startswith(b"HTTP/1.1 408") and b'"OperationOutcome"' in answer
     assert answers_healthz(server.port)
 
 
