@@ -334,6 +334,56 @@ def test_pas_audits_nothing_when_a_later_item_fails(audited: tuple[TestClient, P
     assert len(log.read_bytes().splitlines()) == 2
 
 
+# -- the event loop never decides ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        (HOOK, Record().hook()),
+        ("/fhir/Claim/$submit", Record(pregnant=False).claim_bundle()),
+        ("/v1/evaluate", {"policy": "bariatric-surgery", "facts": {}}),
+    ],
+)
+def test_healthz_answers_while_a_decision_is_held(
+    monkeypatch: pytest.MonkeyPatch, path: str, body: dict[str, Any]
+) -> None:
+    """A decision held inside `decide` (on its thread) does not hold the
+    event loop: /healthz answers meanwhile. On the loop, it would wait."""
+    import threading
+
+    app = create_app(ServiceSettings())
+    decisions = app.state.decisions
+    decide = decisions.decide
+    deciding, release = threading.Event(), threading.Event()
+
+    def held(*args: Any, **kwargs: Any) -> Any:
+        deciding.set()
+        assert release.wait(60)
+        return decide(*args, **kwargs)
+
+    monkeypatch.setattr(decisions, "decide", held)
+    answers: dict[str, int] = {}
+    with TestClient(app) as client:
+
+        def ask(name: str, method: str, url: str, **options: Any) -> None:
+            answers[name] = client.request(method, url, **options).status_code
+
+        slow = threading.Thread(target=ask, args=("decision", "POST", path), kwargs={"json": body})
+        slow.start()
+        try:
+            assert deciding.wait(60), "the decision never started"
+            probe = threading.Thread(target=ask, args=("healthz", "GET", "/healthz"))
+            probe.start()
+            probe.join(60)
+            assert answers.get("healthz") == 200  # answered while the decision is held
+            assert "decision" not in answers
+        finally:
+            release.set()
+            slow.join(60)
+    assert answers["decision"] == 200
+
+
 # -- the budget ---------------------------------------------------------------------------
 
 
