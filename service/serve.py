@@ -19,6 +19,30 @@ from policykb.service.settings import ServiceSettings
 PROTOCOL = "policykb.service.connection:BoundedHttpToolsProtocol"
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 KEEP_ALIVE = 5  # seconds an idle keep-alive connection stays open
+SPARE_DESCRIPTORS = 64  # files a worker needs besides its connections
+
+
+def within_descriptors(settings: ServiceSettings) -> ServiceSettings:
+    """The settings with max_connections lowered, if need be, so that a worker
+    reaches its cap (and answers 503) before it runs out of file descriptors."""
+    import dataclasses
+
+    try:
+        import resource
+    except ImportError:  # not POSIX
+        return settings
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    room = soft - SPARE_DESCRIPTORS
+    if soft == resource.RLIM_INFINITY or settings.max_connections <= room:
+        return settings
+    lowered = max(1, room)
+    logging.getLogger("policykb.service").warning(
+        "max_connections lowered from %d to %d: the open-file limit (ulimit -n) is %d",
+        settings.max_connections,
+        lowered,
+        soft,
+    )
+    return dataclasses.replace(settings, max_connections=lowered)
 
 
 def die_with_parent(parent: int) -> None:
@@ -50,8 +74,9 @@ def run_service(settings: ServiceSettings, host: str, port: int, workers: int) -
 
     from policykb.service.app import PARENT_VARIABLE, create_app
 
-    app = create_app(settings)
     logging.getLogger("policykb.service").setLevel(logging.INFO)
+    settings = within_descriptors(settings)
+    app = create_app(settings)
     settings.to_environment()  # the connection limits, and each worker's settings
     options = {
         "host": host,

@@ -558,6 +558,17 @@ def test_connections_past_the_cap_get_503_and_descriptors_stay_bounded(
             connection.close()
 
 
+def test_the_connection_cap_stays_below_the_open_file_limit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from policykb.service.serve import SPARE_DESCRIPTORS, within_descriptors
+
+    monkeypatch.setattr(resource, "getrlimit", lambda _kind: (256, 4096))
+    lowered = within_descriptors(ServiceSettings(max_connections=1000))
+    assert lowered.max_connections == 256 - SPARE_DESCRIPTORS
+    assert within_descriptors(ServiceSettings(max_connections=100)).max_connections == 100
+
+
 def test_a_replayed_token_is_refused_across_two_workers(
     serve: Callable[..., Server], tmp_path: Path
 ) -> None:
