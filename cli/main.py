@@ -977,7 +977,7 @@ def serve(
         str | None,
         typer.Option(
             help="The base URL clients call (behind a proxy): JWT audiences and "
-            "questionnaire canonicals.",
+            "questionnaire canonicals; required with --trust off loopback.",
             show_default=False,
         ),
     ] = None,
@@ -1015,7 +1015,7 @@ def serve(
         Path | None,
         typer.Option(
             help="SQLite file of used token ids, shared by the workers "
-            "[default: the audit log's path + .jti.sqlite].",
+            "(default with --trust: the audit log's path + .jti.sqlite).",
             show_default=False,
         ),
     ] = None,

@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from policykb.bridge.model.errors import PolicyKBError
+from policykb.bridge.model.errors import OutputError, PolicyKBError
 from policykb.service.jti_store import JtiStore, Replayed, StoreUnavailable
 
 log = logging.getLogger("policykb.service")
@@ -123,7 +123,7 @@ class Verifier:
         try:
             replays = JtiStore(store, LEEWAY)
         except StoreUnavailable as error:
-            raise TrustError(str(error)) from None
+            raise OutputError(str(error)) from None  # like an audit log it cannot write
         return cls(issuers, replays)
 
     def verify(self, authorization: str | None, audiences: list[str]) -> dict[str, Any]:

@@ -178,6 +178,21 @@ def test_off_loopback_a_trust_file_needs_the_public_url(trust_file: Path, host: 
     assert odd.exit_code == 2 and "--public-url" in odd.stderr
 
 
+def test_serve_refuses_a_jti_store_it_cannot_open(trust_file: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from policykb.cli.main import app as cli
+
+    store = tmp_path / "missing" / "jti.sqlite"
+    audit = tmp_path / "audit.jsonl"
+    result = CliRunner().invoke(
+        cli,
+        ["serve", "--trust", str(trust_file), "--jti-store", str(store), "--audit", str(audit)],
+    )
+    assert result.exit_code == 5
+    assert "jti store" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner),
