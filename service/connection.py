@@ -180,9 +180,10 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._deadline = None
         if self._refused or self.transport.is_closing():
             return
-        answering = self.cycle is not None and not self.cycle.response_complete
-        if answering and self.cycle.response_started:
-            self._refused = True  # a response is under way: it cannot be replaced
+        if not self._reading_head and self.cycle is not None and self.cycle.response_started:
+            # This request is answered (a 413, say) or being answered: the
+            # rest of its body is not awaited, and no second response is sent.
+            self._refused = True
             self.transport.close()
             return
         self._refuse(408, f"{what} did not arrive within {seconds:g} s")

@@ -542,6 +542,12 @@ def test_slow_heads_and_bodies_time_out_with_408(serve: Callable[..., Server]) -
         )
         answer = read_all(fhir_body)
         assert answer.startswith(b"HTTP/1.1 408") and b'"OperationOutcome"' in answer
+    with server.connect() as refused_body:  # answered 413 at once: no 408 after it
+        refused_body.sendall(
+            b"POST /v1/evaluate HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999\r\n\r\n{"
+        )
+        answer = read_all(refused_body)
+        assert answer.startswith(b"HTTP/1.1 413") and b"408" not in answer
     assert answers_healthz(server.port)
 
 
