@@ -11,6 +11,8 @@ arrived, so idle connections still pile up. This protocol adds, per worker:
   header fields: 431, counted as bytes arrive (nothing larger is buffered);
 - `header_timeout` seconds from a connection's or a request's first byte to
   its last header, `body_timeout` from there to the body's last byte: 408.
+  The body's clock stops while the server itself has stopped reading (a
+  handler not yet reading a large body) and starts afresh when it resumes.
 
 Invariant: every refusal writes a complete response with `connection: close`
 and closes the transport, and no parser callback runs after it.
@@ -23,6 +25,7 @@ import functools
 from typing import Any
 
 import httptools
+from uvicorn.protocols.http.flow_control import FlowControl
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from policykb.service.settings import SETTINGS_VARIABLE, ServiceSettings
@@ -77,6 +80,26 @@ class _Refusal(Exception):
     """Stops the parser once the connection has been answered and closed."""
 
 
+class _ReadingFlow(FlowControl):
+    """FlowControl that reports when the server stops and resumes reading."""
+
+    def __init__(self, transport: asyncio.Transport, protocol: BoundedHttpToolsProtocol) -> None:
+        super().__init__(transport)
+        self.protocol = protocol
+
+    def pause_reading(self) -> None:
+        was_paused = self.read_paused
+        super().pause_reading()
+        if not was_paused:
+            self.protocol.reading_paused()
+
+    def resume_reading(self) -> None:
+        was_paused = self.read_paused
+        super().resume_reading()
+        if was_paused:
+            self.protocol.reading_resumed()
+
+
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
     """HttpToolsProtocol with bounded heads, read timeouts and a connection cap."""
 
@@ -101,6 +124,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             transport.close()
             return
         super().connection_made(transport)
+        self.flow = _ReadingFlow(transport, self)
         self._arm(self.limits.header_timeout, "the request's headers")
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -164,6 +188,16 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._reading_head = True
         self._head_bytes = 0
         super().on_message_complete()
+
+    def reading_paused(self) -> None:
+        if not self._reading_head:
+            self._disarm()  # the server is not reading: not the client's time
+
+    def reading_resumed(self) -> None:
+        awaiting_body = self.cycle is not None and self.cycle.more_body
+        idle = self._deadline is None and not self._refused
+        if awaiting_body and idle and not self._reading_head:
+            self._arm(self.limits.body_timeout, "the request's body")
 
     # -- limits ---------------------------------------------------------------------------
 

@@ -551,6 +551,67 @@ def test_slow_heads_and_bodies_time_out_with_408(serve: Callable[..., Server]) -
     assert answers_healthz(server.port)
 
 
+class FakeTransport:
+    """Just enough of an asyncio transport for the protocol (no socket)."""
+
+    def __init__(self) -> None:
+        self.written = b""
+        self.closed = self.paused = False
+
+    def get_extra_info(self, name: str) -> Any:
+        return {"peername": ("127.0.0.1", 50000), "sockname": ("127.0.0.1", 8080)}.get(name)
+
+    def write(self, data: bytes) -> None:
+        self.written += data
+
+    def close(self) -> None:
+        self.closed = True
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def pause_reading(self) -> None:
+        self.paused = True
+
+    def resume_reading(self) -> None:
+        self.paused = False
+
+
+def test_the_body_clock_stops_while_the_server_is_not_reading() -> None:
+    """A handler that has not read a large body yet (waiting for a thread,
+    say) makes the server stop reading: that time is not the client's, so the
+    body timeout is off until reading resumes, and then starts afresh."""
+    import asyncio
+
+    from uvicorn.config import Config
+    from uvicorn.server import ServerState
+
+    from policykb.service.connection import BoundedHttpToolsProtocol
+
+    async def probe() -> None:
+        started = asyncio.Event()
+
+        async def not_reading(scope: Any, receive: Any, send: Any) -> None:
+            started.set()
+            await asyncio.Event().wait()  # never reads its body
+
+        config = Config(not_reading, lifespan="off", log_level="warning")
+        protocol = BoundedHttpToolsProtocol(config, ServerState(), {}, asyncio.get_running_loop())
+        transport = FakeTransport()
+        protocol.connection_made(transport)  # type: ignore[arg-type]
+        assert protocol._deadline is not None  # the head's clock runs
+        head = b"POST /v1/evaluate HTTP/1.1\r\nHost: x\r\nContent-Length: 300000\r\n\r\n"
+        protocol.data_received(head + b"x" * 100_000)  # past uvicorn's 64 KiB high water
+        await started.wait()
+        assert transport.paused and protocol._deadline is None  # the body's clock is off
+        protocol.flow.resume_reading()
+        assert protocol._deadline is not None  # and on again, from the start
+        protocol.connection_lost(None)
+        assert protocol._deadline is None
+
+    asyncio.run(probe())
+
+
 def test_connections_past_the_cap_get_503_and_descriptors_stay_bounded(
     serve: Callable[..., Server],
 ) -> None:
