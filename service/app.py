@@ -226,7 +226,7 @@ class Guard:
                 scope, send, 413, f"the request body is larger than {self.max_body} bytes"
             )
             return
-        open_path = path in OPEN_PATHS or path.startswith(("/docs", "/static/"))
+        open_path = path in OPEN_PATHS or path.startswith("/static/")
         if self.verifier is not None and not open_path:
             accepted = audiences(self.settings, scope)
             try:
@@ -346,15 +346,17 @@ def create_app(settings: ServiceSettings, knowledge: KnowledgeBase | None = None
         body = await request.body()
         base = base_url(settings, request.scope)
 
-        def decide() -> bytes:
-            # Parsed, decided and put on disk off the loop (fsyncs of
-            # concurrent requests are shared: see AuditLog).
+        def decide() -> tuple[bytes, list[int]]:
             pending: list[int] = []
             answer = crd.answer(hooks[service], strict_json(body), decisions, base, pending, budget)
-            decisions.settle(pending)
-            return orjson.dumps(answer)
+            return orjson.dumps(answer), pending
 
-        return Response(await threaded(decide), media_type="application/json")
+        answer, pending = await threaded(decide)
+        # Waiting for the disk takes no decision thread: the waits of
+        # concurrent requests share one fsync (see AuditLog), on anyio's
+        # default threads.
+        await anyio.to_thread.run_sync(decisions.settle, pending)
+        return Response(answer, media_type="application/json")
 
     # -- DTR and PAS ------------------------------------------------------------------
 
@@ -384,7 +386,10 @@ def create_app(settings: ServiceSettings, knowledge: KnowledgeBase | None = None
     async def submit(request: Request) -> Response:
         """A prior-authorization request Bundle, answered with a ClaimResponse."""
         body = await body_of(request)
-        return _fhir(await threaded(pas.submit, body, decisions, budget))
+        pending: list[int] = []
+        answer = await threaded(pas.submit, body, decisions, budget, pending)
+        await anyio.to_thread.run_sync(decisions.settle, pending)  # as for CRD
+        return _fhir(answer)
 
     # -- the JSON API ---------------------------------------------------------------------
 

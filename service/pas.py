@@ -102,8 +102,15 @@ def _adjudicated(sequence: int, decision: Decision, note: int) -> dict[str, Any]
     }
 
 
-def submit(bundle: object, decisions: Decisions, budget: Budget = UNBOUNDED) -> dict[str, Any]:
-    """The ClaimResponse to a PAS request Bundle."""
+def submit(
+    bundle: object,
+    decisions: Decisions,
+    budget: Budget = UNBOUNDED,
+    pending: list[int] | None = None,
+) -> dict[str, Any]:
+    """The ClaimResponse to a PAS request Bundle. Its audit entries are on
+    disk when this returns, unless `pending` is given: then their numbers are
+    added there for the caller to settle (see Decisions.decide)."""
     if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
         raise ServiceError(422, "$submit takes a FHIR Bundle")
     entries = bundle.get("entry")
@@ -189,8 +196,11 @@ def submit(bundle: object, decisions: Decisions, budget: Budget = UNBOUNDED) -> 
         adjudicated.append(_adjudicated(sequence, decision, note))
         verdicts.append(decision.verdict)
     if decisions.audit is not None:
-        pending = [decisions.audit.record(d, "pas", durable=False) for d in decided]
-        decisions.settle(pending)
+        written = [decisions.audit.record(d, "pas", durable=False) for d in decided]
+        if pending is None:
+            decisions.settle(written)
+        else:
+            pending += written
     pended = Verdict.NEEDS_INFORMATION in verdicts
     claim_response: dict[str, Any] = {
         "resourceType": "ClaimResponse",
