@@ -977,13 +977,48 @@ def serve(
         str | None,
         typer.Option(
             help="The base URL clients call (behind a proxy): JWT audiences and "
-            "questionnaire canonicals.",
+            "questionnaire canonicals; required with --trust off loopback.",
             show_default=False,
         ),
     ] = None,
     max_body: Annotated[
         int, typer.Option(min=1024, help="The largest request body accepted, in bytes.")
     ] = 1 << 20,
+    max_orders: Annotated[
+        int, typer.Option(min=1, help="Draft orders (CRD) or Claim items (PAS) per request: 413.")
+    ] = 100,
+    max_resources: Annotated[
+        int, typer.Option(min=1, help="FHIR resources read from one request: 413 past it.")
+    ] = 10_000,
+    max_connections: Annotated[
+        int,
+        typer.Option(min=1, help="Open connections per worker; one more is answered 503."),
+    ] = 256,
+    max_header_bytes: Annotated[
+        int, typer.Option(min=1024, help="Request line and headers, in bytes: 431 past it.")
+    ] = 16 << 10,
+    max_headers: Annotated[
+        int, typer.Option(min=8, help="Header fields of one request: 431 past it.")
+    ] = 100,
+    header_timeout: Annotated[
+        float,
+        typer.Option(min=0.1, help="Seconds for a request's line and headers to arrive: 408."),
+    ] = 10.0,
+    body_timeout: Annotated[
+        float, typer.Option(min=0.1, help="Seconds for a request's body to arrive: 408.")
+    ] = 30.0,
+    decision_threads: Annotated[
+        int,
+        typer.Option(min=1, max=64, help="Threads per worker that decide, off the event loop."),
+    ] = 4,
+    jti_store: Annotated[
+        Path | None,
+        typer.Option(
+            help="SQLite file of used token ids, shared by the workers "
+            "(default with --trust: the audit log's path + .jti.sqlite).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Serve coverage decisions: Da Vinci CRD (CDS Hooks), DTR, PAS and a JSON API.
 
@@ -992,9 +1027,15 @@ def serve(
     Authentication is required on an address other than loopback: give --trust, or
     --no-auth to serve without it.
 
+    Off loopback, a token's audience is --public-url, which is then required; on
+    loopback without it, the address served (http://127.0.0.1:PORT, or localhost).
+    The Host header never decides an audience or a URL.
+
     Exit codes: 0 stopped, 1 invalid policy or trust file, 2 usage error, 5 the audit
     log cannot be written.
     """
+    from urllib.parse import urlsplit
+
     from policykb.service.settings import ServiceSettings, is_loopback
 
     if not is_loopback(host) and trust is None and not no_auth:
@@ -1003,12 +1044,33 @@ def serve(
             "explicitly, --no-auth"
         )
         raise typer.Exit(EXIT_USAGE)
+    if not is_loopback(host) and trust is not None and not public_url:
+        _report(
+            f"serving {host} with --trust needs --public-url URL (the base URL clients "
+            "call: tokens must name it as their audience)"
+        )
+        raise typer.Exit(EXIT_USAGE)
+    if public_url is not None:
+        parts = urlsplit(public_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
+            _report(f"--public-url {public_url[:80]!r} must be an http(s) URL without a query")
+            raise typer.Exit(EXIT_USAGE)
+    store = jti_store or (Path(f"{audit}.jti.sqlite") if trust else None)
     settings = ServiceSettings(
         kb_dirs=tuple(str(d) for d in kb or ()),
         audit=str(audit),
         trust=str(trust) if trust else None,
         public_url=public_url,
         max_body=max_body,
+        max_orders=max_orders,
+        max_resources=max_resources,
+        max_connections=max_connections,
+        max_header_bytes=max_header_bytes,
+        max_headers=max_headers,
+        header_timeout=header_timeout,
+        body_timeout=body_timeout,
+        decision_threads=decision_threads,
+        jti_store=str(store) if store else None,
     )
     from policykb.service.serve import run_service
 

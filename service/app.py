@@ -7,26 +7,35 @@
     /v1/...                                the JSON API (api.py)
     GET  /openapi.json                     the OpenAPI document
 
-Handlers read the body themselves (after the guard has bounded its size) and
-run the decision on a worker thread: clingo and the compiled policies are
-synchronous.
+The event loop never decides: parsing a body, verifying a token, deciding
+and writing the audit log run on a bounded pool of threads
+(`decision_threads`), and requests beyond it wait their turn; the loop only
+moves bytes, so /healthz answers while a large request is decided.
+
+Bodies are JSON with each key once, read by the project's own strict reader
+(a repeated key is a 400 naming it), on the JSON API as on CRD, DTR and PAS.
 """
 
 from __future__ import annotations
 
+import functools
 import gc
 import logging
-from collections.abc import Awaitable, Callable
+import os
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Annotated, Any
 
+import anyio
+import anyio.to_thread
 import orjson
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from policykb.bridge import KnowledgeBase
@@ -36,11 +45,11 @@ from policykb.service.audit import AuditLog
 from policykb.service.auth import Refused, Verifier
 from policykb.service.decisions import Decisions
 from policykb.service.errors import FHIR_JSON, ServiceError, error_response, internal, respond
-from policykb.service.settings import ServiceSettings
+from policykb.service.settings import ServiceSettings, is_loopback
 
 log = logging.getLogger("policykb.service")
 
-OPEN_PATHS = ("/", "/cds-services", "/openapi.json", "/docs", "/healthz")
+OPEN_PATHS = ("/", "/cds-services", "/openapi.json", "/healthz")
 """Paths that need no token: the page, discovery, the API description, liveness
 (and the page's static files: see Guard)."""
 STATIC = Path(__file__).parent / "static"
@@ -84,6 +93,86 @@ OUTCOME = {
     }
 }
 ERRORS = (400, 401, 404, 413, 422, 500)
+PARENT_VARIABLE = "POLICYKB_SERVE_PARENT"  # the pid each worker dies with
+
+
+def strict_json(body: bytes) -> Any:
+    """A JSON body as the CLI reads a case file: each key once (400 naming it)."""
+    from policykb.bridge.loading.case import parse_json
+
+    try:
+        return parse_json(body.decode("utf-8"), "the body")
+    except UnicodeDecodeError as error:
+        raise ServiceError(400, f"the body is not UTF-8 (byte {error.start})") from None
+    except CaseError as error:
+        raise ServiceError(400, str(error)) from None
+    except LimitError as error:
+        raise ServiceError(413, str(error)) from None
+
+
+def base_url(settings: ServiceSettings, scope: Scope) -> str:
+    """The service's base URL: --public-url, else the address the request
+    reached (the listening socket's, never the Host header)."""
+    if settings.public_url:
+        return settings.public_url.rstrip("/")
+    server = scope.get("server")
+    if not server:
+        return ""  # a Unix socket: URLs stay relative
+    return _socket_url(scope, str(server[0]))
+
+
+def _socket_url(scope: Scope, host: str) -> str:
+    scheme = scope.get("scheme", "http")
+    port = scope["server"][1]
+    shown = f"[{host}]" if ":" in host else host
+    default = {"http": 80, "https": 443}.get(scheme)
+    return f"{scheme}://{shown}" + ("" if port in (None, default) else f":{port}")
+
+
+def audiences(settings: ServiceSettings, scope: Scope) -> list[str]:
+    """The audiences a token may name: the endpoint called or the base URL.
+    With --public-url, its URL; without it (loopback only), the listening
+    address's URL, and the same with `localhost` when that address is loopback."""
+    bases = [base_url(settings, scope)]
+    server = scope.get("server")
+    if not settings.public_url and server and is_loopback(str(server[0])):
+        bases.append(_socket_url(scope, "localhost"))
+    accepted = []
+    for base in dict.fromkeys(b for b in bases if b):
+        accepted += [base + scope["path"], base, base + "/"]
+    return accepted
+
+
+class StrictJsonRequest(Request):
+    """A request whose JSON body is read by `strict_json`, off the event loop."""
+
+    limiter: anyio.CapacityLimiter | None = None
+
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            body = await self.body()
+            try:
+                self._json = await anyio.to_thread.run_sync(strict_json, body, limiter=self.limiter)
+            except ServiceError as error:
+                raise HTTPException(error.status, error.detail) from None
+        return self._json
+
+
+class StrictJsonRoute(APIRoute):
+    """A JSON API route whose body is read by StrictJsonRequest."""
+
+    limiter: anyio.CapacityLimiter | None = None
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handle = super().get_route_handler()
+        limiter = self.limiter
+
+        async def strict(request: Request) -> Response:
+            strict_request = StrictJsonRequest(request.scope, request.receive)
+            strict_request.limiter = limiter
+            return await handle(strict_request)
+
+        return strict
 
 
 def _errors(body: dict[str, Any]) -> dict[int | str, dict[str, Any]]:
@@ -111,11 +200,18 @@ class Guard:
     before any handler runs; turns an escaped exception into a 500 answer
     without a traceback."""
 
-    def __init__(self, app: ASGIApp, settings: ServiceSettings, verifier: Verifier | None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        settings: ServiceSettings,
+        verifier: Verifier | None,
+        limiter: anyio.CapacityLimiter,
+    ) -> None:
         self.app = app
+        self.settings = settings
         self.max_body = settings.max_body
         self.verifier = verifier
-        self.public_url = settings.public_url
+        self.limiter = limiter
         self._too_large = f"the request body is larger than {self.max_body} bytes"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -130,11 +226,16 @@ class Guard:
                 scope, send, 413, f"the request body is larger than {self.max_body} bytes"
             )
             return
-        open_path = path in OPEN_PATHS or path.startswith(("/docs", "/static/"))
+        open_path = path in OPEN_PATHS or path.startswith("/static/")
         if self.verifier is not None and not open_path:
-            audiences = self._audiences(scope, headers)
+            accepted = audiences(self.settings, scope)
             try:
-                self.verifier.verify(headers.get("authorization"), audiences)
+                await anyio.to_thread.run_sync(
+                    self.verifier.verify,
+                    headers.get("authorization"),
+                    accepted,
+                    limiter=self.limiter,
+                )
             except Refused as reason:
                 await self._refuse(scope, send, 401, str(reason))
                 return
@@ -166,6 +267,8 @@ class Guard:
 
         try:
             await self.app(scope, bounded_receive, tracking_send)
+        except ClientDisconnect:
+            return  # the client left (or its body timed out): nobody to answer
         except Exception as error:
             if refused:
                 return
@@ -173,13 +276,6 @@ class Guard:
             if not started:
                 detail = "internal error in policykb (logged on the server; please report it)"
                 await self._refuse(scope, send, 500, detail)
-
-    def _audiences(self, scope: Scope, headers: dict[str, str]) -> list[str]:
-        if self.public_url:
-            base = self.public_url.rstrip("/")
-        else:
-            base = f"{scope.get('scheme', 'http')}://{headers.get('host', '')}"
-        return [base + scope["path"], base, base + "/"]
 
     async def _refuse(self, scope: Scope, send: Send, status: int, detail: str) -> None:
         headers = {"WWW-Authenticate": 'Bearer realm="policykb"'} if status == 401 else None
@@ -191,14 +287,6 @@ async def _no_body() -> Message:
     return {"type": "http.request", "body": b"", "more_body": False}
 
 
-async def _json(request: Request) -> Any:
-    body = await request.body()
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as error:
-        raise ServiceError(400, f"the body is not JSON: {error}") from None
-
-
 def _fhir(document: dict[str, Any], status: int = 200) -> Response:
     return Response(orjson.dumps(document), status, media_type=FHIR_JSON)
 
@@ -208,7 +296,10 @@ def create_app(settings: ServiceSettings, knowledge: KnowledgeBase | None = None
     knowledge = knowledge or KnowledgeBase(settings.kb_paths)
     audit = AuditLog(Path(settings.audit), sync=settings.audit_sync) if settings.audit else None
     decisions = Decisions(knowledge, audit)
-    verifier = Verifier.from_file(Path(settings.trust)) if settings.trust else None
+    store = Path(settings.jti_store) if settings.jti_store else None
+    verifier = Verifier.from_file(Path(settings.trust), store) if settings.trust else None
+    limiter = anyio.CapacityLimiter(settings.decision_threads)
+    budget = crd.Budget(settings.max_orders, settings.max_resources)
     checks = api.CheckReports()
     diffs = api.DiffReports()
 
@@ -220,16 +311,19 @@ def create_app(settings: ServiceSettings, knowledge: KnowledgeBase | None = None
             "Da Vinci CRD (CDS Hooks 2.0), DTR questionnaires, PAS prior authorization, "
             "and a JSON API."
         ),
-        docs_url="/docs",
+        # Swagger UI would load its script from a CDN: the OpenAPI document
+        # is served, its UI is not.
+        docs_url=None,
         redoc_url=None,
     )
+    app.router.route_class = type("LimitedRoute", (StrictJsonRoute,), {"limiter": limiter})
     app.state.decisions = decisions
 
-    def base_url(request: Request) -> str:
-        return (settings.public_url or str(request.base_url)).rstrip("/")
-
     async def threaded(work: Callable[..., Any], *args: Any) -> Any:
-        return await run_in_threadpool(work, *args)
+        return await anyio.to_thread.run_sync(functools.partial(work, *args), limiter=limiter)
+
+    async def body_of(request: Request) -> Any:
+        return await threaded(strict_json, await request.body())
 
     # -- CRD ------------------------------------------------------------------------
 
@@ -249,16 +343,20 @@ def create_app(settings: ServiceSettings, knowledge: KnowledgeBase | None = None
         hooks = {crd.service_id(h): h for h in crd.HOOKS}
         if service not in hooks:
             raise ServiceError(404, f"no CDS service {service[:80]!r} (see /cds-services)")
-        body = await _json(request)
-        # Decided on the event loop: about a millisecond of CPU, which threads
-        # would not run faster (the GIL) but would queue behind each other.
-        # Its audit entries are then put on disk on a thread, while the loop
-        # answers others (and their fsync is shared: see AuditLog).
-        pending: list[int] = []
-        answer = crd.answer(hooks[service], body, decisions, base_url(request), pending)
-        if pending:
-            await threaded(decisions.settle, pending)
-        return Response(orjson.dumps(answer), media_type="application/json")
+        body = await request.body()
+        base = base_url(settings, request.scope)
+
+        def decide() -> tuple[bytes, list[int]]:
+            pending: list[int] = []
+            answer = crd.answer(hooks[service], strict_json(body), decisions, base, pending, budget)
+            return orjson.dumps(answer), pending
+
+        answer, pending = await threaded(decide)
+        # Waiting for the disk takes no decision thread: the waits of
+        # concurrent requests share one fsync (see AuditLog), on anyio's
+        # default threads.
+        await anyio.to_thread.run_sync(decisions.settle, pending)
+        return Response(answer, media_type="application/json")
 
     # -- DTR and PAS ------------------------------------------------------------------
 
@@ -275,7 +373,7 @@ def create_app(settings: ServiceSettings, knowledge: KnowledgeBase | None = None
             decisions.policies[policy],
             decisions.versions[policy],
             decisions.mappings[policy],
-            base_url(request),
+            base_url(settings, request.scope),
         )
         return _fhir(document)
 
@@ -287,8 +385,11 @@ def create_app(settings: ServiceSettings, knowledge: KnowledgeBase | None = None
     )
     async def submit(request: Request) -> Response:
         """A prior-authorization request Bundle, answered with a ClaimResponse."""
-        body = await _json(request)
-        return _fhir(await threaded(pas.submit, body, decisions))
+        body = await body_of(request)
+        pending: list[int] = []
+        answer = await threaded(pas.submit, body, decisions, budget, pending)
+        await anyio.to_thread.run_sync(decisions.settle, pending)  # as for CRD
+        return _fhir(answer)
 
     # -- the JSON API ---------------------------------------------------------------------
 
@@ -392,7 +493,7 @@ def create_app(settings: ServiceSettings, knowledge: KnowledgeBase | None = None
     app.add_exception_handler(PolicyError, handler(422))
     app.add_exception_handler(LimitError, handler(413))
     app.add_exception_handler(Exception, unexpected)
-    app.add_middleware(Guard, settings=settings, verifier=verifier)
+    app.add_middleware(Guard, settings=settings, verifier=verifier, limiter=limiter)
     # The policies, circuits and caches loaded so far live as long as the
     # service: out of the collector's sight, full collections stay short.
     gc.collect()
@@ -401,5 +502,11 @@ def create_app(settings: ServiceSettings, knowledge: KnowledgeBase | None = None
 
 
 def app_from_environment() -> FastAPI:
-    """The application of each uvicorn worker (settings passed by `policykb serve`)."""
+    """The application of each uvicorn worker (settings passed by `policykb serve`).
+    The worker dies with the process that started it."""
+    from policykb.service.serve import die_with_parent
+
+    parent = os.environ.get(PARENT_VARIABLE)
+    if parent is not None:
+        die_with_parent(int(parent))
     return create_app(ServiceSettings.from_environment())

@@ -8,22 +8,36 @@ service trusts the issuers and public keys of its trust file:
 
 A token is refused when its signature, issuer, audience or lifetime is wrong,
 or when its jti was already used (a replay) before it expires.
+
+Fail closed: the key is the issuer's key named by the header's `kid`, else
+its keys of the header's `alg` (RS384: RSA, ES384: EC P-384); a header that
+carries a key or a key's URL (`jwk`, `jku`, `x5u`, `x5c`) is refused, as is
+a claim of the wrong JSON type. Nothing about a token answers anything but
+its claims or Refused.
 """
 
 from __future__ import annotations
 
 import json
-import threading
-import time
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from policykb.bridge.model.errors import PolicyKBError
+from policykb.bridge.model.errors import OutputError, PolicyKBError
+from policykb.service.jti_store import JtiStore, Replayed, StoreUnavailable
+
+log = logging.getLogger("policykb.service")
 
 ALGORITHMS = ("RS384", "ES384")
 LEEWAY = 30  # seconds of clock skew allowed
 MAX_LIFETIME = 3600  # a token valid for longer is refused
+EMBEDDED = ("jwk", "jku", "x5u", "x5c")
+"""Header parameters that carry a key or say where to fetch one: the service
+trusts only its trust file's keys."""
+KEY_TYPES = {"RS384": ("RSA", None), "ES384": ("EC", "P-384")}
+"""The JWK type (and curve) each accepted algorithm verifies with."""
+MAX_JTI = 256
 
 
 class TrustError(PolicyKBError):
@@ -34,16 +48,51 @@ class Refused(Exception):
     """A request's token is missing or not acceptable (one line saying why)."""
 
 
+def _numeric(claims: Mapping[str, Any], name: str) -> None:
+    value = claims.get(name)
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+        raise Refused(f"the token's '{name}' must be a number (seconds since the epoch)")
+
+
+def check_types(claims: Mapping[str, Any]) -> None:
+    """Refused unless each registered claim has its JSON type (RFC 7519 §4.1)."""
+    for name in ("iss", "sub"):
+        if name in claims and not isinstance(claims[name], str):
+            raise Refused(f"the token's '{name}' must be a string")
+    audience = claims.get("aud")
+    if audience is not None and not (
+        isinstance(audience, str)
+        or (isinstance(audience, list) and all(isinstance(a, str) for a in audience))
+    ):
+        raise Refused("the token's 'aud' must be a string or a list of strings")
+    for name in ("exp", "iat", "nbf"):
+        _numeric(claims, name)
+    jti = claims.get("jti")
+    if jti is not None and not (isinstance(jti, str) and 0 < len(jti) <= MAX_JTI):
+        raise Refused(f"the token's 'jti' must be a string of 1 to {MAX_JTI} characters")
+
+
+def _fits(key: Any, algorithm: str) -> bool:
+    """Whether a trusted JWK verifies tokens of `algorithm`."""
+    data = getattr(key, "_jwk_data", {})
+    declared = data.get("alg")
+    if declared is not None and declared != algorithm:
+        return False
+    kty, curve = KEY_TYPES[algorithm]
+    return bool(data.get("kty") == kty and (curve is None or data.get("crv") == curve))
+
+
 class Verifier:
     """Checks bearer tokens against the trusted issuers and their keys."""
 
-    def __init__(self, issuers: Mapping[str, list[Any]]) -> None:
+    def __init__(self, issuers: Mapping[str, list[Any]], store: JtiStore | None = None) -> None:
         self.issuers = issuers
-        self._seen: dict[str, float] = {}
-        self._lock = threading.Lock()
+        self.store = store or JtiStore(None, LEEWAY)
 
     @classmethod
-    def from_file(cls, path: Path) -> Verifier:
+    def from_file(cls, path: Path, store: Path | None = None) -> Verifier:
+        """The trust file's issuers; the used jti kept in `store` (shared by
+        the workers) or, without it, in memory."""
         import jwt
 
         try:
@@ -71,10 +120,23 @@ class Verifier:
             except Exception as error:
                 raise TrustError(f"{where}: its 'jwks' is not a usable JWK set ({error})") from None
             issuers.setdefault(entry["iss"], []).extend(keys)
-        return cls(issuers)
+        try:
+            replays = JtiStore(store, LEEWAY)
+        except StoreUnavailable as error:
+            raise OutputError(str(error)) from None  # like an audit log it cannot write
+        return cls(issuers, replays)
 
     def verify(self, authorization: str | None, audiences: list[str]) -> dict[str, Any]:
-        """The token's claims, or Refused."""
+        """The token's claims, or Refused: never another exception."""
+        try:
+            return self._verify(authorization, audiences)
+        except Refused:
+            raise
+        except Exception as error:  # a defect must not let a token through, nor answer 500
+            log.error("token verification failed: %r", error)
+            raise Refused("the bearer token cannot be verified") from None
+
+    def _verify(self, authorization: str | None, audiences: list[str]) -> dict[str, Any]:
         import jwt
 
         if not authorization or not authorization.startswith("Bearer "):
@@ -85,15 +147,32 @@ class Verifier:
             unverified = jwt.decode(token, options={"verify_signature": False})
         except jwt.PyJWTError:
             raise Refused("the bearer token is not a JWT") from None
+        if not isinstance(header, dict) or not isinstance(unverified, dict):
+            raise Refused("the bearer token is not a JWT")
+        embedded = [name for name in EMBEDDED if name in header]
+        if embedded:
+            raise Refused(f"the token's header may not carry a key or its URL ({embedded[0]!r})")
         algorithm = header.get("alg")
         if algorithm not in ALGORITHMS:
             raise Refused(f"the token's algorithm must be one of {', '.join(ALGORITHMS)}")
+        check_types(unverified)
         issuer = unverified.get("iss")
         keys = self.issuers.get(issuer) if isinstance(issuer, str) else None
         if not keys:
             raise Refused("the token's issuer is not trusted")
         kid = header.get("kid")
-        candidates = [k for k in keys if kid is None or k.key_id in (None, kid)]
+        if kid is not None:
+            if not isinstance(kid, str):
+                raise Refused("the token's 'kid' must be a string")
+            candidates = [k for k in keys if k.key_id == kid]
+            if not candidates:
+                raise Refused("the token's kid names no key of its issuer")
+            if not all(_fits(k, algorithm) for k in candidates):
+                raise Refused(f"the key the token's kid names is not an {algorithm} key")
+        else:
+            candidates = [k for k in keys if _fits(k, algorithm)]
+            if not candidates:
+                raise Refused(f"the token's issuer has no {algorithm} key")
         claims = None
         for key in candidates:
             try:
@@ -113,16 +192,14 @@ class Verifier:
                 raise Refused(f"the bearer token is refused: {error}") from None
         if claims is None:
             raise Refused("the token's signature matches no key of its issuer")
+        check_types(claims)
         if claims["exp"] - claims["iat"] > MAX_LIFETIME:
             raise Refused(f"the token lives longer than {MAX_LIFETIME} s")
-        self._first_use(str(claims["jti"]), float(claims["exp"]))
+        try:
+            self.store.first_use(claims["jti"], float(claims["exp"]))
+        except Replayed:
+            raise Refused("the token was already used (its jti repeats)") from None
+        except StoreUnavailable as error:
+            log.error("%s", error)
+            raise Refused("the token's id cannot be recorded now; try again") from None
         return claims
-
-    def _first_use(self, jti: str, expires: float) -> None:
-        now = time.time()
-        with self._lock:
-            if len(self._seen) > 10_000:
-                self._seen = {j: e for j, e in self._seen.items() if e + LEEWAY > now}
-            if jti in self._seen:
-                raise Refused("the token was already used (its jti repeats)")
-            self._seen[jti] = expires

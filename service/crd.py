@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -49,6 +50,41 @@ PREFETCH = {
     "conditions": "Condition?patient={{context.patientId}}&clinical-status=active",
     "observations": "Observation?patient={{context.patientId}}&status=final,amended,corrected",
 }
+
+
+@dataclass(frozen=True)
+class Budget:
+    """What one request may ask of the service: 413 past it, before anything
+    is decided (the settings max_orders and max_resources)."""
+
+    max_orders: int
+    max_resources: int
+
+    def check(self, orders: int, resources: int, where: str) -> None:
+        if orders > self.max_orders:
+            raise ServiceError(
+                413,
+                f"the request has {orders} orders; at most {self.max_orders} are decided "
+                "in one request (max_orders)",
+                where=where,
+            )
+        if resources > self.max_resources:
+            raise ServiceError(
+                413,
+                f"the request carries {resources} FHIR resources; at most "
+                f"{self.max_resources} are read in one request (max_resources)",
+            )
+
+
+UNBOUNDED = Budget(1 << 62, 1 << 62)
+
+
+def _entry_count(value: object) -> int:
+    """How many resources a prefetched value or Bundle holds (before any is read)."""
+    if isinstance(value, Mapping) and value.get("resourceType") == "Bundle":
+        entries = value.get("entry")
+        return len(entries) if isinstance(entries, list) else 0
+    return 1 if isinstance(value, Mapping) else 0
 
 
 def service_id(hook: str) -> str:
@@ -115,7 +151,7 @@ def _field(document: Mapping[str, Any], key: str, kind: type, where: str) -> Any
 class HookRequest:
     """A CDS Hooks request, checked: its draft orders and prefetched record."""
 
-    def __init__(self, body: object, hook: str) -> None:
+    def __init__(self, body: object, hook: str, budget: Budget = UNBOUNDED) -> None:
         if not isinstance(body, dict):
             raise ServiceError(400, "a CDS Hooks request must be a JSON object")
         if body.get("hook") != hook:
@@ -132,6 +168,11 @@ class HookRequest:
             raise ServiceError(
                 400, "'draftOrders' must be a FHIR Bundle", where="context.draftOrders"
             )
+        prefetched = body.get("prefetch")
+        carried = _entry_count(draft) + (
+            sum(_entry_count(v) for v in prefetched.values()) if isinstance(prefetched, dict) else 0
+        )
+        budget.check(_entry_count(draft), carried, "context.draftOrders")
         self.orders = [r for r in _resources(draft) if r["resourceType"] in ORDER_CODES]
         if hook == "order-select":
             selections = _field(context, "selections", list, "context")
@@ -229,11 +270,18 @@ def _card(decision: Decision, order: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def answer(
-    hook: str, body: object, decisions: Decisions, base: str, pending: list[int] | None = None
+    hook: str,
+    body: object,
+    decisions: Decisions,
+    base: str,
+    pending: list[int] | None = None,
+    budget: Budget = UNBOUNDED,
 ) -> dict[str, Any]:
     """The CDS Hooks response to an order-sign or order-select request (its
-    audit entries' numbers added to `pending` when given: see Decisions.decide)."""
-    request = HookRequest(body, hook)
+    audit entries' numbers added to `pending` when given: see Decisions.decide).
+    `base` is the service's base URL (questionnaire canonicals), never taken
+    from the request."""
+    request = HookRequest(body, hook, budget)
     today = datetime.now(UTC).date()
     cards, actions = [], []
     for order in request.orders:

@@ -152,9 +152,25 @@ def _answer_value(answer: Mapping[str, Any]) -> object:
     return None
 
 
+def _shown(value: object) -> str:
+    import json
+
+    return json.dumps(value, ensure_ascii=False)[:80]
+
+
+def contradiction(fact: str, first: object, second: object) -> str:
+    """The one line that names a fact answered two different ways."""
+    return (
+        f"the answers give {fact[:80]!r} two values, {_shown(first)} and {_shown(second)}: "
+        "answer it once"
+    )
+
+
 def answers(response: Mapping[str, Any], policy: Policy, where: str) -> dict[str, object]:
     """The facts a QuestionnaireResponse answers, as a case writes them.
-    An item that answers no fact of the policy is an error naming it."""
+    An item that answers no fact of the policy is an error naming it, and so
+    is a fact answered with two different values (a single-valued fact with
+    two answers, or two items of one fact that disagree)."""
     facts: dict[str, object] = {}
     for link, given, here in _answered_items(response.get("item"), where):
         fact = policy.facts.get(link)
@@ -168,5 +184,11 @@ def answers(response: Mapping[str, Any], policy: Policy, where: str) -> dict[str
         values = [v for v in values if v is not None]
         if not values:
             continue
-        facts[link] = values if fact.type.many else values[0]
+        if not fact.type.many and any(v != values[0] for v in values[1:]):
+            different = next(v for v in values[1:] if v != values[0])
+            raise ServiceError(422, contradiction(link, values[0], different), where=here)
+        value: object = values if fact.type.many else values[0]
+        if link in facts and facts[link] != value:
+            raise ServiceError(422, contradiction(link, facts[link], value), where=here)
+        facts[link] = value
     return facts

@@ -12,7 +12,10 @@ reviewAction with the X12 306 action code:
     A3 not certified   not_covered, the reason citing the criteria
     A4 pended          needs_information, the reason listing the questions
 
-An item no policy decides is an error of the request (its code is named).
+An item no policy decides is an error of the request (its code is named),
+and so is a fact answered twice with different values (the fact is named).
+Every item is decided before any is audited: a request answered 422 leaves
+no audit entry, and an answered one leaves one per item.
 """
 
 from __future__ import annotations
@@ -24,8 +27,9 @@ from typing import Any
 
 from policykb.bridge.model.errors import CaseError
 from policykb.bridge.model.result import Verdict
+from policykb.service.crd import UNBOUNDED, Budget
 from policykb.service.decisions import Decision, Decisions
-from policykb.service.dtr import answers
+from policykb.service.dtr import answers, contradiction
 from policykb.service.errors import ServiceError
 from policykb.service.fhir_facts import Resources, patient_urls, service_date
 from policykb.service.routing import codings
@@ -98,10 +102,19 @@ def _adjudicated(sequence: int, decision: Decision, note: int) -> dict[str, Any]
     }
 
 
-def submit(bundle: object, decisions: Decisions) -> dict[str, Any]:
-    """The ClaimResponse to a PAS request Bundle."""
+def submit(
+    bundle: object,
+    decisions: Decisions,
+    budget: Budget = UNBOUNDED,
+    pending: list[int] | None = None,
+) -> dict[str, Any]:
+    """The ClaimResponse to a PAS request Bundle. Its audit entries are on
+    disk when this returns, unless `pending` is given: then their numbers are
+    added there for the caller to settle (see Decisions.decide)."""
     if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
         raise ServiceError(422, "$submit takes a FHIR Bundle")
+    entries = bundle.get("entry")
+    budget.check(0, len(entries) if isinstance(entries, list) else 0, "Bundle.entry")
     resources = _resources(bundle)
     claim = resources[0][1]
     if claim.get("resourceType") != "Claim":
@@ -113,6 +126,7 @@ def submit(bundle: object, decisions: Decisions) -> dict[str, Any]:
     items = claim.get("item")
     if not isinstance(items, list) or not items:
         raise ServiceError(422, "the Claim has no items", where="Claim.item")
+    budget.check(len(items), 0, "Claim.item")
     others = [r for _, r in resources[1:]]
     of = {
         kind: [r for r in others if r["resourceType"] == kind] for kind in ("Patient", "Coverage")
@@ -131,6 +145,7 @@ def submit(bundle: object, decisions: Decisions) -> dict[str, Any]:
     adjudicated: list[dict[str, Any]] = []
     notes: list[dict[str, Any]] = []
     verdicts: list[Verdict] = []
+    decided: list[Decision] = []
     for position, item in enumerate(items):
         where = f"Claim.item[{position}]"
         if not isinstance(item, Mapping):
@@ -153,12 +168,16 @@ def submit(bundle: object, decisions: Decisions) -> dict[str, Any]:
             )
         route, read = routed
         facts = dict(read)
+        answered: dict[str, tuple[object, str]] = {}
         for index, response in responses:
-            facts.update(
-                answers(
-                    response, decisions.policies[route.policy], f"Bundle.entry[{index}].resource"
-                )
-            )
+            here = f"Bundle.entry[{index}].resource"
+            for fact, value in answers(response, decisions.policies[route.policy], here).items():
+                if fact in answered and answered[fact][0] != value:
+                    raise ServiceError(
+                        422, contradiction(fact, answered[fact][0], value), where=here
+                    )
+                answered[fact] = (value, here)
+                facts[fact] = value
         facts[route.code.fact] = route.code.value  # the code itself decides what is requested
         from_record = frozenset(f for f in read if facts.get(f) == read[f])
         try:
@@ -169,13 +188,21 @@ def submit(bundle: object, decisions: Decisions) -> dict[str, Any]:
                 case_id=f"Claim/{claim.get('id', '')}#{sequence}",
                 from_record=from_record,
                 service_date=service_date(item) or service_date(claim),
+                audit=False,  # audited below, once every item is decided
             )
         except CaseError as error:
             raise ServiceError(422, str(error), where=where) from None
+        decided.append(decision)
         note = len(notes) + 1
         notes.append({"number": note, "type": "display", "text": _note(decision)})
         adjudicated.append(_adjudicated(sequence, decision, note))
         verdicts.append(decision.verdict)
+    if decisions.audit is not None:
+        written = [decisions.audit.record(d, "pas", durable=False) for d in decided]
+        if pending is None:
+            decisions.settle(written)
+        else:
+            pending += written
     pended = Verdict.NEEDS_INFORMATION in verdicts
     claim_response: dict[str, Any] = {
         "resourceType": "ClaimResponse",

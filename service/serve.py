@@ -1,10 +1,70 @@
-"""Running the service under uvicorn: one process, or N workers."""
+"""Running the service under uvicorn: one process, or N workers.
+
+Connections go through BoundedHttpToolsProtocol (service/connection.py),
+which reads its limits from the settings this module puts in the
+environment. Workers die with the process that started them: a `kill -9` of
+the parent leaves no worker answering on the port.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
+import signal
+import sys
+import threading
 
 from policykb.service.settings import ServiceSettings
+
+PROTOCOL = "policykb.service.connection:BoundedHttpToolsProtocol"
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+KEEP_ALIVE = 5  # seconds an idle keep-alive connection stays open
+SPARE_DESCRIPTORS = 64  # files a worker needs besides its connections
+
+
+def within_descriptors(settings: ServiceSettings) -> ServiceSettings:
+    """The settings with max_connections lowered, if need be, so that a worker
+    reaches its cap (and answers 503) before it runs out of file descriptors."""
+    import dataclasses
+
+    try:
+        import resource
+    except ImportError:  # not POSIX
+        return settings
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    room = soft - SPARE_DESCRIPTORS
+    if soft == resource.RLIM_INFINITY or settings.max_connections <= room:
+        return settings
+    lowered = max(1, room)
+    logging.getLogger("policykb.service").warning(
+        "max_connections lowered from %d to %d: the open-file limit (ulimit -n) is %d",
+        settings.max_connections,
+        lowered,
+        soft,
+    )
+    return dataclasses.replace(settings, max_connections=lowered)
+
+
+def die_with_parent(parent: int) -> None:
+    """Have this process get SIGTERM when `parent` exits (Linux: the kernel's
+    parent-death signal; elsewhere a thread that watches the parent id).
+    uvicorn's SIGTERM handling then stops listening at once and finishes the
+    requests under way."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) == 0:
+            if os.getppid() != parent:  # it died before the signal was asked for
+                os.kill(os.getpid(), signal.SIGTERM)
+            return
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            threading.Event().wait(0.5)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="policykb-parent-watch", daemon=True).start()
 
 
 def run_service(settings: ServiceSettings, host: str, port: int, workers: int) -> None:
@@ -12,23 +72,28 @@ def run_service(settings: ServiceSettings, host: str, port: int, workers: int) -
     here first, so a wrong one stops the command before it listens."""
     import uvicorn
 
-    from policykb.service.app import create_app
+    from policykb.service.app import PARENT_VARIABLE, create_app
 
-    app = create_app(settings)
     logging.getLogger("policykb.service").setLevel(logging.INFO)
+    settings = within_descriptors(settings)
+    app = create_app(settings)
+    settings.to_environment()  # the connection limits, and each worker's settings
+    options = {
+        "host": host,
+        "port": port,
+        "log_level": "info",
+        "server_header": False,
+        "access_log": False,
+        "http": PROTOCOL,
+        "timeout_keep_alive": KEEP_ALIVE,
+    }
     if workers == 1:
-        uvicorn.run(
-            app, host=host, port=port, log_level="info", server_header=False, access_log=False
-        )
+        uvicorn.run(app, **options)  # type: ignore[arg-type]
         return
-    settings.to_environment()
+    os.environ[PARENT_VARIABLE] = str(os.getpid())
     uvicorn.run(
         "policykb.service.app:app_from_environment",
         factory=True,
-        host=host,
-        port=port,
         workers=workers,
-        log_level="info",
-        server_header=False,
-        access_log=False,
+        **options,  # type: ignore[arg-type]
     )

@@ -10,6 +10,14 @@ from pathlib import Path
 
 SETTINGS_VARIABLE = "POLICYKB_SERVE_SETTINGS"  # passes the settings to each worker
 MAX_BODY = 1 << 20  # bytes
+MAX_ORDERS = 100
+MAX_RESOURCES = 10_000
+MAX_CONNECTIONS = 256
+MAX_HEADER_BYTES = 16 << 10
+MAX_HEADERS = 100
+HEADER_TIMEOUT = 10.0  # seconds
+BODY_TIMEOUT = 30.0  # seconds
+DECISION_THREADS = 4
 
 
 def is_loopback(host: str) -> bool:
@@ -31,8 +39,30 @@ class ServiceSettings:
     trust: str | None = None
     """The trust file of JWT issuers; with it, every protected route needs a token."""
     public_url: str | None = None
-    """The service's base URL as clients call it (else taken from each request)."""
+    """The service's base URL as clients call it: the JWT audience and the
+    questionnaires' canonical base. Without it (loopback only), the base is
+    the address the request reached (the socket's, never the Host header)."""
     max_body: int = MAX_BODY
+    max_orders: int = MAX_ORDERS
+    """Draft orders of a CRD request, items of a PAS Claim: 413 past it."""
+    max_resources: int = MAX_RESOURCES
+    """FHIR resources of one request (orders, prefetch, Bundle entries): 413 past it."""
+    max_connections: int = MAX_CONNECTIONS
+    """Open connections per worker; one more is answered 503 and closed."""
+    max_header_bytes: int = MAX_HEADER_BYTES
+    """The request line and headers of one request: 431 past it."""
+    max_headers: int = MAX_HEADERS
+    """Header fields of one request: 431 past it."""
+    header_timeout: float = HEADER_TIMEOUT
+    """Seconds from a connection's (or a request's) first byte to its last header: 408."""
+    body_timeout: float = BODY_TIMEOUT
+    """Seconds from the last header to the body's last byte: 408."""
+    decision_threads: int = DECISION_THREADS
+    """Threads that decide (and parse bodies, verify tokens, write the audit
+    log), off the event loop; requests beyond them wait their turn."""
+    jti_store: str | None = None
+    """The SQLite file of used token ids, shared by the workers; None: kept
+    in memory (one process)."""
     extra: dict[str, str] = field(default_factory=dict)
 
     def to_environment(self) -> None:
