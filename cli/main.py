@@ -317,12 +317,9 @@ def _day(text: str | None) -> date | None:
     """--as-of as a date (None when not given)."""
     if text is None:
         return None
-    from policykb.bridge.model.dates import parse_date
+    from policykb.bridge.model.dates import require_date
 
-    parsed = parse_date(text)
-    if parsed is None:
-        raise CaseError(f"--as-of: {text!r} is not a date YYYY-MM-DD")
-    return parsed
+    return require_date(text, CaseError(f"--as-of: {text!r} is not a date YYYY-MM-DD"))
 
 
 CaseArgument = Annotated[str, typer.Argument(help="A case file (JSON or YAML), or - for stdin.")]

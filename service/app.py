@@ -30,8 +30,8 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from policykb.bridge import KnowledgeBase
-from policykb.bridge.model.errors import CaseError, LimitError, PolicyError
 from policykb.bridge.model import release
+from policykb.bridge.model.errors import CaseError, LimitError, PolicyError
 from policykb.service import api, crd, dtr, pas
 from policykb.service.audit import AuditLog
 from policykb.service.auth import Refused, Verifier

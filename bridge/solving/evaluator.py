@@ -52,8 +52,8 @@ from policykb.bridge.solving.literals import COVERED, ValueLiterals
 from policykb.bridge.solving.query import QueryProgram, closest_file
 
 if TYPE_CHECKING:
-    from clingo import ast
     from cachetools import LRUCache
+    from clingo import ast
 
     from policykb.bridge.loading.comparisons import Comparison
     from policykb.bridge.loading.rules import RuleInfo
