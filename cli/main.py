@@ -118,7 +118,11 @@ P = ParamSpec("P")
 def _report(error: Exception | str) -> None:
     from policykb.explain.escape import terminal_safe
 
-    prefix = "\x1b[1;31merror:\x1b[0m" if sys.stderr.isatty() else "error:"
+    prefix = "error:"
+    if sys.stderr.isatty():
+        from policykb.explain.terminal import styled
+
+        prefix = styled(prefix, "bold red")
     try:
         sys.stderr.write(f"{prefix} {terminal_safe(str(error))}\n")
         sys.stderr.flush()
