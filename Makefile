@@ -26,13 +26,11 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-# mypy and import-linter (the import rules in pyproject.toml) see the
-# folders under their import names through a tree of links.
+# mypy and import-linter (the import rules in pyproject.toml) read the
+# import package policykb/ (its subpackages are committed links to the folders).
 typecheck: $(STAMP)
-	mkdir -p $(VENV)/typecheck/policykb
-	for part in bridge cli explain kb service; do ln -sfn "$(CURDIR)/$$part" $(VENV)/typecheck/policykb/$$part; done
-	cd $(VENV)/typecheck && $(CURDIR)/$(BIN)/mypy --config-file $(CURDIR)/pyproject.toml -p policykb
-	cd $(VENV)/typecheck && $(CURDIR)/$(BIN)/lint-imports --no-cache $(CURDIR)/pyproject.toml
+	$(BIN)/mypy -p policykb
+	$(BIN)/lint-imports --no-cache
 
 # Two test processes (pytest-xdist): each loads the policies once.
 unit: $(STAMP) $(NODE_STAMP)
@@ -54,7 +52,7 @@ mutation: $(MUTATION_STAMP)
 	$(BIN)/python -m tests.mutation $(MUTATION_ARGS)
 
 $(MUTATION_STAMP): $(STAMP)
-	$(BIN)/python -m pip install -q -e '.[test,mutation]'
+	$(BIN)/python -m pip install -q -e '.[serve,lake,report,test,mutation]'
 	touch $(MUTATION_STAMP)
 
 # The page's screenshots in docs/ (the README shows them), from its browser tests.
@@ -92,7 +90,7 @@ test-system-deps:
 $(STAMP): pyproject.toml | system-deps
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test]'
+	$(BIN)/python -m pip install -q -e '.[serve,lake,report,test]'
 	touch $(STAMP)
 
 $(NODE_STAMP): tests/js/package.json tests/js/package-lock.json | test-system-deps

@@ -11,7 +11,8 @@ only the ones below it (import-linter contracts in pyproject.toml):
 
     batch | testing                 many cases; analysts' YAML suites
     knowledge_base                  the entry point
-    analysis | compile | prolog     check and diff; batch speed; the second engine
+    analysis | prolog               check and diff; the second engine
+    compile                         batch speed: policies compiled to circuits
     solving                         exact answers from the grounded program
     loading                         files, declarations, cases
     model                           dataclasses and errors (standard library only)

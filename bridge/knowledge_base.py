@@ -224,12 +224,11 @@ def split_version(policy: str | Path) -> tuple[str | Path, date | None]:
     reference, at, day = policy.rpartition("@")
     if not at:
         return policy, None
-    from policykb.bridge.model.dates import parse_date
+    from policykb.bridge.model.dates import require_date
 
-    parsed = parse_date(day)
-    if parsed is None:
-        raise CaseError(f"{policy[:80]!r}: after '@' comes a date YYYY-MM-DD")
-    return reference, parsed
+    return reference, require_date(
+        day, CaseError(f"{policy[:80]!r}: after '@' comes a date YYYY-MM-DD")
+    )
 
 
 def in_force(versions: Sequence[Evaluator], day: date | None, undated: bool = False) -> Evaluator:

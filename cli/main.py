@@ -13,6 +13,8 @@ Exit codes:
   6    a limit was reached (input size or nesting, policy loading time or memory)
   7    the second engine cannot prove this policy: a rule uses a construct with
        no Prolog translation (--proof, --cross-check; check lists it)
+  8    an optional part of policykb is not installed (serve; Parquet, Arrow or
+       --dask; impact --format html): the message names the pip command
   70   internal error: a defect of policykb (one line on stderr; please report it)
   130  interrupted (Ctrl-C or SIGTERM)
 """
@@ -39,12 +41,14 @@ from policykb.bridge import Case, EngineError, KnowledgeBase, PolicyKBError
 from policykb.bridge.model.case import DEFAULT_POLICY
 from policykb.bridge.model.errors import (
     CaseError,
+    ExtraMissing,
     LimitError,
     OutputError,
     PolicyError,
     PrologUnavailable,
     ProofUnsupported,
 )
+from policykb.bridge.model.extras import missing_extra, require_extra
 from policykb.bridge.model.formats import (
     ImpactFormat,
     InputFormat,
@@ -68,6 +72,7 @@ EXIT_PROLOG_UNAVAILABLE = 4
 EXIT_OUTPUT = 5
 EXIT_LIMIT = 6
 EXIT_UNPROVABLE = 7
+EXIT_EXTRA_MISSING = 8
 EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130
 
@@ -80,7 +85,8 @@ app = typer.Typer(
         "findings; 2 usage error (for check/diff also an invalid policy); "
         "3 the two engines disagree (evaluate --cross-check); 4 SWI-Prolog is not "
         "available; 5 an output could not be written; 6 a limit was reached; "
-        "7 the second engine cannot prove the policy; 70 internal error; 130 interrupted."
+        "7 the second engine cannot prove the policy; 8 an optional extra is not installed; "
+        "70 internal error; 130 interrupted."
     ),
     no_args_is_help=True,
     add_completion=False,
@@ -112,7 +118,11 @@ P = ParamSpec("P")
 def _report(error: Exception | str) -> None:
     from policykb.explain.escape import terminal_safe
 
-    prefix = "\x1b[1;31merror:\x1b[0m" if sys.stderr.isatty() else "error:"
+    prefix = "error:"
+    if sys.stderr.isatty():
+        from policykb.explain.terminal import styled
+
+        prefix = styled(prefix, "bold red")
     try:
         sys.stderr.write(f"{prefix} {terminal_safe(str(error))}\n")
         sys.stderr.flush()
@@ -150,6 +160,9 @@ def _exits_on_error(invalid: int) -> Callable[[Callable[P, R]], Callable[P, R]]:
             except ProofUnsupported as error:
                 code = EXIT_UNPROVABLE
                 _report(error)
+            except ExtraMissing as error:
+                code = EXIT_EXTRA_MISSING
+                _report(error)
             except PolicyKBError as error:
                 code = invalid
                 _report(error)
@@ -164,9 +177,15 @@ def _exits_on_error(invalid: int) -> Callable[[Callable[P, R]], Callable[P, R]]:
                 _report(f"cannot write the output: {_reason(error)}")
                 _silence_stdout()
             except Exception as error:  # a defect of policykb itself: still one line
-                code = EXIT_INTERNAL
-                detail = " ".join(str(error).split())[:300]
-                _report(f"internal error ({type(error).__name__}: {detail}); please report it")
+                # ...unless it is an import of an extra the user did not install
+                missing = missing_extra(error) if isinstance(error, ModuleNotFoundError) else None
+                if missing is not None:
+                    code = EXIT_EXTRA_MISSING
+                    _report(missing)
+                else:
+                    code = EXIT_INTERNAL
+                    detail = " ".join(str(error).split())[:300]
+                    _report(f"internal error ({type(error).__name__}: {detail}); please report it")
             raise typer.Exit(code)
 
         return wrapper
@@ -208,6 +227,15 @@ reports_errors = _exits_on_error(EXIT_INVALID)
 _consistency_errors = _exits_on_error(EXIT_USAGE)
 
 
+def _print_version(given: bool) -> None:
+    """--version: the installed distribution's version, then exit 0."""
+    if given:
+        from policykb.bridge.model.release import version
+
+        sys.stdout.write(f"policykb {version()}\n")
+        raise typer.Exit()
+
+
 @app.callback()
 def limits(
     load_timeout: Annotated[
@@ -224,6 +252,15 @@ def limits(
             "--load-memory", min=64, help="MiB of memory a policy of your own may ground in."
         ),
     ] = 4096,
+    _version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            is_eager=True,
+            callback=_print_version,
+            help="Print policykb's version and exit.",
+        ),
+    ] = False,
 ) -> None:
     """Limits that hold for every command (give them before the command)."""
     from policykb.bridge.solving.control import LIMITS
@@ -284,12 +321,9 @@ def _day(text: str | None) -> date | None:
     """--as-of as a date (None when not given)."""
     if text is None:
         return None
-    from policykb.bridge.model.dates import parse_date
+    from policykb.bridge.model.dates import require_date
 
-    parsed = parse_date(text)
-    if parsed is None:
-        raise CaseError(f"--as-of: {text!r} is not a date YYYY-MM-DD")
-    return parsed
+    return require_date(text, CaseError(f"--as-of: {text!r} is not a date YYYY-MM-DD"))
 
 
 CaseArgument = Annotated[str, typer.Argument(help="A case file (JSON or YAML), or - for stdin.")]
@@ -1034,6 +1068,7 @@ def serve(
     Exit codes: 0 stopped, 1 invalid policy or trust file, 2 usage error, 5 the audit
     log cannot be written.
     """
+    require_extra("serve")
     from urllib.parse import urlsplit
 
     from policykb.service.settings import ServiceSettings, is_loopback
@@ -1092,6 +1127,7 @@ def replay(
 
     Exit codes: 0 every entry decides as it did, 1 some differ or cannot be read.
     """
+    require_extra("serve")
     from policykb.service.audit import replay as replay_log
     from policykb.service.decisions import Decisions
 

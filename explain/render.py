@@ -13,16 +13,17 @@ from collections.abc import Iterator, Mapping
 from policykb.bridge.model.policy import Criterion, Policy
 from policykb.bridge.model.result import Evaluation, Status, Verdict
 from policykb.explain.escape import markdown_safe, terminal_safe
+from policykb.explain.terminal import styled
 
 VERDICT_WORDS = {
     Verdict.COVERED: "COVERED",
     Verdict.NOT_COVERED: "NOT COVERED",
     Verdict.NEEDS_INFORMATION: "NEEDS INFORMATION",
 }
-VERDICT_COLOR = {
-    Verdict.COVERED: "1;32",
-    Verdict.NOT_COVERED: "1;31",
-    Verdict.NEEDS_INFORMATION: "1;33",
+VERDICT_STYLE = {
+    Verdict.COVERED: "bold green",
+    Verdict.NOT_COVERED: "bold red",
+    Verdict.NEEDS_INFORMATION: "bold yellow",
 }
 STATUS_MARK = {
     Status.MET: "[x]",
@@ -105,14 +106,15 @@ def render_text(
     """Plain text for a terminal: the verdict, the criteria tree with marks, the
     explanation, the questions and the notes, wrapped to `width`.
 
-    Hand-drawn rather than through rich: a single evaluate should not pay for
-    importing a rendering library (the start-up benchmark counts it).
+    The tree is drawn here rather than by rich, whose layout would wrap
+    and quote differently from the Markdown rendering; with `color` (a
+    terminal) rich styles the verdict and headings.
     """
 
-    def bold(text: str, code: str = "1") -> str:
-        return f"\x1b[{code}m{text}\x1b[0m" if color else text
+    def bold(text: str, style: str = "bold") -> str:
+        return styled(text, style) if color else text
 
-    verdict = bold(VERDICT_WORDS[evaluation.verdict], VERDICT_COLOR[evaluation.verdict])
+    verdict = bold(VERDICT_WORDS[evaluation.verdict], VERDICT_STYLE[evaluation.verdict])
     lines = [
         f"{bold(terminal_safe(evaluation.id) + ':')} {verdict}  ({policy.title})",
         f"Version: {policy.version.words}",

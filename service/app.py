@@ -39,6 +39,7 @@ from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from policykb.bridge import KnowledgeBase
+from policykb.bridge.model import release
 from policykb.bridge.model.errors import CaseError, LimitError, PolicyError
 from policykb.service import api, crd, dtr, pas
 from policykb.service.audit import AuditLog
@@ -305,7 +306,7 @@ def create_app(settings: ServiceSettings, knowledge: KnowledgeBase | None = None
 
     app = FastAPI(
         title="policykb",
-        version="0.1.0",
+        version=release.version(),
         description=(
             "Coverage decisions from a health plan's written policies, citing their criteria: "
             "Da Vinci CRD (CDS Hooks 2.0), DTR questionnaires, PAS prior authorization, "

@@ -148,14 +148,13 @@ def _entries(path: Path) -> Iterator[tuple[int, bytes]]:
 
 
 def _day(text: object) -> date | None:
-    from policykb.bridge.model.dates import parse_date
+    from policykb.bridge.model.dates import require_date
 
     if text is None:
         return None
-    day = parse_date(text) if isinstance(text, str) else None
-    if day is None:
-        raise CaseError(f"date_of_service {str(text)[:40]!r} is not a date YYYY-MM-DD")
-    return day
+    return require_date(
+        text, CaseError(f"date_of_service {str(text)[:40]!r} is not a date YYYY-MM-DD")
+    )
 
 
 def replay(path: Path, decisions: Decisions) -> Iterator[Replayed]:

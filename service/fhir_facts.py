@@ -305,12 +305,10 @@ def service_date(resource: Mapping[str, Any]) -> date | None:
 
 
 def _day(text: object) -> date | None:
-    if not isinstance(text, str) or len(text) < 10:
-        return None
-    try:
-        return date.fromisoformat(text[:10])
-    except ValueError:
-        return None
+    """The day a FHIR date or dateTime starts with (None if it has none)."""
+    from policykb.bridge.model.dates import parse_date
+
+    return parse_date(text[:10]) if isinstance(text, str) else None
 
 
 class Expression:

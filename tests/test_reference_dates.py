@@ -351,3 +351,23 @@ def test_diff_as_of_a_day_finds_a_shorter_window(tmp_path: Path) -> None:
         assert span == {"min": "2024-02-29", "max": "2024-05-30"}
         assert (change["old"], change["new"]) == ("covered", "not_covered")
         assert change["witness"]["facts"]["date_of_service"] == "2024-08-31"
+
+
+def test_the_days_grounded_last_are_kept_and_the_least_recent_dropped(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Evaluator.at grounds once per day and keeps the ANCHORED_KEPT days used
+    last: a day used again is the same evaluator, a dropped one is grounded anew."""
+    monkeypatch.setattr(Evaluator, "ANCHORED_KEPT", 2)
+    evaluator = KnowledgeBase([FIXTURE]).evaluator("rehab-visits")
+
+    def at(day: str) -> Evaluator:
+        return evaluator.at({"date_of_service": date.fromisoformat(day).toordinal()})
+
+    march, april = at("2024-03-01"), at("2024-04-01")
+    assert at("2024-03-01") is march  # used again: now the most recent
+    may = at("2024-05-01")  # past two days: April, the least recent, is dropped
+    assert at("2024-03-01") is march
+    assert at("2024-05-01") is may
+    assert at("2024-04-01") is not april
+    assert at("2024-04-01").anchors == april.anchors

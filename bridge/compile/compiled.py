@@ -30,7 +30,6 @@ from __future__ import annotations
 import itertools
 import operator
 import time
-from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 
 from policykb.bridge.compile.cache import load_compiled, store_compiled
@@ -560,7 +559,10 @@ class CompiledPolicies:
 
     def __init__(self, *, seconds: float = MAX_SECONDS) -> None:
         self.seconds = seconds
-        self._compiled: OrderedDict[tuple[object, ...], CompiledPolicy | None] = OrderedDict()
+        from cachetools import LRUCache
+
+        self._compiled: LRUCache[tuple[object, ...], CompiledPolicy | None]
+        self._compiled = LRUCache(maxsize=self.ANCHORS_KEPT)
 
     def of(self, evaluator: Evaluator) -> CompiledPolicy | None:
         key = (
@@ -570,12 +572,9 @@ class CompiledPolicies:
             *sorted(evaluator.anchors.items()),
         )
         if key in self._compiled:
-            self._compiled.move_to_end(key)
-            return self._compiled[key]
+            return self._compiled[key]  # a hit makes it the most recently used
         compiled = compile_policy(evaluator, seconds=self.seconds)
         self._compiled[key] = compiled
-        if len(self._compiled) > self.ANCHORS_KEPT:
-            self._compiled.popitem(last=False)
         return compiled
 
     def evaluate(self, evaluator: Evaluator, case: Case) -> Evaluation:

@@ -210,12 +210,11 @@ def service_date_of(document: object) -> date | None:
     raw = facts.get(SERVICE_DATE)
     if raw is None:
         return None
-    from policykb.bridge.model.dates import parse_date
+    from policykb.bridge.model.dates import require_date
 
-    day = parse_date(raw) if isinstance(raw, str) else None
-    if day is None:
-        raise CaseError(f"fact {SERVICE_DATE!r} must be a date YYYY-MM-DD, not {raw!r}")
-    return day
+    return require_date(
+        raw, CaseError(f"fact {SERVICE_DATE!r} must be a date YYYY-MM-DD, not {raw!r}")
+    )
 
 
 def validate_case(
@@ -328,7 +327,7 @@ def _wrong_kind(fact: Fact, raw: object) -> str:
 def _typed_value(fact: Fact, raw: object, wrong: str) -> Value:
     from decimal import Decimal
 
-    from policykb.bridge.model.dates import ISO_DATE, parse_date
+    from policykb.bridge.model.dates import ISO_DATE, require_date
 
     name = fact.name
     if fact.type is FactType.CODE_LIST:
@@ -340,10 +339,8 @@ def _typed_value(fact: Fact, raw: object, wrong: str) -> Value:
     if fact.type is FactType.DATE:
         if not isinstance(raw, str):
             raise CaseError(wrong)
-        day = parse_date(raw)
-        if day is None:
-            problem = "not a real day" if ISO_DATE.fullmatch(raw) else "not a date YYYY-MM-DD"
-            raise CaseError(f"fact {name!r}: {shown_name(raw)} is {problem}")
+        problem = "not a real day" if ISO_DATE.fullmatch(raw) else "not a date YYYY-MM-DD"
+        day = require_date(raw, CaseError(f"fact {name!r}: {shown_name(raw)} is {problem}"))
         _within_bounds(fact, day.toordinal(), raw)
         return day
     if isinstance(raw, bool) or not isinstance(raw, int | float):

@@ -439,7 +439,7 @@ def _version(source: PolicySource, info: Mapping[str, list[str]]) -> PolicyVersi
     """The version's declared period (policy(effective/retired, "YYYY-MM-DD"))
     and its content hash."""
     from policykb.bridge.loading.files import content_hash
-    from policykb.bridge.model.dates import parse_date
+    from policykb.bridge.model.dates import require_date
 
     days: dict[str, date | None] = {}
     for key in ("effective", "retired"):
@@ -448,12 +448,16 @@ def _version(source: PolicySource, info: Mapping[str, list[str]]) -> PolicyVersi
             raise DeclarationError(
                 f"policy({key}, ...) is declared more than once", ("policy", 2, key)
             )
-        day = parse_date(values[0]) if values else None
-        if values and day is None:
-            raise DeclarationError(
-                f"policy({key}, {values[0]!r}): not a date YYYY-MM-DD", ("policy", 2, key)
+        days[key] = (
+            require_date(
+                values[0],
+                DeclarationError(
+                    f"policy({key}, {values[0]!r}): not a date YYYY-MM-DD", ("policy", 2, key)
+                ),
             )
-        days[key] = day
+            if values
+            else None
+        )
     effective, retired = days["effective"], days["retired"]
     if retired is not None and (effective is None or retired <= effective):
         raise DeclarationError(

@@ -20,3 +20,12 @@ def parse_date(text: str) -> date | None:
         return date.fromisoformat(text)
     except ValueError:
         return None
+
+
+def require_date(raw: object, error: Exception) -> date:
+    """`raw` as a date if it is an ISO date string of a real day; otherwise
+    raise `error`, the caller's one-line message naming what and where."""
+    day = parse_date(raw) if isinstance(raw, str) else None
+    if day is None:
+        raise error
+    return day

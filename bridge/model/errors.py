@@ -43,3 +43,8 @@ class OutputError(PolicyKBError):
 class LimitError(PolicyKBError):
     """A stated limit was reached (exit 6): input size or nesting, grounding
     time or memory."""
+
+
+class ExtraMissing(PolicyKBError):
+    """A command needs an optional part of policykb that is not installed
+    (exit 8): the message names the extra and the pip command that adds it."""

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections import OrderedDict
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
@@ -53,6 +52,7 @@ from policykb.bridge.solving.literals import COVERED, ValueLiterals
 from policykb.bridge.solving.query import QueryProgram, closest_file
 
 if TYPE_CHECKING:
+    from cachetools import LRUCache
     from clingo import ast
 
     from policykb.bridge.loading.comparisons import Comparison
@@ -180,7 +180,7 @@ class Evaluator:
         self.source = source
         self.anchors: dict[str, int] = dict(anchors or {})
         self.fixed = fixed
-        self._anchored: OrderedDict[tuple[object, ...], Evaluator] = OrderedDict()
+        self._anchored: LRUCache[tuple[object, ...], Evaluator] | None = None
         self._statements: list[ast.AST] | None = None
         self.parsed: list[ast.AST] | None = None  # without the region facts
         self.comparisons: list[Comparison] = []
@@ -276,16 +276,16 @@ class Evaluator:
     def at(self, anchors: Mapping[str, int], *, fixed: bool = False) -> Evaluator:
         """The evaluator grounded with each reference date at its day in
         `anchors` (with `fixed`, taking no other value)."""
+        if self._anchored is None:
+            from cachetools import LRUCache  # only policies with reference dates
+
+            self._anchored = LRUCache(maxsize=self.ANCHORED_KEPT)
         key = (fixed, *sorted(anchors.items()))
         found = self._anchored.get(key)
         if found is None:
             found = Evaluator(self.source, anchors, base=self, fixed=fixed)
             found.compiler = self.compiler
             self._anchored[key] = found
-            if len(self._anchored) > self.ANCHORED_KEPT:
-                self._anchored.popitem(last=False)
-        else:
-            self._anchored.move_to_end(key)
         return found
 
     def anchor_values(self) -> dict[str, Value]:

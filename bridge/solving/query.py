@@ -58,6 +58,11 @@ class QueryProgram:
         self.literals = ValueLiterals(self.ctl, policy)
         self._case: set[clingo.Symbol] = set()
         self._modes = ("", "")
+        # A model's kb_disagree(F) atoms, looked up by symbol: hashing a symbol
+        # is one call into clingo, Symbol.match several (most of evaluate's time).
+        self._disagreeing = {
+            Function("kb_disagree", [Function(name)]): name for name in policy.facts
+        }
 
     def literal(self, symbol: clingo.Symbol) -> int:
         atom = self.ctl.symbolic_atoms[symbol]
@@ -142,10 +147,11 @@ class QueryProgram:
         best: list[str] | None = None
         with self.ctl.solve(assumptions=pinned, yield_=True) as handle:
             for model in handle:
+                disagreeing = self._disagreeing
                 best = [
-                    s.arguments[0].name
-                    for s in model.symbols(shown=True)
-                    if s.match("kb_disagree", 1)
+                    disagreeing[symbol]
+                    for symbol in model.symbols(shown=True)
+                    if symbol in disagreeing
                 ]
         return best
 

@@ -1,10 +1,14 @@
 """A pytest plugin: collects YAML case suites (test_*.yaml) as test items.
 
-Installed with policykb (entry point `pytest11`), so `pytest` runs an
-analyst's suites next to the Python tests; each case is one test item whose
-failure shows the diff of expected and actual verdict and explanation.
-Suites must contain `cases` of the case-test format (see testing/suite.py);
-other YAML files named test_*.yaml are collected only if they look like one.
+Installed with policykb (entry point `pytest11`), so pytest loads it in
+every project of an environment where policykb is installed. It is therefore
+opt-in: it collects nothing unless the project's pytest configuration sets
+the ini option `policykb_suites = true`; a project that does not know
+policykb keeps its own test_*.yaml files to itself. Where enabled, `pytest`
+runs an analyst's suites next to the Python tests; each case is one test
+item whose failure shows the diff of expected and actual verdict and
+explanation. Suites contain `cases` of the case-test format (see
+testing/suite.py).
 
 The knowledge base lives in the session's config stash, made on first use
 and dropped when the session ends: the plugin keeps no global state.
@@ -66,7 +70,22 @@ class CaseTestItem(pytest.Item):
         return Path(self.path), self.test.index, f"case: {self.test.name}"
 
 
+ENABLED = "policykb_suites"
+"""The ini option that turns collection on (off unless a project sets it)."""
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addini(
+        ENABLED,
+        type="bool",
+        default=False,
+        help="collect policykb case suites (test_*.yaml) as tests",
+    )
+
+
 def pytest_collect_file(parent: pytest.Collector, file_path: Path) -> pytest.Collector | None:
+    if not parent.config.getini(ENABLED):
+        return None
     if file_path.suffix == ".yaml" and file_path.name.startswith("test_"):
         return CaseSuiteFile.from_parent(parent, path=file_path)
     return None

@@ -1,8 +1,9 @@
 """A private copy of the repository in which mutants are applied and tested.
 
 The copy holds every file git knows of (committed or not, ignored files
-excluded, the installed npm packages linked) and a tree of links that makes
-`policykb` import from the copy, so
+excluded, the installed npm packages linked), among them the import package
+policykb/ whose relative links then point into the copy: with the copy first
+on the import path `policykb` imports from it, so
 the installed environment is reused and the working tree is never touched:
 a harness that is interrupted leaves no mutant behind.
 """
@@ -20,7 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPOSITORY = Path(__file__).resolve().parents[2]
-PACKAGE_PARTS = ("bridge", "cli", "explain", "kb", "service")
 INSTALLED = ("tests/js/node_modules",)
 """Installed, ignored folders the tests need (npm packages): linked, not copied."""
 
@@ -57,14 +57,19 @@ TEST_ORDER = _whole_suite()
 
 
 def repository_files() -> list[str]:
-    """Files git tracks or would track (untracked but not ignored), that exist."""
+    """Files git tracks or would track (untracked but not ignored), that exist
+    (a link counts as a file: policykb/'s links to the folders)."""
     listed = subprocess.run(
         ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
         cwd=REPOSITORY,
         check=True,
         capture_output=True,
     ).stdout.decode()
-    return [name for name in listed.split("\0") if name and (REPOSITORY / name).is_file()]
+    return [
+        name
+        for name in listed.split("\0")
+        if name and ((REPOSITORY / name).is_file() or (REPOSITORY / name).is_symlink())
+    ]
 
 
 @dataclass(frozen=True)
@@ -86,17 +91,13 @@ class Workspace:
         for name in repository_files():
             target = self.root / name
             target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPOSITORY / name, target)
+            shutil.copy2(REPOSITORY / name, target, follow_symlinks=False)
         for folder in INSTALLED:
             if (REPOSITORY / folder).is_dir():
                 (self.root / folder).symlink_to(REPOSITORY / folder, target_is_directory=True)
-        links = self.root / ".import" / "policykb"
-        links.mkdir(parents=True)
-        for part in PACKAGE_PARTS:
-            (links / part).symlink_to(self.root / part, target_is_directory=True)
         self.environment = {
             **os.environ,
-            "PYTHONPATH": str(self.root / ".import"),
+            "PYTHONPATH": str(self.root),
             "PYTHONDONTWRITEBYTECODE": "1",
         }
 
