@@ -30,6 +30,13 @@ SETTINGS = settings(
 # Around 35 on both sides, and the declared bounds.
 BMIS = (0.0, 18.5, 34.0, 34.9, 34.99, 35.0, 35.01, 40.0, 52.3, 200.0)
 # Type 2 diabetes (E11 and under it), other diabetes (E08-E10, E13) and others.
+DIAGNOSES = (
+    (),
+    ("E11.9",),
+    ("E11.65", "I10"),
+    ("E08.00", "E09.9", "E10.9", "E13.9"),
+    ("I10", "G47.33"),
+)
 CODES = ("E11", "E11.9", "E11.65", "E10.9", "E13.9", "E08.00", "E09.9", "I10", "G47.33", "E66.01")
 
 
@@ -69,11 +76,11 @@ def values(fact: str) -> st.SearchStrategy[Any]:
     return st.lists(st.sampled_from(CODES), max_size=3, unique=True)
 
 
-# Half the cases start from a scenario meeting every condition (BMI 35 or
-# more), so that coverage and the facts it rests on are often at stake.
+# Half the cases start from a scenario meeting every condition but the
+# co-morbidity (BMI 35 or more; the co-morbidity drawn, so diagnoses decide
+# one case in four of these), so that coverage and the facts it rests on are often at stake.
 MEETING = {
     "medicare_beneficiary": True,
-    "other_obesity_comorbidity": True,
     "medical_treatment_unsuccessful": True,
     "mac_determined_coverage": True,
     "facility_certified": True,
@@ -119,13 +126,16 @@ def test_verdict_missing_and_explanations_agree_with_the_oracle(
 def test_every_complete_scenario_agrees_with_the_oracle(
     knowledge: KnowledgeBase, day: date
 ) -> None:
-    """All 1280 scenarios (one value per region of each fact) on each date.
+    """All 3200 scenarios (one value per region of each fact, the diagnoses
+    also as other diabetes, E08-E10 and E13, and as codes of no diabetes) on
+    each date.
     The case is validated as a document, then decided by the version's
     evaluator on its known facts (the verdict alone: explanations of complete
     scenarios are covered by the property test above)."""
     evaluator = knowledge.evaluator(POLICY, day)
     disagreements = []
-    for scenario in oracle.complete_scenarios():
+    bases = [s for s in oracle.complete_scenarios() if not s["diagnoses"]]
+    for scenario in ({**s, "diagnoses": d} for s in bases for d in DIAGNOSES):
         expected = "covered" if oracle.covered(scenario, day) else "not_covered"
         known, _ = evaluator.known_facts(knowledge.case(document(scenario, day)))
         got = evaluator.verdict_of(known)
