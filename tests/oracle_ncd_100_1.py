@@ -52,8 +52,8 @@ from functools import cache
 from itertools import combinations, product
 from typing import Any
 
-FIRST_DAY = date(2006, 2, 21)  # B: "Effective for services performed on and after February 21, 2006"
-T2DM_FROM = date(2009, 2, 12)  # B: "Effective for services performed on and after February 12, 2009"
+FIRST_DAY = date(2006, 2, 21)  # B: "on and after February 21, 2006"
+T2DM_FROM = date(2009, 2, 12)  # B: "on and after February 12, 2009" (T2DM)
 LSG_MAC_FROM = date(2012, 6, 27)  # C: "(prior to June 27, 2012)"; D: "on and after June 27, 2012"
 NO_CERTIFICATION_FROM = date(2013, 9, 24)  # B: "on and after September 24, 2013 ... no longer"
 

@@ -176,3 +176,24 @@ def test_the_oracle_reads_each_threshold_and_date_of_the_text() -> None:
     assert not oracle.covered({**base, "medicare_beneficiary": False}, after)
     with pytest.raises(ValueError, match="before 2006-02-21"):
         oracle.covered(base, date(2006, 2, 20))
+
+
+def test_the_versions_begin_on_the_days_the_text_names(knowledge: KnowledgeBase) -> None:
+    """The oracle's reading changes on exactly the versions' first days, and a
+    date of service before the first, which the text decides nothing for, is
+    refused (exit 1 from the CLI) rather than decided."""
+    from policykb.bridge.model.errors import CaseError
+
+    firsts = [e.policy.version.effective for e in knowledge.versions(POLICY)]
+    assert None not in firsts
+    assert sorted(d for d in firsts if d is not None) == [
+        oracle.FIRST_DAY,
+        oracle.T2DM_FROM,
+        oracle.LSG_MAC_FROM,
+        oracle.NO_CERTIFICATION_FROM,
+    ]
+    day_before = oracle.FIRST_DAY - timedelta(days=1)
+    with pytest.raises(CaseError, match=r"no version .* in force on 2006-02-20"):
+        knowledge.evaluate(document({}, day_before))
+    with pytest.raises(ValueError, match="before 2006-02-21"):
+        oracle.covered(dict(next(iter(oracle.complete_scenarios()))), day_before)
