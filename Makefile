@@ -59,7 +59,7 @@ $(MUTATION_STAMP): $(STAMP)
 
 # The page's screenshots in docs/ (the README shows them), from its browser tests.
 screenshots: $(STAMP) $(NODE_STAMP)
-	POLICYKB_UPDATE_SCREENSHOTS=1 $(BIN)/pytest tests/test_page.py -q
+	POLICYKB_UPDATE_SCREENSHOTS=1 $(BIN)/pytest tests/browser/test_page.py -q
 
 reference: $(STAMP)
 	$(BIN)/policykb reference -o kb/REFERENCE.md

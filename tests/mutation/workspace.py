@@ -26,28 +26,30 @@ INSTALLED = ("tests/js/node_modules",)
 
 # Fast, decisive tests first: with -x a killed mutant stops at its first failure.
 FIRST = (
-    "tests/test_encoding.py",
+    "tests/kb/test_encoding.py",
     "kb",
     "tests/fixtures",
-    "tests/test_cli.py",
-    "tests/test_check.py",
-    "tests/test_analyst.py",
-    "tests/test_batch.py",
-    "tests/test_why.py",
-    "tests/test_engines.py",
-    "tests/test_properties.py",
-    "tests/test_own_policy_properties.py",
+    "tests/cli/test_cli.py",
+    "tests/kb/test_check.py",
+    "tests/cli/test_analyst.py",
+    "tests/cli/test_batch.py",
+    "tests/oracle/test_why.py",
+    "tests/oracle/test_engines.py",
+    "tests/oracle/test_properties.py",
+    "tests/oracle/test_own_policy_properties.py",
 )
 
 
-TIMING_TEST = "tests/test_hardening.py::test_ctrl_c_stops_a_grounding_within_a_second"
+TIMING_TEST = (
+    "tests/cli/test_files_signals_and_limits.py::test_ctrl_c_stops_a_grounding_within_a_second"
+)
 
 
 def _whole_suite() -> tuple[str, ...]:
     """Every test file, the fast and decisive ones first: nothing is left out."""
     others = sorted(
         str(path.relative_to(REPOSITORY))
-        for path in (REPOSITORY / "tests").glob("test_*.py")
+        for path in (REPOSITORY / "tests").rglob("test_*.py")
         if str(path.relative_to(REPOSITORY)) not in FIRST
     )
     return (*FIRST, *others)

@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 from policykb.bridge import KnowledgeBase
 from policykb.cli.main import app
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "denied-no-order.json"
 CHECK_FIXTURES = ROOT / "tests" / "fixtures" / "check"
 runner = CliRunner()
@@ -428,7 +428,7 @@ def test_messages_name_kinds_not_python_types_and_cut_long_names() -> None:
 def test_a_knowledge_base_shared_by_8_threads_answers_as_one() -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    from tests.test_own_policy_properties import FIXTURES
+    from tests.oracle.test_own_policy_properties import FIXTURES
 
     cases = [
         {"facts": {"medicare_member": bool(i % 2), "terminally_ill": bool(i % 3)}}

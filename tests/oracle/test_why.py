@@ -15,7 +15,7 @@ from policykb.bridge.solving.evaluator import Evaluator
 from policykb.cli.main import app
 from policykb.explain.why import render_why_text
 from tests import reference
-from tests.test_properties import cases
+from tests.oracle.test_properties import cases
 
 SETTINGS = settings(
     max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]

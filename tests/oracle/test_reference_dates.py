@@ -32,7 +32,7 @@ from policykb.bridge.model.errors import CaseError, PolicyError
 from policykb.bridge.solving.evaluator import Evaluator
 from policykb.cli.main import app
 
-FIXTURE = Path(__file__).parent / "fixtures" / "kb" / "rehab-visits"
+FIXTURE = Path(__file__).parents[1] / "fixtures" / "kb" / "rehab-visits"
 SETTINGS = settings(
     max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )

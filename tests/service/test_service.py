@@ -30,7 +30,7 @@ from policykb.service.pas import REVIEW_ACTION, REVIEW_ACTION_CODE
 from policykb.service.settings import ServiceSettings
 from tests.fhir_records import BARIATRIC_CODES, Record, questionnaire_response
 
-JS = Path(__file__).parent / "js"
+JS = Path(__file__).parents[1] / "js"
 R4 = models["r4"]
 
 # CRD's invariants of ext-coverage-information (davinci-crd), as FHIRPath.
@@ -419,7 +419,7 @@ def test_fhir_js_catches_a_broken_resource() -> None:
 
 # -- the JSON API --------------------------------------------------------------------
 
-EXAMPLES = Path(__file__).parents[1] / "examples"
+EXAMPLES = Path(__file__).parents[2] / "examples"
 
 
 @pytest.mark.parametrize(
@@ -567,7 +567,7 @@ def test_notice_and_prove(client: TestClient) -> None:
 
 
 def test_reports_name_policies_not_server_paths(tmp_path: Path) -> None:
-    versions = Path(__file__).parent / "fixtures" / "check" / "diff"
+    versions = Path(__file__).parents[1] / "fixtures" / "check" / "diff"
     app = create_app(ServiceSettings(kb_dirs=(str(versions),)))
     with TestClient(app) as local:
         report = local.post("/v1/diff", json={"old": "v1", "new": "v2"}).json()
@@ -602,7 +602,7 @@ def test_each_request_is_decided_by_the_version_in_force_on_its_date(tmp_path: P
     from policykb.cli.main import app as cli
     from policykb.service.audit import replay
     from policykb.service.decisions import Decisions
-    from tests.test_versions import versioned_kb
+    from tests.kb.test_versions import versioned_kb
 
     kb = versioned_kb(tmp_path / "kb")
     log = tmp_path / "audit.jsonl"

@@ -26,7 +26,7 @@ from policykb.bridge import Case, KnowledgeBase, Verdict
 from policykb.bridge.loading.case import validate_case
 from policykb.bridge.solving.evaluator import Evaluator
 
-FIXTURES = Path(__file__).parent / "fixtures" / "kb"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "kb"
 SETTINGS = settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )

@@ -1,6 +1,6 @@
 """Decision circuits (bridge/compile/circuit.py): the normal form and each transformation.
 
-Random formulas (tests/test_runs.py's) are built with the circuit's own
+Random formulas (tests/unit/test_circuit_runs.py's) are built with the circuit's own
 constructors; every node a root reaches must keep the normal form the
 module promises, and every node must be the function it was built as, read
 here straight off the nodes (not through a Run) over every complete case:
@@ -38,7 +38,7 @@ from policykb.bridge.compile.circuit import (
     TooComplex,
     bits,
 )
-from tests.test_runs import SIZES, Formula, build, completions, formulas, holds
+from tests.unit.test_circuit_runs import SIZES, Formula, build, completions, formulas, holds
 
 
 def reads(circuit: Circuit, node: int, vector: Sequence[int]) -> bool:

@@ -1,6 +1,6 @@
 """check on circuits (bridge/compile/conditions.py) against brute force.
 
-For generated policies (tests/test_compiled.py's: booleans and an enum read
+For generated policies (tests/oracle/test_compiled.py's: booleans and an enum read
 in several places, every role, headings, groups of parts) and the
 benchmark's shapes: every full scenario is solved by clingo on the check
 program, which gives each condition's set of scenarios. From those sets,
@@ -37,9 +37,9 @@ from policykb.bridge.model.policy import Role
 from policykb.bridge.model.result import Verdict
 from policykb.bridge.solving.evaluator import Evaluator
 from policykb.bridge.solving.query import QueryProgram
-from tests.test_compiled import policies
+from tests.oracle.test_compiled import policies
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 from synthetic import write_policy
 
 
@@ -196,7 +196,7 @@ def test_check_on_circuits_on_the_benchmark_shapes(
     _same_findings(evaluator, monkeypatch)
 
 
-FIXTURES = Path(__file__).parent / "fixtures" / "kb"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "kb"
 
 
 @pytest.mark.parametrize(

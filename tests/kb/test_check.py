@@ -14,7 +14,7 @@ from policykb.bridge.analysis.check import Kind, Level, check_policy
 from policykb.bridge.analysis.diff import diff_policies
 from policykb.cli.main import app
 
-FIXTURES = Path(__file__).parent / "fixtures" / "check"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "check"
 runner = CliRunner()
 
 
@@ -135,7 +135,7 @@ def test_diff_cli_exports_witnesses_that_show_the_change(tmp_path: Path) -> None
 
 def test_diff_of_massage_versions(tmp_path: Path) -> None:
     """Dropping stress reduction from E1 covers exactly the stress-reduction cases."""
-    source = Path(__file__).parent.parent / "kb" / "policies" / "massage-therapy"
+    source = Path(__file__).parents[2] / "kb" / "policies" / "massage-therapy"
     changed = tmp_path / "massage-v2"
     changed.mkdir()
     for file in source.glob("*.lp"):

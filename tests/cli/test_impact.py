@@ -27,7 +27,7 @@ from policykb.bridge.model.formats import InputFormat
 from policykb.bridge.model.result import Verdict, value_words
 from policykb.cli.main import app
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 REVISION = str(REPO / "examples" / "revision" / "massage-therapy")
 runner = CliRunner()
 
@@ -517,7 +517,7 @@ def test_report_order_and_reference_dates(tmp_path: Path) -> None:
     assert {(c["old"], c["new"]) for c in report["transition_examples"]} == changed
     order = [(-c["cases"], c["criterion"]) for c in report["newly_cited_in_denials"]]
     assert order == sorted(order) and len(order) > 1
-    fixtures = Path(__file__).parent / "fixtures" / "kb"
+    fixtures = Path(__file__).parents[1] / "fixtures" / "kb"
     cases = [
         {
             "id": f"r{n}",
@@ -541,7 +541,7 @@ def test_one_version_with_reference_dates_is_enough_to_need_a_day(tmp_path: Path
     """A revision that drops every comparison with the date of service still
     has an old version that needs one: regions are counted only with --as-of."""
     folder = tmp_path / "rehab-visits"
-    shutil.copytree(Path(__file__).parent / "fixtures" / "kb" / "rehab-visits", folder)
+    shutil.copytree(Path(__file__).parents[1] / "fixtures" / "kb" / "rehab-visits", folder)
     criteria = folder / "criteria.lp"
     kept = [
         line
@@ -550,7 +550,7 @@ def test_one_version_with_reference_dates_is_enough_to_need_a_day(tmp_path: Path
     ]
     kept += [f'met("{c}") :- holds(home_program).' for c in ("DOS", "EVAL", "POST-OP", "REFERRAL")]
     criteria.write_text("\n".join(kept) + "\n")
-    fixtures = str(Path(__file__).parent / "fixtures" / "kb")
+    fixtures = str(Path(__file__).parents[1] / "fixtures" / "kb")
     cases = [{"id": "r1", "facts": {"date_of_service": "2024-05-15", "home_program": True}}]
     settings = ImpactSettings(old="rehab-visits", new=str(folder), kb_dirs=(fixtures,))
     result = run_impact(io.BytesIO(_jsonl(cases)), InputFormat.JSONL, settings).to_dict()

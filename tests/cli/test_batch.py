@@ -18,7 +18,7 @@ from policykb.bridge.compile.compiled import CompiledPolicy
 from policykb.bridge.model.formats import InputFormat, RecordFormat
 from policykb.bridge.solving.evaluator import Evaluator
 from policykb.cli.main import app
-from tests.test_properties import cases
+from tests.oracle.test_properties import cases
 
 runner = CliRunner()
 

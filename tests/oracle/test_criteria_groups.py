@@ -28,9 +28,9 @@ from policykb.bridge.model.policy import FactType
 from policykb.bridge.model.result import Status
 from policykb.bridge.solving.evaluator import Evaluator
 from policykb.cli.main import app
-from tests.test_compiled import every_policy, policy_id
+from tests.oracle.test_compiled import every_policy, policy_id
 
-FIXTURES = Path(__file__).parent / "fixtures" / "kb"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "kb"
 SETTINGS = settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )

@@ -21,7 +21,7 @@ from policykb.bridge.model.errors import CaseError
 from policykb.bridge.model.version import PeriodProblem, PolicyVersion, period_problems, periods
 from policykb.cli.main import app
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 REVISION = REPO / "examples" / "revision" / "massage-therapy" / "indications.lp"
 REVISED_ON = date(2027, 1, 1)
 ORIGINAL_ON = date(2007, 6, 21)

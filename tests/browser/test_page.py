@@ -27,7 +27,7 @@ from policykb.bridge import KnowledgeBase
 from policykb.service.app import create_app
 from policykb.service.settings import ServiceSettings
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("POLICYKB_CHROMIUM", "/usr/bin/chromium")
 AXE = ROOT / "tests" / "js" / "node_modules" / "axe-core" / "axe.min.js"
 VERSIONS = ROOT / "tests" / "fixtures" / "check" / "diff"

@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 
 from policykb.cli.main import app
 
-ROOT = Path(__file__).resolve().parent.parent
-OWN_KB = Path(__file__).parent / "fixtures" / "kb"
+ROOT = Path(__file__).resolve().parents[2]
+OWN_KB = Path(__file__).parents[1] / "fixtures" / "kb"
 runner = CliRunner()
 
 

@@ -38,7 +38,7 @@ from policykb.bridge.model.formats import InputFormat
 from policykb.bridge.model.policy import FactType, Value
 from policykb.bridge.solving.evaluator import Evaluator
 
-FIXTURES = Path(__file__).parent / "fixtures" / "kb"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "kb"
 POLICIES = ("physio-visits", "knee-brace", "wound-care", "two-routes")
 SETTINGS = settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]

@@ -11,7 +11,7 @@ from policykb.bridge import Case, KnowledgeBase
 from policykb.bridge.prolog.engine import PrologEngine
 from policykb.bridge.solving.evaluator import Evaluator
 from tests import reference
-from tests.test_properties import cases
+from tests.oracle.test_properties import cases
 
 
 @pytest.fixture(scope="module")

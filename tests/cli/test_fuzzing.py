@@ -25,7 +25,7 @@ from policykb.bridge.batch.settings import BatchSettings
 from policykb.bridge.loading.case import parse_case_text
 from policykb.bridge.model.formats import InputFormat
 from policykb.bridge.testing.suite import load_suite
-from tests.test_properties import cases
+from tests.oracle.test_properties import cases
 
 FUZZ = settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]

@@ -16,9 +16,9 @@ from typer.testing import CliRunner
 from policykb.cli.main import app
 from tests import reference
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
-GOLDEN = Path(__file__).parent / "golden"
+GOLDEN = Path(__file__).parents[1] / "golden"
 runner = CliRunner()
 
 
@@ -210,7 +210,7 @@ def test_rendered_output_matches_golden_file(example: str, fmt: str) -> None:
 
 def _without_hashes(text: str) -> str:
     """A rendering with the policy version's content hash masked: any edit of a
-    policy file changes it (tests/test_versions.py checks the hashes shown)."""
+    policy file changes it (tests/kb/test_versions.py checks the hashes shown)."""
     return re.sub(r"sha256 [0-9a-f]{12}\b", "sha256 <hash>", text)
 
 

@@ -30,10 +30,10 @@ from policykb.bridge import Case, KnowledgeBase, Verdict
 from policykb.bridge.compile.compiled import CompiledPolicies, CompiledPolicy, compile_policy
 from policykb.bridge.solving.evaluator import Evaluator
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 from synthetic import fact_names, random_case, write_policy
 
-FIXTURES = Path(__file__).parent / "fixtures" / "kb"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "kb"
 SETTINGS = settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
