@@ -48,10 +48,10 @@ bench: $(STAMP)
 	$(BIN)/python bench/page.py
 
 # Mutation testing (long: not part of make test). MUTATION_ARGS=--resume
-# tests again only what the last run did not kill; see tests/mutation.
+# tests again only what the last run did not kill; see tools/mutation.
 MUTATION_STAMP := $(VENV)/.installed-mutation
 mutation: $(MUTATION_STAMP)
-	$(BIN)/python -m tests.mutation $(MUTATION_ARGS)
+	$(BIN)/python -m tools.mutation $(MUTATION_ARGS)
 
 $(MUTATION_STAMP): $(STAMP)
 	$(BIN)/python -m pip install -q -e '.[test,mutation]'

@@ -26,7 +26,7 @@ def massage(kb: KnowledgeBase) -> Evaluator:
     return kb.evaluator("massage-therapy")
 
 
-# The mutation harness (tests/mutation) runs the suite once per mutant: the
+# The mutation harness (tools/mutation) runs the suite once per mutant: the
 # same examples every run, no example database carried from one mutant to the
 # next, and no shrinking (a mutant is killed by its first failing example;
 # shrinking it can take minutes).

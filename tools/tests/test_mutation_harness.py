@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.mutation import __main__ as harness
-from tests.mutation.mutant import Mutant
+from tools.mutation import __main__ as harness
+from tools.mutation.mutant import Mutant
 
 
 def mutant(file: str, line: int, mutated: str = "x") -> Mutant:

@@ -27,7 +27,7 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
-from tests.mutation.mutant import Mutant
+from tools.mutation.mutant import Mutant
 
 MODULES = (
     "bridge/solving/evaluator.py",

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from clingo import Function, ast
 
-from tests.mutation.mutant import Mutant
+from tools.mutation.mutant import Mutant
 
 SWAPPED = {"holds": "fails", "fails": "holds"}
 NEIGHBOUR_ROLE = {

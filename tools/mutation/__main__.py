@@ -1,4 +1,4 @@
-"""`python -m tests.mutation`: run the KB and Python mutation harnesses, print the scores."""
+"""`python -m tools.mutation`: run the KB and Python mutation harnesses, print the scores."""
 
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.mutation.kb_mutants import kb_mutants
-from tests.mutation.mutant import Mutant, numbered
-from tests.mutation.python_mutants import MODULES, function_body_lines, python_mutants
-from tests.mutation.workspace import TEST_ORDER, Workspace
+from tools.mutation.kb_mutants import kb_mutants
+from tools.mutation.mutant import Mutant, numbered
+from tools.mutation.python_mutants import MODULES, function_body_lines, python_mutants
+from tools.mutation.workspace import TEST_ORDER, Workspace
 
 EQUIVALENT_FILE = Path(__file__).with_name("equivalent.toml")
 RESULTS_FILE = Path(__file__).resolve().parents[2] / ".mutation" / "results.json"
@@ -252,7 +252,7 @@ def line_range(text: str) -> range:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.mutation", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m tools.mutation", description=__doc__)
     parser.add_argument("--harness", choices=("kb", "python", "both"), default="both")
     parser.add_argument(
         "--jobs", type=int, default=2, help="workspaces run in parallel (default 2)"
@@ -320,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
             print(baseline.output[-3000:])
             print("the suite fails without any mutant: fix it first", file=sys.stderr)
             return 2
-        from tests.mutation.python_mutants import coverage_map
+        from tools.mutation.python_mutants import coverage_map
 
         cover = coverage_map(first) if "python" in harnesses else {}
         durations = test_durations(junit)

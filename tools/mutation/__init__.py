@@ -1,6 +1,6 @@
 """Mutation testing: how many deliberate defects does the test suite catch?
 
-`make mutation` (or `python -m tests.mutation`) runs two harnesses against a
+`make mutation` (or `python -m tools.mutation`) runs two harnesses against a
 private copy of the repository, never the working tree:
 
 - KB mutants (kb_mutants.py): single changes to the rules of kb/core and of
