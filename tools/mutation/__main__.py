@@ -34,24 +34,40 @@ class Outcome:
     detail: str = ""
 
 
-Key = tuple[str, str, str, str, str, int]
+Key = tuple[str, str, str, str, str, str, int]
+KEY_LENGTH = 7
 
 
-def equivalent_mutants() -> dict[Key, str]:
-    """Recorded equivalent mutants: key -> the reason they change no behaviour."""
-    data = tomllib.loads(EQUIVALENT_FILE.read_text(encoding="utf-8"))
+def equivalent_mutants(path: Path = EQUIVALENT_FILE) -> dict[Key, str]:
+    """Recorded equivalent mutants: key -> the reason they change no behaviour.
+
+    A KB entry names the rule and its mutant as written in one normal form; a
+    Python entry names the enclosing function (scope), the statement and its
+    mutant as unparsed ASTs (see anchor.py), so a reformat keeps every key."""
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
     found: dict[Key, str] = {}
-    for harness, text in (("kb", "rule"), ("python", "line")):
-        for entry in data.get(harness, []):
-            key: Key = (
-                harness,
-                entry["file"],
-                entry["operator"],
-                entry[text],
-                entry["mutant"],
-                entry.get("occurrence", 0),
-            )
-            found[key] = entry["reason"]
+    for entry in data.get("kb", []):
+        key: Key = (
+            "kb",
+            entry["file"],
+            "",
+            entry["operator"],
+            entry["rule"],
+            entry["mutant"],
+            entry.get("occurrence", 0),
+        )
+        found[key] = entry["reason"]
+    for entry in data.get("python", []):
+        key = (
+            "python",
+            entry["file"],
+            entry["scope"],
+            entry["operator"],
+            entry["statement"],
+            entry["mutant"],
+            entry.get("occurrence", 0),
+        )
+        found[key] = entry["reason"]
     return found
 
 
@@ -198,21 +214,16 @@ def list_key(key: Sequence[object]) -> str:
 
 
 def earlier_results() -> dict[tuple[object, ...], str]:
-    """The final statuses (killed, timeout, invalid) of the last run, by mutant key."""
+    """The final statuses (killed, timeout, invalid) of the last run, by mutant
+    key (records keyed as before keys were anchored are not read)."""
     if not RESULTS_FILE.is_file():
         return {}
     records = json.loads(RESULTS_FILE.read_text(encoding="utf-8"))
-    keys = Counter(tuple(r["key"]) for r in records)
-    found: dict[tuple[object, ...], str] = {}
-    for record in records:
-        key = tuple(record["key"])
-        if len(key) == 5:  # written before keys had an occurrence: only if unambiguous
-            if keys[key] > 1:
-                continue
-            key = (*key, 0)
-        if record["status"] in FINAL:
-            found[key] = record["status"]
-    return found
+    return {
+        tuple(record["key"]): record["status"]
+        for record in records
+        if len(record["key"]) == KEY_LENGTH and record["status"] in FINAL
+    }
 
 
 def report(harness: str, outcomes: list[Outcome]) -> float:
@@ -272,6 +283,12 @@ def main(argv: list[str] | None = None) -> int:
         "modules; a mutant only another file kills counts as survived",
     )
     parser.add_argument(
+        "--check-equivalents",
+        action="store_true",
+        help=f"list the mutants of the files {EQUIVALENT_FILE.name} names and report its "
+        "entries that match none (exit 1 if any); runs no test",
+    )
+    parser.add_argument(
         "--resume",
         action="store_true",
         help="keep the last run's killed and invalid mutants; test only the others again",
@@ -290,6 +307,8 @@ def main(argv: list[str] | None = None) -> int:
         started = time.monotonic()
         workspaces = [Workspace(Path(parent)) for _ in range(max(1, options.jobs))]
         first = workspaces[0].root
+        if options.check_equivalents:
+            return check_equivalents(first)
         mutants: list[Mutant] = []
         if "kb" in harnesses:
             mutants += kb_mutants(first)
@@ -389,6 +408,24 @@ def main(argv: list[str] | None = None) -> int:
             print(f"stale entry in {EQUIVALENT_FILE.name} (no such mutant now): {key}")
         print(f"\nmutation testing took {time.monotonic() - started:.0f} s")
         return 1 if failing else 0
+
+
+def check_equivalents(root: Path, path: Path = EQUIVALENT_FILE) -> int:
+    """Reports the recorded equivalents that match no mutant the harnesses
+    generate now (0: none, 1: some), listing only the files they name."""
+    equivalent = equivalent_mutants(path)
+    files = {key[1] for key in equivalent}
+    mutants: list[Mutant] = []
+    if any(key[0] == "kb" for key in equivalent):
+        mutants += kb_mutants(root)
+    modules = [m for m in MODULES if m in files]
+    mutants += python_mutants(root, modules) if modules else []
+    generated = {m.key for m in numbered(mutants)}
+    stale = [key for key in equivalent if key not in generated]
+    for key in stale:
+        print(f"stale entry in {path.name} (no such mutant now): {key}")
+    print(f"{len(equivalent) - len(stale)} of {len(equivalent)} entries match a mutant")
+    return 1 if stale else 0
 
 
 def _stop(_signal: int, _frame: object) -> None:

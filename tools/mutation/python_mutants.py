@@ -13,6 +13,9 @@ No mutant is made inside a type annotation: the modules import annotations
 from __future__, so annotations are never evaluated and such a mutant could
 not change behaviour.
 
+Each mutant carries its anchor (anchor.py): the enclosing function and the
+statement changed, as unparsed ASTs, which key it in equivalent.toml.
+
 Which tests run against a mutant: those that executed its line, read from a
 coverage run with one context per test. A line that only runs at import runs
 the whole suite.
@@ -27,6 +30,7 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
+from tools.mutation.anchor import anchor
 from tools.mutation.mutant import Mutant
 
 MODULES = (
@@ -157,6 +161,7 @@ def python_mutants(root: Path, modules: Iterable[str] = MODULES) -> list[Mutant]
                 (new for old, new in zip(source_lines, mutated_lines, strict=False) if old != new),
                 "",
             )
+            where = anchor(source, mutated, line_number, column)
             mutants.append(
                 Mutant(
                     harness="python",
@@ -167,6 +172,9 @@ def python_mutants(root: Path, modules: Iterable[str] = MODULES) -> list[Mutant]
                     mutated=changed.strip(),
                     content=mutated.encode(),
                     column=column,
+                    scope=where.scope,
+                    statement=where.statement,
+                    mutated_statement=where.mutated,
                 )
             )
     config.unlink()
