@@ -12,7 +12,7 @@ STAMP  := $(VENV)/.installed
 # FHIR.js, the tests' independent FHIR validator (tests/js), from npm.
 NODE_STAMP := tests/js/node_modules/.installed
 
-.PHONY: demo test lint typecheck unit bench mutation reference screenshots system-deps test-system-deps clean
+.PHONY: demo test test-fast lint typecheck unit bench mutation reference screenshots system-deps test-system-deps clean
 
 demo: $(STAMP)
 	$(BIN)/policykb evaluate examples/denied-no-order.json
@@ -37,6 +37,13 @@ typecheck: $(STAMP)
 # Two test processes (pytest-xdist): each loads the policies once.
 unit: $(STAMP) $(NODE_STAMP)
 	$(BIN)/pytest -n 2
+
+# The inner loop (under a minute): unit and knowledge-base tests and the YAML
+# suites, without what needs SWI-Prolog, Node or a browser (tests/conftest.py
+# marks those). make test stays the full run.
+FAST_LAYERS := tests/unit tests/kb tests/fixtures kb tools
+test-fast: $(STAMP)
+	$(BIN)/pytest -n 2 -q -m "not prolog and not node and not browser" $(FAST_LAYERS)
 
 bench: $(STAMP)
 	$(BIN)/python bench/why_synthetic.py

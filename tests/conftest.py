@@ -1,9 +1,24 @@
-"""Shared fixtures: one knowledge base per test session (grounding is done once)."""
+"""Shared fixtures: one knowledge base per test session (grounding is done once);
+and the markers of what a test needs beyond Python and clingo, set here from
+what the test and its fixtures call, so no test has to remember its own.
+
+- prolog: SWI-Prolog, the second engine (proofs, cross-checks, agreement);
+- node: Node.js and the npm packages of tests/js (FHIR.js, axe-core);
+- browser: Chromium (every test of tests/browser).
+
+`make test-fast` leaves the three out. A test that calls SWI-Prolog while
+unmarked fails and says so, so the markers cannot drift from the tests.
+"""
 
 from __future__ import annotations
 
+import inspect
 import os
+import re
 import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import Phase, settings
@@ -36,3 +51,72 @@ settings.register_profile(
     derandomize=True,
     phases=[Phase.explicit, Phase.reuse, Phase.generate],
 )
+
+
+TESTS = Path(__file__).resolve().parent
+DEF = re.compile(r"^\s*(async\s+)?def\s", re.MULTILINE)
+NEEDS = {
+    # Calls into the second engine, in Python or through the command line.
+    "prolog": re.compile(
+        r"\.prove\(|\bprover(_for)?\(|PrologEngine|\bcross_check\(|--proof\b|--cross-check\b"
+    ),
+    # The FHIR.js validator of tests/js, run by node.
+    "node": re.compile(r"\bfhir_js\(|\[\"node\""),
+}
+
+
+def _source(function: Callable[..., Any]) -> str:
+    try:
+        return inspect.getsource(function)  # with its decorators (parameters included)
+    except (OSError, TypeError):
+        return ""
+
+
+def _needs(item: pytest.Function) -> set[str]:
+    """What an item needs: by its folder, and by what its own code or any
+    fixture it uses calls."""
+    needs = set()
+    path = Path(str(item.path)).resolve()
+    if TESTS / "browser" in path.parents:
+        needs |= {"browser", "node"}  # axe-core comes from npm
+    own = _source(item.function)
+    callspec = getattr(item, "callspec", None)
+    if callspec is not None:
+        # One parameter set of several: its own values, not its siblings' in
+        # the decorator, say what it calls.
+        signature = DEF.search(own)
+        own = own[signature.start() if signature else 0 :]
+        own += " ".join(str(v) for v in callspec.params.values())
+    sources = [own]
+    for definitions in item._fixtureinfo.name2fixturedefs.values():
+        sources += [_source(definition.func) for definition in definitions]
+    for mark, pattern in NEEDS.items():
+        if any(pattern.search(text) for text in sources):
+            needs.add(mark)
+    return needs
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if isinstance(item, pytest.Function):
+            for mark in sorted(_needs(item)):
+                item.add_marker(mark)
+
+
+@pytest.fixture(autouse=True)
+def _prolog_only_where_marked(request: pytest.FixtureRequest) -> Iterator[None]:
+    """An unmarked test that reaches SWI-Prolog fails, naming the marker."""
+    if request.node.get_closest_marker("prolog") is not None:
+        yield
+        return
+    from policykb.bridge.prolog import engine
+
+    def refuse(*_arguments: object) -> None:
+        pytest.fail(f"{request.node.nodeid} calls SWI-Prolog: mark it prolog", pytrace=False)
+
+    patch = pytest.MonkeyPatch()
+    patch.setattr(engine, "on_prolog_thread", refuse)
+    try:
+        yield
+    finally:
+        patch.undo()
