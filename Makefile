@@ -64,7 +64,7 @@ $(MUTATION_STAMP): $(STAMP)
 	$(BIN)/python -m pip install -q -e '.[test,mutation]'
 	touch $(MUTATION_STAMP)
 
-# The page's screenshots in docs/ (the README shows them), from its browser tests.
+# The page's screenshots in docs/images/ (the documentation shows them), from its browser tests.
 screenshots: $(STAMP) $(NODE_STAMP)
 	POLICYKB_UPDATE_SCREENSHOTS=1 $(BIN)/pytest tests/browser/test_page.py -q
 

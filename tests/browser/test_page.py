@@ -3,7 +3,7 @@
 The service runs on a loopback port with the bundled policies and two
 versions of a small policy (for the diff view). Screenshots of the main
 views are taken every run; with POLICYKB_UPDATE_SCREENSHOTS=1 they replace
-the ones under docs/ that the README shows.
+the ones under docs/images/ that the documentation shows.
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ def page(browser: Browser, base_url: str) -> Iterator[Page]:
 @pytest.fixture(scope="module")
 def shots() -> Path:
     if os.environ.get("POLICYKB_UPDATE_SCREENSHOTS"):
-        folder = ROOT / "docs"
+        folder = ROOT / "docs" / "images"
         folder.mkdir(exist_ok=True)
         return folder
     return Path(tempfile.mkdtemp(prefix="policykb-shots-"))
