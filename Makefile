@@ -12,7 +12,7 @@ STAMP  := $(VENV)/.installed
 # FHIR.js, the tests' independent FHIR validator (tests/js), from npm.
 NODE_STAMP := tests/js/node_modules/.installed
 
-.PHONY: demo test lint typecheck unit bench mutation reference screenshots system-deps test-system-deps clean
+.PHONY: demo test test-fast lint typecheck unit bench mutation reference screenshots system-deps test-system-deps clean
 
 demo: $(STAMP)
 	$(BIN)/policykb evaluate examples/denied-no-order.json
@@ -36,6 +36,13 @@ typecheck: $(STAMP)
 unit: $(STAMP) $(NODE_STAMP)
 	$(BIN)/pytest -n 2
 
+# The inner loop (under a minute): unit and knowledge-base tests and the YAML
+# suites, without what needs SWI-Prolog, Node or a browser (tests/conftest.py
+# marks those). make test stays the full run.
+FAST_LAYERS := tests/unit tests/kb tests/fixtures kb tools
+test-fast: $(STAMP)
+	$(BIN)/pytest -n 2 -q -m "not prolog and not node and not browser" $(FAST_LAYERS)
+
 bench: $(STAMP)
 	$(BIN)/python bench/why_synthetic.py
 	$(BIN)/python bench/check_diff.py
@@ -46,18 +53,18 @@ bench: $(STAMP)
 	$(BIN)/python bench/page.py
 
 # Mutation testing (long: not part of make test). MUTATION_ARGS=--resume
-# tests again only what the last run did not kill; see tests/mutation.
+# tests again only what the last run did not kill; see tools/mutation.
 MUTATION_STAMP := $(VENV)/.installed-mutation
 mutation: $(MUTATION_STAMP)
-	$(BIN)/python -m tests.mutation $(MUTATION_ARGS)
+	$(BIN)/python -m tools.mutation $(MUTATION_ARGS)
 
 $(MUTATION_STAMP): $(STAMP)
 	$(BIN)/python -m pip install -q -e '.[serve,lake,report,test,mutation]'
 	touch $(MUTATION_STAMP)
 
-# The page's screenshots in docs/ (the README shows them), from its browser tests.
+# The page's screenshots in docs/images/ (the documentation shows them), from its browser tests.
 screenshots: $(STAMP) $(NODE_STAMP)
-	POLICYKB_UPDATE_SCREENSHOTS=1 $(BIN)/pytest tests/test_page.py -q
+	POLICYKB_UPDATE_SCREENSHOTS=1 $(BIN)/pytest tests/browser/test_page.py -q
 
 reference: $(STAMP)
 	$(BIN)/policykb reference -o kb/REFERENCE.md

@@ -25,7 +25,7 @@ from playwright.sync_api import sync_playwright
 
 from policykb.service.app import create_app
 from policykb.service.settings import ServiceSettings
-from tests.test_page import CHROMIUM, CHROMIUM_ARGS
+from tests.browser.test_page import CHROMIUM, CHROMIUM_ARGS
 
 FLIPS = 40
 TIMED_CLICK = """async ([fact, value]) => {

@@ -22,7 +22,7 @@ different values for a fact of one value, stays unknown; the policy's
 questionnaire asks for it. Values then pass the case validation of every
 other input.
 
-What counts (each rule a test in tests/test_fhir_facts.py):
+What counts (each rule a test in tests/service/test_fhir_facts.py):
 
 - Only resources about the patient of the request: its `subject` (a
   Coverage: `beneficiary`; else `patient`) refers to the patient as

@@ -7,7 +7,7 @@ observations costs milliseconds, most of a CRD request. The subset here
 (navigation, choice types, literals, %variables, `|`, `=`/`!=`, `and`/`or`,
 `in`/`contains`, and where, exists, empty, not, first, last, count,
 startsWith) is compiled once from fhirpathpy's own parse tree; an expression
-using anything else is evaluated by fhirpathpy. tests/test_fhirpath.py ties
+using anything else is evaluated by fhirpathpy. tests/service/test_fhirpath.py ties
 the two on generated records.
 """
 

@@ -1,0 +1,1 @@
+"""Tools that work on the repository rather than ship in the package."""
