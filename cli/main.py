@@ -59,6 +59,7 @@ from policykb.explain.render import render_markdown, render_text
 if TYPE_CHECKING:
     from policykb.bridge.batch.output import ChunkResult
     from policykb.bridge.solving.evaluator import Evaluator
+    from policykb.cli.streams import Outputs
 
 EXIT_INVALID = 1
 EXIT_FINDINGS = 1
@@ -317,30 +318,53 @@ DotOutputOption = Annotated[
 ]
 
 
-def _emit_proof_dot(proof: dict[str, Any], output: Path | None) -> None:
-    from policykb.cli.streams import write_output
+def _outputs(
+    inputs: tuple[str | Path | None, ...] = (),
+    policies: tuple[str | Path | None, ...] = (),
+    kb: list[Path] | None = None,
+) -> Outputs:
+    """The guard of a command's output files: its input files, and the files
+    of the policies it reads (named as paths or in --kb folders), are never
+    written over (exit 5)."""
+    from policykb.bridge.loading.files import policy_input_files
+    from policykb.cli.streams import Outputs
+
+    return Outputs([*inputs, *policy_input_files(policies, kb or ())])
+
+
+def _dot_outputs(
+    output: Path | None, case: str, policy: str | None, kb: list[Path] | None
+) -> Outputs | None:
+    """The guard of --output (and the SVG beside it), checked before any work."""
+    if output is None:
+        return None
+    outputs = _outputs((case,), (policy,), kb)
+    outputs.check(output)
+    outputs.check(output.with_suffix(".svg"))
+    return outputs
+
+
+def _emit_proof_dot(proof: dict[str, Any], output: Path | None, outputs: Outputs | None) -> None:
     from policykb.explain.proof import render_proof_dot, render_svg
 
     dot_text = render_proof_dot(proof)
-    if output is None:
+    if output is None or outputs is None:
         sys.stdout.write(dot_text)
         return
-    write_output(output, dot_text)
+    outputs.write(output, dot_text)
     svg = output.with_suffix(".svg")
     svg_text = render_svg(dot_text)
     if svg_text is not None:
-        write_output(svg, svg_text)
+        outputs.write(svg, svg_text)
         sys.stderr.write(f"wrote {output} and {svg}\n")
     else:
         sys.stderr.write(f"wrote {output} (no SVG: Graphviz is not installed)\n")
 
 
-def _export(files: list[tuple[str, str]], folder: Path) -> None:
-    from policykb.cli.streams import output_folder, write_output
-
-    target = output_folder(folder)
+def _export(files: list[tuple[str, str]], folder: Path, outputs: Outputs) -> None:
+    target = outputs.folder(folder)
     for name, text in files:
-        write_output(target / name, text)
+        outputs.write(target / name, text)
 
 
 def _proof_block(proof: dict[str, Any], markdown: bool) -> str:
@@ -361,6 +385,7 @@ def _emit_answer(
     output_format: OutputFormat,
     proof: bool,
     output: Path | None,
+    outputs: Outputs | None,
 ) -> None:
     """Write an answer in the chosen format, with the Prolog proof when asked
     (`--format dot` is the proof alone)."""
@@ -369,7 +394,7 @@ def _emit_answer(
         proof_tree = knowledge.prove(case, policy)[1]
     if output_format is OutputFormat.DOT:
         assert proof_tree is not None
-        _emit_proof_dot(proof_tree, output)
+        _emit_proof_dot(proof_tree, output, outputs)
     elif output_format is OutputFormat.JSON:
         if proof_tree is not None:
             document["proof"] = proof_tree
@@ -411,6 +436,7 @@ def evaluate(
     2 usage error, 3 the two engines disagree (--cross-check), 4 SWI-Prolog is
     not available, 7 the policy uses a construct the second engine cannot prove.
     """
+    outputs = _dot_outputs(output, case, policy, kb)
     knowledge = KnowledgeBase(kb or ())
     parsed = knowledge.read_case(case, policy, _day(as_of))
     evaluation = knowledge.evaluate(parsed, policy)
@@ -423,7 +449,15 @@ def evaluate(
     else:
         text = render_text(evaluation, chosen, width=_text_width(), color=sys.stdout.isatty())
     _emit_answer(
-        knowledge, parsed, policy, evaluation.to_dict(), text, output_format, proof, output
+        knowledge,
+        parsed,
+        policy,
+        evaluation.to_dict(),
+        text,
+        output_format,
+        proof,
+        output,
+        outputs,
     )
 
 
@@ -467,12 +501,15 @@ def why(
     """
     from policykb.explain.why import render_why_text
 
+    outputs = _dot_outputs(output, case, policy, kb)
     knowledge = KnowledgeBase(kb or ())
     parsed = knowledge.read_case(case, policy, _day(as_of))
     answer = knowledge.why(parsed, policy, max_changes, keep or ())
     chosen = knowledge.case_evaluator(parsed, policy).policy
     text = render_why_text(answer, chosen, markdown=output_format is OutputFormat.MARKDOWN)
-    _emit_answer(knowledge, parsed, policy, answer.to_dict(), text, output_format, proof, output)
+    _emit_answer(
+        knowledge, parsed, policy, answer.to_dict(), text, output_format, proof, output, outputs
+    )
 
 
 @app.command()
@@ -556,6 +593,9 @@ def check(
     """
     from policykb.explain.findings import check_witness_files, render_check
 
+    outputs = _outputs(policies=(policy,), kb=kb)
+    if export is not None:
+        outputs.check_folder(export)
     knowledge = KnowledgeBase(kb or ())
     report = knowledge.check(_as_of(knowledge.evaluator(policy, _day(as_of)), as_of))
     if output_format is OutputFormat.JSON:
@@ -563,7 +603,7 @@ def check(
     else:
         sys.stdout.write(render_check(report, markdown=output_format is OutputFormat.MARKDOWN))
     if export is not None:
-        _export(check_witness_files(report), export)
+        _export(check_witness_files(report), export, outputs)
     if report.warnings:
         raise typer.Exit(EXIT_FINDINGS)
 
@@ -593,6 +633,9 @@ def diff(
     from policykb.bridge.analysis.diff import diff_policies
     from policykb.explain.findings import diff_witness_files, render_diff
 
+    outputs = _outputs(policies=(old, new), kb=kb)
+    if export is not None:
+        outputs.check_folder(export)
     knowledge = KnowledgeBase(kb or ())
     before = _as_of(knowledge.evaluator(old, _day(as_of)), as_of)
     after = _as_of(knowledge.evaluator(new, _day(as_of)), as_of)
@@ -602,7 +645,7 @@ def diff(
     else:
         sys.stdout.write(render_diff(report, markdown=output_format is OutputFormat.MARKDOWN))
     if export is not None:
-        _export(diff_witness_files(report, after.policy.name), export)
+        _export(diff_witness_files(report, after.policy.name), export, outputs)
     if not report.empty:
         raise typer.Exit(EXIT_FINDINGS)
 
@@ -671,13 +714,7 @@ def batch(
     from policykb.bridge.batch.readers import guess_format
     from policykb.bridge.batch.runner import run_batch
     from policykb.bridge.batch.settings import MAX_JOBS, BatchSettings
-    from policykb.cli.streams import (
-        check_output_path,
-        make_progress,
-        open_input,
-        safe_output,
-        write_output,
-    )
+    from policykb.cli.streams import make_progress, open_input
     from policykb.explain.summary import render_summary
 
     kind = input_format or (InputFormat.JSONL if input_path == "-" else guess_format(input_path))
@@ -691,9 +728,10 @@ def batch(
         policy=policy,
         as_of=_day(as_of),
     )
+    outputs = _outputs((input_path,), (policy,), kb)
     if summary_file is not None:
-        check_output_path(summary_file)
-    check_output_path(output)
+        outputs.check(summary_file)
+    outputs.check(output)
     # Validate the policy up front, so a wrong --policy fails once, not per record.
     if policy is not None:
         KnowledgeBase(kb or ()).policy(policy)
@@ -712,13 +750,13 @@ def batch(
 
     with (
         open_input(input_path) as source,
-        safe_output(output, inputs=(input_path,)) as target,
+        outputs.open(output) as target,
         progress,
     ):
         summary = run_batch(source, target, kind, settings, workers, seen, dask)
     errors.print(render_summary(summary), markup=False)
     if summary_file is not None:
-        write_output(summary_file, json.dumps(summary.to_dict(), indent=2) + "\n")
+        outputs.write(summary_file, json.dumps(summary.to_dict(), indent=2) + "\n")
     if summary.errors:
         raise typer.Exit(EXIT_INVALID)
 
@@ -800,13 +838,7 @@ def impact(
     """
     from policykb.bridge.batch.impact import ImpactSettings, RecordsWriter, run_impact
     from policykb.bridge.batch.readers import guess_format
-    from policykb.cli.streams import (
-        check_output_path,
-        make_progress,
-        open_input,
-        safe_output,
-        write_output,
-    )
+    from policykb.cli.streams import make_progress, open_input
 
     kind = input_format or (InputFormat.JSONL if cases == "-" else guess_format(cases))
     if report_format is None:
@@ -816,9 +848,10 @@ def impact(
             ".html": ImpactFormat.HTML,
             ".htm": ImpactFormat.HTML,
         }.get(suffix, ImpactFormat.MARKDOWN)
-    check_output_path(output)
+    outputs = _outputs((cases,), (old, new), kb)
+    outputs.check(output)
     if records is not None:
-        check_output_path(records)
+        outputs.check(records)
     settings = ImpactSettings(
         old=old,
         new=new,
@@ -838,7 +871,7 @@ def impact(
         source = stack.enter_context(open_input(cases))
         writer = None
         if records is not None:
-            target = stack.enter_context(safe_output(records, inputs=(cases,)))
+            target = stack.enter_context(outputs.open(records))
             parquet = records.lower().endswith((".parquet", ".pq"))
             writer = RecordsWriter(target, parquet)
             stack.callback(writer.close)
@@ -864,10 +897,7 @@ def impact(
         from policykb.explain.impact import render_impact_markdown
 
         text = render_impact_markdown(report)
-    if output == "-":
-        sys.stdout.write(text)
-    else:
-        write_output(output, text)
+    outputs.write(output, text)
     errors.print(
         f"{report.totals.records:,} cases: {report.changed:,} decided differently, "
         f"{report.totals.error_count:,} failed",
@@ -1003,6 +1033,7 @@ def serve(
             "explicitly, --no-auth"
         )
         raise typer.Exit(EXIT_USAGE)
+    _outputs((trust,), kb=kb).check(audit)  # appending to an input would corrupt it
     settings = ServiceSettings(
         kb_dirs=tuple(str(d) for d in kb or ()),
         audit=str(audit),
@@ -1128,14 +1159,16 @@ def init_case(
     Every fact of the policy is set to null, with its question, type and
     default as a comment.
     """
-    from policykb.cli.streams import write_output
     from policykb.explain.show import case_template
 
+    outputs = _outputs(policies=(policy,), kb=kb)
+    if output is not None:
+        outputs.check(output)
     template = case_template(KnowledgeBase(kb or ()).policy(policy))
     if output is None:
         sys.stdout.write(template)
     else:
-        write_output(output, template)
+        outputs.write(output, template)
 
 
 @app.command()
@@ -1155,19 +1188,21 @@ def reference(
     meta-programs and every policy.
     """
     from policykb.bridge.loading.files import bundled_kb, discover_policies
+    from policykb.cli.streams import Outputs
     from policykb.explain.show import kb_reference
 
     root = bundled_kb()
     files = sorted((root / "core").glob("*.lp")) + sorted((root / "meta").glob("*.lp"))
     for source in discover_policies([Path(d) for d in (kb or ())]).values():
         files += sorted(source.folder.glob("*.lp"))
-    from policykb.cli.streams import write_output
-
+    outputs = Outputs(files)
+    if output is not None:
+        outputs.check(output)
     page = kb_reference(files, root)
     if output is None:
         sys.stdout.write(page)
     else:
-        write_output(output, page)
+        outputs.write(output, page)
 
 
 GLOBAL_VALUE_OPTIONS = frozenset({"--load-timeout", "--load-memory"})
