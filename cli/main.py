@@ -27,6 +27,7 @@ import os
 import shutil
 import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from datetime import date
 from functools import wraps
@@ -186,22 +187,63 @@ def _silence_stdout() -> None:
         os.dup2(devnull, sys.stdout.fileno())
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def _forward_to_main(wakeup: int, stopping: threading.Event) -> None:
+    """Make sure the main thread runs the handler of a signal another thread took.
+
+    A signal sent to the process may be taken by any thread that does not
+    block it (a library's thread pool, Dask's event loop); Python then runs
+    its handler only when the main thread next runs Python code, which a main
+    thread waiting on a read never does. Each handled signal's number comes
+    through the wakeup fd; if the main thread has not begun stopping shortly
+    after, the signal is sent to the main thread itself, whose read then ends.
+    """
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)  # never take one here
+    main = threading.main_thread().ident
+    with open(wakeup, "rb", buffering=0, closefd=True) as pipe:
+        for received in iter(lambda: pipe.read(64), b""):
+            _forward(received, main, stopping)
+
+
+def _forward(received: bytes, main: int | None, stopping: threading.Event) -> None:
+    for number in received:
+        if number in STOP_SIGNALS and not stopping.wait(0.05) and main is not None:
+            with contextlib.suppress(OSError, ValueError):
+                signal.pthread_kill(main, number)
+
+
 @contextlib.contextmanager
 def _interruptible() -> Iterator[None]:
-    """SIGTERM ends a command like Ctrl-C: cleanup runs, nothing partial is left."""
+    """Ctrl-C and SIGTERM end a command (exit 130): cleanup runs, nothing
+    partial is left. The first one starts the stop; more while it runs change
+    nothing, so cleanup is never cut short."""
+    stopping = threading.Event()
 
     def stop(_signal: int, _frame: object) -> None:
-        raise KeyboardInterrupt
+        if not stopping.is_set():
+            stopping.set()
+            raise KeyboardInterrupt
 
     try:
-        previous = signal.signal(signal.SIGTERM, stop)
+        previous = {number: signal.signal(number, stop) for number in STOP_SIGNALS}
     except ValueError:  # not the main thread (a test runner's worker): nothing to install
         yield
         return
+    reading, writing = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    os.set_blocking(reading, True)
+    previous_wakeup = signal.set_wakeup_fd(writing, warn_on_full_buffer=False)
+    threading.Thread(
+        target=_forward_to_main, args=(reading, stopping), name="policykb-signals", daemon=True
+    ).start()
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        signal.set_wakeup_fd(previous_wakeup)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        os.close(writing)  # the forwarder reads the end of its pipe and returns
 
 
 reports_errors = _exits_on_error(EXIT_INVALID)
