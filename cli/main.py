@@ -1075,7 +1075,10 @@ def serve(
             "explicitly, --no-auth"
         )
         raise typer.Exit(EXIT_USAGE)
-    _outputs((trust,), kb=kb).check(audit)  # appending to an input would corrupt it
+    try:  # appending to an input would corrupt it
+        _outputs((trust,), kb=kb).check(audit)
+    except OutputError as error:
+        raise OutputError(f"audit log {error}") from None
     settings = ServiceSettings(
         kb_dirs=tuple(str(d) for d in kb or ()),
         audit=str(audit),
@@ -1095,39 +1098,64 @@ def replay(
     output_format: FormatOption = OutputFormat.TEXT,
     kb: KbOption = None,
 ) -> None:
-    """Decide every entry of an audit log again and report those that differ now.
+    """Check an audit log's hash chain and hashes, decide every entry again,
+    and report the entries that are bad or differ now.
 
-    An entry differs when its verdict or cited criteria changed (the report says
-    whether the policy's content hash changed too), or when it can no longer be
-    decided (its policy is gone, or a fact no longer fits it).
+    An entry is bad when the chain breaks at it (its prev_hash does not name
+    the line before: an entry edited, removed or inserted), when its
+    facts_hash or coverage_assertion_id does not match its content, or when it
+    cannot be read or decided; each is reported with its line and the replay
+    goes on. An entry differs when its verdict or cited criteria changed (the
+    report says whether the policy's content hash changed too). The last line
+    gives the chain's head hash: keep it elsewhere to detect a rewrite of the
+    log's end.
 
-    Exit codes: 0 every entry decides as it did, 1 some differ or cannot be read.
+    Exit codes: 0 every entry is sound and decides as it did, 1 some entry is
+    bad or differs (or the log cannot be read).
     """
+    from policykb.explain.escape import terminal_safe
+    from policykb.service.audit import Chain
     from policykb.service.audit import replay as replay_log
     from policykb.service.decisions import Decisions
 
-    if not log.is_file():
+    if not log.exists():
         raise CaseError(f"{log}: no such audit log")
+    if log.is_dir():
+        raise CaseError(f"{log}: is a folder, not an audit log")
     decisions = Decisions(KnowledgeBase(kb or ()), compile_now=False)
-    total, differing = 0, []
-    for entry in replay_log(log, decisions):
+    chain = Chain()
+    total, bad, changed, differing = 0, 0, 0, []
+    for entry in replay_log(log, decisions, chain):
         total += 1
+        bad += entry.bad
+        changed += entry.changed
         if entry.differs:
             differing.append(entry)
     if output_format is OutputFormat.JSON:
-        _write_json({"entries": total, "differ": [entry.to_dict() for entry in differing]})
+        _write_json(
+            {
+                "entries": total,
+                "bad": bad,
+                "chain_head": chain.head,
+                "differ": [entry.to_dict() for entry in differing],
+            }
+        )
     else:
-        sys.stdout.write(f"{total} entries replayed, {len(differing)} differ\n")
+        lines = [f"{total} entries replayed, {bad} bad, {changed} differ\n"]
         for entry in differing:
             where = f"{log.name}:{entry.line}"
-            if entry.problem:
-                sys.stdout.write(f"{where}: cannot be decided: {entry.problem}\n")
-                continue
-            changed = " (the policy changed since)" if entry.policy_changed else ""
-            sys.stdout.write(
-                f"{where}: {entry.assertion_id} {entry.policy}: {entry.before} -> {entry.after}, "
-                f"criteria {entry.criteria_before} -> {entry.criteria_after}{changed}\n"
-            )
+            if entry.bad:
+                lines.append(f"{where}: bad: {entry.problem}\n")
+            if entry.changed:
+                changed = " (the policy changed since)" if entry.policy_changed else ""
+                lines.append(
+                    f"{where}: {entry.assertion_id} {entry.policy}: {entry.before} -> "
+                    f"{entry.after}, criteria {entry.criteria_before} -> "
+                    f"{entry.criteria_after}{changed}\n"
+                )
+        lines.append(f"chain head sha256:{chain.head}\n")
+        # Everything above may come from the log: no raw escape reaches the terminal.
+        sys.stdout.write("".join(terminal_safe(line.rstrip("\n")) + "\n" for line in lines))
     if differing:
         raise typer.Exit(EXIT_FINDINGS)
 
