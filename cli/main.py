@@ -1147,11 +1147,11 @@ def replay(
             if entry.bad:
                 lines.append(f"{where}: bad: {entry.problem}\n")
             if entry.changed:
-                changed = " (the policy changed since)" if entry.policy_changed else ""
+                since = " (the policy changed since)" if entry.policy_changed else ""
                 lines.append(
                     f"{where}: {entry.assertion_id} {entry.policy}: {entry.before} -> "
                     f"{entry.after}, criteria {entry.criteria_before} -> "
-                    f"{entry.criteria_after}{changed}\n"
+                    f"{entry.criteria_after}{since}\n"
                 )
         lines.append(f"chain head sha256:{chain.head}\n")
         # Everything above may come from the log: no raw escape reaches the terminal.

@@ -146,8 +146,8 @@ class Outputs:
         if not os.path.isdir(os.path.dirname(target) or "."):
             raise OutputError(f"{shown}: the folder {os.path.dirname(shown) or '.'} does not exist")
         try:
-            with replaced_whole(target, info) as stream:
-                yield stream
+            with replaced_whole(target, info) as whole:
+                yield whole
         except OSError as error:
             reason = "the disk is full" if error.errno == errno.ENOSPC else error.strerror
             raise OutputError(f"{shown}: cannot write: {reason}") from None
