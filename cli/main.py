@@ -190,7 +190,9 @@ def _silence_stdout() -> None:
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
-def _forward_to_main(wakeup: int, stopping: threading.Event) -> None:
+def _forward_to_main(
+    wakeup: int, stopping: threading.Event, handler: Callable[[int, Any], None]
+) -> None:
     """Make sure the main thread runs the handler of a signal another thread took.
 
     A signal sent to the process may be taken by any thread that does not
@@ -199,17 +201,26 @@ def _forward_to_main(wakeup: int, stopping: threading.Event) -> None:
     thread waiting on a read never does. Each handled signal's number comes
     through the wakeup fd; if the main thread has not begun stopping shortly
     after, the signal is sent to the main thread itself, whose read then ends.
+    Only while `handler` is the signal's handler: a command that installs its
+    own (serve's server) counts a second signal as a forced stop.
     """
     signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)  # never take one here
     main = threading.main_thread().ident
     with open(wakeup, "rb", buffering=0, closefd=True) as pipe:
         for received in iter(lambda: pipe.read(64), b""):
-            _forward(received, main, stopping)
+            _forward(received, main, stopping, handler)
 
 
-def _forward(received: bytes, main: int | None, stopping: threading.Event) -> None:
+def _forward(
+    received: bytes,
+    main: int | None,
+    stopping: threading.Event,
+    handler: Callable[[int, Any], None],
+) -> None:
     for number in received:
-        if number in STOP_SIGNALS and not stopping.wait(0.05) and main is not None:
+        if number not in STOP_SIGNALS or signal.getsignal(number) is not handler:
+            continue
+        if not stopping.wait(0.05) and main is not None:
             with contextlib.suppress(OSError, ValueError):
                 signal.pthread_kill(main, number)
 
@@ -235,7 +246,10 @@ def _interruptible() -> Iterator[None]:
     os.set_blocking(reading, True)
     previous_wakeup = signal.set_wakeup_fd(writing, warn_on_full_buffer=False)
     threading.Thread(
-        target=_forward_to_main, args=(reading, stopping), name="policykb-signals", daemon=True
+        target=_forward_to_main,
+        args=(reading, stopping, stop),
+        name="policykb-signals",
+        daemon=True,
     ).start()
     try:
         yield
