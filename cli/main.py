@@ -29,6 +29,7 @@ import os
 import shutil
 import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from datetime import date
 from functools import wraps
@@ -63,6 +64,7 @@ from policykb.explain.render import render_markdown, render_text
 if TYPE_CHECKING:
     from policykb.bridge.batch.output import ChunkResult
     from policykb.bridge.solving.evaluator import Evaluator
+    from policykb.cli.streams import Outputs
 
 EXIT_INVALID = 1
 EXIT_FINDINGS = 1
@@ -204,22 +206,77 @@ def _silence_stdout() -> None:
         os.dup2(devnull, sys.stdout.fileno())
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def _forward_to_main(
+    wakeup: int, stopping: threading.Event, handler: Callable[[int, Any], None]
+) -> None:
+    """Make sure the main thread runs the handler of a signal another thread took.
+
+    A signal sent to the process may be taken by any thread that does not
+    block it (a library's thread pool, Dask's event loop); Python then runs
+    its handler only when the main thread next runs Python code, which a main
+    thread waiting on a read never does. Each handled signal's number comes
+    through the wakeup fd; if the main thread has not begun stopping shortly
+    after, the signal is sent to the main thread itself, whose read then ends.
+    Only while `handler` is the signal's handler: a command that installs its
+    own (serve's server) counts a second signal as a forced stop.
+    """
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)  # never take one here
+    main = threading.main_thread().ident
+    with open(wakeup, "rb", buffering=0, closefd=True) as pipe:
+        for received in iter(lambda: pipe.read(64), b""):
+            _forward(received, main, stopping, handler)
+
+
+def _forward(
+    received: bytes,
+    main: int | None,
+    stopping: threading.Event,
+    handler: Callable[[int, Any], None],
+) -> None:
+    for number in received:
+        if number not in STOP_SIGNALS or signal.getsignal(number) is not handler:
+            continue
+        if not stopping.wait(0.05) and main is not None:
+            with contextlib.suppress(OSError, ValueError):
+                signal.pthread_kill(main, number)
+
+
 @contextlib.contextmanager
 def _interruptible() -> Iterator[None]:
-    """SIGTERM ends a command like Ctrl-C: cleanup runs, nothing partial is left."""
+    """Ctrl-C and SIGTERM end a command (exit 130): cleanup runs, nothing
+    partial is left. The first one starts the stop; more while it runs change
+    nothing, so cleanup is never cut short."""
+    stopping = threading.Event()
 
     def stop(_signal: int, _frame: object) -> None:
-        raise KeyboardInterrupt
+        if not stopping.is_set():
+            stopping.set()
+            raise KeyboardInterrupt
 
     try:
-        previous = signal.signal(signal.SIGTERM, stop)
+        previous = {number: signal.signal(number, stop) for number in STOP_SIGNALS}
     except ValueError:  # not the main thread (a test runner's worker): nothing to install
         yield
         return
+    reading, writing = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    os.set_blocking(reading, True)
+    previous_wakeup = signal.set_wakeup_fd(writing, warn_on_full_buffer=False)
+    threading.Thread(
+        target=_forward_to_main,
+        args=(reading, stopping, stop),
+        name="policykb-signals",
+        daemon=True,
+    ).start()
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        signal.set_wakeup_fd(previous_wakeup)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        os.close(writing)  # the forwarder reads the end of its pipe and returns
 
 
 reports_errors = _exits_on_error(EXIT_INVALID)
@@ -351,30 +408,53 @@ DotOutputOption = Annotated[
 ]
 
 
-def _emit_proof_dot(proof: dict[str, Any], output: Path | None) -> None:
-    from policykb.cli.streams import write_output
+def _outputs(
+    inputs: tuple[str | Path | None, ...] = (),
+    policies: tuple[str | Path | None, ...] = (),
+    kb: list[Path] | None = None,
+) -> Outputs:
+    """The guard of a command's output files: its input files, and the files
+    of the policies it reads (named as paths or in --kb folders), are never
+    written over (exit 5)."""
+    from policykb.bridge.loading.files import policy_input_files
+    from policykb.cli.streams import Outputs
+
+    return Outputs([*inputs, *policy_input_files(policies, kb or ())])
+
+
+def _dot_outputs(
+    output: Path | None, case: str, policy: str | None, kb: list[Path] | None
+) -> Outputs | None:
+    """The guard of --output (and the SVG beside it), checked before any work."""
+    if output is None:
+        return None
+    outputs = _outputs((case,), (policy,), kb)
+    outputs.check(output)
+    outputs.check(output.with_suffix(".svg"))
+    return outputs
+
+
+def _emit_proof_dot(proof: dict[str, Any], output: Path | None, outputs: Outputs | None) -> None:
     from policykb.explain.proof import render_proof_dot, render_svg
 
     dot_text = render_proof_dot(proof)
-    if output is None:
+    if output is None or outputs is None:
         sys.stdout.write(dot_text)
         return
-    write_output(output, dot_text)
+    outputs.write(output, dot_text)
     svg = output.with_suffix(".svg")
     svg_text = render_svg(dot_text)
     if svg_text is not None:
-        write_output(svg, svg_text)
+        outputs.write(svg, svg_text)
         sys.stderr.write(f"wrote {output} and {svg}\n")
     else:
         sys.stderr.write(f"wrote {output} (no SVG: Graphviz is not installed)\n")
 
 
-def _export(files: list[tuple[str, str]], folder: Path) -> None:
-    from policykb.cli.streams import output_folder, write_output
-
-    target = output_folder(folder)
+def _export(files: list[tuple[str, str]], folder: Path, outputs: Outputs) -> None:
+    target = outputs.folder(folder)
     for name, text in files:
-        write_output(target / name, text)
+        outputs.write(target / name, text)
 
 
 def _proof_block(proof: dict[str, Any], markdown: bool) -> str:
@@ -395,6 +475,7 @@ def _emit_answer(
     output_format: OutputFormat,
     proof: bool,
     output: Path | None,
+    outputs: Outputs | None,
 ) -> None:
     """Write an answer in the chosen format, with the Prolog proof when asked
     (`--format dot` is the proof alone)."""
@@ -403,7 +484,7 @@ def _emit_answer(
         proof_tree = knowledge.prove(case, policy)[1]
     if output_format is OutputFormat.DOT:
         assert proof_tree is not None
-        _emit_proof_dot(proof_tree, output)
+        _emit_proof_dot(proof_tree, output, outputs)
     elif output_format is OutputFormat.JSON:
         if proof_tree is not None:
             document["proof"] = proof_tree
@@ -445,6 +526,7 @@ def evaluate(
     2 usage error, 3 the two engines disagree (--cross-check), 4 SWI-Prolog is
     not available, 7 the policy uses a construct the second engine cannot prove.
     """
+    outputs = _dot_outputs(output, case, policy, kb)
     knowledge = KnowledgeBase(kb or ())
     parsed = knowledge.read_case(case, policy, _day(as_of))
     evaluation = knowledge.evaluate(parsed, policy)
@@ -457,7 +539,15 @@ def evaluate(
     else:
         text = render_text(evaluation, chosen, width=_text_width(), color=sys.stdout.isatty())
     _emit_answer(
-        knowledge, parsed, policy, evaluation.to_dict(), text, output_format, proof, output
+        knowledge,
+        parsed,
+        policy,
+        evaluation.to_dict(),
+        text,
+        output_format,
+        proof,
+        output,
+        outputs,
     )
 
 
@@ -501,12 +591,15 @@ def why(
     """
     from policykb.explain.why import render_why_text
 
+    outputs = _dot_outputs(output, case, policy, kb)
     knowledge = KnowledgeBase(kb or ())
     parsed = knowledge.read_case(case, policy, _day(as_of))
     answer = knowledge.why(parsed, policy, max_changes, keep or ())
     chosen = knowledge.case_evaluator(parsed, policy).policy
     text = render_why_text(answer, chosen, markdown=output_format is OutputFormat.MARKDOWN)
-    _emit_answer(knowledge, parsed, policy, answer.to_dict(), text, output_format, proof, output)
+    _emit_answer(
+        knowledge, parsed, policy, answer.to_dict(), text, output_format, proof, output, outputs
+    )
 
 
 @app.command()
@@ -590,6 +683,9 @@ def check(
     """
     from policykb.explain.findings import check_witness_files, render_check
 
+    outputs = _outputs(policies=(policy,), kb=kb)
+    if export is not None:
+        outputs.check_folder(export)
     knowledge = KnowledgeBase(kb or ())
     report = knowledge.check(_as_of(knowledge.evaluator(policy, _day(as_of)), as_of))
     if output_format is OutputFormat.JSON:
@@ -597,7 +693,7 @@ def check(
     else:
         sys.stdout.write(render_check(report, markdown=output_format is OutputFormat.MARKDOWN))
     if export is not None:
-        _export(check_witness_files(report), export)
+        _export(check_witness_files(report), export, outputs)
     if report.warnings:
         raise typer.Exit(EXIT_FINDINGS)
 
@@ -627,6 +723,9 @@ def diff(
     from policykb.bridge.analysis.diff import diff_policies
     from policykb.explain.findings import diff_witness_files, render_diff
 
+    outputs = _outputs(policies=(old, new), kb=kb)
+    if export is not None:
+        outputs.check_folder(export)
     knowledge = KnowledgeBase(kb or ())
     before = _as_of(knowledge.evaluator(old, _day(as_of)), as_of)
     after = _as_of(knowledge.evaluator(new, _day(as_of)), as_of)
@@ -636,7 +735,7 @@ def diff(
     else:
         sys.stdout.write(render_diff(report, markdown=output_format is OutputFormat.MARKDOWN))
     if export is not None:
-        _export(diff_witness_files(report, after.policy.name), export)
+        _export(diff_witness_files(report, after.policy.name), export, outputs)
     if not report.empty:
         raise typer.Exit(EXIT_FINDINGS)
 
@@ -705,13 +804,7 @@ def batch(
     from policykb.bridge.batch.readers import guess_format
     from policykb.bridge.batch.runner import run_batch
     from policykb.bridge.batch.settings import MAX_JOBS, BatchSettings
-    from policykb.cli.streams import (
-        check_output_path,
-        make_progress,
-        open_input,
-        safe_output,
-        write_output,
-    )
+    from policykb.cli.streams import make_progress, open_input
     from policykb.explain.summary import render_summary
 
     kind = input_format or (InputFormat.JSONL if input_path == "-" else guess_format(input_path))
@@ -725,9 +818,10 @@ def batch(
         policy=policy,
         as_of=_day(as_of),
     )
+    outputs = _outputs((input_path,), (policy,), kb)
     if summary_file is not None:
-        check_output_path(summary_file)
-    check_output_path(output)
+        outputs.check(summary_file)
+    outputs.check(output)
     # Validate the policy up front, so a wrong --policy fails once, not per record.
     if policy is not None:
         KnowledgeBase(kb or ()).policy(policy)
@@ -746,13 +840,13 @@ def batch(
 
     with (
         open_input(input_path) as source,
-        safe_output(output, inputs=(input_path,)) as target,
+        outputs.open(output) as target,
         progress,
     ):
         summary = run_batch(source, target, kind, settings, workers, seen, dask)
     errors.print(render_summary(summary), markup=False)
     if summary_file is not None:
-        write_output(summary_file, json.dumps(summary.to_dict(), indent=2) + "\n")
+        outputs.write(summary_file, json.dumps(summary.to_dict(), indent=2) + "\n")
     if summary.errors:
         raise typer.Exit(EXIT_INVALID)
 
@@ -834,13 +928,7 @@ def impact(
     """
     from policykb.bridge.batch.impact import ImpactSettings, RecordsWriter, run_impact
     from policykb.bridge.batch.readers import guess_format
-    from policykb.cli.streams import (
-        check_output_path,
-        make_progress,
-        open_input,
-        safe_output,
-        write_output,
-    )
+    from policykb.cli.streams import make_progress, open_input
 
     kind = input_format or (InputFormat.JSONL if cases == "-" else guess_format(cases))
     if report_format is None:
@@ -850,9 +938,10 @@ def impact(
             ".html": ImpactFormat.HTML,
             ".htm": ImpactFormat.HTML,
         }.get(suffix, ImpactFormat.MARKDOWN)
-    check_output_path(output)
+    outputs = _outputs((cases,), (old, new), kb)
+    outputs.check(output)
     if records is not None:
-        check_output_path(records)
+        outputs.check(records)
     settings = ImpactSettings(
         old=old,
         new=new,
@@ -872,7 +961,7 @@ def impact(
         source = stack.enter_context(open_input(cases))
         writer = None
         if records is not None:
-            target = stack.enter_context(safe_output(records, inputs=(cases,)))
+            target = stack.enter_context(outputs.open(records))
             parquet = records.lower().endswith((".parquet", ".pq"))
             writer = RecordsWriter(target, parquet)
             stack.callback(writer.close)
@@ -898,10 +987,7 @@ def impact(
         from policykb.explain.impact import render_impact_markdown
 
         text = render_impact_markdown(report)
-    if output == "-":
-        sys.stdout.write(text)
-    else:
-        write_output(output, text)
+    outputs.write(output, text)
     errors.print(
         f"{report.totals.records:,} cases: {report.changed:,} decided differently, "
         f"{report.totals.error_count:,} failed",
@@ -1091,6 +1177,10 @@ def serve(
             _report(f"--public-url {public_url[:80]!r} must be an http(s) URL without a query")
             raise typer.Exit(EXIT_USAGE)
     store = jti_store or (Path(f"{audit}.jti.sqlite") if trust else None)
+    try:  # appending to an input would corrupt it
+        _outputs((trust,), kb=kb).check(audit)
+    except OutputError as error:
+        raise OutputError(f"audit log {error}") from None
     settings = ServiceSettings(
         kb_dirs=tuple(str(d) for d in kb or ()),
         audit=str(audit),
@@ -1119,40 +1209,65 @@ def replay(
     output_format: FormatOption = OutputFormat.TEXT,
     kb: KbOption = None,
 ) -> None:
-    """Decide every entry of an audit log again and report those that differ now.
+    """Check an audit log's hash chain and hashes, decide every entry again,
+    and report the entries that are bad or differ now.
 
-    An entry differs when its verdict or cited criteria changed (the report says
-    whether the policy's content hash changed too), or when it can no longer be
-    decided (its policy is gone, or a fact no longer fits it).
+    An entry is bad when the chain breaks at it (its prev_hash does not name
+    the line before: an entry edited, removed or inserted), when its
+    facts_hash or coverage_assertion_id does not match its content, or when it
+    cannot be read or decided; each is reported with its line and the replay
+    goes on. An entry differs when its verdict or cited criteria changed (the
+    report says whether the policy's content hash changed too). The last line
+    gives the chain's head hash: keep it elsewhere to detect a rewrite of the
+    log's end.
 
-    Exit codes: 0 every entry decides as it did, 1 some differ or cannot be read.
+    Exit codes: 0 every entry is sound and decides as it did, 1 some entry is
+    bad or differs (or the log cannot be read).
     """
     require_extra("serve")
+    from policykb.explain.escape import terminal_safe
+    from policykb.service.audit import Chain
     from policykb.service.audit import replay as replay_log
     from policykb.service.decisions import Decisions
 
-    if not log.is_file():
+    if not log.exists():
         raise CaseError(f"{log}: no such audit log")
+    if log.is_dir():
+        raise CaseError(f"{log}: is a folder, not an audit log")
     decisions = Decisions(KnowledgeBase(kb or ()), compile_now=False)
-    total, differing = 0, []
-    for entry in replay_log(log, decisions):
+    chain = Chain()
+    total, bad, changed, differing = 0, 0, 0, []
+    for entry in replay_log(log, decisions, chain):
         total += 1
+        bad += entry.bad
+        changed += entry.changed
         if entry.differs:
             differing.append(entry)
     if output_format is OutputFormat.JSON:
-        _write_json({"entries": total, "differ": [entry.to_dict() for entry in differing]})
+        _write_json(
+            {
+                "entries": total,
+                "bad": bad,
+                "chain_head": chain.head,
+                "differ": [entry.to_dict() for entry in differing],
+            }
+        )
     else:
-        sys.stdout.write(f"{total} entries replayed, {len(differing)} differ\n")
+        lines = [f"{total} entries replayed, {bad} bad, {changed} differ\n"]
         for entry in differing:
             where = f"{log.name}:{entry.line}"
-            if entry.problem:
-                sys.stdout.write(f"{where}: cannot be decided: {entry.problem}\n")
-                continue
-            changed = " (the policy changed since)" if entry.policy_changed else ""
-            sys.stdout.write(
-                f"{where}: {entry.assertion_id} {entry.policy}: {entry.before} -> {entry.after}, "
-                f"criteria {entry.criteria_before} -> {entry.criteria_after}{changed}\n"
-            )
+            if entry.bad:
+                lines.append(f"{where}: bad: {entry.problem}\n")
+            if entry.changed:
+                since = " (the policy changed since)" if entry.policy_changed else ""
+                lines.append(
+                    f"{where}: {entry.assertion_id} {entry.policy}: {entry.before} -> "
+                    f"{entry.after}, criteria {entry.criteria_before} -> "
+                    f"{entry.criteria_after}{since}\n"
+                )
+        lines.append(f"chain head sha256:{chain.head}\n")
+        # Everything above may come from the log: no raw escape reaches the terminal.
+        sys.stdout.write("".join(terminal_safe(line.rstrip("\n")) + "\n" for line in lines))
     if differing:
         raise typer.Exit(EXIT_FINDINGS)
 
@@ -1226,14 +1341,16 @@ def init_case(
     Every fact of the policy is set to null, with its question, type and
     default as a comment.
     """
-    from policykb.cli.streams import write_output
     from policykb.explain.show import case_template
 
+    outputs = _outputs(policies=(policy,), kb=kb)
+    if output is not None:
+        outputs.check(output)
     template = case_template(KnowledgeBase(kb or ()).policy(policy))
     if output is None:
         sys.stdout.write(template)
     else:
-        write_output(output, template)
+        outputs.write(output, template)
 
 
 @app.command()
@@ -1253,19 +1370,21 @@ def reference(
     meta-programs and every policy.
     """
     from policykb.bridge.loading.files import bundled_kb, discover_policies
+    from policykb.cli.streams import Outputs
     from policykb.explain.show import kb_reference
 
     root = bundled_kb()
     files = sorted((root / "core").glob("*.lp")) + sorted((root / "meta").glob("*.lp"))
     for source in discover_policies([Path(d) for d in (kb or ())]).values():
         files += sorted(source.folder.glob("*.lp"))
-    from policykb.cli.streams import write_output
-
+    outputs = Outputs(files)
+    if output is not None:
+        outputs.check(output)
     page = kb_reference(files, root)
     if output is None:
         sys.stdout.write(page)
     else:
-        write_output(output, page)
+        outputs.write(output, page)
 
 
 GLOBAL_VALUE_OPTIONS = frozenset({"--load-timeout", "--load-memory"})

@@ -42,7 +42,7 @@ from policykb.bridge import KnowledgeBase
 from policykb.bridge.model import release
 from policykb.bridge.model.errors import CaseError, LimitError, PolicyError
 from policykb.service import api, crd, dtr, pas
-from policykb.service.audit import AuditLog
+from policykb.service.audit import REQUESTER, AuditLog, AuditUnavailable, requester
 from policykb.service.auth import Refused, Verifier
 from policykb.service.decisions import Decisions
 from policykb.service.errors import FHIR_JSON, ServiceError, error_response, internal, respond
@@ -231,7 +231,7 @@ class Guard:
         if self.verifier is not None and not open_path:
             accepted = audiences(self.settings, scope)
             try:
-                await anyio.to_thread.run_sync(
+                claims = await anyio.to_thread.run_sync(
                     self.verifier.verify,
                     headers.get("authorization"),
                     accepted,
@@ -240,6 +240,7 @@ class Guard:
             except Refused as reason:
                 await self._refuse(scope, send, 401, str(reason))
                 return
+            REQUESTER.set(requester(claims))  # named in the audit entries of this request
         received = 0
         started = refused = False
 
@@ -493,6 +494,7 @@ def create_app(settings: ServiceSettings, knowledge: KnowledgeBase | None = None
     app.add_exception_handler(CaseError, handler(422))
     app.add_exception_handler(PolicyError, handler(422))
     app.add_exception_handler(LimitError, handler(413))
+    app.add_exception_handler(AuditUnavailable, handler(503))
     app.add_exception_handler(Exception, unexpected)
     app.add_middleware(Guard, settings=settings, verifier=verifier, limiter=limiter)
     # The policies, circuits and caches loaded so far live as long as the

@@ -294,15 +294,17 @@ def answer(
         coverage = _coverage_reference(request, order)
         if coverage is None:
             continue  # CRD asserts coverage of a Coverage: none was given
+        order_ref = f"{kind}/{order.get('id', '')}"
         try:
             decision = decisions.decide(
                 route.policy,
                 read,
                 channel=hook,
-                case_id=f"{kind}/{order.get('id', '')}",
+                case_id=order_ref,
                 from_record=frozenset(read),
                 pending=pending,
                 service_date=service_date(order),
+                about={"hook_instance": request.instance, "order_id": order_ref},
             )
         except CaseError as error:
             raise ServiceError(422, f"{kind}/{order.get('id', '')}: {error}") from None

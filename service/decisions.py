@@ -7,13 +7,12 @@ for it.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
-
-import orjson
 
 from policykb.bridge import KnowledgeBase
 from policykb.bridge.loading.case import check_value
@@ -22,7 +21,7 @@ from policykb.bridge.model.errors import CaseError
 from policykb.bridge.model.policy import Policy
 from policykb.bridge.model.result import Evaluation, Verdict, json_value
 from policykb.bridge.model.version import SERVICE_DATE
-from policykb.service.audit import AuditLog
+from policykb.service.audit import AuditLog, assertion_id, facts_digest
 from policykb.service.fhir_facts import FactMapping, Resources, load_mapping
 from policykb.service.routing import Route, Router, route_holds
 
@@ -43,6 +42,13 @@ class Decision:
     assertion_id: str
     from_record: frozenset[str] = frozenset()
     """Facts read from FHIR resources (the rest came from answers or the caller)."""
+
+    @property
+    def service_date(self) -> date:
+        """The day whose policy version decided (for an undated case, the day
+        of the decision): what replay decides under."""
+        assert self.case.as_of is not None  # decide() dates every case
+        return self.case.as_of
 
     @property
     def verdict(self) -> Verdict:
@@ -127,16 +133,22 @@ class Decisions:
         audit: bool = True,
         pending: list[int] | None = None,
         service_date: date | None = None,
+        as_of: date | None = None,
+        about: Mapping[str, str] | None = None,
     ) -> Decision:
         """Validate the facts (CaseError naming what is wrong), evaluate, audit.
         The audit entry is on disk when this returns, unless `pending` is given:
         then its number is added there for the caller to `settle`. The version
-        in force on the facts' date_of_service, else on `service_date` (the
-        order's), else today, decides."""
+        in force on `as_of` (replay: the entry's date), else the facts'
+        date_of_service, else `service_date` (the order's, which becomes the
+        date_of_service fact), else today, decides; the decision names that
+        day. `about`: the CRD hook instance and order id, for the audit entry."""
         given = dict(facts)
         if service_date is not None and given.get(SERVICE_DATE) is None:
             given[SERVICE_DATE] = service_date.isoformat()
-        case = self.knowledge.case({"id": case_id, "policy": policy, "facts": given})
+        case = self.knowledge.case({"id": case_id, "policy": policy, "facts": given}, as_of=as_of)
+        if case.as_of is None:  # undated: today's version decides, and today is recorded
+            case = dataclasses.replace(case, as_of=date.today())
         evaluator = self.knowledge.case_evaluator(case)  # the version in force on its date
         chosen = evaluator.policy
         if evaluator.references:
@@ -148,9 +160,9 @@ class Decisions:
         with evaluator.lock:
             evaluation = compiled.evaluate(case) if compiled else evaluator.evaluate(case)
         version = chosen.version.hash
-        stated = orjson.dumps(facts_json(case), option=orjson.OPT_SORT_KEYS)
+        stated = facts_digest(facts_json(case))
         facts_hash = hashlib.sha256(stated).hexdigest()
-        assertion = hashlib.sha256(f"{policy}\0{version}\0".encode() + stated).hexdigest()[:32]
+        assertion = assertion_id(policy, version, stated)
         decision = Decision(
             chosen,
             version,
@@ -161,7 +173,7 @@ class Decisions:
             from_record & frozenset(case.facts),
         )
         if audit and self.audit is not None:
-            entry = self.audit.record(decision, channel, durable=pending is None)
+            entry = self.audit.record(decision, channel, durable=pending is None, about=about)
             if pending is not None:
                 pending.append(entry)
         return decision

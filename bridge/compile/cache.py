@@ -5,7 +5,7 @@ core, and for typed facts their regions), the reference days it is grounded
 at, and how its facts' values are numbered: all go into the key, with the
 format version. The cache lives in $POLICYKB_CACHE_DIR, else
 $XDG_CACHE_HOME/policykb, else ~/.cache/policykb, one file per key, written
-whole or not at all (a temporary file renamed into place). It is only a
+whole or not at all (model/atomic_file.py). It is only a
 cache: an unreadable, unwritable or damaged entry is compiled again, and
 POLICYKB_CACHE_DIR=off turns it off.
 """
@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import orjson
+
+from policykb.bridge.model.atomic_file import replaced_whole
 
 if TYPE_CHECKING:
     from policykb.bridge.compile.circuit import Circuit
@@ -87,12 +88,7 @@ def store_compiled(evaluator: Evaluator, domain: Domain, circuit: Circuit, roots
     }
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    except OSError:
-        return
-    try:
-        with os.fdopen(handle, "wb") as out:
+        with replaced_whole(str(path.resolve())) as out:
             out.write(orjson.dumps(data))
-        os.replace(temporary, path)
     except OSError:
-        Path(temporary).unlink(missing_ok=True)
+        return  # only a cache: the next run compiles again

@@ -12,6 +12,7 @@ own `policy(effective, "YYYY-MM-DD")`.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -181,3 +182,32 @@ def content_hash(source: PolicySource) -> str:
         data = path.read_bytes()
         digest.update(f"{shown}\0{len(data)}\0".encode() + data)
     return digest.hexdigest()
+
+
+def policy_input_files(
+    targets: Iterable[str | Path | None], extra_dirs: Sequence[Path] = ()
+) -> list[Path]:
+    """The files the named policies and the `extra_dirs` policies are read
+    from (every version's program files and the folder's FHIR mapping): what
+    a command's output must never be written over. A target that names no
+    policy adds nothing (the command itself reports it)."""
+    sources: list[PolicySource] = []
+    with contextlib.suppress(PolicyError):
+        if extra_dirs:
+            sources += discover_policies(extra_dirs).values()
+    for target in targets:
+        if target is None:
+            continue
+        if not looks_like_path(target):
+            target = str(target).split("@", 1)[0]  # NAME@YYYY-MM-DD: every version of NAME
+        with contextlib.suppress(PolicyError, OSError):
+            sources.append(policy_source(target, extra_dirs))
+    found: dict[Path, None] = {}
+    for source in sources:
+        for version in source.versions:
+            with contextlib.suppress(OSError):
+                found.update(dict.fromkeys(program_files(version)))
+        mapping = source.folder / MAPPING_FILE
+        if mapping.is_file():
+            found[mapping] = None
+    return list(found)

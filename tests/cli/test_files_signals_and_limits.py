@@ -172,6 +172,63 @@ def test_sigkill_and_sigterm_leave_nothing_behind(tmp_path: Path) -> None:
         assert list(tmp_path.iterdir()) == []
 
 
+DASK = ("--dask", "local[2]")
+
+
+@pytest.mark.parametrize(
+    ("stop", "whole_group"),
+    [(signal.SIGINT, True), (signal.SIGTERM, False)],
+    ids=["ctrl-c-to-the-terminal-group", "sigterm-to-the-command"],
+)
+def test_an_interrupted_dask_batch_exits_130_within_2_s_leaving_nothing(
+    tmp_path: Path, stop: signal.Signals, whole_group: bool
+) -> None:
+    """Issue 26: Ctrl-C during `batch --dask local[2]` never exited, and left
+    dask tracebacks and a resource_tracker behind."""
+    records = "".join(
+        json.dumps({"id": f"r{i}", "facts": {"terminally_ill": i % 3 == 0}}) + "\n"
+        for i in range(20_000)
+    ).encode()
+    target = tmp_path / "out.jsonl"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "policykb.cli.main", "batch", "-", "-o", str(target), *DASK],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    assert process.stdin is not None
+    # The driver reads its input only once the cluster is up, and this write
+    # returns only once it has read all but a pipe's buffer: the chunks are
+    # then on the workers, and the pipe left open keeps the batch running.
+    process.stdin.write(records)
+    process.stdin.flush()
+    assert process.poll() is None
+    if whole_group:
+        os.killpg(process.pid, stop)  # what a terminal's Ctrl-C does
+    else:
+        process.send_signal(stop)
+    sent = time.monotonic()
+    try:
+        process.wait(2)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        pytest.fail("the batch was still running 2 s after the signal")
+    finally:
+        process.stdin.close()
+    assert process.returncode == 130
+    while live_processes_in_group(process.pid) and time.monotonic() - sent < 2:
+        time.sleep(0.05)
+    left = live_processes_in_group(process.pid)
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    assert left == []  # no worker, no resource_tracker
+    assert process.stderr is not None
+    stderr = process.stderr.read().decode()
+    assert stderr.strip() == "error: interrupted", stderr  # no dask traceback or warning
+    assert list(tmp_path.iterdir()) == []  # nothing partial
+
+
 def test_stdout_on_a_full_disk_is_one_line() -> None:
     if not Path("/dev/full").exists():
         pytest.skip("no /dev/full")
