@@ -1177,10 +1177,14 @@ def serve(
             _report(f"--public-url {public_url[:80]!r} must be an http(s) URL without a query")
             raise typer.Exit(EXIT_USAGE)
     store = jti_store or (Path(f"{audit}.jti.sqlite") if trust else None)
-    try:  # appending to an input would corrupt it
-        _outputs((trust,), kb=kb).check(audit)
-    except OutputError as error:
-        raise OutputError(f"audit log {error}") from None
+    guard = _outputs((trust,), kb=kb)
+    # appending to an input would corrupt it; so would the jti store's SQLite pages
+    for name, written in (("audit log", audit), ("jti store", store)):
+        try:
+            if written is not None:
+                guard.check(written)
+        except OutputError as error:
+            raise OutputError(f"{name} {error}") from None
     settings = ServiceSettings(
         kb_dirs=tuple(str(d) for d in kb or ()),
         audit=str(audit),

@@ -38,6 +38,7 @@ OUTPUTS = {
     ("impact", "output"),
     ("impact", "records"),
     ("serve", "audit"),
+    ("serve", "jti_store"),
     ("init-case", "output"),
     ("reference", "output"),
 }
@@ -73,6 +74,14 @@ NOT_OUTPUTS = {
     "no_auth",
     "public_url",
     "max_body",
+    "max_orders",
+    "max_resources",
+    "max_connections",
+    "max_header_bytes",
+    "max_headers",
+    "header_timeout",
+    "body_timeout",
+    "decision_threads",
 }
 """Parameter names that never name a file written (inputs, switches, numbers)."""
 
@@ -325,6 +334,15 @@ PROBES: dict[tuple[str, str], list[tuple[str, Probe]]] = {
             ),
         ),
     ],
+    ("serve", "jti_store"): [
+        (
+            "trust",
+            lambda p: (
+                ["serve", "--trust", str(p.trust), "--jti-store", str(p.trust)],
+                p.trust,
+            ),
+        ),
+    ],
     ("init-case", "output"): [
         (
             "policy-entry",
@@ -371,7 +389,8 @@ def test_an_output_onto_an_input_is_refused(
     assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
     assert "is the input file" in lines[0]
     if output[1] != "export":  # an export names the file inside its folder
-        prefix = "audit log " if output == ("serve", "audit") else ""
+        prefixes = {("serve", "audit"): "audit log ", ("serve", "jti_store"): "jti store "}
+        prefix = prefixes.get(output, "")
         assert lines[0].startswith(f"error: {prefix}{named}:"), lines[0]
     assert place.files() == before  # nothing written over, nothing changed
 
