@@ -97,17 +97,25 @@ def _at_reference_dates(method: Method) -> Method:
 @dataclass(frozen=True)
 class ListEdits:
     """The smallest edits of a list fact's value that work: each adds some
-    options and removes others (for a code list: cells of its code sets)."""
+    options and removes others (for a code list: cells of its code sets).
+
+    `base` is the case's value as options (cells); `given` is the value as the
+    case states it (its codes, for a code list), which the span shows and
+    which the example starts from."""
 
     base: frozenset[object]
     edits: tuple[tuple[frozenset[object], frozenset[object]], ...]
     answers: bool = False
     """Answers to a missing list (from nothing) rather than changes of a value."""
+    given: frozenset[object] | None = None
 
     def span(
-        self, words: Callable[[object], str], example: Callable[[frozenset[object]], Value]
+        self,
+        words: Callable[[object], str],
+        example: Callable[[frozenset[object], frozenset[object]], Value],
     ) -> Span:
-        """{"edits": {"from": [...], "any_of": [{"add": [...], "remove": [...]}]}}."""
+        """{"edits": {"from": [...], "any_of": [{"add": [...], "remove": [...]}]}};
+        `example(add, remove)` is the case's value with the first edit made."""
 
         def named(options: frozenset[object]) -> list[str]:
             return sorted(words(o) for o in options)
@@ -139,12 +147,11 @@ class ListEdits:
                 or "as it is"
                 for alternative in alternatives
             )
-        first = self.base
+        first: tuple[frozenset[object], frozenset[object]] = (frozenset(), frozenset())
         if self.edits:
-            first = first.symmetric_difference(self.edits[0][0] | self.edits[0][1])
-        return Span(
-            "edits", {"from": named(self.base), "any_of": alternatives}, text, example(first)
-        )
+            first = self.edits[0]
+        shown = named(self.base) if self.given is None else sorted(str(item) for item in self.given)
+        return Span("edits", {"from": shown, "any_of": alternatives}, text, example(*first))
 
 
 @dataclass(frozen=True)
@@ -710,6 +717,8 @@ class Evaluator:
         to toggle: a counterexample's list value must be moved away from."""
         base = self.value_key(fact, known[fact]) if fact in known else frozenset()
         assert isinstance(base, frozenset)
+        given = known.get(fact)
+        assert given is None or isinstance(given, frozenset)
         options = list(self._literals.of[fact])
 
         def test(toggled: list[object]) -> Correction[object] | None:
@@ -731,7 +740,49 @@ class Evaluator:
         ):
             chosen = frozenset(toggled)
             edits.append((chosen - base, chosen & base))
-        return ListEdits(base, tuple(edits))
+        return ListEdits(base, tuple(edits), given=given)
+
+    def _list_answers(self, known: Assignment, fact: str) -> list[tuple[Verdict, ListEdits]]:
+        """Per verdict, the smallest answers (subset-minimal values) of the
+        unknown list `fact` that give the case that verdict. Every value has a
+        verdict, so the answers of some verdict are never empty."""
+        found = [
+            (
+                Verdict.COVERED,
+                self._list_edits(known, {}, fact, -self._covered, self.decision_facts),
+            ),
+            (
+                Verdict.NOT_COVERED,
+                self._list_edits(known, {}, fact, self._covered, self.decision_facts),
+            ),
+            (Verdict.NEEDS_INFORMATION, self._undecided_answers(known, fact)),
+        ]
+        return [(verdict, replace(edits, answers=True)) for verdict, edits in found]
+
+    def _undecided_answers(self, known: Assignment, fact: str) -> ListEdits:
+        """The subset-minimal values of list `fact` under which the case still
+        needs information, by hitting sets: a value that decides the verdict
+        is refuted, and every answer must differ from it in some option
+        (added or left out). When the facts without `fact` already decide the
+        verdict, no value leaves it open."""
+        options = list(self._literals.of[fact])
+        if self.verdict_of(known) is not Verdict.NEEDS_INFORMATION:
+            return ListEdits(frozenset(), ())
+
+        def test(chosen: list[object]) -> Correction[object] | None:
+            value = frozenset(chosen)
+            if self.verdict_of({**known, fact: value}) is Verdict.NEEDS_INFORMATION:
+                return None
+            return Correction(
+                [o for o in options if o not in value], unless=[o for o in options if o in value]
+            )
+
+        edits: list[tuple[frozenset[object], frozenset[object]]] = []
+        for chosen in MinimalSets(options).search(
+            test, stop_at=lambda size: len(edits) >= self.MAX_EDITS
+        ):
+            edits.append((frozenset(chosen), frozenset()))
+        return ListEdits(frozenset(), tuple(edits))
 
     COUNT_BOUND = 100
     """How many smallest change sets past --max-changes are counted."""
@@ -779,12 +830,9 @@ class Evaluator:
         merged; for a list, the smallest answers that give each verdict."""
         if self.policy.facts[fact].type.many:
             return [
-                Answer(self.shown(fact, replace(edits, answers=True)), verdict)
-                for verdict, refute in (
-                    (Verdict.COVERED, -self._covered),
-                    (Verdict.NOT_COVERED, self._covered),
-                )
-                if (edits := self._list_edits(known, {}, fact, refute, self.decision_facts)).edits
+                Answer(self.shown(fact, edits), verdict)
+                for verdict, edits in self._list_answers(known, fact)
+                if edits.edits
             ]
         compiled = self._compiled_tests(len(self.policy.facts))
         if compiled is not None:
@@ -826,13 +874,36 @@ class Evaluator:
             return declared.example(value)
         return value  # type: ignore[return-value]
 
+    def _edited(
+        self, fact: str, edits: ListEdits, add: frozenset[object], remove: frozenset[object]
+    ) -> Value:
+        """The case's list value with one edit made, as a case states it: for a
+        code list, the case's own codes outside the removed cells, with a
+        sample code for each added cell (a cell the case already touches
+        keeps its codes)."""
+        declared = self.policy.facts[fact]
+        if declared.type is not FactType.CODE_LIST or edits.given is None:
+            return self.concrete(fact, (edits.base - remove) | add)
+        kept = frozenset(
+            code
+            for code in edits.given
+            if not (declared.cells_of(frozenset({code})) & remove)  # type: ignore[arg-type]
+        )
+        touched = declared.cells_of(kept)  # type: ignore[arg-type]
+        added = frozenset(
+            declared.example(cell)  # type: ignore[arg-type]
+            for cell in add
+            if cell not in touched
+        )
+        return kept | added  # type: ignore[return-value]
+
     def shown(self, fact: str, value: object) -> Value | Span:
         """A value a change or an answer gives `fact`, in the analyst's terms."""
         declared = self.policy.facts[fact]
         if isinstance(value, ListEdits):
             return value.span(
                 lambda option: self._option_words(fact, option),
-                lambda options: self.concrete(fact, options),
+                lambda add, remove: self._edited(fact, value, add, remove),
             )
         if declared.type.typed:
             return declared.span(value)  # type: ignore[arg-type]
