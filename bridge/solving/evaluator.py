@@ -35,7 +35,7 @@ from policykb.bridge.loading.declarations import read_policy
 from policykb.bridge.loading.files import show_file
 from policykb.bridge.model.case import Case
 from policykb.bridge.model.errors import CaseError, PolicyError
-from policykb.bridge.model.policy import FactType, PolicySource, Span, Value
+from policykb.bridge.model.policy import FactType, PolicySource, Role, Span, Value
 from policykb.bridge.model.result import (
     Answer,
     Change,
@@ -208,7 +208,7 @@ class Evaluator:
         self._literals = self._program.literals
         # Unanchored, a policy with reference dates never answers a case itself.
         unanchored = bool(self.references) and not self.anchors
-        self._covered = 0 if unanchored else self._literal_of(self._ctl, COVERED)
+        self._covered = 0 if unanchored else self._covered_literal()
         self._twin: clingo.Control | None = None
         self._twin_literals: ValueLiterals | None = None
         self._flip: dict[str, int] = {}
@@ -329,6 +329,17 @@ class Evaluator:
     def atoms(self, name: str, arity: int) -> list[clingo.Symbol]:
         """The atoms name/arity of the grounded policy (declarations and derivable ones)."""
         return [atom.symbol for atom in self._ctl.symbolic_atoms.by_signature(name, arity)]
+
+    def _covered_literal(self) -> int:
+        """The literal of verdict(covered). At some reference dates no scenario
+        can be covered (a window the other date's bounds leave empty), and the
+        grounder drops the atom: it then stands for a new atom that no rule
+        derives, false in every scenario. A policy that never derives it at
+        all is incomplete."""
+        if self.anchors and self._ctl.symbolic_atoms[COVERED] is None:
+            with self._ctl.backend() as backend:
+                return backend.add_atom(COVERED)
+        return self._literal_of(self._ctl, COVERED)
 
     @staticmethod
     def _literal_of(ctl: clingo.Control, symbol: clingo.Symbol) -> int:
@@ -514,7 +525,74 @@ class Evaluator:
             yield ()
             return
         refute = -self._covered if verdict is Verdict.COVERED else self._covered
-        yield from self._program.implicants(known, refute, smallest_only=smallest_only)
+        for explanation in self._program.implicants(known, refute, smallest_only=smallest_only):
+            if not explanation and self.anchors:
+                # The reference dates alone decide: at them no value of a date
+                # compared with them meets (or fails) a criterion. The frame is
+                # then the explanation, so that the reason cites that criterion.
+                yield tuple(self._frame_decides(verdict))
+                return
+            yield explanation
+
+    def _frame_decides(self, verdict: Verdict) -> dict[str, tuple[str, list[str]]]:
+        """For a verdict decided by the reference dates alone: each reference
+        date (vocabulary order) with the criterion it decides and the dates
+        compared with it there. A criterion counts when, with every fact
+        unknown, it stands as the verdict needs (met for covered; not met, or
+        an exclusion met, for not covered) and a rule of it reads a date
+        compared with the reference. Every reference date when none does."""
+        statuses = self._statuses(self._consequences([]))
+
+        def decides(criterion: str) -> bool:
+            status = statuses.get(criterion)
+            exclusion = self.policy.criteria[criterion].role is Role.EXCLUSION
+            if verdict is Verdict.COVERED:
+                return status is Status.MET and not exclusion
+            return status is (Status.MET if exclusion else Status.NOT_MET)
+
+        found: dict[str, tuple[str, list[str]]] = {}
+        for reference in sorted(self.references, key=lambda f: self.policy.facts[f].rank):
+            compared = self.references[reference]
+            for criterion in self.policy.criteria:
+                reads = {
+                    fact
+                    for rule in self.rules
+                    if rule.head == "met" and rule.head_args[:1] == (f'"{criterion}"',)
+                    for fact in rule.facts
+                }
+                dates = [f for f in compared if f in reads]
+                if dates and decides(criterion):
+                    found[reference] = (criterion, dates)
+                    break
+        if not found:
+            found = {
+                reference: ("", list(compared)) for reference, compared in self.references.items()
+            }
+        return found
+
+    def explain_items(
+        self,
+        explanation: Sequence[str],
+        known: Assignment,
+        assumed: Collection[str],
+        verdict: Verdict,
+    ) -> tuple[ExplanationItem, ...]:
+        """The items of an explanation; a reference date that the verdict rests
+        on as the frame cites the criterion it decides."""
+        framed = (
+            self.anchors
+            and verdict is not Verdict.NEEDS_INFORMATION
+            and all(f in self.references for f in explanation)
+            and self.verdict_of({}) is verdict
+        )
+        frame = self._frame_decides(verdict) if framed and explanation else {}
+        items = []
+        for fact in explanation:
+            if fact in frame:
+                items.append(self._frame_item(fact, known[fact], *frame[fact], verdict))
+            else:
+                items.append(self.explain_item(fact, known[fact], fact in assumed))
+        return tuple(items)
 
     # -- scenarios -------------------------------------------------------------
 
@@ -929,7 +1007,7 @@ class Evaluator:
             version=self.policy.version,
             verdict=verdict,
             criteria=self._statuses(consequences),
-            explanation=tuple(self.explain_item(f, known[f], f in assumed) for f in explanation),
+            explanation=self.explain_items(explanation, known, assumed, verdict),
             missing=tuple(self.missing_item(f) for f in missing),
             warnings=self._notes(consequences, known),
         )
@@ -954,7 +1032,7 @@ class Evaluator:
             version=self.policy.version,
             verdict=verdict,
             explanations=tuple(
-                tuple(self.explain_item(f, known[f], f in assumed) for f in explanation)
+                self.explain_items(explanation, known, assumed, verdict)
                 for explanation in self.explanations(known, verdict)
             ),
             target=target,
@@ -972,6 +1050,25 @@ class Evaluator:
                 for f in missing
             ),
         )
+
+    def _frame_item(
+        self, fact: str, value: Value, criterion: str, dates: list[str], verdict: Verdict
+    ) -> ExplanationItem:
+        """A reference date the verdict rests on as the frame: the criterion
+        that, as of it, no value (or every value) of the dates compared with
+        it meets."""
+        if not criterion:
+            return self.explain_item(fact, value, False)
+        named = " or ".join(dates)
+        if verdict is Verdict.COVERED:
+            words = f"as of this date, every {named} within its bounds meets {criterion}"
+        elif self.policy.criteria[criterion].role is Role.EXCLUSION:
+            words = f"as of this date, every {named} within its bounds meets exclusion {criterion}"
+        else:
+            words = f"as of this date, no {named} within its bounds meets {criterion}"
+        region = Span("frame", {"criterion": criterion, "compared": dates}, words, value)
+        text = self.policy.criteria[criterion].text
+        return ExplanationItem(fact, value, criterion, text, False, region)
 
     def explain_item(self, fact: str, value: Value, assumed: bool) -> ExplanationItem:
         citation = self.policy.citation(fact, value)
