@@ -338,7 +338,8 @@ class Evaluator:
         all is incomplete."""
         if self.anchors and self._ctl.symbolic_atoms[COVERED] is None:
             with self._ctl.backend() as backend:
-                return backend.add_atom(COVERED)
+                atom: int = backend.add_atom(COVERED)
+            return atom
         return self._literal_of(self._ctl, COVERED)
 
     @staticmethod
@@ -849,7 +850,7 @@ class Evaluator:
 
         def test(chosen: list[object]) -> Correction[object] | None:
             value = frozenset(chosen)
-            if self.verdict_of({**known, fact: value}) is Verdict.NEEDS_INFORMATION:
+            if self.verdict_of({**known, fact: value}) is Verdict.NEEDS_INFORMATION:  # type: ignore[dict-item]
                 return None
             return Correction(
                 [o for o in options if o not in value], unless=[o for o in options if o in value]
