@@ -142,8 +142,12 @@ def check_splits(node: dict[str, Any], policy: Generated, known: dict[str, Any])
     fact = node["goal"].removeprefix("cases(").removesuffix(")")
     assert fact not in known, f"a split on {fact}, which is known"
     verdicts = []
-    for branch in node["children"]:
-        assert branch["rule"] == "case split"
+    for child in node["children"]:
+        if child["rule"] != "case split":
+            # The three-valued proof that left the verdict unknown.
+            assert node["truth"] == "unknown" and child["truth"] == "unknown"
+            check_splits(child, policy, known)
+    for branch in [c for c in node["children"] if c["rule"] == "case split"]:
         value = branch_value(fact, branch["goal"].removeprefix(f"{fact} = "))
         under = {**known, fact: value}
         verdict = policy.verdict(under)

@@ -162,10 +162,11 @@ bind_static(_).
 
 % prove_verdict(-Verdict, -Tree): covered, not_covered or needs_information.
 % The tree claims only what was proved: cases(F, Branches) when every value
-% of F was explored and all give one decided verdict; differ(F, Witnesses)
-% when the branches explored prove the case needs information (one branch
-% that needs information, or two whose verdicts differ); otherwise (no value
-% of F completes the case) the three-valued proof.
+% of F was explored and all give one decided verdict; differ(F, Witnesses,
+% Proof) when the branches explored prove the case needs information (one
+% branch that needs information, or two whose verdicts differ), with the
+% three-valued proof that left it unknown; otherwise (no value of F
+% completes the case) the three-valued proof alone.
 prove_verdict(Verdict, Tree) :-
     eval(asp_covered, T, Proof),
     (   T == true -> Verdict = covered, Tree = Proof
@@ -180,7 +181,7 @@ prove_verdict(Verdict, Tree) :-
         ->  Verdict = needs_information, Tree = Proof
         ;   Verdict = needs_information,
             witnesses(Branches, Witnesses),
-            Tree = differ(F, Witnesses)
+            Tree = differ(F, Witnesses, Proof)
         )
     ).
 
@@ -303,8 +304,9 @@ tree_dict(cases(F, Branches), _{kind: cases, fact: FS, branches: Bs}) :-
     findall(_{values: VSs, verdict: V, proof: D},
             ( member(branch(Vs, V, P), Branches), maplist(text, Vs, VSs), tree_dict(P, D) ), Bs).
 
-tree_dict(differ(F, Branches), _{kind: differ, fact: FS, branches: Bs}) :-
+tree_dict(differ(F, Branches, Proof), _{kind: differ, fact: FS, branches: Bs, unknown: U}) :-
     text(F, FS),
+    tree_dict(Proof, U),
     findall(_{values: VSs, verdict: V, proof: D},
             ( member(branch(Vs, V, P), Branches), maplist(text, Vs, VSs), tree_dict(P, D) ), Bs).
 

@@ -177,8 +177,9 @@ class _Builder:
     def split(self, raw: Mapping[str, Any]) -> ProofNode:
         """A proof by cases on an unknown fact. "cases": every value it can take
         was explored and gives one verdict, the node's truth. "differ": the
-        branches shown prove that the case needs information (one branch
-        that does, or two whose verdicts differ); truth unknown. Each branch
+        three-valued proof, then the branches that prove that the case needs
+        information (one branch that does, or two whose verdicts differ);
+        truth unknown. Each branch
         node's truth is its verdict's, and inside it the fact has its value."""
         fact = raw["fact"]
         branches = []
@@ -203,7 +204,10 @@ class _Builder:
             text = f"{fact} is unknown; even with the value shown the case needs information"
         else:
             text = f"{fact} is unknown; the values shown give different verdicts"
-        return ProofNode(f"cases({fact})", "cases", text, "unknown", branches)
+        # First the three-valued proof that left the verdict unknown, then the
+        # branches that prove it needs information.
+        unknown = self.nodes(raw["unknown"])
+        return ProofNode(f"cases({fact})", "cases", text, "unknown", [*unknown, *branches])
 
     def _pruned(self, nodes: list[ProofNode]) -> list[ProofNode]:
         """Rule instances that fail only because the case gives a fact another
