@@ -199,7 +199,7 @@ class KnowledgeBase:
             known, assumed = evaluator.known_facts(case)
             evaluator = evaluator.for_known(known)
         verdict, raw = self.prover_for(evaluator).prove(known)
-        return verdict, proof_tree(evaluator.policy, known, assumed, raw)
+        return verdict, proof_tree(evaluator.policy, known, assumed, raw, verdict.value)
 
     def cross_check(self, case: Case, policy: str | None = None) -> Verdict:
         """The verdict, computed by both engines; EngineError if they disagree."""

@@ -1321,11 +1321,13 @@ def facts(
     """List a policy's vocabulary: each fact's name, type, default, clause and question."""
     from policykb.explain.show import render_facts, vocabulary
 
-    chosen = KnowledgeBase(kb or ()).policy(policy)
+    evaluator = KnowledgeBase(kb or ()).evaluator(policy)
+    chosen, references = evaluator.policy, evaluator.references
     if output_format is OutputFormat.JSON:
-        _write_json(vocabulary(chosen))
+        _write_json(vocabulary(chosen, references))
     else:
-        sys.stdout.write(render_facts(chosen, markdown=output_format is OutputFormat.MARKDOWN))
+        markdown = output_format is OutputFormat.MARKDOWN
+        sys.stdout.write(render_facts(chosen, markdown=markdown, references=references))
 
 
 @app.command(name="init-case")
@@ -1350,7 +1352,8 @@ def init_case(
     outputs = _outputs(policies=(policy,), kb=kb)
     if output is not None:
         outputs.check(output)
-    template = case_template(KnowledgeBase(kb or ()).policy(policy))
+    evaluator = KnowledgeBase(kb or ()).evaluator(policy)
+    template = case_template(evaluator.policy, references=evaluator.references)
     if output is None:
         sys.stdout.write(template)
     else:

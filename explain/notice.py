@@ -47,6 +47,13 @@ def _reasons(evaluation: Evaluation, policy: Policy) -> list[str]:
     stated = [item for item in evaluation.explanation if not item.assumed]
     assumed = [item for item in evaluation.explanation if item.assumed]
     lines = [f"- {_reason(item, policy)}" for item in stated]
+    if not evaluation.explanation:
+        # The policy denies every request of this kind (the empty explanation):
+        # say so rather than leave the section empty.
+        lines.append(
+            "- The policy's criteria cannot be met by any request under this policy, "
+            "whatever its facts."
+        )
     if assumed and not stated:
         lines.append(
             "- The request does not state the facts the criteria need; the determination "

@@ -4,7 +4,7 @@ template to fill in, and the KB reference generated from `%*!` blocks."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,9 +44,20 @@ def _document_lines(policy: Policy) -> list[str]:
 
 
 def _section_label(policy: Policy, criterion: Criterion) -> str:
-    if criterion.section is None:
-        return "all members"
-    return " > ".join(policy.headings.get(h, h) for h in policy.heading_path(criterion.section))
+    """Where a criterion applies: its heading; for a part without a heading of
+    its own, where its parents apply (a part shared under several headings
+    names each); "all members" only for what applies to every case."""
+    if criterion.section is not None:
+        path = policy.heading_path(criterion.section)
+        return " > ".join(policy.headings.get(h, h) for h in path)
+    if criterion.parents:
+        labels = list(
+            dict.fromkeys(_section_label(policy, policy.criteria[p]) for p in criterion.parents)
+        )
+        if len(labels) == 1:
+            return labels[0]
+        return "where its parents apply: " + "; ".join(labels)
+    return "all members"
 
 
 def criteria_tree(policy: Policy) -> dict[str, Any]:
@@ -111,7 +122,20 @@ def render_show(policy: Policy, markdown: bool = False) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def vocabulary(policy: Policy) -> list[dict[str, Any]]:
+References = Mapping[str, Sequence[str]]
+"""Each reference date of a policy and the dates its rules compare with it
+(Evaluator.references): a case must state every reference date."""
+
+
+def required_words(compared: Sequence[str]) -> str:
+    """Why a reference date is required: "required: the policy compares a, b with it"."""
+    return f"required: the policy compares {', '.join(compared)} with it"
+
+
+def vocabulary(policy: Policy, references: References | None = None) -> list[dict[str, Any]]:
+    """Each fact's row; "required" is true for a reference date, which every
+    case must state."""
+    references = references or {}
     return [
         {
             "name": fact.name,
@@ -121,17 +145,26 @@ def vocabulary(policy: Policy) -> list[dict[str, Any]]:
             "clauses": list(fact.clauses),
             "question": fact.question,
             "meaning": fact.meaning,
+            "required": fact.name in references,
         }
         for fact in policy.facts.values()
     ]
 
 
-def render_facts(policy: Policy, markdown: bool = False) -> str:
-    rows = vocabulary(policy)
+def render_facts(
+    policy: Policy, markdown: bool = False, references: References | None = None
+) -> str:
+    references = references or {}
+    rows = vocabulary(policy, references)
+
+    def values(row: dict[str, Any]) -> str:
+        compared = references.get(row["name"])
+        return str(row["values"]) + (f"; {required_words(compared)}" if compared else "")
+
     if markdown:
         lines = ["| fact | type | default | clause | question |", "|---|---|---|---|---|"]
         lines += [
-            f"| `{r['name']}` | {r['values']} | {_default(r['default'])} | "
+            f"| `{r['name']}` | {values(r)} | {_default(r['default'])} | "
             f"{', '.join(r['clauses'])} | {r['question']} |"
             for r in rows
         ]
@@ -140,7 +173,7 @@ def render_facts(policy: Policy, markdown: bool = False) -> str:
     for r in rows:
         default = _default(r["default"])
         lines.append(
-            f"{r['name']}  ({r['values']}{'; default ' + default if default else ''}; "
+            f"{r['name']}  ({values(r)}{'; default ' + default if default else ''}; "
             f"{', '.join(r['clauses'])})"
         )
         lines.append(f"    {r['question']}")
@@ -151,11 +184,20 @@ def _default(value: Value | None) -> str:
     return "" if value is None else value_words(value)
 
 
-def case_template(policy: Policy, case_id: str = "new-case") -> str:
-    """A YAML case with every fact set to null and its question as a comment."""
+def case_template(
+    policy: Policy, case_id: str = "new-case", references: References | None = None
+) -> str:
+    """A YAML case with every fact set to null and its question as a comment;
+    a reference date's comment says it is required (a case without it is
+    refused)."""
+    references = references or {}
     lines = [
         f"# A case for {policy.title} ({policy.name}).",
         "# Fill in what you know; leave a fact null when it is unknown.",
+    ]
+    if references:
+        lines.append("# Facts marked required must be given: " + ", ".join(references) + ".")
+    lines += [
         "# Run it with: policykb evaluate THIS-FILE.yaml",
         f"id: {case_id}",
         f"policy: {policy.name}",
@@ -164,6 +206,8 @@ def case_template(policy: Policy, case_id: str = "new-case") -> str:
     for fact in policy.facts.values():
         default = _default(fact.default)
         hint = f"{fact.type_label}" + (f"; null means {default}" if default else "")
+        if fact.name in references:
+            hint += f"; {required_words(references[fact.name])}"
         lines.append(f"  # {fact.question} ({hint}; {', '.join(fact.clauses)})")
         lines.append(f"  {fact.name}: null")
     return "\n".join(lines) + "\n"

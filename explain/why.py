@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from policykb.bridge.model.policy import Policy
-from policykb.bridge.model.result import Change, WhyAnswer, value_words
+from policykb.bridge.model.result import Change, Verdict, WhyAnswer, value_words
 from policykb.explain.escape import markdown_safe, terminal_safe
 from policykb.explain.render import VERDICT_WORDS
 
@@ -29,10 +29,12 @@ def render_why_text(answer: WhyAnswer, policy: Policy, markdown: bool = False) -
     numbered = "" if markdown else "  "
     for number, explanation in enumerate(answer.explanations, start=1):
         if not explanation:
-            lines.append(
-                f"{numbered}{number}. (none: with every fact unknown the case "
-                "already needs information)"
+            reason = (
+                "with every fact unknown the case already needs information"
+                if answer.verdict is Verdict.NEEDS_INFORMATION
+                else "the verdict holds whatever the facts"
             )
+            lines.append(f"{numbered}{number}. (none: {reason})")
             continue
         lines.append(
             f"{numbered}{number}. "

@@ -228,6 +228,11 @@ def validate_case(
     if not isinstance(document, Mapping):
         raise CaseError(f"a case must be an object with a 'facts' key, not {kind_of(document)}")
     for key in document:
+        if key == SERVICE_DATE:
+            raise CaseError(
+                f"{SERVICE_DATE!r} goes inside 'facts', not beside it: "
+                f'"facts": {{"{SERVICE_DATE}": "YYYY-MM-DD", ...}}'
+            )
         if key not in CASE_KEYS:
             raise CaseError(
                 f"unknown key {shown_name(key)} in case (expected {', '.join(CASE_KEYS)})"
@@ -383,6 +388,6 @@ def _code(fact: Fact, raw: object) -> str:
         raise CaseError(
             f"fact {fact.name!r}: {shown_name(raw)} is not {fact.system_article} "
             f"{fact.system_name} code "
-            f"(such as {CODE_EXAMPLES[fact.system]})"
+            f"(such as {fact.code_example or CODE_EXAMPLES[fact.system]})"
         )
     return shown_code(fact.system, code)

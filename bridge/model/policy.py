@@ -117,12 +117,27 @@ class Fact:
             return kind[self.type.value] + self.bounds_words()
         if self.type in (FactType.BOOL, FactType.STRING):
             return {"bool": "true or false", "string": "a string"}[self.type.value]
-        from policykb.bridge.model.typed import CODE_EXAMPLES
-
+        example = self.code_example
+        such_as = f" such as {example}" if example is not None else ""
         if self.type is FactType.CODE:
-            example = CODE_EXAMPLES[self.system]
-            return f"{self.system_article} {self.system_name} code such as {example}"
-        return f"a list of {self.system_name} codes such as {CODE_EXAMPLES[self.system]}"
+            return f"{self.system_article} {self.system_name} code{such_as}"
+        return f"a list of {self.system_name} codes{such_as}"
+
+    @property
+    def code_example(self) -> str | None:
+        """A code of this fact's system in one of the policy's own code sets:
+        the system's usual example when a set holds it, else the first code
+        of the first set, as people write it; None when the policy compares
+        the fact with no set. Never a code the policy does not name."""
+        from policykb.bridge.model.typed import CODE_EXAMPLES, CodeCell, normal_code, shown_code
+
+        usual = CODE_EXAMPLES.get(self.system)
+        if usual is not None and any(normal_code(usual) in s for s in self.code_sets):
+            return shown_code(self.system, normal_code(usual))
+        for region in self.regions:
+            if isinstance(region, CodeCell) and region.inside:
+                return region.sample
+        return None
 
     @property
     def system_article(self) -> str:

@@ -90,9 +90,11 @@ class ExplanationItem:
 
 
 def _value_entry(value: Value | Span) -> dict[str, Any]:
-    """{"value": ...}, or for a region of a typed fact {"range"|"codes": ..., "example": ...}."""
+    """{"value": ...}, or for a region of a typed fact (or a list's edits)
+    {"range"|"codes"|"edits": ..., "words": ..., "example": ...}; "words" is
+    how the CLI says it, so that every client words it alike."""
     if isinstance(value, Span):
-        return {value.key: value.data, "example": json_value(value.example)}
+        return {value.key: value.data, "words": value.words, "example": json_value(value.example)}
     return {"value": json_value(value)}
 
 

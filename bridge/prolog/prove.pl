@@ -161,6 +161,12 @@ bind_static(_).
 % -- verdicts by cases --------------------------------------------------------
 
 % prove_verdict(-Verdict, -Tree): covered, not_covered or needs_information.
+% The tree claims only what was proved: cases(F, Branches) when every value
+% of F was explored and all give one decided verdict; differ(F, Witnesses,
+% Proof) when the branches explored prove the case needs information (one
+% branch that needs information, or two whose verdicts differ), with the
+% three-valued proof that left it unknown; otherwise (no value of F
+% completes the case) the three-valued proof alone.
 prove_verdict(Verdict, Tree) :-
     eval(asp_covered, T, Proof),
     (   T == true -> Verdict = covered, Tree = Proof
@@ -169,14 +175,27 @@ prove_verdict(Verdict, Tree) :-
         domain_values(F, Values),
         split(F, Values, Branches, Verdicts),
         sort(Verdicts, Distinct),
-        (   Distinct = [Verdict] -> Tree = cases(F, Branches)
-        ;   Verdict = needs_information, Tree = Proof
+        (   Distinct = [Verdict], Verdict \== needs_information
+        ->  Tree = cases(F, Branches)
+        ;   Distinct = []
+        ->  Verdict = needs_information, Tree = Proof
+        ;   Verdict = needs_information,
+            witnesses(Branches, Witnesses),
+            Tree = differ(F, Witnesses, Proof)
         )
     ).
 
+% witnesses(+Branches, -Witnesses): the branches that prove a split needs
+% information: the branch that does, or the first branch and the last one,
+% whose verdict differs from it (split/5 stops there).
+witnesses(Branches, [B]) :-
+    member(B, Branches), B = branch(_, needs_information, _), !.
+witnesses([First|Rest], [First, Last]) :- last(Rest, Last).
+
 % split(+Fact, +Values, -Branches, -Verdicts): the proof for each value of
 % Fact, stopping at the first branch that needs information or whose verdict
-% differs from an earlier one (the case then needs information).
+% differs from an earlier one (the case then needs information, and those
+% branches prove it).
 split(F, Values, Branches, Verdicts) :- split(F, Values, none, Branches, Verdicts).
 
 split(_, [], _, [], []).
@@ -282,6 +301,12 @@ tree_dict(count(Guards, Items, T), _{kind: count, truth: T, guards: Gs, items: I
             Is).
 tree_dict(cases(F, Branches), _{kind: cases, fact: FS, branches: Bs}) :-
     text(F, FS),
+    findall(_{values: VSs, verdict: V, proof: D},
+            ( member(branch(Vs, V, P), Branches), maplist(text, Vs, VSs), tree_dict(P, D) ), Bs).
+
+tree_dict(differ(F, Branches, Proof), _{kind: differ, fact: FS, branches: Bs, unknown: U}) :-
+    text(F, FS),
+    tree_dict(Proof, U),
     findall(_{values: VSs, verdict: V, proof: D},
             ( member(branch(Vs, V, P), Branches), maplist(text, Vs, VSs), tree_dict(P, D) ), Bs).
 

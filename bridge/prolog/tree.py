@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from policykb.bridge.loading.rules import TYPED_TESTS
+from policykb.bridge.model.errors import EngineError
 from policykb.bridge.model.policy import Policy, Value
 from policykb.bridge.model.result import value_words
 
@@ -43,6 +44,8 @@ COUNT_WORDS = {
 }
 ITEM_STATES = {"true": "holds", "false": "fails", "unknown": "unknown"}
 CRITERION_PREDICATES = {"met", "applies", "indicated", "blocked"}
+NEGATED_TEXT = {"kb_blocked": "No applicable criterion blocks coverage."}
+"""What a core helper's negation says (its own text says the opposite)."""
 CORE_TEXT = {
     "covered": "Covered when an applicable indication is met and no criterion blocks it.",
     "kb_blocked": "Some applicable criterion blocks coverage.",
@@ -97,13 +100,27 @@ def _truth(raw: object) -> str:
     return value_words(raw) if isinstance(raw, bool) else str(raw)
 
 
+VERDICT_TRUTH = {"covered": "true", "not_covered": "false", "needs_information": "unknown"}
+"""A verdict as the truth of the node that proves it."""
+
+
 class _Builder:
-    def __init__(self, policy: Policy, known: Mapping[str, Value], assumed: frozenset[str]) -> None:
+    def __init__(
+        self,
+        policy: Policy,
+        known: Mapping[str, Value],
+        assumed: frozenset[str],
+        branch: Mapping[str, str] | None = None,
+    ) -> None:
+        """`branch`: the facts a proof by cases gave a value, in words."""
         self.policy = policy
         self.known = known
         self.assumed = assumed
+        self.branch = dict(branch or {})
 
     def fact_text(self, fact: str) -> str:
+        if fact in self.branch:
+            return f"{fact} = {self.branch[fact]} (in this case of the proof)"
         if fact not in self.known:
             return f"{fact} is unknown"
         source = "assumed: the policy's default" if fact in self.assumed else "given in the case"
@@ -122,27 +139,8 @@ class _Builder:
             return [ProofNode(f"known({fact})", "case", self.fact_text(fact), truth)]
         if kind == "count":
             return [self.count(raw, truth)]
-        if kind == "cases":
-            fact = raw["fact"]
-            branches = [
-                ProofNode(
-                    f"{fact} = {', '.join(branch['values']) or 'none'}",
-                    "case split",
-                    f"if {fact} were {', '.join(branch['values']) or 'none'}: {branch['verdict']}",
-                    "true",
-                    self.nodes(branch["proof"]),
-                )
-                for branch in raw["branches"]
-            ]
-            return [
-                ProofNode(
-                    f"cases({fact})",
-                    "cases",
-                    f"{fact} is unknown; every value it can take gives the same verdict",
-                    "true",
-                    branches,
-                )
-            ]
+        if kind in ("cases", "differ"):
+            return [self.split(raw)]
         pred, args = raw["pred"], list(raw.get("args", []))
         if kind == "not":
             if raw["children"][0]["kind"] == "static":
@@ -151,6 +149,8 @@ class _Builder:
                 return [self.all_parts(raw, args[0], truth)]
             inner = self.nodes(raw["children"][0])
             label = self.describe(pred, args)
+            if pred in NEGATED_TEXT:
+                label = (label[0], NEGATED_TEXT[pred])
             return [
                 ProofNode(
                     f"not {_goal(pred, args)}", label[0], label[1], truth, self._unfold(inner, pred)
@@ -173,6 +173,41 @@ class _Builder:
             text = f"{self.comparison(pred, args)}: {truth}"
             return [ProofNode(_goal(pred, args), "comparison", text, truth)]
         return [ProofNode(_goal(pred, args), rule, text, truth, children)]
+
+    def split(self, raw: Mapping[str, Any]) -> ProofNode:
+        """A proof by cases on an unknown fact. "cases": every value it can take
+        was explored and gives one verdict, the node's truth. "differ": the
+        three-valued proof, then the branches that prove that the case needs
+        information (one branch that does, or two whose verdicts differ);
+        truth unknown. Each branch
+        node's truth is its verdict's, and inside it the fact has its value."""
+        fact = raw["fact"]
+        branches = []
+        for branch in raw["branches"]:
+            values = branch["values"]
+            shown = ", ".join(self.region_words(fact, str(v)) for v in values) or "none"
+            inner = _Builder(self.policy, self.known, self.assumed, {**self.branch, fact: shown})
+            branches.append(
+                ProofNode(
+                    f"{fact} = {shown}",
+                    "case split",
+                    f"if {fact} were {shown}: {branch['verdict']}",
+                    VERDICT_TRUTH[branch["verdict"]],
+                    inner.nodes(branch["proof"]),
+                )
+            )
+        if raw["kind"] == "cases":
+            (verdict,) = {branch["verdict"] for branch in raw["branches"]}
+            text = f"{fact} is unknown; every value it can take gives the same verdict, {verdict}"
+            return ProofNode(f"cases({fact})", "cases", text, VERDICT_TRUTH[verdict], branches)
+        if len(branches) == 1:
+            text = f"{fact} is unknown; even with the value shown the case needs information"
+        else:
+            text = f"{fact} is unknown; the values shown give different verdicts"
+        # First the three-valued proof that left the verdict unknown, then the
+        # branches that prove it needs information.
+        unknown = self.nodes(raw["unknown"])
+        return ProofNode(f"cases({fact})", "cases", text, "unknown", [*unknown, *branches])
 
     def _pruned(self, nodes: list[ProofNode]) -> list[ProofNode]:
         """Rule instances that fail only because the case gives a fact another
@@ -290,8 +325,15 @@ def proof_tree(
     known: Mapping[str, Value],
     assumed: frozenset[str],
     raw_root: Mapping[str, Any],
+    verdict: str,
 ) -> dict[str, Any]:
-    """The published proof shape for a raw prover tree."""
+    """The published proof shape for a raw prover tree of `verdict`; its
+    root's truth is the verdict's (true, false or unknown)."""
     nodes = _Builder(policy, known, assumed).nodes(raw_root)
-    root = nodes[0] if len(nodes) == 1 else ProofNode("verdict", "verdict", "", "true", nodes)
+    truth = VERDICT_TRUTH[str(verdict)]
+    root = nodes[0] if len(nodes) == 1 else ProofNode("verdict", "verdict", "", truth, nodes)
+    if root.truth != truth:
+        raise EngineError(
+            f"the proof's root is {root.truth} but the verdict is {verdict}: the prover disagrees"
+        )
     return {"engine": ENGINE, "root": root.to_dict()}

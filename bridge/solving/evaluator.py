@@ -34,7 +34,7 @@ from policykb.bridge.loading.declarations import read_policy
 from policykb.bridge.loading.files import show_file
 from policykb.bridge.model.case import Case
 from policykb.bridge.model.errors import CaseError, PolicyError
-from policykb.bridge.model.policy import FactType, PolicySource, Span, Value
+from policykb.bridge.model.policy import FactType, PolicySource, Role, Span, Value
 from policykb.bridge.model.result import (
     Answer,
     Change,
@@ -97,17 +97,25 @@ def _at_reference_dates(method: Method) -> Method:
 @dataclass(frozen=True)
 class ListEdits:
     """The smallest edits of a list fact's value that work: each adds some
-    options and removes others (for a code list: cells of its code sets)."""
+    options and removes others (for a code list: cells of its code sets).
+
+    `base` is the case's value as options (cells); `given` is the value as the
+    case states it (its codes, for a code list), which the span shows and
+    which the example starts from."""
 
     base: frozenset[object]
     edits: tuple[tuple[frozenset[object], frozenset[object]], ...]
     answers: bool = False
     """Answers to a missing list (from nothing) rather than changes of a value."""
+    given: frozenset[object] | None = None
 
     def span(
-        self, words: Callable[[object], str], example: Callable[[frozenset[object]], Value]
+        self,
+        words: Callable[[object], str],
+        example: Callable[[frozenset[object], frozenset[object]], Value],
     ) -> Span:
-        """{"edits": {"from": [...], "any_of": [{"add": [...], "remove": [...]}]}}."""
+        """{"edits": {"from": [...], "any_of": [{"add": [...], "remove": [...]}]}};
+        `example(add, remove)` is the case's value with the first edit made."""
 
         def named(options: frozenset[object]) -> list[str]:
             return sorted(words(o) for o in options)
@@ -139,12 +147,11 @@ class ListEdits:
                 or "as it is"
                 for alternative in alternatives
             )
-        first = self.base
+        first: tuple[frozenset[object], frozenset[object]] = (frozenset(), frozenset())
         if self.edits:
-            first = first.symmetric_difference(self.edits[0][0] | self.edits[0][1])
-        return Span(
-            "edits", {"from": named(self.base), "any_of": alternatives}, text, example(first)
-        )
+            first = self.edits[0]
+        shown = named(self.base) if self.given is None else sorted(str(item) for item in self.given)
+        return Span("edits", {"from": shown, "any_of": alternatives}, text, example(*first))
 
 
 @dataclass(frozen=True)
@@ -201,7 +208,7 @@ class Evaluator:
         self._literals = self._program.literals
         # Unanchored, a policy with reference dates never answers a case itself.
         unanchored = bool(self.references) and not self.anchors
-        self._covered = 0 if unanchored else self._literal_of(self._ctl, COVERED)
+        self._covered = 0 if unanchored else self._covered_literal()
         self._twin: clingo.Control | None = None
         self._twin_literals: ValueLiterals | None = None
         self._flip: dict[str, int] = {}
@@ -322,6 +329,18 @@ class Evaluator:
     def atoms(self, name: str, arity: int) -> list[clingo.Symbol]:
         """The atoms name/arity of the grounded policy (declarations and derivable ones)."""
         return [atom.symbol for atom in self._ctl.symbolic_atoms.by_signature(name, arity)]
+
+    def _covered_literal(self) -> int:
+        """The literal of verdict(covered). At some reference dates no scenario
+        can be covered (a window the other date's bounds leave empty), and the
+        grounder drops the atom: it then stands for a new atom that no rule
+        derives, false in every scenario. A policy that never derives it at
+        all is incomplete."""
+        if self.anchors and self._ctl.symbolic_atoms[COVERED] is None:
+            with self._ctl.backend() as backend:
+                atom: int = backend.add_atom(COVERED)
+            return atom
+        return self._literal_of(self._ctl, COVERED)
 
     @staticmethod
     def _literal_of(ctl: clingo.Control, symbol: clingo.Symbol) -> int:
@@ -507,7 +526,74 @@ class Evaluator:
             yield ()
             return
         refute = -self._covered if verdict is Verdict.COVERED else self._covered
-        yield from self._program.implicants(known, refute, smallest_only=smallest_only)
+        for explanation in self._program.implicants(known, refute, smallest_only=smallest_only):
+            if not explanation and self.anchors:
+                # The reference dates alone decide: at them no value of a date
+                # compared with them meets (or fails) a criterion. The frame is
+                # then the explanation, so that the reason cites that criterion.
+                yield tuple(self._frame_decides(verdict))
+                return
+            yield explanation
+
+    def _frame_decides(self, verdict: Verdict) -> dict[str, tuple[str, list[str]]]:
+        """For a verdict decided by the reference dates alone: each reference
+        date (vocabulary order) with the criterion it decides and the dates
+        compared with it there. A criterion counts when, with every fact
+        unknown, it stands as the verdict needs (met for covered; not met, or
+        an exclusion met, for not covered) and a rule of it reads a date
+        compared with the reference. Every reference date when none does."""
+        statuses = self._statuses(self._consequences([]))
+
+        def decides(criterion: str) -> bool:
+            status = statuses.get(criterion)
+            exclusion = self.policy.criteria[criterion].role is Role.EXCLUSION
+            if verdict is Verdict.COVERED:
+                return status is Status.MET and not exclusion
+            return status is (Status.MET if exclusion else Status.NOT_MET)
+
+        found: dict[str, tuple[str, list[str]]] = {}
+        for reference in sorted(self.references, key=lambda f: self.policy.facts[f].rank):
+            compared = self.references[reference]
+            for criterion in self.policy.criteria:
+                reads = {
+                    fact
+                    for rule in self.rules
+                    if rule.head == "met" and rule.head_args[:1] == (f'"{criterion}"',)
+                    for fact in rule.facts
+                }
+                dates = [f for f in compared if f in reads]
+                if dates and decides(criterion):
+                    found[reference] = (criterion, dates)
+                    break
+        if not found:
+            found = {
+                reference: ("", list(compared)) for reference, compared in self.references.items()
+            }
+        return found
+
+    def explain_items(
+        self,
+        explanation: Sequence[str],
+        known: Assignment,
+        assumed: Collection[str],
+        verdict: Verdict,
+    ) -> tuple[ExplanationItem, ...]:
+        """The items of an explanation; a reference date that the verdict rests
+        on as the frame cites the criterion it decides."""
+        framed = (
+            self.anchors
+            and verdict is not Verdict.NEEDS_INFORMATION
+            and all(f in self.references for f in explanation)
+            and self.verdict_of({}) is verdict
+        )
+        frame = self._frame_decides(verdict) if framed and explanation else {}
+        items = []
+        for fact in explanation:
+            if fact in frame:
+                items.append(self._frame_item(fact, known[fact], *frame[fact], verdict))
+            else:
+                items.append(self.explain_item(fact, known[fact], fact in assumed))
+        return tuple(items)
 
     # -- scenarios -------------------------------------------------------------
 
@@ -710,6 +796,8 @@ class Evaluator:
         to toggle: a counterexample's list value must be moved away from."""
         base = self.value_key(fact, known[fact]) if fact in known else frozenset()
         assert isinstance(base, frozenset)
+        given = known.get(fact)
+        assert given is None or isinstance(given, frozenset)
         options = list(self._literals.of[fact])
 
         def test(toggled: list[object]) -> Correction[object] | None:
@@ -731,7 +819,49 @@ class Evaluator:
         ):
             chosen = frozenset(toggled)
             edits.append((chosen - base, chosen & base))
-        return ListEdits(base, tuple(edits))
+        return ListEdits(base, tuple(edits), given=given)
+
+    def _list_answers(self, known: Assignment, fact: str) -> list[tuple[Verdict, ListEdits]]:
+        """Per verdict, the smallest answers (subset-minimal values) of the
+        unknown list `fact` that give the case that verdict. Every value has a
+        verdict, so the answers of some verdict are never empty."""
+        found = [
+            (
+                Verdict.COVERED,
+                self._list_edits(known, {}, fact, -self._covered, self.decision_facts),
+            ),
+            (
+                Verdict.NOT_COVERED,
+                self._list_edits(known, {}, fact, self._covered, self.decision_facts),
+            ),
+            (Verdict.NEEDS_INFORMATION, self._undecided_answers(known, fact)),
+        ]
+        return [(verdict, replace(edits, answers=True)) for verdict, edits in found]
+
+    def _undecided_answers(self, known: Assignment, fact: str) -> ListEdits:
+        """The subset-minimal values of list `fact` under which the case still
+        needs information, by hitting sets: a value that decides the verdict
+        is refuted, and every answer must differ from it in some option
+        (added or left out). When the facts without `fact` already decide the
+        verdict, no value leaves it open."""
+        options = list(self._literals.of[fact])
+        if self.verdict_of(known) is not Verdict.NEEDS_INFORMATION:
+            return ListEdits(frozenset(), ())
+
+        def test(chosen: list[object]) -> Correction[object] | None:
+            value = frozenset(chosen)
+            if self.verdict_of({**known, fact: value}) is Verdict.NEEDS_INFORMATION:  # type: ignore[dict-item]
+                return None
+            return Correction(
+                [o for o in options if o not in value], unless=[o for o in options if o in value]
+            )
+
+        edits: list[tuple[frozenset[object], frozenset[object]]] = []
+        for chosen in MinimalSets(options).search(
+            test, stop_at=lambda size: len(edits) >= self.MAX_EDITS
+        ):
+            edits.append((frozenset(chosen), frozenset()))
+        return ListEdits(frozenset(), tuple(edits))
 
     COUNT_BOUND = 100
     """How many smallest change sets past --max-changes are counted."""
@@ -779,12 +909,9 @@ class Evaluator:
         merged; for a list, the smallest answers that give each verdict."""
         if self.policy.facts[fact].type.many:
             return [
-                Answer(self.shown(fact, replace(edits, answers=True)), verdict)
-                for verdict, refute in (
-                    (Verdict.COVERED, -self._covered),
-                    (Verdict.NOT_COVERED, self._covered),
-                )
-                if (edits := self._list_edits(known, {}, fact, refute, self.decision_facts)).edits
+                Answer(self.shown(fact, edits), verdict)
+                for verdict, edits in self._list_answers(known, fact)
+                if edits.edits
             ]
         compiled = self._compiled_tests(len(self.policy.facts))
         if compiled is not None:
@@ -826,13 +953,36 @@ class Evaluator:
             return declared.example(value)
         return value  # type: ignore[return-value]
 
+    def _edited(
+        self, fact: str, edits: ListEdits, add: frozenset[object], remove: frozenset[object]
+    ) -> Value:
+        """The case's list value with one edit made, as a case states it: for a
+        code list, the case's own codes outside the removed cells, with a
+        sample code for each added cell (a cell the case already touches
+        keeps its codes)."""
+        declared = self.policy.facts[fact]
+        if declared.type is not FactType.CODE_LIST or edits.given is None:
+            return self.concrete(fact, (edits.base - remove) | add)
+        kept = frozenset(
+            code
+            for code in edits.given
+            if not (declared.cells_of(frozenset({code})) & remove)  # type: ignore[arg-type]
+        )
+        touched = declared.cells_of(kept)  # type: ignore[arg-type]
+        added = frozenset(
+            declared.example(cell)  # type: ignore[arg-type]
+            for cell in add
+            if cell not in touched
+        )
+        return kept | added  # type: ignore[return-value]
+
     def shown(self, fact: str, value: object) -> Value | Span:
         """A value a change or an answer gives `fact`, in the analyst's terms."""
         declared = self.policy.facts[fact]
         if isinstance(value, ListEdits):
             return value.span(
                 lambda option: self._option_words(fact, option),
-                lambda options: self.concrete(fact, options),
+                lambda add, remove: self._edited(fact, value, add, remove),
             )
         if declared.type.typed:
             return declared.span(value)  # type: ignore[arg-type]
@@ -858,7 +1008,7 @@ class Evaluator:
             version=self.policy.version,
             verdict=verdict,
             criteria=self._statuses(consequences),
-            explanation=tuple(self.explain_item(f, known[f], f in assumed) for f in explanation),
+            explanation=self.explain_items(explanation, known, assumed, verdict),
             missing=tuple(self.missing_item(f) for f in missing),
             warnings=self._notes(consequences, known),
         )
@@ -883,7 +1033,7 @@ class Evaluator:
             version=self.policy.version,
             verdict=verdict,
             explanations=tuple(
-                tuple(self.explain_item(f, known[f], f in assumed) for f in explanation)
+                self.explain_items(explanation, known, assumed, verdict)
                 for explanation in self.explanations(known, verdict)
             ),
             target=target,
@@ -901,6 +1051,25 @@ class Evaluator:
                 for f in missing
             ),
         )
+
+    def _frame_item(
+        self, fact: str, value: Value, criterion: str, dates: list[str], verdict: Verdict
+    ) -> ExplanationItem:
+        """A reference date the verdict rests on as the frame: the criterion
+        that, as of it, no value (or every value) of the dates compared with
+        it meets."""
+        if not criterion:
+            return self.explain_item(fact, value, False)
+        named = " or ".join(dates)
+        if verdict is Verdict.COVERED:
+            words = f"as of this date, every {named} within its bounds meets {criterion}"
+        elif self.policy.criteria[criterion].role is Role.EXCLUSION:
+            words = f"as of this date, every {named} within its bounds meets exclusion {criterion}"
+        else:
+            words = f"as of this date, no {named} within its bounds meets {criterion}"
+        region = Span("frame", {"criterion": criterion, "compared": dates}, words, value)
+        text = self.policy.criteria[criterion].text
+        return ExplanationItem(fact, value, criterion, text, False, region)
 
     def explain_item(self, fact: str, value: Value, assumed: bool) -> ExplanationItem:
         citation = self.policy.citation(fact, value)

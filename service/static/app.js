@@ -270,10 +270,12 @@ function changeValue(change) {
   return change.example; // a region (range, codes) or list edits: its example
 }
 
+// A change as the CLI words it ("bmi = 35 or more kg/m2"): a region or a
+// list edit comes with its words from the JSON API, one wording for both.
 function changeWords(change) {
   if ("value" in change) return `${change.fact} = ${words(change.value)}`;
-  if (change.range) return `${change.fact} in ${change.range.words || JSON.stringify(change.range)} (e.g. ${words(change.example)})`;
-  return `${change.fact} → ${words(change.example)}`;
+  if (change.words) return `${change.fact} = ${change.words}`;
+  return `${change.fact} = ${words(change.example)}`;
 }
 
 function renderWhy(why) {

@@ -68,7 +68,9 @@ def test_proof_shows_why_an_exclusion_does_not_hold(kb: KnowledgeBase) -> None:
         "value(for_stress_reduction, true)",
     }
     assert all(leaf["truth"] == "false" and leaf["rule"] == "case" for leaf in leaves)
-    assert _find(proof["root"], "not blocked(_)") is not None
+    not_blocked = _find(proof["root"], "not blocked(_)")
+    assert not_blocked is not None and not_blocked["truth"] == "true"
+    assert not_blocked["text"] == "No applicable criterion blocks coverage."
 
 
 def test_proof_by_cases_when_an_unknown_fact_does_not_matter(kb: KnowledgeBase) -> None:

@@ -354,7 +354,7 @@ def test_why_gives_ranges_of_answers_for_a_missing_number() -> None:
         ({"min": 35}, "covered"),
     ]
     assert [[c.to_dict() for c in changes] for changes in answer.changes] == [
-        [{"fact": "bmi", "range": {"min": 35}, "example": 35}]
+        [{"fact": "bmi", "range": {"min": 35}, "words": "35 or more kg/m2", "example": 35}]
     ]
 
 

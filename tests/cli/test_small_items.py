@@ -1,0 +1,116 @@
+"""Issue 27's smaller items, each against the output a user sees.
+
+- a code fact's hint names a code of the policy's own code sets, or none;
+- a reference date is marked required by `facts` and `init-case`;
+- `show` labels a part shared under two headings by both, not "all members";
+- a top-level date_of_service is refused with where it goes.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+from typer.testing import CliRunner
+
+from policykb.cli.main import app
+
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "kb"
+runner = CliRunner()
+
+
+def run(*arguments: str, stdin: str | None = None) -> tuple[int, str, str]:
+    result = runner.invoke(app, list(arguments), input=stdin)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_a_code_hint_comes_from_the_policy_own_code_sets(tmp_path: Path) -> None:
+    code, out, _ = run("facts", "sleep-apnea", "--kb", str(FIXTURES))
+    assert code == 0
+    assert "an HCPCS code such as E0470" in out and "L1832" not in out
+    code, out, _ = run("init-case", "signs-and-codes", "--kb", str(FIXTURES))
+    assert code == 0 and "a list of ICD-10-CM codes such as E11.9" in out
+    # No code set: a generic hint, no code of another policy.
+    folder = tmp_path / "no-sets"
+    folder.mkdir()
+    (folder / "policy.lp").write_text(
+        "fact(device, code).  code_system(device, hcpcs).\n"
+        'question(device, "Which device?").\n'
+        "fact(ok, bool).\n"
+        'criterion("OK", "1", "OK.").  role("OK", indication).\n'
+        'met("OK") :- holds(ok).\n',
+        encoding="utf-8",
+    )
+    code, out, _ = run("facts", "no-sets", "--kb", str(folder))
+    assert code == 0
+    assert "device  (an HCPCS code;" in out and "such as" not in out
+
+
+def test_reference_dates_are_marked_required() -> None:
+    kb = ["--kb", str(FIXTURES)]
+    code, out, _ = run("facts", "therapy-start", "-f", "json", *kb)
+    assert code == 0
+    required = {row["name"]: row["required"] for row in json.loads(out)}
+    assert required == {
+        "therapy_start_date": True,
+        "sleep_test_date": False,
+        "followup_date": False,
+        "symptomatic": False,
+    }
+    code, text, _ = run("facts", "therapy-start", *kb)
+    assert "required: the policy compares sleep_test_date, followup_date with it" in text
+    code, template, _ = run("init-case", "therapy-start", *kb)
+    assert code == 0
+    assert "# Facts marked required must be given: therapy_start_date." in template
+    (line,) = [x for x in template.splitlines() if "When did therapy start?" in x]
+    assert "required" in line
+    # Left null as written, the case is refused and says which fact it needs;
+    # with the required fact given, it is judged.
+    case = yaml.safe_load(template)
+    code, _, err = run("evaluate", "-", *kb, stdin=json.dumps(case))
+    assert code != 0 and "therapy_start_date" in err
+    case["facts"]["therapy_start_date"] = "2024-03-01"
+    code, out, err = run("evaluate", "-", *kb, stdin=json.dumps(case))
+    assert code == 0, err
+
+
+def test_a_part_shared_under_two_headings_names_both(tmp_path: Path) -> None:
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    (folder / "policy.lp").write_text(
+        "fact(initial, bool).  fact(a, bool).  fact(b, bool).  fact(r, bool).\n"
+        'heading("INIT", "Initial coverage").  heading("CONT", "Continued coverage").\n'
+        'section("INIT") :- holds(initial).  section("CONT") :- fails(initial).\n'
+        'criterion("IA", "1", "Initial: a and R.").  role("IA", indication).\n'
+        'under("IA", "INIT").  combines("IA", all).\n'
+        'criterion("IB", "2", "Continued: b and R.").  role("IB", indication).\n'
+        'under("IB", "CONT").  combines("IB", all).\n'
+        'criterion("A", "1a", "a.").  role("A", requirement).  part_of("A", "IA").\n'
+        'under("A", "INIT").  met("A") :- holds(a).\n'
+        'criterion("B", "2a", "b.").  role("B", requirement).  part_of("B", "IB").\n'
+        'under("B", "CONT").  met("B") :- holds(b).\n'
+        'criterion("R", "3", "r.").  role("R", requirement).\n'
+        'part_of("R", "IA").  part_of("R", "IB").  met("R") :- holds(r).\n',
+        encoding="utf-8",
+    )
+    code, out, err = run("show", "shared", "--kb", str(folder))
+    assert code == 0, err
+    shared = [line for line in out.splitlines() if line.strip().startswith("- R [")]
+    assert shared and all(
+        "where its parents apply: Initial coverage; Continued coverage" in line for line in shared
+    )
+    assert "all members" not in out
+
+
+def test_a_top_level_date_of_service_says_where_it_goes() -> None:
+    case = {"policy": "massage-therapy", "date_of_service": "2024-05-01", "facts": {}}
+    code, out, err = run("evaluate", "-", stdin=json.dumps(case))
+    assert code == 1 and not out
+    assert err.strip() == (
+        "error: 'date_of_service' goes inside 'facts', not beside it: "
+        '"facts": {"date_of_service": "YYYY-MM-DD", ...}'
+    )
+    inside = {"policy": "massage-therapy", "facts": {"date_of_service": "2024-05-01"}}
+    code, _, err = run("evaluate", "-", stdin=json.dumps(inside))
+    assert code == 0, err
