@@ -557,7 +557,7 @@ def check(
     from policykb.explain.findings import check_witness_files, render_check
 
     knowledge = KnowledgeBase(kb or ())
-    report = knowledge.check(_as_of(knowledge.evaluator(policy, _day(as_of)), as_of))
+    report = knowledge.check(knowledge.evaluator(policy, _day(as_of)), _day(as_of))
     if output_format is OutputFormat.JSON:
         _write_json(report.to_dict())
     else:

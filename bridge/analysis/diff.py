@@ -16,6 +16,7 @@ from typing import Any
 from clingo import Function, Symbol
 
 from policykb.bridge.analysis.policy_rules import policy_rules
+from policykb.bridge.analysis.witness import case_value
 from policykb.bridge.compile.compiled import Undecided
 from policykb.bridge.compile.conditions import ConditionCircuits, condition_circuits
 from policykb.bridge.loading.comparisons import fact_statements, region_symbols, with_regions
@@ -219,7 +220,7 @@ def diff_policies(old: Evaluator, new: Evaluator) -> DiffReport:
             witness = {
                 **old.anchor_values(),
                 **new.anchor_values(),
-                **{f: _concrete(merged, f, v) for f, v in region.items()},
+                **{f: case_value(merged.facts[f], v) for f, v in region.items()},
             }
             changes.append(VerdictChange(conditions, before, after, witness, region))
             with program.ctl.backend() as backend:
@@ -292,13 +293,4 @@ def _shown(policy: Policy, fact: str, value: object) -> Value | Span:
     declared = policy.facts[fact]
     if declared.type.typed:
         return declared.span(value)  # type: ignore[arg-type]
-    return value  # type: ignore[return-value]
-
-
-def _concrete(policy: Policy, fact: str, value: object) -> Value:
-    declared = policy.facts[fact]
-    if declared.type is FactType.CODE_LIST and isinstance(value, frozenset):
-        return frozenset(declared.example(cell) for cell in value)  # type: ignore[misc]
-    if declared.type.typed:
-        return declared.example(value)  # type: ignore[arg-type]
     return value  # type: ignore[return-value]
