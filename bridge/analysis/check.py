@@ -507,7 +507,8 @@ def version_findings(versions: Sequence[Evaluator]) -> list[Finding]:
 
 def _range_gaps(checker: _Checker) -> list[Finding]:
     """Ranges of a number or date that no comparison of the policy speaks to,
-    between ranges that some do: 5-14 and 15 or more leave 14 < AHI < 15 out."""
+    between ranges that some do: 5-14 and 15 or more leave 14 < AHI < 15 out.
+    Only for facts compared with constants alone (not with reference dates)."""
     policy = checker.policy
     found: list[Finding] = []
     for name, fact in policy.facts.items():
@@ -515,6 +516,11 @@ def _range_gaps(checker: _Checker) -> list[Finding]:
             continue
         anchors = checker.evaluator.anchors
         tests = [c for c in checker.evaluator.comparisons if c.fact == name]
+        if name in anchors or any(c.reference is not None for c in tests):
+            # Its regions move with the reference dates: values no comparison
+            # passes at one placement are decided (failed) by the comparisons
+            # that pass at another, so a gap here would be the placement's.
+            continue
         tested = [
             any(passes(fact, region, test, anchors) for test in tests) for region in fact.regions
         ]

@@ -201,7 +201,7 @@ class Evaluator:
         self._literals = self._program.literals
         # Unanchored, a policy with reference dates never answers a case itself.
         unanchored = bool(self.references) and not self.anchors
-        self._covered = 0 if unanchored else self._literal_of(self._ctl, COVERED)
+        self._covered = 0 if unanchored else self._covered_literal()
         self._twin: clingo.Control | None = None
         self._twin_literals: ValueLiterals | None = None
         self._flip: dict[str, int] = {}
@@ -322,6 +322,16 @@ class Evaluator:
     def atoms(self, name: str, arity: int) -> list[clingo.Symbol]:
         """The atoms name/arity of the grounded policy (declarations and derivable ones)."""
         return [atom.symbol for atom in self._ctl.symbolic_atoms.by_signature(name, arity)]
+
+    def _covered_literal(self) -> int:
+        """The literal of verdict(covered). Grounded at reference dates that no
+        case covered there can have (a therapy start after the date of
+        service, say), the policy never derives it: then it is a fresh atom
+        that no rule defines, false in every scenario."""
+        if self.anchors and self._ctl.symbolic_atoms[COVERED] is None:
+            with self._ctl.backend() as backend:
+                return backend.add_atom()
+        return self._literal_of(self._ctl, COVERED)
 
     @staticmethod
     def _literal_of(ctl: clingo.Control, symbol: clingo.Symbol) -> int:
