@@ -1,0 +1,218 @@
+"""check on a policy with two reference dates, a list fact, a code set and a
+threshold (tests/fixtures/pap-reevaluation), against brute force.
+
+The oracle below is the fixture's rules written again in Python, over the
+fixture's small domain: every date is tried on each side of every boundary
+that the other dates of the case put on it, so every region of every
+placement of the reference dates is reached. A scenario's verdict depends only
+on which rule bodies hold (its firing vector), so the findings are computed
+over the firing vectors that some scenario reaches.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Callable, Iterator
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from policykb.bridge import KnowledgeBase
+from policykb.bridge.analysis.check import Kind, check_policy
+from policykb.bridge.analysis.placements import placements
+from policykb.cli.main import app
+
+FIXTURE = Path(__file__).parent / "fixtures" / "pap-reevaluation"
+DAY = date(2024, 6, 15)
+runner = CliRunner()
+
+INDICATIONS = ("AHI-15", "AHI-5")
+PREREQUISITES = ("DEV", "TEST", "START", "REEVAL")
+EXCLUSIONS = ("SURGERY",)
+SYMPTOMS = ("sleepiness", "insomnia", "hypertension", "mood_disorder")
+
+Scenario = dict[str, object]
+# The rules of version 1, in file order: (criterion, body).
+RULES: list[tuple[str, Callable[[Scenario], bool]]] = [
+    ("AHI-15", lambda s: s["ahi"] >= 15),  # type: ignore[operator]
+    *(
+        ("AHI-5", lambda s, x=x: 5 <= s["ahi"] <= 14 and x in s["symptoms"])  # type: ignore[operator]
+        for x in ("sleepiness", "insomnia", "hypertension")
+    ),
+    ("DEV", lambda s: s["device"] == "E0601"),
+    ("DEV", lambda s: s["device"] in ("E0470", "E0471", "E0472") and s["ahi"] >= 30),  # type: ignore[operator]
+    (
+        "TEST",
+        lambda s: s["sleep"] < s["start"] and s["sleep"] >= _year_before(s["service"]),  # type: ignore[operator]
+    ),
+    ("START", lambda s: s["start"] <= s["service"]),  # type: ignore[operator]
+    (
+        "REEVAL",
+        lambda s: s["start"] + timedelta(31) <= s["reeval"] <= s["start"] + timedelta(90)  # type: ignore[operator]
+        and s["reeval"] <= s["service"],  # type: ignore[operator]
+    ),
+    ("SURGERY", lambda s: bool(s["surgery"])),
+]
+
+
+def _year_before(day: date) -> date:
+    return day.replace(year=day.year - 1)
+
+
+def _around(*days: date) -> set[date]:
+    return {d + timedelta(step) for d in days for step in (-1, 0, 1)}
+
+
+def _dated() -> Iterator[Scenario]:
+    """Every date of the case on each side of every boundary, the date of
+    service on DAY (check as of DAY)."""
+    service = DAY
+    low = date(2015, 1, 1)
+    starts = _around(service, _year_before(service), low + timedelta(1)) | {low, date(2030, 12, 31)}
+    for start in sorted(d for d in starts if low <= d <= date(2030, 12, 31)):
+        sleeps = _around(start, _year_before(service)) | {date(2010, 1, 1)}
+        reevals = _around(start + timedelta(31), start + timedelta(90), service) | {low}
+        for sleep in sleeps:
+            for reeval in reevals:
+                if low <= reeval <= date(2030, 12, 31):
+                    yield {"service": service, "start": start, "sleep": sleep, "reeval": reeval}
+
+
+def _undated() -> Iterator[Scenario]:
+    subsets = itertools.chain.from_iterable(
+        itertools.combinations(SYMPTOMS, n) for n in range(len(SYMPTOMS) + 1)
+    )
+    for ahi, symptoms, device, surgery in itertools.product(
+        (0, 4, 5, 14, 15, 29, 30, 150), list(subsets), ("E0601", "E0470", "A0000"), (False, True)
+    ):
+        yield {"ahi": ahi, "symptoms": set(symptoms), "device": device, "surgery": surgery}
+
+
+DATED = range(6, 9)  # the rules on dates: TEST, START, REEVAL
+
+
+def firing_vectors() -> set[tuple[bool, ...]]:
+    """The firing vectors some scenario reaches (dates and the rest are
+    independent facts, so the vectors are the products of their parts)."""
+    dated = {tuple(RULES[i][1](s) for i in DATED) for s in _dated()}
+    undated = {
+        tuple(body(s) for i, (_, body) in enumerate(RULES) if i not in DATED) for s in _undated()
+    }
+    vectors = set()
+    for left, right in itertools.product(dated, undated):
+        rest = iter(right)
+        parts = iter(left)
+        vectors.add(tuple(next(parts) if i in DATED else next(rest) for i in range(len(RULES))))
+    return vectors
+
+
+def met(vector: tuple[bool, ...], dropped: int | None = None) -> dict[str, bool]:
+    found: dict[str, bool] = {}
+    for index, (criterion, _) in enumerate(RULES):
+        fires = vector[index] and index != dropped
+        found[criterion] = found.get(criterion, False) or fires
+    return found
+
+
+def blockers(met_: dict[str, bool]) -> set[str]:
+    return {p for p in PREREQUISITES if not met_[p]} | {e for e in EXCLUSIONS if met_[e]}
+
+
+def covered(vector: tuple[bool, ...], dropped: int | None = None) -> bool:
+    found = met(vector, dropped)
+    return any(found[i] for i in INDICATIONS) and not blockers(found)
+
+
+def oracle_findings() -> set[tuple[str, tuple[str, ...]]]:
+    vectors = firing_vectors()
+    expected: set[tuple[str, tuple[str, ...]]] = set()
+    for vector in vectors:
+        found = met(vector)
+        for indication in INDICATIONS:
+            if found[indication]:
+                expected |= {("overlap", (indication, b)) for b in blockers(found)}
+        if not any(found[i] for i in INDICATIONS) and not blockers(found):
+            expected.add(("gap", ()))
+    for index, (criterion, _) in enumerate(RULES):
+        if not any(v[index] for v in vectors):
+            expected.add(("unreachable", (criterion,)))
+        elif all(covered(v) == covered(v, index) for v in vectors):
+            expected.add(("redundant", (criterion,)))
+    for indication in INDICATIONS:
+        held = [v for v in vectors if met(v)[indication]]
+        if held and all(blockers(met(v)) for v in held):
+            expected.add(("shadowed", (indication,)))
+    return expected
+
+
+@pytest.fixture(scope="module")
+def report() -> object:
+    return check_policy(KnowledgeBase().evaluator(FIXTURE / "v1"), as_of=DAY)
+
+
+def test_check_finds_exactly_what_brute_force_finds(report: object) -> None:
+    """Nothing false (the old check put both reference dates on one day and
+    found REEVAL unreachable), and the planted overlap with SURGERY."""
+    found = {(f.kind.value, f.criteria) for f in report.warnings}  # type: ignore[attr-defined]
+    expected = oracle_findings()
+    assert ("overlap", ("AHI-15", "SURGERY")) in expected
+    assert found == expected
+
+
+def test_every_witness_states_both_reference_dates_and_its_verdict(report: object) -> None:
+    knowledge = KnowledgeBase((str(FIXTURE),))
+    for finding in report.findings:  # type: ignore[attr-defined]
+        if finding.witness is None:
+            continue
+        assert {"date_of_service", "therapy_start_date"} <= set(finding.witness), finding
+        assert finding.witness["date_of_service"] == DAY
+        case = {"policy": "v1", "facts": _json_facts(finding.witness)}
+        evaluation = knowledge.evaluate(case)
+        assert evaluation.verdict is finding.verdict, finding
+        if finding.kind is Kind.OVERLAP:
+            indication, blocker = finding.criteria
+            assert evaluation.criteria[indication].value == "met"
+            expected = "met" if blocker in EXCLUSIONS else "not_met"
+            assert evaluation.criteria[blocker].value == expected
+
+
+def _json_facts(witness: dict[str, object]) -> dict[str, object]:
+    return {
+        f: sorted(v) if isinstance(v, frozenset) else v.isoformat() if isinstance(v, date) else v
+        for f, v in witness.items()
+    }
+
+
+def test_a_reference_date_is_used() -> None:
+    report = check_policy(KnowledgeBase().evaluator(FIXTURE / "v1"), as_of=DAY)
+    assert not [f for f in report.findings if f.kind is Kind.VOCABULARY]
+
+
+def test_placements_reach_every_order_of_the_two_reference_dates() -> None:
+    """One placement per class: the therapy start lands after the date of
+    service, and on each side of the day 12 months before it (where TEST can
+    first hold)."""
+    evaluator = KnowledgeBase().evaluator(FIXTURE / "v1")
+    found = placements(
+        evaluator.policy, evaluator.comparisons, list(evaluator.references), DAY
+    )
+    service = DAY.toordinal()
+    assert all(p["date_of_service"] == service for p in found)
+    starts = {p["therapy_start_date"] - service for p in found}
+    year = _year_before(DAY).toordinal() - service
+    assert any(s > 0 for s in starts)
+    assert any(s < year for s in starts) and any(year < s <= 0 for s in starts)
+
+
+def test_check_through_the_cli_needs_a_day_and_states_it() -> None:
+    bare = runner.invoke(app, ["check", "--policy", str(FIXTURE / "v1")])
+    assert bare.exit_code == 2 and "--as-of" in bare.stderr
+    result = runner.invoke(
+        app, ["check", "--policy", str(FIXTURE / "v1"), "--as-of", DAY.isoformat(), "-f", "json"]
+    )
+    assert result.exit_code == 1, result.stderr
+    kinds = {f["kind"] for f in json.loads(result.stdout)["findings"]}
+    assert "unreachable" not in kinds and "redundant" not in kinds
