@@ -51,8 +51,10 @@ RULES: list[tuple[str, Callable[[Scenario], bool]]] = [
     ("START", lambda s: s["start"] <= s["service"]),  # type: ignore[operator]
     (
         "REEVAL",
-        lambda s: s["start"] + timedelta(31) <= s["reeval"] <= s["start"] + timedelta(90)  # type: ignore[operator]
-        and s["reeval"] <= s["service"],  # type: ignore[operator]
+        lambda s: (
+            s["start"] + timedelta(31) <= s["reeval"] <= s["start"] + timedelta(90)  # type: ignore[operator]
+            and s["reeval"] <= s["service"]
+        ),  # type: ignore[operator]
     ),
     ("SURGERY", lambda s: bool(s["surgery"])),
 ]
@@ -196,9 +198,7 @@ def test_placements_reach_every_order_of_the_two_reference_dates() -> None:
     service, and on each side of the day 12 months before it (where TEST can
     first hold)."""
     evaluator = KnowledgeBase().evaluator(FIXTURE / "v1")
-    found = placements(
-        evaluator.policy, evaluator.comparisons, list(evaluator.references), DAY
-    )
+    found = placements(evaluator.policy, evaluator.comparisons, list(evaluator.references), DAY)
     service = DAY.toordinal()
     assert all(p["date_of_service"] == service for p in found)
     starts = {p["therapy_start_date"] - service for p in found}

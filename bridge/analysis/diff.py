@@ -22,7 +22,7 @@ from policykb.bridge.compile.conditions import ConditionCircuits, condition_circ
 from policykb.bridge.loading.comparisons import fact_statements, region_symbols, with_regions
 from policykb.bridge.loading.files import meta_file
 from policykb.bridge.model.errors import PolicyError
-from policykb.bridge.model.policy import FactType, Policy, Span, Value
+from policykb.bridge.model.policy import Policy, Span, Value
 from policykb.bridge.model.result import Verdict, json_value, value_words
 from policykb.bridge.model.version import PolicyVersion
 from policykb.bridge.solving.evaluator import Evaluator
