@@ -330,7 +330,8 @@ class Evaluator:
         that no rule defines, false in every scenario."""
         if self.anchors and self._ctl.symbolic_atoms[COVERED] is None:
             with self._ctl.backend() as backend:
-                return backend.add_atom()
+                fresh: int = backend.add_atom()
+            return fresh
         return self._literal_of(self._ctl, COVERED)
 
     @staticmethod
