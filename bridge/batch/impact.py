@@ -47,6 +47,8 @@ class Region:
     """A diff region as the workers test it: its condition over scenario values."""
 
     condition: tuple[tuple[str, object], ...]
+    change: tuple[str, str] = ("", "")
+    """The old and new verdicts the region states."""
 
     def holds(self, known: Mapping[str, object], facts: Mapping[str, Fact]) -> bool:
         return all(
@@ -112,6 +114,9 @@ class ImpactPart:
     error_count: int = 0
     transitions: dict[tuple[str, str], Examples] = field(default_factory=dict)
     regions: dict[int, Examples] = field(default_factory=dict)
+    """The cases in each region whose verdicts change as the region states."""
+    not_as_stated: dict[int, Examples] = field(default_factory=dict)
+    """The cases in each region whose verdicts do not (should be none)."""
     newly_cited: dict[str, Examples] = field(default_factory=dict)
     rows: list[tuple[Any, ...]] = field(default_factory=list)
     """One row per case (RECORD_COLUMNS) when asked for; never merged."""
@@ -121,6 +126,7 @@ class ImpactPart:
         self.error_count += other.error_count
         _merge(self.transitions, other.transitions, limit)
         _merge(self.regions, other.regions, limit)
+        _merge(self.not_as_stated, other.not_as_stated, limit)
         _merge(self.newly_cited, other.newly_cited, limit)
 
 
@@ -271,7 +277,9 @@ class ImpactEvaluator:
             for criterion in newly:
                 part.newly_cited.setdefault(criterion, Examples()).add(record_id, limit)
             for index in regions:
-                part.regions.setdefault(index, Examples()).add(record_id, limit)
+                stated = self.settings.regions[index].change == (old, new)
+                found = part.regions if stated else part.not_as_stated
+                found.setdefault(index, Examples()).add(record_id, limit)
         return part
 
     def _from_csv_row(self, row: dict[str, Any]) -> dict[str, Any]:
@@ -358,6 +366,8 @@ class ImpactReport:
                     **change.to_dict(),
                     "cases": self.totals.regions.get(index, Examples()).count,
                     "examples": self.totals.regions.get(index, Examples()).ids,
+                    "not_as_stated": self.totals.not_as_stated.get(index, Examples()).count,
+                    "not_as_stated_examples": self.totals.not_as_stated.get(index, Examples()).ids,
                 }
                 for index, change in enumerate(self.changes)
             ],
@@ -417,7 +427,10 @@ def run_impact(
     if report is not None and report.policy is not None:
         settings = dataclasses.replace(
             settings,
-            regions=tuple(Region(tuple(change.region.items())) for change in changes),
+            regions=tuple(
+                Region(tuple(change.region.items()), (change.old.value, change.new.value))
+                for change in changes
+            ),
             region_facts=tuple(report.policy.facts.items()),
         )
     totals = ImpactPart()
