@@ -216,3 +216,62 @@ def test_check_through_the_cli_needs_a_day_and_states_it() -> None:
     assert result.exit_code == 1, result.stderr
     kinds = {f["kind"] for f in json.loads(result.stdout)["findings"]}
     assert "unreachable" not in kinds and "redundant" not in kinds
+
+
+def test_diff_refuses_two_reference_dates_with_a_clear_error() -> None:
+    """Rather than false regions with both reference dates on one day."""
+    for extra, said in (([], "--as-of"), (["--as-of", DAY.isoformat()], "2 reference dates")):
+        result = runner.invoke(app, ["diff", str(FIXTURE / "v1"), str(FIXTURE / "v2"), *extra])
+        assert result.exit_code == 2, result.stderr
+        assert said in result.stderr and len(result.stderr.splitlines()) == 1
+
+
+def test_impact_counts_both_versions_and_says_why_there_are_no_regions(tmp_path: Path) -> None:
+    """The transitions equal case-by-case evaluation of both versions."""
+    knowledge = KnowledgeBase((str(FIXTURE),))
+    history = tmp_path / "history.jsonl"
+    cases = []
+    for number, (ahi, symptoms, start) in enumerate(
+        itertools.product((13, 14, 15), ([], ["mood_disorder"], ["sleepiness"]), (-100, -400))
+    ):
+        begun = DAY + timedelta(start)
+        facts = {
+            "date_of_service": DAY.isoformat(),
+            "therapy_start_date": begun.isoformat(),
+            "sleep_test_date": (begun - timedelta(1)).isoformat(),
+            "reevaluation_date": (begun + timedelta(40)).isoformat(),
+            "ahi": ahi,
+            "symptoms": symptoms,
+            "device": "E0601",
+            "airway_surgery_planned": False,
+        }
+        cases.append({"id": f"c{number}", "facts": facts})
+    history.write_text("".join(json.dumps(c) + "\n" for c in cases))
+    expected: dict[tuple[str, str], int] = {}
+    for case in cases:
+        pair = tuple(
+            knowledge.evaluate({"policy": name, "facts": case["facts"]}).verdict.value
+            for name in ("v1", "v2")
+        )
+        expected[pair] = expected.get(pair, 0) + 1  # type: ignore[index]
+    result = runner.invoke(
+        app,
+        [
+            "impact",
+            "v1",
+            "v2",
+            str(history),
+            "--kb",
+            str(FIXTURE),
+            "-f",
+            "json",
+            "--as-of",
+            DAY.isoformat(),
+        ],
+    )
+    assert result.exit_code in (0, 1), result.stderr
+    report = json.loads(result.stdout)
+    found = {(a, b): n for a, row in report["transitions"].items() for b, n in row.items() if n}
+    assert found == expected
+    assert ("not_covered", "covered") in expected  # AHI 14 with no listed symptom
+    assert report["regions"] == [] and "reference dates" in report["regions_note"]

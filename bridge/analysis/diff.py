@@ -161,6 +161,13 @@ def _fact_changes(old: Policy, new: Policy) -> list[CriterionChange]:
 def diff_policies(old: Evaluator, new: Evaluator) -> DiffReport:
     """The scenarios whose verdict changes between two versions, as minimal
     conditions, and the criteria and facts added, removed or changed."""
+    several = several_references(old, new)
+    if several:
+        raise PolicyError(
+            f"{new.policy.name} compares dates with {len(several)} reference dates "
+            f"({', '.join(several)}): diff cannot yet state its regions relative to each of "
+            "them, and would state false ones with all on one day"
+        )
     shared = set(old.policy.facts) & set(new.policy.facts)
     if not shared:
         raise PolicyError(
@@ -238,6 +245,12 @@ def diff_policies(old: Evaluator, new: Evaluator) -> DiffReport:
         new_version=new.policy.version,
         policy=merged,
     )
+
+
+def several_references(old: Evaluator, new: Evaluator) -> list[str]:
+    """The reference dates of both versions when there are more than one."""
+    found = list(dict.fromkeys([*old.references, *new.references]))
+    return found if len(found) > 1 else []
 
 
 def _smallest(

@@ -389,8 +389,14 @@ class ImpactReport:
 
 def diff_regions(old: Evaluator, new: Evaluator) -> tuple[DiffReport | None, str | None]:
     """diff's regions of the two versions, or why there are none to count."""
-    from policykb.bridge.analysis.diff import diff_policies
+    from policykb.bridge.analysis.diff import diff_policies, several_references
 
+    several = several_references(old, new)
+    if several:
+        return None, (
+            f"the policy compares dates with {len(several)} reference dates "
+            f"({', '.join(several)}), and diff's regions are stated with one"
+        )
     if (old.references and not old.anchors) or (new.references and not new.anchors):
         return None, (
             "the policy compares dates with a reference date: give --as-of to count "
