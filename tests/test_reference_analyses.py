@@ -83,12 +83,12 @@ def _dated() -> Iterator[Scenario]:
                     yield {"service": service, "start": start, "sleep": sleep, "reeval": reeval}
 
 
-def _undated() -> Iterator[Scenario]:
+def _undated(ahis: tuple[int, ...] = (0, 4, 5, 14, 15, 29, 30, 150)) -> Iterator[Scenario]:
     subsets = itertools.chain.from_iterable(
         itertools.combinations(SYMPTOMS, n) for n in range(len(SYMPTOMS) + 1)
     )
     for ahi, symptoms, device, surgery in itertools.product(
-        (0, 4, 5, 14, 15, 29, 30, 150), list(subsets), ("E0601", "E0470", "A0000"), (False, True)
+        ahis, list(subsets), ("E0601", "E0470", "A0000"), (False, True)
     ):
         yield {"ahi": ahi, "symptoms": set(symptoms), "device": device, "surgery": surgery}
 
@@ -218,12 +218,95 @@ def test_check_through_the_cli_needs_a_day_and_states_it() -> None:
     assert "unreachable" not in kinds and "redundant" not in kinds
 
 
-def test_diff_refuses_two_reference_dates_with_a_clear_error() -> None:
-    """Rather than false regions with both reference dates on one day."""
-    for extra, said in (([], "--as-of"), (["--as-of", DAY.isoformat()], "2 reference dates")):
-        result = runner.invoke(app, ["diff", str(FIXTURE / "v1"), str(FIXTURE / "v2"), *extra])
-        assert result.exit_code == 2, result.stderr
-        assert said in result.stderr and len(result.stderr.splitlines()) == 1
+# Version 2 moves the AHI threshold from 15 to 14 and ends the range with
+# symptoms at 13; the rules on dates, codes and surgery are version 1's.
+RULES_V2 = [
+    ("AHI-15", lambda s: s["ahi"] >= 14),  # type: ignore[operator]
+    *(
+        ("AHI-5", lambda s, x=x: 5 <= s["ahi"] <= 13 and x in s["symptoms"])  # type: ignore[operator]
+        for x in ("sleepiness", "insomnia", "hypertension")
+    ),
+    *RULES[4:],
+]
+
+
+def _covered_by(rules: list[tuple[str, Callable[[Scenario], bool]]], scenario: Scenario) -> bool:
+    found: dict[str, bool] = {}
+    for criterion, body in rules:
+        found[criterion] = found.get(criterion, False) or body(scenario)
+    return any(found[i] for i in INDICATIONS) and not blockers(found)
+
+
+NAMES = {
+    "service": "date_of_service",
+    "start": "therapy_start_date",
+    "sleep": "sleep_test_date",
+    "reeval": "reevaluation_date",
+    "ahi": "ahi",
+    "symptoms": "symptoms",
+    "device": "device",
+    "surgery": "airway_surgery_planned",
+}
+
+
+def test_diff_regions_are_sound_and_complete_against_brute_force() -> None:
+    """Every scenario (as of DAY, every date on each side of every boundary)
+    whose verdict changes lies in a region stating that change, and every
+    scenario in a region changes as it states. Dates and the other facts are
+    independent, so scenarios are grouped by what each part decides."""
+    from policykb.bridge.analysis.diff import diff_policies
+    from policykb.bridge.batch.impact import Region
+
+    knowledge = KnowledgeBase((str(FIXTURE),))
+    report = diff_policies(knowledge.evaluator("v1"), knowledge.evaluator("v2"), DAY)
+    assert report.changes and not report.capped and report.policy is not None
+    facts = report.policy.facts
+    dated_names = {"date_of_service", "therapy_start_date", "sleep_test_date", "reevaluation_date"}
+
+    def part(index: int, names: set[str]) -> Region:
+        change = report.changes[index]
+        return Region(tuple((f, v) for f, v in change.region.items() if f in names))
+
+    def known(scenario: Scenario) -> dict[str, object]:
+        return {
+            NAMES[k]: frozenset(v) if isinstance(v, set) else v  # type: ignore[arg-type]
+            for k, v in scenario.items()
+        }
+
+    count = range(len(report.changes))
+    undated_names = set(facts) - dated_names
+    dated: dict[tuple[object, ...], Scenario] = {}
+    for scenario in _dated():
+        values = known(scenario)
+        key = (
+            tuple(RULES[i][1](scenario) for i in DATED),
+            frozenset(i for i in count if part(i, dated_names).holds(values, facts)),
+        )
+        dated.setdefault(key, scenario)
+    undated: dict[tuple[object, ...], Scenario] = {}
+    for scenario in _undated(ahis=(0, 4, 5, 13, 14, 15, 29, 30, 150)):
+        values = known(scenario)
+        key = (
+            frozenset(i for i in count if part(i, undated_names).holds(values, facts)),
+            tuple(scenario.items()).__repr__(),
+        )
+        undated.setdefault(key, scenario)
+    changed = 0
+    for (_, in_dated), date_part in dated.items():
+        for (in_undated, _), rest in undated.items():
+            scenario = {**date_part, **rest}
+            before, after = _covered_by(RULES, scenario), _covered_by(RULES_V2, scenario)
+            regions = in_dated & in_undated
+            for index in regions:
+                change = report.changes[index]
+                assert (change.old.value == "covered", change.new.value == "covered") == (
+                    before,
+                    after,
+                ), (change.summary, scenario)
+            if before != after:
+                changed += 1
+                assert regions, scenario
+    assert changed
 
 
 def test_impact_counts_both_versions_and_says_why_there_are_no_regions(tmp_path: Path) -> None:
@@ -274,4 +357,9 @@ def test_impact_counts_both_versions_and_says_why_there_are_no_regions(tmp_path:
     found = {(a, b): n for a, row in report["transitions"].items() for b, n in row.items() if n}
     assert found == expected
     assert ("not_covered", "covered") in expected  # AHI 14 with no listed symptom
-    assert report["regions"] == [] and "reference dates" in report["regions_note"]
+    regions = report["regions"]
+    assert regions and report["regions_note"] is None
+    # Each changed case lies in a region stating its change, and no case in
+    # a region is decided otherwise.
+    assert sum(r["cases"] for r in regions) >= report["changed"] > 0
+    assert all(r["not_as_stated"] == 0 for r in regions)

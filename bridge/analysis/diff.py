@@ -11,19 +11,28 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
-from clingo import Function, Symbol
+from clingo import Function, Symbol, SymbolType
 
+from policykb.bridge.analysis.placements import runs
 from policykb.bridge.analysis.policy_rules import policy_rules
 from policykb.bridge.analysis.witness import case_value
 from policykb.bridge.compile.compiled import Undecided
 from policykb.bridge.compile.conditions import ConditionCircuits, condition_circuits
-from policykb.bridge.loading.comparisons import fact_statements, region_symbols, with_regions
+from policykb.bridge.loading.comparisons import (
+    Comparison,
+    fact_statements,
+    passes,
+    region_symbols,
+    with_regions,
+)
 from policykb.bridge.loading.files import meta_file
 from policykb.bridge.model.errors import PolicyError
-from policykb.bridge.model.policy import Policy, Span, Value
+from policykb.bridge.model.policy import Fact, Policy, Span, Value
 from policykb.bridge.model.result import Verdict, json_value, value_words
+from policykb.bridge.model.typed import Interval
 from policykb.bridge.model.version import PolicyVersion
 from policykb.bridge.solving.evaluator import Evaluator
 from policykb.bridge.solving.query import QueryProgram
@@ -158,16 +167,52 @@ def _fact_changes(old: Policy, new: Policy) -> list[CriterionChange]:
     return changes
 
 
-def diff_policies(old: Evaluator, new: Evaluator) -> DiffReport:
+def diff_policies(old: Evaluator, new: Evaluator, as_of: date | None = None) -> DiffReport:
     """The scenarios whose verdict changes between two versions, as minimal
-    conditions, and the criteria and facts added, removed or changed."""
+    conditions, and the criteria and facts added, removed or changed.
+
+    Two versions that compare dates with two reference dates are compared as
+    of `as_of` (the first reference date on that day), over every placement
+    of the second relative to it (placements.py): each region then states
+    where the second reference date stands from the first, and each date
+    compared with a reference date by the comparisons it passes and fails,
+    so it holds on a case by the case's own dates."""
     several = several_references(old, new)
-    if several:
+    if several and (old.anchors or new.anchors or as_of is None or len(several) > 2):
         raise PolicyError(
             f"{new.policy.name} compares dates with {len(several)} reference dates "
-            f"({', '.join(several)}): diff cannot yet state its regions relative to each of "
-            "them, and would state false ones with all on one day"
+            f"({', '.join(several)}): diff compares two of them as of a day (--as-of), "
+            "not grounded on one day, and not three or more"
         )
+    if several:
+        assert as_of is not None
+        return _diff_placed(old, new, as_of)
+    changes, capped, merged = _diff_at(old, new)
+    return _report(old, new, changes, capped, merged)
+
+
+def _report(
+    old: Evaluator,
+    new: Evaluator,
+    changes: Sequence[VerdictChange],
+    capped: bool,
+    merged: Policy,
+) -> DiffReport:
+    return DiffReport(
+        old=str(old.source.entry),
+        new=str(new.source.entry),
+        changes=tuple(changes),
+        criteria=tuple(_criteria_changes(old, new)),
+        facts=tuple(_fact_changes(old.policy, new.policy)),
+        capped=capped,
+        old_version=old.policy.version,
+        new_version=new.policy.version,
+        policy=merged,
+    )
+
+
+def _diff_at(old: Evaluator, new: Evaluator) -> tuple[list[VerdictChange], bool, Policy]:
+    """The regions of change of two versions, each grounded once."""
     shared = set(old.policy.facts) & set(new.policy.facts)
     if not shared:
         raise PolicyError(
@@ -234,17 +279,7 @@ def diff_policies(old: Evaluator, new: Evaluator) -> DiffReport:
                 atom = backend.add_atom()
                 backend.add_rule([atom], program.literals.assumptions(region))
             outside.append(atom)
-    return DiffReport(
-        old=str(old.source.entry),
-        new=str(new.source.entry),
-        changes=tuple(changes),
-        criteria=tuple(_criteria_changes(old, new)),
-        facts=tuple(_fact_changes(old.policy, new.policy)),
-        capped=capped,
-        old_version=old.policy.version,
-        new_version=new.policy.version,
-        policy=merged,
-    )
+    return changes, capped, merged
 
 
 def several_references(old: Evaluator, new: Evaluator) -> list[str]:
@@ -307,3 +342,126 @@ def _shown(policy: Policy, fact: str, value: object) -> Value | Span:
     if declared.type.typed:
         return declared.span(value)  # type: ignore[arg-type]
     return value  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class DateTests:
+    """A date's condition relative to reference dates: the comparisons of
+    either version on it that it passes and those it fails (at a placement,
+    each region of the date is such a set; dates with the same set decide
+    alike)."""
+
+    tests: tuple[tuple[Comparison, bool], ...]
+
+    def holds(self, fact: Fact, day: object, known: Mapping[str, object]) -> bool:
+        """Whether a case's date passes and fails as stated, its reference
+        dates its own."""
+        if not isinstance(day, date):
+            return False
+        anchors: dict[str, int] = {}
+        for comparison, _ in self.tests:
+            if comparison.reference is not None:
+                reference = known.get(comparison.reference)
+                if not isinstance(reference, date):
+                    return False
+                anchors[comparison.reference] = reference.toordinal()
+        point = Interval(day.toordinal(), True, day.toordinal(), True)
+        return all(passes(fact, point, c, anchors) is ok for c, ok in self.tests)
+
+    @property
+    def words(self) -> str:
+        return " and ".join(("" if ok else "not ") + _test_words(c) for c, ok in self.tests)
+
+
+@dataclass(frozen=True)
+class Offset:
+    """Where a reference date stands from another: `low` to `high` days after
+    it (negative: before; None: as far as the date's bounds go)."""
+
+    base: str
+    low: int | None
+    high: int | None
+
+    def holds(self, day: object, known: Mapping[str, object]) -> bool:
+        base = known.get(self.base)
+        if not isinstance(day, date) or not isinstance(base, date):
+            return False
+        days = (day - base).days
+        return (self.low is None or days >= self.low) and (self.high is None or days <= self.high)
+
+    @property
+    def words(self) -> str:
+        def said(days: int) -> str:
+            if days == 0:
+                return f"on {self.base}"
+            return f"{abs(days)} day(s) {'after' if days > 0 else 'before'} {self.base}"
+
+        if self.low is not None and self.low == self.high:
+            return said(self.low)
+        if self.low is None and self.high is None:
+            return "any day"
+        if self.low is None:
+            return f"{said(self.high)} or earlier"  # type: ignore[arg-type]
+        if self.high is None:
+            return f"{said(self.low)} or later"
+        return f"from {said(self.low)} to {said(self.high)}"
+
+
+def _test_words(comparison: Comparison) -> str:
+    test = comparison.test
+    if comparison.reference is not None:
+        assert comparison.duration is not None
+        moved = comparison.duration.signed
+        return f"{test.name} {comparison.reference}" + (f" {moved}" if moved else "")
+    return f"{test.name} " + " and ".join(
+        a.string if a.type == SymbolType.String else str(a) for a in test.arguments
+    )
+
+
+def _diff_placed(old: Evaluator, new: Evaluator, as_of: date) -> DiffReport:
+    """diff over the runs of the second reference date (placements.runs),
+    the first on `as_of`; regions with equal conditions are listed once."""
+    facts = {**old.policy.facts, **new.policy.facts}
+    joint = dataclasses.replace(new.policy, facts=facts)
+    comparisons = list(dict.fromkeys([*old.comparisons, *new.comparisons]))
+    references = list(dict.fromkeys([*old.references, *new.references]))
+    first, second, found = runs(joint, comparisons, references, as_of)
+    relative = {c.fact for c in comparisons if c.reference is not None and c.fact not in references}
+    changes: dict[tuple[object, ...], VerdictChange] = {}
+    capped = False
+    merged = joint
+    for run in found:
+        placed_old = old.at(run.placement, fixed=True)
+        placed_new = new.at(run.placement, fixed=True)
+        at_run, capped_here, merged = _diff_at(placed_old, placed_new)
+        capped = capped or capped_here
+        stands = Offset(
+            first,
+            None if run.low is None else run.low - run.placement[first],
+            None if run.high is None else run.high - run.placement[first],
+        )
+        for change in at_run:
+            conditions: dict[str, Value | Span] = {}
+            region: dict[str, object] = {}
+            for name, value in change.region.items():
+                if name in relative:
+                    tests = DateTests(
+                        tuple(
+                            (c, passes(merged.facts[name], value, c, run.placement))  # type: ignore[arg-type]
+                            for c in comparisons
+                            if c.fact == name
+                        )
+                    )
+                    region[name] = tests
+                    conditions[name] = Span("tests", tests.words, tests.words, change.witness[name])
+                else:
+                    region[name] = value
+                    conditions[name] = change.conditions[name]
+            region[second] = stands
+            conditions[second] = Span("offset", stands.words, stands.words, change.witness[second])
+            key = (change.old, change.new, tuple(sorted((f, str(v)) for f, v in region.items())))
+            changes.setdefault(
+                key,
+                VerdictChange(conditions, change.old, change.new, change.witness, region),
+            )
+    return _report(old, new, list(changes.values()), capped, merged)

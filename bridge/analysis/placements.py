@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date
 
 from policykb.bridge.loading.comparisons import CUTS, Comparison, region_symbols, with_regions
@@ -181,3 +182,43 @@ def placed_evaluators(evaluator: Evaluator, day: date | None) -> list[Evaluator]
         )
     found = placements(evaluator.policy, evaluator.comparisons, list(evaluator.references), day)
     return [evaluator.at(placement, fixed=True) for placement in found]
+
+
+@dataclass(frozen=True)
+class Run:
+    """Days of the second reference date over which the grounding stays the
+    same, the first reference date on its day: `placement` is one of them,
+    `low` and `high` the first and last (None: as far as its bounds go)."""
+
+    placement: dict[str, int]
+    low: int | None
+    high: int | None
+
+
+def runs(
+    policy: Policy, comparisons: Sequence[Comparison], references: Sequence[str], day: date
+) -> tuple[str, str, list[Run]]:
+    """For a policy with two reference dates: the first (in vocabulary order),
+    the second, and the runs of days of the second that cover all its days,
+    the first on `day`. Between two neighbouring days tried no boundary
+    falls, so a run's days all ground the same program."""
+    first, second = [name for name in policy.facts if name in references]
+    base = {first: day.toordinal()}
+    days = _candidates(policy, comparisons, second, base, day.toordinal())
+    keys = [signature(policy, comparisons, {**base, second: d}) for d in days]
+    declared = policy.facts[second]
+    found: list[Run] = []
+    for index, candidate in enumerate(days):
+        if index and keys[index] == keys[index - 1]:
+            continue
+        follows = next(
+            (d for d, k in zip(days[index:], keys[index:], strict=True) if k != keys[index]), None
+        )
+        low = candidate if index else (None if declared.low is None else int(declared.low))
+        high = (
+            follows - 1
+            if follows is not None
+            else (None if declared.high is None else int(declared.high))
+        )
+        found.append(Run({**base, second: candidate}, low, high))
+    return first, second, found

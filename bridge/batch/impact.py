@@ -52,13 +52,21 @@ class Region:
 
     def holds(self, known: Mapping[str, object], facts: Mapping[str, Fact]) -> bool:
         return all(
-            name in known and _in_region(facts[name], known[name], value)
+            name in known and _in_region(facts[name], known[name], value, known)
             for name, value in self.condition
         )
 
 
-def _in_region(fact: Fact, value: object, region: object) -> bool:
-    """Whether a case's value lies in a condition's value (a region for typed facts)."""
+def _in_region(fact: Fact, value: object, region: object, known: Mapping[str, object]) -> bool:
+    """Whether a case's value lies in a condition's value (a region for typed
+    facts; for a date compared with reference dates, the comparisons it
+    passes and fails, with the case's own reference dates)."""
+    from policykb.bridge.analysis.diff import DateTests, Offset
+
+    if isinstance(region, DateTests):
+        return region.holds(fact, value, known)
+    if isinstance(region, Offset):
+        return region.holds(value, known)
     if not fact.type.typed:
         return value == region
     if fact.type is FactType.CODE_LIST:
@@ -387,16 +395,27 @@ class ImpactReport:
         }
 
 
-def diff_regions(old: Evaluator, new: Evaluator) -> tuple[DiffReport | None, str | None]:
-    """diff's regions of the two versions, or why there are none to count."""
+def diff_regions(
+    old: Evaluator, new: Evaluator, as_of: date | None = None
+) -> tuple[DiffReport | None, str | None]:
+    """diff's regions of the two versions, or why there are none to count
+    (two versions with two reference dates: unanchored, compared as of
+    `as_of`)."""
     from policykb.bridge.analysis.diff import diff_policies, several_references
 
     several = several_references(old, new)
-    if several:
+    if len(several) > 2:
         return None, (
             f"the policy compares dates with {len(several)} reference dates "
-            f"({', '.join(several)}), and diff's regions are stated with one"
+            f"({', '.join(several)}); diff's regions relate two at most"
         )
+    if several:
+        if as_of is None:
+            return None, (
+                "the policy compares dates with reference dates: give --as-of to count "
+                "the cases in diff's regions"
+            )
+        return diff_policies(old, new, as_of), None
     if (old.references and not old.anchors) or (new.references and not new.anchors):
         return None, (
             "the policy compares dates with a reference date: give --as-of to count "
@@ -428,7 +447,14 @@ def run_impact(
     report: DiffReport | None = None
     note: str | None = "not asked for (--no-regions)"
     if regions:
-        report, note = diff_regions(_anchored(old, settings.as_of), _anchored(new, settings.as_of))
+        from policykb.bridge.analysis.diff import several_references
+
+        if several_references(old, new):
+            report, note = diff_regions(old, new, settings.as_of)
+        else:
+            report, note = diff_regions(
+                _anchored(old, settings.as_of), _anchored(new, settings.as_of)
+            )
     changes: Sequence[VerdictChange] = report.changes if report else ()
     if report is not None and report.policy is not None:
         settings = dataclasses.replace(
