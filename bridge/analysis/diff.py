@@ -14,15 +14,23 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from clingo import Function, Symbol, SymbolType
+from clingo import Function, Symbol
 
 from policykb.bridge.analysis.placements import runs
 from policykb.bridge.analysis.policy_rules import policy_rules
+from policykb.bridge.analysis.regions import (
+    DateTests,
+    Offset,
+    example,
+    merge,
+    region_assumptions,
+    shown,
+    widened,
+)
 from policykb.bridge.analysis.witness import case_value
 from policykb.bridge.compile.compiled import Undecided
 from policykb.bridge.compile.conditions import ConditionCircuits, condition_circuits
 from policykb.bridge.loading.comparisons import (
-    Comparison,
     fact_statements,
     passes,
     region_symbols,
@@ -30,9 +38,8 @@ from policykb.bridge.loading.comparisons import (
 )
 from policykb.bridge.loading.files import meta_file
 from policykb.bridge.model.errors import PolicyError
-from policykb.bridge.model.policy import Fact, Policy, Span, Value
+from policykb.bridge.model.policy import Policy, Span, Value
 from policykb.bridge.model.result import Verdict, json_value, value_words
-from policykb.bridge.model.typed import Interval
 from policykb.bridge.model.version import PolicyVersion
 from policykb.bridge.solving.evaluator import Evaluator
 from policykb.bridge.solving.query import QueryProgram
@@ -251,7 +258,7 @@ def _diff_at(old: Evaluator, new: Evaluator) -> tuple[list[VerdictChange], bool,
         )
     )
     decision = [f for f in facts if f in set(old.decision_facts) | set(new.decision_facts)]
-    changes: list[VerdictChange] = []
+    found: list[tuple[dict[str, object], tuple[Verdict, Verdict]]] = []
     capped = False
     for (before, after), symbol in changes_of.items():
         if not program.has(symbol):
@@ -262,23 +269,33 @@ def _diff_at(old: Evaluator, new: Evaluator) -> tuple[list[VerdictChange], bool,
             scenario = program.scenario([changed, *(-r for r in outside)], decision)
             if scenario is None:
                 break
-            if len(changes) >= MAX_REGIONS:
+            if len(found) >= MAX_REGIONS:
                 capped = True
                 break
             known = {f: v for f, v in scenario.items() if v is not None}
             smallest = _smallest(program, circuits, symbol, changed, known)
-            region = {f: known[f] for f in smallest}
-            conditions = {f: _shown(merged, f, v) for f, v in region.items()}
-            witness = {
-                **old.anchor_values(),
-                **new.anchor_values(),
-                **{f: case_value(merged.facts[f], v) for f, v in region.items()},
-            }
-            changes.append(VerdictChange(conditions, before, after, witness, region))
+            region = widened(program, merged, {f: known[f] for f in smallest}, -changed)
+            found.append((region, (before, after)))
             with program.ctl.backend() as backend:
                 atom = backend.add_atom()
-                backend.add_rule([atom], program.literals.assumptions(region))
+                backend.add_rule([atom], region_assumptions(program, region))
             outside.append(atom)
+    anchors = {**old.anchor_values(), **new.anchor_values()}
+    changes = [
+        VerdictChange(
+            {f: shown(merged, f, v) for f, v in region.items()},
+            before,
+            after,
+            {
+                **anchors,
+                **{
+                    f: case_value(merged.facts[f], example(merged, f, v)) for f, v in region.items()
+                },
+            },
+            region,
+        )
+        for region, (before, after) in merge(merged, found)
+    ]
     return changes, capped, merged
 
 
@@ -337,87 +354,6 @@ def _typed_programs(old: Evaluator, new: Evaluator, merged: Policy) -> tuple[Pol
     return merged, [*new_program, *renamed_copy(old_program, OLD)]
 
 
-def _shown(policy: Policy, fact: str, value: object) -> Value | Span:
-    declared = policy.facts[fact]
-    if declared.type.typed:
-        return declared.span(value)  # type: ignore[arg-type]
-    return value  # type: ignore[return-value]
-
-
-@dataclass(frozen=True)
-class DateTests:
-    """A date's condition relative to reference dates: the comparisons of
-    either version on it that it passes and those it fails (at a placement,
-    each region of the date is such a set; dates with the same set decide
-    alike)."""
-
-    tests: tuple[tuple[Comparison, bool], ...]
-
-    def holds(self, fact: Fact, day: object, known: Mapping[str, object]) -> bool:
-        """Whether a case's date passes and fails as stated, its reference
-        dates its own."""
-        if not isinstance(day, date):
-            return False
-        anchors: dict[str, int] = {}
-        for comparison, _ in self.tests:
-            if comparison.reference is not None:
-                reference = known.get(comparison.reference)
-                if not isinstance(reference, date):
-                    return False
-                anchors[comparison.reference] = reference.toordinal()
-        point = Interval(day.toordinal(), True, day.toordinal(), True)
-        return all(passes(fact, point, c, anchors) is ok for c, ok in self.tests)
-
-    @property
-    def words(self) -> str:
-        return " and ".join(("" if ok else "not ") + _test_words(c) for c, ok in self.tests)
-
-
-@dataclass(frozen=True)
-class Offset:
-    """Where a reference date stands from another: `low` to `high` days after
-    it (negative: before; None: as far as the date's bounds go)."""
-
-    base: str
-    low: int | None
-    high: int | None
-
-    def holds(self, day: object, known: Mapping[str, object]) -> bool:
-        base = known.get(self.base)
-        if not isinstance(day, date) or not isinstance(base, date):
-            return False
-        days = (day - base).days
-        return (self.low is None or days >= self.low) and (self.high is None or days <= self.high)
-
-    @property
-    def words(self) -> str:
-        def said(days: int) -> str:
-            if days == 0:
-                return f"on {self.base}"
-            return f"{abs(days)} day(s) {'after' if days > 0 else 'before'} {self.base}"
-
-        if self.low is not None and self.low == self.high:
-            return said(self.low)
-        if self.low is None and self.high is None:
-            return "any day"
-        if self.low is None:
-            return f"{said(self.high)} or earlier"  # type: ignore[arg-type]
-        if self.high is None:
-            return f"{said(self.low)} or later"
-        return f"from {said(self.low)} to {said(self.high)}"
-
-
-def _test_words(comparison: Comparison) -> str:
-    test = comparison.test
-    if comparison.reference is not None:
-        assert comparison.duration is not None
-        moved = comparison.duration.signed
-        return f"{test.name} {comparison.reference}" + (f" {moved}" if moved else "")
-    return f"{test.name} " + " and ".join(
-        a.string if a.type == SymbolType.String else str(a) for a in test.arguments
-    )
-
-
 def _diff_placed(old: Evaluator, new: Evaluator, as_of: date) -> DiffReport:
     """diff over the runs of the second reference date (placements.runs),
     the first on `as_of`; regions with equal conditions are listed once."""
@@ -464,4 +400,22 @@ def _diff_placed(old: Evaluator, new: Evaluator, as_of: date) -> DiffReport:
                 key,
                 VerdictChange(conditions, change.old, change.new, change.witness, region),
             )
-    return _report(old, new, list(changes.values()), capped, merged)
+    # Neighbouring runs where the same change holds alike make one region.
+    found_changes = list(changes.values())
+    merged_regions = merge(merged, [(dict(c.region), (c.old, c.new)) for c in found_changes])
+    listed = []
+    for region, (before, after) in merged_regions:
+        # The first change the merged region holds (its witness lies in it).
+        change = next(
+            c
+            for c in found_changes
+            if (c.old, c.new) == (before, after)
+            and all(c.region[f] == v for f, v in region.items() if f != second)
+        )
+        conditions = dict(change.conditions)
+        if region[second] != change.region[second]:
+            stands = region[second]
+            assert isinstance(stands, Offset)
+            conditions[second] = Span("offset", stands.words, stands.words, change.witness[second])
+        listed.append(dataclasses.replace(change, conditions=conditions, region=region))
+    return _report(old, new, listed, capped, merged)

@@ -61,20 +61,31 @@ def _in_region(fact: Fact, value: object, region: object, known: Mapping[str, ob
     """Whether a case's value lies in a condition's value (a region for typed
     facts; for a date compared with reference dates, the comparisons it
     passes and fails, with the case's own reference dates)."""
-    from policykb.bridge.analysis.diff import DateTests, Offset
+    from policykb.bridge.analysis.regions import DateTests, ListCondition, Offset
+    from policykb.bridge.model.typed import Interval
 
     if isinstance(region, DateTests):
         return region.holds(fact, value, known)
     if isinstance(region, Offset):
         return region.holds(value, known)
+    if isinstance(region, ListCondition):
+        return region.holds(value)
     if not fact.type.typed:
         return value == region
     if fact.type is FactType.CODE_LIST:
         return fact.cells_of(value) == region  # type: ignore[arg-type]
     try:
-        return fact.region_of(value) == region  # type: ignore[arg-type]
+        own = fact.region_of(value)  # type: ignore[arg-type]
     except ValueError:
         return False
+    if own == region:
+        return True
+    # A merged range holds whole regions: one value of the case's tells.
+    return (
+        isinstance(region, Interval)
+        and isinstance(own, Interval)
+        and own.representative(whole=fact.type is not FactType.DECIMAL) in region
+    )
 
 
 @dataclass(frozen=True)
