@@ -21,7 +21,7 @@ from clingo import SymbolType
 
 from policykb.bridge.loading.comparisons import Comparison, passes
 from policykb.bridge.model.policy import Fact, FactType, Policy, Span, Value
-from policykb.bridge.model.typed import Interval
+from policykb.bridge.model.typed import CodeCell, Interval
 from policykb.bridge.solving.query import QueryProgram
 
 MERGED_OPTIONS = 12
@@ -182,7 +182,56 @@ def _union_interval(intervals: Sequence[Interval]) -> Interval | None:
     return merged
 
 
+@dataclass(frozen=True)
+class CodeSets:
+    """A code fact's condition: its code lies in one of `cells` (each cell
+    the codes in exactly some of the policy's code sets), said with the
+    policy's own set names: in any of some sets, or in none of them."""
+
+    cells: frozenset[CodeCell]
+    any_of: tuple[str, ...] = ()
+    none_of: tuple[str, ...] = ()
+
+    def holds(self, fact: Fact, value: object) -> bool:
+        try:
+            return fact.region_of(value) in self.cells  # type: ignore[arg-type]
+        except ValueError:
+            return False
+
+    @property
+    def words(self) -> str:
+        if self.any_of:
+            return "a code in " + " or ".join(self.any_of)
+        return "a code in none of " + ", ".join(self.none_of)
+
+    @property
+    def data(self) -> dict[str, list[str]]:
+        return (
+            {"in_any_of": list(self.any_of)} if self.any_of else {"in_none_of": list(self.none_of)}
+        )
+
+
+def _union_cells(fact: Fact, cells: frozenset[CodeCell]) -> CodeSets | None:
+    """The cells as "in any of" or "in none of" some named sets, or None."""
+    every = [c for c in fact.regions if isinstance(c, CodeCell)]
+    order = [s.name for s in fact.code_sets]  # the policy's own order of its sets
+    named = [n for n in order if any(n in c.inside for c in cells)]
+    if named and cells == {c for c in every if c.inside & set(named)}:
+        return CodeSets(cells, any_of=tuple(named))
+    outside = [n for n in order if n not in named]
+    if outside and cells == {c for c in every if not c.inside & set(outside)}:
+        return CodeSets(cells, none_of=tuple(outside))
+    return None
+
+
 def _merged_value(fact: Fact, values: Sequence[object]) -> object | None:
+    if fact.type is FactType.CODE and all(isinstance(v, CodeCell | CodeSets) for v in values):
+        cells = frozenset(
+            cell
+            for v in values
+            for cell in (v.cells if isinstance(v, CodeSets) else (v,))  # type: ignore[union-attr]
+        )
+        return _union_cells(fact, cells)  # type: ignore[arg-type]
     if all(isinstance(v, Offset) for v in values):
         return _union_offset(values)  # type: ignore[arg-type]
     if all(isinstance(v, ListCondition) for v in values):
@@ -245,6 +294,9 @@ def shown(policy: Policy, fact: str, value: object) -> Value | Span:
     declared = policy.facts[fact]
     if isinstance(value, ListCondition):
         return condition_span(declared, value)
+    if isinstance(value, CodeSets):
+        first = min(value.cells, key=lambda c: c.sample)
+        return Span("codes", value.data, value.words, first.sample)
     if declared.type.typed:
         return declared.span(value)  # type: ignore[arg-type]
     return value  # type: ignore[return-value]
@@ -254,6 +306,8 @@ def example(policy: Policy, fact: str, value: object) -> object:
     """A scenario value inside a region's value (for the witness)."""
     if isinstance(value, ListCondition):
         return value.example(policy.facts[fact].options)
+    if isinstance(value, CodeSets):
+        return min(value.cells, key=lambda c: c.sample)
     return value
 
 

@@ -61,7 +61,7 @@ def _in_region(fact: Fact, value: object, region: object, known: Mapping[str, ob
     """Whether a case's value lies in a condition's value (a region for typed
     facts; for a date compared with reference dates, the comparisons it
     passes and fails, with the case's own reference dates)."""
-    from policykb.bridge.analysis.regions import DateTests, ListCondition, Offset
+    from policykb.bridge.analysis.regions import CodeSets, DateTests, ListCondition, Offset
     from policykb.bridge.model.typed import Interval
 
     if isinstance(region, DateTests):
@@ -70,6 +70,8 @@ def _in_region(fact: Fact, value: object, region: object, known: Mapping[str, ob
         return region.holds(value, known)
     if isinstance(region, ListCondition):
         return region.holds(value)
+    if isinstance(region, CodeSets):
+        return region.holds(fact, value)
     if not fact.type.typed:
         return value == region
     if fact.type is FactType.CODE_LIST:
