@@ -294,9 +294,21 @@ def _diff_at(old: Evaluator, new: Evaluator) -> tuple[list[VerdictChange], bool,
             },
             region,
         )
-        for region, (before, after) in merge(merged, found)
+        for region, (before, after), _ in merge(merged, found)
     ]
     return changes, capped, merged
+
+
+def _relative_shown(
+    policy: Policy, fact: str, value: object, witness: Mapping[str, Value]
+) -> Value | Span:
+    """A region's value in the analyst's terms, relative ones included (with
+    the witness's value as their example)."""
+    if isinstance(value, DateTests):
+        return Span("tests", value.words, value.words, witness[fact])
+    if isinstance(value, Offset):
+        return Span("offset", value.words, value.words, witness[fact])
+    return shown(policy, fact, value)
 
 
 def several_references(old: Evaluator, new: Evaluator) -> list[str]:
@@ -404,18 +416,9 @@ def _diff_placed(old: Evaluator, new: Evaluator, as_of: date) -> DiffReport:
     found_changes = list(changes.values())
     merged_regions = merge(merged, [(dict(c.region), (c.old, c.new)) for c in found_changes])
     listed = []
-    for region, (before, after) in merged_regions:
-        # The first change the merged region holds (its witness lies in it).
-        change = next(
-            c
-            for c in found_changes
-            if (c.old, c.new) == (before, after)
-            and all(c.region[f] == v for f, v in region.items() if f != second)
-        )
-        conditions = dict(change.conditions)
-        if region[second] != change.region[second]:
-            stands = region[second]
-            assert isinstance(stands, Offset)
-            conditions[second] = Span("offset", stands.words, stands.words, change.witness[second])
+    for region, _, members in merged_regions:
+        # The first change merged in: its witness lies in the merged region.
+        change = found_changes[members[0]]
+        conditions = {f: _relative_shown(merged, f, v, change.witness) for f, v in region.items()}
         listed.append(dataclasses.replace(change, conditions=conditions, region=region))
     return _report(old, new, listed, capped, merged)

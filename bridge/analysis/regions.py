@@ -194,7 +194,7 @@ class CodeSets:
 
     def holds(self, fact: Fact, value: object) -> bool:
         try:
-            return fact.region_of(value) in self.cells  # type: ignore[arg-type]
+            return fact.region_of(value) in self.cells  # type: ignore[arg-type,operator]
         except ValueError:
             return False
 
@@ -227,9 +227,7 @@ def _union_cells(fact: Fact, cells: frozenset[CodeCell]) -> CodeSets | None:
 def _merged_value(fact: Fact, values: Sequence[object]) -> object | None:
     if fact.type is FactType.CODE and all(isinstance(v, CodeCell | CodeSets) for v in values):
         cells = frozenset(
-            cell
-            for v in values
-            for cell in (v.cells if isinstance(v, CodeSets) else (v,))  # type: ignore[union-attr]
+            cell for v in values for cell in (v.cells if isinstance(v, CodeSets) else (v,))
         )
         return _union_cells(fact, cells)  # type: ignore[arg-type]
     if all(isinstance(v, Offset) for v in values):
@@ -237,7 +235,11 @@ def _merged_value(fact: Fact, values: Sequence[object]) -> object | None:
     if all(isinstance(v, ListCondition) for v in values):
         return _union_condition(fact.options, values)  # type: ignore[arg-type]
     if all(isinstance(v, frozenset) for v in values) and fact.type is FactType.LIST:
-        exact = [ListCondition(v, frozenset(fact.options) - v) for v in values]  # type: ignore[arg-type]
+        exact = [
+            ListCondition(v, frozenset(fact.options) - v)
+            for v in values
+            if isinstance(v, frozenset)
+        ]
         return _union_condition(fact.options, exact)
     # Dates are left apart: a date compared with a reference date is read by
     # the comparisons one value of its region passes (diff.DateTests).
@@ -263,11 +265,13 @@ def _union_offset(offsets: Sequence[Offset]) -> Offset | None:
 
 def merge(
     policy: Policy, regions: Sequence[tuple[dict[str, object], Change]]
-) -> list[tuple[dict[str, object], Change]]:
+) -> list[tuple[dict[str, object], Change, list[int]]]:
     """Regions (each a condition and the change it states) merged, until no
-    two differ in one fact only with a union that is one condition."""
+    two differ in one fact only with a union that is one condition; each
+    with the indexes of the regions it holds, the first first."""
     found = [dict(r) for r, _ in regions]
     changes = [c for _, c in regions]
+    members = [[index] for index in range(len(found))]
     merging = True
     while merging:
         merging = False
@@ -283,10 +287,11 @@ def merge(
             if value is None:
                 continue
             found[first] = {**a, fact: value}
-            del found[second], changes[second]
+            members[first] += members[second]
+            del found[second], changes[second], members[second]
             merging = True
             break
-    return list(zip(found, changes, strict=True))
+    return list(zip(found, changes, members, strict=True))
 
 
 def shown(policy: Policy, fact: str, value: object) -> Value | Span:
