@@ -104,3 +104,23 @@ def test_ranges_merge_only_when_they_touch() -> None:
     assert _union_interval([Interval(1, True, 3, False), Interval(3, True, None, False)]) == (
         Interval(1, True, None, False)
     )
+
+
+def test_a_boolean_true_in_one_region_and_false_in_the_other_drops_out() -> None:
+    from policykb.bridge.analysis.regions import merge
+
+    policy = KnowledgeBase((str(FIXTURE),)).evaluator("v1").policy
+    facts = dict(policy.facts)
+    import dataclasses
+
+    from policykb.bridge.model.policy import FactType
+
+    flag = dataclasses.replace(facts["ahi"], name="flag", type=FactType.BOOL)
+    policy = dataclasses.replace(policy, facts={**facts, "flag": flag})
+    merged = merge(
+        policy,
+        [({"flag": True, "device": "x"}, "c"), ({"flag": False, "device": "x"}, "c")],
+    )
+    assert merged == [({"device": "x"}, "c", [0, 1])]
+    apart = merge(policy, [({"flag": True}, "c"), ({"flag": False}, "d")])
+    assert len(apart) == 2

@@ -267,7 +267,8 @@ def merge(
     policy: Policy, regions: Sequence[tuple[dict[str, object], Change]]
 ) -> list[tuple[dict[str, object], Change, list[int]]]:
     """Regions (each a condition and the change it states) merged, until no
-    two differ in one fact only with a union that is one condition; each
+    two differ in one fact only with a union that is one condition (a
+    boolean fact true in one and false in the other drops out); each
     with the indexes of the regions it holds, the first first."""
     found = [dict(r) for r, _ in regions]
     changes = [c for _, c in regions]
@@ -283,10 +284,15 @@ def merge(
             if len(differing) != 1:
                 continue
             fact = differing[0]
-            value = _merged_value(policy.facts[fact], [a[fact], b[fact]])
-            if value is None:
-                continue
-            found[first] = {**a, fact: value}
+            declared = policy.facts[fact]
+            if declared.type is FactType.BOOL:
+                # true or false: any value, so the fact drops out.
+                found[first] = {f: v for f, v in a.items() if f != fact}
+            else:
+                value = _merged_value(declared, [a[fact], b[fact]])
+                if value is None:
+                    continue
+                found[first] = {**a, fact: value}
             members[first] += members[second]
             del found[second], changes[second], members[second]
             merging = True
