@@ -590,14 +590,14 @@ def diff(
 
     Exit codes: 0 no difference, 1 differences found, 2 usage error or invalid policy.
     """
-    from policykb.bridge.analysis.diff import diff_policies, several_references
+    from policykb.bridge.analysis.diff import diff_policies
     from policykb.explain.findings import diff_witness_files, render_diff
 
     knowledge = KnowledgeBase(kb or ())
     before = knowledge.evaluator(old, _day(as_of))
     after = knowledge.evaluator(new, _day(as_of))
-    if several_references(before, after) and as_of is not None:
-        # Two reference dates: compared over the placements of the second.
+    if (before.references or after.references) and as_of is not None:
+        # Reference dates: regions relative to them, as of the day.
         report = diff_policies(before, after, _day(as_of))
     else:
         before, after = _as_of(before, as_of), _as_of(after, as_of)

@@ -363,3 +363,60 @@ def test_impact_counts_both_versions_and_says_why_there_are_no_regions(tmp_path:
     # a region is decided otherwise.
     assert sum(r["cases"] for r in regions) >= report["changed"] > 0
     assert all(r["not_as_stated"] == 0 for r in regions)
+
+
+def test_impact_places_each_case_by_its_own_date_of_service(tmp_path: Path) -> None:
+    """Issue 27, item 3: with regions relative to the date of service, a case
+    lies in a region by its own dates, whatever its day: every case that
+    changes lies in a region stating its change, and no case in a region is
+    decided otherwise."""
+    import io
+    import shutil
+
+    from policykb.bridge.batch.impact import ImpactSettings, run_impact
+    from policykb.bridge.model.formats import InputFormat
+
+    kb = Path(__file__).parent / "fixtures" / "kb"
+    revised = tmp_path / "rehab-visits"
+    shutil.copytree(kb / "rehab-visits", revised)
+    criteria = revised / "criteria.lp"
+    criteria.write_text(criteria.read_text().replace("months(-6)", "months(-3)"))
+    cases = []
+    for number, (service, evaluated_before, surgery_before) in enumerate(
+        itertools.product(
+            (date(2021, 6, 30), date(2022, 3, 1), date(2024, 6, 15), date(2026, 11, 20)),
+            (10, 80, 100, 200),
+            (30, 100),
+        )
+    ):
+        facts = {
+            "date_of_service": service.isoformat(),
+            "evaluation_date": (service - timedelta(evaluated_before)).isoformat(),
+            "surgery_date": (service - timedelta(surgery_before)).isoformat(),
+            "referral_date": (service - timedelta(5)).isoformat(),
+            "home_program": False,
+        }
+        cases.append({"id": f"c{number}", "facts": facts})
+    settings = ImpactSettings(
+        old="rehab-visits",
+        new=str(revised),
+        kb_dirs=(str(kb),),
+        as_of=DAY,
+        records=True,
+    )
+    rows: list[tuple[object, ...]] = []
+    history = "".join(json.dumps(c) + "\n" for c in cases).encode()
+    report = run_impact(
+        io.BytesIO(history), InputFormat.JSONL, settings, on_part=lambda p: rows.extend(p.rows)
+    )
+    result = report.to_dict()
+    assert result["regions"] and result["changed"] > 0
+    changes = [(r["old"], r["new"]) for r in result["regions"]]
+    for case_id, old, new, changed, _, regions, error in rows:
+        assert error is None
+        for number in regions:  # type: ignore[union-attr]
+            assert changes[number - 1] == (old, new), case_id
+        assert bool(regions) == changed, case_id
+    assert all(r["not_as_stated"] == 0 for r in result["regions"])
+    # Cases on four days, 2021-06-30 before the policy's first day among them.
+    assert {r[1] for r in rows} >= {"covered", "not_covered"}

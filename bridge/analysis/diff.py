@@ -40,6 +40,7 @@ from policykb.bridge.loading.files import meta_file
 from policykb.bridge.model.errors import PolicyError
 from policykb.bridge.model.policy import Policy, Span, Value
 from policykb.bridge.model.result import Verdict, json_value, value_words
+from policykb.bridge.model.typed import Interval
 from policykb.bridge.model.version import PolicyVersion
 from policykb.bridge.solving.evaluator import Evaluator
 from policykb.bridge.solving.query import QueryProgram
@@ -185,15 +186,23 @@ def diff_policies(old: Evaluator, new: Evaluator, as_of: date | None = None) -> 
     compared with a reference date by the comparisons it passes and fails,
     so it holds on a case by the case's own dates."""
     several = several_references(old, new)
-    if several and (old.anchors or new.anchors or as_of is None or len(several) > 2):
+    if (
+        as_of is not None
+        and not (old.anchors or new.anchors)
+        and (old.references or new.references)
+    ):
+        if len(several) > 2:
+            raise PolicyError(
+                f"{new.policy.name} compares dates with {len(several)} reference dates "
+                f"({', '.join(several)}): diff relates two at most"
+            )
+        return _diff_placed(old, new, as_of)
+    if several:
         raise PolicyError(
             f"{new.policy.name} compares dates with {len(several)} reference dates "
             f"({', '.join(several)}): diff compares two of them as of a day (--as-of), "
             "not grounded on one day, and not three or more"
         )
-    if several:
-        assert as_of is not None
-        return _diff_placed(old, new, as_of)
     changes, capped, merged = _diff_at(old, new)
     return _report(old, new, changes, capped, merged)
 
@@ -299,6 +308,13 @@ def _diff_at(old: Evaluator, new: Evaluator) -> tuple[list[VerdictChange], bool,
     return changes, capped, merged
 
 
+def _placed(evaluator: Evaluator, placement: Mapping[str, int]) -> Evaluator:
+    """The version grounded at the reference dates it declares."""
+    return evaluator.at(
+        {f: d for f, d in placement.items() if f in evaluator.policy.facts}, fixed=True
+    )
+
+
 def _relative_shown(
     policy: Policy, fact: str, value: object, witness: Mapping[str, Value]
 ) -> Value | Span:
@@ -375,18 +391,33 @@ def _diff_placed(old: Evaluator, new: Evaluator, as_of: date) -> DiffReport:
     references = list(dict.fromkeys([*old.references, *new.references]))
     first, second, found = runs(joint, comparisons, references, as_of)
     relative = {c.fact for c in comparisons if c.reference is not None and c.fact not in references}
+    # The first reference date is the analysis's day: a region states what
+    # its own comparisons say of that day, so a case on another day that
+    # they answer otherwise lies outside it.
+    today = Interval(as_of.toordinal(), True, as_of.toordinal(), True)
+    own = DateTests(
+        tuple(
+            (c, passes(facts[first], today, c, {}))
+            for c in comparisons
+            if c.fact == first and c.reference is None
+        )
+    )
     changes: dict[tuple[object, ...], VerdictChange] = {}
     capped = False
     merged = joint
     for run in found:
-        placed_old = old.at(run.placement, fixed=True)
-        placed_new = new.at(run.placement, fixed=True)
+        placed_old = _placed(old, run.placement)
+        placed_new = _placed(new, run.placement)
         at_run, capped_here, merged = _diff_at(placed_old, placed_new)
         capped = capped or capped_here
-        stands = Offset(
-            first,
-            None if run.low is None else run.low - run.placement[first],
-            None if run.high is None else run.high - run.placement[first],
+        stands = (
+            None
+            if second is None
+            else Offset(
+                first,
+                None if run.low is None else run.low - run.placement[first],
+                None if run.high is None else run.high - run.placement[first],
+            )
         )
         for change in at_run:
             conditions: dict[str, Value | Span] = {}
@@ -405,8 +436,14 @@ def _diff_placed(old: Evaluator, new: Evaluator, as_of: date) -> DiffReport:
                 else:
                     region[name] = value
                     conditions[name] = change.conditions[name]
-            region[second] = stands
-            conditions[second] = Span("offset", stands.words, stands.words, change.witness[second])
+            if own.tests:
+                region[first] = own
+                conditions[first] = Span("tests", own.words, own.words, change.witness[first])
+            if second is not None and stands is not None:
+                region[second] = stands
+                conditions[second] = Span(
+                    "offset", stands.words, stands.words, change.witness[second]
+                )
             key = (change.old, change.new, tuple(sorted((f, str(v)) for f, v in region.items())))
             changes.setdefault(
                 key,

@@ -197,13 +197,17 @@ class Run:
 
 def runs(
     policy: Policy, comparisons: Sequence[Comparison], references: Sequence[str], day: date
-) -> tuple[str, str, list[Run]]:
-    """For a policy with two reference dates: the first (in vocabulary order),
-    the second, and the runs of days of the second that cover all its days,
+) -> tuple[str, str | None, list[Run]]:
+    """For a policy with one or two reference dates: the first (in vocabulary
+    order), the second (None for one), and the runs of days of the second that cover all its days,
     the first on `day`. Between two neighbouring days tried no boundary
     falls, so a run's days all ground the same program."""
-    first, second = [name for name in policy.facts if name in references]
+    ordered = [name for name in policy.facts if name in references]
+    first = ordered[0]
     base = {first: day.toordinal()}
+    if len(ordered) == 1:
+        return first, None, [Run(base, None, None)]
+    second = ordered[1]
     days = _candidates(policy, comparisons, second, base, day.toordinal())
     keys = [signature(policy, comparisons, {**base, second: d}) for d in days]
     declared = policy.facts[second]

@@ -412,8 +412,8 @@ def diff_regions(
     old: Evaluator, new: Evaluator, as_of: date | None = None
 ) -> tuple[DiffReport | None, str | None]:
     """diff's regions of the two versions, or why there are none to count
-    (two versions with two reference dates: unanchored, compared as of
-    `as_of`)."""
+    (versions that compare dates with reference dates: as of `as_of`, with
+    regions relative to them, so each case lies in them by its own dates)."""
     from policykb.bridge.analysis.diff import diff_policies, several_references
 
     several = several_references(old, new)
@@ -422,18 +422,13 @@ def diff_regions(
             f"the policy compares dates with {len(several)} reference dates "
             f"({', '.join(several)}); diff's regions relate two at most"
         )
-    if several:
+    if (old.references and not old.anchors) or (new.references and not new.anchors):
         if as_of is None:
             return None, (
-                "the policy compares dates with reference dates: give --as-of to count "
+                "the policy compares dates with a reference date: give --as-of to count "
                 "the cases in diff's regions"
             )
         return diff_policies(old, new, as_of), None
-    if (old.references and not old.anchors) or (new.references and not new.anchors):
-        return None, (
-            "the policy compares dates with a reference date: give --as-of to count "
-            "the cases in diff's regions"
-        )
     return diff_policies(old, new), None
 
 
@@ -460,14 +455,7 @@ def run_impact(
     report: DiffReport | None = None
     note: str | None = "not asked for (--no-regions)"
     if regions:
-        from policykb.bridge.analysis.diff import several_references
-
-        if several_references(old, new):
-            report, note = diff_regions(old, new, settings.as_of)
-        else:
-            report, note = diff_regions(
-                _anchored(old, settings.as_of), _anchored(new, settings.as_of)
-            )
+        report, note = diff_regions(old, new, settings.as_of)
     changes: Sequence[VerdictChange] = report.changes if report else ()
     if report is not None and report.policy is not None:
         settings = dataclasses.replace(
@@ -497,9 +485,3 @@ def run_impact(
         regions_note=note if report is None else None,
         regions_capped=bool(report and report.capped),
     )
-
-
-def _anchored(evaluator: Evaluator, day: date | None) -> Evaluator:
-    if not evaluator.references or day is None:
-        return evaluator
-    return evaluator.at({name: day.toordinal() for name in evaluator.references}, fixed=True)
