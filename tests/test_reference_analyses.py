@@ -420,3 +420,23 @@ def test_impact_places_each_case_by_its_own_date_of_service(tmp_path: Path) -> N
     assert all(r["not_as_stated"] == 0 for r in result["regions"])
     # Cases on four days, 2021-06-30 before the policy's first day among them.
     assert {r[1] for r in rows} >= {"covered", "not_covered"}
+
+
+def test_overlap_messages_say_how_the_blocker_blocks(report: object) -> None:
+    messages = {f.criteria: f.message for f in report.warnings}  # type: ignore[attr-defined]
+    assert "SURGERY holds" in messages[("AHI-15", "SURGERY")]
+    assert "DEV is not met" in messages[("AHI-15", "DEV")]
+
+
+def test_a_range_no_comparison_speaks_to_is_found_without_reference_dates() -> None:
+    """sleep-apnea compares AHI from 5 through 14 and at 15 or more: 14 < AHI < 15
+    is a gap; the pap fixture's dates, compared with reference dates, have none."""
+    fixture = Path(__file__).parent / "fixtures" / "kb" / "sleep-apnea"
+    gaps = [
+        f
+        for f in check_policy(KnowledgeBase().evaluator(fixture)).findings
+        if f.kind is Kind.RANGE_GAP
+    ]
+    assert len(gaps) == 1 and gaps[0].message.startswith("ahi ")
+    pap = check_policy(KnowledgeBase().evaluator(FIXTURE / "v1"), as_of=DAY)
+    assert not [f for f in pap.findings if f.kind is Kind.RANGE_GAP]
