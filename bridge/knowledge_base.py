@@ -145,10 +145,10 @@ class KnowledgeBase:
         with evaluator.lock:
             return evaluator.why(case, max_changes, keep)
 
-    def check(self, evaluator: Evaluator) -> CheckReport:
+    def check(self, evaluator: Evaluator, as_of: date | None = None) -> CheckReport:
         """The check findings of an evaluator's policy, with a rule the second
         engine cannot translate as an `unprovable` finding (found without
-        starting Prolog)."""
+        starting Prolog); a policy with reference dates as of `as_of`."""
         from policykb.bridge.analysis.check import Finding, Kind, check_policy, version_findings
         from policykb.bridge.loading.files import folder_source
         from policykb.bridge.prolog.translate import translate
@@ -168,7 +168,7 @@ class KnowledgeBase:
                     "cannot run on this policy"
                 )
                 extra.append(Finding(Kind.UNPROVABLE, (), message, location=where or None))
-            return check_policy(evaluator, extra)
+            return check_policy(evaluator, extra, as_of)
 
     def prover(self, policy: str | Path = DEFAULT_POLICY) -> PrologEngine:
         """The SWI-Prolog engine of a policy (starts Prolog on first use)."""

@@ -687,7 +687,7 @@ def check(
     if export is not None:
         outputs.check_folder(export)
     knowledge = KnowledgeBase(kb or ())
-    report = knowledge.check(_as_of(knowledge.evaluator(policy, _day(as_of)), as_of))
+    report = knowledge.check(knowledge.evaluator(policy, _day(as_of)), _day(as_of))
     if output_format is OutputFormat.JSON:
         _write_json(report.to_dict())
     else:
@@ -727,9 +727,14 @@ def diff(
     if export is not None:
         outputs.check_folder(export)
     knowledge = KnowledgeBase(kb or ())
-    before = _as_of(knowledge.evaluator(old, _day(as_of)), as_of)
-    after = _as_of(knowledge.evaluator(new, _day(as_of)), as_of)
-    report = diff_policies(before, after)
+    before = knowledge.evaluator(old, _day(as_of))
+    after = knowledge.evaluator(new, _day(as_of))
+    if (before.references or after.references) and as_of is not None:
+        # Reference dates: regions relative to them, as of the day.
+        report = diff_policies(before, after, _day(as_of))
+    else:
+        before, after = _as_of(before, as_of), _as_of(after, as_of)
+        report = diff_policies(before, after)
     if output_format is OutputFormat.JSON:
         _write_json(report.to_dict())
     else:

@@ -68,11 +68,21 @@ def render_impact_markdown(report: ImpactReport) -> str:
     elif not data["regions"]:
         lines.append("The versions decide every scenario alike.")
     for number, region in _by_cases(data["regions"]):
+        if not _counted(region):
+            continue
         examples = f", such as {_ids(region['examples'])}" if region["examples"] else ""
         lines.append(
             f"{number}. {markdown_safe(shorten(region['summary'], 600))}: "
             f"**{region['cases']:,}** case(s){examples}"
         )
+        if region.get("not_as_stated"):
+            lines.append(
+                f"   - **{region['not_as_stated']:,}** case(s) in this region are not "
+                f"decided as it states (such as {_ids(region['not_as_stated_examples'])})"
+            )
+    empty = [str(n) for n, r in enumerate(data["regions"], start=1) if not _counted(r)]
+    if empty:
+        lines.append(f"\nRegions with no case: {', '.join(empty)} (listed by `policykb diff`).")
     if data["regions_capped"]:
         lines.append("(more regions exist; diff capped the list)")
     lines += ["", "## Criteria newly cited in denials", ""]
@@ -84,6 +94,11 @@ def render_impact_markdown(report: ImpactReport) -> str:
             f"{_ids(cited['examples'])}): {markdown_safe(cited['text'])}"
         )
     return "\n".join(lines) + "\n"
+
+
+def _counted(region: dict[str, Any]) -> bool:
+    """Whether some case falls in the region (as stated or not)."""
+    return bool(region["cases"] or region.get("not_as_stated"))
 
 
 def _by_cases(regions: list[dict[str, Any]]) -> list[tuple[int, dict[str, Any]]]:
@@ -159,11 +174,21 @@ def render_impact_html(report: ImpactReport) -> str:
             f"<li value='{n}'>{e(shorten(r['summary'], 600))}: "
             f"<strong>{r['cases']:,}</strong> case(s)"
             + (f", such as {ids(r['examples'])}" if r["examples"] else "")
+            + (
+                f"; <strong>{r['not_as_stated']:,}</strong> case(s) not decided as it states"
+                if r.get("not_as_stated")
+                else ""
+            )
             + "</li>"
             for n, r in _by_cases(data["regions"])
+            if _counted(r)
         )
+        empty = [str(n) for n, r in enumerate(data["regions"], start=1) if not _counted(r)]
+        apart = f"<p>Regions with no case: {e(', '.join(empty))}.</p>" if empty else ""
         regions = (
-            f"<ol>{items}</ol>" if items else "<p>The versions decide every scenario alike.</p>"
+            f"<ol>{items}</ol>{apart}"
+            if items
+            else apart or "<p>The versions decide every scenario alike.</p>"
         )
     cited = (
         "".join(

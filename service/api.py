@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from datetime import date
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -97,21 +98,25 @@ class CheckReports:
     """check reports by policy: a policy's report does not change while it is loaded."""
 
     def __init__(self) -> None:
-        self._reports: dict[str, dict[str, Any]] = {}
+        self._reports: dict[tuple[str, date], dict[str, Any]] = {}
         self._lock = threading.Lock()
 
     def report(self, decisions: Decisions, request: CheckRequest) -> dict[str, Any]:
         _known(decisions, request.policy)
+        # A policy with reference dates is checked as of today: the report is
+        # kept for the day.
+        key = (request.policy, date.today())
         with self._lock:
-            if request.policy not in self._reports:
+            if key not in self._reports:
                 knowledge = decisions.knowledge
-                found = knowledge.check(knowledge.named_evaluator(request.policy)).to_dict()
+                evaluator = knowledge.named_evaluator(request.policy)
+                found = knowledge.check(evaluator, key[1]).to_dict()
                 found["policy"] = request.policy
                 for finding in found["findings"]:
                     if finding.get("location"):
                         finding["location"] = _within_policy(finding["location"])
-                self._reports[request.policy] = found
-            return self._reports[request.policy]
+                self._reports[key] = found
+            return self._reports[key]
 
 
 def policies(decisions: Decisions) -> dict[str, Any]:

@@ -21,13 +21,16 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
 from enum import StrEnum
 from typing import Any
 
 import clingo
 from clingo import Function, String, ast
 
+from policykb.bridge.analysis.placements import placed_evaluators
 from policykb.bridge.analysis.policy_rules import PolicyRule, policy_rules
+from policykb.bridge.analysis.witness import case_value
 from policykb.bridge.compile.compiled import VERDICTS, Undecided
 from policykb.bridge.compile.conditions import condition_circuits
 from policykb.bridge.loading.comparisons import passes
@@ -226,7 +229,7 @@ class _Checker:
         # A policy checked as of a day: its witnesses state their reference dates.
         facts = {
             **self.evaluator.anchor_values(),
-            **{f: self.evaluator.concrete(f, known[f]) for f in smallest},
+            **{f: case_value(self.policy.facts[f], known[f]) for f in smallest},
         }
         filled, _ = self.evaluator.known_facts(Case("witness", self.policy.name, facts))
         if self.circuits is not None:
@@ -268,6 +271,9 @@ def _vocabulary_findings(evaluator: Evaluator) -> tuple[list[Finding], set[str]]
             continue
         for fact in info.facts:
             used.setdefault(fact, short_location(statement))
+    for reference in evaluator.references:
+        # A date others are compared with is used, even if no rule compares it.
+        used.setdefault(reference, "a reference date")
     undeclared = {fact for fact in used if fact not in policy.facts and fact != ANY_FACT}
     for fact, location in sorted(used.items()):
         if fact in undeclared:
@@ -334,16 +340,28 @@ def _acknowledge(findings: list[Finding], acks: Sequence[tuple[str, str, str]]) 
     return result
 
 
-def check_policy(evaluator: Evaluator, extra: Sequence[Finding] = ()) -> CheckReport:
+def check_policy(
+    evaluator: Evaluator, extra: Sequence[Finding] = (), as_of: date | None = None
+) -> CheckReport:
     """Every finding of the policy, warnings first, each with its witness
-    (`extra`: findings of other parts, such as the second engine's)."""
+    (`extra`: findings of other parts, such as the second engine's).
+
+    A policy with reference dates is checked as of `as_of` (placements.py):
+    over every placement of its reference dates relative to each other, as
+    one scenario space. A finding that some scenario shows (an overlap, a
+    gap, a firing) holds when some placement shows it, with that placement's
+    reference dates in its witness; one that no scenario shows (an
+    unreachable rule, a redundant one) holds when no placement shows
+    otherwise."""
     policy = evaluator.policy
     findings, undeclared = _vocabulary_findings(evaluator)
-    checker = _Checker(evaluator)
+    checkers = [_Checker(placed) for placed in placed_evaluators(evaluator, as_of)]
+    checker = checkers[0]
     indications = checker.indications
     fires, overlap = checker.fires, checker.overlap
     indicated, effective, gap = checker.indicated, checker.effective, GAP
-    possible = checker.possible(checker.conditions)
+    possible_in = [c.possible(c.conditions) for c in checkers]
+    possible = set().union(*possible_in)
 
     def witnessed(
         kind: Kind,
@@ -352,7 +370,14 @@ def check_policy(evaluator: Evaluator, extra: Sequence[Finding] = ()) -> CheckRe
         condition: clingo.Symbol | None,
         location: str | None = None,
     ) -> Finding:
-        found = checker.witness(condition) if condition is not None else None
+        found = None
+        if condition is not None:
+            # The first placement where the condition holds in some scenario.
+            placed = next(
+                (c for c, shown in zip(checkers, possible_in, strict=True) if condition in shown),
+                checker,
+            )
+            found = placed.witness(condition)
         facts, verdict = found if found else (None, None)
         return Finding(kind, criteria, message, facts, verdict, location=location)
 
@@ -399,7 +424,7 @@ def check_policy(evaluator: Evaluator, extra: Sequence[Finding] = ()) -> CheckRe
     for rule in checker.rules:
         if rule.index in unreachable_rules or rule.criterion in shadowed:
             continue
-        if checker.redundant(rule):
+        if all(placed.redundant(placed.rules[rule.index]) for placed in checkers):
             label = rule.criterion or rule.head
             findings.append(
                 witnessed(
@@ -434,7 +459,12 @@ def check_policy(evaluator: Evaluator, extra: Sequence[Finding] = ()) -> CheckRe
                 gap,
             )
         )
-    findings += _range_gaps(checker)
+    said: set[str] = set()
+    for placed in checkers:
+        for found in _range_gaps(placed):
+            if found.message not in said:
+                said.add(found.message)
+                findings.append(found)
     findings += extra
     findings = _acknowledge(findings, _acknowledgements(evaluator))
     findings.sort(key=lambda f: (f.level is not Level.WARNING, list(Kind).index(f.kind)))
@@ -477,7 +507,8 @@ def version_findings(versions: Sequence[Evaluator]) -> list[Finding]:
 
 def _range_gaps(checker: _Checker) -> list[Finding]:
     """Ranges of a number or date that no comparison of the policy speaks to,
-    between ranges that some do: 5-14 and 15 or more leave 14 < AHI < 15 out."""
+    between ranges that some do: 5-14 and 15 or more leave 14 < AHI < 15 out.
+    Only for facts compared with constants alone (not with reference dates)."""
     policy = checker.policy
     found: list[Finding] = []
     for name, fact in policy.facts.items():
@@ -485,6 +516,11 @@ def _range_gaps(checker: _Checker) -> list[Finding]:
             continue
         anchors = checker.evaluator.anchors
         tests = [c for c in checker.evaluator.comparisons if c.fact == name]
+        if name in anchors or any(c.reference is not None for c in tests):
+            # Its regions move with the reference dates: values no comparison
+            # passes at one placement are decided (failed) by the comparisons
+            # that pass at another, so a gap here would be the placement's.
+            continue
         tested = [
             any(passes(fact, region, test, anchors) for test in tests) for region in fact.regions
         ]

@@ -11,18 +11,36 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from clingo import Function, Symbol
 
+from policykb.bridge.analysis.placements import runs
 from policykb.bridge.analysis.policy_rules import policy_rules
+from policykb.bridge.analysis.regions import (
+    DateTests,
+    Offset,
+    example,
+    merge,
+    region_assumptions,
+    shown,
+    widened,
+)
+from policykb.bridge.analysis.witness import case_value
 from policykb.bridge.compile.compiled import Undecided
 from policykb.bridge.compile.conditions import ConditionCircuits, condition_circuits
-from policykb.bridge.loading.comparisons import fact_statements, region_symbols, with_regions
+from policykb.bridge.loading.comparisons import (
+    fact_statements,
+    passes,
+    region_symbols,
+    with_regions,
+)
 from policykb.bridge.loading.files import meta_file
 from policykb.bridge.model.errors import PolicyError
-from policykb.bridge.model.policy import FactType, Policy, Span, Value
+from policykb.bridge.model.policy import Policy, Span, Value
 from policykb.bridge.model.result import Verdict, json_value, value_words
+from policykb.bridge.model.typed import Interval
 from policykb.bridge.model.version import PolicyVersion
 from policykb.bridge.solving.evaluator import Evaluator
 from policykb.bridge.solving.query import QueryProgram
@@ -157,9 +175,60 @@ def _fact_changes(old: Policy, new: Policy) -> list[CriterionChange]:
     return changes
 
 
-def diff_policies(old: Evaluator, new: Evaluator) -> DiffReport:
+def diff_policies(old: Evaluator, new: Evaluator, as_of: date | None = None) -> DiffReport:
     """The scenarios whose verdict changes between two versions, as minimal
-    conditions, and the criteria and facts added, removed or changed."""
+    conditions, and the criteria and facts added, removed or changed.
+
+    Two versions that compare dates with two reference dates are compared as
+    of `as_of` (the first reference date on that day), over every placement
+    of the second relative to it (placements.py): each region then states
+    where the second reference date stands from the first, and each date
+    compared with a reference date by the comparisons it passes and fails,
+    so it holds on a case by the case's own dates."""
+    several = several_references(old, new)
+    if (
+        as_of is not None
+        and not (old.anchors or new.anchors)
+        and (old.references or new.references)
+    ):
+        if len(several) > 2:
+            raise PolicyError(
+                f"{new.policy.name} compares dates with {len(several)} reference dates "
+                f"({', '.join(several)}): diff relates two at most"
+            )
+        return _diff_placed(old, new, as_of)
+    if several:
+        raise PolicyError(
+            f"{new.policy.name} compares dates with {len(several)} reference dates "
+            f"({', '.join(several)}): diff compares two of them as of a day (--as-of), "
+            "not grounded on one day, and not three or more"
+        )
+    changes, capped, merged = _diff_at(old, new)
+    return _report(old, new, changes, capped, merged)
+
+
+def _report(
+    old: Evaluator,
+    new: Evaluator,
+    changes: Sequence[VerdictChange],
+    capped: bool,
+    merged: Policy,
+) -> DiffReport:
+    return DiffReport(
+        old=str(old.source.entry),
+        new=str(new.source.entry),
+        changes=tuple(changes),
+        criteria=tuple(_criteria_changes(old, new)),
+        facts=tuple(_fact_changes(old.policy, new.policy)),
+        capped=capped,
+        old_version=old.policy.version,
+        new_version=new.policy.version,
+        policy=merged,
+    )
+
+
+def _diff_at(old: Evaluator, new: Evaluator) -> tuple[list[VerdictChange], bool, Policy]:
+    """The regions of change of two versions, each grounded once."""
     shared = set(old.policy.facts) & set(new.policy.facts)
     if not shared:
         raise PolicyError(
@@ -198,7 +267,7 @@ def diff_policies(old: Evaluator, new: Evaluator) -> DiffReport:
         )
     )
     decision = [f for f in facts if f in set(old.decision_facts) | set(new.decision_facts)]
-    changes: list[VerdictChange] = []
+    found: list[tuple[dict[str, object], tuple[Verdict, Verdict]]] = []
     capped = False
     for (before, after), symbol in changes_of.items():
         if not program.has(symbol):
@@ -209,34 +278,59 @@ def diff_policies(old: Evaluator, new: Evaluator) -> DiffReport:
             scenario = program.scenario([changed, *(-r for r in outside)], decision)
             if scenario is None:
                 break
-            if len(changes) >= MAX_REGIONS:
+            if len(found) >= MAX_REGIONS:
                 capped = True
                 break
             known = {f: v for f, v in scenario.items() if v is not None}
             smallest = _smallest(program, circuits, symbol, changed, known)
-            region = {f: known[f] for f in smallest}
-            conditions = {f: _shown(merged, f, v) for f, v in region.items()}
-            witness = {
-                **old.anchor_values(),
-                **new.anchor_values(),
-                **{f: _concrete(merged, f, v) for f, v in region.items()},
-            }
-            changes.append(VerdictChange(conditions, before, after, witness, region))
+            region = widened(program, merged, {f: known[f] for f in smallest}, -changed)
+            found.append((region, (before, after)))
             with program.ctl.backend() as backend:
                 atom = backend.add_atom()
-                backend.add_rule([atom], program.literals.assumptions(region))
+                backend.add_rule([atom], region_assumptions(program, region))
             outside.append(atom)
-    return DiffReport(
-        old=str(old.source.entry),
-        new=str(new.source.entry),
-        changes=tuple(changes),
-        criteria=tuple(_criteria_changes(old, new)),
-        facts=tuple(_fact_changes(old.policy, new.policy)),
-        capped=capped,
-        old_version=old.policy.version,
-        new_version=new.policy.version,
-        policy=merged,
+    anchors = {**old.anchor_values(), **new.anchor_values()}
+    changes = [
+        VerdictChange(
+            {f: shown(merged, f, v) for f, v in region.items()},
+            before,
+            after,
+            {
+                **anchors,
+                **{
+                    f: case_value(merged.facts[f], example(merged, f, v)) for f, v in region.items()
+                },
+            },
+            region,
+        )
+        for region, (before, after), _ in merge(merged, found)
+    ]
+    return changes, capped, merged
+
+
+def _placed(evaluator: Evaluator, placement: Mapping[str, int]) -> Evaluator:
+    """The version grounded at the reference dates it declares."""
+    return evaluator.at(
+        {f: d for f, d in placement.items() if f in evaluator.policy.facts}, fixed=True
     )
+
+
+def _relative_shown(
+    policy: Policy, fact: str, value: object, witness: Mapping[str, Value]
+) -> Value | Span:
+    """A region's value in the analyst's terms, relative ones included (with
+    the witness's value as their example)."""
+    if isinstance(value, DateTests):
+        return Span("tests", value.words, value.words, witness[fact])
+    if isinstance(value, Offset):
+        return Span("offset", value.words, value.words, witness[fact])
+    return shown(policy, fact, value)
+
+
+def several_references(old: Evaluator, new: Evaluator) -> list[str]:
+    """The reference dates of both versions when there are more than one."""
+    found = list(dict.fromkeys([*old.references, *new.references]))
+    return found if len(found) > 1 else []
 
 
 def _smallest(
@@ -288,17 +382,80 @@ def _typed_programs(old: Evaluator, new: Evaluator, merged: Policy) -> tuple[Pol
     return merged, [*new_program, *renamed_copy(old_program, OLD)]
 
 
-def _shown(policy: Policy, fact: str, value: object) -> Value | Span:
-    declared = policy.facts[fact]
-    if declared.type.typed:
-        return declared.span(value)  # type: ignore[arg-type]
-    return value  # type: ignore[return-value]
-
-
-def _concrete(policy: Policy, fact: str, value: object) -> Value:
-    declared = policy.facts[fact]
-    if declared.type is FactType.CODE_LIST and isinstance(value, frozenset):
-        return frozenset(declared.example(cell) for cell in value)  # type: ignore[misc]
-    if declared.type.typed:
-        return declared.example(value)  # type: ignore[arg-type]
-    return value  # type: ignore[return-value]
+def _diff_placed(old: Evaluator, new: Evaluator, as_of: date) -> DiffReport:
+    """diff over the runs of the second reference date (placements.runs),
+    the first on `as_of`; regions with equal conditions are listed once."""
+    facts = {**old.policy.facts, **new.policy.facts}
+    joint = dataclasses.replace(new.policy, facts=facts)
+    comparisons = list(dict.fromkeys([*old.comparisons, *new.comparisons]))
+    references = list(dict.fromkeys([*old.references, *new.references]))
+    first, second, found = runs(joint, comparisons, references, as_of)
+    relative = {c.fact for c in comparisons if c.reference is not None and c.fact not in references}
+    # The first reference date is the analysis's day: a region states what
+    # its own comparisons say of that day, so a case on another day that
+    # they answer otherwise lies outside it.
+    today = Interval(as_of.toordinal(), True, as_of.toordinal(), True)
+    own = DateTests(
+        tuple(
+            (c, passes(facts[first], today, c, {}))
+            for c in comparisons
+            if c.fact == first and c.reference is None
+        )
+    )
+    changes: dict[tuple[object, ...], VerdictChange] = {}
+    capped = False
+    merged = joint
+    for run in found:
+        placed_old = _placed(old, run.placement)
+        placed_new = _placed(new, run.placement)
+        at_run, capped_here, merged = _diff_at(placed_old, placed_new)
+        capped = capped or capped_here
+        stands = (
+            None
+            if second is None
+            else Offset(
+                first,
+                None if run.low is None else run.low - run.placement[first],
+                None if run.high is None else run.high - run.placement[first],
+            )
+        )
+        for change in at_run:
+            conditions: dict[str, Value | Span] = {}
+            region: dict[str, object] = {}
+            for name, value in change.region.items():
+                if name in relative:
+                    tests = DateTests(
+                        tuple(
+                            (c, passes(merged.facts[name], value, c, run.placement))  # type: ignore[arg-type]
+                            for c in comparisons
+                            if c.fact == name
+                        )
+                    )
+                    region[name] = tests
+                    conditions[name] = Span("tests", tests.words, tests.words, change.witness[name])
+                else:
+                    region[name] = value
+                    conditions[name] = change.conditions[name]
+            if own.tests:
+                region[first] = own
+                conditions[first] = Span("tests", own.words, own.words, change.witness[first])
+            if second is not None and stands is not None:
+                region[second] = stands
+                conditions[second] = Span(
+                    "offset", stands.words, stands.words, change.witness[second]
+                )
+            key = (change.old, change.new, tuple(sorted((f, str(v)) for f, v in region.items())))
+            changes.setdefault(
+                key,
+                VerdictChange(conditions, change.old, change.new, change.witness, region),
+            )
+    # Neighbouring runs where the same change holds alike make one region.
+    found_changes = list(changes.values())
+    merged_regions = merge(merged, [(dict(c.region), (c.old, c.new)) for c in found_changes])
+    listed = []
+    for region, _, members in merged_regions:
+        # The first change merged in: its witness lies in the merged region.
+        change = found_changes[members[0]]
+        conditions = {f: _relative_shown(merged, f, v, change.witness) for f, v in region.items()}
+        listed.append(dataclasses.replace(change, conditions=conditions, region=region))
+    return _report(old, new, listed, capped, merged)

@@ -47,24 +47,47 @@ class Region:
     """A diff region as the workers test it: its condition over scenario values."""
 
     condition: tuple[tuple[str, object], ...]
+    change: tuple[str, str] = ("", "")
+    """The old and new verdicts the region states."""
 
     def holds(self, known: Mapping[str, object], facts: Mapping[str, Fact]) -> bool:
         return all(
-            name in known and _in_region(facts[name], known[name], value)
+            name in known and _in_region(facts[name], known[name], value, known)
             for name, value in self.condition
         )
 
 
-def _in_region(fact: Fact, value: object, region: object) -> bool:
-    """Whether a case's value lies in a condition's value (a region for typed facts)."""
+def _in_region(fact: Fact, value: object, region: object, known: Mapping[str, object]) -> bool:
+    """Whether a case's value lies in a condition's value (a region for typed
+    facts; for a date compared with reference dates, the comparisons it
+    passes and fails, with the case's own reference dates)."""
+    from policykb.bridge.analysis.regions import CodeSets, DateTests, ListCondition, Offset
+    from policykb.bridge.model.typed import Interval
+
+    if isinstance(region, DateTests):
+        return region.holds(fact, value, known)
+    if isinstance(region, Offset):
+        return region.holds(value, known)
+    if isinstance(region, ListCondition):
+        return region.holds(value)
+    if isinstance(region, CodeSets):
+        return region.holds(fact, value)
     if not fact.type.typed:
         return value == region
     if fact.type is FactType.CODE_LIST:
         return fact.cells_of(value) == region  # type: ignore[arg-type]
     try:
-        return fact.region_of(value) == region  # type: ignore[arg-type]
+        own = fact.region_of(value)  # type: ignore[arg-type]
     except ValueError:
         return False
+    if own == region:
+        return True
+    # A merged range holds whole regions: one value of the case's tells.
+    return (
+        isinstance(region, Interval)
+        and isinstance(own, Interval)
+        and own.representative(whole=fact.type is not FactType.DECIMAL) in region
+    )
 
 
 @dataclass(frozen=True)
@@ -112,6 +135,9 @@ class ImpactPart:
     error_count: int = 0
     transitions: dict[tuple[str, str], Examples] = field(default_factory=dict)
     regions: dict[int, Examples] = field(default_factory=dict)
+    """The cases in each region whose verdicts change as the region states."""
+    not_as_stated: dict[int, Examples] = field(default_factory=dict)
+    """The cases in each region whose verdicts do not (should be none)."""
     newly_cited: dict[str, Examples] = field(default_factory=dict)
     rows: list[tuple[Any, ...]] = field(default_factory=list)
     """One row per case (RECORD_COLUMNS) when asked for; never merged."""
@@ -121,6 +147,7 @@ class ImpactPart:
         self.error_count += other.error_count
         _merge(self.transitions, other.transitions, limit)
         _merge(self.regions, other.regions, limit)
+        _merge(self.not_as_stated, other.not_as_stated, limit)
         _merge(self.newly_cited, other.newly_cited, limit)
 
 
@@ -271,7 +298,9 @@ class ImpactEvaluator:
             for criterion in newly:
                 part.newly_cited.setdefault(criterion, Examples()).add(record_id, limit)
             for index in regions:
-                part.regions.setdefault(index, Examples()).add(record_id, limit)
+                stated = self.settings.regions[index].change == (old, new)
+                found = part.regions if stated else part.not_as_stated
+                found.setdefault(index, Examples()).add(record_id, limit)
         return part
 
     def _from_csv_row(self, row: dict[str, Any]) -> dict[str, Any]:
@@ -358,6 +387,8 @@ class ImpactReport:
                     **change.to_dict(),
                     "cases": self.totals.regions.get(index, Examples()).count,
                     "examples": self.totals.regions.get(index, Examples()).ids,
+                    "not_as_stated": self.totals.not_as_stated.get(index, Examples()).count,
+                    "not_as_stated_examples": self.totals.not_as_stated.get(index, Examples()).ids,
                 }
                 for index, change in enumerate(self.changes)
             ],
@@ -377,15 +408,27 @@ class ImpactReport:
         }
 
 
-def diff_regions(old: Evaluator, new: Evaluator) -> tuple[DiffReport | None, str | None]:
-    """diff's regions of the two versions, or why there are none to count."""
-    from policykb.bridge.analysis.diff import diff_policies
+def diff_regions(
+    old: Evaluator, new: Evaluator, as_of: date | None = None
+) -> tuple[DiffReport | None, str | None]:
+    """diff's regions of the two versions, or why there are none to count
+    (versions that compare dates with reference dates: as of `as_of`, with
+    regions relative to them, so each case lies in them by its own dates)."""
+    from policykb.bridge.analysis.diff import diff_policies, several_references
 
-    if (old.references and not old.anchors) or (new.references and not new.anchors):
+    several = several_references(old, new)
+    if len(several) > 2:
         return None, (
-            "the policy compares dates with a reference date: give --as-of to count "
-            "the cases in diff's regions"
+            f"the policy compares dates with {len(several)} reference dates "
+            f"({', '.join(several)}); diff's regions relate two at most"
         )
+    if (old.references and not old.anchors) or (new.references and not new.anchors):
+        if as_of is None:
+            return None, (
+                "the policy compares dates with a reference date: give --as-of to count "
+                "the cases in diff's regions"
+            )
+        return diff_policies(old, new, as_of), None
     return diff_policies(old, new), None
 
 
@@ -412,12 +455,15 @@ def run_impact(
     report: DiffReport | None = None
     note: str | None = "not asked for (--no-regions)"
     if regions:
-        report, note = diff_regions(_anchored(old, settings.as_of), _anchored(new, settings.as_of))
+        report, note = diff_regions(old, new, settings.as_of)
     changes: Sequence[VerdictChange] = report.changes if report else ()
     if report is not None and report.policy is not None:
         settings = dataclasses.replace(
             settings,
-            regions=tuple(Region(tuple(change.region.items())) for change in changes),
+            regions=tuple(
+                Region(tuple(change.region.items()), (change.old.value, change.new.value))
+                for change in changes
+            ),
             region_facts=tuple(report.policy.facts.items()),
         )
     totals = ImpactPart()
@@ -439,9 +485,3 @@ def run_impact(
         regions_note=note if report is None else None,
         regions_capped=bool(report and report.capped),
     )
-
-
-def _anchored(evaluator: Evaluator, day: date | None) -> Evaluator:
-    if not evaluator.references or day is None:
-        return evaluator
-    return evaluator.at({name: day.toordinal() for name in evaluator.references}, fixed=True)

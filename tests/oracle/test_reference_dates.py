@@ -347,10 +347,17 @@ def test_diff_as_of_a_day_finds_a_shorter_window(tmp_path: Path) -> None:
     report = json.loads(result.stdout)
     assert report["changes"]
     for change in report["changes"]:
-        span = change["conditions"]["evaluation_date"]["range"]
-        assert span == {"min": "2024-02-29", "max": "2024-05-30"}
+        # Relative to the date of service, so it holds on a case of any day;
+        # as of 2024-08-31, from 2024-02-29 to 2024-05-30.
+        tests = change["conditions"]["evaluation_date"]["tests"]
+        assert tests == (
+            "on_or_after date_of_service minus 6 months and on_or_before date_of_service "
+            "and not on_or_after date_of_service minus 3 months"
+        )
         assert (change["old"], change["new"]) == ("covered", "not_covered")
-        assert change["witness"]["facts"]["date_of_service"] == "2024-08-31"
+        facts = change["witness"]["facts"]
+        assert facts["date_of_service"] == "2024-08-31"
+        assert "2024-02-29" <= facts["evaluation_date"] <= "2024-05-30"
 
 
 def test_the_days_grounded_last_are_kept_and_the_least_recent_dropped(

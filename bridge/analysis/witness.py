@@ -1,0 +1,35 @@
+"""Case values for the witnesses of check and diff.
+
+A witness is a case that `policykb evaluate` runs as it is, so every value in
+it is a case value: a scenario's stand-in for "any other string" (OTHER)
+becomes a string outside the fact's options, and regions and code cells
+become values inside them.
+"""
+
+from __future__ import annotations
+
+from policykb.bridge.model.policy import Fact, FactType, Value
+from policykb.bridge.model.typed import CodeCell, Interval
+from policykb.bridge.solving.literals import OTHER
+
+
+def other_string(fact: Fact) -> str:
+    """A string outside the options of a string fact: the first of "other",
+    "other 2", "other 3", ... that no option spells (options are finitely many)."""
+    taken = set(fact.options)
+    candidate, number = "other", 1
+    while candidate in taken:
+        number += 1
+        candidate = f"other {number}"
+    return candidate
+
+
+def case_value(fact: Fact, value: object) -> Value:
+    """The case value standing for a scenario value of `fact`."""
+    if fact.type is FactType.STRING and value == OTHER:
+        return other_string(fact)
+    if fact.type is FactType.CODE_LIST and isinstance(value, frozenset):
+        return frozenset(fact.example(cell) for cell in value)  # type: ignore[misc]
+    if fact.type.typed and isinstance(value, Interval | CodeCell):
+        return fact.example(value)
+    return value  # type: ignore[return-value]
