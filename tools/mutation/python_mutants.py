@@ -58,6 +58,11 @@ MODULES = (
     "service/crd.py",
     "service/pas.py",
     "service/dtr.py",
+    "service/units.py",
+    "service/fhir_time.py",
+    "service/audit.py",
+    "service/auth.py",
+    "service/jti_store.py",
 )
 
 KEPT_OPERATORS = re.compile(
