@@ -43,7 +43,7 @@ from policykb.service.settings import ServiceSettings
 from tests.fhir_records import LOINC, UCUM, Record, condition
 
 NAME = "implantable-defibrillators"
-FOLDER = Path(__file__).parents[1] / "kb" / "policies" / NAME
+FOLDER = Path(__file__).parents[2] / "kb" / "policies" / NAME
 DAY = date(2024, 5, 31)
 """The date of service of the sampled scenarios: a month end in a leap year,
 so that 3 months before falls on 2024-02-29."""
