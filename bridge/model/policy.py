@@ -70,6 +70,12 @@ class Role(StrEnum):
     REQUIREMENT = "requirement"
 
 
+NEUTRAL_DAY = 730120
+"""2000-01-01 as an ordinal: the example of a date whose interval has no end to start from."""
+MAX_DAY = 3652059
+"""9999-12-31 as an ordinal, the last day a date can name."""
+
+
 @dataclass(frozen=True)
 class Citation:
     """The criterion (and its words) an explanation cites for a fact's value."""
@@ -206,7 +212,12 @@ class Fact:
             return region.sample
         number = region.representative(whole=self.type is not FactType.DECIMAL)
         if self.type is FactType.DATE:
-            return date.fromordinal(int(number))
+            day = int(number)
+            if not 1 <= day <= date.max.toordinal():
+                # Open at both ends (a date with no bounds), the interval's
+                # representative is 0, which is no day: any real day lies inside.
+                day = NEUTRAL_DAY if NEUTRAL_DAY in region else min(max(day, 1), MAX_DAY)
+            return date.fromordinal(day)
         return number
 
     def span(self, value: Region | frozenset[Region]) -> Span:
