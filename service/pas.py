@@ -30,6 +30,8 @@ from policykb.bridge.model.result import Verdict
 from policykb.service.crd import UNBOUNDED, Budget
 from policykb.service.decisions import Decision, Decisions
 from policykb.service.dtr import answers, contradiction
+from policykb.service.envelopes.fhir import Bundle, entry_count
+from policykb.service.envelopes.reading import validated
 from policykb.service.errors import ServiceError
 from policykb.service.fhir_facts import Resources, patient_urls, service_date
 from policykb.service.routing import codings
@@ -45,23 +47,6 @@ ACTIONS = {
     Verdict.NEEDS_INFORMATION: ("A4", "Pended"),
 }
 ADJUDICATION = "http://terminology.hl7.org/CodeSystem/adjudication"
-
-
-def _resources(bundle: Mapping[str, Any]) -> list[tuple[int, dict[str, Any]]]:
-    entries = bundle.get("entry")
-    if not isinstance(entries, list) or not entries:
-        raise ServiceError(
-            422, "the Bundle has no entries (the first must be the Claim)", where="Bundle.entry"
-        )
-    found = []
-    for index, entry in enumerate(entries):
-        resource = entry.get("resource") if isinstance(entry, Mapping) else None
-        if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
-            raise ServiceError(
-                422, "each entry must hold a resource", where=f"Bundle.entry[{index}]"
-            )
-        found.append((index, resource))
-    return found
 
 
 def _reason(decision: Decision) -> str:
@@ -113,9 +98,16 @@ def submit(
     added there for the caller to settle (see Decisions.decide)."""
     if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
         raise ServiceError(422, "$submit takes a FHIR Bundle")
-    entries = bundle.get("entry")
-    budget.check(0, len(entries) if isinstance(entries, list) else 0, "Bundle.entry")
-    resources = _resources(bundle)
+    budget.check(0, entry_count(bundle), "Bundle.entry")
+    request = validated(Bundle, bundle, 422, "Bundle")
+    if not request.entry:
+        raise ServiceError(
+            422, "the Bundle has no entries (the first must be the Claim)", where="Bundle.entry"
+        )
+    empty = request.first_without_resource()
+    if empty is not None:
+        raise ServiceError(422, "each entry must hold a resource", where=f"Bundle.entry[{empty}]")
+    resources = request.resources()
     claim = resources[0][1]
     if claim.get("resourceType") != "Claim":
         raise ServiceError(
