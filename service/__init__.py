@@ -13,7 +13,13 @@
     audit         the JSONL audit log and its replay
     auth          bearer JWTs as CDS Hooks specifies
     errors        OperationOutcome and problem+json for every error
-    app           the FastAPI application that joins them
+    envelopes     pydantic models of every request and response envelope
+    deps          what routes share: the Service state, threads, body reading
+    guard         body limit, bearer tokens and the requester, before any route
+    handlers      every exception to problem+json or an OperationOutcome
+    openapi       the OpenAPI document's parts derived from the envelope models
+    routes        one router per surface: cds_hooks, dtr, pas, json_api, page, health
+    app           assembles the FastAPI application from them
     serve         running it under uvicorn
 
 It imports policykb.explain and policykb.bridge, never the CLI; FastAPI,

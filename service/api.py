@@ -31,6 +31,7 @@ from policykb.service.envelopes.json_api import CaseDocument, CaseText, CheckReq
 from policykb.service.errors import ServiceError
 from policykb.service.routing import SYSTEM_URIS
 
+
 def _within_policy(text: str) -> str:
     """A message or FILE:LINE with each path cut to the policy folder and file:
     the server's own folders are not the caller's business."""

@@ -39,7 +39,9 @@ async def hook(service: str, request: Request, shared: Shared) -> Response:
     def decide() -> tuple[bytes, list[int]]:
         pending: list[int] = []
         document = strict_json(body)
-        answer = crd.answer(HOOKS[service], document, shared.decisions, base, pending, shared.budget)
+        answer = crd.answer(
+            HOOKS[service], document, shared.decisions, base, pending, shared.budget
+        )
         return orjson.dumps(answer), pending
 
     answer, pending = await shared.run(decide)

@@ -26,7 +26,9 @@ def _sent(document: dict[str, Any]) -> JSONResponse:
 
 
 @router.post("/evaluate", response_model=models.EvaluationAnswer)
-async def evaluate(shared: Shared, document: models.CaseDocument, audit: bool = True) -> JSONResponse:
+async def evaluate(
+    shared: Shared, document: models.CaseDocument, audit: bool = True
+) -> JSONResponse:
     """Evaluate a case: verdict, criteria, minimal explanation, missing facts.
     A decision, audited; `audit=false` for a what-if that decides nothing."""
     return _sent(await shared.run(api.evaluate, shared.decisions, document, audit))
