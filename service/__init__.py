@@ -2,6 +2,7 @@
 
     settings      how the service runs (policies, audit log, trust, limits)
     fhir_facts    facts read from FHIR R4 resources (each policy's fhir.yaml)
+    record        which of a request's resources count (its patient's, usable)
     fhir_time     when a resource was observed, as a span; which is latest
     units         FHIR Quantities to a fact's declared unit, through UCUM
     routing       which policy decides an ordered code (applicable_code/4)

@@ -30,7 +30,8 @@ from policykb.service.envelopes.cds_hooks import Discovery, HookCall, ServiceDes
 from policykb.service.envelopes.fhir import Bundle, entry_count, is_bundle
 from policykb.service.envelopes.reading import validated
 from policykb.service.errors import ServiceError
-from policykb.service.fhir_facts import Resources, patient_urls, service_date
+from policykb.service.fhir_facts import Resources, service_date
+from policykb.service.record import patient_urls
 
 COVERAGE_INFORMATION = (
     "http://hl7.org/fhir/us/davinci-crd/StructureDefinition/ext-coverage-information"
@@ -108,10 +109,9 @@ def discovery() -> Discovery:
 # -- the request ----------------------------------------------------------------
 
 
-def _prefetched(key: str, value: object) -> list[dict[str, Any]]:
+def _prefetched(value: object, bundle: Bundle | None) -> list[dict[str, Any]]:
     """A prefetched resource, or the resources of a prefetched search Bundle."""
-    if is_bundle(value):
-        bundle = validated(Bundle, value, 400, f"prefetch.{key}")
+    if bundle is not None:
         return [resource for _, resource in bundle.resources()]
     if isinstance(value, Mapping) and isinstance(value.get("resourceType"), str):
         return [dict(value)]
@@ -162,7 +162,12 @@ class HookRequest:
             chosen = {s for s in call.context.selections if isinstance(s, str)}
             self.orders = [r for r in self.orders if f"{r['resourceType']}/{r.get('id')}" in chosen]
         prefetch = call.prefetch or {}
-        read = {key: _prefetched(key, prefetch.get(key)) for key in PREFETCH}
+        bundles = {
+            key: validated(Bundle, value, 400, f"prefetch.{key}")
+            for key, value in prefetch.items()
+            if is_bundle(value)
+        }
+        read = {key: _prefetched(prefetch.get(key), bundles.get(key)) for key in PREFETCH}
         patients = _of_type(read["patient"], "Patient")
         self.patient = patients[0] if patients else None
         self.coverage = _active_coverage(_of_type(read["coverage"], "Coverage"))
@@ -177,7 +182,7 @@ class HookRequest:
             self.conditions,
             self.observations,
             patient_id=self.patient_id,
-            patient_urls=patient_urls(prefetch.values(), self.patient_id),
+            patient_urls=patient_urls(bundles.values(), self.patient_id),
         )
 
     def resources(self, order: dict[str, Any]) -> Resources:

@@ -33,7 +33,8 @@ from policykb.service.dtr import answers, contradiction
 from policykb.service.envelopes.fhir import Bundle, entry_count
 from policykb.service.envelopes.reading import validated
 from policykb.service.errors import ServiceError
-from policykb.service.fhir_facts import Resources, patient_urls, service_date
+from policykb.service.fhir_facts import Resources, service_date
+from policykb.service.record import patient_urls
 from policykb.service.routing import codings
 
 REVIEW_ACTION = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/extension-reviewAction"
@@ -130,7 +131,7 @@ def submit(
         of["Coverage"][0] if of["Coverage"] else None,
         [r for r in others if r["resourceType"] == "Condition"],
         [r for r in others if r["resourceType"] == "Observation"],
-        patient_urls=patient_urls([bundle], patient.get("id") if patient else None),
+        patient_urls=patient_urls([request], patient.get("id") if patient else None),
     )
     responses = [(i, r) for i, r in resources[1:] if r["resourceType"] == "QuestionnaireResponse"]
     today = datetime.now(UTC).date()

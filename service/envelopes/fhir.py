@@ -7,10 +7,10 @@ resource stays a dict (see the package's docstring for the boundary).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 
 class BundleEntry(BaseModel):
@@ -37,6 +37,21 @@ class Bundle(BaseModel):
     def resources(self) -> list[tuple[int, dict[str, Any]]]:
         """The resources the entries hold, with each entry's index."""
         return [(i, e.held) for i, e in enumerate(self.entry) if e.held is not None]
+
+    def nested_entries(self) -> Iterator[BundleEntry]:
+        """Its entries and, at any depth, those of the Bundles they hold (a
+        held Bundle that is malformed holds none)."""
+        pending = [self]
+        while pending:
+            bundle = pending.pop()
+            for entry in bundle.entry:
+                yield entry
+                held = entry.held
+                if held is not None and held["resourceType"] == "Bundle":
+                    try:
+                        pending.append(Bundle.model_validate(held))
+                    except ValidationError:
+                        continue
 
     def first_without_resource(self) -> int | None:
         """The index of the first entry that holds no resource (None: all do)."""

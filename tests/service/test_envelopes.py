@@ -202,3 +202,37 @@ def test_a_pas_entry_that_is_not_an_object_is_a_422_naming_it(client: TestClient
     bundle["entry"].append(3)
     issue = outcome_of(client.post("/fhir/Claim/$submit", json=bundle), 422).issue[0]
     assert issue.expression == [f"Bundle.entry.{len(bundle['entry']) - 1}"]
+
+
+def brute_patient_urls(document: dict[str, Any], patient_id: str) -> set[str]:
+    """The fullUrls naming the Patient, by plain recursion over the JSON."""
+    found = set()
+    for entry in document.get("entry", []):
+        resource = entry.get("resource") or {}
+        if resource.get("resourceType") == "Bundle":
+            found |= brute_patient_urls(resource, patient_id)
+        elif resource.get("resourceType") == "Patient" and resource.get("id") == patient_id:
+            found |= {entry["fullUrl"]} if "fullUrl" in entry else set()
+    return found
+
+
+def bundles(depth: int) -> st.SearchStrategy[dict[str, Any]]:
+    patient = st.fixed_dictionaries(
+        {"resourceType": st.just("Patient"), "id": st.sampled_from(["p1", "p2"])}
+    )
+    held = st.one_of(patient, RESOURCE, *([bundles(depth - 1)] if depth else []))
+    entry = st.fixed_dictionaries(
+        {"resource": held}, optional={"fullUrl": st.sampled_from(["urn:uuid:a", "urn:uuid:b"])}
+    )
+    return st.fixed_dictionaries(
+        {"resourceType": st.just("Bundle"), "entry": st.lists(entry, max_size=4)}
+    )
+
+
+@given(bundles(2))
+def test_patient_urls_are_read_through_nested_bundles(document: dict[str, Any]) -> None:
+    from policykb.service.record import patient_urls
+
+    bundle = Bundle.model_validate(document)
+    assert patient_urls([bundle], "p1") == brute_patient_urls(document, "p1")
+    assert patient_urls([bundle], None) == frozenset()
