@@ -37,6 +37,15 @@ from policykb.service.routes import cds_hooks, dtr, health, json_api, page, pas
 from policykb.service.settings import ServiceSettings
 
 PARENT_VARIABLE = "POLICYKB_SERVE_PARENT"  # the pid each worker dies with
+ROUTERS = (
+    cds_hooks.router,
+    dtr.router,
+    pas.router,
+    json_api.router,
+    page.router,
+    health.router,
+)
+"""Every surface's router: all the routes there are, besides the page's static files."""
 DESCRIPTION = (
     "Coverage decisions from a health plan's written policies, citing their criteria: "
     "Da Vinci CRD (CDS Hooks 2.0), DTR questionnaires, PAS prior authorization, and a JSON API."
@@ -66,9 +75,8 @@ def create_app(settings: ServiceSettings, knowledge: KnowledgeBase | None = None
     )
     app.state.service = shared
     app.state.decisions = shared.decisions
-    for router in (cds_hooks.router, dtr.router, pas.router, json_api.router, page.router):
+    for router in ROUTERS:
         app.include_router(router)
-    app.include_router(health.router)
     app.mount(STATIC_PREFIX.rstrip("/"), page.static_files(), name="static")
     handlers.install(app)
     openapi.install(app)

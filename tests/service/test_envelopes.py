@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterator
+from importlib.metadata import version
 from typing import Any
 
 import pytest
@@ -63,6 +64,7 @@ def test_every_body_and_answer_in_the_openapi_document_is_a_model(client: TestCl
     outcome = OperationOutcome.model_json_schema(ref_template="#/components/schemas/{model}")
     assert components["OperationOutcome"] == {k: v for k, v in outcome.items() if k != "$defs"}
     assert "HTTPValidationError" not in components  # FastAPI's own 422 is not what is sent
+    assert document["info"]["version"] == version("policykb")  # the one version
 
 
 def test_error_answers_are_the_declared_envelopes(client: TestClient) -> None:
