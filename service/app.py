@@ -10,8 +10,9 @@ router per surface, the error handlers, the OpenAPI document and the guard.
     GET  /healthz                          liveness                   routes/health
     GET  /openapi.json                     the OpenAPI document       openapi
 
-The event loop never decides: parsing a body, validating it, verifying a
-token, deciding and writing the audit log run on a bounded pool of threads
+The event loop never decides: parsing a body, validating a CDS Hooks or
+FHIR envelope, verifying a token, deciding and writing the audit log run on
+a bounded pool of threads
 (`decision_threads`), and requests beyond it wait their turn; the loop only
 moves bytes, so /healthz answers while a large request is decided.
 """

@@ -2,9 +2,11 @@
 service's state (settings, the Decisions object, the thread limiter, the
 request budget, cached reports), work off the event loop, and body reading.
 
-Invariants: a route never decides, parses a body or validates it on the
-event loop; each runs on the bounded pool of decision threads (`Service.run`),
-which carries the request's context (the requester the Guard set) with it.
+Invariants: a route never decides or parses a body on the event loop; each
+runs on the bounded pool of decision threads (`Service.run`), which carries
+the request's context (the requester the Guard set) with it. CRD and PAS
+validate their envelopes there too; the JSON API's small closed models are
+validated by FastAPI (their facts stay an unvalidated mapping until decided).
 Every body is JSON with each key once (a repeated key is a 400 naming it),
 read by the project's strict reader.
 """
