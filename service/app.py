@@ -75,7 +75,7 @@ def create_app(settings: ServiceSettings, knowledge: KnowledgeBase | None = None
         redoc_url=None,
     )
     app.state.service = shared
-    app.state.decisions = shared.decisions
+    app.state.decisions = shared.decisions  # for tools and tests that drive it directly
     for router in ROUTERS:
         app.include_router(router)
     app.mount(STATIC_PREFIX.rstrip("/"), page.static_files(), name="static")
