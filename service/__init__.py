@@ -2,6 +2,7 @@
 
     settings      how the service runs (policies, audit log, trust, limits)
     fhir_facts    facts read from FHIR R4 resources (each policy's fhir.yaml)
+    record        which of a request's resources count (its patient's, usable)
     fhir_time     when a resource was observed, as a span; which is latest
     units         FHIR Quantities to a fact's declared unit, through UCUM
     routing       which policy decides an ordered code (applicable_code/4)
@@ -13,7 +14,13 @@
     audit         the JSONL audit log and its replay
     auth          bearer JWTs as CDS Hooks specifies
     errors        OperationOutcome and problem+json for every error
-    app           the FastAPI application that joins them
+    envelopes     pydantic models of every request and response envelope
+    deps          what routes share: the Service state, threads, body reading
+    guard         body limit, bearer tokens and the requester, before any route
+    handlers      every exception to problem+json or an OperationOutcome
+    openapi       the OpenAPI document's parts derived from the envelope models
+    routes        one router per surface: cds_hooks, dtr, pas, json_api, page, health
+    app           assembles the FastAPI application from them
     serve         running it under uvicorn
 
 It imports policykb.explain and policykb.bridge, never the CLI; FastAPI,

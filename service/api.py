@@ -23,31 +23,14 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
-from policykb.bridge.model.case import DEFAULT_POLICY, Case
+from policykb.bridge.model.case import Case
 from policykb.bridge.model.errors import CaseError, PolicyError, PrologUnavailable, ProofUnsupported
 from policykb.bridge.model.policy import Fact, FactType
 from policykb.bridge.model.result import json_value
 from policykb.service.decisions import Decisions
+from policykb.service.envelopes.json_api import CaseDocument, CaseText, CheckRequest, DiffRequest
 from policykb.service.errors import ServiceError
 from policykb.service.routing import SYSTEM_URIS
-
-MAX_CHANGES = 1000
-
-
-class CaseDocument(BaseModel):
-    """A case, as in a case file: facts by name; absent or null is unknown."""
-
-    model_config = ConfigDict(extra="forbid")
-    id: str = Field("case", max_length=200)
-    policy: str = Field(DEFAULT_POLICY, max_length=200, description="A policy name (never a path).")
-    facts: dict[str, Any] = Field(default_factory=dict)
-
-
-class CheckRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    policy: str = Field(DEFAULT_POLICY, max_length=200)
 
 
 def _within_policy(text: str) -> str:
@@ -237,12 +220,6 @@ def prove(decisions: Decisions, document: CaseDocument) -> dict[str, Any]:
     return {"verdict": verdict.value, "proof": proof}
 
 
-class DiffRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    old: str = Field(max_length=200, description="The old version: a policy name.")
-    new: str = Field(max_length=200, description="The new version: a policy name.")
-
-
 class DiffReports:
     """diff reports by pair of policies (they do not change while loaded)."""
 
@@ -267,14 +244,6 @@ class DiffReports:
                 found["old"], found["new"] = key  # names: the server's paths are its own
                 self._reports[key] = found
             return self._reports[key]
-
-
-class CaseText(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    text: str = Field(max_length=1 << 20, description="A case file's text: JSON or YAML.")
-    policy: str | None = Field(
-        None, max_length=200, description="The policy, if the case names none."
-    )
 
 
 def parse_case(decisions: Decisions, given: CaseText) -> dict[str, Any]:

@@ -26,8 +26,12 @@ from policykb.bridge.model.errors import CaseError
 from policykb.bridge.model.result import Verdict
 from policykb.service.decisions import Decision, Decisions
 from policykb.service.dtr import questionnaire_url
+from policykb.service.envelopes.cds_hooks import Discovery, HookCall, ServiceDescriptor
+from policykb.service.envelopes.fhir import Bundle, entry_count, is_bundle
+from policykb.service.envelopes.reading import validated
 from policykb.service.errors import ServiceError
-from policykb.service.fhir_facts import Resources, patient_urls, service_date
+from policykb.service.fhir_facts import Resources, service_date
+from policykb.service.record import patient_urls
 
 COVERAGE_INFORMATION = (
     "http://hl7.org/fhir/us/davinci-crd/StructureDefinition/ext-coverage-information"
@@ -79,53 +83,39 @@ class Budget:
 UNBOUNDED = Budget(1 << 62, 1 << 62)
 
 
-def _entry_count(value: object) -> int:
-    """How many resources a prefetched value or Bundle holds (before any is read)."""
-    if isinstance(value, Mapping) and value.get("resourceType") == "Bundle":
-        entries = value.get("entry")
-        return len(entries) if isinstance(entries, list) else 0
-    return 1 if isinstance(value, Mapping) else 0
-
-
 def service_id(hook: str) -> str:
     return f"policykb-{hook}"
 
 
-def discovery() -> dict[str, Any]:
-    return {
-        "services": [
-            {
-                "hook": hook,
-                "id": service_id(hook),
-                "title": f"policykb coverage requirements ({hook})",
-                "description": (
+def discovery() -> Discovery:
+    return Discovery(
+        services=[
+            ServiceDescriptor(
+                hook=hook,
+                id=service_id(hook),
+                title=f"policykb coverage requirements ({hook})",
+                description=(
                     "Coverage, prior authorization and documentation requirements of the "
                     "draft orders, decided by the health plan's written coverage policies "
                     "and citing their criteria (Da Vinci CRD)."
                 ),
-                "prefetch": dict(PREFETCH),
-            }
+                prefetch=dict(PREFETCH),
+            )
             for hook in HOOKS
         ]
-    }
+    )
 
 
 # -- the request ----------------------------------------------------------------
 
 
-def _resources(value: object) -> list[dict[str, Any]]:
+def _prefetched(value: object, bundle: Bundle | None) -> list[dict[str, Any]]:
     """A prefetched resource, or the resources of a prefetched search Bundle."""
-    if not isinstance(value, Mapping):
-        return []
-    if value.get("resourceType") == "Bundle":
-        entries = value.get("entry")
-        found = []
-        for entry in entries if isinstance(entries, list) else []:
-            resource = entry.get("resource") if isinstance(entry, Mapping) else None
-            if isinstance(resource, Mapping) and isinstance(resource.get("resourceType"), str):
-                found.append(dict(resource))
-        return found
-    return [dict(value)] if isinstance(value.get("resourceType"), str) else []
+    if bundle is not None:
+        return [resource for _, resource in bundle.resources()]
+    if isinstance(value, Mapping) and isinstance(value.get("resourceType"), str):
+        return [dict(value)]
+    return []  # absent, null, or what CDS Hooks allows for a failed prefetch
 
 
 def _of_type(resources: Sequence[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
@@ -137,15 +127,14 @@ def _active_coverage(coverages: Sequence[dict[str, Any]]) -> dict[str, Any] | No
     return active[0] if active else None
 
 
-KINDS: dict[type, str] = {str: "a string", dict: "an object", list: "a list"}
-
-
-def _field(document: Mapping[str, Any], key: str, kind: type, where: str) -> Any:
-    value = document.get(key)
-    if not isinstance(value, kind):
-        name = KINDS[kind]
-        raise ServiceError(400, f"'{key}' must be {name}", where=f"{where}.{key}")
-    return value
+def _carried(body: Mapping[str, Any]) -> tuple[int, int]:
+    """The draft orders and all resources a raw request carries, counted
+    before it is validated (the budget refuses before any work)."""
+    context = body.get("context")
+    draft = context.get("draftOrders") if isinstance(context, Mapping) else None
+    prefetched = body.get("prefetch")
+    others = sum(map(entry_count, prefetched.values())) if isinstance(prefetched, dict) else 0
+    return entry_count(draft), entry_count(draft) + others
 
 
 class HookRequest:
@@ -154,38 +143,36 @@ class HookRequest:
     def __init__(self, body: object, hook: str, budget: Budget = UNBOUNDED) -> None:
         if not isinstance(body, dict):
             raise ServiceError(400, "a CDS Hooks request must be a JSON object")
-        if body.get("hook") != hook:
+        orders, carried = _carried(body)
+        budget.check(orders, carried, "context.draftOrders")
+        call = validated(HookCall, body, 400)
+        if call.hook != hook:
             raise ServiceError(
-                400,
-                f"this service answers the {hook} hook, not {str(body.get('hook'))[:40]!r}",
-                where="hook",
+                400, f"this service answers the {hook} hook, not {call.hook[:40]!r}", where="hook"
             )
-        self.instance = _field(body, "hookInstance", str, "request")
-        context = _field(body, "context", dict, "request")
-        self.patient_id = _field(context, "patientId", str, "context")
-        draft = _field(context, "draftOrders", dict, "context")
-        if draft.get("resourceType") != "Bundle":
-            raise ServiceError(
-                400, "'draftOrders' must be a FHIR Bundle", where="context.draftOrders"
-            )
-        prefetched = body.get("prefetch")
-        carried = _entry_count(draft) + (
-            sum(_entry_count(v) for v in prefetched.values()) if isinstance(prefetched, dict) else 0
-        )
-        budget.check(_entry_count(draft), carried, "context.draftOrders")
-        self.orders = [r for r in _resources(draft) if r["resourceType"] in ORDER_CODES]
+        self.instance = call.hookInstance
+        self.patient_id = call.context.patientId
+        drafts = [resource for _, resource in call.context.draftOrders.resources()]
+        self.orders = [r for r in drafts if r["resourceType"] in ORDER_CODES]
         if hook == "order-select":
-            selections = _field(context, "selections", list, "context")
-            chosen = {s for s in selections if isinstance(s, str)}
+            if call.context.selections is None:
+                raise ServiceError(
+                    400, "order-select needs 'selections'", where="context.selections"
+                )
+            chosen = {s for s in call.context.selections if isinstance(s, str)}
             self.orders = [r for r in self.orders if f"{r['resourceType']}/{r.get('id')}" in chosen]
-        prefetch = body.get("prefetch") or {}
-        if not isinstance(prefetch, dict):
-            raise ServiceError(400, "'prefetch' must be an object", where="prefetch")
-        patients = _of_type(_resources(prefetch.get("patient")), "Patient")
+        prefetch = call.prefetch or {}
+        bundles = {
+            key: validated(Bundle, value, 400, f"prefetch.{key}")
+            for key, value in prefetch.items()
+            if is_bundle(value)
+        }
+        read = {key: _prefetched(prefetch.get(key), bundles.get(key)) for key in PREFETCH}
+        patients = _of_type(read["patient"], "Patient")
         self.patient = patients[0] if patients else None
-        self.coverage = _active_coverage(_of_type(_resources(prefetch.get("coverage")), "Coverage"))
-        self.conditions = _of_type(_resources(prefetch.get("conditions")), "Condition")
-        self.observations = _of_type(_resources(prefetch.get("observations")), "Observation")
+        self.coverage = _active_coverage(_of_type(read["coverage"], "Coverage"))
+        self.conditions = _of_type(read["conditions"], "Condition")
+        self.observations = _of_type(read["observations"], "Observation")
         # The record is filtered (resources about context.patientId, in a usable
         # status) and indexed once; each order shares it.
         self.record = Resources(
@@ -195,7 +182,7 @@ class HookRequest:
             self.conditions,
             self.observations,
             patient_id=self.patient_id,
-            patient_urls=patient_urls(prefetch.values(), self.patient_id),
+            patient_urls=patient_urls(bundles.values(), self.patient_id),
         )
 
     def resources(self, order: dict[str, Any]) -> Resources:

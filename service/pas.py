@@ -30,8 +30,11 @@ from policykb.bridge.model.result import Verdict
 from policykb.service.crd import UNBOUNDED, Budget
 from policykb.service.decisions import Decision, Decisions
 from policykb.service.dtr import answers, contradiction
+from policykb.service.envelopes.fhir import Bundle, entry_count
+from policykb.service.envelopes.reading import validated
 from policykb.service.errors import ServiceError
-from policykb.service.fhir_facts import Resources, patient_urls, service_date
+from policykb.service.fhir_facts import Resources, service_date
+from policykb.service.record import patient_urls
 from policykb.service.routing import codings
 
 REVIEW_ACTION = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/extension-reviewAction"
@@ -45,23 +48,6 @@ ACTIONS = {
     Verdict.NEEDS_INFORMATION: ("A4", "Pended"),
 }
 ADJUDICATION = "http://terminology.hl7.org/CodeSystem/adjudication"
-
-
-def _resources(bundle: Mapping[str, Any]) -> list[tuple[int, dict[str, Any]]]:
-    entries = bundle.get("entry")
-    if not isinstance(entries, list) or not entries:
-        raise ServiceError(
-            422, "the Bundle has no entries (the first must be the Claim)", where="Bundle.entry"
-        )
-    found = []
-    for index, entry in enumerate(entries):
-        resource = entry.get("resource") if isinstance(entry, Mapping) else None
-        if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
-            raise ServiceError(
-                422, "each entry must hold a resource", where=f"Bundle.entry[{index}]"
-            )
-        found.append((index, resource))
-    return found
 
 
 def _reason(decision: Decision) -> str:
@@ -113,9 +99,16 @@ def submit(
     added there for the caller to settle (see Decisions.decide)."""
     if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
         raise ServiceError(422, "$submit takes a FHIR Bundle")
-    entries = bundle.get("entry")
-    budget.check(0, len(entries) if isinstance(entries, list) else 0, "Bundle.entry")
-    resources = _resources(bundle)
+    budget.check(0, entry_count(bundle), "Bundle.entry")
+    request = validated(Bundle, bundle, 422, "Bundle")
+    if not request.entry:
+        raise ServiceError(
+            422, "the Bundle has no entries (the first must be the Claim)", where="Bundle.entry"
+        )
+    empty = request.first_without_resource()
+    if empty is not None:
+        raise ServiceError(422, "each entry must hold a resource", where=f"Bundle.entry[{empty}]")
+    resources = request.resources()
     claim = resources[0][1]
     if claim.get("resourceType") != "Claim":
         raise ServiceError(
@@ -138,7 +131,7 @@ def submit(
         of["Coverage"][0] if of["Coverage"] else None,
         [r for r in others if r["resourceType"] == "Condition"],
         [r for r in others if r["resourceType"] == "Observation"],
-        patient_urls=patient_urls([bundle], patient.get("id") if patient else None),
+        patient_urls=patient_urls([request], patient.get("id") if patient else None),
     )
     responses = [(i, r) for i, r in resources[1:] if r["resourceType"] == "QuestionnaireResponse"]
     today = datetime.now(UTC).date()

@@ -698,3 +698,40 @@ def test_workers_die_with_a_killed_parent(serve: Callable[..., Server]) -> None:
     server.process.wait()
     wait_until(lambda: not any(alive(pid) for pid in workers), 30, "the workers to exit")
     assert not answers_healthz(server.port)
+
+
+def test_a_signed_tokens_requester_reaches_every_channels_audit_entries(
+    serve: Callable[..., Server], tmp_path: Path
+) -> None:
+    """The Guard names the requester in a ContextVar; the decisions are made
+    on other threads. Over real HTTP, each channel's entry names the iss and
+    sub of the token that asked, and no other."""
+    trust = write_trust(tmp_path / "trust.json")
+    server = serve("--trust", str(trust))
+    base = f"http://127.0.0.1:{server.port}"
+    record = Record(bmis=[("2026-05-01", 41.0)], pregnant=False, diagnoses=["E11.9"])
+    calls = {
+        "dr-crd": (HOOK, Record(code="97124").hook()),
+        "dr-pas": ("/fhir/Claim/$submit", record.claim_bundle()),
+        "dr-api": ("/v1/evaluate", {"policy": "massage-therapy", "facts": {}}),
+    }
+    for subject, (path, document) in calls.items():
+        body = json.dumps(document).encode()
+        bearer = token(aud=base + path, sub=subject)
+        with server.connect() as client:
+            client.sendall(
+                f"POST {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                f"Authorization: Bearer {bearer}\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\n\r\n".encode()
+                + body
+            )
+            answer = read_all(client, 30)
+        assert answer.startswith(b"HTTP/1.1 200"), answer[:300]
+    log = tmp_path / f"audit-{server.port}.jsonl"
+    entries = [json.loads(line) for line in log.read_bytes().splitlines()]
+    by_channel = {entry["channel"]: entry["requester"] for entry in entries}
+    assert by_channel == {
+        "order-sign": {"iss": ISSUER, "sub": "dr-crd"},
+        "pas": {"iss": ISSUER, "sub": "dr-pas"},
+        "api": {"iss": ISSUER, "sub": "dr-api"},
+    }

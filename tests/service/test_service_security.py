@@ -78,6 +78,38 @@ def test_discovery_needs_no_token(guarded: TestClient) -> None:
     assert guarded.get("/cds-services").status_code == 200
 
 
+def test_every_route_but_the_open_ones_needs_a_token(guarded: TestClient) -> None:
+    """Walk every router the application is assembled from (a route added
+    later is covered): each route that is not open answers 401 without a
+    token, before its handler; the static files are open."""
+    from starlette.routing import Mount, Route
+
+    from policykb.service.app import ROUTERS
+    from policykb.service.guard import is_open
+
+    mounts = [r for r in guarded.app.routes if isinstance(r, Mount)]  # type: ignore[attr-defined]
+    assert [m.path for m in mounts] == ["/static"] and is_open("/static/")
+    called = 0
+    protected = set()
+    for route in [route for router in ROUTERS for route in router.routes]:
+        assert isinstance(route, Route)
+        protected |= set() if is_open(route.path) else {route.path}
+        path = route.path.replace("{", "").replace("}", "")  # each parameter: its name
+        for method in sorted(route.methods or ()):
+            if method == "HEAD":
+                continue
+            answer = guarded.request(method, path, json={})
+            if is_open(route.path):
+                assert answer.status_code != 401, (method, path)
+                continue
+            called += 1
+            assert answer.status_code == 401, (method, path, answer.text)
+            assert answer.headers["www-authenticate"].startswith("Bearer")
+    assert called >= 12  # CRD, DTR, PAS and every /v1 route
+    documented = set(guarded.get("/openapi.json").json()["paths"])
+    assert protected == documented - {"/cds-services"}  # the routes walked are the real ones
+
+
 @pytest.mark.parametrize(
     ("bearer", "words"),
     [

@@ -1,0 +1,151 @@
+"""What every route shares, given to it as a FastAPI dependency: the
+service's state (settings, the Decisions object, the thread limiter, the
+request budget, cached reports), work off the event loop, and body reading.
+
+Invariants: a route never decides or parses a body on the event loop; each
+runs on the bounded pool of decision threads (`Service.run`), which carries
+the request's context (the requester the Guard set) with it. CRD and PAS
+validate their envelopes there too; the JSON API's small closed models are
+validated by FastAPI (their facts stay an unvalidated mapping until decided).
+Every body is JSON with each key once (a repeated key is a 400 naming it),
+read by the project's strict reader.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Annotated, Any, TypeVar
+
+import anyio
+import anyio.to_thread
+from fastapi import Depends, Request
+from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+from starlette.types import Scope
+
+from policykb.bridge.model.errors import CaseError, LimitError
+from policykb.service import api, crd
+from policykb.service.decisions import Decisions
+from policykb.service.errors import ServiceError
+from policykb.service.settings import ServiceSettings, is_loopback
+
+T = TypeVar("T")
+
+
+@dataclass
+class Service:
+    """The state of one application, on `app.state.service`."""
+
+    settings: ServiceSettings
+    decisions: Decisions
+    limiter: anyio.CapacityLimiter
+    budget: crd.Budget
+    checks: api.CheckReports = field(default_factory=api.CheckReports)
+    diffs: api.DiffReports = field(default_factory=api.DiffReports)
+
+    async def run(self, work: Callable[..., T], *args: Any) -> T:
+        """`work(*args)` on a decision thread (anyio copies the context to it)."""
+        return await anyio.to_thread.run_sync(functools.partial(work, *args), limiter=self.limiter)
+
+    async def settle(self, pending: list[int]) -> None:
+        """Wait until the audit entries `pending` are on disk. Waiting takes no
+        decision thread: the waits of concurrent requests share one fsync (see
+        AuditLog), on anyio's default threads."""
+        await anyio.to_thread.run_sync(self.decisions.settle, pending)
+
+    def base_url(self, scope: Scope) -> str:
+        return base_url(self.settings, scope)
+
+
+def service(request: Request) -> Service:
+    return request.app.state.service  # type: ignore[no-any-return]
+
+
+Shared = Annotated[Service, Depends(service)]
+"""A route's parameter that receives the application's Service."""
+
+
+# -- bodies -------------------------------------------------------------------------
+
+
+def strict_json(body: bytes) -> Any:
+    """A JSON body as the CLI reads a case file: each key once (400 naming it)."""
+    from policykb.bridge.loading.case import parse_json
+
+    try:
+        return parse_json(body.decode("utf-8"), "the body")
+    except UnicodeDecodeError as error:
+        raise ServiceError(400, f"the body is not UTF-8 (byte {error.start})") from None
+    except CaseError as error:
+        raise ServiceError(400, str(error)) from None
+    except LimitError as error:
+        raise ServiceError(413, str(error)) from None
+
+
+class StrictJsonRequest(Request):
+    """A request whose JSON body is read by `strict_json`, off the event loop."""
+
+    limiter: anyio.CapacityLimiter | None = None
+
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            body = await self.body()
+            try:
+                self._json = await anyio.to_thread.run_sync(strict_json, body, limiter=self.limiter)
+            except ServiceError as error:
+                raise HTTPException(error.status, error.detail) from None
+        return self._json
+
+
+class StrictJsonRoute(APIRoute):
+    """A route whose body FastAPI reads through StrictJsonRequest (the JSON API's
+    models), on the decision threads of the application's Service."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handle = super().get_route_handler()
+
+        async def strict(request: Request) -> Response:
+            strict_request = StrictJsonRequest(request.scope, request.receive)
+            strict_request.limiter = service(request).limiter
+            return await handle(strict_request)
+
+        return strict
+
+
+# -- addresses ------------------------------------------------------------------------
+
+
+def base_url(settings: ServiceSettings, scope: Scope) -> str:
+    """The service's base URL: --public-url, else the address the request
+    reached (the listening socket's, never the Host header)."""
+    if settings.public_url:
+        return settings.public_url.rstrip("/")
+    server = scope.get("server")
+    if not server:
+        return ""  # a Unix socket: URLs stay relative
+    return _socket_url(scope, str(server[0]))
+
+
+def _socket_url(scope: Scope, host: str) -> str:
+    scheme = scope.get("scheme", "http")
+    port = scope["server"][1]
+    shown = f"[{host}]" if ":" in host else host
+    default = {"http": 80, "https": 443}.get(scheme)
+    return f"{scheme}://{shown}" + ("" if port in (None, default) else f":{port}")
+
+
+def audiences(settings: ServiceSettings, scope: Scope) -> list[str]:
+    """The audiences a token may name: the endpoint called or the base URL.
+    With --public-url, its URL; without it (loopback only), the listening
+    address's URL, and the same with `localhost` when that address is loopback."""
+    bases = [base_url(settings, scope)]
+    server = scope.get("server")
+    if not settings.public_url and server and is_loopback(str(server[0])):
+        bases.append(_socket_url(scope, "localhost"))
+    accepted = []
+    for base in dict.fromkeys(b for b in bases if b):
+        accepted += [base + scope["path"], base, base + "/"]
+    return accepted
