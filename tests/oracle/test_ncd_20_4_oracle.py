@@ -1,0 +1,236 @@
+"""The encoding of NCD 20.4 (implantable-defibrillators) against the oracle
+written from the text alone (tests/oracle/ncd_20_4.py).
+
+Partial cases, generated with LVEF on both sides of 30 and 35, event dates on
+both sides of each waiting period's edge counted back from the date of
+service (month ends and leap days among the dates of service), must get the
+oracle's verdict, missing facts and set of minimal explanations; an even
+sample of complete scenarios (one value per region) on each edge date must
+get the oracle's verdict.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+
+from policykb.bridge import KnowledgeBase
+from tests.oracle import ncd_20_4 as oracle
+
+POLICY = "implantable-defibrillators"
+LAST_DAY = date(2030, 12, 31)
+SETTINGS = settings(
+    max_examples=100,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+# Dates of service: the first day, month ends (a month step from them lands on
+# a shorter month), leap days and the days around them.
+DATES_OF_SERVICE = (
+    date(2018, 2, 15),
+    date(2020, 2, 29),
+    date(2020, 5, 29),
+    date(2020, 5, 30),
+    date(2020, 5, 31),
+    date(2021, 5, 31),
+    date(2024, 2, 29),
+    date(2024, 3, 1),
+    date(2024, 11, 30),
+    date(2024, 12, 31),
+    date(2025, 3, 31),
+    date(2026, 1, 1),
+)
+# LVEF around 30 and 35 on both sides, and the declared bounds.
+LVEFS = (0.0, 20.0, 29.99, 30.0, 30.01, 34.99, 35.0, 35.01, 55.0, 100.0)
+SAMPLED_PER_DAY = 1500
+
+
+@pytest.fixture(scope="module")
+def knowledge() -> KnowledgeBase:
+    return KnowledgeBase()
+
+
+def days() -> st.SearchStrategy[date]:
+    anywhere = st.integers(0, (LAST_DAY - oracle.FIRST_DAY).days).map(
+        lambda n: oracle.FIRST_DAY + timedelta(days=n)
+    )
+    return st.one_of(st.sampled_from(DATES_OF_SERVICE), anywhere)
+
+
+def event_date(fact: str, day: date) -> st.SearchStrategy[date]:
+    """A date around its waiting period's edge as of `day`, or far from it."""
+    if fact == "last_mi_date":
+        edge = day - timedelta(days=oracle.MI_WAIT_DAYS)
+    else:
+        edge = oracle.months_before(day, 3)
+    near = st.integers(-2, 2).map(lambda n: edge + timedelta(days=n))
+    around_day = st.integers(-1, 1).map(lambda n: day + timedelta(days=n))
+    anywhere = st.integers(0, (day - date(1900, 1, 1)).days).map(
+        lambda n: date(1900, 1, 1) + timedelta(days=n)
+    )
+    return st.one_of(near, near, around_day, anywhere)
+
+
+# The values that can lead to coverage are drawn more often than the others (a
+# uniform draw almost never meets every criterion at once).
+LEANING: dict[str, tuple[Any, ...]] = {
+    "medicare_beneficiary": (True,) * 5 + (False,),
+    "icd_service": ("initial",) * 4 + ("replacement",),
+    "clinically_stable": (True,) * 5 + (False,),
+    "irreversible_brain_damage": (False,) * 5 + (True,),
+    "noncardiac_limited_survival": (False,) * 5 + (True,),
+    "svt_poorly_controlled_rate": (False,) * 5 + (True,),
+    "lvef_method": ("echocardiography", "cardiac_mri", "other"),
+    "shared_decision_making": (True,) * 3 + (False,),
+    "revascularization_candidate": (False,) * 3 + (True,),
+    "sustained_vt_history": ("none",) * 3 + ("qualifying", "other_cause"),
+    "vf_arrest_history": ("none",) * 3 + ("qualifying", "other_cause"),
+    "familial_high_risk_disorder": (False,) * 2 + (True,),
+    "nyha_class": ("ii", "iii", "ii", "iii", "none", "i", "iv"),
+}
+
+
+def values(fact: str, day: date) -> st.SearchStrategy[Any]:
+    if fact in LEANING:
+        return st.sampled_from(LEANING[fact])
+    if fact in oracle.ENUMS:
+        return st.sampled_from(oracle.ENUMS[fact])
+    if fact in oracle.BOOL_FACTS:
+        return st.booleans()
+    if fact == "lvef":
+        return st.one_of(st.sampled_from(LVEFS), st.floats(0, 100).map(lambda x: round(x, 2)))
+    return event_date(fact, day)
+
+
+@st.composite
+def partial_cases(draw: st.DrawFn) -> tuple[dict[str, Any], date]:
+    day = draw(days())
+    scenario = {fact: draw(values(fact, day)) for fact in oracle.FACTS}
+    unknown = draw(st.sets(st.sampled_from(oracle.FACTS)))
+    return {f: v for f, v in scenario.items() if f not in unknown}, day
+
+
+def document(facts: dict[str, Any], day: date) -> dict[str, Any]:
+    """A case document as JSON would give it (dates as ISO strings)."""
+    stated = {f: v.isoformat() if isinstance(v, date) else v for f, v in facts.items()}
+    return {"policy": POLICY, "facts": {**stated, "date_of_service": day.isoformat()}}
+
+
+@SETTINGS
+@given(case=partial_cases())
+def test_verdict_missing_and_explanations_agree_with_the_oracle(
+    knowledge: KnowledgeBase, case: tuple[dict[str, Any], date]
+) -> None:
+    facts, day = case
+    answer = knowledge.why(knowledge.case(document(facts, day)))
+    known = oracle.with_defaults(facts)
+    event(f"verdict {answer.verdict.value}")
+    assert answer.verdict.value == oracle.verdict(known, day)
+    assert {m.fact for m in answer.missing} == oracle.missing(known, day)
+    found = {
+        frozenset(item.fact for item in e if item.fact != "date_of_service")
+        for e in answer.explanations
+    }
+    assert found == oracle.explanations(known, day)
+
+
+@pytest.mark.parametrize("day", DATES_OF_SERVICE, ids=str)
+def test_an_even_sample_of_complete_scenarios_agrees_with_the_oracle(
+    knowledge: KnowledgeBase, day: date
+) -> None:
+    """1500 complete scenarios per date of service, each fact's region drawn
+    uniformly and independently (a fixed seed, so a failure reproduces), plus
+    the same draws with every additional criterion met and Medicare, so that
+    the indications themselves are at stake."""
+    evaluator = knowledge.evaluator(POLICY, day)
+    draw = random.Random(day.toordinal())
+    meeting = {
+        "medicare_beneficiary": True,
+        "clinically_stable": True,
+        "lvef_method": "echocardiography",
+        "irreversible_brain_damage": False,
+        "noncardiac_limited_survival": False,
+        "svt_poorly_controlled_rate": False,
+    }
+    disagreements = []
+    for n in range(SAMPLED_PER_DAY):
+        scenario = {f: draw.choice(oracle.domain(f, day)) for f in oracle.FACTS}
+        if n % 2:
+            scenario |= meeting
+        expected = "covered" if oracle.covered(scenario, day) else "not_covered"
+        known, _ = evaluator.known_facts(knowledge.case(document(scenario, day)))
+        got = evaluator.verdict_of(known)
+        if got.value != expected:
+            disagreements.append((scenario, got.value, expected))
+    assert not disagreements, f"{len(disagreements)} disagreements, first {disagreements[:3]}"
+
+
+def test_the_oracle_reads_each_threshold_and_waiting_period_of_the_text() -> None:
+    """The oracle itself, on the sentences at stake (so a slip in it is not
+    hidden by a like slip in the encoding)."""
+    day = date(2024, 5, 31)
+    b2 = {
+        "medicare_beneficiary": True,
+        "icd_service": "initial",
+        "sustained_vt_history": "none",
+        "vf_arrest_history": "none",
+        "prior_mi": True,
+        "last_mi_date": day - timedelta(days=40),
+        "lvef": 30.0,
+        "lvef_method": "echocardiography",
+        "nyha_class": "iii",
+        "prior_revascularization": True,
+        "last_revascularization_date": date(2024, 2, 29),
+        "revascularization_candidate": False,
+        "combined_with_pacemaker": False,
+        "severe_dilated_cardiomyopathy": "none",
+        "on_optimal_medical_therapy": False,
+        "optimal_medical_therapy_start": day,
+        "familial_high_risk_disorder": False,
+        "shared_decision_making": True,
+        "clinically_stable": True,
+        "irreversible_brain_damage": False,
+        "noncardiac_limited_survival": False,
+        "svt_poorly_controlled_rate": False,
+        "unos_heart_transplant_candidate": False,
+        "mac_determined_coverage": False,
+    }
+    assert oracle.covered(b2, day)
+    assert not oracle.covered({**b2, "lvef": 30.01}, day)
+    assert not oracle.covered({**b2, "nyha_class": "iv"}, day)
+    assert not oracle.covered({**b2, "shared_decision_making": False}, day)
+    assert not oracle.covered({**b2, "last_mi_date": day - timedelta(days=39)}, day)
+    assert not oracle.covered({**b2, "last_revascularization_date": date(2024, 3, 1)}, day)
+    recent = {**b2, "last_mi_date": day - timedelta(days=1), "last_revascularization_date": day}
+    assert not oracle.covered(recent, day)
+    assert oracle.covered({**recent, "combined_with_pacemaker": True}, day)
+    assert not oracle.covered({**b2, "revascularization_candidate": True}, day)
+    assert not oracle.covered({**b2, "lvef_method": "other"}, day)
+    b4 = {
+        **b2,
+        "prior_mi": False,
+        "lvef": 35.0,
+        "severe_dilated_cardiomyopathy": "non_ischemic",
+        "on_optimal_medical_therapy": True,
+        "optimal_medical_therapy_start": date(2024, 2, 29),
+    }
+    assert oracle.covered(b4, day)
+    assert not oracle.covered({**b4, "optimal_medical_therapy_start": date(2024, 3, 1)}, day)
+    assert not oracle.covered({**b4, "lvef": 35.01}, day)
+    assert not oracle.covered({**b4, "nyha_class": "i"}, day)
+    assert not oracle.covered({**b4, "sustained_vt_history": "other_cause"}, day)
+    assert oracle.covered({**b4, "sustained_vt_history": "qualifying"}, day)  # B1 instead
+    assert oracle.covered({**b4, "shared_decision_making": False, "vf_arrest_history": "qualifying"}, day)
+    replacement = {**b2, "lvef": 60.0, "icd_service": "replacement", "replacement_reason": "malfunction"}
+    assert oracle.covered(replacement, day)
+    assert not oracle.covered({**replacement, "replacement_reason": "other"}, day)
+    unos = {**replacement, "clinically_stable": False, "unos_heart_transplant_candidate": True}
+    assert not oracle.covered(unos, day)
+    assert oracle.covered({**unos, "mac_determined_coverage": True}, day)
+    assert not oracle.covered({**unos, "mac_determined_coverage": True, "medicare_beneficiary": False}, day)
+    assert oracle.months_before(date(2025, 5, 31), 3) == date(2025, 2, 28)
