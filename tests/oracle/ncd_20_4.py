@@ -210,7 +210,9 @@ def _b1(get: Get) -> bool:
     # not associated with an acute MI and not due to a transient or reversible
     # cause; or An episode of cardiac arrest due to VF, not due to a transient or
     # reversible cause."
-    return get("sustained_vt_history") == "qualifying" or get("vf_arrest_history") == "qualifying"
+    return bool(
+        get("sustained_vt_history") == "qualifying" or get("vf_arrest_history") == "qualifying"
+    )
 
 
 def _waiting_periods_met(get: Get, day: date) -> bool:
@@ -332,7 +334,10 @@ def _key(known: Mapping[str, Any], day: date) -> Key:
 
 
 def _reachable(
-    probe: Callable[[Get], Any], fixed: Mapping[str, Any], day: date, stop: Callable[[set[Any]], bool]
+    probe: Callable[[Get], Any],
+    fixed: Mapping[str, Any],
+    day: date,
+    stop: Callable[[set[Any]], bool],
 ) -> set[Any]:
     """Every result `probe` gives over the completions of `fixed` (branching on
     each unknown fact where it is read), stopping early once `stop` holds."""
@@ -376,6 +381,15 @@ def with_defaults(facts: Mapping[str, Any]) -> dict[str, Any]:
     return {**{f: v for f, v in DEFAULTS.items() if f not in facts}, **facts}
 
 
+def _setting(get: Get, fact: str, value: Any) -> Get:
+    """`get` with one fact set to a value."""
+
+    def read(name: str) -> Any:
+        return value if name == fact else get(name)
+
+    return read
+
+
 def missing(known: Mapping[str, Any], day: date) -> set[str]:
     """For needs_information, the unknown facts the verdict can turn on: for some
     filling of the other unknowns, changing the fact changes coverage."""
@@ -388,10 +402,7 @@ def missing(known: Mapping[str, Any], day: date) -> set[str]:
         for a, b in ((a, b) for i, a in enumerate(values) for b in values[i + 1 :]):
 
             def flips(get: Get, fact: str = fact, a: Any = a, b: Any = b) -> bool:
-                def with_(value: Any) -> Get:
-                    return lambda f: value if f == fact else get(f)
-
-                return decide(with_(a), day) != decide(with_(b), day)
+                return decide(_setting(get, fact, a), day) != decide(_setting(get, fact, b), day)
 
             if True in _reachable(flips, fixed, day, lambda r: True in r):
                 turns.add(fact)
