@@ -334,3 +334,72 @@ def test_the_oracles_enumeration_equals_the_full_product(
         if outcome((*values[:i], other, *values[i + 1 :])) != outcome(values)
     }
     assert oracle.missing(known, day) == (turns if expected == "needs_information" else set())
+
+
+LEAP_DAY = date(2024, 2, 29)
+
+
+def reading_probes(day: date) -> dict[str, dict[str, Any]]:
+    """One complete scenario per reading a reviewer might dispute, each a
+    covered indication changed in the one respect at stake."""
+    probes: dict[str, dict[str, Any]] = {}
+    for name in ("b2", "b3", "b4"):
+        met = indication_met(name, day)
+        recent_mi = {**met, "last_mi_date": day - timedelta(days=39)}
+        probes[f"{name}: MI 39 days before"] = recent_mi
+        probes[f"{name}: MI 39 days before, pacemaker"] = {
+            **recent_mi,
+            "combined_with_pacemaker": True,
+        }
+        probes[f"{name}: CABG/PCI on the day, pacemaker"] = {
+            **met,
+            "last_revascularization_date": day,
+            "combined_with_pacemaker": True,
+        }
+        probes[f"{name}: revascularization candidate, pacemaker"] = {
+            **met,
+            "revascularization_candidate": True,
+            "combined_with_pacemaker": True,
+        }
+        probes[f"{name}: MI dated after the date of service"] = {
+            **met,
+            "last_mi_date": day + timedelta(days=1),
+        }
+    b1, b5, b6 = (indication_met(name, day) for name in ("b1", "b5", "b6"))
+    probes["b1: UNOS candidate, MAC has not covered"] = {
+        **b1,
+        "unos_heart_transplant_candidate": True,
+    }
+    probes["b1: LVEF by another method"] = {**b1, "lvef_method": "other"}
+    probes["b6: LVEF by another method"] = {**b6, "lvef_method": "other"}
+    probes["b1: no shared decision making"] = {**b1, "shared_decision_making": False}
+    probes["b5: no shared decision making"] = {**b5, "shared_decision_making": False}
+    probes["b2: no heart failure (NYHA none)"] = {
+        **indication_met("b2", day),
+        "nyha_class": "none",
+    }
+    probes["b3: sustained VT from a reversible cause"] = {
+        **indication_met("b3", day),
+        "sustained_vt_history": "other_cause",
+    }
+    probes["b6: replacement for another reason, B1 met"] = {
+        **b6,
+        "replacement_reason": "other",
+        "vf_arrest_history": "qualifying",
+    }
+    probes["d: not a Medicare beneficiary"] = {
+        **indication_met("d", day),
+        "medicare_beneficiary": False,
+    }
+    return probes
+
+
+@pytest.mark.parametrize("probe", sorted(reading_probes(LEAP_DAY)))
+def test_each_disputable_reading_agrees_with_the_oracle(
+    knowledge: KnowledgeBase, probe: str
+) -> None:
+    scenario = reading_probes(LEAP_DAY)[probe]
+    evaluator = knowledge.evaluator(POLICY, LEAP_DAY)
+    known, _ = evaluator.known_facts(knowledge.case(document(scenario, LEAP_DAY)))
+    expected = "covered" if oracle.covered(scenario, LEAP_DAY) else "not_covered"
+    assert evaluator.verdict_of(known).value == expected
