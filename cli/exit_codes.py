@@ -15,6 +15,7 @@ PolicyError to usage instead, their 1 meaning findings).
 from __future__ import annotations
 
 import sys
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -154,10 +155,12 @@ def docs_section() -> str:
         if row.errors
     ]
     classes = ", ".join(f"{names} {code}" for names, code in mapped)
+    intro = (
+        "Every failure is one line on stderr (`error: ...`) and one of these codes, "
+        f"each the mark of one error class of `policykb.bridge.model.errors` ({classes}):"
+    )
     lines = [
-        "Every failure is one line on stderr (`error: ...`) and one of these codes,",
-        "each the mark of one error class of `policykb.bridge.model.errors`",
-        f"({classes}):",
+        *textwrap.wrap(intro, width=78, break_long_words=False, break_on_hyphens=False),
         "",
         "| code | meaning |",
         "|---|---|",
