@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -12,17 +13,27 @@ from policykb.bridge.model.formats import NoticeFormat, OutputFormat
 from policykb.cli import guards
 from policykb.cli.answers import emit_answer, text_width
 from policykb.cli.errors import reports_errors
-from policykb.cli.options import (
-    AsOfOption,
-    CaseArgument,
-    DotOutputOption,
-    FormatOption,
-    KbOption,
-    PolicyOption,
-    ProofOption,
-    day,
-)
-from policykb.explain.render import render_markdown, render_text
+from policykb.cli.options import AsOfOption, FormatOption, KbOption, PolicyOption, day
+
+CaseArgument = Annotated[str, typer.Argument(help="A case file (JSON or YAML), or - for stdin.")]
+ProofOption = Annotated[
+    bool,
+    typer.Option(
+        "--proof",
+        help="Add a goal-directed proof of the verdict from SWI-Prolog "
+        "(with --format dot: the proof alone, as Graphviz DOT).",
+    ),
+]
+DotOutputOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--output",
+        "-o",
+        help="With --format dot: write the DOT here, and an SVG beside it when "
+        "Graphviz is installed.",
+        show_default=False,
+    ),
+]
 
 
 @reports_errors
@@ -60,6 +71,8 @@ def evaluate(
     chosen = knowledge.case_evaluator(parsed, policy).policy
     if cross_check:
         knowledge.cross_check(parsed, policy)
+    from policykb.explain.render import render_markdown, render_text
+
     markdown = output_format is OutputFormat.MARKDOWN
     if markdown:
         text = render_markdown(evaluation, chosen)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -15,10 +16,20 @@ from policykb.cli import guards
 from policykb.cli.answers import write_json
 from policykb.cli.errors import consistency_errors
 from policykb.cli.exit_codes import EXIT_FINDINGS
-from policykb.cli.options import AsOfOption, ExportOption, FormatOption, KbOption, day
+from policykb.cli.options import AsOfOption, FormatOption, KbOption, day
 
 if TYPE_CHECKING:
     from policykb.bridge.solving.evaluator import Evaluator
+
+
+ExportOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--export",
+        help="Write each witness as a case file in this folder (policykb evaluate runs them).",
+        show_default=False,
+    ),
+]
 
 
 def _as_of(evaluator: Evaluator, as_of: str | None) -> Evaluator:

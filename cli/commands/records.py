@@ -4,29 +4,58 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from policykb.bridge import KnowledgeBase
+from policykb.bridge.batch.settings import MAX_JOBS
 from policykb.bridge.model.formats import ImpactFormat, InputFormat, RecordFormat
 from policykb.cli import guards
 from policykb.cli.errors import reports_errors
 from policykb.cli.exit_codes import EXIT_INVALID
-from policykb.cli.options import (
-    AsOfOption,
-    DaskOption,
-    InputFormatOption,
-    JobsOption,
-    KbOption,
-    PolicyOption,
-    day,
-    worker_count,
-)
+from policykb.cli.options import AsOfOption, KbOption, PolicyOption, day
 
 if TYPE_CHECKING:
     from policykb.bridge.batch.output import ChunkResult
+
+
+InputFormatOption = Annotated[
+    InputFormat | None,
+    typer.Option(
+        "--input-format",
+        help="Input format (default: from the file name; stdin is JSONL).",
+        case_sensitive=False,
+        show_default=False,
+    ),
+]
+JobsOption = Annotated[
+    int,
+    typer.Option(
+        "--jobs",
+        "-j",
+        min=0,
+        max=MAX_JOBS,
+        help=f"Worker processes (0: one per CPU; at most {MAX_JOBS}).",
+    ),
+]
+DaskOption = Annotated[
+    str | None,
+    typer.Option(
+        "--dask",
+        metavar="SCHEDULER|local[N]",
+        help="Run the partitions on a Dask cluster: a scheduler's address "
+        "(tcp://host:8786), or local[N] for N worker processes on this machine.",
+        show_default=False,
+    ),
+]
+
+
+def worker_count(jobs: int) -> int:
+    """--jobs as a number of worker processes: 0 is one per CPU, at most MAX_JOBS."""
+    return min(jobs or (os.cpu_count() or 1), MAX_JOBS)
 
 
 @reports_errors
