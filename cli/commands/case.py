@@ -71,12 +71,14 @@ def evaluate(
     chosen = knowledge.case_evaluator(parsed, policy).policy
     if cross_check:
         knowledge.cross_check(parsed, policy)
-    from policykb.explain.render import render_markdown, render_text
+    text = ""  # JSON and DOT are not the text: their start-up skips its renderer
+    if output_format is OutputFormat.MARKDOWN:
+        from policykb.explain.render import render_markdown
 
-    markdown = output_format is OutputFormat.MARKDOWN
-    if markdown:
         text = render_markdown(evaluation, chosen)
-    else:
+    elif output_format is OutputFormat.TEXT:
+        from policykb.explain.render import render_text
+
         text = render_text(evaluation, chosen, width=text_width(), color=sys.stdout.isatty())
     emit_answer(
         knowledge,
