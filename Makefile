@@ -12,7 +12,7 @@ STAMP  := $(VENV)/.installed
 # FHIR.js, the tests' independent FHIR validator (tests/js), from npm.
 NODE_STAMP := tests/js/node_modules/.installed
 
-.PHONY: demo test test-fast lint typecheck unit bench mutation reference screenshots system-deps test-system-deps clean
+.PHONY: demo test test-fast lint typecheck unit bench mutation reference docs-exit-codes screenshots system-deps test-system-deps clean
 
 demo: $(STAMP)
 	$(BIN)/policykb evaluate examples/denied-no-order.json
@@ -68,6 +68,10 @@ screenshots: $(STAMP) $(NODE_STAMP)
 
 reference: $(STAMP)
 	$(BIN)/policykb reference -o kb/REFERENCE.md
+
+# docs/cli.md's "Exit codes" table, from the one table of them (policykb.cli.exit_codes).
+docs-exit-codes: $(STAMP)
+	$(BIN)/python -m policykb.cli.exit_codes docs/cli.md
 
 # SWI-Prolog and the venv module come from Debian when missing; for the tests
 # also Node.js and Chromium (Playwright drives Debian's build: it downloads none).

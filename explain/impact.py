@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import html
 import io
+import json
+from pathlib import PurePath
 from typing import Any
 
 from policykb.bridge.batch.impact import VERDICTS, ImpactReport
+from policykb.bridge.model.formats import ImpactFormat
 from policykb.explain.escape import markdown_safe, shorten
 
 WORDS = {
@@ -240,3 +243,27 @@ figure {{ margin: 1rem 0; }} svg {{ max-width: 100%; height: auto; }}
 </body>
 </html>
 """
+
+
+REPORT_SUFFIXES = {
+    ".json": ImpactFormat.JSON,
+    ".html": ImpactFormat.HTML,
+    ".htm": ImpactFormat.HTML,
+}
+"""The report format a file name's suffix chooses; any other is Markdown."""
+
+
+def impact_format_for(output: str) -> ImpactFormat:
+    """The report format for a report file (`-`, stdout, is Markdown)."""
+    suffix = PurePath(output).suffix.lower() if output != "-" else ""
+    return REPORT_SUFFIXES.get(suffix, ImpactFormat.MARKDOWN)
+
+
+def render_impact(report: ImpactReport, report_format: ImpactFormat) -> str:
+    """The report as JSON, Markdown or a self-contained HTML page (which
+    needs the `report` extra)."""
+    if report_format is ImpactFormat.JSON:
+        return json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n"
+    if report_format is ImpactFormat.HTML:
+        return render_impact_html(report)
+    return render_impact_markdown(report)

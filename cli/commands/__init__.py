@@ -1,0 +1,1 @@
+"""The commands of `policykb`, one module per group; `policykb.cli.main` registers them."""
