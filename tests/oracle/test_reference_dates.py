@@ -30,6 +30,7 @@ from policykb.bridge import Case, KnowledgeBase, Verdict
 from policykb.bridge.loading.case import validate_case
 from policykb.bridge.model.errors import CaseError, PolicyError
 from policykb.bridge.solving.evaluator import Evaluator
+from policykb.bridge.solving.limits import SolvingLimits
 from policykb.cli.main import app
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "kb" / "rehab-visits"
@@ -353,13 +354,12 @@ def test_diff_as_of_a_day_finds_a_shorter_window(tmp_path: Path) -> None:
         assert change["witness"]["facts"]["date_of_service"] == "2024-08-31"
 
 
-def test_the_days_grounded_last_are_kept_and_the_least_recent_dropped(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Evaluator.at grounds once per day and keeps the ANCHORED_KEPT days used
+def test_the_days_grounded_last_are_kept_and_the_least_recent_dropped() -> None:
+    """Evaluator.at grounds once per day and keeps the `anchored_kept` days used
     last: a day used again is the same evaluator, a dropped one is grounded anew."""
-    monkeypatch.setattr(Evaluator, "ANCHORED_KEPT", 2)
-    evaluator = KnowledgeBase([FIXTURE]).evaluator("rehab-visits")
+    evaluator = KnowledgeBase([FIXTURE], limits=SolvingLimits(anchored_kept=2)).evaluator(
+        "rehab-visits"
+    )
 
     def at(day: str) -> Evaluator:
         return evaluator.at({"date_of_service": date.fromisoformat(day).toordinal()})
