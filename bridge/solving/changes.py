@@ -98,7 +98,7 @@ class ChangeSearch:
         # One set for each combination of facts first, so that many values of
         # one fact (age 21, 22, ...) do not hide a change of another fact;
         # then other values of the same facts while there is room. Past the
-        # limit, the sets left out are counted (up to COUNT_BOUND).
+        # limit, the sets left out are counted (up to limits.count_bound).
         lists = [i for i, fact in enumerate(facts) if g.policy.facts[fact].type.many]
         search = MinimalSets(choices, groups, alike=lists)
         found: list[ChangeSet] = []
