@@ -20,7 +20,8 @@ from policykb.bridge.model.errors import CaseError, EngineError, ProofUnsupporte
 from policykb.bridge.model.policy import Policy, PolicySource
 from policykb.bridge.model.result import Evaluation, Verdict, WhyAnswer
 from policykb.bridge.model.version import ordered, periods
-from policykb.bridge.solving.evaluator import CompiledTests, Evaluator
+from policykb.bridge.solving.evaluator import CompiledTests, Compiler, Evaluator
+from policykb.bridge.solving.limits import SolvingLimits
 
 if TYPE_CHECKING:
     from policykb.bridge.analysis.check import CheckReport
@@ -37,8 +38,21 @@ class KnowledgeBase:
     own.
     """
 
-    def __init__(self, extra_dirs: Sequence[Path | str] = ()) -> None:
+    def __init__(
+        self,
+        extra_dirs: Sequence[Path | str] = (),
+        *,
+        limits: SolvingLimits | None = None,
+        compiled: bool = True,
+    ) -> None:
+        """The bundled policies and those in `extra_dirs`. `limits` bounds
+        every evaluator's searches; with `compiled`, large policies' `why`
+        asks the compiled policy (bridge/compile) where it compiles."""
         self.extra_dirs = tuple(Path(d) for d in extra_dirs)
+        self.limits = limits or SolvingLimits()
+        # solving cannot import compile (it sits below it): the compiler is
+        # passed down from here, the layer above both.
+        self._compiler: Compiler | None = _compiled_tests if compiled else None
         self._versions: dict[str, tuple[Evaluator, ...]] = {}
         self._by_entry: dict[Path, Evaluator] = {}
         self._provers: dict[tuple[str, str, tuple[tuple[str, int], ...]], PrologEngine] = {}
@@ -82,9 +96,7 @@ class KnowledgeBase:
     def _load(self, source: PolicySource) -> Evaluator:
         entry = source.entry.resolve()
         if entry not in self._by_entry:
-            evaluator = Evaluator(source)
-            evaluator.compiler = _compiled_tests
-            self._by_entry[entry] = evaluator
+            self._by_entry[entry] = Evaluator(source, limits=self.limits, compiler=self._compiler)
         return self._by_entry[entry]
 
     def _evaluator(self, policy: str | Path, allow_paths: bool, day: date | None) -> Evaluator:
@@ -129,6 +141,8 @@ class KnowledgeBase:
             case = self.case(case, policy=policy)
         evaluator = self.case_evaluator(case, policy)
         with evaluator.lock:
+            evaluator = evaluator.for_known(evaluator.known_facts(case)[0])
+        with evaluator.lock:
             return evaluator.evaluate(case)
 
     def why(
@@ -142,6 +156,9 @@ class KnowledgeBase:
         (never changing the facts in `keep`), and for each missing fact what its
         answers would lead to."""
         evaluator = self.case_evaluator(case, policy)
+        with evaluator.lock:
+            evaluator.check_keep(keep)
+            evaluator = evaluator.for_known(evaluator.known_facts(case)[0])
         with evaluator.lock:
             return evaluator.why(case, max_changes, keep)
 

@@ -236,7 +236,7 @@ class _Checker:
             keys = {f: self.evaluator.value_key(f, v) for f, v in filled.items()}
             value = self.circuits.value(self.circuits.node(COVERED), keys)
             return facts, VERDICTS[value]
-        return facts, self.evaluator.verdict_of(filled)
+        return facts, self.evaluator.for_known(filled).verdict_of(filled)
 
     def possible(self, symbols: Iterable[clingo.Symbol]) -> set[clingo.Symbol]:
         """Which of the conditions hold in some scenario."""

@@ -29,6 +29,7 @@ from hypothesis import strategies as st
 from policykb.bridge import Case, KnowledgeBase, Verdict
 from policykb.bridge.compile.compiled import CompiledPolicies, CompiledPolicy, compile_policy
 from policykb.bridge.solving.evaluator import Evaluator
+from policykb.bridge.solving.limits import SolvingLimits
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 from synthetic import fact_names, random_case, write_policy
@@ -533,41 +534,38 @@ def test_a_changed_policy_is_a_new_cache_entry(
 
 @pytest.mark.parametrize("shape", ["either", "nested"])
 def test_why_gives_the_same_answers_with_the_compiled_forcing_test(
-    shape: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    shape: str, tmp_path: Path
 ) -> None:
     """why generalises each counterexample with the circuit (one pass per fact)
     instead of a clingo query per fact: exactly the same answers."""
     import random
 
-    monkeypatch.setattr(Evaluator, "FORCING_FROM", 0)
     sizes = {"indications": 3, "parts": 3, "exclusions": 3, "shape": shape}
     write_policy(tmp_path / "synthetic", **sizes)
-    with_circuit = KnowledgeBase([tmp_path / "synthetic"])
-    without = KnowledgeBase([tmp_path / "synthetic"])
+    always = SolvingLimits(forcing_from=0)
+    with_circuit = KnowledgeBase([tmp_path / "synthetic"], limits=always)
+    without = KnowledgeBase([tmp_path / "synthetic"], limits=always, compiled=False)
     plain = without.evaluator("synthetic")
-    plain.compiler = None
     rng = random.Random(shape)
     names = fact_names(**sizes)  # type: ignore[arg-type]
     for number in range(12):
         facts = random_case(rng, names, unknown=(0.0, 0.2, 0.5)[number % 3])
         case = with_circuit.case({"id": "w", "facts": facts}, policy="synthetic")
         assert with_circuit.evaluator("synthetic").why(case) == plain.why(case), facts
-    assert with_circuit.evaluator("synthetic")._compiled is not None
+    assert with_circuit.evaluator("synthetic").forcing.compiled is not None
 
 
 @pytest.mark.parametrize(("name", "folder"), every_policy(), ids=policy_id)
 def test_why_gives_the_same_answers_with_the_compiled_policy_on_every_policy(
-    name: str, folder: Path | None, monkeypatch: pytest.MonkeyPatch
+    name: str, folder: Path | None
 ) -> None:
     """Counterexamples cut to their smallest part and missing facts' answers
     from the circuit: the same WhyAnswer as clingo alone, on every bundled
     policy and fixture (numbers, dates, codes, lists, groups, headings)."""
-    monkeypatch.setattr(Evaluator, "FORCING_FROM", 0)
-    with_circuit = KnowledgeBase([folder] if folder else [])
-    without = KnowledgeBase([folder] if folder else [])
+    always = SolvingLimits(forcing_from=0)
+    with_circuit = KnowledgeBase([folder] if folder else [], limits=always)
+    without = KnowledgeBase([folder] if folder else [], limits=always, compiled=False)
     evaluator = with_circuit.evaluator(name)
-    plain = without.evaluator(name)
-    plain.compiler = None
 
     @settings(max_examples=8, deadline=None)
     @given(facts=case_facts(evaluator))

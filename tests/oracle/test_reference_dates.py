@@ -30,6 +30,7 @@ from policykb.bridge import Case, KnowledgeBase, Verdict
 from policykb.bridge.loading.case import validate_case
 from policykb.bridge.model.errors import CaseError, PolicyError
 from policykb.bridge.solving.evaluator import Evaluator
+from policykb.bridge.solving.limits import SolvingLimits
 from policykb.cli.main import app
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "kb" / "rehab-visits"
@@ -216,7 +217,7 @@ def test_a_fine_sweep_of_each_date_around_its_reference_equals_the_oracle(
             day = date(2024, 3, 31) + timedelta(days=offset)
             facts = {**base, fact: day.isoformat()}
             known, _ = evaluator.known_facts(case_of(evaluator, facts))
-            covered = evaluator.verdict_of(known) is Verdict.COVERED
+            covered = evaluator.for_known(known).verdict_of(known) is Verdict.COVERED
             assert covered == rehab(framed(facts)), facts
 
 
@@ -360,13 +361,48 @@ def test_diff_as_of_a_day_finds_a_shorter_window(tmp_path: Path) -> None:
         assert "2024-02-29" <= facts["evaluation_date"] <= "2024-05-30"
 
 
-def test_the_days_grounded_last_are_kept_and_the_least_recent_dropped(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Evaluator.at grounds once per day and keeps the ANCHORED_KEPT days used
+def test_questions_wait_for_the_reference_dates_to_be_resolved(evaluator: Evaluator) -> None:
+    """Resolving a case's reference dates is an explicit step: unresolved, every
+    question about known facts is refused (never answered over the program
+    without anchors); for_known resolves to the grounding at the case's days,
+    whose answers are evaluate's, and which resolves to itself."""
+    facts = {
+        "date_of_service": "2024-03-31",
+        "evaluation_date": "2024-01-15",
+        "surgery_date": "2024-02-01",
+    }
+    known, _ = evaluator.known_facts(case_of(evaluator, facts))
+    questions = {
+        "verdict_of": lambda e: e.verdict_of(known),
+        "notes_of": lambda e: e.notes_of(known),
+        "consequences": lambda e: e.consequences(known),
+        "missing_facts": lambda e: e.missing_facts(known),
+        "explanations": lambda e: list(e.explanations(known, Verdict.NOT_COVERED)),
+        "smallest_changes": lambda e: e.smallest_changes(known, Verdict.COVERED, 3),
+        "answers": lambda e: e.answers(known, "home_program"),
+    }
+    for ask in questions.values():
+        with pytest.raises(ValueError, match="for_known"):
+            ask(evaluator)
+    anchored = evaluator.for_known(known)
+    # grounded with the dependencies passed to its base, not assigned later
+    assert anchored.limits is evaluator.limits
+    assert anchored.compiler is evaluator.compiler is not None
+    assert anchored.anchors == {"date_of_service": date(2024, 3, 31).toordinal()}
+    assert anchored.for_known(known) is anchored
+    evaluation = evaluator.evaluate(case_of(evaluator, facts))
+    assert anchored.verdict_of(known) is evaluation.verdict
+    assert anchored.missing_facts(known) == [item.fact for item in evaluation.missing]
+    with pytest.raises(CaseError, match="the case must state date_of_service"):
+        evaluator.for_known({})
+
+
+def test_the_days_grounded_last_are_kept_and_the_least_recent_dropped() -> None:
+    """Evaluator.at grounds once per day and keeps the `anchored_kept` days used
     last: a day used again is the same evaluator, a dropped one is grounded anew."""
-    monkeypatch.setattr(Evaluator, "ANCHORED_KEPT", 2)
-    evaluator = KnowledgeBase([FIXTURE]).evaluator("rehab-visits")
+    evaluator = KnowledgeBase([FIXTURE], limits=SolvingLimits(anchored_kept=2)).evaluator(
+        "rehab-visits"
+    )
 
     def at(day: str) -> Evaluator:
         return evaluator.at({"date_of_service": date.fromisoformat(day).toordinal()})

@@ -35,6 +35,16 @@ from tools.mutation.mutant import Mutant
 
 MODULES = (
     "bridge/solving/evaluator.py",
+    "bridge/solving/grounding.py",
+    "bridge/solving/anchoring.py",
+    "bridge/solving/missing.py",
+    "bridge/solving/explanations.py",
+    "bridge/solving/changes.py",
+    "bridge/solving/list_edits.py",
+    "bridge/solving/answers.py",
+    "bridge/solving/display.py",
+    "bridge/solving/forcing.py",
+    "bridge/solving/limits.py",
     "bridge/solving/query.py",
     "bridge/solving/hitting_sets.py",
     "bridge/solving/literals.py",

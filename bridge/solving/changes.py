@@ -1,0 +1,172 @@
+"""Smallest change sets: every smallest set of fact changes that gives a case
+the other verdict (`why`).
+
+Searched by implicit hitting sets over changes (fact, value): a candidate
+that fails yields the closest counterexample, generalised to a minimal part
+of it that alone keeps the verdict off target (forcing.py); a valid change
+set must change some fact of that part. A change of a list fact is then
+summarised as the smallest edits of the list that work (list_edits.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+
+from policykb.bridge.model.result import Verdict
+from policykb.bridge.solving.forcing import Forcing
+from policykb.bridge.solving.grounding import Assignment, Grounding
+from policykb.bridge.solving.hitting_sets import Correction, MinimalSets
+from policykb.bridge.solving.limits import SolvingLimits
+from policykb.bridge.solving.list_edits import ListEditSearch
+
+ChangeSet = tuple[tuple[str, object], ...]
+"""Facts with their new scenario values (for a list: a ListEdits)."""
+
+
+class ChangeSearch:
+    """The smallest change sets of cases over one grounding."""
+
+    def __init__(
+        self,
+        grounding: Grounding,
+        forcing: Forcing,
+        lists: ListEditSearch,
+        limits: SolvingLimits,
+    ) -> None:
+        self.grounding = grounding
+        self.forcing = forcing
+        self.lists = lists
+        self.limits = limits
+
+    def smallest(
+        self,
+        known: Assignment,
+        target: Verdict,
+        limit: int,
+        keep: Collection[str] = (),
+    ) -> tuple[list[ChangeSet], int, bool]:
+        """Every smallest set of fact changes that gives the case the `target` verdict.
+
+        A change sets one fact (given or absent) to a value; facts in `keep`
+        are never changed (a member's Medicare status, say). Returns at most
+        `limit` sets in vocabulary order, each set of facts represented before a
+        second value of the same facts; how many more of that size were left
+        out; and whether that count is exact (else a lower bound).
+        Only facts the verdict depends on are changed: no other change helps.
+        A reference date is never changed: the case is judged as of it.
+        """
+        g = self.grounding
+        g.require_anchored()
+        keep = {*keep, *g.references}
+        if target is Verdict.NEEDS_INFORMATION:
+            raise ValueError("a change set targets covered or not_covered")
+        opposite = -g.covered if target is Verdict.COVERED else g.covered
+        facts = g.decision_facts
+        choices = [
+            (fact, value)
+            for fact in facts
+            if fact not in keep
+            for value in g.candidate_values(fact)
+            if fact not in known or g.value_key(fact, known[fact]) != value
+        ]
+        groups = [[c for c in choices if c[0] == fact] for fact in facts]
+
+        def test(candidate: list[tuple[str, object]]) -> Correction[tuple[str, object]] | None:
+            changes = [c for c in choices if c in candidate]
+            pinned = [*g.literals.assumptions({**known, **dict(changes)}), opposite]
+            scenario = g.program.scenario(pinned, facts)
+            if scenario is None:
+                return None
+            # Generalise the counterexample to a minimal part of it that alone
+            # keeps the verdict off target. A valid change set must give some
+            # fact of that part a known, different value: change it to another
+            # value, or leave a given fact at its own value (which the failed
+            # candidate had changed).
+            core = self.forcing.minimal_implicant(scenario, -opposite)
+            return Correction(
+                [c for c in choices if c[0] in core and scenario[c[0]] != c[1]],
+                unless=[
+                    (fact, scenario[fact])
+                    for fact in core
+                    if fact in known and g.value_key(fact, known[fact]) != scenario[fact]
+                ],
+            )
+
+        def chosen(candidate: list[tuple[str, object]]) -> ChangeSet:
+            return tuple(c for c in choices if c in candidate)
+
+        # One set for each combination of facts first, so that many values of
+        # one fact (age 21, 22, ...) do not hide a change of another fact;
+        # then other values of the same facts while there is room. Past the
+        # limit, the sets left out are counted (up to limits.count_bound).
+        lists = [i for i, fact in enumerate(facts) if g.policy.facts[fact].type.many]
+        search = MinimalSets(choices, groups, alike=lists)
+        found: list[ChangeSet] = []
+
+        def past_distinct(size: int) -> bool:
+            return bool(found) and (size > len(found[0]) or len(found) >= limit)
+
+        for candidate in search.search(test, stop_at=past_distinct, distinct_groups=True):
+            found.append(chosen(candidate))
+        left_out = 0
+        beyond: list[ChangeSet] = []
+        if found:
+            size = len(found[0])
+
+            def past_counted(next_size: int) -> bool:
+                return next_size > size or len(found) + left_out >= limit + self.limits.count_bound
+
+            for candidate in search.search(test, stop_at=past_counted):
+                if len(found) < limit:
+                    found.append(chosen(candidate))
+                else:
+                    beyond.append(chosen(candidate))
+                    left_out += 1
+        exact = len(found) + left_out < limit + self.limits.count_bound
+        if beyond and exact:
+            # Every smallest set is known: list the first ones in a fixed order,
+            # not in the order the solver happened to find them.
+            found = _first_sets([*found, *beyond], limit, {c: i for i, c in enumerate(choices)})
+        if lists:
+            found = self.summarise_lists(found, known, opposite, facts)
+        # By the facts' ranks, then (one set of facts, several values) by the
+        # values' order: never by the order the search met them.
+        rank = {fact: g.policy.facts[fact].rank for fact in facts}
+        order = {choice: number for number, choice in enumerate(choices)}
+        found.sort(key=lambda changes: [(rank[c[0]], order.get(c, -1)) for c in changes])
+        return found, left_out, exact
+
+    def summarise_lists(
+        self,
+        found: list[ChangeSet],
+        known: Assignment,
+        opposite: int,
+        facts: Sequence[str],
+    ) -> list[ChangeSet]:
+        """Each change of a list fact as every smallest edit of the list that
+        works with the set's other changes ("add any one of: a, b, c")."""
+        g = self.grounding
+        summarised: dict[ChangeSet, None] = {}
+        for changes in found:
+            edited = []
+            for fact, value in changes:
+                if g.policy.facts[fact].type.many:
+                    others = {f: v for f, v in changes if f != fact}
+                    value = self.lists.edits(known, others, fact, opposite, facts)
+                edited.append((fact, value))
+            summarised[tuple(edited)] = None
+        return list(summarised)
+
+
+def _first_sets(
+    sets: list[ChangeSet], limit: int, order: Mapping[tuple[str, object], int]
+) -> list[ChangeSet]:
+    """The first `limit` change sets: one for each set of facts (its first by
+    vocabulary and value order), then the others, each part in that order."""
+    ranked = sorted(sets, key=lambda changes: [order[c] for c in changes])
+    firsts: dict[tuple[str, ...], ChangeSet] = {}
+    for changes in ranked:
+        firsts.setdefault(tuple(fact for fact, _ in changes), changes)
+    chosen = list(firsts.values())
+    chosen += [changes for changes in ranked if changes not in firsts.values()]
+    return chosen[:limit]

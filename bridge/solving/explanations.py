@@ -1,0 +1,145 @@
+"""Minimal explanations: the smallest sets of a case's known facts that alone
+give its verdict.
+
+Found by implicit hitting sets (solving/query.py): a small clingo program
+proposes the smallest set of the case's facts not yet refuted; the scenario
+program either confirms that it alone forces the verdict or returns the
+closest counterexample, whose disagreements with the case (a minimum
+correction set) become a new constraint. Every confirmed proposal is a
+minimal explanation, and they come smallest first.
+
+At a reference date that alone decides the verdict, the explanation is the
+frame: the reference date, citing the criterion it decides.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterator, Sequence
+
+from policykb.bridge.model.policy import Role, Span, Value
+from policykb.bridge.model.result import ExplanationItem, Status, Verdict
+from policykb.bridge.solving.grounding import Assignment, Grounding
+
+
+class Explanations:
+    """The minimal explanations of cases over one grounding, and their items."""
+
+    def __init__(self, grounding: Grounding) -> None:
+        self.grounding = grounding
+
+    def of(
+        self, known: Assignment, verdict: Verdict, *, smallest_only: bool = False
+    ) -> Iterator[tuple[str, ...]]:
+        """Every minimal explanation of `verdict` among `known`, smallest first.
+
+        A minimal explanation is a set S of known facts such that S alone (every
+        other fact unknown) gets `verdict`, and no proper subset of S does.
+        With `smallest_only`, stop after the explanations of the smallest size.
+        Within one size, explanations come in vocabulary order.
+        """
+        if verdict is Verdict.NEEDS_INFORMATION:
+            # With every fact unknown the case already needs information, so
+            # the empty set is the one minimal explanation.
+            yield ()
+            return
+        g = self.grounding
+        g.require_anchored()
+        refute = -g.covered if verdict is Verdict.COVERED else g.covered
+        for explanation in g.program.implicants(known, refute, smallest_only=smallest_only):
+            if not explanation and g.anchors:
+                # The reference dates alone decide: at them no value of a date
+                # compared with them meets (or fails) a criterion. The frame is
+                # then the explanation, so that the reason cites that criterion.
+                yield tuple(self.frame_decides(verdict))
+                return
+            yield explanation
+
+    def frame_decides(self, verdict: Verdict) -> dict[str, tuple[str, list[str]]]:
+        """For a verdict decided by the reference dates alone: each reference
+        date (vocabulary order) with the criterion it decides and the dates
+        compared with it there. A criterion counts when, with every fact
+        unknown, it stands as the verdict needs (met for covered; not met, or
+        an exclusion met, for not covered) and a rule of it reads a date
+        compared with the reference. Every reference date when none does."""
+        g = self.grounding
+        statuses = g.statuses(g.solve_consequences([]))
+
+        def decides(criterion: str) -> bool:
+            status = statuses.get(criterion)
+            exclusion = g.policy.criteria[criterion].role is Role.EXCLUSION
+            if verdict is Verdict.COVERED:
+                return status is Status.MET and not exclusion
+            return status is (Status.MET if exclusion else Status.NOT_MET)
+
+        found: dict[str, tuple[str, list[str]]] = {}
+        for reference in sorted(g.references, key=lambda f: g.policy.facts[f].rank):
+            compared = g.references[reference]
+            for criterion in g.policy.criteria:
+                reads = {
+                    fact
+                    for rule in g.rules
+                    if rule.head == "met" and rule.head_args[:1] == (f'"{criterion}"',)
+                    for fact in rule.facts
+                }
+                dates = [f for f in compared if f in reads]
+                if dates and decides(criterion):
+                    found[reference] = (criterion, dates)
+                    break
+        if not found:
+            found = {
+                reference: ("", list(compared)) for reference, compared in g.references.items()
+            }
+        return found
+
+    def explain_items(
+        self,
+        explanation: Sequence[str],
+        known: Assignment,
+        assumed: Collection[str],
+        verdict: Verdict,
+    ) -> tuple[ExplanationItem, ...]:
+        """The items of an explanation; a reference date that the verdict rests
+        on as the frame cites the criterion it decides."""
+        g = self.grounding
+        framed = (
+            g.anchors
+            and verdict is not Verdict.NEEDS_INFORMATION
+            and all(f in g.references for f in explanation)
+            and g.verdict_of({}) is verdict
+        )
+        frame = self.frame_decides(verdict) if framed and explanation else {}
+        items = []
+        for fact in explanation:
+            if fact in frame:
+                items.append(self.frame_item(fact, known[fact], *frame[fact], verdict))
+            else:
+                items.append(self.explain_item(fact, known[fact], fact in assumed))
+        return tuple(items)
+
+    def frame_item(
+        self, fact: str, value: Value, criterion: str, dates: list[str], verdict: Verdict
+    ) -> ExplanationItem:
+        """A reference date the verdict rests on as the frame: the criterion
+        that, as of it, no value (or every value) of the dates compared with
+        it meets."""
+        g = self.grounding
+        if not criterion:
+            return self.explain_item(fact, value, False)
+        named = " or ".join(dates)
+        if verdict is Verdict.COVERED:
+            words = f"as of this date, every {named} within its bounds meets {criterion}"
+        elif g.policy.criteria[criterion].role is Role.EXCLUSION:
+            words = f"as of this date, every {named} within its bounds meets exclusion {criterion}"
+        else:
+            words = f"as of this date, no {named} within its bounds meets {criterion}"
+        region = Span("frame", {"criterion": criterion, "compared": dates}, words, value)
+        text = g.policy.criteria[criterion].text
+        return ExplanationItem(fact, value, criterion, text, False, region)
+
+    def explain_item(self, fact: str, value: Value, assumed: bool) -> ExplanationItem:
+        """One known fact of an explanation, citing the criterion it speaks to."""
+        g = self.grounding
+        citation = g.policy.citation(fact, value)
+        declared = g.policy.facts[fact]
+        region = declared.span(g.value_key(fact, value)) if declared.type.typed else None  # type: ignore[arg-type]
+        return ExplanationItem(fact, value, citation.criterion, citation.text, assumed, region)

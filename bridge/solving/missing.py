@@ -1,0 +1,53 @@
+"""Missing facts: the unknown facts a case's verdict still depends on.
+
+Fact F is missing when some way of filling in the other unknowns makes
+coverage turn on F's value (two scenarios differing only in F differ in
+verdict). They are the brave consequences of the twin program
+(solving/transform.py): two copies of the scenario program that agree on
+every fact but the flipped one. The twin is grounded on first use.
+"""
+
+from __future__ import annotations
+
+import clingo
+
+from policykb.bridge.solving.grounding import Assignment, Grounding
+from policykb.bridge.solving.literals import ValueLiterals
+
+
+class MissingFacts:
+    """The missing facts of cases over one grounding."""
+
+    def __init__(self, grounding: Grounding) -> None:
+        self.grounding = grounding
+        self._twin: clingo.Control | None = None
+        self._twin_literals: ValueLiterals | None = None
+        self._flip: dict[str, int] = {}
+
+    def _ensure_twin(self) -> tuple[clingo.Control, ValueLiterals]:
+        if self._twin is None or self._twin_literals is None:
+            from policykb.bridge.solving.transform import ground_twin
+
+            grounding = self.grounding
+            self._twin = ground_twin(grounding.statements, grounding.source.name)
+            self._twin.configuration.solve.enum_mode = "brave"  # type: ignore[union-attr]
+            self._twin_literals = ValueLiterals(self._twin, grounding.policy)
+            self._flip = {
+                atom.symbol.arguments[0].name: atom.literal
+                for atom in self._twin.symbolic_atoms.by_signature("flip", 1)
+            }
+        return self._twin, self._twin_literals
+
+    def of(self, known: Assignment) -> list[str]:
+        """The unknown facts the verdict on `known` still depends on, in
+        vocabulary order."""
+        self.grounding.require_anchored()
+        twin, literals = self._ensure_twin()
+        assumptions = literals.assumptions(known)
+        assumptions += [-lit for fact, lit in self._flip.items() if fact in known]
+        last: list[clingo.Symbol] = []
+        with twin.solve(assumptions=assumptions, yield_=True) as handle:
+            for model in handle:
+                last = model.symbols(shown=True)
+        flipped = {symbol.arguments[0].name for symbol in last}
+        return [name for name in self.grounding.policy.facts if name in flipped]
