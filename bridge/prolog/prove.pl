@@ -87,7 +87,10 @@ eval_lit(kb_cmp(C), true, []) :- !, call(C).
 eval_lit(kb_count(Elements, Guards), T, [count(Guards, Items, T)]) :- !,
     count_items(Elements, Items),
     count_truth(Items, Guards, T).
-eval_lit(G, true, []) :- static_goal(G), !, call(G).
+% A ground static goal is asked once: its answers are all the same, and
+% asking it again for each one multiplies the proofs of what follows (a
+% conjunction of N parts was proved N times over, nested ones N^k times).
+eval_lit(G, true, []) :- static_goal(G), !, call_static(G).
 eval_lit(asp_value(F, V), T, [Tree]) :- var(V), !,
     asp_domain(F, V),
     eval(asp_value(F, V), T, Tree).
@@ -155,8 +158,10 @@ bind_static((A, B)) :- !, bind_static(A), bind_static(B).
 bind_static(kb_cmp(C)) :- !, ( ground(C) -> call(C) ; true ).
 bind_static(kb_count(_, _)) :- !.
 bind_static(\+ _) :- !.
-bind_static(G) :- static_goal(G), !, call(G).
+bind_static(G) :- static_goal(G), !, call_static(G).
 bind_static(_).
+
+call_static(G) :- ( ground(G) -> once(G) ; call(G) ).
 
 % -- verdicts by cases --------------------------------------------------------
 
