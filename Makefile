@@ -51,6 +51,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/impact.py
 	$(BIN)/python bench/serve.py
 	$(BIN)/python bench/page.py
+	$(BIN)/python bench/fhir_facts.py
+	$(BIN)/python bench/startup.py
 
 # Mutation testing (long: not part of make test). MUTATION_ARGS=--resume
 # tests again only what the last run did not kill; see tools/mutation.
