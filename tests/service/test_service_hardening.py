@@ -735,3 +735,26 @@ def test_a_signed_tokens_requester_reaches_every_channels_audit_entries(
         "pas": {"iss": ISSUER, "sub": "dr-pas"},
         "api": {"iss": ISSUER, "sub": "dr-api"},
     }
+
+
+@pytest.mark.parametrize(
+    ("claims", "status"),
+    [
+        # a token may live an hour, not a second more
+        (lambda now: {"iat": now, "exp": now + 3600}, 200),
+        (lambda now: {"iat": now, "exp": now + 3601}, 401),
+        # a jti of 1 to 256 characters (unique per run: the store remembers ids)
+        (lambda now: {"jti": uuid.uuid4().hex[:1]}, 200),
+        (lambda now: {"jti": (uuid.uuid4().hex * 8)[:256]}, 200),
+        (lambda now: {"jti": (uuid.uuid4().hex * 9)[:257]}, 401),
+        # an audience may be a list of strings
+        (lambda now: {"aud": [ENDPOINT, "https://other.example/"]}, 200),
+    ],
+)
+def test_a_token_at_the_edge_of_each_claim_rule(
+    guarded: TestClient, claims: Callable[[int], dict[str, Any]], status: int
+) -> None:
+    """Each claim rule's boundary on both sides (mutants of auth.py that lived:
+    MAX_LIFETIME and MAX_JTI moved by one, `>` widened to `>=`, the jti's
+    lower bound raised, a list audience refused)."""
+    assert call(guarded, token(**claims(int(time.time())))).status_code == status
