@@ -112,6 +112,12 @@ def facts_digest(facts: object) -> bytes:
     return orjson.dumps(facts, option=orjson.OPT_SORT_KEYS)
 
 
+FEEDBACK = "feedback"
+"""The channel of CDS Hooks feedback entries: chained, never decided again."""
+TRACE_SEPARATOR = "-"
+"""Between an assertion id's content part and its per-request trace (CRD)."""
+
+
 def assertion_id(policy: str, version: str, stated: bytes) -> str:
     return hashlib.sha256(f"{policy}\0{version}\0".encode() + stated).hexdigest()[:32]
 
@@ -196,6 +202,24 @@ class AuditLog:
             "hook_instance": (about or {}).get("hook_instance"),
             "order_id": (about or {}).get("order_id"),
         }
+        return self._append(entry, durable)
+
+    def record_feedback(
+        self, service: str, feedback: list[dict[str, Any]], *, durable: bool = True
+    ) -> int:
+        """Append a CDS Hooks feedback entry (what the user did with cards or
+        suggestions, as the client sent it) to the chain; its number, as `record`."""
+        entry: dict[str, Any] = {
+            "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+            "prev_hash": GENESIS,
+            "channel": FEEDBACK,
+            "service": service,
+            "feedback": feedback,
+            "requester": REQUESTER.get(),
+        }
+        return self._append(entry, durable)
+
+    def _append(self, entry: dict[str, Any], durable: bool) -> int:
         with self._lock:
             self._check_in_place()
             fcntl.flock(self._fd, fcntl.LOCK_EX)
@@ -336,7 +360,8 @@ def _hash_problems(entry: dict[str, Any]) -> list[str]:
     if entry["facts_hash"] != hashlib.sha256(stated).hexdigest():
         problems.append("facts_hash does not match the facts")
     expected = assertion_id(str(entry["policy"]), str(entry["policy_hash"]), stated)
-    if entry["coverage_assertion_id"] != expected:
+    content = str(entry["coverage_assertion_id"]).split(TRACE_SEPARATOR, 1)[0]
+    if content != expected:
         problems.append("coverage_assertion_id does not match the policy, policy_hash and facts")
     return problems
 
@@ -367,6 +392,12 @@ def replay(path: Path, decisions: Decisions, chain: Chain | None = None) -> Iter
             entry = orjson.loads(raw)
         except orjson.JSONDecodeError as error:
             yield Replayed(number, "", "", "", "", [], [], False, [*problems, f"not JSON: {error}"])
+            continue
+        if isinstance(entry, dict) and entry.get("channel") == FEEDBACK and "feedback" in entry:
+            if entry.get("prev_hash") != previous:
+                problems.append(f"the chain is broken: prev_hash does not name line {number - 1}")
+            if problems:  # feedback is chained, not decided: reported only when bad
+                yield Replayed(number, "", "", "", "", [], [], False, problems)
             continue
         missing = [key for key in ENTRY_KEYS if key not in entry] if isinstance(entry, dict) else []
         if not isinstance(entry, dict) or missing:

@@ -21,7 +21,7 @@ from policykb.bridge.model.errors import CaseError
 from policykb.bridge.model.policy import Policy
 from policykb.bridge.model.result import Evaluation, Verdict, json_value
 from policykb.bridge.model.version import SERVICE_DATE
-from policykb.service.audit import AuditLog, assertion_id, facts_digest
+from policykb.service.audit import TRACE_SEPARATOR, AuditLog, assertion_id, facts_digest
 from policykb.service.fhir_facts import FactMapping, Resources, load_mapping
 from policykb.service.routing import Route, Router, route_holds
 
@@ -135,6 +135,7 @@ class Decisions:
         service_date: date | None = None,
         as_of: date | None = None,
         about: Mapping[str, str] | None = None,
+        trace: str | None = None,
     ) -> Decision:
         """Validate the facts (CaseError naming what is wrong), evaluate, audit.
         The audit entry is on disk when this returns, unless `pending` is given:
@@ -142,7 +143,10 @@ class Decisions:
         in force on `as_of` (replay: the entry's date), else the facts'
         date_of_service, else `service_date` (the order's, which becomes the
         date_of_service fact), else today, decides; the decision names that
-        day. `about`: the CRD hook instance and order id, for the audit entry."""
+        day. `about`: the CRD hook instance and order id, for the audit entry.
+        `trace`: a value unique to this request and order (CRD): the
+        assertion id is then the content's id and the trace, unique per
+        request (resp-31/32) yet still checked against its content by replay."""
         given = dict(facts)
         if service_date is not None and given.get(SERVICE_DATE) is None:
             given[SERVICE_DATE] = service_date.isoformat()
@@ -163,6 +167,8 @@ class Decisions:
         stated = facts_digest(facts_json(case))
         facts_hash = hashlib.sha256(stated).hexdigest()
         assertion = assertion_id(policy, version, stated)
+        if trace is not None:
+            assertion = f"{assertion}{TRACE_SEPARATOR}{trace}"
         decision = Decision(
             chosen,
             version,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -9,18 +10,39 @@ from typing import Any
 from policykb.bridge.model.errors import PolicyError
 from policykb.bridge.model.policy import OrderCode, Policy
 
-CODE_SYSTEMS = {
-    "http://www.ama-assn.org/go/cpt": "cpt",
-    "urn:oid:2.16.840.1.113883.6.12": "cpt",
-    "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets": "hcpcs",
-    "urn:oid:2.16.840.1.113883.6.285": "hcpcs",
+ACCEPTED_URIS: dict[str, tuple[str, ...]] = {
+    # CRD's and US Core's CPT URI, and CPT's OID.
+    "cpt": ("http://www.ama-assn.org/go/cpt", "urn:oid:2.16.840.1.113883.6.12"),
+    # HCPCS as terminology.hl7.org names it (CRD's examples), the same URI
+    # over http (PAS's examples: Claim.item.productOrService), and the OID.
+    "hcpcs": (
+        "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets",
+        "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets",
+        "urn:oid:2.16.840.1.113883.6.285",
+    ),
 }
-"""FHIR code system URIs of the billing code systems policies name."""
+"""The FHIR code system URIs accepted for each billing code system policies
+name: one table, each URI under one system."""
 
-SYSTEM_URIS = {
-    "cpt": "http://www.ama-assn.org/go/cpt",
-    "hcpcs": "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets",
-}
+CODE_SYSTEMS = {uri: system for system, uris in ACCEPTED_URIS.items() for uri in uris}
+"""Each accepted URI to its code system."""
+
+SYSTEM_URIS = {system: uris[0] for system, uris in ACCEPTED_URIS.items()}
+"""The URI the service writes for each code system."""
+
+HCPCS_LEVEL_I = re.compile(r"[0-9]{4}[0-9FTU]")
+"""HCPCS level I codes are CPT codes (category I five digits; II ends in F,
+III in T; PLA codes in U): under an HCPCS URI they are routed as CPT (PAS's
+examples send 99212 under the HCPCS URI). Level II codes start with a letter."""
+
+
+def code_system(uri: object, code: str) -> str | None:
+    """The billing code system a coding's `system` and code belong to (None:
+    a URI no policy's system is written with)."""
+    system = CODE_SYSTEMS.get(uri) if isinstance(uri, str) else None
+    if system == "hcpcs" and HCPCS_LEVEL_I.fullmatch(code):
+        return "cpt"
+    return system
 
 
 @dataclass(frozen=True)
@@ -63,9 +85,11 @@ class Router:
         """The policies whose codes a CodeableConcept names, in coding order."""
         routes = []
         for coding in codings(concept):
-            system = CODE_SYSTEMS.get(str(coding.get("system", "")))
             code = coding.get("code")
-            if system is None or not isinstance(code, str):
+            if not isinstance(code, str):
+                continue
+            system = code_system(coding.get("system"), code.strip())
+            if system is None:
                 continue
             found = self._by_code.get((system, code.strip()))
             if found is not None:

@@ -18,6 +18,7 @@ MAX_HEADERS = 100
 HEADER_TIMEOUT = 10.0  # seconds
 BODY_TIMEOUT = 30.0  # seconds
 DECISION_THREADS = 4
+EHR_TIMEOUT = 2.0  # seconds
 
 
 def is_loopback(host: str) -> bool:
@@ -63,6 +64,14 @@ class ServiceSettings:
     jti_store: str | None = None
     """The SQLite file of used token ids, shared by the workers; None: kept
     in memory (one process)."""
+    ehr_timeout: float = EHR_TIMEOUT
+    """Seconds a CRD request may spend reading what was not prefetched from
+    the client's fhirServer (0: never query it; the answer is indeterminate)."""
+    payer_name: str | None = None
+    """The payer's name on CRD cards (Card.source.label); None: the
+    Coverage's payor, else a generic name."""
+    cors_origins: tuple[str, ...] = ()
+    """Browser origins allowed to call the service (CORS); "*" allows any."""
     extra: dict[str, str] = field(default_factory=dict)
 
     def to_environment(self) -> None:
@@ -72,6 +81,7 @@ class ServiceSettings:
     def from_environment(cls) -> ServiceSettings:
         document = json.loads(os.environ[SETTINGS_VARIABLE])
         document["kb_dirs"] = tuple(document["kb_dirs"])
+        document["cors_origins"] = tuple(document.get("cors_origins", ()))
         return cls(**document)
 
     @property

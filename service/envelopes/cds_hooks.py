@@ -19,6 +19,10 @@ class ServiceDescriptor(BaseModel):
     title: str
     description: str
     prefetch: dict[str, str]
+    extension: dict[str, Any] | None = Field(
+        None,
+        description="CRD's davinci-crd.version and davinci-crd.configuration-options.",
+    )
 
 
 class Discovery(BaseModel):
@@ -28,14 +32,31 @@ class Discovery(BaseModel):
 
 
 class HookContext(BaseModel):
-    """order-sign / order-select context: the patient and the draft orders."""
+    """The context of the hooks CRD serves: the patient, and the orders as
+    each hook gives them (other context elements are kept, unread: hook-23)."""
 
     model_config = ConfigDict(extra="allow")
     patientId: str
-    draftOrders: Bundle
+    draftOrders: Bundle | None = Field(
+        None, description="order-sign, order-select: the draft orders."
+    )
     selections: list[Any] | None = Field(
         None, description="order-select: the references of the orders being chosen."
     )
+    appointments: Bundle | None = Field(
+        None, description="appointment-book: the appointments being booked."
+    )
+    dispatchedOrders: list[Any] | None = Field(
+        None, description="order-dispatch: references to the orders being dispatched."
+    )
+
+
+class FhirAuthorization(BaseModel):
+    """The bearer token a CDS service may use on the client's FHIR server."""
+
+    model_config = ConfigDict(extra="allow")
+    access_token: str
+    token_type: str = "Bearer"
 
 
 class HookCall(BaseModel):
@@ -48,10 +69,22 @@ class HookCall(BaseModel):
     prefetch: dict[str, Any] | None = Field(
         None, description="Prefetched resources or search Bundles, by the discovery's keys."
     )
+    fhirServer: str | None = Field(None, description="The client's FHIR base URL.")
+    fhirAuthorization: FhirAuthorization | None = None
+    extension: dict[str, Any] | None = Field(
+        None, description="davinci-crd.configuration and davinci-crd.requestedVersion."
+    )
+
+
+class Coding(BaseModel):
+    system: str
+    code: str
+    display: str | None = None
 
 
 class CardSource(BaseModel):
     label: str
+    topic: Coding | None = None
 
 
 class Card(BaseModel):
@@ -60,6 +93,7 @@ class Card(BaseModel):
     indicator: Literal["info", "warning", "critical"]
     detail: str
     source: CardSource
+    extension: dict[str, Any] | None = None
 
 
 class SystemAction(BaseModel):
@@ -76,3 +110,21 @@ class HookResponse(BaseModel):
 
     cards: list[Card]
     systemActions: list[SystemAction] | None = None
+
+
+class FeedbackItem(BaseModel):
+    """What the user did with one card (CDS Hooks 2.0 feedback)."""
+
+    model_config = ConfigDict(extra="allow")
+    card: str = Field(max_length=256)
+    outcome: Literal["accepted", "overridden"]
+    outcomeTimestamp: str = Field(max_length=64)
+    acceptedSuggestions: list[dict[str, Any]] | None = None
+    overrideReason: dict[str, Any] | None = None
+
+
+class Feedback(BaseModel):
+    """POST /cds-services/{id}/feedback: what the user did with cards."""
+
+    model_config = ConfigDict(extra="allow")
+    feedback: list[FeedbackItem] = Field(min_length=1, max_length=100)

@@ -1,4 +1,9 @@
-"""CRD over CDS Hooks 2.0: discovery and the order-sign / order-select services."""
+"""CRD over CDS Hooks 2.0: discovery, the hook services, and feedback.
+
+A hook call is read and checked on a decision thread; what it did not
+prefetch is then read from the client's fhirServer on the event loop (I/O
+only, time-bounded: ehr.py); the decision runs on a decision thread again.
+"""
 
 from __future__ import annotations
 
@@ -6,19 +11,29 @@ import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from policykb.service import crd
+from policykb.service import crd, ehr
 from policykb.service.deps import Shared, strict_json
-from policykb.service.envelopes.cds_hooks import Discovery, HookCall, HookResponse
+from policykb.service.envelopes.cds_hooks import Discovery, Feedback, HookCall, HookResponse
+from policykb.service.envelopes.reading import validated
 from policykb.service.errors import ServiceError
 from policykb.service.openapi import OUTCOMES, PROBLEMS, request_body
 
 router = APIRouter(tags=["CRD"])
 HOOKS = {crd.service_id(hook): hook for hook in crd.HOOKS}
+FETCH_MAX_BYTES = 8 << 20
+"""One response of the client's FHIR server, at most."""
+
+
+def _service(service: str) -> str:
+    if service not in HOOKS:
+        raise ServiceError(404, f"no CDS service {service[:80]!r} (see /cds-services)")
+    return HOOKS[service]
 
 
 @router.get("/cds-services", responses=PROBLEMS)
 async def discovery() -> Discovery:
-    """CDS Hooks discovery: the order-sign and order-select services."""
+    """CDS Hooks discovery: the hook services, their prefetch and CRD's
+    version and configuration options."""
     return crd.discovery()
 
 
@@ -29,21 +44,60 @@ async def discovery() -> Discovery:
     openapi_extra=request_body(HookCall),
 )
 async def hook(service: str, request: Request, shared: Shared) -> Response:
-    """A CDS Hooks call: coverage information for each draft order (read,
-    validated and decided on a decision thread)."""
-    if service not in HOOKS:
-        raise ServiceError(404, f"no CDS service {service[:80]!r} (see /cds-services)")
+    """A CDS Hooks call: coverage information for each order a policy decides."""
+    name = _service(service)
     body = await request.body()
     base = shared.base_url(request.scope)
+    settings = shared.settings
+
+    def read() -> crd.HookRequest:
+        return crd.HookRequest(strict_json(body), name, shared.budget)
+
+    call = await shared.run(read)
+    if call.can_query() and settings.ehr_timeout > 0:
+        assert call.fhir_server is not None and call.access_token is not None
+        fetched = await ehr.fetch(
+            call.fhir_server,
+            call.access_token,
+            call.queries(),
+            timeout=settings.ehr_timeout,
+            max_bytes=FETCH_MAX_BYTES,
+            max_resources=settings.max_resources,
+        )
+        call.add(fetched.resources, fetched.failure)
+    elif call.can_query():
+        call.unread.failure = "this service does not query fhirServer (ehr_timeout 0)"
 
     def decide() -> tuple[bytes, list[int]]:
         pending: list[int] = []
-        document = strict_json(body)
-        answer = crd.answer(
-            HOOKS[service], document, shared.decisions, base, pending, shared.budget
-        )
+        answer = crd.decide(call, shared.decisions, base, pending, settings.payer_name)
         return orjson.dumps(answer), pending
 
     answer, pending = await shared.run(decide)
     await shared.settle(pending)
     return Response(answer, media_type="application/json")
+
+
+@router.post(
+    "/cds-services/{service}/feedback",
+    responses=OUTCOMES,
+    openapi_extra=request_body(Feedback),
+)
+async def feedback(service: str, request: Request, shared: Shared) -> Response:
+    """CDS Hooks feedback on a service's cards: recorded in the audit log's
+    hash chain (the client's items as sent), answered 200 with no body."""
+    _service(service)
+    body = await request.body()
+    audit = shared.decisions.audit
+
+    def record() -> int | None:
+        document = validated(Feedback, strict_json(body), 400)
+        if audit is None:
+            return None
+        items = [item.model_dump(exclude_none=True) for item in document.feedback]
+        return audit.record_feedback(service, items, durable=False)
+
+    entry = await shared.run(record)
+    if entry is not None:
+        await shared.settle([entry])
+    return Response(status_code=200)

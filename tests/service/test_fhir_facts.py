@@ -26,6 +26,7 @@ from policykb.bridge import KnowledgeBase
 from policykb.bridge.model.errors import PolicyError
 from policykb.service import crd, fhir_time, units
 from policykb.service.app import create_app
+from policykb.service.coverage_information import COVERAGE_INFORMATION
 from policykb.service.decisions import Decisions
 from policykb.service.fhir_facts import FactMapping, FactRule, Resources, load_mapping
 from policykb.service.pas import REVIEW_ACTION, REVIEW_ACTION_CODE
@@ -438,7 +439,7 @@ def covered(client: TestClient, record: Record) -> tuple[str, str]:
     answer = response.json()
     (action,) = answer["systemActions"]
     (information,) = [
-        e for e in action["resource"]["extension"] if e["url"] == crd.COVERAGE_INFORMATION
+        e for e in action["resource"]["extension"] if e["url"] == COVERAGE_INFORMATION
     ]
     (value,) = [p["valueCode"] for p in information["extension"] if p["url"] == "covered"]
     return value, answer["cards"][0]["detail"]

@@ -15,7 +15,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import fhirpathpy
 import orjson
 import pytest
 from fastapi.testclient import TestClient
@@ -25,29 +24,17 @@ from hypothesis import strategies as st
 
 from policykb.bridge import KnowledgeBase
 from policykb.service.app import create_app
-from policykb.service.crd import COVERAGE_INFORMATION
+from policykb.service.coverage_information import COVERAGE_INFORMATION
 from policykb.service.pas import REVIEW_ACTION, REVIEW_ACTION_CODE
 from policykb.service.settings import ServiceSettings
+from tests.crd_ig import crd_invariants, invariant_results
 from tests.fhir_records import BARIATRIC_CODES, Record, questionnaire_response
 
 JS = Path(__file__).parents[1] / "js"
 R4 = models["r4"]
 
-# CRD's invariants of ext-coverage-information (davinci-crd), as FHIRPath.
-CRD_INVARIANTS = {
-    "crd-ci-q1": "extension.where(url='questionnaire' or url='response').exists() implies "
-    "(extension.where(url = 'doc-needed').exists() and "
-    "extension.where(url = 'doc-needed').all(value != 'no-doc'))",
-    "crd-ci-q2": "extension.where(url = 'covered' and value != 'not-covered').exists() implies "
-    "extension.where(url = 'pa-needed').exists()",
-    "crd-ci-q2b": "extension.where(url = 'covered' and value = 'not-covered').exists() implies "
-    "extension.where(url = 'pa-needed').exists().not()",
-    "crd-ci-q3": "extension.where(url = 'info-needed').exists() implies "
-    "extension.where((url = 'covered' or url = 'pa-needed' or url = 'doc-needed') "
-    "and value = 'conditional').count() >= 1",
-    "crd-ci-q5": "extension.where(url = 'pa-needed' and value = 'satisfied').exists() = "
-    "extension.where(url = 'satisfied-pa-id').exists()",
-}
+CRD_INVARIANTS = crd_invariants()
+"""Every invariant of ext-coverage-information, as the CRD IG publishes it."""
 
 
 @pytest.fixture(scope="module")
@@ -111,12 +98,22 @@ INCOMPLETE = Record(bmis=[("2026-05-01", 41.0)])
 # -- CRD -------------------------------------------------------------------------
 
 
-def test_discovery_lists_both_hooks_with_prefetch(client: TestClient) -> None:
+def test_discovery_lists_the_hooks_with_prefetch_version_and_options(client: TestClient) -> None:
     services = client.get("/cds-services").json()["services"]
-    assert {s["hook"] for s in services} == {"order-sign", "order-select"}
+    assert {s["hook"] for s in services} == {
+        "order-sign",
+        "order-select",
+        "order-dispatch",
+        "appointment-book",
+    }
     for service in services:
-        assert set(service["prefetch"]) == {"patient", "coverage", "conditions", "observations"}
+        assert {"patient", "coverage", "conditions", "vitalSigns"} <= set(service["prefetch"])
         assert "{{context.patientId}}" in service["prefetch"]["patient"]
+        assert service["extension"]["davinci-crd.version"] == ["2.2"]
+        options = service["extension"]["davinci-crd.configuration-options"]
+        assert {o["code"] for o in options} == {"coverage-info", "instructions"}
+        for option in options:  # dev-4: four mandatory elements, and a default
+            assert set(option) == {"code", "type", "name", "description", "default"}
 
 
 @pytest.mark.parametrize(
@@ -138,7 +135,13 @@ def test_crd_answers_each_verdict(
     assert info["date"] == [datetime.now(UTC).date().isoformat()]
     expected = kb.evaluate({"policy": "bariatric-surgery", "facts": record.facts()})
     cited = list(dict.fromkeys(item.criterion for item in expected.explanation))
-    assert [r["text"].split(":")[0] for r in info.get("reason", [])] == cited
+    reasons = [r["text"] for r in info.get("reason", [])]
+    needed = [r for r in reasons if r.startswith("Information needed: ")]
+    assert [r.split(":")[0] for r in reasons if r not in needed] == cited
+    # crd-ci-q3 (CRD 2.1+): conditional comes with info-needed, and its reason.
+    assert (info.get("info-needed") == ["OTH"]) is (covered == "conditional") is bool(needed)
+    if needed:
+        assert all(missing.fact in needed[0] for missing in expected.missing)
     if covered == "conditional":
         assert info["doc-needed"] == ["clinical"]
         (canonical,) = info["questionnaire"]
@@ -147,10 +150,16 @@ def test_crd_answers_each_verdict(
         assert questionnaire["url"] == url and questionnaire["version"] == version
     else:
         assert "doc-needed" not in info and "questionnaire" not in info
-    card = answer["cards"][0]
-    assert card["summary"].startswith("WAC 182-531-1600")
-    if covered == "not-covered":
-        assert "(6)(b)" in card["detail"]
+    # resp-25: no card repeats the coverage information; a decision that needs
+    # answers gets the Instructions card listing them.
+    if covered == "conditional":
+        (card,) = answer["cards"]
+        assert card["source"]["topic"]["code"] == "instructions"
+        assert card["summary"].startswith("WAC 182-531-1600")
+        for missing in expected.missing:
+            assert missing.question in card["detail"]
+    else:
+        assert answer["cards"] == []
 
 
 def test_the_not_covered_reason_quotes_the_criterion(client: TestClient, kb: KnowledgeBase) -> None:
@@ -159,16 +168,20 @@ def test_the_not_covered_reason_quotes_the_criterion(client: TestClient, kb: Kno
     assert {"text": f"(6)(b): {text}"} in info["reason"]
 
 
-def test_assertion_id_is_stable_for_the_same_facts(client: TestClient) -> None:
-    first = parts(coverage_info(hook(client, COMPLETE)))["coverage-assertion-id"]
-    again = parts(coverage_info(hook(client, COMPLETE)))["coverage-assertion-id"]
+def test_assertion_ids_are_unique_per_request_and_name_their_content(client: TestClient) -> None:
+    first = parts(coverage_info(hook(client, COMPLETE)))["coverage-assertion-id"][0]
+    again = parts(coverage_info(hook(client, COMPLETE)))["coverage-assertion-id"][0]
     # The same facts from a record written differently (an older BMI added).
     other_record = Record(
         bmis=[("2026-05-01", 41.0), ("2020-01-01", 30.0)], pregnant=False, diagnoses=["E11.9"]
     )
-    same_facts = parts(coverage_info(hook(client, other_record)))["coverage-assertion-id"]
-    different = parts(coverage_info(hook(client, LOW_BMI)))["coverage-assertion-id"]
-    assert first == again == same_facts != different
+    same_facts = parts(coverage_info(hook(client, other_record)))["coverage-assertion-id"][0]
+    different = parts(coverage_info(hook(client, LOW_BMI)))["coverage-assertion-id"][0]
+    # resp-31/32: every request's assertion is its own; the part before the
+    # trace still names the policy version and the facts (replay checks it).
+    assert len({first, again, same_facts, different}) == 4
+    content = {ident.split("-")[0] for ident in (first, again, same_facts)}
+    assert len(content) == 1 and different.split("-")[0] not in content
 
 
 def test_order_select_decides_only_the_selection_without_cards(client: TestClient) -> None:
@@ -253,9 +266,9 @@ def test_crd_equals_evaluate_on_generated_records(
         "needs_information": "conditional",
     }
     assert info["covered"] == [covered[expected.value]]
-    for name, invariant in CRD_INVARIANTS.items():
-        extension = coverage_info(hook(client, record))
-        assert fhirpathpy.evaluate(extension, invariant, model=R4) == [True], name
+    results = invariant_results(coverage_info(hook(client, record)))
+    assert set(results) == set(CRD_INVARIANTS)
+    assert all(result == [True] for result in results.values()), results
 
 
 # -- DTR ---------------------------------------------------------------------------
