@@ -68,15 +68,21 @@ def _concepts(resource: Mapping[str, Any]) -> Iterator[object]:
             yield formula.get("baseFormulaType")
             yield formula.get("additiveType")
     elif kind == "CommunicationRequest":
+        # R4's payload.content[x] is a string, Attachment or Reference; the
+        # R5 extension carrying a CodeableConcept sits on it (`_contentString`
+        # for the string).
         for payload in _list(resource.get("payload")):
-            content = payload.get("content") if isinstance(payload, Mapping) else None
-            for extension in _list(
-                content.get("extension") if isinstance(content, Mapping) else None
-            ):
-                if isinstance(extension, Mapping) and extension.get("url") == COMMUNICATION_CONTENT:
-                    yield extension.get("valueCodeableConcept")
-            if isinstance(payload, Mapping):
-                yield payload.get("contentCodeableConcept")  # R5-style, if sent
+            if not isinstance(payload, Mapping):
+                continue
+            for key in ("_contentString", "contentAttachment", "contentReference"):
+                content = payload.get(key)
+                extensions = content.get("extension") if isinstance(content, Mapping) else None
+                for extension in _list(extensions):
+                    if (
+                        isinstance(extension, Mapping)
+                        and extension.get("url") == COMMUNICATION_CONTENT
+                    ):
+                        yield extension.get("valueCodeableConcept")
 
 
 def _codings(concept: object) -> list[Mapping[str, Any]]:

@@ -1,6 +1,9 @@
 """The request guard: an ASGI middleware in front of every route.
 
-Before any handler runs it bounds the request body (413, declared or
+Before any handler runs it answers CORS preflight requests (OPTIONS with
+Access-Control-Request-Method) for the allowed origins, with no token (a
+browser never sends one on preflight), and adds the CORS headers to every
+answer to an allowed origin, errors included; it bounds the request body (413, declared or
 streamed) and checks the bearer token of every path not in OPEN_PATHS (401);
 it names the token's requester for the audit log (audit.REQUESTER, a
 ContextVar that the decision threads inherit); and it turns an escaped
@@ -18,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from policykb.service.audit import REQUESTER, requester
 from policykb.service.auth import Refused, Verifier
+from policykb.service.cors import Cors
 from policykb.service.deps import audiences
 from policykb.service.errors import error_response
 from policykb.service.settings import ServiceSettings
@@ -51,6 +55,7 @@ class Guard:
         self.max_body = settings.max_body
         self.verifier = verifier
         self.limiter = limiter
+        self.cors = Cors(settings.cors_origins)
         self._too_large = f"the request body is larger than {self.max_body} bytes"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -59,6 +64,12 @@ class Guard:
             return
         path: str = scope["path"]
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        allowed = self.cors.allowed(headers.get("origin"))
+        if allowed is not None:
+            if scope["method"] == "OPTIONS" and "access-control-request-method" in headers:
+                await self.cors.preflight(allowed, send)
+                return
+            send = self.cors.wrap(allowed, send)
         declared = headers.get("content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_body):
             await self._refuse(scope, send, 413, self._too_large)

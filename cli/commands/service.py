@@ -90,6 +90,29 @@ def serve(
             show_default=False,
         ),
     ] = None,
+    cors_origin: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A browser origin allowed to call the service (CORS), e.g. "
+            "https://sandbox.cds-hooks.org; repeatable; '*' allows any.",
+            show_default=False,
+        ),
+    ] = None,
+    ehr_timeout: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            help="Seconds a CRD call may spend querying the EHR's fhirServer for what it "
+            "did not prefetch (0: never query; such answers are indeterminate).",
+        ),
+    ] = 2.0,
+    payer_name: Annotated[
+        str | None,
+        typer.Option(
+            help="The payer's name on CRD cards (default: the Coverage's payor).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Serve coverage decisions: Da Vinci CRD (CDS Hooks), DTR, PAS and a JSON API.
 
@@ -127,6 +150,13 @@ def serve(
         if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
             report(f"--public-url {public_url[:80]!r} must be an http(s) URL without a query")
             raise typer.Exit(EXIT_USAGE)
+    for origin in cors_origin or ():
+        parts = urlsplit(origin)
+        if origin != "*" and (
+            parts.scheme not in ("http", "https") or not parts.netloc or parts.path or parts.query
+        ):
+            report(f"--cors-origin {origin[:80]!r} must be an origin (scheme://host[:port]) or '*'")
+            raise typer.Exit(EXIT_USAGE)
     store = jti_store or (Path(f"{audit}.jti.sqlite") if trust else None)
     guard = guards.outputs((trust,), kb=kb)
     # appending to an input would corrupt it; so would the jti store's SQLite pages
@@ -151,6 +181,9 @@ def serve(
         body_timeout=body_timeout,
         decision_threads=decision_threads,
         jti_store=str(store) if store else None,
+        cors_origins=tuple(cors_origin or ()),
+        ehr_timeout=ehr_timeout,
+        payer_name=payer_name,
     )
     from policykb.service.serve import run_service
 

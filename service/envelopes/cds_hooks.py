@@ -128,3 +128,9 @@ class Feedback(BaseModel):
 
     model_config = ConfigDict(extra="allow")
     feedback: list[FeedbackItem] = Field(min_length=1, max_length=100)
+
+
+class FeedbackRecorded(BaseModel):
+    """The answer to feedback: how many items were recorded in the audit log."""
+
+    recorded: int

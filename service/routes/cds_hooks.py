@@ -13,7 +13,13 @@ from fastapi.responses import Response
 
 from policykb.service import crd, ehr
 from policykb.service.deps import Shared, strict_json
-from policykb.service.envelopes.cds_hooks import Discovery, Feedback, HookCall, HookResponse
+from policykb.service.envelopes.cds_hooks import (
+    Discovery,
+    Feedback,
+    FeedbackRecorded,
+    HookCall,
+    HookResponse,
+)
 from policykb.service.envelopes.reading import validated
 from policykb.service.errors import ServiceError
 from policykb.service.openapi import OUTCOMES, PROBLEMS, request_body
@@ -80,24 +86,25 @@ async def hook(service: str, request: Request, shared: Shared) -> Response:
 
 @router.post(
     "/cds-services/{service}/feedback",
+    response_model=FeedbackRecorded,
     responses=OUTCOMES,
     openapi_extra=request_body(Feedback),
 )
 async def feedback(service: str, request: Request, shared: Shared) -> Response:
     """CDS Hooks feedback on a service's cards: recorded in the audit log's
-    hash chain (the client's items as sent), answered 200 with no body."""
+    hash chain (the client's items as read), answered 200 with their count."""
     _service(service)
     body = await request.body()
     audit = shared.decisions.audit
 
-    def record() -> int | None:
+    def record() -> tuple[int, int | None]:
         document = validated(Feedback, strict_json(body), 400)
-        if audit is None:
-            return None
         items = [item.model_dump(exclude_none=True) for item in document.feedback]
-        return audit.record_feedback(service, items, durable=False)
+        if audit is None:
+            return len(items), None
+        return len(items), audit.record_feedback(service, items, durable=False)
 
-    entry = await shared.run(record)
+    count, entry = await shared.run(record)
     if entry is not None:
         await shared.settle([entry])
-    return Response(status_code=200)
+    return Response(orjson.dumps({"recorded": count}), media_type="application/json")

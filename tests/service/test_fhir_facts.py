@@ -433,7 +433,7 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
 
 
 def covered(client: TestClient, record: Record) -> tuple[str, str]:
-    """CRD's `covered` for the record's order, and the card's text."""
+    """CRD's `covered` for the record's order, and its reasons and card text."""
     response = client.post("/cds-services/policykb-order-sign", json=record.hook())
     assert response.status_code == 200, response.text
     answer = response.json()
@@ -442,7 +442,12 @@ def covered(client: TestClient, record: Record) -> tuple[str, str]:
         e for e in action["resource"]["extension"] if e["url"] == COVERAGE_INFORMATION
     ]
     (value,) = [p["valueCode"] for p in information["extension"] if p["url"] == "covered"]
-    return value, answer["cards"][0]["detail"]
+    reasons = [
+        p["valueCodeableConcept"]["text"] for p in information["extension"] if p["url"] == "reason"
+    ]
+    # The questions still to answer are on the Instructions card (CRD resp-25:
+    # no card repeats the coverage information).
+    return value, "\n".join([*reasons, *(card["detail"] for card in answer["cards"])])
 
 
 NOT_PREGNANT_DIABETIC = {"pregnant": False, "diagnoses": ["E11.9"]}
