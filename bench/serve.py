@@ -17,7 +17,14 @@ client polls GET /healthz: reported are the large request's time and the
 longest and median /healthz wait while it ran (target: under 100 ms, issue 26:
 the event loop never decides).
 
+Then the added latency of fetching from the EHR (CRD found-5): one client
+sends the same order-sign request 200 times with its record prefetched, and
+200 times with no prefetch but a fhirServer (the FHIR test double of
+tests/fhir_server.py on loopback, serving the same record): medians and p99
+of both, and the difference.
+
     python bench/serve.py [--clients 32] [--seconds 30] [--workers 1 2] [--large-only]
+                          [--ehr-only]
 
 The load client runs on the same machine and takes part of its two cores.
 """
@@ -204,6 +211,41 @@ async def healthz_under_large_request(port: int, body: bytes) -> dict[str, float
     }
 
 
+def ehr_fetch(port: int, count: int = 200) -> dict[str, float]:
+    """Latency of order-sign with the record prefetched, against the same
+    record fetched from a FHIR server on loopback (one client, in turn)."""
+    import httpx
+
+    from tests.fhir_server import TOKEN, categorized, fhir_server
+
+    record = Record(bmis=[("2026-05-01", 41.0)], pregnant=False, diagnoses=["E11.9"])
+    observations = [
+        categorized(o, "vital-signs" if o["id"].startswith("bmi") else "social-history")
+        for o in record.observations()
+    ]
+    held = [record.patient(), record.coverage_resource(), *record.conditions(), *observations]
+    url = f"http://127.0.0.1:{port}/cds-services/policykb-order-sign"
+    timings: dict[str, list[float]] = {"prefetch": [], "fetch": []}
+    with fhir_server(held) as server, httpx.Client(timeout=30) as http:
+        fetching = record.hook()
+        del fetching["prefetch"]
+        fetching["fhirServer"] = server.base
+        fetching["fhirAuthorization"] = {"access_token": TOKEN, "token_type": "Bearer"}
+        for _ in range(count):
+            for name, body in (("prefetch", record.hook()), ("fetch", fetching)):
+                sent = time.perf_counter()
+                answer = http.post(url, json=body)
+                timings[name].append(time.perf_counter() - sent)
+                covered = answer.json()["systemActions"][0]["resource"]["extension"][-1]
+                assert answer.status_code == 200 and "indeterminate" not in str(covered)
+    found = {}
+    for name, values in timings.items():
+        values.sort()
+        found[f"{name}_p50_ms"] = 1000 * statistics.median(values)
+        found[f"{name}_p99_ms"] = 1000 * values[int(0.99 * (len(values) - 1))]
+    return found
+
+
 def wait_ready(port: int, process: subprocess.Popen[bytes], seconds: float = 120) -> None:
     deadline = time.time() + seconds
     while time.time() < deadline:
@@ -225,12 +267,15 @@ def main() -> None:
     parser.add_argument(
         "--large-only", action="store_true", help="Only the large request's /healthz delay."
     )
+    parser.add_argument("--ehr-only", action="store_true", help="Only the EHR fetch's latency.")
     args = parser.parse_args()
     for workers in args.workers:
-        run(args.clients, args.seconds, workers, args.large_only)
+        run(args.clients, args.seconds, workers, args.large_only, args.ehr_only)
 
 
-def run(clients: int, seconds: float, workers: int, large_only: bool = False) -> None:
+def run(
+    clients: int, seconds: float, workers: int, large_only: bool = False, ehr_only: bool = False
+) -> None:
     port = free_port()
     with tempfile.TemporaryDirectory() as folder:
         audit = Path(folder) / "audit.jsonl"
@@ -251,18 +296,30 @@ def run(clients: int, seconds: float, workers: int, large_only: bool = False) ->
             asyncio.run(
                 load(port, "/cds-services/policykb-order-sign", payloads[:50], 4, 3)
             )  # warm up
-            if not large_only:
+            if ehr_only:
+                ehr = ehr_fetch(port)
+            elif not large_only:
                 baseline = asyncio.run(load(port, "/healthz", None, clients, min(10, seconds)))
                 crd = asyncio.run(
                     load(port, "/cds-services/policykb-order-sign", payloads, clients, seconds)
                 )
-            body = large_body()
-            large = asyncio.run(healthz_under_large_request(port, body))
+            if not ehr_only:
+                body = large_body()
+                large = asyncio.run(healthz_under_large_request(port, body))
+                ehr = ehr_fetch(port)
         finally:
             process.terminate()
             process.wait(timeout=30)
         audited = sum(1 for _ in audit.open("rb"))
     print(f"policykb serve, {workers} worker(s), {clients} concurrent clients on loopback")
+    print(
+        f"  order-sign, one client: prefetched p50 {ehr['prefetch_p50_ms']:.1f} ms "
+        f"(p99 {ehr['prefetch_p99_ms']:.1f}); fetched from a loopback FHIR server p50 "
+        f"{ehr['fetch_p50_ms']:.1f} ms (p99 {ehr['fetch_p99_ms']:.1f}): the fetch adds "
+        f"{ehr['fetch_p50_ms'] - ehr['prefetch_p50_ms']:.1f} ms at the median"
+    )
+    if ehr_only:
+        return
     if not large_only:
         print(f"  baseline GET /healthz: {figures(baseline)}")
         print(f"  CRD order-sign ({seconds:.0f} s, distinct records): {figures(crd)}")

@@ -21,6 +21,7 @@ Invariants:
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +36,17 @@ from policykb.service.settings import is_loopback
 PAGES = 10
 """Searchset pages followed per query at most."""
 FHIR_JSON = "application/fhir+json"
+
+
+_TLS: list[ssl.SSLContext] = []
+
+
+def _tls() -> ssl.SSLContext:
+    """One TLS context for every fetch: making one loads the CA store, which
+    costs more than a loopback query (bench/serve.py)."""
+    if not _TLS:
+        _TLS.append(ssl.create_default_context())
+    return _TLS[0]
 
 
 class FetchFailed(Exception):
@@ -145,7 +157,7 @@ async def fetch(
     try:
         with anyio.fail_after(timeout):
             async with httpx.AsyncClient(
-                headers=headers, timeout=timeout, follow_redirects=False
+                headers=headers, timeout=timeout, follow_redirects=False, verify=_tls()
             ) as client:
                 reader = _Reader(client, base, max_bytes, max_resources)
                 async with anyio.create_task_group() as group:
