@@ -24,14 +24,16 @@ Invariants:
   is a minimal hitting set of the complements of the maximal insufficient
   sets), exact because sufficiency of a decided verdict is monotone.
 
-Readings, each decided from the text before comparing with the encoding
+Readings, each decided from the text before comparing with the encoding (one,
+D's, revised after it: marked below)
 (the vocabulary's own readings, which fix what each fact means, are taken as
 given: one study per condition, the arterial blood gas when both were done;
 whole-number PaO2/SaO2; decreases stated as facts):
 - Medicare only: a Medicare NCD; anyone else is not covered under it
   (`medicare_beneficiary`, default true).
-- Covered = Medicare, not precluded by C, and either B (the national
-  indications) or D (the MAC's determination): B AND NOT C, or D.
+- Covered = Medicare, not precluded by C, and: for a patient B describes
+  (one exhibiting hypoxemia, below), B alone; for any other patient, D (the
+  MAC's determination).
 - B's claim conditions bind every group: the test "ordered and evaluated by
   the treating practitioner" (`test_ordered_and_evaluated`) and "performed at
   the time of need".
@@ -76,15 +78,21 @@ whole-number PaO2/SaO2; decreases stated as facts):
   hypertension or cor pulmonale measured; P wave greater than 3 mm (3.0 is
   not); hematocrit greater than 56% (56.0 is not).
 - Group III: the NCD defines none (the header says so): nothing is read.
-- Hypoxemia, for C's "in the absence of hypoxemia" / "without ... evidence of
-  hypoxemia": the patient meets one of the clinical criteria of Group I
-  (rest, sleep level, sleep fall, exercise) or Group II as B defines them
-  (levels, awake levels, signs, improvement with oxygen, Group II's
-  conditions, the oximetry performer), whatever the equipment and whatever
-  the claim conditions (ordered/evaluated, time of need), which concern the
-  claim, not the patient. Cor pulmonale, for "Breathlessness without cor
-  pulmonale": Group II's "Pulmonary hypertension or cor pulmonale, determined
-  by ..." (`pulmonary_hypertension_measured` or a P wave above 3 mm).
+- Hypoxemia ("Patients exhibiting hypoxemia are defined using the clinical
+  criteria below"), the patient B describes, for C's "in the absence of
+  hypoxemia" / "without ... evidence of hypoxemia" and for D's "not described
+  in subsection B": Group I at rest; during sleep (the level with the awake
+  level, or the fall with its symptoms or signs); during exercise, the level
+  at exercise with the awake level at rest, whether or not oxygen improves it
+  (the text calls it "the hypoxemia that was demonstrated during exercise"
+  before it makes provision depend on the improvement); Group II's level with
+  one of its conditions ("Coverage is available ... if there is"). The
+  oximetry performer counts (an unacceptable study shows nothing); the claim
+  conditions (ordered/evaluated, time of need) and the unit do not: they
+  concern the claim, not the patient. Cor pulmonale, for "Breathlessness
+  without cor pulmonale": Group II's "Pulmonary hypertension or cor
+  pulmonale, determined by ..." (`pulmonary_hypertension_measured` or a P
+  wave above 3 mm).
 - C precludes coverage, B's and the MAC's alike: oxygen for angina without
   hypoxemia; for breathlessness without cor pulmonale and without hypoxemia;
   for severe PVD with desaturation in an extremity (always); for a terminal
@@ -93,14 +101,20 @@ whole-number PaO2/SaO2; decreases stated as facts):
   carry no condition (for the first two B cannot hold anyway).
 - D: "The MAC may determine reasonable and necessary coverage ... for
   patients who are not described in subsection B or precluded by subsection
-  C": covered when `mac_determined_coverage` and not precluded by C. "Not
-  described in subsection B" is read as "not covered under B": a patient B
-  covers needs no MAC; one B does not cover, for whatever reason (a portable
-  unit for sleep only, a test outside the time of need), is the MAC's to
-  decide (D's last sentence lets the MAC cover a portable system). The
-  90-day limit and renewal are the MAC's ("may ... at MAC discretion"),
-  carried by the fact's meaning; the NCD states no re-certification for
-  Groups I and II.
+  C of this NCD. Initial coverage for patients with other conditions ...":
+  covered when `mac_determined_coverage`, for a patient who does not exhibit
+  hypoxemia as B defines it and whom C does not preclude. A hypoxemic patient
+  whose claim B does not cover (a test not ordered by the treating
+  practitioner, outside the time of need, a portable unit for sleep only, no
+  improvement with oxygen during exercise) is not the MAC's to cover: D's
+  "patients with other conditions" are those B does not describe, and B's
+  limits would mean nothing if a MAC could lift them. (Revised after the
+  first comparison: the oracle first read "not described in subsection B"
+  as "not covered under B", opening D to every patient B did not cover, and
+  counted the exercise criterion as hypoxemia only with the improvement; see
+  tests/oracle/test_ncd_240_2_oracle.py.) The 90-day limit and renewal are
+  the MAC's ("may ... at MAC discretion"), carried by the fact's meaning; the
+  NCD states no re-certification for Groups I and II.
 - The MACs' duty to "take into account variations in oxygen measurements"
   has no fact: nothing is read of it.
 """
@@ -127,6 +141,7 @@ SAO2_FALL = 5  # "or decrease in arterial oxygen saturation more than 5%"
 P_WAVE_MM = 3.0  # "P wave greater than 3 mm"
 HEMATOCRIT = 56.0  # "a hematocrit greater than 56%"
 DISCHARGE_WINDOW_DAYS = 2  # "within 2 days of discharge"
+EARLIEST_DATE = date(2000, 1, 1)  # the vocabulary's lower bound of both dates
 
 STUDIES = ("arterial_blood_gas", "oximetry", "none")
 ENUMS: Mapping[str, tuple[str, ...]] = {
@@ -204,11 +219,15 @@ def decide(get: Get, study_day: date) -> bool:
         return False
     if _precluded(get):
         return False
-    if _national(get, study_day):
-        return True
+    if hypoxemia(get):
+        # B describes the patient: B alone decides (its claim conditions, the
+        # sleep-only unit and the improvement with oxygen are not for the MAC
+        # to waive).
+        return _national(get, study_day)
     # D: "The MAC may determine reasonable and necessary coverage of oxygen
     # therapy and oxygen equipment in the home for patients who are not
-    # described in subsection B or precluded by subsection C of this NCD."
+    # described in subsection B or precluded by subsection C of this NCD.
+    # Initial coverage for patients with other conditions may be limited ..."
     return bool(get("mac_determined_coverage"))
 
 
@@ -260,8 +279,13 @@ def _time_of_need(get: Get, study_day: date) -> bool:
 
 def hypoxemia(get: Get) -> bool:
     """ "Patients exhibiting hypoxemia are defined using the clinical criteria
-    below: Group I: ... Group II: ..." (whatever the unit and the claim)."""
-    return _group_i_rest(get) or _group_i_sleep(get) or _group_i_exercise(get) or _group_ii(get)
+    below: Group I: ... Group II: ...": the patient B describes, whatever the
+    unit and the claim. During exercise the level at exercise and the awake
+    level at rest describe the patient; the improvement with oxygen is a
+    condition of provision ("supplemental oxygen is provided for during
+    exercise if the use of oxygen improves the hypoxemia that was demonstrated
+    during exercise": the text calls it hypoxemia before that test)."""
+    return _group_i_rest(get) or _group_i_sleep(get) or _exercise_hypoxemia(get) or _group_ii(get)
 
 
 def _measurement(get: Get, study_fact: str, pao2: str, sao2: str) -> tuple[str, int] | None:
@@ -342,10 +366,12 @@ def _group_i_exercise(get: Get) -> bool:
     # oxygen is provided for during exercise if the use of oxygen improves the
     # hypoxemia that was demonstrated during exercise when the patient was
     # breathing room air."
-    return (
-        _low(_measurement(get, "exercise_study", "pao2_exercise", "sao2_exercise"))
-        and _awake_normal(get)
-        and bool(get("exercise_oxygen_improves"))
+    return _exercise_hypoxemia(get) and bool(get("exercise_oxygen_improves"))
+
+
+def _exercise_hypoxemia(get: Get) -> bool:
+    return _low(_measurement(get, "exercise_study", "pao2_exercise", "sao2_exercise")) and (
+        _awake_normal(get)
     )
 
 
@@ -394,12 +420,14 @@ def domain(fact: str, study_day: date) -> tuple[Any, ...]:
     if fact in NUMBER_REGIONS:
         return NUMBER_REGIONS[fact]
     if fact == "discharge_date":
-        # before the study; from the study's day to two days after; later
-        return (
+        # before the study (no such day within the bounds when the study is on
+        # the earliest day); from the study's day to two days after; later
+        regions = (
             study_day - timedelta(days=1),
             study_day,
             study_day + timedelta(days=DISCHARGE_WINDOW_DAYS + 1),
         )
+        return tuple(d for d in regions if d >= EARLIEST_DATE)
     raise ValueError(f"not a fact of NCD 240.2: {fact}")
 
 
@@ -409,7 +437,11 @@ def region_key(fact: str, value: Any, study_day: date) -> Any:
         regions = NUMBER_REGIONS[fact]
         return next((r for r in regions[:-1] if value <= r), regions[-1])
     if fact == "discharge_date":
-        before, within, after = domain(fact, study_day)
+        before, within, after = (
+            study_day - timedelta(days=1),
+            study_day,
+            study_day + timedelta(days=DISCHARGE_WINDOW_DAYS + 1),
+        )
         if value < study_day:
             return before
         return within if discharge_within_window(value, study_day) else after

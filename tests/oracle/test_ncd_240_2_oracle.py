@@ -1,0 +1,324 @@
+"""The encoding of NCD 240.2 (home-oxygen) against the oracle written from
+the text alone (tests/oracle/ncd_240_2.py).
+
+Partial cases, generated with PaO2/SaO2 values on both sides of every
+threshold the text states (55/56, 59/60; 88/89/90; decreases of 10/11 mm Hg
+and 5/6 points), P wave and hematocrit on both sides of 3 mm and 56%, and
+discharge dates around the two-day window counted from the qualifying
+study's date (month ends, leap days and the vocabulary's earliest date among
+the study dates), must get the oracle's verdict, missing facts and set of
+minimal explanations; an even sample of complete scenarios (one value per
+region) on each edge date must get the oracle's verdict.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from datetime import date, timedelta
+from itertools import product
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+
+from policykb.bridge import KnowledgeBase
+from tests.oracle import ncd_240_2 as oracle
+
+POLICY = "home-oxygen"
+LAST_DAY = date(2030, 12, 31)
+SETTINGS = settings(
+    max_examples=int(os.environ.get("NCD_240_2_EXAMPLES", "60")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+# Qualifying study dates: the vocabulary's earliest day (no discharge can
+# precede it), month ends (the window crosses into the next month), leap days
+# and the days around them, a year end.
+STUDY_DAYS = (
+    date(2000, 1, 1),
+    date(2020, 2, 27),
+    date(2020, 2, 28),
+    date(2020, 2, 29),
+    date(2021, 2, 27),
+    date(2021, 2, 28),
+    date(2023, 4, 30),
+    date(2024, 2, 29),
+    date(2024, 12, 30),
+    date(2024, 12, 31),
+    date(2025, 1, 31),
+)
+# Around each threshold on both sides, and the declared bounds.
+NUMBERS: dict[str, tuple[Any, ...]] = {
+    "pao2_rest": (0, 40, 54, 55, 56, 57, 59, 60, 61, 95, 800),
+    "sao2_rest": (0, 80, 87, 88, 89, 90, 91, 100),
+    "pao2_sleep": (0, 54, 55, 56, 57, 90, 800),
+    "sao2_sleep": (0, 87, 88, 89, 90, 100),
+    "pao2_exercise": (0, 54, 55, 56, 57, 90, 800),
+    "sao2_exercise": (0, 87, 88, 89, 90, 100),
+    "pao2_sleep_decrease": (0, 9, 10, 11, 12, 800),
+    "sao2_sleep_decrease": (0, 4, 5, 6, 7, 100),
+    "p_wave_amplitude": (0.0, 2.5, 2.99, 3.0, 3.01, 3.5, 50.0),
+    "hematocrit": (0.0, 45.0, 55.99, 56.0, 56.01, 60.0, 100.0),
+}
+NUMBER_BOUNDS: dict[str, tuple[int, int]] = {
+    f: (0, 800) if f.startswith("pao2") else (0, 100)
+    for f in NUMBERS
+    if f not in ("p_wave_amplitude", "hematocrit")
+}
+SAMPLED_PER_DAY = 600
+
+
+@pytest.fixture(scope="module")
+def knowledge() -> KnowledgeBase:
+    return KnowledgeBase()
+
+
+def study_days() -> st.SearchStrategy[date]:
+    anywhere = st.integers(0, (LAST_DAY - oracle.EARLIEST_DATE).days).map(
+        lambda n: oracle.EARLIEST_DATE + timedelta(days=n)
+    )
+    return st.one_of(st.sampled_from(STUDY_DAYS), anywhere)
+
+
+def discharge_dates(study_day: date) -> st.SearchStrategy[date]:
+    """A discharge date around the window (the study's day to two days after),
+    or anywhere within the bounds."""
+    near = st.integers(-3, 4).map(lambda n: study_day + timedelta(days=n))
+    anywhere = st.integers(0, (LAST_DAY - oracle.EARLIEST_DATE).days).map(
+        lambda n: oracle.EARLIEST_DATE + timedelta(days=n)
+    )
+    return st.one_of(near, near, near, anywhere).filter(lambda d: d >= oracle.EARLIEST_DATE)
+
+
+def number(fact: str) -> st.SearchStrategy[Any]:
+    if fact in NUMBER_BOUNDS:
+        low, high = NUMBER_BOUNDS[fact]
+        return st.one_of(st.sampled_from(NUMBERS[fact]), st.integers(low, high))
+    high = 50.0 if fact == "p_wave_amplitude" else 100.0
+    return st.one_of(st.sampled_from(NUMBERS[fact]), st.floats(0, high).map(lambda x: round(x, 2)))
+
+
+# The values that can lead to coverage are drawn more often than the others (a
+# uniform draw almost never meets every criterion at once).
+LEANING: dict[str, tuple[Any, ...]] = {
+    "medicare_beneficiary": (True,) * 5 + (False,),
+    "test_ordered_and_evaluated": (True,) * 4 + (False,),
+    "oximetry_by_qualified_tester": (True,) * 3 + (False,),
+    "test_during_symptomatic_period": (True,) * 3 + (False,),
+    "treats_angina": (False,) * 3 + (True,),
+    "treats_breathlessness": (False,) * 3 + (True,),
+    "treats_pvd_desaturation": (False,) * 5 + (True,),
+    "terminal_illness_not_breathing": (False,) * 5 + (True,),
+}
+
+
+def values(fact: str, study_day: date) -> st.SearchStrategy[Any]:
+    if fact in LEANING:
+        return st.sampled_from(LEANING[fact])
+    if fact in oracle.ENUMS:
+        return st.sampled_from(oracle.ENUMS[fact])
+    if fact in oracle.BOOL_FACTS:
+        return st.booleans()
+    if fact == "discharge_date":
+        return discharge_dates(study_day)
+    return number(fact)
+
+
+# Half the cases start from a scenario meeting Medicare and the claim
+# conditions and precluded by nothing, so that the groups and the facts they
+# rest on are at stake.
+MEETING: dict[str, Any] = {
+    "medicare_beneficiary": True,
+    "test_ordered_and_evaluated": True,
+    "oximetry_by_qualified_tester": True,
+    "treats_pvd_desaturation": False,
+    "terminal_illness_not_breathing": False,
+}
+
+
+@st.composite
+def partial_cases(draw: st.DrawFn) -> tuple[dict[str, Any], date]:
+    study_day = draw(study_days())
+    scenario = {fact: draw(values(fact, study_day)) for fact in oracle.FACTS}
+    if draw(st.booleans()):
+        scenario |= MEETING
+    unknown = draw(st.sets(st.sampled_from(oracle.FACTS)))
+    return {f: v for f, v in scenario.items() if f not in unknown}, study_day
+
+
+def document(facts: dict[str, Any], study_day: date) -> dict[str, Any]:
+    """A case document as JSON would give it (dates as ISO strings)."""
+    stated = {f: v.isoformat() if isinstance(v, date) else v for f, v in facts.items()}
+    return {"policy": POLICY, "facts": {**stated, oracle.REFERENCE_DATE: study_day.isoformat()}}
+
+
+@SETTINGS
+@given(case=partial_cases())
+def test_verdict_missing_and_explanations_agree_with_the_oracle(
+    knowledge: KnowledgeBase, case: tuple[dict[str, Any], date]
+) -> None:
+    facts, study_day = case
+    answer = knowledge.why(knowledge.case(document(facts, study_day)))
+    known = oracle.with_defaults(facts)
+    event(f"verdict {answer.verdict.value}")
+    assert answer.verdict.value == oracle.verdict(known, study_day)
+    assert {m.fact for m in answer.missing} == oracle.missing(known, study_day)
+    found = {frozenset(item.fact for item in e) for e in answer.explanations}
+    assert found == oracle.explanations(known, study_day)
+
+
+ROUTES = (
+    "rest_abg",
+    "rest_oximetry",
+    "sleep_level",
+    "sleep_fall",
+    "exercise",
+    "group_ii_edema",
+    "group_ii_cor_pulmonale",
+    "group_ii_p_wave",
+    "group_ii_hematocrit",
+    "inpatient",
+    "mac",
+)
+
+
+def route_met(route: str, study_day: date) -> dict[str, Any]:
+    """A complete scenario covered through one route (every other route closed),
+    each number at the covered edge of its threshold."""
+    closed: dict[str, Any] = {f: False for f in oracle.BOOL_FACTS}
+    scenario: dict[str, Any] = closed | {
+        "oxygen_equipment": "portable",
+        "test_ordered_and_evaluated": True,
+        "oximetry_by_qualified_tester": True,
+        "medicare_beneficiary": True,
+        "inpatient_prescription": False,
+        "discharge_date": study_day + timedelta(days=30),
+        "test_during_symptomatic_period": True,
+        "rest_study": "arterial_blood_gas",
+        "pao2_rest": 60,
+        "sao2_rest": 95,
+        "sleep_study": "none",
+        "pao2_sleep": 56,
+        "sao2_sleep": 89,
+        "pao2_sleep_decrease": 10,
+        "sao2_sleep_decrease": 5,
+        "exercise_study": "none",
+        "pao2_exercise": 56,
+        "sao2_exercise": 89,
+        "p_wave_amplitude": 3.0,
+        "hematocrit": 56.0,
+    }
+    group_ii = {"pao2_rest": 59}
+    meeting: dict[str, dict[str, Any]] = {
+        "rest_abg": {"pao2_rest": 55},
+        "rest_oximetry": {"rest_study": "oximetry", "sao2_rest": 88},
+        "sleep_level": {
+            "oxygen_equipment": "stationary",
+            "pao2_rest": 56,
+            "sleep_study": "oximetry",
+            "sao2_sleep": 88,
+        },
+        "sleep_fall": {
+            "oxygen_equipment": "stationary",
+            "sleep_study": "arterial_blood_gas",
+            "pao2_sleep_decrease": 11,
+            "sleep_hypoxemia_signs": True,
+        },
+        "exercise": {
+            "rest_study": "oximetry",
+            "sao2_rest": 89,
+            "exercise_study": "arterial_blood_gas",
+            "pao2_exercise": 55,
+            "exercise_oxygen_improves": True,
+        },
+        "group_ii_edema": {**group_ii, "dependent_edema_chf": True},
+        "group_ii_cor_pulmonale": {
+            "rest_study": "oximetry",
+            "sao2_rest": 89,
+            "pulmonary_hypertension_measured": True,
+        },
+        "group_ii_p_wave": {"pao2_rest": 56, "p_wave_amplitude": 3.01},
+        "group_ii_hematocrit": {**group_ii, "hematocrit": 56.01},
+        "inpatient": {
+            "pao2_rest": 55,
+            "inpatient_prescription": True,
+            "test_during_symptomatic_period": False,
+            "discharge_date": study_day + timedelta(days=2),
+        },
+        "mac": {"test_ordered_and_evaluated": False, "mac_determined_coverage": True},
+    }
+    return scenario | meeting[route]
+
+
+def test_each_route_template_is_covered_by_the_oracle() -> None:
+    """The templates the sample starts from do meet their route (so the
+    redrawn facts test edges of a covered scenario, not of a denied one)."""
+    for study_day in STUDY_DAYS:
+        for route in ROUTES:
+            assert oracle.covered(route_met(route, study_day), study_day), (route, study_day)
+
+
+def test_an_even_sample_of_complete_scenarios_agrees_with_the_oracle(
+    knowledge: KnowledgeBase,
+) -> None:
+    """SAMPLED_PER_DAY complete scenarios per study date (a fixed seed, so a
+    failure reproduces): a third drawn with each fact's region uniform and
+    independent; two thirds start from a scenario covered through one route
+    (each Group I criterion, each Group II condition, the inpatient window, the
+    MAC, in turn), with one to three facts then redrawn uniformly over their
+    regions, so that every threshold, window edge and exclusion is met and
+    missed."""
+    disagreements = []
+    compared = 0
+    for study_day in STUDY_DAYS:
+        evaluator = knowledge.evaluator(POLICY)
+        draw = random.Random(study_day.toordinal())
+        for n in range(SAMPLED_PER_DAY):
+            if n % 3 == 0:
+                scenario = {f: draw.choice(oracle.domain(f, study_day)) for f in oracle.FACTS}
+            else:
+                scenario = route_met(ROUTES[n % len(ROUTES)], study_day)
+                for fact in draw.sample(oracle.FACTS, draw.randint(1, 3)):
+                    scenario[fact] = draw.choice(oracle.domain(fact, study_day))
+            expected = "covered" if oracle.covered(scenario, study_day) else "not_covered"
+            known, _ = evaluator.known_facts(knowledge.case(document(scenario, study_day)))
+            got = evaluator.for_known(known).verdict_of(known)
+            compared += 1
+            if got.value != expected:
+                disagreements.append((study_day, scenario, got.value, expected))
+    assert compared == SAMPLED_PER_DAY * len(STUDY_DAYS)
+    assert not disagreements, f"{len(disagreements)} disagreements, first {disagreements[:3]}"
+
+
+@settings(max_examples=40, deadline=None)
+@given(case=partial_cases(), unknown=st.sets(st.sampled_from(oracle.FACTS), max_size=6))
+def test_the_oracles_enumeration_equals_the_full_product(
+    case: tuple[dict[str, Any], date], unknown: set[str]
+) -> None:
+    """The oracle's decision-tree enumeration (which branches on a fact only
+    where it is read) gives the verdict and missing facts that the plain
+    product over every unknown fact's regions gives."""
+    facts, study_day = case
+    full = {f: oracle.domain(f, study_day)[0] for f in oracle.FACTS} | facts
+    known = {f: v for f, v in full.items() if f not in unknown}
+    free = sorted(unknown)
+
+    def outcome(values: tuple[Any, ...]) -> bool:
+        return oracle.covered({**known, **dict(zip(free, values, strict=True))}, study_day)
+
+    completions = list(product(*(oracle.domain(f, study_day) for f in free)))
+    outcomes = {outcome(values) for values in completions}
+    expected = {frozenset({True}): "covered", frozenset({False}): "not_covered"}.get(
+        frozenset(outcomes), "needs_information"
+    )
+    assert oracle.verdict(known, study_day) == expected
+    turns = {
+        fact
+        for i, fact in enumerate(free)
+        for values in completions
+        for other in oracle.domain(fact, study_day)
+        if outcome((*values[:i], other, *values[i + 1 :])) != outcome(values)
+    }
+    assert oracle.missing(known, study_day) == (turns if expected == "needs_information" else set())
