@@ -150,9 +150,10 @@ ENUMS: Mapping[str, tuple[str, ...]] = {
     "sleep_study": STUDIES,
     "exercise_study": STUDIES,
 }
-# One value per region of each number, lowest region first.
+# One value per region of each number, lowest region first, each region's
+# highest value but the last (`region_key` relies on it).
 NUMBER_REGIONS: Mapping[str, tuple[Any, ...]] = {
-    "pao2_rest": (PAO2_LOW, PAO2_AWAKE, PAO2_GROUP_II_HIGH + 1),
+    "pao2_rest": (PAO2_LOW, PAO2_GROUP_II_HIGH, PAO2_GROUP_II_HIGH + 1),
     "sao2_rest": (SAO2_LOW, SAO2_GROUP_II, SAO2_GROUP_II + 1),
     "pao2_sleep": (PAO2_LOW, PAO2_AWAKE),
     "sao2_sleep": (SAO2_LOW, SAO2_AWAKE),

@@ -322,3 +322,201 @@ def test_the_oracles_enumeration_equals_the_full_product(
         if outcome((*values[:i], other, *values[i + 1 :])) != outcome(values)
     }
     assert oracle.missing(known, study_day) == (turns if expected == "needs_information" else set())
+
+
+def test_the_oracle_reads_each_threshold_and_window_of_the_text() -> None:
+    """The oracle itself, on the sentences at stake (so a slip in it is not
+    hidden by a like slip in the encoding)."""
+    day = date(2024, 2, 28)  # the window crosses a leap day into March
+    rest = route_met("rest_abg", day)
+    assert oracle.covered(rest, day)
+    assert not oracle.covered({**rest, "pao2_rest": 56}, day)
+    oximetry = route_met("rest_oximetry", day)
+    assert oracle.covered(oximetry, day)
+    assert not oracle.covered({**oximetry, "sao2_rest": 89}, day)
+    assert not oracle.covered({**oximetry, "oximetry_by_qualified_tester": False}, day)
+    assert not oracle.covered({**rest, "test_ordered_and_evaluated": False}, day)
+    # "within 2 days of discharge": the study's day to two days after it.
+    inpatient = route_met("inpatient", day)
+    assert inpatient["discharge_date"] == date(2024, 3, 1)
+    assert oracle.covered({**inpatient, "discharge_date": day}, day)
+    assert not oracle.covered({**inpatient, "discharge_date": date(2024, 3, 2)}, day)
+    assert not oracle.covered({**inpatient, "discharge_date": date(2024, 2, 27)}, day)
+    assert oracle.covered({**inpatient, "inpatient_prescription": False}, day) is False
+    # Group II: 56-59 and 89 with a condition; 60 and 90 are not; > 3 mm, > 56%.
+    for pao2, expected in ((55, True), (56, True), (59, True), (60, False)):
+        assert oracle.covered({**route_met("group_ii_edema", day), "pao2_rest": pao2}, day) is (
+            expected
+        )
+    sao2_ii = route_met("group_ii_cor_pulmonale", day)
+    assert not oracle.covered({**sao2_ii, "sao2_rest": 90}, day)
+    assert oracle.covered({**sao2_ii, "sao2_rest": 88}, day)  # Group I at rest instead
+    assert not oracle.covered({**route_met("group_ii_p_wave", day), "p_wave_amplitude": 3.0}, day)
+    assert not oracle.covered({**route_met("group_ii_hematocrit", day), "hematocrit": 56.0}, day)
+    # Sleep: <= 55 with >= 56 awake; a fall of more than 10 mm Hg / 5 points with signs.
+    level = route_met("sleep_level", day)
+    assert not oracle.covered({**level, "sao2_sleep": 89}, day)
+    assert not oracle.covered({**level, "oxygen_equipment": "portable"}, day)
+    assert not oracle.covered({**level, "rest_study": "none"}, day)
+    fall = route_met("sleep_fall", day)
+    assert not oracle.covered({**fall, "pao2_sleep_decrease": 10}, day)
+    assert not oracle.covered({**fall, "sleep_hypoxemia_signs": False}, day)
+    assert oracle.covered({**fall, "rest_study": "none"}, day)
+    by_oximetry = {**fall, "sleep_study": "oximetry", "sao2_sleep_decrease": 6}
+    assert oracle.covered(by_oximetry, day)
+    assert not oracle.covered({**by_oximetry, "sao2_sleep_decrease": 5}, day)
+    # Exercise: <= 55 / <= 88 at exercise, >= 56 / >= 89 at rest, improved by oxygen.
+    exercise = route_met("exercise", day)
+    assert not oracle.covered({**exercise, "pao2_exercise": 56}, day)
+    assert not oracle.covered({**exercise, "rest_study": "none"}, day)
+    assert oracle.covered({**exercise, "sao2_rest": 88}, day)  # Group I at rest
+    assert not oracle.covered({**exercise, "exercise_oxygen_improves": False}, day)
+    assert not oracle.covered(
+        {**exercise, "exercise_oxygen_improves": False, "mac_determined_coverage": True}, day
+    )
+    # C precludes B and D; angina and breathlessness only without hypoxemia.
+    assert not oracle.covered({**rest, "treats_pvd_desaturation": True}, day)
+    assert not oracle.covered({**rest, "terminal_illness_not_breathing": True}, day)
+    assert oracle.covered({**rest, "treats_angina": True, "treats_breathlessness": True}, day)
+    mac = route_met("mac", day)
+    assert not oracle.covered({**mac, "treats_angina": True}, day)
+    assert not oracle.covered({**mac, "treats_breathlessness": True}, day)
+    assert oracle.covered({**mac, "treats_breathlessness": True, "p_wave_amplitude": 3.5}, day)
+    assert not oracle.covered({**mac, "medicare_beneficiary": False}, day)
+    assert not oracle.covered({**mac, "pao2_rest": 55}, day)  # B describes the patient
+    assert not oracle.covered({**mac, "mac_determined_coverage": False}, day)
+
+
+def reading_probes(day: date) -> dict[str, dict[str, Any]]:
+    """One complete scenario per reading a reviewer might dispute, each a
+    covered route changed in the one respect at stake."""
+    rest, fall, level = (route_met(r, day) for r in ("rest_abg", "sleep_fall", "sleep_level"))
+    inpatient, exercise, mac = (route_met(r, day) for r in ("inpatient", "exercise", "mac"))
+    group_ii = route_met("group_ii_edema", day)
+    return {
+        "inpatient: discharge on the study's day": {**inpatient, "discharge_date": day},
+        "inpatient: discharge three days after the study": {
+            **inpatient,
+            "discharge_date": day + timedelta(days=3),
+        },
+        "inpatient: discharge the day before the study": {
+            **inpatient,
+            "discharge_date": day - timedelta(days=1),
+        },
+        "sleep fall: no study at rest": {**fall, "rest_study": "none"},
+        "sleep fall: PaO2 55 at rest, portable": {
+            **fall,
+            "pao2_rest": 55,
+            "oxygen_equipment": "portable",
+        },
+        "sleep level: awake SaO2 by unqualified oximetry": {
+            **level,
+            "rest_study": "oximetry",
+            "sao2_rest": 95,
+            "oximetry_by_qualified_tester": False,
+        },
+        "sleep only, portable, MAC has covered": {
+            **level,
+            "oxygen_equipment": "portable",
+            "mac_determined_coverage": True,
+        },
+        "sleep and exercise, portable": {
+            **level,
+            "oxygen_equipment": "portable",
+            "exercise_study": "arterial_blood_gas",
+            "pao2_exercise": 55,
+            "exercise_oxygen_improves": True,
+        },
+        "exercise: no improvement, MAC has covered": {
+            **exercise,
+            "exercise_oxygen_improves": False,
+            "mac_determined_coverage": True,
+        },
+        "Group II: level 57 only at exercise": {
+            **group_ii,
+            "pao2_rest": 60,
+            "exercise_study": "arterial_blood_gas",
+            "pao2_exercise": 57,
+        },
+        "Group II: level without a condition, MAC has covered": {
+            **group_ii,
+            "dependent_edema_chf": False,
+            "mac_determined_coverage": True,
+        },
+        "Group I at rest, test not ordered, MAC has covered": {
+            **rest,
+            "test_ordered_and_evaluated": False,
+            "mac_determined_coverage": True,
+        },
+        "PVD desaturation beside Group I at rest": {**rest, "treats_pvd_desaturation": True},
+        "terminal illness beside Group I at rest": {
+            **rest,
+            "terminal_illness_not_breathing": True,
+        },
+        "angina beside Group I at rest": {**rest, "treats_angina": True},
+        "breathlessness with P pulmonale, MAC has covered": {
+            **mac,
+            "treats_breathlessness": True,
+            "p_wave_amplitude": 3.5,
+        },
+        "breathlessness with measured pulmonary hypertension, MAC has covered": {
+            **mac,
+            "treats_breathlessness": True,
+            "pulmonary_hypertension_measured": True,
+        },
+        "angina, Group II level without a condition, MAC has covered": {
+            **mac,
+            "treats_angina": True,
+            "pao2_rest": 57,
+        },
+        "MAC has covered, not a Medicare beneficiary": {**mac, "medicare_beneficiary": False},
+    }
+
+
+PROBE_DAY = date(2024, 2, 28)
+
+
+@pytest.mark.parametrize("probe", sorted(reading_probes(PROBE_DAY)))
+def test_each_disputable_reading_agrees_with_the_oracle(
+    knowledge: KnowledgeBase, probe: str
+) -> None:
+    scenario = reading_probes(PROBE_DAY)[probe]
+    evaluator = knowledge.evaluator(POLICY)
+    known, _ = evaluator.known_facts(knowledge.case(document(scenario, PROBE_DAY)))
+    expected = "covered" if oracle.covered(scenario, PROBE_DAY) else "not_covered"
+    assert evaluator.for_known(known).verdict_of(known).value == expected
+
+
+GRID: dict[str, tuple[Any, ...]] = {
+    **{f: (*range(0, 121), 800) for f in NUMBER_BOUNDS if f.startswith("pao2")},
+    **{f: tuple(range(0, 101)) for f in NUMBER_BOUNDS if f.startswith("sao2")},
+    "p_wave_amplitude": (0.0, 2.99, 3.0, 3.001, 3.01, 4.0, 50.0),
+    "hematocrit": (0.0, 55.99, 56.0, 56.001, 56.01, 70.0, 100.0),
+}
+
+
+def test_each_value_decides_as_its_region_does() -> None:
+    """Replacing a number or date by its region's stand-in (`region_key`, what
+    the oracle's verdict enumerates over) never changes the decision, on every
+    whole number within the bounds near the thresholds, decimals around 3 mm and
+    56%, and discharge dates a week either side of the study, for each route's
+    template with its other routes closed."""
+    day = date(2024, 2, 28)
+    for route in ROUTES:
+        template = route_met(route, day)
+        scenarios = [template, {**template, "mac_determined_coverage": True}]
+        for fact, grid in GRID.items():
+            for scenario in scenarios:
+                for value in grid:
+                    stand_in = oracle.region_key(fact, value, day)
+                    assert stand_in in oracle.domain(fact, day), (fact, value)
+                    assert oracle.covered({**scenario, fact: value}, day) == oracle.covered(
+                        {**scenario, fact: stand_in}, day
+                    ), (route, fact, value)
+        for offset in range(-7, 8):
+            discharge = day + timedelta(days=offset)
+            stand_in = oracle.region_key("discharge_date", discharge, day)
+            for scenario in scenarios:
+                assert oracle.covered({**scenario, "discharge_date": discharge}, day) == (
+                    oracle.covered({**scenario, "discharge_date": stand_in}, day)
+                ), (route, discharge)
