@@ -579,6 +579,30 @@ def explanations(known: Mapping[str, Any], study_day: date) -> set[frozenset[str
             return candidates
 
 
+def decision_leaves(study_day: date) -> list[tuple[dict[str, Any], bool]]:
+    """Every leaf of `decide`'s tree as of a study date, in a fixed order: a
+    partial scenario (the facts read on the way, each at a region's stand-in)
+    and the decision it reaches whatever the facts it leaves unknown. The
+    leaves partition the complete scenarios: each complete scenario extends
+    exactly one of them."""
+    leaves: list[tuple[dict[str, Any], bool]] = []
+    stack: list[dict[str, Any]] = [{}]
+    while stack:
+        assignment = stack.pop()
+
+        def get(fact: str, assignment: dict[str, Any] = assignment) -> Any:
+            if fact not in assignment:
+                raise _Unknown(fact)
+            return assignment[fact]
+
+        try:
+            leaves.append((assignment, decide(get, study_day)))
+        except _Unknown as unknown:
+            values = domain(unknown.fact, study_day)
+            stack.extend({**assignment, unknown.fact: v} for v in reversed(values))
+    return leaves
+
+
 def complete_scenarios(study_day: date) -> Iterable[dict[str, Any]]:
     """Every complete scenario as of a study date, one value per region of each
     fact (far too many to exhaust: sample them)."""
