@@ -17,7 +17,7 @@ import math
 import os
 import random
 from datetime import date, timedelta
-from itertools import product
+from itertools import combinations, product
 from typing import Any
 
 import pytest
@@ -99,8 +99,10 @@ def number(fact: str) -> st.SearchStrategy[Any]:
     if fact in NUMBER_BOUNDS:
         low, high = NUMBER_BOUNDS[fact]
         return st.one_of(st.sampled_from(NUMBERS[fact]), st.integers(low, high))
-    high = 50.0 if fact == "p_wave_amplitude" else 100.0
-    return st.one_of(st.sampled_from(NUMBERS[fact]), st.floats(0, high).map(lambda x: round(x, 2)))
+    largest = 50.0 if fact == "p_wave_amplitude" else 100.0
+    return st.one_of(
+        st.sampled_from(NUMBERS[fact]), st.floats(0, largest).map(lambda x: round(x, 2))
+    )
 
 
 # The values that can lead to coverage are drawn more often than the others (a
@@ -147,7 +149,14 @@ def partial_cases(draw: st.DrawFn) -> tuple[dict[str, Any], date]:
     scenario = {fact: draw(values(fact, study_day)) for fact in oracle.FACTS}
     if draw(st.booleans()):
         scenario |= MEETING
-    unknown = draw(st.sets(st.sampled_from(oracle.FACTS)))
+    # A few facts unknown, or many (so that needs_information and its missing
+    # facts come up as often as the decided verdicts).
+    unknown = draw(
+        st.one_of(
+            st.sets(st.sampled_from(oracle.FACTS), max_size=4),
+            st.sets(st.sampled_from(oracle.FACTS), min_size=5, max_size=20),
+        )
+    )
     return {f: v for f, v in scenario.items() if f not in unknown}, study_day
 
 
@@ -584,3 +593,28 @@ def test_each_value_decides_as_its_region_does() -> None:
                 assert oracle.covered({**scenario, "discharge_date": discharge}, day) == (
                     oracle.covered({**scenario, "discharge_date": stand_in}, day)
                 ), (route, discharge)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    case=partial_cases(),
+    kept=st.sets(st.sampled_from(oracle.FACTS), min_size=1, max_size=9),
+)
+def test_the_oracles_explanations_equal_the_minimal_sufficient_subsets(
+    case: tuple[dict[str, Any], date], kept: set[str]
+) -> None:
+    """Dualisation finds exactly the minimal sets among all subsets of the known
+    facts that alone give the verdict (by brute force over every subset of up
+    to nine known facts)."""
+    facts, study_day = case
+    full = {f: oracle.domain(f, study_day)[0] for f in oracle.FACTS} | facts
+    known = {f: full[f] for f in kept}
+    target = oracle.verdict(known, study_day)
+    sufficient = [
+        frozenset(subset)
+        for size in range(len(known) + 1)
+        for subset in combinations(sorted(known), size)
+        if oracle.verdict({f: known[f] for f in subset}, study_day) == target
+    ]
+    minimal = {s for s in sufficient if not any(t < s for t in sufficient)}
+    assert oracle.explanations(known, study_day) == minimal
