@@ -164,7 +164,7 @@ def package(document: object, decisions: Decisions, base: str, today: date) -> d
         if not isinstance(subject, Mapping):
             subject = order.get("subject") or order.get("patient")
         key = ORDER_CODES.get(str(order["resourceType"]))
-        record = Resources(order, coverage=coverage, patient_id=_patient_id(subject))
+        record = Resources(dict(order), coverage=dict(coverage), patient_id=_patient_id(subject))
         routed = decisions.route(order.get(key), record, today) if key else None
         if routed is None:
             issues.append(
@@ -308,7 +308,7 @@ def _prefilled(
     order, when one order is documented): origin auto-server. Only facts the
     policy accepts, one value each; the code's own fact is not asked."""
     order: Mapping[str, Any] = orders[0] if len(orders) == 1 else {"resourceType": "None"}
-    record = Resources(dict(order), coverage=coverage, patient_id=_patient_id(subject))
+    record = Resources(dict(order), coverage=dict(coverage), patient_id=_patient_id(subject))
     read = decisions.mappings[policy].read(record, today)
     facts = decisions.policies[policy].facts
     items = []

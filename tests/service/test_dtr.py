@@ -25,6 +25,7 @@ from policykb.service.dtr_population import LAUNCH_CONTEXT, VARIABLE
 from policykb.service.errors import ServiceError
 from policykb.service.fhir_facts import Resources
 from policykb.service.settings import ServiceSettings
+from tests.fhir_records import CPT as CPT_URI
 from tests.fhir_records import LOINC, UCUM, Record, bmi, condition
 
 JS = Path(__file__).parents[1] / "js"
@@ -355,3 +356,289 @@ def test_a_year_of_age_in_months_converts(decisions: Decisions) -> None:
     policy = decisions.policies["bariatric-surgery"]
     response = _quantity_response({"value": 540, "system": UCUM, "code": "mo"}, "age")
     assert dtr.answers(response, policy, "QR") == {"age": 45}
+
+
+# -- $questionnaire-package ---------------------------------------------------------
+
+DTR_SD = "http://hl7.org/fhir/us/davinci-dtr/StructureDefinition/"
+# DTR's invariants (HL7/davinci-dtr input/fsh/DTRInvariants.fsh, commit
+# ef91b18f), by their published FHIRPath: where each applies in a package.
+DTR_INVARIANTS = {
+    "dtrb-1": ("packagebundle", "entry.first().resource.is(Questionnaire)"),
+    "dtrq-2": (
+        "Questionnaire.item",
+        "(type='choice' or type='open-choice') implies answerOption.exists() or "
+        "answerValueSet.exists() or extension('http://hl7.org/fhir/uv/sdc/StructureDefinition/"
+        "sdc-questionnaire-answerExpression').exists()",
+    ),
+    "dtrq-3": (
+        "Questionnaire.item",
+        "(type='quantity') implies extension.where(url='http://hl7.org/fhir/StructureDefinition/"
+        "questionnaire-unitOption').exists() or extension.where(url='http://hl7.org/fhir/"
+        "StructureDefinition/questionnaire-unitValueSet').exists()",
+    ),
+    "dtrq-4": (
+        "Questionnaire.item",
+        "(type='reference') implies extension.where(url='http://hl7.org/fhir/StructureDefinition/"
+        "questionnaire-referenceResource').exists()",
+    ),
+    "dtrq-5": (
+        "Questionnaire.item",
+        "(type='reference') implies extension.where(url='http://hl7.org/fhir/uv/sdc/"
+        "StructureDefinition/sdc-questionnaire-candidateExpression').exists()",
+    ),
+    "dtrq-6": (
+        "Questionnaire",
+        "extension.exists(url = 'http://hl7.org/fhir/us/davinci-dtr/StructureDefinition/"
+        "questionnaireAudience' and (value = 'clinical' or value = 'patient')) and "
+        "extension.exists(url = 'http://hl7.org/fhir/us/davinci-dtr/StructureDefinition/"
+        "estimated-completion-time') implies extension.where(url = 'http://hl7.org/fhir/us/"
+        "davinci-dtr/StructureDefinition/estimated-completion-time').extension.where("
+        "url = 'clinicalTime').exists()",
+    ),
+    "dtrx-1": (
+        "QuestionnaireResponse.item.answer.extension.where(url = 'http://hl7.org/fhir/us/"
+        "davinci-dtr/StructureDefinition/information-origin')",
+        "extension.exists(url = 'source' and (value = 'auto-client' or value = 'auto-server')) "
+        "!= extension.exists(url = 'author')",
+    ),
+}
+# The DTR profiles' FSH rules that bear on a package (DTRQuestionnairePackageBundle,
+# DTRQuestionnaireResponse, DTRBaseQuestionnaire, DTRQuestionnairePackageOutputParameters),
+# as FHIRPath on one packagebundle.
+PACKAGE_RULES = {
+    "type = collection": "type = 'collection'",
+    "one Questionnaire": "entry.resource.ofType(Questionnaire).count() = 1",
+    "one QuestionnaireResponse": "entry.resource.ofType(QuestionnaireResponse).count() = 1",
+    "closed slicing: nothing else": "entry.resource.all(is(Questionnaire) or "
+    "is(QuestionnaireResponse) or is(ValueSet) or is(Library))",
+    "Questionnaire.subjectType = Patient, 1..1": "entry[0].resource.subjectType = 'Patient'",
+    "item.text 1..1": "entry[0].resource.repeat(item).all(text.exists())",
+    "QR.questionnaire 1..1, the package's, version-specific (spec-122, oper-16)": (
+        "entry[1].resource.questionnaire = entry[0].resource.url + '|' + entry[0].resource.version"
+    ),
+    "QR.subject 1..1": "entry[1].resource.subject.exists()",
+    "QR qr-coverage 1..*": "entry[1].resource.extension.where("
+    f"url = '{DTR_SD}qr-coverage').exists()",
+    "QR intendedUse 1..*": "entry[1].resource.extension.where("
+    f"url = '{DTR_SD}intendedUse').exists()",
+    "QR basedOn, partOf 0..0": "entry[1].resource.basedOn.empty() "
+    "and entry[1].resource.partOf.empty()",
+    "answer information-origin 1..1": "entry[1].resource.repeat(item).answer.all(extension.where("
+    f"url = '{DTR_SD}information-origin').count() = 1)",
+}
+
+
+def package(client: TestClient, *parameters: dict[str, Any], status: int = 200) -> dict[str, Any]:
+    response = client.post(
+        "/fhir/Questionnaire/$questionnaire-package",
+        json={"resourceType": "Parameters", "parameter": list(parameters)},
+    )
+    assert response.status_code == status, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+def package_conforms(output: dict[str, Any]) -> list[dict[str, Any]]:
+    """The packagebundles of an output Parameters, each checked by DTR's
+    invariants and FSH rules; the whole by fhir.resources and FHIR.js."""
+    import fhirpathpy
+    from fhirpathpy.models import models
+
+    from tests.service.test_service import fhir_js, r4b
+
+    r4 = models["r4"]
+    assert output["resourceType"] == "Parameters"
+    bundles = [p["resource"] for p in output.get("parameter", []) if p["name"] == "packagebundle"]
+    for bundle in bundles:
+        for rule, expression in PACKAGE_RULES.items():
+            assert fhirpathpy.evaluate(bundle, expression, model=r4) == [True], rule
+        for name, (context, expression) in DTR_INVARIANTS.items():
+            if context == "packagebundle":
+                nodes = [bundle]
+            else:
+                kind, _, path = context.partition(".")
+                (resource,) = [
+                    e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == kind
+                ]
+                nodes = fhirpathpy.evaluate(resource, path, model=r4) if path else [resource]
+            for node in nodes:
+                assert fhirpathpy.evaluate(node, expression, model=r4) == [True], (name, node)
+    r4b(output)
+    (result,) = fhir_js([output])
+    assert result["valid"], result["messages"]
+    return bundles
+
+
+MEDICARE = {"type": {"coding": [{"system": SOPT, "code": "1"}]}}
+
+
+def test_a_package_per_questionnaire_for_the_orders(client: TestClient) -> None:
+    """Two bariatric orders and a massage order: two package Bundles (one per
+    Questionnaire), each QuestionnaireResponse naming the coverage and its
+    own orders, pre-filled (auto-server) with what the payer reads from the
+    coverage and the order."""
+    record = Record(coverage_changes=MEDICARE, category="massage")
+    sleeve = record.order()
+    bypass = {
+        **record.order(),
+        "id": "order-2",
+        "code": {"coding": [{"system": CPT_URI, "code": "43644"}]},
+    }
+    massage = {
+        **record.order(),
+        "id": "order-3",
+        "code": {"coding": [{"system": CPT_URI, "code": "97124"}]},
+    }
+    output = package(
+        client,
+        {"name": "coverage", "resource": record.coverage_resource()},
+        {"name": "order", "resource": sleeve},
+        {"name": "order", "resource": bypass},
+        {"name": "order", "resource": massage},
+    )
+    bundles = package_conforms(output)
+    forms = {b["entry"][0]["resource"]["id"]: b["entry"][1]["resource"] for b in bundles}
+    assert set(forms) == {"bariatric-surgery", "massage-therapy"}
+    contexts = {
+        name: [
+            e["valueReference"]["reference"]
+            for e in qr["extension"]
+            if e["url"].endswith("qr-context")
+        ]
+        for name, qr in forms.items()
+    }
+    assert contexts == {
+        "bariatric-surgery": ["ServiceRequest/order-1", "ServiceRequest/order-2"],
+        "massage-therapy": ["ServiceRequest/order-3"],
+    }
+    prefilled = {i["linkId"]: i["answer"][0] for i in forms["massage-therapy"]["item"]}
+    assert prefilled["medicare_member"]["valueBoolean"] is True
+    assert prefilled["type_of_service"]["valueString"] == "massage"
+    assert "outcome" not in {p["name"] for p in output["parameter"]}
+
+
+def test_a_package_for_a_canonical_and_warnings_for_the_rest(client: TestClient) -> None:
+    questionnaire = client.get("/fhir/Questionnaire/bariatric-surgery").json()
+    current = f"{questionnaire['url']}|{questionnaire['version']}"
+    record = Record()
+    output = package(
+        client,
+        {"name": "coverage", "resource": record.coverage_resource()},
+        {"name": "questionnaire", "valueCanonical": current},
+        {"name": "questionnaire", "valueCanonical": f"{questionnaire['url']}|0000"},
+        {"name": "questionnaire", "valueCanonical": "http://other.example/Questionnaire/x"},
+        {"name": "order", "resource": {**record.order(), "code": {"coding": [{"code": "1"}]}}},
+    )
+    (bundle,) = package_conforms(output)
+    assert bundle["entry"][0]["resource"]["url"] == questionnaire["url"]
+    (outcome,) = [p["resource"] for p in output["parameter"] if p["name"] == "outcome"]
+    issues = [i["diagnostics"] for i in outcome["issue"]]
+    assert len(issues) == 3 and all(i["severity"] == "warning" for i in outcome["issue"])
+    assert "0000" in issues[1] and "other.example" in issues[2] and "no policy" in issues[0]
+
+
+def test_a_context_alone_gets_instructions(client: TestClient) -> None:
+    """oper-8: no Questionnaire found for a CRD context id: an OperationOutcome
+    says how else to get them."""
+    output = package(
+        client,
+        {"name": "coverage", "resource": Record().coverage_resource()},
+        {"name": "context", "valueString": "assertion-1"},
+    )
+    assert [p["name"] for p in output["parameter"]] == ["outcome"]
+    assert "send the order" in output["parameter"][0]["resource"]["issue"][0]["diagnostics"]
+    package_conforms(output)
+
+
+@pytest.mark.parametrize(
+    ("parameters", "words"),
+    [
+        ([], "'coverage'"),
+        ([{"name": "context", "valueString": "x"}], "'coverage'"),
+        ([{"name": "coverage", "resource": {"resourceType": "Patient"}}], "Coverage resource"),
+        ([{"name": "coverage", "resource": Record().coverage_resource()}], "dtr-1"),
+        (
+            [
+                {"name": "coverage", "resource": Record().coverage_resource()},
+                {"name": "order", "resource": {"resourceType": "Observation"}},
+            ],
+            "'order' must hold",
+        ),
+        (
+            [
+                {"name": "coverage", "resource": Record().coverage_resource()},
+                {"name": "questionnaire", "valueString": "x"},
+            ],
+            "valueCanonical",
+        ),
+    ],
+)
+def test_a_bad_package_request_is_a_422_naming_it(
+    client: TestClient, parameters: list[dict[str, Any]], words: str
+) -> None:
+    outcome = package(client, *parameters, status=422)
+    assert outcome["resourceType"] == "OperationOutcome"
+    assert words in outcome["issue"][0]["diagnostics"]
+    response = client.post(
+        "/fhir/Questionnaire/$questionnaire-package", json={"resourceType": "Bundle"}
+    )
+    assert response.status_code == 422
+
+
+def test_log_questionnaire_errors_records_each_issue(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    body = {
+        "resourceType": "Parameters",
+        "parameter": [
+            {
+                "name": "questionnaire",
+                "valueCanonical": "http://x/fhir/Questionnaire/bariatric-surgery|1",
+            },
+            {
+                "name": "operationOutcome",
+                "resource": {
+                    "resourceType": "OperationOutcome",
+                    "issue": [
+                        {"severity": "error", "code": "processing", "diagnostics": "bad expression"}
+                    ],
+                },
+            },
+        ],
+    }
+    with caplog.at_level("WARNING", logger="policykb.service.dtr"):
+        response = client.post("/fhir/Questionnaire/$log-questionnaire-errors", json=body)
+    assert response.status_code == 200
+    assert response.json()["issue"][0]["severity"] == "information"
+    assert any(
+        "bad expression" in r.getMessage() and "bariatric-surgery" in r.getMessage()
+        for r in caplog.records
+    )
+    body["parameter"].pop()
+    assert (
+        client.post("/fhir/Questionnaire/$log-questionnaire-errors", json=body).status_code == 422
+    )
+
+
+def test_metadata_names_the_ig_versions_and_profiles(client: TestClient) -> None:
+    from tests.service.test_service import fhir_js, r4b
+
+    statement = client.get("/fhir/metadata").json()
+    assert statement["resourceType"] == "CapabilityStatement"
+    assert statement["implementationGuide"] == [
+        "http://hl7.org/fhir/us/davinci-dtr/ImplementationGuide/hl7.fhir.us.davinci-dtr|2.2.0",
+        "http://hl7.org/fhir/us/davinci-pas/ImplementationGuide/hl7.fhir.us.davinci-pas|2.2.1",
+    ]
+    resources = {r["type"]: r for r in statement["rest"][0]["resource"]}
+    operations = {o["name"] for r in resources.values() for o in r.get("operation", [])}
+    assert operations == {"questionnaire-package", "log-questionnaire-errors", "submit"}
+    # every operation it names answers (not 404 or 405)
+    for path in (
+        "/fhir/Questionnaire/$questionnaire-package",
+        "/fhir/Questionnaire/$log-questionnaire-errors",
+        "/fhir/Claim/$submit",
+    ):
+        assert client.post(path, json={}).status_code == 422
+    r4b(statement)
+    (result,) = fhir_js([statement])
+    assert result["valid"], result["messages"]
