@@ -642,3 +642,114 @@ def test_metadata_names_the_ig_versions_and_profiles(client: TestClient) -> None
     r4b(statement)
     (result,) = fhir_js([statement])
     assert result["valid"], result["messages"]
+
+
+# -- the DTR IG's own examples (tests/fixtures/davinci, origins in its README) ------
+
+DAVINCI = Path(__file__).parents[1] / "fixtures" / "davinci"
+
+
+def _example(name: str) -> dict[str, Any]:
+    return json.loads((DAVINCI / name).read_text())  # type: ignore[no-any-return]
+
+
+def test_the_dtr_igs_package_request_gets_warnings(client: TestClient) -> None:
+    """DTR's QuestionnairePackageInputParamsExample asks for the IG's own
+    home-o2 Questionnaire for a blood gas panel (LOINC 24338-6): neither is
+    this service's, so the answer is a 200 whose outcome warns about each
+    (oper-9), with no package."""
+    response = client.post(
+        "/fhir/Questionnaire/$questionnaire-package",
+        json=_example("dtr-QuestionnairePackageInputParamsExample.json"),
+    )
+    assert response.status_code == 200
+    output = response.json()
+    assert [p["name"] for p in output["parameter"]] == ["outcome"]
+    issues = output["parameter"][0]["resource"]["issue"]
+    assert [i["expression"] for i in issues] == [
+        ["Parameters.parameter[1].resource"],
+        ["Parameters.parameter[2]"],
+    ]
+    package_conforms(output)
+
+
+def test_the_dtr_igs_package_request_adapted_to_a_routed_code(client: TestClient) -> None:
+    """The same request with its order coded E1390 (an oxygen concentrator,
+    HCPCS) and the service's home-oxygen Questionnaire asked for: one
+    package, the Questionnaire once, the order in its context."""
+    parameters = _example("dtr-QuestionnairePackageInputParamsExample.json")
+    order = parameters["parameter"][1]["resource"]
+    order["code"] = {
+        "coding": [
+            {"system": "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets", "code": "E1390"}
+        ]
+    }
+    form = client.get("/fhir/Questionnaire/home-oxygen").json()
+    parameters["parameter"][2]["valueCanonical"] = form["url"]
+    response = client.post("/fhir/Questionnaire/$questionnaire-package", json=parameters)
+    assert response.status_code == 200
+    (bundle,) = package_conforms(response.json())
+    draft = bundle["entry"][1]["resource"]
+    assert bundle["entry"][0]["resource"]["id"] == "home-oxygen"
+    assert draft["subject"] == {"reference": "Patient/PatientExample"}
+    contexts = [e["valueReference"] for e in draft["extension"] if e["url"].endswith("qr-context")]
+    assert contexts == [{"reference": "ServiceRequest/ServiceRequestExample"}]
+
+
+def test_the_dtr_igs_error_report_is_logged(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level("WARNING", logger="policykb.service.dtr"):
+        response = client.post(
+            "/fhir/Questionnaire/$log-questionnaire-errors",
+            json=_example("dtr-LogQuestionnaireErrorsInputParamsExample.json"),
+        )
+    assert response.status_code == 200
+    assert any("home-o2-std-questionnaire" in r.getMessage() for r in caplog.records)
+
+
+def test_package_then_sdc_populate_then_pas_decides_as_evaluate(
+    client: TestClient, decisions: Decisions
+) -> None:
+    """The DTR round trip without CRD: $questionnaire-package for the order,
+    its Questionnaire populated by sdc-populate from the EHR's record, the
+    QuestionnaireResponse (naming the Questionnaire) sent with a PAS claim
+    that carries no clinical resources: the item is decided as `evaluate`
+    decides the facts the service reads from the record itself."""
+    from policykb.service.pas import claim_response
+
+    rng = random.Random(7)
+    today = date.today()
+    records = [bariatric_record(rng, today) for _ in range(8)]
+    packaged = []
+    for record in records:
+        output = package(
+            client,
+            {"name": "coverage", "resource": record.coverage_resource()},
+            {"name": "order", "resource": record.order()},
+        )
+        (bundle,) = package_conforms(output)
+        packaged.append(tuple(e["resource"] for e in bundle["entry"]))
+    filled_all = populate(
+        [the_case(r, form) for r, (form, _) in zip(records, packaged, strict=True)]
+    )
+    procedures = {"43775": "sleeve_gastrectomy", "43644": "gastric_bypass", "43770": "lagb"}
+    actions = {"covered": "A1", "not_covered": "A3", "needs_information": "A4"}
+    for record, (_, draft), filled in zip(records, packaged, filled_all, strict=True):
+        assert filled is not None
+        response = {**draft, "status": "completed", "item": filled.get("item", [])}
+        claim = record.claim_bundle()
+        claim["entry"] = [
+            e
+            for e in claim["entry"]
+            if e["resource"]["resourceType"] in ("Claim", "Patient", "Coverage")
+        ]
+        claim["entry"].append({"fullUrl": "urn:uuid:qr", "resource": response})
+        answer = client.post("/fhir/Claim/$submit", json=claim)
+        assert answer.status_code == 200, answer.text
+        adjudication = claim_response(answer.json())["item"][0]["adjudication"][0]
+        code = adjudication["extension"][0]["extension"][0]["valueCodeableConcept"]["coding"][0]
+        facts = service_reads(decisions, "bariatric-surgery", record)
+        facts |= {"procedure": procedures[record.code], "date_of_service": record.authored}
+        expected = decisions.knowledge.evaluate({"policy": "bariatric-surgery", "facts": facts})
+        assert code["code"] == actions[expected.verdict.value], (record, facts)
