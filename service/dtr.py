@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping
+from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -124,9 +125,25 @@ def questionnaire(
         "description": f"The facts policykb needs to decide {policy.title}.",
         "item": [_item(fact, filled.items.get(fact.name, [])) for fact in kept.values()],
     }
+    period = effective_period(policy)
+    if period:
+        document["effectivePeriod"] = period  # DTR spec-53: when the rules are valid
     if filled.questionnaire:
         document["extension"] = filled.questionnaire
     return document
+
+
+def effective_period(policy: Policy) -> dict[str, str]:
+    """The days the policy version is in force, as a FHIR Period: from its
+    effective date to the day before it is retired (a Period's end is
+    inclusive, a retirement date is not); empty for an undated version."""
+    version = policy.version
+    period = {}
+    if version.effective is not None:
+        period["start"] = version.effective.isoformat()
+    if version.retired is not None:
+        period["end"] = (version.retired - timedelta(days=1)).isoformat()
+    return period
 
 
 # -- answers -------------------------------------------------------------------

@@ -753,3 +753,22 @@ def test_package_then_sdc_populate_then_pas_decides_as_evaluate(
         facts |= {"procedure": procedures[record.code], "date_of_service": record.authored}
         expected = decisions.knowledge.evaluate({"policy": "bariatric-surgery", "facts": facts})
         assert code["code"] == actions[expected.verdict.value], (record, facts)
+
+
+def test_the_questionnaire_states_when_its_rules_are_valid(
+    client: TestClient, decisions: Decisions
+) -> None:
+    """DTR spec-53: effectivePeriod is the version's period (a retirement
+    date is the first day it no longer holds)."""
+    from datetime import timedelta
+
+    dated = 0
+    for name, policy in decisions.policies.items():
+        questionnaire = client.get(f"/fhir/Questionnaire/{name}").json()
+        version = policy.version
+        period = questionnaire.get("effectivePeriod", {})
+        assert period.get("start") == (version.effective.isoformat() if version.effective else None)
+        retired = version.retired
+        assert period.get("end") == ((retired - timedelta(days=1)).isoformat() if retired else None)
+        dated += version.effective is not None
+    assert dated >= 1
