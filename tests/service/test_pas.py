@@ -115,7 +115,7 @@ def items(answer: dict[str, Any]) -> list[tuple[int, str, str]]:
     return found
 
 
-def submit(client: TestClient, bundle: dict[str, Any]) -> dict[str, Any]:
+def submit_conforming(client: TestClient, bundle: dict[str, Any]) -> dict[str, Any]:
     response = client.post("/fhir/Claim/$submit", json=bundle)
     assert response.status_code == 200, response.text
     answer: dict[str, Any] = response.json()
@@ -135,7 +135,7 @@ def test_the_answer_is_a_response_bundle_starting_with_the_claim_response(
     record = Record(bmis=[("2026-05-01", 41.0)], pregnant=False, diagnoses=["E11.9"])
     bundle = record.claim_bundle()
     bundle["identifier"] = {"system": "urn:example:trn", "value": "T1"}
-    answer = submit(client, bundle)
+    answer = submit_conforming(client, bundle)
     claim_response = answer["entry"][0]["resource"]
     assert claim_response["resourceType"] == "ClaimResponse"
     assert answer["identifier"] == {"system": "urn:example:trn", "value": "T1"}
@@ -153,7 +153,7 @@ def test_request_is_always_present(client: TestClient) -> None:
     else a data-absent-reason."""
     bundle = Record(pregnant=False).claim_bundle()
     del bundle["entry"][0]["resource"]["id"]
-    answer = submit(client, bundle)
+    answer = submit_conforming(client, bundle)
     assert answer["entry"][0]["resource"]["request"] == {"reference": "urn:uuid:0"}
     del bundle["entry"][0]["fullUrl"]
     answer = client.post("/fhir/Claim/$submit", json=bundle).json()
@@ -186,7 +186,7 @@ def test_two_items_with_their_own_questionnaire_responses(
     )
     bundle["entry"] += [{"fullUrl": "urn:uuid:qr-b", "resource": bariatric}]
     bundle["entry"] += [{"fullUrl": "urn:uuid:qr-m", "resource": massage}]
-    answer = submit(client, bundle)
+    answer = submit_conforming(client, bundle)
     (first, second) = items(answer)
     expected_first = kb.evaluate(
         {"policy": "bariatric-surgery", "facts": {**record.facts(), "pregnant": False}}
@@ -216,11 +216,11 @@ def test_the_claims_diagnosis_codes_are_the_patients_diagnoses(
             "diagnosisCodeableConcept": {"coding": [{"system": ICD10, "code": "E11.9"}]},
         }
     ]
-    by_claim = items(submit(client, bundle))
-    by_condition = items(submit(client, with_conditions.claim_bundle()))
+    by_claim = items(submit_conforming(client, bundle))
+    by_condition = items(submit_conforming(client, with_conditions.claim_bundle()))
     expected = kb.evaluate({"policy": "bariatric-surgery", "facts": with_conditions.facts()})
     assert by_claim[0][1] == by_condition[0][1] == ACTION[expected.verdict.value]
-    without = items(submit(client, record.claim_bundle()))
+    without = items(submit_conforming(client, record.claim_bundle()))
     assert without[0][1] == "A4"  # no diagnosis at all: asked for
 
 
@@ -231,10 +231,10 @@ def test_a_response_to_another_payers_questionnaire_is_noted_not_read(
     bundle = record.claim_bundle()
     foreign = questionnaire_response({"1": "yes"}, "http://other.example/Questionnaire/home-o2")
     bundle["entry"].append({"fullUrl": "urn:uuid:qr-x", "resource": foreign})
-    answer = submit(client, bundle)
+    answer = submit_conforming(client, bundle)
     notes = [n["text"] for n in answer["entry"][0]["resource"]["processNote"]]
     assert any("home-o2" in note and "not read" in note for note in notes)
-    assert items(answer)[0][1] == items(submit(client, record.claim_bundle()))[0][1]
+    assert items(answer)[0][1] == items(submit_conforming(client, record.claim_bundle()))[0][1]
 
 
 # -- each item on its own, against evaluate ------------------------------------------
@@ -281,7 +281,7 @@ def test_each_item_is_answered_as_evaluate_decides_it(
         }
         for i, c in enumerate(codes)
     ]
-    answer = submit(client, bundle)
+    answer = submit_conforming(client, bundle)
     procedures = {"43775": "sleeve_gastrectomy", "43644": "gastric_bypass"}
     found = items(answer)
     assert [sequence for sequence, _, _ in found] == list(range(1, len(codes) + 1))
@@ -312,7 +312,7 @@ def test_the_pas_igs_referral_request_is_answered_item_by_item(client: TestClien
     response Bundle, the item pended naming its code, the Claim referred to
     by id, the request's identifier echoed, the G89.4 diagnosis read."""
     bundle = load("pas-ReferralAuthorizationBundleExample.json")
-    answer = submit(client, bundle)
+    answer = submit_conforming(client, bundle)
     ((sequence, action, note),) = items(answer)
     assert (sequence, action) == (1, "A4") and "no policy decides" in note
     claim_response = answer["entry"][0]["resource"]
@@ -335,7 +335,7 @@ def test_the_pas_igs_referral_request_adapted_to_a_routed_code(
     bundle = load("pas-ReferralAuthorizationBundleExample.json")
     item = bundle["entry"][0]["resource"]["item"][0]
     item["productOrService"] = {"coding": [{"system": CPT, "code": "43775"}]}
-    answer = submit(client, bundle)
+    answer = submit_conforming(client, bundle)
     ((_, action, note),) = items(answer)
     expected = kb.evaluate(
         {
@@ -353,7 +353,7 @@ def test_the_reference_implementations_two_item_request(client: TestClient) -> N
     """prior-auth's bundle-items.json: two items (G0154, B4184, coded under
     CPT's URI) no policy here decides, and a QuestionnaireResponse naming no
     Questionnaire: both items pended, each naming its code."""
-    answer = submit(client, load("prior-auth-bundle-items.json"))
+    answer = submit_conforming(client, load("prior-auth-bundle-items.json"))
     found = items(answer)
     assert [(s, a) for s, a, _ in found] == [(1, "A4"), (2, "A4")]
     assert "G0154" in found[0][2] and "B4184" in found[1][2]
@@ -373,7 +373,7 @@ def test_the_reference_implementations_claim_without_items_is_a_422(
 def test_the_invariants_catch_a_broken_response(client: TestClient) -> None:
     """The checks are not rubber stamps: a Bundle with the Claim first, an
     outcome of queued, or a missing request each fails."""
-    answer = submit(client, Record(pregnant=False).claim_bundle())
+    answer = submit_conforming(client, Record(pregnant=False).claim_bundle())
     for breaking in (
         lambda a: a["entry"].reverse(),
         lambda a: a["entry"][0]["resource"].update(outcome="queued"),
