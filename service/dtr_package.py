@@ -12,10 +12,11 @@ Output: a Parameters resource (dtr-qpackage-output-parameters) with one
 Bundle whose first entry is the Questionnaire (DTR Standard Questionnaire)
 and second a draft QuestionnaireResponse (DTR QuestionnaireResponse,
 in-progress) naming the Questionnaire version-specifically, the member
-(`subject`), the Coverage (qr-coverage), the orders it documents (qr-context)
-and its intended use (withpa: the policies decide prior authorization). The
-payer pre-populates what it reads from the coverage and orders it was sent
-(information-origin auto-server); the DTR client fills the rest from the EHR.
+(`subject`), the Coverage (qr-coverage), the orders it documents
+(qr-context; each by id, else by identifier) and its intended use (withpa:
+the policies decide prior authorization). The payer pre-populates what it
+reads from the coverage and orders it was sent (information-origin
+auto-server); the DTR client fills the rest from the EHR.
 A warning goes in `outcome` for an order no policy decides, a canonical that
 is not one of the service's Questionnaires (or not in the version asked for),
 and a context id alone (which the service keeps no record of).
@@ -94,16 +95,18 @@ def _warning(text: str, where: str | None = None) -> dict[str, Any]:
     return issue
 
 
-def _reference(resource: Mapping[str, Any], where: str) -> dict[str, str]:
+def _reference(resource: Mapping[str, Any]) -> dict[str, Any]:
+    """A reference to a resource the client sent: `Type/id` (the client's
+    server holds it, spec-139); without an id (which no profile requires), by
+    its first identifier, else by its type alone."""
+    kind = str(resource.get("resourceType"))
     ident = resource.get("id")
-    if not isinstance(ident, str) or not ident:
-        raise ServiceError(
-            422,
-            f"the {resource.get('resourceType')} needs an id: "
-            "the QuestionnaireResponse refers to it",
-            where=where,
-        )
-    return {"reference": f"{resource['resourceType']}/{ident}"}
+    if isinstance(ident, str) and ident:
+        return {"reference": f"{kind}/{ident}"}
+    identifiers = resource.get("identifier")
+    if isinstance(identifiers, list) and identifiers and isinstance(identifiers[0], Mapping):
+        return {"type": kind, "identifier": dict(identifiers[0])}
+    return {"type": kind, "display": f"the {kind} sent with the request (it has no id)"}
 
 
 def package(document: object, decisions: Decisions, base: str, today: date) -> dict[str, Any]:
@@ -155,7 +158,7 @@ def package(document: object, decisions: Decisions, base: str, today: date) -> d
             "give at least one 'order', 'questionnaire' or 'context' (dtr-1)",
             where="Parameters",
         )
-    coverage_reference = _reference(coverage, "Parameters.parameter.coverage")
+    coverage_reference = _reference(coverage)
     subject = coverage.get("beneficiary")
     issues: list[dict[str, Any]] = []
     wanted: dict[str, list[Mapping[str, Any]]] = {}
@@ -245,7 +248,7 @@ def _bundle(
     policy: str,
     base: str,
     coverage: Mapping[str, Any],
-    coverage_reference: dict[str, str],
+    coverage_reference: dict[str, Any],
     subject: Mapping[str, Any],
     orders: list[Mapping[str, Any]],
     today: date,
@@ -254,10 +257,7 @@ def _bundle(
         decisions.policies[policy], decisions.versions[policy], decisions.mappings[policy], base
     )
     extensions: list[dict[str, Any]] = [{"url": QR_COVERAGE, "valueReference": coverage_reference}]
-    extensions += [
-        {"url": QR_CONTEXT, "valueReference": _reference(order, "Parameters.parameter.order")}
-        for order in orders
-    ]
+    extensions += [{"url": QR_CONTEXT, "valueReference": _reference(order)} for order in orders]
     extensions.append(
         {
             "url": INTENDED_USE,

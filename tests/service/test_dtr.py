@@ -772,3 +772,26 @@ def test_the_questionnaire_states_when_its_rules_are_valid(
         assert period.get("end") == ((retired - timedelta(days=1)).isoformat() if retired else None)
         dated += version.effective is not None
     assert dated >= 1
+
+
+def test_a_coverage_and_order_without_ids_are_referred_to_all_the_same(
+    client: TestClient,
+) -> None:
+    """No profile requires an id (conf-12): a Coverage without one is named
+    by its identifier, an order without one by its type."""
+    record = Record()
+    coverage = {**record.coverage_resource(), "identifier": [{"system": "urn:x", "value": "M1"}]}
+    del coverage["id"]
+    order = record.order()
+    del order["id"]
+    output = package(
+        client, {"name": "coverage", "resource": coverage}, {"name": "order", "resource": order}
+    )
+    (bundle,) = package_conforms(output)
+    draft = bundle["entry"][1]["resource"]
+    references = {e["url"].rsplit("/", 1)[-1]: e.get("valueReference") for e in draft["extension"]}
+    assert references["qr-coverage"] == {
+        "type": "Coverage",
+        "identifier": {"system": "urn:x", "value": "M1"},
+    }
+    assert references["qr-context"]["type"] == "ServiceRequest"
