@@ -385,3 +385,20 @@ def test_the_invariants_catch_a_broken_response(client: TestClient) -> None:
         breaking(broken)
         with pytest.raises(AssertionError):
             conforms(broken)
+
+
+@pytest.mark.parametrize(
+    ("answers", "named"),
+    [({"colour": "red"}, "'colour'"), ({"age": "old"}, "age"), ({"bmi": "high"}, "bmi")],
+)
+def test_answers_that_are_not_the_policys_pend_the_item_naming_them(
+    client: TestClient, answers: dict[str, Any], named: str
+) -> None:
+    """An answer to no fact of the item's policy, or of the wrong type, was a
+    422 for the whole request; now that item is pended (A4), its note names
+    the answer, and the outcome is partial."""
+    bundle = Record(bmis=[("2026-05-01", 41.0)], pregnant=False).claim_bundle(answers)
+    answer = submit_conforming(client, bundle)
+    ((_, action, note),) = items(answer)
+    assert action == "A4" and "Not decided" in note and named in note
+    assert answer["entry"][0]["resource"]["outcome"] == "partial"
