@@ -4,7 +4,10 @@ router per surface, the error handlers, the OpenAPI document and the guard.
     GET  /cds-services                     CDS Hooks discovery        routes/cds_hooks
     POST /cds-services/{id}                CRD order-sign / select    routes/cds_hooks
     GET  /fhir/Questionnaire/{policy}      DTR questionnaire          routes/dtr
+    POST /fhir/Questionnaire/$questionnaire-package, $log-questionnaire-errors
+                                           DTR operations             routes/dtr
     POST /fhir/Claim/$submit               PAS prior authorization    routes/pas
+    GET  /fhir/metadata                    CapabilityStatement        routes/metadata
     /v1/...                                the JSON API               routes/json_api
     GET  /, /static/...                    the analyst's page         routes/page
     GET  /healthz                          liveness                   routes/health
@@ -34,7 +37,7 @@ from policykb.service.auth import Verifier
 from policykb.service.decisions import Decisions
 from policykb.service.deps import Service
 from policykb.service.guard import STATIC_PREFIX, Guard
-from policykb.service.routes import cds_hooks, dtr, health, json_api, page, pas
+from policykb.service.routes import cds_hooks, dtr, health, json_api, metadata, page, pas
 from policykb.service.settings import ServiceSettings
 
 PARENT_VARIABLE = "POLICYKB_SERVE_PARENT"  # the pid each worker dies with
@@ -42,6 +45,7 @@ ROUTERS = (
     cds_hooks.router,
     dtr.router,
     pas.router,
+    metadata.router,
     json_api.router,
     page.router,
     health.router,

@@ -3,29 +3,35 @@ of a QuestionnaireResponse as facts.
 
 One item per fact, in the vocabulary's order: linkId is the fact's name,
 text its question, the type follows the fact (boolean; choice with its
-options; integer and decimal with their bounds; date; string; a list or code
-list repeats). An item the service reads from FHIR carries SDC's
-initialExpression with the FHIRPath of the policy's fhir.yaml: a DTR client
-fills it from the record, and the clinician answers only the rest.
+options; integer and decimal with their bounds and UCUM unit; date; string;
+a list or code list repeats). An item the service reads from FHIR carries
+SDC's expression-based population (dtr_population): the launch contexts and
+US Core searches its expressions need, and an initialExpression of the
+item's type, so a DTR client fills it from the record and the clinician
+answers only the rest. The Questionnaire claims DTR's Standard Questionnaire
+profile.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping
+from datetime import timedelta
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from policykb.bridge.model.policy import Fact, FactType, Policy
+from policykb.service.dtr_population import population
 from policykb.service.errors import ServiceError
 from policykb.service.fhir_facts import FactMapping
+from policykb.service.units import UCUM_SYSTEM, UnitError, convert, ucum_code
 
-INITIAL_EXPRESSION = (
-    "http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-initialExpression"
-)
 MIN_VALUE = "http://hl7.org/fhir/StructureDefinition/minValue"
 MAX_VALUE = "http://hl7.org/fhir/StructureDefinition/maxValue"
 UNIT = "http://hl7.org/fhir/StructureDefinition/questionnaire-unit"
-UCUM = "http://unitsofmeasure.org"
-UCUM_UNITS = {"years": "a", "kg/m2": "kg/m2", "days": "d", "visits": "{visits}"}
+DTR_STANDARD_QUESTIONNAIRE = (
+    "http://hl7.org/fhir/us/davinci-dtr/StructureDefinition/dtr-std-questionnaire"
+)
 
 ITEM_TYPES = {
     FactType.BOOL: "boolean",
@@ -45,6 +51,20 @@ def questionnaire_url(base: str, policy: str) -> str:
     return f"{base}/fhir/Questionnaire/{policy}"
 
 
+def questionnaire_version(version: str) -> str:
+    """The Questionnaire's business version: the policy version's first 16 digits."""
+    return version[:16]
+
+
+def unit_coding(declared: str) -> dict[str, str]:
+    """A fact's declared unit as a Coding: its UCUM code (units.py) when it
+    has one, else the words alone."""
+    try:
+        return {"system": UCUM_SYSTEM, "code": ucum_code(declared), "display": declared}
+    except UnitError:
+        return {"display": declared}
+
+
 def _bound(fact: Fact, shown: str, url: str) -> dict[str, Any]:
     value: object = shown
     if fact.type is FactType.DECIMAL:
@@ -54,7 +74,7 @@ def _bound(fact: Fact, shown: str, url: str) -> dict[str, Any]:
     return {"url": url, VALUE_KEYS[ITEM_TYPES[fact.type]]: value}
 
 
-def _item(fact: Fact, mapping: FactMapping) -> dict[str, Any]:
+def _item(fact: Fact, filled: list[dict[str, Any]]) -> dict[str, Any]:
     item: dict[str, Any] = {
         "linkId": fact.name,
         "text": fact.question or fact.meaning or fact.name,
@@ -74,23 +94,8 @@ def _item(fact: Fact, mapping: FactMapping) -> dict[str, Any]:
         if fact.high is not None:
             extensions.append(_bound(fact, fact.shown(fact.high), MAX_VALUE))
     if fact.unit and fact.type in (FactType.INT, FactType.DECIMAL):
-        code = UCUM_UNITS.get(fact.unit)
-        unit = (
-            {"system": UCUM, "code": code, "display": fact.unit} if code else {"display": fact.unit}
-        )
-        extensions.append({"url": UNIT, "valueCoding": unit})
-    rule = mapping.rule(fact.name)
-    if rule is not None:
-        expression = {"language": "text/fhirpath", "expression": rule.expression}
-        how = [
-            f"pick: {rule.pick}" if rule.pick else "",
-            f"as: {rule.conversion}" if rule.conversion else "",
-        ]
-        if any(how):
-            expression["description"] = (
-                "policykb reads it so (" + ", ".join(filter(None, how)) + ")"
-            )
-        extensions.append({"url": INITIAL_EXPRESSION, "valueExpression": expression})
+        extensions.append({"url": UNIT, "valueCoding": unit_coding(fact.unit)})
+    extensions += filled
     if extensions:
         item["extension"] = extensions
     return item
@@ -105,18 +110,40 @@ def questionnaire(
 ) -> dict[str, Any]:
     """The policy's Questionnaire (without the facts in `leave_out`)."""
     facts = sorted(policy.facts.values(), key=lambda fact: fact.rank)
-    return {
+    kept = {fact.name: fact for fact in facts if fact.name not in leave_out}
+    filled = population(kept, mapping)
+    document: dict[str, Any] = {
         "resourceType": "Questionnaire",
         "id": policy.name,
+        "meta": {"profile": [DTR_STANDARD_QUESTIONNAIRE]},
         "url": questionnaire_url(base, policy.name),
-        "version": version[:16],
+        "version": questionnaire_version(version),
         "name": "".join(part.capitalize() for part in policy.name.replace("_", "-").split("-")),
         "title": policy.title,
         "status": "active",
         "subjectType": ["Patient"],
         "description": f"The facts policykb needs to decide {policy.title}.",
-        "item": [_item(fact, mapping) for fact in facts if fact.name not in leave_out],
+        "item": [_item(fact, filled.items.get(fact.name, [])) for fact in kept.values()],
     }
+    period = effective_period(policy)
+    if period:
+        document["effectivePeriod"] = period  # DTR spec-53: when the rules are valid
+    if filled.questionnaire:
+        document["extension"] = filled.questionnaire
+    return document
+
+
+def effective_period(policy: Policy) -> dict[str, str]:
+    """The days the policy version is in force, as a FHIR Period: from its
+    effective date to the day before it is retired (a Period's end is
+    inclusive, a retirement date is not); empty for an undated version."""
+    version = policy.version
+    period = {}
+    if version.effective is not None:
+        period["start"] = version.effective.isoformat()
+    if version.retired is not None:
+        period["end"] = (version.retired - timedelta(days=1)).isoformat()
+    return period
 
 
 # -- answers -------------------------------------------------------------------
@@ -140,21 +167,71 @@ def _answered_items(items: object, where: str) -> Iterator[tuple[str, list[Any],
         yield from _answered_items(item.get("item"), here)
 
 
-def _answer_value(answer: Mapping[str, Any]) -> object:
+def _answer_value(answer: Mapping[str, Any], fact: Fact, where: str) -> object:
+    """The value an answer gives the fact (None: it leaves the fact unknown)."""
     for key, value in answer.items():
         if not key.startswith("value"):
             continue
         if key == "valueCoding":
             return value.get("code") if isinstance(value, Mapping) else None
         if key == "valueQuantity":
-            return value.get("value") if isinstance(value, Mapping) else None
+            return _quantity(value, fact, where) if isinstance(value, Mapping) else None
         return value
     return None
 
 
-def _shown(value: object) -> str:
-    import json
+def _quantity(quantity: Mapping[str, Any], fact: Fact, where: str) -> object:
+    """A Quantity answer in the fact's unit: converted by UCUM (units.py) from
+    the answer's own; a comparator (`<40` is no number) leaves the fact
+    unknown, as a record's Quantity does (fhir_facts). A unit that is not
+    UCUM or measures something else is an error naming both."""
+    if quantity.get("comparator") is not None:
+        return None
+    number = quantity.get("value")
+    if isinstance(number, bool) or not isinstance(number, int | float | str):
+        return None
+    try:
+        value = Decimal(str(number))
+    except InvalidOperation:
+        raise ServiceError(
+            422, f"{number!r} is not a number", where=f"{where}.valueQuantity"
+        ) from None
+    code, system = quantity.get("code"), quantity.get("system", UCUM_SYSTEM)
+    if not fact.unit:
+        if code is None and quantity.get("unit") is None:
+            return _plain(value)
+        given = code or quantity.get("unit")
+        raise ServiceError(
+            422,
+            f"{fact.name!r} has no unit: answer a number, not a Quantity in {str(given)[:40]!r}",
+            where=f"{where}.valueQuantity",
+        )
+    target = ucum_code(fact.unit)
+    converted = (
+        convert(value, code, target) if system == UCUM_SYSTEM and isinstance(code, str) else None
+    )
+    if converted is None:
+        shown = code if isinstance(code, str) else quantity.get("unit")
+        raise ServiceError(
+            422,
+            f"{fact.name!r} is in {target}: the answer's unit {str(shown)[:40]!r} "
+            f"(system {str(system)[:60]!r}) is not a UCUM unit of the same kind",
+            where=f"{where}.valueQuantity",
+        )
+    if fact.type is FactType.INT and converted != converted.to_integral_value():
+        raise ServiceError(
+            422,
+            f"{fact.name!r} is a whole number of {target}: {number} {code} is {converted:.4f}",
+            where=f"{where}.valueQuantity",
+        )
+    return _plain(converted)
 
+
+def _plain(value: Decimal) -> int | float:
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+def _shown(value: object) -> str:
     return json.dumps(value, ensure_ascii=False)[:80]
 
 
@@ -180,7 +257,7 @@ def answers(response: Mapping[str, Any], policy: Policy, where: str) -> dict[str
                 f"QuestionnaireResponse answers {link[:80]!r}, not a fact of {policy.name}",
                 where=here,
             )
-        values = [_answer_value(a) for a in given if isinstance(a, Mapping)]
+        values = [_answer_value(a, fact, here) for a in given if isinstance(a, Mapping)]
         values = [v for v in values if v is not None]
         if not values:
             continue

@@ -28,9 +28,10 @@ from policykb.service.settings import ServiceSettings
 
 log = logging.getLogger("policykb.service")
 
-OPEN_PATHS = ("/", "/cds-services", "/openapi.json", "/healthz")
+OPEN_PATHS = ("/", "/cds-services", "/openapi.json", "/healthz", "/fhir/metadata")
 """Paths that need no token: the page, discovery, the API description,
-liveness; and the page's static files (STATIC_PREFIX)."""
+liveness, the FHIR CapabilityStatement (a client reads it before it
+authenticates); and the page's static files (STATIC_PREFIX)."""
 STATIC_PREFIX = "/static/"
 
 

@@ -66,8 +66,11 @@ NEEDS = {
         r"\.prove\(|\bprover(_for)?\(|PrologEngine|\bcross_check\(|--proof\b|--cross-check\b"
         r"|['\"]dot['\"]|/prove\b|show-proof|schemathesis"
     ),
-    # The FHIR.js validator of tests/js, run by node.
-    "node": re.compile(r"\bfhir_js\(|\[\"node\""),
+    # The FHIR.js validator and sdc-populate of tests/js, run by node (directly,
+    # or through the DTR and PAS tests' checking helpers).
+    "node": re.compile(
+        r"\bfhir_js\(|\[\"node\"|\b(populate|conforms|package_conforms|submit_conforming)\("
+    ),
 }
 
 

@@ -85,3 +85,11 @@ class Questionnaire(Resource):
 
 class ClaimResponse(Resource):
     resourceType: Literal["ClaimResponse"]
+
+
+class Parameters(Resource):
+    resourceType: Literal["Parameters"]
+
+
+class CapabilityStatement(Resource):
+    resourceType: Literal["CapabilityStatement"]

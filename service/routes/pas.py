@@ -1,4 +1,5 @@
-"""FHIR PAS: Claim/$submit, a prior-authorization Bundle answered with a ClaimResponse."""
+"""FHIR PAS: Claim/$submit, a prior-authorization Bundle answered with a response
+Bundle whose first entry is the ClaimResponse."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from fastapi.responses import Response
 
 from policykb.service import pas
 from policykb.service.deps import Shared, strict_json
-from policykb.service.envelopes.fhir import Bundle, ClaimResponse
+from policykb.service.envelopes.fhir import Bundle
 from policykb.service.errors import FHIR_JSON
 from policykb.service.openapi import OUTCOMES, fhir_answer, request_body
 
@@ -20,11 +21,15 @@ router = APIRouter(tags=["PAS"])
 @router.post(
     "/fhir/Claim/$submit",
     response_class=Response,
-    responses={**fhir_answer("a ClaimResponse", ClaimResponse), **OUTCOMES},
+    responses={
+        **fhir_answer("a PAS response Bundle (the ClaimResponse first)", Bundle),
+        **OUTCOMES,
+    },
     openapi_extra=request_body(Bundle, FHIR_JSON, "application/json"),
 )
 async def submit(request: Request, shared: Shared) -> Response:
-    """A prior-authorization request Bundle, answered with a ClaimResponse
+    """A prior-authorization request Bundle, answered with a response Bundle
+    whose first entry is the ClaimResponse, each item decided on its own
     (read, validated and decided on a decision thread)."""
     body = await request.body()
 

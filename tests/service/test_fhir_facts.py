@@ -29,7 +29,7 @@ from policykb.service.app import create_app
 from policykb.service.coverage_information import COVERAGE_INFORMATION
 from policykb.service.decisions import Decisions
 from policykb.service.fhir_facts import FactMapping, FactRule, Resources, load_mapping
-from policykb.service.pas import REVIEW_ACTION, REVIEW_ACTION_CODE
+from policykb.service.pas import REVIEW_ACTION, REVIEW_ACTION_CODE, claim_response
 from policykb.service.settings import ServiceSettings
 from tests.fhir_records import Record, bmi, condition, pregnancy
 
@@ -539,7 +539,7 @@ def test_crd_massage_ignores_another_patients_medicare_coverage(client: TestClie
 def review(client: TestClient, bundle: dict[str, Any]) -> str:
     response = client.post("/fhir/Claim/$submit", json=bundle)
     assert response.status_code == 200, response.text
-    adjudication = response.json()["item"][0]["adjudication"][0]
+    adjudication = claim_response(response.json())["item"][0]["adjudication"][0]
     (action,) = [e for e in adjudication["extension"] if e["url"] == REVIEW_ACTION]
     (code,) = [e for e in action["extension"] if e["url"] == REVIEW_ACTION_CODE]
     return str(code["valueCodeableConcept"]["coding"][0]["code"])

@@ -315,11 +315,25 @@ def audited(tmp_path: Path) -> Iterator[tuple[TestClient, Path]]:
         yield client, log
 
 
+def _items(response: Any) -> list[tuple[str, str]]:
+    """Each item's X12 306 action code and its processNote, from a response Bundle."""
+    answer = response.json()["entry"][0]["resource"]
+    notes = {note["number"]: note["text"] for note in answer["processNote"]}
+    found = []
+    for item in answer["item"]:
+        (review,) = item["adjudication"][0]["extension"]
+        code = review["extension"][0]["valueCodeableConcept"]["coding"][0]["code"]
+        found.append((code, notes[item["noteNumber"][0]]))
+    return found
+
+
 @pytest.mark.parametrize("split", [False, True])
-def test_contradictory_answers_are_a_422_naming_the_fact(
+def test_contradictory_answers_pend_the_item_naming_the_fact(
     audited: tuple[TestClient, Path], split: bool
 ) -> None:
-    """Probe: `pregnant` answered both true and false was decided on the first answer."""
+    """Probe: `pregnant` answered both true and false was decided on the first
+    answer. It is not decided at all: the item is pended (A4), its note names
+    the fact and both values, the outcome is partial, nothing is audited."""
     client, log = audited
     record = Record(bmis=[("2026-05-01", 41.0)], diagnoses=["E11.9"])
     if split:  # two QuestionnaireResponses that disagree
@@ -328,13 +342,20 @@ def test_contradictory_answers_are_a_422_naming_the_fact(
     else:  # one item with both answers
         bundle = record.claim_bundle({"pregnant": [True, False]})
     response = client.post("/fhir/Claim/$submit", json=bundle)
-    assert response.status_code == 422
-    issue = response.json()["issue"][0]
-    assert "'pregnant'" in issue["diagnostics"] and "true" in issue["diagnostics"]
+    assert response.status_code == 200
+    ((code, note),) = _items(response)
+    assert code == "A4"
+    assert "'pregnant'" in note and "true" in note and "false" in note
+    assert response.json()["entry"][0]["resource"]["outcome"] == "partial"
     assert log.read_bytes() == b""
 
 
-def test_pas_audits_nothing_when_a_later_item_fails(audited: tuple[TestClient, Path]) -> None:
+def test_pas_answers_each_item_and_audits_the_decided_ones(
+    audited: tuple[TestClient, Path],
+) -> None:
+    """An item no policy decides no longer rejects the request: it is pended
+    with its code named, the other item is decided, and only the decided one
+    is audited."""
     client, log = audited
     bundle = Record(bmis=[("2026-05-01", 41.0)], pregnant=False).claim_bundle()
     claim = bundle["entry"][0]["resource"]
@@ -342,11 +363,16 @@ def test_pas_audits_nothing_when_a_later_item_fails(audited: tuple[TestClient, P
     unknown = {**good, "sequence": 2, "productOrService": {"coding": [{"code": "00000"}]}}
     claim["item"] = [good, unknown]
     response = client.post("/fhir/Claim/$submit", json=bundle)
-    assert response.status_code == 422
-    assert log.read_bytes() == b""  # the first item was decided, not answered: not audited
+    assert response.status_code == 200
+    (first, second) = _items(response)
+    assert second[0] == "A4" and "00000" in second[1]
+    assert first[0] in ("A1", "A3", "A4") and "Not decided" not in first[1]
+    assert response.json()["entry"][0]["resource"]["outcome"] == "partial"
+    assert len(log.read_bytes().splitlines()) == 1
     claim["item"] = [good, {**good, "sequence": 2}]
-    assert client.post("/fhir/Claim/$submit", json=bundle).status_code == 200
-    assert len(log.read_bytes().splitlines()) == 2
+    response = client.post("/fhir/Claim/$submit", json=bundle)
+    assert response.json()["entry"][0]["resource"]["outcome"] == "complete"
+    assert len(log.read_bytes().splitlines()) == 3
 
 
 # -- the event loop never decides ------------------------------------------------------------

@@ -1,0 +1,115 @@
+"""`GET /fhir/metadata`: the service's FHIR CapabilityStatement, naming the
+Da Vinci IG versions it follows and the profiles it claims.
+
+DTR 2.2.0 (payer side: the DTR Payer Service CapabilityStatement's
+`$questionnaire-package` and `$log-questionnaire-errors`; Questionnaires in
+DTR's Standard Questionnaire profile, draft QuestionnaireResponses in DTR's)
+and PAS 2.2.1 (`Claim/$submit` taking a PAS Request Bundle, answering a PAS
+Response Bundle with a PAS Claim Response). Where these versions and the
+older ones disagree (a ClaimResponse's `request` 1..1 since PAS 2.1, its
+outcome code from PAS 2.2's binding), the newer is followed.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from policykb.bridge.model import release
+
+DTR_VERSION = "2.2.0"
+PAS_VERSION = "2.2.1"
+DTR = "http://hl7.org/fhir/us/davinci-dtr"
+PAS = "http://hl7.org/fhir/us/davinci-pas"
+IMPLEMENTATION_GUIDES = (
+    f"{DTR}/ImplementationGuide/hl7.fhir.us.davinci-dtr|{DTR_VERSION}",
+    f"{PAS}/ImplementationGuide/hl7.fhir.us.davinci-pas|{PAS_VERSION}",
+)
+INSTANTIATES = (f"{DTR}/CapabilityStatement/dtr-payer-service|{DTR_VERSION}",)
+STARTED = datetime.now(UTC).isoformat(timespec="seconds")
+"""When this process started: the statement's date (it cannot change while it runs)."""
+
+
+def _operation(name: str, definition: str) -> dict[str, str]:
+    return {"name": name, "definition": definition}
+
+
+def capability_statement(base: str) -> dict[str, Any]:
+    """The statement for a service reached at `base` ("" when it has no URL)."""
+    statement: dict[str, Any] = {
+        "resourceType": "CapabilityStatement",
+        "id": "policykb",
+        "name": "PolicykbPayerService",
+        "title": "policykb: coverage decisions from a health plan's written policies",
+        "status": "active",
+        "date": STARTED,
+        "publisher": "policykb",
+        "kind": "instance",
+        "instantiates": list(INSTANTIATES),
+        "software": {"name": "policykb", "version": release.version()},
+        "implementation": {
+            "description": "Da Vinci DTR (payer) and PAS (payer) over the health plan's policies"
+        },
+        "fhirVersion": "4.0.1",
+        "format": ["json"],
+        "implementationGuide": list(IMPLEMENTATION_GUIDES),
+        "rest": [
+            {
+                "mode": "server",
+                "documentation": "DTR questionnaires and packages; PAS prior authorization.",
+                "security": {
+                    "description": "With --trust, a bearer JWT (SMART Backend Services style) "
+                    "verified against the configured keys; without it, none."
+                },
+                "resource": [
+                    {
+                        "type": "Questionnaire",
+                        "supportedProfile": [f"{DTR}/StructureDefinition/dtr-std-questionnaire"],
+                        "interaction": [{"code": "read"}],
+                        "operation": [
+                            _operation(
+                                "questionnaire-package",
+                                f"{DTR}/OperationDefinition/questionnaire-package",
+                            ),
+                            _operation(
+                                "log-questionnaire-errors",
+                                f"{DTR}/OperationDefinition/log-questionnaire-errors",
+                            ),
+                        ],
+                    },
+                    {
+                        "type": "QuestionnaireResponse",
+                        "supportedProfile": [
+                            f"{DTR}/StructureDefinition/dtr-questionnaireresponse"
+                        ],
+                    },
+                    {
+                        "type": "Claim",
+                        "supportedProfile": [f"{PAS}/StructureDefinition/profile-claim"],
+                        "operation": [
+                            _operation("submit", f"{PAS}/OperationDefinition/Claim-submit")
+                        ],
+                    },
+                    {
+                        "type": "ClaimResponse",
+                        "supportedProfile": [f"{PAS}/StructureDefinition/profile-claimresponse"],
+                    },
+                    {
+                        "type": "Bundle",
+                        "supportedProfile": [
+                            f"{PAS}/StructureDefinition/profile-pas-request-bundle",
+                            f"{PAS}/StructureDefinition/profile-pas-response-bundle",
+                            f"{DTR}/StructureDefinition/DTR-QPackageBundle",
+                        ],
+                    },
+                ],
+            }
+        ],
+    }
+    if base.startswith("http"):
+        statement["url"] = f"{base}/fhir/metadata"
+        statement["implementation"]["url"] = f"{base}/fhir"
+    return statement
+
+
+__all__ = ["DTR_VERSION", "PAS_VERSION", "capability_statement"]
