@@ -344,3 +344,33 @@ def test_no_mammography_code_is_claimed_by_another_policy(kb: KnowledgeBase) -> 
             for version in kb.versions(name):
                 theirs = {(c.system, c.code) for c in version.policy.codes}
                 assert not ours & theirs, name
+
+
+@pytest.mark.parametrize("name", [NAME, "bone-mass-measurement"])
+def test_the_facts_it_shares_with_other_policies_are_declared_alike(
+    kb: KnowledgeBase, name: str
+) -> None:
+    """A fact of the same name means the same in every bundled policy (an age
+    is an age everywhere): same type, options, unit, bounds, code system and
+    default. date_of_service is left out: its lower bound is each policy's
+    first day in force."""
+    ours = kb.evaluator(name).policy.facts
+    shared = 0
+    for other in kb.policy_names():
+        if other == name:
+            continue
+        for version in kb.versions(other):
+            for fact, theirs in version.policy.facts.items():
+                if fact in ours and fact != "date_of_service":
+                    mine = ours[fact]
+                    declared = (mine.type, mine.options, mine.unit, mine.low, mine.high)
+                    assert declared == (
+                        theirs.type,
+                        theirs.options,
+                        theirs.unit,
+                        theirs.low,
+                        theirs.high,
+                    ), (fact, other)
+                    assert (mine.system, mine.default) == (theirs.system, theirs.default), fact
+                    shared += 1
+    assert shared  # medicare_beneficiary at least
