@@ -81,13 +81,25 @@ Readings, each decided from the text before comparing with the encoding:
 - Routine screening: "Use of mammograms in routine screening of: (1)
   asymptomatic women aged 50 and over, and (2) asymptomatic women aged 40 or
   over whose mothers or sisters have had the disease, is considered
-  medically appropriate, but would not be covered for Medicare purposes." It
-  closes the paragraph on covered diagnostic tests, so it limits those: a
-  diagnostic request whose purpose is routine screening is not covered,
-  whatever the other routes (its purpose is then not the patient's signs,
-  symptoms or history), and at any age and sex (screening younger patients
-  routinely is not even called appropriate). A screening mammography is
-  paid under the statute's rules, which this older sentence does not limit.
+  medically appropriate, but would not be covered for Medicare purposes."
+  It closes the paragraph on covered diagnostic tests and answers its third
+  condition ("A patient is asymptomatic but ... the physician's judgment is
+  that a mammogram is appropriate"): an asymptomatic patient imaged
+  routinely, though appropriately, is not covered on the physician's
+  judgment. It does not reach the other routes: a patient with signs or
+  symptoms is not "asymptomatic", and a personal history of breast cancer
+  or of benign breast disease makes the mammogram diagnostic by definition
+  (the groups the sentence names are drawn by age and a mother's or sister's
+  disease, never the patient's own history). It binds at any age and sex
+  (the ages name where routine screening is appropriate; younger patients'
+  is not even that). A screening mammography is paid under the statute's
+  rules, which this older sentence does not limit.
+  REVISED after comparing with the encoding: first read as closing every
+  diagnostic route (a routine purpose denying even a symptomatic patient).
+  The sentence's "asymptomatic" and its "considered medically appropriate",
+  which mirrors the third condition's "the physician's judgment is that a
+  mammogram is appropriate", tie it to the judgment route alone; the first
+  reading was wrong.
 """
 
 from __future__ import annotations
@@ -204,26 +216,25 @@ def _diagnostic(get: Get) -> bool:
     # doctor of medicine or osteopathy as defined in §1861(r)(1) of the Act."
     if not get("ordered_by_md_or_do"):
         return False
-    # "Use of mammograms in routine screening of: (1) asymptomatic women aged 50
-    # and over, and (2) asymptomatic women aged 40 or over whose mothers or
-    # sisters have had the disease, is considered medically appropriate, but
-    # would not be covered for Medicare purposes."
-    if get("for_routine_screening"):
-        return False
     # "furnished to a man or woman with signs and symptoms of breast disease, or
     # a personal history of breast cancer, or a personal history of biopsy -
     # proven benign breast disease"; "A radiological mammogram is a covered
     # diagnostic test under the following conditions: A patient has distinct
-    # signs and symptoms ...; A patient has a history of breast cancer; or A
-    # patient is asymptomatic but, on the basis of the patient's history and
-    # other factors the physician considers significant, the physician's
-    # judgment is that a mammogram is appropriate."
-    return bool(
+    # signs and symptoms ...; A patient has a history of breast cancer; or"
+    if (
         get("breast_signs_or_symptoms")
         or get("personal_history_breast_cancer")
         or get("personal_history_benign_breast_biopsy")
-        or get("physician_judges_appropriate")
-    )
+    ):
+        return True
+    # "A patient is asymptomatic but, on the basis of the patient's history and
+    # other factors the physician considers significant, the physician's
+    # judgment is that a mammogram is appropriate. Use of mammograms in routine
+    # screening of: (1) asymptomatic women aged 50 and over, and (2)
+    # asymptomatic women aged 40 or over whose mothers or sisters have had the
+    # disease, is considered medically appropriate, but would not be covered
+    # for Medicare purposes."
+    return bool(get("physician_judges_appropriate")) and not get("for_routine_screening")
 
 
 def covered(facts: Mapping[str, Any], day: date) -> bool:
