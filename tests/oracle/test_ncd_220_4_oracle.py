@@ -136,8 +136,22 @@ def test_verdict_missing_and_explanations_agree_with_the_oracle(
     event(f"verdict {answer.verdict.value}")
     assert answer.verdict.value == oracle.verdict(known, day)
     assert {m.fact for m in answer.missing} == oracle.missing(known, day)
+    expected = oracle.explanations(known, day)
     found = {frozenset(item.fact for item in e) for e in answer.explanations}
-    assert found == oracle.explanations(known, day)
+    assert found == expected
+    evaluation = knowledge.evaluate(document(facts, day))
+    assert evaluation.verdict is answer.verdict
+    assert {m.fact for m in evaluation.missing} == oracle.missing(known, day)
+    # `evaluate` gives the smallest, ties broken by vocabulary order.
+    assert [item.fact for item in evaluation.explanation] == first_smallest(expected)
+
+
+def first_smallest(explanations: set[frozenset[str]]) -> list[str]:
+    """The smallest explanation, ties broken by vocabulary order (the facts'
+    ranks, compared in order), its facts in that order."""
+    rank = {f: n for n, f in enumerate(oracle.FACTS)}
+    ordered = [sorted(e, key=rank.__getitem__) for e in explanations]
+    return min(ordered, key=lambda e: (len(e), [rank[f] for f in e]))
 
 
 def route_met(route: str, day: date) -> dict[str, Any]:
