@@ -195,8 +195,15 @@ def route_met(route: str, day: date) -> dict[str, Any]:
     return scenario | meeting[route]
 
 
-ROUTES = ("woman", "vertebrae", "steroid", "hyperparathyroidism", "monitoring", "confirmatory")
-ROUTES += ("two years",)
+ROUTES: tuple[str, ...] = (
+    "woman",
+    "vertebrae",
+    "steroid",
+    "hyperparathyroidism",
+    "monitoring",
+    "confirmatory",
+    "two years",
+)
 
 
 def evaluate_complete(knowledge: KnowledgeBase, scenario: dict[str, Any], day: date) -> str:
