@@ -32,11 +32,13 @@ from typing import Any
 import orjson
 import pytest
 from fastapi.testclient import TestClient
+from typer.testing import CliRunner
 
 from policykb.bridge import KnowledgeBase, Verdict
 from policykb.bridge.model.errors import CaseError
 from policykb.bridge.prolog.engine import PrologEngine
 from policykb.bridge.solving.evaluator import Evaluator
+from policykb.cli.main import app
 from policykb.service.app import create_app
 from policykb.service.settings import ServiceSettings
 from tests.fhir_records import ICD10, Record
@@ -387,3 +389,12 @@ def test_no_j_code_is_claimed_by_another_policy(kb: KnowledgeBase) -> None:
             for version in kb.versions(name):
                 theirs = {(c.system, c.code) for c in version.policy.codes}
                 assert not ours & theirs, name
+
+
+@pytest.mark.parametrize("day", ["2024-01-01", "2024-06-03"])
+def test_check_is_clean_with_every_finding_acknowledged(day: str) -> None:
+    """review.lp acknowledges each overlap (a prerequisite or exclusion meant
+    to override the indication) and the gap (the closed-world default)."""
+    result = CliRunner().invoke(app, ["check", "--policy", NAME, "--as-of", day])
+    assert result.exit_code == 0, result.output
+    assert "0 warning(s), 15 acknowledged" in result.output
