@@ -414,6 +414,10 @@ class Policy:
         declared = self.facts[fact]
         if value in declared.citations:
             return declared.citations[value]
+        # cites/4 of a number or date writes Value as the program writes its
+        # constants (1, "25.5", "2024-01-01"), which is read as text.
+        if declared.type.typed and str(value) in declared.citations:
+            return declared.citations[str(value)]
         for clause in declared.clauses:
             if clause in self.criteria:
                 return Citation(clause, self.criteria[clause].text)
