@@ -307,6 +307,91 @@ def test_appointment_book_decides_the_appointment(client: TestClient) -> None:
     assert answer["cards"] == []
 
 
+def encounter_call(record: Record, hook: str, encounter: dict[str, Any] | None) -> dict[str, Any]:
+    """An encounter hook's call on `record`: context.encounterId, and the
+    Encounter prefetched under the IG's key unless None."""
+    request = record.hook()
+    request["hook"] = hook
+    del request["context"]["draftOrders"]
+    request["context"]["encounterId"] = "enc-1"
+    if encounter is not None:
+        request["prefetch"]["encounter"] = encounter
+    return request
+
+
+ENCOUNTER = {
+    "resourceType": "Encounter",
+    "id": "enc-1",
+    "status": "in-progress",
+    "class": {
+        "system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
+        "code": "IMP",
+    },
+    "subject": {"reference": "Patient/pat-1"},
+    # The IG's example codes its Encounter by `type`; here the procedure the
+    # admission is for, by CPT.
+    "type": [{"coding": [{"system": CPT, "code": "43775"}]}],
+}
+
+
+@pytest.mark.parametrize("hook", ["encounter-start", "encounter-discharge"])
+@pytest.mark.parametrize(
+    ("record", "covered"), [(COMPLETE, "covered"), (INCOMPLETE, "conditional")]
+)
+def test_encounter_hooks_decide_the_prefetched_encounter(
+    client: TestClient, hook: str, record: Record, covered: str
+) -> None:
+    answer = post(client, hook, encounter_call(record, hook, ENCOUNTER))
+    (action,) = answer["systemActions"]
+    assert (action["resource"]["resourceType"], action["resource"]["id"]) == ("Encounter", "enc-1")
+    (info,) = informations(answer)
+    assert info["covered"] == [covered]
+    assert info["coverage"] == [{"reference": "Coverage/cov-1"}]
+    assert answer["cards"] == []  # the instructions card is order-sign's
+
+
+def test_encounter_hooks_read_the_encounter_from_the_ehr(client: TestClient) -> None:
+    with fhir_server([*ehr_record(COMPLETE), ENCOUNTER]) as server:
+        request = without_prefetch(COMPLETE, server.base)
+        request["hook"] = "encounter-start"
+        del request["context"]["draftOrders"]
+        request["context"]["encounterId"] = "enc-1"
+        response = client.post("/cds-services/policykb-encounter-start", json=request)
+        asked = list(server.requests)
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    # Checked against the Encounter as the EHR holds it (resp-37).
+    assert_no_shall_broken(answer, {**request, "prefetch": {"encounter": ENCOUNTER}})
+    (info,) = informations(answer)
+    assert info["covered"] == ["covered"]
+    assert "/Encounter/enc-1" in asked  # a read by id, the discovery's template
+
+
+def test_an_encounter_that_cannot_be_read_gets_no_coverage_information(
+    client: TestClient,
+) -> None:
+    # No Encounter prefetched and no fhirServer: there is no resource to
+    # annotate, so nothing is asserted (and nothing is an error).
+    answer = post(
+        client, "encounter-discharge", encounter_call(COMPLETE, "encounter-discharge", None)
+    )
+    assert "systemActions" not in answer and answer["cards"] == []
+
+
+@pytest.mark.parametrize("encounter_id", [None, "", "Encounter/enc-1"])
+def test_an_encounter_hook_without_an_encounter_id_is_a_400(
+    client: TestClient, encounter_id: str | None
+) -> None:
+    request = encounter_call(COMPLETE, "encounter-start", ENCOUNTER)
+    if encounter_id is None:
+        del request["context"]["encounterId"]
+    else:
+        request["context"]["encounterId"] = encounter_id
+    response = client.post("/cds-services/policykb-encounter-start", json=request)
+    assert response.status_code == 400
+    assert "encounterId" in response.text
+
+
 def test_a_client_s_own_prefetch_keys_are_read(client: TestClient) -> None:
     request = COMPLETE.hook()
     prefetch = request["prefetch"]

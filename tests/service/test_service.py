@@ -105,6 +105,8 @@ def test_discovery_lists_the_hooks_with_prefetch_version_and_options(client: Tes
         "order-select",
         "order-dispatch",
         "appointment-book",
+        "encounter-start",
+        "encounter-discharge",
     }
     for service in services:
         assert {"patient", "coverage", "conditions", "vitalSigns"} <= set(service["prefetch"])
