@@ -117,6 +117,31 @@ def indeterminate(
     }
 
 
+def not_covered_for(
+    coverage: Mapping[str, Any], code: str, text: str, today: date, assertion_id: str
+) -> dict[str, Any]:
+    """The extension when the patient is not a member with one coverage in
+    force (resp-44: no-member-found; resp-45: no-active-coverage or
+    coverage-not-found): not-covered, so no pa-needed (crd-ci-q2), with the
+    reason coded from coverageAssertionReasons and said in its text."""
+    return {
+        "url": COVERAGE_INFORMATION,
+        "extension": [
+            {"url": "coverage", "valueReference": dict(coverage)},
+            {"url": "covered", "valueCode": "not-covered"},
+            {
+                "url": "reason",
+                "valueCodeableConcept": {
+                    "coding": [{"system": REASONS_SYSTEM, "code": code}],
+                    "text": text,
+                },
+            },
+            {"url": "date", "valueDate": today.isoformat()},
+            {"url": "coverage-assertion-id", "valueString": assertion_id},
+        ],
+    }
+
+
 def _content(extension: object) -> list[object] | None:
     """An extension's parts but those that differ between equal assertions."""
     if not isinstance(extension, Mapping) or extension.get("url") != COVERAGE_INFORMATION:
