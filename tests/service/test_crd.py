@@ -20,6 +20,7 @@ from policykb.service.app import create_app
 from policykb.service.audit import Chain, replay
 from policykb.service.coverage_information import COVERAGE_INFORMATION
 from policykb.service.settings import ServiceSettings
+from tests import crd_logical, crd_profile
 from tests.crd_ig import example, invariant_results
 from tests.fhir_records import CPT, Record
 from tests.fhir_server import TOKEN, categorized, fhir_server
@@ -82,6 +83,7 @@ def assert_no_shall_broken(answer: dict[str, Any], request: dict[str, Any]) -> N
         (extension,) = [e for e in resource["extension"] if e["url"] == COVERAGE_INFORMATION]
         results = invariant_results(extension)
         assert all(r == [True] for r in results.values()), results  # crd-ci-q1..q9
+        assert crd_profile.problems(extension) == []  # its StructureDefinition (resp-47)
         original = sent[f"{resource['resourceType']}/{resource.get('id')}"]
         # resp-37: nothing changed but the coverage-information extension.
         strip = {k: v for k, v in resource.items() if k != "extension"}
@@ -90,6 +92,16 @@ def assert_no_shall_broken(answer: dict[str, Any], request: dict[str, Any]) -> N
         assert card["source"]["label"]  # resp-4
         assert card["source"]["topic"]["system"] == CARD_TYPES  # resp-5
         assert card["source"]["topic"]["code"] != "coverage-info"  # resp-25
+    # The IG's logical models of a response (resp-47): every response, its
+    # Instructions cards, its coverage-information system actions.
+    assert crd_logical.problems(answer, "CRDHooksResponseBase") == []
+    instructions = [c for c in answer["cards"] if c["source"]["topic"]["code"] == "instructions"]
+    if instructions:
+        only = {"cards": instructions}
+        assert crd_logical.problems(only, "CRDHooksResponse-instructions") == []
+    if answer.get("systemActions"):
+        only = {"cards": [], "systemActions": answer["systemActions"]}
+        assert crd_logical.problems(only, "CRDHooksResponse-coverageInformation") == []
     uuids = [card["uuid"] for card in answer["cards"]]
     assert len(set(uuids)) == len(uuids)
     ids = [i["coverage-assertion-id"][0] for i in informations(answer)]
