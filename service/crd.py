@@ -67,6 +67,9 @@ HOOKS = (
     "encounter-discharge",
 )
 ENCOUNTER_HOOKS = ("encounter-start", "encounter-discharge")
+SECONDARY_HOOKS = ("order-select", *ENCOUNTER_HOOKS)
+"""The IG's secondary hooks: coverage information there never asks for
+clinical or administrative information (hook-19)."""
 CARD_TYPES = "http://terminology.hl7.org/CodeSystem/cdshooks-card-type"
 ASSOCIATED_RESOURCE = "davinci-crd.associated-resource"
 DEFAULT_PAYER = "Health plan"
@@ -599,7 +602,9 @@ def decide(
                 in own_codings(order)
                 else [route.coding]
             )
-            extension = coverage_information(decision, coverage, base, today, billed)
+            extension = coverage_information(
+                decision, coverage, base, today, billed, secondary=request.hook in SECONDARY_HOOKS
+            )
         if already_carried(order, extension):
             continue
         answer.actions.append(_update(order, extension, decision.policy.title))

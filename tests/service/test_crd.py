@@ -360,6 +360,31 @@ def test_encounter_hooks_decide_the_prefetched_encounter(
     assert info["covered"] == [covered]
     assert info["coverage"] == [{"reference": "Coverage/cov-1"}]
     assert answer["cards"] == []  # the instructions card is order-sign's
+    # A secondary hook never says clinical information is needed (hook-19).
+    assert "doc-needed" not in info and "questionnaire" not in info
+
+
+@pytest.mark.parametrize(
+    ("hook", "asks"), [("order-sign", True), ("order-select", False), ("order-dispatch", True)]
+)
+def test_only_primary_hooks_ask_for_documentation(
+    client: TestClient, hook: str, asks: bool
+) -> None:
+    request = INCOMPLETE.hook("order-select" if hook == "order-select" else "order-sign")
+    if hook == "order-dispatch":
+        order = request["context"].pop("draftOrders")["entry"][0]["resource"]
+        request["hook"] = hook
+        request["context"]["dispatchedOrders"] = [f"ServiceRequest/{order['id']}"]
+        request["context"]["performer"] = "Organization/performer-1"
+        request["prefetch"]["serviceRequests"] = {
+            "resourceType": "Bundle",
+            "type": "searchset",
+            "entry": [{"resource": order}],
+        }
+    (info,) = informations(post(client, hook, request))
+    assert info["covered"] == ["conditional"]
+    assert ("doc-needed" in info, "questionnaire" in info) == (asks, asks)  # hook-19
+    assert info["info-needed"] == ["OTH"]  # crd-ci-q3 either way
 
 
 def test_encounter_hooks_read_the_encounter_from_the_ehr(client: TestClient) -> None:
