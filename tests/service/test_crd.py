@@ -459,6 +459,15 @@ def test_configuration_options_are_honoured(client: TestClient) -> None:
     assert answer == {"cards": []}
 
 
+def test_the_card_is_labelled_with_the_payer_and_is_information(client: TestClient) -> None:
+    (card,) = post(client, "order-sign", INCOMPLETE.hook())["cards"]
+    # resp-4: the payer's name as the Coverage states it (no --payer-name here).
+    assert card["source"]["label"] == "Health Care Authority"
+    assert card["indicator"] == "info"  # resp-1, resp-2
+    assert "ServiceRequest/" in card["detail"].split("\n")[0]  # dev-24: which order
+    assert card["extension"]["davinci-crd.associated-resource"]  # dev-25
+
+
 def test_an_unserved_crd_version_is_refused(client: TestClient) -> None:
     request = COMPLETE.hook() | {"extension": {"davinci-crd.requestedVersion": "1.0"}}
     response = client.post("/cds-services/policykb-order-sign", json=request)
