@@ -7,7 +7,10 @@ read from prefetch (`encounter`, the IG's key) or from the EHR by
 `Encounter/{id}`, like a dispatched order, and gets the coverage information
 itself (the IG's hooks carry no orders in their context). Its codes are its
 `type` and `serviceType`, with those of the ServiceRequests it is `basedOn`
-when they are prefetched (as an Appointment's).
+when they are prefetched (as an Appointment's). An Appointment based on a
+ServiceRequest the request carries has the coverage information put on that
+ServiceRequest instead (the IG's one exception to annotating the resource
+passed).
 
 Each request resource whose code a policy decides (its own codes, then its
 ext-billing-options) gets a systemAction updating it with CRD's
@@ -512,6 +515,20 @@ class Answer:
         return response
 
 
+def _annotated(
+    order: dict[str, Any], based_on: Sequence[dict[str, Any]], routed: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The resource the coverage information is put on: the order itself,
+    but for an Appointment based on a ServiceRequest the request carries,
+    which gets it instead (CRD 2.2.1, the coverage-information response
+    type: FHIR-50318): the one whose own code was routed, else the first."""
+    requests = [r for r in based_on if r.get("resourceType") == "ServiceRequest"]
+    if order.get("resourceType") != "Appointment" or not requests:
+        return order
+    key = (str(routed.get("system")), str(routed.get("code")))
+    return next((r for r in requests if key in own_codings(r)), requests[0])
+
+
 def not_a_member(coverage: Mapping[str, Any], member: Resolution, today: date) -> dict[str, Any]:
     """The coverage information when the patient is not resolved to a member
     with one coverage in force (resp-44, resp-45): not-covered with the
@@ -558,7 +575,8 @@ def decide(
     for order in request.orders:
         concept = ordered_concept(order)
         kind = order.get("resourceType")
-        for based in request.based_on(order) if kind in ("Appointment", "Encounter") else []:
+        based_on = request.based_on(order) if kind in ("Appointment", "Encounter") else []
+        for based in based_on:
             concept["coding"] += ordered_concept(based)["coding"]
         on = performed_on(order, today)
         member = resolve(request.coverages, request.patient_id, on, payer)
@@ -569,14 +587,15 @@ def decide(
         if routed is None:
             continue
         route, read = routed
+        target = _annotated(order, based_on, route.coding)
         coverage = _coverage_reference(member.coverage, order)
         if coverage is None:
             continue  # CRD asserts coverage of a Coverage: none was given
         reference = _reference(order)
         if member.reason is not None:
             extension = not_a_member(coverage, member, today)
-            if not already_carried(order, extension):
-                answer.actions.append(_update(order, extension, label))
+            if not already_carried(target, extension):
+                answer.actions.append(_update(target, extension, label))
             continue
         trace = uuid.uuid4().hex[:16]
         try:
@@ -599,15 +618,15 @@ def decide(
             billed = (
                 []
                 if (str(route.coding.get("system")), str(route.coding.get("code")))
-                in own_codings(order)
+                in own_codings(target)
                 else [route.coding]
             )
             extension = coverage_information(
                 decision, coverage, base, today, billed, secondary=request.hook in SECONDARY_HOOKS
             )
-        if already_carried(order, extension):
+        if already_carried(target, extension):
             continue
-        answer.actions.append(_update(order, extension, decision.policy.title))
+        answer.actions.append(_update(target, extension, decision.policy.title))
         if (
             request.hook == "order-sign"
             and request.configuration.instructions

@@ -315,8 +315,20 @@ def test_appointment_book_decides_the_appointment(client: TestClient) -> None:
         "entry": [{"resource": based}],
     }
     answer = post(client, "appointment-book", request)
-    assert [a["resource"]["resourceType"] for a in answer["systemActions"]] == ["Appointment"]
+    # The IG's one exception: an Appointment based on a ServiceRequest has
+    # the coverage information put on the ServiceRequest (FHIR-50318).
+    (action,) = answer["systemActions"]
+    assert (action["resource"]["resourceType"], action["resource"]["id"]) == (
+        "ServiceRequest",
+        based["id"],
+    )
     assert answer["cards"] == []
+    # Without the ServiceRequest in the request there is nothing to update
+    # but the Appointment itself.
+    del request["prefetch"]["serviceRequests"]
+    appointment["serviceType"] = [{"coding": based["code"]["coding"]}]
+    (action,) = post(client, "appointment-book", request)["systemActions"]
+    assert action["resource"]["resourceType"] == "Appointment"
 
 
 def encounter_call(record: Record, hook: str, encounter: dict[str, Any] | None) -> dict[str, Any]:
