@@ -6,6 +6,7 @@
                    the policy states (policy(prior_authorization, ...)), else
                    conditional
     doc-needed     clinical, with the policy's questionnaire, when facts are missing
+                   (not on the secondary hooks: hook-19)
     info-needed    OTH whenever covered or pa-needed is conditional (crd-ci-q3
                    since 2.1: conditional needs info-needed), with a reason
                    saying what is needed (crd-ci-q6)
@@ -52,8 +53,15 @@ def coverage_information(
     base: str,
     today: date,
     billing_codes: Sequence[Mapping[str, Any]] = (),
+    secondary: bool = False,
 ) -> dict[str, Any]:
-    """The extension for a decision about the Coverage `coverage` (a Reference)."""
+    """The extension for a decision about the Coverage `coverage` (a Reference).
+
+    `secondary`: the answer is to a secondary hook (order-select,
+    encounter-start, encounter-discharge), where it SHALL NOT say that
+    clinical or administrative information is needed (hook-19): no
+    doc-needed, so no questionnaire (crd-ci-q1); info-needed still says
+    what is missing (crd-ci-q3)."""
     verdict = decision.verdict
     parts: list[dict[str, Any]] = [
         {"url": "coverage", "valueReference": dict(coverage)},
@@ -70,19 +78,21 @@ def coverage_information(
                 "ask the health plan"
             )
     if verdict is Verdict.NEEDS_INFORMATION:
-        parts.append({"url": "doc-needed", "valueCode": "clinical"})
+        if not secondary:
+            parts.append({"url": "doc-needed", "valueCode": "clinical"})
         facts = ", ".join(missing.fact for missing in decision.evaluation.missing)
+        then = (
+            "it is asked for when the order is signed" if secondary else "answer its questionnaire"
+        )
         needed.insert(
-            0,
-            f"the record does not state what the policy needs to decide ({facts}): "
-            "answer its questionnaire",
+            0, f"the record does not state what the policy needs to decide ({facts}): {then}"
         )
     if needed:
         parts.append({"url": "info-needed", "valueCode": "OTH"})
     parts += [{"url": "billingCode", "valueCoding": dict(coding)} for coding in billing_codes]
     parts += [_text(reason) for reason in decision.reasons()]
     parts += [_text(f"Information needed: {reason}.") for reason in needed]
-    if verdict is Verdict.NEEDS_INFORMATION:
+    if verdict is Verdict.NEEDS_INFORMATION and not secondary:
         url = questionnaire_url(base, decision.policy.name)
         parts.append({"url": "questionnaire", "valueCanonical": f"{url}|{decision.version[:16]}"})
     parts += [
@@ -109,6 +119,31 @@ def indeterminate(
                 "valueCodeableConcept": {
                     "coding": [{"system": REASONS_SYSTEM, "code": "technical"}],
                     "text": reason,
+                },
+            },
+            {"url": "date", "valueDate": today.isoformat()},
+            {"url": "coverage-assertion-id", "valueString": assertion_id},
+        ],
+    }
+
+
+def not_covered_for(
+    coverage: Mapping[str, Any], code: str, text: str, today: date, assertion_id: str
+) -> dict[str, Any]:
+    """The extension when the patient is not a member with one coverage in
+    force (resp-44: no-member-found; resp-45: no-active-coverage or
+    coverage-not-found): not-covered, so no pa-needed (crd-ci-q2), with the
+    reason coded from coverageAssertionReasons and said in its text."""
+    return {
+        "url": COVERAGE_INFORMATION,
+        "extension": [
+            {"url": "coverage", "valueReference": dict(coverage)},
+            {"url": "covered", "valueCode": "not-covered"},
+            {
+                "url": "reason",
+                "valueCodeableConcept": {
+                    "coding": [{"system": REASONS_SYSTEM, "code": code}],
+                    "text": text,
                 },
             },
             {"url": "date", "valueDate": today.isoformat()},

@@ -1,5 +1,16 @@
-"""Da Vinci CRD 2.2.1 over CDS Hooks 2.0: discovery, and the hooks
-order-sign, order-select, order-dispatch and appointment-book.
+"""Da Vinci CRD 2.2.1 over CDS Hooks 2.0: discovery, and the six hooks the
+IG names (hook-4): order-sign, order-select, order-dispatch, appointment-book,
+encounter-start and encounter-discharge.
+
+The encounter hooks name their Encounter by id (context.encounterId); it is
+read from prefetch (`encounter`, the IG's key) or from the EHR by
+`Encounter/{id}`, like a dispatched order, and gets the coverage information
+itself (the IG's hooks carry no orders in their context). Its codes are its
+`type` and `serviceType`, with those of the ServiceRequests it is `basedOn`
+when they are prefetched (as an Appointment's). An Appointment based on a
+ServiceRequest the request carries has the coverage information put on that
+ServiceRequest instead (the IG's one exception to annotating the resource
+passed).
 
 Each request resource whose code a policy decides (its own codes, then its
 ext-billing-options) gets a systemAction updating it with CRD's
@@ -26,8 +37,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime
 from typing import Any
 
 from policykb.bridge.model.errors import CaseError
@@ -36,8 +47,10 @@ from policykb.service.coverage_information import (
     already_carried,
     coverage_information,
     indeterminate,
+    not_covered_for,
 )
 from policykb.service.crd_config import Configuration, discovery_extension, unserved_version
+from policykb.service.crd_member import Resolution, performed_on, resolve
 from policykb.service.crd_orders import ORDER_TYPES, ordered_concept, own_codings
 from policykb.service.decisions import Decision, Decisions
 from policykb.service.dtr import questionnaire_url
@@ -48,7 +61,18 @@ from policykb.service.errors import ServiceError
 from policykb.service.fhir_facts import Resources, service_date
 from policykb.service.record import patient_urls
 
-HOOKS = ("order-sign", "order-select", "order-dispatch", "appointment-book")
+HOOKS = (
+    "order-sign",
+    "order-select",
+    "order-dispatch",
+    "appointment-book",
+    "encounter-start",
+    "encounter-discharge",
+)
+ENCOUNTER_HOOKS = ("encounter-start", "encounter-discharge")
+SECONDARY_HOOKS = ("order-select", *ENCOUNTER_HOOKS)
+"""The IG's secondary hooks: coverage information there never asks for
+clinical or administrative information (hook-19)."""
 CARD_TYPES = "http://terminology.hl7.org/CodeSystem/cdshooks-card-type"
 ASSOCIATED_RESOURCE = "davinci-crd.associated-resource"
 DEFAULT_PAYER = "Health plan"
@@ -89,13 +113,20 @@ BASED_ON = {
     "serviceRequests": "ServiceRequest?_id={{context.appointments.entry.resource.basedOn"
     ".resolve().ofType(ServiceRequest).id}}",
 }
+ENCOUNTER = {
+    # encounter-start, encounter-discharge: the Encounter, read by id (the IG's key).
+    "encounter": "Encounter/{{context.encounterId}}",
+}
 
 
 def prefetch(hook: str) -> dict[str, str]:
     """The prefetch templates of a hook's service."""
-    extra = (
-        DISPATCHED if hook == "order-dispatch" else BASED_ON if hook == "appointment-book" else {}
-    )
+    extra = {
+        "order-dispatch": DISPATCHED,
+        "appointment-book": BASED_ON,
+        "encounter-start": ENCOUNTER,
+        "encounter-discharge": ENCOUNTER,
+    }.get(hook, {})
     return {**RECORD_PREFETCH, **extra}
 
 
@@ -195,7 +226,7 @@ class Unread:
         if not (self.keys or self.orders):
             return None
         what = [f"prefetch {', '.join(self.keys)}"] if self.keys else []
-        what += [f"the orders {', '.join(self.orders)}"] if self.orders else []
+        what += [f"the resources {', '.join(self.orders)}"] if self.orders else []
         why = self.failure or "no fhirServer and fhirAuthorization to query"
         return f"The EHR's record could not be read ({'; '.join(what)}): {why}."[:1000]
 
@@ -250,6 +281,7 @@ class HookRequest:
         self.dispatched = self._dispatched(call)
         self.unread.orders = [ref for ref in self.dispatched if self._find(ref) is None]
         self.coverage: dict[str, Any] | None = None
+        self.coverages: list[dict[str, Any]] = []
         self._record: Resources | None = None
 
     def _covered_keys(self, prefetched: Mapping[str, Any]) -> None:
@@ -297,6 +329,17 @@ class HookRequest:
         return []
 
     def _dispatched(self, call: HookCall) -> list[str]:
+        """The references of the request resources the context names by id:
+        order-dispatch's orders, the encounter hooks' Encounter."""
+        if self.hook in ENCOUNTER_HOOKS:
+            encounter = call.context.encounterId
+            if not encounter or "/" in encounter:
+                raise ServiceError(
+                    400,
+                    f"{self.hook} needs 'encounterId', the id of an Encounter",
+                    where="context.encounterId",
+                )
+            return [f"Encounter/{encounter}"]
         if self.hook != "order-dispatch":
             return []
         references = call.context.dispatchedOrders
@@ -362,8 +405,9 @@ class HookRequest:
         are added."""
         of_type = self._of_type
         patients = [p for p in of_type("Patient") if p.get("id") == self.patient_id]
-        active = [c for c in of_type("Coverage") if c.get("status", "active") == "active"]
-        self.coverage = active[0] if active else None
+        self.coverages = of_type("Coverage")
+        today = resolve(self.coverages, self.patient_id, datetime.now(UTC).date(), None)
+        self.coverage = today.coverage if today.reason is None else None
         return Resources(
             {},
             patients[0] if patients else None,
@@ -471,6 +515,28 @@ class Answer:
         return response
 
 
+def _annotated(
+    order: dict[str, Any], based_on: Sequence[dict[str, Any]], routed: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The resource the coverage information is put on: the order itself,
+    but for an Appointment based on a ServiceRequest the request carries,
+    which gets it instead (CRD 2.2.1, the coverage-information response
+    type: FHIR-50318): the one whose own code was routed, else the first."""
+    requests = [r for r in based_on if r.get("resourceType") == "ServiceRequest"]
+    if order.get("resourceType") != "Appointment" or not requests:
+        return order
+    key = (str(routed.get("system")), str(routed.get("code")))
+    return next((r for r in requests if key in own_codings(r)), requests[0])
+
+
+def not_a_member(coverage: Mapping[str, Any], member: Resolution, today: date) -> dict[str, Any]:
+    """The coverage information when the patient is not resolved to a member
+    with one coverage in force (resp-44, resp-45): not-covered with the
+    reason code; its assertion id is new (no policy was decided)."""
+    assert member.reason is not None
+    return not_covered_for(coverage, member.reason, member.text, today, uuid.uuid4().hex)
+
+
 def _update(order: Mapping[str, Any], extension: dict[str, Any], title: str) -> dict[str, Any]:
     """The system action that adds (or replaces) the order's coverage
     information, changing nothing else (resp-37)."""
@@ -508,17 +574,29 @@ def decide(
         return answer.document()  # the only response type that does not depend on it is none
     for order in request.orders:
         concept = ordered_concept(order)
-        for based in request.based_on(order) if order.get("resourceType") == "Appointment" else []:
+        kind = order.get("resourceType")
+        based_on = request.based_on(order) if kind in ("Appointment", "Encounter") else []
+        for based in based_on:
             concept["coding"] += ordered_concept(based)["coding"]
+        on = performed_on(order, today)
+        member = resolve(request.coverages, request.patient_id, on, payer)
         resources = record.for_order(order)
+        if member.coverage is not None and member.coverage is not request.coverage:
+            resources = replace(resources, coverage=member.coverage, _record=None)
         routed = decisions.route(concept, resources, today)
         if routed is None:
             continue
         route, read = routed
-        coverage = _coverage_reference(request.coverage, order)
+        target = _annotated(order, based_on, route.coding)
+        coverage = _coverage_reference(member.coverage, order)
         if coverage is None:
             continue  # CRD asserts coverage of a Coverage: none was given
         reference = _reference(order)
+        if member.reason is not None:
+            extension = not_a_member(coverage, member, today)
+            if not already_carried(target, extension):
+                answer.actions.append(_update(target, extension, label))
+            continue
         trace = uuid.uuid4().hex[:16]
         try:
             decision = decisions.decide(
@@ -540,13 +618,15 @@ def decide(
             billed = (
                 []
                 if (str(route.coding.get("system")), str(route.coding.get("code")))
-                in own_codings(order)
+                in own_codings(target)
                 else [route.coding]
             )
-            extension = coverage_information(decision, coverage, base, today, billed)
-        if already_carried(order, extension):
+            extension = coverage_information(
+                decision, coverage, base, today, billed, secondary=request.hook in SECONDARY_HOOKS
+            )
+        if already_carried(target, extension):
             continue
-        answer.actions.append(_update(order, extension, decision.policy.title))
+        answer.actions.append(_update(target, extension, decision.policy.title))
         if (
             request.hook == "order-sign"
             and request.configuration.instructions

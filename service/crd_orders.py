@@ -48,8 +48,11 @@ def _concepts(resource: Mapping[str, Any]) -> Iterator[object]:
         yield resource.get("codeCodeableConcept")
     elif kind == "MedicationRequest":
         yield resource.get("medicationCodeableConcept")
-    elif kind in ("Appointment", "Encounter"):
-        # Appointment.serviceType is a list; R4's Encounter.serviceType one concept.
+    elif kind == "Appointment":
+        yield from _list(resource.get("serviceType"))
+    elif kind == "Encounter":
+        # R4's Encounter.type is a list, its serviceType one concept.
+        yield from _list(resource.get("type"))
         yield from _list(resource.get("serviceType"))
     elif kind == "VisionPrescription":
         for lens in _list(resource.get("lensSpecification")):

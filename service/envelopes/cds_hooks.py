@@ -49,6 +49,9 @@ class HookContext(BaseModel):
     dispatchedOrders: list[Any] | None = Field(
         None, description="order-dispatch: references to the orders being dispatched."
     )
+    encounterId: str | None = Field(
+        None, description="encounter-start, encounter-discharge: the Encounter's id."
+    )
 
 
 class FhirAuthorization(BaseModel):

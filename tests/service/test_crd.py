@@ -20,6 +20,7 @@ from policykb.service.app import create_app
 from policykb.service.audit import Chain, replay
 from policykb.service.coverage_information import COVERAGE_INFORMATION
 from policykb.service.settings import ServiceSettings
+from tests import crd_logical, crd_profile
 from tests.crd_ig import example, invariant_results
 from tests.fhir_records import CPT, Record
 from tests.fhir_server import TOKEN, categorized, fhir_server
@@ -82,6 +83,7 @@ def assert_no_shall_broken(answer: dict[str, Any], request: dict[str, Any]) -> N
         (extension,) = [e for e in resource["extension"] if e["url"] == COVERAGE_INFORMATION]
         results = invariant_results(extension)
         assert all(r == [True] for r in results.values()), results  # crd-ci-q1..q9
+        assert crd_profile.problems(extension) == []  # its StructureDefinition (resp-47)
         original = sent[f"{resource['resourceType']}/{resource.get('id')}"]
         # resp-37: nothing changed but the coverage-information extension.
         strip = {k: v for k, v in resource.items() if k != "extension"}
@@ -90,6 +92,16 @@ def assert_no_shall_broken(answer: dict[str, Any], request: dict[str, Any]) -> N
         assert card["source"]["label"]  # resp-4
         assert card["source"]["topic"]["system"] == CARD_TYPES  # resp-5
         assert card["source"]["topic"]["code"] != "coverage-info"  # resp-25
+    # The IG's logical models of a response (resp-47): every response, its
+    # Instructions cards, its coverage-information system actions.
+    assert crd_logical.problems(answer, "CRDHooksResponseBase") == []
+    instructions = [c for c in answer["cards"] if c["source"]["topic"]["code"] == "instructions"]
+    if instructions:
+        only = {"cards": instructions}
+        assert crd_logical.problems(only, "CRDHooksResponse-instructions") == []
+    if answer.get("systemActions"):
+        only = {"cards": [], "systemActions": answer["systemActions"]}
+        assert crd_logical.problems(only, "CRDHooksResponse-coverageInformation") == []
     uuids = [card["uuid"] for card in answer["cards"]]
     assert len(set(uuids)) == len(uuids)
     ids = [i["coverage-assertion-id"][0] for i in informations(answer)]
@@ -303,8 +315,130 @@ def test_appointment_book_decides_the_appointment(client: TestClient) -> None:
         "entry": [{"resource": based}],
     }
     answer = post(client, "appointment-book", request)
-    assert [a["resource"]["resourceType"] for a in answer["systemActions"]] == ["Appointment"]
+    # The IG's one exception: an Appointment based on a ServiceRequest has
+    # the coverage information put on the ServiceRequest (FHIR-50318).
+    (action,) = answer["systemActions"]
+    assert (action["resource"]["resourceType"], action["resource"]["id"]) == (
+        "ServiceRequest",
+        based["id"],
+    )
     assert answer["cards"] == []
+    # Without the ServiceRequest in the request there is nothing to update
+    # but the Appointment itself.
+    del request["prefetch"]["serviceRequests"]
+    appointment["serviceType"] = [{"coding": based["code"]["coding"]}]
+    (action,) = post(client, "appointment-book", request)["systemActions"]
+    assert action["resource"]["resourceType"] == "Appointment"
+
+
+def encounter_call(record: Record, hook: str, encounter: dict[str, Any] | None) -> dict[str, Any]:
+    """An encounter hook's call on `record`: context.encounterId, and the
+    Encounter prefetched under the IG's key unless None."""
+    request = record.hook()
+    request["hook"] = hook
+    del request["context"]["draftOrders"]
+    request["context"]["encounterId"] = "enc-1"
+    if encounter is not None:
+        request["prefetch"]["encounter"] = encounter
+    return request
+
+
+ENCOUNTER = {
+    "resourceType": "Encounter",
+    "id": "enc-1",
+    "status": "in-progress",
+    "class": {
+        "system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
+        "code": "IMP",
+    },
+    "subject": {"reference": "Patient/pat-1"},
+    # The IG's example codes its Encounter by `type`; here the procedure the
+    # admission is for, by CPT.
+    "type": [{"coding": [{"system": CPT, "code": "43775"}]}],
+}
+
+
+@pytest.mark.parametrize("hook", ["encounter-start", "encounter-discharge"])
+@pytest.mark.parametrize(
+    ("record", "covered"), [(COMPLETE, "covered"), (INCOMPLETE, "conditional")]
+)
+def test_encounter_hooks_decide_the_prefetched_encounter(
+    client: TestClient, hook: str, record: Record, covered: str
+) -> None:
+    answer = post(client, hook, encounter_call(record, hook, ENCOUNTER))
+    (action,) = answer["systemActions"]
+    assert (action["resource"]["resourceType"], action["resource"]["id"]) == ("Encounter", "enc-1")
+    (info,) = informations(answer)
+    assert info["covered"] == [covered]
+    assert info["coverage"] == [{"reference": "Coverage/cov-1"}]
+    assert answer["cards"] == []  # the instructions card is order-sign's
+    # A secondary hook never says clinical information is needed (hook-19).
+    assert "doc-needed" not in info and "questionnaire" not in info
+
+
+@pytest.mark.parametrize(
+    ("hook", "asks"), [("order-sign", True), ("order-select", False), ("order-dispatch", True)]
+)
+def test_only_primary_hooks_ask_for_documentation(
+    client: TestClient, hook: str, asks: bool
+) -> None:
+    request = INCOMPLETE.hook("order-select" if hook == "order-select" else "order-sign")
+    if hook == "order-dispatch":
+        order = request["context"].pop("draftOrders")["entry"][0]["resource"]
+        request["hook"] = hook
+        request["context"]["dispatchedOrders"] = [f"ServiceRequest/{order['id']}"]
+        request["context"]["performer"] = "Organization/performer-1"
+        request["prefetch"]["serviceRequests"] = {
+            "resourceType": "Bundle",
+            "type": "searchset",
+            "entry": [{"resource": order}],
+        }
+    (info,) = informations(post(client, hook, request))
+    assert info["covered"] == ["conditional"]
+    assert ("doc-needed" in info, "questionnaire" in info) == (asks, asks)  # hook-19
+    assert info["info-needed"] == ["OTH"]  # crd-ci-q3 either way
+
+
+def test_encounter_hooks_read_the_encounter_from_the_ehr(client: TestClient) -> None:
+    with fhir_server([*ehr_record(COMPLETE), ENCOUNTER]) as server:
+        request = without_prefetch(COMPLETE, server.base)
+        request["hook"] = "encounter-start"
+        del request["context"]["draftOrders"]
+        request["context"]["encounterId"] = "enc-1"
+        response = client.post("/cds-services/policykb-encounter-start", json=request)
+        asked = list(server.requests)
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    # Checked against the Encounter as the EHR holds it (resp-37).
+    assert_no_shall_broken(answer, {**request, "prefetch": {"encounter": ENCOUNTER}})
+    (info,) = informations(answer)
+    assert info["covered"] == ["covered"]
+    assert "/Encounter/enc-1" in asked  # a read by id, the discovery's template
+
+
+def test_an_encounter_that_cannot_be_read_gets_no_coverage_information(
+    client: TestClient,
+) -> None:
+    # No Encounter prefetched and no fhirServer: there is no resource to
+    # annotate, so nothing is asserted (and nothing is an error).
+    answer = post(
+        client, "encounter-discharge", encounter_call(COMPLETE, "encounter-discharge", None)
+    )
+    assert "systemActions" not in answer and answer["cards"] == []
+
+
+@pytest.mark.parametrize("encounter_id", [None, "", "Encounter/enc-1"])
+def test_an_encounter_hook_without_an_encounter_id_is_a_400(
+    client: TestClient, encounter_id: str | None
+) -> None:
+    request = encounter_call(COMPLETE, "encounter-start", ENCOUNTER)
+    if encounter_id is None:
+        del request["context"]["encounterId"]
+    else:
+        request["context"]["encounterId"] = encounter_id
+    response = client.post("/cds-services/policykb-encounter-start", json=request)
+    assert response.status_code == 400
+    assert "encounterId" in response.text
 
 
 def test_a_client_s_own_prefetch_keys_are_read(client: TestClient) -> None:
@@ -335,6 +469,15 @@ def test_configuration_options_are_honoured(client: TestClient) -> None:
     request["extension"] = {"davinci-crd.configuration": {"coverage-info": False}}
     answer = post(client, "order-sign", request)
     assert answer == {"cards": []}
+
+
+def test_the_card_is_labelled_with_the_payer_and_is_information(client: TestClient) -> None:
+    (card,) = post(client, "order-sign", INCOMPLETE.hook())["cards"]
+    # resp-4: the payer's name as the Coverage states it (no --payer-name here).
+    assert card["source"]["label"] == "Health Care Authority"
+    assert card["indicator"] == "info"  # resp-1, resp-2
+    assert "ServiceRequest/" in card["detail"].split("\n")[0]  # dev-24: which order
+    assert card["extension"]["davinci-crd.associated-resource"]  # dev-25
 
 
 def test_an_unserved_crd_version_is_refused(client: TestClient) -> None:
@@ -434,7 +577,10 @@ def test_a_partial_prefetch_fetches_only_what_is_missing(client: TestClient) -> 
 def test_when_the_record_cannot_be_read_the_answer_is_indeterminate(
     client: TestClient, audit_path: Path, failure: str
 ) -> None:
-    settings = ServiceSettings(audit=str(audit_path), audit_sync=False, ehr_timeout=0.3)
+    # A short bound only where the timeout is the failure: on a loaded machine
+    # a 500 or a refused query must not be overtaken by it.
+    bound = 0.3 if failure == "timeout" else 10.0
+    settings = ServiceSettings(audit=str(audit_path), audit_sync=False, ehr_timeout=bound)
     with fhir_server(ehr_record(INCOMPLETE)) as server, TestClient(create_app(settings)) as short:
         if failure == "status":
             server.status = 500

@@ -533,7 +533,11 @@ def test_crd_massage_ignores_another_patients_medicare_coverage(client: TestClie
     )
     question = "Is the member a Medicare member?"
     assert question not in covered(client, own)[1]  # read from the patient's coverage
-    assert question in covered(client, other)[1]  # asked: the coverage is pat-2's
+    # pat-2's coverage is never read for pat-1: with no Coverage of their
+    # own the patient is not resolved to a member (CRD resp-44).
+    value, reasons = covered(client, other)
+    assert (value, question in reasons) == ("not-covered", False)
+    assert "could not be resolved to a member" in reasons
 
 
 def review(client: TestClient, bundle: dict[str, Any]) -> str:

@@ -106,6 +106,8 @@ def test_discovery_lists_the_hooks_with_prefetch_version_and_options(client: Tes
         "order-select",
         "order-dispatch",
         "appointment-book",
+        "encounter-start",
+        "encounter-discharge",
     }
     for service in services:
         assert {"patient", "coverage", "conditions", "vitalSigns"} <= set(service["prefetch"])
@@ -115,6 +117,8 @@ def test_discovery_lists_the_hooks_with_prefetch_version_and_options(client: Tes
         assert {o["code"] for o in options} == {"coverage-info", "instructions"}
         for option in options:  # dev-4: four mandatory elements, and a default
             assert set(option) == {"code", "type", "name", "description", "default"}
+        for key in ("code", "name", "description"):  # dev-8: each unique in the service
+            assert len({o[key] for o in options}) == len(options)
 
 
 @pytest.mark.parametrize(
