@@ -72,9 +72,10 @@ def iron(f: dict[str, Any]) -> bool:
     )
     last = _day(f["last_infusion"])
     recent = f["prior_infusion"] and dos - timedelta(days=28) < last < dos + timedelta(days=1)
-    return bool(
-        reviewed and age_ok and weight_ok and anemia and indicated and labs and oral
-    ) and not recent
+    return (
+        bool(reviewed and age_ok and weight_ok and anemia and indicated and labs and oral)
+        and not recent
+    )
 
 
 SERVICE_DAYS = [date(2024, 2, 29), date(2025, 3, 31), date(2022, 1, 1), date(2029, 12, 31)]
