@@ -53,6 +53,20 @@ def _day(value: Any) -> date:
     return value if isinstance(value, date) else date.fromisoformat(value)
 
 
+def labs_drawn(dos: date, lab: date) -> bool:
+    """Rule 6."""
+    return date(2024, 1, 1) <= lab <= date(2025, 4, 30) and months_from(dos, -3) <= lab <= dos
+
+
+def oral_trial(dos: date, trial: date) -> bool:
+    """Rule 7."""
+    return (
+        date(2023, 11, 30) < trial < date(2025, 2, 15)
+        and trial <= dos - timedelta(weeks=8)
+        and trial > months_from(dos, -6)
+    )
+
+
 def iron(f: dict[str, Any]) -> bool:
     """The fixture's eight rules, read from their text."""
     dos = _day(f["date_of_service"])
@@ -62,14 +76,8 @@ def iron(f: dict[str, Any]) -> bool:
     anemia = any(code.upper().replace(".", "").startswith("D50") for code in f["diagnoses"])
     ferritin, drop = f["ferritin"], Decimal(str(f["hemoglobin_drop"]))
     indicated = ferritin > 500 or (30 <= ferritin <= 500 and drop >= 2)
-    lab = _day(f["lab_date"])
-    labs = date(2021, 1, 1) <= lab <= date(2029, 12, 31) and months_from(dos, -3) <= lab <= dos
-    trial = _day(f["oral_trial_start"])
-    oral = (
-        date(2019, 12, 31) < trial < date(2030, 1, 1)
-        and trial <= dos - timedelta(weeks=8)
-        and trial > months_from(dos, -6)
-    )
+    labs = labs_drawn(dos, _day(f["lab_date"]))
+    oral = oral_trial(dos, _day(f["oral_trial_start"]))
     last = _day(f["last_infusion"])
     recent = f["prior_infusion"] and dos - timedelta(days=28) < last < dos + timedelta(days=1)
     return (
@@ -78,7 +86,14 @@ def iron(f: dict[str, Any]) -> bool:
     )
 
 
-SERVICE_DAYS = [date(2024, 2, 29), date(2025, 3, 31), date(2022, 1, 1), date(2029, 12, 31)]
+# Days of service at which a case can be covered, each constant of the rules
+# falling inside some window: 2023-11-30 and 2024-01-01 as of 2024-02-29,
+# 2025-02-15 and 2025-04-30 as of 2025-05-31.
+SWEEP_DAYS = [date(2024, 2, 29), date(2024, 8, 31), date(2025, 3, 31), date(2025, 5, 31)]
+# For three values, also days outside the period reviewed.
+SERVICE_DAYS = [*SWEEP_DAYS, date(2022, 1, 1), date(2030, 1, 1)]
+LAB_DAYS = [date(2024, 1, 1), date(2025, 4, 30)]
+ORAL_DAYS = [date(2023, 11, 30), date(2025, 2, 15)]
 
 
 def _around(days: list[date], reach: int = 1) -> list[str]:
@@ -96,10 +111,8 @@ def grid_for(dos: date) -> dict[str, list[Any]]:
         "ferritin": [0, 29, 30, 500, 501, 5000],
         "hemoglobin_drop": [0, 1.99, 2.0, 20],
         "diagnoses": [[], ["D50.0"], ["D51.0", "I10"]],
-        "lab_date": _around([date(2021, 1, 1), date(2029, 12, 31), months_from(dos, -3), dos]),
-        "oral_trial_start": _around(
-            [date(2019, 12, 31), date(2030, 1, 1), dos - timedelta(weeks=8), months_from(dos, -6)]
-        ),
+        "lab_date": _around([*LAB_DAYS, months_from(dos, -3), dos]),
+        "oral_trial_start": _around([*ORAL_DAYS, dos - timedelta(weeks=8), months_from(dos, -6)]),
         "prior_infusion": [True, False],
         "last_infusion": _around([dos - timedelta(days=28), dos]),
     }
@@ -116,14 +129,19 @@ COVERED_AT = {
 
 
 def covered_case(dos: date) -> dict[str, Any]:
-    """A case the policy covers as of `dos`, every fact stated."""
+    """A case the policy covers as of `dos`, every fact stated: the latest lab
+    and oral trial start the rules allow."""
     facts: dict[str, Any] = {
         "date_of_service": dos.isoformat(),
         **COVERED_AT,
-        "lab_date": (dos - timedelta(days=10)).isoformat(),
-        "oral_trial_start": (dos - timedelta(weeks=10)).isoformat(),
         "last_infusion": (dos - timedelta(days=60)).isoformat(),
     }
+    for fact, rule in (("lab_date", labs_drawn), ("oral_trial_start", oral_trial)):
+        day = dos
+        while not rule(dos, day):
+            day -= timedelta(days=1)
+            assert day > dos - timedelta(days=400), (dos, fact)
+        facts[fact] = day.isoformat()
     assert iron(facts)
     return facts
 
@@ -164,33 +182,63 @@ def _sweeps(dos: date) -> Iterator[tuple[str, Any]]:
         yield "hemoglobin_drop", drop
     for codes in ([], ["D50"], ["D50.8"], ["D51.0"], ["I10", "D50.1"], ["E11.9"]):
         yield "diagnoses", codes
-    for day in _around([date(2021, 1, 1), date(2029, 12, 31), months_from(dos, -3), dos], 3):
+    for day in _around([*LAB_DAYS, months_from(dos, -3), dos], 3):
         yield "lab_date", day
-    for day in _around(
-        [date(2019, 12, 31), date(2030, 1, 1), dos - timedelta(weeks=8), months_from(dos, -6)],
-        3,
-    ):
+    for day in _around([*ORAL_DAYS, dos - timedelta(weeks=8), months_from(dos, -6)], 3):
         yield "oral_trial_start", day
     for day in _around([dos - timedelta(days=28), dos], 3):
         yield "last_infusion", day
 
 
-@pytest.mark.parametrize("dos", SERVICE_DAYS, ids=str)
-def test_each_fact_swept_across_its_boundaries_matches_the_oracle(
-    evaluator: Evaluator, dos: date
+def test_each_fact_swept_across_its_boundaries_matches_the_oracle(evaluator: Evaluator) -> None:
+    """Every value near every boundary, as of each day of SWEEP_DAYS."""
+    for dos in SWEEP_DAYS:
+        base = covered_case(dos)
+        for fact, value in _sweeps(dos):
+            facts = {**base, fact: value}
+            expected = iron(facts)
+            verdict = evaluator.evaluate(case_of(evaluator, facts)).verdict
+            assert verdict is (Verdict.COVERED if expected else Verdict.NOT_COVERED), (
+                dos,
+                fact,
+                value,
+            )
+
+
+@pytest.mark.parametrize(
+    ("dos", "fact", "passes", "fails"),
+    [
+        (date(2024, 8, 31), "age", 75, 76),  # at_most
+        (date(2024, 8, 31), "weight", 140.49, 140.5),  # below
+        (date(2024, 8, 31), "ferritin", 501, 29),  # above, between
+        (date(2024, 8, 31), "hemoglobin_drop", 2.0, 1.99),  # at_least
+        (date(2024, 8, 31), "diagnoses", ["D50.8"], ["D51.0"]),  # has_code_in
+        (date(2024, 2, 29), "lab_date", "2024-01-01", "2023-12-31"),  # between (dates)
+        (date(2025, 5, 31), "lab_date", "2025-04-30", "2025-05-01"),  # between (dates)
+        (date(2024, 8, 31), "lab_date", "2024-05-31", "2024-05-30"),  # on_or_after/3
+        (date(2024, 8, 31), "lab_date", "2024-08-31", "2024-09-01"),  # on_or_before/2
+        (date(2024, 2, 29), "oral_trial_start", "2023-12-01", "2023-11-30"),  # after/2
+        (date(2025, 5, 31), "oral_trial_start", "2025-02-14", "2025-02-15"),  # before/2
+        (date(2024, 8, 31), "oral_trial_start", "2024-07-06", "2024-07-07"),  # on_or_before/3
+        (date(2024, 8, 31), "oral_trial_start", "2024-03-01", "2024-02-29"),  # after/3
+        (date(2024, 8, 31), "last_infusion", "2024-08-03", "2024-08-04"),  # after/3
+        (date(2024, 8, 31), "last_infusion", "2024-09-01", "2024-08-31"),  # before/3
+    ],
+)
+def test_each_comparison_decides_on_both_sides_of_its_constant(
+    evaluator: Evaluator, dos: date, fact: str, passes: Any, fails: Any
 ) -> None:
-    """Both sides of every comparison are reached: each sweep meets a value
-    the comparison passes and one it fails (so no comparison is idle)."""
+    """One comparison at a time, its constant between two neighbouring values
+    (for an exclusion, passing the comparison denies): each comparison is
+    live, and one that ignored the case's value would give both the same
+    verdict."""
     base = covered_case(dos)
-    outcomes: dict[str, set[bool]] = {}
-    for fact, value in _sweeps(dos):
+    verdicts = []
+    for value in (passes, fails):
         facts = {**base, fact: value}
-        expected = iron(facts)
-        verdict = evaluator.evaluate(case_of(evaluator, facts)).verdict
-        assert verdict is (Verdict.COVERED if expected else Verdict.NOT_COVERED), (fact, value)
-        outcomes.setdefault(fact, set()).add(expected)
-    if date(2022, 1, 1) <= dos <= date(2029, 12, 31):
-        assert all(seen == {True, False} for seen in outcomes.values()), outcomes
+        verdicts.append(evaluator.evaluate(case_of(evaluator, facts)).verdict)
+        assert verdicts[-1] is (Verdict.COVERED if iron(facts) else Verdict.NOT_COVERED)
+    assert verdicts[0] is not verdicts[1], (fact, passes, fails)
 
 
 def test_the_date_of_service_swept_across_its_own_constants(evaluator: Evaluator) -> None:
