@@ -23,7 +23,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from policykb.bridge.model.errors import CaseError
-from policykb.bridge.model.result import Verdict
+from policykb.bridge.model.result import CoveredFrom, Verdict
 from policykb.service.decisions import Decision, Decisions
 from policykb.service.dtr import questionnaire_url
 from policykb.service.envelopes.cds_hooks import Discovery, HookCall, ServiceDescriptor
@@ -204,9 +204,14 @@ def _coverage_reference(request: HookRequest, order: Mapping[str, Any]) -> dict[
 
 
 def coverage_information(
-    decision: Decision, coverage: Mapping[str, Any], base: str, today: date
+    decision: Decision,
+    coverage: Mapping[str, Any],
+    base: str,
+    today: date,
+    covered_from: CoveredFrom | None = None,
 ) -> dict[str, Any]:
-    """CRD's ext-coverage-information for a decision."""
+    """CRD's ext-coverage-information for a decision; a denial's earliest
+    covered date of service (`covered_from`), when given, is one more reason."""
     verdict = decision.verdict
     parts: list[dict[str, Any]] = [
         {"url": "coverage", "valueReference": dict(coverage)},
@@ -221,9 +226,10 @@ def coverage_information(
         parts.append({"url": "doc-needed", "valueCode": "clinical"})
         url = questionnaire_url(base, decision.policy.name)
         parts.append({"url": "questionnaire", "valueCanonical": f"{url}|{decision.version[:16]}"})
-    parts += [
-        {"url": "reason", "valueCodeableConcept": {"text": reason}} for reason in decision.reasons()
-    ]
+    reasons = decision.reasons()
+    if covered_from is not None:
+        reasons.append(f"Earliest date of service covered: {covered_from.words}")
+    parts += [{"url": "reason", "valueCodeableConcept": {"text": reason}} for reason in reasons]
     parts += [
         {"url": "date", "valueDate": today.isoformat()},
         {"url": "coverage-assertion-id", "valueString": decision.assertion_id},
@@ -231,7 +237,9 @@ def coverage_information(
     return {"url": COVERAGE_INFORMATION, "extension": parts}
 
 
-def _card(decision: Decision, order: Mapping[str, Any]) -> dict[str, Any]:
+def _card(
+    decision: Decision, order: Mapping[str, Any], covered_from: CoveredFrom | None = None
+) -> dict[str, Any]:
     verdict = decision.verdict
     title = decision.policy.title
     words = {
@@ -244,6 +252,8 @@ def _card(decision: Decision, order: Mapping[str, Any]) -> dict[str, Any]:
         f"- {item.fact} = {item.words}: {item.criterion}, \u201c{item.text}\u201d"
         for item in decision.evaluation.explanation
     ]
+    if covered_from is not None:
+        lines += ["", f"Earliest date of service covered: {covered_from.words}."]
     if decision.evaluation.missing:
         lines += ["", "Still to answer:"]
         lines += [f"- {missing.question}" for missing in decision.evaluation.missing]
@@ -301,7 +311,15 @@ def answer(
             for e in updated.get("extension", [])
             if not (isinstance(e, Mapping) and e.get("url") == COVERAGE_INFORMATION)
         ]
-        updated["extension"] = [*others, coverage_information(decision, coverage, base, today)]
+        covered_from = (
+            decisions.knowledge.covered_from(decision.case)
+            if decision.verdict is Verdict.NOT_COVERED
+            else None
+        )
+        updated["extension"] = [
+            *others,
+            coverage_information(decision, coverage, base, today, covered_from),
+        ]
         actions.append(
             {
                 "type": "update",
@@ -310,7 +328,7 @@ def answer(
             }
         )
         if hook == "order-sign":
-            cards.append(_card(decision, order))
+            cards.append(_card(decision, order, covered_from))
     response: dict[str, Any] = {"cards": cards}
     if actions:
         response["systemActions"] = actions
