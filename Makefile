@@ -54,6 +54,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/page.py
 	$(BIN)/python bench/fhir_facts.py
 	$(BIN)/python bench/startup.py
+	$(BIN)/python bench/covered_from.py
 
 # Mutation testing (long: not part of make test). MUTATION_ARGS=--resume
 # tests again only what the last run did not kill; see tools/mutation.

@@ -287,7 +287,7 @@ function coveredFrom(why) {
   if (why.covered_from === null) return element("p", { id: "covered-from", text });
   return element("p", { id: "covered-from" }, element("span", { text: `${text} ` }),
     element("button", {
-      type: "button", class: "whatif",
+      type: "button", class: "covered-from",
       onclick: () => {
         state.facts.date_of_service = why.covered_from;
         for (const c of state.controls.date_of_service || []) c.set(why.covered_from);

@@ -163,3 +163,19 @@ def test_durations_read_back_from_their_terms() -> None:
     assert Duration.parse("steps(months(3))") is None
     assert Duration.parse("years(1)") is None
     assert Duration((Step(3, "months"), Step(-29, "days"))).signed == "plus 3 months minus 29 days"
+
+
+def test_the_prolog_engine_agrees_on_combined_durations(kb: KnowledgeBase) -> None:
+    """Leap day, month ends of 31 and 30 days, a year end."""
+    for dos in (date(2024, 5, 31), date(2024, 3, 31), date(2025, 4, 30), date(2024, 12, 31)):
+        wait = months_from(dos, -3) + timedelta(days=29)
+        fit = months_from(dos + timedelta(days=29), -3)
+        for device, fitting in ((wait, fit + timedelta(days=1)), (wait + timedelta(days=1), fit)):
+            facts = {
+                "date_of_service": dos.isoformat(),
+                "device_date": device.isoformat(),
+                "fitting_date": fitting.isoformat(),
+            }
+            case = kb.case({"policy": "combined", "facts": facts})
+            expected = Verdict.COVERED if oracle(dos, device, fitting) else Verdict.NOT_COVERED
+            assert kb.cross_check(case) is expected, facts
