@@ -180,7 +180,7 @@ class KnowledgeBase:
         (case.as_of). None for an undated case, and for a policy of one
         version that does not declare a date of service (no day changes its
         verdict)."""
-        from policykb.bridge.solving.covered_from import DayKey, covered_from, day_patterns
+        from policykb.bridge.solving.covered_from import DayKey, DayPatterns, covered_from
 
         reference, _ = split_version(policy or case.policy)
         versions = self._versions_of(reference, allow_paths=True)
@@ -189,6 +189,14 @@ class KnowledgeBase:
         if not isinstance(start, date) or (not declared and len(versions) == 1):
             return None
         spans = periods([version.policy.version for version in versions])
+        # Per version: its day patterns, and the case's known facts (defaults
+        # filled in), into which each day's date of service goes.
+        patterns: dict[int, DayPatterns] = {}
+        known: dict[int, dict[str, Value]] = {}
+        for index, version in enumerate(versions):
+            with version.lock:
+                patterns[index] = DayPatterns(version)
+                known[index] = dict(version.known_facts(case)[0])
 
         def version_at(day: date) -> int | None:
             holding = [i for i, span in enumerate(spans) if span.holds(day)]
@@ -196,34 +204,33 @@ class KnowledgeBase:
                 in_force(versions, day)  # raises: several versions in force
             return holding[0] if holding else None
 
-        def known_at(evaluator: Evaluator, day: date) -> dict[str, Value]:
-            moved = dataclasses.replace(case, facts={**case.facts, SERVICE_DATE: day})
-            with evaluator.lock:
-                return dict(evaluator.known_facts(moved)[0])
+        def known_at(index: int, day: date) -> dict[str, Value]:
+            facts = known[index]
+            if SERVICE_DATE in versions[index].policy.facts:
+                facts = {**facts, SERVICE_DATE: day}
+            return facts
 
         def key_of(day: date) -> DayKey | None:
             index = version_at(day)
             if index is None:
                 return None
-            evaluator = versions[index]
-            declared = evaluator.policy.facts.get(SERVICE_DATE)
+            declared = versions[index].policy.facts.get(SERVICE_DATE)
             ordinal = day.toordinal()
             if declared is not None and (
                 (declared.low is not None and ordinal < declared.low)
                 or (declared.high is not None and ordinal > declared.high)
             ):
                 return None
-            return DayKey(index, day_patterns(evaluator, known_at(evaluator, day), day))
+            return DayKey(index, patterns[index].of(known_at(index, day), day))
 
         def verdict_at(day: date) -> Verdict:
             index = version_at(day)
             assert index is not None  # key_of gave the day a key
-            evaluator = versions[index]
-            known = known_at(evaluator, day)
+            evaluator, facts = versions[index], known_at(index, day)
             with evaluator.lock:
-                anchored = evaluator.for_known(known)
+                anchored = evaluator.for_known(facts)
             with anchored.lock:
-                return anchored.verdict(anchored.case_consequences(known))
+                return anchored.verdict(anchored.case_consequences(facts))
 
         return covered_from(start, key_of, verdict_at, until)
 

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING
 
 from policykb.bridge.model.policy import FactType
 from policykb.bridge.model.result import CoveredFrom, Verdict
-from policykb.bridge.model.typed import Step
+from policykb.bridge.model.typed import Duration, Step
 from policykb.bridge.model.version import SERVICE_DATE
 
 if TYPE_CHECKING:
@@ -79,47 +79,73 @@ def _ranks(points: list[float]) -> tuple[int, ...]:
     return tuple(order[point] for point in points)
 
 
-def day_patterns(
-    grounding: Grounding, known: Mapping[str, object], day: date
-) -> tuple[tuple[str, tuple[int, ...]], ...]:
-    """The order pattern, as of `day` for the date of service, of every date
-    fact whose regions the date of service moves (see the module docstring).
+@dataclass(frozen=True)
+class _Moved:
+    """A boundary at a reference date moved by a duration, plus `shift`."""
 
-    `grounding` is the version's unanchored grounding (its comparisons and
-    declared facts); `known` the case's facts, the date of service at `day`."""
-    anchors = {
-        name: value.toordinal()
-        for name in grounding.references
-        if isinstance(value := known.get(name), date)
-    }
-    anchors[SERVICE_DATE] = day.toordinal()
-    patterns = []
-    for name, fact in grounding.policy.facts.items():
-        if fact.type is not FactType.DATE:
-            continue
-        tests = [c for c in grounding.comparisons if c.fact == name]
-        if name != SERVICE_DATE and not any(c.reference == SERVICE_DATE for c in tests):
-            continue
-        points: list[float] = []
-        for comparison in tests:
-            numbers = comparison.limits(fact, anchors)
-            if numbers is None:  # another reference date the case leaves out
-                points.append(_ABOVE_ALL)
+    reference: str
+    duration: Duration
+    shift: int
+
+
+class DayPatterns:
+    """The order pattern, as of a day for the date of service, of every date
+    fact whose regions the date of service moves (see the module docstring),
+    for one version: its constant boundaries read once, the moved ones per day."""
+
+    def __init__(self, grounding: Grounding) -> None:
+        """`grounding` is the version's unanchored grounding (its comparisons
+        and declared facts)."""
+        self._facts: list[tuple[str, list[float | _Moved], float, float]] = []
+        for name, fact in grounding.policy.facts.items():
+            if fact.type is not FactType.DATE:
                 continue
-            if comparison.test.name == "between":
-                points += [float(numbers[0]), float(numbers[1]) + 1]
-            else:
-                at = float(numbers[0])
-                points.append(at if _AT_LIMIT[comparison.test.name] else at + 1)
-        points.append(_BELOW_ALL if fact.low is None else float(fact.low))
-        points.append(_ABOVE_ALL if fact.high is None else float(fact.high) + 1)
-        value = known.get(name)
-        stated = isinstance(value, date)
-        if isinstance(value, date):
-            points.append(float(value.toordinal()))
-        # The last entry tells a stated value's rank from none.
-        patterns.append((name, (*_ranks(points), int(stated))))
-    return tuple(patterns)
+            tests = [c for c in grounding.comparisons if c.fact == name]
+            if name != SERVICE_DATE and not any(c.reference == SERVICE_DATE for c in tests):
+                continue
+            boundaries: list[float | _Moved] = []
+            for comparison in tests:
+                at_limit = _AT_LIMIT.get(comparison.test.name, True)
+                if comparison.reference is not None:
+                    assert comparison.duration is not None
+                    shift = 0 if at_limit else 1
+                    boundaries.append(_Moved(comparison.reference, comparison.duration, shift))
+                    continue
+                numbers = comparison.limits(fact, {})
+                assert numbers is not None  # a constant needs no anchor
+                if comparison.test.name == "between":
+                    boundaries += [float(numbers[0]), float(numbers[1]) + 1]
+                else:
+                    boundaries.append(float(numbers[0]) + (0 if at_limit else 1))
+            low = _BELOW_ALL if fact.low is None else float(fact.low)
+            high = _ABOVE_ALL if fact.high is None else float(fact.high) + 1
+            self._facts.append((name, boundaries, low, high))
+
+    def of(self, known: Mapping[str, object], day: date) -> tuple[tuple[str, tuple[int, ...]], ...]:
+        """The patterns as of `day`; `known` the case's facts (defaults filled
+        in), its date of service at `day`."""
+        patterns = []
+        for name, boundaries, low, high in self._facts:
+            points: list[float] = []
+            for boundary in boundaries:
+                if not isinstance(boundary, _Moved):
+                    points.append(boundary)
+                    continue
+                reference = boundary.reference
+                anchor = day if reference == SERVICE_DATE else known.get(reference)
+                if isinstance(anchor, date):
+                    moved = boundary.duration.after(anchor).toordinal() + boundary.shift
+                    points.append(float(moved))
+                else:  # another reference date the case leaves out: refused when evaluated
+                    points.append(_ABOVE_ALL)
+            points += [low, high]
+            value = known.get(name)
+            stated = isinstance(value, date)
+            if isinstance(value, date):
+                points.append(float(value.toordinal()))
+            # The last entry tells a stated value's rank from none.
+            patterns.append((name, (*_ranks(points), int(stated))))
+        return tuple(patterns)
 
 
 def horizon_of(start: date, months: int = HORIZON_MONTHS) -> date:
