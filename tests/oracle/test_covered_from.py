@@ -287,3 +287,35 @@ def test_the_crd_card_and_coverage_information_give_it() -> None:
         if part["url"] == "reason"
     ]
     assert reasons[-1].startswith("Earliest date of service covered: 2024-06-01")
+
+
+# -- the argument itself: days with one key have one verdict --------------------------------
+
+
+@settings(
+    max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(facts=rehab_cases(), data=st.data())
+def test_days_with_the_same_pattern_get_the_same_verdict(
+    kb: KnowledgeBase, facts: dict[str, Any], data: st.DataObject
+) -> None:
+    """The exactness argument of solving/covered_from.py, tested directly:
+    over 400 days from the case's date, two days of each key (the first and
+    one drawn) are evaluated through the ordinary path and agree."""
+    from policykb.bridge.solving.covered_from import DayPatterns
+
+    evaluator = kb.evaluator("rehab-visits")
+    case = kb.case({"policy": "rehab-visits", "facts": facts})
+    patterns = DayPatterns(evaluator)
+    known = dict(evaluator.known_facts(case)[0])
+    start = date.fromisoformat(facts["date_of_service"])
+    groups: dict[object, list[date]] = {}
+    for offset in range(400):
+        day = start + timedelta(days=offset)
+        if day > date(2030, 12, 31):
+            break
+        groups.setdefault(patterns.of({**known, "date_of_service": day}, day), []).append(day)
+    assert len(groups) < 60  # far fewer evaluations than days
+    for days in groups.values():
+        other = data.draw(st.sampled_from(days))
+        assert moved(kb, case, days[0]) is moved(kb, case, other), (days[0], other)
