@@ -18,6 +18,7 @@ demo: $(STAMP)
 	$(BIN)/policykb evaluate examples/denied-no-order.json
 	$(BIN)/policykb evaluate examples/covered-initial.json --format json
 	$(BIN)/policykb why examples/bariatric-bmi-below-35.json
+	$(BIN)/policykb why examples/defibrillator-mi-waiting-period.json --max-changes 3
 	$(BIN)/policykb impact massage-therapy examples/revision/massage-therapy examples/massage-history.jsonl --examples 3
 
 test: $(STAMP) lint typecheck unit
@@ -53,6 +54,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/page.py
 	$(BIN)/python bench/fhir_facts.py
 	$(BIN)/python bench/startup.py
+	$(BIN)/python bench/covered_from.py
 
 # Mutation testing (long: not part of make test). MUTATION_ARGS=--resume
 # tests again only what the last run did not kill; see tools/mutation.

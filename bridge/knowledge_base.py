@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Sequence
 from datetime import date
@@ -17,9 +18,9 @@ from policykb.bridge.loading.case import (
 from policykb.bridge.loading.files import discover_policies, looks_like_path, policy_source
 from policykb.bridge.model.case import DEFAULT_POLICY, Case
 from policykb.bridge.model.errors import CaseError, EngineError, ProofUnsupported
-from policykb.bridge.model.policy import Policy, PolicySource
-from policykb.bridge.model.result import Evaluation, Verdict, WhyAnswer
-from policykb.bridge.model.version import ordered, periods
+from policykb.bridge.model.policy import Policy, PolicySource, Value
+from policykb.bridge.model.result import CoveredFrom, Evaluation, Verdict, WhyAnswer
+from policykb.bridge.model.version import SERVICE_DATE, ordered, periods
 from policykb.bridge.solving.evaluator import CompiledTests, Compiler, Evaluator
 from policykb.bridge.solving.limits import SolvingLimits
 
@@ -160,7 +161,78 @@ class KnowledgeBase:
             evaluator.check_keep(keep)
             evaluator = evaluator.for_known(evaluator.known_facts(case)[0])
         with evaluator.lock:
-            return evaluator.why(case, max_changes, keep)
+            answer = evaluator.why(case, max_changes, keep)
+        if answer.verdict is Verdict.NOT_COVERED:
+            found = self.covered_from(case, policy)
+            if found is not None:
+                answer = dataclasses.replace(answer, covered_from=found)
+        return answer
+
+    def covered_from(
+        self, case: Case, policy: str | None = None, until: date | None = None
+    ) -> CoveredFrom | None:
+        """The earliest date of service, from the case's own through `until`
+        (default: HORIZON_MONTHS later), from which the case is covered with
+        every other fact unchanged, each day decided by the version in force
+        on it (solving/covered_from.py: exact, one evaluation per distinct
+        day pattern). The case's own date is its date_of_service fact, or for
+        a policy that does not declare one, the day whose version decides it
+        (case.as_of). None for an undated case, and for a policy of one
+        version that does not declare a date of service (no day changes its
+        verdict)."""
+        from policykb.bridge.solving.covered_from import DayKey, DayPatterns, covered_from
+
+        reference, _ = split_version(policy or case.policy)
+        versions = self._versions_of(reference, allow_paths=True)
+        declared = any(SERVICE_DATE in version.policy.facts for version in versions)
+        start = case.facts.get(SERVICE_DATE) if declared else case.as_of
+        if not isinstance(start, date) or (not declared and len(versions) == 1):
+            return None
+        spans = periods([version.policy.version for version in versions])
+        # Per version: its day patterns, and the case's known facts (defaults
+        # filled in), into which each day's date of service goes.
+        patterns: dict[int, DayPatterns] = {}
+        known: dict[int, dict[str, Value]] = {}
+        for index, version in enumerate(versions):
+            with version.lock:
+                patterns[index] = DayPatterns(version)
+                known[index] = dict(version.known_facts(case)[0])
+
+        def version_at(day: date) -> int | None:
+            holding = [i for i, span in enumerate(spans) if span.holds(day)]
+            if len(holding) > 1:
+                in_force(versions, day)  # raises: several versions in force
+            return holding[0] if holding else None
+
+        def known_at(index: int, day: date) -> dict[str, Value]:
+            facts = known[index]
+            if SERVICE_DATE in versions[index].policy.facts:
+                facts = {**facts, SERVICE_DATE: day}
+            return facts
+
+        def key_of(day: date) -> DayKey | None:
+            index = version_at(day)
+            if index is None:
+                return None
+            declared = versions[index].policy.facts.get(SERVICE_DATE)
+            ordinal = day.toordinal()
+            if declared is not None and (
+                (declared.low is not None and ordinal < declared.low)
+                or (declared.high is not None and ordinal > declared.high)
+            ):
+                return None
+            return DayKey(index, patterns[index].of(known_at(index, day), day))
+
+        def verdict_at(day: date) -> Verdict:
+            index = version_at(day)
+            assert index is not None  # key_of gave the day a key
+            evaluator, facts = versions[index], known_at(index, day)
+            with evaluator.lock:
+                anchored = evaluator.for_known(facts)
+            with anchored.lock:
+                return anchored.verdict(anchored.case_consequences(facts))
+
+        return covered_from(start, key_of, verdict_at, until)
 
     def check(self, evaluator: Evaluator, as_of: date | None = None) -> CheckReport:
         """The check findings of an evaluator's policy, with a rule the second

@@ -11,7 +11,7 @@ is final. A covered case gets an approval summary instead.
 from __future__ import annotations
 
 from policykb.bridge.model.policy import Criterion, Fact, Policy
-from policykb.bridge.model.result import Evaluation, ExplanationItem, Status, Verdict
+from policykb.bridge.model.result import CoveredFrom, Evaluation, ExplanationItem, Status, Verdict
 from policykb.explain.escape import markdown_safe
 
 PHYSICIAN_REVIEW = (
@@ -106,7 +106,12 @@ TITLES = {
 }
 
 
-def render_notice_markdown(evaluation: Evaluation, policy: Policy) -> str:
+def render_notice_markdown(
+    evaluation: Evaluation, policy: Policy, covered_from: CoveredFrom | None = None
+) -> str:
+    """The notice in Markdown; for a denial with `covered_from` (the earliest
+    date of service that is covered, KnowledgeBase.covered_from), that date
+    or that there is none in the horizon searched."""
     lines = [f"# {TITLES[evaluation.verdict]}", ""]
     lines += [f"Request: {markdown_safe(evaluation.id)}  ", f"Policy: *{policy.title}*"]
     source = policy.info.get("source")
@@ -121,6 +126,9 @@ def render_notice_markdown(evaluation: Evaluation, policy: Policy) -> str:
     elif evaluation.verdict is Verdict.NOT_COVERED:
         lines += ["**Determination: not covered.**", "", "## Specific reasons", ""]
         lines += _reasons(evaluation, policy)
+        if covered_from is not None:
+            lines += ["", "## Earliest date of service covered", ""]
+            lines.append(f"- {covered_from.words[:1].upper()}{covered_from.words[1:]}.")
     else:
         lines += [
             "**Determination: pending.** The information in the request does not decide it.",
@@ -145,9 +153,11 @@ def render_notice_markdown(evaluation: Evaluation, policy: Policy) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_notice_text(evaluation: Evaluation, policy: Policy) -> str:
+def render_notice_text(
+    evaluation: Evaluation, policy: Policy, covered_from: CoveredFrom | None = None
+) -> str:
     """The notice as plain text: the Markdown without its markup."""
-    text = render_notice_markdown(evaluation, policy)
+    text = render_notice_markdown(evaluation, policy, covered_from)
     plain = []
     for line in text.splitlines():
         if line.startswith("# "):

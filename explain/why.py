@@ -55,6 +55,8 @@ def render_why_text(answer: WhyAnswer, policy: Policy, markdown: bool = False) -
         lines.append(
             f"{bullet}({more} more sets of this size left out; raise --max-changes to list them)"
         )
+    if answer.covered_from is not None:
+        lines += ["", f"{heading}Covered from", f"{bullet}{safe(answer.covered_from.words)}"]
     if answer.missing:
         lines += ["", f"{heading}Missing facts"]
         for missing in answer.missing:

@@ -26,7 +26,7 @@ from typing import Any
 from policykb.bridge.model.case import Case
 from policykb.bridge.model.errors import CaseError, PolicyError, PrologUnavailable, ProofUnsupported
 from policykb.bridge.model.policy import Fact, FactType
-from policykb.bridge.model.result import json_value
+from policykb.bridge.model.result import Verdict, json_value
 from policykb.service.decisions import Decisions
 from policykb.service.envelopes.json_api import CaseDocument, CaseText, CheckRequest, DiffRequest
 from policykb.service.errors import ServiceError
@@ -205,7 +205,9 @@ def notice(decisions: Decisions, document: CaseDocument) -> dict[str, Any]:
 
     case = _case(decisions, document)
     evaluation = decisions.knowledge.evaluate(case)
-    markdown = render_notice_markdown(evaluation, decisions.policies[document.policy])
+    denied = evaluation.verdict is Verdict.NOT_COVERED
+    covered_from = decisions.knowledge.covered_from(case) if denied else None
+    markdown = render_notice_markdown(evaluation, decisions.policies[document.policy], covered_from)
     return {"verdict": evaluation.verdict.value, "markdown": markdown}
 
 

@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
 
-from policykb.bridge.model.result import Verdict
+from policykb.bridge.model.result import CoveredFrom, Verdict
 from policykb.service.decisions import Decision
 from policykb.service.dtr import questionnaire_url
 
@@ -54,8 +54,12 @@ def coverage_information(
     today: date,
     billing_codes: Sequence[Mapping[str, Any]] = (),
     secondary: bool = False,
+    covered_from: CoveredFrom | None = None,
 ) -> dict[str, Any]:
     """The extension for a decision about the Coverage `coverage` (a Reference).
+
+    `covered_from`: a denial's earliest covered date of service, given as
+    one more reason.
 
     `secondary`: the answer is to a secondary hook (order-select,
     encounter-start, encounter-discharge), where it SHALL NOT say that
@@ -91,6 +95,8 @@ def coverage_information(
         parts.append({"url": "info-needed", "valueCode": "OTH"})
     parts += [{"url": "billingCode", "valueCoding": dict(coding)} for coding in billing_codes]
     parts += [_text(reason) for reason in decision.reasons()]
+    if covered_from is not None:
+        parts.append(_text(f"Earliest date of service covered: {covered_from.words}"))
     parts += [_text(f"Information needed: {reason}.") for reason in needed]
     if verdict is Verdict.NEEDS_INFORMATION and not secondary:
         url = questionnaire_url(base, decision.policy.name)

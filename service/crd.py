@@ -621,8 +621,19 @@ def decide(
                 in own_codings(target)
                 else [route.coding]
             )
+            covered_from = (
+                decisions.knowledge.covered_from(decision.case)
+                if decision.verdict is Verdict.NOT_COVERED
+                else None
+            )
             extension = coverage_information(
-                decision, coverage, base, today, billed, secondary=request.hook in SECONDARY_HOOKS
+                decision,
+                coverage,
+                base,
+                today,
+                billed,
+                secondary=request.hook in SECONDARY_HOOKS,
+                covered_from=covered_from,
             )
         if already_carried(target, extension):
             continue

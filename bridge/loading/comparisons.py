@@ -30,11 +30,13 @@ from policykb.bridge.loading.rules import location
 from policykb.bridge.model.errors import PolicyError
 from policykb.bridge.model.policy import Fact, FactType, Policy, cell_counts
 from policykb.bridge.model.typed import (
+    COMBINED,
     DURATION_UNITS,
     CodeCell,
     Cut,
     Duration,
     Interval,
+    Step,
     code_cells,
     intervals,
 )
@@ -105,8 +107,9 @@ class Comparison:
         return [self.duration.after(date.fromordinal(anchors[self.reference])).toordinal()]
 
 
-def _duration(term: ast.AST) -> Duration | None:
-    """days(N), weeks(N) or months(N) with an integer N, or None."""
+def _step(term: ast.AST, sign: int) -> Step | None:
+    """days(N), weeks(N) or months(N) with a whole number N (negated when
+    `sign` is -1), or None."""
     if term.ast_type == ast.ASTType.SymbolicTerm:
         symbol = term.symbol
         if symbol.type != clingo.SymbolType.Function or len(symbol.arguments) != 1:
@@ -118,7 +121,91 @@ def _duration(term: ast.AST) -> Duration | None:
         return None
     if name not in DURATION_UNITS or count is None or count.type != clingo.SymbolType.Number:
         return None
-    return Duration(count.number, name)
+    return Step(sign * count.number, name)
+
+
+def _duration(term: ast.AST, sign: int = 1) -> Duration | None:
+    """A duration as written: one step, or steps joined by + and -, each step
+    optionally negated (months(3) - days(29), -weeks(2) + days(1)); the
+    grounded form steps(...) too. None for anything else."""
+    if term.ast_type == ast.ASTType.BinaryOperation and term.operator_type in (
+        ast.BinaryOperator.Plus,
+        ast.BinaryOperator.Minus,
+    ):
+        left = _duration(term.left, sign)
+        right = _duration(
+            term.right, -sign if term.operator_type == ast.BinaryOperator.Minus else sign
+        )
+        if left is None or right is None:
+            return None
+        return Duration(left.steps + right.steps)
+    if term.ast_type == ast.ASTType.UnaryOperation and (
+        term.operator_type == ast.UnaryOperator.Minus
+    ):
+        return _duration(term.argument, -sign)
+    if (
+        term.ast_type == ast.ASTType.SymbolicTerm
+        and term.symbol.type == clingo.SymbolType.Function
+        and term.symbol.name == COMBINED
+    ):
+        return Duration.parse(str(term.symbol)) if sign == 1 else None
+    step = _step(term, sign)
+    return Duration((step,)) if step is not None else None
+
+
+def duration_symbol(duration: Duration) -> clingo.Symbol:
+    """The grounded term of a duration of one step or more (Duration.term)."""
+    steps = [Function(step.unit, [Number(step.count)]) for step in duration.steps]
+    return steps[0] if len(steps) == 1 else Function(COMBINED, steps)
+
+
+NOT_A_DURATION = (
+    "the duration must be days(N), weeks(N) or months(N) with a whole number N, or "
+    "such steps joined by + and - (months(3) - days(29))"
+)
+
+
+class _Durations(ast.Transformer):
+    """Rewrites each combined duration of a comparison with a reference date
+    (months(3) - days(29)) to the one term the grounded rules and the region
+    facts share (steps(months(3), days(-29))); refuses one not well formed."""
+
+    def __init__(self, where: str) -> None:
+        self.where = where
+
+    def visit_SymbolicAtom(self, node: ast.AST) -> ast.AST:
+        symbol = node.symbol
+        if (
+            symbol.ast_type != ast.ASTType.Function
+            or symbol.name not in RELATIVE
+            or len(symbol.arguments) != 3
+        ):
+            return node
+        written = symbol.arguments[2]
+        if written.ast_type not in (ast.ASTType.BinaryOperation, ast.ASTType.UnaryOperation):
+            return node
+        duration = _duration(written)
+        if duration is None or not duration.steps:
+            raise PolicyError(
+                f"{self.where}: {symbol.name}({symbol.arguments[0]}, {symbol.arguments[1]}, "
+                f"{written}): {NOT_A_DURATION}"
+            )
+        term = ast.SymbolicTerm(written.location, duration_symbol(duration))
+        arguments = [*symbol.arguments[:2], term]
+        return node.update(symbol=symbol.update(arguments=arguments))
+
+
+def written_durations(statements: Sequence[ast.AST]) -> list[ast.AST]:
+    """The statements with every combined duration of the policy's own rules
+    in its grounded form (PolicyError with file and line for one not well
+    formed); the core's statements as they are."""
+    core = {str(path) for path in core_files()}
+    rewritten = []
+    for statement in statements:
+        if statement.ast_type == ast.ASTType.Rule and statement.location.begin.filename not in core:
+            statement = _Durations(location(statement))(statement)
+        rewritten.append(statement)
+    return rewritten
 
 
 def _constant_symbol(term: ast.AST) -> clingo.Symbol | None:
@@ -231,19 +318,17 @@ class _Reader(ast.Transformer):
             )
         if reference.name == fact.name:
             raise self.fail(f"{name}({fact.name}, {fact.name}, ...) compares a date with itself")
-        duration = Duration(0, "days")
+        duration = Duration()
         if len(terms) == 2:
             found = _duration(terms[1])
             if found is None:
                 raise self.fail(
-                    f"{name}({fact.name}, {reference.name}, {terms[1]}): the duration must "
-                    "be days(N), weeks(N) or months(N) with a whole number N"
+                    f"{name}({fact.name}, {reference.name}, {terms[1]}): {NOT_A_DURATION}"
                 )
             duration = found
         test = Function(
             name,
-            [Function(reference.name)]
-            + ([Function(duration.unit, [Number(duration.count)])] if len(terms) == 2 else []),
+            [Function(reference.name)] + ([duration_symbol(duration)] if len(terms) == 2 else []),
         )
         return Comparison(fact.name, test, reference.name, duration)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from enum import StrEnum
 from typing import Any
 
@@ -190,6 +191,30 @@ class Evaluation:
 
 
 @dataclass(frozen=True)
+class CoveredFrom:
+    """The earliest date of service from `start` through `until` from which a
+    not_covered case is covered, every other fact unchanged (the version in
+    force on each day deciding); `day` None when there is none."""
+
+    start: date
+    day: date | None
+    until: date
+
+    @property
+    def words(self) -> str:
+        """The answer as the CLI, the notice and the CRD card state it."""
+        if self.day is not None:
+            return (
+                f"{self.day.isoformat()}: the earliest date of service from "
+                f"{self.start.isoformat()} on that is covered, every other fact unchanged"
+            )
+        return (
+            f"none: no date of service from {self.start.isoformat()} through "
+            f"{self.until.isoformat()} is covered with every other fact unchanged"
+        )
+
+
+@dataclass(frozen=True)
 class WhyAnswer:
     """Why a case got its verdict: every minimal explanation, the smallest
     changes that flip it, and what each missing fact's answers would do."""
@@ -206,8 +231,25 @@ class WhyAnswer:
     """Smallest change sets past the limit (a lower bound when not exact)."""
     changes_left_out_exact: bool = True
     version: PolicyVersion | None = None
+    covered_from: CoveredFrom | None = None
+    """For a not_covered case that states its date of service, of a policy that
+    declares it: the earliest date of service that is covered."""
 
     def to_dict(self) -> dict[str, Any]:
+        found = (
+            {
+                "covered_from": self.covered_from.day.isoformat()
+                if self.covered_from.day
+                else None,
+                "covered_from_searched": {
+                    "from": self.covered_from.start.isoformat(),
+                    "through": self.covered_from.until.isoformat(),
+                },
+                "covered_from_words": self.covered_from.words,
+            }
+            if self.covered_from is not None
+            else {}
+        )
         return {
             "id": self.id,
             "policy": self.policy,
@@ -220,4 +262,5 @@ class WhyAnswer:
             "changes_left_out_exact": self.changes_left_out_exact,
             "missing": [item.to_dict() for item in self.missing],
             "version": self.version.to_dict() if self.version else None,
+            **found,
         }

@@ -286,16 +286,17 @@ DURATION_UNITS = ("days", "weeks", "months")
 
 
 @dataclass(frozen=True)
-class Duration:
-    """A signed calendar duration: a number of days, weeks or months."""
+class Step:
+    """One calendar step: a whole number of days, weeks or months (negative:
+    earlier)."""
 
     count: int
     unit: str
 
     def after(self, day: date) -> date:
-        """`day` moved by this duration. A month step keeps the day of the month,
+        """`day` moved by this step. A month step keeps the day of the month,
         or takes the month's last day when it has fewer (2024-08-31 minus 6
-        months is 2024-02-29)."""
+        months is 2024-02-29); a week is 7 days."""
         if self.unit == "months":
             months = day.year * 12 + day.month - 1 + self.count
             year, month = divmod(months, 12)
@@ -304,13 +305,78 @@ class Duration:
         return date.fromordinal(day.toordinal() + self.count * (7 if self.unit == "weeks" else 1))
 
     @property
+    def term(self) -> str:
+        """The step as a policy writes it: "months(-6)"."""
+        return f"{self.unit}({self.count})"
+
+    @property
     def signed(self) -> str:
-        """ "plus 2 weeks", "minus 6 months"; empty for no duration."""
-        if self.count == 0:
-            return ""
+        """ "plus 2 weeks", "minus 6 months"."""
         size = abs(self.count)
         unit = self.unit if size != 1 else self.unit[:-1]
-        return f"{'plus' if self.count > 0 else 'minus'} {size} {unit}"
+        return f"{'plus' if self.count >= 0 else 'minus'} {size} {unit}"
+
+
+COMBINED = "steps"
+"""The name of a combined duration's term as the rules are grounded:
+months(3) - days(29) is steps(months(3), days(-29))."""
+
+_STEP = re.compile(r"\s*(days|weeks|months)\(\s*(-?[0-9]+)\s*\)\s*")
+
+
+@dataclass(frozen=True)
+class Duration:
+    """A signed calendar duration: steps of days, weeks or months applied one
+    after the other in the order written (months(3) - days(29): three months
+    on, with the month rule, then 29 days back). No steps: no move.
+
+    Invariant: `after` is non-decreasing in its day (each step is), so the
+    days a date compared with a moved date passes form one interval."""
+
+    steps: tuple[Step, ...] = ()
+
+    @classmethod
+    def of(cls, count: int, unit: str) -> Duration:
+        """One step."""
+        return cls((Step(count, unit),))
+
+    def after(self, day: date) -> date:
+        """`day` moved by each step in turn."""
+        for step in self.steps:
+            day = step.after(day)
+        return day
+
+    @property
+    def term(self) -> str:
+        """The duration as its grounded term: "months(-6)",
+        "steps(months(3),days(-29))"; empty for no steps."""
+        if len(self.steps) == 1:
+            return self.steps[0].term
+        if not self.steps:
+            return ""
+        return f"{COMBINED}({','.join(step.term for step in self.steps)})"
+
+    @classmethod
+    def parse(cls, text: str) -> Duration | None:
+        """The duration of a grounded term (`term`'s inverse, spaces allowed),
+        or None for any other text."""
+        text = text.strip()
+        if text.startswith(f"{COMBINED}(") and text.endswith(")"):
+            parts = text[len(COMBINED) + 1 : -1].split(",")
+            found = [_STEP.fullmatch(part) for part in parts]
+            if len(found) < 2 or any(match is None for match in found):
+                return None
+            return cls(tuple(Step(int(m[2]), m[1]) for m in found if m is not None))
+        single = _STEP.fullmatch(text)
+        return cls.of(int(single[2]), single[1]) if single else None
+
+    @property
+    def signed(self) -> str:
+        """ "plus 2 weeks", "plus 3 months minus 29 days"; empty for no move
+        (no steps, or one step of zero)."""
+        if not self.steps or (len(self.steps) == 1 and self.steps[0].count == 0):
+            return ""
+        return " ".join(step.signed for step in self.steps)
 
 
 def _month_days(year: int, month: int) -> int:

@@ -289,16 +289,15 @@ class _Builder:
         "date_of_service 2024-08-31 minus 6 months (2024-02-29)"."""
         from datetime import date
 
-        from policykb.bridge.model.typed import DURATION_UNITS, Duration
+        from policykb.bridge.model.typed import Duration
 
-        unit, _, count = duration.rstrip(")").partition("(")
-        if unit not in DURATION_UNITS or not count.lstrip("-").isdigit():
+        step = Duration.parse(duration)
+        if step is None:
             return f"{reference} {duration}"
-        step = Duration(int(count), unit)
         day = self.known.get(reference)
         if not isinstance(day, date):
             return f"{reference} {step.signed}".rstrip()
-        if not step.count:
+        if not step.signed:
             return f"{reference} {day.isoformat()}"
         return f"{reference} {day.isoformat()} {step.signed} ({step.after(day).isoformat()})"
 

@@ -122,10 +122,14 @@ class Grounding:
     def _load_typed(self) -> None:
         """Check the comparisons of the rules and, for a policy with number, date
         or code facts, ground it again with their regions (kb/core/typed.lp)."""
-        from policykb.bridge.loading.comparisons import comparisons_of, references
+        from policykb.bridge.loading.comparisons import (
+            comparisons_of,
+            references,
+            written_durations,
+        )
         from policykb.bridge.loading.parsing import policy_statements
 
-        parsed = policy_statements(self.source)
+        parsed = written_durations(policy_statements(self.source))
         self.parsed = parsed
         self.comparisons = comparisons_of(parsed, self.policy)
         self.references = references(self.comparisons)

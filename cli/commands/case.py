@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from policykb.bridge import KnowledgeBase
+from policykb.bridge import KnowledgeBase, Verdict
 from policykb.bridge.model.formats import NoticeFormat, OutputFormat
 from policykb.cli import guards
 from policykb.cli.answers import emit_answer, text_width
@@ -168,7 +168,12 @@ def notice(
     parsed = knowledge.read_case(case, policy, day(as_of))
     evaluation = knowledge.evaluate(parsed, policy)
     chosen = knowledge.case_evaluator(parsed, policy).policy
+    covered_from = (
+        knowledge.covered_from(parsed, policy)
+        if evaluation.verdict is Verdict.NOT_COVERED
+        else None
+    )
     if output_format is NoticeFormat.TEXT:
-        sys.stdout.write(render_notice_text(evaluation, chosen))
+        sys.stdout.write(render_notice_text(evaluation, chosen, covered_from))
     else:
-        sys.stdout.write(render_notice_markdown(evaluation, chosen))
+        sys.stdout.write(render_notice_markdown(evaluation, chosen, covered_from))

@@ -278,10 +278,30 @@ function changeWords(change) {
   return `${change.fact} = ${words(change.example)}`;
 }
 
+// A denial's earliest covered date of service (why's covered_from, present
+// only when the case states a date of service): its words, and a button that
+// moves the date of service there when there is one.
+function coveredFrom(why) {
+  if (!("covered_from" in why)) return null;
+  const text = `Earliest date of service covered: ${why.covered_from_words}`;
+  if (why.covered_from === null) return element("p", { id: "covered-from", text });
+  return element("p", { id: "covered-from" }, element("span", { text: `${text} ` }),
+    element("button", {
+      type: "button", class: "covered-from",
+      onclick: () => {
+        state.facts.date_of_service = why.covered_from;
+        for (const c of state.controls.date_of_service || []) c.set(why.covered_from);
+        say(`Applied: date_of_service = ${why.covered_from}`);
+        scheduleUpdate();
+      },
+    }, `Move the date of service to ${why.covered_from}`));
+}
+
 function renderWhy(why) {
   const target = VERDICTS[why.target].toLowerCase();
+  const from = coveredFrom(why);
   if (!why.changes.length) {
-    $("whatif").replaceChildren(element("p", { text: `No change of the facts not kept gives ${target}.` }));
+    $("whatif").replaceChildren(...[element("p", { text: `No change of the facts not kept gives ${target}.` }), from].filter(Boolean));
     return;
   }
   const buttons = why.changes.map((changes) => element("li", {},
@@ -295,7 +315,7 @@ function renderWhy(why) {
       },
     }, `Make it ${target}: ${changes.map(changeWords).join(", ")}`)));
   const more = why.changes_left_out ? element("p", { class: "help", text: `${why.changes_left_out}${why.changes_left_out_exact ? "" : "+"} more of this size not shown` }) : null;
-  $("whatif").replaceChildren(...[element("ul", {}, buttons), more].filter(Boolean));
+  $("whatif").replaceChildren(...[from, element("ul", {}, buttons), more].filter(Boolean));
 }
 
 function criterionNode(criterion, byId, statuses, seen) {

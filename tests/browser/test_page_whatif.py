@@ -37,3 +37,23 @@ def test_a_range_change_reads_as_the_cli_words_it(
     shown = buttons.all_inner_texts()
     assert shown == [f"Make it covered: {words}" for words in cli]
     assert not any("{" in text for text in shown), "no raw JSON in a what-if"
+
+
+def test_a_denial_in_a_waiting_period_moves_to_its_covered_from_date(
+    page: Page,  # noqa: F811
+    base_url: str,  # noqa: F811
+) -> None:
+    """The line states the earliest covered date of service, and its button
+    moves the case there: the verdict becomes covered."""
+    import json
+    from pathlib import Path
+
+    example = Path(__file__).parents[2] / "examples" / "defibrillator-mi-waiting-period.json"
+    facts = json.loads(example.read_text())["facts"]
+    open_policy(page, base_url, "implantable-defibrillators", facts)
+    expect(page.locator("#verdict [data-verdict]")).to_have_attribute("data-verdict", "not_covered")
+    line = page.locator("#covered-from")
+    expect(line).to_contain_text("Earliest date of service covered: 2024-06-01: the earliest")
+    line.locator("button").click()
+    expect(page.locator("#verdict [data-verdict]")).to_have_attribute("data-verdict", "covered")
+    expect(page.locator("#covered-from")).to_have_count(0)

@@ -569,6 +569,19 @@ def test_case_text_parses_yaml_and_json(client: TestClient) -> None:
     assert bad.status_code == 422 and bad.json()["detail"].startswith("case:1:19: malformed YAML")
 
 
+def test_v1_why_and_notice_give_the_earliest_covered_date_of_service(
+    client: TestClient, kb: KnowledgeBase
+) -> None:
+    """What the page words its covered-from line and button from."""
+    document = json.loads((EXAMPLES / "defibrillator-mi-waiting-period.json").read_text())
+    why = client.post("/v1/why", json=document, params={"max_changes": 2}).json()
+    assert why == kb.why(kb.case(document), max_changes=2).to_dict()
+    assert why["covered_from"] == "2024-06-01"
+    assert why["covered_from_words"].startswith("2024-06-01: the earliest date of service")
+    notice = client.post("/v1/notice", json=document).json()["markdown"]
+    assert "## Earliest date of service covered\n\n- 2024-06-01: the earliest" in notice
+
+
 def test_notice_and_prove(client: TestClient) -> None:
     document = json.loads((EXAMPLES / "denied-no-order.json").read_text())
     notice = client.post("/v1/notice", json=document).json()
