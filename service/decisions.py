@@ -13,6 +13,7 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
+from itertools import groupby
 
 from policykb.bridge import KnowledgeBase
 from policykb.bridge.loading.case import check_value
@@ -100,12 +101,23 @@ class Decisions:
         self, concept: object, resources: Resources, today: date
     ) -> tuple[Route, dict[str, object]] | None:
         """The policy that decides an ordered code, with the facts read from
-        the record for it; None when no policy decides it."""
-        for route in self.router.candidates(concept):
-            read = self._valid(route.policy, self.mappings[route.policy].read(resources, today))
-            if route_holds(route, read):
-                read[route.code.fact] = route.code.value
-                return route, read
+        the record for it; None when no policy decides it.
+
+        Codings are tried in order. A code several policies claim goes to the
+        first (in precedence order) whose conditions the record shows to
+        hold; when the record shows none, to the first whose conditions it
+        does not contradict (for a code one policy claims, that is the rule)."""
+        for _, group in groupby(self.router.candidates(concept), key=lambda r: id(r.coding)):
+            routes = list(group)
+            reads = [
+                self._valid(r.policy, self.mappings[r.policy].read(resources, today))
+                for r in routes
+            ]
+            for strict in (True, False):
+                for route, read in zip(routes, reads, strict=True):
+                    if route_holds(route, read, stated=strict):
+                        read[route.code.fact] = route.code.value
+                        return route, read
         return None
 
     def _valid(self, policy: str, read: dict[str, object]) -> dict[str, object]:
