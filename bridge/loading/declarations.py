@@ -358,7 +358,7 @@ def _read_readings(
 
     readings = []
     for subject, text in _facts_of(ctl, "reading", 2):
-        where = ("reading", 2, _text(subject))
+        where = ("reading", 2, _text(subject), _text(text))
         if subject.type == clingo.SymbolType.String:
             known = subject.string == WHOLE_POLICY or subject.string in criteria
             kind = f'criterion {subject.string!r} (or "{WHOLE_POLICY}" for the whole policy)'
@@ -416,7 +416,7 @@ class DeclarationError(PolicyError):
     """A declaration is wrong; `declaration` (predicate, arity, first argument)
     lets read_policy name the file and line where it is written."""
 
-    def __init__(self, message: str, declaration: tuple[str, int, str]) -> None:
+    def __init__(self, message: str, declaration: tuple[str, int, str, *tuple[str, ...]]) -> None:
         super().__init__(message)
         self.declaration = declaration
 
@@ -453,7 +453,9 @@ def read_policy(source: PolicySource, ctl: clingo.Control) -> Policy:
     try:
         return _read_policy(source, ctl)
     except DeclarationError as error:
-        where = declared_at(source, *error.declaration)
+        where = declared_at(source, *error.declaration) or declared_at(
+            source, *error.declaration[:3]
+        )
         if where is None:
             raise
         raise PolicyError(f"{where}: {error}") from None

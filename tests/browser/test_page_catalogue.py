@@ -18,14 +18,12 @@ from tests.browser.test_page import (  # noqa: F401
 def expected_menu() -> list[tuple[str, list[str]]]:
     """(payer, policy names) in menu order, from the policies in force today."""
     knowledge = KnowledgeBase([VERSIONS])
-    rows = [
-        policy_row(name, [knowledge.policy(name)], "") for name in knowledge.policy_names()
-    ]
+    rows = [policy_row(name, [knowledge.policy(name)], "") for name in knowledge.policy_names()]
     return [(payer, [row["name"] for row in group]) for payer, group in by_payer(rows)]
 
 
-def shown_menu(page: Page, menu: str) -> list[tuple[str, list[str]]]:
-    groups = page.locator(f"#{menu} optgroup").evaluate_all(
+def shown_menu(opened: Page, menu: str) -> list[tuple[str, list[str]]]:
+    groups = opened.locator(f"#{menu} optgroup").evaluate_all(
         "groups => groups.map(g => [g.label, [...g.querySelectorAll('option')].map(o => o.value)])"
     )
     return [(label, list(names)) for label, names in groups]
