@@ -306,6 +306,46 @@ def test_a_wrong_declaration_is_named_by_file_and_line(
 def test_readings_are_read_by_subject() -> None:
     knowledge = KnowledgeBase([PAIR])
     federal = knowledge.policy("federal-sleeve")
-    assert federal.readings_of("*") == ["Reading: the program decides only for its members."]
-    assert federal.readings_of("bmi") == ["Reading: the latest measured BMI."]
-    assert knowledge.policy("state-sleeve").readings_of("S1") == ["Reading: 40 itself meets it."]
+    assert federal.readings_of("*") == ["The program decides only for its members."]
+    assert federal.readings_of("bmi") == ["The latest measured BMI."]
+    assert knowledge.policy("state-sleeve").readings_of("S1") == ["40 itself meets it."]
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_docs_policies_is_generated_and_current() -> None:
+    from policykb.explain.policies_page import bundled_page
+
+    page = bundled_page()
+    assert (ROOT / "docs" / "policies.md").read_text() == page, (
+        "docs/policies.md is stale: run `make docs-policies`"
+    )
+    assert str(ROOT) not in page and "/work/" not in page  # no path of this machine
+
+
+def test_docs_policies_shows_every_criterion_fact_and_reading() -> None:
+    from policykb.explain.escape import markdown_safe
+    from policykb.explain.policies_page import policies_page
+
+    knowledge = KnowledgeBase([PAIR])
+    page = policies_page(knowledge, ROOT / "kb")
+    for name in knowledge.policy_names():
+        versions = [e.policy for e in knowledge.versions(name)]
+        assert f"\n## {name}\n" in page
+        latest = versions[-1]
+        for criterion in latest.criteria.values():
+            assert f"**{markdown_safe(criterion.id)}**" in page, (name, criterion.id)
+        for fact in latest.facts:
+            assert f"| `{fact}` |" in page, (name, fact)
+        for version in versions:
+            for reading in version.readings:
+                assert f"*Reading:* {markdown_safe(reading.text)}" in page, (name, reading)
+    # a fixture's reading of its fact stands under that fact, its reading of
+    # the whole policy under the policy's own heading
+    federal = page[page.index("\n## federal-sleeve\n") :]
+    federal = federal[: federal.index("\n## ", 1)]
+    facts = federal[federal.index("Readings of the facts:") :]
+    assert facts.index("- `bmi`") < facts.index("*Reading:* The latest measured BMI.")
+    whole = federal[federal.index("### Readings made for the whole policy") :]
+    assert "*Reading:* The program decides only for its members." in whole
