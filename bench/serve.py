@@ -11,7 +11,13 @@ without a decision).
 Targets (issue: the service): p99 <= 100 ms and zero errors; Da Vinci's own
 target is 5 s for 90% of calls.
 
-Then, on the same server, one large CRD request (about 1 MB: 20 orders and
+The CRD load runs twice on fresh servers, in the same run: first with one
+policy served (`--policy bariatric-surgery`, the policy the orders route
+to), then with every bundled policy loaded (the catalogue: each policy's
+codes routed, each compiled); the last line compares their p99 (issue 30:
+the catalogue keeps the one-policy figure).
+
+Then, on the catalogue's server, one large CRD request (about 1 MB: 20 orders and
 3,500 BMI Observations, within the service's per-request budget) while one
 client polls GET /healthz: reported are the large request's time and the
 longest and median /healthz wait while it ran (target: under 100 ms, issue 26:
@@ -227,10 +233,33 @@ def main() -> None:
     )
     args = parser.parse_args()
     for workers in args.workers:
-        run(args.clients, args.seconds, workers, args.large_only)
+        if args.large_only:
+            run(args.clients, args.seconds, workers, large_only=True)
+            continue
+        one = run(args.clients, args.seconds, workers, served=[ONE_POLICY], large=False)
+        every = run(args.clients, args.seconds, workers)
+        print(
+            f"catalogue, {workers} worker(s), {args.clients} clients: CRD p99 "
+            f"{every['p99_ms']:.1f} ms with every bundled policy ({every['policies']:.0f}) "
+            f"vs {one['p99_ms']:.1f} ms with {ONE_POLICY} alone "
+            f"({every['p99_ms'] / one['p99_ms']:.2f}x); throughput "
+            f"{every['per_second']:,.0f} vs {one['per_second']:,.0f} requests/s"
+        )
 
 
-def run(clients: int, seconds: float, workers: int, large_only: bool = False) -> None:
+ONE_POLICY = "bariatric-surgery"
+"""The policy the benchmark's orders route to (tests/fhir_records.BARIATRIC_CODES)."""
+
+
+def run(
+    clients: int,
+    seconds: float,
+    workers: int,
+    large_only: bool = False,
+    served: list[str] | None = None,
+    large: bool = True,
+) -> dict[str, float]:
+    """One server's figures; `served`: serve only these policies (None: all)."""
     port = free_port()
     with tempfile.TemporaryDirectory() as folder:
         audit = Path(folder) / "audit.jsonl"
@@ -243,6 +272,7 @@ def run(clients: int, seconds: float, workers: int, large_only: bool = False) ->
             str(audit),
             "--workers",
             str(workers),
+            *(argument for name in served or () for argument in ("--policy", name)),
         ]
         process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
@@ -256,19 +286,40 @@ def run(clients: int, seconds: float, workers: int, large_only: bool = False) ->
                 crd = asyncio.run(
                     load(port, "/cds-services/policykb-order-sign", payloads, clients, seconds)
                 )
-            body = large_body()
-            large = asyncio.run(healthz_under_large_request(port, body))
+            if large:
+                body = large_body()
+                measured = asyncio.run(healthz_under_large_request(port, body))
+            policies = len(served) if served else count_policies(port)
         finally:
             process.terminate()
             process.wait(timeout=30)
         audited = sum(1 for _ in audit.open("rb"))
-    print(f"policykb serve, {workers} worker(s), {clients} concurrent clients on loopback")
+    loaded = ", ".join(served) if served else f"every bundled policy ({policies})"
+    print(
+        f"policykb serve, {workers} worker(s), {clients} concurrent clients on loopback, "
+        f"serving {loaded}"
+    )
     if not large_only:
         print(f"  baseline GET /healthz: {figures(baseline)}")
         print(f"  CRD order-sign ({seconds:.0f} s, distinct records): {figures(crd)}")
         print("    (target p99 <= 100 ms, 0 errors)")
         ratio = crd["per_second"] / baseline["per_second"]
         print(f"  {ratio:.2f}x the baseline's throughput; audit entries: {audited:,}")
+    if not large:
+        return {**crd, "policies": policies}
+    large_figures(body, measured)
+    return {**(crd if not large_only else {}), "policies": policies}
+
+
+def count_policies(port: int) -> int:
+    """How many policies the server loaded (GET /v1/policies)."""
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/policies", timeout=10) as answer:
+        return len(json.loads(answer.read())["policies"])
+
+
+def large_figures(body: bytes, large: dict[str, float]) -> None:
     print(
         f"  one {len(body) / 1e6:.2f} MB CRD request (status {large['status']:.0f}, "
         f"{large['seconds']:.2f} s): /healthz waited at most {large['max_ms']:.1f} ms "

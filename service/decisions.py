@@ -18,7 +18,7 @@ from itertools import groupby
 from policykb.bridge import KnowledgeBase
 from policykb.bridge.loading.case import check_value
 from policykb.bridge.model.case import Case
-from policykb.bridge.model.errors import CaseError
+from policykb.bridge.model.errors import CaseError, PolicyError
 from policykb.bridge.model.policy import Policy
 from policykb.bridge.model.result import Evaluation, Verdict, json_value
 from policykb.bridge.model.version import SERVICE_DATE
@@ -77,13 +77,28 @@ class Decisions:
     versions, FHIR mappings and router, compiled policies, and the audit log."""
 
     def __init__(
-        self, knowledge: KnowledgeBase, audit: AuditLog | None = None, *, compile_now: bool = True
+        self,
+        knowledge: KnowledgeBase,
+        audit: AuditLog | None = None,
+        *,
+        compile_now: bool = True,
+        served: tuple[str, ...] = (),
     ) -> None:
+        """`served`: the policies to serve by name (empty: every one); a name
+        the KB does not hold is a PolicyError."""
         from policykb.bridge.compile.compiled import CompiledPolicies
 
         self.knowledge = knowledge
         self.audit = audit
         self.names = knowledge.policy_names()
+        if served:
+            unknown = [name for name in served if name not in self.names]
+            if unknown:
+                raise PolicyError(
+                    f"--policy {unknown[0][:80]!r}: no such policy "
+                    f"(known policies: {', '.join(self.names)})"
+                )
+            self.names = sorted(set(served))
         self.policies = {name: knowledge.policy(name) for name in self.names}
         self.versions = {name: p.version.hash for name, p in self.policies.items()}
         """Each policy's version in force today (a decision names its own)."""

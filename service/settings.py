@@ -32,6 +32,8 @@ def is_loopback(host: str) -> bool:
 @dataclass(frozen=True)
 class ServiceSettings:
     kb_dirs: tuple[str, ...] = ()
+    policies: tuple[str, ...] = ()
+    """The policies served, by name; empty: every policy of the KB."""
     audit: str | None = None
     """The audit log (JSONL, appended); None: no audit log (tests only)."""
     audit_sync: bool = True
@@ -72,6 +74,7 @@ class ServiceSettings:
     def from_environment(cls) -> ServiceSettings:
         document = json.loads(os.environ[SETTINGS_VARIABLE])
         document["kb_dirs"] = tuple(document["kb_dirs"])
+        document["policies"] = tuple(document["policies"])
         return cls(**document)
 
     @property

@@ -24,6 +24,14 @@ def serve(
     host: Annotated[str, typer.Option(help="The address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="The port to listen on.")] = 8080,
     kb: KbOption = None,
+    policy: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--policy",
+            help="Serve only this policy (repeat for several; default: every policy).",
+            show_default=False,
+        ),
+    ] = None,
     workers: Annotated[
         int, typer.Option(min=1, max=64, help="Worker processes (each loads the policies).")
     ] = 1,
@@ -138,6 +146,7 @@ def serve(
             raise OutputError(f"{name} {error}") from None
     settings = ServiceSettings(
         kb_dirs=tuple(str(d) for d in kb or ()),
+        policies=tuple(policy or ()),
         audit=str(audit),
         trust=str(trust) if trust else None,
         public_url=public_url,

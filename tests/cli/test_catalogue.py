@@ -349,3 +349,21 @@ def test_docs_policies_shows_every_criterion_fact_and_reading() -> None:
     assert facts.index("- `bmi`") < facts.index("*Reading:* The latest measured BMI.")
     whole = federal[federal.index("### Readings made for the whole policy") :]
     assert "*Reading:* The program decides only for its members." in whole
+
+
+def test_serve_policy_serves_only_the_named_policies() -> None:
+    settings = ServiceSettings(policies=("home-oxygen", "bariatric-surgery"))
+    with TestClient(create_app(settings)) as test:
+        listed = [p["name"] for p in test.get("/v1/policies").json()["policies"]]
+        assert listed == ["bariatric-surgery", "home-oxygen"]
+        answer = test.post("/v1/evaluate", json={"policy": "massage-therapy", "facts": {}})
+        assert answer.status_code == 404 and "massage-therapy" in answer.text
+    with pytest.raises(PolicyError, match=r"--policy 'nope': no such policy \(known policies: "):
+        create_app(ServiceSettings(policies=("nope",)))
+
+
+def test_the_listed_payer_reaches_the_page_api() -> None:
+    with TestClient(create_app(ServiceSettings(kb_dirs=(str(PAIR),)))) as test:
+        listed = {p["name"]: p["payer"] for p in test.get("/v1/policies").json()["policies"]}
+    assert listed["federal-sleeve"] == "Example Federal Program"
+    assert listed["home-oxygen"] == "Medicare"
