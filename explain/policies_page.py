@@ -176,6 +176,30 @@ def _versions_lines(versions: Sequence[Policy]) -> list[str]:
     return lines
 
 
+def _orders_lines(policy: Policy) -> list[str]:
+    """The billing codes routed to the policy (applicable_code/4) and its precedence/2."""
+    if not policy.codes:
+        return []
+    from policykb.bridge.model.result import value_words
+
+    lines = ["", "### Orders routed here", "", "| code | states | only when |", "|---|---|---|"]
+    for code in policy.codes:
+        states = f"{_code(code.fact)} = {markdown_safe(value_words(code.value))}"
+        when = ", ".join(
+            f"{_code(fact)} = {markdown_safe(value_words(value))} or not stated"
+            for fact, value in code.requires
+        )
+        lines.append(f"| {code.system.upper()} {_code(code.code)} | {states} | {when} |")
+    for other, reason in sorted(policy.precedence.items()):
+        lines += [
+            "",
+            f"Takes precedence over {_code(other)} for the codes both claim: it decides "
+            f"them when the record shows its conditions hold, {_code(other)} otherwise. "
+            f"Why: {markdown_safe(reason)}",
+        ]
+    return lines
+
+
 def policy_section(name: str, versions: Sequence[Policy], folder: str) -> list[str]:
     """One policy's section (Markdown lines), from its versions by effective date."""
     latest = versions[-1]
@@ -189,6 +213,7 @@ def policy_section(name: str, versions: Sequence[Policy], folder: str) -> list[s
             "",
             "A criterion marked + is the version's own, one marked - is the latest version's only.",
         ]
+    lines += _orders_lines(latest)
     lines += ["", "### Criteria", *_criteria_lines(latest, readings)]
     lines += ["", "### Facts", "", *_fact_lines(latest, readings)]
     shown = {WHOLE_POLICY, *latest.criteria, *latest.facts}
