@@ -110,7 +110,8 @@ def serve(
     loopback without it, the address served (http://127.0.0.1:PORT, or localhost).
     The Host header never decides an audience or a URL.
 
-    Exit codes: 0 stopped, 1 invalid policy or trust file, 2 usage error, 5 the audit
+    Exit codes: 0 stopped, 1 invalid policy or trust file, a conflict between the
+    policies (check --all names each) or an unknown --policy, 2 usage error, 5 the audit
     log cannot be written.
     """
     require_extra("serve")
