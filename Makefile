@@ -47,6 +47,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/why_synthetic.py
 	$(BIN)/python bench/check_diff.py
 	$(BIN)/python bench/batch.py
+	$(BIN)/python bench/catalogue_batch.py
 	$(BIN)/python bench/batch_scaling.py
 	$(BIN)/python bench/impact.py
 	$(BIN)/python bench/serve.py
