@@ -124,13 +124,23 @@ class Decisions:
         does not contradict (for a code one policy claims, that is the rule)."""
         for _, group in groupby(self.router.candidates(concept), key=lambda r: id(r.coding)):
             routes = list(group)
-            reads = [
-                self._valid(r.policy, self.mappings[r.policy].read(resources, today))
+            # Routing reads only the facts the claims' conditions name; the
+            # chosen policy's record is read whole (shared facts once per request).
+            conditions = [
+                self._valid(
+                    r.policy,
+                    self.mappings[r.policy].read(resources, today, {f for f, _ in r.code.requires}),
+                )
+                if r.code.requires
+                else {}
                 for r in routes
             ]
             for strict in (True, False):
-                for route, read in zip(routes, reads, strict=True):
-                    if route_holds(route, read, stated=strict):
+                for route, stated in zip(routes, conditions, strict=True):
+                    if route_holds(route, stated, stated=strict):
+                        read = self._valid(
+                            route.policy, self.mappings[route.policy].read(resources, today)
+                        )
                         read[route.code.fact] = route.code.value
                         return route, read
         return None

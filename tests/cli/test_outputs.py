@@ -45,6 +45,7 @@ OUTPUTS = {
 """(command, parameter) of every parameter that names a file or folder written."""
 
 NOT_OUTPUTS = {
+    "every",  # check --all
     "case",
     "input_path",
     "cases",
