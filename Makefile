@@ -12,7 +12,7 @@ STAMP  := $(VENV)/.installed
 # FHIR.js, the tests' independent FHIR validator (tests/js), from npm.
 NODE_STAMP := tests/js/node_modules/.installed
 
-.PHONY: demo test test-fast lint typecheck unit bench mutation reference docs-exit-codes screenshots system-deps test-system-deps clean
+.PHONY: demo test test-fast lint typecheck unit bench mutation reference docs-exit-codes docs-policies screenshots system-deps test-system-deps clean
 
 demo: $(STAMP)
 	$(BIN)/policykb evaluate examples/denied-no-order.json
@@ -48,6 +48,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/why_synthetic.py
 	$(BIN)/python bench/check_diff.py
 	$(BIN)/python bench/batch.py
+	$(BIN)/python bench/catalogue_batch.py
 	$(BIN)/python bench/batch_scaling.py
 	$(BIN)/python bench/impact.py
 	$(BIN)/python bench/serve.py
@@ -76,6 +77,11 @@ reference: $(STAMP)
 # docs/cli.md's "Exit codes" table, from the one table of them (policykb.cli.exit_codes).
 docs-exit-codes: $(STAMP)
 	$(BIN)/python -m policykb.cli.exit_codes docs/cli.md
+
+# docs/policies.md: each bundled policy's document, versions, criteria tree,
+# facts and readings, from the KB itself (policykb.explain.policies_page).
+docs-policies: $(STAMP)
+	$(BIN)/python -m policykb.explain.policies_page docs/policies.md
 
 # SWI-Prolog and the venv module come from Debian when missing; for the tests
 # also Node.js and Chromium (Playwright drives Debian's build: it downloads none).

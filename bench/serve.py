@@ -11,7 +11,13 @@ without a decision).
 Targets (issue: the service): p99 <= 100 ms and zero errors; Da Vinci's own
 target is 5 s for 90% of calls.
 
-Then, on the same server, one large CRD request (about 1 MB: 20 orders and
+The CRD load runs twice on fresh servers, in the same run: first with one
+policy served (`--policy bariatric-surgery`, the policy the orders route
+to), then with every bundled policy loaded (the catalogue: each policy's
+codes routed, each compiled); the last line compares their p99 (issue 30:
+the catalogue keeps the one-policy figure).
+
+Then, on the catalogue's server, one large CRD request (about 1 MB: 20 orders and
 3,500 BMI Observations, within the service's per-request budget) while one
 client polls GET /healthz: reported are the large request's time and the
 longest and median /healthz wait while it ran (target: under 100 ms, issue 26:
@@ -211,6 +217,19 @@ async def healthz_under_large_request(port: int, body: bytes) -> dict[str, float
     }
 
 
+def wait_ready(port: int, process: subprocess.Popen[bytes], seconds: float = 120) -> None:
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"policykb serve exited with {process.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit("policykb serve did not start")
+
+
 def ehr_fetch(port: int, count: int = 200) -> dict[str, float]:
     """Latency of order-sign with the record prefetched, against the same
     record fetched from a FHIR server on loopback (one client, in turn)."""
@@ -246,19 +265,6 @@ def ehr_fetch(port: int, count: int = 200) -> dict[str, float]:
     return found
 
 
-def wait_ready(port: int, process: subprocess.Popen[bytes], seconds: float = 120) -> None:
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"policykb serve exited with {process.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise SystemExit("policykb serve did not start")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--clients", type=int, default=32)
@@ -270,12 +276,38 @@ def main() -> None:
     parser.add_argument("--ehr-only", action="store_true", help="Only the EHR fetch's latency.")
     args = parser.parse_args()
     for workers in args.workers:
-        run(args.clients, args.seconds, workers, args.large_only, args.ehr_only)
+        if args.ehr_only:
+            run(args.clients, args.seconds, workers, large=False, ehr_only=True)
+            continue
+        if args.large_only:
+            run(args.clients, args.seconds, workers, large_only=True)
+            continue
+        one = run(args.clients, args.seconds, workers, served=[ONE_POLICY], large=False)
+        every = run(args.clients, args.seconds, workers)
+        print(
+            f"catalogue, {workers} worker(s), {args.clients} clients: CRD p99 "
+            f"{every['p99_ms']:.1f} ms with every bundled policy ({every['policies']:.0f}) "
+            f"vs {one['p99_ms']:.1f} ms with {ONE_POLICY} alone "
+            f"({every['p99_ms'] / one['p99_ms']:.2f}x); throughput "
+            f"{every['per_second']:,.0f} vs {one['per_second']:,.0f} requests/s"
+        )
+
+
+ONE_POLICY = "bariatric-surgery"
+"""The policy the benchmark's orders route to (tests/fhir_records.BARIATRIC_CODES)."""
 
 
 def run(
-    clients: int, seconds: float, workers: int, large_only: bool = False, ehr_only: bool = False
-) -> None:
+    clients: int,
+    seconds: float,
+    workers: int,
+    large_only: bool = False,
+    served: list[str] | None = None,
+    large: bool = True,
+    ehr_only: bool = False,
+) -> dict[str, float]:
+    """One server's figures; `served`: serve only these policies (None: all);
+    with `large`, also the EHR fetch's added latency."""
     port = free_port()
     with tempfile.TemporaryDirectory() as folder:
         audit = Path(folder) / "audit.jsonl"
@@ -288,6 +320,7 @@ def run(
             str(audit),
             "--workers",
             str(workers),
+            *(argument for name in served or () for argument in ("--policy", name)),
         ]
         process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
@@ -303,29 +336,50 @@ def run(
                 crd = asyncio.run(
                     load(port, "/cds-services/policykb-order-sign", payloads, clients, seconds)
                 )
-            if not ehr_only:
+            if large:
                 body = large_body()
-                large = asyncio.run(healthz_under_large_request(port, body))
+                measured = asyncio.run(healthz_under_large_request(port, body))
                 ehr = ehr_fetch(port)
+            policies = len(served) if served else count_policies(port)
         finally:
             process.terminate()
             process.wait(timeout=30)
         audited = sum(1 for _ in audit.open("rb"))
-    print(f"policykb serve, {workers} worker(s), {clients} concurrent clients on loopback")
+    loaded = ", ".join(served) if served else f"every bundled policy ({policies})"
     print(
-        f"  order-sign, one client: prefetched p50 {ehr['prefetch_p50_ms']:.1f} ms "
-        f"(p99 {ehr['prefetch_p99_ms']:.1f}); fetched from a loopback FHIR server p50 "
-        f"{ehr['fetch_p50_ms']:.1f} ms (p99 {ehr['fetch_p99_ms']:.1f}): the fetch adds "
-        f"{ehr['fetch_p50_ms'] - ehr['prefetch_p50_ms']:.1f} ms at the median"
+        f"policykb serve, {workers} worker(s), {clients} concurrent clients on loopback, "
+        f"serving {loaded}"
     )
+    if large or ehr_only:
+        print(
+            f"  order-sign, one client: prefetched p50 {ehr['prefetch_p50_ms']:.1f} ms "
+            f"(p99 {ehr['prefetch_p99_ms']:.1f}); fetched from a loopback FHIR server p50 "
+            f"{ehr['fetch_p50_ms']:.1f} ms (p99 {ehr['fetch_p99_ms']:.1f}): the fetch adds "
+            f"{ehr['fetch_p50_ms'] - ehr['prefetch_p50_ms']:.1f} ms at the median"
+        )
     if ehr_only:
-        return
+        return {"policies": policies}
     if not large_only:
         print(f"  baseline GET /healthz: {figures(baseline)}")
         print(f"  CRD order-sign ({seconds:.0f} s, distinct records): {figures(crd)}")
         print("    (target p99 <= 100 ms, 0 errors)")
         ratio = crd["per_second"] / baseline["per_second"]
         print(f"  {ratio:.2f}x the baseline's throughput; audit entries: {audited:,}")
+    if not large:
+        return {**crd, "policies": policies}
+    large_figures(body, measured)
+    return {**(crd if not large_only else {}), "policies": policies}
+
+
+def count_policies(port: int) -> int:
+    """How many policies the server loaded (GET /v1/policies)."""
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/policies", timeout=10) as answer:
+        return len(json.loads(answer.read())["policies"])
+
+
+def large_figures(body: bytes, large: dict[str, float]) -> None:
     print(
         f"  one {len(body) / 1e6:.2f} MB CRD request (status {large['status']:.0f}, "
         f"{large['seconds']:.2f} s): /healthz waited at most {large['max_ms']:.1f} ms "

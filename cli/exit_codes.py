@@ -72,7 +72,9 @@ EXIT_CODES: tuple[ExitCode, ...] = (
         "invalid input: malformed JSON/YAML (line and column named), unknown fact (nearest "
         "known one named), wrong type, unknown policy, a policy given by path inside a case, "
         "missing input file; an invalid policy (the file and line of the wrong rule or "
-        "declaration named); `check` warnings found; `diff` differences found; `batch` some "
+        "declaration named); `check` warnings found, or with `--all` conflicts between "
+        "policies (a code claimed without precedence, a fact shared with another type or "
+        "unit); `diff` differences found; `batch` some "
         "record failed (each has an error record in its place) or the input broke off "
         "(named by line, item or row); `impact` some case failed under either version "
         "(named on stderr, left out of the counts); a case dated outside every version's "
@@ -82,9 +84,9 @@ EXIT_CODES: tuple[ExitCode, ...] = (
     ExitCode(
         EXIT_USAGE,
         "usage error (for check/diff also an invalid policy)",
-        "usage error (unknown option, missing argument, `--jobs` over 64); for `check` and "
-        "`diff` also an invalid or unknown policy, or two policies that are not versions of "
-        "one another",
+        "usage error (unknown option, missing argument, `--jobs` over 64, `check --all` with "
+        "`--policy` or `--export`); for `check` and `diff` also an invalid or unknown policy, "
+        "or two policies that are not versions of one another",
     ),
     ExitCode(
         EXIT_ENGINES_DISAGREE,

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
+from policykb.bridge.analysis.catalogue import Conflict
 from policykb.bridge.analysis.check import CheckReport, Finding, Level
 from policykb.bridge.analysis.diff import DiffReport
 from policykb.bridge.model.policy import Value
@@ -40,6 +41,15 @@ def render_check(report: CheckReport, markdown: bool = False) -> str:
         if finding.reason:
             lines.append(f"   reason: {finding.reason}")
         lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def render_catalogue(conflicts: Sequence[Conflict], markdown: bool = False) -> str:
+    """check --all's catalogue section: each conflict on one line."""
+    head = "## " if markdown else ""
+    lines = [f"{head}check the catalogue: {len(conflicts)} conflict(s)", ""]
+    for number, conflict in enumerate(conflicts, start=1):
+        lines.append(f"{number}. [{conflict.kind.value}] {conflict.message}")
     return "\n".join(lines).rstrip() + "\n"
 
 

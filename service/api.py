@@ -110,6 +110,7 @@ def policies(decisions: Decisions) -> dict[str, Any]:
             {
                 "name": name,
                 "title": policy.title,
+                "payer": policy.payer or None,
                 "version": decisions.versions[name],
                 "codes": [
                     {"system": SYSTEM_URIS.get(code.system, code.system), "code": code.code}

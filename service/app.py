@@ -65,7 +65,7 @@ def create_app(settings: ServiceSettings, knowledge: KnowledgeBase | None = None
     verifier = Verifier.from_file(Path(settings.trust), store) if settings.trust else None
     shared = Service(
         settings=settings,
-        decisions=Decisions(knowledge, audit),
+        decisions=Decisions(knowledge, audit, served=settings.policies),
         limiter=anyio.CapacityLimiter(settings.decision_threads),
         budget=crd.Budget(settings.max_orders, settings.max_resources),
     )

@@ -13,11 +13,12 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
+from itertools import groupby
 
 from policykb.bridge import KnowledgeBase
 from policykb.bridge.loading.case import check_value
 from policykb.bridge.model.case import Case
-from policykb.bridge.model.errors import CaseError
+from policykb.bridge.model.errors import CaseError, PolicyError
 from policykb.bridge.model.policy import Policy
 from policykb.bridge.model.result import Evaluation, Verdict, json_value
 from policykb.bridge.model.version import SERVICE_DATE
@@ -76,13 +77,28 @@ class Decisions:
     versions, FHIR mappings and router, compiled policies, and the audit log."""
 
     def __init__(
-        self, knowledge: KnowledgeBase, audit: AuditLog | None = None, *, compile_now: bool = True
+        self,
+        knowledge: KnowledgeBase,
+        audit: AuditLog | None = None,
+        *,
+        compile_now: bool = True,
+        served: tuple[str, ...] = (),
     ) -> None:
+        """`served`: the policies to serve by name (empty: every one); a name
+        the KB does not hold is a PolicyError."""
         from policykb.bridge.compile.compiled import CompiledPolicies
 
         self.knowledge = knowledge
         self.audit = audit
         self.names = knowledge.policy_names()
+        if served:
+            unknown = [name for name in served if name not in self.names]
+            if unknown:
+                raise PolicyError(
+                    f"--policy {unknown[0][:80]!r}: no such policy "
+                    f"(known policies: {', '.join(self.names)})"
+                )
+            self.names = sorted(set(served))
         self.policies = {name: knowledge.policy(name) for name in self.names}
         self.versions = {name: p.version.hash for name, p in self.policies.items()}
         """Each policy's version in force today (a decision names its own)."""
@@ -100,12 +116,33 @@ class Decisions:
         self, concept: object, resources: Resources, today: date
     ) -> tuple[Route, dict[str, object]] | None:
         """The policy that decides an ordered code, with the facts read from
-        the record for it; None when no policy decides it."""
-        for route in self.router.candidates(concept):
-            read = self._valid(route.policy, self.mappings[route.policy].read(resources, today))
-            if route_holds(route, read):
-                read[route.code.fact] = route.code.value
-                return route, read
+        the record for it; None when no policy decides it.
+
+        Codings are tried in order. A code several policies claim goes to the
+        first (in precedence order) whose conditions the record shows to
+        hold; when the record shows none, to the first whose conditions it
+        does not contradict (for a code one policy claims, that is the rule)."""
+        for _, group in groupby(self.router.candidates(concept), key=lambda r: id(r.coding)):
+            routes = list(group)
+            # Routing reads only the facts the claims' conditions name; the
+            # chosen policy's record is read whole (shared facts once per request).
+            conditions = [
+                self._valid(
+                    r.policy,
+                    self.mappings[r.policy].read(resources, today, {f for f, _ in r.code.requires}),
+                )
+                if r.code.requires
+                else {}
+                for r in routes
+            ]
+            for strict in (True, False):
+                for route, stated in zip(routes, conditions, strict=True):
+                    if route_holds(route, stated, stated=strict):
+                        read = self._valid(
+                            route.policy, self.mappings[route.policy].read(resources, today)
+                        )
+                        read[route.code.fact] = route.code.value
+                        return route, read
         return None
 
     def _valid(self, policy: str, read: dict[str, object]) -> dict[str, object]:

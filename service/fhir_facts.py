@@ -48,7 +48,7 @@ request however many orders it has (Resources.for_order).
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
@@ -343,14 +343,19 @@ class FactMapping:
     def rule(self, fact: str) -> FactRule | None:
         return next((rule for rule in self.rules if rule.fact == fact), None)
 
-    def read(self, resources: Resources, today: date) -> dict[str, object]:
-        """Every fact this mapping can read from the resources. A fact no order
-        changes is read once per request (Resources.for_order shares it)."""
+    def read(
+        self, resources: Resources, today: date, only: Collection[str] | None = None
+    ) -> dict[str, object]:
+        """Every fact this mapping can read from the resources (`only`: just
+        these facts). A fact no order changes is read once per request
+        (Resources.for_order shares it)."""
         variables = resources.variables()
         order_day = resources.order_date(today)
         record = resources.record
         facts: dict[str, object] = {}
         for rule in self.rules:
+            if only is not None and rule.fact not in only:
+                continue
             if rule.per_order:
                 value = _read(rule, variables, order_day)
             else:

@@ -63,26 +63,37 @@ def codings(concept: object) -> list[Mapping[str, Any]]:
 
 
 class Router:
-    """The codes of every policy, indexed once; a code declared by two
-    policies is a configuration error found at start-up."""
+    """The codes of every policy, indexed once. A code two policies claim is
+    tried in their precedence order (precedence/2): the first whose
+    applicable_code_when/4 conditions hold of the record decides. A code
+    claimed with no precedence between its policies, or any other conflict
+    among the policies (bridge/analysis/catalogue.py), is a configuration
+    error found at start-up."""
 
     def __init__(self, policies: Iterable[Policy]) -> None:
-        self._by_code: dict[tuple[str, str], tuple[str, OrderCode]] = {}
-        for policy in policies:
+        from policykb.bridge.analysis.catalogue import catalogue_conflicts, routing_order
+
+        by_name = {policy.name: policy for policy in policies}
+        conflicts = catalogue_conflicts({name: [p] for name, p in by_name.items()})
+        if conflicts:
+            more = len(conflicts) - 1
+            rest = f" (and {more} more: policykb check --all lists them)" if more else ""
+            raise PolicyError(conflicts[0].message + rest)
+        claims: dict[tuple[str, str], dict[str, OrderCode]] = {}
+        for policy in by_name.values():
             for code in policy.codes:
-                key = (code.system, code.code)
-                if key in self._by_code and self._by_code[key][0] != policy.name:
-                    raise PolicyError(
-                        f"{code.system.upper()} {code.code} is an applicable code of both "
-                        f"{self._by_code[key][0]} and {policy.name}: a code routes to one policy"
-                    )
-                self._by_code[key] = (policy.name, code)
+                claims.setdefault((code.system, code.code), {})[policy.name] = code
+        self._by_code: dict[tuple[str, str], list[tuple[str, OrderCode]]] = {
+            key: [(name, claimants[name]) for name in routing_order(claimants, by_name)]
+            for key, claimants in claims.items()
+        }
 
     def __len__(self) -> int:
         return len(self._by_code)
 
     def candidates(self, concept: object) -> list[Route]:
-        """The policies whose codes a CodeableConcept names, in coding order."""
+        """The policies whose codes a CodeableConcept names, in coding order
+        and, for a code several claim, in their precedence order."""
         routes = []
         for coding in codings(concept):
             code = coding.get("code")
@@ -91,13 +102,15 @@ class Router:
             system = code_system(coding.get("system"), code.strip())
             if system is None:
                 continue
-            found = self._by_code.get((system, code.strip()))
-            if found is not None:
-                routes.append(Route(found[0], found[1], coding))
+            for policy, order_code in self._by_code.get((system, code.strip()), ()):
+                routes.append(Route(policy, order_code, coding))
         return routes
 
 
-def route_holds(route: Route, read: Mapping[str, object]) -> bool:
+def route_holds(route: Route, read: Mapping[str, object], stated: bool = False) -> bool:
     """Whether the facts read from the record leave the code this policy's
-    (applicable_code_when/4: each named fact has its value or is unknown)."""
+    (applicable_code_when/4: each named fact has its value or is unknown;
+    with `stated`, each has its value: the record shows the code is its)."""
+    if stated:
+        return all(fact in read and read[fact] == value for fact, value in route.code.requires)
     return all(read.get(fact, value) == value for fact, value in route.code.requires)

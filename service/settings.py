@@ -33,6 +33,8 @@ def is_loopback(host: str) -> bool:
 @dataclass(frozen=True)
 class ServiceSettings:
     kb_dirs: tuple[str, ...] = ()
+    policies: tuple[str, ...] = ()
+    """The policies served, by name; empty: every policy of the KB."""
     audit: str | None = None
     """The audit log (JSONL, appended); None: no audit log (tests only)."""
     audit_sync: bool = True
@@ -82,6 +84,7 @@ class ServiceSettings:
         document = json.loads(os.environ[SETTINGS_VARIABLE])
         document["kb_dirs"] = tuple(document["kb_dirs"])
         document["cors_origins"] = tuple(document.get("cors_origins", ()))
+        document["policies"] = tuple(document["policies"])
         return cls(**document)
 
     @property

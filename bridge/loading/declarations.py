@@ -2,7 +2,7 @@
 
 fact/2, option/2, option_text/3, default/2, question/2, meaning/2, clause/2, cites/4,
 criterion/3, role/2, under/2, part_of/2, combines/2, heading/2, heading_in/2
-and policy/2 become the typed Policy of model/policy.py.
+policy/2, reading/2 and precedence/2 become the typed Policy of model/policy.py.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from policykb.bridge.model.policy import (
     OrderCode,
     Policy,
     PolicySource,
+    Reading,
     Role,
     Value,
 )
@@ -348,6 +349,48 @@ def _read_criteria(ctl: clingo.Control) -> dict[str, Criterion]:
     return criteria
 
 
+def _read_readings(
+    ctl: clingo.Control, facts: Mapping[str, Fact], criteria: Mapping[str, Criterion]
+) -> tuple[Reading, ...]:
+    """reading(Subject, Text): Subject a criterion id ("B1"), a fact (bmi) or
+    "*" (the whole policy); anything else is a wrong declaration."""
+    from policykb.bridge.model.policy import WHOLE_POLICY
+
+    readings = []
+    for subject, text in _facts_of(ctl, "reading", 2):
+        where = ("reading", 2, _text(subject), _text(text))
+        if subject.type == clingo.SymbolType.String:
+            known = subject.string == WHOLE_POLICY or subject.string in criteria
+            kind = f'criterion {subject.string!r} (or "{WHOLE_POLICY}" for the whole policy)'
+        else:
+            known = subject.type == clingo.SymbolType.Function and subject.name in facts
+            kind = f"fact {subject}"
+        if not known:
+            raise DeclarationError(f"reading({subject}, ...) names no declared {kind}", where)
+        if text.type != clingo.SymbolType.String or not text.string.strip():
+            raise DeclarationError(f"reading({subject}, ...): the reading is a quoted text", where)
+        readings.append(Reading(_text(subject), text.string))
+    return tuple(readings)
+
+
+def _read_precedence(ctl: clingo.Control, name: str) -> dict[str, str]:
+    """precedence("other-policy", Reason): this policy is routed first for the
+    codes both claim; the reason is a quoted text."""
+    found: dict[str, str] = {}
+    for other, reason in _facts_of(ctl, "precedence", 2):
+        where = ("precedence", 2, _text(other))
+        if other.type != clingo.SymbolType.String or reason.type != clingo.SymbolType.String:
+            raise DeclarationError(
+                f'precedence({other}, ...): write precedence("policy-name", "why")', where
+            )
+        if other.string == name:
+            raise DeclarationError(f"precedence({other}, ...) names this policy itself", where)
+        if not reason.string.strip():
+            raise DeclarationError(f"precedence({other}, ...) gives no reason", where)
+        found[other.string] = reason.string
+    return found
+
+
 def _combination(key: str, how: clingo.Symbol | None, parts: int) -> tuple[str | None, int]:
     """How criterion `key` combines its `parts` parts: (all|any|at_least, K)."""
     if how is None:
@@ -373,14 +416,16 @@ class DeclarationError(PolicyError):
     """A declaration is wrong; `declaration` (predicate, arity, first argument)
     lets read_policy name the file and line where it is written."""
 
-    def __init__(self, message: str, declaration: tuple[str, int, str]) -> None:
+    def __init__(self, message: str, declaration: tuple[str, int, str, *tuple[str, ...]]) -> None:
         super().__init__(message)
         self.declaration = declaration
 
 
-def declared_at(source: PolicySource, predicate: str, arity: int, first: str) -> str | None:
-    """FILE:LINE of the statement whose head is predicate(first, ...) in the
-    policy's files (parsed again: only an error message needs it)."""
+def declared_at(
+    source: PolicySource, predicate: str, arity: int, first: str, *rest: str
+) -> str | None:
+    """FILE:LINE of the statement whose head is predicate(first, *rest, ...) in
+    the policy's files (parsed again: only an error message needs it)."""
     from policykb.bridge.loading.parsing import policy_statements
     from policykb.bridge.loading.rules import location
 
@@ -395,7 +440,7 @@ def declared_at(source: PolicySource, predicate: str, arity: int, first: str) ->
             symbol.ast_type == ast.ASTType.Function
             and symbol.name == predicate
             and len(symbol.arguments) == arity
-            and str(symbol.arguments[0]).strip('"') == first
+            and [str(a).strip('"') for a in symbol.arguments[: 1 + len(rest)]] == [first, *rest]
         ):
             return location(statement)
     return None
@@ -408,7 +453,9 @@ def read_policy(source: PolicySource, ctl: clingo.Control) -> Policy:
     try:
         return _read_policy(source, ctl)
     except DeclarationError as error:
-        where = declared_at(source, *error.declaration)
+        where = declared_at(source, *error.declaration) or declared_at(
+            source, *error.declaration[:3]
+        )
         if where is None:
             raise
         raise PolicyError(f"{where}: {error}") from None
@@ -421,12 +468,15 @@ def _read_policy(source: PolicySource, ctl: clingo.Control) -> Policy:
     facts = _read_facts(ctl)
     if not facts:
         raise PolicyError(f"policy {source.name!r} declares no facts (fact/2)")
+    criteria = _read_criteria(ctl)
     return Policy(
         name=source.name,
         source=source,
         info={key: tuple(values) for key, values in info.items()},
         facts=facts,
-        criteria=_read_criteria(ctl),
+        criteria=criteria,
+        readings=_read_readings(ctl, facts, criteria),
+        precedence=_read_precedence(ctl, source.name),
         code_sets=_read_code_sets(ctl),
         headings={_text(s): _text(t) for s, t in _facts_of(ctl, "heading", 2)},
         outer_headings={_text(s): _text(o) for s, o in _facts_of(ctl, "heading_in", 2)},

@@ -372,6 +372,20 @@ class OrderCode:
     requires: tuple[tuple[str, Value], ...] = ()
 
 
+WHOLE_POLICY = "*"
+"""The subject of a reading made for the whole policy (reading("*", Text))."""
+
+
+@dataclass(frozen=True)
+class Reading:
+    """A reading of the policy's text chosen where it is ambiguous (reading/2):
+    its subject is a criterion id, a fact name or WHOLE_POLICY, and its text
+    states the reading and, where there is one, the alternative not taken."""
+
+    subject: str
+    text: str
+
+
 @dataclass(frozen=True)
 class Policy:
     """A policy's declarations: its document, facts and criteria."""
@@ -389,6 +403,10 @@ class Policy:
     """The billing codes the policy decides, for routing orders to it."""
     version: PolicyVersion = field(default_factory=lambda: PolicyVersion(None, None, ""))
     """Its declared period and content hash: what every answer names."""
+    readings: tuple[Reading, ...] = ()
+    """The readings chosen, in the order the files declare them."""
+    precedence: Mapping[str, str] = field(default_factory=dict)
+    """Other policy -> why this one is routed first for the codes both claim (precedence/2)."""
 
     def heading_path(self, section: str) -> list[str]:
         """The heading and the headings it stands in, outermost first."""
@@ -405,6 +423,15 @@ class Policy:
     @property
     def title(self) -> str:
         return self.info.get("title", (self.name,))[0]
+
+    @property
+    def payer(self) -> str:
+        """Who applies the policy (policy(payer, Text)); "" when undeclared."""
+        return self.info.get("payer", ("",))[0]
+
+    def readings_of(self, subject: str) -> list[str]:
+        """The readings made for a criterion, a fact or (WHOLE_POLICY) the whole policy."""
+        return [r.text for r in self.readings if r.subject == subject]
 
     def fact(self, name: str) -> Fact:
         return self.facts[name]

@@ -10,7 +10,7 @@ effective date (or for good, if it is the last).
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -79,6 +79,13 @@ class Period:
             "from": self.start.isoformat() if self.start else None,
             "until": last.isoformat() if last else None,
         }
+
+    @classmethod
+    def from_dict(cls, found: Mapping[str, str | None]) -> Period:
+        """The period to_dict() wrote (its "until" is the last day, included)."""
+        start, until = found.get("from"), found.get("until")
+        end = date.fromordinal(date.fromisoformat(until).toordinal() + 1) if until else None
+        return cls(date.fromisoformat(start) if start else None, end)
 
 
 def periods(versions: Sequence[PolicyVersion]) -> list[Period]:

@@ -14,8 +14,8 @@ from policykb.bridge.model.errors import PolicyError
 from policykb.bridge.model.formats import OutputFormat
 from policykb.cli import guards
 from policykb.cli.answers import write_json
-from policykb.cli.errors import consistency_errors
-from policykb.cli.exit_codes import EXIT_FINDINGS
+from policykb.cli.errors import consistency_errors, report
+from policykb.cli.exit_codes import EXIT_FINDINGS, EXIT_USAGE
 from policykb.cli.options import AsOfOption, FormatOption, KbOption, day
 
 if TYPE_CHECKING:
@@ -56,6 +56,15 @@ def check(
     export: ExportOption = None,
     kb: KbOption = None,
     as_of: AsOfOption = None,
+    every: Annotated[
+        bool,
+        typer.Option(
+            "--all",
+            help="Check every policy, and the catalogue as a whole: codes two policies "
+            "claim, facts two policies declare differently. Policies that compare dates "
+            "with a reference date are checked as of --as-of, else today.",
+        ),
+    ] = False,
 ) -> None:
     """Check a policy for overlaps, dead rules, gaps and vocabulary defects.
 
@@ -66,10 +75,18 @@ def check(
     scenario; unreachable rules and vocabulary defects have none, since no
     scenario shows them. Findings the KB acknowledges (acknowledge/3) are
     listed, not counted.
-    Exit codes: 0 no warnings, 1 warnings found, 2 usage error or invalid policy.
+    With --all, every policy is checked, and so is the catalogue: a code two
+    policies claim without precedence/2, and a fact two policies declare
+    with another type, unit or code system, are conflicts.
+
+    Exit codes: 0 no warnings, 1 warnings (or conflicts) found, 2 usage error
+    or invalid policy.
     """
     from policykb.explain.findings import check_witness_files, render_check
 
+    if every:
+        _check_all(policy, output_format, export, kb, as_of)
+        return
     outputs = guards.outputs(policies=(policy,), kb=kb)
     if export is not None:
         outputs.check_folder(export)
@@ -82,6 +99,50 @@ def check(
     if export is not None:
         guards.export(check_witness_files(report), export, outputs)
     if report.warnings:
+        raise typer.Exit(EXIT_FINDINGS)
+
+
+def _check_all(
+    policy: str,
+    output_format: OutputFormat,
+    export: Path | None,
+    kb: list[Path] | None,
+    as_of: str | None,
+) -> None:
+    """check --all: each policy's report, then the catalogue's conflicts."""
+    from datetime import date
+
+    from policykb.bridge.analysis.catalogue import catalogue_conflicts
+    from policykb.explain.findings import render_catalogue, render_check
+
+    if policy != DEFAULT_POLICY or export is not None:
+        given = "--policy" if policy != DEFAULT_POLICY else "--export"
+        report(f"{given} checks one policy: it cannot be given with --all")
+        raise typer.Exit(EXIT_USAGE)
+    knowledge = KnowledgeBase(kb or ())
+    chosen = day(as_of)
+    reports = []
+    for name in knowledge.policy_names():
+        evaluator = knowledge.evaluator(name, chosen)
+        reference_day = chosen or (date.today() if evaluator.references else None)
+        reports.append(knowledge.check(evaluator, reference_day))
+    catalogue = {
+        name: [version.policy for version in knowledge.versions(name)]
+        for name in knowledge.policy_names()
+    }
+    conflicts = catalogue_conflicts(catalogue)
+    if output_format is OutputFormat.JSON:
+        write_json(
+            {
+                "policies": [report.to_dict() for report in reports],
+                "catalogue": [conflict.to_dict() for conflict in conflicts],
+            }
+        )
+    else:
+        markdown = output_format is OutputFormat.MARKDOWN
+        pages = [render_check(report, markdown=markdown) for report in reports]
+        sys.stdout.write("\n".join([*pages, render_catalogue(conflicts, markdown=markdown)]))
+    if conflicts or any(report.warnings for report in reports):
         raise typer.Exit(EXIT_FINDINGS)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -44,33 +44,25 @@ def policies(
     output_format: FormatOption = OutputFormat.TEXT,
     kb: KbOption = None,
 ) -> None:
-    """List the policies in the knowledge base: name, title, folder and versions.
+    """List the policies in the knowledge base, grouped by payer.
 
-    Each version is listed with its entry file, the days it is in force and
-    its content hash (what every answer names).
+    Each policy with its title, payer, source document and its address or
+    citation, the document's dates and its folder; each version with its
+    entry file, the days it is in force and its content hash (what every
+    answer names).
     """
-    from policykb.bridge.model.version import periods
+    from policykb.explain.listing import by_payer, policy_row, render_listing
 
     knowledge = KnowledgeBase(kb or ())
-    rows: list[dict[str, Any]] = []
-    lines: list[str] = []
+    rows = []
     for name in knowledge.policy_names():
         versions = knowledge.versions(name)
-        spans = periods([v.policy.version for v in versions])
         folder = str(versions[-1].source.folder)
-        title = versions[-1].policy.title
-        rows.append({"name": name, "title": title, "folder": folder, "versions": []})
-        lines.append(f"{name}\t{title}\t{folder}\n")
-        for version, span in zip(versions, spans, strict=True):
-            entry, declared = version.source.entry.name, version.policy.version
-            rows[-1]["versions"].append(
-                {"entry": entry, **declared.to_dict(), "in_force": span.to_dict()}
-            )
-            lines.append(f"  {entry}\tin force {span.words}\tsha256 {declared.short_hash}\n")
+        rows.append(policy_row(name, [v.policy for v in versions], folder))
     if output_format is OutputFormat.JSON:
-        write_json(rows)
+        write_json([row for _, group in by_payer(rows) for row in group])
     else:
-        sys.stdout.write("".join(lines))
+        sys.stdout.write(render_listing(rows, markdown=output_format is OutputFormat.MARKDOWN))
 
 
 @reports_errors

@@ -24,6 +24,14 @@ def serve(
     host: Annotated[str, typer.Option(help="The address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="The port to listen on.")] = 8080,
     kb: KbOption = None,
+    policy: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--policy",
+            help="Serve only this policy (repeat for several; default: every policy).",
+            show_default=False,
+        ),
+    ] = None,
     workers: Annotated[
         int, typer.Option(min=1, max=64, help="Worker processes (each loads the policies).")
     ] = 1,
@@ -125,7 +133,8 @@ def serve(
     loopback without it, the address served (http://127.0.0.1:PORT, or localhost).
     The Host header never decides an audience or a URL.
 
-    Exit codes: 0 stopped, 1 invalid policy or trust file, 2 usage error, 5 the audit
+    Exit codes: 0 stopped, 1 invalid policy or trust file, a conflict between the
+    policies (check --all names each) or an unknown --policy, 2 usage error, 5 the audit
     log cannot be written.
     """
     require_extra("serve")
@@ -168,6 +177,7 @@ def serve(
             raise OutputError(f"{name} {error}") from None
     settings = ServiceSettings(
         kb_dirs=tuple(str(d) for d in kb or ()),
+        policies=tuple(policy or ()),
         audit=str(audit),
         trust=str(trust) if trust else None,
         public_url=public_url,

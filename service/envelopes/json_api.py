@@ -111,6 +111,9 @@ class Coding(BaseModel):
 class PolicySummary(BaseModel):
     name: str
     title: str
+    payer: str | None = Field(
+        description="Who applies the policy (its policy(payer, ...)); null when undeclared."
+    )
     version: str = Field(description="The content hash of the version in force today.")
     codes: list[Coding]
     facts: list[str]

@@ -578,6 +578,23 @@ function wire() {
   });
 }
 
+// The policies grouped by payer, payers by name and the undeclared last (as `policykb policies`).
+function byPayer(policies) {
+  const groups = new Map();
+  for (const policy of policies) {
+    const payer = policy.payer || "";
+    if (!groups.has(payer)) groups.set(payer, []);
+    groups.get(payer).push(policy);
+  }
+  const order = (payer) => [payer === "" ? 1 : 0, payer.toLowerCase()];
+  return [...groups.entries()]
+    .sort(([a], [b]) => {
+      const [x, y] = [order(a), order(b)];
+      return x[0] - y[0] || (x[1] < y[1] ? -1 : x[1] > y[1] ? 1 : 0);
+    })
+    .map(([payer, members]) => [payer || "payer not declared", members.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))]);
+}
+
 async function start() {
   wire();
   try {
@@ -586,7 +603,8 @@ async function start() {
     say(`The service did not answer: ${error.message}`, true);
     return;
   }
-  const options = () => state.policies.map((p) => element("option", { value: p.name, text: `${p.title} (${p.name})` }));
+  const options = () => byPayer(state.policies).map(([payer, members]) =>
+    element("optgroup", { label: payer }, members.map((p) => element("option", { value: p.name, text: `${p.title} (${p.name})` }))));
   $("policy").replaceChildren(...options());
   $("diff-old").replaceChildren(...options());
   $("diff-new").replaceChildren(...options());

@@ -45,6 +45,7 @@ OUTPUTS = {
 """(command, parameter) of every parameter that names a file or folder written."""
 
 NOT_OUTPUTS = {
+    "every",  # check --all
     "case",
     "input_path",
     "cases",
@@ -77,6 +78,9 @@ NOT_OUTPUTS = {
     "max_orders",
     "max_resources",
     "max_connections",
+    "cors_origin",
+    "ehr_timeout",
+    "payer_name",
     "max_header_bytes",
     "max_headers",
     "header_timeout",

@@ -261,7 +261,13 @@ def _order_sign(client: TestClient, code: str, payer_type: str | None) -> dict[s
         ("43290", "111", NAME),  # gastric balloon
         ("43845", None, NAME),  # the coverage does not say: routed, Medicare asked
         ("43845", "511", None),  # commercial coverage: not this policy's order
-        ("43775", "121", "bariatric-surgery"),  # the Washington rule's code stays its own
+        # a code both policies claim: Medicare's on Medicare coverage (precedence/2),
+        # the Washington rule's on other coverage or when the record does not say
+        ("43775", "121", NAME),
+        ("43644", "1", NAME),
+        ("43775", "21", "bariatric-surgery"),
+        ("43770", None, "bariatric-surgery"),
+        ("43645", "121", "bariatric-surgery"),  # claimed by the Washington rule alone
     ],
 )
 def test_the_medicare_codes_route_here_only_on_medicare_coverage(

@@ -401,7 +401,9 @@ def test_the_record_is_read_once_per_request_not_per_order(
     for order in request.orders:
         assert decisions.route(order["code"], request.resources(order), ORDER_DAY) is not None
     # age is years to each order's date; the rest never depends on the order.
-    assert calls == {"age": 25, "bmi": 1, "pregnant": 1, "diagnoses": 1}
+    # CPT 43775 is claimed by the Medicare NCD too (precedence over the
+    # Washington rule): routing reads its condition, the coverage, once.
+    assert calls == {"age": 25, "bmi": 1, "pregnant": 1, "diagnoses": 1, "medicare_beneficiary": 1}
 
 
 # -- the mapping -----------------------------------------------------------------
