@@ -14,7 +14,6 @@ declarations).
 
 from __future__ import annotations
 
-import copy
 import sys
 from functools import cache
 from importlib import import_module
@@ -80,6 +79,8 @@ def _root() -> typer.Typer:
 
 def _with(commands: tuple[Command, ...]) -> typer.Typer:
     """The root app with these commands registered (their modules imported)."""
+    import copy
+
     from policykb.cli.parameters import for_typer
 
     chosen = copy.copy(_root())
