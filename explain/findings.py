@@ -6,8 +6,8 @@ import json
 import re
 from collections.abc import Mapping
 
-from policykb.bridge.analysis.check import CheckReport, Finding, Level
 from policykb.bridge.analysis.diff import DiffReport
+from policykb.bridge.analysis.findings import CheckReport, Finding, Level
 from policykb.bridge.model.policy import Value
 from policykb.bridge.model.result import json_value, value_words
 
