@@ -31,9 +31,9 @@ from typing import Any, get_type_hints
 
 from policykb.cli.parameters import declaration
 
-DIRECT = {"evaluate": ("case", "evaluate")}
-"""The commands with a direct path: name -> (group module, function), as in
-`policykb.cli.main.COMMANDS`; the ones whose start-up is measured."""
+DIRECT = frozenset({"evaluate"})
+"""The commands with a direct path: the ones whose start-up is measured
+(where their functions are: `policykb.cli.main.COMMANDS`)."""
 
 
 class _Shape:
@@ -75,8 +75,10 @@ def direct_call(arguments: list[str]) -> tuple[Callable[..., Any], dict[str, Any
     with, when `arguments` are in the shape above; else None."""
     if not arguments or arguments[0] not in DIRECT or _completion_asked():
         return None
-    group, name = DIRECT[arguments[0]]
-    function = getattr(import_module(f"policykb.cli.commands.{group}"), name)
+    from policykb.cli.main import COMMANDS  # the console script's own module: loaded
+
+    command = next(c for c in COMMANDS if c.name == arguments[0])
+    function = getattr(import_module(f"policykb.cli.commands.{command.group}"), command.function)
     shape = _Shape(function)
     if not shape.readable:
         return None
