@@ -1,7 +1,7 @@
 """Benchmark: start-up of `policykb evaluate --format json` on one massage
 case, against baselines measured in the same run.
 
-    python bench/startup.py [--runs 11] [--scasp SOURCE]
+    python bench/startup.py [--runs 11] [--scasp SOURCE] [--venv DIR]
 
 Baselines: `python -c "import clingo"` (the floor any clingo-based tool
 starts from), and with --scasp the s(CASP) peer: SOURCE is a checkout of
@@ -18,6 +18,11 @@ and the median of the per-round ratios policykb / baseline (pairing the runs
 of a round keeps the ratio meaningful when the machine's speed drifts).
 Bytecode caches are allowed (PYTHONDONTWRITEBYTECODE is dropped), as for a
 user. Both verdicts are checked to be "covered" before anything is timed.
+With --venv, policykb and the clingo import are those of another
+environment (DIR/bin/policykb, DIR/bin/python): a normal `pip install .`
+there measures what users get, where this repository's environment has the
+editable install (whose import hook every Python start-up of it loads, the
+clingo import's included).
 Targets (issue 28): policykb at or below s(CASP)'s wall time; where s(CASP)
 is not built, at or below 2.5x the clingo import.
 """
@@ -106,10 +111,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=11)
     parser.add_argument("--scasp", type=Path, help="a checkout of SWI-Prolog/sCASP")
+    parser.add_argument("--venv", type=Path, help="time the policykb installed in this venv")
     options = parser.parse_args()
 
-    evaluate = Timed("policykb evaluate", [*policykb(), "evaluate", str(CASE), "--format", "json"])
-    clingo = Timed('python -c "import clingo"', [sys.executable, "-c", "import clingo"])
+    command, python = policykb(), sys.executable
+    if options.venv is not None:
+        folder = options.venv / "bin"
+        command, python = [str(folder / "policykb")], str(folder / "python")
+    evaluate = Timed("policykb evaluate", [*command, "evaluate", str(CASE), "--format", "json"])
+    clingo = Timed('python -c "import clingo"', [python, "-c", "import clingo"])
     commands = [evaluate, clingo]
     if options.scasp is not None:
         scasp = Timed("s(CASP) two queries", build_scasp(options.scasp))

@@ -18,18 +18,58 @@ only the ones below it (import-linter contracts in pyproject.toml):
     model                           dataclasses and errors (standard library only)
 """
 
-from policykb.bridge.knowledge_base import KnowledgeBase
-from policykb.bridge.model.case import Case
-from policykb.bridge.model.errors import CaseError, EngineError, PolicyError, PolicyKBError
-from policykb.bridge.model.policy import Criterion, Fact, FactType, Policy, Role, Value
-from policykb.bridge.model.result import (
-    Evaluation,
-    ExplanationItem,
-    MissingFact,
-    Note,
-    Status,
-    Verdict,
-)
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from policykb.bridge.knowledge_base import KnowledgeBase
+    from policykb.bridge.model.case import Case
+    from policykb.bridge.model.errors import CaseError, EngineError, PolicyError, PolicyKBError
+    from policykb.bridge.model.policy import Criterion, Fact, FactType, Policy, Role, Value
+    from policykb.bridge.model.result import (
+        Evaluation,
+        ExplanationItem,
+        MissingFact,
+        Note,
+        Status,
+        Verdict,
+    )
+
+# Where each public name is defined. They are imported on first use (PEP 562):
+# importing any module of the package runs this file, and the model's errors
+# and formats should not cost the import of the solver (clingo, the evaluator).
+_HOMES = {
+    "KnowledgeBase": "knowledge_base",
+    "Case": "model.case",
+    "CaseError": "model.errors",
+    "EngineError": "model.errors",
+    "PolicyError": "model.errors",
+    "PolicyKBError": "model.errors",
+    "Criterion": "model.policy",
+    "Fact": "model.policy",
+    "FactType": "model.policy",
+    "Policy": "model.policy",
+    "Role": "model.policy",
+    "Value": "model.policy",
+    "Evaluation": "model.result",
+    "ExplanationItem": "model.result",
+    "MissingFact": "model.result",
+    "Note": "model.result",
+    "Status": "model.result",
+    "Verdict": "model.result",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value  # asked once
+    return value
+
 
 __all__ = [
     "Case",

@@ -25,7 +25,7 @@ from policykb.bridge.solving.evaluator import CompiledTests, Compiler, Evaluator
 from policykb.bridge.solving.limits import SolvingLimits
 
 if TYPE_CHECKING:
-    from policykb.bridge.analysis.check import CheckReport
+    from policykb.bridge.analysis.findings import CheckReport
     from policykb.bridge.prolog.engine import PrologEngine
 
 
@@ -238,7 +238,9 @@ class KnowledgeBase:
         """The check findings of an evaluator's policy, with a rule the second
         engine cannot translate as an `unprovable` finding (found without
         starting Prolog); a policy with reference dates as of `as_of`."""
-        from policykb.bridge.analysis.check import Finding, Kind, check_policy, version_findings
+        from policykb.bridge.analysis.check import check_policy
+        from policykb.bridge.analysis.findings import Finding, Kind
+        from policykb.bridge.analysis.versions import version_findings
         from policykb.bridge.loading.files import folder_source
         from policykb.bridge.prolog.translate import translate
 

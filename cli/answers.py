@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,6 +21,8 @@ def write_json(document: object) -> None:
 
 def text_width() -> int:
     """The terminal's width, or 80 when stdout is not a terminal."""
+    import shutil  # text output only
+
     return shutil.get_terminal_size((80, 24)).columns if sys.stdout.isatty() else 80
 
 

@@ -11,8 +11,6 @@ from collections.abc import Callable
 from functools import wraps
 from typing import ParamSpec, TypeVar
 
-import typer
-
 from policykb.bridge.model.errors import PolicyKBError
 from policykb.cli.exit_codes import (
     EXIT_CODES,
@@ -70,6 +68,13 @@ def _code_of(error: PolicyKBError, invalid: int) -> int:
     return invalid
 
 
+def _is_typer_exit(error: Exception) -> bool:
+    """Whether `error` is typer's Exit (only a command run by typer can have
+    raised one, so typer is not imported to ask)."""
+    typer = sys.modules.get("typer")
+    return typer is not None and isinstance(error, typer.Exit)
+
+
 def _exits_on_error(invalid: int) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """Turn the library's errors into one line on stderr and the code the
     table gives their class; invalid input (a case, a policy) exits `invalid`."""
@@ -80,8 +85,6 @@ def _exits_on_error(invalid: int) -> Callable[[Callable[P, R]], Callable[P, R]]:
             try:
                 with interruptible():
                     return command(*args, **kwargs)
-            except typer.Exit:
-                raise
             except PolicyKBError as error:
                 code = _code_of(error, invalid)
                 report(error)
@@ -96,6 +99,8 @@ def _exits_on_error(invalid: int) -> Callable[[Callable[P, R]], Callable[P, R]]:
                 report(f"cannot write the output: {reason(error)}")
                 silence_stdout()
             except Exception as error:  # a defect of policykb itself: still one line
+                if _is_typer_exit(error):
+                    raise  # a command's own exit code (typer.Exit is a RuntimeError)
                 # ...unless it is an import of an extra the user did not install
                 from policykb.bridge.model.extras import missing_extra
 
@@ -107,7 +112,7 @@ def _exits_on_error(invalid: int) -> Callable[[Callable[P, R]], Callable[P, R]]:
                     code = EXIT_INTERNAL
                     detail = " ".join(str(error).split())[:300]
                     report(f"internal error ({type(error).__name__}: {detail}); please report it")
-            raise typer.Exit(code)
+            raise SystemExit(code)
 
         return wrapper
 

@@ -15,7 +15,6 @@ PolicyError to usage instead, their 1 meaning findings).
 from __future__ import annotations
 
 import sys
-import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -162,6 +161,8 @@ def docs_section() -> str:
         "Every failure is one line on stderr (`error: ...`) and one of these codes, "
         f"each the mark of one error class of `policykb.bridge.model.errors` ({classes}):"
     )
+    import textwrap  # the docs' section only
+
     lines = [
         *textwrap.wrap(intro, width=78, break_long_words=False, break_on_hyphens=False),
         "",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from typing import Annotated
 
-import typer
+from policykb.cli.parameters import Option
 
 
 def _print_version(given: bool) -> None:
@@ -14,7 +14,7 @@ def _print_version(given: bool) -> None:
         from policykb.bridge.model.release import version
 
         sys.stdout.write(f"policykb {version()}\n")
-        raise typer.Exit()
+        raise SystemExit(0)
 
 
 GLOBAL_VALUE_OPTIONS = frozenset({"--load-timeout", "--load-memory"})
@@ -25,7 +25,7 @@ to find the command's name)."""
 def limits(
     load_timeout: Annotated[
         float,
-        typer.Option(
+        Option(
             "--load-timeout",
             min=0.1,
             help="Seconds a policy of your own may take to ground (bundled ones are trusted).",
@@ -33,13 +33,11 @@ def limits(
     ] = 30.0,
     load_memory: Annotated[
         int,
-        typer.Option(
-            "--load-memory", min=64, help="MiB of memory a policy of your own may ground in."
-        ),
+        Option("--load-memory", min=64, help="MiB of memory a policy of your own may ground in."),
     ] = 4096,
     _version: Annotated[
         bool,
-        typer.Option(
+        Option(
             "--version",
             is_eager=True,
             callback=_print_version,

@@ -7,20 +7,22 @@ codes are the table of `policykb.cli.exit_codes`, which `--help` prints.
 The console script (`run`) imports and builds only the command it runs:
 typer builds every registered command's parameters before it parses, and
 each group's module has imports of its own. `app`, the whole app (help,
-usage, tests), is built on first use.
+usage, tests), is built on first use. Arguments of the simplest shape for
+`evaluate` skip typer altogether (`policykb.cli.direct`, from the same
+declarations).
 """
 
 from __future__ import annotations
 
-import copy
 import sys
 from functools import cache
 from importlib import import_module
-from typing import NamedTuple
-
-import typer
+from typing import TYPE_CHECKING, NamedTuple
 
 from policykb.cli.exit_codes import EXIT_OUTPUT, help_summary
+
+if TYPE_CHECKING:
+    import typer
 
 
 class Command(NamedTuple):
@@ -59,7 +61,10 @@ HELP = (
 @cache
 def _root() -> typer.Typer:
     """The app with the global options and no command yet."""
+    import typer
+
     from policykb.cli.global_options import limits
+    from policykb.cli.parameters import for_typer
 
     root = typer.Typer(
         name="policykb",
@@ -68,19 +73,23 @@ def _root() -> typer.Typer:
         add_completion=False,
         pretty_exceptions_enable=False,
     )
-    root.callback()(limits)
+    root.callback()(for_typer(limits))
     return root
 
 
 def _with(commands: tuple[Command, ...]) -> typer.Typer:
     """The root app with these commands registered (their modules imported)."""
+    import copy
+
+    from policykb.cli.parameters import for_typer
+
     chosen = copy.copy(_root())
     chosen.registered_commands = []
     for command in commands:
         function = getattr(
             import_module(f"policykb.cli.commands.{command.group}"), command.function
         )
-        chosen.command(name=command.name)(function)
+        chosen.command(name=command.name)(for_typer(function))
     return chosen
 
 
@@ -126,10 +135,12 @@ def _app_for(arguments: list[str]) -> typer.Typer:
 
 def run() -> None:
     """The console script's entry point: the exit code, after a last flush of stdout."""
+    from policykb.cli.direct import run_direct
     from policykb.cli.errors import reason, report, silence_stdout
 
     try:
-        _app_for(sys.argv[1:])()
+        if not run_direct(sys.argv[1:]):
+            _app_for(sys.argv[1:])()
         code: int = 0
     except SystemExit as done:
         code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)

@@ -11,14 +11,13 @@ from datetime import date
 from pathlib import Path
 from typing import Annotated
 
-import typer
-
 from policykb.bridge.model.errors import CaseError
 from policykb.bridge.model.formats import OutputFormat
+from policykb.cli.parameters import Argument, Option
 
 KbOption = Annotated[
     list[Path] | None,
-    typer.Option(
+    Option(
         "--kb",
         help="A folder of your own policies (or one policy folder); repeatable. "
         "Its policies are added to the bundled ones and win on a name clash.",
@@ -26,17 +25,15 @@ KbOption = Annotated[
     ),
 ]
 FormatOption = Annotated[
-    OutputFormat, typer.Option("--format", "-f", help="Output format.", case_sensitive=False)
+    OutputFormat, Option("--format", "-f", help="Output format.", case_sensitive=False)
 ]
 PolicyArgument = Annotated[
     str,
-    typer.Argument(
-        help="A policy name, or a policy folder or entry file given as a path (./NAME)."
-    ),
+    Argument(help="A policy name, or a policy folder or entry file given as a path (./NAME)."),
 ]
 AsOfOption = Annotated[
     str | None,
-    typer.Option(
+    Option(
         "--as-of",
         metavar="YYYY-MM-DD",
         help="Use the version of the policy in force on this day (default: the case's "
@@ -47,7 +44,7 @@ AsOfOption = Annotated[
 ]
 PolicyOption = Annotated[
     str | None,
-    typer.Option(help="Use this policy (name, folder or entry file), whatever the case names."),
+    Option(help="Use this policy (name, folder or entry file), whatever the case names."),
 ]
 
 

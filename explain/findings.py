@@ -7,8 +7,8 @@ import re
 from collections.abc import Mapping, Sequence
 
 from policykb.bridge.analysis.catalogue import Conflict
-from policykb.bridge.analysis.check import CheckReport, Finding, Level
 from policykb.bridge.analysis.diff import DiffReport
+from policykb.bridge.analysis.findings import CheckReport, Finding, Level
 from policykb.bridge.model.policy import Value
 from policykb.bridge.model.result import json_value, value_words
 

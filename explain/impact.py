@@ -1,21 +1,25 @@
 """An impact report for a policy committee: Markdown, or a self-contained
 HTML page with a chart of the transitions (matplotlib, drawn as inline SVG:
-no script, no file beside it, nothing fetched).
+no script, no file beside it, nothing fetched), from a jinja2 template.
 
 Case ids come from the data: escaped for the medium like every case text.
 """
 
 from __future__ import annotations
 
-import html
 import io
 import json
+from functools import cache
 from pathlib import PurePath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from policykb.bridge.batch.impact import VERDICTS, ImpactReport
 from policykb.bridge.model.formats import ImpactFormat
 from policykb.explain.escape import markdown_safe, shorten
+
+if TYPE_CHECKING:
+    import jinja2
+    from markupsafe import Markup
 
 WORDS = {
     "covered": "covered",
@@ -148,101 +152,69 @@ def transitions_svg(report: ImpactReport) -> str:
 
 
 def render_impact_html(report: ImpactReport) -> str:
-    """A self-contained page: the tables of the Markdown report and the chart."""
+    """A self-contained page: the tables of the Markdown report and the chart
+    (templates/impact.html.j2, autoescaped: case ids and policy text are
+    text, whatever they hold)."""
+    from markupsafe import Markup
+
     data = report.to_dict()
-
-    def e(text: object) -> str:
-        return html.escape(str(text))
-
-    def ids(values: list[str]) -> str:
-        return ", ".join(f"<code>{e(shorten(v, 80))}</code>" for v in values) or "none"
-
-    rows = []
-    for old in VERDICTS:
-        cells = "".join(f"<td>{data['transitions'][old][new]:,}</td>" for new in VERDICTS)
-        rows.append(f"<tr><th scope='row'>{WORDS[old]}</th>{cells}</tr>")
-    header = "".join(f"<th scope='col'>{WORDS[v]}</th>" for v in VERDICTS)
-    changed = (
-        "".join(
-            f"<li>{WORDS[c['old']]} &rarr; {WORDS[c['new']]}: {c['cases']:,} case(s), "
-            f"such as {ids(c['examples'])}</li>"
-            for c in data["transition_examples"]
+    regions = data["regions"]
+    return (
+        _templates()
+        .get_template("impact.html.j2")
+        .render(
+            old=_side(data["old"]),
+            new=_side(data["new"]),
+            records=data["records"],
+            evaluated=data["evaluated"],
+            errors=data["errors"],
+            changed=data["changed"],
+            # matplotlib's drawing of the counts: markup of ours, no case text
+            chart=Markup(transitions_svg(report)),
+            verdicts=[WORDS[v] for v in VERDICTS],
+            transitions=[
+                (WORDS[old], [data["transitions"][old][new] for new in VERDICTS])
+                for old in VERDICTS
+            ],
+            changes=[
+                {**change, "old": WORDS[change["old"]], "new": WORDS[change["new"]]}
+                for change in data["transition_examples"]
+            ],
+            regions_note=data["regions_note"],
+            regions=[
+                {**region, "number": number, "summary": shorten(region["summary"], 600)}
+                for number, region in _by_cases(regions)
+                if _counted(region)
+            ],
+            empty=[str(n) for n, r in enumerate(regions, start=1) if not _counted(r)],
+            newly_cited=data["newly_cited_in_denials"],
         )
-        or "<li>No case is decided differently.</li>"
     )
-    if data["regions_note"]:
-        regions = f"<p>Not counted: {e(data['regions_note'])}.</p>"
-    else:
-        items = "".join(
-            f"<li value='{n}'>{e(shorten(r['summary'], 600))}: "
-            f"<strong>{r['cases']:,}</strong> case(s)"
-            + (f", such as {ids(r['examples'])}" if r["examples"] else "")
-            + (
-                f"; <strong>{r['not_as_stated']:,}</strong> case(s) not decided as it states"
-                if r.get("not_as_stated")
-                else ""
-            )
-            + "</li>"
-            for n, r in _by_cases(data["regions"])
-            if _counted(r)
-        )
-        empty = [str(n) for n, r in enumerate(data["regions"], start=1) if not _counted(r)]
-        apart = f"<p>Regions with no case: {e(', '.join(empty))}.</p>" if empty else ""
-        regions = (
-            f"<ol>{items}</ol>{apart}"
-            if items
-            else apart or "<p>The versions decide every scenario alike.</p>"
-        )
-    cited = (
-        "".join(
-            f"<li><strong>{e(c['criterion'])}</strong> ({c['cases']:,} case(s), such as "
-            f"{ids(c['examples'])}): {e(c['text'])}</li>"
-            for c in data["newly_cited_in_denials"]
-        )
-        or "<li>None.</li>"
+
+
+@cache
+def _templates() -> jinja2.Environment:
+    """The report templates (package data of policykb.explain), autoescaped."""
+    import jinja2
+
+    environment = jinja2.Environment(
+        loader=jinja2.PackageLoader("policykb.explain", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
     )
-    return f"""<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<title>Impact of a policy revision</title>
-<style>
-body {{ font: 15px/1.5 system-ui, sans-serif; color: #1b1b1b;
-       max-width: 60rem; margin: 2rem auto; padding: 0 1rem; }}
-table {{ border-collapse: collapse; margin: 1rem 0; }}
-th, td {{ border: 1px solid #999; padding: .3rem .7rem; text-align: right; }}
-th[scope=row] {{ text-align: left; }}
-figure {{ margin: 1rem 0; }} svg {{ max-width: 100%; height: auto; }}
-</style>
-</head>
-<body>
-<main>
-<h1>Impact of a policy revision</h1>
-<ul>
-<li>Old: {e(_side(data["old"]))}</li>
-<li>New: {e(_side(data["new"]))}</li>
-<li>Cases: {data["records"]:,} read, {data["evaluated"]:,} decided under both,
-{data["errors"]:,} failed; <strong>{data["changed"]:,} decided differently</strong></li>
-</ul>
-<h2>Verdicts</h2>
-<figure role="img" aria-label="Heat map of cases by old and new verdict">
-{transitions_svg(report)}
-</figure>
-<table>
-<caption>Cases by verdict: rows old version, columns new version</caption>
-<tr><th scope="col">old \\ new</th>{header}</tr>
-{"".join(rows)}
-</table>
-<h2>Changed decisions</h2>
-<ul>{changed}</ul>
-<h2>Regions of change (from policykb diff)</h2>
-{regions}
-<h2>Criteria newly cited in denials</h2>
-<ul>{cited}</ul>
-</main>
-</body>
-</html>
-"""
+    environment.filters["count"] = lambda n: f"{n:,}"
+    environment.filters["ids"] = _html_ids
+    return environment
+
+
+def _html_ids(ids: list[str]) -> Markup | str:
+    """Case ids as code, escaped and shortened (a 1 MB id is not echoed whole)."""
+    from markupsafe import Markup
+
+    return (
+        Markup(", ").join(Markup("<code>{}</code>").format(shorten(i, 80)) for i in ids) or "none"
+    )
 
 
 REPORT_SUFFIXES = {

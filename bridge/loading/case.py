@@ -8,7 +8,6 @@ atom is built, and names exactly what is wrong when it cannot.
 
 from __future__ import annotations
 
-import difflib
 import json
 import math
 import sys
@@ -110,6 +109,8 @@ def read_case_document(path: str) -> tuple[Any, str]:
 def _nearest(name: str, known: list[str]) -> str:
     if len(name) > MAX_NAME_SHOWN:
         return ""
+    import difflib  # only a misspelt name needs it
+
     close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
     return f" (did you mean {close[0]!r}?)" if close else ""
 

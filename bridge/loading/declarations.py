@@ -14,7 +14,6 @@ from datetime import date
 from typing import TYPE_CHECKING
 
 import clingo
-from clingo import ast
 
 from policykb.bridge.model.errors import CaseError, PolicyError
 from policykb.bridge.model.policy import (
@@ -426,6 +425,8 @@ def declared_at(
 ) -> str | None:
     """FILE:LINE of the statement whose head is predicate(first, *rest, ...) in
     the policy's files (parsed again: only an error message needs it)."""
+    from clingo import ast  # parsing is the error's path only
+
     from policykb.bridge.loading.parsing import policy_statements
     from policykb.bridge.loading.rules import location
 

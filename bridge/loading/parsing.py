@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import clingo
-from clingo import ast
 
 from policykb.bridge.loading.files import core_files
 from policykb.bridge.model.errors import PolicyError
 from policykb.bridge.model.policy import PolicySource
+
+if TYPE_CHECKING:
+    from clingo import ast
 
 
 def collect_messages(messages: list[str]) -> Callable[[clingo.MessageCode, str], None]:
@@ -27,6 +30,8 @@ def policy_files(source: PolicySource) -> list[Path]:
 
 def parse_program(files: Sequence[Path]) -> list[ast.AST]:
     """Parse program files (following their #include directives) into statements."""
+    from clingo import ast  # the start-up's grounding reads files in clingo itself
+
     statements: list[ast.AST] = []
     messages: list[str] = []
     try:

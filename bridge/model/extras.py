@@ -2,7 +2,7 @@
 each provides, so that a command missing one can say which extra to install.
 
 The base install is the CLI and the library; `serve` adds the service,
-`lake` Parquet, Arrow and Dask, `report` the impact report's chart.
+`lake` Parquet, Arrow and Dask, `report` the impact report's page and chart.
 Invariant: a module is listed under one extra only, and under none when the
 base install provides it (its absence is then a defect, not a choice).
 """
@@ -16,10 +16,11 @@ EXTRAS: dict[str, frozenset[str]] = {
         {"fastapi", "starlette", "pydantic", "uvicorn", "fhirpathpy", "jwt", "ucumvert", "pint"}
     ),
     "lake": frozenset({"pyarrow", "dask", "distributed"}),
-    "report": frozenset({"matplotlib"}),
+    "report": frozenset({"matplotlib", "jinja2", "markupsafe"}),
 }
 """Each extra's top-level modules that policykb imports (PyJWT imports as jwt;
 httptools and uvloop are left out: uvicorn uses them when they are there;
+jinja2 brings markupsafe, which the impact page's filters call too;
 ucumvert brings pint, which the service's unit conversion calls too)."""
 
 

@@ -6,19 +6,18 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
-import typer
-
 from policykb.bridge import KnowledgeBase, Verdict
 from policykb.bridge.model.formats import NoticeFormat, OutputFormat
 from policykb.cli import guards
 from policykb.cli.answers import emit_answer, text_width
 from policykb.cli.errors import reports_errors
 from policykb.cli.options import AsOfOption, FormatOption, KbOption, PolicyOption, day
+from policykb.cli.parameters import Argument, Option
 
-CaseArgument = Annotated[str, typer.Argument(help="A case file (JSON or YAML), or - for stdin.")]
+CaseArgument = Annotated[str, Argument(help="A case file (JSON or YAML), or - for stdin.")]
 ProofOption = Annotated[
     bool,
-    typer.Option(
+    Option(
         "--proof",
         help="Add a goal-directed proof of the verdict from SWI-Prolog "
         "(with --format dot: the proof alone, as Graphviz DOT).",
@@ -26,7 +25,7 @@ ProofOption = Annotated[
 ]
 DotOutputOption = Annotated[
     Path | None,
-    typer.Option(
+    Option(
         "--output",
         "-o",
         help="With --format dot: write the DOT here, and an SVG beside it when "
@@ -44,7 +43,7 @@ def evaluate(
     proof: ProofOption = False,
     cross_check: Annotated[
         bool,
-        typer.Option(
+        Option(
             "--cross-check",
             help="Also decide the verdict with SWI-Prolog; exit 3 if the engines disagree.",
         ),
@@ -99,7 +98,7 @@ def why(
     output_format: FormatOption = OutputFormat.TEXT,
     max_changes: Annotated[
         int,
-        typer.Option(
+        Option(
             "--max-changes",
             min=1,
             help="List at most this many smallest change sets (the output says when capped).",
@@ -107,7 +106,7 @@ def why(
     ] = 20,
     keep: Annotated[
         list[str] | None,
-        typer.Option(
+        Option(
             "--keep",
             help="A fact no change may touch (such as medicare_member); repeatable.",
             show_default=False,
@@ -147,7 +146,7 @@ def why(
 def notice(
     case: CaseArgument,
     output_format: Annotated[
-        NoticeFormat, typer.Option("--format", "-f", help="Output format.", case_sensitive=False)
+        NoticeFormat, Option("--format", "-f", help="Output format.", case_sensitive=False)
     ] = NoticeFormat.MARKDOWN,
     policy: PolicyOption = None,
     kb: KbOption = None,

@@ -270,6 +270,48 @@ def test_html_escapes_case_ids(tmp_path: Path) -> None:
     assert "<img" not in result.stdout
 
 
+def test_html_escapes_hostile_policy_and_case_text(tmp_path: Path) -> None:
+    """A revision whose title and criterion text are markup, and cases whose
+    ids are: the page shows them as text (the template autoescapes)."""
+    bundled = bundled_kb() / "policies" / "massage-therapy"
+    revision = tmp_path / "revision"
+    revision.mkdir()
+    title = "<script>alert(1)</script> & <b>Massage</b>"
+    (revision / "vocabulary.lp").write_text(
+        (bundled / "vocabulary.lp")
+        .read_text()
+        .replace("Clinical Review Criteria: Massage Therapy", title)
+    )
+    text = "<img src=x onerror=alert(2)> ordered & <i>signed</i>"
+    (revision / "indications.lp").write_text(
+        (Path(REVISION) / "indications.lp")
+        .read_text()
+        .replace("It has been ordered by the treating physician.", text)
+    )
+    parts = ["medicare", "exclusions", "benefit", "notes", "review"]
+    (revision / "policy.lp").write_text(
+        'policy(effective, "2027-01-01").\n#include "vocabulary.lp".\n#include "indications.lp".\n'
+        + "".join(f'#include "{bundled / part}.lp".\n' for part in parts)
+    )
+    cases = [
+        case | {"id": f"<u>c{n}</u>&<script>"} for n, case in enumerate(massage_cases(200, seed=4))
+    ]
+    source = tmp_path / "cases.jsonl"
+    source.write_bytes(_jsonl(cases))
+    result = runner.invoke(
+        app,
+        ["impact", "massage-therapy", str(revision), str(source), "-f", "html", "-j", "1"],
+    )
+    assert result.exit_code == 0, result.output
+    page = result.stdout
+    for markup in ("<script", "<b>", "<img", "<i>", "<u>"):
+        assert markup not in page, markup
+    assert "New: &lt;script&gt;alert(1)&lt;/script&gt; &amp; &lt;b&gt;Massage&lt;/b&gt; (" in page
+    assert "&lt;img src=x onerror=alert(2)&gt; ordered &amp; &lt;i&gt;signed&lt;/i&gt;</li>" in page
+    assert "<code>&lt;u&gt;c" in page and "&lt;/u&gt;&amp;&lt;script&gt;</code>" in page
+    assert page.count("<code>") == page.count("</code>") > 0
+
+
 def test_no_regions_and_a_bad_parquet_file(tmp_path: Path) -> None:
     broken = tmp_path / "cases.parquet"
     broken.write_bytes(b"PAR1 not really")

@@ -10,8 +10,9 @@ import pytest
 from typer.testing import CliRunner
 
 from policykb.bridge import KnowledgeBase
-from policykb.bridge.analysis.check import Kind, Level, check_policy
+from policykb.bridge.analysis.check import check_policy
 from policykb.bridge.analysis.diff import diff_policies
+from policykb.bridge.analysis.findings import Kind, Level
 from policykb.cli.main import app
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "check"

@@ -27,10 +27,12 @@ from clingo import Function, Number, String
 from hypothesis import given, note, settings
 
 from policykb.bridge import KnowledgeBase
-from policykb.bridge.analysis import check as check_module
+from policykb.bridge.analysis import checker as checker_module
 from policykb.bridge.analysis import diff as diff_module
-from policykb.bridge.analysis.check import Finding, Kind, _Checker, check_policy
+from policykb.bridge.analysis.check import check_policy
+from policykb.bridge.analysis.checker import Checker
 from policykb.bridge.analysis.diff import diff_policies
+from policykb.bridge.analysis.findings import Finding, Kind
 from policykb.bridge.compile.conditions import condition_circuits
 from policykb.bridge.model.case import Case
 from policykb.bridge.model.policy import Role
@@ -43,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 from synthetic import write_policy
 
 
-def _conditions(checker: _Checker) -> list[clingo.Symbol]:
+def _conditions(checker: Checker) -> list[clingo.Symbol]:
     policy = checker.policy
     indications = [c.id for c in policy.criteria.values() if c.role is Role.INDICATION]
     blockers = [
@@ -56,13 +58,13 @@ def _conditions(checker: _Checker) -> list[clingo.Symbol]:
     return [*found, Function("kb_gap")]
 
 
-def _scenarios(checker: _Checker, facts: Sequence[str]) -> Iterator[dict[str, object]]:
+def _scenarios(checker: Checker, facts: Sequence[str]) -> Iterator[dict[str, object]]:
     keys = [checker.evaluator.value_keys(fact) for fact in facts]
     for values in itertools.product(*keys):
         yield dict(zip(facts, values, strict=True))
 
 
-def _holding(checker: _Checker, scenario: dict[str, object], shown: list[clingo.Symbol]) -> set:
+def _holding(checker: Checker, scenario: dict[str, object], shown: list[clingo.Symbol]) -> set:
     """The conditions that hold in a full scenario, solved by clingo."""
     program = checker.program
     assumptions = [*checker.keep_all, *program.literals.assumptions(scenario)]
@@ -96,7 +98,7 @@ def _never(*_: object, **__: object) -> None:
 
 
 def _check_against_brute_force(kb: KnowledgeBase, evaluator: Evaluator) -> None:
-    checker = _Checker(evaluator)
+    checker = Checker(evaluator)
     checker.program.implicants = _never  # type: ignore[method-assign]
     assert checker.circuits is not None
     facts = list(evaluator.policy.facts)  # rank order
@@ -123,7 +125,7 @@ def _check_against_brute_force(kb: KnowledgeBase, evaluator: Evaluator) -> None:
 
 def _report_without_circuits(evaluator: Evaluator, monkeypatch: pytest.MonkeyPatch) -> list:
     with monkeypatch.context() as patch:
-        patch.setattr(check_module, "condition_circuits", lambda *_: None)
+        patch.setattr(checker_module, "condition_circuits", lambda *_: None)
         return list(check_policy(evaluator).findings)
 
 
@@ -133,7 +135,7 @@ def _same_findings(evaluator: Evaluator, monkeypatch: pytest.MonkeyPatch) -> Non
     assert [(f.kind, f.criteria, f.message) for f in fast] == [
         (f.kind, f.criteria, f.message) for f in slow
     ]
-    checker = _Checker(evaluator)
+    checker = Checker(evaluator)
     program = checker.program
     for quick, searched in zip(fast, slow, strict=True):
         assert (quick.witness is None) == (searched.witness is None)
@@ -219,7 +221,7 @@ def test_check_on_circuits_finds_what_clingo_finds_on_every_policy(
     evaluator = kb.evaluator(name)
     if evaluator.references:
         evaluator = evaluator.for_known(dict.fromkeys(evaluator.references, date(2024, 8, 31)))
-    assert _Checker(evaluator).circuits is not None, "every bundled policy and fixture compiles"
+    assert Checker(evaluator).circuits is not None, "every bundled policy and fixture compiles"
     _same_findings(evaluator, monkeypatch)
 
 
@@ -238,7 +240,7 @@ def test_a_program_outside_what_compiling_covers_is_checked_by_clingo(tmp_path: 
         ":- holds(a), holds(b).\n"
     )
     evaluator = KnowledgeBase().evaluator(folder)
-    assert _Checker(evaluator).circuits is None
+    assert Checker(evaluator).circuits is None
     report = check_policy(evaluator)
     # E never blocks an indicated case (a and b cannot both hold): redundant.
     assert [(f.kind.value, f.criteria) for f in report.findings] == [

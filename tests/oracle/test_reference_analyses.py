@@ -21,7 +21,8 @@ import pytest
 from typer.testing import CliRunner
 
 from policykb.bridge import KnowledgeBase
-from policykb.bridge.analysis.check import Kind, check_policy
+from policykb.bridge.analysis.check import check_policy
+from policykb.bridge.analysis.findings import Kind
 from policykb.bridge.analysis.placements import placements
 from policykb.cli.main import app
 

@@ -679,7 +679,8 @@ def test_csv_cells_are_typed_by_the_vocabulary(tmp_path: Path) -> None:
 
 
 def test_check_on_a_typed_policy_gives_concrete_witnesses() -> None:
-    from policykb.bridge.analysis.check import Kind, check_policy
+    from policykb.bridge.analysis.check import check_policy
+    from policykb.bridge.analysis.findings import Kind
 
     evaluator = KnowledgeBase([FIXTURES / "sleep-apnea"]).evaluator("sleep-apnea")
     report = check_policy(evaluator)
