@@ -7,6 +7,7 @@ router per surface, the error handlers, the OpenAPI document and the guard.
     POST /fhir/Questionnaire/$questionnaire-package, $log-questionnaire-errors
                                            DTR operations             routes/dtr
     POST /fhir/Claim/$submit               PAS prior authorization    routes/pas
+    POST /fhir/Claim/$inquire              PAS inquiry                routes/pas
     GET  /fhir/metadata                    CapabilityStatement        routes/metadata
     /v1/...                                the JSON API               routes/json_api
     GET  /, /static/...                    the analyst's page         routes/page
@@ -37,6 +38,7 @@ from policykb.service.auth import Verifier
 from policykb.service.decisions import Decisions
 from policykb.service.deps import Service
 from policykb.service.guard import STATIC_PREFIX, Guard
+from policykb.service.pas_store import AuthorizationStore
 from policykb.service.routes import cds_hooks, dtr, health, json_api, metadata, page, pas
 from policykb.service.settings import ServiceSettings
 
@@ -68,6 +70,7 @@ def create_app(settings: ServiceSettings, knowledge: KnowledgeBase | None = None
         decisions=Decisions(knowledge, audit),
         limiter=anyio.CapacityLimiter(settings.decision_threads),
         budget=crd.Budget(settings.max_orders, settings.max_resources),
+        authorizations=AuthorizationStore(Path(settings.pas_store) if settings.pas_store else None),
     )
     app = FastAPI(
         title="policykb",

@@ -90,6 +90,15 @@ def serve(
             show_default=False,
         ),
     ] = None,
+    pas_store: Annotated[
+        Path | None,
+        typer.Option(
+            help="SQLite file of submitted prior authorizations, kept for $inquire and "
+            "Claim updates and shared by the workers (default: the audit log's path "
+            "+ .pas.sqlite).",
+            show_default=False,
+        ),
+    ] = None,
     cors_origin: Annotated[
         list[str] | None,
         typer.Option(
@@ -160,7 +169,12 @@ def serve(
     store = jti_store or (Path(f"{audit}.jti.sqlite") if trust else None)
     guard = guards.outputs((trust,), kb=kb)
     # appending to an input would corrupt it; so would the jti store's SQLite pages
-    for name, written in (("audit log", audit), ("jti store", store)):
+    authorizations = pas_store or Path(f"{audit}.pas.sqlite")
+    for name, written in (
+        ("audit log", audit),
+        ("jti store", store),
+        ("PAS store", authorizations),
+    ):
         try:
             if written is not None:
                 guard.check(written)
@@ -181,6 +195,7 @@ def serve(
         body_timeout=body_timeout,
         decision_threads=decision_threads,
         jti_store=str(store) if store else None,
+        pas_store=str(authorizations),
         cors_origins=tuple(cors_origin or ()),
         ehr_timeout=ehr_timeout,
         payer_name=payer_name,
