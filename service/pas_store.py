@@ -14,7 +14,8 @@ the Claim names, spec-53's member id) and the providers' (of
 business identifiers (for updates) and the numbers given in its answer
 (`preAuthRef` and each item's reviewAction number, REF-BB / REF-NT).
 
-Invariants: rows are never deleted (spec-73 asks for six months after the
+Invariants: rows are never deleted (so rowids grow with each insert, and
+"oldest first" is rowid order) (spec-73 asks for six months after the
 services; the store keeps them for as long as its file lives). An update
 inserts a new row and sets the replaced row's `replaced_by`, in one
 transaction, so that `current` of any row in a chain is the chain's last row.
@@ -167,14 +168,16 @@ class AuthorizationStore:
             f" AND k.value IN ({','.join('?' * len(patients))}))"
             " AND EXISTS (SELECT 1 FROM key_ k WHERE k.number = a.number AND k.kind = 'provider'"
             f" AND k.value IN ({','.join('?' * len(providers))}))"
-            " ORDER BY a.stored, a.number"
+            " ORDER BY a.rowid"
         )
         return [row[0] for row in self._read(query, (*patients, *providers))]
 
     def with_key(self, kind: str, value: str) -> list[str]:
-        """The numbers of the authorizations that have this key."""
+        """The numbers of the authorizations that have this key, oldest first."""
         rows = self._read(
-            "SELECT number FROM key_ WHERE kind = ? AND value = ? ORDER BY number", (kind, value)
+            "SELECT k.number FROM key_ k JOIN authorization_ a ON a.number = k.number"
+            " WHERE k.kind = ? AND k.value = ? ORDER BY a.rowid",
+            (kind, value),
         )
         return [row[0] for row in rows]
 

@@ -136,12 +136,33 @@ def _updated(
                 "provider (matched by its identifier, the patient's and the provider's)",
                 where=where,
             )
-        return found[-1]
+        return found[-1]  # the latest request with that identifier (a client may reuse one)
     return None
 
 
-def _cancelled_item(sequence: int, note: int) -> dict[str, Any]:
+def _cancelled_item(
+    sequence: int, note: int, kept: Mapping[str, Any] | None, provider: object
+) -> dict[str, Any]:
+    """A cancelled item's answer: the kept item's authorized provider, else
+    the Claim's provider (the profile wants one on every item)."""
+    if kept is not None and kept.get("extension"):
+        extensions = copy.deepcopy(kept["extension"])
+        extensions = [e for e in extensions if e.get("url") != pas.PRE_AUTH_ISSUE_DATE]
+    else:
+        authorized: list[dict[str, Any]] = []
+        if isinstance(provider, Mapping):
+            authorized.append({"url": "provider", "valueReference": dict(provider)})
+        authorized.append(
+            {
+                "url": pas.AUTHORIZED_PROVIDER_TYPE,
+                "valueCodeableConcept": {
+                    "coding": [{"system": pas.X12_98, "code": "SJ", "display": "Service Provider"}]
+                },
+            }
+        )
+        extensions = [{"url": pas.AUTHORIZED_PROVIDER, "extension": authorized}]
     return {
+        "extension": extensions,
         "itemSequence": sequence,
         "noteNumber": [note],
         "adjudication": [
@@ -270,7 +291,9 @@ def _update(
                     "text": f"Item {sequence} was cancelled by this update.",
                 }
             )
-            merged.append(_cancelled_item(sequence, number))
+            merged.append(
+                _cancelled_item(sequence, number, kept_items.get(sequence), claim.get("provider"))
+            )
         else:
             carried = copy.deepcopy(kept_items[sequence])
             texts = [
