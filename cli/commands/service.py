@@ -126,7 +126,8 @@ def serve(
     """Serve coverage decisions: Da Vinci CRD (CDS Hooks), DTR, PAS and a JSON API.
 
     Routes: GET /cds-services, POST /cds-services/{id}, GET /fhir/Questionnaire/{policy},
-    POST /fhir/Claim/$submit, POST /v1/evaluate, /v1/why, /v1/check, GET /openapi.json.
+    POST /fhir/Claim/$submit, POST /fhir/Claim/$inquire, POST /v1/evaluate, /v1/why,
+    /v1/check, GET /openapi.json.
     Authentication is required on an address other than loopback: give --trust, or
     --no-auth to serve without it.
 
@@ -135,7 +136,7 @@ def serve(
     The Host header never decides an audience or a URL.
 
     Exit codes: 0 stopped, 1 invalid policy or trust file, 2 usage error, 5 the audit
-    log cannot be written.
+    log cannot be written, or the jti or PAS store cannot be opened.
     """
     require_extra("serve")
     from urllib.parse import urlsplit
