@@ -109,7 +109,9 @@ def _updated(
 ) -> Authorization | None:
     """The kept authorization a Claim Update names; None for a new request."""
     related = claim.get("related")
-    for index, relation in enumerate(related if isinstance(related, list) else []):
+    if related is not None and not isinstance(related, list):
+        raise ServiceError(422, "'related' must be a list", where="Claim.related")
+    for index, relation in enumerate(related or []):
         reference = relation.get("claim") if isinstance(relation, Mapping) else None
         if reference is None:
             continue
@@ -231,8 +233,10 @@ def _update(
     kept_items = {i["itemSequence"]: i for i in pas.claim_response(kept.response).get("item", [])}
     kept_notes = {n["number"]: n for n in pas.claim_response(kept.response).get("processNote", [])}
     cancel_all = _cancels(claim)
-    raw = claim.get("item")
-    items: list[Any] = raw if isinstance(raw, list) else []
+    raw = claim.get("item", [])
+    if not isinstance(raw, list):
+        raise ServiceError(422, "'item' must be a list", where="Claim.item")
+    items: list[Any] = raw
     plan: list[tuple[int, str]] = []  # (sequence, "cancel" | "keep" | "decide")
     to_decide: list[Mapping[str, Any]] = []
     positions: dict[int, tuple[int, int]] = {}  # sequence -> (in the update, in to_decide)

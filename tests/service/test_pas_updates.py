@@ -298,6 +298,22 @@ def test_an_update_whose_earlier_claim_is_not_in_the_bundle_is_a_422(
     assert "spec-65" in response.json()["issue"][0]["diagnostics"]
 
 
+@pytest.mark.parametrize(
+    ("element", "value", "where"),
+    [("related", "x", "Claim.related"), ("item", "x", "Claim.item")],
+    ids=["related", "item"],
+)
+def test_an_update_that_is_not_a_claim_update_is_a_422(
+    client: TestClient, element: str, value: object, where: str
+) -> None:
+    submit(client, homecare())
+    update = homecare_update()
+    update["entry"][0]["resource"][element] = value
+    response = client.post("/fhir/Claim/$submit", json=update)
+    assert response.status_code == 422
+    assert response.json()["issue"][0]["expression"] == [where]
+
+
 def test_an_inquiry_by_a_replaced_number_finds_the_current_answer(client: TestClient) -> None:
     """spec-47/48: an inquiry quoting the original's number (authorizationNumber)
     answers the update's, the current one."""
