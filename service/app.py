@@ -7,6 +7,7 @@ router per surface, the error handlers, the OpenAPI document and the guard.
     POST /fhir/Questionnaire/$questionnaire-package, $log-questionnaire-errors
                                            DTR operations             routes/dtr
     POST /fhir/Claim/$submit               PAS prior authorization    routes/pas
+    POST /fhir/Claim/$inquire              PAS inquiry                routes/pas
     GET  /fhir/metadata                    CapabilityStatement        routes/metadata
     /v1/...                                the JSON API               routes/json_api
     GET  /, /static/...                    the analyst's page         routes/page
@@ -31,12 +32,14 @@ from fastapi import FastAPI
 
 from policykb.bridge import KnowledgeBase
 from policykb.bridge.model import release
+from policykb.bridge.model.errors import OutputError
 from policykb.service import crd, handlers, openapi
 from policykb.service.audit import AuditLog
 from policykb.service.auth import Verifier
 from policykb.service.decisions import Decisions
 from policykb.service.deps import Service
 from policykb.service.guard import STATIC_PREFIX, Guard
+from policykb.service.pas_store import AuthorizationStore, StoreUnavailable
 from policykb.service.routes import cds_hooks, dtr, health, json_api, metadata, page, pas
 from policykb.service.settings import ServiceSettings
 
@@ -57,6 +60,15 @@ DESCRIPTION = (
 )
 
 
+def _authorizations(settings: ServiceSettings) -> AuthorizationStore:
+    """The PAS store; one it cannot open stops the service like an audit log
+    it cannot write (OutputError)."""
+    try:
+        return AuthorizationStore(Path(settings.pas_store) if settings.pas_store else None)
+    except StoreUnavailable as error:
+        raise OutputError(str(error)) from None
+
+
 def create_app(settings: ServiceSettings, knowledge: KnowledgeBase | None = None) -> FastAPI:
     """The service over the policies of `settings` (PolicyError if one is wrong)."""
     knowledge = knowledge or KnowledgeBase(settings.kb_paths)
@@ -68,6 +80,7 @@ def create_app(settings: ServiceSettings, knowledge: KnowledgeBase | None = None
         decisions=Decisions(knowledge, audit, served=settings.policies),
         limiter=anyio.CapacityLimiter(settings.decision_threads),
         budget=crd.Budget(settings.max_orders, settings.max_resources),
+        authorizations=_authorizations(settings),
     )
     app = FastAPI(
         title="policykb",

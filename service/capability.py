@@ -4,8 +4,10 @@ Da Vinci IG versions it follows and the profiles it claims.
 DTR 2.2.0 (payer side: the DTR Payer Service CapabilityStatement's
 `$questionnaire-package` and `$log-questionnaire-errors`; Questionnaires in
 DTR's Standard Questionnaire profile, draft QuestionnaireResponses in DTR's)
-and PAS 2.2.1 (`Claim/$submit` taking a PAS Request Bundle, answering a PAS
-Response Bundle with a PAS Claim Response). Where these versions and the
+and PAS 2.2.1 (`Claim/$submit` taking a PAS Request Bundle, its Claim a PAS
+Claim or a PAS Claim Update, answering a PAS Response Bundle with a PAS Claim
+Response; `Claim/$inquire` taking a PAS Inquiry Request Bundle, answering a
+Parameters of PAS Inquiry Response Bundles). Where these versions and the
 older ones disagree (a ClaimResponse's `request` 1..1 since PAS 2.1, its
 outcome code from PAS 2.2's binding), the newer is followed.
 """
@@ -56,7 +58,8 @@ def capability_statement(base: str) -> dict[str, Any]:
         "rest": [
             {
                 "mode": "server",
-                "documentation": "DTR questionnaires and packages; PAS prior authorization.",
+                "documentation": "DTR questionnaires and packages; PAS prior authorization, "
+                "its updates and inquiries.",
                 "security": {
                     "description": "With --trust, a bearer JWT (SMART Backend Services style) "
                     "verified against the configured keys; without it, none."
@@ -85,20 +88,30 @@ def capability_statement(base: str) -> dict[str, Any]:
                     },
                     {
                         "type": "Claim",
-                        "supportedProfile": [f"{PAS}/StructureDefinition/profile-claim"],
+                        "supportedProfile": [
+                            f"{PAS}/StructureDefinition/profile-claim",
+                            f"{PAS}/StructureDefinition/profile-claim-update",
+                            f"{PAS}/StructureDefinition/profile-claim-inquiry",
+                        ],
                         "operation": [
-                            _operation("submit", f"{PAS}/OperationDefinition/Claim-submit")
+                            _operation("submit", f"{PAS}/OperationDefinition/Claim-submit"),
+                            _operation("inquire", f"{PAS}/OperationDefinition/Claim-inquiry"),
                         ],
                     },
                     {
                         "type": "ClaimResponse",
-                        "supportedProfile": [f"{PAS}/StructureDefinition/profile-claimresponse"],
+                        "supportedProfile": [
+                            f"{PAS}/StructureDefinition/profile-claimresponse",
+                            f"{PAS}/StructureDefinition/profile-claiminquiryresponse",
+                        ],
                     },
                     {
                         "type": "Bundle",
                         "supportedProfile": [
                             f"{PAS}/StructureDefinition/profile-pas-request-bundle",
                             f"{PAS}/StructureDefinition/profile-pas-response-bundle",
+                            f"{PAS}/StructureDefinition/profile-pas-inquiry-request-bundle",
+                            f"{PAS}/StructureDefinition/profile-pas-inquiry-response-bundle",
                             f"{DTR}/StructureDefinition/DTR-QPackageBundle",
                         ],
                     },

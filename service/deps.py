@@ -30,6 +30,7 @@ from policykb.bridge.model.errors import CaseError, LimitError
 from policykb.service import api, crd
 from policykb.service.decisions import Decisions
 from policykb.service.errors import ServiceError
+from policykb.service.pas_store import AuthorizationStore
 from policykb.service.settings import ServiceSettings, is_loopback
 
 T = TypeVar("T")
@@ -45,6 +46,8 @@ class Service:
     budget: crd.Budget
     checks: api.CheckReports = field(default_factory=api.CheckReports)
     diffs: api.DiffReports = field(default_factory=api.DiffReports)
+    authorizations: AuthorizationStore = field(default_factory=lambda: AuthorizationStore(None))
+    """The submitted prior authorizations ($inquire, Claim updates)."""
 
     async def run(self, work: Callable[..., T], *args: Any) -> T:
         """`work(*args)` on a decision thread (anyio copies the context to it)."""

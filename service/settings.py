@@ -66,6 +66,9 @@ class ServiceSettings:
     jti_store: str | None = None
     """The SQLite file of used token ids, shared by the workers; None: kept
     in memory (one process)."""
+    pas_store: str | None = None
+    """The SQLite file of submitted prior authorizations ($inquire, Claim
+    updates), shared by the workers; None: kept in memory (one process)."""
     ehr_timeout: float = EHR_TIMEOUT
     """Seconds a CRD request may spend reading what was not prefetched from
     the client's fhirServer (0: never query it; the answer is indeterminate)."""

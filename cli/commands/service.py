@@ -98,6 +98,15 @@ def serve(
             show_default=False,
         ),
     ] = None,
+    pas_store: Annotated[
+        Path | None,
+        typer.Option(
+            help="SQLite file of submitted prior authorizations, kept for $inquire and "
+            "Claim updates and shared by the workers (default: the audit log's path "
+            "+ .pas.sqlite).",
+            show_default=False,
+        ),
+    ] = None,
     cors_origin: Annotated[
         list[str] | None,
         typer.Option(
@@ -125,7 +134,8 @@ def serve(
     """Serve coverage decisions: Da Vinci CRD (CDS Hooks), DTR, PAS and a JSON API.
 
     Routes: GET /cds-services, POST /cds-services/{id}, GET /fhir/Questionnaire/{policy},
-    POST /fhir/Claim/$submit, POST /v1/evaluate, /v1/why, /v1/check, GET /openapi.json.
+    POST /fhir/Claim/$submit, POST /fhir/Claim/$inquire, POST /v1/evaluate, /v1/why,
+    /v1/check, GET /openapi.json.
     Authentication is required on an address other than loopback: give --trust, or
     --no-auth to serve without it.
 
@@ -135,7 +145,7 @@ def serve(
 
     Exit codes: 0 stopped, 1 invalid policy or trust file, a conflict between the
     policies (check --all names each) or an unknown --policy, 2 usage error, 5 the audit
-    log cannot be written.
+    log cannot be written, or the jti or PAS store cannot be opened.
     """
     require_extra("serve")
     from urllib.parse import urlsplit
@@ -169,7 +179,12 @@ def serve(
     store = jti_store or (Path(f"{audit}.jti.sqlite") if trust else None)
     guard = guards.outputs((trust,), kb=kb)
     # appending to an input would corrupt it; so would the jti store's SQLite pages
-    for name, written in (("audit log", audit), ("jti store", store)):
+    authorizations = pas_store or Path(f"{audit}.pas.sqlite")
+    for name, written in (
+        ("audit log", audit),
+        ("jti store", store),
+        ("PAS store", authorizations),
+    ):
         try:
             if written is not None:
                 guard.check(written)
@@ -191,6 +206,7 @@ def serve(
         body_timeout=body_timeout,
         decision_threads=decision_threads,
         jti_store=str(store) if store else None,
+        pas_store=str(authorizations),
         cors_origins=tuple(cors_origin or ()),
         ehr_timeout=ehr_timeout,
         payer_name=payer_name,

@@ -1,5 +1,6 @@
-"""FHIR PAS: Claim/$submit, a prior-authorization Bundle answered with a response
-Bundle whose first entry is the ClaimResponse."""
+"""FHIR PAS: Claim/$submit, a prior-authorization Bundle (new, or an update of
+a kept one) answered with a response Bundle whose first entry is the
+ClaimResponse; Claim/$inquire, a query by example over the kept answers."""
 
 from __future__ import annotations
 
@@ -9,11 +10,12 @@ import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from policykb.service import pas
+from policykb.service import pas_inquiry, pas_updates
 from policykb.service.deps import Shared, strict_json
 from policykb.service.envelopes.fhir import Bundle
-from policykb.service.errors import FHIR_JSON
+from policykb.service.errors import FHIR_JSON, ServiceError
 from policykb.service.openapi import OUTCOMES, fhir_answer, request_body
+from policykb.service.pas_store import StoreUnavailable
 
 router = APIRouter(tags=["PAS"])
 
@@ -30,14 +32,44 @@ router = APIRouter(tags=["PAS"])
 async def submit(request: Request, shared: Shared) -> Response:
     """A prior-authorization request Bundle, answered with a response Bundle
     whose first entry is the ClaimResponse, each item decided on its own
-    (read, validated and decided on a decision thread)."""
+    (read, validated and decided on a decision thread); the answer is kept
+    for $inquire and for updates of the Claim."""
     body = await request.body()
 
     def decide() -> tuple[dict[str, Any], list[int]]:
         pending: list[int] = []
-        answer = pas.submit(strict_json(body), shared.decisions, shared.budget, pending)
+        try:
+            answer = pas_updates.submit(
+                strict_json(body), shared.decisions, shared.authorizations, shared.budget, pending
+            )
+        except StoreUnavailable as error:
+            raise ServiceError(503, str(error)) from None
         return answer, pending
 
     answer, pending = await shared.run(decide)
     await shared.settle(pending)
+    return Response(orjson.dumps(answer), media_type=FHIR_JSON)
+
+
+@router.post(
+    "/fhir/Claim/$inquire",
+    response_class=Response,
+    responses={
+        **fhir_answer("a Parameters with one PAS Inquiry Response Bundle per match", Bundle),
+        **OUTCOMES,
+    },
+    openapi_extra=request_body(Bundle, FHIR_JSON, "application/json"),
+)
+async def inquire(request: Request, shared: Shared) -> Response:
+    """A PAS Inquiry Request Bundle, answered with the current answers of
+    the kept prior authorizations it matches."""
+    body = await request.body()
+
+    def search() -> dict[str, Any]:
+        try:
+            return pas_inquiry.inquire(strict_json(body), shared.authorizations)
+        except StoreUnavailable as error:
+            raise ServiceError(503, str(error)) from None
+
+    answer = await shared.run(search)
     return Response(orjson.dumps(answer), media_type=FHIR_JSON)

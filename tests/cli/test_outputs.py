@@ -39,6 +39,7 @@ OUTPUTS = {
     ("impact", "records"),
     ("serve", "audit"),
     ("serve", "jti_store"),
+    ("serve", "pas_store"),
     ("init-case", "output"),
     ("reference", "output"),
 }
@@ -347,6 +348,15 @@ PROBES: dict[tuple[str, str], list[tuple[str, Probe]]] = {
             ),
         ),
     ],
+    ("serve", "pas_store"): [
+        (
+            "trust",
+            lambda p: (
+                ["serve", "--trust", str(p.trust), "--pas-store", str(p.trust)],
+                p.trust,
+            ),
+        ),
+    ],
     ("init-case", "output"): [
         (
             "policy-entry",
@@ -393,7 +403,11 @@ def test_an_output_onto_an_input_is_refused(
     assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
     assert "is the input file" in lines[0]
     if output[1] != "export":  # an export names the file inside its folder
-        prefixes = {("serve", "audit"): "audit log ", ("serve", "jti_store"): "jti store "}
+        prefixes = {
+            ("serve", "audit"): "audit log ",
+            ("serve", "jti_store"): "jti store ",
+            ("serve", "pas_store"): "PAS store ",
+        }
         prefix = prefixes.get(output, "")
         assert lines[0].startswith(f"error: {prefix}{named}:"), lines[0]
     assert place.files() == before  # nothing written over, nothing changed

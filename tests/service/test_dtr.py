@@ -685,12 +685,13 @@ def test_metadata_names_the_ig_versions_and_profiles(client: TestClient) -> None
     ]
     resources = {r["type"]: r for r in statement["rest"][0]["resource"]}
     operations = {o["name"] for r in resources.values() for o in r.get("operation", [])}
-    assert operations == {"questionnaire-package", "log-questionnaire-errors", "submit"}
+    assert operations == {"questionnaire-package", "log-questionnaire-errors", "submit", "inquire"}
     # every operation it names answers (not 404 or 405)
     for path in (
         "/fhir/Questionnaire/$questionnaire-package",
         "/fhir/Questionnaire/$log-questionnaire-errors",
         "/fhir/Claim/$submit",
+        "/fhir/Claim/$inquire",
     ):
         assert client.post(path, json={}).status_code == 422
     r4b(statement)

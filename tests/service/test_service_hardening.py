@@ -193,6 +193,21 @@ def test_serve_refuses_a_jti_store_it_cannot_open(trust_file: Path, tmp_path: Pa
     assert "jti store" in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 
+def test_serve_refuses_a_pas_store_it_cannot_open(trust_file: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from policykb.cli.main import app as cli
+
+    store = tmp_path / "missing" / "pas.sqlite"
+    audit = tmp_path / "audit.jsonl"
+    result = CliRunner().invoke(
+        cli,
+        ["serve", "--trust", str(trust_file), "--pas-store", str(store), "--audit", str(audit)],
+    )
+    assert result.exit_code == 5
+    assert "PAS store" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner),
