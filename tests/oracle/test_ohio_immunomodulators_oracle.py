@@ -36,7 +36,7 @@ from tests.oracle import ohio_immunomodulators as oracle
 POLICY = "immunomodulators-step-therapy"
 LAST_DAY = date(2030, 12, 31)
 SETTINGS = settings(
-    max_examples=int(os.environ.get("OHIO_IMMUNO_EXAMPLES", "50")),
+    max_examples=int(os.environ.get("OHIO_IMMUNO_EXAMPLES", "30")),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -142,8 +142,9 @@ def values(fact: str, day: date) -> st.SearchStrategy[Any]:
     return number(fact)
 
 
-# Half the cases start from a scenario meeting All Authorizations and the
-# Clinical PA, so that the drug, diagnosis and their criteria are at stake.
+# A third of the cases start from a scenario meeting All Authorizations and
+# the Clinical PA, and a third from one covered through a route, so that the
+# drug, diagnosis and their criteria are at stake and all three verdicts come up.
 MEETING: dict[str, Any] = {
     "prescribed_per_labeling": True,
     "severity_documented": True,
@@ -156,8 +157,14 @@ MEETING: dict[str, Any] = {
 def partial_cases(draw: st.DrawFn) -> tuple[dict[str, Any], date]:
     day = draw(service_days())
     scenario = {fact: draw(values(fact, day)) for fact in oracle.FACTS}
-    if draw(st.booleans()):
+    start = draw(st.sampled_from(("drawn", "meeting", "route")))
+    if start == "meeting":
         scenario |= MEETING
+    elif start == "route":
+        # A scenario covered through one route, one or two facts redrawn.
+        route = template_met(draw(st.sampled_from(TEMPLATES)), day)
+        redrawn = draw(st.sets(st.sampled_from(oracle.FACTS), min_size=1, max_size=2))
+        scenario = {f: scenario[f] if f in redrawn else route[f] for f in oracle.FACTS}
     # A few facts unknown, or many (so that needs_information and its missing
     # facts come up as often as the decided verdicts).
     unknown = draw(
