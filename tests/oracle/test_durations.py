@@ -440,3 +440,50 @@ def test_the_prolog_engine_agrees_on_calendar_steps(calendar_kb: KnowledgeBase) 
             case = calendar_case(calendar_kb, dos, device, fitting, visit)
             covered = calendar_oracle(dos, device, fitting, visit)
             assert (calendar_kb.cross_check(case) is Verdict.COVERED) is covered, case.facts
+
+
+PLACED_VOCABULARY = """
+fact(date_of_service, date).   rank(date_of_service, 1).
+bounds(date_of_service, "2020-01-01", "2030-12-31").
+question(date_of_service, "On what date?").
+fact(start_date, date).        rank(start_date, 2).
+bounds(start_date, "2020-01-01", "2030-12-31").
+question(start_date, "When did therapy start?").
+fact(visit_date, date).        rank(visit_date, 3).
+question(visit_date, "When was the visit?").
+"""
+PLACED_CRITERIA = """
+criterion("VISIT", "Rule 1", "A visit after the start's month, within two months of service.").
+role("VISIT", indication).
+met("VISIT") :- after(visit_date, start_date, month_end),
+    on_or_after(visit_date, date_of_service, months(-2) + days(9)),
+    before(visit_date, date_of_service, month_start - days(3)).
+"""
+
+
+def test_check_places_a_reference_date_moved_to_its_months_end_in_every_class(
+    tmp_path: Path,
+) -> None:
+    """check and diff ground a policy with two reference dates once per class
+    of placements; with a cut at the start date's month end, the placements
+    found are one per class that trying every day of the start date, 500 on
+    either side of the date of service, reaches."""
+    from policykb.bridge.analysis.placements import placements, signature
+
+    folder = tmp_path / "placed"
+    folder.mkdir()
+    (folder / "policy.lp").write_text('#include "vocabulary.lp".\n#include "criteria.lp".\n')
+    (folder / "vocabulary.lp").write_text(PLACED_VOCABULARY)
+    (folder / "criteria.lp").write_text(PLACED_CRITERIA)
+    evaluator = KnowledgeBase([folder]).evaluator("placed")
+    policy, comparisons = evaluator.policy, evaluator.comparisons
+    for day in (date(2024, 6, 1), date(2024, 3, 31), date(2025, 2, 28)):
+        found = placements(policy, comparisons, list(evaluator.references), day)
+        got = {signature(policy, comparisons, placement) for placement in found}
+        assert len(got) == len(found)
+        service = day.toordinal()
+        every = {
+            signature(policy, comparisons, {"date_of_service": service, "start_date": service + n})
+            for n in range(-500, 501)
+        }
+        assert got == every, day
