@@ -17,7 +17,8 @@ returned here are one per such class, for every class a day of the other
 reference dates reaches: each other reference date is tried at the days
 where one of its cuts meets a cut or bound of a date compared with it (or
 where it meets a cut on itself), a few days to either side (a month step
-moves by up to three days with the day of the month), and beyond the
+moves by up to three days with the day of the month, month_start and
+month_end by up to 30: Duration.spread), and beyond the
 outermost of them. With two reference dates this covers every class; with
 three or more, the days of each are found from the placement of those
 before it, in vocabulary order.
@@ -114,8 +115,19 @@ def _candidates(
         elif comparison.fact == reference:
             # A cut on the reference date itself, at a constant or a placed date.
             meeting.update(_points(policy, comparisons, reference, placement))
-    low, high = min(meeting) - SPREAD - 1, max(meeting) + SPREAD + 1
-    days = {day + step for day in meeting for step in range(-SPREAD, SPREAD + 1)} | {low, high}
+    # A duration's move differs from day to day by up to its spread (a month
+    # step by 3 days, month_start and month_end by 30), so a meeting point
+    # found with the move at `base` is off by at most that much.
+    spread = max(
+        [SPREAD]
+        + [
+            c.duration.spread + 1
+            for c in comparisons
+            if c.reference == reference and c.duration is not None
+        ]
+    )
+    low, high = min(meeting) - spread - 1, max(meeting) + spread + 1
+    days = {day + step for day in meeting for step in range(-spread, spread + 1)} | {low, high}
     declared = policy.facts[reference]
     return sorted(
         day

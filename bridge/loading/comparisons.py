@@ -30,6 +30,7 @@ from policykb.bridge.loading.rules import location
 from policykb.bridge.model.errors import PolicyError
 from policykb.bridge.model.policy import Fact, FactType, Policy, cell_counts
 from policykb.bridge.model.typed import (
+    CALENDAR_STEPS,
     COMBINED,
     DURATION_UNITS,
     CodeCell,
@@ -109,12 +110,18 @@ class Comparison:
 
 def _step(term: ast.AST, sign: int) -> Step | None:
     """days(N), weeks(N) or months(N) with a whole number N (negated when
-    `sign` is -1), or None."""
+    `sign` is -1), month_start or month_end (not negated), or None."""
     if term.ast_type == ast.ASTType.SymbolicTerm:
         symbol = term.symbol
-        if symbol.type != clingo.SymbolType.Function or len(symbol.arguments) != 1:
+        if symbol.type != clingo.SymbolType.Function:
+            return None
+        if not symbol.arguments and symbol.name in CALENDAR_STEPS and symbol.positive:
+            return Step.calendar(symbol.name) if sign == 1 else None
+        if len(symbol.arguments) != 1:
             return None
         name, count = symbol.name, symbol.arguments[0]
+    elif term.ast_type == ast.ASTType.Function and not term.arguments and not term.external:
+        return Step.calendar(term.name) if term.name in CALENDAR_STEPS and sign == 1 else None
     elif term.ast_type == ast.ASTType.Function and len(term.arguments) == 1:
         name, count = term.name, _constant_symbol(term.arguments[0])
     else:
@@ -155,13 +162,19 @@ def _duration(term: ast.AST, sign: int = 1) -> Duration | None:
 
 def duration_symbol(duration: Duration) -> clingo.Symbol:
     """The grounded term of a duration of one step or more (Duration.term)."""
-    steps = [Function(step.unit, [Number(step.count)]) for step in duration.steps]
+    steps = [
+        Function(step.unit)
+        if step.unit in CALENDAR_STEPS
+        else Function(step.unit, [Number(step.count)])
+        for step in duration.steps
+    ]
     return steps[0] if len(steps) == 1 else Function(COMBINED, steps)
 
 
 NOT_A_DURATION = (
-    "the duration must be days(N), weeks(N) or months(N) with a whole number N, or "
-    "such steps joined by + and - (months(3) - days(29))"
+    "the duration must be days(N), weeks(N) or months(N) with a whole number N, "
+    "month_start or month_end, or such steps joined by + and - (months(3) - days(29), "
+    "months(-12) + month_end; month_start and month_end are not negated)"
 )
 
 

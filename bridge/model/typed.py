@@ -284,19 +284,37 @@ def parse_decimal(text: str) -> Decimal | None:
 
 DURATION_UNITS = ("days", "weeks", "months")
 
+CALENDAR_STEPS = {"month_start": "to the month's start", "month_end": "to the month's end"}
+"""Steps that take no count: the first (month_start) or the last (month_end)
+day of the month the date is in, with the words a proof says."""
+
 
 @dataclass(frozen=True)
 class Step:
     """One calendar step: a whole number of days, weeks or months (negative:
-    earlier)."""
+    earlier), or a move within the month (`unit` month_start or month_end,
+    `count` 0).
+
+    Invariant: `after` is non-decreasing in its day."""
 
     count: int
     unit: str
 
+    @classmethod
+    def calendar(cls, unit: str) -> Step:
+        """The step to the first (month_start) or last (month_end) day of the month."""
+        assert unit in CALENDAR_STEPS
+        return cls(0, unit)
+
     def after(self, day: date) -> date:
         """`day` moved by this step. A month step keeps the day of the month,
         or takes the month's last day when it has fewer (2024-08-31 minus 6
-        months is 2024-02-29); a week is 7 days."""
+        months is 2024-02-29); a week is 7 days; month_start and month_end
+        give the first and the last day of `day`'s month."""
+        if self.unit == "month_start":
+            return day.replace(day=1)
+        if self.unit == "month_end":
+            return day.replace(day=_month_days(day.year, day.month))
         if self.unit == "months":
             months = day.year * 12 + day.month - 1 + self.count
             year, month = divmod(months, 12)
@@ -305,13 +323,31 @@ class Step:
         return date.fromordinal(day.toordinal() + self.count * (7 if self.unit == "weeks" else 1))
 
     @property
+    def moves(self) -> bool:
+        """Whether the step can move a day at all (not a count of zero)."""
+        return self.unit in CALENDAR_STEPS or self.count != 0
+
+    @property
+    def spread(self) -> int:
+        """How much the days the step adds can differ from one day to another:
+        0 for days and weeks, 3 for a month step (months of 28 to 31 days),
+        30 within a month."""
+        if self.unit in CALENDAR_STEPS:
+            return 30
+        return 3 if self.unit == "months" and self.count else 0
+
+    @property
     def term(self) -> str:
-        """The step as a policy writes it: "months(-6)"."""
+        """The step as a policy writes it: "months(-6)", "month_end"."""
+        if self.unit in CALENDAR_STEPS:
+            return self.unit
         return f"{self.unit}({self.count})"
 
     @property
     def signed(self) -> str:
-        """ "plus 2 weeks", "minus 6 months"."""
+        """ "plus 2 weeks", "minus 6 months", "to the month's end"."""
+        if self.unit in CALENDAR_STEPS:
+            return CALENDAR_STEPS[self.unit]
         size = abs(self.count)
         unit = self.unit if size != 1 else self.unit[:-1]
         return f"{'plus' if self.count >= 0 else 'minus'} {size} {unit}"
@@ -321,14 +357,22 @@ COMBINED = "steps"
 """The name of a combined duration's term as the rules are grounded:
 months(3) - days(29) is steps(months(3), days(-29))."""
 
-_STEP = re.compile(r"\s*(days|weeks|months)\(\s*(-?[0-9]+)\s*\)\s*")
+_STEP = re.compile(r"\s*(?:(days|weeks|months)\(\s*(-?[0-9]+)\s*\)|(month_start|month_end))\s*")
+
+
+def _read_step(match: re.Match[str]) -> Step:
+    if match[3]:
+        return Step.calendar(match[3])
+    return Step(int(match[2]), match[1])
 
 
 @dataclass(frozen=True)
 class Duration:
-    """A signed calendar duration: steps of days, weeks or months applied one
-    after the other in the order written (months(3) - days(29): three months
-    on, with the month rule, then 29 days back). No steps: no move.
+    """A signed calendar duration: steps of days, weeks or months, and moves to
+    the month's start or end, applied one after the other in the order written
+    (months(3) - days(29): three months on, with the month rule, then 29 days
+    back; months(-12) + month_end: a year back, then to that month's last
+    day). No steps: no move.
 
     Invariant: `after` is non-decreasing in its day (each step is), so the
     days a date compared with a moved date passes form one interval."""
@@ -366,17 +410,27 @@ class Duration:
             found = [_STEP.fullmatch(part) for part in parts]
             if len(found) < 2 or any(match is None for match in found):
                 return None
-            return cls(tuple(Step(int(m[2]), m[1]) for m in found if m is not None))
+            return cls(tuple(_read_step(m) for m in found if m is not None))
         single = _STEP.fullmatch(text)
-        return cls.of(int(single[2]), single[1]) if single else None
+        return cls((_read_step(single),)) if single else None
 
     @property
     def signed(self) -> str:
-        """ "plus 2 weeks", "plus 3 months minus 29 days"; empty for no move
-        (no steps, or one step of zero)."""
-        if not self.steps or (len(self.steps) == 1 and self.steps[0].count == 0):
+        """ "plus 2 weeks", "plus 3 months minus 29 days", "minus 12 months,
+        to the month's end"; empty for no move (no steps, or one step of zero)."""
+        if not self.steps or (len(self.steps) == 1 and not self.steps[0].moves):
             return ""
-        return " ".join(step.signed for step in self.steps)
+        said = ""
+        for step in self.steps:
+            joint = ", " if said and step.unit in CALENDAR_STEPS else " "
+            said = f"{said}{joint}{step.signed}" if said else step.signed
+        return said
+
+    @property
+    def spread(self) -> int:
+        """How far apart, in days, the moves `after` makes from two days can
+        be (after(d) - d against after(e) - e): the sum of its steps' spreads."""
+        return sum(step.spread for step in self.steps)
 
 
 def _month_days(year: int, month: int) -> int:

@@ -12,9 +12,9 @@ written from the text and the vocabulary alone by another engineer; here:
   days: the last covered BMM's month 24 months before covers, 23 months
   before does not (month arithmetic written here, independently of the
   bridge's);
-- the bend of the language (the last covered BMM's month written as its
-  first day) is exact on first days, and a later day of the month can only
-  deny more than the month count, never cover more;
+- any day of the last covered BMM's month gives the month count's verdict
+  (the rule counts with months(-24) + month_end), and a denied case is
+  covered from the first day of the month 24 months after it;
 - a date of service before 2007-01-01 has no version;
 - the service routes the policy's CPT and HCPCS codes on Medicare coverage
   and reads its FHIR facts.
@@ -269,8 +269,10 @@ def test_the_23_month_standard_ends_where_the_calendar_puts_it(
     twenty_four = _month_start(day, -24)
     twenty_three = _month_start(day, -23)
     assert _months_passed_rule(twenty_four, day) and not _months_passed_rule(twenty_three, day)
-    at_24 = {**SCREENING, "last_covered_bmm_month": twenty_four}
-    assert _verdict(kb, day, at_24) is Verdict.COVERED
+    last_day = calendar.monthrange(twenty_four.year, twenty_four.month)[1]
+    for last in (twenty_four, twenty_four.replace(day=last_day)):
+        at_24 = {**SCREENING, "last_covered_bmm_month": last}
+        assert _verdict(kb, day, at_24) is Verdict.COVERED, last
     at_23 = {**SCREENING, "last_covered_bmm_month": twenty_three}
     assert _verdict(kb, day, at_23) is Verdict.NOT_COVERED
 
@@ -281,19 +283,24 @@ def test_the_23_month_standard_ends_where_the_calendar_puts_it(
     back=st.integers(min_value=-2, max_value=40),
     day_of_month=st.integers(min_value=1, max_value=31),
 )
-def test_a_first_day_is_exact_and_a_later_day_only_denies_more(
+def test_any_day_of_the_last_bmms_month_gives_the_month_count(
     kb: KnowledgeBase, service: date, back: int, day_of_month: int
 ) -> None:
-    """The last covered BMM `back` months before the date of service's month,
-    written as its first day: the encoding's verdict is the month count's.
-    Written as another day of that month (the question asks for the first
-    day): never covered where the month count denies."""
+    """The last covered BMM on any day of the month `back` months before the
+    date of service's month: the encoding's verdict is the month count's."""
     first = _month_start(service, -back)
-    later = first.replace(day=min(day_of_month, calendar.monthrange(first.year, first.month)[1]))
-    expected = Verdict.COVERED if _months_passed_rule(first, service) else Verdict.NOT_COVERED
-    assert _verdict(kb, service, {**SCREENING, "last_covered_bmm_month": first}) is expected
-    on_later = _verdict(kb, service, {**SCREENING, "last_covered_bmm_month": later})
-    assert on_later is expected or (on_later, expected) == (Verdict.NOT_COVERED, Verdict.COVERED)
+    day = first.replace(day=min(day_of_month, calendar.monthrange(first.year, first.month)[1]))
+    expected = Verdict.COVERED if _months_passed_rule(day, service) else Verdict.NOT_COVERED
+    assert _verdict(kb, service, {**SCREENING, "last_covered_bmm_month": day}) is expected
+
+
+@pytest.mark.parametrize("last", [date(2024, 1, 1), date(2024, 1, 15), date(2024, 1, 31)], ids=str)
+def test_a_denied_bmm_is_covered_from_the_month_24_months_on(kb: KnowledgeBase, last: date) -> None:
+    facts = _raw({**SCREENING, "last_covered_bmm_month": last})
+    case = kb.case({"policy": NAME, "facts": {**facts, "date_of_service": "2025-06-10"}})
+    assert kb.evaluate(case).verdict is Verdict.NOT_COVERED
+    found = kb.covered_from(case)
+    assert found is not None and found.day == date(2026, 1, 1)
 
 
 def test_the_first_day_of_the_version_has_one_and_the_day_before_none(kb: KnowledgeBase) -> None:

@@ -11,9 +11,9 @@ from the text and the vocabulary alone by another engineer; here:
   every month's first and last day of 2023 and 2024 and on other days: the
   last screening's month 12 months before covers, 11 months before does not
   (month arithmetic written here, independently of the bridge's);
-- the bend of the language (the last screening's month written as its first
-  day) is exact on first days, and a later day of the month can only deny
-  more than the month count, never cover more;
+- any day of the last screening's month gives the month count's verdict
+  (the rule counts with months(-12) + month_end), and a denied case is
+  covered from the first day of the month 12 months after it;
 - a date of service before the version's first day has no version;
 - the service routes the policy's CPT codes on Medicare coverage and reads
   its FHIR facts.
@@ -231,8 +231,10 @@ def test_the_11_month_rule_ends_where_the_calendar_puts_it(kb: KnowledgeBase, da
     twelve = _month_start(day, -12)
     eleven = _month_start(day, -11)
     assert _months_passed_rule(twelve, day) and not _months_passed_rule(eleven, day)
-    at_12 = {**SCREENING_40, "last_screening_mammogram_month": twelve}
-    assert _verdict(kb, day, at_12) is Verdict.COVERED
+    twelve_end = twelve.replace(day=calendar.monthrange(twelve.year, twelve.month)[1])
+    for last in (twelve, twelve_end):
+        at_12 = {**SCREENING_40, "last_screening_mammogram_month": last}
+        assert _verdict(kb, day, at_12) is Verdict.COVERED, last
     at_11 = {**SCREENING_40, "last_screening_mammogram_month": eleven}
     assert _verdict(kb, day, at_11) is Verdict.NOT_COVERED
 
@@ -243,21 +245,28 @@ def test_the_11_month_rule_ends_where_the_calendar_puts_it(kb: KnowledgeBase, da
     back=st.integers(min_value=-2, max_value=30),
     day_of_month=st.integers(min_value=1, max_value=31),
 )
-def test_a_first_day_is_exact_and_a_later_day_only_denies_more(
+def test_any_day_of_the_last_screenings_month_gives_the_month_count(
     kb: KnowledgeBase, service: date, back: int, day_of_month: int
 ) -> None:
-    """The last screening `back` months before the date of service's month,
-    written as its first day: the encoding's verdict is the month count's.
-    Written as another day of that month (the question asks for the first
-    day): never covered where the month count denies."""
+    """The last screening on any day of the month `back` months before the
+    date of service's month: the encoding's verdict is the month count's."""
     first = _month_start(service, -back)
-    later = first.replace(day=min(day_of_month, calendar.monthrange(first.year, first.month)[1]))
-    expected = Verdict.COVERED if _months_passed_rule(first, service) else Verdict.NOT_COVERED
+    day = first.replace(day=min(day_of_month, calendar.monthrange(first.year, first.month)[1]))
+    expected = Verdict.COVERED if _months_passed_rule(day, service) else Verdict.NOT_COVERED
     assert (
-        _verdict(kb, service, {**SCREENING_40, "last_screening_mammogram_month": first}) is expected
+        _verdict(kb, service, {**SCREENING_40, "last_screening_mammogram_month": day}) is expected
     )
-    on_later = _verdict(kb, service, {**SCREENING_40, "last_screening_mammogram_month": later})
-    assert on_later is expected or (on_later, expected) == (Verdict.NOT_COVERED, Verdict.COVERED)
+
+
+@pytest.mark.parametrize("last", [date(2024, 1, 1), date(2024, 1, 15), date(2024, 1, 31)], ids=str)
+def test_a_denied_screening_is_covered_from_the_month_12_months_on(
+    kb: KnowledgeBase, last: date
+) -> None:
+    facts = _raw({**SCREENING_40, "last_screening_mammogram_month": last})
+    case = kb.case({"policy": NAME, "facts": {**facts, "date_of_service": "2024-06-10"}})
+    assert kb.evaluate(case).verdict is Verdict.NOT_COVERED
+    found = kb.covered_from(case)
+    assert found is not None and found.day == date(2025, 1, 1)
 
 
 def test_the_first_day_of_the_version_has_one_and_the_day_before_none(kb: KnowledgeBase) -> None:
