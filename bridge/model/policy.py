@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from datetime import date
     from decimal import Decimal
 
+    from policykb.bridge.model.history import History
     from policykb.bridge.model.typed import CodeCell, CodeSet, Interval, Number
 
     Region: TypeAlias = Interval | CodeCell
@@ -389,6 +390,16 @@ class Policy:
     """The billing codes the policy decides, for routing orders to it."""
     version: PolicyVersion = field(default_factory=lambda: PolicyVersion(None, None, ""))
     """Its declared period and content hash: what every answer names."""
+    histories: Mapping[str, History] = field(default_factory=dict)
+    """Its history facts (kb/core/history.lp); each stands in the case for the
+    boolean facts of its record classes, which `facts` holds."""
+
+    def history_of(self, fact: str) -> History | None:
+        """The history whose boolean fact `fact` is (None: an ordinary fact)."""
+        for history in self.histories.values():
+            if fact.startswith(history.name + "_c") and fact in self.facts:
+                return history
+        return None
 
     def heading_path(self, section: str) -> list[str]:
         """The heading and the headings it stands in, outermost first."""

@@ -1,0 +1,328 @@
+"""Histories: facts that are lists of records, and the classes that make them finite.
+
+A history's records have typed fields (declared like facts: enum, bool, int,
+decimal, date, code). Rules read a history only through named *conditions*,
+each a conjunction of tests on one record's fields, and through counts of the
+records meeting a condition (kb/core/history.lp). Two records that meet
+exactly the same conditions (and, for each field counted distinct, have the
+same option) are interchangeable for every rule: they are of one *class*. A
+history is thus, for the rules, a count per class; and because every count
+test compares with a threshold of at most the history's *cap*, counts are
+exact when cut at the cap.
+
+Invariants:
+- `History.classes` holds every class a record can fall in at some day of
+  the reference dates (a superset); `possible(anchors)` is exactly the
+  classes some record falls in at those days.
+- `class_of(record, anchors)` is one of `classes`, and lies in
+  `possible(anchors)`.
+- The boolean fact `level_fact(c, k)` says "at least k records of class c";
+  a scenario's count of class c is the highest k it chooses (see
+  kb/core/history.lp), so every count from a case's stated count up to the
+  cap is some scenario's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from itertools import product
+from typing import TYPE_CHECKING
+
+from policykb.bridge.model.policy import Fact, FactType
+
+if TYPE_CHECKING:
+    from policykb.bridge.model.typed import CodeSet, Duration, Number
+
+MAX_COUNT = 12
+"""The largest count threshold a rule may use on a history: a history holds
+at most this many records of one class for the rules, whatever the case states."""
+MAX_TESTS_PER_FIELD = 8
+"""More tests on one field than this would make too many classes to ground."""
+
+# Where a test puts its constant on the line: values at or above it (True) or above it.
+_CLOSED_ABOVE = {
+    "at_least": True,
+    "on_or_after": True,
+    "below": True,
+    "before": True,
+    "above": False,
+    "after": False,
+    "at_most": False,
+    "on_or_before": False,
+}
+ORDER_TESTS = frozenset(_CLOSED_ABOVE)
+RANGE_TESTS = frozenset({"between", "in_year_of"})
+
+
+@dataclass(frozen=True)
+class FieldTest:
+    """One test of a condition on one field of a record.
+
+    `kind` is is, holds, fails, has_code_in, one of the order tests
+    (at_least ... before), between or in_year_of. `constants` holds the
+    option, the code set's name or the numbers (day numbers for dates);
+    `reference` the date fact a relative test moves from, by `duration`
+    (order tests) or by `years` (in_year_of)."""
+
+    field: str
+    kind: str
+    constants: tuple[object, ...] = ()
+    reference: str | None = None
+    duration: Duration | None = None
+    years: int = 0
+
+    def limits(self, anchors: Mapping[str, int]) -> list[Number] | None:
+        """The numbers (day numbers) the test compares with; None when its
+        reference date is not among `anchors`."""
+        if self.reference is None:
+            return list(self.constants)  # type: ignore[arg-type]  # numbers for order tests
+        if self.reference not in anchors:
+            return None
+        day = date.fromordinal(anchors[self.reference])
+        if self.kind == "in_year_of":
+            year = day.year + self.years
+            return [date(year, 1, 1).toordinal(), date(year, 12, 31).toordinal()]
+        assert self.duration is not None
+        return [self.duration.after(day).toordinal()]
+
+    def passes(self, value: object, anchors: Mapping[str, int], sets: Mapping[str, CodeSet]) -> bool:
+        """Whether a record's field value passes (dates as day numbers, codes undotted)."""
+        if self.kind == "is":
+            return value == self.constants[0]
+        if self.kind == "holds":
+            return value is True
+        if self.kind == "fails":
+            return value is False
+        if self.kind == "has_code_in":
+            return value in sets[str(self.constants[0])]
+        numbers = self.limits(anchors)
+        assert numbers is not None
+        number: Number = value  # type: ignore[assignment]
+        if self.kind in RANGE_TESTS:
+            return numbers[0] <= number <= numbers[1]
+        limit = numbers[0]
+        if self.kind in ("at_least", "on_or_after"):
+            return number >= limit
+        if self.kind in ("at_most", "on_or_before"):
+            return number <= limit
+        if self.kind in ("above", "after"):
+            return number > limit
+        return number < limit
+
+    def unresolved(self, anchors: Mapping[str, int]) -> bool:
+        """Whether the test moves from a reference date `anchors` do not give."""
+        return self.reference is not None and self.reference not in anchors
+
+    def cut_points(self, anchors: Mapping[str, int]) -> list[tuple[Number, bool]] | None:
+        """Where the test cuts the line, as (point, closed_above); None when
+        its reference is not among `anchors`."""
+        numbers = self.limits(anchors)
+        if numbers is None:
+            return None
+        if self.kind in RANGE_TESTS:
+            return [(numbers[0], True), (numbers[1], False)]
+        return [(numbers[0], _CLOSED_ABOVE[self.kind])]
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A named test on one record: every one of `tests` passes."""
+
+    name: str
+    history: str
+    text: str
+    tests: tuple[FieldTest, ...]
+
+
+@dataclass(frozen=True)
+class RecordClass:
+    """The records that meet exactly `meets` of the history's conditions and
+    have, for each field counted distinct, the option `options` gives it."""
+
+    index: int
+    meets: frozenset[str]
+    options: tuple[tuple[str, str], ...] = ()
+
+
+Key = tuple[frozenset[str], tuple[tuple[str, str], ...]]
+
+
+@dataclass(frozen=True)
+class History:
+    """A history fact: its record fields, the conditions rules read it by,
+    the fields counted distinct, its cap and its record classes."""
+
+    name: str
+    fields: Mapping[str, Fact]
+    """Each field as a Fact named HISTORY.FIELD (its type, options, bounds)."""
+    conditions: Mapping[str, Condition]
+    distinct: tuple[str, ...] = ()
+    cap: int = 1
+    code_sets: Mapping[str, CodeSet] = field(default_factory=dict)
+    question: str = ""
+    meaning: str = ""
+    classes: tuple[RecordClass, ...] = ()
+    clauses: tuple[str, ...] = ()
+    """The criteria whose rules read the history."""
+    thresholds: tuple[tuple[str, int], ...] = ()
+    """(condition, N) for each count the rules compare with (N + 1 for count_at_most)."""
+    distinct_counts: tuple[tuple[str, str, int], ...] = ()
+    """(condition, field, N) for each distinct_at_least of the rules."""
+
+    # -- classes --------------------------------------------------------------
+
+    def tests_of(self, name: str) -> list[FieldTest]:
+        """The distinct tests the conditions make on field `name`, in order."""
+        found: dict[FieldTest, None] = {}
+        for condition in self.conditions.values():
+            found.update(dict.fromkeys(t for t in condition.tests if t.field == name))
+        return list(found)
+
+    def key(self, vectors: Mapping[FieldTest, bool], options: Mapping[str, str]) -> Key:
+        """The class key of a record whose tests come out as `vectors`."""
+        meets = frozenset(
+            c.name for c in self.conditions.values() if all(vectors[t] for t in c.tests)
+        )
+        return meets, tuple((f, options[f]) for f in self.distinct)
+
+    def keys(self, anchors: Mapping[str, int]) -> set[Key]:
+        """The class keys of every record at `anchors`: exact when every
+        reference date is among them, else a superset (a test whose
+        reference is missing may come out either way)."""
+        per_field = [self._field_outcomes(name, anchors) for name in self.fields]
+        found: set[Key] = set()
+        for combination in product(*per_field):
+            vectors: dict[FieldTest, bool] = {}
+            options: dict[str, str] = {}
+            for outcome, option in combination:
+                vectors.update(outcome)
+                if option is not None:
+                    options[option[0]] = option[1]
+            found.add(self.key(vectors, options))
+        return found
+
+    def _field_outcomes(
+        self, name: str, anchors: Mapping[str, int]
+    ) -> list[tuple[dict[FieldTest, bool], tuple[str, str] | None]]:
+        """Each way the tests on field `name` can come out for one record (with
+        the option, for a field counted distinct)."""
+        tests = self.tests_of(name)
+        declared = self.fields[name]
+        if name in self.distinct:
+            return [
+                ({t: t.passes(o, anchors, self.code_sets) for t in tests}, (name, o))
+                for o in declared.options
+            ]
+        if any(t.unresolved(anchors) for t in tests):
+            return [
+                (dict(zip(tests, bits, strict=True)), None)
+                for bits in product((False, True), repeat=len(tests))
+            ]
+        samples = self._samples(declared, tests, anchors)
+        seen: dict[tuple[bool, ...], dict[FieldTest, bool]] = {}
+        for sample in samples:
+            outcome = {t: t.passes(sample, anchors, self.code_sets) for t in tests}
+            seen.setdefault(tuple(outcome.values()), outcome)
+        return [(outcome, None) for outcome in seen.values()]
+
+    def _samples(self, declared: Fact, tests: Sequence[FieldTest], anchors: Mapping[str, int]) -> list[object]:
+        """One value of the field in each region the tests divide it into."""
+        kind = declared.type
+        if kind is FactType.ENUM:
+            return list(declared.options)
+        if kind is FactType.BOOL:
+            return [False, True]
+        if kind is FactType.CODE:
+            from policykb.bridge.model.typed import code_cells, normal_code
+
+            names = sorted({str(t.constants[0]) for t in tests})
+            cells = code_cells(declared.system, [self.code_sets[n] for n in names])
+            return [normal_code(cell.sample) for cell in cells]
+        from policykb.bridge.model.typed import Cut, intervals
+
+        cuts = [Cut(at, closed) for t in tests for at, closed in t.cut_points(anchors) or []]
+        whole = kind is not FactType.DECIMAL
+        return [piece.representative(whole) for piece in intervals(declared.low, declared.high, cuts, whole)]
+
+    def possible(self, anchors: Mapping[str, int]) -> list[RecordClass]:
+        """The classes some record falls in at `anchors`."""
+        keys = self.keys(anchors)
+        return [c for c in self.classes if (c.meets, c.options) in keys]
+
+    def class_of(self, record: Mapping[str, object], anchors: Mapping[str, int]) -> RecordClass:
+        """The class of a checked record (dates as day numbers, codes undotted)."""
+        vectors = {
+            t: t.passes(record[t.field], anchors, self.code_sets)
+            for name in self.fields
+            for t in self.tests_of(name)
+        }
+        options = {f: str(record[f]) for f in self.distinct}
+        meets, chosen = self.key(vectors, options)
+        for candidate in self.classes:
+            if candidate.meets == meets and candidate.options == chosen:
+                return candidate
+        raise ValueError(f"a record of {self.name} falls in no class")  # classes are a superset
+
+    # -- the boolean facts ----------------------------------------------------
+
+    def level_fact(self, record_class: RecordClass, level: int) -> str:
+        """The boolean fact "at least `level` records of `record_class`"."""
+        return f"{self.name}_c{record_class.index}_n{level}"
+
+    def level_facts(self) -> list[tuple[RecordClass, int, str]]:
+        return [
+            (c, k, self.level_fact(c, k)) for c in self.classes for k in range(1, self.cap + 1)
+        ]
+
+    def class_words(self, record_class: RecordClass) -> str:
+        """A class in the policy's words: the conditions its records meet and
+        those they do not."""
+        met = [c.text for c in self.conditions.values() if c.name in record_class.meets]
+        unmet = [c.text for c in self.conditions.values() if c.name not in record_class.meets]
+        parts = []
+        if met:
+            parts.append(" and ".join(met))
+        if unmet:
+            parts.append(("not " if met else "none of: ") + " or ".join(unmet))
+        parts += [f"{f.replace('_', ' ')} {o.replace('_', ' ')}" for f, o in record_class.options]
+        return "; ".join(parts)
+
+    def level_words(self, record_class: RecordClass, level: int) -> str:
+        """ "at least 2 records: a colonoscopy ...; not a positive FIT" """
+        noun = "record" if level == 1 else "records"
+        return f"at least {level} {noun} ({self.class_words(record_class)})"
+
+    def level_question(self, record_class: RecordClass, level: int) -> str:
+        what = self.meaning or f"the {self.name.replace('_', ' ')}"
+        return f"Does {what} include {self.level_words(record_class, level)}?"
+
+    # -- a case's history -------------------------------------------------------
+
+    def level_values(
+        self,
+        records: Sequence[Mapping[str, object]],
+        complete: bool,
+        anchors: Mapping[str, int],
+    ) -> dict[str, bool]:
+        """The boolean facts a case's records pin: each level its records reach
+        is true; with `complete`, every other level is false."""
+        counts: dict[int, int] = {}
+        for record in records:
+            found = self.class_of(record, anchors)
+            counts[found.index] = counts.get(found.index, 0) + 1
+        values: dict[str, bool] = {}
+        for record_class, level, name in self.level_facts():
+            reached = counts.get(record_class.index, 0) >= level
+            if reached or complete:
+                values[name] = reached
+        return values
+
+    @property
+    def references(self) -> list[str]:
+        """The date facts the conditions' tests move from."""
+        found: dict[str, None] = {}
+        for condition in self.conditions.values():
+            found.update(dict.fromkeys(t.reference for t in condition.tests if t.reference))
+        return list(found)
