@@ -261,8 +261,6 @@ def validate_case(
             if raw is not None:
                 histories[name] = raw
             continue
-        if fact is not None and policy.histories and policy.history_of(name) is not None:
-            fact = None  # a history's boolean facts come from its records only
         if fact is None:
             raise CaseError(
                 f"unknown fact {shown_name(name)} for policy {policy.name}"

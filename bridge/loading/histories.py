@@ -107,7 +107,7 @@ def read_histories(
                 question=history.level_question(record_class, level),
                 meaning=f"{history.meaning or history.name}: "
                 + history.level_words(record_class, level),
-                clauses=history.clauses,
+                clauses=history.class_clauses(record_class),
             )
     updated = replace(policy, facts=facts, histories=built)
     return updated, _statements(built.values())
@@ -386,6 +386,7 @@ class _Uses:
         self.distinct: dict[str, set[tuple[str, str, int]]] = defaultdict(set)
         self.read: dict[str, set[str]] = defaultdict(set)
         self.clauses: dict[str, set[str]] = defaultdict(set)
+        self.condition_clauses: dict[tuple[str, str], set[str]] = defaultdict(set)
 
 
 def _uses(parsed: Sequence[ast.AST], histories: Mapping[str, History]) -> _Uses:
@@ -476,6 +477,7 @@ def _one_use(
     found.read[history.name].add(condition.name)
     if criterion is not None:
         found.clauses[history.name].add(criterion)
+        found.condition_clauses[history.name, condition.name].add(criterion)
     count = 1
     if count_at is not None:
         given = arguments[count_at]
@@ -517,6 +519,10 @@ def _with_classes(history: History, uses: _Uses) -> History:
         thresholds=tuple(sorted(uses.counts.get(history.name, ()))),
         distinct_counts=tuple(sorted(uses.distinct.get(history.name, ()))),
         clauses=tuple(sorted(uses.clauses.get(history.name, ()))),
+        condition_clauses={
+            m: tuple(sorted(uses.condition_clauses.get((history.name, m), ())))
+            for m in history.conditions
+        },
     )
     keys = sorted(shaped.keys({}), key=lambda k: (sorted(k[0]), k[1]))
     classes = tuple(RecordClass(i, meets, options) for i, (meets, options) in enumerate(keys, 1))

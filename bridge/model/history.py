@@ -16,10 +16,12 @@ Invariants:
   classes some record falls in at those days.
 - `class_of(record, anchors)` is one of `classes`, and lies in
   `possible(anchors)`.
-- The boolean fact `level_fact(c, k)` says "at least k records of class c";
-  a scenario's count of class c is the highest k it chooses (see
-  kb/core/history.lp), so every count from a case's stated count up to the
-  cap is some scenario's.
+- The boolean fact `level_fact(c, k)` says "a k-th record of class c"; a
+  scenario's count of class c is the number of levels 1, 2, ... it holds
+  before the first it does not (kb/core/history.lp). A partial history pins
+  levels 1..n true (n its records of the class, cut at the cap) and leaves
+  the others free, so its counts are exactly n..cap; a complete one pins
+  every level, so its count is exactly n.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from datetime import date
 from itertools import product
 from typing import TYPE_CHECKING
 
-from policykb.bridge.model.policy import Fact, FactType
+from policykb.bridge.model.policy import Fact, FactType, Span
 
 if TYPE_CHECKING:
     from policykb.bridge.model.typed import CodeSet, Duration, Number
@@ -170,6 +172,8 @@ class History:
     """(condition, N) for each count the rules compare with (N + 1 for count_at_most)."""
     distinct_counts: tuple[tuple[str, str, int], ...] = ()
     """(condition, field, N) for each distinct_at_least of the rules."""
+    condition_clauses: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """Each condition and the criteria whose rules read it."""
 
     # -- classes --------------------------------------------------------------
 
@@ -289,10 +293,39 @@ class History:
         parts += [f"{f.replace('_', ' ')} {o.replace('_', ' ')}" for f, o in record_class.options]
         return "; ".join(parts)
 
-    def level_words(self, record_class: RecordClass, level: int) -> str:
-        """ "at least 2 records: a colonoscopy ...; not a positive FIT" """
+    def level_words(self, record_class: RecordClass, level: int, held: bool = True) -> str:
+        """ "at least 2 records (a colonoscopy ...; not a positive FIT)", or
+        for a level not held "fewer than 2 records (...)" ("no record" for 1)."""
         noun = "record" if level == 1 else "records"
-        return f"at least {level} {noun} ({self.class_words(record_class)})"
+        if held:
+            count = f"at least {level} {noun}"
+        else:
+            count = "no record" if level == 1 else f"fewer than {level} records"
+        return f"{count} ({self.class_words(record_class)})"
+
+    def level_of(self, fact: str) -> tuple[RecordClass, int] | None:
+        """The class and level of one of this history's boolean facts."""
+        for record_class, level, name in self.level_facts():
+            if name == fact:
+                return record_class, level
+        return None
+
+    def span(self, fact: str, held: bool) -> Span:
+        """A boolean fact of the history, held or not, in the analyst's terms:
+        JSON {"history": ..., "class": words, "at_least"|"fewer_than": K}."""
+        found = self.level_of(fact)
+        assert found is not None
+        record_class, level = found
+        key = "at_least" if held else "fewer_than"
+        data = {"history": self.name, "class": self.class_words(record_class), key: level}
+        words = f"{self.name}: {self.level_words(record_class, level, held)}"
+        return Span("history", data, words, held)
+
+    def class_clauses(self, record_class: RecordClass) -> tuple[str, ...]:
+        """The criteria whose rules read a condition the class meets (all that
+        read the history, for a class that meets none)."""
+        found = sorted({c for m in record_class.meets for c in self.condition_clauses.get(m, ())})
+        return tuple(found) or self.clauses
 
     def level_question(self, record_class: RecordClass, level: int) -> str:
         what = self.meaning or f"the {self.name.replace('_', ' ')}"
