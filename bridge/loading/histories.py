@@ -76,6 +76,20 @@ class _Refusal(Exception):
     def __init__(self, message: str, predicate: str, arity: int, first: str) -> None:
         super().__init__(message)
         self.where = (predicate, arity, first)
+        self.atom = ""
+        """The declaration as written (its ground atom), when one atom is at fault."""
+
+
+def _declared_line(source: PolicySource, atom: str) -> str | None:
+    """FILE:LINE of the fact whose head is `atom` (parsed again: only an error needs it)."""
+    from policykb.bridge.loading.parsing import policy_statements
+
+    for statement in policy_statements(source):
+        if statement.ast_type != ast.ASTType.Rule or statement.body:
+            continue
+        if str(statement.head).rstrip(".") == atom:
+            return location(statement)
+    return None
 
 
 def read_histories(
@@ -87,7 +101,9 @@ def read_histories(
     try:
         histories = _declarations(ctl, policy)
     except _Refusal as refusal:
-        where = declared_at(source, *refusal.where)
+        where = (_declared_line(source, refusal.atom) if refusal.atom else None) or declared_at(
+            source, *refusal.where
+        )
         raise PolicyError(f"{where}: {refusal}" if where else str(refusal)) from None
     uses = _uses(parsed, histories)
     built = {name: _with_classes(history, uses) for name, history in histories.items()}
@@ -131,13 +147,15 @@ def _declarations(ctl: clingo.Control, policy: Policy) -> dict[str, History]:
                 str(history),
             )
         if kind.name not in FIELD_TYPES:
-            raise _Refusal(
+            refusal = _Refusal(
                 f"record_field({history}, {field_name}, {kind}): the type must be one of "
                 + ", ".join(FIELD_TYPES),
                 "record_field",
                 3,
                 str(history),
             )
+            refusal.atom = f"record_field({history},{field_name},{kind})"
+            raise refusal
         fields[history.name][field_name.name] = Fact(
             name=f"{history.name}.{field_name.name}", type=FactType(kind.name), rank=0
         )
@@ -170,22 +188,26 @@ def _declarations(ctl: clingo.Control, policy: Policy) -> dict[str, History]:
         history = owner[condition.name]
         declared = fields[history].get(field_name.name)
         if declared is None:
-            raise _Refusal(
+            refusal = _Refusal(
                 f"condition_test({condition}, {field_name}, ...): {history} records have no "
                 f"field {field_name}",
                 "condition_test",
                 3,
                 str(condition),
             )
+            refusal.atom = f"condition_test({condition},{field_name},{test})"
+            raise refusal
         try:
             tests[condition.name].append(_test(field_name.name, declared, test, policy))
         except ValueError as error:
-            raise _Refusal(
+            refusal = _Refusal(
                 f"condition_test({condition}, {field_name}, {test}): {error}",
                 "condition_test",
                 3,
                 str(condition),
-            ) from None
+            )
+            refusal.atom = f"condition_test({condition},{field_name},{test})"
+            raise refusal from None
     histories: dict[str, History] = {}
     for name in names:
         if not fields[name]:
