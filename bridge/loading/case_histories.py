@@ -54,9 +54,7 @@ def history_facts(
 
 
 def _records(name: str, value: object) -> tuple[list[object], bool]:
-    form = (
-        f'a list of records, or {{"complete": true, "records": [...]}}, not {kind_of(value)}'
-    )
+    form = f'a list of records, or {{"complete": true, "records": [...]}}, not {kind_of(value)}'
     if isinstance(value, list):
         records, complete = value, False
     elif isinstance(value, Mapping):
@@ -68,7 +66,9 @@ def _records(name: str, value: object) -> tuple[list[object], bool]:
                 )
         complete = value.get("complete", False)
         if not isinstance(complete, bool):
-            raise CaseError(f"fact {name!r}: 'complete' must be true or false, not {kind_of(complete)}")
+            raise CaseError(
+                f"fact {name!r}: 'complete' must be true or false, not {kind_of(complete)}"
+            )
         records = value.get("records", [])
         if not isinstance(records, list):
             raise CaseError(f"fact {name!r}: 'records' must be a list, not {kind_of(records)}")

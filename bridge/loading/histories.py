@@ -185,11 +185,11 @@ def _declarations(ctl: clingo.Control, policy: Policy) -> dict[str, History]:
                 3,
                 str(condition),
             )
-        history = owner[condition.name]
-        declared = fields[history].get(field_name.name)
+        owned_by = owner[condition.name]
+        declared = fields[owned_by].get(field_name.name)
         if declared is None:
             refusal = _Refusal(
-                f"condition_test({condition}, {field_name}, ...): {history} records have no "
+                f"condition_test({condition}, {field_name}, ...): {owned_by} records have no "
                 f"field {field_name}",
                 "condition_test",
                 3,
@@ -212,12 +212,9 @@ def _declarations(ctl: clingo.Control, policy: Policy) -> dict[str, History]:
     for name in names:
         if not fields[name]:
             raise _Refusal(f"history {name} declares no record_field/3", "history", 1, name)
-        found = {
-            c: replace(condition, tests=tuple(tests[c]))
-            for c, condition in conditions[name].items()
-        }
-        for c, condition in found.items():
-            if not condition.tests:
+        found = {c: replace(cond, tests=tuple(tests[c])) for c, cond in conditions[name].items()}
+        for c, cond in found.items():
+            if not cond.tests:
                 raise _Refusal(
                     f"record_condition {c} has no condition_test/3", "record_condition", 3, c
                 )
@@ -229,11 +226,11 @@ def _declarations(ctl: clingo.Control, policy: Policy) -> dict[str, History]:
             question=questions.get(name, ""),
             meaning=meanings.get(name, ""),
         )
-        for field_name in fields[name]:
-            if len(histories[name].tests_of(field_name)) > MAX_TESTS_PER_FIELD:
+        for field_key in fields[name]:
+            if len(histories[name].tests_of(field_key)) > MAX_TESTS_PER_FIELD:
                 raise _Refusal(
                     f"history {name}: more than {MAX_TESTS_PER_FIELD} different tests on "
-                    f"field {field_name}",
+                    f"field {field_key}",
                     "history",
                     1,
                     name,
@@ -248,8 +245,7 @@ def _field_details(ctl: clingo.Control, fields: dict[str, dict[str, Fact]]) -> N
         history, name = args[0].name, args[1].name
         if history not in fields or name not in fields[history]:
             raise _Refusal(
-                f"{predicate}({args[0]}, {args[1]}, ...): no such record field "
-                "(record_field/3)",
+                f"{predicate}({args[0]}, {args[1]}, ...): no such record field (record_field/3)",
                 predicate,
                 arity,
                 str(args[0]),
@@ -271,8 +267,7 @@ def _field_details(ctl: clingo.Control, fields: dict[str, dict[str, Fact]]) -> N
         declared = field_of("field_bounds", 4, args)
         if not declared.type.numeric:
             raise _Refusal(
-                f"field_bounds({args[0]}, {args[1]}, ...): only number and date fields have "
-                "bounds",
+                f"field_bounds({args[0]}, {args[1]}, ...): only number and date fields have bounds",
                 "field_bounds",
                 4,
                 str(args[0]),
@@ -418,21 +413,27 @@ def _uses(parsed: Sequence[ast.AST], histories: Mapping[str, History]) -> _Uses:
         if statement.ast_type != ast.ASTType.Rule or statement.location.begin.filename in core:
             continue
         where = location(statement)
-        atoms: list[ast.AST] = []
-
-        class Collect(ast.Transformer):
-            def visit_SymbolicAtom(self, node: ast.AST) -> ast.AST:
-                atoms.append(node.symbol)
-                return node
-
+        collect = _Atoms()
         for literal in statement.body:
-            Collect()(literal)
+            collect(literal)
+        atoms = collect.found
         head = _criterion_of(statement)
         for symbol in atoms:
             if symbol.ast_type != ast.ASTType.Function:
                 continue
             _one_use(symbol, histories, found, where, head)
     return found
+
+
+class _Atoms(ast.Transformer):
+    """Collects the symbolic atoms of a body literal (inside aggregates too)."""
+
+    def __init__(self) -> None:
+        self.found: list[ast.AST] = []
+
+    def visit_SymbolicAtom(self, node: ast.AST) -> ast.AST:
+        self.found.append(node.symbol)
+        return node
 
 
 def _criterion_of(statement: ast.AST) -> str | None:
@@ -466,9 +467,7 @@ def _one_use(
     name, arity = symbol.name, len(symbol.arguments)
     first = _constant(symbol.arguments[0]) if symbol.arguments else None
     is_history = (
-        first is not None
-        and first.type == clingo.SymbolType.Function
-        and first.name in histories
+        first is not None and first.type == clingo.SymbolType.Function and first.name in histories
     )
     if name in INEXACT and is_history:
         raise PolicyError(
@@ -519,7 +518,11 @@ def _one_use(
     if field_at is not None:
         field_name = arguments[field_at]
         assert field_name is not None
-        declared = history.fields.get(field_name.name) if field_name.type == clingo.SymbolType.Function else None
+        declared = (
+            history.fields.get(field_name.name)
+            if field_name.type == clingo.SymbolType.Function
+            else None
+        )
         if declared is None or declared.type is not FactType.ENUM:
             raise PolicyError(
                 f"{where}: {name}({history.name}, {condition}, {field_name}, ...): "
@@ -573,6 +576,8 @@ def _statements(histories: Iterable[History]) -> list[ast.AST]:
     def fact(name: str, *arguments: clingo.Symbol) -> None:
         statements.append(ast.Rule(_WHERE, _literal(name, arguments), []))
 
+    for count in range(MAX_COUNT + 1):
+        fact("kb_history_next", Number(count), Number(count + 1))
     for history in histories:
         h = Function(history.name)
         for level in range(1, history.cap + 1):

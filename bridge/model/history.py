@@ -89,7 +89,9 @@ class FieldTest:
         assert self.duration is not None
         return [self.duration.after(day).toordinal()]
 
-    def passes(self, value: object, anchors: Mapping[str, int], sets: Mapping[str, CodeSet]) -> bool:
+    def passes(
+        self, value: object, anchors: Mapping[str, int], sets: Mapping[str, CodeSet]
+    ) -> bool:
         """Whether a record's field value passes (dates as day numbers, codes undotted)."""
         if self.kind == "is":
             return value == self.constants[0]
@@ -231,7 +233,9 @@ class History:
             seen.setdefault(tuple(outcome.values()), outcome)
         return [(outcome, None) for outcome in seen.values()]
 
-    def _samples(self, declared: Fact, tests: Sequence[FieldTest], anchors: Mapping[str, int]) -> list[object]:
+    def _samples(
+        self, declared: Fact, tests: Sequence[FieldTest], anchors: Mapping[str, int]
+    ) -> list[object]:
         """One value of the field in each region the tests divide it into."""
         kind = declared.type
         if kind is FactType.ENUM:
@@ -248,7 +252,10 @@ class History:
 
         cuts = [Cut(at, closed) for t in tests for at, closed in t.cut_points(anchors) or []]
         whole = kind is not FactType.DECIMAL
-        return [piece.representative(whole) for piece in intervals(declared.low, declared.high, cuts, whole)]
+        return [
+            piece.representative(whole)
+            for piece in intervals(declared.low, declared.high, cuts, whole)
+        ]
 
     def possible(self, anchors: Mapping[str, int]) -> list[RecordClass]:
         """The classes some record falls in at `anchors`."""
@@ -276,9 +283,7 @@ class History:
         return f"{self.name}_c{record_class.index}_n{level}"
 
     def level_facts(self) -> list[tuple[RecordClass, int, str]]:
-        return [
-            (c, k, self.level_fact(c, k)) for c in self.classes for k in range(1, self.cap + 1)
-        ]
+        return [(c, k, self.level_fact(c, k)) for c in self.classes for k in range(1, self.cap + 1)]
 
     def class_words(self, record_class: RecordClass) -> str:
         """A class in the policy's words: the conditions its records meet and

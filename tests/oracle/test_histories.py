@@ -121,14 +121,22 @@ def outcomes(facts: dict[str, Any]) -> dict[str, list[Any]]:
 
 def covered(dos: date, screening: tuple[bool, bool, bool], visits: bool, risk: bool) -> bool:
     routine, follow, colonoscopy = screening
-    return dos >= date(2021, 1, 1) and (routine or follow) and not (colonoscopy and not risk) and not visits
+    return (
+        dos >= date(2021, 1, 1)
+        and (routine or follow)
+        and not (colonoscopy and not risk)
+        and not visits
+    )
 
 
 def oracle(facts: dict[str, Any]) -> tuple[Verdict, set[str]]:
     dos, values = facts["dos"], outcomes(facts)
     names = list(values)
     verdicts = {
-        covered(dos, *(dict(zip(names, v, strict=True))[n] for n in ("screenings", "visits", "high_risk")))
+        covered(
+            dos,
+            *(dict(zip(names, v, strict=True))[n] for n in ("screenings", "visits", "high_risk")),
+        )
         for v in product(*values.values())
     }
     verdict = (
@@ -152,12 +160,22 @@ def oracle(facts: dict[str, Any]) -> tuple[Verdict, set[str]]:
 
 
 def _arguments(chosen: dict[str, Any]) -> dict[str, Any]:
-    return {"screening": chosen["screenings"], "visits": chosen["visits"], "risk": chosen["high_risk"]}
+    return {
+        "screening": chosen["screenings"],
+        "visits": chosen["visits"],
+        "risk": chosen["high_risk"],
+    }
 
 
 # -- cases -------------------------------------------------------------------------------
 
-SERVICE_DAYS = [date(2020, 12, 31), date(2021, 1, 1), date(2024, 2, 29), date(2024, 3, 31), date(2025, 8, 31)]
+SERVICE_DAYS = [
+    date(2020, 12, 31),
+    date(2021, 1, 1),
+    date(2024, 2, 29),
+    date(2024, 3, 31),
+    date(2025, 8, 31),
+]
 
 
 @st.composite
@@ -189,7 +207,10 @@ def document(facts: dict[str, Any]) -> dict[str, Any]:
         if records is None:
             continue
         rows = [
-            {f: (v.isoformat() if isinstance(v, date) else v) for f, v in zip(names, r, strict=True)}
+            {
+                f: (v.isoformat() if isinstance(v, date) else v)
+                for f, v in zip(names, r, strict=True)
+            }
             for r in records
         ]
         stated[name] = {"complete": True, "records": rows} if complete else rows
@@ -271,6 +292,7 @@ def test_absence_is_false_only_for_a_complete_history(evaluator: Evaluator) -> N
 def test_counts_per_calendar_year(evaluator: Evaluator) -> None:
     """Three long visits in the year of service, of two kinds, exclude; a
     visit on 31 December of the year before does not count."""
+
     def visits(days: list[str]) -> dict[str, Any]:
         kinds = ["physical", "speech", "physical"]
         rows = [{"kind": k, "date": d, "minutes": 30} for k, d in zip(kinds, days, strict=True)]
@@ -293,7 +315,10 @@ def test_counts_per_calendar_year(evaluator: Evaluator) -> None:
         ([{"test": "mri", "date": "2020-01-01", "result": "negative"}], "records[0], field 'test'"),
         ([{"test": "fit", "date": "2020-02-30", "result": "negative"}], "records[0], field 'date'"),
         ([{"test": "fit", "date": "2020-02-03"}], "records[0]: field 'result' is missing"),
-        ([{"test": "fit", "date": "2020-02-03", "result": "positive", "x": 1}], "unknown field 'x'"),
+        (
+            [{"test": "fit", "date": "2020-02-03", "result": "positive", "x": 1}],
+            "unknown field 'x'",
+        ),
         ({"complete": "yes", "records": []}, "'complete' must be true or false"),
         ({"complte": True, "records": []}, "unknown key 'complte'"),
         ([{"test": "fit", "date": "1999-12-31", "result": "positive"}], "records[0], field 'date'"),
@@ -321,13 +346,22 @@ criterion("C", "1", "c"). role("C", indication).
     ("extra", "message"),
     [
         ("condition_test(m, kind, is(z)).", "policy.lp:10: condition_test\\(m, kind, is\\(z\\)\\)"),
-        ("condition_test(m, day, at_least(3)).", "policy.lp:10: .*at_least does not compare a date"),
+        (
+            "condition_test(m, day, at_least(3)).",
+            "policy.lp:10: .*at_least does not compare a date",
+        ),
         ("condition_test(m, nope, holds).", "policy.lp:10: .*have no field nope"),
         ("record_field(h, x, text).", "policy.lp:10: record_field\\(h, x, text\\): the type"),
-        ("met(\"C\") :- count_at_least(h, m, 40).", "policy.lp:10: count_at_least.*from 1 to 12"),
-        ("met(\"C\") :- exists(h, other).", "policy.lp:10: .*other is not a record_condition"),
-        ("met(\"C\") :- sum_at_least(h, m, amount, 90).", "policy.lp:10: sum_at_least over a history cannot be made exact"),
-        ("met(\"C\") :- distinct_at_least(h, m, amount, 2).", "policy.lp:10: .*amount is not an enum field"),
+        ('met("C") :- count_at_least(h, m, 40).', "policy.lp:10: count_at_least.*from 1 to 12"),
+        ('met("C") :- exists(h, other).', "policy.lp:10: .*other is not a record_condition"),
+        (
+            'met("C") :- sum_at_least(h, m, amount, 90).',
+            "policy.lp:10: sum_at_least over a history cannot be made exact",
+        ),
+        (
+            'met("C") :- distinct_at_least(h, m, amount, 2).',
+            "policy.lp:10: .*amount is not an enum field",
+        ),
     ],
 )
 def test_bad_declarations_are_refused_with_file_and_line(
