@@ -556,7 +556,9 @@ def _with_classes(history: History, uses: _Uses) -> History:
 
 # -- program --------------------------------------------------------------------------
 
-_PLACE = ast.Position("<histories>", 1, 1)
+LINKS_FILE = "<histories>"
+"""Where the generated statements say they stand: analyses treat them as the core."""
+_PLACE = ast.Position(LINKS_FILE, 1, 1)
 _WHERE = ast.Location(_PLACE, _PLACE)
 
 
