@@ -54,6 +54,9 @@ def history_facts(
 
 
 def _records(name: str, value: object) -> tuple[list[object], bool]:
+    if isinstance(value, str):
+        # A Parquet or Arrow string column holds the history as JSON text.
+        value = history_cell(name, value)
     form = f'a list of records, or {{"complete": true, "records": [...]}}, not {kind_of(value)}'
     if isinstance(value, list):
         records, complete = value, False

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING
 from policykb.bridge.model.policy import Fact, FactType, Span
 
 if TYPE_CHECKING:
-    from policykb.bridge.model.typed import CodeSet, Duration, Number
+    from policykb.bridge.model.typed import CodeSet, Duration, Interval, Number
 
 MAX_COUNT = 12
 """The largest count threshold a rule may use on a history: a history holds
@@ -128,6 +128,41 @@ class FieldTest:
         if self.kind in RANGE_TESTS:
             return [(numbers[0], True), (numbers[1], False)]
         return [(numbers[0], _CLOSED_ABOVE[self.kind])]
+
+
+def _merged(
+    outcome: Mapping[FieldTest, bool],
+    combination: Sequence[tuple[dict[FieldTest, bool], tuple[str, str] | None]],
+) -> dict[FieldTest, bool]:
+    merged = dict(outcome)
+    for vectors, _ in combination:
+        merged.update(vectors)
+    return merged
+
+
+def _options(
+    combination: Sequence[tuple[dict[FieldTest, bool], tuple[str, str] | None]],
+) -> dict[str, str]:
+    return {option[0]: option[1] for _, option in combination if option is not None}
+
+
+def _joined(pieces: Sequence[Interval]) -> list[Interval]:
+    """Neighbouring intervals (in order, as `intervals` gives them) made one."""
+    from policykb.bridge.model.typed import Interval
+
+    joined: list[Interval] = []
+    for piece in pieces:
+        last = joined[-1] if joined else None
+        if (
+            last is not None
+            and last.high is not None
+            and last.high == piece.low
+            and last.high_closed != piece.low_closed
+        ):
+            joined[-1] = Interval(last.low, last.low_closed, piece.high, piece.high_closed)
+        else:
+            joined.append(piece)
+    return joined
 
 
 @dataclass(frozen=True)
@@ -257,6 +292,37 @@ class History:
             for piece in intervals(declared.low, declared.high, cuts, whole)
         ]
 
+    def ranges(self, record_class: RecordClass, anchors: Mapping[str, int]) -> list[str]:
+        """For each number or date field the class's records are bounded on,
+        the values they may have, in words ("date 2014-04-30 to 2024-03-30").
+        Empty for a field any of whose values fits, or when `anchors` lack a
+        reference date the field's tests move from."""
+        from policykb.bridge.model.typed import Cut, intervals
+
+        wanted = (record_class.meets, record_class.options)
+        found: list[str] = []
+        for name, declared in self.fields.items():
+            tests = self.tests_of(name)
+            if not declared.type.numeric or not tests or any(t.unresolved(anchors) for t in tests):
+                continue
+            cuts = [Cut(at, closed) for t in tests for at, closed in t.cut_points(anchors) or []]
+            whole = declared.type is not FactType.DECIMAL
+            pieces = intervals(declared.low, declared.high, cuts, whole)
+            others = [self._field_outcomes(f, anchors) for f in self.fields if f != name]
+            fitting = []
+            for piece in pieces:
+                sample = piece.representative(whole)
+                outcome = {t: t.passes(sample, anchors, self.code_sets) for t in tests}
+                if any(
+                    self.key(_merged(outcome, combination), _options(combination)) == wanted
+                    for combination in product(*others)
+                ):
+                    fitting.append(piece)
+            if fitting and len(fitting) < len(pieces):
+                words = " or ".join(declared.span(p).words for p in _joined(fitting))
+                found.append(f"{name.replace('_', ' ')} {words}")
+        return found
+
     def possible(self, anchors: Mapping[str, int]) -> list[RecordClass]:
         """The classes some record falls in at `anchors`."""
         keys = self.keys(anchors)
@@ -315,15 +381,22 @@ class History:
                 return record_class, level
         return None
 
-    def span(self, fact: str, held: bool) -> Span:
-        """A boolean fact of the history, held or not, in the analyst's terms:
-        JSON {"history": ..., "class": words, "at_least"|"fewer_than": K}."""
+    def span(self, fact: str, held: bool, anchors: Mapping[str, int]) -> Span:
+        """A boolean fact of the history, held or not, in the analyst's terms
+        as of `anchors`: JSON {"history": ..., "class": words, "ranges":
+        [words], "at_least"|"fewer_than": K}."""
         found = self.level_of(fact)
         assert found is not None
         record_class, level = found
         key = "at_least" if held else "fewer_than"
-        data = {"history": self.name, "class": self.class_words(record_class), key: level}
+        ranges = self.ranges(record_class, anchors)
+        data: dict[str, object] = {"history": self.name, "class": self.class_words(record_class)}
+        if ranges:
+            data["ranges"] = ranges
+        data[key] = level
         words = f"{self.name}: {self.level_words(record_class, level, held)}"
+        if ranges:
+            words = words[:-1] + "; " + "; ".join(ranges) + ")"
         return Span("history", data, words, held)
 
     def class_clauses(self, record_class: RecordClass) -> tuple[str, ...]:

@@ -65,7 +65,7 @@ class ValueDisplay:
             self.grounding.policy.history_of(fact) if self.grounding.policy.histories else None
         )
         if history is not None and isinstance(value, bool):
-            return history.span(fact, value)
+            return history.span(fact, value, self.grounding.anchors)
         assert isinstance(value, bool | str | frozenset)
         return value
 

@@ -144,5 +144,5 @@ class Explanations:
         region = declared.span(g.value_key(fact, value)) if declared.type.typed else None  # type: ignore[arg-type]
         history = g.policy.history_of(fact) if g.policy.histories else None
         if history is not None:
-            region = history.span(fact, value is True)
+            region = history.span(fact, value is True, g.anchors)
         return ExplanationItem(fact, value, citation.criterion, citation.text, assumed, region)

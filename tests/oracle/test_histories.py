@@ -20,6 +20,7 @@ completions give different verdicts.
 from __future__ import annotations
 
 import calendar
+import json
 from collections.abc import Iterable
 from datetime import date, timedelta
 from itertools import combinations_with_replacement, product
@@ -311,7 +312,8 @@ def test_counts_per_calendar_year(evaluator: Evaluator) -> None:
 @pytest.mark.parametrize(
     ("value", "message"),
     [
-        ("yes", "fact 'screenings' must be a list of records"),
+        ("yes", "column .screenings.: a history is written as JSON"),
+        (7, "fact .screenings. must be a list of records"),
         ([{"test": "mri", "date": "2020-01-01", "result": "negative"}], "records[0], field 'test'"),
         ([{"test": "fit", "date": "2020-02-30", "result": "negative"}], "records[0], field 'date'"),
         ([{"test": "fit", "date": "2020-02-03"}], "records[0]: field 'result' is missing"),
@@ -372,3 +374,88 @@ def test_bad_declarations_are_refused_with_file_and_line(
     (folder / "policy.lp").write_text(VOCABULARY + extra + "\n")
     with pytest.raises(PolicyError, match=message):
         KnowledgeBase([tmp_path]).evaluator("bad-history")
+
+
+# -- the other readers, the second engine, why ---------------------------------------
+
+
+def test_csv_cells_and_string_columns_hold_the_history_as_json(evaluator: Evaluator) -> None:
+    """CSV (and a Parquet or Arrow string column) write a history as the JSON
+    a case file would hold; it reads the same."""
+    from policykb.bridge.loading.case import csv_document
+
+    rows = {
+        "complete": True,
+        "records": [{"test": "colonoscopy", "date": "2014-04-30", "result": "negative"}],
+    }
+    row = {"date_of_service": "2024-03-31", "high_risk": "false", "screenings": json.dumps(rows)}
+    from_csv = validate_case(csv_document(row, evaluator.policy), evaluator.policy, "c")
+    as_json = validate_case(
+        {"facts": {"date_of_service": "2024-03-31", "high_risk": False, "screenings": rows}},
+        evaluator.policy,
+        "c",
+    )
+    as_string = validate_case(
+        {
+            "facts": {
+                "date_of_service": "2024-03-31",
+                "high_risk": False,
+                "screenings": json.dumps(rows),
+            }
+        },
+        evaluator.policy,
+        "c",
+    )
+    assert dict(from_csv.facts) == dict(as_json.facts) == dict(as_string.facts)
+    assert evaluator.evaluate(from_csv).verdict is Verdict.NOT_COVERED
+
+
+@pytest.mark.prolog
+@settings(
+    max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(facts=cases())
+def test_the_second_engine_agrees_on_histories(facts: dict[str, Any]) -> None:
+    kb = _kb()
+    case = kb.case(document(facts))
+    assert kb.cross_check(case) is oracle(facts)[0]
+
+
+_KB: list[KnowledgeBase] = []
+
+
+def _kb() -> KnowledgeBase:
+    if not _KB:
+        _KB.append(KnowledgeBase([FIXTURE]))
+    return _KB[0]
+
+
+@settings(
+    max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(facts=cases())
+def test_each_change_set_reaches_its_target_and_explanations_decide(facts: dict[str, Any]) -> None:
+    """Why over histories: every minimal explanation alone gives the verdict
+    and no piece of it can go; every change set gives the target verdict."""
+    kb = _kb()
+    evaluator = kb.evaluator(POLICY)
+    case = kb.case(document(facts))
+    answer = kb.why(case)
+    known = dict(case.facts)
+    anchored = evaluator.for_known(known)
+    for explanation in answer.explanations:
+        part = {item.fact: item.value for item in explanation}
+        part.setdefault("date_of_service", known["date_of_service"])
+        assert anchored.verdict_of(part) is answer.verdict
+        for item in explanation:
+            if item.fact == "date_of_service":
+                continue
+            smaller = {f: v for f, v in part.items() if f != item.fact}
+            assert anchored.verdict_of(smaller) is not answer.verdict
+    for changes in answer.changes:
+        changed = dict(known)
+        for change in changes:
+            value = change.value
+            changed[change.fact] = getattr(value, "example", value)
+        changed = {f: v for f, v in changed.items() if v is not None}
+        assert anchored.verdict_of(changed) is answer.target
