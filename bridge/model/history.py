@@ -212,6 +212,23 @@ class History:
     condition_clauses: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     """Each condition and the criteria whose rules read it."""
 
+    @property
+    def type_label(self) -> str:
+        """How a case writes the history, as a user reads it in a listing."""
+        fields = "; ".join(
+            f"{name}: {declared.type_label}" for name, declared in self.fields.items()
+        )
+        return (
+            f"a list of records {{{fields}}} (at least these), or "
+            '{"complete": true, "records": [...]} (exactly these)'
+        )
+
+    @property
+    def asked(self) -> str:
+        """The question that asks for the history."""
+        what = self.meaning or f"the {self.name.replace('_', ' ')}"
+        return self.question or f"What are {what}?"
+
     # -- classes --------------------------------------------------------------
 
     def tests_of(self, name: str) -> list[FieldTest]:
