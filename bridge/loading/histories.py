@@ -48,7 +48,10 @@ USES = {
     ("count_at_least", 3): (1, None, 2),
     ("count_at_most", 3): (1, None, 2),
     ("distinct_at_least", 4): (1, 2, 3),
+    ("latest_within", 3): (1, None, None),
+    ("earliest_within", 3): (1, None, None),
 }
+ORDERS = {"latest_within": "latest", "earliest_within": "earliest"}
 # Sums of a field over unknown records: the extra records of a partial history
 # could add any amount, and the amounts of records of one class differ, so a
 # class count does not decide a sum; refused rather than answered inexactly.
@@ -404,6 +407,7 @@ class _Uses:
         self.read: dict[str, set[str]] = defaultdict(set)
         self.clauses: dict[str, set[str]] = defaultdict(set)
         self.condition_clauses: dict[tuple[str, str], set[str]] = defaultdict(set)
+        self.orders: dict[str, set[tuple[str, str, str]]] = defaultdict(set)
 
 
 def _uses(parsed: Sequence[ast.AST], histories: Mapping[str, History]) -> _Uses:
@@ -499,6 +503,8 @@ def _one_use(
     if criterion is not None:
         found.clauses[history.name].add(criterion)
         found.condition_clauses[history.name, condition.name].add(criterion)
+    if name in ORDERS:
+        _order_use(symbol, history, arguments, found, where, criterion)
     count = 1
     if count_at is not None:
         given = arguments[count_at]
@@ -532,8 +538,59 @@ def _one_use(
         found.distinct[history.name].add((condition.name, field_name.name, count))
 
 
+def _order_use(
+    symbol: ast.AST,
+    history: History,
+    arguments: Sequence[clingo.Symbol | None],
+    found: _Uses,
+    where: str,
+    criterion: str | None,
+) -> None:
+    """latest_within(H, M, W) or earliest_within(H, M, W): W must test one date field only."""
+    name = symbol.name
+    window = arguments[2]
+    assert window is not None and arguments[1] is not None
+    condition = (
+        history.conditions.get(window.name) if window.type == clingo.SymbolType.Function else None
+    )
+    fields = {t.field for t in condition.tests} if condition is not None else set()
+    dated = len(fields) == 1 and history.fields[next(iter(fields))].type is FactType.DATE
+    if condition is None or not dated:
+        raise PolicyError(
+            f"{where}: {name}({history.name}, {arguments[1]}, {window}): {window} must be a "
+            f"record_condition/3 of {history.name} that tests one date field only (the window)"
+        )
+    found.read[history.name].add(window.name)
+    if criterion is not None:
+        found.condition_clauses[history.name, window.name].add(criterion)
+    found.orders[history.name].add((arguments[1].name, window.name, ORDERS[name]))
+
+
+def _with_orders(history: History, orders: set[tuple[str, str, str]]) -> History:
+    """The history with a made condition for each end of each window that
+    latest_within or earliest_within reads: records past that end."""
+    conditions = dict(history.conditions)
+    beyond: list[tuple[str, str, str]] = []
+    for window, direction in sorted({(w, d) for _, w, d in orders}):
+        declared = history.conditions[window]
+        for number, test in enumerate(declared.tests, 1):
+            past = test.past(direction == "latest")
+            if past is None:
+                continue
+            made = f"kb_{direction}_{window}_{number}"
+            side = "later" if direction == "latest" else "earlier"
+            conditions[made] = Condition(
+                made, history.name, f"{side} than {declared.text}", (past,)
+            )
+            beyond.append((window, direction, made))
+    return replace(
+        history, conditions=conditions, orders=tuple(sorted(orders)), beyond=tuple(beyond)
+    )
+
+
 def _with_classes(history: History, uses: _Uses) -> History:
     """The history with its cap, fields counted distinct and record classes."""
+    history = _with_orders(history, uses.orders.get(history.name, set()))
     counts = [n for _, n in uses.counts.get(history.name, ())]
     distinct = tuple(sorted({f for _, f, _ in uses.distinct.get(history.name, ())}))
     cap = max([1, *counts])
@@ -592,6 +649,14 @@ def _statements(histories: Iterable[History]) -> list[ast.AST]:
                 fact("kb_history_field", h, c, Function(field_name), _option(option))
         for condition, count in history.thresholds:
             fact("kb_history_count", h, Function(condition), Number(count))
+        for condition, window, direction in history.orders:
+            fact("kb_history_order", h, Function(condition), Function(window), Function(direction))
+            fact("kb_history_pair", h, Function(condition), Function(window))
+            for ends, side, made in history.beyond:
+                if (ends, side) == (window, direction):
+                    fact("kb_history_pair", h, Function(condition), Function(made))
+        for window, direction, made in history.beyond:
+            fact("kb_history_beyond", h, Function(window), Function(direction), Function(made))
         for condition, field_name, count in history.distinct_counts:
             fact("kb_history_distinct", h, Function(condition), Function(field_name), Number(count))
         for record_class, level, name in history.level_facts():

@@ -56,6 +56,14 @@ _CLOSED_ABOVE = {
 }
 ORDER_TESTS = frozenset(_CLOSED_ABOVE)
 RANGE_TESTS = frozenset({"between", "in_year_of"})
+YEAR_EDGES = {"after_year_of": 1, "before_year_of": 0}
+"""Tests made for latest_within and earliest_within: a date on or after the
+first day of the year after (before the first day of) the year of Reference
+moved by N years; the year whose first day each cuts at, counted from it."""
+# What lies past a window's end: the test a date passes when it is later
+# (earlier) than every date one of the window's tests lets through.
+LATER = {"on_or_before": "after", "before": "on_or_after", "in_year_of": "after_year_of"}
+EARLIER = {"on_or_after": "before", "after": "on_or_before", "in_year_of": "before_year_of"}
 
 
 @dataclass(frozen=True)
@@ -83,6 +91,8 @@ class FieldTest:
         if self.reference not in anchors:
             return None
         day = date.fromordinal(anchors[self.reference])
+        if self.kind in YEAR_EDGES:
+            return [date(day.year + self.years + YEAR_EDGES[self.kind], 1, 1).toordinal()]
         if self.kind == "in_year_of":
             year = day.year + self.years
             return [date(year, 1, 1).toordinal(), date(year, 12, 31).toordinal()]
@@ -107,7 +117,7 @@ class FieldTest:
         if self.kind in RANGE_TESTS:
             return numbers[0] <= number <= numbers[1]
         limit = numbers[0]
-        if self.kind in ("at_least", "on_or_after"):
+        if self.kind in ("at_least", "on_or_after", "after_year_of"):
             return number >= limit
         if self.kind in ("at_most", "on_or_before"):
             return number <= limit
@@ -127,7 +137,24 @@ class FieldTest:
             return None
         if self.kind in RANGE_TESTS:
             return [(numbers[0], True), (numbers[1], False)]
+        if self.kind in YEAR_EDGES:
+            return [(numbers[0], True)]
         return [(numbers[0], _CLOSED_ABOVE[self.kind])]
+
+    def past(self, later: bool) -> FieldTest | None:
+        """The test a date passes exactly when it is later (with `later`,
+        else earlier) than every date this test lets through; None when this
+        test sets no such end."""
+        if self.kind == "between":
+            if later:
+                return FieldTest(self.field, "after", (self.constants[1],))
+            return FieldTest(self.field, "before", (self.constants[0],))
+        kind = (LATER if later else EARLIER).get(self.kind)
+        if kind is None:
+            return None
+        return FieldTest(
+            self.field, kind, self.constants, self.reference, self.duration, self.years
+        )
 
 
 def _merged(
@@ -209,6 +236,12 @@ class History:
     """(condition, N) for each count the rules compare with (N + 1 for count_at_most)."""
     distinct_counts: tuple[tuple[str, str, int], ...] = ()
     """(condition, field, N) for each distinct_at_least of the rules."""
+    orders: tuple[tuple[str, str, str], ...] = ()
+    """(condition, window, latest|earliest) for each latest_within and
+    earliest_within of the rules."""
+    beyond: tuple[tuple[str, str, str], ...] = ()
+    """(window, latest|earliest, condition): a made condition met by the dates
+    later (earlier) than the window lets through, one per end the window sets."""
     condition_clauses: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     """Each condition and the criteria whose rules read it."""
 

@@ -53,8 +53,9 @@ def months_from(day: date, months: int) -> date:
 # -- the oracle, from the criteria's text -----------------------------------------------
 
 
-def screening_rules(dos: date, records: Iterable[Record]) -> tuple[bool, bool, bool]:
-    """(ROUTINE, FOLLOW, a colonoscopy in the 119 months before) for a complete list."""
+def screening_rules(dos: date, records: Iterable[Record]) -> tuple[bool, bool, bool, bool]:
+    """(ROUTINE, FOLLOW, SIGMOID, a colonoscopy in the 119 months before) for a
+    complete list."""
     records = list(records)
     colonoscopy = any(
         t == "colonoscopy" and months_from(dos, -119) <= d < dos for t, d, _ in records
@@ -63,34 +64,46 @@ def screening_rules(dos: date, records: Iterable[Record]) -> tuple[bool, bool, b
         t == "fit" and r == "positive" and months_from(dos, -6) <= d < dos for t, d, r in records
     )
     fits_this_year = sum(1 for t, d, _ in records if t == "fit" and d.year == dos.year)
-    return not colonoscopy, positive_fit and fits_this_year <= 2, colonoscopy
+    sigmoidoscopies = [d for t, d, _ in records if t == "sigmoidoscopy"]
+    last_sigmoidoscopy_old = bool(sigmoidoscopies) and max(sigmoidoscopies) < months_from(dos, -59)
+    follow = positive_fit and fits_this_year <= 2
+    return not colonoscopy, follow, last_sigmoidoscopy_old, colonoscopy
 
 
-def visit_rule(dos: date, records: Iterable[Record]) -> bool:
-    """VISITS for a complete list of visits."""
+def visit_rules(dos: date, records: Iterable[Record]) -> tuple[bool, bool]:
+    """(VISITS, NEW) for a complete list of visits."""
     records = list(records)
     long_this_year = sum(1 for _, d, m in records if d.year == dos.year and m >= 30)
     kinds = {k for k, d, _ in records if d >= date(2021, 1, 1)}
-    return long_this_year >= 3 and len(kinds) >= 2
+    physical = [d for k, d, _ in records if k == "physical"]
+    first_physical_new = bool(physical) and min(physical) >= date(2021, 1, 1)
+    return long_this_year >= 3 and len(kinds) >= 2, first_physical_new
 
 
-def boundary_days(dos: date) -> list[date]:
-    """A day on each side of every boundary the text draws, and the date of service."""
-    edges = [months_from(dos, -119), months_from(dos, -6), dos, date(dos.year, 1, 1)]
-    edges += [date(dos.year + 1, 1, 1), date(2021, 1, 1)]
+def around(edges: Iterable[date]) -> list[date]:
+    """Each edge and the day before it, from 2000-01-01 (the screenings' bound) on."""
     days = {e + timedelta(days=k) for e in edges for k in (-1, 0)}
     return sorted(d for d in days if d >= date(2000, 1, 1))
 
 
 def screening_pool(dos: date) -> list[Record]:
-    days = boundary_days(dos)
-    pool: list[Record] = [("colonoscopy", d, "negative") for d in days]
-    pool += [("fit", d, r) for d in days for r in ("negative", "positive")]
-    return [*pool, ("sigmoidoscopy", days[0], "negative")]
+    """A record of each test on each side of every edge the text draws for it."""
+    year = [date(dos.year, 1, 1), date(dos.year + 1, 1, 1)]
+    pool: list[Record] = [
+        ("colonoscopy", d, "negative") for d in around([months_from(dos, -119), dos])
+    ]
+    pool += [
+        ("fit", d, r)
+        for d in around([months_from(dos, -6), dos, *year])
+        for r in ("negative", "positive")
+    ]
+    pool += [("sigmoidoscopy", d, "negative") for d in around([months_from(dos, -59), dos])]
+    return pool
 
 
 def visit_pool(dos: date) -> list[Record]:
-    return [(k, d, m) for k in ("physical", "speech") for d in boundary_days(dos) for m in (29, 30)]
+    days = around([date(dos.year, 1, 1), date(dos.year + 1, 1, 1), date(2021, 1, 1)])
+    return [(k, d, m) for k in ("physical", "speech") for d in days for m in (29, 30)]
 
 
 def completions(stated: list[Record] | None, complete: bool, pool: list[Record], extras: int):
@@ -109,25 +122,25 @@ def outcomes(facts: dict[str, Any]) -> dict[str, list[Any]]:
     """The values each unknown part of the case can give its rules."""
     dos = facts["dos"]
     screening, visits = facts["screenings"], facts["visits"]
-    # 4 extras: a colonoscopy, and three FITs this year of which one positive.
+    # 5 extras reach every outcome: a colonoscopy, three FITs this year (past
+    # a stated positive one) and a sigmoidoscopy.
     s_out = {
         screening_rules(dos, c)
-        for c in completions(screening[0], screening[1], screening_pool(dos), 4)
+        for c in completions(screening[0], screening[1], screening_pool(dos), 5)
     }
-    # 3 extras: three long visits this year, of two kinds.
-    v_out = {visit_rule(dos, c) for c in completions(visits[0], visits[1], visit_pool(dos), 3)}
+    # 4 extras: three long visits this year of two kinds, and a physical one before 2021.
+    v_out = {visit_rules(dos, c) for c in completions(visits[0], visits[1], visit_pool(dos), 4)}
     risk = [facts["high_risk"]] if facts["high_risk"] is not None else [True, False]
     return {"screenings": sorted(s_out), "visits": sorted(v_out), "high_risk": risk}
 
 
-def covered(dos: date, screening: tuple[bool, bool, bool], visits: bool, risk: bool) -> bool:
-    routine, follow, colonoscopy = screening
-    return (
-        dos >= date(2021, 1, 1)
-        and (routine or follow)
-        and not (colonoscopy and not risk)
-        and not visits
-    )
+def covered(
+    dos: date, screening: tuple[bool, bool, bool, bool], visits: tuple[bool, bool], risk: bool
+) -> bool:
+    routine, follow, sigmoid, colonoscopy = screening
+    excluded, new = visits
+    indicated = routine or follow or sigmoid or new
+    return dos >= date(2021, 1, 1) and indicated and not (colonoscopy and not risk) and not excluded
 
 
 def oracle(facts: dict[str, Any]) -> tuple[Verdict, set[str]]:
@@ -459,3 +472,43 @@ def test_each_change_set_reaches_its_target_and_explanations_decide(facts: dict[
             changed[change.fact] = getattr(value, "example", value)
         changed = {f: v for f, v in changed.items() if v is not None}
         assert anchored.verdict_of(changed) is answer.target
+
+
+def test_latest_and_earliest_read_the_whole_history(evaluator: Evaluator) -> None:
+    """SIGMOID: the last sigmoidoscopy more than 59 months back (2024-03-31
+    minus 59 months is 2019-04-30). NEW: the first physical visit in 2021 or
+    later. A later (earlier) record than the window undoes it; a partial
+    history leaves it open unless a stated record already undoes it."""
+    from policykb.bridge.model.result import Status
+
+    def status(criterion: str, stated: dict[str, Any]) -> Status:
+        stated = {"date_of_service": "2024-03-31", **stated}
+        case = validate_case({"policy": POLICY, "facts": stated}, evaluator.policy, "c")
+        return evaluator.evaluate(case).criteria[criterion]
+
+    def records(kind: str, days: list[str], complete: bool = True) -> object:
+        rows = [
+            {"test": kind, "date": d, "result": "negative"}
+            if kind == "sigmoidoscopy"
+            else {"kind": kind, "date": d, "minutes": 20}
+            for d in days
+        ]
+        return {"complete": True, "records": rows} if complete else rows
+
+    def sigmoid(days: list[str], complete: bool = True) -> Status:
+        return status("SIGMOID", {"screenings": records("sigmoidoscopy", days, complete)})
+
+    assert sigmoid(["2019-04-29"]) is Status.MET
+    assert sigmoid(["2019-04-30"]) is Status.NOT_MET
+    assert sigmoid(["2019-04-29", "2023-01-01"]) is Status.NOT_MET
+    assert sigmoid([]) is Status.NOT_MET
+    assert sigmoid(["2019-04-29"], complete=False) is Status.UNKNOWN
+    assert sigmoid(["2023-01-01"], complete=False) is Status.NOT_MET
+
+    def new(days: list[str], complete: bool = True) -> Status:
+        return status("NEW", {"visits": records("physical", days, complete)})
+
+    assert new(["2021-01-01"]) is Status.MET
+    assert new(["2020-12-31", "2022-05-05"]) is Status.NOT_MET
+    assert new(["2021-01-01"], complete=False) is Status.UNKNOWN
+    assert new(["2020-12-31"], complete=False) is Status.NOT_MET
