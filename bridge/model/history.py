@@ -306,16 +306,16 @@ class History:
                 ({t: t.passes(o, anchors, self.code_sets) for t in tests}, (name, o))
                 for o in declared.options
             ]
-        if any(t.unresolved(anchors) for t in tests):
-            return [
-                (dict(zip(tests, bits, strict=True)), None)
-                for bits in product((False, True), repeat=len(tests))
-            ]
-        samples = self._samples(declared, tests, anchors)
+        # Tests whose reference date `anchors` lack may come out either way
+        # beside each region of the others: a superset of every day's outcomes.
+        free = [t for t in tests if t.unresolved(anchors)]
+        fixed = [t for t in tests if not t.unresolved(anchors)]
         seen: dict[tuple[bool, ...], dict[FieldTest, bool]] = {}
-        for sample in samples:
-            outcome = {t: t.passes(sample, anchors, self.code_sets) for t in tests}
-            seen.setdefault(tuple(outcome.values()), outcome)
+        for sample in self._samples(declared, fixed, anchors):
+            outcome = {t: t.passes(sample, anchors, self.code_sets) for t in fixed}
+            for bits in product((False, True), repeat=len(free)):
+                both = {**outcome, **dict(zip(free, bits, strict=True))}
+                seen.setdefault(tuple(both[t] for t in tests), both)
         return [(outcome, None) for outcome in seen.values()]
 
     def _samples(
@@ -378,8 +378,11 @@ class History:
         keys = self.keys(anchors)
         return [c for c in self.classes if (c.meets, c.options) in keys]
 
-    def class_of(self, record: Mapping[str, object], anchors: Mapping[str, int]) -> RecordClass:
-        """The class of a checked record (dates as day numbers, codes undotted)."""
+    def class_of(
+        self, record: Mapping[str, object], anchors: Mapping[str, int]
+    ) -> RecordClass | None:
+        """The class of a checked record (dates as day numbers, codes undotted);
+        None for a record that meets no condition, which no rule reads."""
         vectors = {
             t: t.passes(record[t.field], anchors, self.code_sets)
             for name in self.fields
@@ -387,6 +390,8 @@ class History:
         }
         options = {f: str(record[f]) for f in self.distinct}
         meets, chosen = self.key(vectors, options)
+        if not meets:
+            return None
         for candidate in self.classes:
             if candidate.meets == meets and candidate.options == chosen:
                 return candidate
@@ -398,8 +403,21 @@ class History:
         """The boolean fact "at least `level` records of `record_class`"."""
         return f"{self.name}_c{record_class.index}_n{level}"
 
+    def class_cap(self, record_class: RecordClass) -> int:
+        """The most records of a class the rules can tell apart: the largest
+        count threshold of a condition the class meets (at least 1). A count
+        test sums the classes meeting its condition, each cut at its cap, which
+        is at least that test's threshold: the sum reaches the threshold
+        exactly when the true count does."""
+        found = [n for m, n in self.thresholds if m in record_class.meets]
+        return max([1, *found])
+
     def level_facts(self) -> list[tuple[RecordClass, int, str]]:
-        return [(c, k, self.level_fact(c, k)) for c in self.classes for k in range(1, self.cap + 1)]
+        return [
+            (c, k, self.level_fact(c, k))
+            for c in self.classes
+            for k in range(1, self.class_cap(c) + 1)
+        ]
 
     def class_words(self, record_class: RecordClass) -> str:
         """A class in the policy's words: the conditions its records meet and
@@ -472,9 +490,16 @@ class History:
         counts: dict[int, int] = {}
         for record in records:
             found = self.class_of(record, anchors)
-            counts[found.index] = counts.get(found.index, 0) + 1
+            if found is not None:
+                counts[found.index] = counts.get(found.index, 0) + 1
+        # A class no record can fall in as of the case's dates is never read
+        # (kb_history_possible/2): its facts stay unknown, and so out of
+        # explanations and changes.
+        possible = {c.index for c in self.possible(anchors)}
         values: dict[str, bool] = {}
         for record_class, level, name in self.level_facts():
+            if record_class.index not in possible:
+                continue
             reached = counts.get(record_class.index, 0) >= level
             if reached or complete:
                 values[name] = reached
