@@ -17,8 +17,9 @@ from datetime import date
 from typing import TYPE_CHECKING
 
 from policykb.bridge.loading.case import _nearest, check_value, kind_of, shown_name
+from policykb.bridge.model.dates import parse_date
 from policykb.bridge.model.errors import CaseError
-from policykb.bridge.model.policy import FactType
+from policykb.bridge.model.policy import Fact, FactType
 
 if TYPE_CHECKING:
     from policykb.bridge.model.history import History
@@ -99,6 +100,10 @@ def _record(history: History, index: int, record: object) -> dict[str, object]:
         raw = record.get(field_name)
         if raw is None:
             raise CaseError(f"{where}: field {field_name!r} is missing ({declared.type_label})")
+        quick = _quick(declared, raw)
+        if quick is not None:
+            checked[field_name] = quick
+            continue
         try:
             value = check_value(declared, raw)
         except CaseError as error:
@@ -113,6 +118,28 @@ def _record(history: History, index: int, record: object) -> dict[str, object]:
         else:
             checked[field_name] = value
     return checked
+
+
+def _quick(declared: Fact, raw: object) -> object | None:
+    """A well-formed enum, bool, whole number or date as the classes compare
+    it, without building an error message; None to check it the long way."""
+    kind = declared.type
+    if kind is FactType.ENUM and type(raw) is str and raw in declared.options:
+        return raw
+    if kind is FactType.BOOL and type(raw) is bool:
+        return raw
+    number: int | None = None
+    if kind is FactType.INT and type(raw) is int:
+        number = raw
+    elif kind is FactType.DATE and type(raw) is str:
+        day = parse_date(raw)
+        number = day.toordinal() if day is not None else None
+    if number is None:
+        return None
+    low, high = declared.low, declared.high
+    if (low is not None and number < low) or (high is not None and number > high):
+        return None
+    return number
 
 
 def history_cell(column: str, cell: str) -> object:

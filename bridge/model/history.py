@@ -29,6 +29,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from functools import cached_property, lru_cache
 from itertools import product
 from typing import TYPE_CHECKING
 
@@ -90,14 +91,18 @@ class FieldTest:
             return list(self.constants)  # type: ignore[arg-type]  # numbers for order tests
         if self.reference not in anchors:
             return None
-        day = date.fromordinal(anchors[self.reference])
+        return list(_moved(self, anchors[self.reference]))
+
+    def _limits_at(self, day_number: int) -> tuple[Number, ...]:
+        """The limits with the reference date on `day_number` (a relative test)."""
+        day = date.fromordinal(day_number)
         if self.kind in YEAR_EDGES:
-            return [date(day.year + self.years + YEAR_EDGES[self.kind], 1, 1).toordinal()]
+            return (date(day.year + self.years + YEAR_EDGES[self.kind], 1, 1).toordinal(),)
         if self.kind == "in_year_of":
             year = day.year + self.years
-            return [date(year, 1, 1).toordinal(), date(year, 12, 31).toordinal()]
+            return (date(year, 1, 1).toordinal(), date(year, 12, 31).toordinal())
         assert self.duration is not None
-        return [self.duration.after(day).toordinal()]
+        return (self.duration.after(day).toordinal(),)
 
     def passes(
         self, value: object, anchors: Mapping[str, int], sets: Mapping[str, CodeSet]
@@ -192,6 +197,13 @@ def _joined(pieces: Sequence[Interval]) -> list[Interval]:
     return joined
 
 
+@lru_cache(maxsize=4096)
+def _moved(test: FieldTest, day_number: int) -> tuple[Number, ...]:
+    """A relative test's limits with its reference date on `day_number`
+    (a batch's cases share a few days)."""
+    return test._limits_at(day_number)
+
+
 @dataclass(frozen=True)
 class Condition:
     """A named test on one record: every one of `tests` passes."""
@@ -266,10 +278,23 @@ class History:
 
     def tests_of(self, name: str) -> list[FieldTest]:
         """The distinct tests the conditions make on field `name`, in order."""
-        found: dict[FieldTest, None] = {}
+        return self._tests.get(name, [])
+
+    @cached_property
+    def _tests(self) -> dict[str, list[FieldTest]]:
+        found: dict[str, dict[FieldTest, None]] = {}
         for condition in self.conditions.values():
-            found.update(dict.fromkeys(t for t in condition.tests if t.field == name))
-        return list(found)
+            for test in condition.tests:
+                found.setdefault(test.field, {})[test] = None
+        return {name: list(tests) for name, tests in found.items()}
+
+    @cached_property
+    def _by_key(self) -> dict[Key, RecordClass]:
+        return {(c.meets, c.options): c for c in self.classes}
+
+    @cached_property
+    def _possible(self) -> dict[tuple[tuple[str, int], ...], list[RecordClass]]:
+        return {}
 
     def key(self, vectors: Mapping[FieldTest, bool], options: Mapping[str, str]) -> Key:
         """The class key of a record whose tests come out as `vectors`."""
@@ -374,9 +399,17 @@ class History:
         return found
 
     def possible(self, anchors: Mapping[str, int]) -> list[RecordClass]:
-        """The classes some record falls in at `anchors`."""
-        keys = self.keys(anchors)
-        return [c for c in self.classes if (c.meets, c.options) in keys]
+        """The classes some record falls in at `anchors` (kept per day: a
+        batch's cases share a few)."""
+        mine = tuple(sorted((r, d) for r, d in anchors.items() if r in self.references))
+        found = self._possible.get(mine)
+        if found is None:
+            keys = self.keys(anchors)
+            found = [c for c in self.classes if (c.meets, c.options) in keys]
+            if len(self._possible) > 64:
+                self._possible.clear()
+            self._possible[mine] = found
+        return found
 
     def class_of(
         self, record: Mapping[str, object], anchors: Mapping[str, int]
@@ -392,9 +425,9 @@ class History:
         meets, chosen = self.key(vectors, options)
         if not meets:
             return None
-        for candidate in self.classes:
-            if candidate.meets == meets and candidate.options == chosen:
-                return candidate
+        found = self._by_key.get((meets, chosen))
+        if found is not None:
+            return found
         raise ValueError(f"a record of {self.name} falls in no class")  # classes are a superset
 
     # -- the boolean facts ----------------------------------------------------
@@ -505,7 +538,7 @@ class History:
                 values[name] = reached
         return values
 
-    @property
+    @cached_property
     def references(self) -> list[str]:
         """The date facts the conditions' tests move from."""
         found: dict[str, None] = {}
