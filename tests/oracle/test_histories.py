@@ -2,9 +2,10 @@
 
 The screening-history fixture reads two histories: screenings (a frequency
 limit and a routine screening over 119 months, a follow-on after a positive
-FIT in 6 months, at most 2 FITs in the calendar year) and therapy visits (3
-long visits in the calendar year with 2 kinds of therapy since 2021). The
-oracle below is written from the fixture's criteria text with its own
+FIT in 6 months with at most 2 FITs in the calendar year, the last
+sigmoidoscopy more than 59 months back) and therapy visits (3 long visits in
+the calendar year with 2 kinds of therapy since 2021; the first physical
+therapy visit in 2021 or later). The oracle below is written from the fixture's criteria text with its own
 calendar arithmetic: it enumerates the completions of each history (the
 stated records plus any multiset of extra records from a pool that holds a
 record on each side of every boundary of the text, up to as many extras as
