@@ -55,7 +55,10 @@ ORDERS = {"latest_within": "latest", "earliest_within": "earliest"}
 # Sums of a field over unknown records: the extra records of a partial history
 # could add any amount, and the amounts of records of one class differ, so a
 # class count does not decide a sum; refused rather than answered inexactly.
-INEXACT = {"sum_at_least", "sum_at_most", "sum_above", "sum_below", "run_at_least"}
+INEXACT = {"sum_at_least", "sum_at_most", "sum_above", "sum_below"}
+# Not in the language yet: a run of consecutive days compares records' dates
+# with each other, which record classes do not tell.
+UNSUPPORTED = {"run_at_least", "run_at_most"}
 
 
 def declares_histories(ctl: clingo.Control) -> bool:
@@ -477,6 +480,11 @@ def _one_use(
         raise PolicyError(
             f"{where}: {name} over a history cannot be made exact: records the case does not "
             "state could add any amount (use count_at_least over a condition on the field)"
+        )
+    if name in UNSUPPORTED and is_history:
+        raise PolicyError(
+            f"{where}: {name}: runs of consecutive days over a history are not in the "
+            "language yet (a record's date compared with another record's)"
         )
     if (name, arity) not in USES or not histories:
         return
