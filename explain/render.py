@@ -100,6 +100,43 @@ def _wrap(text: str, first: str, rest: str, width: int) -> list[str]:
     return lines or [first.rstrip()]
 
 
+def questions(evaluation: Evaluation, policy: Policy) -> list[tuple[str, str, list[str]]]:
+    """The questions to ask, in order: (question, fact, criteria). A history's
+    missing facts are one question, the history's, naming each record class
+    the verdict still turns on and the counts of it that matter."""
+    found: list[tuple[str, str, list[str]]] = []
+    levels: dict[str, dict[int, list[int]]] = {}
+    for missing in evaluation.missing:
+        history = policy.history_of(missing.fact) if policy.histories else None
+        if history is None:
+            found.append((missing.question, missing.fact, list(missing.criteria)))
+            continue
+        if history.name not in levels:
+            levels[history.name] = {}
+            found.append(("", history.name, []))
+        place = history.level_of(missing.fact)
+        assert place is not None
+        levels[history.name].setdefault(place[0].index, []).append(place[1])
+        criteria = next(c for q, n, c in found if n == history.name)
+        criteria += [c for c in missing.criteria if c not in criteria]
+    return [
+        (history_question(policy, name, levels[name]) if name in levels else question, name, c)
+        for question, name, c in found
+    ]
+
+
+def history_question(policy: Policy, name: str, counts: Mapping[int, list[int]]) -> str:
+    """ "Which screening tests ...? The verdict turns on how many records are:
+    a colonoscopy ... (1 or more); ..." """
+    history = policy.histories[name]
+    classes = {c.index: c for c in history.classes}
+    parts = []
+    for index, levels in counts.items():
+        shown = ", ".join(str(k) for k in sorted(levels))
+        parts.append(f"{history.class_words(classes[index])} ({shown} or more)")
+    return f"{history.asked} The verdict turns on how many of its records are: " + "; ".join(parts)
+
+
 def render_text(
     evaluation: Evaluation, policy: Policy, width: int = 80, color: bool = False
 ) -> str:
@@ -152,8 +189,8 @@ def render_text(
         lines.append("  The verdict holds whatever the facts.")
     if evaluation.missing:
         lines.append(bold("Questions"))
-        for missing in evaluation.missing:
-            text = f"- {missing.question} ({missing.fact}; {', '.join(missing.criteria)})"
+        for question, name, criteria in questions(evaluation, policy):
+            text = f"- {question} ({name}; {', '.join(criteria)})"
             lines += _wrap(text, "  ", "    ", width)
     for note in evaluation.warnings:
         text = f"{note.kind.capitalize()} [{note.id}]: {note.text}"
@@ -211,7 +248,8 @@ def render_markdown(evaluation: Evaluation, policy: Policy) -> str:
     if evaluation.missing:
         lines += ["", "### Questions", ""]
         lines += [
-            f"- {m.question} (`{m.fact}`; {', '.join(m.criteria)})" for m in evaluation.missing
+            f"- {question} (`{name}`; {', '.join(criteria)})"
+            for question, name, criteria in questions(evaluation, policy)
         ]
     if evaluation.warnings:
         lines += ["", "### Warnings and cautions", ""]

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from policykb.bridge.model.policy import Criterion, Policy, Role, Value
+from policykb.bridge.model.policy import Criterion, Fact, Policy, Role, Value
 from policykb.bridge.model.result import value_words
 
 ROLE_ORDER = (Role.INDICATION, Role.EXCLUSION, Role.PREREQUISITE)
@@ -136,7 +136,7 @@ def vocabulary(policy: Policy, references: References | None = None) -> list[dic
     """Each fact's row; "required" is true for a reference date, which every
     case must state."""
     references = references or {}
-    return [
+    rows = [
         {
             "name": fact.name,
             "type": fact.type.value,
@@ -147,8 +147,30 @@ def vocabulary(policy: Policy, references: References | None = None) -> list[dic
             "meaning": fact.meaning,
             "required": fact.name in references,
         }
-        for fact in policy.facts.values()
+        for fact in _case_facts(policy)
     ]
+    # A history is stated as its records; its boolean facts are not listed.
+    rows += [
+        {
+            "name": history.name,
+            "type": "history",
+            "values": history.type_label,
+            "default": None,
+            "clauses": list(history.clauses),
+            "question": history.asked,
+            "meaning": history.meaning,
+            "required": False,
+        }
+        for history in policy.histories.values()
+    ]
+    return rows
+
+
+def _case_facts(policy: Policy) -> list[Fact]:
+    """The facts a case states by name (a history's boolean facts come from its records)."""
+    if not policy.histories:
+        return list(policy.facts.values())
+    return [f for f in policy.facts.values() if policy.history_of(f.name) is None]
 
 
 def render_facts(
@@ -203,13 +225,16 @@ def case_template(
         f"policy: {policy.name}",
         "facts:",
     ]
-    for fact in policy.facts.values():
+    for fact in _case_facts(policy):
         default = _default(fact.default)
         hint = f"{fact.type_label}" + (f"; null means {default}" if default else "")
         if fact.name in references:
             hint += f"; {required_words(references[fact.name])}"
         lines.append(f"  # {fact.question} ({hint}; {', '.join(fact.clauses)})")
         lines.append(f"  {fact.name}: null")
+    for history in policy.histories.values():
+        lines.append(f"  # {history.asked} ({history.type_label}; {', '.join(history.clauses)})")
+        lines.append(f"  {history.name}: null")
     return "\n".join(lines) + "\n"
 
 

@@ -8,6 +8,7 @@ import clingo
 from clingo import ast
 
 from policykb.bridge.loading.files import core_files
+from policykb.bridge.loading.histories import LINKS_FILE
 from policykb.bridge.loading.rules import depends_on, short_location
 from policykb.bridge.solving.evaluator import Evaluator
 
@@ -36,7 +37,8 @@ def _head_criterion(statement: ast.AST) -> tuple[str, str | None]:
 
 def policy_rules(evaluator: Evaluator) -> list[PolicyRule]:
     """The policy's own rules with a body, whose head the verdict depends on."""
-    core = {str(path) for path in core_files()}
+    # The rules that link a history's facts to the core are the core's own.
+    core = {str(path) for path in core_files()} | {LINKS_FILE}
     verdict_predicates = depends_on(evaluator.rules, ["verdict"])
     found: list[PolicyRule] = []
     infos = iter(evaluator.rules)

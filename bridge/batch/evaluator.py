@@ -36,6 +36,7 @@ from policykb.bridge.model.formats import RecordFormat
 from policykb.bridge.model.version import SERVICE_DATE
 
 if TYPE_CHECKING:
+    from policykb.bridge.model.case import Case
     from policykb.bridge.solving.evaluator import Evaluator
 
 CACHE_LIMIT = 50_000  # distinct cases kept per process (about 2 KiB each)
@@ -59,6 +60,7 @@ class BatchEvaluator:
         self._spooled_chunks = 0
         self._cache: dict[bytes, tuple[Rendered, str, tuple[str, ...]] | CaseError] = {}
         self._seen: dict[bytes, tuple[Rendered, str, tuple[str, ...]] | CaseError] = {}
+        self._decided: dict[tuple[object, ...], tuple[Rendered, str, tuple[str, ...]]] = {}
 
     # -- one distinct case -------------------------------------------------------
 
@@ -76,6 +78,19 @@ class BatchEvaluator:
         self, document: Mapping[str, Any], evaluator: Evaluator
     ) -> tuple[Rendered, str, tuple[str, ...]]:
         case = validate_case(document, evaluator.policy, "case", self.as_of)
+        # Distinct records may state the same facts once validated (a
+        # history's records become the counts of their classes): decided once.
+        version = evaluator.policy
+        key = (version.name, version.version.hash, case.as_of, tuple(case.facts.items()))
+        found = self._decided.get(key)
+        if found is not None:
+            return found
+        if len(self._decided) >= CACHE_LIMIT:
+            self._decided.clear()
+        self._decided[key] = self._decide(case, evaluator)
+        return self._decided[key]
+
+    def _decide(self, case: Case, evaluator: Evaluator) -> tuple[Rendered, str, tuple[str, ...]]:
         evaluation = self.compiled.evaluate(evaluator, case)
         criteria = evaluator.policy.criteria
         reasons = tuple(

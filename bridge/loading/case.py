@@ -253,9 +253,14 @@ def validate_case(
     facts: dict[str, Value] = {}
     declared = policy.facts
     service_date = service_date_of(document)
+    histories: dict[str, object] = {}
     for name, raw in raw_facts.items():
         fact = declared.get(name)
         if fact is None and name == SERVICE_DATE:
+            continue
+        if name in policy.histories:
+            if raw is not None:
+                histories[name] = raw
             continue
         if fact is None:
             raise CaseError(
@@ -268,6 +273,10 @@ def validate_case(
             facts[name] = raw
         else:
             facts[name] = check_value(fact, raw)
+    if histories:
+        from policykb.bridge.loading.case_histories import history_facts
+
+        facts.update(history_facts(policy, histories, facts))
     ordered = {name: facts[name] for name in declared if name in facts}
     return Case(id=case_id, policy=policy_name, facts=ordered, as_of=as_of or service_date)
 
@@ -305,6 +314,11 @@ def csv_document(row: Mapping[str, str | None], policy: Policy) -> dict[str, Any
     facts: dict[str, object] = {}
     for column, cell in row.items():
         if column == "policy" or cell is None or cell == "":
+            continue
+        if column in policy.histories:
+            from policykb.bridge.loading.case_histories import history_cell
+
+            facts[column] = history_cell(column, cell)
             continue
         if column not in policy.facts:
             facts[column] = (

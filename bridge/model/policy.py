@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from datetime import date
     from decimal import Decimal
 
+    from policykb.bridge.model.history import History
     from policykb.bridge.model.typed import CodeCell, CodeSet, Interval, Number
 
     Region: TypeAlias = Interval | CodeCell
@@ -407,6 +408,16 @@ class Policy:
     """The readings chosen, in the order the files declare them."""
     precedence: Mapping[str, str] = field(default_factory=dict)
     """Other policy -> why this one is routed first for the codes both claim (precedence/2)."""
+    histories: Mapping[str, History] = field(default_factory=dict)
+    """Its history facts (kb/core/history.lp); each stands in the case for the
+    boolean facts of its record classes, which `facts` holds."""
+
+    def history_of(self, fact: str) -> History | None:
+        """The history whose boolean fact `fact` is (None: an ordinary fact)."""
+        for history in self.histories.values():
+            if fact.startswith(history.name + "_c") and fact in self.facts:
+                return history
+        return None
 
     def heading_path(self, section: str) -> list[str]:
         """The heading and the headings it stands in, outermost first."""

@@ -61,6 +61,11 @@ class ValueDisplay:
             )
         if declared.type.typed:
             return declared.span(value)  # type: ignore[arg-type]
+        history = (
+            self.grounding.policy.history_of(fact) if self.grounding.policy.histories else None
+        )
+        if history is not None and isinstance(value, bool):
+            return history.span(fact, value, self.grounding.anchors)
         assert isinstance(value, bool | str | frozenset)
         return value
 

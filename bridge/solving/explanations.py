@@ -142,4 +142,7 @@ class Explanations:
         citation = g.policy.citation(fact, value)
         declared = g.policy.facts[fact]
         region = declared.span(g.value_key(fact, value)) if declared.type.typed else None  # type: ignore[arg-type]
+        history = g.policy.history_of(fact) if g.policy.histories else None
+        if history is not None:
+            region = history.span(fact, value is True, g.anchors)
         return ExplanationItem(fact, value, citation.criterion, citation.text, assumed, region)

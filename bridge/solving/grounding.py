@@ -84,12 +84,16 @@ class Grounding:
         self.parsed: list[ast.AST] | None = None  # without the region facts
         self.comparisons: list[Comparison] = []
         self.references: dict[str, list[str]] = {}
+        self._histories = False
         if base is None:
             # One grounded program serves every query: the scenario program with
             # the closest-counterexample rules (ignored except for explanations).
             self._ctl = ground_scenarios(source, extra=[closest_file()])
             self.policy = read_policy(source, self._ctl)
-            if self.policy.typed or not is_bundled(source):
+            from policykb.bridge.loading.histories import declares_histories
+
+            self._histories = declares_histories(self._ctl)
+            if self.policy.typed or self._histories or not is_bundled(source):
                 self._load_typed()
         else:
             self.policy = base.policy
@@ -130,10 +134,18 @@ class Grounding:
         from policykb.bridge.loading.parsing import policy_statements
 
         parsed = written_durations(policy_statements(self.source))
+        if self._histories:
+            from policykb.bridge.loading.histories import history_references, read_histories
+
+            self.policy, linking = read_histories(self.source, self._ctl, self.policy, parsed)
+            parsed = [*parsed, *linking]
         self.parsed = parsed
         self.comparisons = comparisons_of(parsed, self.policy)
         self.references = references(self.comparisons)
-        if not self.policy.typed:
+        if self._histories:
+            for reference, compared in history_references(self.policy).items():
+                self.references.setdefault(reference, []).extend(compared)
+        if not self.policy.typed and not self._histories:
             self._statements = parsed
             return
         self._ground_regions()
@@ -154,6 +166,10 @@ class Grounding:
             self.policy = replace(self.policy, facts=facts)
         self.policy = with_regions(self.policy, self.comparisons, self.anchors)
         regions = region_symbols(self.policy, self.comparisons, self.anchors)
+        if self.policy.histories:
+            from policykb.bridge.loading.histories import history_symbols
+
+            regions += history_symbols(self.policy, self.anchors)
         self._statements = [*self.parsed, *fact_statements(regions)]
         self._ctl = ground_with(
             self._statements,

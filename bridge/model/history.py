@@ -1,0 +1,547 @@
+"""Histories: facts that are lists of records, and the classes that make them finite.
+
+A history's records have typed fields (declared like facts: enum, bool, int,
+decimal, date, code). Rules read a history only through named *conditions*,
+each a conjunction of tests on one record's fields, and through counts of the
+records meeting a condition (kb/core/history.lp). Two records that meet
+exactly the same conditions (and, for each field counted distinct, have the
+same option) are interchangeable for every rule: they are of one *class*. A
+history is thus, for the rules, a count per class; and because every count
+test compares with a threshold of at most the history's *cap*, counts are
+exact when cut at the cap.
+
+Invariants:
+- `History.classes` holds every class a record can fall in at some day of
+  the reference dates (a superset); `possible(anchors)` is exactly the
+  classes some record falls in at those days.
+- `class_of(record, anchors)` is one of `classes`, and lies in
+  `possible(anchors)`.
+- The boolean fact `level_fact(c, k)` says "a k-th record of class c"; a
+  scenario's count of class c is the number of levels 1, 2, ... it holds
+  before the first it does not (kb/core/history.lp). A partial history pins
+  levels 1..n true (n its records of the class, cut at the cap) and leaves
+  the others free, so its counts are exactly n..cap; a complete one pins
+  every level, so its count is exactly n.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from functools import cached_property, lru_cache
+from itertools import product
+from typing import TYPE_CHECKING
+
+from policykb.bridge.model.policy import Fact, FactType, Span
+
+if TYPE_CHECKING:
+    from policykb.bridge.model.typed import CodeSet, Duration, Interval, Number
+
+MAX_COUNT = 12
+"""The largest count threshold a rule may use on a history: a history holds
+at most this many records of one class for the rules, whatever the case states."""
+MAX_TESTS_PER_FIELD = 8
+"""More tests on one field than this would make too many classes to ground."""
+
+# Where a test puts its constant on the line: values at or above it (True) or above it.
+_CLOSED_ABOVE = {
+    "at_least": True,
+    "on_or_after": True,
+    "below": True,
+    "before": True,
+    "above": False,
+    "after": False,
+    "at_most": False,
+    "on_or_before": False,
+}
+ORDER_TESTS = frozenset(_CLOSED_ABOVE)
+RANGE_TESTS = frozenset({"between", "in_year_of"})
+YEAR_EDGES = {"after_year_of": 1, "before_year_of": 0}
+"""Tests made for latest_within and earliest_within: a date on or after the
+first day of the year after (before the first day of) the year of Reference
+moved by N years; the year whose first day each cuts at, counted from it."""
+# What lies past a window's end: the test a date passes when it is later
+# (earlier) than every date one of the window's tests lets through.
+LATER = {"on_or_before": "after", "before": "on_or_after", "in_year_of": "after_year_of"}
+EARLIER = {"on_or_after": "before", "after": "on_or_before", "in_year_of": "before_year_of"}
+
+
+@dataclass(frozen=True)
+class FieldTest:
+    """One test of a condition on one field of a record.
+
+    `kind` is is, holds, fails, has_code_in, one of the order tests
+    (at_least ... before), between or in_year_of. `constants` holds the
+    option, the code set's name or the numbers (day numbers for dates);
+    `reference` the date fact a relative test moves from, by `duration`
+    (order tests) or by `years` (in_year_of)."""
+
+    field: str
+    kind: str
+    constants: tuple[object, ...] = ()
+    reference: str | None = None
+    duration: Duration | None = None
+    years: int = 0
+
+    def limits(self, anchors: Mapping[str, int]) -> list[Number] | None:
+        """The numbers (day numbers) the test compares with; None when its
+        reference date is not among `anchors`."""
+        if self.reference is None:
+            return list(self.constants)  # type: ignore[arg-type]  # numbers for order tests
+        if self.reference not in anchors:
+            return None
+        return list(_moved(self, anchors[self.reference]))
+
+    def _limits_at(self, day_number: int) -> tuple[Number, ...]:
+        """The limits with the reference date on `day_number` (a relative test)."""
+        day = date.fromordinal(day_number)
+        if self.kind in YEAR_EDGES:
+            return (date(day.year + self.years + YEAR_EDGES[self.kind], 1, 1).toordinal(),)
+        if self.kind == "in_year_of":
+            year = day.year + self.years
+            return (date(year, 1, 1).toordinal(), date(year, 12, 31).toordinal())
+        assert self.duration is not None
+        return (self.duration.after(day).toordinal(),)
+
+    def passes(
+        self, value: object, anchors: Mapping[str, int], sets: Mapping[str, CodeSet]
+    ) -> bool:
+        """Whether a record's field value passes (dates as day numbers, codes undotted)."""
+        if self.kind == "is":
+            return value == self.constants[0]
+        if self.kind == "holds":
+            return value is True
+        if self.kind == "fails":
+            return value is False
+        if self.kind == "has_code_in":
+            return value in sets[str(self.constants[0])]
+        numbers = self.limits(anchors)
+        assert numbers is not None
+        number: Number = value  # type: ignore[assignment]
+        if self.kind in RANGE_TESTS:
+            return numbers[0] <= number <= numbers[1]
+        limit = numbers[0]
+        if self.kind in ("at_least", "on_or_after", "after_year_of"):
+            return number >= limit
+        if self.kind in ("at_most", "on_or_before"):
+            return number <= limit
+        if self.kind in ("above", "after"):
+            return number > limit
+        return number < limit
+
+    def unresolved(self, anchors: Mapping[str, int]) -> bool:
+        """Whether the test moves from a reference date `anchors` do not give."""
+        return self.reference is not None and self.reference not in anchors
+
+    def cut_points(self, anchors: Mapping[str, int]) -> list[tuple[Number, bool]] | None:
+        """Where the test cuts the line, as (point, closed_above); None when
+        its reference is not among `anchors`."""
+        numbers = self.limits(anchors)
+        if numbers is None:
+            return None
+        if self.kind in RANGE_TESTS:
+            return [(numbers[0], True), (numbers[1], False)]
+        if self.kind in YEAR_EDGES:
+            return [(numbers[0], True)]
+        return [(numbers[0], _CLOSED_ABOVE[self.kind])]
+
+    def past(self, later: bool) -> FieldTest | None:
+        """The test a date passes exactly when it is later (with `later`,
+        else earlier) than every date this test lets through; None when this
+        test sets no such end."""
+        if self.kind == "between":
+            if later:
+                return FieldTest(self.field, "after", (self.constants[1],))
+            return FieldTest(self.field, "before", (self.constants[0],))
+        kind = (LATER if later else EARLIER).get(self.kind)
+        if kind is None:
+            return None
+        return FieldTest(
+            self.field, kind, self.constants, self.reference, self.duration, self.years
+        )
+
+
+def _merged(
+    outcome: Mapping[FieldTest, bool],
+    combination: Sequence[tuple[dict[FieldTest, bool], tuple[str, str] | None]],
+) -> dict[FieldTest, bool]:
+    merged = dict(outcome)
+    for vectors, _ in combination:
+        merged.update(vectors)
+    return merged
+
+
+def _options(
+    combination: Sequence[tuple[dict[FieldTest, bool], tuple[str, str] | None]],
+) -> dict[str, str]:
+    return {option[0]: option[1] for _, option in combination if option is not None}
+
+
+def _joined(pieces: Sequence[Interval]) -> list[Interval]:
+    """Neighbouring intervals (in order, as `intervals` gives them) made one."""
+    from policykb.bridge.model.typed import Interval
+
+    joined: list[Interval] = []
+    for piece in pieces:
+        last = joined[-1] if joined else None
+        if (
+            last is not None
+            and last.high is not None
+            and last.high == piece.low
+            and last.high_closed != piece.low_closed
+        ):
+            joined[-1] = Interval(last.low, last.low_closed, piece.high, piece.high_closed)
+        else:
+            joined.append(piece)
+    return joined
+
+
+@lru_cache(maxsize=4096)
+def _moved(test: FieldTest, day_number: int) -> tuple[Number, ...]:
+    """A relative test's limits with its reference date on `day_number`
+    (a batch's cases share a few days)."""
+    return test._limits_at(day_number)
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A named test on one record: every one of `tests` passes."""
+
+    name: str
+    history: str
+    text: str
+    tests: tuple[FieldTest, ...]
+
+
+@dataclass(frozen=True)
+class RecordClass:
+    """The records that meet exactly `meets` of the history's conditions and
+    have, for each field counted distinct, the option `options` gives it."""
+
+    index: int
+    meets: frozenset[str]
+    options: tuple[tuple[str, str], ...] = ()
+
+
+Key = tuple[frozenset[str], tuple[tuple[str, str], ...]]
+
+
+@dataclass(frozen=True)
+class History:
+    """A history fact: its record fields, the conditions rules read it by,
+    the fields counted distinct, its cap and its record classes."""
+
+    name: str
+    fields: Mapping[str, Fact]
+    """Each field as a Fact named HISTORY.FIELD (its type, options, bounds)."""
+    conditions: Mapping[str, Condition]
+    distinct: tuple[str, ...] = ()
+    cap: int = 1
+    code_sets: Mapping[str, CodeSet] = field(default_factory=dict)
+    question: str = ""
+    meaning: str = ""
+    classes: tuple[RecordClass, ...] = ()
+    clauses: tuple[str, ...] = ()
+    """The criteria whose rules read the history."""
+    thresholds: tuple[tuple[str, int], ...] = ()
+    """(condition, N) for each count the rules compare with (N + 1 for count_at_most)."""
+    distinct_counts: tuple[tuple[str, str, int], ...] = ()
+    """(condition, field, N) for each distinct_at_least of the rules."""
+    orders: tuple[tuple[str, str, str], ...] = ()
+    """(condition, window, latest|earliest) for each latest_within and
+    earliest_within of the rules."""
+    beyond: tuple[tuple[str, str, str], ...] = ()
+    """(window, latest|earliest, condition): a made condition met by the dates
+    later (earlier) than the window lets through, one per end the window sets."""
+    condition_clauses: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """Each condition and the criteria whose rules read it."""
+
+    @property
+    def type_label(self) -> str:
+        """How a case writes the history, as a user reads it in a listing."""
+        fields = "; ".join(
+            f"{name}: {declared.type_label}" for name, declared in self.fields.items()
+        )
+        return (
+            f"a list of records {{{fields}}} (at least these), or "
+            '{"complete": true, "records": [...]} (exactly these)'
+        )
+
+    @property
+    def asked(self) -> str:
+        """The question that asks for the history."""
+        what = self.meaning or f"the {self.name.replace('_', ' ')}"
+        return self.question or f"What are {what}?"
+
+    # -- classes --------------------------------------------------------------
+
+    def tests_of(self, name: str) -> list[FieldTest]:
+        """The distinct tests the conditions make on field `name`, in order."""
+        return self._tests.get(name, [])
+
+    @cached_property
+    def _tests(self) -> dict[str, list[FieldTest]]:
+        found: dict[str, dict[FieldTest, None]] = {}
+        for condition in self.conditions.values():
+            for test in condition.tests:
+                found.setdefault(test.field, {})[test] = None
+        return {name: list(tests) for name, tests in found.items()}
+
+    @cached_property
+    def _by_key(self) -> dict[Key, RecordClass]:
+        return {(c.meets, c.options): c for c in self.classes}
+
+    @cached_property
+    def _possible(self) -> dict[tuple[tuple[str, int], ...], list[RecordClass]]:
+        return {}
+
+    def key(self, vectors: Mapping[FieldTest, bool], options: Mapping[str, str]) -> Key:
+        """The class key of a record whose tests come out as `vectors`."""
+        meets = frozenset(
+            c.name for c in self.conditions.values() if all(vectors[t] for t in c.tests)
+        )
+        return meets, tuple((f, options[f]) for f in self.distinct)
+
+    def keys(self, anchors: Mapping[str, int]) -> set[Key]:
+        """The class keys of every record at `anchors`: exact when every
+        reference date is among them, else a superset (a test whose
+        reference is missing may come out either way)."""
+        per_field = [self._field_outcomes(name, anchors) for name in self.fields]
+        found: set[Key] = set()
+        for combination in product(*per_field):
+            vectors: dict[FieldTest, bool] = {}
+            options: dict[str, str] = {}
+            for outcome, option in combination:
+                vectors.update(outcome)
+                if option is not None:
+                    options[option[0]] = option[1]
+            found.add(self.key(vectors, options))
+        return found
+
+    def _field_outcomes(
+        self, name: str, anchors: Mapping[str, int]
+    ) -> list[tuple[dict[FieldTest, bool], tuple[str, str] | None]]:
+        """Each way the tests on field `name` can come out for one record (with
+        the option, for a field counted distinct)."""
+        tests = self.tests_of(name)
+        declared = self.fields[name]
+        if name in self.distinct:
+            return [
+                ({t: t.passes(o, anchors, self.code_sets) for t in tests}, (name, o))
+                for o in declared.options
+            ]
+        # Tests whose reference date `anchors` lack may come out either way
+        # beside each region of the others: a superset of every day's outcomes.
+        free = [t for t in tests if t.unresolved(anchors)]
+        fixed = [t for t in tests if not t.unresolved(anchors)]
+        seen: dict[tuple[bool, ...], dict[FieldTest, bool]] = {}
+        for sample in self._samples(declared, fixed, anchors):
+            outcome = {t: t.passes(sample, anchors, self.code_sets) for t in fixed}
+            for bits in product((False, True), repeat=len(free)):
+                both = {**outcome, **dict(zip(free, bits, strict=True))}
+                seen.setdefault(tuple(both[t] for t in tests), both)
+        return [(outcome, None) for outcome in seen.values()]
+
+    def _samples(
+        self, declared: Fact, tests: Sequence[FieldTest], anchors: Mapping[str, int]
+    ) -> list[object]:
+        """One value of the field in each region the tests divide it into."""
+        kind = declared.type
+        if kind is FactType.ENUM:
+            return list(declared.options)
+        if kind is FactType.BOOL:
+            return [False, True]
+        if kind is FactType.CODE:
+            from policykb.bridge.model.typed import code_cells, normal_code
+
+            names = sorted({str(t.constants[0]) for t in tests})
+            cells = code_cells(declared.system, [self.code_sets[n] for n in names])
+            return [normal_code(cell.sample) for cell in cells]
+        from policykb.bridge.model.typed import Cut, intervals
+
+        cuts = [Cut(at, closed) for t in tests for at, closed in t.cut_points(anchors) or []]
+        whole = kind is not FactType.DECIMAL
+        return [
+            piece.representative(whole)
+            for piece in intervals(declared.low, declared.high, cuts, whole)
+        ]
+
+    def ranges(self, record_class: RecordClass, anchors: Mapping[str, int]) -> list[str]:
+        """For each number or date field the class's records are bounded on,
+        the values they may have, in words ("date 2014-04-30 to 2024-03-30").
+        Empty for a field any of whose values fits, or when `anchors` lack a
+        reference date the field's tests move from."""
+        from policykb.bridge.model.typed import Cut, intervals
+
+        wanted = (record_class.meets, record_class.options)
+        found: list[str] = []
+        for name, declared in self.fields.items():
+            tests = self.tests_of(name)
+            if not declared.type.numeric or not tests or any(t.unresolved(anchors) for t in tests):
+                continue
+            cuts = [Cut(at, closed) for t in tests for at, closed in t.cut_points(anchors) or []]
+            whole = declared.type is not FactType.DECIMAL
+            pieces = intervals(declared.low, declared.high, cuts, whole)
+            others = [self._field_outcomes(f, anchors) for f in self.fields if f != name]
+            fitting = []
+            for piece in pieces:
+                sample = piece.representative(whole)
+                outcome = {t: t.passes(sample, anchors, self.code_sets) for t in tests}
+                if any(
+                    self.key(_merged(outcome, combination), _options(combination)) == wanted
+                    for combination in product(*others)
+                ):
+                    fitting.append(piece)
+            if fitting and len(fitting) < len(pieces):
+                words = " or ".join(declared.span(p).words for p in _joined(fitting))
+                found.append(f"{name.replace('_', ' ')} {words}")
+        return found
+
+    def possible(self, anchors: Mapping[str, int]) -> list[RecordClass]:
+        """The classes some record falls in at `anchors` (kept per day: a
+        batch's cases share a few)."""
+        mine = tuple(sorted((r, d) for r, d in anchors.items() if r in self.references))
+        found = self._possible.get(mine)
+        if found is None:
+            keys = self.keys(anchors)
+            found = [c for c in self.classes if (c.meets, c.options) in keys]
+            if len(self._possible) > 64:
+                self._possible.clear()
+            self._possible[mine] = found
+        return found
+
+    def class_of(
+        self, record: Mapping[str, object], anchors: Mapping[str, int]
+    ) -> RecordClass | None:
+        """The class of a checked record (dates as day numbers, codes undotted);
+        None for a record that meets no condition, which no rule reads."""
+        vectors = {
+            t: t.passes(record[t.field], anchors, self.code_sets)
+            for name in self.fields
+            for t in self.tests_of(name)
+        }
+        options = {f: str(record[f]) for f in self.distinct}
+        meets, chosen = self.key(vectors, options)
+        if not meets:
+            return None
+        found = self._by_key.get((meets, chosen))
+        if found is not None:
+            return found
+        raise ValueError(f"a record of {self.name} falls in no class")  # classes are a superset
+
+    # -- the boolean facts ----------------------------------------------------
+
+    def level_fact(self, record_class: RecordClass, level: int) -> str:
+        """The boolean fact "at least `level` records of `record_class`"."""
+        return f"{self.name}_c{record_class.index}_n{level}"
+
+    def class_cap(self, record_class: RecordClass) -> int:
+        """The most records of a class the rules can tell apart: the largest
+        count threshold of a condition the class meets (at least 1). A count
+        test sums the classes meeting its condition, each cut at its cap, which
+        is at least that test's threshold: the sum reaches the threshold
+        exactly when the true count does."""
+        found = [n for m, n in self.thresholds if m in record_class.meets]
+        return max([1, *found])
+
+    def level_facts(self) -> list[tuple[RecordClass, int, str]]:
+        return [
+            (c, k, self.level_fact(c, k))
+            for c in self.classes
+            for k in range(1, self.class_cap(c) + 1)
+        ]
+
+    def class_words(self, record_class: RecordClass) -> str:
+        """A class in the policy's words: the conditions its records meet and
+        those they do not."""
+        met = [c.text for c in self.conditions.values() if c.name in record_class.meets]
+        unmet = [c.text for c in self.conditions.values() if c.name not in record_class.meets]
+        parts = []
+        if met:
+            parts.append(" and ".join(met))
+        if unmet:
+            parts.append(("not " if met else "none of: ") + " or ".join(unmet))
+        parts += [f"{f.replace('_', ' ')} {o.replace('_', ' ')}" for f, o in record_class.options]
+        return "; ".join(parts)
+
+    def level_words(self, record_class: RecordClass, level: int, held: bool = True) -> str:
+        """ "at least 2 records (a colonoscopy ...; not a positive FIT)", or
+        for a level not held "fewer than 2 records (...)" ("no record" for 1)."""
+        noun = "record" if level == 1 else "records"
+        if held:
+            count = f"at least {level} {noun}"
+        else:
+            count = "no record" if level == 1 else f"fewer than {level} records"
+        return f"{count} ({self.class_words(record_class)})"
+
+    def level_of(self, fact: str) -> tuple[RecordClass, int] | None:
+        """The class and level of one of this history's boolean facts."""
+        for record_class, level, name in self.level_facts():
+            if name == fact:
+                return record_class, level
+        return None
+
+    def span(self, fact: str, held: bool, anchors: Mapping[str, int]) -> Span:
+        """A boolean fact of the history, held or not, in the analyst's terms
+        as of `anchors`: JSON {"history": ..., "class": words, "ranges":
+        [words], "at_least"|"fewer_than": K}."""
+        found = self.level_of(fact)
+        assert found is not None
+        record_class, level = found
+        key = "at_least" if held else "fewer_than"
+        ranges = self.ranges(record_class, anchors)
+        data: dict[str, object] = {"history": self.name, "class": self.class_words(record_class)}
+        if ranges:
+            data["ranges"] = ranges
+        data[key] = level
+        words = f"{self.name}: {self.level_words(record_class, level, held)}"
+        if ranges:
+            words = words[:-1] + "; " + "; ".join(ranges) + ")"
+        return Span("history", data, words, held)
+
+    def class_clauses(self, record_class: RecordClass) -> tuple[str, ...]:
+        """The criteria whose rules read a condition the class meets (all that
+        read the history, for a class that meets none)."""
+        found = sorted({c for m in record_class.meets for c in self.condition_clauses.get(m, ())})
+        return tuple(found) or self.clauses
+
+    def level_question(self, record_class: RecordClass, level: int) -> str:
+        what = self.meaning or f"the {self.name.replace('_', ' ')}"
+        return f"Does {what} include {self.level_words(record_class, level)}?"
+
+    # -- a case's history -------------------------------------------------------
+
+    def level_values(
+        self,
+        records: Sequence[Mapping[str, object]],
+        complete: bool,
+        anchors: Mapping[str, int],
+    ) -> dict[str, bool]:
+        """The boolean facts a case's records pin: each level its records reach
+        is true; with `complete`, every other level is false."""
+        counts: dict[int, int] = {}
+        for record in records:
+            found = self.class_of(record, anchors)
+            if found is not None:
+                counts[found.index] = counts.get(found.index, 0) + 1
+        # A class no record can fall in as of the case's dates is never read
+        # (kb_history_possible/2): its facts stay unknown, and so out of
+        # explanations and changes.
+        possible = {c.index for c in self.possible(anchors)}
+        values: dict[str, bool] = {}
+        for record_class, level, name in self.level_facts():
+            if record_class.index not in possible:
+                continue
+            reached = counts.get(record_class.index, 0) >= level
+            if reached or complete:
+                values[name] = reached
+        return values
+
+    @cached_property
+    def references(self) -> list[str]:
+        """The date facts the conditions' tests move from."""
+        found: dict[str, None] = {}
+        for condition in self.conditions.values():
+            found.update(dict.fromkeys(t.reference for t in condition.tests if t.reference))
+        return list(found)

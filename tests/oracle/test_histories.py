@@ -1,0 +1,516 @@
+"""Histories (kb/core/history.lp) against brute force over completions.
+
+The screening-history fixture reads two histories: screenings (a frequency
+limit and a routine screening over 119 months, a follow-on after a positive
+FIT in 6 months with at most 2 FITs in the calendar year, the last
+sigmoidoscopy more than 59 months back) and therapy visits (3 long visits in
+the calendar year with 2 kinds of therapy since 2021; the first physical
+therapy visit in 2021 or later). The oracle below is written from the
+fixture's criteria text with its own calendar arithmetic: it enumerates the
+completions of each history (the
+stated records plus any multiset of extra records from a pool that holds a
+record on each side of every boundary of the text, up to as many extras as
+the text's largest count needs), and the values of high_risk.
+
+Semantics under test: a history stated as a list holds at least its records;
+{"complete": true, ...} holds exactly them; a history left out is unknown.
+The verdict is covered (not covered) when every completion is; a history or
+fact is missing when, for some completion of the rest, two of its
+completions give different verdicts.
+"""
+
+from __future__ import annotations
+
+import calendar
+import json
+from collections.abc import Iterable
+from datetime import date, timedelta
+from itertools import combinations_with_replacement, product
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from policykb.bridge import KnowledgeBase, Verdict
+from policykb.bridge.loading.case import validate_case
+from policykb.bridge.model.errors import CaseError, PolicyError
+from policykb.bridge.solving.evaluator import Evaluator
+
+FIXTURE = Path(__file__).parents[1] / "fixtures" / "kb"
+POLICY = "screening-history"
+SETTINGS = settings(
+    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+Record = tuple[Any, ...]  # screenings: (test, date, result); visits: (kind, date, minutes)
+
+
+def months_from(day: date, months: int) -> date:
+    index = day.year * 12 + day.month - 1 + months
+    year, month = index // 12, index % 12 + 1
+    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+# -- the oracle, from the criteria's text -----------------------------------------------
+
+
+def screening_rules(dos: date, records: Iterable[Record]) -> tuple[bool, bool, bool, bool]:
+    """(ROUTINE, FOLLOW, SIGMOID, a colonoscopy in the 119 months before) for a
+    complete list."""
+    records = list(records)
+    colonoscopy = any(
+        t == "colonoscopy" and months_from(dos, -119) <= d < dos for t, d, _ in records
+    )
+    positive_fit = any(
+        t == "fit" and r == "positive" and months_from(dos, -6) <= d < dos for t, d, r in records
+    )
+    fits_this_year = sum(1 for t, d, _ in records if t == "fit" and d.year == dos.year)
+    sigmoidoscopies = [d for t, d, _ in records if t == "sigmoidoscopy"]
+    last_sigmoidoscopy_old = bool(sigmoidoscopies) and max(sigmoidoscopies) < months_from(dos, -59)
+    follow = positive_fit and fits_this_year <= 2
+    return not colonoscopy, follow, last_sigmoidoscopy_old, colonoscopy
+
+
+def visit_rules(dos: date, records: Iterable[Record]) -> tuple[bool, bool]:
+    """(VISITS, NEW) for a complete list of visits."""
+    records = list(records)
+    long_this_year = sum(1 for _, d, m in records if d.year == dos.year and m >= 30)
+    kinds = {k for k, d, _ in records if d >= date(2021, 1, 1)}
+    physical = [d for k, d, _ in records if k == "physical"]
+    first_physical_new = bool(physical) and min(physical) >= date(2021, 1, 1)
+    return long_this_year >= 3 and len(kinds) >= 2, first_physical_new
+
+
+def around(edges: Iterable[date]) -> list[date]:
+    """Each edge and the day before it, from 2000-01-01 (the screenings' bound) on."""
+    days = {e + timedelta(days=k) for e in edges for k in (-1, 0)}
+    return sorted(d for d in days if d >= date(2000, 1, 1))
+
+
+def screening_pool(dos: date) -> list[Record]:
+    """A record of each test on each side of every edge the text draws for it."""
+    year = [date(dos.year, 1, 1), date(dos.year + 1, 1, 1)]
+    pool: list[Record] = [
+        ("colonoscopy", d, "negative") for d in around([months_from(dos, -119), dos])
+    ]
+    pool += [
+        ("fit", d, r)
+        for d in around([months_from(dos, -6), dos, *year])
+        for r in ("negative", "positive")
+    ]
+    pool += [("sigmoidoscopy", d, "negative") for d in around([months_from(dos, -59), dos])]
+    return pool
+
+
+def visit_pool(dos: date) -> list[Record]:
+    days = around([date(dos.year, 1, 1), date(dos.year + 1, 1, 1), date(2021, 1, 1)])
+    return [(k, d, m) for k in ("physical", "speech") for d in days for m in (29, 30)]
+
+
+def completions(stated: list[Record] | None, complete: bool, pool: list[Record], extras: int):
+    """Every completion of a history: the stated records, plus (unless it is
+    complete) any multiset of up to `extras` records of the pool."""
+    base = stated or []
+    if complete:
+        yield base
+        return
+    for size in range(extras + 1):
+        for added in combinations_with_replacement(pool, size):
+            yield [*base, *added]
+
+
+def outcomes(facts: dict[str, Any]) -> dict[str, list[Any]]:
+    """The values each unknown part of the case can give its rules."""
+    dos = facts["dos"]
+    screening, visits = facts["screenings"], facts["visits"]
+    # 5 extras reach every outcome: a colonoscopy, three FITs this year (past
+    # a stated positive one) and a sigmoidoscopy.
+    s_out = {
+        screening_rules(dos, c)
+        for c in completions(screening[0], screening[1], screening_pool(dos), 5)
+    }
+    # 4 extras: three long visits this year of two kinds, and a physical one before 2021.
+    v_out = {visit_rules(dos, c) for c in completions(visits[0], visits[1], visit_pool(dos), 4)}
+    risk = [facts["high_risk"]] if facts["high_risk"] is not None else [True, False]
+    return {"screenings": sorted(s_out), "visits": sorted(v_out), "high_risk": risk}
+
+
+def covered(
+    dos: date, screening: tuple[bool, bool, bool, bool], visits: tuple[bool, bool], risk: bool
+) -> bool:
+    routine, follow, sigmoid, colonoscopy = screening
+    excluded, new = visits
+    indicated = routine or follow or sigmoid or new
+    return dos >= date(2021, 1, 1) and indicated and not (colonoscopy and not risk) and not excluded
+
+
+def oracle(facts: dict[str, Any]) -> tuple[Verdict, set[str]]:
+    dos, values = facts["dos"], outcomes(facts)
+    names = list(values)
+    verdicts = {
+        covered(
+            dos,
+            *(dict(zip(names, v, strict=True))[n] for n in ("screenings", "visits", "high_risk")),
+        )
+        for v in product(*values.values())
+    }
+    verdict = (
+        Verdict.NEEDS_INFORMATION
+        if len(verdicts) == 2
+        else (Verdict.COVERED if verdicts == {True} else Verdict.NOT_COVERED)
+    )
+    missing: set[str] = set()
+    if verdict is Verdict.NEEDS_INFORMATION:
+        for name in names:
+            others = [n for n in names if n != name]
+            for rest in product(*(values[n] for n in others)):
+                fixed = dict(zip(others, rest, strict=True))
+                seen = {
+                    covered(dos, **_arguments({**fixed, name: value})) for value in values[name]
+                }
+                if len(seen) == 2:
+                    missing.add(name)
+                    break
+    return verdict, missing
+
+
+def _arguments(chosen: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "screening": chosen["screenings"],
+        "visits": chosen["visits"],
+        "risk": chosen["high_risk"],
+    }
+
+
+# -- cases -------------------------------------------------------------------------------
+
+SERVICE_DAYS = [
+    date(2020, 12, 31),
+    date(2021, 1, 1),
+    date(2024, 2, 29),
+    date(2024, 3, 31),
+    date(2025, 8, 31),
+]
+
+
+@st.composite
+def cases(draw: st.DrawFn) -> dict[str, Any]:
+    dos = draw(st.sampled_from(SERVICE_DAYS))
+
+    def history(pool: list[Record]) -> tuple[list[Record] | None, bool]:
+        form = draw(st.sampled_from(["unknown", "partial", "complete"]))
+        if form == "unknown":
+            return None, False
+        records = draw(st.lists(st.sampled_from(pool), max_size=4))
+        return records, form == "complete"
+
+    return {
+        "dos": dos,
+        "high_risk": draw(st.sampled_from([True, False, None])),
+        "screenings": history(screening_pool(dos)),
+        "visits": history(visit_pool(dos)),
+    }
+
+
+def document(facts: dict[str, Any]) -> dict[str, Any]:
+    stated: dict[str, Any] = {"date_of_service": facts["dos"].isoformat()}
+    if facts["high_risk"] is not None:
+        stated["high_risk"] = facts["high_risk"]
+    fields = {"screenings": ("test", "date", "result"), "visits": ("kind", "date", "minutes")}
+    for name, names in fields.items():
+        records, complete = facts[name]
+        if records is None:
+            continue
+        rows = [
+            {
+                f: (v.isoformat() if isinstance(v, date) else v)
+                for f, v in zip(names, r, strict=True)
+            }
+            for r in records
+        ]
+        stated[name] = {"complete": True, "records": rows} if complete else rows
+    return {"policy": POLICY, "facts": stated}
+
+
+@pytest.fixture(scope="module")
+def evaluator() -> Evaluator:
+    return KnowledgeBase([FIXTURE]).evaluator(POLICY)
+
+
+def missing_of(evaluator: Evaluator, evaluation: Any) -> set[str]:
+    """The missing facts, each history's boolean facts named by their history."""
+    found = set()
+    for item in evaluation.missing:
+        history = evaluator.policy.history_of(item.fact)
+        found.add(history.name if history is not None else item.fact)
+    return found
+
+
+# -- properties --------------------------------------------------------------------------
+
+
+@SETTINGS
+@given(facts=cases())
+def test_verdict_and_missing_equal_brute_force(evaluator: Evaluator, facts: dict[str, Any]) -> None:
+    case = validate_case(document(facts), evaluator.policy, "c")
+    evaluation = evaluator.evaluate(case)
+    verdict, missing = oracle(facts)
+    assert evaluation.verdict is verdict
+    assert missing_of(evaluator, evaluation) == missing
+
+
+@SETTINGS
+@given(facts=cases())
+def test_a_longer_partial_history_never_undoes_a_decided_verdict(
+    evaluator: Evaluator, facts: dict[str, Any]
+) -> None:
+    """Stating more records of a partial history only narrows the completions:
+    a decided verdict stays, and a covered or not-covered case stays so."""
+    records, complete = facts["screenings"]
+    if records is None or complete:
+        return
+    before = evaluator.evaluate(validate_case(document(facts), evaluator.policy, "c")).verdict
+    longer = {**facts, "screenings": ([*records, ("fit", facts["dos"], "positive")], False)}
+    after = evaluator.evaluate(validate_case(document(longer), evaluator.policy, "c")).verdict
+    if before is not Verdict.NEEDS_INFORMATION:
+        assert after is before
+    assert after is oracle(longer)[0]
+
+
+# -- named edges ----------------------------------------------------------------------
+
+
+def _verdict(evaluator: Evaluator, stated: dict[str, Any]) -> Verdict:
+    case = validate_case({"policy": POLICY, "facts": stated}, evaluator.policy, "c")
+    return evaluator.evaluate(case).verdict
+
+
+def test_colonoscopy_on_the_119th_month_boundary(evaluator: Evaluator) -> None:
+    """2024-03-31 minus 119 months is 2014-04-30: a colonoscopy that day is
+    within the limit, the day before it is not."""
+    base = {"date_of_service": "2024-03-31", "high_risk": False, "visits": {"complete": True}}
+    for day, expected in (("2014-04-30", Verdict.NOT_COVERED), ("2014-04-29", Verdict.COVERED)):
+        record = {"test": "colonoscopy", "date": day, "result": "negative"}
+        stated = {**base, "screenings": {"complete": True, "records": [record]}}
+        assert _verdict(evaluator, stated) is expected
+
+
+def test_absence_is_false_only_for_a_complete_history(evaluator: Evaluator) -> None:
+    base = {"date_of_service": "2024-03-31", "high_risk": False, "visits": {"complete": True}}
+    assert _verdict(evaluator, {**base, "screenings": {"complete": True, "records": []}}) is (
+        Verdict.COVERED
+    )
+    assert _verdict(evaluator, {**base, "screenings": []}) is Verdict.NEEDS_INFORMATION
+    assert _verdict(evaluator, base) is Verdict.NEEDS_INFORMATION
+
+
+def test_counts_per_calendar_year(evaluator: Evaluator) -> None:
+    """Three long visits in the year of service, of two kinds, exclude; a
+    visit on 31 December of the year before does not count."""
+
+    def visits(days: list[str]) -> dict[str, Any]:
+        kinds = ["physical", "speech", "physical"]
+        rows = [{"kind": k, "date": d, "minutes": 30} for k, d in zip(kinds, days, strict=True)]
+        return {"complete": True, "records": rows}
+
+    base = {"date_of_service": "2024-03-31", "high_risk": False, "screenings": {"complete": True}}
+    inside = visits(["2024-01-01", "2024-02-01", "2024-03-01"])
+    outside = visits(["2023-12-31", "2024-02-01", "2024-03-01"])
+    assert _verdict(evaluator, {**base, "visits": inside}) is Verdict.NOT_COVERED
+    assert _verdict(evaluator, {**base, "visits": outside}) is Verdict.COVERED
+
+
+# -- bad records and declarations --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("yes", "column .screenings.: a history is written as JSON"),
+        (7, "fact .screenings. must be a list of records"),
+        ([{"test": "mri", "date": "2020-01-01", "result": "negative"}], "records[0], field 'test'"),
+        ([{"test": "fit", "date": "2020-02-30", "result": "negative"}], "records[0], field 'date'"),
+        ([{"test": "fit", "date": "2020-02-03"}], "records[0]: field 'result' is missing"),
+        (
+            [{"test": "fit", "date": "2020-02-03", "result": "positive", "x": 1}],
+            "unknown field 'x'",
+        ),
+        ({"complete": "yes", "records": []}, "'complete' must be true or false"),
+        ({"complte": True, "records": []}, "unknown key 'complte'"),
+        ([{"test": "fit", "date": "1999-12-31", "result": "positive"}], "records[0], field 'date'"),
+    ],
+)
+def test_bad_records_are_named(evaluator: Evaluator, value: object, message: str) -> None:
+    stated = {"date_of_service": "2024-03-31", "screenings": value}
+    with pytest.raises(CaseError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        validate_case({"policy": POLICY, "facts": stated}, evaluator.policy, "c")
+
+
+VOCABULARY = """
+fact(date_of_service, date).
+history(h).
+record_field(h, kind, enum). field_option(h, kind, a). field_option(h, kind, b).
+record_field(h, day, date).
+record_field(h, amount, int). field_bounds(h, amount, 0, 100).
+record_condition(m, h, "an a").
+condition_test(m, kind, is(a)).
+criterion("C", "1", "c"). role("C", indication).
+"""
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ("condition_test(m, kind, is(z)).", "policy.lp:10: condition_test\\(m, kind, is\\(z\\)\\)"),
+        (
+            "condition_test(m, day, at_least(3)).",
+            "policy.lp:10: .*at_least does not compare a date",
+        ),
+        ("condition_test(m, nope, holds).", "policy.lp:10: .*have no field nope"),
+        ("record_field(h, x, text).", "policy.lp:10: record_field\\(h, x, text\\): the type"),
+        ('met("C") :- count_at_least(h, m, 40).', "policy.lp:10: count_at_least.*from 1 to 12"),
+        ('met("C") :- exists(h, other).', "policy.lp:10: .*other is not a record_condition"),
+        (
+            'met("C") :- sum_at_least(h, m, amount, 90).',
+            "policy.lp:10: sum_at_least over a history cannot be made exact",
+        ),
+        (
+            'met("C") :- distinct_at_least(h, m, amount, 2).',
+            "policy.lp:10: .*amount is not an enum field",
+        ),
+    ],
+)
+def test_bad_declarations_are_refused_with_file_and_line(
+    tmp_path: Path, extra: str, message: str
+) -> None:
+    folder = tmp_path / "bad-history"
+    folder.mkdir()
+    (folder / "policy.lp").write_text(VOCABULARY + extra + "\n")
+    with pytest.raises(PolicyError, match=message):
+        KnowledgeBase([tmp_path]).evaluator("bad-history")
+
+
+# -- the other readers, the second engine, why ---------------------------------------
+
+
+def test_csv_cells_and_string_columns_hold_the_history_as_json(evaluator: Evaluator) -> None:
+    """CSV (and a Parquet or Arrow string column) write a history as the JSON
+    a case file would hold; it reads the same."""
+    from policykb.bridge.loading.case import csv_document
+
+    rows = {
+        "complete": True,
+        "records": [{"test": "colonoscopy", "date": "2014-04-30", "result": "negative"}],
+    }
+    row = {"date_of_service": "2024-03-31", "high_risk": "false", "screenings": json.dumps(rows)}
+    from_csv = validate_case(csv_document(row, evaluator.policy), evaluator.policy, "c")
+    as_json = validate_case(
+        {"facts": {"date_of_service": "2024-03-31", "high_risk": False, "screenings": rows}},
+        evaluator.policy,
+        "c",
+    )
+    as_string = validate_case(
+        {
+            "facts": {
+                "date_of_service": "2024-03-31",
+                "high_risk": False,
+                "screenings": json.dumps(rows),
+            }
+        },
+        evaluator.policy,
+        "c",
+    )
+    assert dict(from_csv.facts) == dict(as_json.facts) == dict(as_string.facts)
+    assert evaluator.evaluate(from_csv).verdict is Verdict.NOT_COVERED
+
+
+@pytest.mark.prolog
+@settings(
+    max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(facts=cases())
+def test_the_second_engine_agrees_on_histories(facts: dict[str, Any]) -> None:
+    kb = _kb()
+    case = kb.case(document(facts))
+    assert kb.cross_check(case) is oracle(facts)[0]
+
+
+_KB: list[KnowledgeBase] = []
+
+
+def _kb() -> KnowledgeBase:
+    if not _KB:
+        _KB.append(KnowledgeBase([FIXTURE]))
+    return _KB[0]
+
+
+@settings(
+    max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(facts=cases())
+def test_each_change_set_reaches_its_target_and_explanations_decide(facts: dict[str, Any]) -> None:
+    """Why over histories: every minimal explanation alone gives the verdict
+    and no piece of it can go; every change set gives the target verdict."""
+    kb = _kb()
+    evaluator = kb.evaluator(POLICY)
+    case = kb.case(document(facts))
+    answer = kb.why(case)
+    known = dict(case.facts)
+    anchored = evaluator.for_known(known)
+    for explanation in answer.explanations:
+        part = {item.fact: item.value for item in explanation}
+        part.setdefault("date_of_service", known["date_of_service"])
+        assert anchored.verdict_of(part) is answer.verdict
+        for item in explanation:
+            if item.fact == "date_of_service":
+                continue
+            smaller = {f: v for f, v in part.items() if f != item.fact}
+            assert anchored.verdict_of(smaller) is not answer.verdict
+    for changes in answer.changes:
+        changed = dict(known)
+        for change in changes:
+            value = change.value
+            changed[change.fact] = getattr(value, "example", value)
+        changed = {f: v for f, v in changed.items() if v is not None}
+        assert anchored.verdict_of(changed) is answer.target
+
+
+def test_latest_and_earliest_read_the_whole_history(evaluator: Evaluator) -> None:
+    """SIGMOID: the last sigmoidoscopy more than 59 months back (2024-03-31
+    minus 59 months is 2019-04-30). NEW: the first physical visit in 2021 or
+    later. A later (earlier) record than the window undoes it; a partial
+    history leaves it open unless a stated record already undoes it."""
+    from policykb.bridge.model.result import Status
+
+    def status(criterion: str, stated: dict[str, Any]) -> Status:
+        stated = {"date_of_service": "2024-03-31", **stated}
+        case = validate_case({"policy": POLICY, "facts": stated}, evaluator.policy, "c")
+        return evaluator.evaluate(case).criteria[criterion]
+
+    def records(kind: str, days: list[str], complete: bool = True) -> object:
+        rows = [
+            {"test": kind, "date": d, "result": "negative"}
+            if kind == "sigmoidoscopy"
+            else {"kind": kind, "date": d, "minutes": 20}
+            for d in days
+        ]
+        return {"complete": True, "records": rows} if complete else rows
+
+    def sigmoid(days: list[str], complete: bool = True) -> Status:
+        return status("SIGMOID", {"screenings": records("sigmoidoscopy", days, complete)})
+
+    assert sigmoid(["2019-04-29"]) is Status.MET
+    assert sigmoid(["2019-04-30"]) is Status.NOT_MET
+    assert sigmoid(["2019-04-29", "2023-01-01"]) is Status.NOT_MET
+    assert sigmoid([]) is Status.NOT_MET
+    assert sigmoid(["2019-04-29"], complete=False) is Status.UNKNOWN
+    assert sigmoid(["2023-01-01"], complete=False) is Status.NOT_MET
+
+    def new(days: list[str], complete: bool = True) -> Status:
+        return status("NEW", {"visits": records("physical", days, complete)})
+
+    assert new(["2021-01-01"]) is Status.MET
+    assert new(["2020-12-31", "2022-05-05"]) is Status.NOT_MET
+    assert new(["2021-01-01"], complete=False) is Status.UNKNOWN
+    assert new(["2020-12-31"], complete=False) is Status.NOT_MET
