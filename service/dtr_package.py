@@ -128,7 +128,8 @@ def package(document: object, decisions: Decisions, base: str, today: date) -> d
                 raise ServiceError(422, "'coverage' must hold a Coverage resource", where=where)
             coverage = resource
         elif name == "order":
-            if not isinstance(resource, Mapping) or resource.get("resourceType") not in ORDER_TYPES:
+            kind = resource.get("resourceType") if isinstance(resource, Mapping) else None
+            if not isinstance(kind, str) or kind not in ORDER_TYPES:
                 raise ServiceError(
                     422,
                     "'order' must hold a request or encounter resource "

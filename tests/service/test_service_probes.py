@@ -1,0 +1,183 @@
+"""An adversarial review of the CRD, DTR and PAS routes (issues 26 and 31):
+each finding of the probes (mutation fuzzing of valid requests at every node,
+hand-written hostile bodies) as a regression test. Every route answers bad
+input with a 4xx and an OperationOutcome or problem+json, never a 500."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from policykb.service.app import create_app
+from policykb.service.settings import ServiceSettings
+from tests.fhir_records import Record, questionnaire_response
+from tests.service.test_pas import items
+
+HOOK = "/cds-services/policykb-order-sign"
+RECORD = Record(bmis=[("2026-05-01", 41.0)], diagnoses=["E11.9"], pregnant=False)
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    audit = tmp_path_factory.mktemp("audit") / "audit.jsonl"
+    app = create_app(ServiceSettings(audit=str(audit), audit_sync=False))
+    with TestClient(app, raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+def valid_bodies() -> dict[str, dict[str, Any]]:
+    """One valid request per route that takes a body."""
+    claim = RECORD.claim_bundle()
+    claim["entry"].append(
+        {
+            "fullUrl": "urn:uuid:qr",
+            "resource": questionnaire_response(
+                {"pregnant": False}, "http://x/fhir/Questionnaire/bariatric-surgery|1"
+            ),
+        }
+    )
+    canonical = {
+        "name": "questionnaire",
+        "valueCanonical": "http://x/fhir/Questionnaire/bariatric-surgery|1",
+    }
+    return {
+        HOOK: RECORD.hook(),
+        f"{HOOK}/feedback": {
+            "feedback": [
+                {
+                    "card": "card-1",
+                    "outcome": "overridden",
+                    "outcomeTimestamp": "2026-06-01T10:00:00Z",
+                    "overrideReason": {"reason": {"code": "x", "system": "y"}},
+                }
+            ]
+        },
+        "/fhir/Claim/$submit": claim,
+        "/fhir/Questionnaire/$questionnaire-package": {
+            "resourceType": "Parameters",
+            "parameter": [
+                {"name": "coverage", "resource": RECORD.coverage_resource()},
+                {"name": "order", "resource": RECORD.order()},
+                canonical,
+            ],
+        },
+        "/fhir/Questionnaire/$log-questionnaire-errors": {
+            "resourceType": "Parameters",
+            "parameter": [
+                canonical,
+                {
+                    "name": "operationOutcome",
+                    "resource": {
+                        "resourceType": "OperationOutcome",
+                        "issue": [{"severity": "error", "code": "processing"}],
+                    },
+                },
+            ],
+        },
+        "/v1/evaluate": {"policy": "bariatric-surgery", "facts": RECORD.facts()},
+    }
+
+
+def said(answer: dict[str, Any]) -> str:
+    """What a 4xx answer says: an OperationOutcome's diagnostics (FHIR and CDS
+    Hooks routes) or problem+json's detail (the JSON API)."""
+    if answer.get("resourceType") == "OperationOutcome":
+        return str(answer["issue"][0]["diagnostics"])
+    return str(answer["detail"])
+
+
+def leaves(node: Any, here: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from leaves(value, (*here, key))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from leaves(value, (*here, index))
+    else:
+        yield here
+
+
+def replaced(document: Any, path: tuple[Any, ...], value: object) -> Any:
+    copied = json.loads(json.dumps(document))
+    node = copied
+    for step in path[:-1]:
+        node = node[step]
+    node[path[-1]] = value
+    return copied
+
+
+BEYOND_64_BITS = [2**64, -(2**63) - 1, 10**30]
+
+
+@pytest.mark.parametrize("route", sorted(valid_bodies()))
+@pytest.mark.parametrize("number", BEYOND_64_BITS)
+def test_an_integer_beyond_64_bits_anywhere_is_a_400_naming_it(
+    client: TestClient, route: str, number: int
+) -> None:
+    """The service writes back what the client sent (CRD's updated order,
+    PAS's entries, feedback into the audit log) with a JSON writer limited to
+    64-bit integers: a larger one, at any leaf of any body, was a 500 (found
+    by mutation fuzzing: a draft order's id, a feedback overrideReason)."""
+    body = valid_bodies()[route]
+    for path in leaves(body):
+        sent = json.dumps(replaced(body, path, number))
+        response = client.post(route, content=sent, headers={"content-type": "application/json"})
+        assert response.status_code == 400, (path, response.text)
+        assert "beyond the 64-bit range" in said(response.json())
+
+
+@pytest.mark.parametrize("number", [2**64 - 1, -(2**63), 0])
+def test_an_integer_within_64_bits_is_read(client: TestClient, number: int) -> None:
+    order = RECORD.order() | {"extension": [{"url": "http://x/n", "valueInteger64": number}]}
+    response = client.post(HOOK, json=RECORD.hook(orders=[order]))
+    assert response.status_code == 200, response.text
+    (action,) = response.json()["systemActions"]
+    (kept,) = [e for e in action["resource"]["extension"] if e["url"] == "http://x/n"]
+    assert kept["valueInteger64"] == number
+
+
+@pytest.mark.parametrize("status", [[], ["final"], {"code": "final"}, 1, None])
+def test_an_observation_status_that_is_no_code_leaves_it_out(
+    client: TestClient, status: object
+) -> None:
+    """A BMI Observation whose status is not a string (a list was a 500:
+    unhashable in the usable-status set) does not count, in CRD's prefetch
+    and in a PAS Bundle alike: the BMI is then unknown, never read from it."""
+    record = Record(diagnoses=["E11.9"], pregnant=False, bmis=[("2026-05-01", 41.0)])
+    hook = record.hook("order-select")
+    (entry,) = [
+        e
+        for e in hook["prefetch"]["observations"]["entry"]
+        if e["resource"]["code"]["coding"][0]["code"] == "39156-5"
+    ]
+    entry["resource"]["status"] = status
+    response = client.post("/cds-services/policykb-order-select", json=hook)
+    assert response.status_code == 200, response.text
+    assert "bmi" in response.text.lower()  # asked for: the record gave none
+    claim = record.claim_bundle()
+    (observation,) = [
+        e["resource"]
+        for e in claim["entry"]
+        if e["resource"]["resourceType"] == "Observation"
+        and e["resource"]["code"]["coding"][0]["code"] == "39156-5"
+    ]
+    observation["status"] = status
+    response = client.post("/fhir/Claim/$submit", json=claim)
+    assert response.status_code == 200, response.text
+    ((_, action, note),) = items(response.json())
+    assert action == "A4" and "bmi" in note.lower(), note  # pended: the BMI is asked
+
+
+@pytest.mark.parametrize("kind", [[], ["ServiceRequest"], {"a": 1}, 5, None])
+def test_a_package_order_whose_resource_type_is_no_string_is_a_422(
+    client: TestClient, kind: object
+) -> None:
+    body = valid_bodies()["/fhir/Questionnaire/$questionnaire-package"]
+    body["parameter"][1]["resource"]["resourceType"] = kind
+    response = client.post("/fhir/Questionnaire/$questionnaire-package", json=body)
+    assert response.status_code == 422, response.text
+    assert "'order' must hold" in said(response.json())
