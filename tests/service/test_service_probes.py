@@ -181,3 +181,34 @@ def test_a_package_order_whose_resource_type_is_no_string_is_a_422(
     response = client.post("/fhir/Questionnaire/$questionnaire-package", json=body)
     assert response.status_code == 422, response.text
     assert "'order' must hold" in said(response.json())
+
+
+@pytest.mark.parametrize(
+    "patient_id", ["pat-1&code=http://loinc.org|39156-5", "pat-1/../Patient/pat-2", "pat 1", ""]
+)
+def test_a_patient_id_that_is_no_fhir_id_is_a_400_and_the_ehr_is_not_asked(
+    client: TestClient, patient_id: str
+) -> None:
+    """The patient's id goes into the searches sent with the client's token to
+    its fhirServer: one that is not a FHIR id ('&', '/', a space) would ask
+    the EHR another question. It is refused before anything is fetched."""
+    from tests.fhir_server import TOKEN, fhir_server
+
+    with fhir_server([RECORD.patient()]) as server:
+        request = RECORD.hook()
+        del request["prefetch"]
+        request["context"]["patientId"] = patient_id
+        request["fhirServer"] = server.base
+        request["fhirAuthorization"] = {"access_token": TOKEN, "token_type": "Bearer"}
+        response = client.post(HOOK, json=request)
+        assert response.status_code == 400, response.text
+        assert "patientId" in said(response.json())
+        assert server.requests == []
+
+
+def test_a_dispatched_order_whose_id_is_no_fhir_id_is_a_400(client: TestClient) -> None:
+    request = RECORD.hook("order-dispatch")
+    request["context"]["dispatchedOrders"] = ["ServiceRequest/order-1?_include=*"]
+    response = client.post("/cds-services/policykb-order-dispatch", json=request)
+    assert response.status_code == 400, response.text
+    assert "dispatched order" in said(response.json())
