@@ -47,7 +47,7 @@ from policykb.service.envelopes.fhir import Bundle, entry_count, is_bundle
 from policykb.service.envelopes.reading import validated
 from policykb.service.errors import ServiceError
 from policykb.service.fhir_facts import Resources, service_date
-from policykb.service.record import patient_urls
+from policykb.service.record import PatientIdentity, patient_urls
 
 HOOKS = ("order-sign", "order-select", "order-dispatch", "appointment-book")
 CARD_TYPES = "http://terminology.hl7.org/CodeSystem/cdshooks-card-type"
@@ -363,7 +363,15 @@ class HookRequest:
         are added."""
         of_type = self._of_type
         patients = [p for p in of_type("Patient") if p.get("id") == self.patient_id]
-        active = [c for c in of_type("Coverage") if c.get("status", "active") == "active"]
+        urls = patient_urls(self.bundles, self.patient_id)
+        identity = PatientIdentity(self.patient_id, urls)
+        # The Coverage asserted on is the patient's (its beneficiary), in force:
+        # another patient's, or a cancelled one, listed first is never chosen.
+        active = [
+            c
+            for c in of_type("Coverage")
+            if c.get("status", "active") == "active" and identity.about(c)
+        ]
         self.coverage = active[0] if active else None
         return Resources(
             {},
@@ -372,7 +380,7 @@ class HookRequest:
             of_type("Condition"),
             of_type("Observation"),
             patient_id=self.patient_id,
-            patient_urls=patient_urls(self.bundles, self.patient_id),
+            patient_urls=urls,
         )
 
     def _of_type(self, kind: str) -> list[dict[str, Any]]:

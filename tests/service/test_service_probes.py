@@ -212,3 +212,32 @@ def test_a_dispatched_order_whose_id_is_no_fhir_id_is_a_400(client: TestClient) 
     response = client.post("/cds-services/policykb-order-dispatch", json=request)
     assert response.status_code == 400, response.text
     assert "dispatched order" in said(response.json())
+
+
+@pytest.mark.parametrize("others_status", ["active", "cancelled"])
+def test_crd_asserts_coverage_of_the_patients_own_coverage(
+    client: TestClient, others_status: str
+) -> None:
+    """The prefetch's Coverage Bundle lists another patient's Coverage first
+    (and a cancelled one of this patient): the coverage-information names the
+    patient's active Coverage. (The first active Coverage was taken, whoever's
+    it was: the answer asserted coverage on Coverage/cov-2.)"""
+    record = Record(code="97124", category="massage")
+    hook = record.hook()
+    own = record.coverage_resource()
+    other = own | {"id": "cov-2", "beneficiary": {"reference": "Patient/pat-2"}}
+    other["status"] = others_status
+    cancelled = own | {"id": "cov-3", "status": "cancelled"}
+    hook["prefetch"]["coverage"]["entry"] = [
+        {"resource": other},
+        {"resource": cancelled},
+        {"resource": own},
+    ]
+    response = client.post(HOOK, json=hook)
+    assert response.status_code == 200, response.text
+    (action,) = response.json()["systemActions"]
+    (information,) = [
+        e for e in action["resource"]["extension"] if e["url"].endswith("coverage-information")
+    ]
+    (coverage,) = [p["valueReference"] for p in information["extension"] if p["url"] == "coverage"]
+    assert coverage == {"reference": "Coverage/cov-1"}
