@@ -628,7 +628,12 @@ def test_crd_massage_ignores_another_patients_medicare_coverage(client: TestClie
     )
     question = "Is the member a Medicare member?"
     assert question not in covered(client, own)[1]  # read from the patient's coverage
-    assert question in covered(client, other)[1]  # asked: the coverage is pat-2's
+    # pat-2's Coverage is not the patient's: no coverage is asserted on it
+    # (CRD's coverage-information is about one Coverage of the patient).
+    response = client.post("/cds-services/policykb-order-sign", json=other.hook())
+    assert response.status_code == 200, response.text
+    assert "Coverage/cov-1" not in response.text
+    assert response.json().get("systemActions", []) == []
 
 
 def review(client: TestClient, bundle: dict[str, Any]) -> str:
