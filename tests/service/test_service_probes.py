@@ -295,3 +295,28 @@ def test_concurrent_crd_feedback_and_pas_lose_no_audit_entry_and_replay_clean(
     # be reported): the head is the last line's, whichever channel wrote it.
     assert report["entries"] == 2 * each and report["bad"] == 0
     assert report["chain_head"] == line_hash(path.read_bytes().splitlines()[-1])
+
+
+@pytest.mark.parametrize("route", sorted(valid_bodies()))
+def test_json_nested_past_what_the_service_can_write_back_is_a_413(
+    client: TestClient, route: str
+) -> None:
+    """A draft order or a feedback item nested 300 levels deep parsed (the
+    reader allows about 1,000) but was a 500 when the answer or the audit
+    entry repeated it (orjson writes 254 levels). Every route now refuses a
+    body deeper than 254 levels with a 413, and reads one of 254."""
+    for depth, refused in ((254, False), (255, True), (300, True)):
+        leaf = deepest_leaf(route)
+        sent = json.dumps(replaced(valid_bodies()[route], leaf, "@@"))
+        inner = depth - len(leaf)  # the leaf sits inside len(leaf) containers
+        sent = sent.replace('"@@"', "[" * inner + "]" * inner)
+        response = client.post(route, content=sent, headers={"content-type": "application/json"})
+        assert response.status_code < 500, (depth, response.text)
+        assert (response.status_code == 413) is refused, (depth, response.text)
+        if refused:
+            assert "nests more than 254 levels" in said(response.json())
+
+
+def deepest_leaf(route: str) -> tuple[Any, ...]:
+    """The deepest leaf of the route's valid body, where nesting is added."""
+    return max(leaves(valid_bodies()[route]), key=len)
