@@ -35,6 +35,7 @@ Card uuids and coverage-assertion-ids are new for every request (resp-31/32).
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -54,7 +55,7 @@ from policykb.service.crd_member import Resolution, performed_on, resolve
 from policykb.service.crd_orders import ORDER_TYPES, ordered_concept, own_codings
 from policykb.service.decisions import Decision, Decisions
 from policykb.service.dtr import questionnaire_url
-from policykb.service.envelopes.cds_hooks import Discovery, HookCall, ServiceDescriptor
+from policykb.service.envelopes.cds_hooks import FHIR_ID, Discovery, HookCall, ServiceDescriptor
 from policykb.service.envelopes.fhir import Bundle, entry_count, is_bundle
 from policykb.service.envelopes.reading import validated
 from policykb.service.errors import ServiceError
@@ -349,7 +350,7 @@ class HookRequest:
             )
         for index, reference in enumerate(references):
             parts = reference.split("/") if isinstance(reference, str) else []
-            if len(parts) < 2 or parts[-2] not in ORDER_TYPES or not parts[-1]:
+            if len(parts) < 2 or parts[-2] not in ORDER_TYPES or not re.match(FHIR_ID, parts[-1]):
                 raise ServiceError(
                     400,
                     "each dispatched order must be a reference Type/id to a request "

@@ -20,6 +20,7 @@ from typing import Annotated, Any, TypeVar
 
 import anyio
 import anyio.to_thread
+import orjson
 from fastapi import Depends, Request
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
@@ -74,18 +75,45 @@ Shared = Annotated[Service, Depends(service)]
 # -- bodies -------------------------------------------------------------------------
 
 
+WRITABLE_DEPTH = 254
+"""The nesting orjson writes (answers and audit entries repeat the body)."""
+INTEGER_RANGE = range(-(2**63), 2**64)
+"""The integers a body may hold: what the JSON writer (orjson) can write
+back, since answers and audit entries repeat what the client sent (a CRD
+order updated, a PAS entry, a feedback item). FHIR's integer64 fits."""
+
+
+def _integer(text: str) -> int:
+    value = int(text) if len(text) <= 21 else None
+    if value is None or value not in INTEGER_RANGE:
+        shown = text if len(text) <= 24 else f"{text[:20]}... ({len(text)} characters)"
+        raise CaseError(f"the integer {shown} is beyond the 64-bit range this service reads")
+    return value
+
+
 def strict_json(body: bytes) -> Any:
-    """A JSON body as the CLI reads a case file: each key once (400 naming it)."""
+    """A JSON body as the CLI reads a case file: each key once (400 naming
+    it); integers within INTEGER_RANGE (400 naming the one that is not);
+    nested at most WRITABLE_DEPTH levels (413)."""
     from policykb.bridge.loading.case import parse_json
 
     try:
-        return parse_json(body.decode("utf-8"), "the body")
+        document = parse_json(body.decode("utf-8"), "the body", parse_int=_integer)
     except UnicodeDecodeError as error:
         raise ServiceError(400, f"the body is not UTF-8 (byte {error.start})") from None
     except CaseError as error:
         raise ServiceError(400, str(error)) from None
     except LimitError as error:
         raise ServiceError(413, str(error)) from None
+    try:  # what the service cannot write back, it does not read
+        orjson.dumps(document)
+    except orjson.JSONEncodeError as error:  # integers are in range: only depth is left
+        if "Recursion" not in str(error):
+            raise
+        raise ServiceError(
+            413, f"the body: the JSON nests more than {WRITABLE_DEPTH} levels deep"
+        ) from None
+    return document
 
 
 class StrictJsonRequest(Request):

@@ -72,6 +72,11 @@ ORDER_TYPES = frozenset(
 """The `order` parameter's allowed types (the OperationDefinition's)."""
 
 
+def _is_order_type(kind: object) -> bool:
+    """A resourceType of ORDER_TYPES (a list or an object is none: unhashable)."""
+    return isinstance(kind, str) and kind in ORDER_TYPES
+
+
 def _parameters(document: object) -> list[tuple[int, Mapping[str, Any]]]:
     if not isinstance(document, Mapping) or document.get("resourceType") != "Parameters":
         raise ServiceError(422, "$questionnaire-package takes a FHIR Parameters resource")
@@ -128,7 +133,9 @@ def package(document: object, decisions: Decisions, base: str, today: date) -> d
                 raise ServiceError(422, "'coverage' must hold a Coverage resource", where=where)
             coverage = resource
         elif name == "order":
-            if not isinstance(resource, Mapping) or resource.get("resourceType") not in ORDER_TYPES:
+            if not isinstance(resource, Mapping) or not _is_order_type(
+                resource.get("resourceType")
+            ):
                 raise ServiceError(
                     422,
                     "'order' must hold a request or encounter resource "

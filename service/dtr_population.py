@@ -30,7 +30,8 @@ Quantity is taken only in the item's own UCUM unit and without a comparator
 those); `latest` keeps the resource whose effective time (else issued,
 recorded or onset) FHIRPath orders last, where the service leaves a fact
 unknown when two candidates' times overlap and their values differ; age is
-counted to today, where the service counts to the order's date.
+counted to today, where the service counts to the date of service the
+order states (its occurrence, else when it was written).
 """
 
 from __future__ import annotations
@@ -297,7 +298,7 @@ def values_read(fact: Fact, rule: FactRule) -> tuple[str, list[str]]:
             f".select(today().{year} - $this.{year} - iif(today().{day} < $this.{day}, 1, 0))"
             ".where($this >= 0)"
         )
-        limits.append("age today (the service counts to the order's date)")
+        limits.append("age today (the service counts to the date of service)")
     if rule.mapping:
         mapped = "{}"
         for key, value in reversed(list(rule.mapping.items())):

@@ -10,7 +10,7 @@ Each policy folder may hold a `fhir.yaml`:
         value: valueQuantity         # FHIRPath on the picked resource
       age:
         path: "%patient.birthDate"
-        as: years_to_order           # whole years to the order's date
+        as: years_to_order           # whole years to the date of service
       pregnant:
         path: ...
         map: {"77386006": true, "60001007": false}
@@ -41,7 +41,7 @@ What counts (each rule a test in tests/service/test_fhir_facts.py):
   it cannot use beside others, is unknown.
 
 The resources are filtered once per request, and a fact whose expressions
-read neither %order nor %resources (nor the order's date) is read once per
+read neither %order nor %resources (nor the date of service) is read once per
 request however many orders it has (Resources.for_order).
 """
 
@@ -104,7 +104,9 @@ class Resources:
     `patient_id` is the request's patient (CRD: context.patientId); None
     takes it from the order's subject or patient reference. `patient_urls`
     are the fullUrls that name that Patient in the request's Bundles
-    (`patient_urls()`). Only the resources that count (the module's rules)
+    (`patient_urls()`). `service_day`: the date of service ages count to
+    when the order alone does not say it (PAS: a claim item's; order_date).
+    Only the resources that count (the module's rules)
     are seen by the expressions; they are filtered once, when the first
     Resources of a request is made, and shared by `for_order`."""
 
@@ -116,6 +118,7 @@ class Resources:
     others: Sequence[Resource] = ()
     patient_id: str | None = None
     patient_urls: frozenset[str] = frozenset()
+    service_day: date | None = None
     _record: _Record | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -131,6 +134,11 @@ class Resources:
         order: give `patient_id`, as CRD does.)"""
         return replace(self, order=order, _record=self.record)
 
+    def on_day(self, day: date | None) -> Resources:
+        """The same record and order with ages counted to `day` (None: the
+        order's own date of service); nothing is filtered again."""
+        return replace(self, service_day=day, _record=self.record)
+
     def variables(self) -> dict[str, Any]:
         record = self.record
         everything = [self.order, *filter(None, (record.patient, record.coverage))]
@@ -145,22 +153,22 @@ class Resources:
         }
 
     def order_date(self, today: date) -> date:
-        """The day the order was written (a claim: its service date, else its
-        creation); today when it states none."""
+        """The date of service ages are counted to: `service_day` when the
+        caller states it (PAS: the item's), else the one the order states
+        (service_date: when it is to be given, else when it was written; a
+        claim: its first item's, else its creation), else today. It is the
+        day that becomes the decision's date_of_service (Decisions.decide),
+        so that an age and the policy version are read on one day: the
+        policies' texts count age on the date of service, not on the day
+        the order was written."""
+        if self.service_day is not None:
+            return self.service_day
         order = self.order
-        candidates: list[object] = [order.get("authoredOn")]
+        day = service_date(order)
         if order.get("resourceType") == "Claim":
-            for item in order.get("item") or []:
-                if isinstance(item, Mapping):
-                    period = item.get("servicedPeriod")
-                    start = period.get("start") if isinstance(period, Mapping) else None
-                    candidates += [item.get("servicedDate"), start]
-            candidates.append(order.get("created"))
-        for text in candidates:
-            day = _day(text)
-            if day is not None:
-                return day
-        return today
+            items = [i for i in order.get("item") or [] if isinstance(i, Mapping)]
+            day = next(filter(None, map(service_date, items)), None) or day
+        return day or today
 
 
 def service_date(resource: Mapping[str, Any]) -> date | None:

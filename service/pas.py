@@ -327,6 +327,8 @@ def _decide(
     today: date,
 ) -> Decision | Undecided:
     """One item's decision, or why it cannot be decided here."""
+    day = service_date(item) or service_date(claim)
+    record = record.on_day(day)  # ages counted to this item's date of service
     routed = decisions.route(item.get("productOrService"), record, today)
     if routed is None:
         shown = (
@@ -359,7 +361,7 @@ def _decide(
             channel="pas",
             case_id=f"Claim/{claim.get('id', '')}#{sequence}",
             from_record=from_record,
-            service_date=service_date(item) or service_date(claim),
+            service_date=day,
             audit=False,  # audited by submit, once every item is decided
         )
     except CaseError as error:

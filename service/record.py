@@ -62,9 +62,10 @@ def usable(resource: Mapping[str, Any]) -> bool:
             and not (verification & UNUSABLE_VERIFICATION)
             and not abated
         )
+    status = resource.get("status")
     if kind == "Observation":
-        return resource.get("status") in USABLE_OBSERVATION
-    return resource.get("status") != "entered-in-error"
+        return isinstance(status, str) and status in USABLE_OBSERVATION
+    return status != "entered-in-error"
 
 
 def reference_id(reference: str) -> str | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,10 +38,11 @@ def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
-def parse_json(text: str, origin: str) -> Any:
-    """Parse JSON, naming the line and column of a syntax error; keys may not repeat."""
+def parse_json(text: str, origin: str, *, parse_int: Callable[[str], object] | None = None) -> Any:
+    """Parse JSON, naming the line and column of a syntax error; keys may not
+    repeat. `parse_int` reads each integer literal (it may raise CaseError)."""
     try:
-        return json.loads(text, object_pairs_hook=_reject_duplicates)
+        return json.loads(text, object_pairs_hook=_reject_duplicates, parse_int=parse_int)
     except json.JSONDecodeError as error:
         raise CaseError(
             f"{origin}:{error.lineno}:{error.colno}: malformed JSON: {error.msg}"

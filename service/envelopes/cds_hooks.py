@@ -31,12 +31,18 @@ class Discovery(BaseModel):
     services: list[ServiceDescriptor]
 
 
+FHIR_ID = r"^[A-Za-z0-9\-\.]{1,64}$"
+"""FHIR R4's id datatype. The patient's id is put into the queries sent to
+the client's fhirServer with its token (crd.HookRequest.queries): only an id
+can be, so that no '&', '/' or '#' in it asks the EHR something else."""
+
+
 class HookContext(BaseModel):
     """The context of the hooks CRD serves: the patient, and the orders as
     each hook gives them (other context elements are kept, unread: hook-23)."""
 
     model_config = ConfigDict(extra="allow")
-    patientId: str
+    patientId: str = Field(pattern=FHIR_ID, description="The FHIR id of the patient.")
     draftOrders: Bundle | None = Field(
         None, description="order-sign, order-select: the draft orders."
     )

@@ -327,7 +327,9 @@ def test_the_mammography_codes_route_here_on_medicare_coverage(
     assert facts.get("sex") == sex
     assert facts["personal_history_breast_cancer"] is True
     assert facts.get("medicare_beneficiary") is (True if payer_type is not None else None)
-    assert "age" not in facts  # asked: the age on the date of service (fhir.yaml)
+    # Read: whole years from the birth date (1980-02-03) to the date of
+    # service the order states (written 2026-06-01, no occurrence).
+    assert facts["age"] == 46
 
 
 def test_commercial_coverage_is_not_this_policys_order(client: tuple[TestClient, Path]) -> None:

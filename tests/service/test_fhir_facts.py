@@ -380,6 +380,82 @@ def test_a_latest_value_absent_is_unknown_not_the_older_value(bariatric: FactMap
     assert "pregnant" not in read(bariatric, Record(extra_observations=[pregnancy_absent]))
 
 
+# -- age on the date of service ----------------------------------------------------
+
+BIRTHDAY = date(2005, 6, 10)  # 21 on 2026-06-10
+
+
+@pytest.mark.parametrize(
+    ("order_fields", "age"),
+    [
+        # written before the 21st birthday, to be given on it: the policy's
+        # text counts age on the date of service
+        ({"authoredOn": "2026-06-01", "occurrenceDateTime": "2026-06-10T08:00:00-05:00"}, 21),
+        ({"authoredOn": "2026-06-01", "occurrenceDateTime": "2026-06-09"}, 20),
+        ({"authoredOn": "2026-06-01", "occurrencePeriod": {"start": "2026-06-10"}}, 21),
+        ({"authoredOn": "2026-06-11", "occurrenceDateTime": "2026-06-09"}, 20),
+        # no date of service stated: the day the order was written
+        ({"authoredOn": "2026-06-10"}, 21),
+        ({"authoredOn": "2026-06-09"}, 20),
+        # nothing stated: today (ORDER_DAY, before the birthday)
+        ({}, 20),
+    ],
+)
+def test_age_counts_to_the_date_of_service_the_order_states(
+    bariatric: FactMapping, order_fields: dict[str, Any], age: int
+) -> None:
+    record = Record(birth_date=BIRTHDAY.isoformat())
+    order = {k: v for k, v in record.order().items() if k != "authoredOn"} | order_fields
+    found = bariatric.read(Resources(order, record.patient(), patient_id="pat-1"), ORDER_DAY)
+    assert found["age"] == age
+
+
+@pytest.mark.parametrize(("served", "age"), [("2026-06-09", 39), ("2026-06-10", 40)])
+def test_mammography_reads_age_on_the_date_of_service(
+    kb: KnowledgeBase, served: str, age: int
+) -> None:
+    """A screening mammogram ordered a month before the 40th birthday, to be
+    done on the day before it or on it: the NCD's "over age 39" is on the
+    date of service, so the age read is 39 or 40."""
+    mammography = load_mapping(kb.policy("mammography"))
+    record = Record(code="77067", birth_date="1986-06-10")
+    order = record.order() | {"authoredOn": "2026-05-10", "occurrenceDateTime": served}
+    found = mammography.read(Resources(order, record.patient(), patient_id="pat-1"), ORDER_DAY)
+    assert found["age"] == age
+
+
+@given(
+    born=st.dates(date(1900, 1, 1), date(2026, 12, 31)),
+    served=st.dates(date(2000, 1, 1), date(2030, 12, 31)),
+    written_before=st.integers(0, 400),
+)
+@settings(max_examples=200, deadline=None)
+def test_age_is_whole_years_to_the_date_of_service(
+    bariatric: FactMapping, born: date, served: date, written_before: int
+) -> None:
+    """Against counting by brute force: the last date of service whose
+    calendar anniversary (Feb 29 births on Mar 1 in common years) has passed."""
+    record = Record(birth_date=born.isoformat())
+    written = served - timedelta(days=written_before)
+    order = record.order() | {
+        "authoredOn": written.isoformat(),
+        "occurrenceDateTime": served.isoformat(),
+    }
+    found = bariatric.read(Resources(order, record.patient(), patient_id="pat-1"), ORDER_DAY)
+    years = sum(
+        1 for year in range(born.year + 1, served.year + 1) if _anniversary(born, year) <= served
+    )
+    expected = years if born <= served else None
+    assert found.get("age") == expected
+
+
+def _anniversary(born: date, year: int) -> date:
+    leap = year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+    if (born.month, born.day) == (2, 29) and not leap:
+        return date(year, 3, 1)
+    return date(year, born.month, born.day)
+
+
 # -- once per request ------------------------------------------------------------
 
 
@@ -450,6 +526,25 @@ def covered(client: TestClient, record: Record) -> tuple[str, str]:
     # The questions still to answer are on the Instructions card (CRD resp-25:
     # no card repeats the coverage information).
     return value, "\n".join([*reasons, *(card["detail"] for card in answer["cards"])])
+
+
+def test_crd_counts_age_to_the_orders_date_of_service(client: TestClient) -> None:
+    """An order written before the 21st birthday for a sleeve gastrectomy on
+    it: the client is 21 on the date of service, and CRD says covered (it
+    counted to the day of writing, 20, and said not covered)."""
+    record = Record(
+        birth_date="2005-06-10", bmis=[("2026-05-01", 41.0)], pregnant=False, diagnoses=["E11.9"]
+    )
+    hook = record.hook(orders=[record.order() | {"occurrenceDateTime": "2026-06-10"}])
+    response = client.post("/cds-services/policykb-order-sign", json=hook)
+    assert response.status_code == 200, response.text
+    (action,) = response.json()["systemActions"]
+    (information,) = [
+        e for e in action["resource"]["extension"] if e["url"] == COVERAGE_INFORMATION
+    ]
+    assert [p["valueCode"] for p in information["extension"] if p["url"] == "covered"] == [
+        "covered"
+    ]
 
 
 NOT_PREGNANT_DIABETIC = {"pregnant": False, "diagnoses": ["E11.9"]}

@@ -202,6 +202,39 @@ def test_two_items_with_their_own_questionnaire_responses(
     assert answer["entry"][0]["resource"]["outcome"] == "complete"
 
 
+def test_each_items_age_is_counted_to_its_own_date_of_service(
+    client: TestClient, kb: KnowledgeBase
+) -> None:
+    """Two sleeve gastrectomies, the day before the 21st birthday and on it:
+    the policy counts age on the date of service, so the first is refused
+    (20: (6)(a)(ii) allows only LAGB) and the second covered, each as
+    `evaluate` decides the facts of its own day (before, the claim's first
+    date counted for both)."""
+    record = Record(
+        birth_date="2005-06-10", bmis=[("2026-05-01", 41.0)], pregnant=False, diagnoses=["E11.9"]
+    )
+    bundle = record.claim_bundle()
+    claim = bundle["entry"][0]["resource"]
+    first = claim["item"][0]
+    claim["item"] = [
+        first | {"servicedDate": "2026-06-09"},
+        first | {"sequence": 2, "servicedDate": "2026-06-10"},
+    ]
+    answer = submit_conforming(client, bundle)
+    actions = [action for _, action, _ in items(answer)]
+    expected = [
+        kb.evaluate(
+            {
+                "policy": "bariatric-surgery",
+                "facts": {**record.facts(), "age": age, "date_of_service": day},
+            }
+        ).verdict.value
+        for age, day in ((20, "2026-06-09"), (21, "2026-06-10"))
+    ]
+    assert expected == ["not_covered", "covered"]
+    assert actions == [ACTION[verdict] for verdict in expected]
+
+
 def test_the_claims_diagnosis_codes_are_the_patients_diagnoses(
     client: TestClient, kb: KnowledgeBase
 ) -> None:
