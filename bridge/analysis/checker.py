@@ -18,8 +18,9 @@ from clingo import Function, String, ast
 
 from policykb.bridge.analysis.policy_rules import PolicyRule, policy_rules
 from policykb.bridge.analysis.witness import case_value
-from policykb.bridge.compile.compiled import VERDICTS, Undecided
 from policykb.bridge.compile.conditions import condition_circuits
+from policykb.bridge.compile.prepared import Undecided
+from policykb.bridge.compile.run import VERDICTS
 from policykb.bridge.loading.files import meta_file
 from policykb.bridge.model.case import Case
 from policykb.bridge.model.policy import Role, Value

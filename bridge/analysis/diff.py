@@ -28,8 +28,8 @@ from policykb.bridge.analysis.regions import (
     widened,
 )
 from policykb.bridge.analysis.witness import case_value
-from policykb.bridge.compile.compiled import Undecided
 from policykb.bridge.compile.conditions import ConditionCircuits, condition_circuits
+from policykb.bridge.compile.prepared import Undecided
 from policykb.bridge.loading.comparisons import (
     fact_statements,
     passes,

@@ -14,7 +14,7 @@ on circuits instead of by clingo's search:
   the choices of values too;
 - the smallest part of one scenario under which it holds in every
   completion (diff's regions: `smallest`) is the explanation of one pass
-  over the circuit (compiled.py), with the same order among equals as the
+  over the circuit (run.py), with the same order among equals as the
   clingo search: fewest facts, then the lowest ranks.
 """
 
@@ -29,8 +29,10 @@ import clingo
 from clingo import ast
 
 from policykb.bridge.compile.circuit import AND, FALSE, LEAF, OR, TRUE, TooComplex
-from policykb.bridge.compile.compiled import HOLDS, MAX_SECONDS, Prepared, Run, Undecided
+from policykb.bridge.compile.compiled import MAX_SECONDS
+from policykb.bridge.compile.prepared import HOLDS, Prepared, Undecided
 from policykb.bridge.compile.program import ProgramCircuits
+from policykb.bridge.compile.run import Run
 from policykb.bridge.model.policy import Policy
 
 
@@ -105,7 +107,7 @@ class ConditionCircuits:
 
     def value(self, node: int, scenario: Mapping[str, object]) -> int:
         """The condition's three-valued value (HOLDS, FAILS or UNKNOWN, as in
-        compiled.py) where the facts of a partial scenario are known."""
+        prepared.py) where the facts of a partial scenario are known."""
         return Run(self._ready(), self._vector(scenario)).value(node)
 
     def smallest(self, node: int, scenario: Mapping[str, object]) -> tuple[str, ...]:

@@ -199,7 +199,8 @@ def test_what_the_circuit_cannot_settle_goes_to_the_evaluator(
     """A run past its limits (Undecided): evaluate answers with the
     Evaluator, forcing_part with None (why then asks clingo); a policy past
     its compiling time does not compile."""
-    from policykb.bridge.compile import compiled as module
+    from policykb.bridge.compile.prepared import Undecided
+    from policykb.bridge.compile.run import Run
 
     sizes = {"indications": 2, "parts": 2, "exclusions": 2, "shape": "either"}
     write_policy(tmp_path / "synthetic", **sizes)
@@ -210,10 +211,10 @@ def test_what_the_circuit_cannot_settle_goes_to_the_evaluator(
     assert compiled is not None
 
     def undecided(*_args: object) -> None:
-        raise module.Undecided("past the limit")
+        raise Undecided("past the limit")
 
-    monkeypatch.setattr(module.Run, "missing", undecided)
-    monkeypatch.setattr(module.Run, "explain", undecided)
+    monkeypatch.setattr(Run, "missing", undecided)
+    monkeypatch.setattr(Run, "explain", undecided)
     names = fact_names(**sizes)  # type: ignore[arg-type]
     for facts in ({}, dict.fromkeys(names, False), dict.fromkeys(names, True)):
         case = kb.case({"id": "u", "facts": facts}, policy="synthetic")
@@ -418,7 +419,8 @@ def test_nodes_built_after_compiling_take_their_exact_value_on_demand(
     import itertools
     import tempfile
 
-    from policykb.bridge.compile.compiled import FAILS, HOLDS, UNKNOWN, Run, node_values
+    from policykb.bridge.compile.prepared import FAILS, HOLDS, UNKNOWN
+    from policykb.bridge.compile.run import Run, node_values
 
     with tempfile.TemporaryDirectory() as folder:
         policy = Path(folder) / "generated"

@@ -254,7 +254,7 @@ def test_a_condition_past_the_node_limit_is_undecided(monkeypatch: pytest.Monkey
     """A condition built on demand that would grow the circuit past its limit
     is Undecided (the analysis then asks clingo); built ones still answer."""
     from policykb.bridge.compile import circuit as circuit_module
-    from policykb.bridge.compile.compiled import Undecided
+    from policykb.bridge.compile.prepared import Undecided
     from policykb.bridge.loading.files import meta_file
 
     evaluator = KnowledgeBase().evaluator("massage-therapy")

@@ -1,4 +1,4 @@
-"""A run on a circuit (bridge/compile/compiled.py's Run) against brute force.
+"""A run on a circuit (bridge/compile/run.py's Run) against brute force.
 
 Random formulas over a few facts of two or three values are built into a
 circuit with its own constructors (leaves, and, or, not; shared facts make
@@ -25,9 +25,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from policykb.bridge.compile import compiled
+from policykb.bridge.compile import run as runs
 from policykb.bridge.compile.circuit import Circuit
-from policykb.bridge.compile.compiled import FAILS, HOLDS, UNKNOWN, Prepared, Run, Undecided
+from policykb.bridge.compile.prepared import FAILS, HOLDS, UNKNOWN, Prepared, Undecided
+from policykb.bridge.compile.run import Run
 
 # ("leaf", fact, mask) | ("and"|"or", [formulas]) | ("not", formula) | ("if", leaf, then, else)
 Formula = tuple[Any, ...]
@@ -167,7 +168,7 @@ def test_branches_equal_under_the_case_do_not_make_their_decision_missing() -> N
 
 
 def test_comparing_branches_stops_past_its_limit(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(compiled, "MAX_CHECKED", 8)
+    monkeypatch.setattr(runs, "MAX_CHECKED", 8)
     for facts, limited in ((3, False), (4, True)):  # 2**3 = 8 comparisons allowed, 16 not
         circuit, root = _same_support_branches(facts, [2] * (facts + 1))
         run = Run(Prepared(circuit), [-1] * (facts + 1))

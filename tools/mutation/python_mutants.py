@@ -50,6 +50,8 @@ MODULES = (
     "bridge/solving/literals.py",
     "bridge/compile/circuit.py",
     "bridge/compile/compiled.py",
+    "bridge/compile/run.py",
+    "bridge/compile/prepared.py",
     "bridge/compile/program.py",
     "bridge/compile/conditions.py",
     "bridge/loading/case.py",
