@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from policykb.bridge.model.result import (
         Evaluation,
         ExplanationItem,
+        FrameReason,
         MissingFact,
         Note,
         Status,
@@ -55,6 +56,7 @@ _HOMES = {
     "Value": "model.policy",
     "Evaluation": "model.result",
     "ExplanationItem": "model.result",
+    "FrameReason": "model.result",
     "MissingFact": "model.result",
     "Note": "model.result",
     "Status": "model.result",
@@ -80,6 +82,7 @@ __all__ = [
     "ExplanationItem",
     "Fact",
     "FactType",
+    "FrameReason",
     "KnowledgeBase",
     "MissingFact",
     "Note",

@@ -13,6 +13,7 @@ from __future__ import annotations
 from policykb.bridge.model.policy import Criterion, Fact, Policy
 from policykb.bridge.model.result import CoveredFrom, Evaluation, ExplanationItem, Status, Verdict
 from policykb.explain.escape import markdown_safe
+from policykb.explain.wording import item_words
 
 PHYSICIAN_REVIEW = (
     "This determination applies medical-necessity criteria. Before a denial is final, "
@@ -30,7 +31,7 @@ def _reason(item: ExplanationItem, policy: Policy) -> str:
         chosen = [item.value] if isinstance(item.value, str) else sorted(item.value)
         answer = markdown_safe(", ".join(_option(fact, v) for v in chosen) or "none")
     else:
-        answer = markdown_safe(item.words)
+        answer = markdown_safe(item_words(item))
     source = " (assumed; not stated in the request)" if item.assumed else ""
     cited = f"Criterion {item.criterion}" if item.criterion in policy.criteria else "Policy"
     return f'{statement} — **{answer}**{source}. {cited}: "{item.text}"'

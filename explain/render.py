@@ -14,6 +14,7 @@ from policykb.bridge.model.policy import Criterion, Policy
 from policykb.bridge.model.result import Evaluation, Status, Verdict
 from policykb.explain.escape import markdown_safe, terminal_safe
 from policykb.explain.terminal import styled
+from policykb.explain.wording import item_words
 
 VERDICT_WORDS = {
     Verdict.COVERED: "COVERED",
@@ -179,7 +180,7 @@ def render_text(
     lines.append(bold("Explanation"))
     if evaluation.explanation:
         for item in evaluation.explanation:
-            line = f"- {item.fact} = {terminal_safe(item.words)}"
+            line = f"- {item.fact} = {terminal_safe(item_words(item))}"
             line += " (assumed: the policy's default)" if item.assumed else ""
             line += f' [{_cited(item.criterion, policy, evaluation)}] "{item.text}"'
             lines += _wrap(line, "  ", "    ", width)
@@ -237,7 +238,7 @@ def render_markdown(evaluation: Evaluation, policy: Policy) -> str:
     if evaluation.explanation:
         lines += ["| Fact | Value | Criterion | Policy text |", "|---|---|---|---|"]
         for item in evaluation.explanation:
-            value = markdown_safe(item.words) + (" (assumed)" if item.assumed else "")
+            value = markdown_safe(item_words(item)) + (" (assumed)" if item.assumed else "")
             text = item.text.replace("|", "\\|")
             cited = _cited(item.criterion, policy, evaluation)
             lines.append(f"| `{item.fact}` | {value} | {cited} | {text} |")

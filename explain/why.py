@@ -8,6 +8,7 @@ from policykb.bridge.model.policy import Policy
 from policykb.bridge.model.result import Change, Verdict, WhyAnswer, value_words
 from policykb.explain.escape import markdown_safe, terminal_safe
 from policykb.explain.render import VERDICT_WORDS
+from policykb.explain.wording import item_words
 
 
 def _change_words(changes: tuple[Change, ...], safe: Callable[[str], str]) -> str:
@@ -39,7 +40,7 @@ def render_why_text(answer: WhyAnswer, policy: Policy, markdown: bool = False) -
         lines.append(
             f"{numbered}{number}. "
             + "; ".join(
-                f"{item.fact} = {safe(item.words)}"
+                f"{item.fact} = {safe(item_words(item))}"
                 f"{' (assumed)' if item.assumed else ''} "
                 f"[{item.criterion}]"
                 for item in explanation

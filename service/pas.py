@@ -45,6 +45,7 @@ from typing import Any
 
 from policykb.bridge.model.errors import CaseError
 from policykb.bridge.model.result import Verdict
+from policykb.explain.wording import item_words
 from policykb.service.crd import UNBOUNDED, Budget
 from policykb.service.decisions import Decision, Decisions
 from policykb.service.dtr import answers, contradiction
@@ -99,7 +100,7 @@ def _note(decision: Decision) -> str:
     """The decision in plain words, for the requester."""
     evaluation = decision.evaluation
     lines = [_reason(decision)]
-    lines += [f"{i.criterion}: {i.fact} = {i.words}" for i in evaluation.explanation]
+    lines += [f"{i.criterion}: {i.fact} = {item_words(i)}" for i in evaluation.explanation]
     return "\n".join(lines)
 
 

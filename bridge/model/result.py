@@ -60,8 +60,28 @@ def value_words(value: Value | Span) -> str:
 
 
 @dataclass(frozen=True)
+class FrameReason:
+    """Why a reference date alone decides a verdict, as data (explain/ words it):
+    as of that date, every value (`every`) or no value of the dates `compared`
+    with it within their bounds meets `criterion`, an exclusion when `exclusion`.
+    `compared` is in vocabulary order and never empty."""
+
+    criterion: str
+    compared: tuple[str, ...]
+    every: bool
+    exclusion: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"criterion": self.criterion, "compared": list(self.compared)}
+
+
+@dataclass(frozen=True)
 class ExplanationItem:
-    """One known fact a verdict rests on, with the criterion it speaks to."""
+    """One known fact a verdict rests on, with the criterion it speaks to.
+
+    At most one of `region` and `frame` is set: a typed value stands for a
+    region, a reference date the verdict rests on alone stands as the frame.
+    The item carries no English; explain.wording words it."""
 
     fact: str
     value: Value
@@ -69,12 +89,7 @@ class ExplanationItem:
     text: str
     assumed: bool = False
     region: Span | None = None  # for a number, date or code: what the value stands for
-
-    @property
-    def words(self) -> str:
-        """The value as a person reads it, with its region: "34.9, less than 35 kg/m2"."""
-        shown = value_words(self.value)
-        return f"{shown}, {self.region.words}" if self.region is not None else shown
+    frame: FrameReason | None = None  # for a reference date that alone decides
 
     def to_dict(self) -> dict[str, Any]:
         item: dict[str, Any] = {
@@ -85,6 +100,8 @@ class ExplanationItem:
         }
         if self.region is not None:
             item[self.region.key] = self.region.data
+        if self.frame is not None:
+            item["frame"] = self.frame.to_dict()
         if self.assumed:
             item["assumed"] = True
         return item

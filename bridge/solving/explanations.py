@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Sequence
 
-from policykb.bridge.model.policy import Role, Span, Value
-from policykb.bridge.model.result import ExplanationItem, Status, Verdict
+from policykb.bridge.model.policy import Role, Value
+from policykb.bridge.model.result import ExplanationItem, FrameReason, Status, Verdict
 from policykb.bridge.solving.grounding import Assignment, Grounding
 
 
@@ -125,16 +125,15 @@ class Explanations:
         g = self.grounding
         if not criterion:
             return self.explain_item(fact, value, False)
-        named = " or ".join(dates)
-        if verdict is Verdict.COVERED:
-            words = f"as of this date, every {named} within its bounds meets {criterion}"
-        elif g.policy.criteria[criterion].role is Role.EXCLUSION:
-            words = f"as of this date, every {named} within its bounds meets exclusion {criterion}"
-        else:
-            words = f"as of this date, no {named} within its bounds meets {criterion}"
-        region = Span("frame", {"criterion": criterion, "compared": dates}, words, value)
+        role = g.policy.criteria[criterion].role
+        frame = FrameReason(
+            criterion,
+            tuple(dates),
+            every=verdict is Verdict.COVERED or role is Role.EXCLUSION,
+            exclusion=verdict is not Verdict.COVERED and role is Role.EXCLUSION,
+        )
         text = g.policy.criteria[criterion].text
-        return ExplanationItem(fact, value, criterion, text, False, region)
+        return ExplanationItem(fact, value, criterion, text, False, frame=frame)
 
     def explain_item(self, fact: str, value: Value, assumed: bool) -> ExplanationItem:
         """One known fact of an explanation, citing the criterion it speaks to."""

@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 from policykb.bridge import KnowledgeBase, Verdict
 from policykb.explain.notice import render_notice_markdown
 from policykb.explain.why import render_why_text
+from policykb.explain.wording import item_words
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "kb" / "therapy-start"
 SETTINGS = settings(
@@ -129,7 +130,7 @@ def test_every_denial_has_a_reason_and_every_explanation_holds(
             # The start date is cited only as the frame that decides alone.
             assert not chosen and brute(start, {}) is answer.verdict
             (item,) = explanation
-            assert item.region is not None and item.region.key == "frame"
+            assert item.region is None and item.frame is not None
             assert item.criterion in ("TEST", "FOLLOW-UP")
             data = item.to_dict()["frame"]
             compared = "sleep_test_date" if item.criterion == "TEST" else "followup_date"
@@ -142,3 +143,7 @@ def test_every_denial_has_a_reason_and_every_explanation_holds(
                 if not any(met(start, v) for v in grid(start)[DATES[name]])
             ]
             assert item.criterion == decided[0]
+            assert not item.frame.every and not item.frame.exclusion
+            assert item_words(item).endswith(
+                f", as of this date, no {compared} within its bounds meets {item.criterion}"
+            )
