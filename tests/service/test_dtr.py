@@ -5,6 +5,7 @@ service itself reads from the same records."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 import subprocess
@@ -552,7 +553,9 @@ def test_a_package_per_questionnaire_for_the_orders(client: TestClient) -> None:
     )
     bundles = package_conforms(output)
     forms = {b["entry"][0]["resource"]["id"]: b["entry"][1]["resource"] for b in bundles}
-    assert set(forms) == {"bariatric-surgery", "massage-therapy"}
+    # On Medicare coverage the bariatric codes route to the Medicare NCD,
+    # which takes precedence over the Washington rule (precedence/2).
+    assert set(forms) == {"bariatric-surgery-medicare", "massage-therapy"}
     contexts = {
         name: [
             e["valueReference"]["reference"]
@@ -562,7 +565,7 @@ def test_a_package_per_questionnaire_for_the_orders(client: TestClient) -> None:
         for name, qr in forms.items()
     }
     assert contexts == {
-        "bariatric-surgery": ["ServiceRequest/order-1", "ServiceRequest/order-2"],
+        "bariatric-surgery-medicare": ["ServiceRequest/order-1", "ServiceRequest/order-2"],
         "massage-therapy": ["ServiceRequest/order-3"],
     }
     prefilled = {i["linkId"]: i["answer"][0] for i in forms["massage-therapy"]["item"]}
@@ -775,7 +778,13 @@ def test_package_then_sdc_populate_then_pas_decides_as_evaluate(
 
     rng = random.Random(7)
     today = date.today()
-    records = [bariatric_record(rng, today) for _ in range(8)]
+    # Coverage that is not Medicare: the Washington rule decides these codes
+    # (on Medicare coverage the NCD takes precedence, another vocabulary).
+    private = {"type": {"coding": [{"system": SOPT, "code": "5"}]}}
+    records = [
+        dataclasses.replace(bariatric_record(rng, today), coverage_changes=private)
+        for _ in range(8)
+    ]
     packaged = []
     for record in records:
         output = package(
