@@ -61,11 +61,6 @@ INEXACT = {"sum_at_least", "sum_at_most", "sum_above", "sum_below"}
 UNSUPPORTED = {"run_at_least", "run_at_most"}
 
 
-def declares_histories(ctl: clingo.Control) -> bool:
-    """Whether the grounded program declares a history (history/1)."""
-    return any(True for _ in ctl.symbolic_atoms.by_signature("history", 1))
-
-
 def _facts_of(ctl: clingo.Control, name: str, arity: int) -> list[tuple[clingo.Symbol, ...]]:
     return [
         tuple(atom.symbol.arguments)

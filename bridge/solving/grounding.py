@@ -90,9 +90,9 @@ class Grounding:
             # the closest-counterexample rules (ignored except for explanations).
             self._ctl = ground_scenarios(source, extra=[closest_file()])
             self.policy = read_policy(source, self._ctl)
-            from policykb.bridge.loading.histories import declares_histories
-
-            self._histories = declares_histories(self._ctl)
+            # Whether it declares a history (history/1), asked here so that a
+            # policy without one never imports the histories' loader.
+            self._histories = any(True for _ in self._ctl.symbolic_atoms.by_signature("history", 1))
             if self.policy.typed or self._histories or not is_bundled(source):
                 self._load_typed()
         else:
