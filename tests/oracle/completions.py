@@ -6,7 +6,8 @@ An oracle supplies only what it read from its policy text: `decide(get, day)`
 where its branch needs them), `domain(fact, day)` (one stand-in value per
 region the text draws), `region_key(fact, value, day)` (the stand-in a value
 falls in), its fact names and the vocabulary's defaults. `Completions` turns
-those into `verdict`, `missing` and `explanations`.
+those into `verdict`, `missing`, `explanations`
+and `decision_leaves`.
 
 Invariants:
 - The completions of a partial case are enumerated as a decision tree: an
@@ -157,6 +158,29 @@ class Completions:
                     turns.add(fact)
                     break
         return turns
+
+    def decision_leaves(self, day: date) -> list[tuple[dict[str, Any], bool]]:
+        """Every leaf of `decide`'s tree on a date of service, in a fixed order: a
+        partial scenario (the facts read on the way, each at a region's stand-in)
+        and the decision it reaches whatever the facts it leaves unknown. The
+        leaves partition the complete scenarios: each complete scenario extends
+        exactly one of them."""
+        leaves: list[tuple[dict[str, Any], bool]] = []
+        stack: list[dict[str, Any]] = [{}]
+        while stack:
+            assignment = stack.pop()
+
+            def get(fact: str, assignment: dict[str, Any] = assignment) -> Any:
+                if fact not in assignment:
+                    raise _Unknown(fact)
+                return assignment[fact]
+
+            try:
+                leaves.append((assignment, self._decide(get, day)))
+            except _Unknown as unknown:
+                values = self._domain(unknown.fact, day)
+                stack.extend({**assignment, unknown.fact: v} for v in reversed(values))
+        return leaves
 
     def explanations(self, known: Mapping[str, Any], day: date) -> set[frozenset[str]]:
         """Every minimal explanation: sets of known facts that alone (all else
