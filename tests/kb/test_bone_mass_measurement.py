@@ -43,7 +43,6 @@ from policykb.bridge.solving.evaluator import Evaluator
 from policykb.service.app import create_app
 from policykb.service.settings import ServiceSettings
 from tests.fhir_records import Record, condition
-from tests.kb.engines import case_values, sample_around, scenario_choices
 
 NAME = "bone-mass-measurement"
 DAY = date(2024, 2, 29)
@@ -125,6 +124,14 @@ def engines(kb: KnowledgeBase) -> tuple[Evaluator, PrologEngine]:
     return evaluator, kb.prover_for(evaluator)
 
 
+def _choices(evaluator: Evaluator, prover: PrologEngine) -> dict[str, list[Any]]:
+    """Each decision fact's values, one per region, as case values."""
+    return {
+        fact: [evaluator.concrete(fact, v) for v in prover.scenario_choices(fact)]
+        for fact in evaluator.decision_facts
+    }
+
+
 def test_the_route_bases_are_what_the_text_says(engines: tuple[Evaluator, PrologEngine]) -> None:
     evaluator, _ = engines
     assert set(ROUTES_CLOSED) == set(evaluator.decision_facts)
@@ -137,8 +144,19 @@ def _sample(choices: dict[str, list[Any]], seed: int) -> Iterator[tuple[str, dic
     """600 uniform complete scenarios, then 120 around each route's covered
     base (each fact kept with probability 3/4, else drawn uniformly), labelled
     by where they came from."""
-    bases = {route: {**ROUTES_CLOSED, **changes} for route, changes in COVERED_BY.items()}
-    return sample_around(choices, seed, uniform=600, bases=bases, around=120, keep=0.75)
+    draw = random.Random(seed)
+    for _ in range(600):
+        yield "uniform", {f: draw.choice(values) for f, values in choices.items()}
+    for route, changes in COVERED_BY.items():
+        base = {**ROUTES_CLOSED, **changes}
+        for _ in range(120):
+            yield (
+                route,
+                {
+                    f: base[f] if draw.random() < 0.75 else draw.choice(values)
+                    for f, values in choices.items()
+                },
+            )
 
 
 def test_engines_agree_on_an_even_sample_of_complete_scenarios(
@@ -150,12 +168,25 @@ def test_engines_agree_on_an_even_sample_of_complete_scenarios(
     route reaches both verdicts on every route."""
     evaluator, prover = engines
     verdicts: dict[str, set[Verdict]] = {}
-    for where, known in _sample(scenario_choices(evaluator, prover), seed=20070101):
+    for where, known in _sample(_choices(evaluator, prover), seed=20070101):
         verdict = evaluator.verdict_of(known)
         assert prover.prove(known)[0] is verdict, (where, known)
         verdicts.setdefault(where, set()).add(verdict)
     for route in COVERED_BY:
         assert verdicts[route] == {Verdict.COVERED, Verdict.NOT_COVERED}, route
+
+
+def _raw(known: dict[str, Any]) -> dict[str, Any]:
+    """Case values as a case document writes them."""
+    raw: dict[str, Any] = {}
+    for fact, value in known.items():
+        if isinstance(value, date):
+            raw[fact] = value.isoformat()
+        elif isinstance(value, Decimal):
+            raw[fact] = float(value)
+        else:
+            raw[fact] = value
+    return raw
 
 
 def test_engines_agree_on_cases_with_unknown_facts(
@@ -165,9 +196,7 @@ def test_engines_agree_on_cases_with_unknown_facts(
     route), each with one fact left out and with every other fact left out;
     and the case that states only its date of service."""
     evaluator, prover = engines
-    sample = [
-        k for where, k in _sample(scenario_choices(evaluator, prover), seed=7) if where != "uniform"
-    ]
+    sample = [k for where, k in _sample(_choices(evaluator, prover), seed=7) if where != "uniform"]
     seen = set()
     for number, known in enumerate(sample[::25]):
         names = list(known)
@@ -176,7 +205,7 @@ def test_engines_agree_on_cases_with_unknown_facts(
             {f: v for f, v in known.items() if f != dropped},
             {f: v for i, (f, v) in enumerate(known.items()) if (i + number) % 2},
         ):
-            facts = {**case_values(given_facts), "date_of_service": DAY.isoformat()}
+            facts = {**_raw(given_facts), "date_of_service": DAY.isoformat()}
             case = kb.case({"policy": NAME, "facts": facts})
             verdict = kb.cross_check(case)  # raises EngineError when the engines disagree
             assert verdict is kb.evaluate(case).verdict, given_facts
@@ -229,7 +258,7 @@ SCREENING = {
 
 
 def _verdict(kb: KnowledgeBase, day: date, known: dict[str, Any]) -> Verdict:
-    facts = {**case_values(known), "date_of_service": day.isoformat()}
+    facts = {**_raw(known), "date_of_service": day.isoformat()}
     return kb.evaluate(kb.case({"policy": NAME, "facts": facts})).verdict
 
 
@@ -267,7 +296,7 @@ def test_any_day_of_the_last_bmms_month_gives_the_month_count(
 
 @pytest.mark.parametrize("last", [date(2024, 1, 1), date(2024, 1, 15), date(2024, 1, 31)], ids=str)
 def test_a_denied_bmm_is_covered_from_the_month_24_months_on(kb: KnowledgeBase, last: date) -> None:
-    facts = case_values({**SCREENING, "last_covered_bmm_month": last})
+    facts = _raw({**SCREENING, "last_covered_bmm_month": last})
     case = kb.case({"policy": NAME, "facts": {**facts, "date_of_service": "2025-06-10"}})
     assert kb.evaluate(case).verdict is Verdict.NOT_COVERED
     found = kb.covered_from(case)

@@ -22,6 +22,7 @@ here:
 from __future__ import annotations
 
 import calendar
+import random
 from collections.abc import Iterator
 from datetime import date, timedelta
 from decimal import Decimal
@@ -41,7 +42,6 @@ from policykb.cli.main import app
 from policykb.service.app import create_app
 from policykb.service.settings import ServiceSettings
 from tests.fhir_records import ICD10, Record
-from tests.kb.engines import case_values, sample_around, scenario_choices
 
 NAME = "immunomodulators-step-therapy"
 DAY = date(2024, 6, 3)
@@ -139,8 +139,21 @@ def engines(kb: KnowledgeBase) -> tuple[Evaluator, PrologEngine]:
     return evaluator, kb.prover_for(evaluator)
 
 
+def _raw(known: dict[str, Any]) -> dict[str, Any]:
+    """Case values as a case document writes them."""
+    raw: dict[str, Any] = {}
+    for fact, value in known.items():
+        if isinstance(value, date):
+            raw[fact] = value.isoformat()
+        elif isinstance(value, Decimal):
+            raw[fact] = float(value)
+        else:
+            raw[fact] = value
+    return raw
+
+
 def _case(kb: KnowledgeBase, known: dict[str, Any]) -> Any:
-    return kb.case({"policy": NAME, "facts": case_values(known)})
+    return kb.case({"policy": NAME, "facts": _raw(known)})
 
 
 def _verdict(kb: KnowledgeBase, known: dict[str, Any]) -> Verdict:
@@ -153,6 +166,14 @@ def test_the_path_bases_are_what_the_text_says(kb: KnowledgeBase) -> None:
         assert _verdict(kb, {**CLOSED, **changes}) is Verdict.COVERED, path
 
 
+def _choices(evaluator: Evaluator, prover: PrologEngine) -> dict[str, list[Any]]:
+    """Each decision fact's values, one per region (every subset of a list), as case values."""
+    return {
+        fact: [evaluator.concrete(fact, v) for v in prover.scenario_choices(fact)]
+        for fact in evaluator.decision_facts
+    }
+
+
 def _scenario(known: dict[str, Any]) -> dict[str, Any]:
     """Case values as the engines take a scenario: a list as a set of options."""
     return {f: frozenset(v) if isinstance(v, list) else v for f, v in known.items()}
@@ -161,8 +182,19 @@ def _scenario(known: dict[str, Any]) -> dict[str, Any]:
 def _sample(choices: dict[str, list[Any]], seed: int) -> Iterator[tuple[str, dict[str, Any]]]:
     """1,000 uniform complete scenarios, then 150 around each path's covered
     base (each fact kept with probability 4/5, else drawn uniformly)."""
-    bases = {path: _scenario({**CLOSED, **changes}) for path, changes in COVERED_BY.items()}
-    return sample_around(choices, seed, uniform=1000, bases=bases, around=150, keep=0.8)
+    draw = random.Random(seed)
+    for _ in range(1000):
+        yield "uniform", {f: draw.choice(values) for f, values in choices.items()}
+    for path, changes in COVERED_BY.items():
+        covered = _scenario({**CLOSED, **changes})
+        for _ in range(150):
+            yield (
+                path,
+                {
+                    f: covered[f] if draw.random() < 0.8 else draw.choice(values)
+                    for f, values in choices.items()
+                },
+            )
 
 
 def test_engines_agree_on_an_even_sample_of_complete_scenarios(
@@ -172,7 +204,7 @@ def test_engines_agree_on_an_even_sample_of_complete_scenarios(
     solved by clingo: uniform over the whole space (mostly not covered), and
     around each path's covered base, which reaches both verdicts on each."""
     evaluator, prover = engines
-    choices = scenario_choices(evaluator, prover)
+    choices = _choices(evaluator, prover)
     assert set(choices) == set(CLOSED) - {"date_of_service"}
     verdicts: dict[str, set[Verdict]] = {}
     for where, known in _sample(choices, seed=20240101):

@@ -41,7 +41,6 @@ from policykb.bridge.solving.evaluator import Evaluator
 from policykb.service.app import create_app
 from policykb.service.settings import ServiceSettings
 from tests.fhir_records import LOINC, UCUM, Record, condition
-from tests.kb.engines import case_values, sample_around, scenario_choices
 
 NAME = "implantable-defibrillators"
 FOLDER = Path(__file__).parents[2] / "kb" / "policies" / NAME
@@ -112,6 +111,14 @@ def engines(kb: KnowledgeBase) -> tuple[Evaluator, PrologEngine]:
     return evaluator, kb.prover_for(evaluator)
 
 
+def _choices(evaluator: Evaluator, prover: PrologEngine) -> dict[str, list[Any]]:
+    """Each decision fact's values, one per region, as case values."""
+    return {
+        fact: [evaluator.concrete(fact, v) for v in prover.scenario_choices(fact)]
+        for fact in evaluator.decision_facts
+    }
+
+
 def test_the_route_bases_are_what_the_text_says(engines: tuple[Evaluator, PrologEngine]) -> None:
     """The bases the sample grows from: every route closed is not covered,
     and each route opened alone covers."""
@@ -126,8 +133,19 @@ def _sample(choices: dict[str, list[Any]], seed: int) -> Iterator[tuple[str, dic
     """700 uniform complete scenarios, then 120 around each route's covered
     base (each fact kept with probability 3/4, else drawn uniformly), labelled
     by where they came from."""
-    bases = {route: {**ROUTES_CLOSED, **changes} for route, changes in COVERED_BY.items()}
-    return sample_around(choices, seed, uniform=700, bases=bases, around=120, keep=0.75)
+    draw = random.Random(seed)
+    for _ in range(700):
+        yield "uniform", {f: draw.choice(values) for f, values in choices.items()}
+    for route, changes in COVERED_BY.items():
+        base = {**ROUTES_CLOSED, **changes}
+        for _ in range(120):
+            yield (
+                route,
+                {
+                    f: base[f] if draw.random() < 0.75 else draw.choice(values)
+                    for f, values in choices.items()
+                },
+            )
 
 
 def test_engines_agree_on_an_even_sample_of_complete_scenarios(
@@ -139,12 +157,25 @@ def test_engines_agree_on_an_even_sample_of_complete_scenarios(
     route reaches both verdicts on every route's every criterion."""
     evaluator, prover = engines
     verdicts: dict[str, set[Verdict]] = {}
-    for where, known in _sample(scenario_choices(evaluator, prover), seed=20180215):
+    for where, known in _sample(_choices(evaluator, prover), seed=20180215):
         verdict = evaluator.verdict_of(known)
         assert prover.prove(known)[0] is verdict, (where, known)
         verdicts.setdefault(where, set()).add(verdict)
     for route in COVERED_BY:
         assert verdicts[route] == {Verdict.COVERED, Verdict.NOT_COVERED}, route
+
+
+def _raw(known: dict[str, Any]) -> dict[str, Any]:
+    """Case values as a case document writes them."""
+    raw: dict[str, Any] = {}
+    for fact, value in known.items():
+        if isinstance(value, date):
+            raw[fact] = value.isoformat()
+        elif isinstance(value, Decimal):
+            raw[fact] = float(value)
+        else:
+            raw[fact] = value
+    return raw
 
 
 def test_engines_agree_on_cases_with_unknown_facts(
@@ -154,9 +185,7 @@ def test_engines_agree_on_cases_with_unknown_facts(
     each with one fact left out and with every other fact left out; and the
     case that states only its date of service."""
     evaluator, prover = engines
-    sample = [
-        k for where, k in _sample(scenario_choices(evaluator, prover), seed=7) if where != "uniform"
-    ]
+    sample = [k for where, k in _sample(_choices(evaluator, prover), seed=7) if where != "uniform"]
     seen = set()
     for number, known in enumerate(sample[::25]):
         names = list(known)
@@ -166,10 +195,7 @@ def test_engines_agree_on_cases_with_unknown_facts(
             {f: v for i, (f, v) in enumerate(known.items()) if (i + number) % 2},
         ):
             case = kb.case(
-                {
-                    "policy": NAME,
-                    "facts": {**case_values(given), "date_of_service": DAY.isoformat()},
-                }
+                {"policy": NAME, "facts": {**_raw(given), "date_of_service": DAY.isoformat()}}
             )
             verdict = kb.cross_check(case)  # raises EngineError when the engines disagree
             assert verdict is kb.evaluate(case).verdict, given
@@ -202,9 +228,7 @@ def _service_days() -> list[date]:
 
 
 def _verdict(kb: KnowledgeBase, day: date, known: dict[str, Any]) -> Verdict:
-    case = kb.case(
-        {"policy": NAME, "facts": {**case_values(known), "date_of_service": day.isoformat()}}
-    )
+    case = kb.case({"policy": NAME, "facts": {**_raw(known), "date_of_service": day.isoformat()}})
     return kb.evaluate(case).verdict
 
 

@@ -41,7 +41,6 @@ from policykb.bridge.solving.evaluator import Evaluator
 from policykb.service.app import create_app
 from policykb.service.settings import ServiceSettings
 from tests.fhir_records import Record, condition
-from tests.kb.engines import sample_around, scenario_choices
 
 NAME = "mammography"
 DAY = date(2024, 2, 29)
@@ -101,6 +100,14 @@ def engines(kb: KnowledgeBase) -> tuple[Evaluator, PrologEngine]:
     return evaluator, kb.prover_for(evaluator)
 
 
+def _choices(evaluator: Evaluator, prover: PrologEngine) -> dict[str, list[Any]]:
+    """Each decision fact's values, one per region, as case values."""
+    return {
+        fact: [evaluator.concrete(fact, v) for v in prover.scenario_choices(fact)]
+        for fact in evaluator.decision_facts
+    }
+
+
 def test_the_route_bases_are_what_the_text_says(engines: tuple[Evaluator, PrologEngine]) -> None:
     evaluator, _ = engines
     assert set(ROUTES_CLOSED) == set(evaluator.decision_facts)
@@ -115,8 +122,19 @@ def _sample(choices: dict[str, list[Any]], seed: int) -> Iterator[tuple[str, dic
     """600 uniform complete scenarios, then 150 around each route's covered
     base (each fact kept with probability 3/4, else drawn uniformly), labelled
     by where they came from."""
-    bases = {route: {**ROUTES_CLOSED, **changes} for route, changes in COVERED_BY.items()}
-    return sample_around(choices, seed, uniform=600, bases=bases, around=150, keep=0.75)
+    draw = random.Random(seed)
+    for _ in range(600):
+        yield "uniform", {f: draw.choice(values) for f, values in choices.items()}
+    for route, changes in COVERED_BY.items():
+        base = {**ROUTES_CLOSED, **changes}
+        for _ in range(150):
+            yield (
+                route,
+                {
+                    f: base[f] if draw.random() < 0.75 else draw.choice(values)
+                    for f, values in choices.items()
+                },
+            )
 
 
 def test_engines_agree_on_an_even_sample_of_complete_scenarios(
@@ -127,7 +145,7 @@ def test_engines_agree_on_an_even_sample_of_complete_scenarios(
     around each route reaches both verdicts on every route."""
     evaluator, prover = engines
     verdicts: dict[str, set[Verdict]] = {}
-    for where, known in _sample(scenario_choices(evaluator, prover), seed=19780515):
+    for where, known in _sample(_choices(evaluator, prover), seed=19780515):
         verdict = evaluator.verdict_of(known)
         assert prover.prove(known)[0] is verdict, (where, known)
         verdicts.setdefault(where, set()).add(verdict)
@@ -147,9 +165,7 @@ def test_engines_agree_on_cases_with_unknown_facts(
     each with one fact left out and with every other fact left out; and the
     case that states only its date of service."""
     evaluator, prover = engines
-    sample = [
-        k for where, k in _sample(scenario_choices(evaluator, prover), seed=7) if where != "uniform"
-    ]
+    sample = [k for where, k in _sample(_choices(evaluator, prover), seed=7) if where != "uniform"]
     seen = set()
     for number, known in enumerate(sample[::25]):
         names = list(known)

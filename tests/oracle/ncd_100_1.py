@@ -48,10 +48,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import date
-from itertools import product
+from functools import cache
+from itertools import combinations, product
 from typing import Any
-
-from tests.oracle.completions import Completions, Get
 
 FIRST_DAY = date(2006, 2, 21)  # B: "on and after February 21, 2006"
 T2DM_FROM = date(2009, 2, 12)  # B: "on and after February 12, 2009" (T2DM)
@@ -190,25 +189,66 @@ def region_key(fact: str, value: Any) -> Any:
     return value
 
 
-def _decide(get: Get, day: date) -> bool:
-    """`covered` of the scenario `get` reads, every fact read in FACTS order, so
-    the shared engine's walk over completions is the full product of regions."""
-    return covered({f: get(f) for f in FACTS}, day)
+def _key(known: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]:
+    return tuple(sorted((f, region_key(f, v)) for f, v in known.items()))
 
 
-def _domain_on(fact: str, day: date) -> tuple[Any, ...]:
-    return domain(fact)
+@cache
+def _outcomes(known: tuple[tuple[str, Any], ...], day: date) -> frozenset[bool]:
+    fixed = dict(known)
+    unknown = [f for f in FACTS if f not in fixed]
+    return frozenset(
+        covered({**fixed, **dict(zip(unknown, values, strict=True))}, day)
+        for values in product(*(domain(f) for f in unknown))
+    )
 
 
-def _region_key_on(fact: str, value: Any, day: date) -> Any:
-    return region_key(fact, value)
+def verdict(known: Mapping[str, Any], day: date) -> str:
+    """Covered in every completion, in none, or needs information (no default filled in)."""
+    outcomes = _outcomes(_key(known), day)
+    if outcomes == {True}:
+        return "covered"
+    if outcomes == {False}:
+        return "not_covered"
+    return "needs_information"
 
 
-_COMPLETIONS = Completions(_decide, _domain_on, _region_key_on, FACTS, DEFAULTS)
-verdict = _COMPLETIONS.verdict
-with_defaults = _COMPLETIONS.with_defaults
-missing = _COMPLETIONS.missing
-explanations = _COMPLETIONS.explanations
+def with_defaults(facts: Mapping[str, Any]) -> dict[str, Any]:
+    """The case's known facts: the vocabulary's defaults for facts it leaves absent."""
+    return {**{f: v for f, v in DEFAULTS.items() if f not in facts}, **facts}
+
+
+def missing(known: Mapping[str, Any], day: date) -> set[str]:
+    """For needs_information, the unknown facts the verdict can turn on: for some
+    filling of the other unknowns, changing the fact changes coverage."""
+    if verdict(known, day) != "needs_information":
+        return set()
+    fixed = {f: region_key(f, v) for f, v in known.items()}
+    unknown = [f for f in FACTS if f not in fixed]
+    turns = set()
+    for values in product(*(domain(f) for f in unknown)):
+        full = {**fixed, **dict(zip(unknown, values, strict=True))}
+        base = covered(full, day)
+        for fact in unknown:
+            if fact in turns:
+                continue
+            if any(covered({**full, fact: other}, day) != base for other in domain(fact)):
+                turns.add(fact)
+    return turns
+
+
+def explanations(known: Mapping[str, Any], day: date) -> set[frozenset[str]]:
+    """Every minimal explanation: sets of known facts that alone (all else
+    unknown, no default filled in again) give the case's verdict, no proper
+    subset of which does. A needs_information case has only the empty one."""
+    target = verdict(known, day)
+    sufficient = [
+        frozenset(subset)
+        for size in range(len(known) + 1)
+        for subset in combinations(sorted(known), size)
+        if verdict({f: known[f] for f in subset}, day) == target
+    ]
+    return {s for s in sufficient if not any(t < s for t in sufficient)}
 
 
 def complete_scenarios() -> Iterable[dict[str, Any]]:

@@ -121,12 +121,11 @@ whole-number PaO2/SaO2; decreases stated as facts):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date, timedelta
+from functools import cache
 from itertools import product
 from typing import Any
-
-from tests.oracle.completions import Completions, Get
 
 # B, Group I: "An arterial PO2 at or below 55 mm Hg, or an arterial oxygen
 # saturation at or below 88%"; awake/at rest: "at or above 56 mm Hg, or ... at
@@ -203,6 +202,8 @@ BOOL_FACTS = tuple(
     f for f in FACTS if f not in ENUMS and f not in NUMBER_REGIONS and f != "discharge_date"
 )
 DEFAULTS: Mapping[str, Any] = {"medicare_beneficiary": True}
+
+Get = Callable[[str], Any]
 
 
 def discharge_within_window(discharge: date, study: date) -> bool:
@@ -448,12 +449,158 @@ def region_key(fact: str, value: Any, study_day: date) -> Any:
     return value
 
 
-_COMPLETIONS = Completions(decide, domain, region_key, FACTS, DEFAULTS)
-verdict = _COMPLETIONS.verdict
-with_defaults = _COMPLETIONS.with_defaults
-missing = _COMPLETIONS.missing
-explanations = _COMPLETIONS.explanations
-decision_leaves = _COMPLETIONS.decision_leaves
+class _Unknown(Exception):
+    def __init__(self, fact: str) -> None:
+        super().__init__(fact)
+        self.fact = fact
+
+
+Key = tuple[tuple[str, Any], ...]
+
+
+def _key(known: Mapping[str, Any], study_day: date) -> Key:
+    return tuple(sorted((f, region_key(f, v, study_day)) for f, v in known.items()))
+
+
+def _reachable(
+    probe: Callable[[Get], Any],
+    fixed: Mapping[str, Any],
+    study_day: date,
+    stop: Callable[[set[Any]], bool],
+) -> set[Any]:
+    """Every result `probe` gives over the completions of `fixed` (branching on
+    each unknown fact where it is read), stopping early once `stop` holds."""
+    results: set[Any] = set()
+    stack = [dict(fixed)]
+    while stack:
+        assignment = stack.pop()
+
+        def get(fact: str, assignment: dict[str, Any] = assignment) -> Any:
+            if fact not in assignment:
+                raise _Unknown(fact)
+            return assignment[fact]
+
+        try:
+            results.add(probe(get))
+        except _Unknown as unknown:
+            stack.extend({**assignment, unknown.fact: v} for v in domain(unknown.fact, study_day))
+            continue
+        if stop(results):
+            break
+    return results
+
+
+@cache
+def _verdict(known: Key, study_day: date) -> str:
+    outcomes = _reachable(
+        lambda get: decide(get, study_day), dict(known), study_day, lambda r: len(r) > 1
+    )
+    if outcomes == {True}:
+        return "covered"
+    if outcomes == {False}:
+        return "not_covered"
+    return "needs_information"
+
+
+def verdict(known: Mapping[str, Any], study_day: date) -> str:
+    """Covered in every completion, in none, or needs information (no default filled in)."""
+    return _verdict(_key(known, study_day), study_day)
+
+
+def with_defaults(facts: Mapping[str, Any]) -> dict[str, Any]:
+    """The case's known facts: the vocabulary's defaults for facts it leaves absent."""
+    return {**{f: v for f, v in DEFAULTS.items() if f not in facts}, **facts}
+
+
+def _setting(get: Get, fact: str, value: Any) -> Get:
+    """`get` with one fact set to a value."""
+
+    def read(name: str) -> Any:
+        return value if name == fact else get(name)
+
+    return read
+
+
+def missing(known: Mapping[str, Any], study_day: date) -> set[str]:
+    """For needs_information, the unknown facts the verdict can turn on: for some
+    filling of the other unknowns, changing the fact changes coverage."""
+    if verdict(known, study_day) != "needs_information":
+        return set()
+    fixed = dict(_key(known, study_day))
+    turns = set()
+    for fact in (f for f in FACTS if f not in fixed):
+        values = domain(fact, study_day)
+        for a, b in ((a, b) for i, a in enumerate(values) for b in values[i + 1 :]):
+
+            def flips(get: Get, fact: str = fact, a: Any = a, b: Any = b) -> bool:
+                return decide(_setting(get, fact, a), study_day) != decide(
+                    _setting(get, fact, b), study_day
+                )
+
+            if True in _reachable(flips, fixed, study_day, lambda r: True in r):
+                turns.add(fact)
+                break
+    return turns
+
+
+def _minimal_hitting_sets(family: list[frozenset[str]]) -> set[frozenset[str]]:
+    hitting: set[frozenset[str]] = {frozenset()}
+    for members in family:
+        grown = {h for h in hitting if h & members}
+        grown |= {h | {e} for h in hitting if not h & members for e in members}
+        hitting = {h for h in grown if not any(g < h for g in grown)}
+    return hitting
+
+
+def explanations(known: Mapping[str, Any], study_day: date) -> set[frozenset[str]]:
+    """Every minimal explanation: sets of known facts that alone (all else
+    unknown, no default filled in again) give the case's verdict, no proper
+    subset of which does. A needs_information case has only the empty one."""
+    target = verdict(known, study_day)
+    if target == "needs_information":
+        return {frozenset()}
+    everything = frozenset(known)
+
+    def sufficient(subset: frozenset[str]) -> bool:
+        return verdict({f: known[f] for f in subset}, study_day) == target
+
+    insufficient: list[frozenset[str]] = []
+    while True:
+        candidates = _minimal_hitting_sets([everything - u for u in insufficient])
+        for candidate in sorted(candidates, key=sorted):
+            if not sufficient(candidate):
+                grown = set(candidate)
+                for fact in sorted(everything - candidate):
+                    if not sufficient(frozenset(grown | {fact})):
+                        grown.add(fact)
+                insufficient.append(frozenset(grown))
+                break
+        else:
+            return candidates
+
+
+def decision_leaves(study_day: date) -> list[tuple[dict[str, Any], bool]]:
+    """Every leaf of `decide`'s tree as of a study date, in a fixed order: a
+    partial scenario (the facts read on the way, each at a region's stand-in)
+    and the decision it reaches whatever the facts it leaves unknown. The
+    leaves partition the complete scenarios: each complete scenario extends
+    exactly one of them."""
+    leaves: list[tuple[dict[str, Any], bool]] = []
+    stack: list[dict[str, Any]] = [{}]
+    while stack:
+        assignment = stack.pop()
+
+        def get(fact: str, assignment: dict[str, Any] = assignment) -> Any:
+            if fact not in assignment:
+                raise _Unknown(fact)
+            return assignment[fact]
+
+        try:
+            leaves.append((assignment, decide(get, study_day)))
+        except _Unknown as unknown:
+            values = domain(unknown.fact, study_day)
+            stack.extend({**assignment, unknown.fact: v} for v in reversed(values))
+    return leaves
 
 
 def complete_scenarios(study_day: date) -> Iterable[dict[str, Any]]:
