@@ -26,7 +26,7 @@ from graphlib import CycleError, TopologicalSorter
 from itertools import combinations
 from typing import Any
 
-from policykb.bridge.loading.declarations import declared_at
+from policykb.bridge.loading.declaration_atoms import declared_at
 from policykb.bridge.model.policy import Fact, FactType, OrderCode, Policy
 
 Catalogue = Mapping[str, Sequence[Policy]]

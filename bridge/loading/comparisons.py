@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 import clingo
 from clingo import Function, Number, ast
 
-from policykb.bridge.loading.declarations import typed_constant
+from policykb.bridge.loading.fact_declarations import typed_constant
 from policykb.bridge.loading.files import core_files
 from policykb.bridge.loading.rules import location
 from policykb.bridge.model.errors import PolicyError

@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING
 import clingo
 from clingo import Function, Number, ast
 
-from policykb.bridge.loading.declarations import declared_at, python_value, typed_constant
+from policykb.bridge.loading.declaration_atoms import declared_at, python_value
+from policykb.bridge.loading.fact_declarations import typed_constant
 from policykb.bridge.loading.files import core_files
 from policykb.bridge.loading.rules import location
 from policykb.bridge.model.errors import PolicyError

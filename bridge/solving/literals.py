@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 import clingo
 from clingo import Function
 
-from policykb.bridge.loading.declarations import python_value
+from policykb.bridge.loading.declaration_atoms import python_value
 from policykb.bridge.model.policy import FactType, Policy
 
 COVERED = Function("verdict", [Function("covered")])
