@@ -30,13 +30,13 @@ from policykb.bridge.analysis.regions import (
 from policykb.bridge.analysis.witness import case_value
 from policykb.bridge.compile.conditions import ConditionCircuits, condition_circuits
 from policykb.bridge.compile.prepared import Undecided
-from policykb.bridge.loading.comparisons import (
+from policykb.bridge.loading.files import meta_file
+from policykb.bridge.loading.region_facts import (
     fact_statements,
     passes,
     region_symbols,
     with_regions,
 )
-from policykb.bridge.loading.files import meta_file
 from policykb.bridge.model.errors import PolicyError
 from policykb.bridge.model.policy import Policy, Span, Value
 from policykb.bridge.model.result import Verdict, json_value, value_words

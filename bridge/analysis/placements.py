@@ -31,7 +31,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from policykb.bridge.loading.comparisons import CUTS, Comparison, region_symbols, with_regions
+from policykb.bridge.loading.comparisons import CUTS, Comparison
+from policykb.bridge.loading.region_facts import region_symbols, with_regions
 from policykb.bridge.model.errors import PolicyError
 from policykb.bridge.model.policy import Policy
 from policykb.bridge.solving.evaluator import Evaluator

@@ -8,7 +8,7 @@ from clingo import Function
 
 from policykb.bridge.analysis.checker import Checker
 from policykb.bridge.analysis.findings import Finding, Kind
-from policykb.bridge.loading.comparisons import passes
+from policykb.bridge.loading.region_facts import passes
 
 
 def range_gaps(checker: Checker) -> list[Finding]:

@@ -19,7 +19,8 @@ from typing import TypeVar
 
 from clingo import SymbolType
 
-from policykb.bridge.loading.comparisons import Comparison, passes
+from policykb.bridge.loading.comparisons import Comparison
+from policykb.bridge.loading.region_facts import passes
 from policykb.bridge.model.policy import Fact, FactType, Policy, Span, Value
 from policykb.bridge.model.typed import CodeCell, Interval
 from policykb.bridge.solving.query import QueryProgram

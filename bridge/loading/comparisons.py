@@ -11,41 +11,36 @@ are read here from the parsed rules and checked when the policy loads:
 a comparison on a fact of the wrong type, a threshold that is not a constant
 of the fact's type, an undeclared code set, or a rule that reads a typed fact
 through value/2 or compares fact values natively is refused with its file and
-line. The regions become region/2 and satisfies/3 facts, built as clingo AST
-from symbols.
+line. The durations are read by durations.py; the regions and their
+region/2 and satisfies/3 facts are built by region_facts.py.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import clingo
-from clingo import Function, Number, ast
+from clingo import Function, ast
 
+from policykb.bridge.loading.durations import (
+    NOT_A_DURATION,
+    RELATIVE,
+    constant_symbol,
+    duration_of,
+    duration_symbol,
+)
 from policykb.bridge.loading.fact_declarations import typed_constant
 from policykb.bridge.loading.files import core_files
 from policykb.bridge.loading.rules import location
 from policykb.bridge.model.errors import PolicyError
-from policykb.bridge.model.policy import Fact, FactType, Policy, cell_counts
-from policykb.bridge.model.typed import (
-    CALENDAR_STEPS,
-    COMBINED,
-    DURATION_UNITS,
-    CodeCell,
-    Cut,
-    Duration,
-    Interval,
-    Step,
-    code_cells,
-    intervals,
-)
+from policykb.bridge.model.policy import Fact, FactType, Policy
+from policykb.bridge.model.typed import Duration
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from policykb.bridge.model.policy import Region
     from policykb.bridge.model.typed import Number as Limit
 
 # (test name, arity of the rule atom) -> the fact types it applies to; the
@@ -70,7 +65,6 @@ TESTS: dict[tuple[str, int], frozenset[FactType]] = {
     ("after", 3): DATE,
     ("before", 3): DATE,
 }
-RELATIVE = frozenset({"on_or_after", "on_or_before", "after", "before"})
 # Where each test puts its constant: values at or above (True) or above it.
 CUTS = {
     "at_least": True,
@@ -108,135 +102,6 @@ class Comparison:
         return [self.duration.after(date.fromordinal(anchors[self.reference])).toordinal()]
 
 
-def _step(term: ast.AST, sign: int) -> Step | None:
-    """days(N), weeks(N) or months(N) with a whole number N (negated when
-    `sign` is -1), month_start or month_end (not negated), or None."""
-    if term.ast_type == ast.ASTType.SymbolicTerm:
-        symbol = term.symbol
-        if symbol.type != clingo.SymbolType.Function:
-            return None
-        if not symbol.arguments and symbol.name in CALENDAR_STEPS and symbol.positive:
-            return Step.calendar(symbol.name) if sign == 1 else None
-        if len(symbol.arguments) != 1:
-            return None
-        name, count = symbol.name, symbol.arguments[0]
-    elif term.ast_type == ast.ASTType.Function and not term.arguments and not term.external:
-        return Step.calendar(term.name) if term.name in CALENDAR_STEPS and sign == 1 else None
-    elif term.ast_type == ast.ASTType.Function and len(term.arguments) == 1:
-        name, count = term.name, _constant_symbol(term.arguments[0])
-    else:
-        return None
-    if name not in DURATION_UNITS or count is None or count.type != clingo.SymbolType.Number:
-        return None
-    return Step(sign * count.number, name)
-
-
-def _duration(term: ast.AST, sign: int = 1) -> Duration | None:
-    """A duration as written: one step, or steps joined by + and -, each step
-    optionally negated (months(3) - days(29), -weeks(2) + days(1)); the
-    grounded form steps(...) too. None for anything else."""
-    if term.ast_type == ast.ASTType.BinaryOperation and term.operator_type in (
-        ast.BinaryOperator.Plus,
-        ast.BinaryOperator.Minus,
-    ):
-        left = _duration(term.left, sign)
-        right = _duration(
-            term.right, -sign if term.operator_type == ast.BinaryOperator.Minus else sign
-        )
-        if left is None or right is None:
-            return None
-        return Duration(left.steps + right.steps)
-    if term.ast_type == ast.ASTType.UnaryOperation and (
-        term.operator_type == ast.UnaryOperator.Minus
-    ):
-        return _duration(term.argument, -sign)
-    if (
-        term.ast_type == ast.ASTType.SymbolicTerm
-        and term.symbol.type == clingo.SymbolType.Function
-        and term.symbol.name == COMBINED
-    ):
-        return Duration.parse(str(term.symbol)) if sign == 1 else None
-    step = _step(term, sign)
-    return Duration((step,)) if step is not None else None
-
-
-def duration_symbol(duration: Duration) -> clingo.Symbol:
-    """The grounded term of a duration of one step or more (Duration.term)."""
-    steps = [
-        Function(step.unit)
-        if step.unit in CALENDAR_STEPS
-        else Function(step.unit, [Number(step.count)])
-        for step in duration.steps
-    ]
-    return steps[0] if len(steps) == 1 else Function(COMBINED, steps)
-
-
-NOT_A_DURATION = (
-    "the duration must be days(N), weeks(N) or months(N) with a whole number N, "
-    "month_start or month_end, or such steps joined by + and - (months(3) - days(29), "
-    "months(-12) + month_end; month_start and month_end are not negated)"
-)
-
-
-class _Durations(ast.Transformer):
-    """Rewrites each combined duration of a comparison with a reference date
-    (months(3) - days(29)) to the one term the grounded rules and the region
-    facts share (steps(months(3), days(-29))); refuses one not well formed."""
-
-    def __init__(self, where: str) -> None:
-        self.where = where
-
-    def visit_SymbolicAtom(self, node: ast.AST) -> ast.AST:
-        symbol = node.symbol
-        if (
-            symbol.ast_type != ast.ASTType.Function
-            or symbol.name not in RELATIVE
-            or len(symbol.arguments) != 3
-        ):
-            return node
-        written = symbol.arguments[2]
-        if written.ast_type not in (ast.ASTType.BinaryOperation, ast.ASTType.UnaryOperation):
-            return node
-        duration = _duration(written)
-        if duration is None or not duration.steps:
-            raise PolicyError(
-                f"{self.where}: {symbol.name}({symbol.arguments[0]}, {symbol.arguments[1]}, "
-                f"{written}): {NOT_A_DURATION}"
-            )
-        term = ast.SymbolicTerm(written.location, duration_symbol(duration))
-        arguments = [*symbol.arguments[:2], term]
-        return node.update(symbol=symbol.update(arguments=arguments))
-
-
-def written_durations(statements: Sequence[ast.AST]) -> list[ast.AST]:
-    """The statements with every combined duration of the policy's own rules
-    in its grounded form (PolicyError with file and line for one not well
-    formed); the core's statements as they are."""
-    core = {str(path) for path in core_files()}
-    rewritten = []
-    for statement in statements:
-        if statement.ast_type == ast.ASTType.Rule and statement.location.begin.filename not in core:
-            statement = _Durations(location(statement))(statement)
-        rewritten.append(statement)
-    return rewritten
-
-
-def _constant_symbol(term: ast.AST) -> clingo.Symbol | None:
-    if term.ast_type == ast.ASTType.SymbolicTerm:
-        symbol: clingo.Symbol = term.symbol
-        return symbol
-    if term.ast_type == ast.ASTType.Function and not term.arguments:
-        return Function(term.name)
-    if (
-        term.ast_type == ast.ASTType.UnaryOperation
-        and term.operator_type == ast.UnaryOperator.Minus
-        and term.argument.ast_type == ast.ASTType.SymbolicTerm
-        and term.argument.symbol.type == clingo.SymbolType.Number
-    ):
-        return Number(-term.argument.symbol.number)
-    return None
-
-
 class _Reader(ast.Transformer):
     """Collects the comparisons of one statement and refuses what is unsound."""
 
@@ -253,7 +118,7 @@ class _Reader(ast.Transformer):
         if symbol.ast_type != ast.ASTType.Function:
             return node
         if symbol.name == "value" and len(symbol.arguments) == 2:
-            fact = _constant_symbol(symbol.arguments[0])
+            fact = constant_symbol(symbol.arguments[0])
             declared = self.policy.facts.get(fact.name) if fact is not None else None
             if declared is not None and declared.type.typed:
                 raise self.fail(
@@ -267,7 +132,7 @@ class _Reader(ast.Transformer):
 
     def _comparison(self, symbol: ast.AST) -> Comparison:
         name = symbol.name
-        first = _constant_symbol(symbol.arguments[0])
+        first = constant_symbol(symbol.arguments[0])
         fact = (
             self.policy.facts.get(first.name)
             if first is not None and first.type == clingo.SymbolType.Function
@@ -286,7 +151,7 @@ class _Reader(ast.Transformer):
             relative = self._relative(name, fact, symbol.arguments[1:])
             if relative is not None:
                 return relative
-        arguments = [_constant_symbol(term) for term in symbol.arguments[1:]]
+        arguments = [constant_symbol(term) for term in symbol.arguments[1:]]
         for term, constant in zip(symbol.arguments[1:], arguments, strict=True):
             if constant is None:
                 raise self.fail(f"{name}({fact.name}, ...): {term} must be a constant")
@@ -308,7 +173,7 @@ class _Reader(ast.Transformer):
         """A date compared with a reference date (the second argument names a
         date fact), moved by the duration of a third argument; None when the
         second argument is a constant."""
-        second = _constant_symbol(terms[0])
+        second = constant_symbol(terms[0])
         named = (
             second is not None
             and second.type == clingo.SymbolType.Function
@@ -333,7 +198,7 @@ class _Reader(ast.Transformer):
             raise self.fail(f"{name}({fact.name}, {fact.name}, ...) compares a date with itself")
         duration = Duration()
         if len(terms) == 2:
-            found = _duration(terms[1])
+            found = duration_of(terms[1])
             if found is None:
                 raise self.fail(
                     f"{name}({fact.name}, {reference.name}, {terms[1]}): {NOT_A_DURATION}"
@@ -362,7 +227,7 @@ def _native_comparisons(statement: ast.AST, policy: Policy, where: str) -> None:
             and symbol.name == "value"
             and len(symbol.arguments) == 2
         ):
-            fact = _constant_symbol(symbol.arguments[0])
+            fact = constant_symbol(symbol.arguments[0])
             value = symbol.arguments[1]
             if (
                 fact is not None
@@ -422,96 +287,6 @@ def comparisons_of(statements: Sequence[ast.AST], policy: Policy) -> list[Compar
     return list(found)
 
 
-def passes(fact: Fact, region: Region, comparison: Comparison, anchors: Mapping[str, int]) -> bool:
-    """Whether every value of `region` passes the comparison (one value decides:
-    regions agree), the reference dates at `anchors`."""
-    test = comparison.test
-    if isinstance(region, CodeCell):
-        return test.arguments[0].name in region.inside
-    assert isinstance(region, Interval)
-    sample = region.representative(whole=fact.type is not FactType.DECIMAL)
-    numbers = comparison.limits(fact, anchors)
-    assert numbers is not None
-    name = test.name
-    if name == "between":
-        low, high = numbers
-        return low <= sample <= high
-    limit = numbers[0]
-    if name in ("at_least", "on_or_after"):
-        return sample >= limit
-    if name in ("at_most", "on_or_before"):
-        return sample <= limit
-    if name in ("above", "after"):
-        return sample > limit
-    return sample < limit
-
-
-def with_regions(
-    policy: Policy, comparisons: Sequence[Comparison], anchors: Mapping[str, int]
-) -> Policy:
-    """The policy with the regions of each typed fact, from the comparisons
-    (those with a reference date only where `anchors` give its day)."""
-    facts = dict(policy.facts)
-    for name, fact in policy.facts.items():
-        if not fact.type.typed:
-            continue
-        tests = [c for c in comparisons if c.fact == name]
-        if fact.type.numeric:
-            cuts = []
-            for comparison in tests:
-                numbers = comparison.limits(fact, anchors)
-                if numbers is None:
-                    continue
-                if comparison.test.name == "between":
-                    low, high = numbers
-                    cuts += [Cut(low, True), Cut(high, False)]
-                else:
-                    cuts.append(Cut(numbers[0], CUTS[comparison.test.name]))
-            whole = fact.type is not FactType.DECIMAL
-            regions: tuple[Region, ...] = tuple(intervals(fact.low, fact.high, cuts, whole))
-            facts[name] = replace(fact, regions=regions)
-        else:
-            names = sorted({c.test.arguments[0].name for c in tests})
-            sets = tuple(policy.code_sets[n] for n in names)
-            cells = tuple(code_cells(fact.system, sets))
-            facts[name] = replace(fact, code_sets=sets, regions=cells)
-    return replace(policy, facts=facts)
-
-
-def domain_of(fact: Fact) -> list[tuple[int, Region]]:
-    """The regions a scenario may give `fact`, numbered as region/2 numbers them
-    (a code list's value is a set of cells in some compared code set)."""
-    return [
-        (index, region)
-        for index, region in enumerate(fact.regions)
-        if fact.type is not FactType.CODE_LIST or cell_counts(region)
-    ]
-
-
-def region_symbols(
-    policy: Policy, comparisons: Sequence[Comparison], anchors: Mapping[str, int]
-) -> list[clingo.Symbol]:
-    """region/2 and satisfies/3 facts for every typed fact of `policy` (a test
-    against a reference date only where `anchors` give its day)."""
-    symbols: list[clingo.Symbol] = []
-    for name, fact in policy.facts.items():
-        if not fact.type.typed:
-            continue
-        tests = [
-            c
-            for c in comparisons
-            if c.fact == name and (c.reference is None or c.reference in anchors)
-        ]
-        for index, region in domain_of(fact):
-            symbols.append(Function("region", [Function(name), Number(index)]))
-            symbols += [
-                Function("satisfies", [Function(name), Number(index), c.test])
-                for c in tests
-                if passes(fact, region, c, anchors)
-            ]
-    return symbols
-
-
 def references(comparisons: Iterable[Comparison]) -> dict[str, list[str]]:
     """Each reference date and the dates the rules compare with it."""
     found: dict[str, list[str]] = {}
@@ -521,18 +296,3 @@ def references(comparisons: Iterable[Comparison]) -> dict[str, list[str]]:
             if comparison.fact not in compared:
                 compared.append(comparison.fact)
     return found
-
-
-_PLACE = ast.Position("<regions>", 1, 1)
-_WHERE = ast.Location(_PLACE, _PLACE)
-
-
-def fact_statements(symbols: Iterable[clingo.Symbol]) -> list[ast.AST]:
-    """Facts as program statements, built from symbols with clingo's AST
-    constructors (so renamed copies of the program rename them too)."""
-    statements = []
-    for symbol in symbols:
-        arguments = [ast.SymbolicTerm(_WHERE, argument) for argument in symbol.arguments]
-        atom = ast.SymbolicAtom(ast.Function(_WHERE, symbol.name, arguments, 0))
-        statements.append(ast.Rule(_WHERE, ast.Literal(_WHERE, ast.Sign.NoSign, atom), []))
-    return statements

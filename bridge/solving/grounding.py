@@ -126,11 +126,8 @@ class Grounding:
     def _load_typed(self) -> None:
         """Check the comparisons of the rules and, for a policy with number, date
         or code facts, ground it again with their regions (kb/core/typed.lp)."""
-        from policykb.bridge.loading.comparisons import (
-            comparisons_of,
-            references,
-            written_durations,
-        )
+        from policykb.bridge.loading.comparisons import comparisons_of, references
+        from policykb.bridge.loading.durations import written_durations
         from policykb.bridge.loading.parsing import policy_statements
 
         parsed = written_durations(policy_statements(self.source))
@@ -151,7 +148,7 @@ class Grounding:
         self._ground_regions()
 
     def _ground_regions(self) -> None:
-        from policykb.bridge.loading.comparisons import (
+        from policykb.bridge.loading.region_facts import (
             fact_statements,
             region_symbols,
             with_regions,

@@ -56,6 +56,8 @@ MODULES = (
     "bridge/compile/conditions.py",
     "bridge/loading/case.py",
     "bridge/loading/comparisons.py",
+    "bridge/loading/durations.py",
+    "bridge/loading/region_facts.py",
     "bridge/model/version.py",
     "bridge/batch/impact.py",
     "bridge/analysis/check.py",
