@@ -4,7 +4,7 @@
 
 A bariatric order-sign request with N draft orders and a record of M BMI
 Observations (plus a pregnancy status and a diabetes Condition) is checked
-(crd.HookRequest) and every order routed (Decisions.route: the policy, and
+(crd_request.HookRequest) and every order routed (Decisions.route: the policy, and
 the facts its fhir.yaml reads from the record). Nothing is decided: this
 measures the FHIR side only. Prints the median seconds per request.
 
@@ -28,7 +28,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from policykb.bridge import KnowledgeBase
-from policykb.service.crd import HookRequest
+from policykb.service.crd_request import HookRequest
 from policykb.service.decisions import Decisions
 from tests.fhir_records import Record
 

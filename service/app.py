@@ -33,7 +33,7 @@ from fastapi import FastAPI
 from policykb.bridge import KnowledgeBase
 from policykb.bridge.model import release
 from policykb.bridge.model.errors import OutputError
-from policykb.service import crd, handlers, openapi
+from policykb.service import handlers, openapi, request_budget
 from policykb.service.audit import AuditLog
 from policykb.service.auth import Verifier
 from policykb.service.decisions import Decisions
@@ -79,7 +79,7 @@ def create_app(settings: ServiceSettings, knowledge: KnowledgeBase | None = None
         settings=settings,
         decisions=Decisions(knowledge, audit, served=settings.policies),
         limiter=anyio.CapacityLimiter(settings.decision_threads),
-        budget=crd.Budget(settings.max_orders, settings.max_resources),
+        budget=request_budget.Budget(settings.max_orders, settings.max_resources),
         authorizations=_authorizations(settings),
     )
     app = FastAPI(

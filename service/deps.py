@@ -28,7 +28,7 @@ from starlette.responses import Response
 from starlette.types import Scope
 
 from policykb.bridge.model.errors import CaseError, LimitError
-from policykb.service import api, crd
+from policykb.service import api, request_budget
 from policykb.service.decisions import Decisions
 from policykb.service.errors import ServiceError
 from policykb.service.pas_store import AuthorizationStore
@@ -44,7 +44,7 @@ class Service:
     settings: ServiceSettings
     decisions: Decisions
     limiter: anyio.CapacityLimiter
-    budget: crd.Budget
+    budget: request_budget.Budget
     checks: api.CheckReports = field(default_factory=api.CheckReports)
     diffs: api.DiffReports = field(default_factory=api.DiffReports)
     authorizations: AuthorizationStore = field(default_factory=lambda: AuthorizationStore(None))

@@ -46,7 +46,6 @@ from typing import Any
 from policykb.bridge.model.errors import CaseError
 from policykb.bridge.model.result import Verdict
 from policykb.explain.wording import item_words
-from policykb.service.crd import UNBOUNDED, Budget
 from policykb.service.decisions import Decision, Decisions
 from policykb.service.dtr import answers, contradiction
 from policykb.service.envelopes.fhir import Bundle, entry_count
@@ -54,6 +53,7 @@ from policykb.service.envelopes.reading import validated
 from policykb.service.errors import ServiceError
 from policykb.service.fhir_facts import Resources, service_date
 from policykb.service.record import CONDITION_CLINICAL, patient_urls
+from policykb.service.request_budget import UNBOUNDED, Budget
 from policykb.service.routing import codings
 
 PAS = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition"

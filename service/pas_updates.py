@@ -34,7 +34,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from policykb.service import pas
-from policykb.service.crd import UNBOUNDED, Budget
 from policykb.service.decisions import Decisions
 from policykb.service.errors import ServiceError
 from policykb.service.pas_keys import (
@@ -49,6 +48,7 @@ from policykb.service.pas_keys import (
     resolve,
 )
 from policykb.service.pas_store import Authorization, AuthorizationStore, Keys, new_number
+from policykb.service.request_budget import UNBOUNDED, Budget
 
 INFO_CHANGED = f"{PAS}/extension-infoChanged"
 INFO_CANCELLED = f"{PAS}/modifierextension-infoCancelled"

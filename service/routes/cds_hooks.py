@@ -11,7 +11,7 @@ import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from policykb.service import crd, ehr
+from policykb.service import crd, crd_discovery, crd_request, ehr
 from policykb.service.deps import Shared, strict_json
 from policykb.service.envelopes.cds_hooks import (
     Discovery,
@@ -25,7 +25,7 @@ from policykb.service.errors import ServiceError
 from policykb.service.openapi import OUTCOMES, PROBLEMS, request_body
 
 router = APIRouter(tags=["CRD"])
-HOOKS = {crd.service_id(hook): hook for hook in crd.HOOKS}
+HOOKS = {crd_discovery.service_id(hook): hook for hook in crd_discovery.HOOKS}
 FETCH_MAX_BYTES = 8 << 20
 """One response of the client's FHIR server, at most."""
 
@@ -40,7 +40,7 @@ def _service(service: str) -> str:
 async def discovery() -> Discovery:
     """CDS Hooks discovery: the hook services, their prefetch and CRD's
     version and configuration options."""
-    return crd.discovery()
+    return crd_discovery.discovery()
 
 
 @router.post(
@@ -56,8 +56,8 @@ async def hook(service: str, request: Request, shared: Shared) -> Response:
     base = shared.base_url(request.scope)
     settings = shared.settings
 
-    def read() -> crd.HookRequest:
-        return crd.HookRequest(strict_json(body), name, shared.budget)
+    def read() -> crd_request.HookRequest:
+        return crd_request.HookRequest(strict_json(body), name, shared.budget)
 
     call = await shared.run(read)
     if call.can_query() and settings.ehr_timeout > 0:

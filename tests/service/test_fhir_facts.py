@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from policykb.bridge import KnowledgeBase
 from policykb.bridge.model.errors import PolicyError
-from policykb.service import crd, fhir_time, units
+from policykb.service import crd_request, fhir_time, units
 from policykb.service.app import create_app
 from policykb.service.coverage_information import COVERAGE_INFORMATION
 from policykb.service.decisions import Decisions
@@ -473,7 +473,7 @@ def test_the_record_is_read_once_per_request_not_per_order(
     monkeypatch.setattr(FactRule, "read", counted)
     record = Record(bmis=[(f"2026-0{1 + i % 5}-1{i % 9}", 30.0 + i) for i in range(40)])
     orders = [record.order() | {"id": f"order-{i}"} for i in range(25)]
-    request = crd.HookRequest(record.hook(orders=orders), "order-sign")
+    request = crd_request.HookRequest(record.hook(orders=orders), "order-sign")
     for order in request.orders:
         assert decisions.route(order["code"], request.resources(order), ORDER_DAY) is not None
     # age is years to each order's date; the rest never depends on the order.
