@@ -138,8 +138,10 @@ def run() -> None:
     from policykb.cli.direct import run_direct
     from policykb.cli.errors import reason, report, silence_stdout
 
+    direct = False
     try:
-        if not run_direct(sys.argv[1:]):
+        direct = run_direct(sys.argv[1:])
+        if not direct:
             _app_for(sys.argv[1:])()
         code: int = 0
     except SystemExit as done:
@@ -153,7 +155,31 @@ def run() -> None:
         report(f"cannot write the output: {reason(error)}")
         silence_stdout()
         code = EXIT_OUTPUT
+    if direct:
+        _leave(code)
     sys.exit(code)
+
+
+def _leave(code: int) -> None:
+    """End the process after a direct-path command without the interpreter's
+    teardown (freeing every module and object: about a tenth of `evaluate`'s
+    CPU time), once nothing is left that teardown would do observably: the
+    exit handlers have run and both streams are flushed. Only the direct path
+    comes here, whose command reads files and writes only to stdout and
+    stderr; with another thread alive, the normal exit (which waits for it)
+    is kept."""
+    threading = sys.modules.get("threading")
+    if threading is not None and threading.active_count() > 1:
+        return
+    import atexit
+    import os
+    from contextlib import suppress
+
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with suppress(OSError, ValueError):  # as at a normal exit: the code says what happened
+            stream.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":

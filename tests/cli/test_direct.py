@@ -176,13 +176,68 @@ def test_the_console_script_answers_alike_on_both_paths(arguments: list[str], co
     slow = console("evaluate", *[a.upper() if a == "json" else a for a in arguments])
     assert fast.returncode == slow.returncode == code
     assert fast.stdout == slow.stdout and fast.stderr == slow.stderr
+    # An exit handler: the direct path runs them before it ends the process.
     probe = (
-        "import sys, runpy; sys.argv = ['policykb', 'evaluate', *sys.argv[1:]]\n"
-        "try:\n    runpy.run_module('policykb.cli.main', run_name='__main__')\n"
-        "finally:\n    print(sorted(m for m in sys.modules if m.split('.')[0] in "
-        "('typer', 'click')), file=sys.stderr)"
+        "import atexit, sys, runpy; sys.argv = ['policykb', 'evaluate', *sys.argv[1:]]\n"
+        "atexit.register(lambda: print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('typer', 'click')), file=sys.stderr))\n"
+        "runpy.run_module('policykb.cli.main', run_name='__main__')"
     )
     traced = subprocess.run(
         [sys.executable, "-c", probe, *arguments], capture_output=True, text=True, check=False
     )
     assert traced.stderr.rstrip().endswith("[]"), traced.stderr  # typer was never imported
+
+
+def probed(setup: str, *arguments: str) -> subprocess.CompletedProcess[str]:
+    """The console script's entry point run on `arguments` after `setup`."""
+    probe = (
+        f"import atexit, sys, threading, runpy\n{setup}\n"
+        "sys.argv = ['policykb', *sys.argv[1:]]\n"
+        "runpy.run_module('policykb.cli.main', run_name='__main__')"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", probe, *arguments],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        # Buffered streams, as for a user: what is not flushed would be lost.
+        env={k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"},
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("arguments", "code"),
+    [
+        (["evaluate", EXAMPLE, "--format", "json"], 0),
+        (["evaluate", "does-not-exist.json", "--format", "json"], 1),
+    ],
+)
+def test_the_direct_path_ends_after_the_exit_handlers_with_both_streams_flushed(
+    arguments: list[str], code: int
+) -> None:
+    # The handlers write without flushing: only the flush after them keeps their text.
+    setup = (
+        "atexit.register(lambda: sys.stdout.write('[out handler]'))\n"
+        "atexit.register(lambda: sys.stderr.write('[err handler]'))"
+    )
+    run = probed(setup, *arguments)
+    plain = console(*arguments)
+    assert run.returncode == plain.returncode == code
+    assert run.stdout == plain.stdout + "[out handler]"
+    assert run.stderr == plain.stderr + "[err handler]"
+
+
+def test_a_thread_still_alive_keeps_the_normal_exit_that_waits_for_it() -> None:
+    # The thread writes only once the main thread has finished: a process
+    # ended without waiting for it would lose the line.
+    setup = (
+        "def late():\n"
+        "    threading.main_thread().join()\n"
+        "    print('thread done', flush=True)\n"
+        "threading.Thread(target=late).start()"
+    )
+    run = probed(setup, "evaluate", EXAMPLE, "--format", "json")
+    assert run.returncode == 0
+    assert run.stdout == console("evaluate", EXAMPLE, "--format", "json").stdout + "thread done\n"
