@@ -8,6 +8,8 @@ router per surface, the error handlers, the OpenAPI document and the guard.
                                            DTR operations             routes/dtr
     POST /fhir/Claim/$submit               PAS prior authorization    routes/pas
     POST /fhir/Claim/$inquire              PAS inquiry                routes/pas
+    POST /fhir/Subscription, GET/PUT/DELETE /fhir/Subscription/{id}
+                                           PAS Subscriptions          routes/subscriptions
     GET  /fhir/metadata                    CapabilityStatement        routes/metadata
     /v1/...                                the JSON API               routes/json_api
     GET  /, /static/...                    the analyst's page         routes/page
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import gc
 import os
+import sqlite3
 from pathlib import Path
 
 import anyio
@@ -40,14 +43,25 @@ from policykb.service.decisions import Decisions
 from policykb.service.deps import Service
 from policykb.service.guard import STATIC_PREFIX, Guard
 from policykb.service.pas_store import AuthorizationStore, StoreUnavailable
-from policykb.service.routes import cds_hooks, dtr, health, json_api, metadata, page, pas
+from policykb.service.routes import (
+    cds_hooks,
+    dtr,
+    health,
+    json_api,
+    metadata,
+    page,
+    pas,
+    subscriptions,
+)
 from policykb.service.settings import ServiceSettings
+from policykb.service.subscriptions import Notifier, SubscriptionStore
 
 PARENT_VARIABLE = "POLICYKB_SERVE_PARENT"  # the pid each worker dies with
 ROUTERS = (
     cds_hooks.router,
     dtr.router,
     pas.router,
+    subscriptions.router,
     metadata.router,
     json_api.router,
     page.router,
@@ -69,6 +83,14 @@ def _authorizations(settings: ServiceSettings) -> AuthorizationStore:
         raise OutputError(str(error)) from None
 
 
+def _subscriptions(settings: ServiceSettings) -> Notifier:
+    """The PAS Subscriptions, kept in the PAS store's file (every worker sees them)."""
+    try:
+        return Notifier(SubscriptionStore(Path(settings.pas_store) if settings.pas_store else None))
+    except sqlite3.Error as error:
+        raise OutputError(f"PAS store {settings.pas_store}: {error}") from None
+
+
 def create_app(settings: ServiceSettings, knowledge: KnowledgeBase | None = None) -> FastAPI:
     """The service over the policies of `settings` (PolicyError if one is wrong)."""
     knowledge = knowledge or KnowledgeBase(settings.kb_paths)
@@ -81,6 +103,7 @@ def create_app(settings: ServiceSettings, knowledge: KnowledgeBase | None = None
         limiter=anyio.CapacityLimiter(settings.decision_threads),
         budget=crd.Budget(settings.max_orders, settings.max_resources),
         authorizations=_authorizations(settings),
+        notifier=_subscriptions(settings),
     )
     app = FastAPI(
         title="policykb",

@@ -32,6 +32,12 @@ STARTED = datetime.now(UTC).isoformat(timespec="seconds")
 """When this process started: the statement's date (it cannot change while it runs)."""
 
 
+SUBSCRIPTION_TOPIC_CANONICAL = (
+    "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/"
+    "capabilitystatement-subscriptiontopic-canonical"
+)
+
+
 def _operation(name: str, definition: str) -> dict[str, str]:
     return {"name": name, "definition": definition}
 
@@ -59,7 +65,7 @@ def capability_statement(base: str) -> dict[str, Any]:
             {
                 "mode": "server",
                 "documentation": "DTR questionnaires and packages; PAS prior authorization, "
-                "its updates and inquiries.",
+                "its updates and inquiries, and Subscriptions to the results of pended ones.",
                 "security": {
                     "description": "With --trust, a bearer JWT (SMART Backend Services style) "
                     "verified against the configured keys; without it, none."
@@ -96,6 +102,24 @@ def capability_statement(base: str) -> dict[str, Any]:
                         "operation": [
                             _operation("submit", f"{PAS}/OperationDefinition/Claim-submit"),
                             _operation("inquire", f"{PAS}/OperationDefinition/Claim-inquiry"),
+                        ],
+                    },
+                    {
+                        # PAS spec-55: create, update and delete; the one topic
+                        # is named as the backport IG's CapabilityStatement does.
+                        "extension": [
+                            {
+                                "url": SUBSCRIPTION_TOPIC_CANONICAL,
+                                "valueCanonical": f"{PAS}/SubscriptionTopic/PASSubscriptionTopic",
+                            }
+                        ],
+                        "type": "Subscription",
+                        "supportedProfile": [f"{PAS}/StructureDefinition/profile-subscription"],
+                        "interaction": [
+                            {"code": "create"},
+                            {"code": "read"},
+                            {"code": "update"},
+                            {"code": "delete"},
                         ],
                     },
                     {

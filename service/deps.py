@@ -33,6 +33,7 @@ from policykb.service.decisions import Decisions
 from policykb.service.errors import ServiceError
 from policykb.service.pas_store import AuthorizationStore
 from policykb.service.settings import ServiceSettings, is_loopback
+from policykb.service.subscriptions import Notifier, SubscriptionStore
 
 T = TypeVar("T")
 
@@ -49,6 +50,8 @@ class Service:
     diffs: api.DiffReports = field(default_factory=api.DiffReports)
     authorizations: AuthorizationStore = field(default_factory=lambda: AuthorizationStore(None))
     """The submitted prior authorizations ($inquire, Claim updates)."""
+    notifier: Notifier = field(default_factory=lambda: Notifier(SubscriptionStore(None)))
+    """The PAS Subscriptions and their notifications (subscriptions.py)."""
 
     async def run(self, work: Callable[..., T], *args: Any) -> T:
         """`work(*args)` on a decision thread (anyio copies the context to it)."""
