@@ -130,6 +130,20 @@ def serve(
             show_default=False,
         ),
     ] = None,
+    ssl_certfile: Annotated[
+        Path | None,
+        typer.Option(
+            help="Serve HTTPS (TLS 1.2 or later) with this PEM certificate chain; "
+            "needs --ssl-keyfile.",
+            show_default=False,
+        ),
+    ] = None,
+    ssl_keyfile: Annotated[
+        Path | None,
+        typer.Option(
+            help="The PEM private key of --ssl-certfile (unencrypted).", show_default=False
+        ),
+    ] = None,
 ) -> None:
     """Serve coverage decisions: Da Vinci CRD (CDS Hooks), DTR, PAS and a JSON API.
 
@@ -143,8 +157,12 @@ def serve(
     loopback without it, the address served (http://127.0.0.1:PORT, or localhost).
     The Host header never decides an audience or a URL.
 
+    With --ssl-certfile and --ssl-keyfile the service itself speaks HTTPS (CDS Hooks
+    and CRD sec-2); otherwise TLS is terminated in front of it.
+
     Exit codes: 0 stopped, 1 invalid policy or trust file, a conflict between the
-    policies (check --all names each) or an unknown --policy, 2 usage error, 5 the audit
+    policies (check --all names each) or an unknown --policy, 2 usage error (a
+    certificate or key that cannot be loaded included), 5 the audit
     log cannot be written, or the jti or PAS store cannot be opened.
     """
     require_extra("serve")
@@ -176,6 +194,7 @@ def serve(
         ):
             report(f"--cors-origin {origin[:80]!r} must be an origin (scheme://host[:port]) or '*'")
             raise typer.Exit(EXIT_USAGE)
+    tls = _tls_files(ssl_certfile, ssl_keyfile)
     store = jti_store or (Path(f"{audit}.jti.sqlite") if trust else None)
     guard = guards.outputs((trust,), kb=kb)
     # appending to an input would corrupt it; so would the jti store's SQLite pages
@@ -213,7 +232,32 @@ def serve(
     )
     from policykb.service.serve import run_service
 
-    run_service(settings, host, port, workers)
+    run_service(settings, host, port, workers, tls)
+
+
+def _tls_files(certfile: Path | None, keyfile: Path | None) -> tuple[str, str] | None:
+    """The certificate and key to serve HTTPS with, checked by loading them
+    as the server will (a usage error naming the file otherwise)."""
+    if certfile is None and keyfile is None:
+        return None
+    if keyfile is None:
+        report("--ssl-certfile needs --ssl-keyfile as well")
+        raise typer.Exit(EXIT_USAGE)
+    if certfile is None:
+        report("--ssl-keyfile needs --ssl-certfile as well")
+        raise typer.Exit(EXIT_USAGE)
+    import ssl
+
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(certfile, keyfile)
+    except (OSError, ssl.SSLError) as error:
+        reason = getattr(error, "reason", None) or error.strerror or type(error).__name__
+        report(
+            f"--ssl-certfile {str(certfile)[:80]!r} with --ssl-keyfile {str(keyfile)[:80]!r} "
+            f"cannot be loaded ({reason})"
+        )
+        raise typer.Exit(EXIT_USAGE) from None
+    return str(certfile), str(keyfile)
 
 
 @reports_errors
