@@ -11,6 +11,8 @@ router per surface, the error handlers, the OpenAPI document and the guard.
     POST /fhir/Subscription, GET/PUT/DELETE /fhir/Subscription/{id}
                                            PAS Subscriptions          routes/subscriptions
     GET  /fhir/metadata                    CapabilityStatement        routes/metadata
+    GET  /fhir/.well-known/smart-configuration, POST /auth/token
+                                           SMART Backend Services     routes/smart
     /v1/...                                the JSON API               routes/json_api
     GET  /, /static/...                    the analyst's page         routes/page
     GET  /healthz                          liveness                   routes/health
@@ -51,9 +53,11 @@ from policykb.service.routes import (
     metadata,
     page,
     pas,
+    smart,
     subscriptions,
 )
 from policykb.service.settings import ServiceSettings
+from policykb.service.smart_auth import SmartBackend
 from policykb.service.subscriptions import Notifier, SubscriptionStore
 
 PARENT_VARIABLE = "POLICYKB_SERVE_PARENT"  # the pid each worker dies with
@@ -62,6 +66,7 @@ ROUTERS = (
     dtr.router,
     pas.router,
     subscriptions.router,
+    smart.router,
     metadata.router,
     json_api.router,
     page.router,
@@ -104,6 +109,12 @@ def create_app(settings: ServiceSettings, knowledge: KnowledgeBase | None = None
         budget=crd.Budget(settings.max_orders, settings.max_resources),
         authorizations=_authorizations(settings),
         notifier=_subscriptions(settings),
+        smart=SmartBackend.from_file(
+            Path(settings.smart_clients),
+            Path(settings.smart_tokens) if settings.smart_tokens else None,
+        )
+        if settings.smart_clients
+        else None,
     )
     app = FastAPI(
         title="policykb",
@@ -121,7 +132,9 @@ def create_app(settings: ServiceSettings, knowledge: KnowledgeBase | None = None
     app.mount(STATIC_PREFIX.rstrip("/"), page.static_files(), name="static")
     handlers.install(app)
     openapi.install(app)
-    app.add_middleware(Guard, settings=settings, verifier=verifier, limiter=shared.limiter)
+    app.add_middleware(
+        Guard, settings=settings, verifier=verifier, limiter=shared.limiter, smart=shared.smart
+    )
     # The policies, circuits and caches loaded so far live as long as the
     # service: out of the collector's sight, full collections stay short.
     gc.collect()

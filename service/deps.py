@@ -33,6 +33,7 @@ from policykb.service.decisions import Decisions
 from policykb.service.errors import ServiceError
 from policykb.service.pas_store import AuthorizationStore
 from policykb.service.settings import ServiceSettings, is_loopback
+from policykb.service.smart_auth import SmartBackend
 from policykb.service.subscriptions import Notifier, SubscriptionStore
 
 T = TypeVar("T")
@@ -52,6 +53,8 @@ class Service:
     """The submitted prior authorizations ($inquire, Claim updates)."""
     notifier: Notifier = field(default_factory=lambda: Notifier(SubscriptionStore(None)))
     """The PAS Subscriptions and their notifications (subscriptions.py)."""
+    smart: SmartBackend | None = None
+    """SMART Backend Services (smart_auth.py), with --smart-clients."""
 
     async def run(self, work: Callable[..., T], *args: Any) -> T:
         """`work(*args)` on a decision thread (anyio copies the context to it)."""

@@ -130,6 +130,15 @@ def serve(
             show_default=False,
         ),
     ] = None,
+    smart_clients: Annotated[
+        Path | None,
+        typer.Option(
+            help="JSON file of SMART Backend Services clients and their keys (JWKS): "
+            "/auth/token then issues access tokens, which every /fhir/ route but "
+            "metadata requires (DTR spec-120).",
+            show_default=False,
+        ),
+    ] = None,
     ssl_certfile: Annotated[
         Path | None,
         typer.Option(
@@ -196,13 +205,15 @@ def serve(
             raise typer.Exit(EXIT_USAGE)
     tls = _tls_files(ssl_certfile, ssl_keyfile)
     store = jti_store or (Path(f"{audit}.jti.sqlite") if trust else None)
-    guard = guards.outputs((trust,), kb=kb)
+    guard = guards.outputs((trust, smart_clients), kb=kb)
     # appending to an input would corrupt it; so would the jti store's SQLite pages
     authorizations = pas_store or Path(f"{audit}.pas.sqlite")
+    tokens = Path(f"{audit}.tokens.sqlite") if smart_clients else None
     for name, written in (
         ("audit log", audit),
         ("jti store", store),
         ("PAS store", authorizations),
+        ("SMART token store", tokens),
     ):
         try:
             if written is not None:
@@ -227,6 +238,8 @@ def serve(
         jti_store=str(store) if store else None,
         pas_store=str(authorizations),
         cors_origins=tuple(cors_origin or ()),
+        smart_clients=str(smart_clients) if smart_clients else None,
+        smart_tokens=str(tokens) if tokens else None,
         ehr_timeout=ehr_timeout,
         payer_name=payer_name,
     )
