@@ -44,6 +44,7 @@ from policykb.service.auth import Verifier
 from policykb.service.decisions import Decisions
 from policykb.service.deps import Service
 from policykb.service.guard import STATIC_PREFIX, Guard
+from policykb.service.hook_log import HookLog, LogUnavailable
 from policykb.service.pas_store import AuthorizationStore, StoreUnavailable
 from policykb.service.routes import (
     cds_hooks,
@@ -96,6 +97,14 @@ def _subscriptions(settings: ServiceSettings) -> Notifier:
         raise OutputError(f"PAS store {settings.pas_store}: {error}") from None
 
 
+def _hook_log(settings: ServiceSettings) -> HookLog:
+    """The CRD hook log; one it cannot open stops the service (OutputError)."""
+    try:
+        return HookLog(Path(settings.hook_log) if settings.hook_log else None)
+    except LogUnavailable as error:
+        raise OutputError(str(error)) from None
+
+
 def create_app(settings: ServiceSettings, knowledge: KnowledgeBase | None = None) -> FastAPI:
     """The service over the policies of `settings` (PolicyError if one is wrong)."""
     knowledge = knowledge or KnowledgeBase(settings.kb_paths)
@@ -109,6 +118,7 @@ def create_app(settings: ServiceSettings, knowledge: KnowledgeBase | None = None
         budget=crd.Budget(settings.max_orders, settings.max_resources),
         authorizations=_authorizations(settings),
         notifier=_subscriptions(settings),
+        hook_log=_hook_log(settings),
         smart=SmartBackend.from_file(
             Path(settings.smart_clients),
             Path(settings.smart_tokens) if settings.smart_tokens else None,

@@ -31,6 +31,7 @@ from policykb.bridge.model.errors import CaseError, LimitError
 from policykb.service import api, crd
 from policykb.service.decisions import Decisions
 from policykb.service.errors import ServiceError
+from policykb.service.hook_log import HookLog
 from policykb.service.pas_store import AuthorizationStore
 from policykb.service.settings import ServiceSettings, is_loopback
 from policykb.service.smart_auth import SmartBackend
@@ -54,6 +55,9 @@ class Service:
     notifier: Notifier = field(default_factory=lambda: Notifier(SubscriptionStore(None)))
     """The PAS Subscriptions and their notifications (subscriptions.py)."""
     smart: SmartBackend | None = None
+    """SMART Backend Services (smart_auth.py), with --smart-clients."""
+    hook_log: HookLog = field(default_factory=lambda: HookLog(None))
+    """Every CDS Hooks call and its answer (hook_log.py, CRD found-37)."""
     """SMART Backend Services (smart_auth.py), with --smart-clients."""
 
     async def run(self, work: Callable[..., T], *args: Any) -> T:

@@ -130,6 +130,14 @@ def serve(
             show_default=False,
         ),
     ] = None,
+    hook_log: Annotated[
+        Path | None,
+        typer.Option(
+            help="SQLite file keeping every CDS Hooks call and its answer in full "
+            "(CRD found-37; holds PHI) (default: the audit log's path + .hooks.sqlite).",
+            show_default=False,
+        ),
+    ] = None,
     smart_clients: Annotated[
         Path | None,
         typer.Option(
@@ -172,7 +180,7 @@ def serve(
     Exit codes: 0 stopped, 1 invalid policy or trust file, a conflict between the
     policies (check --all names each) or an unknown --policy, 2 usage error (a
     certificate or key that cannot be loaded included), 5 the audit
-    log cannot be written, or the jti or PAS store cannot be opened.
+    log cannot be written, or the jti or PAS store or the hook log cannot be opened.
     """
     require_extra("serve")
     from urllib.parse import urlsplit
@@ -209,11 +217,13 @@ def serve(
     # appending to an input would corrupt it; so would the jti store's SQLite pages
     authorizations = pas_store or Path(f"{audit}.pas.sqlite")
     tokens = Path(f"{audit}.tokens.sqlite") if smart_clients else None
+    hooks = hook_log or Path(f"{audit}.hooks.sqlite")
     for name, written in (
         ("audit log", audit),
         ("jti store", store),
         ("PAS store", authorizations),
         ("SMART token store", tokens),
+        ("hook log", hooks),
     ):
         try:
             if written is not None:
@@ -238,6 +248,7 @@ def serve(
         jti_store=str(store) if store else None,
         pas_store=str(authorizations),
         cors_origins=tuple(cors_origin or ()),
+        hook_log=str(hooks),
         smart_clients=str(smart_clients) if smart_clients else None,
         smart_tokens=str(tokens) if tokens else None,
         ehr_timeout=ehr_timeout,
