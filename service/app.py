@@ -8,7 +8,11 @@ router per surface, the error handlers, the OpenAPI document and the guard.
                                            DTR operations             routes/dtr
     POST /fhir/Claim/$submit               PAS prior authorization    routes/pas
     POST /fhir/Claim/$inquire              PAS inquiry                routes/pas
+    POST /fhir/Subscription, GET/PUT/DELETE /fhir/Subscription/{id}
+                                           PAS Subscriptions          routes/subscriptions
     GET  /fhir/metadata                    CapabilityStatement        routes/metadata
+    GET  /fhir/.well-known/smart-configuration, POST /auth/token
+                                           SMART Backend Services     routes/smart
     /v1/...                                the JSON API               routes/json_api
     GET  /, /static/...                    the analyst's page         routes/page
     GET  /healthz                          liveness                   routes/health
@@ -25,6 +29,7 @@ from __future__ import annotations
 
 import gc
 import os
+import sqlite3
 from pathlib import Path
 
 import anyio
@@ -39,15 +44,30 @@ from policykb.service.auth import Verifier
 from policykb.service.decisions import Decisions
 from policykb.service.deps import Service
 from policykb.service.guard import STATIC_PREFIX, Guard
+from policykb.service.hook_log import HookLog, LogUnavailable
 from policykb.service.pas_store import AuthorizationStore, StoreUnavailable
-from policykb.service.routes import cds_hooks, dtr, health, json_api, metadata, page, pas
+from policykb.service.routes import (
+    cds_hooks,
+    dtr,
+    health,
+    json_api,
+    metadata,
+    page,
+    pas,
+    smart,
+    subscriptions,
+)
 from policykb.service.settings import ServiceSettings
+from policykb.service.smart_auth import SmartBackend
+from policykb.service.subscriptions import Notifier, SubscriptionStore
 
 PARENT_VARIABLE = "POLICYKB_SERVE_PARENT"  # the pid each worker dies with
 ROUTERS = (
     cds_hooks.router,
     dtr.router,
     pas.router,
+    subscriptions.router,
+    smart.router,
     metadata.router,
     json_api.router,
     page.router,
@@ -69,6 +89,22 @@ def _authorizations(settings: ServiceSettings) -> AuthorizationStore:
         raise OutputError(str(error)) from None
 
 
+def _subscriptions(settings: ServiceSettings) -> Notifier:
+    """The PAS Subscriptions, kept in the PAS store's file (every worker sees them)."""
+    try:
+        return Notifier(SubscriptionStore(Path(settings.pas_store) if settings.pas_store else None))
+    except sqlite3.Error as error:
+        raise OutputError(f"PAS store {settings.pas_store}: {error}") from None
+
+
+def _hook_log(settings: ServiceSettings) -> HookLog:
+    """The CRD hook log; one it cannot open stops the service (OutputError)."""
+    try:
+        return HookLog(Path(settings.hook_log) if settings.hook_log else None)
+    except LogUnavailable as error:
+        raise OutputError(str(error)) from None
+
+
 def create_app(settings: ServiceSettings, knowledge: KnowledgeBase | None = None) -> FastAPI:
     """The service over the policies of `settings` (PolicyError if one is wrong)."""
     knowledge = knowledge or KnowledgeBase(settings.kb_paths)
@@ -81,6 +117,14 @@ def create_app(settings: ServiceSettings, knowledge: KnowledgeBase | None = None
         limiter=anyio.CapacityLimiter(settings.decision_threads),
         budget=request_budget.Budget(settings.max_orders, settings.max_resources),
         authorizations=_authorizations(settings),
+        notifier=_subscriptions(settings),
+        hook_log=_hook_log(settings),
+        smart=SmartBackend.from_file(
+            Path(settings.smart_clients),
+            Path(settings.smart_tokens) if settings.smart_tokens else None,
+        )
+        if settings.smart_clients
+        else None,
     )
     app = FastAPI(
         title="policykb",
@@ -98,7 +142,9 @@ def create_app(settings: ServiceSettings, knowledge: KnowledgeBase | None = None
     app.mount(STATIC_PREFIX.rstrip("/"), page.static_files(), name="static")
     handlers.install(app)
     openapi.install(app)
-    app.add_middleware(Guard, settings=settings, verifier=verifier, limiter=shared.limiter)
+    app.add_middleware(
+        Guard, settings=settings, verifier=verifier, limiter=shared.limiter, smart=shared.smart
+    )
     # The policies, circuits and caches loaded so far live as long as the
     # service: out of the collector's sight, full collections stay short.
     gc.collect()

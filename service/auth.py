@@ -38,6 +38,8 @@ trusts only its trust file's keys."""
 KEY_TYPES = {"RS384": ("RSA", None), "ES384": ("EC", "P-384")}
 """The JWK type (and curve) each accepted algorithm verifies with."""
 MAX_JTI = 256
+REQUIRED = ("iss", "aud", "exp", "iat", "jti")
+"""The claims a CDS Hooks token must carry."""
 
 
 class TrustError(PolicyKBError):
@@ -126,17 +128,23 @@ class Verifier:
             raise OutputError(str(error)) from None  # like an audit log it cannot write
         return cls(issuers, replays)
 
-    def verify(self, authorization: str | None, audiences: list[str]) -> dict[str, Any]:
-        """The token's claims, or Refused: never another exception."""
+    def verify(
+        self, authorization: str | None, audiences: list[str], required: tuple[str, ...] = REQUIRED
+    ) -> dict[str, Any]:
+        """The token's claims, or Refused: never another exception. `required`:
+        the claims it must carry (CDS Hooks' by default; SMART's client
+        assertion needs no `iat`)."""
         try:
-            return self._verify(authorization, audiences)
+            return self._verify(authorization, audiences, required)
         except Refused:
             raise
         except Exception as error:  # a defect must not let a token through, nor answer 500
             log.error("token verification failed: %r", error)
             raise Refused("the bearer token cannot be verified") from None
 
-    def _verify(self, authorization: str | None, audiences: list[str]) -> dict[str, Any]:
+    def _verify(
+        self, authorization: str | None, audiences: list[str], required: tuple[str, ...]
+    ) -> dict[str, Any]:
         import jwt
 
         if not authorization or not authorization.startswith("Bearer "):
@@ -183,7 +191,7 @@ class Verifier:
                     audience=audiences,
                     issuer=issuer,
                     leeway=LEEWAY,
-                    options={"require": ["iss", "aud", "exp", "iat", "jti"]},
+                    options={"require": list(required)},
                 )
                 break
             except jwt.InvalidSignatureError:
@@ -193,7 +201,7 @@ class Verifier:
         if claims is None:
             raise Refused("the token's signature matches no key of its issuer")
         check_types(claims)
-        if claims["exp"] - claims["iat"] > MAX_LIFETIME:
+        if "iat" in claims and claims["exp"] - claims["iat"] > MAX_LIFETIME:
             raise Refused(f"the token lives longer than {MAX_LIFETIME} s")
         try:
             self.store.first_use(claims["jti"], float(claims["exp"]))

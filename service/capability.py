@@ -32,12 +32,21 @@ STARTED = datetime.now(UTC).isoformat(timespec="seconds")
 """When this process started: the statement's date (it cannot change while it runs)."""
 
 
+OAUTH_URIS = "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
+SUBSCRIPTION_TOPIC_CANONICAL = (
+    "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/"
+    "capabilitystatement-subscriptiontopic-canonical"
+)
+
+
 def _operation(name: str, definition: str) -> dict[str, str]:
     return {"name": name, "definition": definition}
 
 
-def capability_statement(base: str) -> dict[str, Any]:
-    """The statement for a service reached at `base` ("" when it has no URL)."""
+def capability_statement(base: str, smart: bool = False) -> dict[str, Any]:
+    """The statement for a service reached at `base` ("" when it has no URL);
+    with `smart`, its security names SMART Backend Services and the token
+    endpoint (the oauth-uris extension)."""
     statement: dict[str, Any] = {
         "resourceType": "CapabilityStatement",
         "id": "policykb",
@@ -59,7 +68,7 @@ def capability_statement(base: str) -> dict[str, Any]:
             {
                 "mode": "server",
                 "documentation": "DTR questionnaires and packages; PAS prior authorization, "
-                "its updates and inquiries.",
+                "its updates and inquiries, and Subscriptions to the results of pended ones.",
                 "security": {
                     "description": "With --trust, a bearer JWT (SMART Backend Services style) "
                     "verified against the configured keys; without it, none."
@@ -99,6 +108,24 @@ def capability_statement(base: str) -> dict[str, Any]:
                         ],
                     },
                     {
+                        # PAS spec-55: create, update and delete; the one topic
+                        # is named as the backport IG's CapabilityStatement does.
+                        "extension": [
+                            {
+                                "url": SUBSCRIPTION_TOPIC_CANONICAL,
+                                "valueCanonical": f"{PAS}/SubscriptionTopic/PASSubscriptionTopic",
+                            }
+                        ],
+                        "type": "Subscription",
+                        "supportedProfile": [f"{PAS}/StructureDefinition/profile-subscription"],
+                        "interaction": [
+                            {"code": "create"},
+                            {"code": "read"},
+                            {"code": "update"},
+                            {"code": "delete"},
+                        ],
+                    },
+                    {
                         "type": "ClaimResponse",
                         "supportedProfile": [
                             f"{PAS}/StructureDefinition/profile-claimresponse",
@@ -119,6 +146,28 @@ def capability_statement(base: str) -> dict[str, Any]:
             }
         ],
     }
+    if smart:
+        statement["rest"][0]["security"] = {
+            "extension": [
+                {
+                    "url": OAUTH_URIS,
+                    "extension": [{"url": "token", "valueUri": f"{base}/auth/token"}],
+                }
+            ],
+            "service": [
+                {
+                    "coding": [
+                        {
+                            "system": "http://hl7.org/fhir/restful-security-service",
+                            "code": "SMART-on-FHIR",
+                        }
+                    ]
+                }
+            ],
+            "description": "SMART Backend Services: a client_credentials access token "
+            "(private_key_jwt, RS384 or ES384) from /auth/token on every /fhir/ route but "
+            "metadata; see /fhir/.well-known/smart-configuration.",
+        }
     if base.startswith("http"):
         statement["url"] = f"{base}/fhir/metadata"
         statement["implementation"]["url"] = f"{base}/fhir"

@@ -31,8 +31,11 @@ from policykb.bridge.model.errors import CaseError, LimitError
 from policykb.service import api, request_budget
 from policykb.service.decisions import Decisions
 from policykb.service.errors import ServiceError
+from policykb.service.hook_log import HookLog
 from policykb.service.pas_store import AuthorizationStore
 from policykb.service.settings import ServiceSettings, is_loopback
+from policykb.service.smart_auth import SmartBackend
+from policykb.service.subscriptions import Notifier, SubscriptionStore
 
 T = TypeVar("T")
 
@@ -49,6 +52,13 @@ class Service:
     diffs: api.DiffReports = field(default_factory=api.DiffReports)
     authorizations: AuthorizationStore = field(default_factory=lambda: AuthorizationStore(None))
     """The submitted prior authorizations ($inquire, Claim updates)."""
+    notifier: Notifier = field(default_factory=lambda: Notifier(SubscriptionStore(None)))
+    """The PAS Subscriptions and their notifications (subscriptions.py)."""
+    smart: SmartBackend | None = None
+    """SMART Backend Services (smart_auth.py), with --smart-clients."""
+    hook_log: HookLog = field(default_factory=lambda: HookLog(None))
+    """Every CDS Hooks call and its answer (hook_log.py, CRD found-37)."""
+    """SMART Backend Services (smart_auth.py), with --smart-clients."""
 
     async def run(self, work: Callable[..., T], *args: Any) -> T:
         """`work(*args)` on a decision thread (anyio copies the context to it)."""

@@ -8,8 +8,9 @@ a list or code list repeats). An item the service reads from FHIR carries
 SDC's expression-based population (dtr_population): the launch contexts and
 US Core searches its expressions need, and an initialExpression of the
 item's type, so a DTR client fills it from the record and the clinician
-answers only the rest. The Questionnaire claims DTR's Standard Questionnaire
-profile.
+answers only the rest. An item is enabled only while its answer can still
+change the verdict given the earlier answers (dtr_enable, DTR spec-17).
+The Questionnaire claims DTR's Standard Questionnaire profile.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from policykb.bridge.model.policy import Fact, FactType, Policy
+from policykb.service.dtr_enable import Conditions, enable_when
 from policykb.service.dtr_population import population
 from policykb.service.errors import ServiceError
 from policykb.service.fhir_facts import FactMapping
@@ -107,11 +109,17 @@ def questionnaire(
     mapping: FactMapping,
     base: str,
     leave_out: frozenset[str] = frozenset(),
+    narrowing: Conditions | None = None,
 ) -> dict[str, Any]:
-    """The policy's Questionnaire (without the facts in `leave_out`)."""
+    """The policy's Questionnaire (without the facts in `leave_out`), each
+    item enabled only while `narrowing` (dtr_enable) says its answer can
+    still matter."""
     facts = sorted(policy.facts.values(), key=lambda fact: fact.rank)
     kept = {fact.name: fact for fact in facts if fact.name not in leave_out}
     filled = population(kept, mapping)
+    items = [_item(fact, filled.items.get(fact.name, [])) for fact in kept.values()]
+    for item in items:
+        enable_when(item, (narrowing or {}).get(item["linkId"], []), set(kept))
     document: dict[str, Any] = {
         "resourceType": "Questionnaire",
         "id": policy.name,
@@ -123,7 +131,7 @@ def questionnaire(
         "status": "active",
         "subjectType": ["Patient"],
         "description": f"The facts policykb needs to decide {policy.title}.",
-        "item": [_item(fact, filled.items.get(fact.name, [])) for fact in kept.values()],
+        "item": items,
     }
     period = effective_period(policy)
     if period:

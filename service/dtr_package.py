@@ -37,6 +37,7 @@ from policykb.bridge.model.errors import CaseError
 from policykb.bridge.model.policy import Fact, FactType
 from policykb.service.decisions import Decisions
 from policykb.service.dtr import questionnaire, questionnaire_url, questionnaire_version
+from policykb.service.dtr_enable import conditions
 from policykb.service.errors import ServiceError
 from policykb.service.fhir_facts import Resources
 
@@ -261,7 +262,11 @@ def _bundle(
     today: date,
 ) -> dict[str, Any]:
     form = questionnaire(
-        decisions.policies[policy], decisions.versions[policy], decisions.mappings[policy], base
+        decisions.policies[policy],
+        decisions.versions[policy],
+        decisions.mappings[policy],
+        base,
+        narrowing=conditions(decisions.knowledge, policy, today),
     )
     extensions: list[dict[str, Any]] = [{"url": QR_COVERAGE, "valueReference": coverage_reference}]
     extensions += [{"url": QR_CONTEXT, "valueReference": _reference(order)} for order in orders]

@@ -4,7 +4,9 @@ Before any handler runs it answers CORS preflight requests (OPTIONS with
 Access-Control-Request-Method) for the allowed origins, with no token (a
 browser never sends one on preflight), and adds the CORS headers to every
 answer to an allowed origin, errors included; it bounds the request body (413, declared or
-streamed) and checks the bearer token of every path not in OPEN_PATHS (401);
+streamed) and checks the bearer token of every path not in OPEN_PATHS (401):
+with SMART Backend Services, a /fhir/ path's access token (smart_auth.py),
+else a CDS Hooks JWT (--trust);
 it names the token's requester for the audit log (audit.REQUESTER, a
 ContextVar that the decision threads inherit); and it turns an escaped
 exception into a 500 answer without a traceback.
@@ -25,13 +27,25 @@ from policykb.service.cors import Cors
 from policykb.service.deps import audiences
 from policykb.service.errors import error_response
 from policykb.service.settings import ServiceSettings
+from policykb.service.smart_auth import CONFIGURATION_PATH, TOKEN_PATH, SmartBackend
 
 log = logging.getLogger("policykb.service")
 
-OPEN_PATHS = ("/", "/cds-services", "/openapi.json", "/healthz", "/fhir/metadata")
+OPEN_PATHS = (
+    "/",
+    "/cds-services",
+    "/openapi.json",
+    "/healthz",
+    "/fhir/metadata",
+    CONFIGURATION_PATH,
+    TOKEN_PATH,
+)
 """Paths that need no token: the page, discovery, the API description,
-liveness, the FHIR CapabilityStatement (a client reads it before it
-authenticates); and the page's static files (STATIC_PREFIX)."""
+liveness, the FHIR CapabilityStatement and SMART configuration (a client
+reads them before it authenticates), the token endpoint (its client
+assertion is the authentication); and the page's static files (STATIC_PREFIX)."""
+FHIR_PREFIX = "/fhir/"
+"""With SMART Backend Services, these paths need its access tokens (DTR spec-120)."""
 STATIC_PREFIX = "/static/"
 
 
@@ -50,8 +64,10 @@ class Guard:
         settings: ServiceSettings,
         verifier: Verifier | None,
         limiter: anyio.CapacityLimiter,
+        smart: SmartBackend | None = None,
     ) -> None:
         self.app = app
+        self.smart = smart
         self.settings = settings
         self.max_body = settings.max_body
         self.verifier = verifier
@@ -75,7 +91,16 @@ class Guard:
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_body):
             await self._refuse(scope, send, 413, self._too_large)
             return
-        if self.verifier is not None and not is_open(path):
+        if self.smart is not None and path.startswith(FHIR_PREFIX) and not is_open(path):
+            try:
+                grant = await anyio.to_thread.run_sync(
+                    self.smart.check, headers.get("authorization"), limiter=self.limiter
+                )
+            except Refused as reason:
+                await self._refuse(scope, send, 401, str(reason))
+                return
+            REQUESTER.set({"iss": "smart-backend-services", "sub": grant.client_id})
+        elif self.verifier is not None and not is_open(path):
             accepted = audiences(self.settings, scope)
             try:
                 claims = await anyio.to_thread.run_sync(

@@ -4,6 +4,7 @@ errors (errors.py): problem+json or an OperationOutcome, never a traceback."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -37,9 +38,38 @@ async def _service_error(request: Request, error: Exception) -> JSONResponse:
     return respond(request, error)
 
 
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def _allowed(request: Request) -> str | None:
+    """Every method the path takes, as the OpenAPI document lists them: one
+    path may have a route per method (GET, PUT and DELETE of a FHIR
+    resource), and Starlette's 405 names only the first route's. Of the
+    documented paths that match, the one with the fewest parameters is the
+    path's (a literal `$questionnaire-package` shadows `{policy}`)."""
+    paths: dict[str, dict[str, Any]] = request.app.openapi().get("paths", {})
+    segments = request.url.path.split("/")
+    best: tuple[int, str] | None = None
+    for template in paths:
+        parts = template.split("/")
+        if len(parts) != len(segments):
+            continue
+        pairs = zip(parts, segments, strict=True)
+        if all(p == s or (p.startswith("{") and p.endswith("}")) for p, s in pairs):
+            parameters = sum(p.startswith("{") for p in parts)
+            if best is None or parameters < best[0]:
+                best = (parameters, template)
+    if best is None:
+        return None
+    methods = [m.upper() for m in paths[best[1]] if m.upper() in METHODS]
+    return ", ".join(methods) if methods else None
+
+
 async def _http_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, HTTPException)
     headers = dict(error.headers) if error.headers else None
+    if error.status_code == 405 and headers is not None and "Allow" in headers:
+        headers["Allow"] = _allowed(request) or headers["Allow"]
     return error_response(request.url.path, error.status_code, str(error.detail), headers=headers)
 
 

@@ -50,6 +50,13 @@ OUTCOMES = _errors(FHIR_JSON, OperationOutcome)
 """The errors of /fhir and /cds-services/{id}: an OperationOutcome."""
 
 
+def answer(
+    status: int, description: str, model: type[BaseModel], media_type: str = "application/json"
+) -> dict[int | str, dict[str, Any]]:
+    """A route's answer of `status` in `media_type`."""
+    return {status: {"description": description, "content": {media_type: {"schema": _ref(model)}}}}
+
+
 def fhir_answer(description: str, model: type[BaseModel]) -> dict[int | str, dict[str, Any]]:
     """A FHIR route's 200, application/fhir+json."""
     return {200: {"description": description, "content": {FHIR_JSON: {"schema": _ref(model)}}}}

@@ -204,9 +204,11 @@ def submit(
     store: AuthorizationStore,
     budget: Budget = UNBOUNDED,
     pending: list[int] | None = None,
+    replaced: list[Authorization] | None = None,
 ) -> dict[str, Any]:
     """The response Bundle to a PAS request Bundle (new or an update), kept
-    in `store` under its new `preAuthRef` before it is returned."""
+    in `store` under its new `preAuthRef` before it is returned. For an
+    update, the authorization it replaces is appended to `replaced`."""
     entries = _entries(bundle)
     claim = entries[0][1] if entries else None
     kept = None
@@ -215,6 +217,8 @@ def submit(
     if kept is None or claim is None:
         answer = pas.submit(bundle, decisions, budget, pending)
         return _keep(answer, entries[0][1], entries, store, None)  # the Claim it answered
+    if replaced is not None:
+        replaced.append(kept)
     return _update(bundle, claim, entries, kept, decisions, store, budget, pending)
 
 

@@ -67,9 +67,17 @@ def die_with_parent(parent: int) -> None:
     threading.Thread(target=watch, name="policykb-parent-watch", daemon=True).start()
 
 
-def run_service(settings: ServiceSettings, host: str, port: int, workers: int) -> None:
+def run_service(
+    settings: ServiceSettings,
+    host: str,
+    port: int,
+    workers: int,
+    tls: tuple[str, str] | None = None,
+) -> None:
     """Serve until stopped. The policies, trust file and audit log are loaded
-    here first, so a wrong one stops the command before it listens."""
+    here first, so a wrong one stops the command before it listens. With
+    `tls` (certificate chain and key files) the listener speaks HTTPS, TLS 1.2
+    at least (Python's default for a server context)."""
     import uvicorn
 
     from policykb.service.app import PARENT_VARIABLE, create_app
@@ -87,6 +95,8 @@ def run_service(settings: ServiceSettings, host: str, port: int, workers: int) -
         "http": PROTOCOL,
         "timeout_keep_alive": KEEP_ALIVE,
     }
+    if tls is not None:
+        options["ssl_certfile"], options["ssl_keyfile"] = tls
     if workers == 1:
         uvicorn.run(app, **options)  # type: ignore[arg-type]
         return

@@ -75,6 +75,14 @@ class ServiceSettings:
     payer_name: str | None = None
     """The payer's name on CRD cards (Card.source.label); None: the
     Coverage's payor, else a generic name."""
+    hook_log: str | None = None
+    """The SQLite file of CDS Hooks calls and answers (hook_log.py), shared by
+    the workers; None: kept in memory (one process)."""
+    smart_clients: str | None = None
+    """The SMART Backend Services clients file; with it, /fhir/ routes need an
+    access token from /auth/token (smart_auth.py)."""
+    smart_tokens: str | None = None
+    """The SQLite file of issued access tokens, shared by the workers; None: in memory."""
     cors_origins: tuple[str, ...] = ()
     """Browser origins allowed to call the service (CORS); "*" allows any."""
     extra: dict[str, str] = field(default_factory=dict)

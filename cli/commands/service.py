@@ -130,6 +130,37 @@ def serve(
             show_default=False,
         ),
     ] = None,
+    hook_log: Annotated[
+        Path | None,
+        typer.Option(
+            help="SQLite file keeping every CDS Hooks call and its answer in full "
+            "(CRD found-37; holds PHI) (default: the audit log's path + .hooks.sqlite).",
+            show_default=False,
+        ),
+    ] = None,
+    smart_clients: Annotated[
+        Path | None,
+        typer.Option(
+            help="JSON file of SMART Backend Services clients and their keys (JWKS): "
+            "/auth/token then issues access tokens, which every /fhir/ route but "
+            "metadata requires (DTR spec-120).",
+            show_default=False,
+        ),
+    ] = None,
+    ssl_certfile: Annotated[
+        Path | None,
+        typer.Option(
+            help="Serve HTTPS (TLS 1.2 or later) with this PEM certificate chain; "
+            "needs --ssl-keyfile.",
+            show_default=False,
+        ),
+    ] = None,
+    ssl_keyfile: Annotated[
+        Path | None,
+        typer.Option(
+            help="The PEM private key of --ssl-certfile (unencrypted).", show_default=False
+        ),
+    ] = None,
 ) -> None:
     """Serve coverage decisions: Da Vinci CRD (CDS Hooks), DTR, PAS and a JSON API.
 
@@ -143,9 +174,13 @@ def serve(
     loopback without it, the address served (http://127.0.0.1:PORT, or localhost).
     The Host header never decides an audience or a URL.
 
+    With --ssl-certfile and --ssl-keyfile the service itself speaks HTTPS (CDS Hooks
+    and CRD sec-2); otherwise TLS is terminated in front of it.
+
     Exit codes: 0 stopped, 1 invalid policy or trust file, a conflict between the
-    policies (check --all names each) or an unknown --policy, 2 usage error, 5 the audit
-    log cannot be written, or the jti or PAS store cannot be opened.
+    policies (check --all names each) or an unknown --policy, 2 usage error (a
+    certificate or key that cannot be loaded included), 5 the audit
+    log cannot be written, or the jti or PAS store or the hook log cannot be opened.
     """
     require_extra("serve")
     from urllib.parse import urlsplit
@@ -176,14 +211,19 @@ def serve(
         ):
             report(f"--cors-origin {origin[:80]!r} must be an origin (scheme://host[:port]) or '*'")
             raise typer.Exit(EXIT_USAGE)
+    tls = _tls_files(ssl_certfile, ssl_keyfile)
     store = jti_store or (Path(f"{audit}.jti.sqlite") if trust else None)
-    guard = guards.outputs((trust,), kb=kb)
+    guard = guards.outputs((trust, smart_clients), kb=kb)
     # appending to an input would corrupt it; so would the jti store's SQLite pages
     authorizations = pas_store or Path(f"{audit}.pas.sqlite")
+    tokens = Path(f"{audit}.tokens.sqlite") if smart_clients else None
+    hooks = hook_log or Path(f"{audit}.hooks.sqlite")
     for name, written in (
         ("audit log", audit),
         ("jti store", store),
         ("PAS store", authorizations),
+        ("SMART token store", tokens),
+        ("hook log", hooks),
     ):
         try:
             if written is not None:
@@ -208,12 +248,40 @@ def serve(
         jti_store=str(store) if store else None,
         pas_store=str(authorizations),
         cors_origins=tuple(cors_origin or ()),
+        hook_log=str(hooks),
+        smart_clients=str(smart_clients) if smart_clients else None,
+        smart_tokens=str(tokens) if tokens else None,
         ehr_timeout=ehr_timeout,
         payer_name=payer_name,
     )
     from policykb.service.serve import run_service
 
-    run_service(settings, host, port, workers)
+    run_service(settings, host, port, workers, tls)
+
+
+def _tls_files(certfile: Path | None, keyfile: Path | None) -> tuple[str, str] | None:
+    """The certificate and key to serve HTTPS with, checked by loading them
+    as the server will (a usage error naming the file otherwise)."""
+    if certfile is None and keyfile is None:
+        return None
+    if keyfile is None:
+        report("--ssl-certfile needs --ssl-keyfile as well")
+        raise typer.Exit(EXIT_USAGE)
+    if certfile is None:
+        report("--ssl-keyfile needs --ssl-certfile as well")
+        raise typer.Exit(EXIT_USAGE)
+    import ssl
+
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(certfile, keyfile)
+    except (OSError, ssl.SSLError) as error:
+        reason = getattr(error, "reason", None) or error.strerror or type(error).__name__
+        report(
+            f"--ssl-certfile {str(certfile)[:80]!r} with --ssl-keyfile {str(keyfile)[:80]!r} "
+            f"cannot be loaded ({reason})"
+        )
+        raise typer.Exit(EXIT_USAGE) from None
+    return str(certfile), str(keyfile)
 
 
 @reports_errors

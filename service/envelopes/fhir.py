@@ -93,3 +93,7 @@ class Parameters(Resource):
 
 class CapabilityStatement(Resource):
     resourceType: Literal["CapabilityStatement"]
+
+
+class Subscription(Resource):
+    resourceType: Literal["Subscription"]

@@ -7,11 +7,14 @@ only, time-bounded: ehr.py); the decision runs on a decision thread again.
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from policykb.service import crd, crd_discovery, crd_request, ehr
+from policykb.service.audit import REQUESTER
 from policykb.service.deps import Shared, strict_json
 from policykb.service.envelopes.cds_hooks import (
     Discovery,
@@ -22,6 +25,7 @@ from policykb.service.envelopes.cds_hooks import (
 )
 from policykb.service.envelopes.reading import validated
 from policykb.service.errors import ServiceError
+from policykb.service.hook_log import LogUnavailable
 from policykb.service.openapi import OUTCOMES, PROBLEMS, request_body
 
 router = APIRouter(tags=["CRD"])
@@ -50,11 +54,44 @@ async def discovery() -> Discovery:
     openapi_extra=request_body(HookCall),
 )
 async def hook(service: str, request: Request, shared: Shared) -> Response:
-    """A CDS Hooks call: coverage information for each order a policy decides."""
-    name = _service(service)
+    """A CDS Hooks call: coverage information for each order a policy
+    decides. The call and its answer (or its refusal) are kept in the hook
+    log before the answer is sent (CRD found-37)."""
+    _service(service)
     body = await request.body()
+    requester = REQUESTER.get()
+    try:
+        answer, fetched = await _hook(service, body, request, shared)
+    except ServiceError as error:
+        refusal = orjson.dumps({"status": error.status, "detail": error.detail})
+        await shared.run(_log, shared, service, body, error.status, refusal, requester, None)
+        raise
+    await shared.run(_log, shared, service, body, 200, answer, requester, fetched)
+    return Response(answer, media_type="application/json")
+
+
+def _log(
+    shared: Shared,
+    service: str,
+    body: bytes,
+    status: int,
+    answer: bytes,
+    requester: dict[str, str] | None,
+    fetched: list[dict[str, Any]] | None,
+) -> None:
+    try:
+        shared.hook_log.record(service, body, status, answer, requester, fetched)
+    except LogUnavailable as error:
+        raise ServiceError(503, str(error)) from None
+
+
+async def _hook(
+    service: str, body: bytes, request: Request, shared: Shared
+) -> tuple[bytes, list[dict[str, Any]] | None]:
+    name = _service(service)
     base = shared.base_url(request.scope)
     settings = shared.settings
+    fetched_resources: list[dict[str, Any]] | None = None
 
     def read() -> crd_request.HookRequest:
         return crd_request.HookRequest(strict_json(body), name, shared.budget)
@@ -71,6 +108,7 @@ async def hook(service: str, request: Request, shared: Shared) -> Response:
             max_resources=settings.max_resources,
         )
         call.add(fetched.resources, fetched.failure)
+        fetched_resources = fetched.resources
     elif call.can_query():
         call.unread.failure = "this service does not query fhirServer (ehr_timeout 0)"
 
@@ -81,7 +119,7 @@ async def hook(service: str, request: Request, shared: Shared) -> Response:
 
     answer, pending = await shared.run(decide)
     await shared.settle(pending)
-    return Response(answer, media_type="application/json")
+    return answer, fetched_resources
 
 
 @router.post(

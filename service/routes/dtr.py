@@ -10,7 +10,7 @@ import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from policykb.service import dtr, dtr_errors, dtr_package
+from policykb.service import dtr, dtr_enable, dtr_errors, dtr_package
 from policykb.service.deps import Shared, strict_json
 from policykb.service.envelopes.fhir import Parameters, Questionnaire
 from policykb.service.errors import FHIR_JSON, ServiceError
@@ -64,10 +64,17 @@ async def questionnaire(policy: str, request: Request, shared: Shared) -> Respon
     decisions = shared.decisions
     if policy not in decisions.policies:
         raise ServiceError(404, f"no Questionnaire {policy[:80]!r}")
-    document = dtr.questionnaire(
-        decisions.policies[policy],
-        decisions.versions[policy],
-        decisions.mappings[policy],
-        shared.base_url(request.scope),
-    )
+    base = shared.base_url(request.scope)
+
+    def build() -> dict[str, Any]:
+        today = datetime.now(UTC).date()
+        return dtr.questionnaire(
+            decisions.policies[policy],
+            decisions.versions[policy],
+            decisions.mappings[policy],
+            base,
+            narrowing=dtr_enable.conditions(decisions.knowledge, policy, today),
+        )
+
+    document = await shared.run(build)
     return Response(orjson.dumps(document), media_type=FHIR_JSON)

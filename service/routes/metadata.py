@@ -22,5 +22,5 @@ router = APIRouter(tags=["FHIR"])
 )
 async def metadata(request: Request, shared: Shared) -> Response:
     """The service's CapabilityStatement: DTR 2.2.0 and PAS 2.2.1, with the profiles claimed."""
-    statement = capability_statement(shared.base_url(request.scope))
+    statement = capability_statement(shared.base_url(request.scope), shared.smart is not None)
     return Response(orjson.dumps(statement), media_type=FHIR_JSON)

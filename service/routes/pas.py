@@ -15,7 +15,8 @@ from policykb.service.deps import Shared, strict_json
 from policykb.service.envelopes.fhir import Bundle
 from policykb.service.errors import FHIR_JSON, ServiceError
 from policykb.service.openapi import OUTCOMES, fhir_answer, request_body
-from policykb.service.pas_store import StoreUnavailable
+from policykb.service.pas_store import Authorization, StoreUnavailable
+from policykb.service.subscriptions import Delivery
 
 router = APIRouter(tags=["PAS"])
 
@@ -33,21 +34,29 @@ async def submit(request: Request, shared: Shared) -> Response:
     """A prior-authorization request Bundle, answered with a response Bundle
     whose first entry is the ClaimResponse, each item decided on its own
     (read, validated and decided on a decision thread); the answer is kept
-    for $inquire and for updates of the Claim."""
+    for $inquire and for updates of the Claim. An update of an authorization
+    that pended an item notifies the Subscriptions watching its sender."""
     body = await request.body()
 
-    def decide() -> tuple[dict[str, Any], list[int]]:
+    base = shared.base_url(request.scope)
+
+    def decide() -> tuple[dict[str, Any], list[int], list[Delivery]]:
         pending: list[int] = []
+        replaced: list[Authorization] = []
+        document = strict_json(body)
         try:
             answer = pas_updates.submit(
-                strict_json(body), shared.decisions, shared.authorizations, shared.budget, pending
+                document, shared.decisions, shared.authorizations, shared.budget, pending, replaced
             )
+            earlier = replaced[0].response if replaced else None
+            deliveries = shared.notifier.deliveries(document, earlier, answer, base)
         except StoreUnavailable as error:
             raise ServiceError(503, str(error)) from None
-        return answer, pending
+        return answer, pending, deliveries
 
-    answer, pending = await shared.run(decide)
+    answer, pending, deliveries = await shared.run(decide)
     await shared.settle(pending)
+    shared.notifier.start(deliveries)  # sent off the request path (spec-60)
     return Response(orjson.dumps(answer), media_type=FHIR_JSON)
 
 

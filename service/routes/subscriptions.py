@@ -1,0 +1,104 @@
+"""FHIR Subscription for PAS (R4 backport, rest-hook, full-resource):
+create, read, update and delete (PAS spec-55); the notifications themselves
+are sent by subscriptions.Notifier when a pended authorization is updated."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from policykb.service import subscriptions
+from policykb.service.deps import Shared, strict_json
+from policykb.service.envelopes.fhir import Subscription
+from policykb.service.errors import FHIR_JSON, ServiceError
+from policykb.service.openapi import OUTCOMES, fhir_answer, request_body
+
+router = APIRouter(tags=["PAS"])
+
+
+def _missing(ident: str) -> ServiceError:
+    return ServiceError(404, f"no Subscription {ident[:80]!r}")
+
+
+@router.post(
+    "/fhir/Subscription",
+    response_class=Response,
+    status_code=201,
+    responses={**fhir_answer("the Subscription as kept (active)", Subscription), **OUTCOMES},
+    openapi_extra=request_body(Subscription, FHIR_JSON, "application/json"),
+)
+async def create(request: Request, shared: Shared) -> Response:
+    """A PAS Subscription (PAS topic, rest-hook, full-resource, orgIdentifier filter), kept."""
+    body = await request.body()
+    store = shared.notifier.store
+
+    def keep() -> dict[str, Any]:
+        return store.create(subscriptions.checked(strict_json(body)))
+
+    kept = await shared.run(keep)
+    location = f"{shared.base_url(request.scope)}/fhir/Subscription/{kept['id']}"
+    return Response(
+        orjson.dumps(kept), status_code=201, media_type=FHIR_JSON, headers={"Location": location}
+    )
+
+
+@router.get(
+    "/fhir/Subscription/{ident}",
+    response_class=Response,
+    responses={
+        **fhir_answer("the Subscription, with its status and error", Subscription),
+        **OUTCOMES,
+    },
+)
+async def read(ident: str, shared: Shared) -> Response:
+    """A kept Subscription: `status` is `error` (and `error` says why) after
+    a notification failed every attempt."""
+    kept = await shared.run(shared.notifier.store.get, ident)
+    if kept is None:
+        raise _missing(ident)
+    return Response(orjson.dumps(kept), media_type=FHIR_JSON)
+
+
+@router.put(
+    "/fhir/Subscription/{ident}",
+    response_class=Response,
+    responses={**fhir_answer("the Subscription as kept", Subscription), **OUTCOMES},
+    openapi_extra=request_body(Subscription, FHIR_JSON, "application/json"),
+)
+async def update(ident: str, request: Request, shared: Shared) -> Response:
+    """Replace a kept Subscription (checked as on create; the id must match)."""
+    body = await request.body()
+    store = shared.notifier.store
+
+    def replace() -> dict[str, Any]:
+        document = strict_json(body)
+        given = document.get("id") if isinstance(document, dict) else None
+        if given is not None and given != ident:
+            raise ServiceError(
+                400,
+                f"the body's id {str(given)[:80]!r} is not {ident[:80]!r}",
+                where="Subscription.id",
+            )
+        kept = {**subscriptions.checked(document), "id": ident}
+        if not store.replace(ident, kept):
+            raise _missing(ident)
+        return kept
+
+    kept = await shared.run(replace)
+    return Response(orjson.dumps(kept), media_type=FHIR_JSON)
+
+
+@router.delete(
+    "/fhir/Subscription/{ident}",
+    status_code=204,
+    response_class=Response,
+    responses={**OUTCOMES},
+)
+async def delete(ident: str, shared: Shared) -> Response:
+    """Delete a kept Subscription: no notification is sent to it afterwards."""
+    if not await shared.run(shared.notifier.store.delete, ident):
+        raise _missing(ident)
+    return Response(status_code=204)

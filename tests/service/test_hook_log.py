@@ -1,0 +1,93 @@
+"""CRD found-37: every CDS Hooks call and its answer are kept in the hook
+log, in full, before the answer is sent: the IG's own example request, a
+call whose prefetch was fetched from the EHR, and a refused call."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from policykb.bridge import KnowledgeBase
+from policykb.service.app import create_app
+from policykb.service.hook_log import HookLog, LogCorrupt
+from policykb.service.settings import ServiceSettings
+from tests.crd_ig import example
+from tests.fhir_server import fhir_server
+from tests.service.test_crd import COMPLETE, ehr_record, without_prefetch
+
+
+@pytest.fixture
+def log_path(tmp_path: Path) -> Path:
+    return tmp_path / "hooks.sqlite"
+
+
+@pytest.fixture
+def client(kb: KnowledgeBase, log_path: Path) -> Iterator[TestClient]:
+    settings = ServiceSettings(hook_log=str(log_path))
+    with TestClient(create_app(settings, knowledge=kb)) as test_client:
+        yield test_client
+
+
+def test_the_igs_example_call_and_its_answer_are_kept_in_full(
+    client: TestClient, log_path: Path
+) -> None:
+    request = example("CRDServiceRequest2")
+    body = json.dumps(request).encode()
+    response = client.post(
+        "/cds-services/policykb-order-dispatch",
+        content=body,
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status_code == 200, response.text
+    log = HookLog(log_path)  # another connection: what any worker or auditor reads
+    (ident,) = log.ids(request["hookInstance"])
+    kept = log.get(ident)
+    assert kept is not None
+    assert kept.request == body and kept.response == response.content
+    assert kept.service == "policykb-order-dispatch" and kept.status == 200
+    assert kept.fetched is None
+
+
+def test_what_was_read_from_the_ehr_is_kept_with_the_call(
+    client: TestClient, log_path: Path
+) -> None:
+    resources = ehr_record(COMPLETE)
+    with fhir_server(resources) as server:
+        request = without_prefetch(COMPLETE, server.base)
+        response = client.post("/cds-services/policykb-order-sign", json=request)
+    assert response.status_code == 200, response.text
+    log = HookLog(log_path)
+    (ident,) = log.ids(request["hookInstance"])
+    kept = log.get(ident)
+    assert kept is not None and kept.fetched
+    read = {(r["resourceType"], r["id"]) for r in kept.fetched}
+    assert read and read <= {(r["resourceType"], r["id"]) for r in resources}
+
+
+def test_a_refused_call_is_kept_with_its_reason(client: TestClient, log_path: Path) -> None:
+    response = client.post(
+        "/cds-services/policykb-order-sign", json={"hook": "order-sign", "hookInstance": "h-1"}
+    )
+    assert response.status_code == 400
+    log = HookLog(log_path)
+    (ident,) = log.ids("h-1")
+    kept = log.get(ident)
+    assert kept is not None and kept.status == 400
+    assert json.loads(kept.response)["status"] == 400
+
+
+def test_a_body_changed_in_the_file_is_detected(client: TestClient, log_path: Path) -> None:
+    request = example("CRDServiceRequest2")
+    client.post("/cds-services/policykb-order-dispatch", json=request)
+    log = HookLog(log_path)
+    (ident,) = log.ids(request["hookInstance"])
+    with sqlite3.connect(log_path) as db:
+        db.execute("UPDATE hook_call SET response = ? WHERE id = ?", (zlib.compress(b"{}"), ident))
+    with pytest.raises(LogCorrupt):
+        log.get(ident)
