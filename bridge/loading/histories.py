@@ -23,6 +23,14 @@ from clingo import Function, Number, ast
 
 from policykb.bridge.loading.declarations import declared_at, python_value, typed_constant
 from policykb.bridge.loading.files import core_files
+from policykb.bridge.loading.history_orders import (
+    MEETS,
+    Written,
+    order_statements,
+    tied_symbols,
+    with_order_facts,
+    written_use,
+)
 from policykb.bridge.loading.rules import location
 from policykb.bridge.model.errors import PolicyError
 from policykb.bridge.model.history import (
@@ -50,6 +58,8 @@ USES = {
     ("distinct_at_least", 4): (1, 2, 3),
     ("latest_within", 3): (1, None, None),
     ("earliest_within", 3): (1, None, None),
+    ("latest_meets", 3): (1, None, None),
+    ("earliest_meets", 3): (1, None, None),
 }
 ORDERS = {"latest_within": "latest", "earliest_within": "earliest"}
 # Sums of a field over unknown records: the extra records of a partial history
@@ -125,6 +135,26 @@ def read_histories(
                 meaning=f"{history.meaning or history.name}: "
                 + history.level_words(record_class, level),
                 clauses=history.class_clauses(record_class),
+            )
+        for use in history.ordered:
+            rank += 1
+            what = history.meaning or f"the {history.name.replace('_', ' ')}"
+            facts[use.fact] = Fact(
+                name=use.fact,
+                type=FactType.BOOL,
+                rank=rank,
+                question=use.question(what, history.conditions),
+                meaning=f"{what}: {use.words(history.conditions, True)}",
+                clauses=tuple(
+                    sorted(
+                        {
+                            c
+                            for m in (use.condition, use.test)
+                            for c in history.condition_clauses.get(m, ())
+                        }
+                    )
+                )
+                or history.clauses,
             )
     updated = replace(policy, facts=facts, histories=built)
     return updated, _statements(built.values())
@@ -406,6 +436,7 @@ class _Uses:
         self.clauses: dict[str, set[str]] = defaultdict(set)
         self.condition_clauses: dict[tuple[str, str], set[str]] = defaultdict(set)
         self.orders: dict[str, set[tuple[str, str, str]]] = defaultdict(set)
+        self.meets: dict[str, set[Written]] = defaultdict(set)
 
 
 def _uses(parsed: Sequence[ast.AST], histories: Mapping[str, History]) -> _Uses:
@@ -508,6 +539,12 @@ def _one_use(
         found.condition_clauses[history.name, condition.name].add(criterion)
     if name in ORDERS:
         _order_use(symbol, history, arguments, found, where, criterion)
+    if name in MEETS:
+        written = written_use(name, history, arguments, where)
+        found.meets[history.name].add(written)
+        found.read[history.name].add(written.test)
+        if criterion is not None:
+            found.condition_clauses[history.name, written.test].add(criterion)
     count = 1
     if count_at is not None:
         given = arguments[count_at]
@@ -611,7 +648,7 @@ def _with_classes(history: History, uses: _Uses) -> History:
     )
     keys = sorted(shaped.keys({}), key=lambda k: (sorted(k[0]), k[1]))
     classes = tuple(RecordClass(i, meets, options) for i, (meets, options) in enumerate(keys, 1))
-    return replace(shaped, classes=classes)
+    return with_order_facts(replace(shaped, classes=classes), uses.meets.get(history.name, set()))
 
 
 # -- program --------------------------------------------------------------------------
@@ -662,6 +699,7 @@ def _statements(histories: Iterable[History]) -> list[ast.AST]:
             fact("kb_history_beyond", h, Function(window), Function(direction), Function(made))
         for condition, field_name, count in history.distinct_counts:
             fact("kb_history_distinct", h, Function(condition), Function(field_name), Number(count))
+        order_statements(history, fact, Function)
         for record_class, level, name in history.level_facts():
             fact("fact", Function(name), Function("bool"))
             c, k = Number(record_class.index), Number(level)
@@ -686,7 +724,7 @@ def history_symbols(policy: Policy, anchors: Mapping[str, int]) -> list[clingo.S
         Function("kb_history_possible", [Function(h.name), Number(c.index)])
         for h in policy.histories.values()
         for c in h.possible(anchors)
-    ]
+    ] + [s for h in policy.histories.values() for s in tied_symbols(h, anchors)]
 
 
 def history_references(policy: Policy) -> dict[str, list[str]]:

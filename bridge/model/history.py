@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING
 from policykb.bridge.model.policy import Fact, FactType, Span
 
 if TYPE_CHECKING:
+    from policykb.bridge.model.history_order import OrderUse
     from policykb.bridge.model.typed import CodeSet, Duration, Interval, Number
 
 MAX_COUNT = 12
@@ -256,6 +257,9 @@ class History:
     later (earlier) than the window lets through, one per end the window sets."""
     condition_clauses: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     """Each condition and the criteria whose rules read it."""
+    ordered: tuple[OrderUse, ...] = ()
+    """Each latest_meets and earliest_meets of the rules, with its order fact
+    (model/history_order.py)."""
 
     @property
     def type_label(self) -> str:
@@ -482,10 +486,27 @@ class History:
                 return record_class, level
         return None
 
+    @cached_property
+    def fact_names(self) -> frozenset[str]:
+        """Every boolean fact of the history: its levels and its order facts."""
+        return frozenset(
+            [name for _, _, name in self.level_facts()] + [u.fact for u in self.ordered]
+        )
+
+    def order_of(self, fact: str) -> OrderUse | None:
+        """The latest_meets or earliest_meets whose order fact `fact` is."""
+        return next((u for u in self.ordered if u.fact == fact), None)
+
     def span(self, fact: str, held: bool, anchors: Mapping[str, int]) -> Span:
         """A boolean fact of the history, held or not, in the analyst's terms
         as of `anchors`: JSON {"history": ..., "class": words, "ranges":
-        [words], "at_least"|"fewer_than": K}."""
+        [words], "at_least"|"fewer_than": K}, or for an order fact
+        {"history": ..., "latest"|"earliest": condition, "meets"|"fails": test}."""
+        use = self.order_of(fact)
+        if use is not None:
+            data = {"history": self.name, use.direction: use.condition}
+            data["meets" if held else "fails"] = use.test
+            return Span("history", data, f"{self.name}: {use.words(self.conditions, held)}", held)
         found = self.level_of(fact)
         assert found is not None
         record_class, level = found
@@ -536,6 +557,10 @@ class History:
             reached = counts.get(record_class.index, 0) >= level
             if reached or complete:
                 values[name] = reached
+        if self.ordered:
+            from policykb.bridge.model.history_order import order_pins
+
+            values.update(order_pins(self, records, complete, anchors))
         return values
 
     @cached_property
