@@ -504,9 +504,9 @@ class History:
         {"history": ..., "latest"|"earliest": condition, "meets"|"fails": test}."""
         use = self.order_of(fact)
         if use is not None:
-            data = {"history": self.name, use.direction: use.condition}
-            data["meets" if held else "fails"] = use.test
-            return Span("history", data, f"{self.name}: {use.words(self.conditions, held)}", held)
+            order = {"history": self.name, use.direction: use.condition}
+            order["meets" if held else "fails"] = use.test
+            return Span("history", order, f"{self.name}: {use.words(self.conditions, held)}", held)
         found = self.level_of(fact)
         assert found is not None
         record_class, level = found
