@@ -31,6 +31,13 @@ from policykb.bridge.loading.history_orders import (
     with_order_facts,
     written_use,
 )
+from policykb.bridge.loading.history_sums import (
+    SUMS,
+    WrittenSum,
+    sum_statements,
+    with_sum_facts,
+    written_sum,
+)
 from policykb.bridge.loading.rules import location
 from policykb.bridge.model.errors import PolicyError
 from policykb.bridge.model.history import (
@@ -42,6 +49,8 @@ from policykb.bridge.model.history import (
     History,
     RecordClass,
 )
+from policykb.bridge.model.history_order import OrderUse
+from policykb.bridge.model.history_sum import SumUse
 from policykb.bridge.model.policy import Fact, FactType, Policy, PolicySource
 
 if TYPE_CHECKING:
@@ -60,12 +69,13 @@ USES = {
     ("earliest_within", 3): (1, None, None),
     ("latest_meets", 3): (1, None, None),
     ("earliest_meets", 3): (1, None, None),
+    ("sum_at_least", 4): (1, None, None),
 }
 ORDERS = {"latest_within": "latest", "earliest_within": "earliest"}
-# Sums of a field over unknown records: the extra records of a partial history
-# could add any amount, and the amounts of records of one class differ, so a
-# class count does not decide a sum; refused rather than answered inexactly.
-INEXACT = {"sum_at_least", "sum_at_most", "sum_above", "sum_below"}
+# Sums bounded above: the extra records of a partial history could add any
+# amount, so only a complete history decides them; refused rather than
+# answered inexactly (sum_at_least is exact: loading/history_sums.py).
+INEXACT = {"sum_at_most", "sum_above", "sum_below"}
 # Not in the language yet: a run of consecutive days compares records' dates
 # with each other, which record classes do not tell.
 UNSUPPORTED = {"run_at_least", "run_at_most"}
@@ -136,7 +146,11 @@ def read_histories(
                 + history.level_words(record_class, level),
                 clauses=history.class_clauses(record_class),
             )
-        for use in history.ordered:
+        for use in history.derived:
+            if use.fact in facts:
+                raise PolicyError(
+                    f"history {history.name}: its fact {use.fact} is also declared by fact/2"
+                )
             rank += 1
             what = history.meaning or f"the {history.name.replace('_', ' ')}"
             facts[use.fact] = Fact(
@@ -149,7 +163,7 @@ def read_histories(
                     sorted(
                         {
                             c
-                            for m in (use.condition, use.test)
+                            for m in use_conditions(use)
                             for c in history.condition_clauses.get(m, ())
                         }
                     )
@@ -437,6 +451,7 @@ class _Uses:
         self.condition_clauses: dict[tuple[str, str], set[str]] = defaultdict(set)
         self.orders: dict[str, set[tuple[str, str, str]]] = defaultdict(set)
         self.meets: dict[str, set[Written]] = defaultdict(set)
+        self.sums: dict[str, set[WrittenSum]] = defaultdict(set)
 
 
 def _uses(parsed: Sequence[ast.AST], histories: Mapping[str, History]) -> _Uses:
@@ -505,7 +520,7 @@ def _one_use(
     if name in INEXACT and is_history:
         raise PolicyError(
             f"{where}: {name} over a history cannot be made exact: records the case does not "
-            "state could add any amount (use count_at_least over a condition on the field)"
+            "state could add any amount (use sum_at_least, or not sum_at_least)"
         )
     if name in UNSUPPORTED and is_history:
         raise PolicyError(
@@ -539,6 +554,8 @@ def _one_use(
         found.condition_clauses[history.name, condition.name].add(criterion)
     if name in ORDERS:
         _order_use(symbol, history, arguments, found, where, criterion)
+    if name in SUMS:
+        found.sums[history.name].add(written_sum(history, arguments, where))
     if name in MEETS:
         written = written_use(name, history, arguments, where)
         found.meets[history.name].add(written)
@@ -648,7 +665,10 @@ def _with_classes(history: History, uses: _Uses) -> History:
     )
     keys = sorted(shaped.keys({}), key=lambda k: (sorted(k[0]), k[1]))
     classes = tuple(RecordClass(i, meets, options) for i, (meets, options) in enumerate(keys, 1))
-    return with_order_facts(replace(shaped, classes=classes), uses.meets.get(history.name, set()))
+    ordered = with_order_facts(
+        replace(shaped, classes=classes), uses.meets.get(history.name, set())
+    )
+    return with_sum_facts(ordered, uses.sums.get(history.name, set()))
 
 
 # -- program --------------------------------------------------------------------------
@@ -700,6 +720,7 @@ def _statements(histories: Iterable[History]) -> list[ast.AST]:
         for condition, field_name, count in history.distinct_counts:
             fact("kb_history_distinct", h, Function(condition), Function(field_name), Number(count))
         order_statements(history, fact, Function)
+        sum_statements(history, fact, Function)
         for record_class, level, name in history.level_facts():
             fact("fact", Function(name), Function("bool"))
             c, k = Number(record_class.index), Number(level)
@@ -714,6 +735,11 @@ def _statements(histories: Iterable[History]) -> list[ast.AST]:
 
 def _option(option: str) -> clingo.Symbol:
     return Number(int(option)) if option.lstrip("-").isdigit() else Function(option)
+
+
+def use_conditions(use: OrderUse | SumUse) -> tuple[str, ...]:
+    """The conditions a latest_meets, earliest_meets or sum_at_least reads."""
+    return (use.condition, use.test) if isinstance(use, OrderUse) else (use.condition,)
 
 
 def history_symbols(policy: Policy, anchors: Mapping[str, int]) -> list[clingo.Symbol]:

@@ -37,6 +37,7 @@ from policykb.bridge.model.policy import Fact, FactType, Span
 
 if TYPE_CHECKING:
     from policykb.bridge.model.history_order import OrderUse
+    from policykb.bridge.model.history_sum import SumUse
     from policykb.bridge.model.typed import CodeSet, Duration, Interval, Number
 
 MAX_COUNT = 12
@@ -260,6 +261,8 @@ class History:
     ordered: tuple[OrderUse, ...] = ()
     """Each latest_meets and earliest_meets of the rules, with its order fact
     (model/history_order.py)."""
+    sums: tuple[SumUse, ...] = ()
+    """Each sum_at_least of the rules, with its sum fact (model/history_sum.py)."""
 
     @property
     def type_label(self) -> str:
@@ -490,23 +493,28 @@ class History:
     def fact_names(self) -> frozenset[str]:
         """Every boolean fact of the history: its levels and its order facts."""
         return frozenset(
-            [name for _, _, name in self.level_facts()] + [u.fact for u in self.ordered]
+            [name for _, _, name in self.level_facts()] + [u.fact for u in self.derived]
         )
 
-    def order_of(self, fact: str) -> OrderUse | None:
-        """The latest_meets or earliest_meets whose order fact `fact` is."""
-        return next((u for u in self.ordered if u.fact == fact), None)
+    @property
+    def derived(self) -> list[OrderUse | SumUse]:
+        """The uses that have a boolean fact of their own: order and sum facts."""
+        return [*self.ordered, *self.sums]
+
+    def derived_of(self, fact: str) -> OrderUse | SumUse | None:
+        """The latest_meets, earliest_meets or sum_at_least whose own fact
+        (not a class level) `fact` is."""
+        return next((u for u in self.derived if u.fact == fact), None)
 
     def span(self, fact: str, held: bool, anchors: Mapping[str, int]) -> Span:
         """A boolean fact of the history, held or not, in the analyst's terms
         as of `anchors`: JSON {"history": ..., "class": words, "ranges":
         [words], "at_least"|"fewer_than": K}, or for an order fact
-        {"history": ..., "latest"|"earliest": condition, "meets"|"fails": test}."""
-        use = self.order_of(fact)
+        {"history": ..., ...} as OrderUse.data or SumUse.data give it."""
+        use = self.derived_of(fact)
         if use is not None:
-            order = {"history": self.name, use.direction: use.condition}
-            order["meets" if held else "fails"] = use.test
-            return Span("history", order, f"{self.name}: {use.words(self.conditions, held)}", held)
+            words = f"{self.name}: {use.words(self.conditions, held)}"
+            return Span("history", {"history": self.name, **use.data(held)}, words, held)
         found = self.level_of(fact)
         assert found is not None
         record_class, level = found
@@ -561,6 +569,10 @@ class History:
             from policykb.bridge.model.history_order import order_pins
 
             values.update(order_pins(self, records, complete, anchors))
+        if self.sums:
+            from policykb.bridge.model.history_sum import sum_pins
+
+            values.update(sum_pins(self, records, complete, anchors))
         return values
 
     @cached_property

@@ -66,6 +66,10 @@ class OrderUse:
             f"{conditions[self.condition].text} also meet: {conditions[self.test].text}?"
         )
 
+    def data(self, held: bool) -> dict[str, object]:
+        """The order fact's JSON form in explanations and changes."""
+        return {self.direction: self.condition, "meets" if held else "fails": self.test}
+
     def words(self, conditions: Mapping[str, Condition], held: bool) -> str:
         """The order fact, held or not, as explanations and changes show it."""
         which = "most recent" if self.direction == "latest" else "earliest"
