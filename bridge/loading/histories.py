@@ -31,6 +31,14 @@ from policykb.bridge.loading.history_orders import (
     with_order_facts,
     written_use,
 )
+from policykb.bridge.loading.history_pairs import (
+    PAIRS,
+    WrittenPair,
+    pair_statements,
+    pair_symbols,
+    with_pair_facts,
+    written_pair,
+)
 from policykb.bridge.loading.history_sums import (
     SUMS,
     WrittenSum,
@@ -50,6 +58,7 @@ from policykb.bridge.model.history import (
     RecordClass,
 )
 from policykb.bridge.model.history_order import OrderUse
+from policykb.bridge.model.history_pair import PairUse
 from policykb.bridge.model.history_sum import SumUse
 from policykb.bridge.model.policy import Fact, FactType, Policy, PolicySource
 
@@ -70,6 +79,7 @@ USES = {
     ("latest_meets", 3): (1, None, None),
     ("earliest_meets", 3): (1, None, None),
     ("sum_at_least", 4): (1, None, None),
+    ("follows_within", 5): (1, None, None),
 }
 ORDERS = {"latest_within": "latest", "earliest_within": "earliest"}
 # Sums bounded above: the extra records of a partial history could add any
@@ -452,6 +462,7 @@ class _Uses:
         self.orders: dict[str, set[tuple[str, str, str]]] = defaultdict(set)
         self.meets: dict[str, set[Written]] = defaultdict(set)
         self.sums: dict[str, set[WrittenSum]] = defaultdict(set)
+        self.pairs: dict[str, set[WrittenPair]] = defaultdict(set)
 
 
 def _uses(parsed: Sequence[ast.AST], histories: Mapping[str, History]) -> _Uses:
@@ -502,6 +513,19 @@ def _constant(term: ast.AST) -> clingo.Symbol | None:
         return symbol
     if term.ast_type == ast.ASTType.Function and not term.arguments:
         return Function(term.name)
+    if term.ast_type == ast.ASTType.Function and not term.external:
+        # A duration such as days(30) or months(-6): constant arguments only.
+        arguments = [_constant(a) for a in term.arguments]
+        if all(a is not None for a in arguments):
+            return Function(term.name, [a for a in arguments if a is not None])
+        return None
+    if (
+        term.ast_type == ast.ASTType.UnaryOperation
+        and term.operator_type == ast.UnaryOperator.Minus
+        and term.argument.ast_type == ast.ASTType.SymbolicTerm
+        and term.argument.symbol.type == clingo.SymbolType.Number
+    ):
+        return Number(-term.argument.symbol.number)
     return None
 
 
@@ -556,6 +580,12 @@ def _one_use(
         _order_use(symbol, history, arguments, found, where, criterion)
     if name in SUMS:
         found.sums[history.name].add(written_sum(history, arguments, where))
+    if name in PAIRS:
+        pair = written_pair(history, arguments, where)
+        found.pairs[history.name].add(pair)
+        found.read[history.name].add(pair.then)
+        if criterion is not None:
+            found.condition_clauses[history.name, pair.then].add(criterion)
     if name in MEETS:
         written = written_use(name, history, arguments, where)
         found.meets[history.name].add(written)
@@ -668,7 +698,8 @@ def _with_classes(history: History, uses: _Uses) -> History:
     ordered = with_order_facts(
         replace(shaped, classes=classes), uses.meets.get(history.name, set())
     )
-    return with_sum_facts(ordered, uses.sums.get(history.name, set()))
+    summed = with_sum_facts(ordered, uses.sums.get(history.name, set()))
+    return with_pair_facts(summed, uses.pairs.get(history.name, set()))
 
 
 # -- program --------------------------------------------------------------------------
@@ -721,6 +752,7 @@ def _statements(histories: Iterable[History]) -> list[ast.AST]:
             fact("kb_history_distinct", h, Function(condition), Function(field_name), Number(count))
         order_statements(history, fact, Function)
         sum_statements(history, fact, Function)
+        pair_statements(history, fact, Function)
         for record_class, level, name in history.level_facts():
             fact("fact", Function(name), Function("bool"))
             c, k = Number(record_class.index), Number(level)
@@ -737,9 +769,14 @@ def _option(option: str) -> clingo.Symbol:
     return Number(int(option)) if option.lstrip("-").isdigit() else Function(option)
 
 
-def use_conditions(use: OrderUse | SumUse) -> tuple[str, ...]:
-    """The conditions a latest_meets, earliest_meets or sum_at_least reads."""
-    return (use.condition, use.test) if isinstance(use, OrderUse) else (use.condition,)
+def use_conditions(use: OrderUse | SumUse | PairUse) -> tuple[str, ...]:
+    """The conditions a latest_meets, earliest_meets, sum_at_least or
+    follows_within reads."""
+    if isinstance(use, OrderUse):
+        return (use.condition, use.test)
+    if isinstance(use, PairUse):
+        return (use.first, use.then)
+    return (use.condition,)
 
 
 def history_symbols(policy: Policy, anchors: Mapping[str, int]) -> list[clingo.Symbol]:
@@ -750,7 +787,11 @@ def history_symbols(policy: Policy, anchors: Mapping[str, int]) -> list[clingo.S
         Function("kb_history_possible", [Function(h.name), Number(c.index)])
         for h in policy.histories.values()
         for c in h.possible(anchors)
-    ] + [s for h in policy.histories.values() for s in tied_symbols(h, anchors)]
+    ] + [
+        s
+        for h in policy.histories.values()
+        for s in (*tied_symbols(h, anchors), *pair_symbols(h, anchors))
+    ]
 
 
 def history_references(policy: Policy) -> dict[str, list[str]]:

@@ -37,6 +37,7 @@ from policykb.bridge.model.policy import Fact, FactType, Span
 
 if TYPE_CHECKING:
     from policykb.bridge.model.history_order import OrderUse
+    from policykb.bridge.model.history_pair import PairUse
     from policykb.bridge.model.history_sum import SumUse
     from policykb.bridge.model.typed import CodeSet, Duration, Interval, Number
 
@@ -263,6 +264,8 @@ class History:
     (model/history_order.py)."""
     sums: tuple[SumUse, ...] = ()
     """Each sum_at_least of the rules, with its sum fact (model/history_sum.py)."""
+    pairs: tuple[PairUse, ...] = ()
+    """Each follows_within of the rules, with its pair fact (model/history_pair.py)."""
 
     @property
     def type_label(self) -> str:
@@ -497,11 +500,11 @@ class History:
         )
 
     @property
-    def derived(self) -> list[OrderUse | SumUse]:
-        """The uses that have a boolean fact of their own: order and sum facts."""
-        return [*self.ordered, *self.sums]
+    def derived(self) -> list[OrderUse | SumUse | PairUse]:
+        """The uses that have a boolean fact of their own: order, sum and pair facts."""
+        return [*self.ordered, *self.sums, *self.pairs]
 
-    def derived_of(self, fact: str) -> OrderUse | SumUse | None:
+    def derived_of(self, fact: str) -> OrderUse | SumUse | PairUse | None:
         """The latest_meets, earliest_meets or sum_at_least whose own fact
         (not a class level) `fact` is."""
         return next((u for u in self.derived if u.fact == fact), None)
@@ -573,6 +576,10 @@ class History:
             from policykb.bridge.model.history_sum import sum_pins
 
             values.update(sum_pins(self, records, complete, anchors))
+        if self.pairs:
+            from policykb.bridge.model.history_pair import pair_pins
+
+            values.update(pair_pins(self, records, complete, anchors))
         return values
 
     @cached_property
