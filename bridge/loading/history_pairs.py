@@ -105,7 +105,9 @@ def _checked(history: History, use: WrittenPair) -> PairUse:
         )
     field = next(iter(tested)) if tested else dates[0]
     first_classes = [c for c in history.classes if use.first in c.meets]
-    if any(use.then in c.meets for c in first_classes):
+    if use.first == use.then:
+        _check_open(history, use, field, shown)
+    elif any(use.then in c.meets for c in first_classes):
         raise PolicyError(
             f"{shown}: a record can meet both {use.first} and {use.then}; make them exclusive "
             "(a record is not paired with itself)"
@@ -135,6 +137,27 @@ def _checked(history: History, use: WrittenPair) -> PairUse:
         f"{history.name}_pair_{use.first}_{use.then}_{_name_part(use.low)}_{_name_part(use.high)}"
     )
     return PairUse(use.first, use.then, field, low, high, window, fact)
+
+
+def _check_open(history: History, use: WrittenPair, field: str, shown: str) -> None:
+    """Pairs of two records of one condition: its dates must have no first
+    or no last day, so that records a scenario adds can always be spread
+    out of each other's windows (model/history_pair.py)."""
+    declared = history.fields[field]
+    tests = [t for t in history.conditions[use.first].tests if t.field == field]
+    kinds = {t.kind for t in tests}
+    lower = declared.low is not None or bool(
+        kinds & {"on_or_after", "after", "between", "in_year_of"}
+    )
+    upper = declared.high is not None or bool(
+        kinds & {"on_or_before", "before", "between", "in_year_of"}
+    )
+    if lower and upper:
+        raise PolicyError(
+            f"{shown}: pairs of two records of {use.first} need dates without a first or "
+            f"without a last day (drop one end of its date tests or of {field}'s bounds): "
+            "records the case does not state might otherwise be forced into pairs"
+        )
 
 
 def _words(duration: object) -> str:

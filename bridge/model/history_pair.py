@@ -34,6 +34,12 @@ the days from a moved by Low to a moved by High.
     no stated Then record;
   - neither: some a in R_F and b in R_T with b outside window(a).
   When that day does not exist every scenario with both kinds pairs: true.
+Two records of one condition (First = Then: "a record within 119 months
+after another") are two different records; the loader admits this only when
+the condition's dates have no first or no last day. Then "paired" is
+reachable by two extra records far out, one in the other's window, and
+"not paired" exactly when the stated records hold no pair: the added
+records go far out, each further than a window's length from all others.
 So the pair fact is pinned from these cases (a complete history: the stated
 answer), and for a history the case leaves out the first and last cases
 come from the grounding's dates (kb_history_unpaired/3 and
@@ -113,14 +119,17 @@ def stated_pair(
     anchors: Mapping[str, int],
 ) -> bool:
     """Whether the stated records hold a record meeting Then in the window of
-    one meeting First."""
-
+    another one meeting First."""
+    firsts = _dates(use, history, use.first, records, anchors)
+    if use.first == use.then:
+        return any(
+            use.in_window(a, b)
+            for i, a in enumerate(firsts)
+            for j, b in enumerate(firsts)
+            if i != j
+        )
     thens = _dates(use, history, use.then, records, anchors)
-    return any(
-        use.in_window(a, b)
-        for a in _dates(use, history, use.first, records, anchors)
-        for b in thens
-    )
+    return any(use.in_window(a, b) for a in firsts for b in thens)
 
 
 Span = tuple[int | None, int | None]
@@ -237,6 +246,8 @@ def pair_pins(
         if paired or complete:
             pins[use.fact] = paired
             continue
+        if use.first == use.then:
+            continue  # open dates: always free (module docstring)
         first = pair_span(history, use.first, use.field, anchors)
         then = pair_span(history, use.then, use.field, anchors)
         if first is None or then is None:
@@ -263,7 +274,7 @@ def grounding_pairs(history: History, anchors: Mapping[str, int]) -> list[tuple[
     for use in history.pairs:
         first = pair_span(history, use.first, use.field, anchors)
         then = pair_span(history, use.then, use.field, anchors)
-        if first is None or then is None:
+        if first is None or then is None or use.first == use.then:
             continue
         search = PairSearch(use, first, then, [], [])
         if not search.pairable():

@@ -4,7 +4,8 @@ The followup-history fixture covers a member who consented (CONSENT), from
 2021 on (DOS), with an in-person evaluation between the 31st and the 91st day
 after a therapy start (REEVAL) or a biopsy on the date of service within 30
 days after a scan of the 7 days before (BIOPSY), unless a therapy start
-follows an evaluation by 1 day to 12 months (RESTART). The oracle below is
+follows an evaluation by 1 day to 12 months (RESTART) or two therapy starts
+are within 30 days of each other (DOUBLE). The oracle below is
 written from that text with its own calendar arithmetic: it enumerates the
 completions of the history (the stated events plus any multiset of up to
 four extra events from a pool with events on each side of every window edge
@@ -47,8 +48,8 @@ def months_from(day: date, months: int) -> date:
 # -- the oracle, from the criteria's text -----------------------------------------------
 
 
-def event_rules(dos: date, events: Iterable[Event]) -> tuple[bool, bool, bool]:
-    """(REEVAL, BIOPSY, RESTART) for a complete list of events."""
+def event_rules(dos: date, events: Iterable[Event]) -> tuple[bool, bool, bool, bool]:
+    """(REEVAL, BIOPSY, RESTART, DOUBLE) for a complete list of events."""
     events = list(events)
 
     def days(kind: str) -> list[date]:
@@ -67,7 +68,13 @@ def event_rules(dos: date, events: Iterable[Event]) -> tuple[bool, bool, bool]:
         for e in days("evaluation")
         for s in days("start")
     )
-    return reeval, biopsy, restart
+    starts = days("start")
+    double = any(
+        i != j and a <= b <= a + timedelta(days=30)
+        for i, a in enumerate(starts)
+        for j, b in enumerate(starts)
+    )
+    return reeval, biopsy, restart, double
 
 
 def pool(dos: date) -> list[Event]:
@@ -92,12 +99,13 @@ def completions(stated: list[Event] | None, complete: bool, dos: date) -> Iterat
             yield [*base, *added]
 
 
-def covered(dos: date, events: tuple[bool, bool, bool], consent: bool) -> bool:
-    reeval, biopsy, restart = events
-    return dos >= date(2021, 1, 1) and consent and (reeval or biopsy) and not restart
+def covered(dos: date, events: tuple[bool, bool, bool, bool], consent: bool) -> bool:
+    reeval, biopsy, restart, double = events
+    indicated = reeval or biopsy
+    return dos >= date(2021, 1, 1) and consent and indicated and not (restart or double)
 
 
-def outcomes(facts: dict[str, Any]) -> list[tuple[bool, bool, bool]]:
+def outcomes(facts: dict[str, Any]) -> list[tuple[bool, bool, bool, bool]]:
     records, complete = facts["events"]
     dos = facts["dos"]
     return sorted({event_rules(dos, c) for c in completions(records, complete, dos)})
@@ -189,7 +197,7 @@ def test_each_criterion_equals_brute_force(evaluator: Evaluator, facts: dict[str
     case = validate_case(document(facts), evaluator.policy, "c")
     statuses = evaluator.evaluate(case).criteria
     seen = outcomes(facts)
-    for index, name in enumerate(("REEVAL", "BIOPSY", "RESTART")):
+    for index, name in enumerate(("REEVAL", "BIOPSY", "RESTART", "DOUBLE")):
         values = {outcome[index] for outcome in seen}
         expected = Status.UNKNOWN
         if len(values) == 1:
@@ -259,6 +267,15 @@ def test_the_window_edges_count_from_the_first_record(evaluator: Evaluator) -> N
     )
 
 
+def test_two_records_of_one_condition_are_two_different_records(evaluator: Evaluator) -> None:
+    one = ("start", "2024-01-01")
+    assert _status(evaluator, [one], True, "DOUBLE") is Status.NOT_MET
+    assert _status(evaluator, [one, one], True, "DOUBLE") is Status.MET
+    assert _status(evaluator, [one, ("start", "2024-01-31")], True, "DOUBLE") is Status.MET
+    assert _status(evaluator, [one, ("start", "2024-02-01")], True, "DOUBLE") is Status.NOT_MET
+    assert _status(evaluator, [one, ("start", "2024-02-01")], False, "DOUBLE") is Status.UNKNOWN
+
+
 def test_added_records_that_cannot_avoid_a_pair_decide(evaluator: Evaluator) -> None:
     """Every biopsy on the date of service is within 30 days after every scan
     of the week before: a stated scan and a biopsy pair whatever their days."""
@@ -319,6 +336,11 @@ condition_test(any, day, on_or_after("2000-01-01")).
             "",
             'met("C") :- follows_within(h, a, b, days(0), days(9)), count_at_least(h, a, 2).',
             "a count of two or more",
+        ),
+        (
+            "",
+            'met("C") :- follows_within(h, c_today, c_today, days(0), days(9)).',
+            "need dates without a first or without a last day",
         ),
     ],
 )
