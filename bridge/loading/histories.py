@@ -39,6 +39,14 @@ from policykb.bridge.loading.history_pairs import (
     with_pair_facts,
     written_pair,
 )
+from policykb.bridge.loading.history_runs import (
+    RUNS,
+    WrittenRun,
+    run_statements,
+    run_symbols,
+    with_run_facts,
+    written_run,
+)
 from policykb.bridge.loading.history_sums import (
     SUMS,
     WrittenSum,
@@ -59,6 +67,7 @@ from policykb.bridge.model.history import (
 )
 from policykb.bridge.model.history_order import OrderUse
 from policykb.bridge.model.history_pair import PairUse
+from policykb.bridge.model.history_run import RunUse
 from policykb.bridge.model.history_sum import SumUse
 from policykb.bridge.model.policy import Fact, FactType, Policy, PolicySource
 
@@ -80,6 +89,7 @@ USES = {
     ("earliest_meets", 3): (1, None, None),
     ("sum_at_least", 4): (1, None, None),
     ("follows_within", 5): (1, None, None),
+    ("run_at_least", 4): (1, None, None),
 }
 ORDERS = {"latest_within": "latest", "earliest_within": "earliest"}
 # Sums bounded above: the extra records of a partial history could add any
@@ -88,7 +98,7 @@ ORDERS = {"latest_within": "latest", "earliest_within": "earliest"}
 INEXACT = {"sum_at_most", "sum_above", "sum_below"}
 # Not in the language yet: a run of consecutive days compares records' dates
 # with each other, which record classes do not tell.
-UNSUPPORTED = {"run_at_least", "run_at_most"}
+UNSUPPORTED = {"run_at_most"}
 
 
 def _facts_of(ctl: clingo.Control, name: str, arity: int) -> list[tuple[clingo.Symbol, ...]]:
@@ -463,6 +473,7 @@ class _Uses:
         self.meets: dict[str, set[Written]] = defaultdict(set)
         self.sums: dict[str, set[WrittenSum]] = defaultdict(set)
         self.pairs: dict[str, set[WrittenPair]] = defaultdict(set)
+        self.runs: dict[str, set[WrittenRun]] = defaultdict(set)
 
 
 def _uses(parsed: Sequence[ast.AST], histories: Mapping[str, History]) -> _Uses:
@@ -548,8 +559,8 @@ def _one_use(
         )
     if name in UNSUPPORTED and is_history:
         raise PolicyError(
-            f"{where}: {name}: runs of consecutive days over a history are not in the "
-            "language yet (a record's date compared with another record's)"
+            f"{where}: {name}: a run bounded above over a history cannot be made exact: "
+            "records the case does not state could lengthen it (use not run_at_least)"
         )
     if (name, arity) not in USES or not histories:
         return
@@ -580,6 +591,8 @@ def _one_use(
         _order_use(symbol, history, arguments, found, where, criterion)
     if name in SUMS:
         found.sums[history.name].add(written_sum(history, arguments, where))
+    if name in RUNS:
+        found.runs[history.name].add(written_run(history, arguments, where))
     if name in PAIRS:
         pair = written_pair(history, arguments, where)
         found.pairs[history.name].add(pair)
@@ -699,7 +712,8 @@ def _with_classes(history: History, uses: _Uses) -> History:
         replace(shaped, classes=classes), uses.meets.get(history.name, set())
     )
     summed = with_sum_facts(ordered, uses.sums.get(history.name, set()))
-    return with_pair_facts(summed, uses.pairs.get(history.name, set()))
+    paired = with_pair_facts(summed, uses.pairs.get(history.name, set()))
+    return with_run_facts(paired, uses.runs.get(history.name, set()))
 
 
 # -- program --------------------------------------------------------------------------
@@ -753,6 +767,7 @@ def _statements(histories: Iterable[History]) -> list[ast.AST]:
         order_statements(history, fact, Function)
         sum_statements(history, fact, Function)
         pair_statements(history, fact, Function)
+        run_statements(history, fact, Function)
         for record_class, level, name in history.level_facts():
             fact("fact", Function(name), Function("bool"))
             c, k = Number(record_class.index), Number(level)
@@ -769,9 +784,9 @@ def _option(option: str) -> clingo.Symbol:
     return Number(int(option)) if option.lstrip("-").isdigit() else Function(option)
 
 
-def use_conditions(use: OrderUse | SumUse | PairUse) -> tuple[str, ...]:
-    """The conditions a latest_meets, earliest_meets, sum_at_least or
-    follows_within reads."""
+def use_conditions(use: OrderUse | SumUse | PairUse | RunUse) -> tuple[str, ...]:
+    """The conditions a latest_meets, earliest_meets, sum_at_least,
+    follows_within or run_at_least reads."""
     if isinstance(use, OrderUse):
         return (use.condition, use.test)
     if isinstance(use, PairUse):
@@ -790,7 +805,7 @@ def history_symbols(policy: Policy, anchors: Mapping[str, int]) -> list[clingo.S
     ] + [
         s
         for h in policy.histories.values()
-        for s in (*tied_symbols(h, anchors), *pair_symbols(h, anchors))
+        for s in (*tied_symbols(h, anchors), *pair_symbols(h, anchors), *run_symbols(h, anchors))
     ]
 
 

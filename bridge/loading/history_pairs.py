@@ -113,30 +113,39 @@ def _checked(history: History, use: WrittenPair) -> PairUse:
             "(a record is not paired with itself)"
         )
     for name in (use.first, use.then):
-        own = {t for t in history.conditions[name].tests if t.field == field}
-        meeting = [c for c in history.classes if name in c.meets]
-        for other in history.conditions.values():
-            if other.name == name:
-                continue
-            extra = [t for t in other.tests if t.field == field and t not in own]
-            if extra and any(other.name in c.meets for c in meeting):
-                raise PolicyError(
-                    f"{shown}: records meeting {name} can also meet {other.name} "
-                    f"({other.text}), which tests {field} otherwise, so whether two records "
-                    "pair would depend on dates the record classes do not keep; give "
-                    f"{name} the same date tests or make the conditions exclusive"
-                )
-        if any(history.class_cap(c) > 1 for c in meeting):
-            raise PolicyError(
-                f"{shown}: a count of two or more records meeting {name} (count_at_least "
-                "or count_at_most on a condition they meet) cannot be read with the pairs "
-                "of its records exactly"
-            )
+        check_free_dates(history, name, field, shown, "whether two records pair")
     window = f"from {_words(low)} to {_words(high)}"
     fact = (
         f"{history.name}_pair_{use.first}_{use.then}_{_name_part(use.low)}_{_name_part(use.high)}"
     )
     return PairUse(use.first, use.then, field, low, high, window, fact)
+
+
+def check_free_dates(history: History, name: str, field: str, shown: str, what: str) -> None:
+    """Refuse (PolicyError starting with `shown`) unless every record meeting
+    condition `name` may be dated anywhere its own date tests allow and a
+    scenario's classes meeting it hold extra records unseen: no other
+    condition a record meeting it can meet tests `field` otherwise, and no
+    class meeting it has a cap above 1. `what` says what would depend on the
+    dates ("whether two records pair")."""
+    own = {t for t in history.conditions[name].tests if t.field == field}
+    meeting = [c for c in history.classes if name in c.meets]
+    for other in history.conditions.values():
+        if other.name == name:
+            continue
+        extra = [t for t in other.tests if t.field == field and t not in own]
+        if extra and any(other.name in c.meets for c in meeting):
+            raise PolicyError(
+                f"{shown}: records meeting {name} can also meet {other.name} "
+                f"({other.text}), which tests {field} otherwise, so {what} would depend "
+                f"on dates the record classes do not keep; give {name} the same date "
+                "tests or make the conditions exclusive"
+            )
+    if any(history.class_cap(c) > 1 for c in meeting):
+        raise PolicyError(
+            f"{shown}: a count of two or more records meeting {name} (count_at_least "
+            f"or count_at_most on a condition they meet) cannot be read with {what} exactly"
+        )
 
 
 def _check_open(history: History, use: WrittenPair, field: str, shown: str) -> None:

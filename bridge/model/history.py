@@ -38,6 +38,7 @@ from policykb.bridge.model.policy import Fact, FactType, Span
 if TYPE_CHECKING:
     from policykb.bridge.model.history_order import OrderUse
     from policykb.bridge.model.history_pair import PairUse
+    from policykb.bridge.model.history_run import RunUse
     from policykb.bridge.model.history_sum import SumUse
     from policykb.bridge.model.typed import CodeSet, Duration, Interval, Number
 
@@ -266,6 +267,8 @@ class History:
     """Each sum_at_least of the rules, with its sum fact (model/history_sum.py)."""
     pairs: tuple[PairUse, ...] = ()
     """Each follows_within of the rules, with its pair fact (model/history_pair.py)."""
+    runs: tuple[RunUse, ...] = ()
+    """Each run_at_least of the rules, with its run fact (model/history_run.py)."""
 
     @property
     def type_label(self) -> str:
@@ -500,11 +503,12 @@ class History:
         )
 
     @property
-    def derived(self) -> list[OrderUse | SumUse | PairUse]:
-        """The uses that have a boolean fact of their own: order, sum and pair facts."""
-        return [*self.ordered, *self.sums, *self.pairs]
+    def derived(self) -> list[OrderUse | SumUse | PairUse | RunUse]:
+        """The uses that have a boolean fact of their own: order, sum, pair and
+        run facts."""
+        return [*self.ordered, *self.sums, *self.pairs, *self.runs]
 
-    def derived_of(self, fact: str) -> OrderUse | SumUse | PairUse | None:
+    def derived_of(self, fact: str) -> OrderUse | SumUse | PairUse | RunUse | None:
         """The latest_meets, earliest_meets or sum_at_least whose own fact
         (not a class level) `fact` is."""
         return next((u for u in self.derived if u.fact == fact), None)
@@ -580,6 +584,10 @@ class History:
             from policykb.bridge.model.history_pair import pair_pins
 
             values.update(pair_pins(self, records, complete, anchors))
+        if self.runs:
+            from policykb.bridge.model.history_run import run_pins
+
+            values.update(run_pins(self, records, complete, anchors))
         return values
 
     @cached_property
