@@ -65,10 +65,6 @@ from policykb.bridge.model.history import (
     History,
     RecordClass,
 )
-from policykb.bridge.model.history_order import OrderUse
-from policykb.bridge.model.history_pair import PairUse
-from policykb.bridge.model.history_run import RunUse
-from policykb.bridge.model.history_sum import SumUse
 from policykb.bridge.model.policy import Fact, FactType, Policy, PolicySource
 
 if TYPE_CHECKING:
@@ -179,16 +175,7 @@ def read_histories(
                 rank=rank,
                 question=use.question(what, history.conditions),
                 meaning=f"{what}: {use.words(history.conditions, True)}",
-                clauses=tuple(
-                    sorted(
-                        {
-                            c
-                            for m in use_conditions(use)
-                            for c in history.condition_clauses.get(m, ())
-                        }
-                    )
-                )
-                or history.clauses,
+                clauses=use.clauses or history.clauses,
             )
     updated = replace(policy, facts=facts, histories=built)
     return updated, _statements(built.values())
@@ -590,17 +577,17 @@ def _one_use(
     if name in ORDERS:
         _order_use(symbol, history, arguments, found, where, criterion)
     if name in SUMS:
-        found.sums[history.name].add(written_sum(history, arguments, where))
+        found.sums[history.name].add(written_sum(history, arguments, where, criterion))
     if name in RUNS:
-        found.runs[history.name].add(written_run(history, arguments, where))
+        found.runs[history.name].add(written_run(history, arguments, where, criterion))
     if name in PAIRS:
-        pair = written_pair(history, arguments, where)
+        pair = written_pair(history, arguments, where, criterion)
         found.pairs[history.name].add(pair)
         found.read[history.name].add(pair.then)
         if criterion is not None:
             found.condition_clauses[history.name, pair.then].add(criterion)
     if name in MEETS:
-        written = written_use(name, history, arguments, where)
+        written = written_use(name, history, arguments, where, criterion)
         found.meets[history.name].add(written)
         found.read[history.name].add(written.test)
         if criterion is not None:
@@ -768,6 +755,10 @@ def _statements(histories: Iterable[History]) -> list[ast.AST]:
         sum_statements(history, fact, Function)
         pair_statements(history, fact, Function)
         run_statements(history, fact, Function)
+        for use in history.derived:
+            head = _literal("kb_history_derived", [Function(use.fact)])
+            body = [_literal("value", [Function(use.fact), Function("true")])]
+            statements.append(ast.Rule(_WHERE, head, body))
         for record_class, level, name in history.level_facts():
             fact("fact", Function(name), Function("bool"))
             c, k = Number(record_class.index), Number(level)
@@ -782,16 +773,6 @@ def _statements(histories: Iterable[History]) -> list[ast.AST]:
 
 def _option(option: str) -> clingo.Symbol:
     return Number(int(option)) if option.lstrip("-").isdigit() else Function(option)
-
-
-def use_conditions(use: OrderUse | SumUse | PairUse | RunUse) -> tuple[str, ...]:
-    """The conditions a latest_meets, earliest_meets, sum_at_least,
-    follows_within or run_at_least reads."""
-    if isinstance(use, OrderUse):
-        return (use.condition, use.test)
-    if isinstance(use, PairUse):
-        return (use.first, use.then)
-    return (use.condition,)
 
 
 def history_symbols(policy: Policy, anchors: Mapping[str, int]) -> list[clingo.Symbol]:

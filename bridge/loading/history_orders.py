@@ -32,10 +32,15 @@ class Written:
     test: str
     direction: str
     where: str
+    criterion: str | None = None
 
 
 def written_use(
-    name: str, history: History, arguments: Sequence[clingo.Symbol | None], where: str
+    name: str,
+    history: History,
+    arguments: Sequence[clingo.Symbol | None],
+    where: str,
+    criterion: str | None = None,
 ) -> Written:
     """The use, with its test condition checked to be one of the history's."""
     test = arguments[2]
@@ -45,7 +50,7 @@ def written_use(
             f"{where}: {name}({history.name}, {arguments[1]}, {test}): {test} is not a "
             f"record_condition/3 of {history.name}"
         )
-    return Written(arguments[1].name, test.name, MEETS[name], where)
+    return Written(arguments[1].name, test.name, MEETS[name], where, criterion)
 
 
 def _order_field(history: History, use: Written) -> str:
@@ -74,15 +79,18 @@ def with_order_facts(history: History, written: set[Written]) -> History:
     otherwise; every class meeting the condition has cap 1). PolicyError with
     the rule's file and line otherwise."""
     uses: dict[tuple[str, str, str], OrderUse] = {}
+    criteria: dict[tuple[str, str, str], set[str]] = {}
     for use in sorted(written, key=lambda u: (u.where, u.condition, u.test, u.direction)):
         key = (use.condition, use.test, use.direction)
+        criteria.setdefault(key, set()).update([use.criterion] if use.criterion else [])
         if key in uses:
             continue
         order = _order_field(history, use)
         _check(history, use, order)
         fact = f"{history.name}_{use.direction}_{use.condition}_{use.test}"
         uses[key] = OrderUse(use.condition, use.test, use.direction, order, fact)
-    return replace(history, ordered=tuple(uses.values()))
+    built = [replace(u, clauses=tuple(sorted(criteria[k]))) for k, u in uses.items()]
+    return replace(history, ordered=tuple(built))
 
 
 def _check(history: History, use: Written, order: str) -> None:

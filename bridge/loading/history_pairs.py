@@ -35,10 +35,14 @@ class WrittenPair:
     low: clingo.Symbol
     high: clingo.Symbol
     where: str
+    criterion: str | None = None
 
 
 def written_pair(
-    history: History, arguments: Sequence[clingo.Symbol | None], where: str
+    history: History,
+    arguments: Sequence[clingo.Symbol | None],
+    where: str,
+    criterion: str | None = None,
 ) -> WrittenPair:
     """The use, with Then checked to be a condition of the history."""
     first, then, low, high = arguments[1], arguments[2], arguments[3], arguments[4]
@@ -48,7 +52,7 @@ def written_pair(
             f"{where}: follows_within({history.name}, {first}, {then}, ...): {then} is not a "
             f"record_condition/3 of {history.name}"
         )
-    return WrittenPair(first.name, then.name, low, high, where)
+    return WrittenPair(first.name, then.name, low, high, where, criterion)
 
 
 def _duration(symbol: clingo.Symbol, shown: str) -> object:
@@ -68,10 +72,13 @@ def with_pair_facts(history: History, written: set[WrittenPair]) -> History:
     """The history with a pair fact per use, each checked to be exact
     (model/history_pair.py). PolicyError with the rule's file and line otherwise."""
     uses: dict[str, PairUse] = {}
+    criteria: dict[str, set[str]] = {}
     for use in sorted(written, key=lambda u: (u.where, u.first, u.then, str(u.low), str(u.high))):
         built = _checked(history, use)
         uses.setdefault(built.fact, built)
-    return replace(history, pairs=tuple(uses.values()))
+        criteria.setdefault(built.fact, set()).update([use.criterion] if use.criterion else [])
+    found = [replace(u, clauses=tuple(sorted(criteria[f]))) for f, u in uses.items()]
+    return replace(history, pairs=tuple(found))
 
 
 def _checked(history: History, use: WrittenPair) -> PairUse:

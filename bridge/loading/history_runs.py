@@ -35,24 +35,31 @@ class WrittenRun:
     count: clingo.Symbol
     days: clingo.Symbol
     where: str
+    criterion: str | None = None
 
 
 def written_run(
-    history: History, arguments: Sequence[clingo.Symbol | None], where: str
+    history: History,
+    arguments: Sequence[clingo.Symbol | None],
+    where: str,
+    criterion: str | None = None,
 ) -> WrittenRun:
     condition, count, days = arguments[1], arguments[2], arguments[3]
     assert condition is not None and count is not None and days is not None
-    return WrittenRun(condition.name, count, days, where)
+    return WrittenRun(condition.name, count, days, where, criterion)
 
 
 def with_run_facts(history: History, written: set[WrittenRun]) -> History:
     """The history with a run fact per use, each checked to be exact
     (model/history_run.py). PolicyError with the rule's file and line otherwise."""
     uses: dict[str, RunUse] = {}
+    criteria: dict[str, set[str]] = {}
     for use in sorted(written, key=lambda u: (u.where, u.condition, str(u.count), str(u.days))):
         built = _checked(history, use)
         uses.setdefault(built.fact, built)
-    return replace(history, runs=tuple(uses.values()))
+        criteria.setdefault(built.fact, set()).update([use.criterion] if use.criterion else [])
+    found = [replace(u, clauses=tuple(sorted(criteria[f]))) for f, u in uses.items()]
+    return replace(history, runs=tuple(found))
 
 
 def _checked(history: History, use: WrittenRun) -> RunUse:

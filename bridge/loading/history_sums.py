@@ -32,10 +32,14 @@ class WrittenSum:
     field: str
     threshold: clingo.Symbol
     where: str
+    criterion: str | None = None
 
 
 def written_sum(
-    history: History, arguments: Sequence[clingo.Symbol | None], where: str
+    history: History,
+    arguments: Sequence[clingo.Symbol | None],
+    where: str,
+    criterion: str | None = None,
 ) -> WrittenSum:
     """The use, with its field checked to be a number field of the history."""
     condition, summed, threshold = arguments[1], arguments[2], arguments[3]
@@ -48,7 +52,7 @@ def written_sum(
             f"{where}: sum_at_least({history.name}, {condition}, {summed}, ...): {summed} is "
             f"not a number field (int or decimal) of {history.name}"
         )
-    return WrittenSum(condition.name, summed.name, threshold, where)
+    return WrittenSum(condition.name, summed.name, threshold, where, criterion)
 
 
 def with_sum_facts(history: History, written: set[WrittenSum]) -> History:
@@ -58,10 +62,13 @@ def with_sum_facts(history: History, written: set[WrittenSum]) -> History:
     meeting the condition has cap 1). PolicyError with the rule's file and
     line otherwise."""
     uses: dict[str, SumUse] = {}
+    criteria: dict[str, set[str]] = {}
     for use in sorted(written, key=lambda u: (u.where, u.condition, u.field, str(u.threshold))):
         built = _checked(history, use)
         uses.setdefault(built.fact, built)
-    return replace(history, sums=tuple(uses.values()))
+        criteria.setdefault(built.fact, set()).update([use.criterion] if use.criterion else [])
+    found = [replace(u, clauses=tuple(sorted(criteria[f]))) for f, u in uses.items()]
+    return replace(history, sums=tuple(found))
 
 
 def _checked(history: History, use: WrittenSum) -> SumUse:

@@ -57,6 +57,8 @@ class OrderUse:
     direction: str
     field: str
     fact: str
+    clauses: tuple[str, ...] = ()
+    """The criteria whose rules make this use."""
 
     def question(self, what: str, conditions: Mapping[str, Condition]) -> str:
         """The order fact asked in words."""

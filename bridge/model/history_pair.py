@@ -75,6 +75,8 @@ class PairUse:
     window: str
     """The window in words ("from 0 days to 120 months")."""
     fact: str
+    clauses: tuple[str, ...] = ()
+    """The criteria whose rules make this use."""
 
     @property
     def condition(self) -> str:

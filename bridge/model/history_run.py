@@ -49,6 +49,8 @@ class RunUse:
     count: int
     days: int
     fact: str
+    clauses: tuple[str, ...] = ()
+    """The criteria whose rules make this use."""
 
     def _what(self) -> str:
         if self.count == self.days:

@@ -47,6 +47,8 @@ class SumUse:
     written: str = ""
     """The threshold as the rule writes it: digits, or a decimal's text when quoted."""
     quoted: bool = False
+    clauses: tuple[str, ...] = ()
+    """The criteria whose rules make this use."""
 
     def question(self, what: str, conditions: Mapping[str, Condition]) -> str:
         """The sum fact asked in words."""
