@@ -424,3 +424,25 @@ def test_missing_pair_is_asked_in_words(evaluator: Evaluator) -> None:
         "is a record that is an in-person evaluation dated from 31 days to 91 days after "
         "a record that is a therapy start" in asked
     )
+
+
+def test_a_change_may_add_the_missing_pair() -> None:
+    """With a start and an evaluation 19 days after it (a complete history),
+    the one smallest change to covered is the pair the rule asks for."""
+    kb = _kb()
+    stated = {
+        "date_of_service": "2024-03-31",
+        "consent": True,
+        "events": {
+            "complete": True,
+            "records": [
+                {"kind": "start", "date": "2024-01-01"},
+                {"kind": "evaluation", "date": "2024-01-20"},
+            ],
+        },
+    }
+    answer = kb.why(kb.case({"policy": POLICY, "facts": stated}))
+    assert answer.verdict is Verdict.NOT_COVERED
+    assert [[c.fact for c in changes] for changes in answer.changes] == [
+        ["events_pair_start_evaluation_days31_days91"]
+    ]
