@@ -112,6 +112,11 @@ def questions(evaluation: Evaluation, policy: Policy) -> list[tuple[str, str, li
         if history is None:
             found.append((missing.question, missing.fact, list(missing.criteria)))
             continue
+        if history.derived_of(missing.fact) is not None:
+            # Which record is the latest, or what records add up to, is its
+            # own question, in the rule's words.
+            found.append((missing.question, missing.fact, list(missing.criteria)))
+            continue
         if history.name not in levels:
             levels[history.name] = {}
             found.append(("", history.name, []))

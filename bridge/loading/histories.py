@@ -24,6 +24,37 @@ from clingo import Function, Number, ast
 from policykb.bridge.loading.declaration_atoms import declared_at, python_value
 from policykb.bridge.loading.fact_declarations import typed_constant
 from policykb.bridge.loading.files import core_files
+from policykb.bridge.loading.history_orders import (
+    MEETS,
+    Written,
+    order_statements,
+    tied_symbols,
+    with_order_facts,
+    written_use,
+)
+from policykb.bridge.loading.history_pairs import (
+    PAIRS,
+    WrittenPair,
+    pair_statements,
+    pair_symbols,
+    with_pair_facts,
+    written_pair,
+)
+from policykb.bridge.loading.history_runs import (
+    RUNS,
+    WrittenRun,
+    run_statements,
+    run_symbols,
+    with_run_facts,
+    written_run,
+)
+from policykb.bridge.loading.history_sums import (
+    SUMS,
+    WrittenSum,
+    sum_statements,
+    with_sum_facts,
+    written_sum,
+)
 from policykb.bridge.loading.rules import location
 from policykb.bridge.model.errors import PolicyError
 from policykb.bridge.model.history import (
@@ -51,15 +82,20 @@ USES = {
     ("distinct_at_least", 4): (1, 2, 3),
     ("latest_within", 3): (1, None, None),
     ("earliest_within", 3): (1, None, None),
+    ("latest_meets", 3): (1, None, None),
+    ("earliest_meets", 3): (1, None, None),
+    ("sum_at_least", 4): (1, None, None),
+    ("follows_within", 5): (1, None, None),
+    ("run_at_least", 4): (1, None, None),
 }
 ORDERS = {"latest_within": "latest", "earliest_within": "earliest"}
-# Sums of a field over unknown records: the extra records of a partial history
-# could add any amount, and the amounts of records of one class differ, so a
-# class count does not decide a sum; refused rather than answered inexactly.
-INEXACT = {"sum_at_least", "sum_at_most", "sum_above", "sum_below"}
+# Sums bounded above: the extra records of a partial history could add any
+# amount, so only a complete history decides them; refused rather than
+# answered inexactly (sum_at_least is exact: loading/history_sums.py).
+INEXACT = {"sum_at_most", "sum_above", "sum_below"}
 # Not in the language yet: a run of consecutive days compares records' dates
 # with each other, which record classes do not tell.
-UNSUPPORTED = {"run_at_least", "run_at_most"}
+UNSUPPORTED = {"run_at_most"}
 
 
 def _facts_of(ctl: clingo.Control, name: str, arity: int) -> list[tuple[clingo.Symbol, ...]]:
@@ -126,6 +162,21 @@ def read_histories(
                 meaning=f"{history.meaning or history.name}: "
                 + history.level_words(record_class, level),
                 clauses=history.class_clauses(record_class),
+            )
+        for use in history.derived:
+            if use.fact in facts:
+                raise PolicyError(
+                    f"history {history.name}: its fact {use.fact} is also declared by fact/2"
+                )
+            rank += 1
+            what = history.meaning or f"the {history.name.replace('_', ' ')}"
+            facts[use.fact] = Fact(
+                name=use.fact,
+                type=FactType.BOOL,
+                rank=rank,
+                question=use.question(what, history.conditions),
+                meaning=f"{what}: {use.words(history.conditions, True)}",
+                clauses=use.clauses or history.clauses,
             )
     updated = replace(policy, facts=facts, histories=built)
     return updated, _statements(built.values())
@@ -407,6 +458,10 @@ class _Uses:
         self.clauses: dict[str, set[str]] = defaultdict(set)
         self.condition_clauses: dict[tuple[str, str], set[str]] = defaultdict(set)
         self.orders: dict[str, set[tuple[str, str, str]]] = defaultdict(set)
+        self.meets: dict[str, set[Written]] = defaultdict(set)
+        self.sums: dict[str, set[WrittenSum]] = defaultdict(set)
+        self.pairs: dict[str, set[WrittenPair]] = defaultdict(set)
+        self.runs: dict[str, set[WrittenRun]] = defaultdict(set)
 
 
 def _uses(parsed: Sequence[ast.AST], histories: Mapping[str, History]) -> _Uses:
@@ -457,6 +512,19 @@ def _constant(term: ast.AST) -> clingo.Symbol | None:
         return symbol
     if term.ast_type == ast.ASTType.Function and not term.arguments:
         return Function(term.name)
+    if term.ast_type == ast.ASTType.Function and not term.external:
+        # A duration such as days(30) or months(-6): constant arguments only.
+        arguments = [_constant(a) for a in term.arguments]
+        if all(a is not None for a in arguments):
+            return Function(term.name, [a for a in arguments if a is not None])
+        return None
+    if (
+        term.ast_type == ast.ASTType.UnaryOperation
+        and term.operator_type == ast.UnaryOperator.Minus
+        and term.argument.ast_type == ast.ASTType.SymbolicTerm
+        and term.argument.symbol.type == clingo.SymbolType.Number
+    ):
+        return Number(-term.argument.symbol.number)
     return None
 
 
@@ -475,12 +543,12 @@ def _one_use(
     if name in INEXACT and is_history:
         raise PolicyError(
             f"{where}: {name} over a history cannot be made exact: records the case does not "
-            "state could add any amount (use count_at_least over a condition on the field)"
+            "state could add any amount (use sum_at_least, or not sum_at_least)"
         )
     if name in UNSUPPORTED and is_history:
         raise PolicyError(
-            f"{where}: {name}: runs of consecutive days over a history are not in the "
-            "language yet (a record's date compared with another record's)"
+            f"{where}: {name}: a run bounded above over a history cannot be made exact: "
+            "records the case does not state could lengthen it (use not run_at_least)"
         )
     if (name, arity) not in USES or not histories:
         return
@@ -509,6 +577,22 @@ def _one_use(
         found.condition_clauses[history.name, condition.name].add(criterion)
     if name in ORDERS:
         _order_use(symbol, history, arguments, found, where, criterion)
+    if name in SUMS:
+        found.sums[history.name].add(written_sum(history, arguments, where, criterion))
+    if name in RUNS:
+        found.runs[history.name].add(written_run(history, arguments, where, criterion))
+    if name in PAIRS:
+        pair = written_pair(history, arguments, where, criterion)
+        found.pairs[history.name].add(pair)
+        found.read[history.name].add(pair.then)
+        if criterion is not None:
+            found.condition_clauses[history.name, pair.then].add(criterion)
+    if name in MEETS:
+        written = written_use(name, history, arguments, where, criterion)
+        found.meets[history.name].add(written)
+        found.read[history.name].add(written.test)
+        if criterion is not None:
+            found.condition_clauses[history.name, written.test].add(criterion)
     count = 1
     if count_at is not None:
         given = arguments[count_at]
@@ -612,7 +696,12 @@ def _with_classes(history: History, uses: _Uses) -> History:
     )
     keys = sorted(shaped.keys({}), key=lambda k: (sorted(k[0]), k[1]))
     classes = tuple(RecordClass(i, meets, options) for i, (meets, options) in enumerate(keys, 1))
-    return replace(shaped, classes=classes)
+    ordered = with_order_facts(
+        replace(shaped, classes=classes), uses.meets.get(history.name, set())
+    )
+    summed = with_sum_facts(ordered, uses.sums.get(history.name, set()))
+    paired = with_pair_facts(summed, uses.pairs.get(history.name, set()))
+    return with_run_facts(paired, uses.runs.get(history.name, set()))
 
 
 # -- program --------------------------------------------------------------------------
@@ -663,6 +752,14 @@ def _statements(histories: Iterable[History]) -> list[ast.AST]:
             fact("kb_history_beyond", h, Function(window), Function(direction), Function(made))
         for condition, field_name, count in history.distinct_counts:
             fact("kb_history_distinct", h, Function(condition), Function(field_name), Number(count))
+        order_statements(history, fact, Function)
+        sum_statements(history, fact, Function)
+        pair_statements(history, fact, Function)
+        run_statements(history, fact, Function)
+        for use in history.derived:
+            head = _literal("kb_history_derived", [Function(use.fact)])
+            body = [_literal("value", [Function(use.fact), Function("true")])]
+            statements.append(ast.Rule(_WHERE, head, body))
         for record_class, level, name in history.level_facts():
             fact("fact", Function(name), Function("bool"))
             c, k = Number(record_class.index), Number(level)
@@ -687,6 +784,10 @@ def history_symbols(policy: Policy, anchors: Mapping[str, int]) -> list[clingo.S
         Function("kb_history_possible", [Function(h.name), Number(c.index)])
         for h in policy.histories.values()
         for c in h.possible(anchors)
+    ] + [
+        s
+        for h in policy.histories.values()
+        for s in (*tied_symbols(h, anchors), *pair_symbols(h, anchors), *run_symbols(h, anchors))
     ]
 
 

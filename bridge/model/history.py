@@ -36,6 +36,10 @@ from typing import TYPE_CHECKING
 from policykb.bridge.model.policy import Fact, FactType, Span
 
 if TYPE_CHECKING:
+    from policykb.bridge.model.history_order import OrderUse
+    from policykb.bridge.model.history_pair import PairUse
+    from policykb.bridge.model.history_run import RunUse
+    from policykb.bridge.model.history_sum import SumUse
     from policykb.bridge.model.typed import CodeSet, Duration, Interval, Number
 
 MAX_COUNT = 12
@@ -256,6 +260,15 @@ class History:
     later (earlier) than the window lets through, one per end the window sets."""
     condition_clauses: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     """Each condition and the criteria whose rules read it."""
+    ordered: tuple[OrderUse, ...] = ()
+    """Each latest_meets and earliest_meets of the rules, with its order fact
+    (model/history_order.py)."""
+    sums: tuple[SumUse, ...] = ()
+    """Each sum_at_least of the rules, with its sum fact (model/history_sum.py)."""
+    pairs: tuple[PairUse, ...] = ()
+    """Each follows_within of the rules, with its pair fact (model/history_pair.py)."""
+    runs: tuple[RunUse, ...] = ()
+    """Each run_at_least of the rules, with its run fact (model/history_run.py)."""
 
     @property
     def type_label(self) -> str:
@@ -482,10 +495,33 @@ class History:
                 return record_class, level
         return None
 
+    @cached_property
+    def fact_names(self) -> frozenset[str]:
+        """Every boolean fact of the history: its levels and its order facts."""
+        return frozenset(
+            [name for _, _, name in self.level_facts()] + [u.fact for u in self.derived]
+        )
+
+    @property
+    def derived(self) -> list[OrderUse | SumUse | PairUse | RunUse]:
+        """The uses that have a boolean fact of their own: order, sum, pair and
+        run facts."""
+        return [*self.ordered, *self.sums, *self.pairs, *self.runs]
+
+    def derived_of(self, fact: str) -> OrderUse | SumUse | PairUse | RunUse | None:
+        """The latest_meets, earliest_meets or sum_at_least whose own fact
+        (not a class level) `fact` is."""
+        return next((u for u in self.derived if u.fact == fact), None)
+
     def span(self, fact: str, held: bool, anchors: Mapping[str, int]) -> Span:
         """A boolean fact of the history, held or not, in the analyst's terms
         as of `anchors`: JSON {"history": ..., "class": words, "ranges":
-        [words], "at_least"|"fewer_than": K}."""
+        [words], "at_least"|"fewer_than": K}, or for an order fact
+        {"history": ..., ...} as OrderUse.data or SumUse.data give it."""
+        use = self.derived_of(fact)
+        if use is not None:
+            words = f"{self.name}: {use.words(self.conditions, held)}"
+            return Span("history", {"history": self.name, **use.data(held)}, words, held)
         found = self.level_of(fact)
         assert found is not None
         record_class, level = found
@@ -536,6 +572,22 @@ class History:
             reached = counts.get(record_class.index, 0) >= level
             if reached or complete:
                 values[name] = reached
+        if self.ordered:
+            from policykb.bridge.model.history_order import order_pins
+
+            values.update(order_pins(self, records, complete, anchors))
+        if self.sums:
+            from policykb.bridge.model.history_sum import sum_pins
+
+            values.update(sum_pins(self, records, complete, anchors))
+        if self.pairs:
+            from policykb.bridge.model.history_pair import pair_pins
+
+            values.update(pair_pins(self, records, complete, anchors))
+        if self.runs:
+            from policykb.bridge.model.history_run import run_pins
+
+            values.update(run_pins(self, records, complete, anchors))
         return values
 
     @cached_property

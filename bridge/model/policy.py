@@ -415,7 +415,7 @@ class Policy:
     def history_of(self, fact: str) -> History | None:
         """The history whose boolean fact `fact` is (None: an ordinary fact)."""
         for history in self.histories.values():
-            if fact.startswith(history.name + "_c") and fact in self.facts:
+            if fact in history.fact_names and fact in self.facts:
                 return history
         return None
 

@@ -372,8 +372,8 @@ criterion("C", "1", "c"). role("C", indication).
         ('met("C") :- count_at_least(h, m, 40).', "policy.lp:10: count_at_least.*from 1 to 12"),
         ('met("C") :- exists(h, other).', "policy.lp:10: .*other is not a record_condition"),
         (
-            'met("C") :- sum_at_least(h, m, amount, 90).',
-            "policy.lp:10: sum_at_least over a history cannot be made exact",
+            'met("C") :- sum_at_most(h, m, amount, 90).',
+            "policy.lp:10: sum_at_most over a history cannot be made exact",
         ),
         (
             'met("C") :- distinct_at_least(h, m, amount, 2).',

@@ -1,0 +1,154 @@
+"""Reading latest_meets and earliest_meets: checked uses and their order facts.
+
+A use names a history, a condition M and a test condition T. It is admitted
+only where model/history_order.py proves the answer exact over every
+completion; otherwise it is refused with the rule's file and line, saying
+what to change. The statements it needs (kb_history_ordered/4,
+kb_history_order_fact/5, kb_history_pair/3, the order fact's fact/2) are
+clingo AST from symbols, as histories.py builds the rest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+
+import clingo
+from clingo import Function
+
+from policykb.bridge.model.errors import PolicyError
+from policykb.bridge.model.history import History
+from policykb.bridge.model.history_order import OrderUse, order_span, tied
+from policykb.bridge.model.policy import FactType
+
+MEETS = {"latest_meets": "latest", "earliest_meets": "earliest"}
+
+
+@dataclass(frozen=True)
+class Written:
+    """A latest_meets or earliest_meets as a rule writes it, and where."""
+
+    condition: str
+    test: str
+    direction: str
+    where: str
+    criterion: str | None = None
+
+
+def written_use(
+    name: str,
+    history: History,
+    arguments: Sequence[clingo.Symbol | None],
+    where: str,
+    criterion: str | None = None,
+) -> Written:
+    """The use, with its test condition checked to be one of the history's."""
+    test = arguments[2]
+    assert test is not None and arguments[1] is not None
+    if test.type != clingo.SymbolType.Function or test.name not in history.conditions:
+        raise PolicyError(
+            f"{where}: {name}({history.name}, {arguments[1]}, {test}): {test} is not a "
+            f"record_condition/3 of {history.name}"
+        )
+    return Written(arguments[1].name, test.name, MEETS[name], where, criterion)
+
+
+def _order_field(history: History, use: Written) -> str:
+    """The date field that orders the records: the one the condition tests,
+    else the history's only date field."""
+    dates = [n for n, f in history.fields.items() if f.type is FactType.DATE]
+    tested = {t.field for t in history.conditions[use.condition].tests if t.field in dates}
+    if len(tested) == 1:
+        return next(iter(tested))
+    if not tested and len(dates) == 1:
+        return dates[0]
+    raise PolicyError(
+        f"{use.where}: {_shown(history, use)}: cannot tell which date field orders the "
+        f"records: {use.condition} must test exactly one date field of {history.name}"
+    )
+
+
+def _shown(history: History, use: Written) -> str:
+    return f"{use.direction}_meets({history.name}, {use.condition}, {use.test})"
+
+
+def with_order_facts(history: History, written: set[Written]) -> History:
+    """The history with an order fact per use, each checked to be exact
+    (model/history_order.py: the test does not test the order field; no other
+    condition a record meeting the condition can meet tests the order field
+    otherwise; every class meeting the condition has cap 1). PolicyError with
+    the rule's file and line otherwise."""
+    uses: dict[tuple[str, str, str], OrderUse] = {}
+    criteria: dict[tuple[str, str, str], set[str]] = {}
+    for use in sorted(written, key=lambda u: (u.where, u.condition, u.test, u.direction)):
+        key = (use.condition, use.test, use.direction)
+        criteria.setdefault(key, set()).update([use.criterion] if use.criterion else [])
+        if key in uses:
+            continue
+        order = _order_field(history, use)
+        _check(history, use, order)
+        fact = f"{history.name}_{use.direction}_{use.condition}_{use.test}"
+        uses[key] = OrderUse(use.condition, use.test, use.direction, order, fact)
+    built = [replace(u, clauses=tuple(sorted(criteria[k]))) for k, u in uses.items()]
+    return replace(history, ordered=tuple(built))
+
+
+def _check(history: History, use: Written, order: str) -> None:
+    shown = _shown(history, use)
+    if any(t.field == order for t in history.conditions[use.test].tests):
+        raise PolicyError(
+            f"{use.where}: {shown}: {use.test} tests {order}, the date that orders the "
+            f"records; put that date test into {use.condition}"
+        )
+    own = {t for t in history.conditions[use.condition].tests if t.field == order}
+    meeting = [c for c in history.classes if use.condition in c.meets]
+    for other in history.conditions.values():
+        if other.name == use.condition:
+            continue
+        extra = [t for t in other.tests if t.field == order and t not in own]
+        if extra and any(other.name in c.meets for c in meeting):
+            words = other.text
+            raise PolicyError(
+                f"{use.where}: {shown}: records meeting {use.condition} can also meet "
+                f"{other.name} ({words}), which tests {order} otherwise, so which record "
+                "is the latest would depend on dates the record classes do not keep; "
+                f"give {use.condition} the same date tests or make the conditions exclusive"
+            )
+    counted = [c for c in meeting if history.class_cap(c) > 1]
+    if counted:
+        raise PolicyError(
+            f"{use.where}: {shown}: a count of two or more records meeting "
+            f"{use.condition} (count_at_least or count_at_most on a condition they meet) "
+            "cannot be read with the order of its records exactly"
+        )
+
+
+def order_statements(
+    history: History, fact: Callable[..., None], symbol: Callable[[str], clingo.Symbol]
+) -> None:
+    """The facts that link the history's order facts to kb/core/history.lp."""
+    h = symbol(history.name)
+    for use in history.ordered:
+        m, t, d = symbol(use.condition), symbol(use.test), symbol(use.direction)
+        fact("kb_history_ordered", h, m, t, d)
+        fact("kb_history_pair", h, m, t)
+        fact("kb_history_order_fact", h, m, t, d, symbol(use.fact))
+        fact("fact", symbol(use.fact), Function("bool"))
+
+
+def tied_symbols(history: History, anchors: Mapping[str, int]) -> list[clingo.Symbol]:
+    """kb_history_tied/4 for each use whose condition's dates are one day or
+    none at `anchors`: no record meeting it is later than another."""
+    return [
+        Function(
+            "kb_history_tied",
+            [
+                Function(history.name),
+                Function(use.condition),
+                Function(use.test),
+                Function(use.direction),
+            ],
+        )
+        for use in history.ordered
+        if tied(order_span(history, use, anchors))
+    ]
