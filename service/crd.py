@@ -95,6 +95,22 @@ RECORD_PREFETCH = {
 }
 """The record each hook prefetches (every hook's decision reads it)."""
 
+HISTORY_PREFETCH = {
+    # US Core searches for what histories are read from (fhir_histories):
+    # Procedure by patient, MedicationRequest by patient and intent,
+    # MedicationDispense by patient. Fetched only for the types a served
+    # policy's fhir.yaml reads; a key left out never makes an answer
+    # indeterminate (the history is then partial, and asked).
+    "procedures": f"Procedure?patient={PATIENT}",
+    "medicationRequests": f"MedicationRequest?patient={PATIENT}&intent=order",
+    "medicationDispenses": f"MedicationDispense?patient={PATIENT}",
+}
+HISTORY_TYPES = {
+    "procedures": "Procedure",
+    "medicationRequests": "MedicationRequest",
+    "medicationDispenses": "MedicationDispense",
+}
+
 DISPATCHED = {
     # The IG's standard order-dispatch prefetch: the dispatched orders by _id.
     f"{kind[0].lower()}{kind[1:]}s": (
@@ -128,7 +144,7 @@ def prefetch(hook: str) -> dict[str, str]:
         "encounter-start": ENCOUNTER,
         "encounter-discharge": ENCOUNTER,
     }.get(hook, {})
-    return {**RECORD_PREFETCH, **extra}
+    return {**RECORD_PREFETCH, **HISTORY_PREFETCH, **extra}
 
 
 @dataclass(frozen=True)
@@ -277,6 +293,8 @@ class HookRequest:
             and isinstance(value.get("resourceType"), str)
         ]
         self.unread = Unread(keys=[k for k in RECORD_PREFETCH if prefetched.get(k) is None])
+        self.history_keys = [k for k in HISTORY_PREFETCH if prefetched.get(k) is None]
+        """History searches neither prefetched nor fetched (see `histories_read`)."""
         self._covered_keys(prefetched)
         self.context_orders = self._context_orders(call)
         self.dispatched = self._dispatched(call)
@@ -369,13 +387,21 @@ class HookRequest:
         prefetch lacks: the discovery's own US Core searches, and a read of
         each dispatched order not prefetched."""
         templates = prefetch(self.hook)
-        found = [templates[key].replace(PATIENT, self.patient_id) for key in self.unread.keys]
+        keys = [*self.unread.keys, *self.history_keys]
+        found = [templates[key].replace(PATIENT, self.patient_id) for key in keys]
         return found + ["/".join(reference.split("/")[-2:]) for reference in self.unread.orders]
 
     def can_query(self) -> bool:
         return bool(
-            self.fhir_server and self.access_token and (self.unread.keys or self.unread.orders)
+            self.fhir_server
+            and self.access_token
+            and (self.unread.keys or self.unread.orders or self.history_keys)
         )
+
+    def histories_read(self, types: frozenset[str]) -> None:
+        """Fetch only the history searches of these resource types (those a
+        served policy's fhir.yaml reads)."""
+        self.history_keys = [k for k in self.history_keys if HISTORY_TYPES[k] in types]
 
     def add(self, fetched: Sequence[dict[str, Any]], failure: str | None) -> None:
         """The resources the EHR returned; `failure` (None: every query
@@ -383,6 +409,7 @@ class HookRequest:
         self.carried += fetched
         if failure is None:
             self.unread = Unread()
+            self.history_keys = []
         else:
             self.unread.failure = failure
             self.unread.orders = [ref for ref in self.dispatched if self._find(ref) is None]
@@ -415,8 +442,12 @@ class HookRequest:
             self.coverage,
             of_type("Condition"),
             of_type("Observation"),
+            [r for kind in HISTORY_TYPES.values() for r in of_type(kind)],
             patient_id=self.patient_id,
             patient_urls=patient_urls(self.bundles, self.patient_id),
+            searched=frozenset(
+                HISTORY_TYPES[k] for k in HISTORY_PREFETCH if k not in self.history_keys
+            ),
         )
 
     def _of_type(self, kind: str) -> list[dict[str, Any]]:
@@ -635,6 +666,7 @@ def decide(
                 billed,
                 secondary=request.hook in SECONDARY_HOOKS,
                 covered_from=covered_from,
+                unread=decisions.mappings[route.policy].unread(resources),
             )
         if already_carried(target, extension):
             continue

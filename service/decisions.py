@@ -106,6 +106,13 @@ class Decisions:
             name: load_mapping(p) for name, p in self.policies.items()
         }
         self.router = Router(self.policies.values())
+        self.history_types = frozenset(
+            kind
+            for mapping in self.mappings.values()
+            for history in mapping.histories
+            for kind in history.resource_types
+        )
+        """The resource types some policy's fhir.yaml reads histories from."""
         self._compiled = CompiledPolicies()
         self._compiling = threading.Lock()
         if compile_now:  # a service compiles at start, not on a client's first request

@@ -38,7 +38,8 @@ What a field can read (`from:`):
   code itself. Codings that map to two different values make the record unread.
 - `value` (Observation): `valueQuantity` for a number field, in UCUM
   (`system` http://unitsofmeasure.org, no comparator), converted to the
-  field's declared unit (field_unit/3, through service/units.py); or a coded
+  field's declared unit (field_unit/3, through service/units.py; a ratio
+  unit such as % only as itself: 58 mmol/mol is no A1C in %); or a coded
   answer (`valueCodeableConcept`) in `system` through `map`; or
   `valueBoolean` for a bool field (through `map` when given).
 - `days_supply` (MedicationRequest: dispenseRequest.expectedSupplyDuration;
@@ -370,6 +371,10 @@ def _quantity(value: object, unit: str, kind: FactType) -> tuple[object, str | N
         return None, "the unit is not a UCUM code"
     if isinstance(number, bool) or not isinstance(number, int | float | Decimal):
         return None, "no number"
+    if code != unit and _dimensionless(unit):
+        # Two ratios are not one measure: 58 mmol/mol (IFCC A1C) is 5.8 % by
+        # UCUM's arithmetic, yet the same blood's NGSP A1C is 7.5 %.
+        return None, f"the unit {code[:20]!r} is not the field's own ratio {unit!r}"
     converted = convert(Decimal(str(number)), code, unit)
     if converted is None:
         return None, f"the unit {code[:20]!r} is not commensurable with {unit!r}"
@@ -377,6 +382,11 @@ def _quantity(value: object, unit: str, kind: FactType) -> tuple[object, str | N
     if kind is FactType.INT and not integral:
         return None, f"{converted} {unit} is not a whole number"
     return (int(converted) if integral else float(converted)), None
+
+
+def _dimensionless(unit: str) -> bool:
+    """A UCUM unit that is a pure ratio (%, mmol/mol, 1)."""
+    return unit != DAYS and convert(Decimal(1), unit, "1") is not None
 
 
 # -- loading -------------------------------------------------------------------
@@ -395,24 +405,27 @@ class Where:
             self.root = None
 
     def __call__(self, *path: str | int) -> str:
+        """`file:line: a.b[0].c`, the line of the deepest key of `path` the
+        file holds (a key's own line; a list item's first line)."""
         node, line = self.root, 1
         for step in path:
-            if node is None:
+            if node is None or not isinstance(node.value, list):
                 break
-            line = node.start_mark.line + 1
-            if isinstance(node.value, list) and isinstance(step, int):
+            if isinstance(step, int):
                 node = node.value[step] if step < len(node.value) else None
-            elif isinstance(node.value, list):
-                node = next(
+                key = node
+            else:
+                pair = next(
                     (
-                        value
-                        for key, value in node.value
-                        if getattr(key, "value", None) == step and not isinstance(key.value, list)
+                        (k, v)
+                        for k, v in node.value
+                        if isinstance(k.value, str) and k.value == step
                     ),
                     None,
                 )
-        if node is not None:
-            line = node.start_mark.line + 1
+                key, node = pair if pair is not None else (None, None)
+            if key is not None:
+                line = key.start_mark.line + 1
         named = "".join(f"[{s}]" if isinstance(s, int) else f".{s}" for s in path)
         return f"{self.shown}:{line}: {named.lstrip('.')}"
 

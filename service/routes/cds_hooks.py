@@ -60,6 +60,7 @@ async def hook(service: str, request: Request, shared: Shared) -> Response:
         return crd.HookRequest(strict_json(body), name, shared.budget)
 
     call = await shared.run(read)
+    call.histories_read(shared.decisions.history_types)
     if call.can_query() and settings.ehr_timeout > 0:
         assert call.fhir_server is not None and call.access_token is not None
         fetched = await ehr.fetch(
