@@ -416,11 +416,7 @@ class Where:
                 key = node
             else:
                 pair = next(
-                    (
-                        (k, v)
-                        for k, v in node.value
-                        if isinstance(k.value, str) and k.value == step
-                    ),
+                    ((k, v) for k, v in node.value if isinstance(k.value, str) and k.value == step),
                     None,
                 )
                 key, node = pair if pair is not None else (None, None)

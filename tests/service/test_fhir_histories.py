@@ -339,9 +339,7 @@ def test_drug_trials_from_requests_and_dispenses(
 
 
 def test_histories_read_decide_a_case(trials: FactMapping, trials_folder: Path) -> None:
-    read, _ = _read(
-        trials, [medication_request("m", METFORMIN, days=90), a1c("a", 8.1)]
-    )
+    read, _ = _read(trials, [medication_request("m", METFORMIN, days=90), a1c("a", 8.1)])
     knowledge = KnowledgeBase([trials_folder.parent])
     case = knowledge.case(
         {"policy": "trial-history", "facts": {"date_of_service": "2024-03-31", **read}}
