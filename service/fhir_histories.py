@@ -166,7 +166,8 @@ class FieldReader:
     """How one field of a record is read: a constant, or a source (`from`)
     with an optional map and the code system of a coded value."""
 
-    field: Fact
+    declared: Fact
+    """The history's field (its type, options, bounds, unit)."""
     constant: object = None
     source: str | None = None
     mapping: Mapping[str, object] = field(default_factory=dict)
@@ -287,7 +288,7 @@ def _read_one(
         try:
             from policykb.bridge.loading.case import check_value
 
-            check_value(reader.field, value)
+            check_value(reader.declared, value)
         except CaseError as error:
             return None, f"field {name!r}: {str(error)[:200]}"
         record[name] = value
@@ -313,14 +314,14 @@ def _field_value(
             if resource.get("resourceType") == "MedicationRequest"
             else resource.get("daysSupply")
         )
-        return _quantity(quantity, DAYS, reader.field.type)
+        return _quantity(quantity, DAYS, reader.declared.type)
     # source == "value": an Observation's value
     if "dataAbsentReason" in resource:
         return None, "the value is absent (dataAbsentReason)"
-    if reader.field.type in (FactType.INT, FactType.DECIMAL):
+    if reader.declared.type in (FactType.INT, FactType.DECIMAL):
         assert reader.unit is not None
-        return _quantity(resource.get("valueQuantity"), reader.unit, reader.field.type)
-    if reader.field.type is FactType.BOOL and "valueBoolean" in resource:
+        return _quantity(resource.get("valueQuantity"), reader.unit, reader.declared.type)
+    if reader.declared.type is FactType.BOOL and "valueBoolean" in resource:
         answer = resource["valueBoolean"]
         if reader.mapping:
             key = str(answer).lower()
