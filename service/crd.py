@@ -178,7 +178,17 @@ def service_id(hook: str) -> str:
     return f"policykb-{hook}"
 
 
-def discovery() -> Discovery:
+def discovery(history_types: frozenset[str] = frozenset(HISTORY_TYPES.values())) -> Discovery:
+    """The hook services; a history search is listed in their prefetch only
+    for the resource types a served policy's fhir.yaml reads."""
+
+    def listed(hook: str) -> dict[str, str]:
+        return {
+            key: query
+            for key, query in prefetch(hook).items()
+            if key not in HISTORY_TYPES or HISTORY_TYPES[key] in history_types
+        }
+
     return Discovery(
         services=[
             ServiceDescriptor(
@@ -190,7 +200,7 @@ def discovery() -> Discovery:
                     "orders, decided by the health plan's written coverage policies "
                     "and citing their criteria (Da Vinci CRD)."
                 ),
-                prefetch=prefetch(hook),
+                prefetch=listed(hook),
                 extension=discovery_extension(),
             )
             for hook in HOOKS

@@ -37,10 +37,10 @@ def _service(service: str) -> str:
 
 
 @router.get("/cds-services", responses=PROBLEMS)
-async def discovery() -> Discovery:
+async def discovery(shared: Shared) -> Discovery:
     """CDS Hooks discovery: the hook services, their prefetch and CRD's
     version and configuration options."""
-    return crd.discovery()
+    return crd.discovery(shared.decisions.history_types)
 
 
 @router.post(

@@ -529,3 +529,13 @@ def test_order_sign_fetches_procedures_from_the_ehr(crd_client: TestClient) -> N
     assert "/Procedure?patient=pat-1" in server.requests
     # only the history searches a served fhir.yaml reads (no medications)
     assert not any("Medication" in asked for asked in server.requests)
+
+
+def test_discovery_lists_only_the_history_searches_a_served_fhir_yaml_reads(
+    crd_client: TestClient,
+) -> None:
+    for service in crd_client.get("/cds-services").json()["services"]:
+        prefetch = service["prefetch"]
+        assert prefetch["procedures"] == "Procedure?patient={{context.patientId}}"
+        assert "medicationRequests" not in prefetch  # the fixture reads no medications
+        assert "medicationDispenses" not in prefetch
