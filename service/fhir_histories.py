@@ -263,6 +263,9 @@ def _read_one(
     """The record a resource is, or None with why it is unread (None: it is
     no record, and nothing is unread)."""
     kind = str(resource.get("resourceType"))
+    status = resource.get("status")
+    if isinstance(status, str) and status in NO_EVENT[kind]:
+        return None, None  # whatever it is coded as, it records no event
     codings = _codings(resource.get(CODE_ELEMENT[kind]))
     entry = next((e for e in entries if e.matched(resource)), None)
     if entry is None:
@@ -271,9 +274,6 @@ def _read_one(
         if kind.startswith("Medication") and "medicationReference" in resource:
             return None, "the medication is a reference, not a code"
         return None, "no coding in a code system the mapping reads"
-    status = resource.get("status")
-    if isinstance(status, str) and status in NO_EVENT[kind]:
-        return None, None
     if kind == "MedicationRequest" and (
         resource.get("intent") not in ORDER_INTENTS or resource.get("doNotPerform") is True
     ):

@@ -206,6 +206,7 @@ def test_a_resource_that_cannot_be_read_never_decides_and_is_named(
     [
         procedure("p", "45378", status="entered-in-error"),
         procedure("p", "45378", status="not-done"),
+        procedure("p", "COLO", system="http://example.org/local", status="entered-in-error"),
         procedure("p", "44950"),  # CPT appendectomy: another event, coded in a read system
         procedure("p", "45378", subject="Patient/other"),
         coded_result("o", FIT, POSITIVE, status="cancelled"),
