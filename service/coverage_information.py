@@ -40,6 +40,8 @@ COVERED = {
 PRIOR_AUTHORIZATION = {"required": "auth-needed", "not required": "no-auth"}
 REASONS_SYSTEM = "http://hl7.org/fhir/us/davinci-crd/CodeSystem/temp"
 VOLATILE = frozenset({"date", "coverage-assertion-id"})
+UNREAD_SHOWN = 5
+"""The unread records a coverage information names at most."""
 """Parts that differ between two assertions of the same information."""
 
 
@@ -55,8 +57,13 @@ def coverage_information(
     billing_codes: Sequence[Mapping[str, Any]] = (),
     secondary: bool = False,
     covered_from: CoveredFrom | None = None,
+    unread: Sequence[str] = (),
 ) -> dict[str, Any]:
     """The extension for a decision about the Coverage `coverage` (a Reference).
+
+    `unread`: resources a history could not be read from (fhir_histories),
+    each "history: Type/id: why"; a decision that needs information says
+    them (at most UNREAD_SHOWN), since the history was read only in part.
 
     `covered_from`: a denial's earliest covered date of service, given as
     one more reason.
@@ -91,6 +98,10 @@ def coverage_information(
         needed.insert(
             0, f"the record does not state what the policy needs to decide ({facts}): {then}"
         )
+        more = len(unread) - UNREAD_SHOWN
+        needed += [f"a record that was not read ({note})" for note in unread[:UNREAD_SHOWN]]
+        if more > 0:
+            needed.append(f"{more} more records that were not read")
     if needed:
         parts.append({"url": "info-needed", "valueCode": "OTH"})
     parts += [{"url": "billingCode", "valueCoding": dict(coding)} for coding in billing_codes]

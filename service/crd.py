@@ -258,6 +258,7 @@ def decide(
                 billed,
                 secondary=request.hook in SECONDARY_HOOKS,
                 covered_from=covered_from,
+                unread=decisions.mappings[route.policy].unread(resources),
             )
         if already_carried(target, extension):
             continue

@@ -41,6 +41,22 @@ RECORD_PREFETCH = {
 }
 """The record each hook prefetches (every hook's decision reads it)."""
 
+HISTORY_PREFETCH = {
+    # US Core searches for what histories are read from (fhir_histories):
+    # Procedure by patient, MedicationRequest by patient and intent,
+    # MedicationDispense by patient. Fetched only for the types a served
+    # policy's fhir.yaml reads; a key left out never makes an answer
+    # indeterminate (the history is then partial, and asked).
+    "procedures": f"Procedure?patient={PATIENT}",
+    "medicationRequests": f"MedicationRequest?patient={PATIENT}&intent=order",
+    "medicationDispenses": f"MedicationDispense?patient={PATIENT}",
+}
+HISTORY_TYPES = {
+    "procedures": "Procedure",
+    "medicationRequests": "MedicationRequest",
+    "medicationDispenses": "MedicationDispense",
+}
+
 DISPATCHED = {
     # The IG's standard order-dispatch prefetch: the dispatched orders by _id.
     f"{kind[0].lower()}{kind[1:]}s": (
@@ -74,14 +90,24 @@ def prefetch(hook: str) -> dict[str, str]:
         "encounter-start": ENCOUNTER,
         "encounter-discharge": ENCOUNTER,
     }.get(hook, {})
-    return {**RECORD_PREFETCH, **extra}
+    return {**RECORD_PREFETCH, **HISTORY_PREFETCH, **extra}
 
 
 def service_id(hook: str) -> str:
     return f"policykb-{hook}"
 
 
-def discovery() -> Discovery:
+def discovery(history_types: frozenset[str] = frozenset(HISTORY_TYPES.values())) -> Discovery:
+    """The hook services; a history search is listed in their prefetch only
+    for the resource types a served policy's fhir.yaml reads."""
+
+    def listed(hook: str) -> dict[str, str]:
+        return {
+            key: query
+            for key, query in prefetch(hook).items()
+            if key not in HISTORY_TYPES or HISTORY_TYPES[key] in history_types
+        }
+
     return Discovery(
         services=[
             ServiceDescriptor(
@@ -93,7 +119,7 @@ def discovery() -> Discovery:
                     "orders, decided by the health plan's written coverage policies "
                     "and citing their criteria (Da Vinci CRD)."
                 ),
-                prefetch=prefetch(hook),
+                prefetch=listed(hook),
                 extension=discovery_extension(),
             )
             for hook in HOOKS

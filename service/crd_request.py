@@ -16,7 +16,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from policykb.service.crd_config import Configuration, unserved_version
-from policykb.service.crd_discovery import ENCOUNTER_HOOKS, PATIENT, RECORD_PREFETCH, prefetch
+from policykb.service.crd_discovery import (
+    ENCOUNTER_HOOKS,
+    HISTORY_PREFETCH,
+    HISTORY_TYPES,
+    PATIENT,
+    RECORD_PREFETCH,
+    prefetch,
+)
 from policykb.service.crd_member import resolve
 from policykb.service.crd_orders import ORDER_TYPES
 from policykb.service.envelopes.cds_hooks import FHIR_ID, HookCall
@@ -121,6 +128,8 @@ class HookRequest:
             and isinstance(value.get("resourceType"), str)
         ]
         self.unread = Unread(keys=[k for k in RECORD_PREFETCH if prefetched.get(k) is None])
+        self.history_keys = [k for k in HISTORY_PREFETCH if prefetched.get(k) is None]
+        """History searches neither prefetched nor fetched (see `histories_read`)."""
         self._covered_keys(prefetched)
         self.context_orders = self._context_orders(call)
         self.dispatched = self._dispatched(call)
@@ -213,13 +222,21 @@ class HookRequest:
         prefetch lacks: the discovery's own US Core searches, and a read of
         each dispatched order not prefetched."""
         templates = prefetch(self.hook)
-        found = [templates[key].replace(PATIENT, self.patient_id) for key in self.unread.keys]
+        keys = [*self.unread.keys, *self.history_keys]
+        found = [templates[key].replace(PATIENT, self.patient_id) for key in keys]
         return found + ["/".join(reference.split("/")[-2:]) for reference in self.unread.orders]
 
     def can_query(self) -> bool:
         return bool(
-            self.fhir_server and self.access_token and (self.unread.keys or self.unread.orders)
+            self.fhir_server
+            and self.access_token
+            and (self.unread.keys or self.unread.orders or self.history_keys)
         )
+
+    def histories_read(self, types: frozenset[str]) -> None:
+        """Fetch only the history searches of these resource types (those a
+        served policy's fhir.yaml reads)."""
+        self.history_keys = [k for k in self.history_keys if HISTORY_TYPES[k] in types]
 
     def add(self, fetched: Sequence[dict[str, Any]], failure: str | None) -> None:
         """The resources the EHR returned; `failure` (None: every query
@@ -227,6 +244,7 @@ class HookRequest:
         self.carried += fetched
         if failure is None:
             self.unread = Unread()
+            self.history_keys = []
         else:
             self.unread.failure = failure
             self.unread.orders = [ref for ref in self.dispatched if self._find(ref) is None]
@@ -259,8 +277,12 @@ class HookRequest:
             self.coverage,
             of_type("Condition"),
             of_type("Observation"),
+            [r for kind in HISTORY_TYPES.values() for r in of_type(kind)],
             patient_id=self.patient_id,
             patient_urls=patient_urls(self.bundles, self.patient_id),
+            searched=frozenset(
+                HISTORY_TYPES[k] for k in HISTORY_PREFETCH if k not in self.history_keys
+            ),
         )
 
     def _of_type(self, kind: str) -> list[dict[str, Any]]:

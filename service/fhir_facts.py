@@ -57,6 +57,7 @@ from typing import Any
 
 from policykb.bridge.model.errors import PolicyError
 from policykb.bridge.model.policy import FactType, Policy
+from policykb.service.fhir_histories import HistoryRead, HistoryRule, Where, load_histories
 from policykb.service.fhir_time import latest
 from policykb.service.record import PatientIdentity, order_patient, usable
 from policykb.service.units import UCUM_SYSTEM, UnitError, convert, ucum_code
@@ -93,7 +94,12 @@ class _Record:
         self.conditions = [r for r in resources.conditions if counted(r)]
         self.observations = [r for r in resources.observations if counted(r)]
         self.others = [r for r in resources.others if counted(r)]
+        everything = [*resources.conditions, *resources.observations, *resources.others]
+        self.about = [r for r in everything if identity.about(r)]
+        """Every resource about the patient, whatever its status: histories
+        (fhir_histories) tell a record from one that is no event themselves."""
         self.shared: dict[tuple[int, str], object | None] = {}
+        """Facts and histories read (FactMapping.read), by mapping and name."""
         self.lock = threading.Lock()
 
 
@@ -119,6 +125,9 @@ class Resources:
     patient_id: str | None = None
     patient_urls: frozenset[str] = frozenset()
     service_day: date | None = None
+    searched: frozenset[str] = frozenset()
+    """The resource types the request holds every resource of (a search
+    whose answer it carries whole): only these can make a history complete."""
     _record: _Record | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -340,13 +349,14 @@ class FactRule:
 
 @dataclass(frozen=True)
 class FactMapping:
-    """A policy's fhir.yaml, compiled."""
+    """A policy's fhir.yaml, compiled: its facts and its histories."""
 
     rules: tuple[FactRule, ...] = ()
+    histories: tuple[HistoryRule, ...] = ()
 
     @property
     def facts(self) -> tuple[str, ...]:
-        return tuple(rule.fact for rule in self.rules)
+        return tuple(rule.fact for rule in self.rules) + tuple(h.history for h in self.histories)
 
     def rule(self, fact: str) -> FactRule | None:
         return next((rule for rule in self.rules if rule.fact == fact), None)
@@ -374,7 +384,33 @@ class FactMapping:
                     value = record.shared[key]
             if value is not None:
                 facts[rule.fact] = value
+        for history in self.histories:
+            if only is not None and history.history not in only:
+                continue
+            read = self._history(history, resources)
+            if read.value is not None:
+                facts[history.history] = read.value
         return facts
+
+    def unread(self, resources: Resources) -> list[str]:
+        """Each resource a history of this mapping left unread, with why
+        (fhir_histories): it decided nothing, and the history stays partial."""
+        return [
+            f"{history.history}: {note}"
+            for history in self.histories
+            for note in self._history(history, resources).unread
+        ]
+
+    def _history(self, history: HistoryRule, resources: Resources) -> HistoryRead:
+        """A history read once per request (no order changes it)."""
+        record = resources.record
+        key = (id(self), history.history)
+        with record.lock:
+            if key not in record.shared:
+                record.shared[key] = history.read(record.about, resources.searched)
+            read = record.shared[key]
+        assert isinstance(read, HistoryRead)
+        return read
 
 
 def _read(rule: FactRule, variables: Mapping[str, Any], order_day: date) -> object | None:
@@ -397,12 +433,18 @@ def load_mapping(policy: Policy) -> FactMapping:
         document = load_yaml(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, CaseError) as error:
         raise PolicyError(f"{_shown(path)}: {error}") from None
-    if not isinstance(document, Mapping) or set(document) != {"facts"}:
-        raise PolicyError(f"{_shown(path)}: expected one key, 'facts'")
-    entries = document["facts"]
+    if not isinstance(document, Mapping) or not document or set(document) - {"facts", "histories"}:
+        raise PolicyError(f"{_shown(path)}: expected the keys 'facts' and/or 'histories'")
+    entries = document.get("facts", {})
     if not isinstance(entries, Mapping):
         raise PolicyError(f"{_shown(path)}: 'facts' must map fact names to rules")
-    return FactMapping(tuple(_rule(path, policy, name, entry) for name, entry in entries.items()))
+    histories: tuple[HistoryRule, ...] = ()
+    if "histories" in document:
+        where = Where(_shown(path), path.read_text(encoding="utf-8"))
+        histories = load_histories(policy, document["histories"], where)
+    return FactMapping(
+        tuple(_rule(path, policy, name, entry) for name, entry in entries.items()), histories
+    )
 
 
 def _shown(path: Path) -> str:

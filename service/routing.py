@@ -20,6 +20,10 @@ ACCEPTED_URIS: dict[str, tuple[str, ...]] = {
         "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets",
         "urn:oid:2.16.840.1.113883.6.285",
     ),
+    # RxNorm (US Core's medication coding, the NLM's URI) and its OID: a
+    # MedicationRequest or MedicationDispense is routed by its
+    # medicationCodeableConcept's RxCUI.
+    "rxnorm": ("http://www.nlm.nih.gov/research/umls/rxnorm", "urn:oid:2.16.840.1.113883.6.88"),
 }
 """The FHIR code system URIs accepted for each billing code system policies
 name: one table, each URI under one system."""

@@ -329,3 +329,120 @@ def _answer(value: Any) -> dict[str, Any]:
     if isinstance(value, float):
         return {"valueDecimal": value}
     return {"valueString": value}
+
+
+HCPCS = "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+
+
+def procedure(
+    ident: str,
+    code: str,
+    when: object = "2016-01-10",
+    system: str = CPT,
+    status: str | None = "completed",
+    subject: str = "Patient/pat-1",
+) -> dict[str, Any]:
+    """A Procedure coded `code` in `system`, performed `when` (a dateTime, or
+    a Period as a dict)."""
+    found: dict[str, Any] = {
+        "resourceType": "Procedure",
+        "id": ident,
+        "code": {"coding": [{"system": system, "code": code}]},
+        "subject": {"reference": subject},
+    }
+    if status is not None:
+        found["status"] = status
+    found["performedPeriod" if isinstance(when, dict) else "performedDateTime"] = when
+    return found
+
+
+def coded_result(
+    ident: str,
+    loinc: str,
+    answer: str,
+    when: str = "2024-01-10",
+    answer_system: str = SNOMED,
+    status: str = "final",
+) -> dict[str, Any]:
+    """An Observation (LOINC `loinc`) with a coded answer, effective `when`."""
+    return {
+        "resourceType": "Observation",
+        "id": ident,
+        "status": status,
+        "code": {"coding": [{"system": LOINC, "code": loinc}]},
+        "subject": {"reference": "Patient/pat-1"},
+        "effectiveDateTime": when,
+        "valueCodeableConcept": {"coding": [{"system": answer_system, "code": answer}]},
+    }
+
+
+def a1c(
+    ident: str,
+    value: object,
+    unit: str | None = "%",
+    when: str = "2024-01-10",
+    status: str = "final",
+    **changes: Any,
+) -> dict[str, Any]:
+    """A hemoglobin A1c Observation (LOINC 4548-4) of `value` in UCUM `unit`."""
+    quantity: dict[str, Any] = {"value": value}
+    if unit is not None:
+        quantity |= {"unit": unit, "system": UCUM, "code": unit}
+    found = {
+        "resourceType": "Observation",
+        "id": ident,
+        "status": status,
+        "code": {"coding": [{"system": LOINC, "code": "4548-4"}]},
+        "subject": {"reference": "Patient/pat-1"},
+        "effectiveDateTime": when,
+        "valueQuantity": quantity,
+    }
+    return found | changes
+
+
+def medication_request(
+    ident: str,
+    rxcui: str,
+    authored: str = "2023-01-05",
+    days: object = 90,
+    unit: str = "d",
+    status: str = "completed",
+    intent: str = "order",
+    **changes: Any,
+) -> dict[str, Any]:
+    """A MedicationRequest of RxNorm `rxcui`, written `authored`, with an
+    expected supply of `days` `unit` (None: none stated)."""
+    found: dict[str, Any] = {
+        "resourceType": "MedicationRequest",
+        "id": ident,
+        "status": status,
+        "intent": intent,
+        "medicationCodeableConcept": {"coding": [{"system": RXNORM, "code": rxcui}]},
+        "subject": {"reference": "Patient/pat-1"},
+        "authoredOn": authored,
+    }
+    if days is not None:
+        duration = {"value": days, "unit": unit, "system": UCUM, "code": unit}
+        found["dispenseRequest"] = {"expectedSupplyDuration": duration}
+    return found | changes
+
+
+def medication_dispense(
+    ident: str,
+    rxcui: str,
+    handed: str = "2023-01-06",
+    days: object = 30,
+    unit: str = "d",
+    status: str = "completed",
+) -> dict[str, Any]:
+    """A MedicationDispense of RxNorm `rxcui`, handed over `handed`, for `days` `unit`."""
+    return {
+        "resourceType": "MedicationDispense",
+        "id": ident,
+        "status": status,
+        "medicationCodeableConcept": {"coding": [{"system": RXNORM, "code": rxcui}]},
+        "subject": {"reference": "Patient/pat-1"},
+        "whenHandedOver": handed,
+        "daysSupply": {"value": days, "unit": unit, "system": UCUM, "code": unit},
+    }

@@ -34,7 +34,9 @@ SEARCHES = {
     "Observation": [{"patient", "category"}, {"patient", "code"}],
     "ServiceRequest": [{"_id"}],
     "DeviceRequest": [{"_id"}],
-    "MedicationRequest": [{"_id"}],
+    "MedicationRequest": [{"_id"}, {"patient", "intent"}],
+    "Procedure": [{"patient"}],
+    "MedicationDispense": [{"patient"}],
 }
 
 
@@ -64,6 +66,8 @@ class FhirDouble:
                 key = "beneficiary" if resource["resourceType"] == "Coverage" else "subject"
                 if (resource.get(key) or {}).get("reference") != f"Patient/{value}":
                     return False
+            if name == "intent" and resource.get("intent") not in value.split(","):
+                return False
             if name == "category":
                 texts = {
                     c.get("code")

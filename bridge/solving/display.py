@@ -19,6 +19,10 @@ class ValueDisplay:
 
     def __init__(self, grounding: Grounding) -> None:
         self.grounding = grounding
+        self._history_spans: dict[tuple[str, bool], Span] = {}
+        """A history fact's span, held or not, by fact: the grounding's
+        anchors are fixed, and working out a class's date ranges took 40% of
+        `why` on cases with histories (bench/histories.py)."""
 
     def option_words(self, fact: str, option: object) -> str:
         """A list option by its name; a code list's cell by its code sets."""
@@ -65,7 +69,11 @@ class ValueDisplay:
             self.grounding.policy.history_of(fact) if self.grounding.policy.histories else None
         )
         if history is not None and isinstance(value, bool):
-            return history.span(fact, value, self.grounding.anchors)
+            span = self._history_spans.get((fact, value))
+            if span is None:
+                span = history.span(fact, value, self.grounding.anchors)
+                self._history_spans[fact, value] = span
+            return span
         assert isinstance(value, bool | str | frozenset)
         return value
 

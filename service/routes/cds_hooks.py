@@ -41,10 +41,10 @@ def _service(service: str) -> str:
 
 
 @router.get("/cds-services", responses=PROBLEMS)
-async def discovery() -> Discovery:
+async def discovery(shared: Shared) -> Discovery:
     """CDS Hooks discovery: the hook services, their prefetch and CRD's
     version and configuration options."""
-    return crd_discovery.discovery()
+    return crd_discovery.discovery(shared.decisions.history_types)
 
 
 @router.post(
@@ -97,6 +97,7 @@ async def _hook(
         return crd_request.HookRequest(strict_json(body), name, shared.budget)
 
     call = await shared.run(read)
+    call.histories_read(shared.decisions.history_types)
     if call.can_query() and settings.ehr_timeout > 0:
         assert call.fhir_server is not None and call.access_token is not None
         fetched = await ehr.fetch(
