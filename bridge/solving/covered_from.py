@@ -60,6 +60,13 @@ _AT_LIMIT = {
     "at_most": False,
     "on_or_before": False,
 }
+
+
+def boundary_shift(test: str) -> int:
+    """Where a test at day v puts its boundary: v + the shift (0 or 1)."""
+    return 0 if _AT_LIMIT.get(test, True) else 1
+
+
 _BELOW_ALL = float("-inf")
 _ABOVE_ALL = float("inf")
 

@@ -67,7 +67,7 @@ from policykb.bridge.model.result import (
     WhyAnswer,
 )
 from policykb.bridge.model.typed import Interval
-from policykb.bridge.solving.covered_from import DayPatterns
+from policykb.bridge.solving.covered_from import DayPatterns, boundary_shift
 from policykb.bridge.solving.grounding import Assignment, Consequences
 
 if TYPE_CHECKING:
@@ -395,37 +395,89 @@ class UnknownDate:
     def _changes_without_reference(
         self, known: Assignment, target: Verdict, keep: Collection[str], bound: int | None
     ) -> list[list[tuple[str, object]]]:
-        """The smallest change sets of facts the reference date does not move,
-        of fewer than `bound` changes (None: any), giving `target` in every
-        class."""
+        """The smallest change sets that leave the reference date unknown, of
+        at most `bound` changes (None: any), giving `target` in every class:
+        of facts it does not move, and of dates compared with it to days on
+        one side of every boundary it can move them to (`_decided_days`)."""
         moved = set(self.base.references.get(self.reference, []))
         first = self.cases[0][1]
-        candidates: list[tuple[str, Any]] = [
-            (fact, value)
-            for fact in self.base.policy.facts
-            if fact not in keep
-            and fact != self.reference
-            and fact not in moved
-            and not self.base.policy.facts[fact].type.many
-            for value in first.candidate_values(fact)
-            if fact not in known or first.value_key(fact, known[fact]) != value
-        ]
-        most = len({fact for fact, _ in candidates})
+        # (fact, the value shown, the value evaluated)
+        candidates: list[tuple[str, Any, Any]] = []
+        for fact, declared in self.base.policy.facts.items():
+            if fact in keep or fact in self.base.references or declared.type.many:
+                continue
+            if fact in moved:
+                candidates += [
+                    (fact, region, date.fromordinal(sample))
+                    for region, sample in self._decided_days(fact)
+                    if not _holds_day(known.get(fact), region)
+                ]
+                continue
+            candidates += [
+                (fact, value, value)
+                for value in first.candidate_values(fact)
+                if fact not in known or first.value_key(fact, known[fact]) != value
+            ]
+        most = len({fact for fact, _, _ in candidates})
         if bound is not None:
             most = min(most, bound)
         for size in range(1, most + 1):
             found = [
-                list(chosen)
+                [(fact, shown) for fact, shown, _ in chosen]
                 for chosen in combinations(candidates, size)
-                if len({fact for fact, _ in chosen}) == size
+                if len({fact for fact, _, _ in chosen}) == size
                 and all(
-                    evaluator.verdict_of({**known, **dict(chosen)}) is target
+                    evaluator.verdict_of({**known, **{f: v for f, _, v in chosen}}) is target
                     for _, evaluator in self.cases
                 )
             ]
             if found:
                 return found
         return []
+
+    def _decided_days(self, fact: str) -> list[tuple[Interval, int]]:
+        """The regions of a date compared with the reference date in which
+        every comparison with it is decided whatever the reference date's day
+        (before every boundary it can be moved to, or after every one), cut at
+        the date's constant boundaries; each with a day inside. A side the
+        search cut (an open bound) has none."""
+        moves = [
+            (c.duration, boundary_shift(c.test.name))
+            for c in self.base.comparisons
+            if c.fact == fact and c.reference == self.reference and c.duration is not None
+        ]
+        # A boundary at position p splits p - 1 from p; the reference date's
+        # days move each one monotonically (a month step never goes back).
+        zones: list[tuple[float, float]] = []
+        if not self.open_low:
+            start = date.fromordinal(self.first)
+            lowest = min(d.after(start).toordinal() + shift for d, shift in moves)
+            zones.append((float("-inf"), lowest - 1))
+        if not self.open_high:
+            end = date.fromordinal(self.last)
+            highest = max(d.after(end).toordinal() + shift for d, shift in moves)
+            zones.append((highest, float("inf")))
+        found: list[tuple[Interval, int]] = []
+        for region in self.base.policy.facts[fact].regions:
+            assert isinstance(region, Interval)
+            low, high = _days_of(region)
+            for zone_low, zone_high in zones:
+                first, last = max(low, zone_low), min(high, zone_high)
+                if first > last:
+                    continue
+                sample = int(first) if first != float("-inf") else int(last)
+                found.append(
+                    (
+                        Interval(
+                            None if first == float("-inf") else int(first),
+                            first != float("-inf"),
+                            None if last == float("inf") else int(last),
+                            last != float("inf"),
+                        ),
+                        sample,
+                    )
+                )
+        return found
 
     # -- the answers to a case -------------------------------------------------------------
 
@@ -525,6 +577,14 @@ def _days_of(region: Interval) -> tuple[float, float]:
     if region.high is not None:
         high = float(region.high) - (0 if region.high_closed else 1)
     return low, high
+
+
+def _holds_day(value: object, region: Interval) -> bool:
+    """Whether a stated date lies in a region (False when not stated)."""
+    if not isinstance(value, date):
+        return False
+    low, high = _days_of(region)
+    return low <= value.toordinal() <= high
 
 
 def _within(inner: Interval, outer: Interval) -> bool:
