@@ -363,6 +363,7 @@ class UnknownDate:
         `limit`, and how many were left out."""
         reference = self.reference
         with_reference: list[list[tuple[str, object]]] = []
+        moved = set(self.base.references.get(reference, []))
         size: int | None = None
         if reference not in keep:
             by_rest: dict[tuple[tuple[str, object], ...], list[tuple[int, int]]] = {}
@@ -381,7 +382,13 @@ class UnknownDate:
                     size, by_rest = own, {}
                 if own == size:
                     for rest in rests:
-                        by_rest.setdefault(rest, []).extend(day_class.runs)
+                        # A change of a date compared with the reference date is
+                        # a region as of the class's first day: it holds with
+                        # that day only (on another day of the class the same
+                        # region sits elsewhere).
+                        relative = any(fact in moved for fact, _ in rest)
+                        days = ((day_class.day, day_class.day),) if relative else day_class.runs
+                        by_rest.setdefault(rest, []).extend(days)
             for rest, runs in by_rest.items():
                 joined = merged_runs((a, b, target) for a, b in runs)
                 with_reference += [[(reference, self._days(a, b)), *rest] for a, b, _ in joined]

@@ -174,6 +174,12 @@ def days_of(change: dict[str, Any], fact: str) -> list[date]:
     return [d for d in every_day(low, high) if in_answer(d, change)]
 
 
+def sampled(days: list[date]) -> list[date]:
+    """The days of a range of another date than the date of service, beside
+    one: its ends and every fifth day (the date of service keeps every day)."""
+    return sorted({*days[::5], days[0], days[-1]}) if days else []
+
+
 # -- device-wait cases ---------------------------------------------------------------
 
 DAY_CHOICES = {
