@@ -167,6 +167,12 @@ class KnowledgeBase:
             found = self.covered_from(case, policy)
             if found is not None:
                 answer = dataclasses.replace(answer, covered_from=found)
+            elif SERVICE_DATE in evaluator.policy.facts and SERVICE_DATE not in case.facts:
+                reason = (
+                    f"the case leaves {SERVICE_DATE} unknown: the search starts from the "
+                    "case's own date of service"
+                )
+                answer = dataclasses.replace(answer, covered_from_reason=reason)
         return answer
 
     def covered_from(
