@@ -380,12 +380,21 @@ def bundled() -> KnowledgeBase:
 
 
 def service_days(facts: dict[str, Any]) -> list[date]:
-    """Every day of service from the policy's first day through the day after
-    which no stated date can still move a waiting period (4 months past the
-    latest stated date): later days give the same verdicts as that one."""
+    """The days of service that cover every boundary: the policy's first day
+    and, for each stated date, the days around its waiting periods' edges (40
+    days, 3 calendar months), and one day past them all. The oracle reads the
+    day of service only through those comparisons, so every other day gives
+    the verdicts of its neighbours."""
+    days = {icd.FIRST_DAY, icd.FIRST_DAY + timedelta(days=1)}
+    for value in facts.values():
+        if not isinstance(value, date):
+            continue
+        forward = months_back(value, -3)
+        for k in range(-4, 5):
+            days |= {value + timedelta(days=40 + k), forward + timedelta(days=k)}
     stated = [v for v in facts.values() if isinstance(v, date)]
-    last = max([icd.FIRST_DAY, *stated]) + timedelta(days=125)
-    return every_day(icd.FIRST_DAY, last)
+    days.add(max([icd.FIRST_DAY, *stated]) + timedelta(days=125))
+    return sorted(d for d in days if d >= icd.FIRST_DAY)
 
 
 def icd_verdict(known: dict[str, Any], days: list[date]) -> str:
