@@ -50,7 +50,7 @@ day classes would be of pairs of days, and the case is refused.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
 from datetime import date
 from itertools import combinations
@@ -77,6 +77,10 @@ if TYPE_CHECKING:
 SPAN_MARGIN_DAYS = 8 * 366
 """How far past the outermost boundary an unbounded reference date is
 searched (see the module docstring)."""
+
+
+CLASSES_KEPT = 64
+"""How many sets of day classes a policy keeps (one per set of stated dates)."""
 
 
 @dataclass(frozen=True)
@@ -214,7 +218,16 @@ class UnknownDate:
         if first > last:
             raise CaseError(f"{reference} has no day within its bounds")
         self.first, self.last = first, last
-        self.classes = day_classes(self.patterns, known, first, last)
+        # The classes depend on the stated dates only: kept per policy for the
+        # cases that share them (a batch's, a session's what-ifs).
+        stated = tuple(sorted((f, v) for f, v in known.items() if isinstance(v, date)))
+        key = (reference, first, last, stated)
+        kept = _kept_classes(base)
+        found = kept.get(key)
+        if found is None:
+            found = day_classes(self.patterns, known, first, last)
+            kept[key] = found
+        self.classes = found
         others = {
             name: known[name].toordinal()  # type: ignore[union-attr]
             for name in base.references
@@ -546,6 +559,17 @@ class UnknownDate:
                 for f in missing
             ),
         )
+
+
+def _kept_classes(base: Evaluator) -> MutableMapping[object, list[DayClass]]:
+    """The day classes computed for a policy, the last CLASSES_KEPT kept."""
+    from cachetools import LRUCache
+
+    kept: MutableMapping[object, list[DayClass]] | None = getattr(base, "_day_classes", None)
+    if kept is None:
+        kept = LRUCache(maxsize=CLASSES_KEPT)
+        base._day_classes = kept  # type: ignore[attr-defined]
+    return kept
 
 
 def _statuses(evaluator: Evaluator, consequences: Consequences) -> dict[str, Status]:
