@@ -51,7 +51,7 @@ day classes would be of pairs of days, and the case is refused.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Iterator, Mapping, MutableMapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from itertools import combinations
 from typing import TYPE_CHECKING, Any
@@ -61,6 +61,7 @@ from policykb.bridge.model.result import (
     Answer,
     Change,
     Evaluation,
+    ExplanationItem,
     MissingFact,
     Status,
     Verdict,
@@ -279,6 +280,21 @@ class UnknownDate:
             if smallest_only and len(explanation) > smallest:
                 return
             yield explanation
+
+    def explain_items(
+        self,
+        explanation: tuple[str, ...],
+        known: Assignment,
+        assumed: frozenset[str],
+        verdict: Verdict,
+    ) -> tuple[ExplanationItem, ...]:
+        """The items of an explanation. A date compared with the unknown
+        reference date is shown by its value alone: its region as of one
+        class's day would name that day's edges, which other days move."""
+        first = self.cases[0][1]
+        moved = set(self.base.references.get(self.reference, []))
+        items = first.explain_items(explanation, known, assumed, verdict)
+        return tuple(replace(item, region=None) if item.fact in moved else item for item in items)
 
     # -- missing facts -------------------------------------------------------------
 
@@ -514,7 +530,7 @@ class UnknownDate:
             version=self.base.policy.version,
             verdict=verdict,
             criteria=_statuses(first, consequences),
-            explanation=first.explain_items(explanation, known, assumed, verdict),
+            explanation=self.explain_items(explanation, known, assumed, verdict),
             missing=tuple(first.missing_item(f) for f in missing),
             warnings=first.notes(consequences, known),
         )
@@ -540,7 +556,7 @@ class UnknownDate:
             version=self.base.policy.version,
             verdict=verdict,
             explanations=tuple(
-                first.explain_items(explanation, known, assumed, verdict)
+                self.explain_items(explanation, known, assumed, verdict)
                 for explanation in self.explanations(known, verdict)
             ),
             target=target,
