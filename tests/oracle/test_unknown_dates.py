@@ -502,3 +502,16 @@ def test_defibrillators_answer_the_mi_example_with_its_waiting_period(
         ({"min": "2024-06-01"}, "covered"),
     ]
     assert answer.covered_from is None
+
+
+def test_a_date_compared_with_the_unknown_date_is_explained_by_its_value(
+    kb: KnowledgeBase,
+) -> None:
+    """An MI after every day of service: not covered on any day. The MI's
+    date is shown by its value, not by its region as of one day of service."""
+    facts = {"mi_date": date(2024, 6, 20), "pacemaker": False, "urgent": True}
+    evaluation = kb.evaluate(kb.case(as_case(facts)))
+    assert evaluation.verdict is verdict(facts) is Verdict.NOT_COVERED
+    (item,) = [i for i in evaluation.explanation if i.fact == "mi_date"]
+    assert item.region is None
+    assert "range" not in item.to_dict()
