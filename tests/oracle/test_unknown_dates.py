@@ -515,3 +515,13 @@ def test_a_date_compared_with_the_unknown_date_is_explained_by_its_value(
     (item,) = [i for i in evaluation.explanation if i.fact == "mi_date"]
     assert item.region is None
     assert "range" not in item.to_dict()
+
+
+def test_a_history_window_moved_from_an_unknown_date_is_refused_naming_it() -> None:
+    """Windows of a history relative to the date of service are not answered
+    over its days: the case must state it (exit 1 from the CLI)."""
+    folder = Path(__file__).parents[1] / "fixtures" / "kb" / "screening-history"
+    kb = KnowledgeBase([folder])
+    case = kb.case({"policy": "screening-history", "facts": {}})
+    with pytest.raises(CaseError, match="must state date_of_service: the policy's history"):
+        kb.evaluate(case)
