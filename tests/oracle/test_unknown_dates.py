@@ -7,7 +7,7 @@ other unknowns, changing it changes coverage; an explanation is a set of
 known facts that alone gets the verdict; a change set gives the target
 verdict over every completion of what it leaves unknown.
 
-Two shapes. The device-wait fixture (tests/fixtures/kb/device-wait, a shape
+Two shapes. The device-wait fixture (tests/fixtures/dates/device-wait, a shape
 no bundled policy has: which indication applies turns on the date of service
 itself, so a case can need information on every day and still turn on the
 day) is checked against an oracle written here from its text, enumerating
@@ -34,7 +34,7 @@ from policykb.bridge import KnowledgeBase, Verdict
 from policykb.bridge.model.errors import CaseError
 from tests.oracle import ncd_20_4 as icd
 
-FIXTURE = Path(__file__).parents[1] / "fixtures" / "kb" / "device-wait"
+FIXTURE = Path(__file__).parents[1] / "fixtures" / "dates" / "device-wait"
 SETTINGS = settings(
     max_examples=25,
     deadline=None,
