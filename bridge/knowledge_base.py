@@ -92,6 +92,7 @@ class KnowledgeBase:
                 loaded = [self._load(version) for version in source.versions]
                 order = ordered([e.policy.version for e in loaded])
                 self._versions[key] = tuple(loaded[i] for i in order)
+                in_force_days(self._versions[key])
             return self._versions[key]
 
     def _load(self, source: PolicySource) -> Evaluator:
@@ -142,7 +143,7 @@ class KnowledgeBase:
             case = self.case(case, policy=policy)
         evaluator = self.case_evaluator(case, policy)
         with evaluator.lock:
-            evaluator = evaluator.for_known(evaluator.known_facts(case)[0])
+            evaluator = evaluator.for_case(evaluator.known_facts(case)[0])
         with evaluator.lock:
             return evaluator.evaluate(case)
 
@@ -159,13 +160,19 @@ class KnowledgeBase:
         evaluator = self.case_evaluator(case, policy)
         with evaluator.lock:
             evaluator.check_keep(keep)
-            evaluator = evaluator.for_known(evaluator.known_facts(case)[0])
+            evaluator = evaluator.for_case(evaluator.known_facts(case)[0])
         with evaluator.lock:
             answer = evaluator.why(case, max_changes, keep)
         if answer.verdict is Verdict.NOT_COVERED:
             found = self.covered_from(case, policy)
             if found is not None:
                 answer = dataclasses.replace(answer, covered_from=found)
+            elif SERVICE_DATE in evaluator.policy.facts and SERVICE_DATE not in case.facts:
+                reason = (
+                    f"the case leaves {SERVICE_DATE} unknown: the search starts from the "
+                    "case's own date of service"
+                )
+                answer = dataclasses.replace(answer, covered_from_reason=reason)
         return answer
 
     def covered_from(
@@ -306,6 +313,16 @@ class KnowledgeBase:
                 f"SWI-Prolog says {by_prolog.value}"
             )
         return by_clingo
+
+
+def in_force_days(versions: Sequence[Evaluator]) -> None:
+    """Give each version the days it is in force (first, last; None: open),
+    over which a case's unknown date of service ranges."""
+    spans = periods([e.policy.version for e in versions])
+    for evaluator, span in zip(versions, spans, strict=True):
+        first = span.start.toordinal() if span.start else None
+        last = span.end.toordinal() - 1 if span.end else None
+        evaluator.in_force = (first, last)
 
 
 def split_version(policy: str | Path) -> tuple[str | Path, date | None]:

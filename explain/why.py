@@ -58,6 +58,9 @@ def render_why_text(answer: WhyAnswer, policy: Policy, markdown: bool = False) -
         )
     if answer.covered_from is not None:
         lines += ["", f"{heading}Covered from", f"{bullet}{safe(answer.covered_from.words)}"]
+    elif answer.covered_from_reason is not None:
+        reason = f"not searched: {answer.covered_from_reason}"
+        lines += ["", f"{heading}Covered from", f"{bullet}{safe(reason)}"]
     if answer.missing:
         lines += ["", f"{heading}Missing facts"]
         for missing in answer.missing:

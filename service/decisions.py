@@ -206,9 +206,11 @@ class Decisions:
         if evaluator.references:
             with evaluator.lock:
                 known, _ = evaluator.known_facts(case)
-                evaluator = evaluator.for_known(known)
+                evaluator = evaluator.for_case(known)
         with self._compiling:
-            compiled = self._compiled.of(evaluator)
+            # A case leaving a reference date unknown is answered over its days
+            # by the evaluator itself (bridge/solving/unknown_dates.py).
+            compiled = None if evaluator.needs_anchors else self._compiled.of(evaluator)
         with evaluator.lock:
             evaluation = compiled.evaluate(case) if compiled else evaluator.evaluate(case)
         version = chosen.version.hash

@@ -242,6 +242,8 @@ class CompiledPolicies:
         """Evaluator.evaluate(case), from the compiled policy where there is one."""
         if evaluator.references:
             known, _ = evaluator.known_facts(case)
-            evaluator = evaluator.for_known(known)
+            evaluator = evaluator.for_case(known)
+            if evaluator.needs_anchors:  # a reference date left unknown
+                return evaluator.evaluate(case)
         compiled = self.of(evaluator)
         return compiled.evaluate(case) if compiled else evaluator.evaluate(case)

@@ -251,6 +251,9 @@ class WhyAnswer:
     covered_from: CoveredFrom | None = None
     """For a not_covered case that states its date of service, of a policy that
     declares it: the earliest date of service that is covered."""
+    covered_from_reason: str | None = None
+    """For a not_covered case that leaves the date of service unknown: why no
+    covered-from date is searched (covered_from is then None)."""
 
     def to_dict(self) -> dict[str, Any]:
         found = (
@@ -265,6 +268,8 @@ class WhyAnswer:
                 "covered_from_words": self.covered_from.words,
             }
             if self.covered_from is not None
+            else {"covered_from": None, "covered_from_reason": self.covered_from_reason}
+            if self.covered_from_reason is not None
             else {}
         )
         return {

@@ -29,7 +29,7 @@ class ReferenceDates(Generic[Anchored]):
     def __init__(
         self,
         references: Mapping[str, list[str]],
-        ground: Callable[[Mapping[str, int], bool], Anchored],
+        ground: Callable[[Mapping[str, int], bool | frozenset[str]], Anchored],
         kept: int,
     ) -> None:
         """`references` maps each reference date to the dates compared with
@@ -54,9 +54,10 @@ class ReferenceDates(Generic[Anchored]):
         """The grounding at a case's reference dates."""
         return self.at(self.anchors_of(known))
 
-    def at(self, anchors: Mapping[str, int], *, fixed: bool = False) -> Anchored:
+    def at(self, anchors: Mapping[str, int], *, fixed: bool | frozenset[str] = False) -> Anchored:
         """The grounding with each reference date at its day in `anchors`
-        (with `fixed`, taking no other value); grounded once per key."""
+        (with `fixed`, taking no other value; a set: those it names); grounded
+        once per key."""
         if self._anchored is None:
             from cachetools import LRUCache  # only policies with reference dates
 

@@ -60,6 +60,13 @@ _AT_LIMIT = {
     "at_most": False,
     "on_or_before": False,
 }
+
+
+def boundary_shift(test: str) -> int:
+    """Where a test at day v puts its boundary: v + the shift (0 or 1)."""
+    return 0 if _AT_LIMIT.get(test, True) else 1
+
+
 _BELOW_ALL = float("-inf")
 _ABOVE_ALL = float("inf")
 
@@ -93,15 +100,18 @@ class DayPatterns:
     fact whose regions the date of service moves (see the module docstring),
     for one version: its constant boundaries read once, the moved ones per day."""
 
-    def __init__(self, grounding: Grounding) -> None:
+    def __init__(self, grounding: Grounding, reference: str = SERVICE_DATE) -> None:
         """`grounding` is the version's unanchored grounding (its comparisons
-        and declared facts)."""
+        and declared facts); `reference` the date fact the day is for (the
+        date of service for covered-from, any reference date the case leaves
+        unknown for solving/unknown_dates.py)."""
+        self.reference = reference
         self._facts: list[tuple[str, list[float | _Moved], float, float]] = []
         for name, fact in grounding.policy.facts.items():
             if fact.type is not FactType.DATE:
                 continue
             tests = [c for c in grounding.comparisons if c.fact == name]
-            if name != SERVICE_DATE and not any(c.reference == SERVICE_DATE for c in tests):
+            if name != reference and not any(c.reference == reference for c in tests):
                 continue
             boundaries: list[float | _Moved] = []
             for comparison in tests:
@@ -121,6 +131,34 @@ class DayPatterns:
             high = _ABOVE_ALL if fact.high is None else float(fact.high) + 1
             self._facts.append((name, boundaries, low, high))
 
+    def still_points(self, known: Mapping[str, object]) -> list[float]:
+        """The finite boundary positions that do not move with the day: the
+        constants, the bounds, the stated values and the boundaries moved
+        from another reference date the case states."""
+        points: list[float] = []
+        for name, boundaries, low, high in self._facts:
+            for boundary in boundaries:
+                if not isinstance(boundary, _Moved):
+                    points.append(boundary)
+                elif boundary.reference != self.reference:
+                    anchor = known.get(boundary.reference)
+                    if isinstance(anchor, date):
+                        points.append(float(boundary.duration.after(anchor).toordinal()))
+            points += [p for p in (low, high) if p not in (_BELOW_ALL, _ABOVE_ALL)]
+            value = known.get(name)
+            if isinstance(value, date) and name != self.reference:
+                points.append(float(value.toordinal()))
+        return points
+
+    def moves(self) -> list[Duration]:
+        """The durations by which the day's reference date is moved."""
+        return [
+            boundary.duration
+            for _, boundaries, _, _ in self._facts
+            for boundary in boundaries
+            if isinstance(boundary, _Moved) and boundary.reference == self.reference
+        ]
+
     def of(self, known: Mapping[str, object], day: date) -> tuple[tuple[str, tuple[int, ...]], ...]:
         """The patterns as of `day`; `known` the case's facts (defaults filled
         in), its date of service at `day`."""
@@ -132,7 +170,7 @@ class DayPatterns:
                     points.append(boundary)
                     continue
                 reference = boundary.reference
-                anchor = day if reference == SERVICE_DATE else known.get(reference)
+                anchor = day if reference == self.reference else known.get(reference)
                 if isinstance(anchor, date):
                     moved = boundary.duration.after(anchor).toordinal() + boundary.shift
                     points.append(float(moved))

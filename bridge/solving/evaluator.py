@@ -49,6 +49,7 @@ from policykb.bridge.solving.grounding import Assignment, Grounding
 from policykb.bridge.solving.limits import SolvingLimits
 from policykb.bridge.solving.list_edits import ListEdits, ListEditSearch
 from policykb.bridge.solving.missing import MissingFacts
+from policykb.bridge.solving.unknown_dates import UnknownDate, unknown_references
 
 __all__ = ["Assignment", "CompiledTests", "Compiler", "Evaluator", "ListEdits", "SolvingLimits"]
 
@@ -72,7 +73,7 @@ class Evaluator(Grounding):
         anchors: Mapping[str, int] | None = None,
         *,
         base: Evaluator | None = None,
-        fixed: bool = False,
+        fixed: bool | frozenset[str] = False,
         limits: SolvingLimits | None = None,
         compiler: Compiler | None = None,
     ) -> None:
@@ -95,10 +96,13 @@ class Evaluator(Grounding):
         self._lists = ListEditSearch(self, self.forcing, self.limits)
         self._changes = ChangeSearch(self, self.forcing, self._lists, self.limits)
         self._answers = Answers(self, self.forcing, self._lists, self.display)
+        # The days this version is in force (first, last; None: open), set by
+        # the KnowledgeBase: an unknown date of service ranges over them.
+        self.in_force: tuple[int | None, int | None] = (None, None)
 
     # -- reference dates -------------------------------------------------------
 
-    def _ground_at(self, anchors: Mapping[str, int], fixed: bool) -> Evaluator:
+    def _ground_at(self, anchors: Mapping[str, int], fixed: bool | frozenset[str]) -> Evaluator:
         return Evaluator(
             self.source,
             anchors,
@@ -116,7 +120,20 @@ class Evaluator(Grounding):
             return self
         return self.dates.resolve(known)
 
-    def at(self, anchors: Mapping[str, int], *, fixed: bool = False) -> Evaluator:
+    def for_case(self, known: Mapping[str, object]) -> Evaluator:
+        """Like for_known, but this evaluator itself for a case that leaves a
+        reference date unknown: evaluate and why answer it over every day of
+        that date (unknown_dates.py)."""
+        if self.needs_anchors and unknown_references(self, known):
+            return self
+        return self.for_known(known)
+
+    def unknown_date(self, known: Assignment) -> UnknownDate:
+        """The case's known facts over the days of the reference date it
+        leaves unknown (the date of service within `in_force`)."""
+        return UnknownDate(self, known, self.in_force)
+
+    def at(self, anchors: Mapping[str, int], *, fixed: bool | frozenset[str] = False) -> Evaluator:
         """The evaluator grounded with each reference date at its day in
         `anchors` (with `fixed`, taking no other value)."""
         return self.dates.at(anchors, fixed=fixed)
@@ -189,6 +206,8 @@ class Evaluator(Grounding):
         """Evaluate one case: verdict, criteria, smallest explanation, missing
         facts, notes; at the case's reference dates."""
         known, assumed = self.known_facts(case)
+        if self.needs_anchors and unknown_references(self, known):
+            return self.unknown_date(known).evaluate(case, known, assumed)
         anchored = self.for_known(known)
         if anchored is not self:
             return anchored.evaluate(case)
@@ -212,6 +231,8 @@ class Evaluator(Grounding):
         the facts in `keep`), and the missing facts; at the case's reference dates."""
         self.check_keep(keep)
         known, assumed = self.known_facts(case)
+        if self.needs_anchors and unknown_references(self, known):
+            return self.unknown_date(known).why(case, known, assumed, max_changes, keep)
         anchored = self.for_known(known)
         if anchored is not self:
             return anchored.why(case, max_changes, keep)

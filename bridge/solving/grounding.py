@@ -67,7 +67,7 @@ class Grounding:
         anchors: Mapping[str, int] | None = None,
         *,
         base: Grounding | None = None,
-        fixed: bool = False,
+        fixed: bool | frozenset[str] = False,
     ) -> None:
         """The grounded program of the policy at `source`. For a policy that
         compares dates with reference dates, `anchors` gives each reference
@@ -75,7 +75,8 @@ class Grounding:
         (its parsed statements are reused). With `fixed`, each reference
         date takes no other value than its anchor (for analyses of the policy
         as of a day); otherwise its own comparisons with constants still range
-        over its values when a case's fact is set aside."""
+        over its values when a case's fact is set aside. A set for `fixed`
+        fixes the reference dates it names only."""
         self.lock = threading.RLock()
         self.source = source
         self.anchors: dict[str, int] = dict(anchors or {})
@@ -157,8 +158,10 @@ class Grounding:
 
         assert self.parsed is not None
         if self.fixed:
+            fixed = self.anchors if self.fixed is True else self.fixed
             facts = dict(self.policy.facts)
-            for name, day in self.anchors.items():
+            for name in fixed:
+                day = self.anchors[name]
                 facts[name] = replace(facts[name], low=day, high=day)
             self.policy = replace(self.policy, facts=facts)
         self.policy = with_regions(self.policy, self.comparisons, self.anchors)

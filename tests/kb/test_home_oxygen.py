@@ -216,11 +216,13 @@ def test_the_discharge_date_is_not_asked_outside_an_inpatient_stay(kb: Knowledge
 # -- what the language requires of a case ------------------------------------------------
 
 
-def test_a_case_must_state_the_study_date_its_reference_date(kb: KnowledgeBase) -> None:
-    """Today's language refuses a case without its reference date (issue 29
-    removes this); the error names the date and what is compared with it."""
-    with pytest.raises(CaseError, match=r"qualifying_test_date.*discharge_date"):
-        kb.evaluate(kb.case({"policy": NAME, "facts": {"rest_study": "none"}}))
+def test_a_case_without_the_study_date_its_reference_date_is_answered(
+    kb: KnowledgeBase,
+) -> None:
+    """Issue 29: a case that leaves the study's date out is answered over every
+    day of it rather than refused."""
+    evaluation = kb.evaluate(kb.case({"policy": NAME, "facts": {"rest_study": "none"}}))
+    assert evaluation.verdict is Verdict.NEEDS_INFORMATION
 
 
 def test_a_date_of_service_before_version_2_has_no_version(kb: KnowledgeBase) -> None:
@@ -364,17 +366,21 @@ def test_a_value_on_oxygen_or_not_whole_in_mm_hg_is_not_read(
     assert "pao2_rest" not in facts
 
 
-def test_without_the_study_s_day_in_the_record_crd_refuses_with_422(
-    client: tuple[TestClient, Any],
+def test_without_the_study_s_day_in_the_record_crd_asks_it_through_dtr(
+    kb: KnowledgeBase, client: tuple[TestClient, Any]
 ) -> None:
-    """The bend today's language forces (issue 29 removes it): a case must
-    state its reference date, and a record whose room-air study is dated with
-    a time of day (or that has none) does not give the day. The service
-    answers 422 with an OperationOutcome naming the date, never a 500."""
+    """Issue 29: the study's date is a fact like any other. A record whose
+    room-air study is dated with a time of day (or that has none) does not
+    give the day; the answer is then conditional, and the card asks the date
+    with the other questions, through the policy's questionnaire (DTR)."""
+    question = kb.evaluator(NAME).policy.facts["qualifying_test_date"].question
     timed = _room_air("2703-7", 52, "mm[Hg]", "2026-05-01")
     timed["effectiveDateTime"] = "2026-05-01T08:30:00Z"
     for observations in ([timed], []):
         status, answer = _order_sign(client[0], "E1390", "121", observations)
-        assert status == 422
-        assert answer["resourceType"] == "OperationOutcome"
-        assert "qualifying_test_date" in answer["issue"][0]["diagnostics"]
+        assert status == 200, answer
+        (card,) = answer["cards"]
+        assert question in card["detail"]
+        assert "Questionnaire/home-oxygen" in card["detail"]
+        information = answer["systemActions"][0]["resource"]["extension"][0]["extension"]
+        assert {"url": "covered", "valueCode": "conditional"} in information

@@ -280,10 +280,15 @@ def _texts(node: dict[str, Any]) -> Any:
 # -- errors, analyses and the command line -------------------------------------------------
 
 
-def test_a_case_without_its_reference_date_is_refused(evaluator: Evaluator) -> None:
+def test_a_case_without_its_reference_date_is_answered_over_its_days(
+    evaluator: Evaluator,
+) -> None:
+    """Issue 29: the date of service is a fact like any other; left out, it is
+    asked (tests/oracle/test_unknown_dates.py checks it against brute force)."""
     case = case_of(evaluator, {"evaluation_date": "2024-01-01"})
-    with pytest.raises(CaseError, match="must state date_of_service"):
-        evaluator.evaluate(case)
+    evaluation = evaluator.evaluate(case)
+    assert evaluation.verdict is Verdict.NEEDS_INFORMATION
+    assert "date_of_service" in {item.fact for item in evaluation.missing}
 
 
 @pytest.mark.parametrize(
