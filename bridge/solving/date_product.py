@@ -40,7 +40,7 @@ class DayProduct:
     """The product program of one case's day classes."""
 
     def __init__(self, split: UnknownDate) -> None:
-        from policykb.bridge.loading.comparisons import (
+        from policykb.bridge.loading.region_facts import (
             fact_statements,
             region_symbols,
             with_regions,
