@@ -124,17 +124,19 @@ def render_show(policy: Policy, markdown: bool = False) -> str:
 
 References = Mapping[str, Sequence[str]]
 """Each reference date of a policy and the dates its rules compare with it
-(Evaluator.references): a case must state every reference date."""
+(Evaluator.references). A case may leave one out: it is then asked, with
+the runs of its days that decide."""
 
 
-def required_words(compared: Sequence[str]) -> str:
-    """Why a reference date is required: "required: the policy compares a, b with it"."""
-    return f"required: the policy compares {', '.join(compared)} with it"
+def reference_words(compared: Sequence[str]) -> str:
+    """What makes a fact a reference date: "reference date: the policy compares
+    a, b with it"."""
+    return f"reference date: the policy compares {', '.join(compared)} with it"
 
 
 def vocabulary(policy: Policy, references: References | None = None) -> list[dict[str, Any]]:
-    """Each fact's row; "required" is true for a reference date, which every
-    case must state."""
+    """Each fact's row; "reference" is true for a reference date (the one
+    fact a case is best to state: without it the answer ranges over its days)."""
     references = references or {}
     rows = [
         {
@@ -145,7 +147,7 @@ def vocabulary(policy: Policy, references: References | None = None) -> list[dic
             "clauses": list(fact.clauses),
             "question": fact.question,
             "meaning": fact.meaning,
-            "required": fact.name in references,
+            "reference": fact.name in references,
         }
         for fact in _case_facts(policy)
     ]
@@ -159,7 +161,7 @@ def vocabulary(policy: Policy, references: References | None = None) -> list[dic
             "clauses": list(history.clauses),
             "question": history.asked,
             "meaning": history.meaning,
-            "required": False,
+            "reference": False,
         }
         for history in policy.histories.values()
     ]
@@ -181,7 +183,7 @@ def render_facts(
 
     def values(row: dict[str, Any]) -> str:
         compared = references.get(row["name"])
-        return str(row["values"]) + (f"; {required_words(compared)}" if compared else "")
+        return str(row["values"]) + (f"; {reference_words(compared)}" if compared else "")
 
     if markdown:
         lines = ["| fact | type | default | clause | question |", "|---|---|---|---|---|"]
@@ -210,15 +212,19 @@ def case_template(
     policy: Policy, case_id: str = "new-case", references: References | None = None
 ) -> str:
     """A YAML case with every fact set to null and its question as a comment;
-    a reference date's comment says it is required (a case without it is
-    refused)."""
+    a reference date's comment says it is one (left null, the answer ranges
+    over its days and asks it)."""
     references = references or {}
     lines = [
         f"# A case for {policy.title} ({policy.name}).",
         "# Fill in what you know; leave a fact null when it is unknown.",
     ]
     if references:
-        lines.append("# Facts marked required must be given: " + ", ".join(references) + ".")
+        lines.append(
+            "# Reference dates (left null, the answer ranges over their days): "
+            + ", ".join(references)
+            + "."
+        )
     lines += [
         "# Run it with: policykb evaluate THIS-FILE.yaml",
         f"id: {case_id}",
@@ -229,7 +235,7 @@ def case_template(
         default = _default(fact.default)
         hint = f"{fact.type_label}" + (f"; null means {default}" if default else "")
         if fact.name in references:
-            hint += f"; {required_words(references[fact.name])}"
+            hint += f"; {reference_words(references[fact.name])}"
         lines.append(f"  # {fact.question} ({hint}; {', '.join(fact.clauses)})")
         lines.append(f"  {fact.name}: null")
     for history in policy.histories.values():

@@ -1,7 +1,7 @@
 """Issue 27's smaller items, each against the output a user sees.
 
 - a code fact's hint names a code of the policy's own code sets, or none;
-- a reference date is marked required by `facts` and `init-case`;
+- a reference date is marked as such by `facts` and `init-case`;
 - `show` labels a part shared under two headings by both, not "all members";
 - a top-level date_of_service is refused with where it goes.
 """
@@ -47,24 +47,27 @@ def test_a_code_hint_comes_from_the_policy_own_code_sets(tmp_path: Path) -> None
     assert "device  (an HCPCS code;" in out and "such as" not in out
 
 
-def test_reference_dates_are_marked_required() -> None:
+def test_reference_dates_are_marked_as_such() -> None:
     kb = ["--kb", str(FIXTURES)]
     code, out, _ = run("facts", "therapy-start", "-f", "json", *kb)
     assert code == 0
-    required = {row["name"]: row["required"] for row in json.loads(out)}
-    assert required == {
+    reference = {row["name"]: row["reference"] for row in json.loads(out)}
+    assert reference == {
         "therapy_start_date": True,
         "sleep_test_date": False,
         "followup_date": False,
         "symptomatic": False,
     }
     code, text, _ = run("facts", "therapy-start", *kb)
-    assert "required: the policy compares sleep_test_date, followup_date with it" in text
+    assert "reference date: the policy compares sleep_test_date, followup_date with it" in text
     code, template, _ = run("init-case", "therapy-start", *kb)
     assert code == 0
-    assert "# Facts marked required must be given: therapy_start_date." in template
+    assert (
+        "# Reference dates (left null, the answer ranges over their days): therapy_start_date."
+        in template
+    )
     (line,) = [x for x in template.splitlines() if "When did therapy start?" in x]
-    assert "required" in line
+    assert "reference date" in line
     # Left null as written, the case is answered over every day of it and asks
     # for it (issue 29); with the required fact given, it is judged.
     case = yaml.safe_load(template)
