@@ -12,14 +12,9 @@ POLICYKB_CACHE_DIR=off turns it off.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
-
-import orjson
-
-from policykb.bridge.model.atomic_file import replaced_whole
 
 if TYPE_CHECKING:
     from policykb.bridge.compile.circuit import Circuit
@@ -40,6 +35,8 @@ def cache_folder() -> Path | None:
 
 
 def cache_key(evaluator: Evaluator, domain: Domain) -> str:
+    import hashlib
+
     from clingo import ast
 
     digest = hashlib.sha256(FORMAT.encode())
@@ -61,6 +58,8 @@ def _path(evaluator: Evaluator, domain: Domain) -> Path | None:
 
 
 def load_compiled(evaluator: Evaluator, domain: Domain) -> tuple[Circuit, Roots] | None:
+    import orjson
+
     from policykb.bridge.compile.circuit import Circuit
     from policykb.bridge.compile.program import Roots
 
@@ -77,6 +76,10 @@ def load_compiled(evaluator: Evaluator, domain: Domain) -> tuple[Circuit, Roots]
 
 
 def store_compiled(evaluator: Evaluator, domain: Domain, circuit: Circuit, roots: Roots) -> None:
+    import orjson
+
+    from policykb.bridge.model.atomic_file import replaced_whole
+
     path = _path(evaluator, domain)
     if path is None:
         return
