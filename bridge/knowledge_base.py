@@ -18,7 +18,7 @@ from policykb.bridge.loading.case import (
 from policykb.bridge.loading.files import discover_policies, looks_like_path, policy_source
 from policykb.bridge.loading.version_choice import in_force, split_version
 from policykb.bridge.model.case import DEFAULT_POLICY, Case
-from policykb.bridge.model.errors import CaseError, EngineError, ProofUnsupported
+from policykb.bridge.model.errors import EngineError, ProofUnsupported
 from policykb.bridge.model.policy import Policy, PolicySource, Value
 from policykb.bridge.model.result import CoveredFrom, Evaluation, Verdict, WhyAnswer
 from policykb.bridge.model.version import SERVICE_DATE, ordered, periods
@@ -173,9 +173,11 @@ class KnowledgeBase:
             from policykb.bridge.compile.compiled import compile_policy
 
             compiled = compile_policy(evaluator)
-            if compiled is None or compiled.answers.evaluate(
-                case, compiled.explain_item, compiled.notes_of
-            ) != evaluation:
+            if (
+                compiled is None
+                or compiled.answers.evaluate(case, compiled.explain_item, compiled.notes_of)
+                != evaluation
+            ):
                 return
             notes = {compiled.notes_key(known): evaluation.warnings}
             store_snapshot(folder, evaluator.source, compiled.answers, compiled.note_facts, notes)

@@ -17,17 +17,17 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 
+from policykb.bridge.compile.answering import CircuitAnswers
 from policykb.bridge.compile.cache import load_compiled, store_compiled
 from policykb.bridge.compile.circuit import TooComplex
 from policykb.bridge.compile.prepared import FAILS, HOLDS, Prepared, Undecided
 from policykb.bridge.compile.program import Domain, Roots, build_roots, domain_of
-from policykb.bridge.compile.answering import CircuitAnswers
 from policykb.bridge.compile.run import VERDICTS, Run, node_values
 from policykb.bridge.model.case import Case
 from policykb.bridge.model.policy import Value
 from policykb.bridge.model.result import Evaluation, ExplanationItem, Note, Verdict
-from policykb.bridge.solving.literals import OTHER
 from policykb.bridge.solving.evaluator import Evaluator
+from policykb.bridge.solving.literals import OTHER
 
 MAX_SECONDS = 60.0
 """How long compiling a policy may take before it is evaluated case by case."""

@@ -204,7 +204,7 @@ def store_snapshot(
         folder.mkdir(parents=True, exist_ok=True)
         with replaced_whole(str(snapshot_path(folder, source).resolve())) as out:
             out.write(data)
-    except OSError:
+    except (OSError, pickle.PicklingError, TypeError):
         return  # only a cache: the next grounded run writes it again
 
 

@@ -15,7 +15,9 @@ from policykb.bridge.model.policy import Fact, FactType, Policy, Value
 from policykb.bridge.model.result import ExplanationItem
 
 
-def scenario_key(declared: Fact, value: object, options: Container[object], other: object) -> object:
+def scenario_key(
+    declared: Fact, value: object, options: Container[object], other: object
+) -> object:
     """The scenario value of a case value: `other` for a string outside the
     fact's `options` (its scenario values), the region of a number, date or
     code, the cells of a code list. A scenario value is its own key."""

@@ -21,7 +21,6 @@ from policykb.bridge.model.errors import LimitError, PolicyError
 from policykb.bridge.model.policy import PolicySource
 from policykb.bridge.solving.load_limits import LIMITS
 
-
 _GROUNDED, _INVALID, _OUT_OF_MEMORY = 0, 3, 4
 
 

@@ -17,8 +17,8 @@ from __future__ import annotations
 from collections.abc import Collection, Iterator, Sequence
 
 from policykb.bridge.model.policy import Role, Value
-from policykb.bridge.model.scenario_values import explanation_item
 from policykb.bridge.model.result import ExplanationItem, FrameReason, Status, Verdict
+from policykb.bridge.model.scenario_values import explanation_item
 from policykb.bridge.solving.grounding import Assignment, Grounding
 
 

@@ -75,4 +75,3 @@ class ValueLiterals:
             else:
                 values[fact] = held[0] if held else None
         return values
-
