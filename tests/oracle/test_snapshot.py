@@ -179,8 +179,9 @@ def test_the_stored_path_prints_the_same_bytes_without_importing_clingo(tmp_path
     example = str(ROOT / "examples" / "covered-initial.json")
 
     def command(*flags: str) -> subprocess.CompletedProcess[str]:
+        arguments = ["evaluate", example, "--format", "json"]
         return subprocess.run(
-            [sys.executable, *flags, "-m", "policykb.cli.main", "evaluate", example, "--format", "json"],
+            [sys.executable, *flags, "-m", "policykb.cli.main", *arguments],
             capture_output=True,
             text=True,
             env=environment,
