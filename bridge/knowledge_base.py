@@ -154,7 +154,7 @@ class KnowledgeBase:
         compiled answer to `case` equals `evaluation` (the grounded answer).
         Does nothing when the cache is off or the snapshot already knows this
         case's warnings."""
-        from policykb.bridge.compile.cache import cache_folder
+        from policykb.bridge.compile.cache_folder import cache_folder
         from policykb.bridge.compile.snapshot import load_snapshot, store_snapshot
 
         folder = cache_folder()

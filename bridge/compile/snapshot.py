@@ -17,10 +17,10 @@ not used (and is rewritten by the next grounded run). Nothing is hashed: the
 file's name only spreads policies apart, its content is compared whole.
 
 Trust: a snapshot is a pickle, and unpickling runs the constructors it
-names. It is read only from the user's own cache folder (cache.py's
-`cache_folder`: $POLICYKB_CACHE_DIR, $XDG_CACHE_HOME/policykb or
-~/.cache/policykb; `off` turns it off), which is as trusted as the user's
-bytecode caches; never from a policy folder, a case or the network. A
+names. It is read only from the user's own cache folder (cache_folder.py:
+$POLICYKB_CACHE_DIR, $XDG_CACHE_HOME/policykb or ~/.cache/policykb; `off`
+turns it off), which is as trusted as the user's bytecode caches; never
+from a policy folder, a case or the network. A
 damaged snapshot is ignored, never an error.
 
 Coverage: `evaluate_stored` answers only what the grounded path would answer
@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from policykb.bridge.compile.answering import CircuitAnswers
-from policykb.bridge.compile.cache import cache_folder
+from policykb.bridge.compile.cache_folder import cache_folder
 from policykb.bridge.loading.case import (
     case_policy_name,
     service_date_of,
