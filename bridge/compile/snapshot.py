@@ -20,8 +20,8 @@ Trust: a snapshot is a pickle, and unpickling runs the constructors it
 names. It is read only from the user's own cache folder (cache_folder.py:
 $POLICYKB_CACHE_DIR, $XDG_CACHE_HOME/policykb or ~/.cache/policykb; `off`
 turns it off), which is as trusted as the user's bytecode caches; never
-from a policy folder, a case or the network. A
-damaged snapshot is ignored, never an error.
+from a policy folder, a case or the network. A damaged snapshot is
+ignored, never an error.
 
 Coverage: `evaluate_stored` answers only what the grounded path would answer
 the same way from the snapshot alone; it returns None for anything else (a
