@@ -68,6 +68,7 @@ def evaluate(
     not available, 7 the policy uses a construct the second engine cannot prove.
     """
     outputs = guards.dot_outputs(output, case, policy, kb)
+    as_of_day = day(as_of)  # checked before the case is read, as read_case's argument was
     document, default_id = read_case_document(case)
     # JSON alone is answered from the policy's stored snapshot when it has
     # one (compile/snapshot.py: without clingo, the same bytes); else here,
@@ -76,12 +77,12 @@ def evaluate(
     if stored:
         from policykb.bridge.compile.snapshot import evaluate_stored
 
-        found = evaluate_stored(document, default_id, policy, kb or [], day(as_of))
+        found = evaluate_stored(document, default_id, policy, kb or [], as_of_day)
         if found is not None:
             write_json(found.to_dict())
             return
     knowledge = _knowledge(kb)
-    parsed = knowledge.case(document, default_id, policy, day(as_of))
+    parsed = knowledge.case(document, default_id, policy, as_of_day)
     evaluation = knowledge.evaluate(parsed, policy)
     if stored:
         knowledge.keep_snapshot(parsed, policy, evaluation)
