@@ -16,8 +16,9 @@ from policykb.bridge.loading.case import (
     validate_case,
 )
 from policykb.bridge.loading.files import discover_policies, looks_like_path, policy_source
+from policykb.bridge.loading.version_choice import in_force, split_version
 from policykb.bridge.model.case import DEFAULT_POLICY, Case
-from policykb.bridge.model.errors import CaseError, EngineError, ProofUnsupported
+from policykb.bridge.model.errors import EngineError, ProofUnsupported
 from policykb.bridge.model.policy import Policy, PolicySource, Value
 from policykb.bridge.model.result import CoveredFrom, Evaluation, Verdict, WhyAnswer
 from policykb.bridge.model.version import SERVICE_DATE, ordered, periods
@@ -146,6 +147,41 @@ class KnowledgeBase:
             evaluator = evaluator.for_case(evaluator.known_facts(case)[0])
         with evaluator.lock:
             return evaluator.evaluate(case)
+
+    def keep_snapshot(self, case: Case, policy: str | None, evaluation: Evaluation) -> None:
+        """Store what lets `evaluate --format json` answer the next case of
+        this policy without clingo (compile/snapshot.py): for a policy of one
+        version without reference dates or histories that compiles, once its
+        compiled answer to `case` equals `evaluation` (the grounded answer).
+        Does nothing when the cache is off or the snapshot already knows this
+        case's warnings."""
+        from policykb.bridge.compile.cache_folder import cache_folder
+        from policykb.bridge.compile.snapshot import load_snapshot, store_snapshot
+
+        folder = cache_folder()
+        reference, pinned = split_version(policy or case.policy)
+        if folder is None or pinned is not None:
+            return
+        versions = self._versions_of(reference, allow_paths=True)
+        evaluator = versions[0]
+        if len(versions) != 1 or evaluator.references or evaluator.policy.histories:
+            return
+        stored = load_snapshot(folder, evaluator.source)
+        with evaluator.lock:
+            known = evaluator.known_facts(case)[0]
+            if stored is not None and stored.notes_key(known) in stored.notes:
+                return
+            from policykb.bridge.compile.compiled import compile_policy
+
+            compiled = compile_policy(evaluator)
+            if (
+                compiled is None
+                or compiled.answers.evaluate(case, compiled.explain_item, compiled.notes_of)
+                != evaluation
+            ):
+                return
+            notes = {compiled.notes_key(known): evaluation.warnings}
+            store_snapshot(folder, evaluator.source, compiled.answers, compiled.note_facts, notes)
 
     def why(
         self,
@@ -323,44 +359,6 @@ def in_force_days(versions: Sequence[Evaluator]) -> None:
         first = span.start.toordinal() if span.start else None
         last = span.end.toordinal() - 1 if span.end else None
         evaluator.in_force = (first, last)
-
-
-def split_version(policy: str | Path) -> tuple[str | Path, date | None]:
-    """`NAME@YYYY-MM-DD` as the policy and the day whose version it names."""
-    if isinstance(policy, Path):
-        return policy, None
-    reference, at, day = policy.rpartition("@")
-    if not at:
-        return policy, None
-    from policykb.bridge.model.dates import require_date
-
-    return reference, require_date(
-        day, CaseError(f"{policy[:80]!r}: after '@' comes a date YYYY-MM-DD")
-    )
-
-
-def in_force(versions: Sequence[Evaluator], day: date | None, undated: bool = False) -> Evaluator:
-    """The version in force on `day` (None: today); a CaseError naming the
-    versions' periods when none is, a PolicyError when several are."""
-    day = day or date.today()
-    spans = periods([e.policy.version for e in versions])
-    holding = [e for e, span in zip(versions, spans, strict=True) if span.holds(day)]
-    if len(holding) == 1:
-        return holding[0]
-    name = versions[0].policy.name
-    if holding:
-        from policykb.bridge.model.errors import PolicyError
-
-        raise PolicyError(
-            f"policy {name!r} has {len(holding)} versions in force on {day.isoformat()} "
-            "(policykb check names the overlap)"
-        )
-    why = " (the case states no date_of_service)" if undated else ""
-    shown = "; ".join(span.words for span in spans)
-    raise CaseError(
-        f"no version of policy {name!r} is in force on {day.isoformat()}{why}: "
-        f"its versions are in force {shown}"
-    )
 
 
 def _compiled_tests(evaluator: Evaluator) -> CompiledTests | None:

@@ -46,7 +46,7 @@ def limits(
     ] = False,
 ) -> None:
     """Limits that hold for every command (give them before the command)."""
-    from policykb.bridge.solving.control import LIMITS
+    from policykb.bridge.solving.load_limits import LIMITS
 
     LIMITS.seconds = load_timeout
     LIMITS.memory_mib = load_memory

@@ -3,23 +3,18 @@
 A compiled policy depends on its statements (the policy, its includes, the
 core, and for typed facts their regions), the reference days it is grounded
 at, and how its facts' values are numbered: all go into the key, with the
-format version. The cache lives in $POLICYKB_CACHE_DIR, else
-$XDG_CACHE_HOME/policykb, else ~/.cache/policykb, one file per key, written
-whole or not at all (model/atomic_file.py). It is only a
-cache: an unreadable, unwritable or damaged entry is compiled again, and
-POLICYKB_CACHE_DIR=off turns it off.
+format version. The cache lives in the cache folder (cache_folder.py),
+one file per key, written whole or not at all (model/atomic_file.py). It
+is only a cache: an unreadable, unwritable or damaged entry is compiled
+again, and POLICYKB_CACHE_DIR=off turns it off.
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import orjson
-
-from policykb.bridge.model.atomic_file import replaced_whole
+from policykb.bridge.compile.cache_folder import cache_folder
 
 if TYPE_CHECKING:
     from policykb.bridge.compile.circuit import Circuit
@@ -29,17 +24,9 @@ if TYPE_CHECKING:
 FORMAT = "policykb-circuit-2"
 
 
-def cache_folder() -> Path | None:
-    chosen = os.environ.get("POLICYKB_CACHE_DIR")
-    if chosen == "off":
-        return None
-    if chosen:
-        return Path(chosen)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "policykb"
-
-
 def cache_key(evaluator: Evaluator, domain: Domain) -> str:
+    import hashlib
+
     from clingo import ast
 
     digest = hashlib.sha256(FORMAT.encode())
@@ -61,6 +48,8 @@ def _path(evaluator: Evaluator, domain: Domain) -> Path | None:
 
 
 def load_compiled(evaluator: Evaluator, domain: Domain) -> tuple[Circuit, Roots] | None:
+    import orjson
+
     from policykb.bridge.compile.circuit import Circuit
     from policykb.bridge.compile.program import Roots
 
@@ -77,6 +66,10 @@ def load_compiled(evaluator: Evaluator, domain: Domain) -> tuple[Circuit, Roots]
 
 
 def store_compiled(evaluator: Evaluator, domain: Domain, circuit: Circuit, roots: Roots) -> None:
+    import orjson
+
+    from policykb.bridge.model.atomic_file import replaced_whole
+
     path = _path(evaluator, domain)
     if path is None:
         return

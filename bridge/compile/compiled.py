@@ -17,15 +17,17 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 
+from policykb.bridge.compile.answering import CircuitAnswers
 from policykb.bridge.compile.cache import load_compiled, store_compiled
 from policykb.bridge.compile.circuit import TooComplex
-from policykb.bridge.compile.prepared import FAILS, HOLDS, UNKNOWN, Prepared, Undecided
+from policykb.bridge.compile.prepared import FAILS, HOLDS, Prepared, Undecided
 from policykb.bridge.compile.program import Domain, Roots, build_roots, domain_of
-from policykb.bridge.compile.run import STATUSES, VERDICTS, Explanation, Run, node_values
+from policykb.bridge.compile.run import VERDICTS, Run, node_values
 from policykb.bridge.model.case import Case
 from policykb.bridge.model.policy import Value
-from policykb.bridge.model.result import Evaluation, ExplanationItem, Note, Status, Verdict
+from policykb.bridge.model.result import Evaluation, ExplanationItem, Note, Verdict
 from policykb.bridge.solving.evaluator import Evaluator
+from policykb.bridge.solving.literals import OTHER
 
 MAX_SECONDS = 60.0
 """How long compiling a policy may take before it is evaluated case by case."""
@@ -57,26 +59,18 @@ class CompiledPolicy:
             self.circuit, self.roots = cached
         self.circuit.deadline = None
         self.prepared = Prepared(self.circuit)
-        self._criteria = [
-            (key, self.roots.applies[key], self.roots.met[key]) for key in self.policy.criteria
-        ]
-        facts = self.domain.facts
-        self.number = {fact: n for n, fact in enumerate(facts)}
-        self.value_number = [{key: i for i, key in enumerate(keys)} for keys in self.domain.keys]
-        # Facts whose case values may be their own keys: fact -> (number, value numbers).
-        self._direct = {
-            fact: (n, self.value_number[n])
-            for fact, n in self.number.items()
-            if n not in self.domain.lists
-        }
+        self.answers = CircuitAnswers(
+            self.policy,
+            self.prepared,
+            (self.roots.covered, self.roots.met, self.roots.applies),
+            self.domain.facts,
+            self.domain.keys,
+            self.domain.lists,
+            OTHER,
+        )
+        self.number = self.answers.number
+        self.value_number = self.answers.value_number
         self._items: dict[tuple[str, Value, bool], ExplanationItem] = {}
-        self._defaults = {
-            name: fact.default
-            for name, fact in self.policy.facts.items()
-            if fact.default is not None
-        }
-        self._missing_items = [evaluator.missing_item(fact) for fact in facts]
-        self._by_vocabulary = [self.number[fact] for fact in self.policy.facts]
         from policykb.bridge.loading.rules import depends_on
 
         rules = evaluator.rules
@@ -88,27 +82,9 @@ class CompiledPolicy:
 
     def vector(self, known: Mapping[str, Value]) -> list[int]:
         """The number of each known fact's value (-1: unknown), by fact number."""
-        vector = [-1] * len(self.domain.facts)
-        direct = self._direct
-        for fact, value in known.items():
-            slot = direct.get(fact)
-            if slot is not None:
-                found = slot[1].get(value)
-                if found is not None:  # a boolean, an option: the value is its own key
-                    vector[slot[0]] = found
-                    continue
-            number = self.number[fact]
-            key = self.evaluator.value_key(fact, value)
-            if number in self.domain.lists:
-                assert isinstance(key, frozenset)
-                vector[number] = sum(
-                    1 << i for i, option in enumerate(self.domain.keys[number]) if option in key
-                )
-            else:
-                vector[number] = self.value_number[number][key]
-        return vector
+        return self.answers.vector(known)
 
-    def _item(self, fact: str, value: Value, assumed: bool) -> ExplanationItem:
+    def explain_item(self, fact: str, value: Value, assumed: bool) -> ExplanationItem:
         key = (fact, value, assumed)
         found = self._items.get(key)
         if found is None:
@@ -149,8 +125,12 @@ class CompiledPolicy:
         vector = self._scenario_vector(values)
         return VERDICTS[node_values(self.prepared, vector)[self.roots.covered]]
 
-    def _notes_of(self, known: Mapping[str, Value]) -> tuple[Note, ...]:
-        key = tuple((f, known.get(f)) for f in self.note_facts)
+    def notes_key(self, known: Mapping[str, Value]) -> tuple[object, ...]:
+        """What of a case's known facts its warnings and cautions depend on."""
+        return tuple((f, known.get(f)) for f in self.note_facts)
+
+    def notes_of(self, known: Mapping[str, Value]) -> tuple[Note, ...]:
+        key = self.notes_key(known)
         if key not in self._notes:
             part = {f: known[f] for f in self.note_facts if f in known}
             self._notes[key] = self.evaluator.notes_of(part)
@@ -158,45 +138,8 @@ class CompiledPolicy:
 
     def evaluate(self, case: Case) -> Evaluation:
         """The same evaluation as Evaluator.evaluate, from the circuits."""
-        evaluator = self.evaluator
-        # The case's facts with the defaults it leaves out (known_facts, without
-        # putting them in vocabulary order: the vector is by fact number).
-        known = dict(case.facts)
-        assumed = {name for name in self._defaults if name not in known}
-        for name in assumed:
-            known[name] = self._defaults[name]
-        run = Run(self.prepared, self.vector(known))
-        try:
-            outcome = run.value(self.roots.covered)
-            explanation: Explanation = ()
-            missing = 0
-            if outcome == UNKNOWN:
-                missing = run.missing(self.roots.covered)
-            else:
-                explanation = run.explain(self.roots.covered, outcome)
-        except Undecided:
-            return evaluator.evaluate(case)
-        verdict = VERDICTS[outcome]
-        facts = self.domain.facts
-        return Evaluation(
-            id=case.id,
-            policy=self.policy.name,
-            version=self.policy.version,
-            verdict=verdict,
-            criteria=self._statuses(run),
-            explanation=tuple(
-                self._item(facts[n], known[facts[n]], facts[n] in assumed) for n in explanation
-            ),
-            missing=tuple(self._missing_items[n] for n in self._by_vocabulary if missing >> n & 1),
-            warnings=self._notes_of(known),
-        )
-
-    def _statuses(self, run: Run) -> dict[str, Status]:
-        values = run.values
-        return {
-            key: Status.NOT_APPLICABLE if values[applies] == FAILS else STATUSES[values[met]]
-            for key, applies, met in self._criteria
-        }
+        found = self.answers.evaluate(case, self.explain_item, self.notes_of)
+        return self.evaluator.evaluate(case) if found is None else found
 
 
 def compile_policy(evaluator: Evaluator, *, seconds: float = MAX_SECONDS) -> CompiledPolicy | None:

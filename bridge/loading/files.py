@@ -13,7 +13,6 @@ own `policy(effective, "YYYY-MM-DD")`.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import re
 from collections.abc import Iterable, Sequence
@@ -170,6 +169,8 @@ MAPPING_FILE = "fhir.yaml"
 def content_hash(source: PolicySource) -> str:
     """SHA-256 of a version's files, each under its name: the core, the
     version's program files and the folder's FHIR mapping (if any)."""
+    import hashlib  # OpenSSL: not on the start-up's path
+
     digest = hashlib.sha256()
     folder = source.folder.resolve()
     own = program_files(source)

@@ -1,6 +1,7 @@
 """Solving: exact answers from a policy's grounded scenario program.
 
-Infrastructure: the clingo Control factory and grounding limits (control.py),
+Infrastructure: the clingo Control factory and grounding limits (control.py;
+the limits' values in load_limits.py, set without importing clingo),
 the literal of each fact value (literals.py), the one implicit hitting-set
 driver (hitting_sets.py), the query program with the closest-counterexample
 meta-program (query.py), renamed copies and the twin program (transform.py).

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import clingo
@@ -20,22 +19,8 @@ from policykb.bridge.loading.files import bundled_kb, show_file
 from policykb.bridge.loading.parsing import collect_messages, policy_files
 from policykb.bridge.model.errors import LimitError, PolicyError
 from policykb.bridge.model.policy import PolicySource
+from policykb.bridge.solving.load_limits import LIMITS
 
-
-@dataclass
-class LoadLimits:
-    """How long, and in how much memory, a policy of one's own may take to ground.
-
-    A policy outside the bundled KB is first grounded in a child process under
-    these limits, so a rule that never stops grounding (p(X+1) :- p(X).) ends
-    in a clear error, and Ctrl-C is answered while it runs.
-    """
-
-    seconds: float = 30.0
-    memory_mib: int = 4096
-
-
-LIMITS = LoadLimits()
 _GROUNDED, _INVALID, _OUT_OF_MEMORY = 0, 3, 4
 
 

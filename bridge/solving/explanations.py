@@ -19,6 +19,7 @@ from dataclasses import replace
 
 from policykb.bridge.model.policy import Role, Value
 from policykb.bridge.model.result import ExplanationItem, FrameReason, Status, Verdict
+from policykb.bridge.model.scenario_values import explanation_item
 from policykb.bridge.solving.grounding import Assignment, Grounding
 
 
@@ -174,10 +175,9 @@ class Explanations:
     def explain_item(self, fact: str, value: Value, assumed: bool) -> ExplanationItem:
         """One known fact of an explanation, citing the criterion it speaks to."""
         g = self.grounding
-        citation = g.policy.citation(fact, value)
-        declared = g.policy.facts[fact]
-        region = declared.span(g.value_key(fact, value)) if declared.type.typed else None  # type: ignore[arg-type]
         history = g.policy.history_of(fact) if g.policy.histories else None
-        if history is not None:
-            region = history.span(fact, value is True, g.anchors)
+        if history is None:
+            return explanation_item(g.policy, fact, value, assumed, g.value_key(fact, value))
+        citation = g.policy.citation(fact, value)
+        region = history.span(fact, value is True, g.anchors)
         return ExplanationItem(fact, value, citation.criterion, citation.text, assumed, region)

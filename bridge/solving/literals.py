@@ -12,7 +12,8 @@ import clingo
 from clingo import Function
 
 from policykb.bridge.loading.declaration_atoms import python_value
-from policykb.bridge.model.policy import FactType, Policy
+from policykb.bridge.model.policy import Policy
+from policykb.bridge.model.scenario_values import scenario_key
 
 COVERED = Function("verdict", [Function("covered")])
 OTHER = Function("other_value")
@@ -43,18 +44,7 @@ class ValueLiterals:
         """The scenario value of a case value: OTHER for a string outside the
         options, the region of a number, date or code, the cells of a code list.
         A scenario value is its own key."""
-        declared = self.policy.facts[fact]
-        kind = declared.type
-        if kind is FactType.STRING and value not in self.of[fact]:
-            return OTHER
-        if kind is FactType.CODE_LIST:
-            assert isinstance(value, frozenset)
-            if all(isinstance(item, str) for item in value):
-                return declared.cells_of(value)
-            return value
-        if kind.typed and not _is_region(value):
-            return declared.region_of(value)  # type: ignore[arg-type]
-        return value
+        return scenario_key(self.policy.facts[fact], value, self.of[fact], OTHER)
 
     def pin(self, fact: str, value: object) -> list[int]:
         """The assumptions that give `fact` the value `value` (a case value or a
@@ -85,9 +75,3 @@ class ValueLiterals:
             else:
                 values[fact] = held[0] if held else None
         return values
-
-
-def _is_region(value: object) -> bool:
-    from policykb.bridge.model.typed import CodeCell, Interval
-
-    return isinstance(value, Interval | CodeCell)

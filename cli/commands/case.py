@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-from policykb.bridge import KnowledgeBase, Verdict
+from policykb.bridge.loading.case import read_case_document
 from policykb.bridge.model.formats import NoticeFormat, OutputFormat
+from policykb.bridge.model.result import Verdict
 from policykb.cli import guards
-from policykb.cli.answers import emit_answer, text_width
+from policykb.cli.answers import emit_answer, text_width, write_json
 from policykb.cli.errors import reports_errors
 from policykb.cli.options import AsOfOption, FormatOption, KbOption, PolicyOption, day
 from policykb.cli.parameters import Argument, Option
+
+if TYPE_CHECKING:
+    from policykb.bridge.knowledge_base import KnowledgeBase
 
 CaseArgument = Annotated[str, Argument(help="A case file (JSON or YAML), or - for stdin.")]
 ProofOption = Annotated[
@@ -64,9 +68,24 @@ def evaluate(
     not available, 7 the policy uses a construct the second engine cannot prove.
     """
     outputs = guards.dot_outputs(output, case, policy, kb)
-    knowledge = KnowledgeBase(kb or ())
-    parsed = knowledge.read_case(case, policy, day(as_of))
+    as_of_day = day(as_of)  # checked before the case is read, as read_case's argument was
+    document, default_id = read_case_document(case)
+    # JSON alone is answered from the policy's stored snapshot when it has
+    # one (compile/snapshot.py: without clingo, the same bytes); else here,
+    # and the snapshot is kept for the next case.
+    stored = output_format is OutputFormat.JSON and not (proof or cross_check)
+    if stored:
+        from policykb.bridge.compile.snapshot import evaluate_stored
+
+        found = evaluate_stored(document, default_id, policy, kb or [], as_of_day)
+        if found is not None:
+            write_json(found.to_dict())
+            return
+    knowledge = _knowledge(kb)
+    parsed = knowledge.case(document, default_id, policy, as_of_day)
     evaluation = knowledge.evaluate(parsed, policy)
+    if stored:
+        knowledge.keep_snapshot(parsed, policy, evaluation)
     chosen = knowledge.case_evaluator(parsed, policy).policy
     if cross_check:
         knowledge.cross_check(parsed, policy)
@@ -132,7 +151,7 @@ def why(
     from policykb.explain.why import render_why_text
 
     outputs = guards.dot_outputs(output, case, policy, kb)
-    knowledge = KnowledgeBase(kb or ())
+    knowledge = _knowledge(kb)
     parsed = knowledge.read_case(case, policy, day(as_of))
     answer = knowledge.why(parsed, policy, max_changes, keep or ())
     chosen = knowledge.case_evaluator(parsed, policy).policy
@@ -163,7 +182,7 @@ def notice(
     """
     from policykb.explain.notice import render_notice_markdown, render_notice_text
 
-    knowledge = KnowledgeBase(kb or ())
+    knowledge = _knowledge(kb)
     parsed = knowledge.read_case(case, policy, day(as_of))
     evaluation = knowledge.evaluate(parsed, policy)
     chosen = knowledge.case_evaluator(parsed, policy).policy
@@ -176,3 +195,11 @@ def notice(
         sys.stdout.write(render_notice_text(evaluation, chosen, covered_from))
     else:
         sys.stdout.write(render_notice_markdown(evaluation, chosen, covered_from))
+
+
+def _knowledge(kb: list[Path] | None) -> KnowledgeBase:
+    """The knowledge base (imported here: the grounded path's modules and
+    clingo are not loaded when a stored snapshot answers)."""
+    from policykb.bridge.knowledge_base import KnowledgeBase
+
+    return KnowledgeBase(kb or ())
