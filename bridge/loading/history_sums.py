@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 import clingo
 from clingo import Function
 
-from policykb.bridge.loading.declarations import typed_constant
+from policykb.bridge.loading.fact_declarations import typed_constant
 from policykb.bridge.model.errors import PolicyError
 from policykb.bridge.model.history import History
 from policykb.bridge.model.history_sum import SumUse
