@@ -60,12 +60,10 @@ from policykb.bridge.model.errors import PolicyError
 from policykb.bridge.model.history import (
     MAX_COUNT,
     MAX_TESTS_PER_FIELD,
-    ORDER_TESTS,
-    Condition,
-    FieldTest,
     History,
     RecordClass,
 )
+from policykb.bridge.model.history_condition import ORDER_TESTS, Condition, FieldTest
 from policykb.bridge.model.policy import Fact, FactType, Policy, PolicySource
 
 if TYPE_CHECKING:
