@@ -8,7 +8,7 @@ import clingo
 from clingo import ast
 
 from policykb.bridge.loading.files import core_files
-from policykb.bridge.loading.histories import LINKS_FILE
+from policykb.bridge.loading.history_links import LINKS_FILE
 from policykb.bridge.loading.rules import depends_on, short_location
 from policykb.bridge.solving.evaluator import Evaluator
 

@@ -5,7 +5,7 @@ only where model/history_order.py proves the answer exact over every
 completion; otherwise it is refused with the rule's file and line, saying
 what to change. The statements it needs (kb_history_ordered/4,
 kb_history_order_fact/5, kb_history_pair/3, the order fact's fact/2) are
-clingo AST from symbols, as histories.py builds the rest.
+clingo AST from symbols, as history_links.py builds the rest.
 """
 
 from __future__ import annotations

@@ -6,7 +6,8 @@ model/history_pair.py proves the answer exact over every completion;
 otherwise it is refused with the rule's file and line, saying what to
 change. The statements it needs (kb_history_follows/6 and the pair fact's
 fact/2) and the per-grounding kb_history_unpaired/2 and
-kb_history_paired_always/2 are clingo symbols, as histories.py builds the rest.
+kb_history_paired_always/2 are clingo symbols, as history_links.py and
+histories.py build the rest.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ admitted only where model/history_run.py proves the answer exact over every
 completion; otherwise it is refused with the rule's file and line, saying
 what to change. The statements it needs (kb_history_run/5 and the run
 fact's fact/2) and the per-grounding kb_history_unrun/2 are clingo symbols,
-as histories.py builds the rest.
+as history_links.py and histories.py build the rest.
 """
 
 from __future__ import annotations

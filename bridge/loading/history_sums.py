@@ -4,7 +4,8 @@ A use names a history, a condition M, a number field F and a threshold N. It
 is admitted only where model/history_sum.py proves the answer exact over
 every completion; otherwise it is refused with the rule's file and line,
 saying what to change. The statements it needs (kb_history_summed/5 and the
-sum fact's fact/2) are clingo AST from symbols, as histories.py builds the rest.
+sum fact's fact/2) are clingo AST from symbols, as history_links.py builds the
+rest.
 """
 
 from __future__ import annotations

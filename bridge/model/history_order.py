@@ -39,7 +39,8 @@ from datetime import date
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from policykb.bridge.model.history import Condition, FieldTest, History
+    from policykb.bridge.model.history import History
+    from policykb.bridge.model.history_condition import Condition, FieldTest
 
 DIRECTIONS = ("latest", "earliest")
 # The tests that bound a date from below (their first limit) and above.

@@ -58,7 +58,8 @@ from typing import TYPE_CHECKING
 from policykb.bridge.model.history_order import day_number
 
 if TYPE_CHECKING:
-    from policykb.bridge.model.history import Condition, History
+    from policykb.bridge.model.history import History
+    from policykb.bridge.model.history_condition import Condition
     from policykb.bridge.model.typed import Duration
 
 

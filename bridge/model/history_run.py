@@ -36,7 +36,8 @@ from typing import TYPE_CHECKING
 from policykb.bridge.model.history_order import day_number, order_range
 
 if TYPE_CHECKING:
-    from policykb.bridge.model.history import Condition, History
+    from policykb.bridge.model.history import History
+    from policykb.bridge.model.history_condition import Condition
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,8 @@ from fractions import Fraction
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from policykb.bridge.model.history import Condition, History
+    from policykb.bridge.model.history import History
+    from policykb.bridge.model.history_condition import Condition
     from policykb.bridge.model.typed import Number
 
 
