@@ -28,11 +28,11 @@ The conditions and their tests on one field are model/history_condition.py.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from itertools import product
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from policykb.bridge.model.history_condition import Condition, FieldTest
 from policykb.bridge.model.policy import Fact, FactType, Span
@@ -43,6 +43,9 @@ if TYPE_CHECKING:
     from policykb.bridge.model.history_run import RunUse
     from policykb.bridge.model.history_sum import SumUse
     from policykb.bridge.model.typed import CodeSet, Interval
+
+_T = TypeVar("_T")
+_UNSET = object()
 
 MAX_COUNT = 12
 """The largest count threshold a rule may use on a history: a history holds
@@ -177,6 +180,24 @@ class History:
     def _possible(self) -> dict[tuple[tuple[str, int], ...], list[RecordClass]]:
         return {}
 
+    @cached_property
+    def _memo(self) -> dict[tuple[object, ...], object]:
+        """Field outcomes and class ranges per reference days: explanations
+        and change searches ask for the same ones many times over."""
+        return {}
+
+    def _day_key(self, anchors: Mapping[str, int]) -> tuple[tuple[str, int], ...]:
+        """The reference days the history's tests move from (and no other)."""
+        return tuple(sorted((r, d) for r, d in anchors.items() if r in self.references))
+
+    def _remembered(self, key: tuple[object, ...], compute: Callable[[], _T]) -> _T:
+        found = self._memo.get(key, _UNSET)
+        if found is _UNSET:
+            if len(self._memo) > 4096:
+                self._memo.clear()
+            found = self._memo[key] = compute()
+        return found  # type: ignore[return-value]
+
     def key(self, vectors: Mapping[FieldTest, bool], options: Mapping[str, str]) -> Key:
         """The class key of a record whose tests come out as `vectors`."""
         meets = frozenset(
@@ -204,7 +225,13 @@ class History:
         self, name: str, anchors: Mapping[str, int]
     ) -> list[tuple[dict[FieldTest, bool], tuple[str, str] | None]]:
         """Each way the tests on field `name` can come out for one record (with
-        the option, for a field counted distinct)."""
+        the option, for a field counted distinct). Callers never change them."""
+        key = ("outcomes", name, self._day_key(anchors))
+        return self._remembered(key, lambda: self._outcomes_of(name, anchors))
+
+    def _outcomes_of(
+        self, name: str, anchors: Mapping[str, int]
+    ) -> list[tuple[dict[FieldTest, bool], tuple[str, str] | None]]:
         tests = self.tests_of(name)
         declared = self.fields[name]
         if name in self.distinct:
@@ -253,9 +280,24 @@ class History:
         the values they may have, in words ("date 2014-04-30 to 2024-03-30").
         Empty for a field any of whose values fits, or when `anchors` lack a
         reference date the field's tests move from."""
+        key = ("ranges", record_class.index, self._day_key(anchors))
+        return list(self._remembered(key, lambda: self._ranges_of(record_class, anchors)))
+
+    def _ranges_of(self, record_class: RecordClass, anchors: Mapping[str, int]) -> list[str]:
         from policykb.bridge.model.typed import Cut, intervals
 
         wanted = (record_class.meets, record_class.options)
+        required = {
+            t for c in self.conditions.values() if c.name in record_class.meets for t in c.tests
+        }
+        options = dict(record_class.options)
+
+        def fits(outcome: tuple[Mapping[FieldTest, bool], tuple[str, str] | None]) -> bool:
+            vectors, option = outcome
+            if option is not None and options.get(option[0]) != option[1]:
+                return False
+            return all(passed for test, passed in vectors.items() if test in required)
+
         found: list[str] = []
         for name, declared in self.fields.items():
             tests = self.tests_of(name)
@@ -264,11 +306,21 @@ class History:
             cuts = [Cut(at, closed) for t in tests for at, closed in t.cut_points(anchors) or []]
             whole = declared.type is not FactType.DECIMAL
             pieces = intervals(declared.low, declared.high, cuts, whole)
-            others = [self._field_outcomes(f, anchors) for f in self.fields if f != name]
+            # Only outcomes that pass every test of the conditions the class
+            # meets, with the class's option of each distinct field, can make
+            # its key: the others are left out before the product (a pure
+            # pruning: the same pieces fit, far fewer combinations are tried).
+            others = [
+                [o for o in self._field_outcomes(f, anchors) if fits(o)]
+                for f in self.fields
+                if f != name
+            ]
             fitting = []
             for piece in pieces:
                 sample = piece.representative(whole)
                 outcome = {t: t.passes(sample, anchors, self.code_sets) for t in tests}
+                if not fits((outcome, None)):
+                    continue
                 if any(
                     self.key(_merged(outcome, combination), _options(combination)) == wanted
                     for combination in product(*others)
@@ -327,11 +379,21 @@ class History:
         return max([1, *found])
 
     def level_facts(self) -> list[tuple[RecordClass, int, str]]:
-        return [
+        return list(self._levels)
+
+    @cached_property
+    def _levels(self) -> tuple[tuple[RecordClass, int, str], ...]:
+        """Every class's boolean facts, levels 1 to its cap (fixed once the
+        classes are: a History is never changed, only replaced)."""
+        return tuple(
             (c, k, self.level_fact(c, k))
             for c in self.classes
             for k in range(1, self.class_cap(c) + 1)
-        ]
+        )
+
+    @cached_property
+    def _level_by_fact(self) -> dict[str, tuple[RecordClass, int]]:
+        return {name: (record_class, level) for record_class, level, name in self._levels}
 
     def class_words(self, record_class: RecordClass) -> str:
         """A class in the policy's words: the conditions its records meet and
@@ -358,10 +420,7 @@ class History:
 
     def level_of(self, fact: str) -> tuple[RecordClass, int] | None:
         """The class and level of one of this history's boolean facts."""
-        for record_class, level, name in self.level_facts():
-            if name == fact:
-                return record_class, level
-        return None
+        return self._level_by_fact.get(fact)
 
     @cached_property
     def fact_names(self) -> frozenset[str]:

@@ -514,3 +514,56 @@ def test_latest_and_earliest_read_the_whole_history(evaluator: Evaluator) -> Non
     assert new(["2020-12-31", "2022-05-05"]) is Status.NOT_MET
     assert new(["2021-01-01"], complete=False) is Status.UNKNOWN
     assert new(["2020-12-31"], complete=False) is Status.NOT_MET
+
+
+def _ranges_by_every_combination(
+    history: Any, record_class: Any, anchors: dict[str, int]
+) -> list[str]:
+    """History.ranges without its pruning: each piece of a number or date field
+    fits when some combination of every outcome of the other fields gives the
+    class's key."""
+    from itertools import product as every
+
+    from policykb.bridge.model.history import _joined, _merged, _options
+    from policykb.bridge.model.typed import Cut, intervals
+
+    wanted = (record_class.meets, record_class.options)
+    found = []
+    for name, declared in history.fields.items():
+        tests = history.tests_of(name)
+        if not declared.type.numeric or not tests:
+            continue
+        cuts = [Cut(at, closed) for t in tests for at, closed in t.cut_points(anchors) or []]
+        whole = declared.type.value != "decimal"
+        pieces = intervals(declared.low, declared.high, cuts, whole)
+        others = [history._field_outcomes(f, anchors) for f in history.fields if f != name]
+        fitting = []
+        for piece in pieces:
+            sample = piece.representative(whole)
+            outcome = {t: t.passes(sample, anchors, history.code_sets) for t in tests}
+            if any(history.key(_merged(outcome, c), _options(c)) == wanted for c in every(*others)):
+                fitting.append(piece)
+        if fitting and len(fitting) < len(pieces):
+            words = " or ".join(declared.span(p).words for p in _joined(fitting))
+            found.append(f"{name.replace('_', ' ')} {words}")
+    return found
+
+
+@pytest.mark.parametrize(
+    ("policy", "day"),
+    [
+        ("screening-history", date(2024, 3, 31)),
+        ("screening-history", date(2024, 2, 29)),
+        ("glp1-step-therapy", date(2024, 8, 31)),
+        ("glp1-step-therapy", date(2025, 3, 1)),
+    ],
+)
+def test_class_ranges_are_those_of_every_combination(policy: str, day: date) -> None:
+    """The ranges an explanation or change gives a record class (its dates and
+    numbers) are the same as trying every combination of the other fields'
+    outcomes: History.ranges prunes the combinations, never the answer."""
+    anchors = {"date_of_service": day.toordinal()}
+    for history in _kb().evaluator(policy).policy.histories.values():
+        for record_class in history.possible(anchors):
+            expected = _ranges_by_every_combination(history, record_class, anchors)
+            assert history.ranges(record_class, anchors) == expected, record_class
