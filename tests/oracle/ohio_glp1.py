@@ -1,0 +1,341 @@
+"""A test-only oracle: Ohio Medicaid UPDL, Endocrine Agents: Diabetes -
+Non-Insulin, the GLP-1 receptor agonist part (criteria effective 01/01/2024),
+as plain Python.
+
+Written from the policy text alone (../shared/policies/, the Gainwell
+transcription: PART A the UPDL criteria, PART B the vendor's semaglutide
+decision pathway), before the fact vocabulary existed and without reading the
+encoding, so the two can check each other. `covered` decides one complete case
+(`Case`, this module's own description of a request); the adapter to the
+vocabulary's facts and the three-valued semantics over every completion are
+in `ohio_glp1_semantics.py`.
+
+Invariants:
+- `covered` reads a drug history only through `adequate_trials` (the set of
+  preferred drugs with an adequate trial) and an A1C history only through
+  `current_a1c` (the results of the latest day on or before the date of
+  service): two complete histories with the same readings decide alike, which
+  is what lets the semantics enumerate completions by their readings.
+- Every threshold and window is a named constant below, quoted where it is
+  stated; no branch reads a fact its sentence does not name.
+
+Readings, each decided from the text before the vocabulary or the encoding
+was seen (the alternative not taken in brackets):
+- Scope: requests for a GLP-1 drug of the class: the preferred Byetta,
+  Trulicity and Victoza; the non-preferred Ozempic, Rybelsus, Mounjaro,
+  Bydureon BCise and Adlyxin (the title's list); and Wegovy, which PART B
+  names only to deny ("STOP. This is an administrative denial. Obesity drugs
+  are not covered.").
+- "All Authorizations: Must be prescribed in accordance with FDA approved
+  labeling" binds every request, preferred or not, initial or subsequent.
+  Every GLP-1 of the class is labeled for type 2 diabetes only, so a
+  diagnosis other than type 2 diabetes (prediabetes, type 1, obesity, other)
+  is outside the labeling ("This does NOT include prediabetes").
+- A preferred drug carries no PA criteria in the formulary (only quantity
+  limits, which are not the verdict): covered when the labeling is met.
+- A non-preferred GLP-1, initial request: PART B's pathway, the vendor's
+  application of PART A to GLP-1 requests, decides: question 1000 answered Y
+  ("Approve x 365 days") is the only route to approval. Medical necessity
+  (1001) and a condition difficult to control (1002) send the request "to
+  MEDREVIEW for a pharmacist to evaluate on a case-by-case basis": the rules
+  do not approve it, so neither changes the verdict here. [PART A alone, read
+  with its **OR** joining the necessity bullet and the trials bullet, would
+  let necessity alone cover; read with the bullets joined by AND, necessity
+  would be required besides the trials. PART B, the later and GLP-1-specific
+  document, approves on the trials alone.]
+- The trials, question 1000: "an inadequate clinical response of at least
+  120 days with at least three preferred drugs (one of those drug trials must
+  be Byetta, Trulicity, or Victoza)". Three DIFFERENT preferred drugs of the
+  class's formulary (every row of the Preferred table is one drug: Metformin
+  IR and Metformin ER are two; a combination product such as Janumet is one
+  drug), each with an adequate trial, at least one of the three (or more) a
+  preferred GLP-1. Non-preferred drugs never count.
+- An adequate trial is one record of the drug history (a course of the drug
+  from its start for its days' supply) with a days' supply of at least 120
+  that began at least 120 days before the date of service (start + 120 days
+  on or before it: "Must HAVE HAD ... of at least 120 days", so the 120 days
+  have passed), and, where the record says so, reaching a maintenance dose
+  ("If a medication dose was not increased over 120 days to reach a
+  maintenance dose (and remains at a starting dose) and no explanation ...
+  this is not considered an adequate trial"). No look-back limit is stated
+  for trials, none is read. [Fills of one drug summed to 120 days; a start
+  merely before the date of service.]
+- "For non-preferred extended-release formulations: must provide
+  documentation of an inadequate clinical response with its immediate release
+  formulation (if available)": Bydureon BCise is extended-release exenatide,
+  whose immediate-release formulation Byetta is on the preferred list, so a
+  Bydureon BCise request needs Byetta among the adequate trials.
+- "documented adherence" (both parts' definition of an inadequate clinical
+  response) is one statement for the request (`adherence_documented`).
+  [PART A's "use of two or more drugs concomitantly" is not read: PART B's
+  definition, for GLP-1 requests, leaves it out.]
+- The inadequate response is "the inability to reach A1C goal (<7%)": the
+  goal is reached when the A1C is below it, so an A1C at the goal (7.0) has
+  not reached it. The goal is 7% unless "a patient specific A1C goal if less
+  than 7%" is documented: a documented goal below 7 replaces 7; a documented
+  goal of 7 or more is read as 7 (PART B fixes the goal at <7%; PART A lets
+  only a lower goal replace it).
+- "Must include current A1C (within last 6 months)": the current A1C is the
+  latest A1C result dated on or before the date of service (results dated
+  later are ignored), and it must be dated on or after the date of service
+  minus 6 calendar months (a month step keeps the day of the month or takes
+  the last day of a shorter month: 2024-08-31 minus 6 months is 2024-02-29),
+  both ends included. An older latest result, or none, fails the criterion.
+  Several results on the latest day: the goal counts as reached when any of
+  them is below it. [Any result within 6 months at or above the goal; every
+  result within 6 months at or above it.]
+- Ozempic and Rybelsus (semaglutide, PART B question 0999): "This does NOT
+  include prediabetes or an A1C <7%": for these two the current A1C must be
+  7 or more whatever the patient-specific goal (so with a goal of 6.5, an A1C
+  of 6.8 is an inadequate response yet outside semaglutide's labeling).
+- Subsequent authorization (renewal): PART A's "Must provide documentation of
+  patient's clinical response to treatment and ongoing safety monitoring",
+  "Must include current A1C (within last 6 months)" (a current A1C of any
+  value: a renewal documents the response, it need not show failure), PART
+  B's "an already approved PA with an authorization number ... is on file",
+  and "Must meet all initial clinical criteria", read as the labeling
+  criteria (diagnosis, FDA labeling, the semaglutide A1C floor is NOT read
+  for renewals: it speaks of the indication at initiation). The step-therapy
+  trials and the failed A1C goal are the initial request's: a renewal of a
+  drug that worked has reached its goal, and PART B's reauthorization
+  question (1234) asks for neither. [Every initial criterion again, trials
+  and A1C at or above the goal included.] PART B's "Safety monitoring may
+  not be mentioned if there are no current concerns ... This is ok" is
+  read as: safety monitoring documented, or nothing to monitor; one statement
+  (`safety_monitoring_documented`) stands for both.
+- "Length of Authorizations: 365 Days" is the length of the approval
+  granted, not a criterion: it never changes the verdict.
+- A date of service before 01/01/2024 is outside the criteria's text:
+  `covered` refuses it.
+"""
+
+from __future__ import annotations
+
+import calendar
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+
+FIRST_DAY = date(2024, 1, 1)  # "UPDL criteria effective 01/01/2024"
+TRIAL_DAYS = 120  # "an inadequate clinical response of at least 120 days"
+TRIALS_NEEDED = 3  # "with at least three preferred drugs"
+A1C_MONTHS = 6  # "current A1C (within last 6 months)"
+ADA_GOAL = Decimal("7")  # "inability to reach A1C goal (<7%)"
+
+PREFERRED_GLP1 = frozenset({"byetta", "trulicity", "victoza"})
+NON_PREFERRED_GLP1 = frozenset({"ozempic", "rybelsus", "mounjaro", "bydureon_bcise", "adlyxin"})
+SEMAGLUTIDES = frozenset({"ozempic", "rybelsus"})  # PART B's 0999 labeling note
+OBESITY_ONLY = frozenset({"wegovy"})  # "Obesity drugs are not covered."
+REQUESTABLE = PREFERRED_GLP1 | NON_PREFERRED_GLP1 | OBESITY_ONLY
+# "For non-preferred extended-release formulations: ... its immediate release
+# formulation (if available)": exenatide ER's immediate release is Byetta.
+IMMEDIATE_RELEASE = {"bydureon_bcise": "byetta"}
+# The Preferred table of the formulary, one drug per row name.
+PREFERRED = PREFERRED_GLP1 | frozenset(
+    {
+        "acarbose",
+        "actoplus_met_xr",
+        "farxiga",
+        "glimepiride",
+        "glipizide",
+        "glipizide_xl",
+        "glipizide_metformin",
+        "glyburide",
+        "glyburide_metformin",
+        "invokamet",
+        "invokana",
+        "janumet",
+        "janumet_xr",
+        "januvia",
+        "jardiance",
+        "jentadueto",
+        "metformin_ir",
+        "metformin_er",
+        "miglitol",
+        "nateglinide",
+        "pioglitazone",
+        "pioglitazone_metformin",
+        "repaglinide",
+        "repaglinide_metformin",
+        "synjardy",
+        "tradjenta",
+        "xigduo_xr",
+    }
+)
+LABELED_DIAGNOSIS = "type2_diabetes"
+
+
+@dataclass(frozen=True)
+class DrugRecord:
+    """One course of a drug: from `start`, `days_supply` days; `maintenance_dose`
+    says the dose reached a maintenance dose (or the record explains why not)."""
+
+    drug: str
+    start: date
+    days_supply: int
+    maintenance_dose: bool = True
+
+
+@dataclass(frozen=True)
+class A1cResult:
+    """One A1C result, in percent."""
+
+    day: date
+    value: Decimal
+
+
+@dataclass(frozen=True)
+class Case:
+    """A complete description of one request (every field known).
+
+    `a1c_goal` is the patient-specific A1C goal documented (None: none is)."""
+
+    date_of_service: date
+    request_type: str  # "initial" | "subsequent"
+    requested_drug: str
+    diagnosis: str  # "type2_diabetes" or anything else
+    prescribed_per_labeling: bool
+    drug_history: tuple[DrugRecord, ...] = ()
+    a1c_history: tuple[A1cResult, ...] = ()
+    a1c_goal: Decimal | None = None
+    adherence_documented: bool = True
+    prior_authorization_on_file: bool = True
+    clinical_response_documented: bool = True
+    safety_monitoring_documented: bool = True
+    # Read by PART B only to send the request to a pharmacist (see the readings).
+    medical_necessity_documented: bool = False
+    difficult_to_control: bool = False
+
+
+def months_from(day: date, months: int) -> date:
+    """`day` moved by whole calendar months, the day of the month kept or, in a
+    shorter month, its last day."""
+    index = day.year * 12 + day.month - 1 + months
+    year, month = divmod(index, 12)
+    month += 1
+    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def a1c_window_start(service: date) -> date:
+    """The first day of "within last 6 months" of a date of service."""
+    return months_from(service, -A1C_MONTHS)
+
+
+def trial_start_limit(service: date) -> date:
+    """The latest start of a course whose 120 days have passed by the date of service."""
+    return service - timedelta(days=TRIAL_DAYS)
+
+
+def adequate_trial(record: DrugRecord, service: date) -> bool:
+    """ "an inadequate clinical response of at least 120 days" with a preferred
+    drug, at a maintenance dose, the 120 days passed by the date of service."""
+    return (
+        record.drug in PREFERRED
+        and record.days_supply >= TRIAL_DAYS
+        and record.start <= trial_start_limit(service)
+        and record.maintenance_dose
+    )
+
+
+def adequate_trials(records: Iterable[DrugRecord], service: date) -> frozenset[str]:
+    """The preferred drugs with an adequate trial (the drug history's reading)."""
+    return frozenset(r.drug for r in records if adequate_trial(r, service))
+
+
+def current_a1c(records: Iterable[A1cResult], service: date) -> tuple[A1cResult, ...]:
+    """The A1C history's reading: the results of the latest day on or before the
+    date of service, lowest value first (empty when there is none)."""
+    past = [r for r in records if r.day <= service]
+    if not past:
+        return ()
+    latest = max(r.day for r in past)
+    return tuple(sorted((r for r in past if r.day == latest), key=lambda r: r.value))
+
+
+def effective_goal(documented: Decimal | None) -> Decimal:
+    """ "Must include a patient specific A1C goal if less than 7%": a documented
+    goal below 7 replaces the ADA goal of 7; anything else leaves 7."""
+    if documented is not None and documented < ADA_GOAL:
+        return documented
+    return ADA_GOAL
+
+
+def a1c_is_current(current: tuple[A1cResult, ...], service: date) -> bool:
+    """ "Must include current A1C (within last 6 months)"."""
+    return bool(current) and current[0].day >= a1c_window_start(service)
+
+
+def covered(case: Case) -> bool:
+    """Coverage of one complete case."""
+    return decide(
+        case,
+        adequate_trials(case.drug_history, case.date_of_service),
+        current_a1c(case.a1c_history, case.date_of_service),
+    )
+
+
+def decide(case: Case, trials: frozenset[str], current: tuple[A1cResult, ...]) -> bool:
+    """Coverage of a case whose histories read as `trials` and `current` (the
+    histories in `case` itself are not read)."""
+    service = case.date_of_service
+    if service < FIRST_DAY:
+        raise ValueError(f"the text decides no date of service before {FIRST_DAY}: {service}")
+    drug = case.requested_drug
+    if drug not in REQUESTABLE:
+        raise ValueError(f"not a GLP-1 drug of the class: {drug!r}")
+    # PART B 0999, Wegovy: "STOP. This is an administrative denial. Obesity
+    # drugs are not covered."
+    if drug in OBESITY_ONLY:
+        return False
+    # "All Authorizations: Must be prescribed in accordance with FDA approved
+    # labeling"; "This does NOT include prediabetes".
+    if not case.prescribed_per_labeling or case.diagnosis != LABELED_DIAGNOSIS:
+        return False
+    if case.request_type == "subsequent":
+        return _subsequent(case, current)
+    if drug in PREFERRED_GLP1:
+        return True  # a preferred drug: no PA criteria beyond All Authorizations
+    return _step_therapy(case, trials) and _inadequate_response(case, current)
+
+
+def _subsequent(case: Case, current: tuple[A1cResult, ...]) -> bool:
+    # PART B 1234: "Confirm this is a reauthorization and an already approved PA
+    # with an authorization number (NOT an iPA) is on file."
+    # PART A: "Must provide documentation of patient's clinical response to
+    # treatment and ongoing safety monitoring"; "Must include current A1C
+    # (within last 6 months)".
+    return (
+        case.prior_authorization_on_file
+        and case.clinical_response_documented
+        and case.safety_monitoring_documented
+        and a1c_is_current(current, case.date_of_service)
+    )
+
+
+def _step_therapy(case: Case, trials: frozenset[str]) -> bool:
+    # PART B 1000: "an inadequate clinical response of at least 120 days with
+    # at least three preferred drugs (one of those drug trials must be Byetta,
+    # Trulicity, or Victoza)"
+    if len(trials) < TRIALS_NEEDED or not trials & PREFERRED_GLP1:
+        return False
+    # PART A: "For non-preferred extended-release formulations: ... its
+    # immediate release formulation (if available)"
+    immediate = IMMEDIATE_RELEASE.get(case.requested_drug)
+    if immediate is not None and immediate not in trials:
+        return False
+    # "with documented adherence"
+    return case.adherence_documented
+
+
+def _inadequate_response(case: Case, current: tuple[A1cResult, ...]) -> bool:
+    # "Must include corrent A1C (within last 6 months)"
+    if not a1c_is_current(current, case.date_of_service):
+        return False
+    lowest = current[0].value
+    # "the inability to reach A1C goal (<7%)"; "a patient specific A1C goal if
+    # less than 7%"
+    if lowest < effective_goal(case.a1c_goal):
+        return False
+    # Ozempic, Rybelsus: "This does NOT include prediabetes or an A1C <7%"
+    return not (case.requested_drug in SEMAGLUTIDES and lowest < ADA_GOAL)
