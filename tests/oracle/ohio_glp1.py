@@ -32,7 +32,8 @@ was seen (the alternative not taken in brackets):
   diagnosis other than type 2 diabetes (prediabetes, type 1, obesity, other)
   is outside the labeling ("This does NOT include prediabetes").
 - A preferred drug carries no PA criteria in the formulary (only quantity
-  limits, which are not the verdict): covered when the labeling is met.
+  limits, which are not the verdict): covered when the labeling is met, on an
+  initial request or a renewal alike.
 - A non-preferred GLP-1, initial request: PART B's pathway, the vendor's
   application of PART A to GLP-1 requests, decides: question 1000 answered Y
   ("Approve x 365 days") is the only route to approval. Medical necessity
@@ -112,10 +113,11 @@ was seen (the alternative not taken in brackets):
 from __future__ import annotations
 
 import calendar
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import Any
 
 FIRST_DAY = date(2024, 1, 1)  # "UPDL criteria effective 01/01/2024"
 TRIAL_DAYS = 120  # "an inadequate clinical response of at least 120 days"
@@ -266,22 +268,33 @@ def a1c_is_current(current: tuple[A1cResult, ...], service: date) -> bool:
     return bool(current) and current[0].day >= a1c_window_start(service)
 
 
+Get = Callable[[str], Any]
+"""Reads one field of a case by its name in `Case` ("requested_drug", ...),
+or one of the histories' readings: "trials" (`adequate_trials`) and "current"
+(`current_a1c`)."""
+
+
 def covered(case: Case) -> bool:
     """Coverage of one complete case."""
-    return decide(
-        case,
-        adequate_trials(case.drug_history, case.date_of_service),
-        current_a1c(case.a1c_history, case.date_of_service),
-    )
-
-
-def decide(case: Case, trials: frozenset[str], current: tuple[A1cResult, ...]) -> bool:
-    """Coverage of a case whose histories read as `trials` and `current` (the
-    histories in `case` itself are not read)."""
     service = case.date_of_service
+    readings = {
+        "trials": adequate_trials(case.drug_history, service),
+        "current": current_a1c(case.a1c_history, service),
+    }
+
+    def get(name: str) -> Any:
+        return readings[name] if name in readings else getattr(case, name)
+
+    return decide(get, service)
+
+
+def decide(get: Get, service: date) -> bool:
+    """Coverage of a case on a date of service, reading each field through `get`
+    only when the branch it is on needs it (short-circuit), so that a partial
+    case's completions can be enumerated as a decision tree."""
     if service < FIRST_DAY:
         raise ValueError(f"the text decides no date of service before {FIRST_DAY}: {service}")
-    drug = case.requested_drug
+    drug = get("requested_drug")
     if drug not in REQUESTABLE:
         raise ValueError(f"not a GLP-1 drug of the class: {drug!r}")
     # PART B 0999, Wegovy: "STOP. This is an administrative denial. Obesity
@@ -290,52 +303,54 @@ def decide(case: Case, trials: frozenset[str], current: tuple[A1cResult, ...]) -
         return False
     # "All Authorizations: Must be prescribed in accordance with FDA approved
     # labeling"; "This does NOT include prediabetes".
-    if not case.prescribed_per_labeling or case.diagnosis != LABELED_DIAGNOSIS:
+    if not get("prescribed_per_labeling") or get("diagnosis") != LABELED_DIAGNOSIS:
         return False
-    if case.request_type == "subsequent":
-        return _subsequent(case, current)
     if drug in PREFERRED_GLP1:
         return True  # a preferred drug: no PA criteria beyond All Authorizations
-    return _step_therapy(case, trials) and _inadequate_response(case, current)
+    if get("request_type") == "subsequent":
+        return _subsequent(get, service)
+    return _step_therapy(get, drug) and _inadequate_response(get, drug, service)
 
 
-def _subsequent(case: Case, current: tuple[A1cResult, ...]) -> bool:
+def _subsequent(get: Get, service: date) -> bool:
     # PART B 1234: "Confirm this is a reauthorization and an already approved PA
     # with an authorization number (NOT an iPA) is on file."
     # PART A: "Must provide documentation of patient's clinical response to
     # treatment and ongoing safety monitoring"; "Must include current A1C
     # (within last 6 months)".
-    return (
-        case.prior_authorization_on_file
-        and case.clinical_response_documented
-        and case.safety_monitoring_documented
-        and a1c_is_current(current, case.date_of_service)
+    return bool(
+        get("prior_authorization_on_file")
+        and get("clinical_response_documented")
+        and get("safety_monitoring_documented")
+        and a1c_is_current(get("current"), service)
     )
 
 
-def _step_therapy(case: Case, trials: frozenset[str]) -> bool:
+def _step_therapy(get: Get, drug: str) -> bool:
     # PART B 1000: "an inadequate clinical response of at least 120 days with
     # at least three preferred drugs (one of those drug trials must be Byetta,
     # Trulicity, or Victoza)"
+    trials: frozenset[str] = get("trials")
     if len(trials) < TRIALS_NEEDED or not trials & PREFERRED_GLP1:
         return False
     # PART A: "For non-preferred extended-release formulations: ... its
     # immediate release formulation (if available)"
-    immediate = IMMEDIATE_RELEASE.get(case.requested_drug)
+    immediate = IMMEDIATE_RELEASE.get(drug)
     if immediate is not None and immediate not in trials:
         return False
     # "with documented adherence"
-    return case.adherence_documented
+    return bool(get("adherence_documented"))
 
 
-def _inadequate_response(case: Case, current: tuple[A1cResult, ...]) -> bool:
+def _inadequate_response(get: Get, drug: str, service: date) -> bool:
     # "Must include corrent A1C (within last 6 months)"
-    if not a1c_is_current(current, case.date_of_service):
+    current: tuple[A1cResult, ...] = get("current")
+    if not a1c_is_current(current, service):
         return False
     lowest = current[0].value
     # "the inability to reach A1C goal (<7%)"; "a patient specific A1C goal if
     # less than 7%"
-    if lowest < effective_goal(case.a1c_goal):
+    if lowest < effective_goal(get("a1c_goal")):
         return False
     # Ozempic, Rybelsus: "This does NOT include prediabetes or an A1C <7%"
-    return not (case.requested_drug in SEMAGLUTIDES and lowest < ADA_GOAL)
+    return not (drug in SEMAGLUTIDES and lowest < ADA_GOAL)
