@@ -1,0 +1,364 @@
+"""The encoding of the Ohio Medicaid UPDL GLP-1 criteria (glp1-step-therapy)
+against the oracle written from the text alone (tests/oracle/ohio_glp1.py,
+its semantics over the vocabulary in tests/oracle/ohio_glp1_semantics.py).
+
+The oracle's own tests come first (each sentence at its edges, the regions
+exact, the enumeration of completions equal to the plain product over
+histories); the comparisons with the encoding follow.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import replace
+from datetime import date, timedelta
+from decimal import Decimal
+from itertools import combinations_with_replacement, product
+from typing import Any
+
+import pytest
+
+from tests.oracle import ohio_glp1 as text
+from tests.oracle import ohio_glp1_semantics as semantics
+
+D = Decimal
+
+
+def trial(drug: str, start: date, days: int = 120, dose: bool = True) -> text.DrugRecord:
+    return text.DrugRecord(drug, start, days, dose)
+
+
+def a1c(day: date, value: str) -> text.A1cResult:
+    return text.A1cResult(day, D(value))
+
+
+def base_case(service: date, **changes: Any) -> text.Case:
+    """An initial Ozempic request meeting every criterion on `service`."""
+    start = service - timedelta(days=120)
+    fields: dict[str, Any] = {
+        "date_of_service": service,
+        "request_type": "initial",
+        "requested_drug": "ozempic",
+        "diagnosis": "type2_diabetes",
+        "prescribed_per_labeling": True,
+        "drug_history": (
+            trial("metformin_ir", start),
+            trial("glipizide", start),
+            trial("trulicity", start),
+        ),
+        "a1c_history": (a1c(text.a1c_window_start(service), "7.0"),),
+    }
+    return text.Case(**(fields | changes))
+
+
+# -- the oracle on the sentences at stake ------------------------------------------------
+
+
+def test_the_trials_sentence_at_its_edges() -> None:
+    """ "an inadequate clinical response of at least 120 days with at least
+    three preferred drugs (one of those drug trials must be Byetta, Trulicity,
+    or Victoza)"."""
+    service = date(2024, 3, 1)
+    assert text.covered(base_case(service))
+    limit = date(2023, 11, 2)  # 120 days before 2024-03-01 (a leap February between)
+    assert text.trial_start_limit(service) == limit
+    history = base_case(service).drug_history
+
+    def with_history(*records: text.DrugRecord) -> bool:
+        return text.covered(base_case(service, drug_history=records))
+
+    # 119 days' supply, or a course begun 119 days before, is no trial.
+    assert not with_history(*history[:2], trial("trulicity", limit, 119))
+    assert not with_history(*history[:2], trial("trulicity", limit + timedelta(days=1)))
+    assert with_history(*history[:2], trial("trulicity", date(2020, 1, 1), 400))
+    # Three different preferred drugs: a second course of one drug is not a third drug.
+    assert not with_history(*history[:2], trial("metformin_ir", limit))
+    assert with_history(*history, trial("metformin_ir", limit))
+    # One of them a preferred GLP-1; a non-preferred drug never counts.
+    assert not with_history(*history[:2], trial("januvia", limit))
+    assert not with_history(*history[:2], trial("ozempic", limit))
+    assert with_history(*history[:2], trial("victoza", limit))
+    # A course still at its starting dose is no trial.
+    assert not with_history(*history[:2], trial("trulicity", limit, dose=False))
+    # Bydureon BCise needs Byetta, its immediate release formulation.
+    bydureon = base_case(service, requested_drug="bydureon_bcise")
+    assert not text.covered(bydureon)
+    assert text.covered(
+        base_case(
+            service,
+            requested_drug="bydureon_bcise",
+            drug_history=(*history[:2], trial("byetta", limit)),
+        )
+    )
+    assert not text.covered(base_case(service, adherence_documented=False))
+
+
+@pytest.mark.parametrize(
+    ("service", "first"),
+    [
+        (date(2024, 8, 31), date(2024, 2, 29)),  # to a leap day
+        (date(2025, 8, 31), date(2025, 2, 28)),
+        (date(2024, 8, 29), date(2024, 2, 29)),
+        (date(2024, 3, 31), date(2023, 9, 30)),
+        (date(2024, 1, 1), date(2023, 7, 1)),
+        (date(2028, 2, 29), date(2027, 8, 29)),
+    ],
+    ids=str,
+)
+def test_the_a1c_window_at_month_ends_and_leap_days(service: date, first: date) -> None:
+    """ "current A1C (within last 6 months)": from the date of service minus 6
+    calendar months (the last day of a shorter month) through the date of service."""
+    assert text.a1c_window_start(service) == first
+
+    def with_a1c(*results: text.A1cResult) -> bool:
+        return text.covered(base_case(service, a1c_history=results))
+
+    day_before = first - timedelta(days=1)
+    assert with_a1c(a1c(first, "7.0"))
+    assert not with_a1c(a1c(day_before, "7.0"))
+    assert with_a1c(a1c(service, "7.0"))
+    assert not with_a1c()
+    # The latest on or before the date of service is the current one.
+    assert not with_a1c(a1c(first, "7.5"), a1c(service, "6.9"))
+    assert with_a1c(a1c(first, "6.9"), a1c(service, "7.5"))
+    assert with_a1c(a1c(service, "7.5"), a1c(service + timedelta(days=1), "6.0"))
+    assert not with_a1c(a1c(day_before, "7.5"), a1c(service + timedelta(days=1), "7.5"))
+    # Two results on the latest day: the goal is reached when either is below it.
+    assert not with_a1c(a1c(service, "7.5"), a1c(service, "6.9"))
+
+
+def test_the_a1c_goal() -> None:
+    """ "the inability to reach A1C goal (<7%)"; "a patient specific A1C goal if
+    less than 7%"; for semaglutide "This does NOT include ... an A1C <7%"."""
+    service = date(2024, 6, 15)
+
+    def case(drug: str, value: str, goal: str | None = None) -> bool:
+        results = (a1c(service, value),)
+        return text.covered(
+            base_case(
+                service,
+                requested_drug=drug,
+                a1c_history=results,
+                a1c_goal=None if goal is None else D(goal),
+            )
+        )
+
+    assert case("mounjaro", "7.0") and not case("mounjaro", "6.99")
+    assert case("mounjaro", "6.8", "6.5") and not case("mounjaro", "6.4", "6.5")
+    # A goal of 7 or more is read as 7 (an A1C of 7.4 has not reached it).
+    assert case("mounjaro", "7.4", "8") and not case("mounjaro", "6.9", "8")
+    assert not case("ozempic", "6.8", "6.5") and not case("rybelsus", "6.8", "6.5")
+    assert case("rybelsus", "7.0", "6.5")
+
+
+def test_drugs_diagnosis_labeling_and_renewals() -> None:
+    service = date(2024, 6, 15)
+    assert not text.covered(base_case(service, requested_drug="wegovy"))
+    assert not text.covered(base_case(service, diagnosis="prediabetes"))
+    assert not text.covered(base_case(service, prescribed_per_labeling=False))
+    # A preferred drug needs no trials and no A1C, initial or renewal.
+    bare = {"drug_history": (), "a1c_history": ()}
+    for kind in ("initial", "subsequent"):
+        assert text.covered(base_case(service, requested_drug="byetta", request_type=kind, **bare))
+    assert not text.covered(base_case(service, requested_drug="byetta", diagnosis="other"))
+    # A renewal: its documentation and a current A1C of any value; no trials.
+    renewal = base_case(
+        service, request_type="subsequent", drug_history=(), a1c_history=(a1c(service, "6.1"),)
+    )
+    assert text.covered(renewal)
+    for fact in (
+        "prior_authorization_on_file",
+        "clinical_response_documented",
+        "safety_monitoring_documented",
+    ):
+        assert not text.covered(replace(renewal, **{fact: False}))
+    stale = text.a1c_window_start(service) - timedelta(days=1)
+    assert not text.covered(replace(renewal, a1c_history=(a1c(stale, "6"),)))
+    # Necessity and a condition difficult to control go to a pharmacist, not to approval.
+    denied = base_case(service, drug_history=())
+    assert not text.covered(replace(denied, medical_necessity_documented=True))
+    assert not text.covered(replace(denied, difficult_to_control=True))
+    with pytest.raises(ValueError, match="before 2024-01-01"):
+        text.covered(base_case(date(2023, 12, 31)))
+
+
+# -- the semantics' regions and enumeration, on the oracle's own names -------------------
+
+SCALARS = (
+    "request_type",
+    "requested_drug",
+    "diagnosis",
+    "prescribed_per_labeling",
+    "a1c_goal",
+    "adherence_documented",
+    "prior_authorization_on_file",
+    "clinical_response_documented",
+    "safety_monitoring_documented",
+)
+OWN = semantics.Vocabulary(
+    scalars={name: name for name in SCALARS},
+    values={},
+    fixed={},
+    drug_history="drug_history",
+    a1c_history="a1c_history",
+    defaults={},
+    maintenance_field=True,
+)
+# Every value a scalar takes in these tests (wider than the regions' stand-ins).
+RAW: dict[str, tuple[Any, ...]] = {
+    "request_type": ("initial", "subsequent"),
+    "requested_drug": tuple(sorted(text.REQUESTABLE)),
+    "diagnosis": ("type2_diabetes", "type1_diabetes", "prediabetes", "obesity"),
+    "a1c_goal": (None, D("6.0"), D("6.5"), D("7.0"), D("8.0")),
+}
+RAW_A1C = ("5.9", "6.4", "6.5", "6.9", "7.0", "9.5")
+SERVICE_DAYS = (
+    date(2024, 1, 1),
+    date(2024, 2, 29),
+    date(2024, 3, 31),
+    date(2024, 8, 31),
+    date(2025, 2, 28),
+    date(2025, 8, 31),
+    date(2028, 2, 29),
+)
+
+
+def raw_trial(service: date, draw: random.Random) -> text.DrugRecord:
+    limit = text.trial_start_limit(service)
+    return text.DrugRecord(
+        draw.choice(sorted(text.PREFERRED | text.NON_PREFERRED_GLP1)),
+        limit + timedelta(days=draw.choice((-400, -1, 0, 1, 2, 130))),
+        draw.choice((30, 90, 119, 120, 121, 365)),
+        draw.random() < 0.8,
+    )
+
+
+def raw_a1c(service: date, draw: random.Random) -> text.A1cResult:
+    first = text.a1c_window_start(service)
+    day = draw.choice((first, service)) + timedelta(days=draw.choice((-40, -1, 0, 1, 3)))
+    return text.A1cResult(day, D(draw.choice(RAW_A1C)))
+
+
+def raw_case(service: date, draw: random.Random) -> text.Case:
+    scalars = {
+        name: draw.choice(RAW[name]) if name in RAW else draw.random() < 0.75 for name in SCALARS
+    }
+    return text.Case(
+        date_of_service=service,
+        drug_history=tuple(raw_trial(service, draw) for _ in range(draw.randint(0, 5))),
+        a1c_history=tuple(raw_a1c(service, draw) for _ in range(draw.randint(0, 3))),
+        **scalars,
+    )
+
+
+def known_facts(case: text.Case, complete: bool = True) -> dict[str, Any]:
+    facts = {name: getattr(case, name) for name in SCALARS}
+    facts["drug_history"] = semantics.Stated(case.drug_history, complete)
+    facts["a1c_history"] = semantics.Stated(case.a1c_history, complete)
+    return facts
+
+
+def test_each_complete_case_decides_as_its_regions_do() -> None:
+    """A complete case's verdict over the regions' stand-ins is its own decision
+    (raw drugs, goals, A1C values and dates around every edge)."""
+    oracle = semantics.Oracle(OWN)
+    draw = random.Random(29)
+    decisions = set()
+    for n in range(600):
+        service = SERVICE_DAYS[n % len(SERVICE_DAYS)]
+        case = raw_case(service, draw)
+        if n % 2:  # half of them start from a case meeting every criterion
+            case = replace(
+                base_case(service), **{f: getattr(case, f) for f in draw.sample(SCALARS, 2)}
+            )
+        decision = text.covered(case)
+        decisions.add(decision)
+        expected = "covered" if decision else "not_covered"
+        assert oracle.verdict(known_facts(case), service) == expected, case
+    assert decisions == {True, False}
+
+
+def test_the_enumeration_equals_the_plain_product_over_completions() -> None:
+    """Verdict and missing facts of partial cases (scalars unknown, histories
+    partial or unknown) equal those of the plain product: every raw value of
+    each unknown scalar, every completion of each history (its records plus
+    any multiset of the pool's), each decided by `covered` itself."""
+    oracle = semantics.Oracle(OWN)
+    draw = random.Random(30)
+    verdicts = set()
+    for n in range(18):
+        service = SERVICE_DAYS[n % len(SERVICE_DAYS)]
+        case = raw_case(service, draw) if n % 3 == 0 else base_case(service)
+        if n % 3 == 2:
+            case = replace(case, drug_history=case.drug_history[:2], a1c_history=())
+        unknown = draw.sample(SCALARS, draw.randint(0, 2))
+        forms = {h: draw.choice(("partial", "unknown", "complete")) for h in ("drug", "a1c")}
+        known = {f: v for f, v in known_facts(case).items() if f not in unknown}
+        for history, form in forms.items():
+            fact = f"{history}_history"
+            if form == "unknown":
+                del known[fact]
+            elif form == "partial":
+                known[fact] = semantics.Stated(known[fact].records, False)
+        choices = _raw_completions(known, service)
+        names = list(choices)
+
+        def decision(
+            values: tuple[Any, ...], names: list[str] = names, service: date = service
+        ) -> bool:
+            chosen = dict(zip(names, values, strict=True))
+            trials, results = chosen.pop("drug_history"), chosen.pop("a1c_history")
+            return text.covered(
+                text.Case(service, drug_history=trials, a1c_history=results, **chosen)
+            )
+
+        completions = list(product(*choices.values()))
+        outcomes = {decision(values) for values in completions}
+        expected = {frozenset({True}): "covered", frozenset({False}): "not_covered"}.get(
+            frozenset(outcomes), "needs_information"
+        )
+        verdicts.add(expected)
+        assert oracle.verdict(known, service) == expected, (known, service)
+        turns = set()
+        if expected == "needs_information":
+            for i, name in enumerate(names):
+                by_rest: dict[tuple[Any, ...], set[bool]] = {}
+                for values in completions:
+                    rest = values[:i] + values[i + 1 :]
+                    by_rest.setdefault(rest, set()).add(decision(values))
+                if any(len(seen) == 2 for seen in by_rest.values()):
+                    turns.add(name)
+        assert oracle.missing(known, service) == turns, (known, service)
+    assert verdicts == {"covered", "not_covered", "needs_information"}
+
+
+def _raw_completions(known: dict[str, Any], service: date) -> dict[str, list[Any]]:
+    """Each fact's values over the completions: a known scalar's own, an
+    unknown's raw values, and for a history one completion per distinct
+    reading (`covered` reads a history only through its reading: the
+    module's invariant, so one completion stands for all with its reading)."""
+    choices: dict[str, list[Any]] = {}
+    for name in SCALARS:
+        if name in known:
+            choices[name] = [known[name]]
+        else:
+            choices[name] = list(RAW.get(name, (True, False)))
+    pools = {
+        "drug_history": (semantics.trial_pool(service, True), semantics.EXTRA_TRIALS),
+        "a1c_history": (semantics.a1c_pool(service), semantics.EXTRA_A1C),
+    }
+    for fact, (pool, extras) in pools.items():
+        stated = known.get(fact, semantics.Stated((), False))
+        sizes = [0] if stated.complete else range(extras + 1)
+        by_reading: dict[Any, tuple[Any, ...]] = {}
+        for size in sizes:
+            for added in combinations_with_replacement(pool, size):
+                records = (*stated.records, *added)
+                reading = (
+                    text.adequate_trials(records, service)
+                    if fact == "drug_history"
+                    else text.current_a1c(records, service)
+                )
+                by_reading.setdefault(reading, records)
+        choices[fact] = list(by_reading.values())
+    return choices
