@@ -15,6 +15,7 @@ frame: the reference date, citing the criterion it decides.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Sequence
+from dataclasses import replace
 
 from policykb.bridge.model.policy import Role, Value
 from policykb.bridge.model.result import ExplanationItem, FrameReason, Status, Verdict
@@ -109,12 +110,47 @@ class Explanations:
         )
         frame = self.frame_decides(verdict) if framed and explanation else {}
         items = []
+        standing: list[str] | None = None
         for fact in explanation:
             if fact in frame:
                 items.append(self.frame_item(fact, known[fact], *frame[fact], verdict))
-            else:
-                items.append(self.explain_item(fact, known[fact], fact in assumed))
+                continue
+            item = self.explain_item(fact, known[fact], fact in assumed)
+            clauses = g.policy.facts[fact].clauses
+            decided = verdict is not Verdict.NEEDS_INFORMATION
+            if decided and len(clauses) > 1 and g.policy.history_of(fact) is not None:
+                if standing is None:
+                    standing = self.standing(explanation, known, verdict)
+                chosen = next((c for c in clauses if c in standing), item.criterion)
+                if chosen != item.criterion:
+                    text = g.policy.criteria[chosen].text
+                    item = replace(item, criterion=chosen, text=text)
+            items.append(item)
         return tuple(items)
+
+    def standing(
+        self, explanation: Sequence[str], known: Assignment, verdict: Verdict
+    ) -> list[str]:
+        """The criteria that, with the explanation's facts alone, stand as the
+        verdict needs (met for covered; not met, or an exclusion met, for not
+        covered), in policy order. A history's record class is read by every
+        criterion whose conditions it meets, so its citation is static only
+        up to this: of those criteria, the explanation cites the first that
+        applies to the case and decides it (the renewal's A1C criterion, not
+        the initial one's)."""
+        g = self.grounding
+        given = {fact: known[fact] for fact in explanation}
+        statuses = g.statuses(g.solve_consequences(g.literals.assumptions(given)))
+        found = []
+        for criterion, status in statuses.items():
+            exclusion = g.policy.criteria[criterion].role is Role.EXCLUSION
+            if verdict is Verdict.COVERED:
+                stands = status is Status.MET and not exclusion
+            else:
+                stands = status is (Status.MET if exclusion else Status.NOT_MET)
+            if stands:
+                found.append(criterion)
+        return found
 
     def frame_item(
         self, fact: str, value: Value, criterion: str, dates: list[str], verdict: Verdict

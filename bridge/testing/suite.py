@@ -14,13 +14,16 @@ A suite file holds a list of cases (or `{policy: ..., cases: [...]}`):
 `expect.explanation`, `expect.cites` and `expect.missing` are optional; when
 given they must match exactly (as sets: the order does not matter). `cites`
 lists the criterion IDs the explanation cites: with an explanation written as
-facts, it pins the reason a denial gives as well.
+facts, it pins the reason a denial gives as well. `missing` names a history
+by its fact name (`a1c_results`) when the verdict still turns on any of its
+record classes: the classes' boolean facts are numbered by the bridge, not
+by the policy's author, so a suite does not name them.
 """
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +32,7 @@ from policykb.bridge.knowledge_base import KnowledgeBase
 from policykb.bridge.loading.case import parse_yaml
 from policykb.bridge.model.case import DEFAULT_POLICY
 from policykb.bridge.model.errors import CaseError, PolicyKBError
+from policykb.bridge.model.policy import Policy
 from policykb.bridge.model.result import Evaluation, json_value, value_words
 
 SUITE_GLOB = "test_*.yaml"
@@ -157,7 +161,9 @@ def _expected_lines(test: CaseTest) -> list[str]:
     return lines
 
 
-def _actual_lines(test: CaseTest, evaluation: Evaluation) -> list[str]:
+def _actual_lines(
+    test: CaseTest, evaluation: Evaluation, missing_names: Iterable[str] = ()
+) -> list[str]:
     lines = [f"verdict: {evaluation.verdict.value}"]
     explanation = test.expect.get("explanation")
     if isinstance(explanation, Mapping):
@@ -172,18 +178,31 @@ def _actual_lines(test: CaseTest, evaluation: Evaluation) -> list[str]:
     if test.expect.get("cites") is not None:
         lines += [f"cites: {c}" for c in sorted({i.criterion for i in evaluation.explanation})]
     if test.expect.get("missing") is not None:
-        lines += [f"missing: {f}" for f in sorted(m.fact for m in evaluation.missing)]
+        lines += [f"missing: {f}" for f in sorted(set(missing_names))]
     return lines
+
+
+def _missing_names(policy: Policy, evaluation: Evaluation) -> list[str]:
+    """The missing facts by the names a suite writes: a history's record
+    classes by the history's name."""
+    names = []
+    for missing in evaluation.missing:
+        history = policy.history_of(missing.fact)
+        names.append(history.name if history is not None else missing.fact)
+    return names
 
 
 def run_test(kb: KnowledgeBase, test: CaseTest) -> CaseTestResult:
     """Evaluate a case test; on failure, a unified diff of expected and actual."""
     try:
         document = {"id": test.name, "policy": test.policy, "facts": test.facts}
-        evaluation = kb.evaluate(document)
+        case = kb.case(document)
+        evaluation = kb.evaluate(case)
+        policy = kb.case_evaluator(case).policy
     except PolicyKBError as error:
         return CaseTestResult(test, False, error=str(error))
-    expected, actual = _expected_lines(test), _actual_lines(test, evaluation)
+    missing = _missing_names(policy, evaluation)
+    expected, actual = _expected_lines(test), _actual_lines(test, evaluation, missing)
     if expected == actual:
         return CaseTestResult(test, True, evaluation=evaluation)
     diff = "\n".join(
