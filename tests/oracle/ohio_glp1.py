@@ -32,8 +32,9 @@ was seen (the alternative not taken in brackets):
   diagnosis other than type 2 diabetes (prediabetes, type 1, obesity, other)
   is outside the labeling ("This does NOT include prediabetes").
 - A preferred drug carries no PA criteria in the formulary (only quantity
-  limits, which are not the verdict): covered when the labeling is met, on an
-  initial request or a renewal alike.
+  limits, which are not the verdict: a quantity limit bounds the quantity
+  dispensed, not whether the drug is covered): covered when the labeling is
+  met, on an initial request or a renewal alike.
 - A non-preferred GLP-1, initial request: PART B's pathway, the vendor's
   application of PART A to GLP-1 requests, decides: question 1000 answered Y
   ("Approve x 365 days") is the only route to approval. Medical necessity
@@ -66,10 +67,16 @@ was seen (the alternative not taken in brackets):
   formulation (if available)": Bydureon BCise is extended-release exenatide,
   whose immediate-release formulation Byetta is on the preferred list, so a
   Bydureon BCise request needs Byetta among the adequate trials.
-- "documented adherence" (both parts' definition of an inadequate clinical
-  response) is one statement for the request (`adherence_documented`).
-  [PART A's "use of two or more drugs concomitantly" is not read: PART B's
-  definition, for GLP-1 requests, leaves it out.]
+- "documented adherence" and "appropriate dose escalation" (both parts'
+  definition of an inadequate clinical response) hold of each trial: a trial
+  without them is no adequate trial. (Before the vocabulary, adherence was
+  one statement for the request; the vocabulary states it per trial, and the
+  adapter follows it: the text's "after at least 120 days of current regimen
+  with documented adherence" speaks of the regimen tried.) A trial on which
+  the A1C goal was reached is no inadequate response ("the inability to
+  reach A1C goal"), so it does not count either (the vocabulary's per-trial
+  `goal_reached`). [PART A's "use of two or more drugs concomitantly" is not
+  read: PART B's definition, for GLP-1 requests, leaves it out.]
 - The inadequate response is "the inability to reach A1C goal (<7%)": the
   goal is reached when the A1C is below it, so an A1C at the goal (7.0) has
   not reached it. The goal is 7% unless "a patient specific A1C goal if less
@@ -170,13 +177,17 @@ LABELED_DIAGNOSIS = "type2_diabetes"
 
 @dataclass(frozen=True)
 class DrugRecord:
-    """One course of a drug: from `start`, `days_supply` days; `maintenance_dose`
-    says the dose reached a maintenance dose (or the record explains why not)."""
+    """One course of a drug: from `start`, `days_supply` days; `adherent`:
+    adherence is documented; `dose_escalated`: the dose reached a maintenance
+    dose (or the record explains why not); `goal_reached`: the A1C goal was
+    reached on it."""
 
     drug: str
     start: date
     days_supply: int
-    maintenance_dose: bool = True
+    adherent: bool = True
+    dose_escalated: bool = True
+    goal_reached: bool = False
 
 
 @dataclass(frozen=True)
@@ -201,13 +212,16 @@ class Case:
     drug_history: tuple[DrugRecord, ...] = ()
     a1c_history: tuple[A1cResult, ...] = ()
     a1c_goal: Decimal | None = None
-    adherence_documented: bool = True
     prior_authorization_on_file: bool = True
     clinical_response_documented: bool = True
     safety_monitoring_documented: bool = True
-    # Read by PART B only to send the request to a pharmacist (see the readings).
+    # Read by PART B only to send the request to a pharmacist, and a review's
+    # outcome: not criteria (see the readings), never read by `decide`.
     medical_necessity_documented: bool = False
     difficult_to_control: bool = False
+    pharmacist_review_approved: bool = False
+    # The formulary's quantity limits: not a criterion (see the readings).
+    within_quantity_limit: bool = True
 
 
 def months_from(day: date, months: int) -> date:
@@ -231,12 +245,15 @@ def trial_start_limit(service: date) -> date:
 
 def adequate_trial(record: DrugRecord, service: date) -> bool:
     """ "an inadequate clinical response of at least 120 days" with a preferred
-    drug, at a maintenance dose, the 120 days passed by the date of service."""
+    drug, the 120 days passed by the date of service, with documented
+    adherence and dose escalation, the goal not reached."""
     return (
         record.drug in PREFERRED
         and record.days_supply >= TRIAL_DAYS
         and record.start <= trial_start_limit(service)
-        and record.maintenance_dose
+        and record.adherent
+        and record.dose_escalated
+        and not record.goal_reached
     )
 
 
@@ -336,10 +353,7 @@ def _step_therapy(get: Get, drug: str) -> bool:
     # PART A: "For non-preferred extended-release formulations: ... its
     # immediate release formulation (if available)"
     immediate = IMMEDIATE_RELEASE.get(drug)
-    if immediate is not None and immediate not in trials:
-        return False
-    # "with documented adherence"
-    return bool(get("adherence_documented"))
+    return immediate is None or immediate in trials
 
 
 def _inadequate_response(get: Get, drug: str, service: date) -> bool:

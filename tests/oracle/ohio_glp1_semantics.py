@@ -28,7 +28,7 @@ Invariants:
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from decimal import Decimal
 from functools import cache
@@ -55,22 +55,32 @@ EXTRA_TRIALS = 3  # three different preferred drugs reach every reading
 EXTRA_A1C = 2  # a later day with two results (a tie) reaches every reading
 # One drug of each kind a criterion tells apart: Byetta (Bydureon BCise's
 # immediate release), another preferred GLP-1, three other preferred drugs
-# (three are needed), a non-preferred drug (never a trial).
-POOL_DRUGS = ("byetta", "trulicity", "metformin_ir", "glipizide", "januvia", "ozempic")
-A1C_VALUES = (Decimal("6.4"), Decimal("6.5"), Decimal("6.9"), Decimal("7.0"))
-GOAL_VALUES = (None, Decimal("6.5"))
+# (three are needed).
+POOL_DRUGS = ("byetta", "trulicity", "metformin_ir", "glipizide", "januvia")
+# Each side of every A1C threshold: the goals 6% and 6.5% (patient-specific)
+# and 7%; and one stand-in per region.
+A1C_VALUES = tuple(Decimal(v) for v in ("5.9", "6.0", "6.4", "6.5", "6.9", "7.0"))
+A1C_STAND_INS = tuple(Decimal(v) for v in ("5.9", "6.0", "6.5", "7.0"))
+GOAL_VALUES = (None, Decimal("6.5"), Decimal("6.0"))  # None: no goal below 7
 
 
-def trial_pool(service: date, maintenance: bool) -> list[text.DrugRecord]:
+def trial_pool(service: date) -> list[text.DrugRecord]:
+    """For each drug, an adequate trial and, for each condition of one, a trial
+    that misses only it (begun a day too late, a day's supply short, without
+    documented adherence, without dose escalation, the goal reached)."""
     limit = text.trial_start_limit(service)
-    doses = (True, False) if maintenance else (True,)
-    return [
-        text.DrugRecord(drug, start, supply, dose)
-        for drug in POOL_DRUGS
-        for start in (limit, limit + timedelta(days=1))
-        for supply in (text.TRIAL_DAYS - 1, text.TRIAL_DAYS)
-        for dose in doses
-    ]
+    pool = []
+    for drug in POOL_DRUGS:
+        adequate = text.DrugRecord(drug, limit, text.TRIAL_DAYS)
+        pool += [
+            adequate,
+            replace(adequate, start=limit + timedelta(days=1)),
+            replace(adequate, days_supply=text.TRIAL_DAYS - 1),
+            replace(adequate, adherent=False),
+            replace(adequate, dose_escalated=False),
+            replace(adequate, goal_reached=True),
+        ]
+    return pool
 
 
 def a1c_pool(service: date) -> list[text.A1cResult]:
@@ -101,8 +111,8 @@ def trials_stand_in(region: TrialsRegion) -> frozenset[str]:
 
 def value_stand_in(value: Decimal) -> Decimal:
     """The stand-in of an A1C value among the thresholds decide compares it
-    with (the ADA goal, and each goal stand-in below it)."""
-    return max((v for v in A1C_VALUES if v <= value), default=A1C_VALUES[0])
+    with (7, and each patient-specific goal below it)."""
+    return max((v for v in A1C_STAND_INS if v <= value), default=A1C_STAND_INS[0])
 
 
 def a1c_region(current: tuple[text.A1cResult, ...], service: date) -> A1cRegion:
@@ -120,10 +130,10 @@ def a1c_stand_in(region: A1cRegion, service: date) -> tuple[text.A1cResult, ...]
 
 
 @cache
-def trial_readings(stated: Stated, service: date, maintenance: bool) -> frozenset[TrialsRegion]:
+def trial_readings(stated: Stated, service: date) -> frozenset[TrialsRegion]:
     if stated.complete:
         return frozenset({trials_region(text.adequate_trials(stated.records, service))})
-    pool = trial_pool(service, maintenance)
+    pool = trial_pool(service)
     return frozenset(
         trials_region(text.adequate_trials((*stated.records, *added), service))
         for size in range(EXTRA_TRIALS + 1)
@@ -147,26 +157,22 @@ def _reading_key(reading: Iterable[Any]) -> tuple[Any, ...]:
     return tuple(sorted(reading, key=repr))
 
 
-# --- the adapter: the vocabulary's facts to the oracle's Case -----------------
+# --- the scalar facts' regions ------------------------------------------------
 
 
 @dataclass(frozen=True)
 class Vocabulary:
-    """How the vocabulary states the oracle's Case.
+    """Which fact states which field of the oracle's Case.
 
-    `scalars` maps a vocabulary fact to the Case field it states, `values` a
-    fact's options to the oracle's values (identity where absent), `fixed`
-    gives each Case field the vocabulary does not state its value (one that
-    never restricts coverage, so the oracle decides as the text would with
-    that statement made), and `histories` names the drug and A1C histories."""
+    `scalars` maps a fact to the Case field it states (its values already in
+    the oracle's terms: `from_vocabulary` converts them), `fixed` gives each
+    Case field no fact states its value, and `drug_history`, `a1c_history`
+    name the two histories."""
 
     scalars: Mapping[str, str]
-    values: Mapping[str, Mapping[Any, Any]]
-    fixed: Mapping[str, Any]
     drug_history: str
     a1c_history: str
-    defaults: Mapping[str, Any]
-    maintenance_field: bool
+    fixed: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def facts(self) -> tuple[str, ...]:
@@ -189,18 +195,22 @@ def scalar_domain(attribute: str) -> tuple[Any, ...]:
 
 
 def scalar_stand_in(attribute: str, value: Any) -> Any:
+    """The stand-in in `scalar_domain` of a Case field's value."""
     if attribute == "requested_drug":
         if value in text.PREFERRED_GLP1:
             return "trulicity"
-        if value in ("bydureon_bcise", "wegovy") or value in text.SEMAGLUTIDES:
-            return value if value not in text.SEMAGLUTIDES else "ozempic"
-        return "mounjaro"
+        if value in text.SEMAGLUTIDES:
+            return "ozempic"
+        return value if value in ("bydureon_bcise", "wegovy") else "mounjaro"
     if attribute == "diagnosis":
         return value if value == text.LABELED_DIAGNOSIS else "other"
     if attribute == "a1c_goal":
-        if value is None or value >= text.ADA_GOAL:
+        goal = text.effective_goal(value)
+        if goal == text.ADA_GOAL:
             return None
-        return value
+        if goal not in GOAL_VALUES:
+            raise ValueError(f"a goal with no region of its own: {value}")
+        return goal
     return value
 
 
@@ -213,11 +223,6 @@ class Oracle:
 
     # -- facts, as the vocabulary states them ---------------------------------
 
-    def to_oracle(self, fact: str, value: Any) -> Any:
-        """A known fact's value in the oracle's terms."""
-        mapping = self.vocabulary.values.get(fact)
-        return mapping.get(value, value) if mapping is not None else value
-
     def options(self, fact: str, known: Mapping[str, Any], service: date) -> tuple[Any, ...]:
         """The stand-ins a fact can take: those of its known value's completions
         (a scalar's one stand-in, a history's readings), or of every value when
@@ -226,13 +231,13 @@ class Oracle:
         unstated = Stated((), False)
         if fact == v.drug_history:
             stated = known.get(fact, unstated)
-            return _reading_key(trial_readings(stated, service, v.maintenance_field))
+            return _reading_key(trial_readings(stated, service))
         if fact == v.a1c_history:
             return _reading_key(a1c_readings(known.get(fact, unstated), service))
         attribute = v.scalars[fact]
         if fact not in known:
             return scalar_domain(attribute)
-        return (scalar_stand_in(attribute, self.to_oracle(fact, known[fact])),)
+        return (scalar_stand_in(attribute, known[fact]),)
 
     def decide(self, get: Get, service: date) -> bool:
         """The text's decision, reading the vocabulary's facts through `get`
@@ -350,10 +355,6 @@ class Oracle:
             else:
                 return candidates
 
-    def with_defaults(self, facts: Mapping[str, Any]) -> dict[str, Any]:
-        """The case's known facts: the vocabulary's defaults for facts it leaves absent."""
-        return {**{f: d for f, d in self.vocabulary.defaults.items() if f not in facts}, **facts}
-
 
 class _Unknown(Exception):
     def __init__(self, fact: str) -> None:
@@ -375,3 +376,103 @@ def _minimal_hitting_sets(family: list[frozenset[str]]) -> set[frozenset[str]]:
         grown |= {h | {e} for h in hitting if not h & members for e in members}
         hitting = {h for h in grown if not any(g < h for g in grown)}
     return hitting
+
+
+# --- the adapter: the glp1-step-therapy vocabulary ---------------------------
+
+POLICY = "glp1-step-therapy"
+REFERENCE_DATE = "date_of_service"
+GLP1 = Vocabulary(
+    scalars={
+        "request_type": "request_type",
+        "requested_drug": "requested_drug",
+        "prescribed_per_labeling": "prescribed_per_labeling",
+        "diagnoses": "diagnosis",
+        "within_quantity_limit": "within_quantity_limit",
+        "a1c_goal": "a1c_goal",
+        "preferred_drug_necessity": "medical_necessity_documented",
+        "difficult_to_control": "difficult_to_control",
+        "pharmacist_review_approved": "pharmacist_review_approved",
+        "approved_authorization_on_file": "prior_authorization_on_file",
+        "clinical_response_documented": "clinical_response_documented",
+        "safety_monitoring_documented": "safety_monitoring_documented",
+    },
+    drug_history="preferred_drug_trials",
+    a1c_history="a1c_results",
+)
+DEFAULTS = {"a1c_goal": "percent_7"}
+GOALS: Mapping[str, Decimal | None] = {
+    "percent_7": None,
+    "percent_6_5": Decimal("6.5"),
+    "percent_6": Decimal("6"),
+}
+# The vocabulary's trial drugs: one option for the formulations of the same
+# active ingredients (metformin IR and ER, ...), which the oracle's formulary
+# lists apart; each option is the oracle's drug of its first formulation.
+TRIAL_DRUGS: Mapping[str, str] = {"metformin": "metformin_ir"}
+TYPE_2_DIABETES = "E11"  # code_set(type_2_diabetes, "E11"): E11 and every code under it
+
+
+def diagnosis_of(codes: Iterable[str]) -> str:
+    """ "glycemic control in type 2 diabetes": a code in E11, or not."""
+    plain = (code.upper().replace(".", "") for code in codes)
+    return text.LABELED_DIAGNOSIS if any(c.startswith(TYPE_2_DIABETES) for c in plain) else "other"
+
+
+def trial_of(record: Mapping[str, Any]) -> text.DrugRecord:
+    return text.DrugRecord(
+        drug=TRIAL_DRUGS.get(record["drug"], record["drug"]),
+        start=date.fromisoformat(record["start"]),
+        days_supply=int(record["days_supply"]),
+        adherent=bool(record["adherent"]),
+        dose_escalated=bool(record["dose_escalated"]),
+        goal_reached=bool(record["goal_reached"]),
+    )
+
+
+def a1c_of(record: Mapping[str, Any]) -> text.A1cResult:
+    return text.A1cResult(date.fromisoformat(record["date"]), Decimal(str(record["value"])))
+
+
+def history_of(value: Any, record: Callable[[Mapping[str, Any]], Any]) -> Stated:
+    """A bare list holds at least its records; {"complete": ..., "records": ...}
+    says whether they are all."""
+    if isinstance(value, Mapping):
+        return Stated(tuple(record(r) for r in value["records"]), bool(value["complete"]))
+    return Stated(tuple(record(r) for r in value), False)
+
+
+def from_vocabulary(facts: Mapping[str, Any]) -> tuple[date, dict[str, Any]]:
+    """A case's facts (as a JSON case states them) as the oracle's: its date of
+    service, and each known fact (the vocabulary's defaults filled in) in the
+    oracle's terms. A fact absent or null is unknown."""
+    stated = {f: v for f, v in facts.items() if v is not None}
+    service = date.fromisoformat(stated.pop(REFERENCE_DATE))
+    stated = {**{f: d for f, d in DEFAULTS.items() if f not in stated}, **stated}
+    known: dict[str, Any] = {}
+    for fact, value in stated.items():
+        if fact == GLP1.drug_history:
+            known[fact] = history_of(value, trial_of)
+        elif fact == GLP1.a1c_history:
+            known[fact] = history_of(value, a1c_of)
+        elif fact == "diagnoses":
+            known[fact] = diagnosis_of(value)
+        elif fact == "a1c_goal":
+            known[fact] = GOALS[value]
+        elif fact in GLP1.scalars:
+            known[fact] = value
+        else:
+            raise ValueError(f"not a fact of the vocabulary: {fact!r}")
+    return service, known
+
+
+def case_of(facts: Mapping[str, Any]) -> text.Case:
+    """The oracle's Case of a complete case (every fact stated, histories complete)."""
+    service, known = from_vocabulary(facts)
+    fields: dict[str, Any] = {GLP1.scalars[f]: v for f, v in known.items() if f in GLP1.scalars}
+    trials, results = known[GLP1.drug_history], known[GLP1.a1c_history]
+    if not (trials.complete and results.complete) or len(fields) != len(GLP1.scalars):
+        raise ValueError("not a complete case")
+    return text.Case(
+        date_of_service=service, drug_history=trials.records, a1c_history=results.records, **fields
+    )
