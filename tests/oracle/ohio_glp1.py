@@ -13,9 +13,10 @@ in `ohio_glp1_semantics.py`.
 Invariants:
 - `covered` reads a drug history only through `adequate_trials` (the set of
   preferred drugs with an adequate trial) and an A1C history only through
-  `current_a1c` (the results of the latest day on or before the date of
-  service): two complete histories with the same readings decide alike, which
-  is what lets the semantics enumerate completions by their readings.
+  `a1c_reading` (the results of the latest day on or before the date of
+  service, and whether there are two or more): two complete histories with
+  the same readings decide alike, which is what lets the semantics
+  enumerate completions by their readings.
 - Every threshold and window is a named constant below, quoted where it is
   stated; no branch reads a fact its sentence does not name.
 
@@ -31,20 +32,25 @@ was seen (the alternative not taken in brackets):
   Every GLP-1 of the class is labeled for type 2 diabetes only, so a
   diagnosis other than type 2 diabetes (prediabetes, type 1, obesity, other)
   is outside the labeling ("This does NOT include prediabetes").
-- A preferred drug carries no PA criteria in the formulary (only quantity
-  limits, which are not the verdict: a quantity limit bounds the quantity
-  dispensed, not whether the drug is covered): covered when the labeling is
-  met, on an initial request or a renewal alike.
+- A preferred drug carries no PA criteria in the formulary: covered when the
+  labeling is met, on an initial request or a renewal alike, and, for
+  Trulicity and Victoza (marked QL: "6 / 84 days", "30.6 / 102 days"), when
+  the quantity requested is within the limit. CHANGED after comparing with
+  the encoding: the first draft read the quantity limits as no part of the
+  verdict; a quantity limit in a formulary bounds what is covered, so a
+  request above it is not covered as requested. Byetta has no limit.
 - A non-preferred GLP-1, initial request: PART B's pathway, the vendor's
   application of PART A to GLP-1 requests, decides: question 1000 answered Y
-  ("Approve x 365 days") is the only route to approval. Medical necessity
-  (1001) and a condition difficult to control (1002) send the request "to
-  MEDREVIEW for a pharmacist to evaluate on a case-by-case basis": the rules
-  do not approve it, so neither changes the verdict here. [PART A alone, read
-  with its **OR** joining the necessity bullet and the trials bullet, would
-  let necessity alone cover; read with the bullets joined by AND, necessity
-  would be required besides the trials. PART B, the later and GLP-1-specific
-  document, approves on the trials alone.]
+  ("Approve x 365 days") approves on the trials alone. Medical necessity
+  (1001) or a condition difficult to control (1002) sends the request "to
+  MEDREVIEW for a pharmacist to evaluate on a case-by-case basis": covered
+  when that review approved it (`pharmacist_review_approved`), not otherwise.
+  CHANGED after seeing the vocabulary and comparing: the first draft, with no
+  fact for the review's outcome, read the review as outside the rules (never
+  covering); with the outcome stated, the pathway's review is a route. [PART
+  A alone, read with its **OR** joining the necessity bullet and the trials
+  bullet, would let necessity alone cover; read with the bullets joined by
+  AND, necessity would be required besides the trials.]
 - The trials, question 1000: "an inadequate clinical response of at least
   120 days with at least three preferred drugs (one of those drug trials must
   be Byetta, Trulicity, or Victoza)". Three DIFFERENT preferred drugs of the
@@ -66,7 +72,8 @@ was seen (the alternative not taken in brackets):
   documentation of an inadequate clinical response with its immediate release
   formulation (if available)": Bydureon BCise is extended-release exenatide,
   whose immediate-release formulation Byetta is on the preferred list, so a
-  Bydureon BCise request needs Byetta among the adequate trials.
+  Bydureon BCise request needs Byetta among the adequate trials, on either
+  route (a "must" of its own, not a part of the three trials).
 - "documented adherence" and "appropriate dose escalation" (both parts'
   definition of an inadequate clinical response) hold of each trial: a trial
   without them is no adequate trial. (Before the vocabulary, adherence was
@@ -92,14 +99,22 @@ was seen (the alternative not taken in brackets):
   Several results on the latest day: the goal counts as reached when any of
   them is below it. [Any result within 6 months at or above the goal; every
   result within 6 months at or above it.]
-- Ozempic and Rybelsus (semaglutide, PART B question 0999): "This does NOT
-  include prediabetes or an A1C <7%": for these two the current A1C must be
-  7 or more whatever the patient-specific goal (so with a goal of 6.5, an A1C
-  of 6.8 is an inadequate response yet outside semaglutide's labeling).
+- Ozempic and Rybelsus (semaglutide, PART B question 0999, asked before the
+  trials and the review): "This does NOT include prediabetes or an A1C <7%":
+  a current A1C (the latest, within 6 months) below 7 denies these two,
+  whatever the patient-specific goal and on either route (so with a goal of
+  6.5, an A1C of 6.8 is an inadequate response yet outside semaglutide's
+  labeling). With no current A1C the floor denies nothing (the trial route
+  needs a current A1C anyway).
 - Subsequent authorization (renewal): PART A's "Must provide documentation of
   patient's clinical response to treatment and ongoing safety monitoring",
-  "Must include current A1C (within last 6 months)" (a current A1C of any
-  value: a renewal documents the response, it need not show failure), PART
+  "Must document ... A1C trends including current value (within last 6
+  months)": two or more A1C results on or before the date of service (a
+  trend; two on one day count), the latest within the last 6 months, of any
+  value (a renewal documents the response, it need not show failure).
+  CHANGED after comparing: the first draft read only "Must include current
+  A1C" (one result); "trends including current value" asks for more than
+  one. PART
   B's "an already approved PA with an authorization number ... is on file",
   and "Must meet all initial clinical criteria", read as the labeling
   criteria (diagnosis, FDA labeling, the semaglutide A1C floor is NOT read
@@ -135,6 +150,7 @@ ADA_GOAL = Decimal("7")  # "inability to reach A1C goal (<7%)"
 PREFERRED_GLP1 = frozenset({"byetta", "trulicity", "victoza"})
 NON_PREFERRED_GLP1 = frozenset({"ozempic", "rybelsus", "mounjaro", "bydureon_bcise", "adlyxin"})
 SEMAGLUTIDES = frozenset({"ozempic", "rybelsus"})  # PART B's 0999 labeling note
+QUANTITY_LIMITED = frozenset({"trulicity", "victoza"})  # "QL" in the Preferred table
 OBESITY_ONLY = frozenset({"wegovy"})  # "Obesity drugs are not covered."
 REQUESTABLE = PREFERRED_GLP1 | NON_PREFERRED_GLP1 | OBESITY_ONLY
 # "For non-preferred extended-release formulations: ... its immediate release
@@ -262,14 +278,24 @@ def adequate_trials(records: Iterable[DrugRecord], service: date) -> frozenset[s
     return frozenset(r.drug for r in records if adequate_trial(r, service))
 
 
-def current_a1c(records: Iterable[A1cResult], service: date) -> tuple[A1cResult, ...]:
-    """The A1C history's reading: the results of the latest day on or before the
-    date of service, lowest value first (empty when there is none)."""
+@dataclass(frozen=True)
+class A1cReading:
+    """What the rules read of an A1C history on a date of service: the results
+    of the latest day on or before it, lowest value first (empty when there is
+    none), and whether two or more results are on or before it (a trend)."""
+
+    latest: tuple[A1cResult, ...]
+    trend: bool
+
+
+def a1c_reading(records: Iterable[A1cResult], service: date) -> A1cReading:
+    """The A1C history's reading (results dated after the date of service are not yet)."""
     past = [r for r in records if r.day <= service]
     if not past:
-        return ()
+        return A1cReading((), False)
     latest = max(r.day for r in past)
-    return tuple(sorted((r for r in past if r.day == latest), key=lambda r: r.value))
+    on_latest = sorted((r for r in past if r.day == latest), key=lambda r: r.value)
+    return A1cReading(tuple(on_latest), len(past) >= 2)
 
 
 def effective_goal(documented: Decimal | None) -> Decimal:
@@ -280,15 +306,21 @@ def effective_goal(documented: Decimal | None) -> Decimal:
     return ADA_GOAL
 
 
-def a1c_is_current(current: tuple[A1cResult, ...], service: date) -> bool:
+def a1c_is_current(reading: A1cReading, service: date) -> bool:
     """ "Must include current A1C (within last 6 months)"."""
-    return bool(current) and current[0].day >= a1c_window_start(service)
+    return bool(reading.latest) and reading.latest[0].day >= a1c_window_start(service)
+
+
+def below_semaglutide_floor(reading: A1cReading, service: date) -> bool:
+    """Semaglutide: "This does NOT include prediabetes or an A1C <7%": the
+    current A1C (the latest result, within 6 months) is below 7."""
+    return a1c_is_current(reading, service) and reading.latest[0].value < ADA_GOAL
 
 
 Get = Callable[[str], Any]
 """Reads one field of a case by its name in `Case` ("requested_drug", ...),
-or one of the histories' readings: "trials" (`adequate_trials`) and "current"
-(`current_a1c`)."""
+or one of the histories' readings: "trials" (`adequate_trials`) and "a1c"
+(`a1c_reading`)."""
 
 
 def covered(case: Case) -> bool:
@@ -296,7 +328,7 @@ def covered(case: Case) -> bool:
     service = case.date_of_service
     readings = {
         "trials": adequate_trials(case.drug_history, service),
-        "current": current_a1c(case.a1c_history, service),
+        "a1c": a1c_reading(case.a1c_history, service),
     }
 
     def get(name: str) -> Any:
@@ -323,48 +355,63 @@ def decide(get: Get, service: date) -> bool:
     if not get("prescribed_per_labeling") or get("diagnosis") != LABELED_DIAGNOSIS:
         return False
     if drug in PREFERRED_GLP1:
-        return True  # a preferred drug: no PA criteria beyond All Authorizations
+        # A preferred drug: no PA criteria; the formulary's quantity limit
+        # ("Trulicity QL ... 6 / 84", "Victoza QL ... 30.6 / 102").
+        return drug not in QUANTITY_LIMITED or bool(get("within_quantity_limit"))
     if get("request_type") == "subsequent":
         return _subsequent(get, service)
-    return _step_therapy(get, drug) and _inadequate_response(get, drug, service)
+    # PART A: "For non-preferred extended-release formulations: must provide
+    # documentation of an inadequate clinical response with its immediate
+    # release formulation (if available)"
+    immediate = IMMEDIATE_RELEASE.get(drug)
+    if immediate is not None and immediate not in get("trials"):
+        return False
+    # PART B 0999 for semaglutide: "This does NOT include ... an A1C <7%"
+    if drug in SEMAGLUTIDES and below_semaglutide_floor(get("a1c"), service):
+        return False
+    if _step_therapy(get) and _inadequate_response(get, service):
+        return True  # PART B 1000: "Y | Approve x 365 days."
+    return _pharmacist_review(get)
 
 
 def _subsequent(get: Get, service: date) -> bool:
     # PART B 1234: "Confirm this is a reauthorization and an already approved PA
     # with an authorization number (NOT an iPA) is on file."
     # PART A: "Must provide documentation of patient's clinical response to
-    # treatment and ongoing safety monitoring"; "Must include current A1C
-    # (within last 6 months)".
-    return bool(
+    # treatment and ongoing safety monitoring"; "Must document A1C goal per ADA
+    # guidelines and A1C trends including current value (within last 6 months)".
+    if not (
         get("prior_authorization_on_file")
         and get("clinical_response_documented")
         and get("safety_monitoring_documented")
-        and a1c_is_current(get("current"), service)
-    )
+    ):
+        return False
+    reading: A1cReading = get("a1c")
+    return reading.trend and a1c_is_current(reading, service)
 
 
-def _step_therapy(get: Get, drug: str) -> bool:
+def _step_therapy(get: Get) -> bool:
     # PART B 1000: "an inadequate clinical response of at least 120 days with
     # at least three preferred drugs (one of those drug trials must be Byetta,
     # Trulicity, or Victoza)"
     trials: frozenset[str] = get("trials")
-    if len(trials) < TRIALS_NEEDED or not trials & PREFERRED_GLP1:
-        return False
-    # PART A: "For non-preferred extended-release formulations: ... its
-    # immediate release formulation (if available)"
-    immediate = IMMEDIATE_RELEASE.get(drug)
-    return immediate is None or immediate in trials
+    return len(trials) >= TRIALS_NEEDED and bool(trials & PREFERRED_GLP1)
 
 
-def _inadequate_response(get: Get, drug: str, service: date) -> bool:
+def _inadequate_response(get: Get, service: date) -> bool:
     # "Must include corrent A1C (within last 6 months)"
-    current: tuple[A1cResult, ...] = get("current")
-    if not a1c_is_current(current, service):
+    reading: A1cReading = get("a1c")
+    if not a1c_is_current(reading, service):
         return False
-    lowest = current[0].value
     # "the inability to reach A1C goal (<7%)"; "a patient specific A1C goal if
     # less than 7%"
-    if lowest < effective_goal(get("a1c_goal")):
+    return reading.latest[0].value >= effective_goal(get("a1c_goal"))
+
+
+def _pharmacist_review(get: Get) -> bool:
+    # PART B 1001: "documentation of medical necessity beyond convenience ..."
+    # and 1002: "a condition that is difficult to control": "Send to MEDREVIEW
+    # for a pharmacist to evaluate on a case-by-case basis", and its outcome.
+    if not (get("medical_necessity_documented") or get("difficult_to_control")):
         return False
-    # Ozempic, Rybelsus: "This does NOT include prediabetes or an A1C <7%"
-    return not (drug in SEMAGLUTIDES and lowest < ADA_GOAL)
+    return bool(get("pharmacist_review_approved"))

@@ -11,7 +11,7 @@ Invariants:
 - A scalar fact ranges over one stand-in per region the TEXT draws
   (`domain`); a known one is its value's stand-in (`region_key`).
 - A history ranges over its readings (`ohio_glp1.adequate_trials`,
-  `ohio_glp1.current_a1c`), each computed by brute force: the stated
+  `ohio_glp1.a1c_reading`), each computed by brute force: the stated
   records plus every multiset of up to `EXTRA_TRIALS` (`EXTRA_A1C`) records
   of a pool holding a record on each side of every boundary the text draws
   (a course of 119 and 120 days, started 120 and 119 days before the date of
@@ -90,7 +90,7 @@ def a1c_pool(service: date) -> list[text.A1cResult]:
 
 
 TrialsRegion = tuple[int, bool, bool]  # (trials, up to three; a preferred GLP-1; Byetta)
-A1cRegion = tuple[bool, Decimal | None]  # (current; the lowest value's stand-in)
+A1cRegion = tuple[bool, Decimal | None, bool]  # (current; its lowest value's stand-in; a trend)
 
 
 def trials_region(trials: frozenset[str]) -> TrialsRegion:
@@ -115,18 +115,21 @@ def value_stand_in(value: Decimal) -> Decimal:
     return max((v for v in A1C_STAND_INS if v <= value), default=A1C_STAND_INS[0])
 
 
-def a1c_region(current: tuple[text.A1cResult, ...], service: date) -> A1cRegion:
-    if not text.a1c_is_current(current, service):
-        return (False, None)
-    return (True, value_stand_in(current[0].value))
+def a1c_region(reading: text.A1cReading, service: date) -> A1cRegion:
+    if not text.a1c_is_current(reading, service):
+        return (False, None, reading.trend)
+    return (True, value_stand_in(reading.latest[0].value), reading.trend)
 
 
-def a1c_stand_in(region: A1cRegion, service: date) -> tuple[text.A1cResult, ...]:
-    current, value = region
+def a1c_stand_in(region: A1cRegion, service: date) -> text.A1cReading:
+    """A reading in the region (a stale latest result dated before the window)."""
+    current, value, trend = region
     if not current:
-        return ()
+        stale = text.a1c_window_start(service) - timedelta(days=1)
+        latest = (text.A1cResult(stale, A1C_STAND_INS[-1]),) if trend else ()
+        return text.A1cReading(latest, trend)
     assert value is not None
-    return (text.A1cResult(service, value),)
+    return text.A1cReading((text.A1cResult(service, value),), trend)
 
 
 @cache
@@ -144,10 +147,10 @@ def trial_readings(stated: Stated, service: date) -> frozenset[TrialsRegion]:
 @cache
 def a1c_readings(stated: Stated, service: date) -> frozenset[A1cRegion]:
     if stated.complete:
-        return frozenset({a1c_region(text.current_a1c(stated.records, service), service)})
+        return frozenset({a1c_region(text.a1c_reading(stated.records, service), service)})
     pool = a1c_pool(service)
     return frozenset(
-        a1c_region(text.current_a1c((*stated.records, *added), service), service)
+        a1c_region(text.a1c_reading((*stated.records, *added), service), service)
         for size in range(EXTRA_A1C + 1)
         for added in combinations_with_replacement(pool, size)
     )
@@ -182,9 +185,10 @@ class Vocabulary:
 def scalar_domain(attribute: str) -> tuple[Any, ...]:
     """One value per region the text draws, of a Case field."""
     if attribute == "requested_drug":
-        # preferred GLP-1, Bydureon BCise (needs Byetta), a semaglutide (the
-        # A1C floor), another non-preferred GLP-1, Wegovy
-        return ("trulicity", "bydureon_bcise", "ozempic", "mounjaro", "wegovy")
+        # a preferred GLP-1 with a quantity limit, Byetta (none), Bydureon
+        # BCise (needs Byetta), a semaglutide (the A1C floor), another
+        # non-preferred GLP-1, Wegovy
+        return ("trulicity", "byetta", "bydureon_bcise", "ozempic", "mounjaro", "wegovy")
     if attribute == "request_type":
         return ("initial", "subsequent")
     if attribute == "diagnosis":
@@ -197,8 +201,10 @@ def scalar_domain(attribute: str) -> tuple[Any, ...]:
 def scalar_stand_in(attribute: str, value: Any) -> Any:
     """The stand-in in `scalar_domain` of a Case field's value."""
     if attribute == "requested_drug":
-        if value in text.PREFERRED_GLP1:
+        if value in text.QUANTITY_LIMITED:
             return "trulicity"
+        if value in text.PREFERRED_GLP1:
+            return "byetta"
         if value in text.SEMAGLUTIDES:
             return "ozempic"
         return value if value in ("bydureon_bcise", "wegovy") else "mounjaro"
@@ -248,7 +254,7 @@ class Oracle:
         def read(attribute: str) -> Any:
             if attribute == "trials":
                 return trials_stand_in(get(v.drug_history))
-            if attribute == "current":
+            if attribute == "a1c":
                 return a1c_stand_in(get(v.a1c_history), service)
             if attribute in by_attribute:
                 return get(by_attribute[attribute])

@@ -9,7 +9,9 @@ histories); the comparisons with the encoding follow.
 
 from __future__ import annotations
 
+import os
 import random
+from collections.abc import Iterable
 from dataclasses import replace
 from datetime import date, timedelta
 from decimal import Decimal
@@ -18,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from policykb.bridge import KnowledgeBase
 from tests.oracle import ohio_glp1 as text
 from tests.oracle import ohio_glp1_semantics as semantics
 
@@ -163,11 +166,23 @@ def test_drugs_diagnosis_labeling_and_renewals() -> None:
     for kind in ("initial", "subsequent"):
         assert text.covered(base_case(service, requested_drug="byetta", request_type=kind, **bare))
     assert not text.covered(base_case(service, requested_drug="byetta", diagnosis="other"))
-    # A renewal: its documentation and a current A1C of any value; no trials.
+    # Trulicity and Victoza within their quantity limits; Byetta has none.
+    for drug, covered in (("trulicity", False), ("victoza", False), ("byetta", True)):
+        limited = base_case(service, requested_drug=drug, within_quantity_limit=False)
+        assert text.covered(limited) is covered
+    # A renewal: its documentation and an A1C trend (two results or more), the
+    # latest within 6 months, of any value; no trials.
     renewal = base_case(
-        service, request_type="subsequent", drug_history=(), a1c_history=(a1c(service, "6.1"),)
+        service,
+        request_type="subsequent",
+        drug_history=(),
+        a1c_history=(a1c(service, "6.1"), a1c(date(2020, 1, 1), "9")),
     )
     assert text.covered(renewal)
+    assert not text.covered(replace(renewal, a1c_history=(a1c(service, "6.1"),)))
+    assert text.covered(replace(renewal, a1c_history=(a1c(service, "6.1"), a1c(service, "6.3"))))
+    later = service + timedelta(days=1)
+    assert not text.covered(replace(renewal, a1c_history=(a1c(service, "6.1"), a1c(later, "6"))))
     for fact in (
         "prior_authorization_on_file",
         "clinical_response_documented",
@@ -175,11 +190,24 @@ def test_drugs_diagnosis_labeling_and_renewals() -> None:
     ):
         assert not text.covered(replace(renewal, **{fact: False}))
     stale = text.a1c_window_start(service) - timedelta(days=1)
-    assert not text.covered(replace(renewal, a1c_history=(a1c(stale, "6"),)))
-    # Necessity and a condition difficult to control go to a pharmacist, not to approval.
-    denied = base_case(service, drug_history=())
-    assert not text.covered(replace(denied, medical_necessity_documented=True))
-    assert not text.covered(replace(denied, difficult_to_control=True))
+    assert not text.covered(replace(renewal, a1c_history=(a1c(stale, "6"), a1c(stale, "7"))))
+    # Necessity or a condition difficult to control: covered when the pharmacist's
+    # review approved it (no trials, no A1C needed), never on the review alone.
+    denied = base_case(service, drug_history=(), a1c_history=(), pharmacist_review_approved=True)
+    assert not text.covered(denied)
+    assert text.covered(replace(denied, medical_necessity_documented=True))
+    assert text.covered(replace(denied, difficult_to_control=True))
+    assert not text.covered(
+        replace(denied, difficult_to_control=True, pharmacist_review_approved=False)
+    )
+    # On that route too: Bydureon BCise needs Byetta; semaglutide no current A1C below 7.
+    reviewed = replace(denied, medical_necessity_documented=True)
+    assert not text.covered(replace(reviewed, requested_drug="bydureon_bcise"))
+    assert not text.covered(replace(reviewed, a1c_history=(a1c(service, "6.9"),)))
+    assert text.covered(replace(reviewed, a1c_history=(a1c(stale, "6.9"),)))
+    assert text.covered(
+        replace(reviewed, requested_drug="mounjaro", a1c_history=(a1c(service, "6.9"),))
+    )
     with pytest.raises(ValueError, match="before 2024-01-01"):
         text.covered(base_case(date(2023, 12, 31)))
 
@@ -364,7 +392,7 @@ def _raw_completions(known: dict[str, Any], service: date) -> dict[str, list[Any
                 reading = (
                     text.adequate_trials(records, service)
                     if fact == "drug_history"
-                    else text.current_a1c(records, service)
+                    else text.a1c_reading(records, service)
                 )
                 by_reading.setdefault(reading, records)
         choices[fact] = list(by_reading.values())
@@ -394,3 +422,282 @@ def test_the_explanations_are_every_minimal_sufficient_set() -> None:
         if target == "needs_information":
             minimal = {frozenset()}
         assert oracle.explanations(known, service) == minimal
+
+
+# -- the encoding against the oracle --------------------------------------------------------
+
+POLICY = semantics.POLICY
+GLP1 = semantics.Oracle(semantics.GLP1)
+FACTS = semantics.GLP1.facts
+TRIAL_DRUG_OPTIONS = [
+    "acarbose",
+    "byetta",
+    "farxiga",
+    "glimepiride",
+    "glipizide",
+    "glipizide_metformin",
+    "glyburide",
+    "glyburide_metformin",
+    "invokamet",
+    "invokana",
+    "janumet",
+    "januvia",
+    "jardiance",
+    "jentadueto",
+    "metformin",
+    "miglitol",
+    "nateglinide",
+    "pioglitazone",
+    "pioglitazone_metformin",
+    "repaglinide",
+    "repaglinide_metformin",
+    "synjardy",
+    "tradjenta",
+    "trulicity",
+    "victoza",
+    "xigduo_xr",
+]
+DIAGNOSES = (["E11.9"], ["I10", "E11.65"], ["R73.03"], ["E10.9"], [])
+LAST_DAY = date(2030, 12, 31)
+EXAMPLES = int(os.environ.get("OHIO_GLP1_EXAMPLES", "30"))
+SAMPLED_PER_DAY = int(os.environ.get("OHIO_GLP1_SAMPLED", "60"))
+# The values that can lead to coverage are drawn more often than the others
+# (a uniform draw almost never meets every criterion at once).
+LEANING: dict[str, tuple[Any, ...]] = {
+    "request_type": ("initial",) * 3 + ("subsequent",),
+    "prescribed_per_labeling": (True,) * 5 + (False,),
+    "within_quantity_limit": (True,) * 3 + (False,),
+    "a1c_goal": ("percent_7", "percent_7", "percent_6_5", "percent_6"),
+    "preferred_drug_necessity": (False, False, True),
+    "difficult_to_control": (False, False, True),
+    "pharmacist_review_approved": (False, True),
+    "approved_authorization_on_file": (True,) * 3 + (False,),
+    "clinical_response_documented": (True,) * 3 + (False,),
+    "safety_monitoring_documented": (True,) * 3 + (False,),
+}
+
+
+@pytest.fixture(scope="module")
+def knowledge() -> KnowledgeBase:
+    kb = KnowledgeBase()
+    if POLICY not in kb.policy_names():
+        pytest.skip(f"the policy {POLICY} is not in this knowledge base")
+    return kb
+
+
+def edge_trial(service: date, draw: random.Random) -> dict[str, Any]:
+    """A trial record near the text's edges: a start around 120 days before the
+    date of service, 119-121 days' supply (or far from them), the flags."""
+    limit = text.trial_start_limit(service)
+    start = limit + timedelta(days=draw.choice((-400, -30, -1, 0, 0, 1, 2, 150)))
+    return {
+        "drug": draw.choice(("byetta", "trulicity", "victoza", *TRIAL_DRUG_OPTIONS)),
+        "start": start.isoformat(),
+        "days_supply": draw.choice((30, 119, 120, 120, 121, 400)),
+        "adherent": draw.random() < 0.85,
+        "dose_escalated": draw.random() < 0.85,
+        "goal_reached": draw.random() < 0.15,
+    }
+
+
+def edge_a1c(service: date, draw: random.Random) -> dict[str, Any]:
+    """An A1C around the window's first day or the date of service, its value
+    around 6, 6.5 and 7."""
+    around = draw.choice((text.a1c_window_start(service), service))
+    day = around + timedelta(days=draw.choice((-60, -1, -1, 0, 0, 1, 20)))
+    value = draw.choice((5.5, 5.9, 6.0, 6.4, 6.5, 6.9, 6.99, 7.0, 7.0, 7.01, 8.2, 11.0))
+    return {"date": day.isoformat(), "value": value}
+
+
+def meeting(service: date, draw: random.Random) -> dict[str, Any]:
+    """A case that some route covers (by the oracle's reading): an initial
+    non-preferred request after three trials, a preferred drug, or a renewal."""
+    limit = text.trial_start_limit(service)
+    first = draw.choice(("byetta", "trulicity", "victoza"))
+    trials = [
+        {
+            "drug": drug,
+            "start": (limit - timedelta(days=draw.choice((0, 0, 40)))).isoformat(),
+            "days_supply": draw.choice((120, 180)),
+            "adherent": True,
+            "dose_escalated": True,
+            "goal_reached": False,
+        }
+        for drug in (first, *draw.sample(("metformin", "glipizide", "januvia", "jardiance"), 2))
+    ]
+    window = text.a1c_window_start(service)
+    return {
+        "request_type": draw.choice(("initial", "initial", "subsequent")),
+        "requested_drug": draw.choice(sorted(text.REQUESTABLE - {"wegovy"})),
+        "prescribed_per_labeling": True,
+        "diagnoses": ["E11.9"],
+        "within_quantity_limit": True,
+        "a1c_goal": "percent_7",
+        "preferred_drug_necessity": False,
+        "difficult_to_control": False,
+        "pharmacist_review_approved": False,
+        "approved_authorization_on_file": True,
+        "clinical_response_documented": True,
+        "safety_monitoring_documented": True,
+        "preferred_drug_trials": {"complete": True, "records": trials},
+        "a1c_results": {
+            "complete": True,
+            "records": [{"date": draw.choice((window, service)).isoformat(), "value": 7.4}],
+        },
+    }
+
+
+def raw_value(fact: str, service: date, draw: random.Random) -> Any:
+    if fact in LEANING:
+        return draw.choice(LEANING[fact])
+    if fact == "requested_drug":
+        return draw.choice(sorted(text.REQUESTABLE))
+    if fact == "diagnoses":
+        return list(draw.choice(DIAGNOSES))
+    records = [
+        edge_trial(service, draw) if fact == "preferred_drug_trials" else edge_a1c(service, draw)
+        for _ in range(draw.randint(0, 4))
+    ]
+    return {"complete": True, "records": records}
+
+
+def complete_scenario(service: date, draw: random.Random, n: int) -> dict[str, Any]:
+    """Every fact stated, histories complete: a third drawn fact by fact, the
+    rest from a covered route with one to three facts (or records) redrawn."""
+    if n % 3 == 0:
+        return {f: raw_value(f, service, draw) for f in FACTS}
+    scenario = meeting(service, draw)
+    for fact in draw.sample(FACTS, draw.randint(1, 3)):
+        if (
+            fact in (GLP1.vocabulary.drug_history, GLP1.vocabulary.a1c_history)
+            and draw.random() < 0.6
+        ):
+            records = list(scenario[fact]["records"])
+            new = edge_trial if fact == "preferred_drug_trials" else edge_a1c
+            records[draw.randrange(len(records))] = new(service, draw)
+            scenario[fact] = {"complete": True, "records": records}
+        else:
+            scenario[fact] = raw_value(fact, service, draw)
+    return scenario
+
+
+def document(facts: dict[str, Any], service: date) -> dict[str, Any]:
+    return {"policy": POLICY, "facts": {**facts, semantics.REFERENCE_DATE: service.isoformat()}}
+
+
+def verdict_of_the_encoding(knowledge: KnowledgeBase, facts: dict[str, Any], service: date) -> str:
+    evaluator = knowledge.evaluator(POLICY)
+    known, _ = evaluator.known_facts(knowledge.case(document(facts, service)))
+    return evaluator.for_known(known).verdict_of(known).value
+
+
+def oracle_verdict(facts: dict[str, Any], service: date) -> str:
+    _, known = semantics.from_vocabulary(document(facts, service)["facts"])
+    return GLP1.verdict(known, service)
+
+
+def service_day(draw: random.Random, n: int) -> date:
+    if n % 2:
+        return SERVICE_DAYS[n // 2 % len(SERVICE_DAYS)]
+    return text.FIRST_DAY + timedelta(days=draw.randint(0, (LAST_DAY - text.FIRST_DAY).days))
+
+
+def partial_case(draw: random.Random, n: int) -> tuple[dict[str, Any], date]:
+    """A complete scenario with a few facts left out (or many), each history
+    stated complete, as a bare list (at least these records, perhaps fewer
+    than the scenario's) or left out."""
+    service = service_day(draw, n)
+    facts = complete_scenario(service, draw, n)
+    for history in (GLP1.vocabulary.drug_history, GLP1.vocabulary.a1c_history):
+        records = facts[history]["records"]
+        form = draw.choice(("complete", "partial", "partial", "unknown"))
+        if form == "partial":
+            facts[history] = draw.sample(records, draw.randint(0, len(records)))
+        elif form == "unknown":
+            del facts[history]
+    scalars = list(GLP1.vocabulary.scalars)
+    few = draw.random() < 0.6
+    for fact in draw.sample(scalars, draw.randint(0, 3) if few else draw.randint(4, 10)):
+        del facts[fact]
+    return facts, service
+
+
+def collapsed(evaluator: Any, facts: Iterable[str]) -> frozenset[str]:
+    """Fact names, each history's class facts named by their history, the
+    date of service (stated in every case, never changed) left out."""
+    names = set()
+    for fact in facts:
+        history = evaluator.policy.history_of(fact)
+        names.add(history.name if history is not None else fact)
+    return frozenset(names - {semantics.REFERENCE_DATE})
+
+
+def minimal(sets: Iterable[frozenset[str]]) -> set[frozenset[str]]:
+    found = set(sets)
+    return {s for s in found if not any(t < s for t in found)}
+
+
+def compare(knowledge: KnowledgeBase, facts: dict[str, Any], service: date) -> list[str]:
+    """The differences between the encoding and the oracle on one case: verdict,
+    missing facts, and minimal explanations at the facts' level (a minimal
+    explanation of whole facts is a minimal one among the encoding's, each
+    history's claims taken as the history)."""
+    evaluator = knowledge.evaluator(POLICY)
+    case = knowledge.case(document(facts, service))
+    answer = knowledge.why(case)
+    _, known = semantics.from_vocabulary(document(facts, service)["facts"])
+    verdict = GLP1.verdict(known, service)
+    if answer.verdict.value != verdict:
+        return [f"verdict: encoding {answer.verdict.value}, oracle {verdict}"]
+    differences = []
+    missing = collapsed(evaluator, (m.fact for m in answer.missing))
+    expected = GLP1.missing(known, service)
+    if missing != expected:
+        differences.append(f"missing: encoding {sorted(missing)}, oracle {sorted(expected)}")
+    found = minimal(collapsed(evaluator, (i.fact for i in e)) for e in answer.explanations)
+    wanted = GLP1.explanations(known, service)
+    if found != wanted:
+        differences.append(
+            f"explanations: encoding {sorted(map(sorted, found))}, "
+            f"oracle {sorted(map(sorted, wanted))}"
+        )
+    return differences
+
+
+def test_partial_cases_agree_with_the_oracle(knowledge: KnowledgeBase) -> None:
+    """EXAMPLES partial cases (seeded): verdict, missing facts and minimal
+    explanations of the encoding are the oracle's."""
+    draw = random.Random(2930)
+    disagreements = []
+    verdicts = []
+    for n in range(EXAMPLES):
+        facts, service = partial_case(draw, n)
+        differences = compare(knowledge, facts, service)
+        verdicts.append(oracle_verdict(facts, service))
+        if differences:
+            disagreements.append((service.isoformat(), facts, differences))
+    assert not disagreements, f"{len(disagreements)} of {EXAMPLES}: {disagreements[:3]}"
+    assert set(verdicts) == {"covered", "not_covered", "needs_information"}
+
+
+@pytest.mark.parametrize("service", SERVICE_DAYS, ids=str)
+def test_an_even_sample_of_complete_scenarios_agrees_with_the_oracle(
+    knowledge: KnowledgeBase, service: date
+) -> None:
+    """SAMPLED_PER_DAY complete scenarios per date of service (seeded): a third
+    drawn fact by fact, the rest a covered route with one to three facts or
+    records redrawn around the text's edges."""
+    draw = random.Random(service.toordinal())
+    disagreements = []
+    covered = 0
+    for n in range(SAMPLED_PER_DAY):
+        facts = complete_scenario(service, draw, n)
+        decision = text.covered(semantics.case_of(document(facts, service)["facts"]))
+        covered += decision
+        expected = "covered" if decision else "not_covered"
+        assert oracle_verdict(facts, service) == expected
+        got = verdict_of_the_encoding(knowledge, facts, service)
+        if got != expected:
+            disagreements.append((facts, got, expected))
+    assert not disagreements, f"{len(disagreements)} disagreements, first {disagreements[:3]}"
+    assert 0 < covered < SAMPLED_PER_DAY
