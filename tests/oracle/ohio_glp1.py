@@ -282,10 +282,13 @@ def adequate_trials(records: Iterable[DrugRecord], service: date) -> frozenset[s
 class A1cReading:
     """What the rules read of an A1C history on a date of service: the results
     of the latest day on or before it, lowest value first (empty when there is
-    none), and whether two or more results are on or before it (a trend)."""
+    none); whether two or more results are on or before it (a trend); and the
+    lowest value within the 6-month window (None when none is: read only by
+    the encoding's alternative reading, `Readings.every_a1c_in_window`)."""
 
     latest: tuple[A1cResult, ...]
     trend: bool
+    window_lowest: Decimal | None = None
 
 
 def a1c_reading(records: Iterable[A1cResult], service: date) -> A1cReading:
@@ -295,7 +298,27 @@ def a1c_reading(records: Iterable[A1cResult], service: date) -> A1cReading:
         return A1cReading((), False)
     latest = max(r.day for r in past)
     on_latest = sorted((r for r in past if r.day == latest), key=lambda r: r.value)
-    return A1cReading(tuple(on_latest), len(past) >= 2)
+    window = [r.value for r in past if r.day >= a1c_window_start(service)]
+    return A1cReading(tuple(on_latest), len(past) >= 2, min(window, default=None))
+
+
+@dataclass(frozen=True)
+class Readings:
+    """The two readings on which this oracle and the encoding differ (see the
+    module's docstring): this oracle's by default; the encoding's with both
+    switched, used only to tell a known disagreement from a new one.
+
+    - `semaglutide_floor`: a current A1C below 7 denies Ozempic and Rybelsus.
+    - `every_a1c_in_window`: the goal counts as not reached when every A1C
+      result within the 6-month window is at or above it (and one is there),
+      rather than when the latest result is."""
+
+    semaglutide_floor: bool = True
+    every_a1c_in_window: bool = False
+
+
+TEXT = Readings()
+ENCODING = Readings(semaglutide_floor=False, every_a1c_in_window=True)
 
 
 def effective_goal(documented: Decimal | None) -> Decimal:
@@ -323,21 +346,21 @@ or one of the histories' readings: "trials" (`adequate_trials`) and "a1c"
 (`a1c_reading`)."""
 
 
-def covered(case: Case) -> bool:
+def covered(case: Case, readings: Readings = TEXT) -> bool:
     """Coverage of one complete case."""
     service = case.date_of_service
-    readings = {
+    histories = {
         "trials": adequate_trials(case.drug_history, service),
         "a1c": a1c_reading(case.a1c_history, service),
     }
 
     def get(name: str) -> Any:
-        return readings[name] if name in readings else getattr(case, name)
+        return histories[name] if name in histories else getattr(case, name)
 
-    return decide(get, service)
+    return decide(get, service, readings)
 
 
-def decide(get: Get, service: date) -> bool:
+def decide(get: Get, service: date, readings: Readings = TEXT) -> bool:
     """Coverage of a case on a date of service, reading each field through `get`
     only when the branch it is on needs it (short-circuit), so that a partial
     case's completions can be enumerated as a decision tree."""
@@ -367,9 +390,13 @@ def decide(get: Get, service: date) -> bool:
     if immediate is not None and immediate not in get("trials"):
         return False
     # PART B 0999 for semaglutide: "This does NOT include ... an A1C <7%"
-    if drug in SEMAGLUTIDES and below_semaglutide_floor(get("a1c"), service):
+    if (
+        readings.semaglutide_floor
+        and drug in SEMAGLUTIDES
+        and below_semaglutide_floor(get("a1c"), service)
+    ):
         return False
-    if _step_therapy(get) and _inadequate_response(get, service):
+    if _step_therapy(get) and _inadequate_response(get, service, readings):
         return True  # PART B 1000: "Y | Approve x 365 days."
     return _pharmacist_review(get)
 
@@ -398,14 +425,16 @@ def _step_therapy(get: Get) -> bool:
     return len(trials) >= TRIALS_NEEDED and bool(trials & PREFERRED_GLP1)
 
 
-def _inadequate_response(get: Get, service: date) -> bool:
+def _inadequate_response(get: Get, service: date, readings: Readings) -> bool:
     # "Must include corrent A1C (within last 6 months)"
     reading: A1cReading = get("a1c")
     if not a1c_is_current(reading, service):
         return False
     # "the inability to reach A1C goal (<7%)"; "a patient specific A1C goal if
     # less than 7%"
-    return reading.latest[0].value >= effective_goal(get("a1c_goal"))
+    value = reading.window_lowest if readings.every_a1c_in_window else reading.latest[0].value
+    assert value is not None
+    return value >= effective_goal(get("a1c_goal"))
 
 
 def _pharmacist_review(get: Get) -> bool:

@@ -90,7 +90,8 @@ def a1c_pool(service: date) -> list[text.A1cResult]:
 
 
 TrialsRegion = tuple[int, bool, bool]  # (trials, up to three; a preferred GLP-1; Byetta)
-A1cRegion = tuple[bool, Decimal | None, bool]  # (current; its lowest value's stand-in; a trend)
+# (current; its lowest value's stand-in; a trend; the window's lowest value's stand-in)
+A1cRegion = tuple[bool, Decimal | None, bool, Decimal | None]
 
 
 def trials_region(trials: frozenset[str]) -> TrialsRegion:
@@ -116,20 +117,22 @@ def value_stand_in(value: Decimal) -> Decimal:
 
 
 def a1c_region(reading: text.A1cReading, service: date) -> A1cRegion:
+    lowest = reading.window_lowest
+    in_window = None if lowest is None else value_stand_in(lowest)
     if not text.a1c_is_current(reading, service):
-        return (False, None, reading.trend)
-    return (True, value_stand_in(reading.latest[0].value), reading.trend)
+        return (False, None, reading.trend, in_window)
+    return (True, value_stand_in(reading.latest[0].value), reading.trend, in_window)
 
 
 def a1c_stand_in(region: A1cRegion, service: date) -> text.A1cReading:
     """A reading in the region (a stale latest result dated before the window)."""
-    current, value, trend = region
+    current, value, trend, in_window = region
     if not current:
         stale = text.a1c_window_start(service) - timedelta(days=1)
         latest = (text.A1cResult(stale, A1C_STAND_INS[-1]),) if trend else ()
-        return text.A1cReading(latest, trend)
+        return text.A1cReading(latest, trend, in_window)
     assert value is not None
-    return text.A1cReading((text.A1cResult(service, value),), trend)
+    return text.A1cReading((text.A1cResult(service, value),), trend, in_window)
 
 
 @cache
@@ -223,8 +226,9 @@ def scalar_stand_in(attribute: str, value: Any) -> Any:
 class Oracle:
     """The three-valued semantics of the text over one vocabulary."""
 
-    def __init__(self, vocabulary: Vocabulary) -> None:
+    def __init__(self, vocabulary: Vocabulary, readings: text.Readings = text.TEXT) -> None:
         self.vocabulary = vocabulary
+        self.readings = readings
         self._verdicts: dict[tuple[Any, ...], str] = {}
 
     # -- facts, as the vocabulary states them ---------------------------------
@@ -260,7 +264,7 @@ class Oracle:
                 return get(by_attribute[attribute])
             return v.fixed[attribute]
 
-        return text.decide(read, service)
+        return text.decide(read, service, self.readings)
 
     # -- the semantics ---------------------------------------------------------
 
@@ -336,30 +340,36 @@ class Oracle:
     def explanations(self, known: Mapping[str, Any], service: date) -> set[frozenset[str]]:
         """Every minimal explanation: sets of known facts that alone (all else
         unknown) give the case's verdict, no proper subset of which does. A
-        needs_information case has only the empty one. Found by duality: the
-        minimal sufficient sets are the minimal hitting sets of the complements
-        of the maximal insufficient sets."""
+        needs_information case has only the empty one."""
         target = self.verdict(known, service)
         if target == "needs_information":
             return {frozenset()}
-        everything = frozenset(known)
+        return minimal_sufficient_sets(
+            frozenset(known),
+            lambda subset: self.verdict({f: known[f] for f in subset}, service) == target,
+        )
 
-        def sufficient(subset: frozenset[str]) -> bool:
-            return self.verdict({f: known[f] for f in subset}, service) == target
 
-        insufficient: list[frozenset[str]] = []
-        while True:
-            candidates = _minimal_hitting_sets([everything - u for u in insufficient])
-            for candidate in sorted(candidates, key=sorted):
-                if not sufficient(candidate):
-                    grown = set(candidate)
-                    for fact in sorted(everything - candidate):
-                        if not sufficient(frozenset(grown | {fact})):
-                            grown.add(fact)
-                    insufficient.append(frozenset(grown))
-                    break
-            else:
-                return candidates
+def minimal_sufficient_sets(
+    everything: frozenset[str], sufficient: Callable[[frozenset[str]], bool]
+) -> set[frozenset[str]]:
+    """Every minimal subset of `everything` that is `sufficient` (a property
+    that holds of every superset of a set it holds of). By duality: the
+    minimal sufficient sets are the minimal hitting sets of the complements of
+    the maximal insufficient sets, found one at a time."""
+    insufficient: list[frozenset[str]] = []
+    while True:
+        candidates = _minimal_hitting_sets([everything - u for u in insufficient])
+        for candidate in sorted(candidates, key=sorted):
+            if not sufficient(candidate):
+                grown = set(candidate)
+                for fact in sorted(everything - candidate):
+                    if not sufficient(frozenset(grown | {fact})):
+                        grown.add(fact)
+                insufficient.append(frozenset(grown))
+                break
+        else:
+            return candidates
 
 
 class _Unknown(Exception):

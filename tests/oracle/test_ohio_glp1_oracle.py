@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import random
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import replace
 from datetime import date, timedelta
@@ -291,10 +292,17 @@ def known_facts(case: text.Case, complete: bool = True) -> dict[str, Any]:
     return facts
 
 
-def test_each_complete_case_decides_as_its_regions_do() -> None:
+READINGS = pytest.mark.parametrize(
+    "readings", [text.TEXT, text.ENCODING], ids=["text", "encodings"]
+)
+
+
+@READINGS
+def test_each_complete_case_decides_as_its_regions_do(readings: text.Readings) -> None:
     """A complete case's verdict over the regions' stand-ins is its own decision
-    (raw drugs, goals, A1C values and dates around every edge)."""
-    oracle = semantics.Oracle(OWN)
+    (raw drugs, goals, A1C values and dates around every edge), under the
+    oracle's readings and under the encoding's where they differ."""
+    oracle = semantics.Oracle(OWN, readings)
     draw = random.Random(29)
     decisions = set()
     for n in range(600):
@@ -304,19 +312,22 @@ def test_each_complete_case_decides_as_its_regions_do() -> None:
             case = replace(
                 base_case(service), **{f: getattr(case, f) for f in draw.sample(SCALARS, 2)}
             )
-        decision = text.covered(case)
+        decision = text.covered(case, readings)
         decisions.add(decision)
         expected = "covered" if decision else "not_covered"
         assert oracle.verdict(known_facts(case), service) == expected, case
     assert decisions == {True, False}
 
 
-def test_the_enumeration_equals_the_plain_product_over_completions() -> None:
+@READINGS
+def test_the_enumeration_equals_the_plain_product_over_completions(
+    readings: text.Readings,
+) -> None:
     """Verdict and missing facts of partial cases (scalars unknown, histories
     partial or unknown) equal those of the plain product: every raw value of
     each unknown scalar, every completion of each history (its records plus
     any multiset of the pool's), each decided by `covered` itself."""
-    oracle = semantics.Oracle(OWN)
+    oracle = semantics.Oracle(OWN, readings)
     draw = random.Random(30)
     verdicts = set()
     for n in range(12):
@@ -344,7 +355,7 @@ def test_the_enumeration_equals_the_plain_product_over_completions() -> None:
             chosen = dict(zip(names, values, strict=True))
             trials, results = chosen.pop("drug_history"), chosen.pop("a1c_history")
             return text.covered(
-                text.Case(service, drug_history=trials, a1c_history=results, **chosen)
+                text.Case(service, drug_history=trials, a1c_history=results, **chosen), readings
             )
 
         completions = list(product(*choices.values()))
@@ -428,6 +439,10 @@ def test_the_explanations_are_every_minimal_sufficient_set() -> None:
 
 POLICY = semantics.POLICY
 GLP1 = semantics.Oracle(semantics.GLP1)
+# The oracle with the encoding's two readings where they differ (the
+# disagreements below): a disagreement with GLP1 that this one does not have
+# is a known one; any other fails.
+AS_ENCODED = semantics.Oracle(semantics.GLP1, text.ENCODING)
 FACTS = semantics.GLP1.facts
 TRIAL_DRUG_OPTIONS = [
     "acarbose",
@@ -526,6 +541,9 @@ def meeting(service: date, draw: random.Random) -> dict[str, Any]:
         for drug in (first, *draw.sample(("metformin", "glipizide", "januvia", "jardiance"), 2))
     ]
     window = text.a1c_window_start(service)
+    results = [{"date": draw.choice((window, service)).isoformat(), "value": 7.4}]
+    if draw.random() < 0.3:  # an earlier result within the window, any value
+        results.append(edge_a1c(service, draw))
     return {
         "request_type": draw.choice(("initial", "initial", "subsequent")),
         "requested_drug": draw.choice(sorted(text.REQUESTABLE - {"wegovy"})),
@@ -540,10 +558,7 @@ def meeting(service: date, draw: random.Random) -> dict[str, Any]:
         "clinical_response_documented": True,
         "safety_monitoring_documented": True,
         "preferred_drug_trials": {"complete": True, "records": trials},
-        "a1c_results": {
-            "complete": True,
-            "records": [{"date": draw.choice((window, service)).isoformat(), "value": 7.4}],
-        },
+        "a1c_results": {"complete": True, "records": results},
     }
 
 
@@ -574,7 +589,10 @@ def complete_scenario(service: date, draw: random.Random, n: int) -> dict[str, A
         ):
             records = list(scenario[fact]["records"])
             new = edge_trial if fact == "preferred_drug_trials" else edge_a1c
-            records[draw.randrange(len(records))] = new(service, draw)
+            if draw.random() < 0.5:
+                records[draw.randrange(len(records))] = new(service, draw)
+            else:
+                records.append(new(service, draw))
             scenario[fact] = {"complete": True, "records": records}
         else:
             scenario[fact] = raw_value(fact, service, draw)
@@ -632,52 +650,73 @@ def collapsed(evaluator: Any, facts: Iterable[str]) -> frozenset[str]:
     return frozenset(names - {semantics.REFERENCE_DATE})
 
 
-def minimal(sets: Iterable[frozenset[str]]) -> set[frozenset[str]]:
-    found = set(sets)
-    return {s for s in found if not any(t < s for t in found)}
-
-
-def compare(knowledge: KnowledgeBase, facts: dict[str, Any], service: date) -> list[str]:
-    """The differences between the encoding and the oracle on one case: verdict,
-    missing facts, and minimal explanations at the facts' level (a minimal
-    explanation of whole facts is a minimal one among the encoding's, each
-    history's claims taken as the history)."""
-    evaluator = knowledge.evaluator(POLICY)
+def compare(
+    knowledge: KnowledgeBase, facts: dict[str, Any], service: date, oracle: semantics.Oracle
+) -> list[str]:
+    """The differences between the encoding and the oracle on one case: the
+    verdict; the missing facts; the minimal explanations made of whole facts
+    (each found by the same search over the encoding's verdicts on the case's
+    parts, a history's claims kept or left out together); and the encoding's
+    own smallest explanation, which must, its claims taken as their whole
+    facts, give the verdict in the oracle."""
     case = knowledge.case(document(facts, service))
-    answer = knowledge.why(case)
+    evaluator = knowledge.case_evaluator(case)
+    stated, _ = evaluator.known_facts(case)
+    anchored = evaluator.for_known(stated)
+    evaluation = anchored.evaluate(case)
     _, known = semantics.from_vocabulary(document(facts, service)["facts"])
-    verdict = GLP1.verdict(known, service)
-    if answer.verdict.value != verdict:
-        return [f"verdict: encoding {answer.verdict.value}, oracle {verdict}"]
+    verdict = oracle.verdict(known, service)
+    if evaluation.verdict.value != verdict:
+        return [f"verdict: encoding {evaluation.verdict.value}, oracle {verdict}"]
     differences = []
-    missing = collapsed(evaluator, (m.fact for m in answer.missing))
-    expected = GLP1.missing(known, service)
+    missing = collapsed(evaluator, (m.fact for m in evaluation.missing))
+    expected = oracle.missing(known, service)
     if missing != expected:
         differences.append(f"missing: encoding {sorted(missing)}, oracle {sorted(expected)}")
-    found = minimal(collapsed(evaluator, (i.fact for i in e)) for e in answer.explanations)
-    wanted = GLP1.explanations(known, service)
-    if found != wanted:
-        differences.append(
-            f"explanations: encoding {sorted(map(sorted, found))}, "
-            f"oracle {sorted(map(sorted, wanted))}"
-        )
+    wanted = oracle.explanations(known, service)
+    if verdict != "needs_information":
+        parts: dict[str, set[str]] = {}
+        for fact in stated:
+            (name,) = collapsed(evaluator, [fact]) or {semantics.REFERENCE_DATE}
+            parts.setdefault(name, set()).add(fact)
+        reference = parts.pop(semantics.REFERENCE_DATE, set())
+
+        def sufficient(names: frozenset[str]) -> bool:
+            kept = reference.union(*(parts[n] for n in names))
+            part = {f: v for f, v in stated.items() if f in kept}
+            return anchored.verdict_of(part).value == verdict
+
+        found = semantics.minimal_sufficient_sets(frozenset(parts), sufficient)
+        if found != wanted:
+            differences.append(
+                f"explanations: encoding {sorted(map(sorted, found))}, "
+                f"oracle {sorted(map(sorted, wanted))}"
+            )
+        smallest = collapsed(evaluator, (item.fact for item in evaluation.explanation))
+        if oracle.verdict({f: known[f] for f in smallest}, service) != verdict:
+            differences.append(f"the encoding's explanation {sorted(smallest)} does not decide")
     return differences
 
 
 def test_partial_cases_agree_with_the_oracle(knowledge: KnowledgeBase) -> None:
-    """EXAMPLES partial cases (seeded): verdict, missing facts and minimal
-    explanations of the encoding are the oracle's."""
+    """EXAMPLES partial cases (seeded): the encoding's verdict, missing facts and
+    minimal explanations are the oracle's, but for the known disagreements
+    (the cases where the oracle with the encoding's two readings agrees)."""
     draw = random.Random(2930)
     disagreements = []
-    verdicts = []
+    known = Counter[str]()
+    verdicts = Counter[str]()
     for n in range(EXAMPLES):
         facts, service = partial_case(draw, n)
-        differences = compare(knowledge, facts, service)
-        verdicts.append(oracle_verdict(facts, service))
-        if differences:
+        verdicts[oracle_verdict(facts, service)] += 1
+        differences = compare(knowledge, facts, service, GLP1)
+        if differences and not compare(knowledge, facts, service, AS_ENCODED):
+            known[differences[0].split(":")[0]] += 1
+        elif differences:
             disagreements.append((service.isoformat(), facts, differences))
     assert not disagreements, f"{len(disagreements)} of {EXAMPLES}: {disagreements[:3]}"
-    assert set(verdicts) == {"covered", "not_covered", "needs_information"}
+    assert set(verdicts) == {"covered", "not_covered", "needs_information"}, verdicts
+    print(f"{EXAMPLES} partial cases: verdicts {dict(verdicts)}; known disagreements {dict(known)}")
 
 
 @pytest.mark.parametrize("service", SERVICE_DAYS, ids=str)
@@ -686,18 +725,126 @@ def test_an_even_sample_of_complete_scenarios_agrees_with_the_oracle(
 ) -> None:
     """SAMPLED_PER_DAY complete scenarios per date of service (seeded): a third
     drawn fact by fact, the rest a covered route with one to three facts or
-    records redrawn around the text's edges."""
+    records redrawn around the text's edges. The encoding's verdict is the
+    oracle's, but where the oracle with the encoding's two readings agrees."""
     draw = random.Random(service.toordinal())
     disagreements = []
+    known = 0
     covered = 0
     for n in range(SAMPLED_PER_DAY):
         facts = complete_scenario(service, draw, n)
-        decision = text.covered(semantics.case_of(document(facts, service)["facts"]))
+        case = semantics.case_of(document(facts, service)["facts"])
+        decision = text.covered(case)
         covered += decision
         expected = "covered" if decision else "not_covered"
         assert oracle_verdict(facts, service) == expected
         got = verdict_of_the_encoding(knowledge, facts, service)
-        if got != expected:
+        if got != expected and (got == "covered") == text.covered(case, text.ENCODING):
+            known += 1
+        elif got != expected:
             disagreements.append((facts, got, expected))
     assert not disagreements, f"{len(disagreements)} disagreements, first {disagreements[:3]}"
     assert 0 < covered < SAMPLED_PER_DAY
+    print(f"{service}: {SAMPLED_PER_DAY} complete scenarios, {known} known disagreements")
+
+
+# -- the disagreements, each judged from the text -----------------------------------------
+
+
+def initial_request(service: date, **changes: Any) -> dict[str, Any]:
+    """An initial Ozempic request after three adequate trials, A1C 7.4 last month."""
+    limit = text.trial_start_limit(service).isoformat()
+    trial_record = {"start": limit, "days_supply": 120, "adherent": True}
+    trial_record |= {"dose_escalated": True, "goal_reached": False}
+    facts = meeting(service, random.Random(0)) | {
+        "request_type": "initial",
+        "requested_drug": "ozempic",
+        "preferred_drug_trials": {
+            "complete": True,
+            "records": [{"drug": d, **trial_record} for d in ("metformin", "glipizide", "victoza")],
+        },
+        "a1c_results": {
+            "complete": True,
+            "records": [{"date": (service - timedelta(days=30)).isoformat(), "value": 7.4}],
+        },
+    }
+    return facts | changes
+
+
+def a1c_records(*results: tuple[date, float]) -> dict[str, Any]:
+    return {"complete": True, "records": [{"date": d.isoformat(), "value": v} for d, v in results]}
+
+
+SERVICE = date(2024, 8, 31)
+FLOOR_CASES = (
+    # A documented goal of 6.5, the current A1C 6.8: an inadequate response,
+    # but semaglutide's labeling "does NOT include ... an A1C <7%".
+    initial_request(
+        SERVICE, a1c_goal="percent_6_5", a1c_results=a1c_records((date(2024, 8, 1), 6.8))
+    ),
+    # The pharmacist's review route, the current A1C 6.0.
+    initial_request(
+        SERVICE,
+        requested_drug="rybelsus",
+        preferred_drug_trials={"complete": True, "records": []},
+        preferred_drug_necessity=True,
+        pharmacist_review_approved=True,
+        a1c_results=a1c_records((date(2024, 8, 1), 6.0)),
+    ),
+)
+LATEST_CASES = (
+    # The latest A1C (August) is 7.5; an earlier one within the 6 months (May)
+    # was 6.5: the current A1C has not reached the goal.
+    initial_request(
+        SERVICE, a1c_results=a1c_records((date(2024, 8, 1), 7.5), (date(2024, 5, 1), 6.5))
+    ),
+    initial_request(
+        SERVICE,
+        requested_drug="mounjaro",
+        a1c_goal="percent_6",
+        a1c_results=a1c_records((date(2024, 8, 30), 6.2), (date(2024, 3, 1), 5.9)),
+    ),
+)
+
+
+def test_the_disagreement_cases_are_as_stated() -> None:
+    """The oracle covers none of the floor cases and every latest-A1C case; with
+    the encoding's readings, the opposite."""
+    for facts in FLOOR_CASES:
+        case = semantics.case_of(document(facts, SERVICE)["facts"])
+        assert not text.covered(case) and text.covered(case, text.ENCODING)
+    for facts in LATEST_CASES:
+        case = semantics.case_of(document(facts, SERVICE)["facts"])
+        assert text.covered(case) and not text.covered(case, text.ENCODING)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "DISAGREEMENT (the oracle judged right): PART B 0999 for Ozempic and Rybelsus, "
+        "'This does NOT include prediabetes or an A1C <7%', is asked before the trials "
+        "(1000) and the review (1001-1002); the encoding covers semaglutide with a current "
+        "A1C below 7 (a patient-specific goal of 6.5 or 6, or the review route)."
+    ),
+)
+@pytest.mark.parametrize("facts", FLOOR_CASES, ids=["goal-6.5", "review"])
+def test_semaglutide_is_not_covered_with_a_current_a1c_below_7(
+    knowledge: KnowledgeBase, facts: dict[str, Any]
+) -> None:
+    assert verdict_of_the_encoding(knowledge, facts, SERVICE) == "not_covered"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "DISAGREEMENT (the oracle judged right): 'Must include current A1C (within last "
+        "6 months)' with 'the inability to reach A1C goal': the current A1C is the latest "
+        "result; the encoding denies when any result within the 6 months is below the goal, "
+        "an earlier one included."
+    ),
+)
+@pytest.mark.parametrize("facts", LATEST_CASES, ids=["ozempic", "mounjaro-goal-6"])
+def test_the_latest_a1c_decides_the_response(
+    knowledge: KnowledgeBase, facts: dict[str, Any]
+) -> None:
+    assert verdict_of_the_encoding(knowledge, facts, SERVICE) == "covered"
