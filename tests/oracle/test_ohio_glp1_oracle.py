@@ -848,3 +848,41 @@ def test_the_latest_a1c_decides_the_response(
     knowledge: KnowledgeBase, facts: dict[str, Any]
 ) -> None:
     assert verdict_of_the_encoding(knowledge, facts, SERVICE) == "covered"
+
+
+def test_the_adapter_reads_the_vocabularys_case_format() -> None:
+    """A bare list of records is partial, {"complete": true, ...} complete, a
+    history absent or null unknown; the goal's default is filled in; diagnoses
+    read by the E11 set; merged formulations read as one drug."""
+    record = {
+        "drug": "metformin",
+        "start": "2024-01-02",
+        "days_supply": 120,
+        "adherent": True,
+        "dose_escalated": False,
+        "goal_reached": False,
+    }
+    service, known = semantics.from_vocabulary(
+        {
+            "date_of_service": "2024-08-31",
+            "diagnoses": ["i10", "e1165"],
+            "preferred_drug_trials": [record],
+            "a1c_results": {"complete": True, "records": [{"date": "2024-03-01", "value": 7}]},
+            "requested_drug": None,
+        }
+    )
+    assert service == date(2024, 8, 31)
+    assert known == {
+        "a1c_goal": None,
+        "diagnoses": "type2_diabetes",
+        "preferred_drug_trials": semantics.Stated(
+            (text.DrugRecord("metformin_ir", date(2024, 1, 2), 120, True, False, False),), False
+        ),
+        "a1c_results": semantics.Stated((a1c(date(2024, 3, 1), "7"),), True),
+    }
+    _, known = semantics.from_vocabulary(
+        {"date_of_service": "2024-08-31", "a1c_goal": "percent_6", "diagnoses": ["R73.03"]}
+    )
+    assert known == {"a1c_goal": D("6"), "diagnoses": "other"}
+    with pytest.raises(ValueError, match="not a fact of the vocabulary: 'bmi'"):
+        semantics.from_vocabulary({"date_of_service": "2024-08-31", "bmi": 30})
