@@ -492,3 +492,85 @@ def case_of(facts: Mapping[str, Any]) -> text.Case:
     return text.Case(
         date_of_service=service, drug_history=trials.records, a1c_history=results.records, **fields
     )
+
+
+# --- back to the vocabulary: a stand-in as a case states it --------------------
+
+
+@cache
+def witnesses(history: str, service: date) -> dict[Any, tuple[Any, ...]]:
+    """For each reading a history can take, the records of one completion that
+    has it (the fewest records found first)."""
+    if history == GLP1.drug_history:
+        pool: list[Any] = trial_pool(service)
+        extras = EXTRA_TRIALS
+
+        def region(records: tuple[Any, ...]) -> Any:
+            return trials_region(text.adequate_trials(records, service))
+    else:
+        pool, extras = a1c_pool(service), EXTRA_A1C
+
+        def region(records: tuple[Any, ...]) -> Any:
+            return a1c_region(text.a1c_reading(records, service), service)
+
+    found: dict[Any, tuple[Any, ...]] = {}
+    for size in range(extras + 1):
+        for records in combinations_with_replacement(pool, size):
+            found.setdefault(region(records), records)
+    return found
+
+
+OPTION_OF_DRUG = {drug: option for option, drug in TRIAL_DRUGS.items()}
+CODES = {text.LABELED_DIAGNOSIS: ["E11.9"], "other": ["R73.03"]}
+
+
+def to_vocabulary(fact: str, stand_in: Any, service: date) -> Any:
+    """A stand-in of a GLP1 fact as a case states it (a history as complete
+    records that read as the stand-in)."""
+    if fact == GLP1.drug_history:
+        records = witnesses(fact, service)[stand_in]
+        rows = [
+            {
+                "drug": OPTION_OF_DRUG.get(r.drug, r.drug),
+                "start": r.start.isoformat(),
+                "days_supply": r.days_supply,
+                "adherent": r.adherent,
+                "dose_escalated": r.dose_escalated,
+                "goal_reached": r.goal_reached,
+            }
+            for r in records
+        ]
+        return {"complete": True, "records": rows}
+    if fact == GLP1.a1c_history:
+        records = witnesses(fact, service)[stand_in]
+        rows = [{"date": r.day.isoformat(), "value": float(r.value)} for r in records]
+        return {"complete": True, "records": rows}
+    if fact == "diagnoses":
+        return CODES[stand_in]
+    if fact == "a1c_goal":
+        return next(option for option, goal in GOALS.items() if goal == stand_in)
+    return stand_in
+
+
+def decision_leaves(oracle: Oracle, service: date) -> list[tuple[dict[str, Any], bool]]:
+    """Every leaf of the oracle's decision tree on a date of service, every fact
+    unknown at the root: the facts read on the way (each at a stand-in) and the
+    decision it reaches whatever the facts it leaves unknown. The leaves
+    partition the complete scenarios (one stand-in per region)."""
+    space = oracle._space({}, service)
+    leaves: list[tuple[dict[str, Any], bool]] = []
+    stack: list[dict[str, Any]] = [{}]
+    while stack:
+        assignment = stack.pop()
+
+        def get(fact: str, assignment: dict[str, Any] = assignment) -> Any:
+            if fact not in assignment:
+                raise _Unknown(fact)
+            return assignment[fact]
+
+        try:
+            leaves.append((assignment, oracle.decide(get, service)))
+        except _Unknown as unknown:
+            options = space[unknown.fact]
+            stack.extend({**assignment, unknown.fact: o} for o in reversed(options))
+    return leaves

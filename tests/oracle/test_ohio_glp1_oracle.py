@@ -886,3 +886,35 @@ def test_the_adapter_reads_the_vocabularys_case_format() -> None:
     assert known == {"a1c_goal": D("6"), "diagnoses": "other"}
     with pytest.raises(ValueError, match="not a fact of the vocabulary: 'bmi'"):
         semantics.from_vocabulary({"date_of_service": "2024-08-31", "bmi": 30})
+
+
+LEAF_STEP = int(os.environ.get("OHIO_GLP1_LEAF_STEP", "8"))
+
+
+@pytest.mark.parametrize("service", SERVICE_DAYS, ids=str)
+def test_the_oracles_decision_leaves_get_the_same_verdict(
+    knowledge: KnowledgeBase, service: date
+) -> None:
+    """Each leaf of the oracle's decision tree (815 a date: every complete
+    scenario, one value per region, falls under exactly one) is a partial case
+    that decides, its histories complete records that read as the leaf's
+    stand-ins; the encoding must give it that decided verdict, but where the
+    oracle with the encoding's readings gives the encoding's. On the i-th of n
+    dates the leaves o, o + LEAF_STEP, ... are compared, o = i * LEAF_STEP / n
+    (OHIO_GLP1_LEAF_STEP=1: every leaf on every date)."""
+    leaves = semantics.decision_leaves(GLP1, service)
+    offset = SERVICE_DAYS.index(service) * LEAF_STEP // len(SERVICE_DAYS)
+    disagreements = []
+    known = 0
+    for leaf, decision in leaves[offset::LEAF_STEP]:
+        facts = {f: semantics.to_vocabulary(f, v, service) for f, v in leaf.items()}
+        expected = "covered" if decision else "not_covered"
+        assert oracle_verdict(facts, service) == expected, facts
+        got = verdict_of_the_encoding(knowledge, facts, service)
+        _, stated = semantics.from_vocabulary(document(facts, service)["facts"])
+        if got != expected and AS_ENCODED.verdict(stated, service) == got:
+            known += 1
+        elif got != expected:
+            disagreements.append((facts, got, expected))
+    assert not disagreements, f"{len(disagreements)} disagreements, first {disagreements[:3]}"
+    print(f"{service}: {len(leaves[offset::LEAF_STEP])} leaves, {known} known disagreements")
