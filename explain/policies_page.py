@@ -120,7 +120,12 @@ def _fact_lines(policy: Policy, readings: Sequence[Reading]) -> list[str]:
         "| fact | type | unit | bounds | code sets | question |",
         "|---|---|---|---|---|---|",
     ]
-    facts = sorted(policy.facts.values(), key=lambda f: f.rank)
+    # A history stands in `facts` for the boolean facts of its record classes,
+    # which the bridge numbers: it is listed once, with its fields, below.
+    facts = sorted(
+        (f for f in policy.facts.values() if policy.history_of(f.name) is None),
+        key=lambda f: f.rank,
+    )
     for fact in facts:
         cells = [
             f"`{fact.name}`",
@@ -131,12 +136,37 @@ def _fact_lines(policy: Policy, readings: Sequence[Reading]) -> list[str]:
             markdown_safe(fact.question),
         ]
         lines.append("| " + " | ".join(cells) + " |")
-    read = [f for f in facts if any(r.subject == f.name for r in readings)]
+    lines += _history_lines(policy)
+    read = [f.name for f in facts] + list(policy.histories)
+    read = [name for name in read if any(r.subject == name for r in readings)]
     if read:
         lines += ["", "Readings of the facts:", ""]
-        for fact in read:
-            lines.append(f"- `{fact.name}`")
-            lines.extend(_reading_lines(readings, fact.name, "  "))
+        for name in read:
+            lines.append(f"- `{name}`")
+            lines.extend(_reading_lines(readings, name, "  "))
+    return lines
+
+
+def _history_lines(policy: Policy) -> list[str]:
+    """Each history fact: its question, its record fields and the record
+    conditions its rules read it by."""
+    lines: list[str] = []
+    for history in policy.histories.values():
+        lines += ["", f"History `{history.name}`: {markdown_safe(history.asked)}", ""]
+        lines += ["| record field | type | unit | bounds |", "|---|---|---|---|"]
+        for name, field in history.fields.items():
+            cells = [
+                _code(name),
+                _type_words(field),
+                markdown_safe(field.unit),
+                _bounds_words(field),
+            ]
+            lines.append("| " + " | ".join(cells) + " |")
+        if history.conditions:
+            lines += ["", "Record conditions:", ""]
+            lines += [
+                f"- {_code(c.name)}: {markdown_safe(c.text)}" for c in history.conditions.values()
+            ]
     return lines
 
 
@@ -216,7 +246,7 @@ def policy_section(name: str, versions: Sequence[Policy], folder: str) -> list[s
     lines += _orders_lines(latest)
     lines += ["", "### Criteria", *_criteria_lines(latest, readings)]
     lines += ["", "### Facts", "", *_fact_lines(latest, readings)]
-    shown = {WHOLE_POLICY, *latest.criteria, *latest.facts}
+    shown = {WHOLE_POLICY, *latest.criteria, *latest.facts, *latest.histories}
     earlier = list(dict.fromkeys(r.subject for r in readings if r.subject not in shown))
     if earlier:
         lines += ["", "### Readings of the earlier versions' own criteria", ""]

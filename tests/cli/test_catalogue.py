@@ -337,7 +337,18 @@ def test_docs_policies_shows_every_criterion_fact_and_reading() -> None:
         for criterion in latest.criteria.values():
             assert f"**{markdown_safe(criterion.id)}**" in page, (name, criterion.id)
         for fact in latest.facts:
-            assert f"| `{fact}` |" in page, (name, fact)
+            history = latest.history_of(fact)
+            if history is None:
+                assert f"| `{fact}` |" in page, (name, fact)
+            else:  # a record class's boolean fact: the history is listed once instead
+                assert f"| `{fact}` |" not in page, (name, fact)
+                assert f"History `{history.name}`: " in page, (name, history.name)
+        for history in latest.histories.values():
+            for field in history.fields:
+                assert f"| `{field}` |" in page, (name, history.name, field)
+            for condition in history.conditions.values():
+                line = f"- `{condition.name}`: {markdown_safe(condition.text)}"
+                assert line in page, (name, condition.name)
         for version in versions:
             for reading in version.readings:
                 assert f"*Reading:* {markdown_safe(reading.text)}" in page, (name, reading)
