@@ -864,7 +864,8 @@ def test_semaglutide_is_not_covered_with_a_current_a1c_below_7(
         "DISAGREEMENT (the oracle judged right): 'Must include current A1C (within last "
         "6 months)' with 'the inability to reach A1C goal': the current A1C is the latest "
         "result; the encoding denies when any result within the 6 months is below the goal, "
-        "an earlier one included."
+        "an earlier one included (the language cannot yet say 'the latest record meets a "
+        "condition on a non-date field', docs/language.md)."
     ),
 )
 @pytest.mark.parametrize("facts", LATEST_CASES, ids=["ozempic", "mounjaro-goal-6"])
