@@ -1,6 +1,7 @@
 """Benchmark: `policykb batch` on each policy of the catalogue.
 
-    python bench/catalogue_batch.py [--cases 20000] [--runs 3] [--jobs 1] [--days 5] [--kb DIR ...]
+    python bench/catalogue_batch.py [--cases 20000] [--runs 3] [--jobs 1] [--days 5]
+                                    [--records 5] [--kb DIR ...] [--policy NAME ...]
 
 For every policy the knowledge base holds (bundled, and those of --kb: a
 policy added later is measured with no change here), a JSONL file of random
@@ -9,8 +10,10 @@ in four, else a value of its type (a boolean, an option, a subset of a
 list's options, a number or code in one of the regions the policy's
 comparisons divide its values into, a date around the date of service). Every
 case states its date of service (in force under the policy's latest version)
-and the policy's reference dates, which a case must state, each drawn from
-`--days` days (default 5: a few days' queue). A policy that compares dates
+and the policy's reference dates, each drawn from `--days` days (default 5: a
+few days' queue). A history is left unknown one time in four, else 0 to
+`--records` records (default 5) with every field drawn over its type, stated
+as complete one time in two. A policy that compares dates
 with a reference date is grounded once per distinct day of it, so the number
 of distinct reference days, not of cases, sets that cost: a queue of cases
 with hundreds of reference days is far slower (a figure of its own).
@@ -43,6 +46,7 @@ import orjson
 
 from bench.common import policykb
 from policykb.bridge import KnowledgeBase
+from policykb.bridge.model.history import History
 from policykb.bridge.model.policy import Fact, FactType
 from policykb.bridge.model.result import json_value
 from policykb.bridge.model.version import SERVICE_DATE
@@ -82,7 +86,20 @@ def random_value(fact: Fact, rng: random.Random, day: date) -> Any:
     return rng.randint(low, high)
 
 
-def write_cases(path: Path, evaluator: Evaluator, count: int, seed: int, days: int) -> None:
+def random_history(history: History, rng: random.Random, day: date, records: int) -> Any:
+    """A history as a case states it: a bare list (at least these records) or
+    `{"complete": true, "records": [...]}`, each record's fields drawn over
+    their types."""
+    drawn = [
+        {name: random_value(field, rng, day) for name, field in history.fields.items()}
+        for _ in range(rng.randint(0, records))
+    ]
+    return {"complete": True, "records": drawn} if rng.random() < 0.5 else drawn
+
+
+def write_cases(
+    path: Path, evaluator: Evaluator, count: int, seed: int, days: int, records: int = 5
+) -> None:
     rng = random.Random(seed)
     policy = evaluator.policy
     day = service_day(evaluator)
@@ -96,12 +113,15 @@ def write_cases(path: Path, evaluator: Evaluator, count: int, seed: int, days: i
         for number in range(count):
             facts: dict[str, Any] = {SERVICE_DATE: day.isoformat()}
             for fact in policy.facts.values():
-                if fact.name == SERVICE_DATE:
+                if fact.name == SERVICE_DATE or policy.history_of(fact.name):
                     continue
                 if fact.name in pools:
                     facts[fact.name] = rng.choice(pools[fact.name])
                 elif rng.random() >= UNKNOWN:
                     facts[fact.name] = random_value(fact, rng, day)
+            for history in policy.histories.values():
+                if rng.random() >= UNKNOWN:
+                    facts[history.name] = random_history(history, rng, day, records)
             case = {"id": f"{policy.name}-{number}", "policy": policy.name, "facts": facts}
             out.write(orjson.dumps(case) + b"\n")
 
@@ -124,15 +144,19 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--days", type=int, default=5)
+    parser.add_argument("--records", type=int, default=5)
     parser.add_argument("--kb", action="append", default=[])
+    parser.add_argument("--policy", action="append", default=[], help="only these (repeatable)")
     args = parser.parse_args()
     knowledge = KnowledgeBase(args.kb)
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         for index, name in enumerate(knowledge.policy_names()):
+            if args.policy and name not in args.policy:
+                continue
             evaluator = knowledge.evaluator(name, service_day(knowledge.versions(name)[-1]))
             source, target = Path(folder) / f"{name}.jsonl", Path(folder) / f"{name}.out"
-            write_cases(source, evaluator, args.cases, seed=index, days=args.days)
+            write_cases(source, evaluator, args.cases, index, args.days, args.records)
             walls = sorted(run_batch(source, target, args.jobs, args.kb) for _ in range(args.runs))
             errors = sum(1 for line in target.open("rb") if b'"error"' in line)
             rates = [args.cases / wall for wall in walls]
@@ -141,7 +165,9 @@ def main() -> None:
                     name,
                     evaluator.policy.payer or "-",
                     len(knowledge.versions(name)),
-                    len(evaluator.policy.facts),
+                    len(evaluator.policy.facts)
+                    - sum(len(h.fact_names) for h in evaluator.policy.histories.values())
+                    + len(evaluator.policy.histories),
                     statistics.median(rates),
                     min(rates),
                     max(rates),
