@@ -518,3 +518,80 @@ def test_the_facts_it_shares_with_other_policies_are_declared_alike(kb: Knowledg
                     assert (mine.system, mine.default) == (theirs.system, theirs.default), fact
                     shared.add(fact)
     assert {"medicare_beneficiary", "age"} <= shared
+
+
+# -- covered from ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("route", "earlier", "service", "expected"),
+    [
+        # 119 whole months after March 2020: from March 2030.
+        ("colonoscopy", "2020-03-10", "2026-07-15", date(2030, 3, 1)),
+        # 11 months after January 2026: from January 2027.
+        ("fobt", "2026-01-10", "2026-07-15", date(2027, 1, 1)),
+        # 47 months after the leap day 2024-02-29: from February 2028.
+        ("sigmoidoscopy", "2024-02-29", "2026-07-31", date(2028, 2, 1)),
+    ],
+)
+def test_a_denial_on_the_history_is_covered_from_the_month_the_limit_ends(
+    kb: KnowledgeBase, route: str, earlier: str, service: str, expected: date
+) -> None:
+    """The records fall out of the window as the date of service moves: the
+    covered-from date is the first day of the month the text allows."""
+    test = {
+        "colonoscopy": "colonoscopy",
+        "fobt": "gfobt",
+        "sigmoidoscopy": "flexible_sigmoidoscopy",
+    }
+    records = [_record(test[route], date.fromisoformat(earlier))]
+    case = _case(
+        kb, date.fromisoformat(service), ROUTES[route], {"complete": True, "records": records}
+    )
+    assert kb.evaluate(case).verdict is Verdict.NOT_COVERED
+    found = kb.covered_from(case)
+    assert found is not None and found.day == expected
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    route=st.sampled_from(["fobt", "sigmoidoscopy", "colonoscopy", "barium enema", "stool DNA"]),
+    service=st.dates(min_value=date(2022, 6, 1), max_value=date(2027, 6, 30)),
+    tests=st.lists(
+        st.tuples(
+            st.sampled_from(
+                ["gfobt", "sdna", "colonoscopy", "flexible_sigmoidoscopy", "barium_enema"]
+            ),
+            st.integers(min_value=0, max_value=4000),
+        ),
+        min_size=1,
+        max_size=3,
+    ),
+    complete=st.booleans(),
+)
+def test_covered_from_is_covered_and_the_day_before_is_not(
+    kb: KnowledgeBase,
+    route: str,
+    service: date,
+    tests: list[tuple[str, int]],
+    complete: bool,
+) -> None:
+    """For a denied case, the covered-from day decides covered and the day
+    before it (when it is after the case's own date) does not; every
+    version on the way is the one in force that day."""
+    records = [_record(t, service - timedelta(days=back)) for t, back in tests]
+    screenings: Any = {"complete": True, "records": records} if complete else records
+    case = _case(kb, service, ROUTES[route], screenings)
+    if kb.evaluate(case).verdict is not Verdict.NOT_COVERED:
+        return
+    found = kb.covered_from(case)
+    assert found is not None
+    if found.day is None:
+        return
+    at = _case(kb, found.day, ROUTES[route], screenings)
+    assert kb.evaluate(at).verdict is Verdict.COVERED
+    if found.day > service:
+        before = _case(kb, found.day - timedelta(days=1), ROUTES[route], screenings)
+        assert kb.evaluate(before).verdict is not Verdict.COVERED
