@@ -223,7 +223,13 @@ class KnowledgeBase:
         (case.as_of). None for an undated case, and for a policy of one
         version that does not declare a date of service (no day changes its
         verdict)."""
-        from policykb.bridge.solving.covered_from import DayKey, DayPatterns, covered_from
+        from policykb.bridge.solving.covered_from import (
+            DayKey,
+            DayPatterns,
+            covered_from,
+            history_key,
+            repinned,
+        )
 
         reference, _ = split_version(policy or case.policy)
         versions = self._versions_of(reference, allow_paths=True)
@@ -251,6 +257,11 @@ class KnowledgeBase:
             facts = known[index]
             if SERVICE_DATE in versions[index].policy.facts:
                 facts = {**facts, SERVICE_DATE: day}
+            if case.histories:
+                # The records fall in other classes as the date of service
+                # moves (a colonoscopy leaves the 119 months before it): pin
+                # the levels as of this day, with this version's classes.
+                facts = repinned(versions[index].policy, case.histories, facts)
             return facts
 
         def key_of(day: date) -> DayKey | None:
@@ -264,7 +275,12 @@ class KnowledgeBase:
                 or (declared.high is not None and ordinal > declared.high)
             ):
                 return None
-            return DayKey(index, patterns[index].of(known_at(index, day), day))
+            facts = known_at(index, day)
+            return DayKey(
+                index,
+                patterns[index].of(facts, day),
+                history_key(versions[index].policy, facts),
+            )
 
         def verdict_at(day: date) -> Verdict:
             index = version_at(day)

@@ -274,12 +274,20 @@ def validate_case(
             facts[name] = raw
         else:
             facts[name] = check_value(fact, raw)
+    stated = {}
     if histories:
-        from policykb.bridge.loading.case_histories import history_facts
+        from policykb.bridge.loading.case_histories import history_facts, stated_histories
 
-        facts.update(history_facts(policy, histories, facts))
+        stated = stated_histories(policy, histories)
+        facts.update(history_facts(policy, stated, facts))
     ordered = {name: facts[name] for name in declared if name in facts}
-    return Case(id=case_id, policy=policy_name, facts=ordered, as_of=as_of or service_date)
+    return Case(
+        id=case_id,
+        policy=policy_name,
+        facts=ordered,
+        as_of=as_of or service_date,
+        histories=stated,
+    )
 
 
 # -- CSV rows ------------------------------------------------------------------

@@ -17,6 +17,7 @@ from datetime import date
 from typing import TYPE_CHECKING
 
 from policykb.bridge.loading.case import _nearest, check_value, kind_of, shown_name
+from policykb.bridge.model.case import StatedHistory
 from policykb.bridge.model.dates import parse_date
 from policykb.bridge.model.errors import CaseError
 from policykb.bridge.model.policy import Fact, FactType
@@ -30,18 +31,28 @@ MAX_RECORDS = 10_000
 HISTORY_KEYS = ("complete", "records")
 
 
-def history_facts(
-    policy: Policy, raw: Mapping[str, object], facts: Mapping[str, Value]
-) -> dict[str, bool]:
-    """The boolean facts the case's stated histories pin, checked (CaseError
-    naming the history, the record's index and the field)."""
-    pinned: dict[str, bool] = {}
+def stated_histories(policy: Policy, raw: Mapping[str, object]) -> dict[str, StatedHistory]:
+    """The case's stated histories, each record checked (CaseError naming the
+    history, the record's index and the field)."""
+    stated: dict[str, StatedHistory] = {}
     for name, value in raw.items():
         history = policy.histories[name]
         records, complete = _records(name, value)
-        checked = [_record(history, index, record) for index, record in enumerate(records)]
+        checked = tuple(_record(history, index, record) for index, record in enumerate(records))
+        stated[name] = StatedHistory(checked, complete)
+    return stated
+
+
+def history_facts(
+    policy: Policy, stated: Mapping[str, StatedHistory], facts: Mapping[str, Value]
+) -> dict[str, bool]:
+    """The boolean facts the stated histories pin as of the reference dates in
+    `facts` (CaseError when the case leaves out one the records need)."""
+    pinned: dict[str, bool] = {}
+    for name, given in stated.items():
+        history = policy.histories[name]
         anchors: dict[str, int] = {}
-        if checked:
+        if given.records:
             for reference in history.references:
                 day = facts.get(reference)
                 if not isinstance(day, date):
@@ -50,7 +61,7 @@ def history_facts(
                         f"{name} records with it"
                     )
                 anchors[reference] = day.toordinal()
-        pinned.update(history.level_values(checked, complete, anchors))
+        pinned.update(history.level_values(given.records, given.complete, anchors))
     return pinned
 
 

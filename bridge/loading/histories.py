@@ -21,6 +21,7 @@ import clingo
 from clingo import Function, Number, ast
 
 from policykb.bridge.loading.declaration_atoms import declared_at
+from policykb.bridge.loading.files import core_files
 from policykb.bridge.loading.history_declarations import DeclarationRefusal, declared_histories
 from policykb.bridge.loading.history_links import link_statements
 from policykb.bridge.loading.history_orders import tied_symbols, with_order_facts
@@ -47,6 +48,33 @@ def _declared_line(source: PolicySource, atom: str) -> str | None:
     return None
 
 
+def _written_tests(parsed: Sequence[ast.AST]) -> list[tuple[clingo.Symbol, ...]]:
+    """The condition_test/3 facts of the policy's own files as rewritten by
+    written_durations: a combined duration (months(-12) + month_end) is a
+    sum clingo leaves undefined, so the grounded program lacks that fact."""
+    core = {str(path) for path in core_files()}
+    found = []
+    for statement in parsed:
+        if (
+            statement.ast_type != ast.ASTType.Rule
+            or statement.body
+            or statement.location.begin.filename in core
+            or statement.head.ast_type != ast.ASTType.Literal
+            or statement.head.atom.ast_type != ast.ASTType.SymbolicAtom
+        ):
+            continue
+        symbol = statement.head.atom.symbol
+        if symbol.ast_type != ast.ASTType.Function or symbol.name != "condition_test":
+            continue
+        try:
+            term = clingo.parse_term(str(symbol))
+        except RuntimeError:  # not ground: left to the grounded program
+            continue
+        if len(term.arguments) == 3:
+            found.append(tuple(term.arguments))
+    return found
+
+
 def read_histories(
     source: PolicySource, ctl: clingo.Control, policy: Policy, parsed: Sequence[ast.AST]
 ) -> tuple[Policy, list[ast.AST]]:
@@ -54,7 +82,7 @@ def read_histories(
     statements that link them to kb/core/history.lp. PolicyError with file and
     line for a wrong declaration or use."""
     try:
-        histories = declared_histories(ctl, policy)
+        histories = declared_histories(ctl, policy, _written_tests(parsed))
     except DeclarationRefusal as refusal:
         where = (_declared_line(source, refusal.atom) if refusal.atom else None) or declared_at(
             source, *refusal.where

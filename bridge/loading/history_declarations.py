@@ -13,6 +13,7 @@ line. Nothing here reads case data.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -53,7 +54,9 @@ class DeclarationRefusal(Exception):
         """The declaration as written (its ground atom), when one atom is at fault."""
 
 
-def declared_histories(ctl: clingo.Control, policy: Policy) -> dict[str, History]:
+def declared_histories(
+    ctl: clingo.Control, policy: Policy, written: Sequence[tuple[clingo.Symbol, ...]] = ()
+) -> dict[str, History]:
     """Each declared history with its checked fields and conditions (no record
     classes yet); DeclarationRefusal for the first wrong declaration."""
     names = [args[0].name for args in _facts_of(ctl, "history", 1)]
@@ -101,7 +104,9 @@ def declared_histories(ctl: clingo.Control, policy: Policy) -> dict[str, History
         )
     owner = {c: h for h, found in conditions.items() for c in found}
     tests: dict[str, list[FieldTest]] = defaultdict(list)
-    for condition, field_name, test in _facts_of(ctl, "condition_test", 3):
+    grounded = [tuple(args) for args in _facts_of(ctl, "condition_test", 3)]
+    extra = [args for args in written if args not in grounded]
+    for condition, field_name, test in [*grounded, *extra]:
         if condition.name not in owner:
             raise DeclarationRefusal(
                 f"condition_test({condition}, ...): {condition} is not declared by "
@@ -254,7 +259,8 @@ def _field_details(ctl: clingo.Control, fields: dict[str, dict[str, Fact]]) -> N
 
 def _test(field_name: str, declared: Fact, test: clingo.Symbol, policy: Policy) -> FieldTest:
     """A condition's test on one field, checked against the field's type (ValueError)."""
-    from policykb.bridge.model.typed import DURATION_UNITS, Duration
+    from policykb.bridge.loading.durations import NOT_A_DURATION
+    from policykb.bridge.model.typed import Duration
 
     if test.type != clingo.SymbolType.Function:
         raise ValueError("a test is a term such as is(colonoscopy) or at_least(90)")
@@ -280,20 +286,16 @@ def _test(field_name: str, declared: Fact, test: clingo.Symbol, policy: Policy) 
         return FieldTest(field_name, name, reference=reference, years=args[1].number)
     if name in ORDER_TESTS and len(args) == 2:
         reference = _reference(args[0], kind, policy)
-        duration = args[1]
-        if (
-            duration.type != clingo.SymbolType.Function
-            or duration.name not in DURATION_UNITS
-            or len(duration.arguments) != 1
-            or duration.arguments[0].type != clingo.SymbolType.Number
-        ):
-            raise ValueError("the duration must be days(N), weeks(N) or months(N)")
-        return FieldTest(
-            field_name,
-            name,
-            reference=reference,
-            duration=Duration.of(duration.arguments[0].number, duration.name),
+        # One step (days(N), weeks(N), months(N), month_start, month_end) or
+        # a combined duration, which written_durations has already rewritten
+        # to its grounded term steps(...), as it does for the rules'
+        # comparisons.
+        duration = (
+            Duration.parse(str(args[1])) if args[1].type == clingo.SymbolType.Function else None
         )
+        if duration is None or not duration.steps:
+            raise ValueError(NOT_A_DURATION)
+        return FieldTest(field_name, name, reference=reference, duration=duration)
     if (name in ORDER_TESTS and len(args) == 1) or (name == "between" and len(args) == 2):
         if not kind.numeric:
             raise ValueError(f"{name} compares a number or date field")

@@ -22,3 +22,17 @@ class Case:
     as_of: date | None = None
     """The day whose version of the policy decides the case: --as-of, else the
     case's date_of_service (None: today)."""
+    histories: Mapping[str, StatedHistory] = field(default_factory=dict)
+    """Each history the case states, its records checked. `facts` holds the
+    boolean facts they pin as of the case's own reference dates; as of another
+    date of service they pin others (the covered-from search re-pins them)."""
+
+
+@dataclass(frozen=True)
+class StatedHistory:
+    """A history as a case states it: its records, each field as the record
+    classes compare it (day numbers for dates), and whether the case states
+    them complete (every record there is) or as at least these."""
+
+    records: tuple[Mapping[str, object], ...]
+    complete: bool

@@ -42,6 +42,8 @@ from policykb.bridge.model.typed import Duration, Step
 from policykb.bridge.model.version import SERVICE_DATE
 
 if TYPE_CHECKING:
+    from policykb.bridge.model.case import StatedHistory
+    from policykb.bridge.model.policy import Policy, Value
     from policykb.bridge.solving.grounding import Grounding
 
 HORIZON_MONTHS = 120
@@ -78,6 +80,9 @@ class DayKey:
 
     version: int
     patterns: tuple[tuple[str, tuple[int, ...]], ...]
+    histories: tuple[object, ...] = ()
+    """For a policy with histories: the levels the case's records pin as of
+    the day and the record classes possible that day (history_key)."""
 
 
 def _ranks(points: list[float]) -> tuple[int, ...]:
@@ -184,6 +189,47 @@ class DayPatterns:
             # The last entry tells a stated value's rank from none.
             patterns.append((name, (*_ranks(points), int(stated))))
         return tuple(patterns)
+
+
+def repinned(
+    policy: Policy, stated: Mapping[str, StatedHistory], known: Mapping[str, Value]
+) -> dict[str, Value]:
+    """`known` with each stated history's boolean facts pinned anew as of its
+    reference dates in `known` (the day's date of service): the records'
+    classes depend on the day. Levels of a history the case leaves out stay
+    unpinned."""
+    from policykb.bridge.loading.case_histories import history_facts
+
+    mine = {name: given for name, given in stated.items() if name in policy.histories}
+    levels = {fact for name in mine for _, _, fact in policy.histories[name].level_facts()}
+    # Also the levels another version's classes named (the case was read
+    # under the version of its own date).
+    facts = {
+        name: value
+        for name, value in known.items()
+        if name not in levels and not any(name.startswith(f"{h}_c") for h in mine)
+    }
+    facts.update(history_facts(policy, mine, known))
+    return facts
+
+
+def history_key(policy: Policy, known: Mapping[str, Value]) -> tuple[object, ...]:
+    """What a day's verdict depends on beyond the date patterns, for a policy
+    with histories: the level facts pinned (repinned) and, per history, the
+    record classes possible as of the day (kb_history_possible/2). Two days
+    equal in these, the version and the patterns ground the same program and
+    pin the same facts."""
+    if not policy.histories:
+        return ()
+    anchors = {name: value.toordinal() for name, value in known.items() if isinstance(value, date)}
+    pinned = tuple(
+        sorted((name, value) for name, value in known.items() if policy.history_of(name))
+    )
+    possible = tuple(
+        (name, tuple(c.index for c in history.possible(anchors)))
+        for name, history in sorted(policy.histories.items())
+    )
+    return pinned, possible
 
 
 def horizon_of(start: date, months: int = HORIZON_MONTHS) -> date:
