@@ -133,7 +133,7 @@ from __future__ import annotations
 
 import calendar
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
@@ -158,11 +158,23 @@ SIGMOIDOSCOPY = "sigmoidoscopy"
 COLONOSCOPY = "colonoscopy"
 BARIUM_ENEMA = "barium_enema"
 CT_COLONOGRAPHY = "ct_colonography"
-TESTS = (*sorted(FOBT), STOOL_DNA, BLOOD, SIGMOIDOSCOPY, COLONOSCOPY, BARIUM_ENEMA, CT_COLONOGRAPHY)
+OTHER = "other"
+TESTS = (
+    *sorted(FOBT),
+    STOOL_DNA,
+    BLOOD,
+    SIGMOIDOSCOPY,
+    COLONOSCOPY,
+    BARIUM_ENEMA,
+    CT_COLONOGRAPHY,
+    OTHER,
+)
 NON_INVASIVE = frozenset({*FOBT, STOOL_DNA, BLOOD})
 STOOL_BASED = frozenset({*FOBT, STOOL_DNA})
 BIOMARKER = frozenset({STOOL_DNA, BLOOD})
 
+PHYSICIAN = "physician"  # "a doctor of medicine or osteopathy"
+PRACTITIONER = "nonphysician_practitioner"  # "physician assistant, nurse practitioner, or CNS"
 # 410.37(a)(3): each makes a member at high risk.
 HIGH_RISK_FACTORS = (
     "close_relative_crc_or_adenomatous_polyp",
@@ -179,11 +191,16 @@ FAMILY_HISTORY_CRC_OR_POLYPS = "family_history_crc_or_adenomatous_polyps"
 
 @dataclass(frozen=True, order=True)
 class Record:
-    """One earlier screening test: its kind (one of TESTS), day and result."""
+    """One earlier screening test: its kind (one of TESTS), day and result
+    (positive, negative or not_reported: only a positive one is read)."""
 
     test: str
     day: date
-    positive: bool = False
+    result: str = "negative"
+
+    @property
+    def positive(self) -> bool:
+        return self.result == "positive"
 
 
 @dataclass(frozen=True)
@@ -194,17 +211,23 @@ class Scenario:
     test: str
     age: int
     history: frozenset[Record] = frozenset()
+    colonoscopy_since_positive_stool_test: bool | None = None
+    """Whether a colonoscopy followed the latest positive stool-based test up;
+    None: read from the history's dates."""
+    medicare_beneficiary: bool = True
     risk_factors: frozenset[str] = frozenset()
     """The HIGH_RISK_FACTORS and FAMILY_HISTORY_CRC_OR_POLYPS the member has."""
     signs_or_symptoms: bool = False
-    ordered_in_writing_by_attending: bool = True
-    """FOBT: attending physician, PA, NP or CNS; barium enema: attending physician."""
-    performed_by_qualified: bool = True
-    """Sigmoidoscopy: MD/DO or an authorized PA, NP, CNS; colonoscopy: MD/DO."""
-    double_contrast: bool = True
+    ordered_by: str = PHYSICIAN
+    """The member's attending (treating) PHYSICIAN (MD/DO), PRACTITIONER (PA,
+    NP, CNS), or anyone else."""
+    order_in_writing: bool = True
+    performed_by: str = PHYSICIAN
+    """An MD/DO (PHYSICIAN), a PA, NP or CNS authorized by State law
+    (PRACTITIONER), or anyone else."""
+    barium_enema_contrast: str = "double"
+    """double or single contrast of the entire colorectum, or neither."""
     cannot_tolerate_double_contrast: bool = False
-    ordered_by_treating_practitioner: bool = True
-    """Biomarker tests: the physician (PART A also PA, NP, CNS) who uses the results."""
     informed_of_performance_and_follow_on: bool = True
     fda_authorized_for_screening: bool = True
     post_approval_study_met: bool = True
@@ -282,15 +305,36 @@ def three_years_met(history: Iterable[Record], kinds: Iterable[str], day: date) 
     return last is None or last <= months_back(day, BIOMARKER_MONTHS)
 
 
-def open_positive(history: Iterable[Record], kinds: Iterable[str], day: date) -> bool:
-    """A positive test of `kinds` on or before `day` that no colonoscopy dated
+def positive_on_record(history: Iterable[Record], kinds: Iterable[str], day: date) -> bool:
+    """A positive test of `kinds` on or before `day`."""
+    wanted = set(kinds)
+    return any(r.test in wanted and r.positive for r in earlier(history, day))
+
+
+def open_positive_stool_test(get: Get, day: date) -> bool:
+    """A positive stool-based test (gFOBT, iFOBT, stool DNA) on record that no
+    colonoscopy has followed up since its (latest) result."""
+    if not positive_on_record(get("history"), STOOL_BASED, day):
+        return False
+    return not get("colonoscopy_since_positive_stool_test")
+
+
+def open_positive_blood_test(history: Iterable[Record], day: date) -> bool:
+    """A positive blood-based test on or before `day` that no colonoscopy dated
     on or after it (and on or before `day`) has followed up."""
     records = earlier(history, day)
-    positives = [r.day for r in records if r.test in kinds and r.positive]
+    positives = [r.day for r in records if r.test == BLOOD and r.positive]
     if not positives:
         return False
     followed = [r.day for r in records if r.test == COLONOSCOPY]
     return not followed or max(followed) < max(positives)
+
+
+HISTORY_SIGNS = True
+"""The oracle's reading: an open positive non-invasive test on record is a
+sign of colorectal disease for the biomarker tests. `decide(...,
+history_signs=False)` gives the other reading (only the signs the case
+states), for comparison."""
 
 
 # --- the decision -----------------------------------------------------------------
@@ -310,23 +354,30 @@ def average_risk(get: Get) -> bool:
     return not high_risk(get) and not get(FAMILY_HISTORY_CRC_OR_POLYPS)
 
 
-def decide(get: Get, day: date) -> bool:
+def decide(get: Get, day: date, history_signs: bool = HISTORY_SIGNS) -> bool:
     """Coverage of one scenario on a date of service, reading facts through `get`."""
     version = version_on(day)
     test = get("test")
+    # 410.37: "Medicare Part B pays for ..."; 1834(d) "No payment may be made under this part"
+    if not get("medicare_beneficiary"):
+        return False
     if test in FOBT:
         return _fobt(get, day)
     if test == STOOL_DNA:
-        return _stool_dna(get, day) if version == "2023" else _biomarker(get, day)
+        if version == "2023":
+            return _stool_dna(get, day, history_signs)
+        return _biomarker(get, day, history_signs)
     if test == BLOOD:
-        return _blood_based(get, day) if version == "2023" else _biomarker(get, day)
+        if version == "2023":
+            return _blood_based(get, day, history_signs)
+        return _biomarker(get, day, history_signs)
     if test == SIGMOIDOSCOPY:
         return _sigmoidoscopy(get, day)
     if test == COLONOSCOPY:
         return _colonoscopy(get, day)
     if test == BARIUM_ENEMA:
         return _barium_enema(get, day)
-    if test == CT_COLONOGRAPHY:
+    if test in (CT_COLONOGRAPHY, OTHER):
         # PART B C.(2) "Screening computed tomographic colonography (CTC)";
         # PART A C. "All other indications ... remain nationally non-covered."
         return False
@@ -341,7 +392,7 @@ def _fobt(get: Get, day: date) -> bool:
     # "This screening requires a written order from the beneficiary's attending
     # physician"; 410.37(b) "ordered in writing by the beneficiary's attending
     # physician, physician assistant, nurse practitioner, or clinical nurse specialist."
-    if not get("ordered_in_writing_by_attending"):
+    if get("ordered_by") not in (PHYSICIAN, PRACTITIONER) or not get("order_in_writing"):
         return False
     # "Medicare will cover one gFOBT or one iFOBT at a frequency of every 12
     # months; i.e., at least 11 months have passed following the month in
@@ -349,7 +400,7 @@ def _fobt(get: Get, day: date) -> bool:
     return limit_met(get("history"), FOBT, day, FOBT_MONTHS)
 
 
-def _patient_criteria(get: Get, day: date, history_signs: Iterable[str]) -> bool:
+def _patient_criteria(get: Get, day: date, history_signs: bool) -> bool:
     """The biomarker tests' shared patient criteria: "Age 45 to 85 years; and,
     Asymptomatic ...; and, At average risk"."""
     if not MINIMUM_AGE <= get("age") <= BIOMARKER_MAXIMUM_AGE:
@@ -358,10 +409,14 @@ def _patient_criteria(get: Get, day: date, history_signs: Iterable[str]) -> bool
         return False
     if not average_risk(get):
         return False
-    return not open_positive(get("history"), history_signs, day)
+    if not history_signs:
+        return True
+    return not open_positive_stool_test(get, day) and not open_positive_blood_test(
+        get("history"), day
+    )
 
 
-def _stool_dna(get: Get, day: date) -> bool:
+def _stool_dna(get: Get, day: date, history_signs: bool) -> bool:
     # PART B C.(1) "Effective for dates of service on or after October 9, 2014,
     # all other screening sDNA tests not otherwise specified above remain
     # nationally non-covered."
@@ -371,19 +426,19 @@ def _stool_dna(get: Get, day: date) -> bool:
     # beneficiaries that meet all of the following criteria: - Age 50 to 85
     # years [45 from 2023], - Asymptomatic (... positive guaiac fecal occult
     # blood test (gFOBT) or fecal immunochemical test (iFOBT)), - At average risk"
-    if not _patient_criteria(get, day, NON_INVASIVE):
+    if not _patient_criteria(get, day, history_signs):
         return False
     return three_years_met(get("history"), {STOOL_DNA}, day)
 
 
-def _blood_based(get: Get, day: date) -> bool:
+def _blood_based(get: Get, day: date, history_signs: bool) -> bool:
     # PART B 3. "a blood-based biomarker test is covered ... once every 3 years
     # ... when performed in a Clinical Laboratory Improvement Act
     # (CLIA)-certified laboratory, when ordered by a treating physician and
     # when all of the following requirements are met"
-    if not get("clia_laboratory") or not get("ordered_by_treating_practitioner"):
+    if not get("clia_laboratory") or get("ordered_by") != PHYSICIAN:
         return False
-    if not _patient_criteria(get, day, NON_INVASIVE):
+    if not _patient_criteria(get, day, history_signs):
         return False
     # "Food and Drug Administration (FDA) market authorization with an
     # indication for colorectal cancer screening; and, ... sensitivity greater
@@ -395,17 +450,17 @@ def _blood_based(get: Get, day: date) -> bool:
     return three_years_met(get("history"), {BLOOD}, day)
 
 
-def _biomarker(get: Get, day: date) -> bool:
+def _biomarker(get: Get, day: date, history_signs: bool) -> bool:
     # PART A 2. "Non-Invasive Biomarker tests are covered once every 3 years
     # under the following conditions: Ordering Criteria When ordered by the
     # physician, physician assistant, nurse practitioner, or clinical nurse
     # specialist who will use the results in the management of the patient."
-    if not get("ordered_by_treating_practitioner"):
+    if get("ordered_by") not in (PHYSICIAN, PRACTITIONER):
         return False
     # "Patient Criteria Age 45 to 85 years; and, Asymptomatic (...); and, At
     # average risk ...; and, Provided with information about the test
     # performance and the importance of a follow-on colonoscopy"
-    if not _patient_criteria(get, day, NON_INVASIVE):
+    if not _patient_criteria(get, day, history_signs):
         return False
     if not get("informed_of_performance_and_follow_on"):
         return False
@@ -437,7 +492,7 @@ def _sigmoidoscopy(get: Get, day: date) -> bool:
     # 410.37(d) "if it is performed by a doctor of medicine or osteopathy ..., or
     # by a physician assistant, nurse practitioner, or clinical nurse specialist
     # ... who is authorized under State law to perform the examination."
-    if not get("performed_by_qualified"):
+    if get("performed_by") not in (PHYSICIAN, PRACTITIONER):
         return False
     history = get("history")
     # (e)(2) "after at least 47 months have passed following the month in which
@@ -456,14 +511,14 @@ def _sigmoidoscopy(get: Get, day: date) -> bool:
 
 def _colonoscopy(get: Get, day: date) -> bool:
     # 410.37(f) "if it is performed by a doctor of medicine or osteopathy"
-    if not get("performed_by_qualified"):
+    if get("performed_by") != PHYSICIAN:
         return False
     history = get("history")
     # (k) "a follow-on screening colonoscopy after a Medicare covered
     # non-invasive stool-based colorectal cancer screening test returns a
     # positive result. The frequency limitations described for screening
     # colonoscopy in paragraph (g) of this section shall not apply"
-    if open_positive(history, STOOL_BASED, day):
+    if open_positive_stool_test(get, day):
         return True
     if high_risk(get):
         # (g)(2) "after at least 23 months have passed following the month in
@@ -482,13 +537,16 @@ def _colonoscopy(get: Get, day: date) -> bool:
 
 def _barium_enema(get: Get, day: date) -> bool:
     # 410.37(h) "if it is ordered in writing by the beneficiary's attending physician."
-    if not get("ordered_in_writing_by_attending"):
+    if get("ordered_by") != PHYSICIAN or not get("order_in_writing"):
         return False
     # (a)(4) "(i) A screening double contrast barium enema ...; or (ii) In the
     # case of an individual whose attending physician decides that he or she
     # cannot tolerate a screening double contrast barium enema, a screening
     # single contrast barium enema"
-    if not get("double_contrast") and not get("cannot_tolerate_double_contrast"):
+    contrast = get("barium_enema_contrast")
+    if contrast == "neither" or (
+        contrast == "single" and not get("cannot_tolerate_double_contrast")
+    ):
         return False
     history = get("history")
     if high_risk(get):
@@ -504,9 +562,17 @@ def _barium_enema(get: Get, day: date) -> bool:
     return limit_met(history, {BARIUM_ENEMA, SIGMOIDOSCOPY}, day, SIGMOIDOSCOPY_MONTHS)
 
 
-def covered(scenario: Scenario) -> bool:
-    """Coverage of one complete scenario."""
-    return decide(scenario.get, scenario.date_of_service)
+def covered(scenario: Scenario, history_signs: bool = HISTORY_SIGNS) -> bool:
+    """Coverage of one complete scenario; with `colonoscopy_since_positive_stool_test`
+    None, whether a colonoscopy followed the latest positive stool-based test
+    up is read from the history's dates."""
+    if scenario.colonoscopy_since_positive_stool_test is None:
+        records = earlier(scenario.history, scenario.date_of_service)
+        stool = [r.day for r in records if r.test in STOOL_BASED and r.positive]
+        since = [r.day for r in records if r.test == COLONOSCOPY]
+        followed = bool(stool) and bool(since) and max(since) >= max(stool)
+        scenario = replace(scenario, colonoscopy_since_positive_stool_test=followed)
+    return decide(scenario.get, scenario.date_of_service, history_signs)
 
 
 # --- the dates the text draws, as of a date of service --------------------------------

@@ -1,0 +1,260 @@
+"""The NCD 210.3 oracle itself (tests/oracle/ncd_210_3.py and its
+three-valued layer), on the sentences at stake and against plain
+enumeration, so that a slip in it is not hidden by a like slip in the
+encoding. The comparison with the encoding is in
+test_ncd_210_3_encoding.py."""
+
+from __future__ import annotations
+
+from datetime import date
+from itertools import combinations, product
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tests.oracle import ncd_210_3 as text
+from tests.oracle.ncd_210_3 import Record, Scenario, covered
+from tests.oracle.ncd_210_3_completions import Partial, Semantics, history_pool
+from tests.oracle.ncd_210_3_vocabulary import VOCABULARY
+
+PART_B_DAY = date(2025, 1, 15)
+PART_A_DAY = date(2027, 2, 28)
+
+
+def scenario(day: date, test: str, *records: Record, **fields: Any) -> Scenario:
+    return Scenario(day, test, fields.pop("age", 60), frozenset(records), **fields)
+
+
+def test_fobt_counts_calendar_months() -> None:
+    """ "at least 11 months have passed following the month in which the last
+    covered screening FOBT was performed": a last FOBT on any day of January
+    2024 allows one on any day of January 2025; gFOBT and iFOBT share it."""
+    for last in (date(2024, 1, 1), date(2024, 1, 31)):
+        assert covered(scenario(date(2025, 1, 1), "gfobt", Record("ifobt", last)))
+    assert not covered(scenario(date(2025, 1, 31), "gfobt", Record("gfobt", date(2024, 2, 1))))
+    assert not covered(scenario(date(2024, 12, 31), "ifobt", Record("gfobt", date(2024, 1, 1))))
+    # Leap day: 2024-02-29 is in February 2024, so February 2025 is the 12th month.
+    assert covered(scenario(date(2025, 2, 1), "gfobt", Record("gfobt", date(2024, 2, 29))))
+    assert not covered(scenario(date(2025, 1, 31), "gfobt", Record("gfobt", date(2024, 2, 29))))
+    # A record after the date of service is not "the last" one for it.
+    assert covered(scenario(PART_B_DAY, "gfobt", Record("gfobt", date(2025, 1, 16))))
+    assert not covered(scenario(PART_B_DAY, "gfobt", Record("gfobt", PART_B_DAY)))
+    assert not covered(scenario(PART_B_DAY, "gfobt", age=44))
+    assert covered(scenario(PART_B_DAY, "gfobt", age=45))
+    assert not covered(scenario(PART_B_DAY, "gfobt", order_in_writing=False))
+
+
+def test_colonoscopy_limits_by_risk_and_the_follow_on() -> None:
+    day = date(2025, 3, 31)
+    ten_years = Record("colonoscopy", date(2015, 3, 31))  # 119 months: April 2015-February 2025
+    assert covered(scenario(day, "colonoscopy", ten_years))
+    assert not covered(scenario(day, "colonoscopy", Record("colonoscopy", date(2015, 4, 1))))
+    high = {"risk_factors": frozenset({"personal_history_adenomatous_polyps"})}
+    assert covered(scenario(day, "colonoscopy", Record("colonoscopy", date(2023, 3, 1)), **high))
+    assert not covered(
+        scenario(day, "colonoscopy", Record("colonoscopy", date(2023, 4, 1)), **high)
+    )
+    assert not covered(
+        scenario(day, "colonoscopy", Record("barium_enema", date(2023, 4, 1)), **high)
+    )
+    # Not at high risk: a barium enema does not limit a colonoscopy; a sigmoidoscopy does (47).
+    assert covered(scenario(day, "colonoscopy", Record("barium_enema", date(2024, 4, 1))))
+    assert not covered(scenario(day, "colonoscopy", Record("sigmoidoscopy", date(2021, 4, 1))))
+    assert covered(scenario(day, "colonoscopy", Record("sigmoidoscopy", date(2021, 3, 31))))
+    # No age limit for a colonoscopy.
+    assert covered(scenario(day, "colonoscopy", age=30))
+    # (k) the follow-on after a positive stool-based test lifts (g)'s limits.
+    recent = Record("colonoscopy", date(2020, 1, 1))
+    fit = Record("ifobt", date(2025, 3, 1), result="positive")
+    assert covered(scenario(day, "colonoscopy", recent, fit))
+    assert not covered(
+        scenario(day, "colonoscopy", recent, Record("blood_biomarker", fit.day, "positive"))
+    )
+    followed = Record("colonoscopy", date(2025, 3, 1))
+    assert not covered(scenario(day, "colonoscopy", followed, fit))  # already followed up
+    assert covered(scenario(day, "colonoscopy", Record("colonoscopy", date(2025, 2, 28)), fit))
+    assert not covered(scenario(day, "colonoscopy", fit, performed_by="nonphysician_practitioner"))
+
+
+def test_sigmoidoscopy_and_barium_enema() -> None:
+    day = date(2025, 3, 31)
+    assert covered(scenario(day, "sigmoidoscopy", Record("barium_enema", date(2021, 3, 31))))
+    assert not covered(scenario(day, "sigmoidoscopy", Record("barium_enema", date(2021, 4, 1))))
+    colonoscopy = Record("colonoscopy", date(2020, 1, 1))
+    assert not covered(scenario(day, "sigmoidoscopy", colonoscopy))
+    high = {"risk_factors": frozenset({"inflammatory_bowel_disease"})}
+    assert covered(scenario(day, "sigmoidoscopy", colonoscopy, **high))
+    assert not covered(scenario(day, "sigmoidoscopy", age=44, **high))
+    # Barium enema: at high risk any age, 23 months after a colonoscopy or enema.
+    assert covered(scenario(day, "barium_enema", age=30, **high))
+    assert not covered(scenario(day, "barium_enema", age=30))
+    assert not covered(
+        scenario(day, "barium_enema", Record("colonoscopy", date(2023, 4, 1)), **high)
+    )
+    assert covered(scenario(day, "barium_enema", Record("colonoscopy", date(2023, 4, 1))))
+    assert not covered(scenario(day, "barium_enema", Record("sigmoidoscopy", date(2023, 4, 1))))
+    assert not covered(scenario(day, "barium_enema", barium_enema_contrast="single"))
+    assert covered(
+        scenario(
+            day,
+            "barium_enema",
+            barium_enema_contrast="single",
+            cannot_tolerate_double_contrast=True,
+        )
+    )
+    assert not covered(scenario(day, "ct_colonography"))
+
+
+def test_biomarker_tests_by_version() -> None:
+    # PART B: Cologuard only; 3 years from the date of service moved back 36 months.
+    assert covered(scenario(PART_B_DAY, "stool_dna", Record("stool_dna", date(2022, 1, 15))))
+    assert not covered(scenario(PART_B_DAY, "stool_dna", Record("stool_dna", date(2022, 1, 16))))
+    assert covered(scenario(PART_B_DAY, "stool_dna", Record("blood_biomarker", date(2024, 1, 1))))
+    assert not covered(scenario(PART_B_DAY, "stool_dna", is_cologuard=False))
+    assert covered(scenario(PART_A_DAY, "stool_dna", is_cologuard=False))
+    # PART A: one limit for both biomarker tests; from 2027-02-28 the edge is 2024-02-28.
+    assert not covered(
+        scenario(PART_A_DAY, "stool_dna", Record("blood_biomarker", date(2024, 2, 29)))
+    )
+    assert covered(scenario(PART_A_DAY, "stool_dna", Record("blood_biomarker", date(2024, 2, 28))))
+    for day in (PART_B_DAY, PART_A_DAY):
+        for test in ("stool_dna", "blood_biomarker"):
+            assert covered(scenario(day, test, age=85))
+            assert not covered(scenario(day, test, age=86))
+            assert not covered(scenario(day, test, age=44))
+            assert not covered(scenario(day, test, signs_or_symptoms=True))
+            family = frozenset({text.FAMILY_HISTORY_CRC_OR_POLYPS})
+            assert not covered(scenario(day, test, risk_factors=family))
+            fit = Record("ifobt", date(2024, 12, 1), result="positive")
+            assert not covered(scenario(day, test, fit))
+            assert covered(scenario(day, test, fit, Record("colonoscopy", date(2024, 12, 2))))
+    # Performance: PART B blood >= 74 / 90; PART A (>= 90, >= 87) or (>= 79, >= 90).
+    assert covered(scenario(PART_B_DAY, "blood_biomarker", sensitivity=74, specificity=90))
+    assert not covered(scenario(PART_A_DAY, "blood_biomarker", sensitivity=74, specificity=90))
+    assert covered(scenario(PART_A_DAY, "blood_biomarker", sensitivity=79, specificity=90))
+    assert not covered(scenario(PART_A_DAY, "blood_biomarker", sensitivity=89, specificity=89))
+    assert covered(scenario(PART_A_DAY, "blood_biomarker", sensitivity=90, specificity=87))
+    assert not covered(
+        scenario(PART_A_DAY, "stool_dna", informed_of_performance_and_follow_on=False)
+    )
+    assert covered(scenario(PART_B_DAY, "stool_dna", informed_of_performance_and_follow_on=False))
+    with pytest.raises(ValueError, match="before 2023-01-01"):
+        covered(scenario(date(2022, 12, 31), "colonoscopy"))
+
+
+# --- the three-valued layer against plain enumeration ----------------------------------
+
+DAYS = (date(2023, 1, 1), date(2024, 2, 29), date(2025, 3, 31), date(2026, 6, 8), PART_A_DAY)
+FACTS = [f for f in VOCABULARY.facts if f != "screenings"]
+
+
+@st.composite
+def partial_cases(draw: st.DrawFn) -> tuple[dict[str, Any], date]:
+    day = draw(st.sampled_from(DAYS))
+    known: dict[str, Any] = {
+        f: draw(st.sampled_from(VOCABULARY.domain(f, day)))
+        for f in FACTS
+        if draw(st.integers(0, 4))
+    }
+    form = draw(st.sampled_from(["unknown", "partial", "complete"]))
+    if form != "unknown":
+        records = draw(st.lists(st.sampled_from(history_pool(day)), max_size=3))
+        known["screenings"] = Partial(frozenset(records), form == "complete")
+    return known, day
+
+
+@settings(max_examples=25, deadline=None)
+@given(case=partial_cases(), unknown=st.sets(st.sampled_from(FACTS), max_size=3))
+def test_the_decision_tree_equals_the_full_product(
+    case: tuple[dict[str, Any], date], unknown: set[str]
+) -> None:
+    """The decision-tree enumeration gives the verdict and missing facts the
+    plain product over every open fact's values gives (at most 3 unknown
+    ordinary facts besides the history, completed by at most one record)."""
+    known, day = case
+    semantics = Semantics(VOCABULARY, extras=1)
+    full = {f: VOCABULARY.domain(f, day)[0] for f in FACTS} | known
+    known = {f: v for f, v in full.items() if f not in unknown}
+    free = sorted(unknown)
+    histories = semantics.values("screenings", known, day)
+    domains = [VOCABULARY.domain(f, day) for f in free] + [histories]
+
+    def outcome(values: tuple[Any, ...]) -> bool:
+        chosen = {**known, **dict(zip(free, values, strict=False)), "screenings": values[-1]}
+        return VOCABULARY.decide(chosen.__getitem__, day)
+
+    completions = list(product(*domains))
+    outcomes = {outcome(values) for values in completions}
+    expected = {frozenset({True}): "covered", frozenset({False}): "not_covered"}.get(
+        frozenset(outcomes), "needs_information"
+    )
+    assert semantics.verdict(known, day) == expected
+    names = [*free, "screenings"] if len(histories) > 1 else free
+    turns = {
+        name
+        for i, name in enumerate(names)
+        for values in completions
+        for other in domains[i]
+        if outcome((*values[:i], other, *values[i + 1 :])) != outcome(values)
+    }
+    assert semantics.missing(known, day) == (turns if expected == "needs_information" else set())
+
+
+def test_two_extra_records_are_needed_and_reach_a_follow_up_behind_a_blood_sign() -> None:
+    """Why completions add up to two records: with an open positive blood test
+    stated (a sign, by the oracle's reading), whether a colonoscopy followed
+    a positive stool test up can change a biomarker test's coverage only once
+    a colonoscopy after the blood test and a positive stool test are both
+    added. One record does not reach it; two do."""
+    day = date(2025, 3, 31)
+    blood = text.Record("blood_biomarker", date(2024, 6, 1), "positive")
+    known: dict[str, Any] = {
+        "screening_test": "ifobt",
+        "age": 60,
+        "ordering_practitioner": "physician",
+        "order_in_writing": True,
+        "screenings": Partial(frozenset({blood}), complete=False),
+    }
+    known["screening_test"] = "sdna"
+    for fact in VOCABULARY.facts:
+        if fact not in known and fact not in (
+            "screenings",
+            "colonoscopy_since_positive_stool_test",
+        ):
+            known[fact] = VOCABULARY.domain(fact, day)[0]
+    known |= {
+        f: False for f in VOCABULARY.facts if "history" in f or f == "inflammatory_bowel_disease"
+    }
+    known |= {
+        "colorectal_signs_or_symptoms": False,
+        "family_history_crc_or_polyps": "none",
+        "test_sensitivity_percent": 92,
+        "test_specificity_percent": 90,
+    }
+    assert "colonoscopy_since_positive_stool_test" not in Semantics(VOCABULARY, 1).missing(
+        known, day
+    )
+    assert "colonoscopy_since_positive_stool_test" in Semantics(VOCABULARY, 2).missing(known, day)
+
+
+@settings(max_examples=25, deadline=None)
+@given(case=partial_cases())
+def test_the_explanations_are_every_minimal_sufficient_set(
+    case: tuple[dict[str, Any], date],
+) -> None:
+    """Dualisation finds exactly the minimal sets that plain enumeration of
+    every subset of the known facts finds (at most 9 known facts)."""
+    known, day = case
+    known = dict(list(known.items())[:9])
+    semantics = Semantics(VOCABULARY)
+    target = semantics.verdict(known, day)
+    sufficient = [
+        frozenset(subset)
+        for size in range(len(known) + 1)
+        for subset in combinations(sorted(known), size)
+        if semantics.verdict({f: known[f] for f in subset}, day) == target
+    ]
+    minimal = {s for s in sufficient if not any(t < s for t in sufficient)}
+    assert semantics.explanations(known, day) == minimal
