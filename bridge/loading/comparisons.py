@@ -188,11 +188,11 @@ class _Durations(ast.Transformer):
 
     def visit_SymbolicAtom(self, node: ast.AST) -> ast.AST:
         symbol = node.symbol
-        if (
-            symbol.ast_type != ast.ASTType.Function
-            or symbol.name not in RELATIVE
-            or len(symbol.arguments) != 3
-        ):
+        if symbol.ast_type != ast.ASTType.Function:
+            return node
+        if symbol.name == "condition_test" and len(symbol.arguments) == 3:
+            return self._history_test(node)
+        if symbol.name not in RELATIVE or len(symbol.arguments) != 3:
             return node
         written = symbol.arguments[2]
         if written.ast_type not in (ast.ASTType.BinaryOperation, ast.ASTType.UnaryOperation):
@@ -206,6 +206,32 @@ class _Durations(ast.Transformer):
         term = ast.SymbolicTerm(written.location, duration_symbol(duration))
         arguments = [*symbol.arguments[:2], term]
         return node.update(symbol=symbol.update(arguments=arguments))
+
+    def _history_test(self, node: ast.AST) -> ast.AST:
+        """A record condition's relative date test, condition_test(C, date,
+        on_or_before(date_of_service, months(-12) + month_end)): clingo would
+        evaluate the sum of two terms as undefined and drop the whole fact
+        without a word, so the duration is rewritten here like a rule's."""
+        symbol = node.symbol
+        test = symbol.arguments[2]
+        if (
+            test.ast_type != ast.ASTType.Function
+            or test.name not in RELATIVE
+            or len(test.arguments) != 2
+        ):
+            return node
+        written = test.arguments[1]
+        if written.ast_type not in (ast.ASTType.BinaryOperation, ast.ASTType.UnaryOperation):
+            return node
+        duration = _duration(written)
+        if duration is None or not duration.steps:
+            raise PolicyError(
+                f"{self.where}: condition_test({symbol.arguments[0]}, {symbol.arguments[1]}, "
+                f"{test.name}({test.arguments[0]}, {written})): {NOT_A_DURATION}"
+            )
+        term = ast.SymbolicTerm(written.location, duration_symbol(duration))
+        moved = test.update(arguments=[test.arguments[0], term])
+        return node.update(symbol=symbol.update(arguments=[*symbol.arguments[:2], moved]))
 
 
 def written_durations(statements: Sequence[ast.AST]) -> list[ast.AST]:

@@ -100,7 +100,7 @@ def read_histories(
     statements that link them to kb/core/history.lp. PolicyError with file and
     line for a wrong declaration or use."""
     try:
-        histories = _declarations(ctl, policy)
+        histories = _declarations(ctl, policy, _written_tests(parsed))
     except _Refusal as refusal:
         where = (_declared_line(source, refusal.atom) if refusal.atom else None) or declared_at(
             source, *refusal.where
@@ -133,7 +133,36 @@ def read_histories(
 # -- declarations --------------------------------------------------------------------
 
 
-def _declarations(ctl: clingo.Control, policy: Policy) -> dict[str, History]:
+def _written_tests(parsed: Sequence[ast.AST]) -> list[tuple[clingo.Symbol, ...]]:
+    """The condition_test/3 facts of the policy's own files as rewritten by
+    written_durations: a combined duration (months(-12) + month_end) is a
+    sum clingo leaves undefined, so the grounded program lacks that fact."""
+    core = {str(path) for path in core_files()}
+    found = []
+    for statement in parsed:
+        if (
+            statement.ast_type != ast.ASTType.Rule
+            or statement.body
+            or statement.location.begin.filename in core
+            or statement.head.ast_type != ast.ASTType.Literal
+            or statement.head.atom.ast_type != ast.ASTType.SymbolicAtom
+        ):
+            continue
+        symbol = statement.head.atom.symbol
+        if symbol.ast_type != ast.ASTType.Function or symbol.name != "condition_test":
+            continue
+        try:
+            term = clingo.parse_term(str(symbol))
+        except RuntimeError:  # not ground: left to the grounded program
+            continue
+        if len(term.arguments) == 3:
+            found.append(tuple(term.arguments))
+    return found
+
+
+def _declarations(
+    ctl: clingo.Control, policy: Policy, written: Sequence[tuple[clingo.Symbol, ...]] = ()
+) -> dict[str, History]:
     names = [args[0].name for args in _facts_of(ctl, "history", 1)]
     for name in names:
         if name in policy.facts:
@@ -177,7 +206,9 @@ def _declarations(ctl: clingo.Control, policy: Policy) -> dict[str, History]:
         )
     owner = {c: h for h, found in conditions.items() for c in found}
     tests: dict[str, list[FieldTest]] = defaultdict(list)
-    for condition, field_name, test in _facts_of(ctl, "condition_test", 3):
+    grounded = [tuple(args) for args in _facts_of(ctl, "condition_test", 3)]
+    extra = [args for args in written if args not in grounded]
+    for condition, field_name, test in [*grounded, *extra]:
         if condition.name not in owner:
             raise _Refusal(
                 f"condition_test({condition}, ...): {condition} is not declared by "
@@ -328,7 +359,8 @@ def _field_details(ctl: clingo.Control, fields: dict[str, dict[str, Fact]]) -> N
 
 def _test(field_name: str, declared: Fact, test: clingo.Symbol, policy: Policy) -> FieldTest:
     """A condition's test on one field, checked against the field's type (ValueError)."""
-    from policykb.bridge.model.typed import DURATION_UNITS, Duration
+    from policykb.bridge.loading.comparisons import NOT_A_DURATION
+    from policykb.bridge.model.typed import Duration
 
     if test.type != clingo.SymbolType.Function:
         raise ValueError("a test is a term such as is(colonoscopy) or at_least(90)")
@@ -354,20 +386,16 @@ def _test(field_name: str, declared: Fact, test: clingo.Symbol, policy: Policy) 
         return FieldTest(field_name, name, reference=reference, years=args[1].number)
     if name in ORDER_TESTS and len(args) == 2:
         reference = _reference(args[0], kind, policy)
-        duration = args[1]
-        if (
-            duration.type != clingo.SymbolType.Function
-            or duration.name not in DURATION_UNITS
-            or len(duration.arguments) != 1
-            or duration.arguments[0].type != clingo.SymbolType.Number
-        ):
-            raise ValueError("the duration must be days(N), weeks(N) or months(N)")
-        return FieldTest(
-            field_name,
-            name,
-            reference=reference,
-            duration=Duration.of(duration.arguments[0].number, duration.name),
+        # One step (days(N), weeks(N), months(N), month_start, month_end) or
+        # a combined duration, which written_durations has already rewritten
+        # to its grounded term steps(...), as it does for the rules'
+        # comparisons.
+        duration = (
+            Duration.parse(str(args[1])) if args[1].type == clingo.SymbolType.Function else None
         )
+        if duration is None or not duration.steps:
+            raise ValueError(NOT_A_DURATION)
+        return FieldTest(field_name, name, reference=reference, duration=duration)
     if (name in ORDER_TESTS and len(args) == 1) or (name == "between" and len(args) == 2):
         if not kind.numeric:
             raise ValueError(f"{name} compares a number or date field")

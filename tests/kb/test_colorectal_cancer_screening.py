@@ -1,0 +1,520 @@
+"""colorectal-cancer-screening (NCD 210.3, 42 CFR 410.37, SSA 1834(d)): both
+engines, the calendar, the versions, partial histories, routing.
+
+The verdicts themselves are pinned by the YAML suite written from the text
+(kb/policies/colorectal-cancer-screening/tests/) and, independently, by an
+oracle written from the text and the vocabulary alone by another engineer;
+here:
+
+- the two engines agree on an even sample of complete scenarios in each of
+  the four versions (the space is about 10^12 scenarios per day: 2^18
+  history levels times the facts' regions), and on cases with unknown facts
+  and partial histories;
+- each frequency limit sits where the calendar puts it: for generated dates
+  of service and earlier tests, the encoding's verdict is a month count
+  written here (whole months after the month of the last test), independent
+  of the bridge's month arithmetic;
+- a partial history that leaves the verdict open asks only about the
+  history, and a longer partial history never undoes a decided verdict;
+- a date of service before 2014-10-09 has no version; each version starts
+  on its day;
+- the service routes the policy's codes on Medicare coverage and reads its
+  FHIR facts; no code is another policy's; shared facts are declared alike.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from datetime import date, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from policykb.bridge import KnowledgeBase, Verdict
+from policykb.bridge.model.errors import CaseError
+from policykb.bridge.prolog.engine import PrologEngine
+from policykb.bridge.solving.evaluator import Evaluator
+from policykb.service.app import create_app
+from policykb.service.settings import ServiceSettings
+from tests.fhir_records import Record, condition
+
+NAME = "colorectal-cancer-screening"
+HCPCS = "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
+DAYS = {
+    "2014": date(2016, 2, 29),
+    "2021": date(2022, 12, 31),
+    "2023": date(2024, 2, 29),
+    "2026": date(2026, 7, 31),
+}
+"""One date of service per version: leap days and month ends, where the month
+rule clamps."""
+
+NOT_AT_HIGH_RISK = {
+    "family_history_crc_or_polyps": "none",
+    "family_history_fap": False,
+    "family_history_hnpcc": False,
+    "personal_history_adenomatous_polyps": False,
+    "personal_history_crc": False,
+    "inflammatory_bowel_disease": False,
+}
+ROUTES = {
+    "fobt": {
+        "screening_test": "gfobt",
+        "age": 60,
+        "ordering_practitioner": "physician",
+        "order_in_writing": True,
+    },
+    "sigmoidoscopy": {
+        "screening_test": "flexible_sigmoidoscopy",
+        "age": 60,
+        "performing_practitioner": "physician",
+        **NOT_AT_HIGH_RISK,
+    },
+    "colonoscopy": {
+        "screening_test": "colonoscopy",
+        "performing_practitioner": "physician",
+        **NOT_AT_HIGH_RISK,
+    },
+    "barium enema": {
+        "screening_test": "barium_enema",
+        "age": 60,
+        "barium_enema_contrast": "double",
+        "ordering_practitioner": "physician",
+        "order_in_writing": True,
+        **NOT_AT_HIGH_RISK,
+    },
+    "stool DNA": {
+        "screening_test": "sdna",
+        "sdna_is_cologuard": True,
+        "age": 60,
+        "colorectal_signs_or_symptoms": False,
+        "ordering_practitioner": "physician",
+        "clia_certified_lab": True,
+        "fda_authorized_for_crc_screening": True,
+        "test_sensitivity_percent": Decimal(92),
+        "test_specificity_percent": Decimal(90),
+        "post_approval_study_met": True,
+        "informed_of_follow_on_colonoscopy": True,
+        **NOT_AT_HIGH_RISK,
+    },
+}
+"""For each route, the facts of a covered request (written from the text),
+every other decision fact as the sample draws it: with no earlier test and
+the route's facts, each route covers in every version."""
+
+
+@pytest.fixture(scope="module")
+def kb() -> KnowledgeBase:
+    return KnowledgeBase()
+
+
+@pytest.fixture(scope="module")
+def engines(kb: KnowledgeBase) -> dict[str, tuple[Evaluator, PrologEngine]]:
+    """Each version's evaluator grounded at its day, and its prover."""
+    found = {}
+    for version, day in DAYS.items():
+        evaluator = kb.evaluator(f"{NAME}@{day.isoformat()}")
+        assert set(evaluator.references) == {"date_of_service"}
+        evaluator = evaluator.at({"date_of_service": day.toordinal()}, fixed=True)
+        found[version] = evaluator, kb.prover_for(evaluator)
+    return found
+
+
+def _choices(evaluator: Evaluator, prover: PrologEngine) -> dict[str, list[Any]]:
+    """Each decision fact's values, one per region, as case values (a history
+    level is a boolean: the history holds such a record or not)."""
+    return {
+        fact: [evaluator.concrete(fact, v) for v in prover.scenario_choices(fact)]
+        for fact in evaluator.decision_facts
+    }
+
+
+def _no_earlier_tests(choices: dict[str, list[Any]]) -> dict[str, bool]:
+    return {fact: False for fact in choices if fact.startswith("screenings_")}
+
+
+def _sample(choices: dict[str, list[Any]], seed: int) -> Iterator[tuple[str, dict[str, Any]]]:
+    """300 uniform complete scenarios, then 60 around each route's covered
+    base (each fact kept with probability 3/4, else drawn uniformly)."""
+    draw = random.Random(seed)
+    for _ in range(300):
+        yield "uniform", {f: draw.choice(values) for f, values in choices.items()}
+    for route, facts in ROUTES.items():
+        base = {**{f: values[0] for f, values in choices.items()}, **_no_earlier_tests(choices)}
+        base.update({"medicare_beneficiary": True, **facts})
+        for _ in range(60):
+            yield (
+                route,
+                {
+                    f: base[f] if draw.random() < 0.75 else draw.choice(values)
+                    for f, values in choices.items()
+                },
+            )
+
+
+@pytest.mark.parametrize("version", list(DAYS))
+def test_every_route_covers_with_no_earlier_test(
+    engines: dict[str, tuple[Evaluator, PrologEngine]], version: str
+) -> None:
+    evaluator, prover = engines[version]
+    choices = _choices(evaluator, prover)
+    for route, facts in ROUTES.items():
+        known = {
+            **{f: values[0] for f, values in choices.items()},
+            **_no_earlier_tests(choices),
+            "medicare_beneficiary": True,
+            **facts,
+        }
+        assert evaluator.verdict_of(known) is Verdict.COVERED, (version, route)
+
+
+@pytest.mark.parametrize("version", list(DAYS))
+def test_engines_agree_on_an_even_sample_of_complete_scenarios(
+    engines: dict[str, tuple[Evaluator, PrologEngine]], version: str
+) -> None:
+    """600 complete scenarios per version (2,400 in all), each proved by
+    SWI-Prolog and solved by clingo. The uniform part is even over the whole
+    space (history levels included); the part around each route reaches both
+    verdicts on every route."""
+    evaluator, prover = engines[version]
+    verdicts: dict[str, set[Verdict]] = {}
+    for where, known in _sample(_choices(evaluator, prover), seed=20141009):
+        verdict = evaluator.verdict_of(known)
+        assert prover.prove(known)[0] is verdict, (where, known)
+        verdicts.setdefault(where, set()).add(verdict)
+    for route in ROUTES:
+        assert verdicts[route] == {Verdict.COVERED, Verdict.NOT_COVERED}, route
+
+
+def _record(test: str, day: date, result: str = "negative") -> dict[str, str]:
+    return {"test": test, "date": day.isoformat(), "result": result}
+
+
+def _raw(known: dict[str, Any]) -> dict[str, Any]:
+    """Case values as a case document writes them."""
+    return {f: float(v) if isinstance(v, Decimal) else v for f, v in known.items()}
+
+
+def _case(kb: KnowledgeBase, day: date, facts: dict[str, Any], screenings: Any) -> Any:
+    stated = {**_raw(facts), "date_of_service": day.isoformat()}
+    if screenings is not None:
+        stated["screenings"] = screenings
+    return kb.case({"policy": NAME, "facts": stated})
+
+
+def test_engines_agree_on_cases_with_unknown_facts_and_partial_histories(
+    kb: KnowledgeBase,
+) -> None:
+    """The CLI's --cross-check path: each route in each version with one fact
+    left out, with a partial history (a record that decides, one that does
+    not), and with no history at all."""
+    seen = set()
+    for day in DAYS.values():
+        old = _record("colonoscopy", day - timedelta(days=365 * 12))
+        recent = _record("gfobt", day - timedelta(days=30))
+        for number, facts in enumerate(ROUTES.values()):
+            dropped = list(facts)[number % len(facts)]
+            partial = {f: v for f, v in facts.items() if f != dropped}
+            for screenings in ([old], [recent], None, {"complete": True, "records": [old]}):
+                for stated in (facts, partial):
+                    case = _case(kb, day, stated, screenings)
+                    verdict = kb.cross_check(case)  # EngineError when the engines disagree
+                    assert verdict is kb.evaluate(case).verdict, (day, stated, screenings)
+                    seen.add(verdict)
+    assert seen == set(Verdict)
+
+
+# -- the calendar -------------------------------------------------------------------
+
+
+def _months_after(last: date, service: date) -> int:
+    """Whole calendar months from the month of `last` to that of `service`."""
+    return (service.year * 12 + service.month) - (last.year * 12 + last.month)
+
+
+CALENDAR_SETTINGS = settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+
+
+@CALENDAR_SETTINGS
+@given(
+    service=st.dates(min_value=date(2023, 1, 1), max_value=date(2030, 12, 31)),
+    back=st.integers(min_value=-2, max_value=130),
+    day_of_month=st.integers(min_value=1, max_value=31),
+    high_risk=st.booleans(),
+)
+def test_colonoscopy_limits_are_the_month_count(
+    kb: KnowledgeBase, service: date, back: int, day_of_month: int, high_risk: bool
+) -> None:
+    """A colonoscopy `back` months before: covered exactly when 119 (not at
+    high risk) or 23 (at high risk) whole months have passed after its month
+    (410.37(g)(1), (g)(2)); a record after the date of service does not count."""
+    index = service.year * 12 + service.month - 1 - back
+    first = date(index // 12, index % 12 + 1, 1)
+    last = first.replace(day=min(day_of_month, _month_length(first)))
+    facts = {**ROUTES["colonoscopy"]}
+    if high_risk:
+        facts["personal_history_crc"] = True
+    screenings = {"complete": True, "records": [_record("colonoscopy", last)]}
+    limit = 24 if high_risk else 120
+    covered = last > service or _months_after(last, service) >= limit
+    expected = Verdict.COVERED if covered else Verdict.NOT_COVERED
+    assert kb.evaluate(_case(kb, service, facts, screenings)).verdict is expected
+
+
+def _month_length(day: date) -> int:
+    following = date(day.year + day.month // 12, day.month % 12 + 1, 1)
+    return (following - timedelta(days=1)).day
+
+
+@CALENDAR_SETTINGS
+@given(
+    service=st.dates(min_value=date(2023, 1, 1), max_value=date(2030, 12, 31)),
+    back=st.integers(min_value=-1, max_value=52),
+    day_of_month=st.integers(min_value=1, max_value=31),
+    earlier=st.sampled_from(["flexible_sigmoidoscopy", "barium_enema", "gfobt", "ifobt"]),
+)
+def test_sigmoidoscopy_and_fobt_limits_are_the_month_count(
+    kb: KnowledgeBase, service: date, back: int, day_of_month: int, earlier: str
+) -> None:
+    """An earlier test `back` months before a sigmoidoscopy (47 months after a
+    sigmoidoscopy or barium enema, 410.37(e)(2)) and before an FOBT (11
+    months after an FOBT, (c)(2)); a test of another kind does not count."""
+    index = service.year * 12 + service.month - 1 - back
+    first = date(index // 12, index % 12 + 1, 1)
+    last = first.replace(day=min(day_of_month, _month_length(first)))
+    screenings = {"complete": True, "records": [_record(earlier, last)]}
+    months = _months_after(last, service)
+    for route, counted, limit in (
+        ("sigmoidoscopy", {"flexible_sigmoidoscopy", "barium_enema"}, 48),
+        ("fobt", {"gfobt", "ifobt"}, 12),
+    ):
+        covered = earlier not in counted or last > service or months >= limit
+        expected = Verdict.COVERED if covered else Verdict.NOT_COVERED
+        verdict = kb.evaluate(_case(kb, service, ROUTES[route], screenings)).verdict
+        assert verdict is expected, route
+
+
+@CALENDAR_SETTINGS
+@given(
+    service=st.dates(min_value=date(2023, 1, 1), max_value=date(2026, 6, 7)),
+    back_days=st.integers(min_value=-3, max_value=1200),
+)
+def test_three_years_to_the_day_for_cologuard(
+    kb: KnowledgeBase, service: date, back_days: int
+) -> None:
+    """An earlier stool DNA test blocks the dates of service before the same
+    calendar day three years on (29 February on 1 March in a common year)."""
+    last = service - timedelta(days=back_days)
+    try:
+        reopens = last.replace(year=last.year + 3)
+    except ValueError:  # 29 February: the month rule takes the month's last day
+        reopens = date(last.year + 3, 2, 28)
+    covered = last > service or service >= reopens
+    facts = {**ROUTES["stool DNA"], "age": 60}
+    screenings = {"complete": True, "records": [_record("sdna", last)]}
+    expected = Verdict.COVERED if covered else Verdict.NOT_COVERED
+    assert kb.evaluate(_case(kb, service, facts, screenings)).verdict is expected
+
+
+# -- partial histories --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("route", list(ROUTES))
+def test_an_open_partial_history_asks_only_about_the_history(kb: KnowledgeBase, route: str) -> None:
+    """An old record (no limit reached) in a documented list cannot show that
+    nothing came since: the verdict is open and every missing fact is one of
+    the history's levels; stating the list complete decides it."""
+    day = DAYS["2023"]
+    old = _record("colonoscopy", date(2010, 1, 4))
+    facts = {**ROUTES[route], "colonoscopy_since_positive_stool_test": True}
+    evaluation = kb.evaluate(_case(kb, day, facts, [old]))
+    assert evaluation.verdict is Verdict.NEEDS_INFORMATION
+    policy = kb.evaluator(f"{NAME}@{day.isoformat()}").policy
+    assert evaluation.missing
+    histories = [policy.history_of(m.fact) for m in evaluation.missing]
+    assert {
+        h.name if h is not None else m.fact
+        for h, m in zip(histories, evaluation.missing, strict=True)
+    } == {"screenings"}
+    complete = kb.evaluate(_case(kb, day, facts, {"complete": True, "records": [old]}))
+    assert complete.verdict is Verdict.COVERED
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    route=st.sampled_from(list(ROUTES)),
+    tests=st.lists(
+        st.tuples(
+            st.sampled_from(["gfobt", "ifobt", "sdna", "colonoscopy", "flexible_sigmoidoscopy"]),
+            st.integers(min_value=0, max_value=4000),
+            st.sampled_from(["negative", "positive"]),
+        ),
+        max_size=4,
+    ),
+)
+def test_a_longer_partial_history_never_undoes_a_decided_verdict(
+    kb: KnowledgeBase, route: str, tests: list[tuple[str, int, str]]
+) -> None:
+    """Adding a documented record can only decide an open verdict, never
+    change a decided one (a partial history holds at least its records)."""
+    day = DAYS["2026"]
+    facts = {**ROUTES[route], "colonoscopy_since_positive_stool_test": False}
+    records = [_record(t, day - timedelta(days=back), result) for t, back, result in tests]
+    before = kb.evaluate(_case(kb, day, facts, records[:-1])).verdict
+    after = kb.evaluate(_case(kb, day, facts, records)).verdict
+    if before is not Verdict.NEEDS_INFORMATION:
+        assert after is before
+
+
+# -- versions -----------------------------------------------------------------------
+
+
+def test_each_version_starts_on_its_day_and_none_before_2014_10_09(kb: KnowledgeBase) -> None:
+    fobt_45 = {**ROUTES["fobt"], "age": 45}
+    none = {"complete": True, "records": []}
+    assert kb.evaluate(_case(kb, date(2022, 12, 31), fobt_45, none)).verdict is (
+        Verdict.NOT_COVERED
+    )
+    assert kb.evaluate(_case(kb, date(2023, 1, 1), fobt_45, none)).verdict is Verdict.COVERED
+    blood = {**ROUTES["stool DNA"], "screening_test": "blood_biomarker", "age": 60}
+    assert kb.evaluate(_case(kb, date(2021, 1, 18), blood, none)).verdict is Verdict.NOT_COVERED
+    assert kb.evaluate(_case(kb, date(2021, 1, 19), blood, none)).verdict is Verdict.COVERED
+    other_sdna = {**ROUTES["stool DNA"], "sdna_is_cologuard": False}
+    assert kb.evaluate(_case(kb, date(2026, 6, 7), other_sdna, none)).verdict is (
+        Verdict.NOT_COVERED
+    )
+    assert kb.evaluate(_case(kb, date(2026, 6, 8), other_sdna, none)).verdict is Verdict.COVERED
+    assert kb.evaluate(_case(kb, date(2014, 10, 9), {}, None)).verdict is (
+        Verdict.NEEDS_INFORMATION
+    )
+    with pytest.raises(CaseError, match="2014-10-08"):
+        kb.evaluate(_case(kb, date(2014, 10, 8), {}, None))
+
+
+# -- routing and FHIR ---------------------------------------------------------------
+
+CODES = {
+    ("cpt", "82270"): "gfobt",
+    ("hcpcs", "G0328"): "ifobt",
+    ("cpt", "81528"): "sdna",
+    ("hcpcs", "G0327"): "blood_biomarker",
+    ("hcpcs", "G0104"): "flexible_sigmoidoscopy",
+    ("hcpcs", "G0105"): "colonoscopy",
+    ("hcpcs", "G0121"): "colonoscopy",
+    ("hcpcs", "G0106"): "barium_enema",
+    ("hcpcs", "G0120"): "barium_enema",
+    ("cpt", "74263"): "ct_colonography",
+}
+
+
+def test_no_code_is_claimed_by_another_policy(kb: KnowledgeBase) -> None:
+    for version in kb.versions(NAME):
+        ours = {(c.system, c.code): c.value for c in version.policy.codes}
+        assert ours == CODES
+    for name in kb.policy_names():
+        if name != NAME:
+            for version in kb.versions(name):
+                theirs = {(c.system, c.code) for c in version.policy.codes}
+                assert not set(CODES) & theirs, name
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, Path]]:
+    audit = tmp_path_factory.mktemp("audit") / "audit.jsonl"
+    with TestClient(create_app(ServiceSettings(audit=str(audit), audit_sync=False))) as test:
+        yield test, audit
+
+
+def _order_sign(
+    client: tuple[TestClient, Path], record: Record, payer_type: str | None
+) -> dict[str, Any] | None:
+    """The decision's audit entry, or None when the order is not this policy's."""
+    test, audit = client
+    request = record.hook()
+    if not record.code[0].isdigit():  # an HCPCS level II code
+        order = request["context"]["draftOrders"]["entry"][0]["resource"]
+        order["code"]["coding"][0]["system"] = HCPCS
+    if payer_type is not None:
+        coverage = request["prefetch"]["coverage"]["entry"][0]["resource"]
+        coverage["type"] = {"coding": [{"system": "https://nahdo.org/sopt", "code": payer_type}]}
+    before = audit.read_bytes().count(b"\n") if audit.exists() else 0
+    response = test.post("/cds-services/policykb-order-sign", json=request)
+    assert response.status_code == 200, response.text
+    lines = audit.read_bytes().splitlines() if audit.exists() else []
+    if len(lines) == before:
+        return None
+    entry: dict[str, Any] = orjson.loads(lines[-1])
+    return entry
+
+
+@pytest.mark.parametrize(
+    ("code", "payer_type", "test"),
+    [
+        ("G0121", "121", "colonoscopy"),
+        ("82270", "1", "gfobt"),
+        ("81528", "111", "sdna"),
+        ("G0104", None, "flexible_sigmoidoscopy"),  # coverage does not say: routed
+    ],
+)
+def test_the_screening_codes_route_here_on_medicare_coverage(
+    client: tuple[TestClient, Path], code: str, payer_type: str | None, test: str
+) -> None:
+    conditions = [condition("K51.90"), condition("Z85.038"), condition("Z86.0101")]
+    entry = _order_sign(client, Record(code=code, extra_conditions=conditions), payer_type)
+    assert entry is not None and entry["policy"] == NAME
+    facts = entry["facts"]
+    assert facts["screening_test"] == test
+    assert facts["inflammatory_bowel_disease"] is True
+    assert facts["personal_history_crc"] is True
+    assert facts["personal_history_adenomatous_polyps"] is True
+    assert facts.get("medicare_beneficiary") is (True if payer_type is not None else None)
+    assert facts["age"] == 46  # the record's birth date 1980-02-03, the order 2026-06-01
+    assert "screenings" not in facts  # asked through DTR for now
+
+
+def test_commercial_coverage_is_not_this_policys_order(client: tuple[TestClient, Path]) -> None:
+    assert _order_sign(client, Record(code="G0121"), "511") is None
+
+
+def test_no_condition_leaves_the_risk_facts_to_be_asked(client: tuple[TestClient, Path]) -> None:
+    refuted = condition("K50.90", verification="refuted")
+    entry = _order_sign(client, Record(code="G0105", extra_conditions=[refuted]), "121")
+    assert entry is not None
+    for fact in ("inflammatory_bowel_disease", "personal_history_crc"):
+        assert fact not in entry["facts"]
+
+
+def test_the_facts_it_shares_with_other_policies_are_declared_alike(kb: KnowledgeBase) -> None:
+    """A fact of the same name means the same in every bundled policy: same
+    type, options, unit, bounds, code system and default (date_of_service's
+    lower bound is each policy's first day in force)."""
+    ours = kb.evaluator(NAME).policy.facts
+    shared = set()
+    for other in kb.policy_names():
+        if other == NAME:
+            continue
+        for version in kb.versions(other):
+            for fact, theirs in version.policy.facts.items():
+                if fact in ours and fact != "date_of_service":
+                    mine = ours[fact]
+                    assert (mine.type, mine.options, mine.unit, mine.low, mine.high) == (
+                        theirs.type,
+                        theirs.options,
+                        theirs.unit,
+                        theirs.low,
+                        theirs.high,
+                    ), (fact, other)
+                    assert (mine.system, mine.default) == (theirs.system, theirs.default), fact
+                    shared.add(fact)
+    assert {"medicare_beneficiary", "age"} <= shared
