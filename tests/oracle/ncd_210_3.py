@@ -595,3 +595,24 @@ def edge_days(day: date) -> dict[str, tuple[date, ...]]:
         "three_years": (three_years, three_years + timedelta(days=1)),
         "service": (day, day + timedelta(days=1)),
     }
+
+
+def history_signature(history: Iterable[Record], day: date) -> tuple[bool, ...]:
+    """Every reading `decide` makes of a history, as of a date of service: two
+    histories with one signature get one decision whatever the other facts
+    (so completions need only one history per signature)."""
+    records = frozenset(history)
+    return (
+        limit_met(records, FOBT, day, FOBT_MONTHS),
+        positive_on_record(records, STOOL_BASED, day),
+        open_positive_blood_test(records, day),
+        three_years_met(records, {STOOL_DNA}, day),
+        three_years_met(records, {BLOOD}, day),
+        three_years_met(records, BIOMARKER, day),
+        limit_met(records, {SIGMOIDOSCOPY, BARIUM_ENEMA}, day, SIGMOIDOSCOPY_MONTHS),
+        latest(records, {COLONOSCOPY}, day) is None,
+        limit_met(records, {COLONOSCOPY}, day, COLONOSCOPY_MONTHS),
+        limit_met(records, {COLONOSCOPY, BARIUM_ENEMA}, day, HIGH_RISK_MONTHS),
+        limit_met(records, {SIGMOIDOSCOPY}, day, SIGMOIDOSCOPY_MONTHS),
+        limit_met(records, {BARIUM_ENEMA, SIGMOIDOSCOPY}, day, SIGMOIDOSCOPY_MONTHS),
+    )

@@ -16,7 +16,9 @@ Invariants:
   it (a property test of the oracle checks this against the plain product).
 - The oracle's decision reads a history only through the latest date of
   records of some kinds (never a count), so a record added twice changes
-  nothing: completions add sets of pool records, not multisets.
+  nothing: completions add sets of pool records, not multisets; and of the
+  completions with one `history_signature` (every reading the decision
+  makes of a history) one stands for all.
 - Explanations are over the case's known facts by NAME (a history is one
   fact, kept whole - its records and whether it is complete - or dropped).
   The encoding's explanations are finer (claims about classes of records);
@@ -90,7 +92,11 @@ def history_completions(
         for size in range(extras + 1)
         for added in combinations(pool, size)
     }
-    return tuple(sorted(found, key=lambda c: (len(c), sorted(c))))
+    # One completion per signature (the decision reads nothing else of a history).
+    kept: dict[tuple[bool, ...], frozenset[text.Record]] = {}
+    for completion in sorted(found, key=lambda c: (len(c), sorted(c))):
+        kept.setdefault(text.history_signature(completion, day), completion)
+    return tuple(kept.values())
 
 
 UNSTATED = Partial(frozenset(), complete=False)

@@ -6,18 +6,26 @@ test_ncd_210_3_encoding.py."""
 
 from __future__ import annotations
 
-from datetime import date
+import os
+from datetime import date, timedelta
+from decimal import Decimal
 from itertools import combinations, product
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, Phase, event, given, settings
 from hypothesis import strategies as st
 
+from policykb.bridge import KnowledgeBase, Policy
 from tests.oracle import ncd_210_3 as text
 from tests.oracle.ncd_210_3 import Record, Scenario, covered
-from tests.oracle.ncd_210_3_completions import Partial, Semantics, history_pool
-from tests.oracle.ncd_210_3_vocabulary import VOCABULARY
+from tests.oracle.ncd_210_3_completions import (
+    Partial,
+    Semantics,
+    history_pool,
+    minimal_elements,
+)
+from tests.oracle.ncd_210_3_vocabulary import VOCABULARY, document
 
 PART_B_DAY = date(2025, 1, 15)
 PART_A_DAY = date(2027, 2, 28)
@@ -258,3 +266,154 @@ def test_the_explanations_are_every_minimal_sufficient_set(
     ]
     minimal = {s for s in sufficient if not any(t < s for t in sufficient)}
     assert semantics.explanations(known, day) == minimal
+
+
+# --- the encoding against the oracle ----------------------------------------------------
+
+POLICY = "colorectal-cancer-screening"
+EXAMPLES = int(os.environ.get("NCD_210_3_EXAMPLES", "60"))
+SAMPLED_PER_DAY = int(os.environ.get("NCD_210_3_SAMPLED", "150"))
+FIRST, LAST = date(2023, 1, 1), date(2030, 12, 31)
+# Dates of service: each version's first day and the day before PART A's,
+# leap days, month ends (a month count from them lands on shorter months).
+SERVICE_DAYS = (
+    date(2023, 1, 1),
+    date(2024, 2, 29),
+    date(2025, 3, 31),
+    date(2026, 6, 7),
+    date(2026, 6, 8),
+    date(2027, 2, 28),
+    date(2028, 2, 29),
+    date(2029, 12, 31),
+)
+# Values that can lead to coverage drawn more often (a uniform draw seldom
+# meets every condition of a test at once).
+LEANING: dict[str, tuple[Any, ...]] = {
+    "medicare_beneficiary": (True,) * 6 + (False,),
+    "family_history_crc_or_polyps": ("none",) * 4 + ("close_relative", "other_relative_only"),
+    "colorectal_signs_or_symptoms": (False,) * 4 + (True,),
+    "ordering_practitioner": ("physician",) * 3 + ("nonphysician_practitioner", "other"),
+    "order_in_writing": (True,) * 4 + (False,),
+    "performing_practitioner": ("physician",) * 3 + ("nonphysician_practitioner", "other"),
+    "barium_enema_contrast": ("double",) * 3 + ("single", "neither"),
+    "sdna_is_cologuard": (True,) * 3 + (False,),
+    "fda_authorized_for_crc_screening": (True,) * 4 + (False,),
+    "clia_certified_lab": (True,) * 4 + (False,),
+    "post_approval_study_met": (True,) * 4 + (False,),
+    "informed_of_follow_on_colonoscopy": (True,) * 4 + (False,),
+}
+for _risk in text.HIGH_RISK_FACTORS[1:]:
+    LEANING[_risk] = (False,) * 4 + (True,)
+AGES = (0, 30, 44, 45, 46, 50, 64, 85, 86, 90, 130)
+SENSITIVITIES = (0, 73.9, 74, 78.9, 79, 89.9, 90, 92, 100)
+SPECIFICITIES = (0, 86.9, 87, 89.9, 90, 94, 100)
+
+
+def values(fact: str, day: date) -> st.SearchStrategy[Any]:
+    if fact in LEANING:
+        return st.sampled_from(LEANING[fact])
+    if fact == "age":
+        return st.one_of(st.sampled_from(AGES), st.integers(0, 130))
+    if fact == "test_sensitivity_percent":
+        return st.sampled_from(SENSITIVITIES).map(lambda v: Decimal(str(v)))
+    if fact == "test_specificity_percent":
+        return st.sampled_from(SPECIFICITIES).map(lambda v: Decimal(str(v)))
+    return st.sampled_from(VOCABULARY.domain(fact, day))
+
+
+def service_days() -> st.SearchStrategy[date]:
+    anywhere = st.integers(0, (LAST - FIRST).days).map(lambda n: FIRST + timedelta(days=n))
+    return st.one_of(st.sampled_from(SERVICE_DAYS), anywhere)
+
+
+def records(day: date) -> st.SearchStrategy[Record]:
+    """A pool record (each side of each edge) or any record from 1990 to a year after."""
+    kinds = [t for t in text.TESTS]
+    anywhere = st.builds(
+        Record,
+        st.sampled_from(kinds),
+        st.integers(date(1990, 1, 1).toordinal(), day.toordinal() + 366).map(date.fromordinal),
+        st.sampled_from(("negative", "positive", "not_reported")),
+    )
+    return st.one_of(st.sampled_from(history_pool(day)), anywhere)
+
+
+@st.composite
+def encoding_cases(draw: st.DrawFn) -> tuple[dict[str, Any], date]:
+    day = draw(service_days())
+    known: dict[str, Any] = {}
+    for fact in FACTS:
+        if draw(st.integers(0, 3)):
+            known[fact] = draw(values(fact, day))
+    form = draw(st.sampled_from(["unknown", "partial", "complete", "complete"]))
+    if form != "unknown":
+        stated = draw(st.lists(records(day), max_size=3))
+        known["screenings"] = Partial(frozenset(stated), form == "complete")
+    return known, day
+
+
+@pytest.fixture(scope="module")
+def knowledge() -> KnowledgeBase:
+    kb = KnowledgeBase()
+    if POLICY not in kb.policy_names():
+        pytest.skip(f"the policy {POLICY} is not in this tree")
+    return kb
+
+
+def named(policy: Policy, fact: str) -> str:
+    """A fact of the encoding's answer by the vocabulary's name (a history's
+    boolean facts by their history)."""
+    history = policy.history_of(fact)
+    return history.name if history is not None else fact
+
+
+def oracle_answer(
+    semantics: Semantics, facts: dict[str, Any], day: date
+) -> tuple[str, set[str], set[frozenset[str]]]:
+    known = semantics.with_defaults(facts)
+    return (
+        semantics.verdict(known, day),
+        semantics.missing(known, day),
+        semantics.explanations(known, day),
+    )
+
+
+def encoding_answer(
+    knowledge: KnowledgeBase, facts: dict[str, Any], day: date
+) -> tuple[str, set[str], set[frozenset[str]]]:
+    case = knowledge.case(document(facts, day))
+    policy = knowledge.case_evaluator(case).policy
+    answer = knowledge.why(case)
+    explanations = minimal_elements(
+        frozenset(named(policy, i.fact) for i in e if i.fact != "date_of_service")
+        for e in answer.explanations
+    )
+    return (
+        answer.verdict.value,
+        {named(policy, m.fact) for m in answer.missing},
+        explanations,
+    )
+
+
+SEMANTICS = Semantics(VOCABULARY)
+NO_SHRINK = (Phase.explicit, Phase.reuse, Phase.generate)
+
+
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    phases=NO_SHRINK,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(case=encoding_cases())
+def test_verdict_missing_and_explanations_agree_with_the_oracle(
+    knowledge: KnowledgeBase, case: tuple[dict[str, Any], date]
+) -> None:
+    """Partial cases: the encoding's verdict, missing facts (a history's by its
+    name) and minimal explanations (by fact name, their minimal elements)
+    are the oracle's over every completion."""
+    facts, day = case
+    expected = oracle_answer(SEMANTICS, facts, day)
+    found = encoding_answer(knowledge, facts, day)
+    event(f"verdict {expected[0]}")
+    assert found == expected, (facts, day)
