@@ -13,10 +13,21 @@ enumerate the completions of a partial case as a decision tree.
 Invariants:
 - `decide` reads a fact only when the branch it is on needs it, and reads
   `test` before anything else; it reads the history (records of earlier
-  screening tests) as a whole, and only through the latest date of records
-  of given kinds, so duplicated records never change an answer.
+  screening tests) only through the readings `history_signature` lists (the
+  latest date of records of given kinds, whether a positive test of given
+  kinds is on record), so duplicated records never change an answer and
+  two histories with one signature get one decision.
 - A date of service before 2023-01-01 has no version in the text and is
   refused (ValueError), as is an unknown test kind.
+
+The field names follow the oracle's own Scenario; the encoding's vocabulary
+(read after these readings were written) is adapted to them in
+ncd_210_3_vocabulary.py. From the vocabulary the decision took only facts
+the text implies but the first draft had not named: Medicare beneficiary
+("Medicare Part B pays"), a test other than those named (not covered), the
+ordering and performing practitioner as physician / PA-NP-CNS / other, and
+whether a colonoscopy has followed the latest positive stool-based test up
+(asked as a fact, where the first draft compared the records' dates).
 
 Readings, each decided from the text before the encoding was compared:
 - Versions. PART B (the prior NCD, effective 2023-01-01) governs dates of
@@ -88,29 +99,39 @@ Readings, each decided from the text before the encoding was compared:
   symptoms of colorectal disease including but not limited to lower
   gastrointestinal pain, blood in stool, positive ... test)"): the case's
   own signs or symptoms, or a positive non-invasive test (gFOBT, iFOBT,
-  stool DNA, blood-based) in the history that no colonoscopy dated on or
-  after it has followed up. PART A names a positive biomarker test and
-  "blood in stool" (a positive FOBT); PART B names a positive gFOBT or FIT;
-  "including but not limited to" lets both versions read all four.
+  stool DNA, blood-based) in the history that no colonoscopy has followed
+  up (for a stool-based test, colonoscopy_since_positive_stool_test; for a
+  blood test, a colonoscopy record dated on or after it). PART A names a
+  positive biomarker test and "blood in stool" (a positive FOBT); PART B
+  names a positive gFOBT or FIT; "including but not limited to" lets both
+  versions read all four. The encoding reads only the case's own answer
+  (its vocabulary: the text sets no window); the text does not settle
+  which is right, and `history_signs=False` gives the encoding's reading,
+  which the comparison uses (test_ncd_210_3_oracle pins the difference).
 - The follow-on colonoscopy (410.37(k), "Effective January 1, 2023 ... a
   follow-on screening colonoscopy after a Medicare covered non-invasive
   stool-based colorectal cancer screening test returns a positive result.
   The frequency limitations ... in paragraph (g) ... shall not apply"): a
   colonoscopy is a follow-on when the history holds a positive stool-based
   test (gFOBT, iFOBT, stool DNA; not a blood-based one) on or before the
-  date of service that no colonoscopy dated on or after it has followed up.
+  date of service that no colonoscopy has followed up since (the
+  vocabulary's colonoscopy_since_positive_stool_test).
   No time window is stated, so none is read. The history's records are
   taken as the Medicare-covered screening tests the member had. A follow-on
   colonoscopy still needs the performer (410.37(f)), which (k) does not
   lift.
+- Medicare only ("Medicare Part B pays for ..."): anyone else is not
+  covered. A test the texts do not name (`other`) is not covered ("All
+  other indications ... remain nationally non-covered").
 - Orders and performers. FOBT: a written order by the attending physician,
   PA, NP or CNS (PART A's definition; 410.37(b)). Sigmoidoscopy: performed
   by an MD/DO, or a PA, NP or CNS authorized by State law (410.37(d)).
-  Colonoscopy: performed by an MD/DO (410.37(f)). Barium enema: ordered in
-  writing by the attending physician (410.37(h)), and double contrast, or
-  single contrast when the attending physician decides the member cannot
-  tolerate double contrast (410.37(a)(4)). Blood-based test (PART B):
-  ordered by a treating physician and processed in a CLIA-certified
+  Colonoscopy: performed by an MD/DO (410.37(f)). Neither needs an order
+  (none is stated). Barium enema: ordered in writing by the attending
+  physician (410.37(h)), and double contrast, or single contrast when the
+  attending physician decides the member cannot tolerate double contrast
+  (410.37(a)(4)). Blood-based test (PART B): ordered by a treating physician
+  (an MD/DO; no written order is stated) and processed in a CLIA-certified
   laboratory. Cologuard (PART B): no order or laboratory is stated, none is
   read. PART A's biomarker test: ordered by a physician, PA, NP or CNS who
   will use the results; the member provided with information about the

@@ -157,9 +157,12 @@ def domain(fact: str, day: date) -> Sequence[Any]:
 
 
 def region(fact: str, value: Any, day: date) -> Hashable:
+    """The region a value lies in: its stand-in in `domain` (a number's), or itself."""
     if fact in CUTS:
-        return domain(fact, day)[sum(value >= cut for cut in CUTS[fact])]
-    return value
+        stand_in: Hashable = domain(fact, day)[sum(value >= cut for cut in CUTS[fact])]
+        return stand_in
+    known: Hashable = value
+    return known
 
 
 def vocabulary(history_signs: bool = text.HISTORY_SIGNS) -> Vocabulary:
