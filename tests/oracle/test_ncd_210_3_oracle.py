@@ -359,10 +359,14 @@ def records(day: date) -> st.SearchStrategy[Record]:
 @st.composite
 def encoding_cases(draw: st.DrawFn) -> tuple[dict[str, Any], date]:
     day = draw(service_days())
-    known: dict[str, Any] = {}
-    for fact in FACTS:
-        if draw(st.integers(0, 3)):
-            known[fact] = draw(values(fact, day))
+    scenario = {fact: draw(values(fact, day)) for fact in FACTS}
+    if draw(st.booleans()):
+        # Half start from a template covered for its test, one or two facts
+        # redrawn, so that each test's conditions are met and missed by one.
+        scenario = {**TEMPLATE, "screening_test": scenario["screening_test"]}
+        for fact in draw(st.lists(st.sampled_from(FACTS), min_size=1, max_size=2)):
+            scenario[fact] = draw(values(fact, day))
+    known = {f: v for f, v in scenario.items() if draw(st.integers(0, 3))}
     form = draw(st.sampled_from(["unknown", "partial", "complete", "complete"]))
     if form != "unknown":
         stated = draw(st.lists(records(day), max_size=3))
@@ -438,6 +442,14 @@ def test_verdict_missing_and_explanations_agree_with_the_oracle(
     found = encoding_answer(knowledge, facts, day)
     event(f"verdict {expected[0]}")
     assert found == expected, (facts, day)
+    # `evaluate` gives one of the explanations (its names hold an oracle one)
+    # and the same verdict and missing facts as `why`.
+    evaluation = knowledge.evaluate(document(facts, day))
+    policy = knowledge.case_evaluator(knowledge.case(document(facts, day))).policy
+    assert evaluation.verdict.value == expected[0]
+    assert {named(policy, m.fact) for m in evaluation.missing} == expected[1]
+    names = {named(policy, i.fact) for i in evaluation.explanation} - {"date_of_service"}
+    assert any(e <= names for e in expected[2]), (names, expected[2])
 
 
 # --- complete scenarios ----------------------------------------------------------------
