@@ -237,13 +237,12 @@ def test_two_extra_records_are_needed_and_reach_a_follow_up_behind_a_blood_sign(
     day = date(2025, 3, 31)
     blood = text.Record("blood_biomarker", date(2024, 6, 1), "positive")
     known: dict[str, Any] = {
-        "screening_test": "ifobt",
+        "screening_test": "sdna",
         "age": 60,
         "ordering_practitioner": "physician",
         "order_in_writing": True,
         "screenings": Partial(frozenset({blood}), complete=False),
     }
-    known["screening_test"] = "sdna"
     for fact in VOCABULARY.facts:
         if fact not in known and fact not in (
             "screenings",
