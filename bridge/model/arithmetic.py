@@ -1,0 +1,152 @@
+"""Arithmetic between facts: which regions a product or a ratio of two
+bounded number facts can fall in, computed exactly in rational arithmetic.
+
+A derived fact D = X * Y (product) or D = X / Y (ratio) is compared by the
+rules with constants, which cut D's values into regions (typed.py). What a
+case says about X and Y narrows D to the regions some completion reaches:
+an operand is either known (one value) or unknown over its declared bounds,
+whole numbers only for an int fact. `reachable` decides, for one region R,
+whether some pair (x, y) of operand values gives x op y in R.
+
+Proof of exactness (every answer is a yes/no about the existence of a pair):
+  * Neither operand ranges over whole numbers. Both spans are closed
+    intervals (a point is one) and, for a ratio, Y's span excludes 0, so
+    x op y is continuous on the closed rectangle and monotone in each
+    operand with the other fixed. Its image is therefore the closed interval
+    between the least and the greatest of its four corner values; R is
+    reached exactly when that interval meets R.
+  * Some operand W ranges over whole numbers (at most WHOLE_LIMIT of them):
+    every value t of W is tried. With W = t fixed, the other operand O:
+      - not whole: x op y is continuous and monotone in O, so its image over
+        O's closed span is the closed interval between its two end values;
+      - whole: x op y = k * o for a constant k (k = t for a product, 1 / t
+        for a ratio whose divisor is W), so the values of O that reach R are
+        the interval R / k (ends swapped when k < 0; every value, when k = 0
+        and 0 is in R, none otherwise); R is reached exactly when that
+        interval holds a whole number of O's span.
+    For a ratio of two whole operands W is the divisor, so O is never a
+    whole divisor.
+All arithmetic is in fractions.Fraction, so no rounding enters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from fractions import Fraction
+from math import ceil, floor
+
+from policykb.bridge.model.typed import Interval
+
+KINDS = ("product", "ratio")
+WHOLE_LIMIT = 10_000
+"""The most whole values of an int operand that `reachable` tries one by one;
+a policy whose int operand allows more is refused when it loads."""
+
+
+@dataclass(frozen=True)
+class Span:
+    """The values an operand may take: every value (every whole number, when
+    `whole`) from `low` through `high`, both included; a known value is a
+    span of one point."""
+
+    low: Fraction
+    high: Fraction
+    whole: bool = False
+
+    @classmethod
+    def point(cls, value: int | Decimal | Fraction) -> Span:
+        exact = Fraction(value)
+        return cls(exact, exact)
+
+    def wholes(self) -> range:
+        """The whole numbers of the span, in order."""
+        return range(ceil(self.low), floor(self.high) + 1)
+
+
+@dataclass(frozen=True)
+class _Line:
+    """An interval of rationals; None for an unbounded end."""
+
+    low: Fraction | None
+    low_closed: bool
+    high: Fraction | None
+    high_closed: bool
+
+    @classmethod
+    def of(cls, region: Interval) -> _Line:
+        def exact(end: int | Decimal | None) -> Fraction | None:
+            return None if end is None else Fraction(end)
+
+        return cls(exact(region.low), region.low_closed, exact(region.high), region.high_closed)
+
+    def scaled(self, k: Fraction) -> _Line:
+        """{v * k : v in self}, for k != 0."""
+        low = None if self.low is None else self.low * k
+        high = None if self.high is None else self.high * k
+        if k > 0:
+            return _Line(low, self.low_closed, high, self.high_closed)
+        return _Line(high, self.high_closed, low, self.low_closed)
+
+    def meets(self, low: Fraction, high: Fraction, whole: bool) -> bool:
+        """Whether some value (some whole number, when `whole`) of the closed
+        interval [low, high] lies inside."""
+        start, start_closed = low, True
+        if self.low is not None and (
+            self.low > start or (self.low == start and not self.low_closed)
+        ):
+            start, start_closed = self.low, self.low_closed
+        end, end_closed = high, True
+        if self.high is not None and (
+            self.high < end or (self.high == end and not self.high_closed)
+        ):
+            end, end_closed = self.high, self.high_closed
+        if whole:
+            first = ceil(start) + (1 if start == ceil(start) and not start_closed else 0)
+            last = floor(end) - (1 if end == floor(end) and not end_closed else 0)
+            return first <= last
+        return start < end or (start == end and start_closed and end_closed)
+
+
+def _apply(kind: str, x: Fraction, y: Fraction) -> Fraction:
+    return x * y if kind == "product" else x / y
+
+
+def reachable(kind: str, x: Span, y: Span, region: Interval) -> bool:
+    """Whether some x of `x` and y of `y` give x * y (kind "product") or x / y
+    (kind "ratio", y's span without 0) inside `region` (see the module's proof)."""
+    line = _Line.of(region)
+    if not x.whole and not y.whole:
+        corners = [_apply(kind, a, b) for a in (x.low, x.high) for b in (y.low, y.high)]
+        return line.meets(min(corners), max(corners), whole=False)
+    if kind == "ratio":
+        divisor_first = y.whole
+    else:
+        divisor_first = y.whole and (not x.whole or len(y.wholes()) <= len(x.wholes()))
+    for t in (y if divisor_first else x).wholes():
+        fixed = Fraction(t)
+        other = x if divisor_first else y
+        if not other.whole:
+            ends = [
+                _apply(kind, o, fixed) if divisor_first else _apply(kind, fixed, o)
+                for o in (other.low, other.high)
+            ]
+            if line.meets(min(ends), max(ends), whole=False):
+                return True
+            continue
+        k = (1 / fixed if kind == "ratio" else fixed) if divisor_first else fixed
+        if k == 0:
+            if line.meets(Fraction(0), Fraction(0), whole=False) and other.wholes():
+                return True
+            continue
+        wanted = line.scaled(1 / k)
+        if wanted.meets(other.low, other.high, whole=True):
+            return True
+    return False
+
+
+def reachable_regions(
+    kind: str, x: Span, y: Span, regions: tuple[Interval, ...]
+) -> tuple[Interval, ...]:
+    """The regions of the derived fact some completion of `x` and `y` reaches."""
+    return tuple(region for region in regions if reachable(kind, x, y, region))
