@@ -34,9 +34,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
+from functools import lru_cache
 from math import ceil, floor
+from typing import TYPE_CHECKING
 
+from policykb.bridge.model.policy import FactType
 from policykb.bridge.model.typed import Interval
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from policykb.bridge.model.policy import Fact, Policy
 
 KINDS = ("product", "ratio")
 WHOLE_LIMIT = 10_000
@@ -150,3 +158,69 @@ def reachable_regions(
 ) -> tuple[Interval, ...]:
     """The regions of the derived fact some completion of `x` and `y` reaches."""
     return tuple(region for region in regions if reachable(kind, x, y, region))
+
+
+@dataclass(frozen=True)
+class ArithmeticUse:
+    """A derived number fact: `fact` = `left` * `right` (kind "product") or
+    `left` / `right` (kind "ratio"), as a policy declares it at `where`.
+
+    Invariant (checked when the policy loads): both operands are int or
+    decimal facts with both bounds, a divisor's bounds exclude 0, no rule
+    compares an operand itself, and no operand serves two uses, so that the
+    operands are independent of every other fact and the derived fact's
+    possible regions depend on the operands' values alone."""
+
+    kind: str
+    fact: str
+    left: str
+    right: str
+    where: str = ""
+
+    @property
+    def operands(self) -> tuple[str, str]:
+        return self.left, self.right
+
+    @property
+    def sign(self) -> str:
+        return "*" if self.kind == "product" else "/"
+
+    @property
+    def words(self) -> str:
+        """ "apnea_events / sleep_hours"."""
+        return f"{self.left} {self.sign} {self.right}"
+
+    def value(self, left: Fraction, right: Fraction) -> Fraction:
+        """The derived value of two operand values."""
+        return _apply(self.kind, left, right)
+
+
+def operand_span(fact: Fact, value: object) -> Span:
+    """An operand's span: its known `value`, else (unknown, or a scenario's
+    region, which for an operand is its whole bounds) its bounds."""
+    if isinstance(value, int | Decimal | Fraction) and not isinstance(value, bool):
+        return Span.point(value)
+    assert fact.low is not None and fact.high is not None
+    return Span(Fraction(fact.low), Fraction(fact.high), fact.type is FactType.INT)
+
+
+def excluded_regions(
+    policy: Policy, use: ArithmeticUse, chosen: Mapping[str, object]
+) -> list[Interval]:
+    """The regions of the derived fact that no completion of the operand
+    values in `chosen` reaches. None are excluded when `chosen` gives the
+    derived fact itself a value: that stands for operands changed to fit (a
+    change set's or an answer's value)."""
+    if use.fact in chosen:
+        return []
+    left = operand_span(policy.facts[use.left], chosen.get(use.left))
+    right = operand_span(policy.facts[use.right], chosen.get(use.right))
+    regions = policy.facts[use.fact].regions
+    return [
+        r for r in regions if isinstance(r, Interval) and not _reachable(use.kind, left, right, r)
+    ]
+
+
+@lru_cache(maxsize=4096)
+def _reachable(kind: str, x: Span, y: Span, region: Interval) -> bool:
+    return reachable(kind, x, y, region)

@@ -1,0 +1,101 @@
+"""Products and ratios of number facts (kb/core/arithmetic.lp) against brute force.
+
+The apnea-ratio fixture derives ahi = apnea_events / sleep_hours (an int
+over a decimal) and total_dose = daily_dose * supply_days (a decimal times
+an int). Its oracle below is written from the fixture's rules in plain
+Python with fractions, sharing no code with bridge/model/arithmetic.py.
+Unknown operands range over grids holding every bound, every value that
+puts the derived value on one of the rules' constants, and neighbours.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from itertools import product
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from policykb.bridge import Case, KnowledgeBase, Verdict
+from policykb.bridge.loading.case import validate_case
+from policykb.bridge.solving.evaluator import Evaluator
+
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "kb"
+SETTINGS = settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+
+
+def oracle(f: dict[str, Any]) -> bool:
+    """The fixture's two rules over exact operand values."""
+    ahi = Fraction(f["apnea_events"]) / Fraction(str(f["sleep_hours"]))
+    indicated = 15 <= ahi <= 120 or (5 <= ahi < 15 and f["symptomatic"])
+    total = Fraction(str(f["daily_dose"])) * f["supply_days"]
+    return bool(indicated and 0 < total <= 1500)
+
+
+BOOL = [True, False]
+# Every bound, and values that put ahi or the dose on 5, 15, 120, 0 or 1500
+# from the other operand's values in the grid, with neighbours.
+GRID: dict[str, list[Any]] = {
+    "apnea_events": [0, 1, 2, 4, 5, 30, 31, 44, 45, 89, 90, 91, 119, 120, 121, 599, 600],
+    "sleep_hours": [0.5, 1, 2, 3, 5.9, 6, 6.1, 8, 12],
+    "symptomatic": BOOL,
+    "daily_dose": [0, 0.5, 10, 16.6, 16.7, 25, 50, 100],
+    "supply_days": [1, 2, 15, 30, 60, 89, 90],
+}
+# Values a case states: a subset of the grid, so that brute force over the
+# grid is exact for the known part.
+VALUES = {k: v for k, v in GRID.items()}
+
+
+def brute(known: dict[str, Any]) -> Verdict:
+    unknown = [f for f in GRID if f not in known]
+    seen: set[bool] = set()
+    for values in product(*(GRID[f] for f in unknown)):
+        seen.add(oracle({**known, **dict(zip(unknown, values, strict=True))}))
+        if len(seen) == 2:
+            return Verdict.NEEDS_INFORMATION
+    return Verdict.COVERED if seen == {True} else Verdict.NOT_COVERED
+
+
+@pytest.fixture(scope="module")
+def policy() -> Evaluator:
+    return KnowledgeBase([FIXTURES / "apnea-ratio"]).evaluator("apnea-ratio")
+
+
+def case_of(evaluator: Evaluator, facts: dict[str, Any]) -> Case:
+    return validate_case({"policy": evaluator.policy.name, "facts": facts}, evaluator.policy, "c")
+
+
+@st.composite
+def partial_cases(draw: st.DrawFn) -> dict[str, Any]:
+    return {
+        fact: draw(st.sampled_from(options))
+        for fact, options in VALUES.items()
+        if draw(st.integers(0, 9)) < 7
+    }
+
+
+@SETTINGS
+@given(data=st.data())
+def test_verdict_equals_brute_force(policy: Evaluator, data: st.DataObject) -> None:
+    facts = data.draw(partial_cases())
+    assert policy.evaluate(case_of(policy, facts)).verdict is brute(facts)
+
+
+@SETTINGS
+@given(data=st.data())
+def test_the_explanation_is_a_minimal_sufficient_set(
+    policy: Evaluator, data: st.DataObject
+) -> None:
+    facts = data.draw(partial_cases())
+    evaluation = policy.evaluate(case_of(policy, facts))
+    chosen = {item.fact: facts[item.fact] for item in evaluation.explanation}
+    assert brute(chosen) is evaluation.verdict
+    for fact in chosen:
+        smaller = {f: v for f, v in chosen.items() if f != fact}
+        assert brute(smaller) is not evaluation.verdict
