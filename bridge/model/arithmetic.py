@@ -15,22 +15,25 @@ Proof of exactness (every answer is a yes/no about the existence of a pair):
     operand with the other fixed. Its image is therefore the closed interval
     between the least and the greatest of its four corner values; R is
     reached exactly when that interval meets R.
-  * Some operand W ranges over whole numbers (at most WHOLE_LIMIT of them):
-    every value t of W is tried. With W = t fixed, the other operand O:
+  * Some operand ranges over whole numbers (at most WHOLE_LIMIT of them).
+    The values t of one operand T are tried one by one: a known operand's
+    one value, else a ratio's whole divisor, else the smaller whole range.
+    With T = t fixed, the other operand O:
       - not whole: x op y is continuous and monotone in O, so its image over
         O's closed span is the closed interval between its two end values;
       - whole: x op y = k * o for a constant k (k = t for a product, 1 / t
-        for a ratio whose divisor is W), so the values of O that reach R are
+        for a ratio whose divisor is T), so the values of O that reach R are
         the interval R / k (ends swapped when k < 0; every value, when k = 0
         and 0 is in R, none otherwise); R is reached exactly when that
         interval holds a whole number of O's span.
-    For a ratio of two whole operands W is the divisor, so O is never a
-    whole divisor.
+    In a ratio T is the divisor whenever the divisor is whole or known, so
+    O is never a whole divisor.
 All arithmetic is in fractions.Fraction, so no rounding enters.
 """
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
@@ -127,12 +130,16 @@ def reachable(kind: str, x: Span, y: Span, region: Interval) -> bool:
     if not x.whole and not y.whole:
         corners = [_apply(kind, a, b) for a in (x.low, x.high) for b in (y.low, y.high)]
         return line.meets(min(corners), max(corners), whole=False)
+    # Try the values of a point first (one value), then of a whole divisor,
+    # else of the smaller whole range.
     if kind == "ratio":
-        divisor_first = y.whole
+        divisor_first = y.whole or y.low == y.high
+    elif x.low == x.high or y.low == y.high:
+        divisor_first = y.low == y.high
     else:
         divisor_first = y.whole and (not x.whole or len(y.wholes()) <= len(x.wholes()))
-    for t in (y if divisor_first else x).wholes():
-        fixed = Fraction(t)
+    tried = y if divisor_first else x
+    for fixed in [tried.low] if tried.low == tried.high else map(Fraction, tried.wholes()):
         other = x if divisor_first else y
         if not other.whole:
             ends = [
@@ -224,3 +231,67 @@ def excluded_regions(
 @lru_cache(maxsize=4096)
 def _reachable(kind: str, x: Span, y: Span, region: Interval) -> bool:
     return reachable(kind, x, y, region)
+
+
+def flip_pairs(
+    policy: Policy, use: ArithmeticUse, flipped: str, known: Mapping[str, object]
+) -> frozenset[tuple[Interval, Interval]]:
+    """The ordered pairs of distinct regions of the derived fact that two
+    values of the unknown operand `flipped` reach with one value of the
+    other operand (its known value, else any of its bounds): the changes of
+    the derived fact that changing `flipped` alone can make.
+
+    Exact: with the other operand at o, the regions reached form a set S(o),
+    and every pair of S(o) is made by two values of `flipped`. S(o) changes
+    only where o makes e op o (or o op e) equal to an end c of a region, e a
+    value of `flipped` that bounds its image (its two ends; every whole
+    value for an int fact), since each such term is continuous and monotone
+    in o on the other operand's span. Trying every such o and one o strictly
+    between each two consecutive ones (a whole one, for an int fact) sees
+    every S(o)."""
+    other = use.right if flipped == use.left else use.left
+    regions = tuple(r for r in policy.facts[use.fact].regions if isinstance(r, Interval))
+    span = operand_span(policy.facts[flipped], None)
+    other_fact = policy.facts[other]
+    if other in known:
+        candidates = [operand_span(other_fact, known[other])]
+    else:
+        candidates = [Span.point(o) for o in _critical(use, flipped, span, other_fact, regions)]
+    pairs: set[tuple[Interval, Interval]] = set()
+    for point in candidates:
+        x, y = (span, point) if flipped == use.left else (point, span)
+        reached = [r for r in regions if _reachable(use.kind, x, y, r)]
+        pairs.update((a, b) for a in reached for b in reached if a != b)
+    return frozenset(pairs)
+
+
+def _critical(
+    use: ArithmeticUse, flipped: str, span: Span, other: Fact, regions: tuple[Interval, ...]
+) -> list[Fraction]:
+    """Values of the other operand at and between which the regions reached
+    by `flipped` can change (see flip_pairs)."""
+    bounds = operand_span(other, None)
+    ends = {Fraction(e) for r in regions for e in (r.low, r.high) if e is not None}
+    values = [Fraction(t) for t in span.wholes()] if span.whole else [span.low, span.high]
+    found = {bounds.low, bounds.high}
+    for e in values:
+        for c in ends:
+            if use.kind == "product":
+                solved = c / e if e != 0 else None
+            elif flipped == use.left:  # e / o = c
+                solved = e / c if c != 0 else None
+            else:  # o / e = c
+                solved = c * e
+            if solved is not None and bounds.low <= solved <= bounds.high:
+                found.add(solved)
+    ordered = sorted(found)
+    between = []
+    for a, b in itertools.pairwise(ordered):
+        if bounds.whole:
+            inside = floor(a) + 1
+            if inside < b:
+                between.append(Fraction(inside))
+        else:
+            between.append((a + b) / 2)
+    points = [p for p in ordered if not bounds.whole or p.denominator == 1]
+    return sorted({*points, *between})

@@ -17,8 +17,9 @@ from collections.abc import Iterator, Mapping
 import clingo
 from clingo import Function
 
-from policykb.bridge.model.arithmetic import excluded_regions
+from policykb.bridge.model.arithmetic import excluded_regions, flip_pairs
 from policykb.bridge.model.policy import Policy
+from policykb.bridge.solving.literals import ValueLiterals
 
 
 def excluded_parts(
@@ -38,3 +39,34 @@ def excluded_parts(
                 symbol = symbols[use.fact].get(region)
                 if symbol is not None:
                     yield Function("kb_arith_off", [Function(use.fact), symbol, Function(part)])
+
+
+def set_flip_pairs(
+    twin: clingo.Control,
+    policy: Policy,
+    literals: ValueLiterals,
+    known: Mapping[str, object],
+    previous: frozenset[clingo.Symbol],
+) -> frozenset[clingo.Symbol]:
+    """Set the twin program's kb_arith_pair/4 externals (kb/meta/twin.lp) for
+    the case `known`: the moves of each derived fact that changing one of its
+    unknown operands alone can make. Returns the externals now true."""
+    wanted: set[clingo.Symbol] = set()
+    for use in policy.arithmetic:
+        symbols = literals.symbol[use.fact]
+        for operand in use.operands:
+            if operand in known:
+                continue
+            for low, high in flip_pairs(policy, use, operand, known):
+                if low in symbols and high in symbols:
+                    wanted.add(
+                        Function(
+                            "kb_arith_pair",
+                            [Function(use.fact), symbols[low], symbols[high], Function(operand)],
+                        )
+                    )
+    for symbol in previous - wanted:
+        twin.assign_external(symbol, False)
+    for symbol in wanted - previous:
+        twin.assign_external(symbol, True)
+    return frozenset(wanted)

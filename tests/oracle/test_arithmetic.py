@@ -99,3 +99,24 @@ def test_the_explanation_is_a_minimal_sufficient_set(
     for fact in chosen:
         smaller = {f: v for f, v in chosen.items() if f != fact}
         assert brute(smaller) is not evaluation.verdict
+
+
+@SETTINGS
+@given(data=st.data())
+def test_missing_facts_equal_brute_force(policy: Evaluator, data: st.DataObject) -> None:
+    """The missing facts are the unknown operands (never the derived facts)
+    and other facts on which some completion's verdict turns."""
+    facts = data.draw(partial_cases())
+    evaluation = policy.evaluate(case_of(policy, facts))
+    if evaluation.verdict is not Verdict.NEEDS_INFORMATION:
+        assert evaluation.missing == ()
+        return
+    missing = set()
+    for fact in (f for f in GRID if f not in facts):
+        others = [f for f in GRID if f not in facts and f != fact]
+        for values in product(*(GRID[f] for f in others)):
+            rest = {**facts, **dict(zip(others, values, strict=True))}
+            if len({oracle({**rest, fact: v}) for v in GRID[fact]}) == 2:
+                missing.add(fact)
+                break
+    assert {m.fact for m in evaluation.missing} == missing
