@@ -215,13 +215,13 @@ def excluded_regions(
     policy: Policy, use: ArithmeticUse, chosen: Mapping[str, object]
 ) -> list[Interval]:
     """The regions of the derived fact that no completion of the operand
-    values in `chosen` reaches. None are excluded when `chosen` gives the
-    derived fact itself a value: that stands for operands changed to fit (a
-    change set's or an answer's value)."""
-    if use.fact in chosen:
-        return []
-    left = operand_span(policy.facts[use.left], chosen.get(use.left))
-    right = operand_span(policy.facts[use.right], chosen.get(use.right))
+    values in `chosen` reaches. When `chosen` gives the derived fact itself a
+    value, that stands for operands changed to fit (a change set's value):
+    then only the regions no operand values within their bounds reach are
+    excluded."""
+    pinned = {} if use.fact in chosen else chosen
+    left = operand_span(policy.facts[use.left], pinned.get(use.left))
+    right = operand_span(policy.facts[use.right], pinned.get(use.right))
     regions = policy.facts[use.fact].regions
     return [
         r for r in regions if isinstance(r, Interval) and not _reachable(use.kind, left, right, r)
