@@ -295,3 +295,20 @@ def _critical(
             between.append((a + b) / 2)
     points = [p for p in ordered if not bounds.whole or p.denominator == 1]
     return sorted({*points, *between})
+
+
+def settled(policy: Policy, known: Mapping[str, object]) -> dict[str, Interval]:
+    """Each derived fact whose region the operand values in `known` settle
+    (one region reached), with that region: how an engine without the
+    solver's assumptions (SWI-Prolog) is told what the operands imply. Exact
+    whenever a case states both operands; a derived fact left with two or
+    more regions is not given."""
+    found: dict[str, Interval] = {}
+    for use in policy.arithmetic:
+        if use.fact in known:
+            continue
+        excluded = set(excluded_regions(policy, use, known))
+        left = [r for r in policy.facts[use.fact].regions if r not in excluded]
+        if len(left) == 1 and isinstance(left[0], Interval):
+            found[use.fact] = left[0]
+    return found

@@ -155,6 +155,11 @@ class PrologEngine:
 
     def prove(self, known: Mapping[str, Value]) -> tuple[Verdict, dict[str, Any]]:
         """The verdict on these known facts (others unknown) and its proof tree."""
+        if self.policy.arithmetic:
+            from policykb.bridge.model.arithmetic import settled
+
+            # A product or ratio the stated operands settle (kb/core/arithmetic.lp).
+            known = {**known, **settled(self.policy, known)}  # type: ignore[dict-item]
         answer = json.loads(self._query(f"verdict_json({self._pairs(known)}, Json)", "Json"))
         return Verdict(answer["verdict"]), answer["root"]
 
