@@ -312,3 +312,63 @@ def settled(policy: Policy, known: Mapping[str, object]) -> dict[str, Interval]:
         if len(left) == 1 and isinstance(left[0], Interval):
             found[use.fact] = left[0]
     return found
+
+
+def operand_pieces(
+    policy: Policy, use: ArithmeticUse, operand: str, known: Mapping[str, object]
+) -> list[tuple[Interval, int | Decimal]]:
+    """The values of the unknown `operand`, in order, cut into pieces on
+    each of which the derived fact reaches the same regions (with the other
+    operand at its known value, else over its bounds), each with a value
+    inside it to decide it by. Exact by the argument of flip_pairs with the
+    roles swapped; a piece's ends are exact except where an end is not a
+    finite decimal, which a decimal operand's piece shows to 6 places."""
+    fact = policy.facts[operand]
+    other = use.right if operand == use.left else use.left
+    other_fact = policy.facts[other]
+    other_span = operand_span(other_fact, known.get(other))
+    regions = tuple(r for r in policy.facts[use.fact].regions if isinstance(r, Interval))
+    cuts = _critical(use, other, other_span, fact, regions)
+    whole = fact.type is FactType.INT
+    pieces: list[tuple[Interval, int | Decimal]] = []
+    for index, at in enumerate(cuts):
+        if not whole or at.denominator == 1:
+            shown = _shown(at, whole)
+            pieces.append((Interval(shown, True, shown, True), _shown(at, whole)))
+        if index + 1 == len(cuts):
+            break
+        following = cuts[index + 1]
+        if whole:
+            first, last = floor(at) + 1, ceil(following) - 1
+            if first <= last:
+                pieces.append((Interval(first, True, last, True), first))
+        else:
+            pieces.append(
+                (
+                    Interval(_shown(at, False), False, _shown(following, False), False),
+                    _decimal_inside(at, following),
+                )
+            )
+    return pieces
+
+
+def _shown(value: Fraction, whole: bool) -> int | Decimal:
+    if whole:
+        return int(value)
+    exact = Decimal(value.numerator) / Decimal(value.denominator)
+    if Fraction(exact) == value:
+        return (
+            exact.normalize() if exact != exact.to_integral_value() else exact.to_integral_value()
+        )
+    return exact.quantize(Decimal("0.000001"))
+
+
+def _decimal_inside(low: Fraction, high: Fraction) -> Decimal:
+    """A finite decimal strictly between `low` and `high` (low < high)."""
+    places = 0
+    while True:
+        step = Fraction(1, 10**places)
+        candidate = (floor(low / step) + 1) * step
+        if candidate < high:
+            return Decimal(candidate.numerator) / Decimal(candidate.denominator)
+        places += 1

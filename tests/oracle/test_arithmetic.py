@@ -138,3 +138,32 @@ def test_the_second_engine_agrees_on_complete_cases(data: st.DataObject) -> None
     facts = {fact: data.draw(st.sampled_from(options)) for fact, options in GRID.items()}
     expected = Verdict.COVERED if oracle(facts) else Verdict.NOT_COVERED
     assert kb.cross_check(kb.case({"policy": "apnea-ratio", "facts": facts})) is expected
+
+
+def _inside(data: dict[str, Any], value: Any) -> bool:
+    exact = Fraction(str(value))
+    checks = [
+        ("min", lambda e: exact >= e),
+        ("above", lambda e: exact > e),
+        ("max", lambda e: exact <= e),
+        ("below", lambda e: exact < e),
+    ]
+    return all(check(Fraction(str(data[key]))) for key, check in checks if key in data)
+
+
+@settings(SETTINGS, max_examples=15)
+@given(data=st.data())
+def test_answers_to_a_missing_operand_give_their_verdicts(
+    policy: Evaluator, data: st.DataObject
+) -> None:
+    """Each answer range of a missing operand holds exactly the grid values
+    that lead to its verdict, and the ranges cover every grid value."""
+    facts = data.draw(partial_cases())
+    answer = policy.why(case_of(policy, facts), max_changes=1)
+    for missing in answer.missing:
+        if missing.fact not in ("apnea_events", "sleep_hours", "daily_dose", "supply_days"):
+            continue
+        for value in GRID[missing.fact]:
+            holding = [a for a in missing.answers if _inside(a.value.data, value)]
+            assert len(holding) == 1, (missing.fact, value, missing.answers)
+            assert brute({**facts, missing.fact: value}) is holding[0].verdict
