@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 from policykb.bridge import Case, KnowledgeBase, Verdict
 from policykb.bridge.loading.case import validate_case
+from policykb.bridge.model.errors import CaseError, PolicyError
 from policykb.bridge.solving.evaluator import Evaluator
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "kb"
@@ -167,3 +168,48 @@ def test_answers_to_a_missing_operand_give_their_verdicts(
             holding = [a for a in missing.answers if _inside(a.value.data, value)]
             assert len(holding) == 1, (missing.fact, value, missing.answers)
             assert brute({**facts, missing.fact: value}) is holding[0].verdict
+
+
+# -- refusals ----------------------------------------------------------------------
+
+SMALL = """policy(title, "t"). policy(source, "s").
+fact(a, int). bounds(a, 0, 100). rank(a, 1).
+fact(b, decimal). bounds(b, 1, 10). rank(b, 2).
+fact(d, decimal). rank(d, 3).
+fact(e, bool). rank(e, 4).
+criterion("C", "Rule 1", "d is 5 or more"). role("C", indication).
+met("C") :- at_least(d, 5).
+"""
+
+
+@pytest.mark.parametrize(
+    ("change", "declaration", "message"),
+    [
+        ("", "ratio(d, a, z).", r"policy.lp:8: ratio\(d, a, z\): z is not a declared fact"),
+        ("", "ratio(d, a, e).", "e is bool; an operand is int or decimal"),
+        ("", "ratio(e, a, b).", "e is bool; a derived fact is decimal"),
+        ("", "ratio(d, a, a).", "the derived fact and its two operands must differ"),
+        ("bounds(b, 1, 10).", "ratio(d, a, b).", "b needs both bounds"),
+        ("bounds(b, 1, 10).", "bounds(b, -1, 10). ratio(d, a, b).", "bounds of the divisor b"),
+        ("bounds(a, 0, 100).", "bounds(a, 0, 20000). ratio(d, a, b).", "more than 10000"),
+        ("rank(d, 3).", "rank(d, 3). bounds(d, 0, 50). ratio(d, a, b).", "no bounds and no"),
+        ("", 'ratio(d, a, b). met("C") :- at_least(a, 3).', "the rules compare a itself"),
+        ("", "ratio(d, a, b). product(d, b, a).", "each fact may take part in one"),
+        ("", "ratio(d, a, b) :- holds(e).", "ratio/3 is a declaration"),
+    ],
+)
+def test_what_cannot_be_exact_is_refused_with_file_and_line(
+    tmp_path: Path, change: str, declaration: str, message: str
+) -> None:
+    folder = tmp_path / "bad-ratio"
+    folder.mkdir()
+    text = SMALL.replace(change, "") if change else SMALL
+    (folder / "policy.lp").write_text(text + declaration + "\n")
+    with pytest.raises(PolicyError, match=message) as raised:
+        KnowledgeBase([tmp_path]).evaluator("bad-ratio")
+    assert "policy.lp:" in str(raised.value)
+
+
+def test_a_case_stating_the_derived_fact_is_refused(policy: Evaluator) -> None:
+    with pytest.raises(CaseError, match="the case states ahi, which the policy computes as"):
+        policy.evaluate(case_of(policy, {"ahi": 20}))
