@@ -142,8 +142,8 @@ class Grounding:
         if self.policy.typed:
             from policykb.bridge.loading.arithmetic import with_arithmetic
 
-            compared = {comparison.fact for comparison in self.comparisons}
-            self.policy = with_arithmetic(parsed, self.policy, compared)
+            direct = {comparison.fact for comparison in self.comparisons}
+            self.policy = with_arithmetic(parsed, self.policy, direct)
         if self._histories:
             for reference, compared in history_references(self.policy).items():
                 self.references.setdefault(reference, []).extend(compared)
