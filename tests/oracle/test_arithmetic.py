@@ -213,3 +213,52 @@ def test_what_cannot_be_exact_is_refused_with_file_and_line(
 def test_a_case_stating_the_derived_fact_is_refused(policy: Evaluator) -> None:
     with pytest.raises(CaseError, match="the case states ahi, which the policy computes as"):
         policy.evaluate(case_of(policy, {"ahi": 20}))
+
+
+DERIVED = {"ahi": ("apnea_events", "sleep_hours"), "total_dose": ("daily_dose", "supply_days")}
+
+
+def _derived(fact: str, left: Any, right: Any) -> Fraction:
+    a, b = Fraction(str(left)), Fraction(str(right))
+    return a / b if fact == "ahi" else a * b
+
+
+@settings(SETTINGS, max_examples=15)
+@given(data=st.data())
+def test_every_change_set_reaches_its_target(policy: Evaluator, data: st.DataObject) -> None:
+    """A change of a derived fact stands for its operands changed to fit:
+    every grid pair of operand values putting it in the range, with the
+    set's other changes, gives the target verdict, and some pair does."""
+    facts = data.draw(partial_cases())
+    answer = policy.why(case_of(policy, facts), max_changes=5)
+    for changes in answer.changes:
+        changed = dict(facts)
+        derived = []
+        for change in changes:
+            if change.fact in DERIVED:
+                derived.append(change)
+                continue
+            value = change.value
+            changed[change.fact] = value.example if hasattr(value, "example") else value
+        choices: list[dict[str, Any]] = [{}]
+        for change in derived:
+            left, right = DERIVED[change.fact]
+            pairs = [
+                {left: a, right: b}
+                for a in GRID[left]
+                for b in GRID[right]
+                if _inside(change.value.data, _derived(change.fact, a, b))
+            ]
+            assert pairs, change
+            choices = [{**c, **p} for c in choices for p in pairs]
+        for choice in choices:
+            assert brute({**changed, **choice}) is answer.target, (changes, choice)
+
+
+def test_a_change_of_a_derived_fact_names_its_operands(policy: Evaluator) -> None:
+    from policykb.explain.why import render_why_text
+
+    facts = {"apnea_events": 60, "sleep_hours": 6, "symptomatic": False}
+    answer = policy.why(case_of(policy, facts), max_changes=5)
+    text = render_why_text(answer, policy.policy)
+    assert "ahi (apnea_events / sleep_hours) = 15 to 120 events/hour" in text
