@@ -99,3 +99,61 @@ def test_reachable_agrees_with_brute_force(
     for region in intervals(None, None, made, whole=False):
         expected = _brute(kind, x, y, [Fraction(c.at) for c in made], region)
         assert reachable(kind, x, y, region) == expected, (x, y, region)
+
+
+def _reached_by_brute(kind: str, x: Span, y: Span, cuts: list[Fraction], regions) -> set:  # type: ignore[no-untyped-def,type-arg]
+    return {r for r in regions if _brute(kind, x, y, cuts, r)}
+
+
+@settings(max_examples=120, deadline=None)
+@given(
+    kind=st.sampled_from(["product", "ratio"]),
+    data=st.data(),
+    cuts=st.lists(
+        st.tuples(st.integers(-8, 40), st.sampled_from([1, 2]), st.booleans()), max_size=2
+    ),
+    flip_left=st.booleans(),
+)
+def test_flip_pairs_agree_with_brute_force(
+    kind: str, data: st.DataObject, cuts: list[tuple[int, int, bool]], flip_left: bool
+) -> None:
+    """The moves of the derived fact that changing one unknown operand can
+    make equal those found by fixing the other operand at every sampled value
+    (every whole value, or a fine grid with every boundary solution) and
+    collecting the regions the flipped operand's values reach."""
+    from policykb.bridge.model.arithmetic import ArithmeticUse, flip_pairs
+    from policykb.bridge.model.policy import Fact, FactType, Policy, PolicySource  # noqa: F401
+
+    x = data.draw(_span(positive=False).filter(lambda s: s.low != s.high))
+    y = data.draw(_span(positive=kind == "ratio").filter(lambda s: s.low != s.high))
+    made = [Cut(Decimal(n) / Decimal(d), closed) for n, d, closed in cuts]
+    regions = tuple(intervals(None, None, made, whole=False))
+    exact = [Fraction(c.at) for c in made]
+
+    def fact(name: str, span: Span, **extra: object) -> Fact:
+        kind_of = FactType.INT if span.whole else FactType.DECIMAL
+        low = int(span.low) if span.whole else Decimal(span.low.numerator)
+        high = int(span.high) if span.whole else Decimal(span.high.numerator)
+        return Fact(name, kind_of, 0, low=low, high=high, **extra)  # type: ignore[arg-type]
+
+    use = ArithmeticUse(kind, "d", "x", "y")
+    facts = {
+        "x": fact("x", x),
+        "y": fact("y", y),
+        "d": Fact("d", FactType.DECIMAL, 0, regions=regions),
+    }
+    policy = Policy("p", None, {}, facts, {}, arithmetic=(use,))  # type: ignore[arg-type]
+    flipped, fixed = ("x", y) if flip_left else ("y", x)
+    others = _samples(
+        fixed, _solutions(kind, exact, _samples(x if flip_left else y, []), not flip_left)
+    )
+    expected = set()
+    for value in others:
+        point = Span.point(value)
+        reached = (
+            _reached_by_brute(kind, x, point, exact, regions)
+            if flip_left
+            else _reached_by_brute(kind, point, y, exact, regions)
+        )
+        expected |= {(a, b) for a in reached for b in reached if a != b}
+    assert flip_pairs(policy, use, flipped, {}) == expected
