@@ -82,13 +82,19 @@ class Answers:
         where the derived fact's reachable regions change (given the other
         operand's known value), each piece decided by a value inside it,
         neighbours with one verdict merged."""
-        from policykb.bridge.model.arithmetic import operand_pieces
+        from policykb.bridge.model.arithmetic import excluded_regions, operand_pieces
         from policykb.bridge.model.typed import Interval
 
         g = self.grounding
         merged: list[tuple[Interval, Verdict]] = []
+        # Pieces that leave the derived fact the same regions share a verdict.
+        decided: dict[tuple[Interval, ...], Verdict] = {}
         for piece, inside in operand_pieces(g.policy, use, fact, known):
-            verdict = g.verdict_of({**known, fact: inside})
+            given = {**known, fact: inside}
+            left = tuple(excluded_regions(g.policy, use, given))
+            verdict = decided.get(left)
+            if verdict is None:
+                verdict = decided[left] = g.verdict_of(given)
             if merged and merged[-1][1] is verdict:
                 first = merged[-1][0]
                 piece = Interval(first.low, first.low_closed, piece.high, piece.high_closed)
