@@ -262,3 +262,16 @@ def test_a_change_of_a_derived_fact_names_its_operands(policy: Evaluator) -> Non
     answer = policy.why(case_of(policy, facts), max_changes=5)
     text = render_why_text(answer, policy.policy)
     assert "ahi (apnea_events / sleep_hours) = 15 to 120 events/hour" in text
+
+
+def test_batch_gives_the_evaluator_verdicts(policy: Evaluator) -> None:
+    """The batch's compiled path (compile/) would not hold the operands'
+    restriction, so a policy with a product or ratio is not compiled and
+    batch answers as evaluate does."""
+    from policykb.bridge.compile.compiled import CompiledPolicies, compile_policy
+
+    assert compile_policy(policy) is None
+    compiled = CompiledPolicies()
+    for facts in ({"apnea_events": 120, "sleep_hours": 6}, {"apnea_events": 3}, {}):
+        case = case_of(policy, facts)
+        assert compiled.evaluate(policy, case).verdict is policy.evaluate(case).verdict
