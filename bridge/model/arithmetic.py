@@ -297,20 +297,21 @@ def _critical(
     return sorted({*points, *between})
 
 
-def settled(policy: Policy, known: Mapping[str, object]) -> dict[str, Interval]:
-    """Each derived fact whose region the operand values in `known` settle
-    (one region reached), with that region: how an engine without the
-    solver's assumptions (SWI-Prolog) is told what the operands imply. Exact
-    whenever a case states both operands; a derived fact left with two or
-    more regions is not given."""
-    found: dict[str, Interval] = {}
+def allowed(policy: Policy, known: Mapping[str, object]) -> dict[str, list[Interval]]:
+    """Each derived fact that `known` does not state, with the regions the
+    operand values in `known` reach (every region, when it states neither):
+    how an engine without the solver's assumptions (SWI-Prolog) is told what
+    the operands imply."""
+    found: dict[str, list[Interval]] = {}
     for use in policy.arithmetic:
         if use.fact in known:
             continue
         excluded = set(excluded_regions(policy, use, known))
-        left = [r for r in policy.facts[use.fact].regions if r not in excluded]
-        if len(left) == 1 and isinstance(left[0], Interval):
-            found[use.fact] = left[0]
+        found[use.fact] = [
+            r
+            for r in policy.facts[use.fact].regions
+            if isinstance(r, Interval) and r not in excluded
+        ]
     return found
 
 
