@@ -11,8 +11,15 @@ from policykb.explain.render import VERDICT_WORDS
 from policykb.explain.wording import item_words
 
 
-def _change_words(changes: tuple[Change, ...], safe: Callable[[str], str]) -> str:
-    return ", ".join(f"{c.fact} = {safe(value_words(c.value))}" for c in changes)
+def _change_words(changes: tuple[Change, ...], safe: Callable[[str], str], policy: Policy) -> str:
+    return ", ".join(f"{_named(c.fact, policy)} = {safe(value_words(c.value))}" for c in changes)
+
+
+def _named(fact: str, policy: Policy) -> str:
+    """A fact as a change names it; a product or ratio with its operands,
+    which are what the requester changes: "ahi (apnea_events / sleep_hours)"."""
+    use = next((u for u in policy.arithmetic if u.fact == fact), None)
+    return fact if use is None else f"{fact} ({use.words})"
 
 
 def render_why_text(answer: WhyAnswer, policy: Policy, markdown: bool = False) -> str:
@@ -50,7 +57,7 @@ def render_why_text(answer: WhyAnswer, policy: Policy, markdown: bool = False) -
     if not answer.changes:
         lines.append(f"{bullet}none: no change of facts gives that verdict")
     for changes in answer.changes:
-        lines.append(f"{bullet}{_change_words(changes, safe)}")
+        lines.append(f"{bullet}{_change_words(changes, safe, policy)}")
     if answer.changes_capped:
         more = ("" if answer.changes_left_out_exact else "at least ") + str(answer.changes_left_out)
         lines.append(

@@ -144,10 +144,15 @@ class CompiledPolicy:
 
 def compile_policy(evaluator: Evaluator, *, seconds: float = MAX_SECONDS) -> CompiledPolicy | None:
     """The compiled policy, or None when the policy is outside what compiling
-    covers (see program.py) or takes longer than `seconds` to compile. A
+    covers (see program.py; a policy with a product or ratio is not compiled)
+    or takes longer than `seconds` to compile. A
     policy with reference dates compiles once per day of them: pass the
     evaluator `Evaluator.for_known` gives."""
     if evaluator.references and not evaluator.anchors:
+        return None
+    if evaluator.policy.arithmetic:
+        # A product or ratio takes per case only the regions its stated
+        # operands reach (solver assumptions), which a circuit does not hold.
         return None
     try:
         return CompiledPolicy(evaluator, seconds=seconds)

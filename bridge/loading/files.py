@@ -22,7 +22,14 @@ from policykb.bridge.model.errors import PolicyError
 from policykb.bridge.model.policy import PolicySource
 
 ENTRY_FILE = "policy.lp"
-CORE_FILES = ("vocabulary.lp", "scenario.lp", "typed.lp", "history.lp", "verdict.lp")
+CORE_FILES = (
+    "vocabulary.lp",
+    "scenario.lp",
+    "typed.lp",
+    "arithmetic.lp",
+    "history.lp",
+    "verdict.lp",
+)
 SHOW_FILE = "show.lp"
 
 

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from datetime import date
     from decimal import Decimal
 
+    from policykb.bridge.model.arithmetic import ArithmeticUse
     from policykb.bridge.model.history import History
     from policykb.bridge.model.typed import CodeCell, CodeSet, Interval, Number
 
@@ -411,6 +412,9 @@ class Policy:
     histories: Mapping[str, History] = field(default_factory=dict)
     """Its history facts (kb/core/history.lp); each stands in the case for the
     boolean facts of its record classes, which `facts` holds."""
+    arithmetic: tuple[ArithmeticUse, ...] = ()
+    """Its derived number facts (kb/core/arithmetic.lp): products and ratios
+    of two number facts."""
 
     def history_of(self, fact: str) -> History | None:
         """The history whose boolean fact `fact` is (None: an ordinary fact)."""

@@ -155,7 +155,21 @@ class PrologEngine:
 
     def prove(self, known: Mapping[str, Value]) -> tuple[Verdict, dict[str, Any]]:
         """The verdict on these known facts (others unknown) and its proof tree."""
-        answer = json.loads(self._query(f"verdict_json({self._pairs(known)}, Json)", "Json"))
+        pairs = self._pairs(known)
+        if self.policy.arithmetic:
+            from policykb.bridge.model.arithmetic import allowed
+
+            # Each product or ratio narrowed to the regions its stated operands
+            # reach (kb/core/arithmetic.lp): Fact-among([Region, ...]).
+            symbols = self.evaluator.value_symbols
+            narrowed = [
+                f"{prolog_atom(fact)}-among(["
+                + ", ".join(prolog_symbol(symbols(fact)[r]) for r in regions)
+                + "])"
+                for fact, regions in allowed(self.policy, known).items()
+            ]
+            pairs = "[" + ", ".join([p for p in [pairs[1:-1]] if p] + narrowed) + "]"
+        answer = json.loads(self._query(f"verdict_json({pairs}, Json)", "Json"))
         return Verdict(answer["verdict"]), answer["root"]
 
     def scenario_choices(self, fact: str) -> list[object]:

@@ -18,7 +18,21 @@
 
 case_values(F, Vs) :- b_getval(kb_case, Case), get_assoc(F, Case, Vs).
 
-set_case(Pairs) :- list_to_assoc(Pairs, Case), b_setval(kb_case, Case).
+% A pair Fact-among(Values) states no value: it narrows the unknown Fact to
+% Values (a product or ratio whose stated operands reach only those regions,
+% kb/core/arithmetic.lp), so proofs by cases split it over those alone.
+set_case(Pairs) :-
+    exclude(among_pair, Pairs, Known), include(among_pair, Pairs, Among),
+    list_to_assoc(Known, Case), b_setval(kb_case, Case),
+    list_to_assoc(Among, Allowed), b_setval(kb_among, Allowed).
+
+among_pair(_-among(_)).
+
+allowed(F, V) :-
+    (   catch(b_getval(kb_among, Allowed), _, fail), get_assoc(F, Allowed, among(Vs))
+    ->  memberchk(V, Vs)
+    ;   true
+    ).
 
 asp_value(F, V) :- case_values(F, Vs), member(V, Vs).
 asp_known(F) :- case_values(F, _).
@@ -254,7 +268,7 @@ domain_values(F, Values) :-
     ( asp_fact(F, list) ; asp_fact(F, code_list) ), !,
     findall(O, asp_domain(F, O), Options),
     findall(S, subset_of(Options, S), Values).
-domain_values(F, Values) :- findall([V], asp_domain(F, V), Values).
+domain_values(F, Values) :- findall([V], ( asp_domain(F, V), allowed(F, V) ), Values).
 
 subset_of([], []).
 subset_of([X|Xs], [X|Ys]) :- subset_of(Xs, Ys).

@@ -7,11 +7,16 @@ merged; for a list, the smallest answers that give each verdict
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from policykb.bridge.model.result import Answer, Verdict
 from policykb.bridge.solving.display import ValueDisplay
 from policykb.bridge.solving.forcing import Forcing
 from policykb.bridge.solving.grounding import Assignment, Grounding
 from policykb.bridge.solving.list_edits import ListEditSearch
+
+if TYPE_CHECKING:
+    from policykb.bridge.model.arithmetic import ArithmeticUse
 
 
 class Answers:
@@ -35,6 +40,9 @@ class Answers:
         merged; for a list, the smallest answers that give each verdict."""
         g = self.grounding
         g.require_anchored()
+        use = next((u for u in g.policy.arithmetic if fact in u.operands), None)
+        if use is not None:
+            return self._operand(known, fact, use)
         if g.policy.facts[fact].type.many:
             return [
                 Answer(self.display.shown(fact, edits), verdict)
@@ -68,3 +76,29 @@ class Answers:
                     merged.append((region, verdict))
             found = list(merged)
         return [Answer(self.display.shown(fact, value), verdict) for value, verdict in found]
+
+    def _operand(self, known: Assignment, fact: str, use: ArithmeticUse) -> list[Answer]:
+        """The answers to an operand of a product or ratio: its values cut
+        where the derived fact's reachable regions change (given the other
+        operand's known value), each piece decided by a value inside it,
+        neighbours with one verdict merged."""
+        from policykb.bridge.model.arithmetic import excluded_regions, operand_pieces
+        from policykb.bridge.model.typed import Interval
+
+        g = self.grounding
+        merged: list[tuple[Interval, Verdict]] = []
+        # Pieces that leave the derived fact the same regions share a verdict.
+        decided: dict[tuple[Interval, ...], Verdict] = {}
+        for piece, inside in operand_pieces(g.policy, use, fact, known):
+            given = {**known, fact: inside}
+            left = tuple(excluded_regions(g.policy, use, given))
+            verdict = decided.get(left)
+            if verdict is None:
+                verdict = decided[left] = g.verdict_of(given)
+            if merged and merged[-1][1] is verdict:
+                first = merged[-1][0]
+                piece = Interval(first.low, first.low_closed, piece.high, piece.high_closed)
+                merged[-1] = (piece, verdict)
+            else:
+                merged.append((piece, verdict))
+        return [Answer(self.display.shown(fact, piece), verdict) for piece, verdict in merged]

@@ -140,6 +140,11 @@ class Grounding:
         self.parsed = parsed
         self.comparisons = comparisons_of(parsed, self.policy)
         self.references = references(self.comparisons)
+        if self.policy.typed:
+            from policykb.bridge.loading.arithmetic import with_arithmetic
+
+            direct = {comparison.fact for comparison in self.comparisons}
+            self.policy = with_arithmetic(parsed, self.policy, direct)
         if self._histories:
             for reference, compared in history_references(self.policy).items():
                 self.references.setdefault(reference, []).extend(compared)
@@ -239,6 +244,12 @@ class Grounding:
     def known_facts(self, case: Case) -> tuple[dict[str, Value], frozenset[str]]:
         """The case's facts with the defaults filled in, and which were assumed."""
         known = dict(case.facts)
+        for use in self.policy.arithmetic:
+            if use.fact in known:
+                raise CaseError(
+                    f"the case states {use.fact}, which the policy computes as {use.words}; "
+                    f"state {use.left} and {use.right} instead"
+                )
         assumed = frozenset(name for name in self._defaults if name not in known)
         for name in assumed:
             known[name] = self._defaults[name]

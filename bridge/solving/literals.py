@@ -39,6 +39,13 @@ class ValueLiterals:
             atom.symbol.arguments[0].name: atom.literal
             for atom in ctl.symbolic_atoms.by_signature("known", 1)
         }
+        # Whether a stated operand of a product or ratio is given another
+        # value (kb/meta/closest.lp); only in a program with those rules, and
+        # assumed false only by a closest-counterexample query (query.py).
+        self.moved = {
+            atom.symbol.arguments[0].name: atom.literal
+            for atom in ctl.symbolic_atoms.by_signature("kb_arith_moved", 1)
+        }
 
     def key(self, fact: str, value: object) -> object:
         """The scenario value of a case value: OTHER for a string outside the
@@ -60,7 +67,16 @@ class ValueLiterals:
         self, known: Mapping[str, object], facts: Iterable[str] | None = None
     ) -> list[int]:
         chosen = known if facts is None else {f: known[f] for f in facts}
-        return [lit for fact, value in chosen.items() for lit in self.pin(fact, value)]
+        pinned = [lit for fact, value in chosen.items() for lit in self.pin(fact, value)]
+        for use in self.policy.arithmetic:
+            # A derived fact takes only the regions its operands' values reach.
+            from policykb.bridge.model.arithmetic import excluded_regions
+
+            domain = self.of[use.fact]
+            pinned += [
+                -domain[r] for r in excluded_regions(self.policy, use, chosen) if r in domain
+            ]
+        return pinned
 
     def known_flags(self, known: Mapping[str, object]) -> list[int]:
         return [lit if fact in known else -lit for fact, lit in self.known.items()]

@@ -23,6 +23,7 @@ class MissingFacts:
         self._twin: clingo.Control | None = None
         self._twin_literals: ValueLiterals | None = None
         self._flip: dict[str, int] = {}
+        self._pairs: frozenset[clingo.Symbol] = frozenset()
 
     def _ensure_twin(self) -> tuple[clingo.Control, ValueLiterals]:
         if self._twin is None or self._twin_literals is None:
@@ -45,6 +46,10 @@ class MissingFacts:
         twin, literals = self._ensure_twin()
         assumptions = literals.assumptions(known)
         assumptions += [-lit for fact, lit in self._flip.items() if fact in known]
+        if self.grounding.policy.arithmetic:
+            from policykb.bridge.solving.arithmetic import set_flip_pairs
+
+            self._pairs = set_flip_pairs(twin, self.grounding.policy, literals, known, self._pairs)
         last: list[clingo.Symbol] = []
         with twin.solve(assumptions=assumptions, yield_=True) as handle:
             for model in handle:

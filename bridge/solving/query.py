@@ -127,6 +127,10 @@ class QueryProgram:
             key = self.literals.key(fact, value)
             chosen = [symbols[o] for o in key] if isinstance(key, frozenset) else [symbols[key]]
             wanted.update(Function("kb_case", [Function(fact), symbol]) for symbol in chosen)
+        if self.policy.arithmetic:
+            from policykb.bridge.solving.arithmetic import excluded_parts
+
+            wanted.update(excluded_parts(self.policy, self.literals.symbol, known))
         for symbol in self._case - wanted:
             self.ctl.assign_external(symbol, False)
         for symbol in wanted - self._case:
@@ -144,6 +148,9 @@ class QueryProgram:
         minimum correction set: facts of the case of which every such set holds one."""
         self.configure("auto", "opt")
         pinned = [*self.literals.assumptions(known, chosen), refute, *extra]
+        # A pinned operand of a product or ratio keeps the case's value.
+        moved = self.literals.moved
+        pinned += [-moved[fact] for fact in chosen if fact in moved]
         best: list[str] | None = None
         with self.ctl.solve(assumptions=pinned, yield_=True) as handle:
             for model in handle:
