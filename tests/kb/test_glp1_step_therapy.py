@@ -383,8 +383,8 @@ def _cited(kb: KnowledgeBase, facts: dict[str, Any]) -> dict[str, str]:
 
 def test_a_record_class_cites_the_criterion_that_decides_the_case(kb: KnowledgeBase) -> None:
     """A Byetta trial's class is read by NP/CLASS, NP/TRIALS and NP/XR; an
-    A1C's by NP/A1C and SUB/A1C. The denial cites the one that applies and
-    fails, not the first by name."""
+    A1C's by NP/A1C, NP/SEMAGLUTIDE-A1C and SUB/A1C. The denial cites the one
+    that applies and fails, not the first by name."""
     bydureon = _cited(
         kb, {**CLOSED, **COVERED_BY["step therapy"], "requested_drug": "bydureon_bcise"}
     )
@@ -394,8 +394,14 @@ def test_a_record_class_cites_the_criterion_that_decides_the_case(kb: KnowledgeB
     renewal = _cited(kb, {**CLOSED, **COVERED_BY["subsequent"], "a1c_results": one_result})
     assert {c for f, c in renewal.items() if f.startswith("a1c_results_")} == {"SUB/A1C"}
     below = complete(a1c(date(2024, 7, 15), 6.9))
-    initial = _cited(kb, {**CLOSED, **COVERED_BY["step therapy"], "a1c_results": below})
+    mounjaro = {**CLOSED, **COVERED_BY["step therapy"], "requested_drug": "mounjaro"}
+    initial = _cited(kb, {**mounjaro, "a1c_results": below})
     assert {c for f, c in initial.items() if f.startswith("a1c_results_")} == {"NP/A1C"}
+    # the same A1C for Ozempic: semaglutide's floor (0999) decides, and no
+    # criterion of the Non-Preferred Criteria is cited
+    ozempic = _cited(kb, {**CLOSED, **COVERED_BY["step therapy"], "a1c_results": below})
+    assert set(ozempic.values()) == {"NP/SEMAGLUTIDE-A1C", "heading"}
+    assert {c for f, c in ozempic.items() if f.startswith("a1c_results_")} == {"NP/SEMAGLUTIDE-A1C"}
 
 
 def test_a_date_of_service_before_the_criteria_has_no_version(kb: KnowledgeBase) -> None:
@@ -408,7 +414,8 @@ def test_a_date_of_service_before_the_criteria_has_no_version(kb: KnowledgeBase)
 def test_check_is_clean_with_every_finding_acknowledged(day: str) -> None:
     """review.lp acknowledges each overlap (All Authorizations and Bydureon's
     immediate-release trial override the indications), Wegovy's exclusion
-    (kept for its citation) and the gap (the closed-world default)."""
+    (kept for its citation), semaglutide's A1C floor (0999 blocks either
+    route) and the gap (the closed-world default)."""
     result = CliRunner().invoke(app, ["check", "--policy", NAME, "--as-of", day])
     assert result.exit_code == 0, result.output
-    assert "0 warning(s), 9 acknowledged" in result.output
+    assert "0 warning(s), 10 acknowledged" in result.output

@@ -304,21 +304,22 @@ def a1c_reading(records: Iterable[A1cResult], service: date) -> A1cReading:
 
 @dataclass(frozen=True)
 class Readings:
-    """The two readings on which this oracle and the encoding differ (see the
-    module's docstring): this oracle's by default; the encoding's with both
+    """The reading on which this oracle and the encoding differ (see the
+    module's docstring): this oracle's by default; the encoding's with it
     switched, used only to tell a known disagreement from a new one.
 
-    - `semaglutide_floor`: a current A1C below 7 denies Ozempic and Rybelsus.
-    - `every_a1c_in_window`: the goal counts as not reached when every A1C
-      result within the 6-month window is at or above it (and one is there),
-      rather than when the latest result is."""
+    - `every_a1c_in_window`: every A1C result within the 6-month window is
+      read where the text says "current A1C", rather than the latest result:
+      the goal counts as not reached when every one is at or above it (and
+      one is there), and the semaglutide floor denies when any one is below
+      7. (The semaglutide floor itself, once a second switch, is settled:
+      the encoding applies it too.)"""
 
-    semaglutide_floor: bool = True
     every_a1c_in_window: bool = False
 
 
 TEXT = Readings()
-ENCODING = Readings(semaglutide_floor=False, every_a1c_in_window=True)
+ENCODING = Readings(every_a1c_in_window=True)
 
 
 def effective_goal(documented: Decimal | None) -> Decimal:
@@ -334,10 +335,15 @@ def a1c_is_current(reading: A1cReading, service: date) -> bool:
     return bool(reading.latest) and reading.latest[0].day >= a1c_window_start(service)
 
 
-def below_semaglutide_floor(reading: A1cReading, service: date) -> bool:
+def below_semaglutide_floor(reading: A1cReading, service: date, readings: Readings = TEXT) -> bool:
     """Semaglutide: "This does NOT include prediabetes or an A1C <7%": the
-    current A1C (the latest result, within 6 months) is below 7."""
-    return a1c_is_current(reading, service) and reading.latest[0].value < ADA_GOAL
+    current A1C (the latest result, within 6 months) is below 7 (with the
+    encoding's reading, any result within the 6 months is)."""
+    if not a1c_is_current(reading, service):
+        return False
+    value = reading.window_lowest if readings.every_a1c_in_window else reading.latest[0].value
+    assert value is not None
+    return value < ADA_GOAL
 
 
 Get = Callable[[str], Any]
@@ -390,11 +396,7 @@ def decide(get: Get, service: date, readings: Readings = TEXT) -> bool:
     if immediate is not None and immediate not in get("trials"):
         return False
     # PART B 0999 for semaglutide: "This does NOT include ... an A1C <7%"
-    if (
-        readings.semaglutide_floor
-        and drug in SEMAGLUTIDES
-        and below_semaglutide_floor(get("a1c"), service)
-    ):
+    if drug in SEMAGLUTIDES and below_semaglutide_floor(get("a1c"), service, readings):
         return False
     if _step_therapy(get) and _inadequate_response(get, service, readings):
         return True  # PART B 1000: "Y | Approve x 365 days."
