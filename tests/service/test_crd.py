@@ -20,7 +20,7 @@ from policykb.service.app import create_app
 from policykb.service.audit import Chain, replay
 from policykb.service.coverage_information import COVERAGE_INFORMATION
 from policykb.service.settings import ServiceSettings
-from tests import crd_logical, crd_profile
+from tests import crd_logical, crd_profile, crd_request_profile
 from tests.crd_ig import example, invariant_results
 from tests.fhir_records import CPT, Record
 from tests.fhir_server import TOKEN, categorized, fhir_server
@@ -88,6 +88,13 @@ def assert_no_shall_broken(answer: dict[str, Any], request: dict[str, Any]) -> N
         # resp-37: nothing changed but the coverage-information extension.
         strip = {k: v for k, v in resource.items() if k != "extension"}
         assert strip == {k: v for k, v in original.items() if k != "extension"}
+        # resp-47: the order complies with its CRD request profile (and the
+        # US Core profile and FHIR R4 under it). Where the client's own order
+        # does not, the departures are the client's: the service adds none.
+        added = set(crd_request_profile.problems(resource)) - set(
+            crd_request_profile.problems(original)
+        )
+        assert not added, sorted(added)
     for card in answer["cards"]:
         assert card["source"]["label"]  # resp-4
         assert card["source"]["topic"]["system"] == CARD_TYPES  # resp-5
