@@ -171,7 +171,9 @@ def _fsh_profile(name: str) -> Profile:
     slice (`[name]`, not `[x]`) is left unchecked."""
     file = CRD_PROFILE_FILES[name]
     text = _strip_comments((PROFILES / file).read_text(encoding="utf-8"))
-    block = re.search(rf"^Profile: {name}\n(?P<body>(?:.*\n?)*?)(?=^Profile: |^Invariant: |\Z)", text, re.M)
+    block = re.search(
+        rf"^Profile: {name}\n(?P<body>(?:.*\n?)*?)(?=^Profile: |^Invariant: |\Z)", text, re.M
+    )
     assert block is not None, name
     body = block["body"]
     parent = re.search(r"^Parent: (\S+)", body, re.M)
@@ -206,7 +208,7 @@ def _read_fsh_rule(profile: Profile, path: tuple[str, ...], rest: str, line: str
     if not rest:
         return  # mustSupport alone, or a path that only opens nested rules
     sliced = any(re.search(r"\[(?!x\])[^\]]+\]", step) for step in path)
-    if sliced or rest.startswith("contains ") or path[-1] == "extension" and "contains" in rest:
+    if sliced or rest.startswith("contains "):
         profile.unchecked.append((line, "a slice: membership needs its discriminator resolved"))
         return
     cardinality = re.fullmatch(r"(\d*)\.\.(\d+|\*)?", rest)
