@@ -19,12 +19,17 @@ resources). Above it, what each differential states:
   references; a reference by identifier alone names no type);
 - required bindings to a value set whose codes the sources list;
 - invariants (`obeys` in FSH, `constraint` in JSON) by their FHIRPath, run
-  with fhirpathpy on the element they are declared on.
+  with fhirpathpy on the element they are declared on;
+- the cardinality of a slice whose membership is decidable without a
+  terminology server: discriminated by `value` on a sub-element the slice
+  fixes (`type = $v3-ParticipationType#PPRF`) and by `profile` on a
+  Reference's target type (CRDAppointmentBase's Patient 1..1 and
+  PrimaryPerformer 1..*).
 
 mustSupport is not a constraint on an instance and is not checked. What the
 checker does not enforce is not dropped silently: every rule of every profile
-is either enforced or listed by `unchecked()` with the reason (slices, whose
-membership needs the sliced value sets' expansions or profile resolution;
+is either enforced or listed by `unchecked()` with the reason (other slices:
+by code against a value set no mirror expands, or extensions by url and value;
 extensible and preferred bindings; required bindings to value sets no mirror
 lists). tests/service/test_crd_request_profiles.py holds that list fixed.
 """
@@ -123,10 +128,30 @@ class Rule:
 
 
 @dataclass
+class Slice:
+    """A slice of a repeating element whose membership the checker can
+    decide: each discriminator is `value` on a sub-path the slice fixes to a
+    code (or leaves open), or `profile` on `sub-path.resolve()` the slice
+    restricts to Reference types (or leaves open). Only its cardinality is
+    left to check: what decides membership holds of every member."""
+
+    source: str
+    path: tuple[str, ...]  # the sliced element
+    name: str
+    minimum: int
+    maximum: int | None
+    discriminators: list[tuple[str, str]]  # (type, path)
+    fixed: dict[str, tuple[str, str]] = field(default_factory=dict)  # sub-path: (system, code)
+    targets: dict[str, frozenset[str]] = field(default_factory=dict)  # sub-path: types
+    counted: dict[str, int] = field(default_factory=dict)  # sub-path: its max in a member
+
+
+@dataclass
 class Profile:
     name: str
     parent: str
     rules: list[Rule] = field(default_factory=list)
+    slices: list[Slice] = field(default_factory=list)
     unchecked: list[tuple[str, str]] = field(default_factory=list)  # (rule, why)
 
 
@@ -180,6 +205,8 @@ def _fsh_profile(name: str) -> Profile:
     assert parent is not None
     profile = Profile(name, parent[1].split("|")[0].lstrip("$"))
     stack: list[tuple[int, tuple[str, ...]]] = []
+    discriminators: dict[tuple[str, ...], list[tuple[str, str]]] = {}
+    sliced: list[tuple[tuple[str, ...], str, str]] = []  # (path, rule, line)
     for line in body.splitlines():
         rule = re.match(r"^( *)\* (\S+)\s*(.*)$", line)
         if rule is None:
@@ -197,20 +224,96 @@ def _fsh_profile(name: str) -> Profile:
             continue
         path = above + tuple(head.split("."))
         stack.append((indent, path))
+        slicing = r"\^slicing\.discriminator\[(\+|=)\]\.(type|path) = (.+)"
+        discriminator = re.fullmatch(slicing, rest)
+        if discriminator:
+            found = discriminators.setdefault(path, [])
+            if discriminator[1] == "+":
+                found.append(("", ""))
+            kind, value = found[-1]
+            if discriminator[2] == "type":
+                found[-1] = (discriminator[3].lstrip("#"), value)
+            else:
+                found[-1] = (kind, discriminator[3].strip('"'))
+            continue
         if rest.startswith("^"):
             continue  # `* path ^meta = ...`: metadata again
+        rest = re.sub(r"\s*\bMS\b", "", rest).strip()
+        if re.search(r"\[(?!x\])[^\]]+\]", head + "".join(above)) or rest.startswith("contains "):
+            sliced.append((path, rest, line.strip()))
+            continue
         _read_fsh_rule(profile, path, rest, line.strip())
+    _read_slices(profile, discriminators, sliced)
     return profile
 
 
+def _aliases() -> dict[str, str]:
+    text = (PROFILES / "aliases.fsh").read_text(encoding="utf-8")
+    return dict(re.findall(r"^Alias: (\S+)\s*= (\S+)", text, re.M))
+
+
+def _read_slices(
+    profile: Profile,
+    discriminators: dict[tuple[str, ...], list[tuple[str, str]]],
+    rules: list[tuple[tuple[str, ...], str, str]],
+) -> None:
+    """The slices whose membership is decidable (see Slice); every rule of
+    any other slice, or a rule of a slice this cannot read, is unchecked."""
+    decidable = {
+        path: found
+        for path, found in discriminators.items()
+        if path[-1] != "extension"
+        and all(
+            (kind in ("value", "pattern") and where != "$this")
+            or (kind == "profile" and where.endswith(".resolve()"))
+            for kind, where in found
+        )
+    }
+    slices: dict[tuple[tuple[str, ...], str], Slice] = {}
+    for path, rest, _ in rules:
+        contains = re.fullmatch(r"contains (.+)", rest)
+        if contains and path in decidable:
+            for m in re.finditer(r"([\w-]+) (\d+)\.\.(\d+|\*)", contains[1]):
+                maximum = None if m[3] == "*" else int(m[3])
+                item = Slice(profile.name, path, m[1], int(m[2]), maximum, decidable[path])
+                slices[(path, m[1])] = item
+    # What decides membership first: a slice's fixed values and Reference
+    # types, then the rules that may lean on them.
+    for path, rest, line in sorted(rules, key=lambda r: not r[1].startswith(("=", "only "))):
+        if not rest or (re.fullmatch(r"contains (.+)", rest) and path in decidable):
+            continue  # a path that only opens nested rules; a slicing read above
+        owner = next(
+            (
+                (item, path[index + 1 :])
+                for index, step in enumerate(path)
+                for (where, name), item in slices.items()
+                if step == f"{where[-1]}[{name}]" and path[:index] == where[:-1]
+            ),
+            None,
+        )
+        if owner is None:
+            profile.unchecked.append((line, "a slice: membership needs its discriminator resolved"))
+            continue
+        item, below = owner
+        sub = ".".join(below)
+        fixed = re.fullmatch(r"= (\S+)#(\S+)", rest)
+        only = re.fullmatch(r"only (.+)", rest)
+        if fixed and any(where == sub for _, where in item.discriminators):
+            item.fixed[sub] = (_aliases().get(fixed[1], fixed[1]), fixed[2])
+        elif only and any(where == f"{sub}.resolve()" for _, where in item.discriminators):
+            item.targets[sub] = frozenset(_type_names(only[1])[1])
+        elif rest == "1..1" and sub in item.fixed and not below[-1].endswith("]"):
+            # A non-repeating (R4: Appointment.participant.type is 0..*)
+            # fixed element: every member has one; more than one is counted.
+            item.counted[sub] = 1
+        else:
+            profile.unchecked.append((line, "a rule inside a slice: not enforced"))
+    profile.slices += slices.values()
+
+
 def _read_fsh_rule(profile: Profile, path: tuple[str, ...], rest: str, line: str) -> None:
-    rest = re.sub(r"\s*\bMS\b", "", rest).strip()
     if not rest:
         return  # mustSupport alone, or a path that only opens nested rules
-    sliced = any(re.search(r"\[(?!x\])[^\]]+\]", step) for step in path)
-    if sliced or rest.startswith("contains "):
-        profile.unchecked.append((line, "a slice: membership needs its discriminator resolved"))
-        return
     cardinality = re.fullmatch(r"(\d*)\.\.(\d+|\*)?", rest)
     only = re.fullmatch(r"only (.+)", rest)
     bound = re.fullmatch(r"from\s+(\S+)(?: \((\w+)\))?", rest)
@@ -387,6 +490,39 @@ def _rule_problems(resource: dict[str, Any], rule: Rule) -> list[str]:
     return found
 
 
+def _member(resource: dict[str, Any], element: Any, item: Slice) -> bool:
+    for kind, where in item.discriminators:
+        sub = where.removesuffix(".resolve()")
+        values = _nodes(element, tuple(sub.split("."))) if isinstance(element, dict) else []
+        if kind == "profile" and sub in item.targets:
+            if not any(_target_type(resource, v) in item.targets[sub] for v in values):
+                return False
+        elif kind != "profile" and sub in item.fixed:
+            system, code = item.fixed[sub]
+            codings = [c for v in values if isinstance(v, dict) for c in v.get("coding", [v])]
+            if not any(c.get("system") == system and c.get("code") == code for c in codings):
+                return False
+    return True
+
+
+def _slice_problems(resource: dict[str, Any], item: Slice) -> list[str]:
+    found: list[str] = []
+    for parent in _nodes(resource, item.path[:-1]):
+        members = [e for e in _values(parent, item.path[-1]) if _member(resource, e, item)]
+        for index, member in enumerate(members):
+            for sub, most in item.counted.items():
+                present = len(_nodes(member, tuple(sub.split("."))))
+                if present > most:
+                    where = f"{item.source}: {_where(item.path)}[{item.name}]"
+                    found.append(f"{where} #{index}: {sub}: {present} present, at most {most}")
+        count = len(members)
+        if count < item.minimum or (item.maximum is not None and count > item.maximum):
+            high = "*" if item.maximum is None else item.maximum
+            where = f"{item.source}: {_where(item.path)}[{item.name}]"
+            found.append(f"{where}: {count} present, cardinality {item.minimum}..{high}")
+    return found
+
+
 def _base_problems(resource: dict[str, Any]) -> list[str]:
     """FHIR R4's own definition of the resource type (fhir.resources, R4B)."""
     from fhir.resources.R4B import get_fhir_model_class
@@ -413,4 +549,6 @@ def problems(resource: dict[str, Any]) -> list[str]:
     for profile in chain(name):
         for rule in profile.rules:
             found += _rule_problems(resource, rule)
+        for item in profile.slices:
+            found += _slice_problems(resource, item)
     return found

@@ -21,6 +21,8 @@ from tests.crd_ig import example
 from tests.fhir_records import Record
 from tests.service.test_crd import assert_no_shall_broken, conformant_order, post
 
+PARTICIPATION = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
+PPRF = {"coding": [{"system": PARTICIPATION, "code": "PPRF"}]}
 COMPLETE = Record(bmis=[("2026-05-01", 41.0)], pregnant=False, diagnoses=["E11.9"])
 
 KINDS = (
@@ -58,7 +60,14 @@ def appointment() -> dict[str, Any]:
         "basedOn": [{"reference": "ServiceRequest/order-1"}],
         "start": "2026-06-01T09:00:00Z",
         "end": "2026-06-01T10:00:00Z",
-        "participant": [{"actor": {"reference": "Patient/pat-1"}, "status": "accepted"}],
+        "participant": [
+            {"actor": {"reference": "Patient/pat-1"}, "status": "accepted"},
+            {
+                "type": [copy.deepcopy(PPRF)],
+                "actor": {"reference": "Practitioner/p"},
+                "status": "accepted",
+            },
+        ],
     }
 
 
@@ -96,7 +105,13 @@ def test_what_is_not_enforced_is_only_slices_non_required_bindings_and_crd_timin
         for profile, rule, why in crd_request_profile.unchecked(name):
             assert (
                 why.startswith(
-                    ("a slice", "extensible binding", "preferred binding", "example binding")
+                    (
+                        "a slice",
+                        "a rule inside a slice",
+                        "extensible binding",
+                        "preferred binding",
+                        "example binding",
+                    )
                 )
                 or why.startswith("CRDTiming")
                 or (
@@ -125,9 +140,13 @@ def test_the_ig_s_example_orders_conform_but_its_appointment() -> None:
     # start nor a requestedPeriod: its own profile's crd-apt1/2 fail. The
     # client's departure: a service that echoes it adds none (test_crd).
     (booked,) = _resources(example("CRDServiceRequest4"))
-    assert [p.split("invariant ")[1][:8] for p in crd_request_profile.problems(booked)] == [
-        "crd-apt1",
-        "crd-apt2",
+    # Nor does its practitioner say it is the primary performer (PPRF).
+    assert sorted(crd_request_profile.problems(booked)) == [
+        "CRDAppointmentBase: (the resource): invariant crd-apt1"
+        " (start.exists() or requestedPeriod.start.exists()) does not hold",
+        "CRDAppointmentBase: (the resource): invariant crd-apt2"
+        " (end.exists() or requestedPeriod.end.exists()) does not hold",
+        "CRDAppointmentBase: participant[PrimaryPerformer]: 0 present, cardinality 1..*",
     ]
 
 
@@ -216,6 +235,30 @@ PLANTED: list[tuple[str, Callable[[], dict[str, Any]], Change, str]] = [
         appointment,
         _drop("start"),
         "invariant crd-apt1",
+    ),
+    (
+        "CRDAppointmentBase slice PrimaryPerformer 1..*: its fixed type broken",
+        appointment,
+        lambda a: a["participant"][1]["type"][0]["coding"][0].update(code="SPRF"),
+        "participant[PrimaryPerformer]: 0 present, cardinality 1..*",
+    ),
+    (
+        "CRDAppointmentBase slice PrimaryPerformer: an actor of another type",
+        appointment,
+        lambda a: a["participant"][1].update(actor={"reference": "Organization/o"}),
+        "participant[PrimaryPerformer]: 0 present, cardinality 1..*",
+    ),
+    (
+        "CRDAppointmentBase slice PrimaryPerformer: type 1..1",
+        appointment,
+        lambda a: a["participant"][1]["type"].append(PPRF),
+        "participant[PrimaryPerformer] #0: type: 2 present, at most 1",
+    ),
+    (
+        "CRDAppointmentBase slice Patient 1..1",
+        appointment,
+        lambda a: a["participant"].append({"actor": {"reference": "Patient/b"}}),
+        "participant[Patient]: 2 present, cardinality 1..1",
     ),
     (
         "CRDAppointmentWithOrder Reference(CRDServiceRequest)",
