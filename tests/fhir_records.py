@@ -120,6 +120,9 @@ class Record:
             "intent": "order",
             "subject": {"reference": "Patient/pat-1"},
             "authoredOn": self.authored,
+            # CRD's ServiceRequest profile wants a requester (1..); the
+            # hook's user, as a CRD client sends its order.
+            "requester": {"reference": "Practitioner/prac-1"},
             "code": {"coding": [{"system": CPT, "code": self.code}]},
         }
         if self.category:

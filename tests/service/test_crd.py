@@ -20,12 +20,13 @@ from policykb.service.app import create_app
 from policykb.service.audit import Chain, replay
 from policykb.service.coverage_information import COVERAGE_INFORMATION
 from policykb.service.settings import ServiceSettings
-from tests import crd_logical, crd_profile
+from tests import crd_logical, crd_profile, crd_request_profile
 from tests.crd_ig import example, invariant_results
 from tests.fhir_records import CPT, Record
 from tests.fhir_server import TOKEN, categorized, fhir_server
 
 CARD_TYPES = "http://terminology.hl7.org/CodeSystem/cdshooks-card-type"
+PARTICIPATION = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
 HCPCS_HTTPS = "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
 HCPCS_HTTP = "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
 COMPLETE = Record(bmis=[("2026-05-01", 41.0)], pregnant=False, diagnoses=["E11.9"])
@@ -85,6 +86,13 @@ def assert_no_shall_broken(answer: dict[str, Any], request: dict[str, Any]) -> N
         assert all(r == [True] for r in results.values()), results  # crd-ci-q1..q9
         assert crd_profile.problems(extension) == []  # its StructureDefinition (resp-47)
         original = sent[f"{resource['resourceType']}/{resource.get('id')}"]
+        # resp-47: the order complies with its CRD request profile (and the
+        # US Core profile and FHIR R4 under it). Where the client's own order
+        # does not, the departures are the client's: the service adds none.
+        added = set(crd_request_profile.problems(resource)) - set(
+            crd_request_profile.problems(original)
+        )
+        assert not added, sorted(added)
         # resp-37: nothing changed but the coverage-information extension.
         strip = {k: v for k, v in resource.items() if k != "extension"}
         assert strip == {k: v for k, v in original.items() if k != "extension"}
@@ -176,6 +184,9 @@ def test_ig_order_dispatch_example_decides_the_prefetched_orders(client: TestCli
                 "intent": "order",
                 "subject": {"reference": "Patient/123"},
                 "medicationCodeableConcept": {"text": "oxygen"},
+                # What CRD's MedicationRequest profile requires (resp-47).
+                "authoredOn": "2019-02-15",
+                "requester": {"reference": "Practitioner/ABC"},
             }
             for ref in request["context"]["dispatchedOrders"]
         ]
@@ -247,6 +258,37 @@ def test_each_accepted_system_uri_routes(
 # -- hooks and request types ---------------------------------------------------------------
 
 
+def conformant_order(kind: str) -> dict[str, Any]:
+    """A draft order of `kind` that complies with its CRD request profile
+    (tests/crd_request_profile.py): the elements each profile and FHIR R4
+    require, the patient and the hook's user as subject and requester."""
+    patient = {"reference": "Patient/pat-1"}
+    requester = {"reference": "Practitioner/prac-1"}
+    order: dict[str, Any] = {"resourceType": kind, "id": "o-1", "status": "draft"}
+    what = {"text": "as ordered"}
+    if kind == "VisionPrescription":
+        return order | {
+            "created": "2026-05-02",
+            "patient": patient,
+            "dateWritten": "2026-05-02",
+            "prescriber": requester,
+            "lensSpecification": [{"product": what, "eye": "right"}],
+        }
+    if kind == "NutritionOrder":
+        return order | {
+            "intent": "order",
+            "patient": patient,
+            "dateTime": "2026-05-02",
+            "orderer": requester,
+        }
+    order |= {"subject": patient, "authoredOn": "2026-05-02", "requester": requester}
+    if kind == "CommunicationRequest":  # R4's has no intent
+        based = [{"reference": "ServiceRequest/order-1"}]
+        return order | {"basedOn": based, "payload": [{"contentString": "as ordered"}]}
+    key = {"MedicationRequest": "medicationCodeableConcept", "DeviceRequest": "codeCodeableConcept"}
+    return order | {"intent": "order", key.get(kind, "code"): what}
+
+
 @pytest.mark.parametrize(
     ("kind", "element"),
     [
@@ -264,12 +306,7 @@ def test_every_request_type_gets_coverage_information(
         "url": "http://hl7.org/fhir/us/davinci-crd/StructureDefinition/ext-billing-options",
         "valueCodeableConcept": {"coding": [{"system": CPT, "code": "43775"}]},
     }
-    order: dict[str, Any] = {
-        "resourceType": kind,
-        "id": "o-1",
-        "status": "draft",
-        "subject": {"reference": "Patient/pat-1"},
-    }
+    order = conformant_order(kind)
     concept = {"text": "as ordered", "extension": [billing]}
     if element == "lensSpecification":
         order[element] = [{"product": concept, "eye": "right"}]
@@ -286,7 +323,10 @@ def test_every_request_type_gets_coverage_information(
         order["extension"] = [billing]
     else:
         order[element] = concept
+    assert crd_request_profile.problems(order) == []  # the client's order conforms
     answer = post(client, "order-sign", COMPLETE.hook(orders=[order]))
+    (action,) = answer["systemActions"]
+    assert crd_request_profile.problems(action["resource"]) == []  # and so does the update
     (info,) = informations(answer)
     assert info["covered"] == ["covered"]
     # The routed code was a billing option, not the order's own: named (impl-5).
@@ -301,7 +341,18 @@ def test_appointment_book_decides_the_appointment(client: TestClient) -> None:
         "id": "appt-1",
         "status": "proposed",
         "basedOn": [{"reference": "ServiceRequest/order-1"}],
-        "participant": [{"actor": {"reference": "Patient/pat-1"}, "status": "accepted"}],
+        # CRD's Appointment profile: a start and end (crd-apt1/2), the
+        # patient and a primary performer.
+        "start": "2026-06-01T09:00:00Z",
+        "end": "2026-06-01T10:00:00Z",
+        "participant": [
+            {"actor": {"reference": "Patient/pat-1"}, "status": "accepted"},
+            {
+                "type": [{"coding": [{"system": PARTICIPATION, "code": "PPRF"}]}],
+                "actor": {"reference": "Practitioner/prac-1"},
+                "status": "accepted",
+            },
+        ],
     }
     request["hook"] = "appointment-book"
     request["context"]["appointments"] = {
@@ -327,8 +378,10 @@ def test_appointment_book_decides_the_appointment(client: TestClient) -> None:
     # but the Appointment itself.
     del request["prefetch"]["serviceRequests"]
     appointment["serviceType"] = [{"coding": based["code"]["coding"]}]
+    del appointment["basedOn"]  # an appointment without its order (CRDAppointmentNoOrder)
     (action,) = post(client, "appointment-book", request)["systemActions"]
     assert action["resource"]["resourceType"] == "Appointment"
+    assert crd_request_profile.problems(action["resource"]) == []
 
 
 def encounter_call(record: Record, hook: str, encounter: dict[str, Any] | None) -> dict[str, Any]:
