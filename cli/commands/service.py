@@ -213,7 +213,7 @@ def serve(
             raise typer.Exit(EXIT_USAGE)
     tls = _tls_files(ssl_certfile, ssl_keyfile)
     store = jti_store or (Path(f"{audit}.jti.sqlite") if trust else None)
-    guard = guards.outputs((trust, smart_clients), kb=kb)
+    guard = guards.outputs((trust, smart_clients, ssl_certfile, ssl_keyfile), kb=kb)
     # appending to an input would corrupt it; so would the jti store's SQLite pages
     authorizations = pas_store or Path(f"{audit}.pas.sqlite")
     tokens = Path(f"{audit}.tokens.sqlite") if smart_clients else None

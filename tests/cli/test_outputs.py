@@ -40,6 +40,7 @@ OUTPUTS = {
     ("serve", "audit"),
     ("serve", "jti_store"),
     ("serve", "pas_store"),
+    ("serve", "hook_log"),
     ("init-case", "output"),
     ("reference", "output"),
 }
@@ -87,6 +88,9 @@ NOT_OUTPUTS = {
     "header_timeout",
     "body_timeout",
     "decision_threads",
+    "smart_clients",
+    "ssl_certfile",
+    "ssl_keyfile",
 }
 """Parameter names that never name a file written (inputs, switches, numbers)."""
 
@@ -357,6 +361,22 @@ PROBES: dict[tuple[str, str], list[tuple[str, Probe]]] = {
             ),
         ),
     ],
+    ("serve", "hook_log"): [
+        (
+            "trust",
+            lambda p: (
+                ["serve", "--trust", str(p.trust), "--hook-log", str(p.trust)],
+                p.trust,
+            ),
+        ),
+        (
+            "kb-policy",
+            lambda p: (
+                ["serve", "--kb", str(p.kb), "--hook-log", str(p.policy / "policy.lp")],
+                p.policy / "policy.lp",
+            ),
+        ),
+    ],
     ("init-case", "output"): [
         (
             "policy-entry",
@@ -407,6 +427,7 @@ def test_an_output_onto_an_input_is_refused(
             ("serve", "audit"): "audit log ",
             ("serve", "jti_store"): "jti store ",
             ("serve", "pas_store"): "PAS store ",
+            ("serve", "hook_log"): "hook log ",
         }
         prefix = prefixes.get(output, "")
         assert lines[0].startswith(f"error: {prefix}{named}:"), lines[0]
