@@ -20,6 +20,9 @@ here:
   on its day;
 - the service routes the policy's codes on Medicare coverage and reads its
   FHIR facts; no code is another policy's; shared facts are declared alike;
+- the follow-on colonoscopy stays an asked boolean because the loader
+  refuses latest_meets over this history (followon.lp says why): pinned, so
+  that the day it is admitted the port is seen to be possible;
 - the service reads the screening history from prefetched Procedures and
   Observations (fhir.yaml): a record in a limit's window decides FREQ; a
   resource in a status that is not final, a colonoscopy coded only in SNOMED
@@ -30,6 +33,7 @@ here:
 from __future__ import annotations
 
 import random
+import shutil
 from collections.abc import Iterator
 from datetime import date, timedelta
 from decimal import Decimal
@@ -43,7 +47,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from policykb.bridge import KnowledgeBase, Verdict
-from policykb.bridge.model.errors import CaseError
+from policykb.bridge.model.errors import CaseError, PolicyError
 from policykb.bridge.prolog.engine import PrologEngine
 from policykb.bridge.solving.evaluator import Evaluator
 from policykb.service.app import create_app
@@ -710,3 +714,40 @@ def test_what_the_record_cannot_vouch_for_decides_nothing(
     assert "Procedure/c1" in texts  # a SNOMED CT colonoscopy: screening or diagnostic?
     assert "Procedure/s1" not in texts  # entered in error: no event
     assert "Observation/g1" not in texts  # another LOINC code: another test, no record
+
+
+# -- Why the follow-on colonoscopy is not a latest_meets (followon.lp) ----------------
+
+POSITIVE_RESULT = """
+record_condition(a_positive_result, screenings, "a positive result").
+condition_test(a_positive_result, result, is(positive)).
+"""
+
+
+@pytest.mark.parametrize(
+    ("kind", "window"),
+    [("colonoscopy", "colonoscopy_within_119_months"), ("gfobt", "gfobt_within_11_months")],
+)
+def test_the_follow_on_cannot_be_a_latest_meets_over_this_history(
+    tmp_path: Path, kind: str, window: str
+) -> None:
+    """Even one kind of the follow-on's condition ("a colonoscopy on or before
+    the date of service": the full condition would name four tests, which no
+    record_condition can) is refused at load: its records also meet a
+    frequency window that tests their date otherwise."""
+    folder = tmp_path / NAME
+    shutil.copytree(Path(__file__).parents[2] / "kb" / "policies" / NAME, folder)
+    with folder.joinpath("followon.lp").open("a", encoding="utf-8") as rules:
+        rules.write(
+            POSITIVE_RESULT
+            + f'record_condition(up_to_service, screenings, "a {kind} up to the service").\n'
+            + f"condition_test(up_to_service, test, is({kind})).\n"
+            + "condition_test(up_to_service, date, on_or_before(date_of_service, days(0))).\n"
+            + "_open_positive :- latest_meets(screenings, up_to_service, a_positive_result).\n"
+        )
+    with pytest.raises(PolicyError) as refused:
+        KnowledgeBase([tmp_path]).versions(NAME)
+    message = str(refused.value)
+    assert "followon.lp:" in message
+    assert f"can also meet {window}" in message
+    assert "tests date otherwise" in message
