@@ -19,12 +19,21 @@ here:
 - a date of service before 2014-10-09 has no version; each version starts
   on its day;
 - the service routes the policy's codes on Medicare coverage and reads its
-  FHIR facts; no code is another policy's; shared facts are declared alike.
+  FHIR facts; no code is another policy's; shared facts are declared alike;
+- the follow-on colonoscopy stays an asked boolean because the loader
+  refuses latest_meets over this history (followon.lp says why): pinned, so
+  that the day it is admitted the port is seen to be possible;
+- the service reads the screening history from prefetched Procedures and
+  Observations (fhir.yaml): a record in a limit's window decides FREQ; a
+  resource in a status that is not final, a colonoscopy coded only in SNOMED
+  CT (screening or diagnostic?) and a method-less occult-blood result decide
+  nothing, and the history stays asked.
 """
 
 from __future__ import annotations
 
 import random
+import shutil
 from collections.abc import Iterator
 from datetime import date, timedelta
 from decimal import Decimal
@@ -38,12 +47,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from policykb.bridge import KnowledgeBase, Verdict
-from policykb.bridge.model.errors import CaseError
+from policykb.bridge.model.errors import CaseError, PolicyError
 from policykb.bridge.prolog.engine import PrologEngine
 from policykb.bridge.solving.evaluator import Evaluator
 from policykb.service.app import create_app
 from policykb.service.settings import ServiceSettings
-from tests.fhir_records import Record, condition
+from tests.fhir_records import SNOMED, Record, coded_result, condition, procedure
 
 NAME = "colorectal-cancer-screening"
 HCPCS = "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
@@ -480,7 +489,7 @@ def test_the_screening_codes_route_here_on_medicare_coverage(
     assert facts["personal_history_adenomatous_polyps"] is True
     assert facts.get("medicare_beneficiary") is (True if payer_type is not None else None)
     assert facts["age"] == 46  # the record's birth date 1980-02-03, the order 2026-06-01
-    assert "screenings" not in facts  # asked through DTR for now
+    assert not any(key.startswith("screenings") for key in facts)  # no record: asked
 
 
 def test_commercial_coverage_is_not_this_policys_order(client: tuple[TestClient, Path]) -> None:
@@ -595,3 +604,150 @@ def test_covered_from_is_covered_and_the_day_before_is_not(
     if found.day > service:
         before = _case(kb, found.day - timedelta(days=1), ROUTES[route], screenings)
         assert kb.evaluate(before).verdict is not Verdict.COVERED
+
+
+# -- The screening history from the EHR (fhir.yaml histories:) ------------------------
+
+POSITIVE, NEGATIVE = "10828004", "260385009"  # SNOMED CT coded answers
+
+
+def _searchset(resources: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "entry": [{"resource": resource} for resource in resources],
+    }
+
+
+def _order_sign_with_history(
+    client: tuple[TestClient, Path],
+    code: str,
+    procedures: list[dict[str, Any]],
+    observations: list[dict[str, Any]],
+) -> tuple[dict[str, list[Any]], dict[str, Any]]:
+    """The order's coverage information (url -> values) and its audit entry,
+    for a Medicare member (payer type 1) whose record holds these resources;
+    the order is dated 2026-06-01 (Record's default)."""
+    test, audit = client
+    request = Record(code=code).hook()
+    if not code[0].isdigit():
+        order = request["context"]["draftOrders"]["entry"][0]["resource"]
+        order["code"]["coding"][0]["system"] = HCPCS
+    coverage = request["prefetch"]["coverage"]["entry"][0]["resource"]
+    coverage["type"] = {"coding": [{"system": "https://nahdo.org/sopt", "code": "1"}]}
+    request["prefetch"]["procedures"] = _searchset(procedures)
+    request["prefetch"]["observations"] = _searchset(observations)
+    response = test.post("/cds-services/policykb-order-sign", json=request)
+    assert response.status_code == 200, response.text
+    (action,) = response.json()["systemActions"]
+    (information,) = [
+        e for e in action["resource"]["extension"] if e["url"].endswith("ext-coverage-information")
+    ]
+    parts: dict[str, list[Any]] = {}
+    for part in information["extension"]:
+        value = next(v for k, v in part.items() if k.startswith("value"))
+        parts.setdefault(part["url"], []).append(value)
+    entry: dict[str, Any] = orjson.loads(audit.read_bytes().splitlines()[-1])
+    return parts, entry
+
+
+@pytest.mark.parametrize(
+    ("code", "procedures", "observations", "limits"),
+    [
+        # a FIT (1st specimen) in January 2026: an iFOBT in June 2026 is
+        # within 11 months of it, whatever its result
+        ("G0328", [], [coded_result("f1", "57905-2", NEGATIVE, "2026-01-10")], {"FOBT/(c)(2)"}),
+        # a Cologuard (sDNA-FIT presence) in February 2024, less than 3 years before
+        ("81528", [], [coded_result("d1", "77354-9", POSITIVE, "2024-02-01")], {"SDNA/FREQ"}),
+        # a screening flexible sigmoidoscopy (HCPCS G0104) in June 2024: 47
+        # months. The explanation cites one criterion reading that window:
+        # 410.37(e)(2) or the barium enema's (i)(1), which reads it too.
+        (
+            "G0104",
+            [procedure("s1", "G0104", "2024-06-15", system=HCPCS)],
+            [],
+            {"SIG/(e)(2)", "BE/(i)(1)"},
+        ),
+    ],
+)
+def test_the_ehr_record_decides_the_frequency_limit(
+    client: tuple[TestClient, Path],
+    code: str,
+    procedures: list[dict[str, Any]],
+    observations: list[dict[str, Any]],
+    limits: set[str],
+) -> None:
+    information, entry = _order_sign_with_history(client, code, procedures, observations)
+    assert entry["policy"] == NAME
+    assert information["covered"] == ["not-covered"]
+    assert entry["verdict"] == "not_covered"
+    assert limits & set(entry["criteria"]), entry["criteria"]
+    assert any(key.startswith("screenings") for key in entry["facts"])  # read from the record
+
+
+def test_what_the_record_cannot_vouch_for_decides_nothing(
+    client: tuple[TestClient, Path],
+) -> None:
+    """An iFOBT order for a member whose record holds, in the 11 months
+    before: a FIT still preliminary, a colonoscopy coded only in SNOMED CT,
+    an occult-blood result that names no method (2335-8), and a screening
+    sigmoidoscopy entered in error. None is read as a record: the history
+    stays open and is asked, and the two that may be records are named."""
+    information, entry = _order_sign_with_history(
+        client,
+        "G0328",
+        [
+            procedure("c1", "73761001", "2026-02-01", system=SNOMED),
+            procedure("s1", "G0104", "2026-02-01", system=HCPCS, status="entered-in-error"),
+        ],
+        [
+            coded_result("f1", "29771-3", POSITIVE, "2026-01-10", status="preliminary"),
+            coded_result("g1", "2335-8", POSITIVE, "2026-01-10"),
+        ],
+    )
+    assert information["covered"] == ["conditional"]
+    assert entry["verdict"] != "not_covered"
+    assert not any(key.startswith("screenings") for key in entry["facts"])
+    texts = " ".join(reason["text"] for reason in information["reason"])
+    assert "screenings" in texts
+    assert "Observation/f1: status 'preliminary'" in texts
+    assert "Procedure/c1" in texts  # a SNOMED CT colonoscopy: screening or diagnostic?
+    assert "Procedure/s1" not in texts  # entered in error: no event
+    assert "Observation/g1" not in texts  # another LOINC code: another test, no record
+
+
+# -- Why the follow-on colonoscopy is not a latest_meets (followon.lp) ----------------
+
+POSITIVE_RESULT = """
+record_condition(a_positive_result, screenings, "a positive result").
+condition_test(a_positive_result, result, is(positive)).
+"""
+
+
+@pytest.mark.parametrize(
+    ("kind", "window"),
+    [("colonoscopy", "colonoscopy_within_119_months"), ("gfobt", "gfobt_within_11_months")],
+)
+def test_the_follow_on_cannot_be_a_latest_meets_over_this_history(
+    tmp_path: Path, kind: str, window: str
+) -> None:
+    """Even one kind of the follow-on's condition ("a colonoscopy on or before
+    the date of service": the full condition would name four tests, which no
+    record_condition can) is refused at load: its records also meet a
+    frequency window that tests their date otherwise."""
+    folder = tmp_path / NAME
+    shutil.copytree(Path(__file__).parents[2] / "kb" / "policies" / NAME, folder)
+    with folder.joinpath("followon.lp").open("a", encoding="utf-8") as rules:
+        rules.write(
+            POSITIVE_RESULT
+            + f'record_condition(up_to_service, screenings, "a {kind} up to the service").\n'
+            + f"condition_test(up_to_service, test, is({kind})).\n"
+            + "condition_test(up_to_service, date, on_or_before(date_of_service, days(0))).\n"
+            + "_open_positive :- latest_meets(screenings, up_to_service, a_positive_result).\n"
+        )
+    with pytest.raises(PolicyError) as refused:
+        KnowledgeBase([tmp_path]).versions(NAME)
+    message = str(refused.value)
+    assert "followon.lp:" in message
+    assert f"can also meet {window}" in message
+    assert "tests date otherwise" in message
