@@ -6,7 +6,8 @@ class on that class's grounding; the verdict over the union is the classes'
 common verdict, else needs_information. Checked against the brute-force
 oracle of the device-wait fixture (tests/oracle/test_unknown_dates.py),
 written from the fixture's text: the verdict, and each class's proved
-verdict on the days of the class.
+verdict on the days of the class; and on the bundled implantable-
+defibrillators policy against tests/oracle/ncd_20_4.py, written from the NCD.
 """
 
 from __future__ import annotations
@@ -15,16 +16,21 @@ from datetime import date
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 
 from policykb.bridge import KnowledgeBase, Verdict
 from policykb.bridge.model.errors import EngineError
+from tests.oracle import ncd_20_4 as icd
 from tests.oracle.test_unknown_dates import (
     DOS,
     FIXTURE,
     SETTINGS,
     as_case,
     device_cases,
+    icd_cases,
+    icd_json,
+    icd_verdict,
+    service_days,
     verdict,
 )
 
@@ -91,3 +97,26 @@ def test_cross_check_names_the_days_where_the_engines_disagree(
     monkeypatch.setattr(kb, "prover_for", prover_for)
     with pytest.raises(EngineError, match=f"with {DOS} 2024-04-01: clingo says"):
         kb.cross_check(case)
+
+
+@pytest.fixture(scope="module")
+def bundled() -> KnowledgeBase:
+    return KnowledgeBase()
+
+
+@settings(
+    max_examples=6,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(facts=icd_cases())
+def test_defibrillators_are_proved_and_cross_checked_over_the_days_of_service(
+    bundled: KnowledgeBase, facts: dict[str, Any]
+) -> None:
+    case = bundled.case(icd_json(facts))
+    known = icd.with_defaults(facts)
+    expected = icd_verdict(known, service_days(known))
+    proved, tree = bundled.prove(case)
+    assert proved.value == expected
+    assert tree["root"]["truth"] == TRUTH[proved]
+    assert bundled.cross_check(case).value == expected
