@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,6 +28,7 @@ from policykb.bridge.solving.limits import SolvingLimits
 if TYPE_CHECKING:
     from policykb.bridge.analysis.findings import CheckReport
     from policykb.bridge.prolog.engine import PrologEngine
+    from policykb.bridge.solving.unknown_dates import UnknownDate
 
 
 class KnowledgeBase:
@@ -57,7 +58,10 @@ class KnowledgeBase:
         self._compiler: Compiler | None = _compiled_tests if compiled else None
         self._versions: dict[str, tuple[Evaluator, ...]] = {}
         self._by_entry: dict[Path, Evaluator] = {}
-        self._provers: dict[tuple[str, str, tuple[tuple[str, int], ...]], PrologEngine] = {}
+        # Per policy version, days of its reference dates, and which are fixed.
+        self._provers: dict[
+            tuple[str, str, tuple[tuple[str, int], ...], bool | frozenset[str]], PrologEngine
+        ] = {}
         self._loading = threading.Lock()
 
     def policy_names(self) -> list[str]:
@@ -326,13 +330,16 @@ class KnowledgeBase:
 
     def prover_for(self, evaluator: Evaluator) -> PrologEngine:
         """The SWI-Prolog engine of an evaluator's program (for a policy with
-        reference dates, one per day of those dates)."""
+        reference dates, one per day of those dates, and per set of them fixed
+        to that day: a grounding that fixes one answers a case that leaves it
+        unknown, so it must not be shared with one that does not)."""
         from policykb.bridge.prolog.engine import PrologEngine
 
         key = (
             evaluator.policy.name,
             evaluator.policy.version.hash,
             tuple(sorted(evaluator.anchors.items())),
+            evaluator.fixed,
         )
         with self._loading:
             if key not in self._provers:
@@ -341,21 +348,36 @@ class KnowledgeBase:
             return self._provers[key]
 
     def prove(self, case: Case, policy: str | None = None) -> tuple[Verdict, dict[str, Any]]:
-        """The Prolog engine's verdict on a case and its proof tree (published shape)."""
+        """The Prolog engine's verdict on a case and its proof tree (published
+        shape); a case that leaves a reference date unknown is proved by cases
+        over its day classes (prolog/day_cases.py)."""
+        from policykb.bridge.prolog.day_cases import prove_by_days
         from policykb.bridge.prolog.tree import proof_tree
 
         evaluator = self.case_evaluator(case, policy)
         with evaluator.lock:
             known, assumed = evaluator.known_facts(case)
-            evaluator = evaluator.for_known(known)
+            split = _unknown_date(evaluator, known)
+            if split is None:
+                evaluator = evaluator.for_known(known)
+        if split is not None:
+            return prove_by_days(split, known, assumed, self.prover_for)
         verdict, raw = self.prover_for(evaluator).prove(known)
         return verdict, proof_tree(evaluator.policy, known, assumed, raw, verdict.value)
 
     def cross_check(self, case: Case, policy: str | None = None) -> Verdict:
-        """The verdict, computed by both engines; EngineError if they disagree."""
+        """The verdict, computed by both engines; EngineError if they disagree
+        (for a case that leaves a reference date unknown, in some day class:
+        prolog/day_cases.py)."""
+        from policykb.bridge.prolog.day_cases import cross_check_by_days
+
         evaluator = self.case_evaluator(case, policy)
         with evaluator.lock:
             known, _ = evaluator.known_facts(case)
+            split = _unknown_date(evaluator, known)
+        if split is not None:
+            return cross_check_by_days(split, known, self.prover_for, case.id)
+        with evaluator.lock:
             evaluator = evaluator.for_known(known)
             by_clingo = evaluator.verdict_of(known)
         by_prolog, _ = self.prover_for(evaluator).prove(known)
@@ -365,6 +387,14 @@ class KnowledgeBase:
                 f"SWI-Prolog says {by_prolog.value}"
             )
         return by_clingo
+
+
+def _unknown_date(evaluator: Evaluator, known: Mapping[str, object]) -> UnknownDate | None:
+    """The case's day classes when it leaves a reference date unknown, else
+    None (the caller holds the evaluator's lock)."""
+    if evaluator.for_case(known) is evaluator and evaluator.needs_anchors:
+        return evaluator.unknown_date(known)  # type: ignore[arg-type]
+    return None
 
 
 def in_force_days(versions: Sequence[Evaluator]) -> None:
