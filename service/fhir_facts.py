@@ -57,10 +57,12 @@ from typing import Any
 
 from policykb.bridge.model.errors import PolicyError
 from policykb.bridge.model.policy import FactType, Policy
-from policykb.service.fhir_histories import HistoryRead, HistoryRule, Where, load_histories
+from policykb.service.fhir_histories import HistoryRead, HistoryRule
+from policykb.service.fhir_history_mapping import load_histories
 from policykb.service.fhir_time import latest
 from policykb.service.record import PatientIdentity, order_patient, usable
 from policykb.service.units import UCUM_SYSTEM, UnitError, convert, ucum_code
+from policykb.service.yaml_place import Where
 
 MAPPING_FILE = "fhir.yaml"
 RULE_KEYS = ("path", "pick", "value", "as", "map")
