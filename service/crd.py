@@ -59,8 +59,8 @@ from policykb.service.crd_request import HookRequest, reference_of
 from policykb.service.decisions import Decision, Decisions
 from policykb.service.dtr import questionnaire_url
 from policykb.service.errors import ServiceError
-from policykb.service.fhir_facts import service_date
 from policykb.service.request_budget import UNBOUNDED, Budget
+from policykb.service.request_resources import service_date
 
 CARD_TYPES = "http://terminology.hl7.org/CodeSystem/cdshooks-card-type"
 ASSOCIATED_RESOURCE = "davinci-crd.associated-resource"

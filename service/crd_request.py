@@ -30,9 +30,9 @@ from policykb.service.envelopes.cds_hooks import FHIR_ID, HookCall
 from policykb.service.envelopes.fhir import Bundle, entry_count, is_bundle
 from policykb.service.envelopes.reading import validated
 from policykb.service.errors import ServiceError
-from policykb.service.fhir_facts import Resources
 from policykb.service.record import patient_urls
 from policykb.service.request_budget import UNBOUNDED, Budget
+from policykb.service.request_resources import Resources
 
 
 def _carried(body: Mapping[str, Any]) -> tuple[int, int]:

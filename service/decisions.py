@@ -23,7 +23,8 @@ from policykb.bridge.model.policy import Policy
 from policykb.bridge.model.result import Evaluation, Verdict, json_value
 from policykb.bridge.model.version import SERVICE_DATE
 from policykb.service.audit import TRACE_SEPARATOR, AuditLog, assertion_id, facts_digest
-from policykb.service.fhir_facts import FactMapping, Resources, load_mapping
+from policykb.service.fhir_facts import FactMapping, load_mapping
+from policykb.service.request_resources import Resources
 from policykb.service.routing import Route, Router, route_holds
 
 

@@ -39,7 +39,7 @@ from policykb.service.decisions import Decisions
 from policykb.service.dtr import questionnaire, questionnaire_url, questionnaire_version
 from policykb.service.dtr_enable import conditions
 from policykb.service.errors import ServiceError
-from policykb.service.fhir_facts import Resources
+from policykb.service.request_resources import Resources
 
 DTR = "http://hl7.org/fhir/us/davinci-dtr/StructureDefinition"
 PACKAGE_BUNDLE = f"{DTR}/DTR-QPackageBundle"

@@ -51,9 +51,9 @@ from policykb.service.dtr import answers, contradiction
 from policykb.service.envelopes.fhir import Bundle, entry_count
 from policykb.service.envelopes.reading import validated
 from policykb.service.errors import ServiceError
-from policykb.service.fhir_facts import Resources, service_date
 from policykb.service.record import CONDITION_CLINICAL, patient_urls
 from policykb.service.request_budget import UNBOUNDED, Budget
+from policykb.service.request_resources import Resources, service_date
 from policykb.service.routing import codings
 
 PAS = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition"

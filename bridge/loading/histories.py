@@ -31,7 +31,8 @@ from policykb.bridge.loading.history_sums import with_sum_facts
 from policykb.bridge.loading.history_uses import Uses, read_uses
 from policykb.bridge.loading.rules import location
 from policykb.bridge.model.errors import PolicyError
-from policykb.bridge.model.history import History, RecordClass
+from policykb.bridge.model.history import History
+from policykb.bridge.model.history_class import RecordClass
 from policykb.bridge.model.history_condition import Condition
 from policykb.bridge.model.policy import Fact, FactType, Policy, PolicySource
 

@@ -23,7 +23,8 @@ Invariants:
   the others free, so its counts are exactly n..cap; a complete one pins
   every level, so its count is exactly n.
 
-The conditions and their tests on one field are model/history_condition.py.
+The conditions and their tests on one field are model/history_condition.py;
+a record class and its key are model/history_class.py.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from functools import cached_property
 from itertools import product
 from typing import TYPE_CHECKING, TypeVar
 
+from policykb.bridge.model.history_class import Key, RecordClass, _joined, _merged, _options
 from policykb.bridge.model.history_condition import Condition, FieldTest
 from policykb.bridge.model.policy import Fact, FactType, Span
 
@@ -42,7 +44,7 @@ if TYPE_CHECKING:
     from policykb.bridge.model.history_pair import PairUse
     from policykb.bridge.model.history_run import RunUse
     from policykb.bridge.model.history_sum import SumUse
-    from policykb.bridge.model.typed import CodeSet, Interval
+    from policykb.bridge.model.typed import CodeSet
 
 _T = TypeVar("_T")
 _UNSET = object()
@@ -52,54 +54,6 @@ MAX_COUNT = 12
 at most this many records of one class for the rules, whatever the case states."""
 MAX_TESTS_PER_FIELD = 8
 """More tests on one field than this would make too many classes to ground."""
-
-
-def _merged(
-    outcome: Mapping[FieldTest, bool],
-    combination: Sequence[tuple[dict[FieldTest, bool], tuple[str, str] | None]],
-) -> dict[FieldTest, bool]:
-    merged = dict(outcome)
-    for vectors, _ in combination:
-        merged.update(vectors)
-    return merged
-
-
-def _options(
-    combination: Sequence[tuple[dict[FieldTest, bool], tuple[str, str] | None]],
-) -> dict[str, str]:
-    return {option[0]: option[1] for _, option in combination if option is not None}
-
-
-def _joined(pieces: Sequence[Interval]) -> list[Interval]:
-    """Neighbouring intervals (in order, as `intervals` gives them) made one."""
-    from policykb.bridge.model.typed import Interval
-
-    joined: list[Interval] = []
-    for piece in pieces:
-        last = joined[-1] if joined else None
-        if (
-            last is not None
-            and last.high is not None
-            and last.high == piece.low
-            and last.high_closed != piece.low_closed
-        ):
-            joined[-1] = Interval(last.low, last.low_closed, piece.high, piece.high_closed)
-        else:
-            joined.append(piece)
-    return joined
-
-
-@dataclass(frozen=True)
-class RecordClass:
-    """The records that meet exactly `meets` of the history's conditions and
-    have, for each field counted distinct, the option `options` gives it."""
-
-    index: int
-    meets: frozenset[str]
-    options: tuple[tuple[str, str], ...] = ()
-
-
-Key = tuple[frozenset[str], tuple[tuple[str, str], ...]]
 
 
 @dataclass(frozen=True)

@@ -524,7 +524,7 @@ def _ranges_by_every_combination(
     class's key."""
     from itertools import product as every
 
-    from policykb.bridge.model.history import _joined, _merged, _options
+    from policykb.bridge.model.history_class import _joined, _merged, _options
     from policykb.bridge.model.typed import Cut, intervals
 
     wanted = (record_class.meets, record_class.options)

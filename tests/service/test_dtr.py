@@ -24,7 +24,7 @@ from policykb.service.app import create_app
 from policykb.service.decisions import Decisions
 from policykb.service.dtr_population import LAUNCH_CONTEXT, VARIABLE
 from policykb.service.errors import ServiceError
-from policykb.service.fhir_facts import Resources
+from policykb.service.request_resources import Resources
 from policykb.service.settings import ServiceSettings
 from tests.fhir_records import CPT as CPT_URI
 from tests.fhir_records import LOINC, UCUM, Record, bmi, condition

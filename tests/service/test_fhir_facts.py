@@ -28,8 +28,9 @@ from policykb.service import crd_request, fhir_time, units
 from policykb.service.app import create_app
 from policykb.service.coverage_information import COVERAGE_INFORMATION
 from policykb.service.decisions import Decisions
-from policykb.service.fhir_facts import FactMapping, FactRule, Resources, load_mapping
+from policykb.service.fhir_facts import FactMapping, FactRule, load_mapping
 from policykb.service.pas import REVIEW_ACTION, REVIEW_ACTION_CODE, claim_response
+from policykb.service.request_resources import Resources
 from policykb.service.settings import ServiceSettings
 from tests.fhir_records import Record, bmi, condition, pregnancy
 

@@ -18,7 +18,8 @@ from policykb.bridge import KnowledgeBase
 from policykb.bridge.model.errors import PolicyError
 from policykb.service.app import create_app
 from policykb.service.coverage_information import COVERAGE_INFORMATION
-from policykb.service.fhir_facts import FactMapping, Resources, load_mapping
+from policykb.service.fhir_facts import FactMapping, load_mapping
+from policykb.service.request_resources import Resources
 from policykb.service.settings import ServiceSettings
 from tests.fhir_records import (
     HCPCS,

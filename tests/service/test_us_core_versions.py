@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 
 from policykb.service.app import create_app
 from policykb.service.decisions import Decisions
-from policykb.service.fhir_facts import Resources
+from policykb.service.request_resources import Resources
 from policykb.service.settings import ServiceSettings
 from tests.fhir_records import Record
 

@@ -73,6 +73,7 @@ MODULES = (
     "bridge/prolog/translate.py",
     "service/fhirpath.py",
     "service/fhir_facts.py",
+    "service/request_resources.py",
     "service/routing.py",
     "service/crd.py",
     "service/crd_discovery.py",
