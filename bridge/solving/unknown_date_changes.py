@@ -13,8 +13,10 @@ from __future__ import annotations
 from collections.abc import Collection
 from datetime import date
 from itertools import combinations
+from math import comb
 from typing import TYPE_CHECKING, Any
 
+from policykb.bridge.model.errors import LimitError
 from policykb.bridge.model.result import Verdict
 from policykb.bridge.model.typed import Interval
 from policykb.bridge.solving.class_union import days_of, holds_day
@@ -99,7 +101,19 @@ def changes_without_reference(
     most = len({fact for fact, _, _ in candidates})
     if bound is not None:
         most = min(most, bound)
+    trials = 0
     for size in range(1, most + 1):
+        # Every combination of this size is tried in every class: refuse,
+        # rather than run for hours, past a stated budget (a smaller set is
+        # never skipped, so what is answered stays exact).
+        trials += comb(len(candidates), size) * len(split.cases)
+        if trials > MAX_TRIALS:
+            raise LimitError(
+                f"why: the smallest changes that leave {split.reference} unknown would "
+                f"take more than {MAX_TRIALS:,} trials (sets of {size} changes among "
+                f"{len(candidates)} candidates); state {split.reference} to have the "
+                "changes searched as of its days"
+            )
         found = [
             [(fact, shown) for fact, shown, _ in chosen]
             for chosen in combinations(candidates, size)
@@ -112,6 +126,13 @@ def changes_without_reference(
         if found:
             return found
     return []
+
+
+MAX_TRIALS = 20_000
+"""How many (change set, day class) verdicts the search for changes that
+leave the reference date unknown may try before it refuses (LimitError,
+exit 6; HTTP 413): a case with most facts unknown would otherwise try
+billions."""
 
 
 def decided_days(split: UnknownDate, fact: str) -> list[tuple[Interval, int]]:

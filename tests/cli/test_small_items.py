@@ -118,3 +118,19 @@ def test_a_top_level_date_of_service_says_where_it_goes() -> None:
     inside = {"policy": "massage-therapy", "facts": {"date_of_service": "2024-05-01"}}
     code, _, err = run("evaluate", "-", stdin=json.dumps(inside))
     assert code == 0, err
+
+
+def test_why_refuses_a_change_search_past_its_budget_in_one_line() -> None:
+    """A case with nearly every fact unknown and its reference date unknown:
+    the smallest changes that leave the date unknown would take billions of
+    trials, so `why` refuses (exit 6, one line naming the date to state)
+    instead of running for hours; `evaluate` still answers."""
+    case = json.dumps({"policy": "home-oxygen", "facts": {}})
+    code, out, err = run("why", "-", "-f", "json", stdin=case)
+    assert code == 6, (out, err)
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err
+    assert "qualifying_test_date" in lines[0] and "trials" in lines[0]
+    code, out, err = run("evaluate", "-", "-f", "json", stdin=case)
+    assert code == 0, err
+    assert json.loads(out)["verdict"] == "needs_information"
