@@ -124,6 +124,14 @@ def capability_statement(base: str, smart: bool = False) -> dict[str, Any]:
                             {"code": "update"},
                             {"code": "delete"},
                         ],
+                        # spec-54: the backport's $status operation.
+                        "operation": [
+                            _operation(
+                                "status",
+                                "http://hl7.org/fhir/uv/subscriptions-backport"
+                                "/OperationDefinition/backport-subscription-status",
+                            )
+                        ],
                     },
                     {
                         "type": "ClaimResponse",
