@@ -6,6 +6,8 @@ router per surface, the error handlers, the OpenAPI document and the guard.
     GET  /fhir/Questionnaire/{policy}      DTR questionnaire          routes/dtr
     POST /fhir/Questionnaire/$questionnaire-package, $log-questionnaire-errors
                                            DTR operations             routes/dtr
+    GET/POST /fhir/ValueSet/$expand, /fhir/ValueSet/{id}/$expand, GET /fhir/ValueSet/{id}
+                                           DTR choice ValueSets       routes/dtr
     POST /fhir/Claim/$submit               PAS prior authorization    routes/pas
     POST /fhir/Claim/$inquire              PAS inquiry                routes/pas
     POST /fhir/Subscription, GET/PUT/DELETE /fhir/Subscription/{id}, {id}/$status
