@@ -10,7 +10,7 @@ router per surface, the error handlers, the OpenAPI document and the guard.
                                            DTR choice ValueSets       routes/dtr
     POST /fhir/Claim/$submit               PAS prior authorization    routes/pas
     POST /fhir/Claim/$inquire              PAS inquiry                routes/pas
-    POST /fhir/Subscription, GET/PUT/DELETE /fhir/Subscription/{id}, {id}/$status
+    POST /fhir/Subscription, GET/PUT/DELETE /fhir/Subscription/{id}, {id}/$status, $events
                                            PAS Subscriptions          routes/subscriptions
     GET  /fhir/metadata                    CapabilityStatement        routes/metadata
     GET  /fhir/.well-known/smart-configuration, POST /auth/token

@@ -135,13 +135,18 @@ def capability_statement(base: str, smart: bool = False) -> dict[str, Any]:
                             {"code": "update"},
                             {"code": "delete"},
                         ],
-                        # spec-54: the backport's $status operation.
+                        # spec-54: the backport's $status and $events operations.
                         "operation": [
                             _operation(
                                 "status",
                                 "http://hl7.org/fhir/uv/subscriptions-backport"
                                 "/OperationDefinition/backport-subscription-status",
-                            )
+                            ),
+                            _operation(
+                                "events",
+                                "http://hl7.org/fhir/uv/subscriptions-backport"
+                                "/OperationDefinition/backport-subscription-events",
+                            ),
                         ],
                     },
                     {

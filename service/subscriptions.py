@@ -28,7 +28,10 @@ then gets a `heartbeat` notification every period (at least
 MIN_HEARTBEAT_PERIOD seconds) while it is `active` or `error`, from one task
 per Subscription that the delete, a replacement or the service's shutdown
 cancels. `GET/POST /fhir/Subscription/{id}/$status` answers a searchset
-Bundle of its status Parameters (type `query-status`). Every status
+Bundle of its status Parameters (type `query-status`), and
+`/fhir/Subscription/{id}/$events` the last KEPT_EVENTS events again (type
+`query-event`, each event's notification-event and its full-resource focus;
+`eventsSinceNumber`, `eventsUntilNumber` narrow them). Every status
 Parameters carries `events-since-subscription-start`: the events numbered so
 far.
 
@@ -97,6 +100,14 @@ SCHEMA = """CREATE TABLE IF NOT EXISTS subscription_ (
     resource TEXT NOT NULL,
     events INTEGER NOT NULL DEFAULT 0
 )"""
+EVENT_SCHEMA = """CREATE TABLE IF NOT EXISTS subscription_event_ (
+    subscription TEXT NOT NULL,
+    number INTEGER NOT NULL,
+    notification TEXT NOT NULL,
+    PRIMARY KEY (subscription, number)
+)"""
+KEPT_EVENTS = 100
+"""Events kept per Subscription for `$events` (older ones are dropped)."""
 
 
 # -- the Subscription resource ------------------------------------------------
@@ -258,6 +269,7 @@ class SubscriptionStore:
         if path is not None:
             self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(SCHEMA)
+        self._db.execute(EVENT_SCHEMA)
 
     def _run(self, query: str, parameters: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
@@ -288,7 +300,30 @@ class SubscriptionStore:
     def delete(self, ident: str) -> bool:
         with self._lock:
             cursor = self._db.execute("DELETE FROM subscription_ WHERE id = ?", (ident,))
+            self._db.execute("DELETE FROM subscription_event_ WHERE subscription = ?", (ident,))
         return cursor.rowcount > 0
+
+    def keep_event(self, ident: str, number: int, bundle: Mapping[str, Any]) -> None:
+        """Keep event `number`'s notification Bundle, dropping the events
+        KEPT_EVENTS or more before it."""
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO subscription_event_ VALUES (?, ?, ?)",
+                (ident, number, orjson.dumps(bundle).decode()),
+            )
+            self._db.execute(
+                "DELETE FROM subscription_event_ WHERE subscription = ? AND number <= ?",
+                (ident, number - KEPT_EVENTS),
+            )
+
+    def kept_events(self, ident: str, low: int, high: int) -> list[dict[str, Any]]:
+        """The kept notification Bundles of events `low` to `high`, in order."""
+        rows = self._run(
+            "SELECT notification FROM subscription_event_"
+            " WHERE subscription = ? AND number BETWEEN ? AND ? ORDER BY number",
+            (ident, low, high),
+        )
+        return [orjson.loads(text) for (text,) in rows]
 
     def watching(self, senders: Iterable[str]) -> list[dict[str, Any]]:
         """The Subscriptions (active or in error) whose filter names a sender."""
@@ -342,11 +377,12 @@ def status_parameters(
     kind: str,
     events: int,
     base: str,
-    event: list[dict[str, Any]] | None = None,
+    events_parts: Iterable[list[dict[str, Any]]] = (),
 ) -> dict[str, Any]:
     """The backport's SubscriptionStatus (R4 Parameters) of `kind`
     (handshake, heartbeat, event-notification or query-status): `events` is
-    events-since-subscription-start, `event` the notification-event parts."""
+    events-since-subscription-start, `events_parts` the parts of each
+    notification-event."""
     parameters: list[dict[str, Any]] = [
         {"name": "subscription", "valueReference": {"reference": _reference(subscription, base)}},
         {"name": "topic", "valueCanonical": TOPIC},
@@ -354,8 +390,7 @@ def status_parameters(
         {"name": "type", "valueCode": kind},
         {"name": "events-since-subscription-start", "valueString": str(events)},
     ]
-    if event is not None:
-        parameters.append({"name": "notification-event", "part": event})
+    parameters += [{"name": "notification-event", "part": parts} for parts in events_parts]
     if kind == "query-status" and isinstance(subscription.get("error"), str):
         error = {"text": subscription["error"]}
         parameters.append({"name": "error", "valueCodeableConcept": error})
@@ -406,7 +441,7 @@ def notification(
         {"name": "focus", "valueReference": {"reference": focus}},
     ]
     status = status_parameters(
-        {**subscription, "status": "active"}, "event-notification", event, base, parts
+        {**subscription, "status": "active"}, "event-notification", event, base, [parts]
     )
     bundle = _bundle(subscription, status, base)
     bundle["entry"].append(
@@ -428,6 +463,24 @@ def handshake(subscription: Mapping[str, Any], base: str) -> dict[str, Any]:
 def heartbeat(subscription: Mapping[str, Any], events: int, base: str) -> dict[str, Any]:
     """A heartbeat notification: a status of type heartbeat, no event."""
     return _bundle(subscription, status_parameters(subscription, "heartbeat", events, base), base)
+
+
+def events_bundle(
+    subscription: Mapping[str, Any], events: int, kept: list[dict[str, Any]], base: str
+) -> dict[str, Any]:
+    """The `$events` answer: a history Bundle whose status (query-event)
+    lists the kept notifications' events, followed by their focus entries."""
+    parts = [
+        parameter["part"]
+        for bundle in kept
+        for parameter in bundle["entry"][0]["resource"]["parameter"]
+        if parameter["name"] == "notification-event"
+    ]
+    status = status_parameters(subscription, "query-event", events, base, parts)
+    bundle = _bundle(subscription, status, base)
+    bundle["entry"][0]["request"]["url"] = f"{_reference(subscription, base)}/$events"
+    bundle["entry"] += [entry for notified in kept for entry in notified["entry"][1:]]
+    return bundle
 
 
 def status_bundle(subscription: Mapping[str, Any], events: int, base: str) -> dict[str, Any]:
@@ -497,15 +550,13 @@ class Notifier:
         if not entries:
             return []
         senders = claim_senders(entries[0][1], entries)
-        return [
-            (
-                subscription,
-                notification(
-                    subscription, self.store.next_event(subscription["id"]), response, base
-                ),
-            )
-            for subscription in self.store.watching(senders)
-        ]
+        found = []
+        for subscription in self.store.watching(senders):
+            number = self.store.next_event(subscription["id"])
+            bundle = notification(subscription, number, response, base)
+            self.store.keep_event(subscription["id"], number, bundle)
+            found.append((subscription, bundle))
+        return found
 
     def _spawn(self, work: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.get_running_loop().create_task(work)

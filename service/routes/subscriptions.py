@@ -1,6 +1,6 @@
 """FHIR Subscription for PAS (R4 backport, rest-hook, full-resource):
-create, read, update and delete (PAS spec-55) and `$status` (PAS spec-54,
-the backport's operation); a created or replaced Subscription is kept
+create, read, update and delete (PAS spec-55), `$status` and `$events`
+(PAS spec-54, the backport's operations); a created or replaced Subscription is kept
 `requested` until subscriptions.Notifier has delivered its handshake, and
 the Notifier sends the notifications when a pended authorization is
 updated, and the heartbeats."""
@@ -133,4 +133,36 @@ async def status(ident: str, request: Request, shared: Shared) -> Response:
     if kept is None:
         raise _missing(ident)
     bundle = subscriptions.status_bundle(kept, events, shared.base_url(request.scope))
+    return Response(orjson.dumps(bundle), media_type=FHIR_JSON)
+
+
+def _event_number(request: Request, name: str, default: int) -> int:
+    text = request.query_params.get(name)
+    if text is None:
+        return default
+    if not text.isdigit() or len(text) > 12:
+        raise ServiceError(400, f"'{name}' must be a whole number", where=name)
+    return int(text)
+
+
+@router.api_route(
+    "/fhir/Subscription/{ident}/$events",
+    methods=["GET", "POST"],
+    response_class=Response,
+    responses={**fhir_answer("a history Bundle of the kept events", Bundle), **OUTCOMES},
+)
+async def events(ident: str, request: Request, shared: Shared) -> Response:
+    """The Subscription's kept events again (the backport's `$events`):
+    `eventsSinceNumber` and `eventsUntilNumber` (query) bound them."""
+    low = _event_number(request, "eventsSinceNumber", 1)
+    high = _event_number(request, "eventsUntilNumber", 10**12)
+    store = shared.notifier.store
+
+    def read_events() -> tuple[dict[str, Any] | None, int, list[dict[str, Any]]]:
+        return store.get(ident), store.events(ident), store.kept_events(ident, low, high)
+
+    kept, count, notified = await shared.run(read_events)
+    if kept is None:
+        raise _missing(ident)
+    bundle = subscriptions.events_bundle(kept, count, notified, shared.base_url(request.scope))
     return Response(orjson.dumps(bundle), media_type=FHIR_JSON)

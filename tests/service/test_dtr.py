@@ -694,7 +694,8 @@ def test_metadata_names_the_ig_versions_and_profiles(client: TestClient) -> None
         "expand",
         "submit",
         "inquire",
-        "status",  # Subscription/{id}/$status: tests/service/test_subscriptions.py
+        "status",  # Subscription/{id}/$status and $events: tests/service/test_subscriptions.py
+        "events",
     }
     # every operation it names answers (not 404 or 405)
     for path in (

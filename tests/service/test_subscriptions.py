@@ -262,7 +262,7 @@ def test_the_capability_statement_offers_subscriptions(client: TestClient) -> No
     (resource,) = [r for r in statement["rest"][0]["resource"] if r["type"] == "Subscription"]
     codes = {i["code"] for i in resource["interaction"]}
     assert {"create", "update", "delete"} <= codes
-    assert [o["name"] for o in resource["operation"]] == ["status"]
+    assert [o["name"] for o in resource["operation"]] == ["status", "events"]
     assert resource["extension"][0]["valueCanonical"] == subscriptions.TOPIC
 
 
@@ -366,7 +366,7 @@ def test_a_heartbeat_period_too_short_or_not_a_number_is_a_422(
 
 
 @pytest.mark.parametrize("method", ["GET", "POST"])
-def test_status_gives_the_status_and_the_events_so_far(
+def test_status_and_events_give_the_status_and_the_events_so_far(
     client: TestClient, receiver: Receiver, method: str
 ) -> None:
     kept = subscribe(client, receiver, the_igs_subscription(receiver.url))
@@ -379,15 +379,34 @@ def test_status_gives_the_status_and_the_events_so_far(
     assert parameters["status"]["valueCode"] == "active"
     assert parameters["events-since-subscription-start"]["valueString"] == "0"
     _, update = pended_then_settled(client)
-    submit(client, update)
-    receiver.next()
+    answer = submit(client, update)
+    _, notified = receiver.next()
     receiver.answers.put(200)
     drain(client)
     after = status_of(client.request(method, url).json())
     assert after["events-since-subscription-start"]["valueString"] == "1"
+
+    events = client.request(method, f"/fhir/Subscription/{kept['id']}/$events")
+    assert events.status_code == 200, events.text
+    replayed = events.json()
+    parameters = status_of(replayed)
+    assert parameters["type"]["valueCode"] == "query-event"
+    assert parameters["notification-event"] == status_of(notified)["notification-event"]
+    assert [entry["resource"] for entry in replayed["entry"][1:]] == [answer]
+    r4b(replayed)
+    later = client.request(
+        method, f"/fhir/Subscription/{kept['id']}/$events", params={"eventsSinceNumber": "2"}
+    )
+    assert len(later.json()["entry"]) == 1  # the status alone: no event after the first
+    bad = client.request(
+        method, f"/fhir/Subscription/{kept['id']}/$events", params={"eventsUntilNumber": "x"}
+    )
+    assert bad.status_code == 400 and "eventsUntilNumber" in bad.text
     r4b(before.json())
-    (result,) = fhir_js([before.json()])
+    (result, replayed_result) = fhir_js([before.json(), replayed])
     assert result["valid"], result["messages"]
-    missing = client.request(method, "/fhir/Subscription/nope/$status")
-    assert missing.status_code == 404
-    assert missing.json()["resourceType"] == "OperationOutcome"
+    assert replayed_result["valid"], replayed_result["messages"]
+    for operation in ("$status", "$events"):
+        missing = client.request(method, f"/fhir/Subscription/nope/{operation}")
+        assert missing.status_code == 404
+        assert missing.json()["resourceType"] == "OperationOutcome"
