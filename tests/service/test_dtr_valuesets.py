@@ -20,6 +20,8 @@ from policykb.service import dtr, dtr_valuesets
 from policykb.service.app import create_app
 from policykb.service.decisions import Decisions
 from policykb.service.settings import ServiceSettings
+from tests.fhir_records import Record
+from tests.service.test_dtr import package, package_conforms
 from tests.service.test_service import fhir_js, r4b
 
 BASE = "http://testserver"
@@ -152,6 +154,33 @@ def test_many_options_name_the_valueset_and_an_answer_from_it_is_read(
     }
     read = dtr.answers(response, policy, "QuestionnaireResponse")[fact.name]
     assert read == chosen["code"] or read == [chosen["code"]]
+
+
+def test_a_package_carries_the_valuesets_its_questionnaire_names(
+    client: TestClient, decisions: Decisions, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DTR oper-14: every ValueSet an item names is in the package Bundle,
+    after the Questionnaire and its draft response; without such items
+    (the bundled policies' option lists are short) there is none."""
+    policy, fact = choice_facts(decisions)[0]
+    questionnaire = client.get(f"/fhir/Questionnaire/{policy.name}").json()
+    canonical = {"name": "questionnaire", "valueCanonical": questionnaire["url"]}
+    coverage = {"name": "coverage", "resource": Record().coverage_resource()}
+    (plain,) = package_conforms(package(client, coverage, canonical))
+    assert [e["resource"]["resourceType"] for e in plain["entry"]] == [
+        "Questionnaire",
+        "QuestionnaireResponse",
+    ]
+    monkeypatch.setattr(dtr_valuesets, "OPTION_LIMIT", 0)
+    (bundle,) = package_conforms(package(client, coverage, canonical))
+    named = {
+        item["answerValueSet"]
+        for item in bundle["entry"][0]["resource"]["item"]
+        if "answerValueSet" in item
+    }
+    carried = {e["resource"]["url"] for e in bundle["entry"][2:]}
+    assert dtr_valuesets.valueset_url(BASE, policy.name, fact.name) in named
+    assert carried == named
 
 
 @pytest.mark.parametrize(
