@@ -6,9 +6,11 @@ router per surface, the error handlers, the OpenAPI document and the guard.
     GET  /fhir/Questionnaire/{policy}      DTR questionnaire          routes/dtr
     POST /fhir/Questionnaire/$questionnaire-package, $log-questionnaire-errors
                                            DTR operations             routes/dtr
+    GET/POST /fhir/ValueSet/$expand, /fhir/ValueSet/{id}/$expand, GET /fhir/ValueSet/{id}
+                                           DTR choice ValueSets       routes/dtr
     POST /fhir/Claim/$submit               PAS prior authorization    routes/pas
     POST /fhir/Claim/$inquire              PAS inquiry                routes/pas
-    POST /fhir/Subscription, GET/PUT/DELETE /fhir/Subscription/{id}
+    POST /fhir/Subscription, GET/PUT/DELETE /fhir/Subscription/{id}, {id}/$status, $events
                                            PAS Subscriptions          routes/subscriptions
     GET  /fhir/metadata                    CapabilityStatement        routes/metadata
     GET  /fhir/.well-known/smart-configuration, POST /auth/token
@@ -27,9 +29,11 @@ moves bytes, so /healthz answers while a large request is decided.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import sqlite3
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio
@@ -126,7 +130,14 @@ def create_app(settings: ServiceSettings, knowledge: KnowledgeBase | None = None
         if settings.smart_clients
         else None,
     )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        await shared.notifier.close()  # heartbeats end with the service
+
     app = FastAPI(
+        lifespan=lifespan,
         title="policykb",
         version=release.version(),
         description=DESCRIPTION,

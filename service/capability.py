@@ -90,6 +90,17 @@ def capability_statement(base: str, smart: bool = False) -> dict[str, Any]:
                         ],
                     },
                     {
+                        # DTR conf-1: the payer CapabilityStatement's SHALL
+                        # ValueSet/$expand, over the choice facts' ValueSets.
+                        "type": "ValueSet",
+                        "interaction": [{"code": "read"}],
+                        "operation": [
+                            _operation(
+                                "expand", "http://hl7.org/fhir/OperationDefinition/ValueSet-expand"
+                            )
+                        ],
+                    },
+                    {
                         "type": "QuestionnaireResponse",
                         "supportedProfile": [
                             f"{DTR}/StructureDefinition/dtr-questionnaireresponse"
@@ -123,6 +134,19 @@ def capability_statement(base: str, smart: bool = False) -> dict[str, Any]:
                             {"code": "read"},
                             {"code": "update"},
                             {"code": "delete"},
+                        ],
+                        # spec-54: the backport's $status and $events operations.
+                        "operation": [
+                            _operation(
+                                "status",
+                                "http://hl7.org/fhir/uv/subscriptions-backport"
+                                "/OperationDefinition/backport-subscription-status",
+                            ),
+                            _operation(
+                                "events",
+                                "http://hl7.org/fhir/uv/subscriptions-backport"
+                                "/OperationDefinition/backport-subscription-events",
+                            ),
                         ],
                     },
                     {

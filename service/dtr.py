@@ -3,7 +3,8 @@ of a QuestionnaireResponse as facts.
 
 One item per fact, in the vocabulary's order: linkId is the fact's name,
 text its question, the type follows the fact (boolean; choice with its
-options; integer and decimal with their bounds and UCUM unit; date; string;
+options, or with the ValueSet the service expands when they are many
+(dtr_valuesets); integer and decimal with their bounds and UCUM unit; date; string;
 a list or code list repeats). An item the service reads from FHIR carries
 SDC's expression-based population (dtr_population): the launch contexts and
 US Core searches its expressions need, and an initialExpression of the
@@ -24,6 +25,7 @@ from typing import Any
 from policykb.bridge.model.policy import Fact, FactType, Policy
 from policykb.service.dtr_enable import Conditions, enable_when
 from policykb.service.dtr_population import population
+from policykb.service.dtr_valuesets import uses_valueset, valueset_url
 from policykb.service.errors import ServiceError
 from policykb.service.fhir_facts import FactMapping
 from policykb.service.units import UCUM_SYSTEM, UnitError, convert, ucum_code
@@ -76,7 +78,7 @@ def _bound(fact: Fact, shown: str, url: str) -> dict[str, Any]:
     return {"url": url, VALUE_KEYS[ITEM_TYPES[fact.type]]: value}
 
 
-def _item(fact: Fact, filled: list[dict[str, Any]]) -> dict[str, Any]:
+def _item(fact: Fact, filled: list[dict[str, Any]], valueset: str) -> dict[str, Any]:
     item: dict[str, Any] = {
         "linkId": fact.name,
         "text": fact.question or fact.meaning or fact.name,
@@ -84,7 +86,9 @@ def _item(fact: Fact, filled: list[dict[str, Any]]) -> dict[str, Any]:
     }
     if fact.type.many:
         item["repeats"] = True
-    if fact.type in (FactType.ENUM, FactType.LIST):
+    if uses_valueset(fact):
+        item["answerValueSet"] = valueset  # served and expanded (dtr_valuesets)
+    elif fact.type in (FactType.ENUM, FactType.LIST):
         item["answerOption"] = [
             {"valueCoding": {"code": option, "display": fact.option_texts.get(option, option)}}
             for option in fact.options
@@ -117,7 +121,10 @@ def questionnaire(
     facts = sorted(policy.facts.values(), key=lambda fact: fact.rank)
     kept = {fact.name: fact for fact in facts if fact.name not in leave_out}
     filled = population(kept, mapping)
-    items = [_item(fact, filled.items.get(fact.name, [])) for fact in kept.values()]
+    items = [
+        _item(fact, filled.items.get(fact.name, []), valueset_url(base, policy.name, fact.name))
+        for fact in kept.values()
+    ]
     for item in items:
         enable_when(item, (narrowing or {}).get(item["linkId"], []), set(kept))
     document: dict[str, Any] = {

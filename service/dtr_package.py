@@ -16,7 +16,11 @@ in-progress) naming the Questionnaire version-specifically, the member
 (qr-context; each by id, else by identifier) and its intended use (withpa:
 the policies decide prior authorization). The payer pre-populates what it
 reads from the coverage and orders it was sent (information-origin
-auto-server); the DTR client fills the rest from the EHR.
+auto-server); the DTR client fills the rest from the EHR. After them come
+the ValueSets the Questionnaire's items name (answerValueSet, DTR oper-14),
+unexpanded: an item names one only above dtr_valuesets.OPTION_LIMIT options,
+which the client expands with `$expand` (oper-15 asks expansions only
+under 40 codes).
 A warning goes in `outcome` for an order no policy decides, a canonical that
 is not one of the service's Questionnaires (or not in the version asked for),
 and a context id alone (which the service keeps no record of).
@@ -38,6 +42,7 @@ from policykb.bridge.model.policy import Fact, FactType
 from policykb.service.decisions import Decisions
 from policykb.service.dtr import questionnaire, questionnaire_url, questionnaire_version
 from policykb.service.dtr_enable import conditions
+from policykb.service.dtr_valuesets import valueset
 from policykb.service.errors import ServiceError
 from policykb.service.request_resources import Resources
 
@@ -295,6 +300,12 @@ def _bundle(
     questionnaire_entry = (
         form["url"] if form["url"].startswith("http") else f"urn:uuid:{uuid.uuid4()}"
     )
+    named = {item["linkId"] for item in form["item"] if "answerValueSet" in item}
+    valuesets = [
+        valueset(decisions.policies[policy], decisions.versions[policy], fact, base)
+        for fact in decisions.policies[policy].facts.values()
+        if fact.name in named
+    ]
     return {
         "resourceType": "Bundle",
         "id": str(uuid.uuid4()),
@@ -304,6 +315,15 @@ def _bundle(
         "entry": [
             {"fullUrl": questionnaire_entry, "resource": form},
             {"fullUrl": f"urn:uuid:{response['id']}", "resource": response},
+            *(
+                {
+                    "fullUrl": found["url"]
+                    if found["url"].startswith("http")
+                    else f"urn:uuid:{uuid.uuid4()}",
+                    "resource": found,
+                }
+                for found in valuesets
+            ),
         ],
     }
 

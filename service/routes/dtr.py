@@ -1,5 +1,6 @@
 """FHIR DTR: a policy's facts as a Questionnaire; the Questionnaire package
-for a coverage and its orders; the clients' error reports."""
+for a coverage and its orders; the clients' error reports; the ValueSets of
+its choice facts, read and expanded (`ValueSet/$expand`)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from policykb.service import dtr, dtr_enable, dtr_errors, dtr_package
+from policykb.service import dtr, dtr_enable, dtr_errors, dtr_package, dtr_valuesets
 from policykb.service.deps import Shared, strict_json
-from policykb.service.envelopes.fhir import Parameters, Questionnaire
+from policykb.service.envelopes.fhir import Parameters, Questionnaire, Resource
 from policykb.service.errors import FHIR_JSON, ServiceError
 from policykb.service.openapi import OUTCOMES, fhir_answer, request_body
 
@@ -77,4 +78,80 @@ async def questionnaire(policy: str, request: Request, shared: Shared) -> Respon
         )
 
     document = await shared.run(build)
+    return Response(orjson.dumps(document), media_type=FHIR_JSON)
+
+
+async def _expand_inputs(request: Request) -> dict[str, object]:
+    """The `$expand` inputs: the query's, and for a POST with a body, its
+    Parameters' (which win)."""
+    given: dict[str, object] = dict(request.query_params)
+    if request.method == "POST":
+        body = await request.body()
+        if body.strip():
+            given.update(dtr_valuesets.parameters_of(strict_json(body)))
+    return given
+
+
+async def _expanded(
+    ident: str, given: dict[str, object], request: Request, shared: Shared
+) -> Response:
+    decisions = shared.decisions
+    base = shared.base_url(request.scope)
+    expansion = dtr_valuesets.expansion_of(given)
+    found = dtr_valuesets.find(decisions.policies, ident)
+    if found is None:
+        raise ServiceError(404, f"no ValueSet {ident[:80]!r}")
+    policy, fact = found
+
+    def build() -> dict[str, Any]:
+        version = decisions.versions[policy.name]
+        return dtr_valuesets.valueset(policy, version, fact, base, expansion)
+
+    document = await shared.run(build)
+    return Response(orjson.dumps(document), media_type=FHIR_JSON)
+
+
+@router.api_route(
+    "/fhir/ValueSet/$expand",
+    methods=["GET", "POST"],
+    response_class=Response,
+    responses={**fhir_answer("the ValueSet with its expansion", Resource), **OUTCOMES},
+)
+async def expand(request: Request, shared: Shared) -> Response:
+    """`ValueSet/$expand` (DTR's operation): `url` names one of the service's
+    ValueSets; `filter`, `offset` and `count` narrow and page the expansion."""
+    given = await _expand_inputs(request)
+    url = given.get("url")
+    if not isinstance(url, str) or not url:
+        raise ServiceError(400, "$expand needs the ValueSet's 'url' (DTR oper-4)", where="url")
+    ident = dtr_valuesets.id_of_url(url, shared.base_url(request.scope))
+    return await _expanded(ident, given, request, shared)
+
+
+@router.api_route(
+    "/fhir/ValueSet/{ident}/$expand",
+    methods=["GET", "POST"],
+    response_class=Response,
+    responses={**fhir_answer("the ValueSet with its expansion", Resource), **OUTCOMES},
+)
+async def expand_instance(ident: str, request: Request, shared: Shared) -> Response:
+    """`$expand` on one ValueSet, by id (as the type-level operation)."""
+    return await _expanded(ident, await _expand_inputs(request), request, shared)
+
+
+# Declared after the operations, which /fhir/ValueSet/{ident} would also match.
+@router.get(
+    "/fhir/ValueSet/{ident}",
+    response_class=Response,
+    responses={**fhir_answer("a ValueSet (its definition, unexpanded)", Resource), **OUTCOMES},
+)
+async def read_valueset(ident: str, request: Request, shared: Shared) -> Response:
+    """A choice fact's ValueSet, by id."""
+    found = dtr_valuesets.find(shared.decisions.policies, ident)
+    if found is None:
+        raise ServiceError(404, f"no ValueSet {ident[:80]!r}")
+    policy, fact = found
+    version = shared.decisions.versions[policy.name]
+    base = shared.base_url(request.scope)
+    document = dtr_valuesets.valueset(policy, version, fact, base)
     return Response(orjson.dumps(document), media_type=FHIR_JSON)

@@ -1,6 +1,9 @@
 """FHIR Subscription for PAS (R4 backport, rest-hook, full-resource):
-create, read, update and delete (PAS spec-55); the notifications themselves
-are sent by subscriptions.Notifier when a pended authorization is updated."""
+create, read, update and delete (PAS spec-55), `$status` and `$events`
+(PAS spec-54, the backport's operations); a created or replaced Subscription is kept
+`requested` until subscriptions.Notifier has delivered its handshake, and
+the Notifier sends the notifications when a pended authorization is
+updated, and the heartbeats."""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ from fastapi.responses import Response
 
 from policykb.service import subscriptions
 from policykb.service.deps import Shared, strict_json
-from policykb.service.envelopes.fhir import Subscription
+from policykb.service.envelopes.fhir import Bundle, Subscription
 from policykb.service.errors import FHIR_JSON, ServiceError
 from policykb.service.openapi import OUTCOMES, fhir_answer, request_body
 
@@ -27,7 +30,10 @@ def _missing(ident: str) -> ServiceError:
     "/fhir/Subscription",
     response_class=Response,
     status_code=201,
-    responses={**fhir_answer("the Subscription as kept (active)", Subscription), **OUTCOMES},
+    responses={
+        **fhir_answer("the Subscription as kept (requested, until its handshake)", Subscription),
+        **OUTCOMES,
+    },
     openapi_extra=request_body(Subscription, FHIR_JSON, "application/json"),
 )
 async def create(request: Request, shared: Shared) -> Response:
@@ -39,7 +45,9 @@ async def create(request: Request, shared: Shared) -> Response:
         return store.create(subscriptions.checked(strict_json(body)))
 
     kept = await shared.run(keep)
-    location = f"{shared.base_url(request.scope)}/fhir/Subscription/{kept['id']}"
+    base = shared.base_url(request.scope)
+    shared.notifier.handshake(kept, base)  # sent off the request path
+    location = f"{base}/fhir/Subscription/{kept['id']}"
     return Response(
         orjson.dumps(kept), status_code=201, media_type=FHIR_JSON, headers={"Location": location}
     )
@@ -69,7 +77,8 @@ async def read(ident: str, shared: Shared) -> Response:
     openapi_extra=request_body(Subscription, FHIR_JSON, "application/json"),
 )
 async def update(ident: str, request: Request, shared: Shared) -> Response:
-    """Replace a kept Subscription (checked as on create; the id must match)."""
+    """Replace a kept Subscription (checked as on create; the id must match):
+    `requested` again, with a new handshake."""
     body = await request.body()
     store = shared.notifier.store
 
@@ -88,6 +97,7 @@ async def update(ident: str, request: Request, shared: Shared) -> Response:
         return kept
 
     kept = await shared.run(replace)
+    shared.notifier.handshake(kept, shared.base_url(request.scope))
     return Response(orjson.dumps(kept), media_type=FHIR_JSON)
 
 
@@ -98,7 +108,61 @@ async def update(ident: str, request: Request, shared: Shared) -> Response:
     responses={**OUTCOMES},
 )
 async def delete(ident: str, shared: Shared) -> Response:
-    """Delete a kept Subscription: no notification is sent to it afterwards."""
+    """Delete a kept Subscription: no notification or heartbeat is sent to it afterwards."""
+    shared.notifier.stop(ident)
     if not await shared.run(shared.notifier.store.delete, ident):
         raise _missing(ident)
     return Response(status_code=204)
+
+
+@router.api_route(
+    "/fhir/Subscription/{ident}/$status",
+    methods=["GET", "POST"],
+    response_class=Response,
+    responses={**fhir_answer("a searchset Bundle of the status Parameters", Bundle), **OUTCOMES},
+)
+async def status(ident: str, request: Request, shared: Shared) -> Response:
+    """The Subscription's status (the backport's `$status`): its status, the
+    events numbered so far, and its error if in error."""
+    store = shared.notifier.store
+
+    def read_status() -> tuple[dict[str, Any] | None, int]:
+        return store.get(ident), store.events(ident)
+
+    kept, events = await shared.run(read_status)
+    if kept is None:
+        raise _missing(ident)
+    bundle = subscriptions.status_bundle(kept, events, shared.base_url(request.scope))
+    return Response(orjson.dumps(bundle), media_type=FHIR_JSON)
+
+
+def _event_number(request: Request, name: str, default: int) -> int:
+    text = request.query_params.get(name)
+    if text is None:
+        return default
+    if not text.isdigit() or len(text) > 12:
+        raise ServiceError(400, f"'{name}' must be a whole number", where=name)
+    return int(text)
+
+
+@router.api_route(
+    "/fhir/Subscription/{ident}/$events",
+    methods=["GET", "POST"],
+    response_class=Response,
+    responses={**fhir_answer("a history Bundle of the kept events", Bundle), **OUTCOMES},
+)
+async def events(ident: str, request: Request, shared: Shared) -> Response:
+    """The Subscription's kept events again (the backport's `$events`):
+    `eventsSinceNumber` and `eventsUntilNumber` (query) bound them."""
+    low = _event_number(request, "eventsSinceNumber", 1)
+    high = _event_number(request, "eventsUntilNumber", 10**12)
+    store = shared.notifier.store
+
+    def read_events() -> tuple[dict[str, Any] | None, int, list[dict[str, Any]]]:
+        return store.get(ident), store.events(ident), store.kept_events(ident, low, high)
+
+    kept, count, notified = await shared.run(read_events)
+    if kept is None:
+        raise _missing(ident)
+    bundle = subscriptions.events_bundle(kept, count, notified, shared.base_url(request.scope))
+    return Response(orjson.dumps(bundle), media_type=FHIR_JSON)

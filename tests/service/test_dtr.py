@@ -688,7 +688,15 @@ def test_metadata_names_the_ig_versions_and_profiles(client: TestClient) -> None
     ]
     resources = {r["type"]: r for r in statement["rest"][0]["resource"]}
     operations = {o["name"] for r in resources.values() for o in r.get("operation", [])}
-    assert operations == {"questionnaire-package", "log-questionnaire-errors", "submit", "inquire"}
+    assert operations == {
+        "questionnaire-package",
+        "log-questionnaire-errors",
+        "expand",
+        "submit",
+        "inquire",
+        "status",  # Subscription/{id}/$status and $events: tests/service/test_subscriptions.py
+        "events",
+    }
     # every operation it names answers (not 404 or 405)
     for path in (
         "/fhir/Questionnaire/$questionnaire-package",
@@ -697,6 +705,7 @@ def test_metadata_names_the_ig_versions_and_profiles(client: TestClient) -> None
         "/fhir/Claim/$inquire",
     ):
         assert client.post(path, json={}).status_code == 422
+    assert client.post("/fhir/ValueSet/$expand", json={}).status_code == 400
     r4b(statement)
     (result,) = fhir_js([statement])
     assert result["valid"], result["messages"]
