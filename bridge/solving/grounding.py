@@ -86,6 +86,7 @@ class Grounding:
         self.comparisons: list[Comparison] = []
         self.references: dict[str, list[str]] = {}
         self._histories = False
+        self._base = base
         if base is None:
             # One grounded program serves every query: the scenario program with
             # the closest-counterexample rules (ignored except for explanations).
@@ -203,10 +204,29 @@ class Grounding:
 
     @cached_property
     def rules(self) -> list[RuleInfo]:
-        """What each rule defines and reads (see loading/rules.py)."""
+        """What each rule defines and reads (see loading/rules.py), in the
+        order of `statements`."""
         from policykb.bridge.loading.rules import rules_of
 
-        return rules_of(self.statements)
+        base = self._base
+        statements = self.statements
+        if base is not None and base.parsed is not None and self.parsed is base.parsed:
+            # The policy's own statements are the base's (the same objects),
+            # only the region facts after them are this grounding's: each
+            # statement's analysis reads that statement alone, so the base's
+            # analysis of its statements is shared by every day it is grounded at.
+            own = len(base.parsed)
+            assert statements[:own] == base.parsed
+            return [*base.parsed_rules, *rules_of(statements[own:])]
+        return rules_of(statements)
+
+    @cached_property
+    def parsed_rules(self) -> list[RuleInfo]:
+        """The analysis of the policy's parsed statements, without region facts."""
+        from policykb.bridge.loading.rules import rules_of
+
+        assert self.parsed is not None
+        return rules_of(self.parsed)
 
     @cached_property
     def decision_facts(self) -> list[str]:

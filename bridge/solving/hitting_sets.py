@@ -17,6 +17,16 @@ from clingo import Function
 
 T = TypeVar("T", bound=Hashable)
 
+_PICKS: list[clingo.Symbol] = []
+"""pick(0), pick(1), ...: the same symbols for every search, built once
+(building a symbol is a call into clingo)."""
+
+
+def _pick(index: int) -> clingo.Symbol:
+    while len(_PICKS) <= index:
+        _PICKS.append(Function("pick", [clingo.Number(len(_PICKS))]))
+    return _PICKS[index]
+
 
 @dataclass(frozen=True)
 class Correction(Generic[T]):
@@ -49,10 +59,11 @@ class MinimalSets(Generic[T]):
         proposed (one change of a list fact stands for its other values)."""
         self._ctl = clingo.Control()
         with self._ctl.backend() as backend:
-            self._atom = {
-                item: backend.add_atom(Function("pick", [clingo.Number(index)]))
-                for index, item in enumerate(items)
-            }
+            self._atom = {item: backend.add_atom(_pick(index)) for index, item in enumerate(items)}
+            # Only the pick atoms carry symbols, so a model's symbolic atoms
+            # are exactly its picks: read in one call, not one per item.
+            self._item_of = {_pick(index): item for index, item in enumerate(items)}
+            self._order = {item: number for number, item in enumerate(self._atom)}
             if self._atom:
                 backend.add_rule(list(self._atom.values()), [], choice=True)
             for group in exclusive:
@@ -166,7 +177,8 @@ class MinimalSets(Generic[T]):
                 bound.append(self._more_than(self._size - 1))
             with self._ctl.solve(assumptions=bound, yield_=True) as handle:
                 for model in handle:
-                    found = [item for item, atom in self._atom.items() if model.is_true(atom)]
+                    picked = [self._item_of[symbol] for symbol in model.symbols(atoms=True)]
+                    found = sorted(picked, key=self._order.__getitem__)
                     break
             if found is None:
                 self._size += 1
