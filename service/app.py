@@ -63,7 +63,8 @@ from policykb.service.routes import (
 )
 from policykb.service.settings import ServiceSettings
 from policykb.service.smart_auth import SmartBackend
-from policykb.service.subscriptions import Notifier, SubscriptionStore
+from policykb.service.subscription_notifier import Notifier
+from policykb.service.subscription_store import SubscriptionStore
 
 PARENT_VARIABLE = "POLICYKB_SERVE_PARENT"  # the pid each worker dies with
 ROUTERS = (

@@ -35,7 +35,8 @@ from policykb.service.hook_log import HookLog
 from policykb.service.pas_store import AuthorizationStore
 from policykb.service.settings import ServiceSettings, is_loopback
 from policykb.service.smart_auth import SmartBackend
-from policykb.service.subscriptions import Notifier, SubscriptionStore
+from policykb.service.subscription_notifier import Notifier
+from policykb.service.subscription_store import SubscriptionStore
 
 T = TypeVar("T")
 
@@ -53,7 +54,7 @@ class Service:
     authorizations: AuthorizationStore = field(default_factory=lambda: AuthorizationStore(None))
     """The submitted prior authorizations ($inquire, Claim updates)."""
     notifier: Notifier = field(default_factory=lambda: Notifier(SubscriptionStore(None)))
-    """The PAS Subscriptions and their notifications (subscriptions.py)."""
+    """The PAS Subscriptions and their notifications (subscription_notifier.py)."""
     smart: SmartBackend | None = None
     """SMART Backend Services (smart_auth.py), with --smart-clients."""
     hook_log: HookLog = field(default_factory=lambda: HookLog(None))

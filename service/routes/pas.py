@@ -16,7 +16,7 @@ from policykb.service.envelopes.fhir import Bundle
 from policykb.service.errors import FHIR_JSON, ServiceError
 from policykb.service.openapi import OUTCOMES, fhir_answer, request_body
 from policykb.service.pas_store import Authorization, StoreUnavailable
-from policykb.service.subscriptions import Delivery
+from policykb.service.subscription_notifier import Delivery
 
 router = APIRouter(tags=["PAS"])
 

@@ -1,7 +1,7 @@
 """FHIR Subscription for PAS (R4 backport, rest-hook, full-resource):
 create, read, update and delete (PAS spec-55), `$status` and `$events`
 (PAS spec-54, the backport's operations); a created or replaced Subscription is kept
-`requested` until subscriptions.Notifier has delivered its handshake, and
+`requested` until subscription_notifier.Notifier has delivered its handshake, and
 the Notifier sends the notifications when a pended authorization is
 updated, and the heartbeats."""
 
@@ -13,7 +13,7 @@ import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from policykb.service import subscriptions
+from policykb.service import subscription_bundles, subscription_resource
 from policykb.service.deps import Shared, strict_json
 from policykb.service.envelopes.fhir import Bundle, Subscription
 from policykb.service.errors import FHIR_JSON, ServiceError
@@ -42,7 +42,7 @@ async def create(request: Request, shared: Shared) -> Response:
     store = shared.notifier.store
 
     def keep() -> dict[str, Any]:
-        return store.create(subscriptions.checked(strict_json(body)))
+        return store.create(subscription_resource.checked(strict_json(body)))
 
     kept = await shared.run(keep)
     base = shared.base_url(request.scope)
@@ -91,7 +91,7 @@ async def update(ident: str, request: Request, shared: Shared) -> Response:
                 f"the body's id {str(given)[:80]!r} is not {ident[:80]!r}",
                 where="Subscription.id",
             )
-        kept = {**subscriptions.checked(document), "id": ident}
+        kept = {**subscription_resource.checked(document), "id": ident}
         if not store.replace(ident, kept):
             raise _missing(ident)
         return kept
@@ -132,7 +132,7 @@ async def status(ident: str, request: Request, shared: Shared) -> Response:
     kept, events = await shared.run(read_status)
     if kept is None:
         raise _missing(ident)
-    bundle = subscriptions.status_bundle(kept, events, shared.base_url(request.scope))
+    bundle = subscription_bundles.status_bundle(kept, events, shared.base_url(request.scope))
     return Response(orjson.dumps(bundle), media_type=FHIR_JSON)
 
 
@@ -164,5 +164,6 @@ async def events(ident: str, request: Request, shared: Shared) -> Response:
     kept, count, notified = await shared.run(read_events)
     if kept is None:
         raise _missing(ident)
-    bundle = subscriptions.events_bundle(kept, count, notified, shared.base_url(request.scope))
+    base = shared.base_url(request.scope)
+    bundle = subscription_bundles.events_bundle(kept, count, notified, base)
     return Response(orjson.dumps(bundle), media_type=FHIR_JSON)

@@ -28,7 +28,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from policykb.bridge import KnowledgeBase
-from policykb.service import subscriptions
+from policykb.service import subscription_notifier, subscription_resource
 from policykb.service.app import create_app
 from policykb.service.settings import ServiceSettings
 from tests.service.test_pas import items
@@ -145,7 +145,7 @@ def test_the_igs_subscription_is_accepted_and_kept_active(
     client: TestClient, receiver: Receiver
 ) -> None:
     kept = subscribe(client, receiver, the_igs_subscription(receiver.url))
-    assert kept["criteria"] == subscriptions.TOPIC
+    assert kept["criteria"] == subscription_resource.TOPIC
     assert client.get(f"/fhir/Subscription/{kept['id']}").json() == kept
     r4b(kept)
     (result,) = fhir_js([kept])
@@ -170,7 +170,7 @@ def test_a_settled_pended_request_is_notified_off_the_request_path(
     assert bundle["type"] == "history"
     status, focus = bundle["entry"]
     parameters = {p["name"]: p for p in status["resource"]["parameter"]}
-    assert parameters["topic"]["valueCanonical"] == subscriptions.TOPIC
+    assert parameters["topic"]["valueCanonical"] == subscription_resource.TOPIC
     assert parameters["type"]["valueCode"] == "event-notification"
     assert parameters["subscription"]["valueReference"]["reference"].endswith(kept["id"])
     event = {p["name"]: p for p in parameters["notification-event"]["part"]}
@@ -205,11 +205,11 @@ def test_a_failing_endpoint_is_retried_then_the_subscription_is_in_error(
 ) -> None:
     """Each attempt answered 503: ATTEMPTS attempts, then status error with
     the reason; a later delivery that succeeds makes it active again."""
-    monkeypatch.setattr(subscriptions, "BACKOFF", 0.0)
+    monkeypatch.setattr(subscription_notifier, "BACKOFF", 0.0)
     kept = subscribe(client, receiver, the_igs_subscription(receiver.url))
     _, update = pended_then_settled(client)
     submit(client, update)
-    for _ in range(subscriptions.ATTEMPTS):
+    for _ in range(subscription_notifier.ATTEMPTS):
         receiver.next()
         receiver.answers.put(503)
     drain(client)
@@ -217,7 +217,7 @@ def test_a_failing_endpoint_is_retried_then_the_subscription_is_in_error(
     failed = client.get(f"/fhir/Subscription/{kept['id']}").json()
     assert failed["status"] == "error"
     assert "503" in failed["error"]
-    assert f"after {subscriptions.ATTEMPTS} attempts" in failed["error"]
+    assert f"after {subscription_notifier.ATTEMPTS} attempts" in failed["error"]
 
     again = copy.deepcopy(update)
     assert items(submit(client, homecare({"productOrService": MASSAGE})))[0][1] == "A4"
@@ -263,7 +263,7 @@ def test_the_capability_statement_offers_subscriptions(client: TestClient) -> No
     codes = {i["code"] for i in resource["interaction"]}
     assert {"create", "update", "delete"} <= codes
     assert [o["name"] for o in resource["operation"]] == ["status", "events"]
-    assert resource["extension"][0]["valueCanonical"] == subscriptions.TOPIC
+    assert resource["extension"][0]["valueCanonical"] == subscription_resource.TOPIC
 
 
 def test_the_handshake_is_the_backports_and_an_undelivered_one_is_an_error(
@@ -273,7 +273,7 @@ def test_the_handshake_is_the_backports_and_an_undelivered_one_is_an_error(
     (requested, handshake, no event yet); no event reaches a Subscription
     before its handshake is delivered; after ATTEMPTS failed handshakes the
     Subscription is in error, saying so."""
-    monkeypatch.setattr(subscriptions, "BACKOFF", 0.0)
+    monkeypatch.setattr(subscription_notifier, "BACKOFF", 0.0)
     response = client.post("/fhir/Subscription", json=the_igs_subscription(receiver.url))
     kept = response.json()
     _, bundle = receiver.next()
@@ -290,7 +290,7 @@ def test_the_handshake_is_the_backports_and_an_undelivered_one_is_an_error(
     _, update = pended_then_settled(client)  # the Subscription is still requested
     submit(client, update)
     receiver.answers.put(503)
-    for _ in range(subscriptions.ATTEMPTS - 1):
+    for _ in range(subscription_notifier.ATTEMPTS - 1):
         _, again = receiver.next()
         assert status_of(again)["type"]["valueCode"] == "handshake"
         receiver.answers.put(503)
@@ -298,7 +298,8 @@ def test_the_handshake_is_the_backports_and_an_undelivered_one_is_an_error(
     assert receiver.received.empty()  # no event notification was sent
     failed = client.get(f"/fhir/Subscription/{kept['id']}").json()
     assert failed["status"] == "error"
-    assert failed["error"].startswith(f"handshake not delivered after {subscriptions.ATTEMPTS}")
+    attempts = subscription_notifier.ATTEMPTS
+    assert failed["error"].startswith(f"handshake not delivered after {attempts}")
 
 
 class Clock:
@@ -318,7 +319,7 @@ class Clock:
 
 def with_heartbeat(subscription: dict[str, Any], seconds: Any) -> dict[str, Any]:
     subscription["channel"].setdefault("extension", []).append(
-        {"url": subscriptions.HEARTBEAT_PERIOD, "valueUnsignedInt": seconds}
+        {"url": subscription_resource.HEARTBEAT_PERIOD, "valueUnsignedInt": seconds}
     )
     return subscription
 
@@ -355,7 +356,7 @@ def test_heartbeats_come_every_period_and_stop_on_delete(
     assert receiver.received.empty()
 
 
-@pytest.mark.parametrize("seconds", [0, subscriptions.MIN_HEARTBEAT_PERIOD - 1, "60"])
+@pytest.mark.parametrize("seconds", [0, subscription_resource.MIN_HEARTBEAT_PERIOD - 1, "60"])
 def test_a_heartbeat_period_too_short_or_not_a_number_is_a_422(
     client: TestClient, seconds: Any
 ) -> None:
