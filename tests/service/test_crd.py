@@ -623,7 +623,7 @@ def test_a_partial_prefetch_fetches_only_what_is_missing(client: TestClient) -> 
         (info,) = informations(post(client, "order-sign", request))
         asked = [r.split("?")[0].rsplit("/", 1)[-1] for r in server.requests]
     assert info["covered"] == ["covered"]
-    assert sorted(asked) == ["Condition", "Observation", "Observation", "Observation"]
+    assert sorted(asked) == ["Condition", "Observation", "Observation", "Observation", "Procedure"]
 
 
 @pytest.mark.parametrize("failure", ["status", "timeout", "no-server"])
