@@ -83,8 +83,10 @@ def case_facts(draw: st.DrawFn, evaluator: Evaluator) -> dict[str, Any]:
         days = {name: draw(st.sampled_from(DAYS)) for name in evaluator.references}
         anchored = evaluator.at({name: day.toordinal() for name, day in days.items()})
         facts = {name: day.isoformat() for name, day in days.items()}
+    derived = {use.fact for use in evaluator.policy.arithmetic}
     for name, declared in evaluator.policy.facts.items():
-        if name in facts or draw(st.integers(0, 3)) == 0:
+        # A product or ratio is stated through its operands, never itself.
+        if name in facts or name in derived or draw(st.integers(0, 3)) == 0:
             continue
         keys = anchored.value_keys(name)
         if declared.type.many:
@@ -109,7 +111,12 @@ def test_compiled_equals_the_evaluator_on_every_policy(name: str, folder: Path |
 
     check()
     anchored = evaluator.for_known(dict.fromkeys(evaluator.references, DAYS[0]))
-    assert compiled.of(anchored) is not None, "every bundled policy and fixture compiles"
+    if evaluator.policy.arithmetic:
+        # A product or ratio restricts the derived fact per case, which a
+        # circuit cannot hold: batch answers such a policy per case, as above.
+        assert compiled.of(anchored) is None, "a policy with a product or ratio is not compiled"
+    else:
+        assert compiled.of(anchored) is not None, "every other policy and fixture compiles"
 
 
 @st.composite
@@ -142,6 +149,10 @@ def test_forcing_parts_are_the_smallest_that_force_the_verdict_on_every_policy(
     evaluator = kb.evaluator(name)
     evaluator = evaluator.for_known(dict.fromkeys(evaluator.references, DAYS[0]))
     compiled = compile_policy(evaluator)
+    if evaluator.policy.arithmetic:
+        # Not compiled by design (see the test above): why has no circuit to ask.
+        assert compiled is None
+        return
     assert compiled is not None
 
     def clingo_verdict(values: dict[str, object]) -> Verdict:
