@@ -608,7 +608,8 @@ def test_fetching_from_the_ehr_decides_as_the_prefetch_does(
     # (the double answers 400 to any other, which would have failed the fetch).
     assert all(
         "?" not in r
-        or r.split("?")[0].rsplit("/", 1)[-1] in {"Coverage", "Condition", "Observation"}
+        or r.split("?")[0].rsplit("/", 1)[-1]
+        in {"Coverage", "Condition", "Observation", "Procedure"}  # Procedure: colorectal reads it
         for r in server.requests
     )
 
