@@ -17,7 +17,7 @@ import clingo
 from clingo import Function, String, ast
 
 from policykb.bridge.analysis.policy_rules import PolicyRule, policy_rules
-from policykb.bridge.analysis.witness import case_value
+from policykb.bridge.analysis.witness import case_value, stated_operands
 from policykb.bridge.compile.conditions import condition_circuits
 from policykb.bridge.compile.prepared import Undecided
 from policykb.bridge.compile.run import VERDICTS
@@ -146,14 +146,16 @@ class Checker:
                     (),
                 )
             }
-        smallest = list(known)
+        stated = stated_operands(self.policy, known)
         # A policy checked as of a day: its witnesses state their reference dates.
         facts = {
             **self.evaluator.anchor_values(),
-            **{f: case_value(self.policy.facts[f], known[f]) for f in smallest},
+            **{f: case_value(self.policy.facts[f], v) for f, v in stated.items()},
         }
         filled, _ = self.evaluator.known_facts(Case("witness", self.policy.name, facts))
-        if self.circuits is not None:
+        if self.circuits is not None and not self.policy.arithmetic:
+            # (A derived fact's regions follow from its operands' values in
+            # the solver's assumptions only, not in the circuits' keys.)
             keys = {f: self.evaluator.value_key(f, v) for f, v in filled.items()}
             value = self.circuits.value(self.circuits.node(COVERED), keys)
             return facts, VERDICTS[value]

@@ -27,7 +27,7 @@ from policykb.bridge.analysis.regions import (
     shown,
     widened,
 )
-from policykb.bridge.analysis.witness import case_value
+from policykb.bridge.analysis.witness import case_value, stated_operands
 from policykb.bridge.compile.conditions import ConditionCircuits, condition_circuits
 from policykb.bridge.compile.prepared import Undecided
 from policykb.bridge.loading.files import meta_file
@@ -298,7 +298,10 @@ def _diff_at(old: Evaluator, new: Evaluator) -> tuple[list[VerdictChange], bool,
             {
                 **anchors,
                 **{
-                    f: case_value(merged.facts[f], example(merged, f, v)) for f, v in region.items()
+                    f: case_value(merged.facts[f], v)
+                    for f, v in stated_operands(
+                        merged, {f: example(merged, f, v) for f, v in region.items()}
+                    ).items()
                 },
             },
             region,

@@ -30,6 +30,10 @@ def vocabulary_findings(evaluator: Evaluator) -> tuple[list[Finding], set[str]]:
     for reference in evaluator.references:
         # A date others are compared with is used, even if no rule compares it.
         used.setdefault(reference, "a reference date")
+    for use in policy.arithmetic:
+        # An operand is used by its product or ratio, which no rule names.
+        for operand in use.operands:
+            used.setdefault(operand, f"{use.kind}({use.fact}, {use.left}, {use.right})")
     undeclared = {fact for fact in used if fact not in policy.facts and fact != ANY_FACT}
     for fact, location in sorted(used.items()):
         if fact in undeclared:

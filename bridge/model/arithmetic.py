@@ -353,6 +353,51 @@ def operand_pieces(
     return pieces
 
 
+def fitting_operands(
+    policy: Policy, use: ArithmeticUse, region: Interval, known: Mapping[str, object]
+) -> dict[str, int | Decimal] | None:
+    """Operand values that put the derived fact in `region`: a number `known`
+    states for an operand is kept, and each other operand takes the value
+    operand_pieces gives for a piece that still reaches `region` (with the
+    operand after it over its bounds, then at the value chosen). `region` is
+    one of the derived fact's regions or a union of neighbouring ones. None
+    when no values within the bounds do. Complete because a piece reaches the
+    same regions throughout: if some value of the operand reaches `region`,
+    its piece's value does."""
+    values: dict[str, int | Decimal] = {
+        name: value
+        for name in use.operands
+        if isinstance(value := known.get(name), int | Decimal) and not isinstance(value, bool)
+    }
+    for operand in use.operands:
+        if operand in values:
+            continue
+        for _, inside in operand_pieces(policy, use, operand, values):
+            trial = {**values, operand: inside}
+            spans = [operand_span(policy.facts[name], trial.get(name)) for name in use.operands]
+            if _reachable(use.kind, *spans, region):
+                values = trial
+                break
+        else:
+            return None
+    derived = use.value(Fraction(values[use.left]), Fraction(values[use.right]))
+    return values if _within(derived, region) else None
+
+
+def _within(value: Fraction, region: Interval) -> bool:
+    """Whether the exact `value` lies in `region` (Interval's own test takes
+    ints and decimals only)."""
+    if region.low is not None:
+        low = Fraction(region.low)
+        if value < low or (value == low and not region.low_closed):
+            return False
+    if region.high is not None:
+        high = Fraction(region.high)
+        if value > high or (value == high and not region.high_closed):
+            return False
+    return True
+
+
 def _shown(value: Fraction, whole: bool) -> int | Decimal:
     if whole:
         return int(value)

@@ -147,9 +147,9 @@ def _same_findings(evaluator: Evaluator, monkeypatch: pytest.MonkeyPatch) -> Non
         assert quick.verdict is evaluator.verdict_of(filled), quick
         condition = _condition_of(quick)
         if condition is not None:
-            pinned = program.literals.assumptions(
-                {f: evaluator.value_key(f, v) for f, v in quick.witness.items()}
-            )
+            # Case values, not their scenario keys: a product's or ratio's
+            # operands pin its regions by their exact values.
+            pinned = program.literals.assumptions(quick.witness)
             refuted = [*checker.keep_all, *pinned, -program.literal(condition)]
             assert program.scenario(refuted, ()) is None, quick
 

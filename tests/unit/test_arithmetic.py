@@ -101,6 +101,72 @@ def test_reachable_agrees_with_brute_force(
         assert reachable(kind, x, y, region) == expected, (x, y, region)
 
 
+def _derived_policy(kind: str, x: Span, y: Span, regions: tuple) -> tuple:  # type: ignore[type-arg]
+    """A policy with d = x op y over the spans' bounds, d cut into `regions`
+    (spans of whole numbers have whole ends; decimal spans here have too)."""
+    from policykb.bridge.model.arithmetic import ArithmeticUse
+    from policykb.bridge.model.policy import Fact, FactType, Policy
+
+    def fact(name: str, span: Span) -> Fact:
+        kind_of = FactType.INT if span.whole else FactType.DECIMAL
+        low = int(span.low) if span.whole else Decimal(span.low.numerator)
+        high = int(span.high) if span.whole else Decimal(span.high.numerator)
+        return Fact(name, kind_of, 0, low=low, high=high)  # type: ignore[arg-type]
+
+    use = ArithmeticUse(kind, "d", "x", "y")
+    facts = {
+        "x": fact("x", x),
+        "y": fact("y", y),
+        "d": Fact("d", FactType.DECIMAL, 0, regions=regions),  # type: ignore[arg-type]
+    }
+    return Policy("p", None, {}, facts, {}, arithmetic=(use,)), use  # type: ignore[arg-type]
+
+
+@settings(max_examples=120, deadline=None)
+@given(
+    kind=st.sampled_from(["product", "ratio"]),
+    data=st.data(),
+    cuts=st.lists(
+        st.tuples(st.integers(-8, 40), st.sampled_from([1, 2, 4]), st.booleans()), max_size=3
+    ),
+    pin=st.sampled_from([None, "x", "y"]),
+)
+def test_fitting_operands_exist_exactly_where_a_region_is_reached(
+    kind: str, data: st.DataObject, cuts: list[tuple[int, int, bool]], pin: str | None
+) -> None:
+    """A check or diff witness states operands for a derived fact's region:
+    fitting_operands finds values within the bounds (whole for an int
+    operand, a stated operand kept) whose exact result lies in the region,
+    and finds none exactly when `reachable` says no values reach it."""
+    from policykb.bridge.model.arithmetic import fitting_operands
+
+    x = data.draw(_span(positive=False).filter(lambda s: s.low != s.high))
+    y = data.draw(_span(positive=kind == "ratio").filter(lambda s: s.low != s.high))
+    made = [Cut(Decimal(n) / Decimal(d), closed) for n, d, closed in cuts]
+    regions = tuple(intervals(None, None, made, whole=False))
+    policy, use = _derived_policy(kind, x, y, regions)
+    spans = {"x": x, "y": y}
+    known: dict[str, object] = {}
+    if pin is not None:
+        span = spans[pin]
+        value = data.draw(st.integers(int(span.low), int(span.high)))
+        known[pin] = value
+        spans[pin] = Span.point(value)
+    for region in regions:
+        found = fitting_operands(policy, use, region, known)
+        assert (found is not None) == reachable(kind, spans["x"], spans["y"], region), region
+        if found is None:
+            continue
+        for name, span in (("x", x), ("y", y)):
+            value = Fraction(found[name])
+            assert span.low <= value <= span.high
+            assert not span.whole or value.denominator == 1
+        if pin is not None:
+            assert found[pin] == known[pin]
+        points = (Span.point(Fraction(found["x"])), Span.point(Fraction(found["y"])))
+        assert _brute(kind, *points, [Fraction(c.at) for c in made], region), (found, region)
+
+
 def _reached_by_brute(kind: str, x: Span, y: Span, cuts: list[Fraction], regions) -> set:  # type: ignore[no-untyped-def,type-arg]
     return {r for r in regions if _brute(kind, x, y, cuts, r)}
 
@@ -121,28 +187,14 @@ def test_flip_pairs_agree_with_brute_force(
     make equal those found by fixing the other operand at every sampled value
     (every whole value, or a fine grid with every boundary solution) and
     collecting the regions the flipped operand's values reach."""
-    from policykb.bridge.model.arithmetic import ArithmeticUse, flip_pairs
-    from policykb.bridge.model.policy import Fact, FactType, Policy, PolicySource  # noqa: F401
+    from policykb.bridge.model.arithmetic import flip_pairs
 
     x = data.draw(_span(positive=False).filter(lambda s: s.low != s.high))
     y = data.draw(_span(positive=kind == "ratio").filter(lambda s: s.low != s.high))
     made = [Cut(Decimal(n) / Decimal(d), closed) for n, d, closed in cuts]
     regions = tuple(intervals(None, None, made, whole=False))
     exact = [Fraction(c.at) for c in made]
-
-    def fact(name: str, span: Span, **extra: object) -> Fact:
-        kind_of = FactType.INT if span.whole else FactType.DECIMAL
-        low = int(span.low) if span.whole else Decimal(span.low.numerator)
-        high = int(span.high) if span.whole else Decimal(span.high.numerator)
-        return Fact(name, kind_of, 0, low=low, high=high, **extra)  # type: ignore[arg-type]
-
-    use = ArithmeticUse(kind, "d", "x", "y")
-    facts = {
-        "x": fact("x", x),
-        "y": fact("y", y),
-        "d": Fact("d", FactType.DECIMAL, 0, regions=regions),
-    }
-    policy = Policy("p", None, {}, facts, {}, arithmetic=(use,))  # type: ignore[arg-type]
+    policy, use = _derived_policy(kind, x, y, regions)
     flipped, fixed = ("x", y) if flip_left else ("y", x)
     others = _samples(
         fixed, _solutions(kind, exact, _samples(x if flip_left else y, []), not flip_left)
