@@ -22,6 +22,7 @@ from policykb.bridge.compile.cache import load_compiled, store_compiled
 from policykb.bridge.compile.circuit import TooComplex
 from policykb.bridge.compile.prepared import FAILS, HOLDS, Prepared, Undecided
 from policykb.bridge.compile.program import Domain, Roots, build_roots, domain_of
+from policykb.bridge.compile.refuting import refuting_part
 from policykb.bridge.compile.run import VERDICTS, Run, node_values
 from policykb.bridge.model.case import Case
 from policykb.bridge.model.policy import Value
@@ -119,6 +120,28 @@ class CompiledPolicy:
         except Undecided:
             return None
         return {self.domain.facts[n] for n in part}
+
+    def refuting_part(
+        self, values: Mapping[str, object], covered: bool
+    ) -> dict[str, object] | None:
+        """None when every completion of a partial scenario has the verdict
+        covered (True) or not covered (False); else a subset-minimal partial
+        scenario, agreeing with `values` on the facts both state, under which
+        no completion has that verdict (refuting.py)."""
+        target = HOLDS if covered else FAILS
+        vector = self._scenario_vector(values)
+        part = refuting_part(self.prepared, vector, self.roots.covered, target)
+        if part is None:
+            return None
+        return {self.domain.facts[n]: self._scenario_value(n, v) for n, v in part.items()}
+
+    def _scenario_value(self, number: int, value: int) -> object:
+        """The scenario value of fact `number`'s value number (for a list,
+        the options of its bitmask)."""
+        options = self.domain.keys[number]
+        if number in self.domain.lists:
+            return frozenset(o for i, o in enumerate(options) if value >> i & 1)
+        return options[value]
 
     def verdict(self, values: Mapping[str, object]) -> Verdict:
         """The verdict of a partial scenario."""

@@ -71,24 +71,37 @@ class ChangeSearch:
         ]
         groups = [[c for c in choices if c[0] == fact] for fact in facts]
 
+        # On the compiled policy a candidate is tested in one pass, which also
+        # gives the part of a counterexample to move away from; else by the
+        # solver (a counterexample), then the part of it that forces the verdict.
+        compiled = self.forcing.compiled_tests(len(facts))
+        keys = {fact: g.value_key(fact, value) for fact, value in known.items()}
+
         def test(candidate: list[tuple[str, object]]) -> Correction[tuple[str, object]] | None:
             changes = [c for c in choices if c in candidate]
-            pinned = [*g.literals.assumptions({**known, **dict(changes)}), opposite]
-            scenario = g.program.scenario(pinned, facts)
-            if scenario is None:
-                return None
+            if compiled is not None:
+                part = compiled.refuting_part({**keys, **dict(changes)}, target is Verdict.COVERED)
+                if part is None:
+                    return None
+                scenario, core = part, set(part)
+            else:
+                pinned = [*g.literals.assumptions({**known, **dict(changes)}), opposite]
+                found = g.program.scenario(pinned, facts)
+                if found is None:
+                    return None
+                scenario = found
+                core = self.forcing.minimal_implicant(scenario, -opposite)
             # Generalise the counterexample to a minimal part of it that alone
             # keeps the verdict off target. A valid change set must give some
             # fact of that part a known, different value: change it to another
             # value, or leave a given fact at its own value (which the failed
             # candidate had changed).
-            core = self.forcing.minimal_implicant(scenario, -opposite)
             return Correction(
                 [c for c in choices if c[0] in core and scenario[c[0]] != c[1]],
                 unless=[
                     (fact, scenario[fact])
                     for fact in core
-                    if fact in known and g.value_key(fact, known[fact]) != scenario[fact]
+                    if fact in known and keys[fact] != scenario[fact]
                 ],
             )
 

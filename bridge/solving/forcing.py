@@ -32,6 +32,15 @@ class CompiledTests(Protocol):
         """The verdict where the scenario's facts are known."""
         ...
 
+    def refuting_part(
+        self, values: Mapping[str, object], covered: bool
+    ) -> dict[str, object] | None:
+        """None when every completion of the scenario has the verdict covered
+        (True) or not covered (False); else a subset-minimal partial scenario,
+        agreeing with `values` on the facts both state, under which no
+        completion has that verdict."""
+        ...
+
 
 Compile = Callable[[], CompiledTests | None]
 """Compiles one grounding's policy; None when it does not compile."""
