@@ -22,6 +22,10 @@ from policykb.bridge.solving.list_edits import ListEditSearch
 ChangeSet = tuple[tuple[str, object], ...]
 """Facts with their new scenario values (for a list: a ListEdits)."""
 
+Part = frozenset[tuple[str, object]]
+"""A partial scenario (facts with scenario values) under which some literal
+holds in every completion: a property of the grounding, true of every case."""
+
 
 class ChangeSearch:
     """The smallest change sets of cases over one grounding."""
@@ -37,6 +41,10 @@ class ChangeSearch:
         self.forcing = forcing
         self.lists = lists
         self.limits = limits
+        # The parts of counterexamples earlier searches found, by the literal
+        # each forces (up to limits.parts_kept of each): a later search starts
+        # from them instead of finding them again, one refuted candidate each.
+        self._parts: dict[int, dict[Part, None]] = {}
 
     def smallest(
         self,
@@ -62,28 +70,48 @@ class ChangeSearch:
             raise ValueError("a change set targets covered or not_covered")
         opposite = -g.covered if target is Verdict.COVERED else g.covered
         facts = g.decision_facts
+        keys = {fact: g.value_key(fact, value) for fact, value in known.items()}
         choices = [
             (fact, value)
             for fact in facts
             if fact not in keep
             for value in g.candidate_values(fact)
-            if fact not in known or g.value_key(fact, known[fact]) != value
+            if fact not in keys or keys[fact] != value
         ]
+        offered = set(choices)
         groups = [[c for c in choices if c[0] == fact] for fact in facts]
 
         # On the compiled policy a candidate is tested in one pass, which also
         # gives the part of a counterexample to move away from; else by the
         # solver (a counterexample), then the part of it that forces the verdict.
         compiled = self.forcing.compiled_tests(len(facts))
-        keys = {fact: g.value_key(fact, value) for fact, value in known.items()}
+        parts = self._parts.setdefault(opposite, {})
+
+        def correction(part: Part) -> Correction[tuple[str, object]] | None:
+            """What a part under which `opposite` holds teaches this search: a
+            valid change set gives some fact of it a known, different value
+            (changes it to another value, or leaves a given fact at its own
+            value). None when no change set of this search can match the part
+            (a given fact it can never take: kept, or not a change offered)."""
+            unless = []
+            for fact, value in part:
+                if fact in keys and keys[fact] != value:
+                    if (fact, value) not in offered:
+                        return None
+                    unless.append((fact, value))
+            moved = dict(part)
+            items = [c for c in choices if c[0] in moved and moved[c[0]] != c[1]]
+            return Correction(items, unless=unless)
 
         def test(candidate: list[tuple[str, object]]) -> Correction[tuple[str, object]] | None:
             changes = [c for c in choices if c in candidate]
             if compiled is not None:
-                part = compiled.refuting_part({**keys, **dict(changes)}, target is Verdict.COVERED)
-                if part is None:
+                refuting = compiled.refuting_part(
+                    {**keys, **dict(changes)}, target is Verdict.COVERED
+                )
+                if refuting is None:
                     return None
-                scenario, core = part, set(part)
+                scenario, core = refuting, set(refuting)
             else:
                 pinned = [*g.literals.assumptions({**known, **dict(changes)}), opposite]
                 found = g.program.scenario(pinned, facts)
@@ -92,18 +120,13 @@ class ChangeSearch:
                 scenario = found
                 core = self.forcing.minimal_implicant(scenario, -opposite)
             # Generalise the counterexample to a minimal part of it that alone
-            # keeps the verdict off target. A valid change set must give some
-            # fact of that part a known, different value: change it to another
-            # value, or leave a given fact at its own value (which the failed
-            # candidate had changed).
-            return Correction(
-                [c for c in choices if c[0] in core and scenario[c[0]] != c[1]],
-                unless=[
-                    (fact, scenario[fact])
-                    for fact in core
-                    if fact in known and keys[fact] != scenario[fact]
-                ],
-            )
+            # keeps the verdict off target; the candidate cannot match it.
+            part = frozenset((fact, scenario[fact]) for fact in core)
+            if len(parts) < self.limits.parts_kept:
+                parts[part] = None
+            learned = correction(part)
+            assert learned is not None, "a counterexample's part extends the candidate"
+            return learned
 
         def chosen(candidate: list[tuple[str, object]]) -> ChangeSet:
             return tuple(c for c in choices if c in candidate)
@@ -114,6 +137,10 @@ class ChangeSearch:
         # limit, the sets left out are counted (up to limits.count_bound).
         lists = [i for i, fact in enumerate(facts) if g.policy.facts[fact].type.many]
         search = MinimalSets(choices, groups, alike=lists)
+        for part in parts:
+            learned = correction(part)
+            if learned is not None:
+                search.require_one_of(learned.items, learned.unless)
         found: list[ChangeSet] = []
 
         def past_distinct(size: int) -> bool:
@@ -181,5 +208,6 @@ def _first_sets(
     for changes in ranked:
         firsts.setdefault(tuple(fact for fact, _ in changes), changes)
     chosen = list(firsts.values())
-    chosen += [changes for changes in ranked if changes not in firsts.values()]
+    first = set(chosen)
+    chosen += [changes for changes in ranked if changes not in first]
     return chosen[:limit]

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class SolvingLimits:
     """How far the evaluator's searches go. Every field is a positive count,
-    except `forcing_from`, which may be 0 (always use the compiled policy)."""
+    except `forcing_from` (0: always use the compiled policy) and
+    `parts_kept` (0: keep none), which may be 0."""
 
     anchored_kept: int = 32
     """How many days of a policy's reference dates keep their grounded program."""
@@ -24,6 +25,11 @@ class SolvingLimits:
     count_bound: int = 100
     """How many smallest change sets past --max-changes are counted."""
 
+    parts_kept: int = 2_000
+    """How many parts of counterexamples (partial scenarios that force a
+    verdict) one grounding keeps per verdict, so that a later change search
+    starts from them rather than finding them again; 0 keeps none."""
+
     forcing_from: int = 40
     """From how many facts why's questions about partial scenarios (a
     counterexample's minimal part, a missing fact's answers) go to the
@@ -33,5 +39,6 @@ class SolvingLimits:
         for name in ("anchored_kept", "max_edits", "count_bound"):
             if getattr(self, name) < 1:
                 raise ValueError(f"SolvingLimits.{name} must be at least 1")
-        if self.forcing_from < 0:
-            raise ValueError("SolvingLimits.forcing_from must not be negative")
+        for name in ("forcing_from", "parts_kept"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"SolvingLimits.{name} must not be negative")
