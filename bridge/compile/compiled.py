@@ -26,7 +26,7 @@ from policykb.bridge.compile.refuting import refuting_part
 from policykb.bridge.compile.run import VERDICTS, Run, node_values
 from policykb.bridge.model.case import Case
 from policykb.bridge.model.policy import Value
-from policykb.bridge.model.result import Evaluation, ExplanationItem, Note, Status, Verdict
+from policykb.bridge.model.result import Evaluation, ExplanationItem, Note, Verdict
 from policykb.bridge.solving.evaluator import Evaluator
 from policykb.bridge.solving.literals import OTHER
 
@@ -147,11 +147,6 @@ class CompiledPolicy:
         """The verdict of a partial scenario."""
         vector = self._scenario_vector(values)
         return VERDICTS[node_values(self.prepared, vector)[self.roots.covered]]
-
-    def statuses(self, values: Mapping[str, object]) -> dict[str, Status]:
-        """Each criterion's status in a partial scenario, in the policy's order."""
-        vector = self._scenario_vector(values)
-        return self.answers.statuses(Run(self.prepared, vector))
 
     def notes_key(self, known: Mapping[str, Value]) -> tuple[object, ...]:
         """What of a case's known facts its warnings and cautions depend on."""

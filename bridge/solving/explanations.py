@@ -20,16 +20,14 @@ from dataclasses import replace
 from policykb.bridge.model.policy import Role, Value
 from policykb.bridge.model.result import ExplanationItem, FrameReason, Status, Verdict
 from policykb.bridge.model.scenario_values import explanation_item
-from policykb.bridge.solving.forcing import Forcing
 from policykb.bridge.solving.grounding import Assignment, Grounding
 
 
 class Explanations:
     """The minimal explanations of cases over one grounding, and their items."""
 
-    def __init__(self, grounding: Grounding, forcing: Forcing) -> None:
+    def __init__(self, grounding: Grounding) -> None:
         self.grounding = grounding
-        self.forcing = forcing
 
     def of(
         self, known: Assignment, verdict: Verdict, *, smallest_only: bool = False
@@ -143,13 +141,7 @@ class Explanations:
         the initial one's)."""
         g = self.grounding
         given = {fact: known[fact] for fact in explanation}
-        # Once a question (why's change search) has compiled the policy, the
-        # same statuses in one pass over the circuit; evaluate never compiles.
-        compiled = self.forcing.compiled
-        if compiled is not None:
-            statuses = compiled.statuses({f: g.value_key(f, v) for f, v in given.items()})
-        else:
-            statuses = g.statuses(g.solve_consequences(g.literals.assumptions(given)))
+        statuses = g.statuses(g.solve_consequences(g.literals.assumptions(given)))
         found = []
         for criterion, status in statuses.items():
             exclusion = g.policy.criteria[criterion].role is Role.EXCLUSION

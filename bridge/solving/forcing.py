@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Protocol
 
-from policykb.bridge.model.result import Status, Verdict
+from policykb.bridge.model.result import Verdict
 from policykb.bridge.solving.grounding import Grounding
 from policykb.bridge.solving.limits import SolvingLimits
 
@@ -30,11 +30,6 @@ class CompiledTests(Protocol):
 
     def verdict(self, values: Mapping[str, object]) -> Verdict:
         """The verdict where the scenario's facts are known."""
-        ...
-
-    def statuses(self, values: Mapping[str, object]) -> dict[str, Status]:
-        """Each criterion's status where the scenario's facts are known, in
-        the policy's order."""
         ...
 
     def refuting_part(
