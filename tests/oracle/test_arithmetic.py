@@ -24,10 +24,13 @@ from policykb.bridge import Case, KnowledgeBase, Verdict
 from policykb.bridge.loading.case import validate_case
 from policykb.bridge.model.errors import CaseError, PolicyError
 from policykb.bridge.solving.evaluator import Evaluator
+from tests.sampling import examples
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "kb"
 SETTINGS = settings(
-    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(30),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 
 
@@ -130,7 +133,7 @@ def test_missing_facts_equal_brute_force(policy: Evaluator, data: st.DataObject)
 
 
 @pytest.mark.prolog
-@settings(max_examples=15, deadline=None)
+@settings(max_examples=examples(15), deadline=None)
 @given(data=st.data())
 def test_the_second_engine_agrees(data: st.DataObject) -> None:
     """SWI-Prolog proves the fixture's rules, each derived fact narrowed to
@@ -152,7 +155,7 @@ def _inside(data: dict[str, Any], value: Any) -> bool:
     return all(check(Fraction(str(data[key]))) for key, check in checks if key in data)
 
 
-@settings(SETTINGS, max_examples=15)
+@settings(SETTINGS, max_examples=examples(15))
 @given(data=st.data())
 def test_answers_to_a_missing_operand_give_their_verdicts(
     policy: Evaluator, data: st.DataObject
@@ -223,7 +226,7 @@ def _derived(fact: str, left: Any, right: Any) -> Fraction:
     return a / b if fact == "ahi" else a * b
 
 
-@settings(SETTINGS, max_examples=15)
+@settings(SETTINGS, max_examples=examples(15))
 @given(data=st.data())
 def test_every_change_set_reaches_its_target(policy: Evaluator, data: st.DataObject) -> None:
     """A change of a derived fact stands for its operands changed to fit:

@@ -37,11 +37,14 @@ from policykb.bridge import KnowledgeBase, Verdict
 from policykb.bridge.loading.case import validate_case
 from policykb.bridge.model.errors import CaseError, PolicyError
 from policykb.bridge.solving.evaluator import Evaluator
+from tests.sampling import examples
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "kb"
 POLICY = "screening-history"
 SETTINGS = settings(
-    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(20),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 Record = tuple[Any, ...]  # screenings: (test, date, result); visits: (kind, date, minutes)
 
@@ -427,7 +430,9 @@ def test_csv_cells_and_string_columns_hold_the_history_as_json(evaluator: Evalua
 
 @pytest.mark.prolog
 @settings(
-    max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(10),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(facts=cases())
 def test_the_second_engine_agrees_on_histories(facts: dict[str, Any]) -> None:
@@ -446,7 +451,9 @@ def _kb() -> KnowledgeBase:
 
 
 @settings(
-    max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(10),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(facts=cases())
 def test_each_change_set_reaches_its_target_and_explanations_decide(facts: dict[str, Any]) -> None:

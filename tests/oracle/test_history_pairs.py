@@ -30,11 +30,14 @@ from policykb.bridge.loading.case import validate_case
 from policykb.bridge.model.errors import PolicyError
 from policykb.bridge.model.result import Status
 from policykb.bridge.solving.evaluator import Evaluator
+from tests.sampling import examples
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "kb"
 POLICY = "followup-history"
 SETTINGS = settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(40),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 Event = tuple[str, date]  # (kind, date)
 
@@ -207,7 +210,9 @@ def test_each_criterion_equals_brute_force(evaluator: Evaluator, facts: dict[str
 
 @pytest.mark.prolog
 @settings(
-    max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(10),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(facts=cases())
 def test_the_second_engine_agrees(facts: dict[str, Any]) -> None:
@@ -216,7 +221,9 @@ def test_the_second_engine_agrees(facts: dict[str, Any]) -> None:
 
 
 @settings(
-    max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(10),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(facts=cases())
 def test_explanations_decide_and_changes_reach_their_target(facts: dict[str, Any]) -> None:

@@ -29,11 +29,14 @@ from policykb.bridge.loading.case import validate_case
 from policykb.bridge.model.errors import PolicyError
 from policykb.bridge.model.result import Status
 from policykb.bridge.solving.evaluator import Evaluator
+from tests.sampling import examples
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "kb"
 POLICY = "supply-history"
 SETTINGS = settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(40),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 Fill = tuple[str, bool, date, int]  # (drug, preferred, date, days_supply)
 
@@ -186,7 +189,9 @@ def test_each_criterion_equals_brute_force(evaluator: Evaluator, facts: dict[str
 
 @pytest.mark.prolog
 @settings(
-    max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(10),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(facts=cases())
 def test_the_second_engine_agrees(facts: dict[str, Any]) -> None:
@@ -195,7 +200,9 @@ def test_the_second_engine_agrees(facts: dict[str, Any]) -> None:
 
 
 @settings(
-    max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(10),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(facts=cases())
 def test_explanations_decide_and_changes_reach_their_target(facts: dict[str, Any]) -> None:

@@ -41,7 +41,6 @@ disagreement of the second reading, where it agreed before.)
 
 from __future__ import annotations
 
-import os
 import random
 from collections import Counter
 from collections.abc import Iterable
@@ -56,6 +55,7 @@ import pytest
 from policykb.bridge import KnowledgeBase
 from tests.oracle import ohio_glp1 as text
 from tests.oracle import ohio_glp1_semantics as semantics
+from tests.sampling import knob, stride
 
 D = Decimal
 
@@ -506,8 +506,8 @@ TRIAL_DRUG_OPTIONS = [
 ]
 DIAGNOSES = (["E11.9"], ["I10", "E11.65"], ["R73.03"], ["E10.9"], [])
 LAST_DAY = date(2030, 12, 31)
-EXAMPLES = int(os.environ.get("OHIO_GLP1_EXAMPLES", "30"))
-SAMPLED_PER_DAY = int(os.environ.get("OHIO_GLP1_SAMPLED", "60"))
+EXAMPLES = knob("OHIO_GLP1_EXAMPLES", 30)
+SAMPLED_PER_DAY = knob("OHIO_GLP1_SAMPLED", 60)
 # The values that can lead to coverage are drawn more often than the others
 # (a uniform draw almost never meets every criterion at once).
 LEANING: dict[str, tuple[Any, ...]] = {
@@ -925,7 +925,7 @@ def test_the_adapter_reads_the_vocabularys_case_format() -> None:
         semantics.from_vocabulary({"date_of_service": "2024-08-31", "bmi": 30})
 
 
-LEAF_STEP = int(os.environ.get("OHIO_GLP1_LEAF_STEP", "8"))
+LEAF_STEP = stride("OHIO_GLP1_LEAF_STEP", 8)
 
 
 @pytest.mark.parametrize("service", SERVICE_DAYS, ids=str)

@@ -33,6 +33,7 @@ from tests.oracle.test_unknown_dates import (
     service_days,
     verdict,
 )
+from tests.sampling import examples
 
 TRUTH = {
     Verdict.COVERED: "true",
@@ -105,7 +106,7 @@ def bundled() -> KnowledgeBase:
 
 
 @settings(
-    max_examples=6,
+    max_examples=examples(6),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

@@ -33,10 +33,11 @@ from hypothesis import strategies as st
 from policykb.bridge import KnowledgeBase, Verdict
 from policykb.bridge.model.errors import CaseError, LimitError
 from tests.oracle import ncd_20_4 as icd
+from tests.sampling import examples
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "dates" / "device-wait"
 SETTINGS = settings(
-    max_examples=25,
+    max_examples=examples(25),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -421,7 +422,7 @@ def icd_json(facts: dict[str, Any]) -> dict[str, Any]:
 
 
 @settings(
-    max_examples=8,
+    max_examples=examples(8),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
