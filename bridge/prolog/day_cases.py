@@ -17,7 +17,6 @@ proof tree.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from policykb.bridge.model.errors import EngineError
@@ -36,16 +35,7 @@ ProverOf = Callable[["Evaluator"], "PrologEngine"]
 
 def days_words(split: UnknownDate, first: int, last: int) -> str:
     """A run of days in words, open on a side the search left open."""
-    shown = split.days(first, last)
-    low = None if shown.low is None else date.fromordinal(int(shown.low)).isoformat()
-    high = None if shown.high is None else date.fromordinal(int(shown.high)).isoformat()
-    if low is None and high is None:
-        return "any day"
-    if low is None:
-        return f"on or before {high}"
-    if high is None:
-        return f"on or after {low}"
-    return low if low == high else f"{low} to {high}"
+    return split.days_words(first, last)
 
 
 def class_words(split: UnknownDate, index: int) -> str:

@@ -30,11 +30,11 @@ version's period), since the classes are found over their spans of days.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, MutableMapping
 from datetime import date
 from itertools import combinations
 from math import comb
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from policykb.bridge.model.errors import CaseError, LimitError
 from policykb.bridge.model.result import Answer, Verdict
@@ -42,6 +42,7 @@ from policykb.bridge.model.typed import Interval
 from policykb.bridge.solving.class_union import joined
 from policykb.bridge.solving.covered_from import DayPatterns
 from policykb.bridge.solving.day_classes import (
+    DayClass,
     history_references_of,
     kept_classes,
     merged_runs,
@@ -108,7 +109,7 @@ class UnknownDatePair(UnknownDate):
         self.moved = {fact for reference in unknown for fact in base.references.get(reference, [])}
         stated = tuple(sorted((f, v) for f, v in known.items() if isinstance(v, date)))
         key = ("pair", first, second, spans[first], spans[second], stated)
-        kept = kept_classes(base)
+        kept = cast("MutableMapping[object, list[PairClass]]", kept_classes(base))
         found = kept.get(key)
         if found is None:
             patterns = DayPatterns(base, first, also=second)
@@ -122,13 +123,12 @@ class UnknownDatePair(UnknownDate):
         }
         fixed = frozenset(unknown)
         at = base.at
-        self.cases = [
-            (
-                pair_class,  # type: ignore[misc]
-                at({**others, first: pair_class.day[0], second: pair_class.day[1]}, fixed=fixed),
-            )
-            for pair_class in found
-        ]
+        # Pair classes stand where day classes do: every method of
+        # UnknownDate that reads a class's runs is overridden here.
+        self.cases = cast(
+            "list[tuple[DayClass, Evaluator]]",
+            [(c, at({**others, first: c.day[0], second: c.day[1]}, fixed=fixed)) for c in found],
+        )
 
     # -- which classes a day of one date meets -----------------------------------------
 
@@ -280,11 +280,10 @@ class UnknownDatePair(UnknownDate):
                 # A change of a date compared with a reference date is a region
                 # as of the class's first pair: it holds with that pair only.
                 relative = any(fact in self.moved for fact, _ in rest)
-                assert isinstance(pair_class, PairClass)
+                pair = cast(PairClass, pair_class)
+                a, b = pair.day
                 blocks: Iterable[tuple[int, int, int, int]] = (
-                    [(*[pair_class.day[0]] * 2, *[pair_class.day[1]] * 2)]  # type: ignore[list-item]
-                    if relative
-                    else pair_class.blocks()
+                    [(a, a, b, b)] if relative else pair.blocks()
                 )
                 found += [
                     [

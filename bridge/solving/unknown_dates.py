@@ -292,11 +292,22 @@ class UnknownDate:
     def class_words(self, index: int) -> str:
         """The days of a class in words (`date_of_service in 2024-01-02 to
         2024-03-20`), its runs in order."""
-        from policykb.bridge.prolog.day_cases import days_words
-
         day_class = self.cases[index][0]
-        runs = ", ".join(days_words(self, a, b) for a, b in day_class.runs)
+        runs = ", ".join(self.days_words(a, b) for a, b in day_class.runs)
         return f"{self.reference} in {runs}"
+
+    def days_words(self, first: int, last: int) -> str:
+        """A run of days in words, open on a side the search left open."""
+        shown = self.days(first, last)
+        low = None if shown.low is None else date.fromordinal(int(shown.low)).isoformat()
+        high = None if shown.high is None else date.fromordinal(int(shown.high)).isoformat()
+        if low is None and high is None:
+            return "any day"
+        if low is None:
+            return f"on or before {high}"
+        if high is None:
+            return f"on or after {low}"
+        return low if low == high else f"{low} to {high}"
 
     def days(self, first: int, last: int) -> Interval:
         """A run of days, open on a side the search cut when the class is the
