@@ -31,7 +31,7 @@ exact for month durations too. Both dates need both bounds (a day span).
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 
@@ -68,18 +68,32 @@ class PairClass:
         return [(a, b) for a, b in merged]
 
     def blocks(self) -> list[tuple[int, int, int, int]]:
-        """The class as rectangles (first a, last a, first b, last b): rows of
-        consecutive days of A with one run of B merged."""
-        found: list[list[int]] = []
-        open_by_span: dict[tuple[int, int], int] = {}
-        for a, b0, b1 in sorted(self.rows):
+        """The class as rectangles (first a, last a, first b, last b)."""
+        return blocks_of(self.rows)
+
+
+def blocks_of(rows: Iterable[tuple[int, int, int]]) -> list[tuple[int, int, int, int]]:
+    """Pairs given as rows (a, first b, last b) as rectangles (first a, last
+    a, first b, last b): each day's runs of b merged where they touch, then
+    rows of consecutive days of A with one run of B merged."""
+    by_day: dict[int, list[list[int]]] = {}
+    for a, b0, b1 in sorted(rows):
+        spans = by_day.setdefault(a, [])
+        if spans and b0 <= spans[-1][1] + 1:
+            spans[-1][1] = max(spans[-1][1], b1)
+        else:
+            spans.append([b0, b1])
+    found: list[list[int]] = []
+    open_by_span: dict[tuple[int, int], int] = {}
+    for a in sorted(by_day):
+        for b0, b1 in by_day[a]:
             index = open_by_span.get((b0, b1))
             if index is not None and found[index][1] == a - 1:
                 found[index][1] = a
             else:
                 open_by_span[(b0, b1)] = len(found)
                 found.append([a, a, b0, b1])
-        return [(a0, a1, b0, b1) for a0, a1, b0, b1 in sorted(found)]
+    return [(a0, a1, b0, b1) for a0, a1, b0, b1 in sorted(found)]
 
 
 def _runs(days: list[int]) -> list[tuple[int, int]]:

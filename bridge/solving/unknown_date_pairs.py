@@ -30,7 +30,7 @@ version's period), since the classes are found over their spans of days.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, MutableMapping
+from collections.abc import Collection, MutableMapping
 from datetime import date
 from itertools import combinations
 from math import comb
@@ -49,7 +49,7 @@ from policykb.bridge.solving.day_classes import (
     unknown_references,
 )
 from policykb.bridge.solving.grounding import Assignment
-from policykb.bridge.solving.pair_classes import PairClass, pair_classes
+from policykb.bridge.solving.pair_classes import PairClass, blocks_of, pair_classes
 from policykb.bridge.solving.unknown_date_changes import MAX_TRIALS
 from policykb.bridge.solving.unknown_dates import UnknownDate
 
@@ -250,12 +250,17 @@ class UnknownDatePair(UnknownDate):
         for reference in self.references:
             if reference in keep:
                 continue
+            # Runs of days meeting other sets of classes, with one rest, merged.
+            by_rest: dict[tuple[tuple[str, object], ...], list[tuple[int, int]]] = {}
             for low, high, met in self.meeting(reference):
-                if not met:
-                    continue
-                stated = (reference, Interval(low, True, high, True))
-                rests = self._working_in(known, target, keep, sorted(met))
-                options += [[stated, *rest] for rest in rests]
+                if met:
+                    for rest in self._working_in(known, target, keep, sorted(met)):
+                        by_rest.setdefault(tuple(rest), []).append((low, high))
+            for rest, runs in by_rest.items():
+                options += [
+                    [(reference, Interval(low, True, high, True)), *rest]
+                    for low, high, _ in merged_runs((a, b, target) for a, b in runs)
+                ]
         options += self._working_in(known, target, keep, list(range(len(self.cases))))
         if not options:
             return [], 0
@@ -266,34 +271,43 @@ class UnknownDatePair(UnknownDate):
     def _stating_both(
         self, known: Assignment, target: Verdict, limit: int, keep: Collection[str]
     ) -> list[ChangeSet]:
+        """Change sets that state both dates: for each smallest change set of
+        a class (none, where the class has the target already), the blocks of
+        the pairs of every class where it is smallest, merged."""
         first, second = self.references
-        found: list[ChangeSet] = []
+        by_rest: dict[tuple[tuple[str, object], ...], list[tuple[int, int, int]]] = {}
+        size: int | None = None
         for pair_class, evaluator in self.cases:
+            pair = cast(PairClass, pair_class)
             if evaluator.verdict_of(known) is target:
-                rests: list[ChangeSet] = [[]]
+                rests: list[tuple[tuple[str, object], ...]] = [()]
             else:
                 changes, _, _ = evaluator.smallest_changes(
                     known, target, max(limit, 1) * 4, {*keep, first, second}
                 )
-                rests = [list(change) for change in changes]
+                rests = [tuple(change) for change in changes]
+            if not rests:
+                continue
+            if size is None or len(rests[0]) < size:
+                size, by_rest = len(rests[0]), {}
+            if len(rests[0]) > size:
+                continue
             for rest in rests:
                 # A change of a date compared with a reference date is a region
                 # as of the class's first pair: it holds with that pair only.
                 relative = any(fact in self.moved for fact, _ in rest)
-                pair = cast(PairClass, pair_class)
                 a, b = pair.day
-                blocks: Iterable[tuple[int, int, int, int]] = (
-                    [(a, a, b, b)] if relative else pair.blocks()
-                )
-                found += [
-                    [
-                        (first, Interval(a0, True, a1, True)),
-                        (second, Interval(b0, True, b1, True)),
-                        *rest,
-                    ]
-                    for a0, a1, b0, b1 in blocks
-                ]
-        return found
+                rows = [(a, b, b)] if relative else list(pair.rows)
+                by_rest.setdefault(rest, []).extend(rows)
+        return [
+            [
+                (first, Interval(a0, True, a1, True)),
+                (second, Interval(b0, True, b1, True)),
+                *rest,
+            ]
+            for rest, rows in by_rest.items()
+            for a0, a1, b0, b1 in blocks_of(rows)
+        ]
 
     def _working_in(
         self, known: Assignment, target: Verdict, keep: Collection[str], indices: list[int]
