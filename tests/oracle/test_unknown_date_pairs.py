@@ -302,6 +302,31 @@ def test_every_change_set_reaches_its_target_and_the_smallest_are_found(
         assert not singles
 
 
+def test_a_date_turns_though_every_class_its_other_date_meets_needs_information(
+    kb: KnowledgeBase,
+) -> None:
+    """Both indications' booleans unknown, the visit early enough that the
+    therapy started 3 months before every late day of service: for each day
+    of the therapy start, the classes it meets all need information, or all
+    are not covered, yet a filling shared across the days of service
+    (urgent, not planned) shows that the date of service matters: only the
+    product program over those classes (date_product.py) sees it."""
+    facts: dict[str, Any] = {VISIT: date(2024, 1, 15)}
+    evaluation = kb.evaluate(kb.case(as_case(facts)))
+    assert evaluation.verdict is verdict(facts) is Verdict.NEEDS_INFORMATION
+    assert {m.fact for m in evaluation.missing} == missing(facts) == {DOS, START, *BOOLS}
+    evaluator = kb.evaluator("device-visit")
+    known, _ = evaluator.known_facts(kb.case(as_case(facts)))
+    split = evaluator.unknown_date(known)
+    verdicts = split.class_verdicts(known)
+    (start_runs,) = [split.meeting(r) for r in split.references if r == START]
+    open_only = [
+        met for _, _, met in start_runs if {verdicts[i] for i in met} == {Verdict.NEEDS_INFORMATION}
+    ]
+    mixed = [met for _, _, met in start_runs if len({verdicts[i] for i in met}) > 1]
+    assert open_only and not mixed
+
+
 def test_the_pair_classes_cover_every_pair_once(kb: KnowledgeBase) -> None:
     evaluator = kb.evaluator("device-visit")
     known, _ = evaluator.known_facts(kb.case(as_case({VISIT: date(2024, 2, 10)})))
