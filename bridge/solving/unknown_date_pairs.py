@@ -256,9 +256,9 @@ class UnknownDatePair(UnknownDate):
                 if met:
                     for rest in self._working_in(known, target, keep, sorted(met)):
                         by_rest.setdefault(tuple(rest), []).append((low, high))
-            for rest, runs in by_rest.items():
+            for shared, runs in by_rest.items():
                 options += [
-                    [(reference, Interval(low, True, high, True)), *rest]
+                    [(reference, Interval(low, True, high, True)), *shared]
                     for low, high, _ in merged_runs((a, b, target) for a, b in runs)
                 ]
         options += self._working_in(known, target, keep, list(range(len(self.cases))))
