@@ -345,9 +345,13 @@ def test_the_second_engine_agrees_on_complete_scenarios_as_of_class_days(
         assert prover.covered_scenarios(facts) == anchored.covered_scenarios(facts, choices)
 
 
-def test_a_date_outside_the_bounds_cannot_be_reached_and_two_unknown_references_are_refused(
+def test_two_unknown_references_are_answered_over_pairs_of_days(
     tmp_path: Path,
 ) -> None:
+    """therapy_start becomes a reference date too (a visit is compared with
+    it): a case leaving both out is answered over the pairs of their days
+    (tests/oracle/test_unknown_date_pairs.py checks such answers against
+    brute force)."""
     folder = tmp_path / "two-references"
     folder.mkdir()
     (folder / "policy.lp").write_text('#include "vocabulary.lp".\n#include "criteria.lp".\n')
@@ -364,8 +368,9 @@ def test_a_date_outside_the_bounds_cannot_be_reached_and_two_unknown_references_
     )
     kb = KnowledgeBase([folder])
     case = kb.case({"policy": "two-references", "facts": {"urgent": True}})
-    with pytest.raises(CaseError, match="date_of_service, therapy_start unknown"):
-        kb.evaluate(case)
+    evaluation = kb.evaluate(case)
+    assert evaluation.verdict is Verdict.NEEDS_INFORMATION
+    assert {DOS, "therapy_start"} <= {m.fact for m in evaluation.missing}
     stated = kb.case(
         {"policy": "two-references", "facts": {"therapy_start": "2024-01-01", "urgent": True}}
     )
