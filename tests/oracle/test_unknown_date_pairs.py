@@ -29,10 +29,11 @@ from hypothesis import strategies as st
 
 from policykb.bridge import KnowledgeBase, Verdict
 from policykb.bridge.model.errors import CaseError
+from tests.sampling import examples
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "dates" / "device-visit"
 SETTINGS = settings(
-    max_examples=12,
+    max_examples=examples(12),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
