@@ -13,6 +13,7 @@ from __future__ import annotations
 from fractions import Fraction
 from functools import cache
 from itertools import product
+from math import ceil, floor
 from pathlib import Path
 from typing import Any
 
@@ -46,12 +47,25 @@ BOOL = [True, False]
 # Every bound, and values that put ahi or the dose on 5, 15, 120, 0 or 1500
 # from the other operand's values in the grid, with neighbours.
 GRID: dict[str, list[Any]] = {
-    "apnea_events": [0, 1, 2, 4, 5, 30, 31, 44, 45, 89, 90, 91, 119, 120, 121, 599, 600],
     "sleep_hours": [0.5, 1, 2, 3, 5.9, 6, 6.1, 8, 12],
     "symptomatic": BOOL,
     "daily_dose": [0, 0.5, 10, 16.6, 16.7, 25, 50, 100],
     "supply_days": [1, 2, 15, 30, 60, 89, 90],
 }
+# apnea_events: for every sleep_hours of the grid, the whole numbers on and
+# next to each event count that puts ahi on 5, 15 or 120, so that every
+# region of ahi any sleep_hours value meets is met by some grid pair.
+GRID["apnea_events"] = sorted(
+    {0, 600}
+    | {
+        k
+        for hours in GRID["sleep_hours"]
+        for cut in (5, 15, 120)
+        for at in (Fraction(cut) * Fraction(str(hours)),)
+        for k in (floor(at) - 1, floor(at), ceil(at), ceil(at) + 1)
+        if 0 <= k <= 600
+    }
+)
 # Values a case states: a subset of the grid, so that brute force over the
 # grid is exact for the known part.
 VALUES = {k: v for k, v in GRID.items()}
