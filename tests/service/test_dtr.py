@@ -690,6 +690,7 @@ def test_metadata_names_the_ig_versions_and_profiles(client: TestClient) -> None
     operations = {o["name"] for r in resources.values() for o in r.get("operation", [])}
     assert operations == {
         "questionnaire-package",
+        "next-question",
         "log-questionnaire-errors",
         "expand",
         "submit",
@@ -700,6 +701,7 @@ def test_metadata_names_the_ig_versions_and_profiles(client: TestClient) -> None
     # every operation it names answers (not 404 or 405)
     for path in (
         "/fhir/Questionnaire/$questionnaire-package",
+        "/fhir/Questionnaire/$next-question",
         "/fhir/Questionnaire/$log-questionnaire-errors",
         "/fhir/Claim/$submit",
         "/fhir/Claim/$inquire",
