@@ -172,8 +172,44 @@ def next_question(document: object, decisions: Decisions, base: str) -> dict[str
     """The operation's output Parameters for an input Parameters resource."""
     response = _response_of(document)
     index, contained = _contained(response)
-    where = f"QuestionnaireResponse.contained[{index}]"
-    name = _policy_of(contained, where, decisions, base)
+    name = _policy_of(contained, f"QuestionnaireResponse.contained[{index}]", decisions, base)
+    return {
+        "resourceType": "Parameters",
+        "meta": {"profile": [OUTPUT_PARAMETERS]},
+        "parameter": [
+            {"name": "return", "resource": advance(response, index, name, decisions, base)}
+        ],
+    }
+
+
+def draft(
+    response: Mapping[str, Any], name: str, decisions: Decisions, base: str
+) -> dict[str, Any]:
+    """A package's draft QuestionnaireResponse (its answers the payer's
+    pre-filled ones) with its contained Questionnaire derived from the
+    adaptive canonical (spec-25) and already asking what those answers
+    leave needed (spec-36: as many questions as possible at once)."""
+    policy = decisions.policies[name]
+    stub = {
+        "resourceType": "Questionnaire",
+        "id": "adaptive",
+        "status": "active",
+        "derivedFrom": [
+            f"{adaptive_url(base, name)}|{dtr.questionnaire_version(decisions.versions[name])}"
+        ],
+        "subjectType": ["Patient"],
+        "title": policy.title,
+    }
+    started = dict(response) | {"contained": [stub], "questionnaire": "#adaptive"}
+    return advance(started, 0, name, decisions, base)
+
+
+def advance(
+    response: Mapping[str, Any], index: int, name: str, decisions: Decisions, base: str
+) -> dict[str, Any]:
+    """The response with its contained Questionnaire (at `index`) rebuilt:
+    its answered items and the items still needed, in the policy's order."""
+    contained: Mapping[str, Any] = response["contained"][index]
     knowledge = decisions.knowledge
     facts = dtr.answers(response, decisions.policies[name], "QuestionnaireResponse")
     try:
@@ -221,8 +257,4 @@ def next_question(document: object, decisions: Decisions, base: str) -> dict[str
     profiles = [p for p in meta.get("profile", []) if isinstance(p, str)]
     meta["profile"] = profiles if RESPONSE_ADAPTIVE in profiles else [*profiles, RESPONSE_ADAPTIVE]
     answer["meta"] = meta
-    return {
-        "resourceType": "Parameters",
-        "meta": {"profile": [OUTPUT_PARAMETERS]},
-        "parameter": [{"name": "return", "resource": answer}],
-    }
+    return answer

@@ -32,12 +32,12 @@ from collections.abc import Mapping
 
 from policykb.bridge.model.case import Case
 from policykb.bridge.model.errors import CaseError
-from policykb.bridge.model.policy import Policy
+from policykb.bridge.model.policy import Policy, Value
 from policykb.bridge.solving.day_classes import unknown_references
 from policykb.bridge.solving.evaluator import Evaluator
 
 
-def missing_given(evaluator: Evaluator, known: Mapping[str, object]) -> frozenset[str]:
+def missing_given(evaluator: Evaluator, known: Mapping[str, Value]) -> frozenset[str]:
     """The bridge's missing facts of the known facts (defaults already in).
     A policy that cannot decide with a reference date unknown (its history
     windows move from it) needs that date first, and nothing else yet."""

@@ -423,3 +423,66 @@ def test_a_bad_next_question_request_is_a_422_naming_it(client: TestClient) -> N
     for body, words in cases:
         status, diagnostics = _post(client, body)
         assert status == 422 and words in diagnostics, (status, diagnostics)
+
+
+def test_a_package_for_the_adaptive_canonical_starts_the_adaptive_form(
+    client: TestClient,
+) -> None:
+    """`$questionnaire-package` with a policy's adaptive canonical: the
+    bundle's Questionnaire is the AdaptiveQuestionnaire-Search, and the
+    draft response (spec-25: `#adaptive`, contained, derived from it)
+    already asks what the payer's pre-filled answers (a Medicare Coverage)
+    leave needed, as the bridge finds it; $next-question carries on from it.
+    The rest of the package rules and DTR's invariants hold, and
+    fhir.resources and FHIR.js accept it."""
+    from tests.service.test_dtr import MEDICARE, PACKAGE_RULES, package, package_conforms
+
+    name = "colorectal-cancer-screening"
+    url = f"http://testserver/fhir/Questionnaire/{name}-adaptive"
+    coverage = {
+        "resourceType": "Coverage",
+        "id": "cov1",
+        "status": "active",
+        "beneficiary": {"reference": "Patient/p1"},
+        "payor": [{"display": "A payer"}],
+        **MEDICARE,
+    }
+    output = package(
+        client,
+        {"name": "coverage", "resource": coverage},
+        {"name": "questionnaire", "valueCanonical": url},
+    )
+    spec_122 = "QR.questionnaire 1..1, the package's, version-specific (spec-122, oper-16)"
+    rules = dict(PACKAGE_RULES)
+    del rules[spec_122]  # adaptive: spec-25's contained reference instead
+    (bundle,) = package_conforms(output, rules)
+    searched, draft = bundle["entry"][0]["resource"], bundle["entry"][1]["resource"]
+    assert searched["url"] == url and "item" not in searched
+    (form,) = draft["contained"]
+    assert draft["questionnaire"] == "#adaptive"
+    assert form["derivedFrom"] == [f"{url}|{searched['version']}"]
+    knowledge = KnowledgeBase()
+    policy = knowledge.policy(name)
+    prefilled = {
+        item["linkId"]: answer_value(policy.facts[item["linkId"]], item["answer"])
+        for item in draft.get("item", [])
+    }
+    assert prefilled, "the Medicare Coverage pre-fills an answer"
+    assert asked(draft) == bridge_needed(knowledge, name, prefilled)
+    draft["item"] = [
+        *draft.get("item", []),
+        {"linkId": "date_of_service", "answer": [{"valueDate": DAY.isoformat()}]},
+    ]
+    following = next_question(client, draft)
+    prefilled["date_of_service"] = DAY.isoformat()
+    assert asked(following) == bridge_needed(knowledge, name, prefilled)
+
+
+def answer_value(fact: Fact, answers: list[dict[str, Any]]) -> object:
+    values = [
+        answer["valueCoding"]["code"] if "valueCoding" in answer else answer[key]
+        for answer in answers
+        for key in answer
+        if key.startswith("value")
+    ]
+    return values if fact.type.many else values[0]
