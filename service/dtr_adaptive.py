@@ -37,6 +37,7 @@ from typing import Any
 from policykb.bridge.model.errors import CaseError
 from policykb.service import dtr
 from policykb.service.decisions import Decisions
+from policykb.service.dtr_histories import level_facts
 from policykb.service.dtr_needed import needed
 from policykb.service.errors import ServiceError
 
@@ -211,7 +212,8 @@ def advance(
     its answered items and the items still needed, in the policy's order."""
     contained: Mapping[str, Any] = response["contained"][index]
     knowledge = decisions.knowledge
-    facts = dtr.answers(response, decisions.policies[name], "QuestionnaireResponse")
+    complete = dtr.complete_histories(decisions.mappings[name])
+    facts = dtr.answers(response, decisions.policies[name], "QuestionnaireResponse", complete)
     try:
         case = knowledge.case({"id": "dtr", "policy": name, "facts": facts})
         evaluator = knowledge.case_evaluator(case)
@@ -220,7 +222,8 @@ def advance(
         raise ServiceError(422, str(error), where="QuestionnaireResponse.item") from None
     policy = evaluator.policy
     full = dtr.questionnaire(policy, policy.version.hash, decisions.mappings[name], base)
-    shown = set(asked) | set(facts)
+    levels = level_facts(policy)
+    shown = {levels.get(fact, fact) for fact in asked} | set(facts)
     items = [item for item in full["item"] if item["linkId"] in shown]
     if not asked:
         items.append(

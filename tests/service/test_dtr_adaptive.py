@@ -29,6 +29,7 @@ from policykb.bridge.model.policy import Fact, FactType, Policy
 from policykb.bridge.model.typed import Interval
 from policykb.service.app import create_app
 from policykb.service.decisions import Decisions
+from policykb.service.dtr_histories import level_facts
 from policykb.service.settings import ServiceSettings
 from tests.service.test_dtr import DTR_INVARIANTS
 from tests.service.test_dtr_enable import value_of
@@ -258,7 +259,7 @@ def test_next_question_asks_exactly_the_bridges_missing_facts(
     knowledge = KnowledgeBase()
     policy = knowledge.policy(name)
     draw = random.Random(f"adaptive {name}")
-    computed = {use.fact for use in policy.arithmetic}
+    computed = {use.fact for use in policy.arithmetic} | set(level_facts(policy))
     for _ in range(DRAWS):
         share = draw.random()
         given = stated(
@@ -275,19 +276,44 @@ def test_next_question_asks_exactly_the_bridges_missing_facts(
         except CaseError:
             continue  # values a case may not combine; the 422 test covers refusals
         response = start(client, name) | {"item": answered(policy, given)}
-        assert asked(next_question(client, response)) == expected - computed, given
+        assert asked(next_question(client, response)) == as_items(policy, expected), given
+
+
+def as_items(policy: Policy, facts: set[str]) -> set[str]:
+    """Facts as the form asks them: a history's yes/no facts as its group."""
+    levels = level_facts(policy)
+    return {levels.get(fact, fact) for fact in facts}
 
 
 # -- oracle 3: a walk to the end ------------------------------------------------
 
 
+def field_value(declared: Fact, draw: random.Random) -> object:
+    """A value of a history's field within its bounds."""
+    if declared.type in (FactType.INT, FactType.DECIMAL):
+        low = int(declared.low) if declared.low is not None else 0
+        high = int(declared.high) if declared.high is not None else low + 400
+        number = draw.randint(low, min(high, low + 400))
+        return number if declared.type is FactType.INT else float(number)
+    return value_of(declared, draw)
+
+
+def records_of(policy: Policy, name: str, draw: random.Random) -> list[dict[str, object]]:
+    fields = policy.histories[name].fields
+    return [
+        {field: field_value(declared, draw) for field, declared in fields.items()}
+        for _ in range(draw.randint(1, 4))
+    ]
+
+
 def truth_of(policy: Policy, draw: random.Random) -> dict[str, object]:
-    """A complete case (a list drawn empty is drawn again: a response
-    cannot answer a repeating item with nothing)."""
-    computed = {use.fact for use in policy.arithmetic}
+    """A complete case: every fact, and some records of every history (a
+    list drawn empty is drawn again: a response cannot answer a repeating
+    item with nothing)."""
+    skipped = {use.fact for use in policy.arithmetic} | set(level_facts(policy))
     truth: dict[str, object] = {}
     for fact, declared in policy.facts.items():
-        if fact in computed:
+        if fact in skipped:
             continue
         value = value_of(declared, draw)
         while value == []:
@@ -295,7 +321,33 @@ def truth_of(policy: Policy, draw: random.Random) -> dict[str, object]:
         truth[fact] = value
     if "date_of_service" in truth:
         truth["date_of_service"] = DAY.isoformat()
+    for name in policy.histories:
+        truth[name] = records_of(policy, name, draw)
     return truth
+
+
+def form_items(policy: Policy, facts: Mapping[str, object]) -> list[dict[str, Any]]:
+    """Answers as the form's items: a history as one group repetition per record."""
+    items: list[dict[str, Any]] = []
+    for name, value in facts.items():
+        if name in policy.histories:
+            assert isinstance(value, list)
+            items += [
+                {
+                    "linkId": name,
+                    "item": [
+                        {
+                            "linkId": f"{name}.{field}",
+                            "answer": answers_of(policy.histories[name].fields[field], v),
+                        }
+                        for field, v in record.items()
+                    ],
+                }
+                for record in value
+            ]
+        else:
+            items += answered(policy, {name: value})
+    return items
 
 
 @pytest.mark.parametrize(
@@ -304,33 +356,48 @@ def truth_of(policy: Policy, draw: random.Random) -> dict[str, object]:
 def test_answering_what_is_asked_ends_in_the_complete_cases_verdict(
     client: TestClient, decisions: Decisions, name: str
 ) -> None:
-    """A clinician answers what each call asks from a complete case; the
-    form ends `completed` with a display item, having asked at most the
-    policy's facts, and the verdict on the answers given is the complete
-    case's: no question left unasked could have changed it."""
+    """A clinician answers what each call asks from a complete case, a
+    history with all its records; the form ends when it asks nothing new
+    (`completed` with a display item, or only histories already given, which
+    a partial history can leave open), and the verdict on the answers given
+    is the complete case's: no question left unasked could have changed it."""
     knowledge = decisions.knowledge
     policy = knowledge.policy(name)
+    complete = {rule.history for rule in decisions.mappings[name].histories if rule.complete}
     draw = random.Random(f"walk {name}")
     walked = 0
     for _ in range(4):
         truth = truth_of(policy, draw)
+
+        def as_case(facts: Mapping[str, object]) -> dict[str, object]:
+            return {
+                k: {"complete": k in complete, "records": v} if k in policy.histories else v
+                for k, v in facts.items()
+            }
+
         try:
-            whole = knowledge.evaluate(knowledge.case({"policy": name, "facts": truth}))
+            whole = knowledge.evaluate(knowledge.case({"policy": name, "facts": as_case(truth)}))
         except CaseError:
             continue
         response = start(client, name)
         given: dict[str, object] = {}
         for _ in range(len(policy.facts) + 1):
             response = next_question(client, response)
-            questions = asked(response)
-            if not questions:
+            questions = asked(response) | (
+                {item["linkId"] for item in response["contained"][0]["item"]}
+                & set(policy.histories)
+            )
+            new = questions - set(given)
+            if not new:
                 break
-            given.update({fact: truth[fact] for fact in questions})
-            response["item"] = answered(policy, given)
-        assert response["status"] == "completed"
-        (form,) = response["contained"]
-        assert form["item"][-1]["type"] == "display"
-        partial = knowledge.evaluate(knowledge.case({"policy": name, "facts": given}))
+            given.update({fact: truth[fact] for fact in new})
+            response["item"] = form_items(policy, given)
+        if response["status"] == "completed":
+            (form,) = response["contained"]
+            assert form["item"][-1]["type"] == "display"
+        else:
+            assert set(asked(response)) <= set(policy.histories)
+        partial = knowledge.evaluate(knowledge.case({"policy": name, "facts": as_case(given)}))
         assert partial.verdict == whole.verdict, (given, truth)
         walked += 1
     assert walked > 0, "every drawn case was refused"
@@ -468,14 +535,14 @@ def test_a_package_for_the_adaptive_canonical_starts_the_adaptive_form(
         for item in draft.get("item", [])
     }
     assert prefilled, "the Medicare Coverage pre-fills an answer"
-    assert asked(draft) == bridge_needed(knowledge, name, prefilled)
+    assert asked(draft) == as_items(policy, bridge_needed(knowledge, name, prefilled))
     draft["item"] = [
         *draft.get("item", []),
         {"linkId": "date_of_service", "answer": [{"valueDate": DAY.isoformat()}]},
     ]
     following = next_question(client, draft)
     prefilled["date_of_service"] = DAY.isoformat()
-    assert asked(following) == bridge_needed(knowledge, name, prefilled)
+    assert asked(following) == as_items(policy, bridge_needed(knowledge, name, prefilled))
 
 
 def answer_value(fact: Fact, answers: list[dict[str, Any]]) -> object:
