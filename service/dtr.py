@@ -25,7 +25,8 @@ from typing import Any
 from policykb.bridge.model.policy import Fact, FactType, Policy
 from policykb.service.dtr_enable import Conditions, enable_when
 from policykb.service.dtr_histories import group_item, level_facts, records, stated
-from policykb.service.dtr_population import population
+from policykb.service.dtr_history_population import populate_group, questionnaire_variables
+from policykb.service.dtr_population import is_launch_context, launch_context, population
 from policykb.service.dtr_valuesets import uses_valueset, valueset_url
 from policykb.service.errors import ServiceError
 from policykb.service.fhir_facts import FactMapping
@@ -125,6 +126,8 @@ def questionnaire(
         fact.name: fact for fact in facts if fact.name not in leave_out and fact.name not in levels
     }
     filled = population(kept, mapping)
+    read_histories = {rule.history: rule for rule in mapping.histories}
+    history_variables: list[dict[str, Any]] = []
     items: list[dict[str, Any]] = []
     for fact in facts:
         if fact.name in kept:
@@ -139,7 +142,12 @@ def questionnaire(
             history = policy.histories[levels[fact.name]]
             if all(item["linkId"] != history.name for item in items):
                 # where its first yes/no fact was: the history asked once, as records
-                items.append(group_item(history, lambda field: _item(field, [], "")))
+                group = group_item(history, lambda field: _item(field, [], ""))
+                rule = read_histories.get(history.name)
+                if rule is not None:
+                    populate_group(group, rule)
+                    history_variables += questionnaire_variables(rule)
+                items.append(group)
     for item in items:
         enable_when(item, (narrowing or {}).get(item["linkId"], []), set(kept))
     document: dict[str, Any] = {
@@ -158,8 +166,13 @@ def questionnaire(
     period = effective_period(policy)
     if period:
         document["effectivePeriod"] = period  # DTR spec-53: when the rules are valid
-    if filled.questionnaire:
-        document["extension"] = filled.questionnaire
+    extensions = list(filled.questionnaire)
+    if history_variables:
+        if not any(is_launch_context(e, "patient") for e in extensions):
+            extensions.insert(0, launch_context("patient"))  # the searches name the patient
+        extensions += history_variables
+    if extensions:
+        document["extension"] = extensions
     return document
 
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator, Mapping
-from datetime import date
+from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,8 +20,9 @@ from policykb.bridge.model.policy import FactType
 from policykb.service import dtr
 from policykb.service.app import create_app
 from policykb.service.decisions import Decisions
-from policykb.service.dtr_histories import level_facts
+from policykb.service.dtr_histories import level_facts, records
 from policykb.service.errors import ServiceError
+from policykb.service.fhir_histories import CODE_ELEMENT, DATE_ELEMENTS, EntryRule
 from policykb.service.routing import ACCEPTED_URIS
 from policykb.service.settings import ServiceSettings
 from tests.service.test_dtr import DTR_INVARIANTS
@@ -28,6 +30,7 @@ from tests.service.test_dtr_adaptive import form_items, truth_of
 from tests.service.test_service import fhir_js, r4b
 
 DAY = date.today()
+UCUM = "http://unitsofmeasure.org"
 ORDERED = {
     # policy: (system, code, the fact the code sets, its value)
     "colorectal-cancer-screening": (
@@ -235,3 +238,140 @@ def test_records_read_back_complete_or_partial_as_the_mapping_says(
         with pytest.raises(ServiceError) as raised:
             dtr.answers({"item": [{"linkId": "screenings", "item": items}]}, policy, "QR")
         assert words in raised.value.detail and raised.value.where == where
+
+
+# -- population from the EHR (sdc-populate) ------------------------------------
+
+
+def resource_for(entry: EntryRule, index: int, draw: random.Random) -> dict[str, Any]:
+    """A US Core resource one mapping entry selects, its fields drawn."""
+    kind = entry.resource
+    system, codes = sorted(entry.codes.items())[draw.randrange(len(entry.codes))]
+    resource: dict[str, Any] = {
+        "resourceType": kind,
+        "id": f"{kind.lower()}-{index}",
+        "status": draw.choice(sorted(entry.statuses)),
+        "subject": {"reference": "Patient/pat-1"},
+        CODE_ELEMENT[kind]: {"coding": [{"system": system, "code": draw.choice(sorted(codes))}]},
+    }
+    if kind == "MedicationRequest":
+        resource["intent"] = "order"
+    day = (DAY - timedelta(days=draw.randint(1, 3000))).isoformat()
+    resource[DATE_ELEMENTS[kind][0]] = day
+    for _, reader in entry.fields:
+        declared = reader.declared
+        if reader.source == "days_supply":
+            supply = {"value": draw.randint(1, 180), "system": UCUM, "code": "d", "unit": "days"}
+            if kind == "MedicationRequest":
+                resource["dispenseRequest"] = {"expectedSupplyDuration": supply}
+            else:
+                resource["daysSupply"] = supply
+        elif reader.source == "value" and declared.type in (FactType.INT, FactType.DECIMAL):
+            low = int(declared.low) if declared.low is not None else 0
+            high = int(declared.high) if declared.high is not None else low + 100
+            number = draw.randint(low * 10, high * 10) / 10
+            if declared.type is FactType.INT:
+                number = int(number)
+            resource["valueQuantity"] = {
+                "value": number,
+                "system": UCUM,
+                "code": reader.unit,
+                "unit": reader.unit,
+            }
+        elif reader.source == "value" and declared.type is FactType.BOOL and not reader.uris:
+            resource["valueBoolean"] = draw.random() < 0.5
+        elif reader.source == "value":
+            keys = sorted(reader.mapping) or list(declared.options)
+            coding = {"system": reader.uris[0], "code": draw.choice(keys)}
+            resource["valueCodeableConcept"] = {"coding": [coding]}
+    return resource
+
+
+def _normal(records: list[dict[str, object]]) -> list[str]:
+    def shown(value: object) -> object:
+        return float(value) if isinstance(value, int | float) and value is not True else value
+
+    return sorted(repr(sorted((k, shown(v)) for k, v in r.items())) for r in records)
+
+
+@pytest.fixture(scope="module")
+def fixture_client() -> Iterator[TestClient]:
+    """The screening-history fixture served: a history read from Procedures
+    and from Observations with a coded value (tests/fixtures/kb)."""
+    kb = Path(__file__).parents[1] / "fixtures" / "kb"
+    settings = ServiceSettings(kb_dirs=(str(kb),), policies=("screening-history",))
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client
+
+
+@pytest.mark.parametrize("name", ["colorectal-cancer-screening", "screening-history"])
+def test_sdc_populate_fills_the_records_the_service_reads(
+    client: TestClient, fixture_client: TestClient, name: str
+) -> None:
+    """An independent SDC implementation (@aehrc/sdc-populate) fills the
+    history's repeating group from a generated US Core record, through the
+    Questionnaire's searches, itemPopulationContext and initialExpressions:
+    one repetition per resource the service reads as a record, with the
+    same fields (tests/js/populate.js answers only US Core searches)."""
+    from tests.service.test_dtr import populate
+
+    if name == "screening-history":
+        client = fixture_client
+    decisions: Decisions = client.app.state.decisions  # type: ignore[attr-defined]
+    form = client.get(f"/fhir/Questionnaire/{name}").json()
+    policy = decisions.policies[name]
+    rules = decisions.mappings[name].histories
+    assert rules
+    draw = random.Random(f"history population {name}")
+    cases, expected = [], []
+    for _ in range(6):
+        resources = [
+            resource_for(entry, index, draw)
+            for index, entry in enumerate(
+                draw.choice(rule.entries) for rule in rules for _ in range(draw.randint(0, 4))
+            )
+        ]
+        system, code, _, _ = ORDERED["colorectal-cancer-screening"]
+        launched = [
+            {"resourceType": "Patient", "id": "pat-1"},
+            _claim("colorectal-cancer-screening", {})["entry"][2]["resource"],  # the Coverage
+            {
+                "resourceType": "ServiceRequest",
+                "id": "order-1",
+                "status": "draft",
+                "intent": "order",
+                "subject": {"reference": "Patient/pat-1"},
+                "code": {"coding": [{"system": system, "code": code}]},
+                "authoredOn": DAY.isoformat(),
+            },
+        ]
+        cases.append(
+            {
+                "questionnaire": form,
+                "patient": launched[0],
+                "record": [*launched, *resources],
+                "fhirContext": ["Coverage/cov-1", "ServiceRequest/order-1"],
+            }
+        )
+        searched = frozenset(r["resourceType"] for r in resources) | {
+            t for rule in rules for t in rule.resource_types
+        }
+        reads = {}
+        for rule in rules:
+            value = rule.read(resources, searched).value
+            found = value["records"] if isinstance(value, dict) else (value or [])
+            reads[rule.history] = _normal(found)
+        expected.append(reads)
+    filled_all = populate(cases)
+    populated = 0
+    for filled, reads in zip(filled_all, expected, strict=True):
+        assert filled is not None
+        for rule in rules:
+            history = policy.histories[rule.history]
+            repetitions = [
+                (item, "QR") for item in filled.get("item", []) if item["linkId"] == rule.history
+            ]
+            got = records(history, repetitions)
+            assert _normal(got) == reads[rule.history], (rule.history, filled, reads)
+            populated += len(got)
+    assert populated > 0
