@@ -10,7 +10,11 @@ SDC's expression-based population (dtr_population): the launch contexts and
 US Core searches its expressions need, and an initialExpression of the
 item's type, so a DTR client fills it from the record and the clinician
 answers only the rest. An item is enabled only while its answer can still
-change the verdict given the earlier answers (dtr_enable, DTR spec-17).
+change the verdict given the earlier answers (dtr_enable, DTR spec-17);
+the adaptive form (dtr_adaptive) narrows exactly, on every answer.
+A history is one repeating group of records, a typed item per field, filled
+from the EHR where fhir.yaml maps it (dtr_histories,
+dtr_history_population); its internal yes/no facts are not asked.
 The Questionnaire claims DTR's Standard Questionnaire profile.
 """
 
