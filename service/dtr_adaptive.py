@@ -26,7 +26,10 @@ Invariants:
 - the unanswered items of the answer are exactly dtr_needed's facts for the
   case the answers make (with the version that decides it);
 - answers are never changed or dropped; an answer that is not a fact of the
-  policy, or two answers that disagree, is a 422 naming the item.
+  policy, two answers that disagree, or a value the fact refuses is a 400
+  naming the item (spec-147); a request that is no such Parameters, or
+  whose contained Questionnaire is not derived from one of the service's
+  adaptive Questionnaires, is a 422.
 """
 
 from __future__ import annotations
@@ -174,12 +177,15 @@ def next_question(document: object, decisions: Decisions, base: str) -> dict[str
     response = _response_of(document)
     index, contained = _contained(response)
     name = _policy_of(contained, f"QuestionnaireResponse.contained[{index}]", decisions, base)
+    try:
+        answer = advance(response, index, name, decisions, base)
+    except ServiceError as error:
+        # spec-147: answers the contained Questionnaire's rules refuse are a 400
+        raise ServiceError(400, error.detail, where=error.where) from None
     return {
         "resourceType": "Parameters",
         "meta": {"profile": [OUTPUT_PARAMETERS]},
-        "parameter": [
-            {"name": "return", "resource": advance(response, index, name, decisions, base)}
-        ],
+        "parameter": [{"name": "return", "resource": answer}],
     }
 
 

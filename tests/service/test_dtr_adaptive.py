@@ -455,7 +455,7 @@ def _post(client: TestClient, body: object) -> tuple[int, str]:
     return answer.status_code, outcome["issue"][0]["diagnostics"]
 
 
-def test_a_bad_next_question_request_is_a_422_naming_it(client: TestClient) -> None:
+def test_a_bad_next_question_request_is_a_4xx_naming_it(client: TestClient) -> None:
     good = start(client, "massage-therapy")
     foreign = dict(good)
     foreign["contained"] = [good["contained"][0] | {"derivedFrom": ["http://other.example/Q"]}]
@@ -489,7 +489,17 @@ def test_a_bad_next_question_request_is_a_422_naming_it(client: TestClient) -> N
     ]
     for body, words in cases:
         status, diagnostics = _post(client, body)
-        assert status == 422 and words in diagnostics, (status, diagnostics)
+        # spec-147: answers the Questionnaire refuses are a 400, the rest a 422
+        assert status == (400 if "shoe_size" in words else 422), (status, diagnostics)
+        assert words in diagnostics, diagnostics
+    option = {"valueCoding": {"code": "sometimes"}}
+    refused = good | {"item": [{"linkId": "review_type", "answer": [option]}]}
+    body = {
+        "resourceType": "Parameters",
+        "parameter": [{"name": "questionnaire-response", "resource": refused}],
+    }
+    status, diagnostics = _post(client, body)
+    assert status == 400 and "sometimes" in diagnostics, diagnostics
 
 
 def test_a_package_for_the_adaptive_canonical_starts_the_adaptive_form(
