@@ -13,16 +13,20 @@ class meeting M. Those classes keep cap 1, as the order fact needs
 (kb/core/history.lp: the records of K are those meeting M and the others,
 each of another class).
 
-Why not levels. With a second level per class the order of the records is
-not a fact of the scenario: a history stating a record meeting M and T on
-one day and one meeting M but not T on an earlier day, with no further
-record meeting M (both classes at level 1 exactly), has its latest record
-meeting T; with an unstated record added (a class at level 2) either may be
-the latest. The scenarios of that case therefore hold "levels 1, 1 and the
-latest fails T", which no completion has, while another case (the dates
-swapped) has it: no pin of the order fact per case makes the scenarios
-exactly the completions' (the rules read the levels, not which of them the
-case states). The loader refuses that shape, and admits this one.
+Why one fact, not a second level per class. With a second level per class
+meeting M, a case's scenarios hold combinations no completion has: a history
+stating a record meeting M and T, and an earlier one meeting M but not T,
+with both classes at level 1 exactly (no further record), has its latest
+record meeting T, yet the order fact is free there (it must be free where a
+class is at level 2, and a case pins facts, not combinations of them). Rules
+that read those levels one class at a time tell that scenario apart: with
+conditions MT (M and T) and MF (M, not T), "not count_at_least(H, MT, 2),
+not count_at_least(H, MF, 2), not latest_meets(H, M, T)" holds in it and in
+no completion. That shape stays refused. A count over every record meeting
+M reads the levels only through their sum, which two reached classes
+already take to two; the twice fact keeps exactly that sum's answer, so each
+fact of the scenario is one the rules may read with the order, and the
+count is asked once, in the policy's words, rather than once per class.
 
 Exactness. The loader admits a twice fact for M only when (1) every count of
 two or more that some class meeting M meets is a count of exactly two (also
