@@ -35,12 +35,15 @@ from policykb.bridge.loading.case import validate_case
 from policykb.bridge.model.errors import PolicyError
 from policykb.bridge.model.result import Status
 from policykb.bridge.solving.evaluator import Evaluator
+from tests.sampling import examples
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "kb"
 POLICY = "lab-trend"
 FIRST_DAY = date(2015, 1, 1)
 SETTINGS = settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(60),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 Record = tuple[str, date, int]  # (test, date, value)
 
@@ -231,7 +234,9 @@ def test_each_criterion_equals_brute_force(evaluator: Evaluator, facts: dict[str
 
 @pytest.mark.prolog
 @settings(
-    max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(10),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(facts=cases())
 def test_the_second_engine_agrees(facts: dict[str, Any]) -> None:
@@ -240,7 +245,9 @@ def test_the_second_engine_agrees(facts: dict[str, Any]) -> None:
 
 
 @settings(
-    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(12),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(facts=cases())
 def test_explanations_decide_and_changes_reach_their_target(facts: dict[str, Any]) -> None:
