@@ -4,7 +4,9 @@ call whose prefetch was fetched from the EHR, and a refused call."""
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import sqlite3
 import zlib
 from collections.abc import Iterator
@@ -91,3 +93,25 @@ def test_a_body_changed_in_the_file_is_detected(client: TestClient, log_path: Pa
         db.execute("UPDATE hook_call SET response = ? WHERE id = ?", (zlib.compress(b"{}"), ident))
     with pytest.raises(LogCorrupt):
         log.get(ident)
+
+
+def test_a_call_whose_audit_entry_cannot_be_synced_is_not_logged_as_answered(
+    kb: KnowledgeBase, tmp_path: Path, log_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hook log is written once the answer's audit entries are on disk:
+    an fsync that fails answers 503, and no row says the call was answered."""
+    settings = ServiceSettings(audit=str(tmp_path / "audit.jsonl"), hook_log=str(log_path))
+    request = COMPLETE.hook()
+
+    def failing(fd: int) -> None:
+        raise OSError(errno.EIO, "Input/output error")
+
+    with TestClient(create_app(settings, knowledge=kb), raise_server_exceptions=False) as client:
+        monkeypatch.setattr(os, "fsync", failing)
+        refused = client.post("/cds-services/policykb-order-sign", json=request)
+        monkeypatch.undo()
+        answered = client.post("/cds-services/policykb-order-sign", json=request)
+    assert refused.status_code == 503 and answered.status_code == 200
+    log = HookLog(log_path)
+    kept = [log.get(ident) for ident in log.ids(request["hookInstance"])]
+    assert [(k.status, k.response) for k in kept if k is not None] == [(200, answered.content)]
