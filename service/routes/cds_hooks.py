@@ -4,16 +4,16 @@ A hook call is read, checked and decided on one decision thread when its
 prefetch leaves nothing to query. Otherwise it is read and checked there,
 what it did not prefetch is read from the client's fhirServer on the event
 loop (I/O only, time-bounded: ehr.py), and the decision runs on a decision
-thread again. Then, in one step off the decision threads, the call waits
-until its audit entries are on disk and is kept in the hook log; only then
-is the answer sent.
+thread again. Then the call waits, holding no thread, until its audit
+entries are on disk and then until its row is in the hook log (each written
+by its log's own thread, in group commits); only then is the answer sent.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
-import anyio.to_thread
 import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -69,33 +69,17 @@ async def hook(service: str, request: Request, shared: Shared) -> Response:
         answer, pending, fetched = await _hook(service, body, request, shared)
     except ServiceError as error:
         refusal = orjson.dumps({"status": error.status, "detail": error.detail})
-        await shared.run(_log, shared, service, body, error.status, refusal, requester, None)
+        await _log(shared, service, body, error.status, refusal, requester, None)
         raise
-    await anyio.to_thread.run_sync(
-        _settle_and_log, shared, pending, service, body, answer, requester, fetched
-    )
+    # The answer's audit entries on disk first, then its row in the hook log:
+    # a call whose entries cannot be synced answers 503 and is not logged as
+    # answered. Both are waited for without a thread (group commits).
+    await shared.settle(pending)
+    await _log(shared, service, body, 200, answer, requester, fetched)
     return Response(answer, media_type="application/json")
 
 
-def _settle_and_log(
-    shared: Shared,
-    pending: list[int],
-    service: str,
-    body: bytes,
-    answer: bytes,
-    requester: dict[str, str] | None,
-    fetched: list[dict[str, Any]] | None,
-) -> None:
-    """Wait until the answer's audit entries are on disk, then keep the call
-    and its answer in the hook log: in this order, so that a call whose
-    entries could not be written (503) is not logged as answered. Like
-    `Service.settle`, this takes no decision thread: concurrent calls share
-    one fsync while the decision threads decide."""
-    shared.decisions.settle(pending)
-    _log(shared, service, body, 200, answer, requester, fetched)
-
-
-def _log(
+async def _log(
     shared: Shared,
     service: str,
     body: bytes,
@@ -104,8 +88,10 @@ def _log(
     requester: dict[str, str] | None,
     fetched: list[dict[str, Any]] | None,
 ) -> None:
+    """Keep the call in the hook log: once its row is committed (503 if it cannot be)."""
+    row = shared.hook_log.submit(service, body, status, answer, requester, fetched)
     try:
-        shared.hook_log.record(service, body, status, answer, requester, fetched)
+        await asyncio.wrap_future(row)
     except LogUnavailable as error:
         raise ServiceError(503, str(error)) from None
 
