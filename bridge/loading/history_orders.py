@@ -18,7 +18,7 @@ from clingo import Function
 
 from policykb.bridge.model.errors import PolicyError
 from policykb.bridge.model.history import History
-from policykb.bridge.model.history_order import OrderUse, order_span, tied
+from policykb.bridge.model.history_order import OrderUse, condition_span, tied
 from policykb.bridge.model.policy import FactType
 
 MEETS = {"latest_meets": "latest", "earliest_meets": "earliest"}
@@ -150,5 +150,5 @@ def tied_symbols(history: History, anchors: Mapping[str, int]) -> list[clingo.Sy
             ],
         )
         for use in history.ordered
-        if tied(order_span(history, use, anchors))
+        if tied(condition_span(history, use.condition, use.field, anchors))
     ]
