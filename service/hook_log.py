@@ -47,6 +47,8 @@ from typing import Any
 
 import orjson
 
+from policykb.service.shared_sqlite import open_store
+
 SCHEMA = """CREATE TABLE IF NOT EXISTS hook_call (
     id INTEGER PRIMARY KEY,
     at REAL NOT NULL,
@@ -117,16 +119,7 @@ class HookLog:
         self._writer: threading.Thread | None = None
         self._closed = False
         try:
-            self._db = sqlite3.connect(
-                path if path is not None else ":memory:",
-                timeout=5.0,
-                isolation_level=None,
-                check_same_thread=False,
-            )
-            if path is not None:
-                self._db.execute("PRAGMA journal_mode=WAL")
-                self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute(SCHEMA)
+            self._db = open_store(path, [SCHEMA], relaxed_sync=True)
         except sqlite3.Error as error:
             raise LogUnavailable(f"hook log {path}: {error}") from None
 

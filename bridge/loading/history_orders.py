@@ -19,7 +19,7 @@ from clingo import Function
 from policykb.bridge.model.errors import PolicyError
 from policykb.bridge.model.history import History
 from policykb.bridge.model.history_class import RecordClass
-from policykb.bridge.model.history_order import OrderUse, order_span, tied
+from policykb.bridge.model.history_order import OrderUse, condition_span, tied
 from policykb.bridge.model.history_twice import TwiceUse
 from policykb.bridge.model.policy import FactType
 
@@ -219,5 +219,5 @@ def tied_symbols(history: History, anchors: Mapping[str, int]) -> list[clingo.Sy
             ],
         )
         for use in history.ordered
-        if tied(order_span(history, use, anchors))
+        if tied(condition_span(history, use.condition, use.field, anchors))
     ]

@@ -35,13 +35,9 @@ from hypothesis import strategies as st
 
 from policykb.bridge import KnowledgeBase, Policy
 from tests.oracle import ncd_210_3 as text
+from tests.oracle.minimal_sets import minimal_elements
 from tests.oracle.ncd_210_3 import Record, Scenario, covered
-from tests.oracle.ncd_210_3_completions import (
-    Partial,
-    Semantics,
-    history_pool,
-    minimal_elements,
-)
+from tests.oracle.ncd_210_3_completions import Partial, Semantics, history_pool
 from tests.oracle.ncd_210_3_vocabulary import VOCABULARY, document, record_of, vocabulary
 from tests.sampling import examples, knob
 

@@ -52,6 +52,7 @@ import pytest
 from policykb.bridge import KnowledgeBase
 from tests.oracle import ohio_glp1 as text
 from tests.oracle import ohio_glp1_semantics as semantics
+from tests.oracle.minimal_sets import minimal_sufficient_sets
 from tests.sampling import knob, stride
 
 D = Decimal
@@ -711,7 +712,7 @@ def compare(
             part = {f: v for f, v in stated.items() if f in kept}
             return anchored.verdict_of(part).value == verdict
 
-        found = semantics.minimal_sufficient_sets(frozenset(parts), sufficient)
+        found = minimal_sufficient_sets(frozenset(parts), sufficient)
         if found != wanted:
             differences.append(
                 f"explanations: encoding {sorted(map(sorted, found))}, "

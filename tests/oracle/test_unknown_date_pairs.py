@@ -17,9 +17,8 @@ days of the two dates and, for each pair, every region of the visit date.
 
 from __future__ import annotations
 
-import calendar
 from datetime import date, timedelta
-from itertools import combinations, product
+from itertools import product
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +28,8 @@ from hypothesis import strategies as st
 
 from policykb.bridge import KnowledgeBase, Verdict
 from policykb.bridge.model.errors import CaseError
+from tests.oracle import unknown_date_harness as harness
+from tests.oracle.unknown_date_harness import every_day, in_answer, months_back, verdict_over
 from tests.sampling import examples
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "dates" / "device-visit"
@@ -48,19 +49,7 @@ BOOLS = ("urgent", "planned")
 FACTS = (DOS, START, VISIT, *BOOLS)
 SWITCH = date(2024, 4, 1)
 
-
-def every_day(first: date, last: date) -> list[date]:
-    return [first + timedelta(days=k) for k in range((last - first).days + 1)]
-
-
 DAYS = {fact: every_day(*BOUNDS[fact]) for fact in (DOS, START, VISIT)}
-
-
-def months_back(day: date, months: int) -> date:
-    """The same day `months` calendar months earlier, or that month's last day."""
-    index = day.year * 12 + day.month - 1 - months
-    year, month = divmod(index, 12)
-    return date(year, month + 1, min(day.day, calendar.monthrange(year, month + 1)[1]))
 
 
 def covered(f: dict[str, Any]) -> bool:
@@ -112,10 +101,7 @@ def outcomes(known: dict[str, Any]) -> set[bool]:
 
 
 def verdict(known: dict[str, Any]) -> Verdict:
-    seen = outcomes(known)
-    if len(seen) == 2:
-        return Verdict.NEEDS_INFORMATION
-    return Verdict.COVERED if seen == {True} else Verdict.NOT_COVERED
+    return verdict_over(outcomes(known))
 
 
 def date_turns(known: dict[str, Any], fact: str) -> bool:
@@ -151,29 +137,6 @@ def missing(known: dict[str, Any]) -> set[str]:
         ):
             found.add(fact)
     return found
-
-
-def minimal_explanations(known: dict[str, Any], target: Verdict) -> set[frozenset[str]]:
-    if target is Verdict.NEEDS_INFORMATION:
-        return {frozenset()}
-    names = list(known)
-    sufficient = [
-        frozenset(chosen)
-        for size in range(len(names) + 1)
-        for chosen in combinations(names, size)
-        if verdict({f: known[f] for f in chosen}) is target
-    ]
-    return {s for s in sufficient if not any(other < s for other in sufficient)}
-
-
-def in_answer(day: date, answer: dict[str, Any]) -> bool:
-    bounds = answer["range"]
-    text = day.isoformat()
-    return (
-        bounds.get("min", "0000-00-00") <= text <= bounds.get("max", "9999-99-99")
-        and ("above" not in bounds or text > bounds["above"])
-        and ("below" not in bounds or text < bounds["below"])
-    )
 
 
 def days_of(change: dict[str, Any], fact: str) -> list[date]:
@@ -217,8 +180,7 @@ def kb() -> KnowledgeBase:
 
 
 def as_case(facts: dict[str, Any]) -> dict[str, Any]:
-    shown = {f: v.isoformat() if isinstance(v, date) else v for f, v in facts.items()}
-    return {"policy": "device-visit", "facts": shown}
+    return harness.as_case("device-visit", facts)
 
 
 @SETTINGS
@@ -226,15 +188,7 @@ def as_case(facts: dict[str, Any]) -> dict[str, Any]:
 def test_verdict_missing_facts_and_explanations_equal_brute_force(
     kb: KnowledgeBase, facts: dict[str, Any]
 ) -> None:
-    case = kb.case(as_case(facts))
-    evaluation = kb.evaluate(case)
-    expected = verdict(facts)
-    assert evaluation.verdict is expected
-    assert {m.fact for m in evaluation.missing} == missing(facts)
-    answer = kb.why(case, max_changes=50)
-    found = {frozenset(item.fact for item in e) for e in answer.explanations}
-    assert found == minimal_explanations(facts, expected)
-    assert frozenset(item.fact for item in evaluation.explanation) in found
+    harness.assert_verdict_missing_and_explanations(kb, "device-visit", facts, verdict, missing)
 
 
 @SETTINGS

@@ -20,9 +20,8 @@ day any stated event can still move.
 
 from __future__ import annotations
 
-import calendar
 from datetime import date, timedelta
-from itertools import combinations, product
+from itertools import product
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +32,8 @@ from hypothesis import strategies as st
 from policykb.bridge import KnowledgeBase, Verdict
 from policykb.bridge.model.errors import CaseError, LimitError
 from tests.oracle import ncd_20_4 as icd
+from tests.oracle import unknown_date_harness as harness
+from tests.oracle.unknown_date_harness import every_day, in_answer, months_back, verdict_over
 from tests.sampling import examples
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "dates" / "device-wait"
@@ -56,13 +57,6 @@ FACTS = (DOS, *DATES, *BOOLS)
 SWITCH = date(2024, 4, 1)
 
 
-def months_back(day: date, months: int) -> date:
-    """The same day `months` calendar months earlier, or that month's last day."""
-    index = day.year * 12 + day.month - 1 - months
-    year, month = divmod(index, 12)
-    return date(year, month + 1, min(day.day, calendar.monthrange(year, month + 1)[1]))
-
-
 def covered(f: dict[str, Any]) -> bool:
     """Rule 1 (no MI in the 40 days before, unless with a pacemaker) and one of
     rule 2 (urgent, before 2024-04-01) or rule 3 (planned, from 2024-04-01, at
@@ -72,10 +66,6 @@ def covered(f: dict[str, Any]) -> bool:
     early = f["urgent"] and dos < SWITCH
     late = f["planned"] and dos >= SWITCH and f["therapy_start"] <= months_back(dos, 3)
     return bool(wait and (early or late))
-
-
-def every_day(first: date, last: date) -> list[date]:
-    return [first + timedelta(days=k) for k in range((last - first).days + 1)]
 
 
 ALL_DAYS = every_day(*BOUNDS[DOS])
@@ -106,10 +96,7 @@ def outcomes(known: dict[str, Any], stop: bool = True) -> set[bool]:
 
 
 def verdict(known: dict[str, Any]) -> Verdict:
-    seen = outcomes(known)
-    if len(seen) == 2:
-        return Verdict.NEEDS_INFORMATION
-    return Verdict.COVERED if seen == {True} else Verdict.NOT_COVERED
+    return verdict_over(outcomes(known))
 
 
 def missing(known: dict[str, Any]) -> set[str]:
@@ -144,29 +131,6 @@ def missing(known: dict[str, Any]) -> set[str]:
                 found.add(fact)
                 break
     return found
-
-
-def minimal_explanations(known: dict[str, Any], target: Verdict) -> set[frozenset[str]]:
-    if target is Verdict.NEEDS_INFORMATION:
-        return {frozenset()}
-    names = list(known)
-    sufficient = [
-        frozenset(chosen)
-        for size in range(len(names) + 1)
-        for chosen in combinations(names, size)
-        if verdict({f: known[f] for f in chosen}) is target
-    ]
-    return {s for s in sufficient if not any(other < s for other in sufficient)}
-
-
-def in_answer(day: date, answer: dict[str, Any]) -> bool:
-    bounds = answer["range"]
-    text = day.isoformat()
-    return (
-        bounds.get("min", "0000-00-00") <= text <= bounds.get("max", "9999-99-99")
-        and ("above" not in bounds or text > bounds["above"])
-        and ("below" not in bounds or text < bounds["below"])
-    )
 
 
 def days_of(change: dict[str, Any], fact: str) -> list[date]:
@@ -225,8 +189,7 @@ def kb() -> KnowledgeBase:
 
 
 def as_case(facts: dict[str, Any]) -> dict[str, Any]:
-    shown = {f: v.isoformat() if isinstance(v, date) else v for f, v in facts.items()}
-    return {"policy": "device-wait", "facts": shown}
+    return harness.as_case("device-wait", facts)
 
 
 @SETTINGS
@@ -234,15 +197,7 @@ def as_case(facts: dict[str, Any]) -> dict[str, Any]:
 def test_verdict_missing_facts_and_explanations_equal_brute_force(
     kb: KnowledgeBase, facts: dict[str, Any]
 ) -> None:
-    case = kb.case(as_case(facts))
-    evaluation = kb.evaluate(case)
-    expected = verdict(facts)
-    assert evaluation.verdict is expected
-    assert {m.fact for m in evaluation.missing} == missing(facts)
-    answer = kb.why(case, max_changes=50)
-    found = {frozenset(item.fact for item in e) for e in answer.explanations}
-    assert found == minimal_explanations(facts, expected)
-    assert frozenset(item.fact for item in evaluation.explanation) in found
+    harness.assert_verdict_missing_and_explanations(kb, "device-wait", facts, verdict, missing)
 
 
 @SETTINGS
