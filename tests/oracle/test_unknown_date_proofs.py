@@ -96,7 +96,7 @@ def test_cross_check_names_the_days_where_the_engines_disagree(
         return _Lying(engine) if evaluator.anchors.get(DOS) == lie_on else engine
 
     monkeypatch.setattr(kb, "prover_for", prover_for)
-    with pytest.raises(EngineError, match=f"with {DOS} 2024-04-01: clingo says"):
+    with pytest.raises(EngineError, match=f"with {DOS} in 2024-04-01: clingo says"):
         kb.cross_check(case)
 
 
