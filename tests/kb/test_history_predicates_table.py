@@ -36,9 +36,9 @@ HISTORY_LP = Path(__file__).resolve().parents[2] / "kb" / "core" / "history.lp"
 # end (latest), e for what lies before its start (earliest).
 CONDITIONS = ("m", "t", "w", "s", "e")
 CLASSES = (1, 2, 3)
-LEVELS = (1, 2)
+LEVELS = (1, 2, 3)  # three, so that a gap can sit below a held level other than the first
 KINDS = ("a", "b", "c")
-COUNTS = range(7)  # thresholds declared: three classes of two levels hold at most 6 records
+COUNTS = range(10)  # thresholds declared: three classes of three levels hold at most 9 records
 DIRECTIONS = ("latest", "earliest")
 BEYOND = {"latest": "s", "earliest": "e"}
 SCENARIOS = 500
@@ -85,7 +85,7 @@ def scenarios() -> list[Scenario]:
     for _ in range(SCENARIOS):
         found.append(
             Scenario(
-                levels={c: some(LEVELS, 0.7) for c in CLASSES},  # full classes: counts up to 6
+                levels={c: some(LEVELS, 0.75) for c in CLASSES},  # full classes: counts up to 9
                 meets={c: some(CONDITIONS) for c in CLASSES},
                 kind={c: chance.choice(KINDS) for c in CLASSES},
                 derived=some(("order_latest", "order_earliest", "sum", "pair", "run")),
