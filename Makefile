@@ -12,7 +12,7 @@ STAMP  := $(VENV)/.installed
 # FHIR.js, the tests' independent FHIR validator (tests/js), from npm.
 NODE_STAMP := tests/js/node_modules/.installed
 
-.PHONY: demo test test-fast lint typecheck unit bench mutation reference docs-exit-codes docs-policies screenshots system-deps test-system-deps clean
+.PHONY: demo test test-fast test-wide lint typecheck unit bench mutation reference docs-exit-codes docs-policies screenshots system-deps test-system-deps clean
 
 demo: $(STAMP)
 	$(BIN)/policykb evaluate examples/denied-no-order.json
@@ -36,6 +36,11 @@ typecheck: $(STAMP)
 # Two test processes (pytest-xdist): each loads the policies once.
 unit: $(STAMP) $(NODE_STAMP)
 	$(BIN)/pytest -n 2
+
+# The property tests at the full widths they state (make test draws a share:
+# POLICYKB_TEST_SCALE, tests/sampling.py). Long: not part of make test.
+test-wide: $(STAMP) $(NODE_STAMP)
+	POLICYKB_TEST_SCALE=1 $(BIN)/pytest -n 2
 
 # The inner loop (under a minute): unit and knowledge-base tests and the YAML
 # suites, without what needs SWI-Prolog, Node or a browser (tests/conftest.py

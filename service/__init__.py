@@ -24,6 +24,6 @@
     serve         running it under uvicorn
 
 It imports policykb.explain and policykb.bridge, never the CLI; FastAPI,
-fhirpathpy, PyJWT and ucumvert are imported only here, so other commands never pay for
-them.
+fhirpathpy and PyJWT are imported only here, so other commands never pay for
+them (ucumvert also reads a policy's units when it loads: bridge/loading/ucum.py).
 """

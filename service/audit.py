@@ -20,7 +20,11 @@ Invariants:
   returned: entries of concurrent requests, threads and workers never
   interleave, the chain runs through the workers' entries in file order, and
   a returned decision is recorded. Concurrent decisions share their fsync
-  (group commit).
+  (group commit): one thread per log (started on the first wait) syncs
+  while entries wait for it, and `durable` hands a caller a Future to wait
+  on, so a waiting request holds no thread. A failed fsync fails every
+  entry it was to cover (AuditUnavailable): after a failed fsync the kernel
+  may have dropped those pages, so none of them is called durable.
 - Every line is one JSON value holding no raw control or line-separator
   character (C0, DEL, C1, U+2028, U+2029): they are written as \\uXXXX.
 - Before each write the open file is checked to be the file at the path: a
@@ -39,6 +43,7 @@ import os
 import re
 import threading
 from collections.abc import Iterator, Mapping
+from concurrent.futures import Future
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -130,8 +135,11 @@ class AuditLog:
         self.path = path
         self.sync = sync
         self._lock = threading.Lock()  # appending
-        self._syncing = threading.Lock()  # one fsync at a time
         self._appended = self._synced = 0
+        self._syncs = threading.Condition()  # guards _synced, _waiting, _syncer, _closed
+        self._waiting: list[tuple[int, Future[None]]] = []
+        self._syncer: threading.Thread | None = None
+        self._closed = False
         self._tail: tuple[int, str] | None = None  # (size after my last write, its hash)
         try:
             self._fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
@@ -251,25 +259,69 @@ class AuditLog:
             raise AuditUnavailable(f"audit log {self.path}: {failure}")
 
     def wait(self, entry: int) -> None:
-        """Return once entry `entry` is on disk (at once without sync)."""
-        if self.sync:
-            self._sync(entry)
+        """Return once entry `entry` is on disk (at once without sync);
+        AuditUnavailable if the fsync that was to cover it failed."""
+        self.durable(entry).result()
 
-    def _sync(self, entry: int) -> None:
-        """fsync until entry `entry` is on disk. Group commit: one fsync covers
-        every entry appended before it began, so concurrent decisions share it."""
-        with self._syncing:
+    def durable(self, entry: int) -> Future[None]:
+        """A Future done once entry `entry` is on disk (at once without sync),
+        or failed with AuditUnavailable. Group commit: one fsync covers every
+        entry appended before it began, so concurrent decisions share it."""
+        future: Future[None] = Future()
+        if not self.sync:
+            future.set_result(None)
+            return future
+        with self._syncs:
             if self._synced >= entry:
-                return
+                future.set_result(None)
+                return future
+            if self._closed:
+                future.set_exception(AuditUnavailable(f"audit log {self.path} is closed"))
+                return future
+            self._waiting.append((entry, future))
+            if self._syncer is None:
+                self._syncer = threading.Thread(
+                    target=self._sync_forever, name="policykb-audit-sync", daemon=True
+                )
+                self._syncer.start()
+            self._syncs.notify()
+        return future
+
+    def _sync_forever(self) -> None:
+        """fsync while entries wait; each fsync covers what was appended when
+        it began, and settles the waits it covers."""
+        while True:
+            with self._syncs:
+                while not self._waiting and not self._closed:
+                    self._syncs.wait()
+                if not self._waiting:
+                    return
             with self._lock:
                 covered = self._appended
+            failure: AuditUnavailable | None = None
             try:
                 os.fsync(self._fd)
             except OSError as error:
-                raise AuditUnavailable(f"audit log {self.path}: {_reason(error)}") from None
-            self._synced = covered
+                failure = AuditUnavailable(f"audit log {self.path}: {_reason(error)}")
+            with self._syncs:
+                if failure is None:
+                    self._synced = max(self._synced, covered)
+                settled = [(e, f) for e, f in self._waiting if e <= covered]
+                self._waiting = [(e, f) for e, f in self._waiting if e > covered]
+            for _, future in settled:
+                if failure is None:
+                    future.set_result(None)
+                else:
+                    future.set_exception(failure)
 
     def close(self) -> None:
+        """Settle the entries waiting for their fsync, then close the file."""
+        with self._syncs:
+            self._closed = True
+            self._syncs.notify()
+            syncer = self._syncer
+        if syncer is not None:
+            syncer.join()
         os.close(self._fd)
 
 

@@ -76,12 +76,20 @@ def capability_statement(base: str, smart: bool = False) -> dict[str, Any]:
                 "resource": [
                     {
                         "type": "Questionnaire",
-                        "supportedProfile": [f"{DTR}/StructureDefinition/dtr-std-questionnaire"],
+                        "supportedProfile": [
+                            f"{DTR}/StructureDefinition/dtr-std-questionnaire",
+                            f"{DTR}/StructureDefinition/dtr-questionnaire-adapt-search",
+                            f"{DTR}/StructureDefinition/dtr-questionnaire-adapt",
+                        ],
                         "interaction": [{"code": "read"}],
                         "operation": [
                             _operation(
                                 "questionnaire-package",
                                 f"{DTR}/OperationDefinition/questionnaire-package",
+                            ),
+                            _operation(
+                                "next-question",
+                                f"{DTR}/OperationDefinition/DTR-Questionnaire-next-question",
                             ),
                             _operation(
                                 "log-questionnaire-errors",

@@ -11,6 +11,7 @@ import dataclasses
 import hashlib
 import threading
 from collections.abc import Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import date
 from itertools import groupby
@@ -237,5 +238,13 @@ class Decisions:
 
     def settle(self, pending: list[int]) -> None:
         """Wait until the audit entries in `pending` are on disk."""
+        self.durable(pending).result()
+
+    def durable(self, pending: list[int]) -> Future[None]:
+        """A Future done once the audit entries in `pending` are on disk
+        (failed with AuditUnavailable if they cannot be)."""
         if pending and self.audit is not None:
-            self.audit.wait(max(pending))
+            return self.audit.durable(max(pending))
+        done: Future[None] = Future()
+        done.set_result(None)
+        return done

@@ -13,6 +13,7 @@ read by the project's strict reader.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
@@ -67,9 +68,9 @@ class Service:
 
     async def settle(self, pending: list[int]) -> None:
         """Wait until the audit entries `pending` are on disk. Waiting takes no
-        decision thread: the waits of concurrent requests share one fsync (see
-        AuditLog), on anyio's default threads."""
-        await anyio.to_thread.run_sync(self.decisions.settle, pending)
+        thread: the waits of concurrent requests share one fsync, made by the
+        audit log's own thread (see AuditLog.durable)."""
+        await asyncio.wrap_future(self.decisions.durable(pending))
 
     def base_url(self, scope: Scope) -> str:
         return base_url(self.settings, scope)

@@ -10,7 +10,11 @@ SDC's expression-based population (dtr_population): the launch contexts and
 US Core searches its expressions need, and an initialExpression of the
 item's type, so a DTR client fills it from the record and the clinician
 answers only the rest. An item is enabled only while its answer can still
-change the verdict given the earlier answers (dtr_enable, DTR spec-17).
+change the verdict given the earlier answers (dtr_enable, DTR spec-17);
+the adaptive form (dtr_adaptive) narrows exactly, on every answer.
+A history is one repeating group of records, a typed item per field, filled
+from the EHR where fhir.yaml maps it (dtr_histories,
+dtr_history_population); its internal yes/no facts are not asked.
 The Questionnaire claims DTR's Standard Questionnaire profile.
 """
 
@@ -24,7 +28,9 @@ from typing import Any
 
 from policykb.bridge.model.policy import Fact, FactType, Policy
 from policykb.service.dtr_enable import Conditions, enable_when
-from policykb.service.dtr_population import population
+from policykb.service.dtr_histories import group_item, level_facts, records, stated
+from policykb.service.dtr_history_population import populate_group, questionnaire_variables
+from policykb.service.dtr_population import is_launch_context, launch_context, population
 from policykb.service.dtr_valuesets import uses_valueset, valueset_url
 from policykb.service.errors import ServiceError
 from policykb.service.fhir_facts import FactMapping
@@ -119,12 +125,33 @@ def questionnaire(
     item enabled only while `narrowing` (dtr_enable) says its answer can
     still matter."""
     facts = sorted(policy.facts.values(), key=lambda fact: fact.rank)
-    kept = {fact.name: fact for fact in facts if fact.name not in leave_out}
+    levels = level_facts(policy)
+    kept = {
+        fact.name: fact for fact in facts if fact.name not in leave_out and fact.name not in levels
+    }
     filled = population(kept, mapping)
-    items = [
-        _item(fact, filled.items.get(fact.name, []), valueset_url(base, policy.name, fact.name))
-        for fact in kept.values()
-    ]
+    read_histories = {rule.history: rule for rule in mapping.histories}
+    history_variables: list[dict[str, Any]] = []
+    items: list[dict[str, Any]] = []
+    for fact in facts:
+        if fact.name in kept:
+            items.append(
+                _item(
+                    fact,
+                    filled.items.get(fact.name, []),
+                    valueset_url(base, policy.name, fact.name),
+                )
+            )
+        elif fact.name in levels and levels[fact.name] not in leave_out:
+            history = policy.histories[levels[fact.name]]
+            if all(item["linkId"] != history.name for item in items):
+                # where its first yes/no fact was: the history asked once, as records
+                group = group_item(history, lambda field: _item(field, [], ""))
+                rule = read_histories.get(history.name)
+                if rule is not None:
+                    populate_group(group, rule)
+                    history_variables += questionnaire_variables(rule)
+                items.append(group)
     for item in items:
         enable_when(item, (narrowing or {}).get(item["linkId"], []), set(kept))
     document: dict[str, Any] = {
@@ -143,8 +170,13 @@ def questionnaire(
     period = effective_period(policy)
     if period:
         document["effectivePeriod"] = period  # DTR spec-53: when the rules are valid
-    if filled.questionnaire:
-        document["extension"] = filled.questionnaire
+    extensions = list(filled.questionnaire)
+    if history_variables:
+        if not any(is_launch_context(e, "patient") for e in extensions):
+            extensions.insert(0, launch_context("patient"))  # the searches name the patient
+        extensions += history_variables
+    if extensions:
+        document["extension"] = extensions
     return document
 
 
@@ -164,13 +196,22 @@ def effective_period(policy: Policy) -> dict[str, str]:
 # -- answers -------------------------------------------------------------------
 
 
-def _answered_items(items: object, where: str) -> Iterator[tuple[str, list[Any], str]]:
+def _answered_items(
+    items: object,
+    where: str,
+    groups: Mapping[str, list[tuple[Mapping[str, Any], str]]] | None = None,
+) -> Iterator[tuple[str, list[Any], str]]:
+    """Each answered item as (linkId, answers, where); an item whose linkId
+    is a key of `groups` (a history's record) is put there instead."""
     if not isinstance(items, list):
         return
     for index, item in enumerate(items):
         here = f"{where}.item[{index}]"
         if not isinstance(item, Mapping):
             raise ServiceError(422, "a QuestionnaireResponse item must be an object", where=here)
+        if groups is not None and item.get("linkId") in groups:
+            groups[str(item["linkId"])].append((item, here))
+            continue
         answers = item.get("answer")
         if answers:
             if not isinstance(answers, list):
@@ -178,8 +219,10 @@ def _answered_items(items: object, where: str) -> Iterator[tuple[str, list[Any],
             yield str(item.get("linkId", "")), answers, here
             for answer_index, answer in enumerate(answers):
                 if isinstance(answer, Mapping):
-                    yield from _answered_items(answer.get("item"), f"{here}.answer[{answer_index}]")
-        yield from _answered_items(item.get("item"), here)
+                    yield from _answered_items(
+                        answer.get("item"), f"{here}.answer[{answer_index}]", groups
+                    )
+        yield from _answered_items(item.get("item"), here, groups)
 
 
 def _answer_value(answer: Mapping[str, Any], fact: Fact, where: str) -> object:
@@ -258,13 +301,21 @@ def contradiction(fact: str, first: object, second: object) -> str:
     )
 
 
-def answers(response: Mapping[str, Any], policy: Policy, where: str) -> dict[str, object]:
+def answers(
+    response: Mapping[str, Any],
+    policy: Policy,
+    where: str,
+    complete: frozenset[str] = frozenset(),
+) -> dict[str, object]:
     """The facts a QuestionnaireResponse answers, as a case writes them.
     An item that answers no fact of the policy is an error naming it, and so
     is a fact answered with two different values (a single-valued fact with
-    two answers, or two items of one fact that disagree)."""
+    two answers, or two items of one fact that disagree). A history's
+    repeating group gives its records (dtr_histories), complete when the
+    history is in `complete` (its fhir.yaml reads it so), else partial."""
     facts: dict[str, object] = {}
-    for link, given, here in _answered_items(response.get("item"), where):
+    groups: dict[str, list[tuple[Mapping[str, Any], str]]] = {name: [] for name in policy.histories}
+    for link, given, here in _answered_items(response.get("item"), where, groups):
         fact = policy.facts.get(link)
         if fact is None:
             raise ServiceError(
@@ -283,4 +334,13 @@ def answers(response: Mapping[str, Any], policy: Policy, where: str) -> dict[str
         if link in facts and facts[link] != value:
             raise ServiceError(422, contradiction(link, facts[link], value), where=here)
         facts[link] = value
+    for name, repetitions in groups.items():
+        history = stated(records(policy.histories[name], repetitions), name in complete)
+        if history is not None:
+            facts[name] = history
     return facts
+
+
+def complete_histories(mapping: FactMapping) -> frozenset[str]:
+    """The histories a policy's fhir.yaml reads as complete."""
+    return frozenset(rule.history for rule in mapping.histories if rule.complete)

@@ -25,6 +25,12 @@ A warning goes in `outcome` for an order no policy decides, a canonical that
 is not one of the service's Questionnaires (or not in the version asked for),
 and a context id alone (which the service keeps no record of).
 
+A `questionnaire` canonical naming a policy's adaptive form
+(`.../Questionnaire/<policy>-adaptive`) gets that form instead (dtr_adaptive):
+its bundle starts with the AdaptiveQuestionnaire-Search, and the draft
+response contains the adaptive Questionnaire already asking what the payer's
+pre-filled answers leave needed (spec-25: `questionnaire` is `#adaptive`).
+
 An input that is not such a Parameters resource is a 422 OperationOutcome
 naming the parameter (spec-130).
 """
@@ -41,6 +47,7 @@ from policykb.bridge.model.errors import CaseError
 from policykb.bridge.model.policy import Fact, FactType
 from policykb.service.decisions import Decisions
 from policykb.service.dtr import questionnaire, questionnaire_url, questionnaire_version
+from policykb.service.dtr_adaptive import SUFFIX, draft, policy_of_id, search_questionnaire
 from policykb.service.dtr_enable import conditions
 from policykb.service.dtr_valuesets import valueset
 from policykb.service.errors import ServiceError
@@ -188,9 +195,16 @@ def package(document: object, decisions: Decisions, base: str, today: date) -> d
             )
             continue
         wanted.setdefault(routed[0].policy, []).append(order)
+    adaptive: set[str] = set()
+    """Policies asked for by their adaptive canonical (dtr_adaptive)."""
     for where, canonical in canonicals:
         url, _, version = canonical.partition("|")
         name = url.rstrip("/").rsplit("/", 1)[-1]
+        adaptive_of = policy_of_id(name, decisions.policies)
+        if adaptive_of is not None and name not in decisions.policies:
+            adaptive.add(adaptive_of)
+            name = adaptive_of
+            url = url[: -len(SUFFIX)]
         if not url.endswith(f"/Questionnaire/{name}") or name not in decisions.policies:
             issues.append(_warning(f"no Questionnaire {canonical[:200]!r} here", where))
             continue
@@ -233,6 +247,7 @@ def package(document: object, decisions: Decisions, base: str, today: date) -> d
                     subject,
                     documented,
                     today,
+                    adaptive=policy in adaptive,
                 ),
             }
         )
@@ -265,7 +280,13 @@ def _bundle(
     subject: Mapping[str, Any],
     orders: list[Mapping[str, Any]],
     today: date,
+    *,
+    adaptive: bool = False,
 ) -> dict[str, Any]:
+    """One package Bundle: the Questionnaire, the draft response, the
+    ValueSets its items name. Adaptive: the AdaptiveQuestionnaire-Search
+    form, and a draft whose contained Questionnaire asks what the payer's
+    pre-filled answers leave needed (dtr_adaptive, spec-23, spec-25)."""
     form = questionnaire(
         decisions.policies[policy],
         decisions.versions[policy],
@@ -297,10 +318,13 @@ def _bundle(
     items = _prefilled(decisions, policy, coverage, orders, subject, today)
     if items:
         response["item"] = items
+    named = {item["linkId"] for item in form["item"] if "answerValueSet" in item}
+    if adaptive:
+        form = search_questionnaire(decisions, policy, base)
+        response = draft(response, policy, decisions, base)
     questionnaire_entry = (
         form["url"] if form["url"].startswith("http") else f"urn:uuid:{uuid.uuid4()}"
     )
-    named = {item["linkId"] for item in form["item"] if "answerValueSet" in item}
     valuesets = [
         valueset(decisions.policies[policy], decisions.versions[policy], fact, base)
         for fact in decisions.policies[policy].facts.values()

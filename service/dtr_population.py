@@ -197,6 +197,19 @@ def population(facts: Mapping[str, Fact], mapping: FactMapping) -> Population:
     return Population(extensions, items)
 
 
+def is_launch_context(extension: dict[str, Any], name: str) -> bool:
+    """Whether an extension declares the launch context `name`."""
+    return extension.get("url") == LAUNCH_CONTEXT and any(
+        part.get("url") == "name" and part.get("valueCoding", {}).get("code") == name
+        for part in extension.get("extension", [])
+    )
+
+
+def launch_context(name: str) -> dict[str, Any]:
+    """The launchContext extension of one of LAUNCH_CONTEXTS."""
+    return _launch_context(name)
+
+
 def _launch_context(name: str) -> dict[str, Any]:
     types, description, sdc_code = LAUNCH_CONTEXTS[name]
     coding = {"system": LAUNCH_CONTEXT_CODES, "code": name} if sdc_code else {"code": name}
@@ -330,6 +343,8 @@ __all__ = [
     "LAUNCH_CONTEXT",
     "VARIABLE",
     "Population",
+    "is_launch_context",
+    "launch_context",
     "observation_codes",
     "population",
     "read_variable",

@@ -358,7 +358,7 @@ def _rule(path: Path, policy: Policy, name: object, entry: object) -> FactRule:
         except UnitError as error:
             raise PolicyError(
                 f"{where}: the fact's unit {fact.unit!r} has no UCUM code: {error} "
-                "(add it to DECLARED_UNITS in service/units.py)"
+                "(add it to DECLARED_UNITS in bridge/loading/ucum.py)"
             ) from None
     return FactRule(
         fact=name,

@@ -19,20 +19,35 @@ each decision; this log keeps what was asked and answered.
 Invariants: a row is written before the answer is sent (a client never
 holds an answer the log lacks); a row is never changed; `get` returns the
 bodies only when they still match their SHA-256 (LogCorrupt otherwise).
+
+Writing: one thread per log takes the calls submitted (`submit`, a Future
+per call) and commits every call waiting in one transaction (group commit);
+a Future is done once its row is committed, or fails with LogUnavailable
+with the rest of its transaction (rolled back: no row of it is kept). The
+queue holds at most QUEUED calls; `submit` blocks past it (back-pressure),
+though each call waits for its own row, so the calls in flight bound it.
+A committed row is in the file (SQLite's WAL, synchronous=NORMAL): it
+survives the service's crash or kill; like every WAL commit without a sync,
+the last rows may not survive the machine's power loss.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import queue
 import sqlite3
 import threading
 import time
 import zlib
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import orjson
+
+from policykb.service.shared_sqlite import open_store
 
 SCHEMA = """CREATE TABLE IF NOT EXISTS hook_call (
     id INTEGER PRIMARY KEY,
@@ -47,6 +62,17 @@ SCHEMA = """CREATE TABLE IF NOT EXISTS hook_call (
     response BLOB NOT NULL,
     fetched BLOB
 )"""
+
+
+QUEUED = 4096
+"""Calls waiting for the writer, at most (submit blocks past it)."""
+BATCH = 512
+"""Calls committed in one transaction, at most."""
+INSERT = (
+    "INSERT INTO hook_call (at, service, hook_instance, requester, status,"
+    " request_sha256, request, response_sha256, response, fetched)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
 
 
 class LogUnavailable(Exception):
@@ -87,18 +113,13 @@ class HookLog:
     """Hook calls and their answers, in memory or in a SQLite file shared by workers."""
 
     def __init__(self, path: Path | None) -> None:
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the connection
+        self._state = threading.Lock()  # _writer and _closed
+        self._queue: queue.Queue[tuple[tuple[Any, ...], Future[int]] | None] = queue.Queue(QUEUED)
+        self._writer: threading.Thread | None = None
+        self._closed = False
         try:
-            self._db = sqlite3.connect(
-                path if path is not None else ":memory:",
-                timeout=5.0,
-                isolation_level=None,
-                check_same_thread=False,
-            )
-            if path is not None:
-                self._db.execute("PRAGMA journal_mode=WAL")
-                self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute(SCHEMA)
+            self._db = open_store(path, [SCHEMA], relaxed_sync=True)
         except sqlite3.Error as error:
             raise LogUnavailable(f"hook log {path}: {error}") from None
 
@@ -111,30 +132,75 @@ class HookLog:
         requester: dict[str, str] | None = None,
         fetched: list[dict[str, Any]] | None = None,
     ) -> int:
-        """Keep one call and its answer; the row's id."""
-        row = (
-            time.time(),
-            service,
-            hook_instance(request),
-            orjson.dumps(requester).decode() if requester else None,
-            status,
-            _digest(request),
-            zlib.compress(request),
-            _digest(response),
-            zlib.compress(response),
-            zlib.compress(orjson.dumps(fetched)) if fetched else None,
-        )
+        """Keep one call and its answer; the row's id once it is committed."""
+        return self.submit(service, request, status, response, requester, fetched).result()
+
+    def submit(
+        self,
+        service: str,
+        request: bytes,
+        status: int,
+        response: bytes,
+        requester: dict[str, str] | None = None,
+        fetched: list[dict[str, Any]] | None = None,
+    ) -> Future[int]:
+        """Hand one call and its answer to the writer: a Future of the row's
+        id, done once the row is committed (LogUnavailable if it cannot be)."""
+        future: Future[int] = Future()
+        call = (time.time(), service, request, status, response, requester, fetched)
+        with self._state:
+            if self._closed:
+                future.set_exception(LogUnavailable("the hook log is closed"))
+                return future
+            if self._writer is None:
+                self._writer = threading.Thread(
+                    target=self._write_forever, name="policykb-hook-log", daemon=True
+                )
+                self._writer.start()
+        self._queue.put((call, future))
+        return future
+
+    def _write_forever(self) -> None:
+        """Commit the calls waiting, each batch in one transaction, until closed."""
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            while len(batch) < BATCH:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    self._queue.put(None)  # stop after this batch
+                    break
+                batch.append(item)
+            self._commit(batch)
+
+    def _commit(self, batch: list[tuple[tuple[Any, ...], Future[int]]]) -> None:
+        try:
+            ids = self._insert([_row(*call) for call, _ in batch])
+        except Exception as error:  # every call of the batch learns why: none waits forever
+            for _, future in batch:
+                future.set_exception(error)
+            return
+        for (_, future), ident in zip(batch, ids, strict=True):
+            future.set_result(ident)
+
+    def _insert(self, rows: list[tuple[Any, ...]]) -> list[int]:
+        """The rows' ids, all committed in one transaction, or none (LogUnavailable)."""
         with self._lock:
             try:
-                cursor = self._db.execute(
-                    "INSERT INTO hook_call (at, service, hook_instance, requester, status,"
-                    " request_sha256, request, response_sha256, response, fetched)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    row,
-                )
+                self._db.execute("BEGIN IMMEDIATE")
+                ids = [int(self._db.execute(INSERT, row).lastrowid or 0) for row in rows]
+                self._db.execute("COMMIT")
             except sqlite3.Error as error:
+                if self._db.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        self._db.execute("ROLLBACK")
                 raise LogUnavailable(f"the hook log cannot be written ({error})") from None
-        return int(cursor.lastrowid or 0)
+        return ids
 
     def ids(self, hook: str | None = None) -> list[int]:
         """The rows kept (of one hook instance), oldest first."""
@@ -181,4 +247,35 @@ class HookLog:
         )
 
     def close(self) -> None:
+        """Commit the calls submitted, then close the file."""
+        with self._state:
+            self._closed = True
+            writer = self._writer
+        if writer is not None:
+            self._queue.put(None)
+            writer.join()
         self._db.close()
+
+
+def _row(
+    at: float,
+    service: str,
+    request: bytes,
+    status: int,
+    response: bytes,
+    requester: dict[str, str] | None,
+    fetched: list[dict[str, Any]] | None,
+) -> tuple[Any, ...]:
+    """A call as its table row: the bodies compressed beside their SHA-256."""
+    return (
+        at,
+        service,
+        hook_instance(request),
+        orjson.dumps(requester).decode() if requester else None,
+        status,
+        _digest(request),
+        zlib.compress(request),
+        _digest(response),
+        zlib.compress(response),
+        zlib.compress(orjson.dumps(fetched)) if fetched else None,
+    )

@@ -19,6 +19,8 @@ import threading
 import time
 from pathlib import Path
 
+from policykb.service.shared_sqlite import open_store
+
 PURGE_EVERY = 1000  # inserts between removals of expired ids
 
 
@@ -42,14 +44,10 @@ class JtiStore:
         self._db: sqlite3.Connection | None = None
         if path is not None:
             try:
-                self._db = sqlite3.connect(
-                    path, timeout=5.0, isolation_level=None, check_same_thread=False
-                )
-                self._db.execute("PRAGMA journal_mode=WAL")
-                self._db.execute("PRAGMA synchronous=NORMAL")
-                self._db.execute(
+                schema = (
                     "CREATE TABLE IF NOT EXISTS used (jti TEXT PRIMARY KEY, expires REAL NOT NULL)"
                 )
+                self._db = open_store(path, [schema], relaxed_sync=True)
             except sqlite3.Error as error:
                 raise StoreUnavailable(f"jti store {path}: {error}") from None
 

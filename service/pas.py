@@ -47,7 +47,7 @@ from policykb.bridge.model.errors import CaseError
 from policykb.bridge.model.result import Verdict
 from policykb.explain.wording import item_words
 from policykb.service.decisions import Decision, Decisions
-from policykb.service.dtr import answers, contradiction
+from policykb.service.dtr import answers, complete_histories, contradiction
 from policykb.service.envelopes.fhir import Bundle, entry_count
 from policykb.service.envelopes.reading import validated
 from policykb.service.errors import ServiceError
@@ -346,7 +346,9 @@ def _decide(
         for policy, here, response in responses:
             if policy not in ("", route.policy):
                 continue  # another item's Questionnaire
-            for fact, value in answers(response, decisions.policies[route.policy], here).items():
+            complete = complete_histories(decisions.mappings[route.policy])
+            given = answers(response, decisions.policies[route.policy], here, complete)
+            for fact, value in given.items():
                 if fact in answered and answered[fact] != value:
                     raise ServiceError(422, contradiction(fact, answered[fact], value), where=here)
                 answered[fact] = value

@@ -35,6 +35,8 @@ from typing import Any
 
 import orjson
 
+from policykb.service.shared_sqlite import open_store
+
 SCHEMA = (
     """CREATE TABLE IF NOT EXISTS authorization_ (
         number TEXT PRIMARY KEY,
@@ -91,17 +93,7 @@ class AuthorizationStore:
         self.path = path
         self._lock = threading.Lock()
         try:
-            self._db = sqlite3.connect(
-                path if path is not None else ":memory:",
-                timeout=5.0,
-                isolation_level=None,
-                check_same_thread=False,
-            )
-            if path is not None:
-                self._db.execute("PRAGMA journal_mode=WAL")
-                self._db.execute("PRAGMA synchronous=NORMAL")
-            for statement in SCHEMA:
-                self._db.execute(statement)
+            self._db = open_store(path, SCHEMA, relaxed_sync=True)
         except sqlite3.Error as error:
             raise StoreUnavailable(f"PAS store {path}: {error}") from None
 

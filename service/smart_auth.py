@@ -41,6 +41,7 @@ from typing import Any
 from policykb.bridge.model.errors import OutputError
 from policykb.service.auth import LEEWAY, Refused, TrustError, Verifier
 from policykb.service.jti_store import JtiStore
+from policykb.service.shared_sqlite import open_store
 
 TOKEN_PATH = "/auth/token"
 CONFIGURATION_PATH = "/fhir/.well-known/smart-configuration"
@@ -123,19 +124,12 @@ class AccessTokens:
 
     def __init__(self, path: Path | None) -> None:
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(
-            path if path is not None else ":memory:",
-            timeout=5.0,
-            isolation_level=None,
-            check_same_thread=False,
-        )
-        if path is not None:
-            self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(
+        schema = (
             "CREATE TABLE IF NOT EXISTS access_token ("
             "digest TEXT PRIMARY KEY, client_id TEXT NOT NULL, scope TEXT NOT NULL,"
             " expires REAL NOT NULL)"
         )
+        self._db = open_store(path, [schema], relaxed_sync=False)
 
     @staticmethod
     def _digest(token: str) -> str:

@@ -12,7 +12,6 @@ Invariants:
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import uuid
 from collections.abc import Iterable, Mapping
@@ -21,6 +20,7 @@ from typing import Any
 
 import orjson
 
+from policykb.service.shared_sqlite import open_store
 from policykb.service.subscription_resource import org_filter
 
 SCHEMA = """CREATE TABLE IF NOT EXISTS subscription_ (
@@ -43,16 +43,7 @@ class SubscriptionStore:
 
     def __init__(self, path: Path | None) -> None:
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(
-            path if path is not None else ":memory:",
-            timeout=5.0,
-            isolation_level=None,
-            check_same_thread=False,
-        )
-        if path is not None:
-            self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(SCHEMA)
-        self._db.execute(EVENT_SCHEMA)
+        self._db = open_store(path, [SCHEMA, EVENT_SCHEMA], relaxed_sync=False)
 
     def _run(self, query: str, parameters: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         with self._lock:

@@ -28,9 +28,17 @@ from hypothesis import Phase, settings
 from policykb.bridge import KnowledgeBase
 from policykb.bridge.solving.evaluator import Evaluator
 
-# Compiled policies are cached in a folder of this test session's own, never
-# in the user's cache (and every session compiles afresh at least once).
-os.environ["POLICYKB_CACHE_DIR"] = tempfile.mkdtemp(prefix="policykb-cache-")
+# Compiled policies are cached in a folder of this test run's own, never in
+# the user's cache (so every run compiles afresh at least once); the two
+# pytest-xdist workers of one run share it (the cache writes atomically), so
+# a policy is compiled once per run rather than once per worker.
+_RUN = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+if _RUN:
+    _CACHE = Path(tempfile.gettempdir()) / f"policykb-cache-{_RUN}"
+    _CACHE.mkdir(exist_ok=True)
+    os.environ["POLICYKB_CACHE_DIR"] = str(_CACHE)
+else:
+    os.environ["POLICYKB_CACHE_DIR"] = tempfile.mkdtemp(prefix="policykb-cache-")
 
 
 @pytest.fixture(scope="session")

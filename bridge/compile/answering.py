@@ -15,17 +15,19 @@ when the circuit cannot settle the case within its limits (`Undecided`).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 
 from policykb.bridge.compile.prepared import FAILS, UNKNOWN, Prepared, Undecided
 from policykb.bridge.compile.run import STATUSES, VERDICTS, Explanation, Run
 from policykb.bridge.model.case import Case
-from policykb.bridge.model.policy import Policy, Value
+from policykb.bridge.model.policy import Policy, Role, Value
 from policykb.bridge.model.result import (
     Evaluation,
     ExplanationItem,
     MissingFact,
     Note,
     Status,
+    stands_for,
 )
 from policykb.bridge.model.scenario_values import scenario_key
 
@@ -135,18 +137,55 @@ class CircuitAnswers:
         if warnings is None:
             return None
         facts = self.facts
+        items = tuple(item(facts[n], known[facts[n]], facts[n] in assumed) for n in explanation)
+        if outcome != UNKNOWN and self.policy.histories:
+            try:
+                items = self.cite_standing(items, known, outcome)
+            except Undecided:
+                return None
         return Evaluation(
             id=case.id,
             policy=self.policy.name,
             version=self.policy.version,
             verdict=VERDICTS[outcome],
             criteria=self.statuses(run),
-            explanation=tuple(
-                item(facts[n], known[facts[n]], facts[n] in assumed) for n in explanation
-            ),
+            explanation=items,
             missing=tuple(self.missing_items[n] for n in self.by_vocabulary if missing >> n & 1),
             warnings=warnings,
         )
+
+    def cite_standing(
+        self, items: tuple[ExplanationItem, ...], known: Mapping[str, Value], outcome: int
+    ) -> tuple[ExplanationItem, ...]:
+        """The items of a decided explanation with each history record class
+        read by several criteria citing the first of them that stands on the
+        explanation's facts alone, as Explanations.explain_items does: met
+        (and not an exclusion) for covered; not met, or an exclusion met,
+        for not covered. The statuses come from the circuit run on those
+        facts, the others unknown."""
+        policy = self.policy
+        shared = [
+            i
+            for i, it in enumerate(items)
+            if len(policy.facts[it.fact].clauses) > 1 and policy.history_of(it.fact) is not None
+        ]
+        if not shared:
+            return items
+        run = Run(self.prepared, self.vector({it.fact: known[it.fact] for it in items}))
+        verdict = VERDICTS[outcome]
+        standing = [
+            criterion
+            for criterion, status in self.statuses(run).items()
+            if stands_for(verdict, status, policy.criteria[criterion].role is Role.EXCLUSION)
+        ]
+        found = list(items)
+        for i in shared:
+            it = found[i]
+            clauses = policy.facts[it.fact].clauses
+            chosen = next((c for c in clauses if c in standing), it.criterion)
+            if chosen != it.criterion:
+                found[i] = replace(it, criterion=chosen, text=policy.criteria[chosen].text)
+        return tuple(found)
 
     def statuses(self, run: Run) -> dict[str, Status]:
         values = run.values

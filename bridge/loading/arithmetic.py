@@ -4,8 +4,10 @@
 is apnea_events / sleep_hours; `product(D, X, Y)` that D is X * Y. The rules
 compare D like any number fact (at_least(ahi, 15)); a case states the
 operands, never D. A declaration is admitted only where
-model/arithmetic.py answers exactly; anything else is refused with its file
-and line, saying what to change.
+model/arithmetic.py answers exactly, and only when the derived fact's
+declared unit is its operands' units multiplied or divided by UCUM (a fact
+without a unit counts as 1; ucum.py); anything else is refused with its
+file and line, saying what to change.
 """
 
 from __future__ import annotations
@@ -132,4 +134,11 @@ def _checked(
                 f"{where}: {shown}: the bounds of the divisor {right} include 0; "
                 "declare bounds above 0 (or below 0)"
             )
+    units = [policy.facts[name].unit for name in (left, right, fact)]
+    if any(units):
+        from policykb.bridge.loading.ucum import derived_unit
+
+        differs = derived_unit(kind, *units)
+        if differs is not None:
+            raise PolicyError(f"{where}: {shown}: the units do not agree: {differs}")
     return ArithmeticUse(kind, fact, left, right, where)

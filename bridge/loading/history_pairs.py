@@ -149,7 +149,7 @@ def check_free_dates(history: History, name: str, field: str, shown: str, what: 
                 f"on dates the record classes do not keep; give {name} the same date "
                 "tests or make the conditions exclusive"
             )
-    if any(history.class_cap(c) > 1 for c in meeting):
+    if any(history.counted(c) for c in meeting):
         raise PolicyError(
             f"{shown}: a count of two or more records meeting {name} (count_at_least "
             f"or count_at_most on a condition they meet) cannot be read with {what} exactly"

@@ -19,7 +19,8 @@ from clingo import Function
 from policykb.bridge.loading.history_pairs import check_free_dates
 from policykb.bridge.model.errors import PolicyError
 from policykb.bridge.model.history import History
-from policykb.bridge.model.history_run import RunUse, run_span
+from policykb.bridge.model.history_order import condition_span
+from policykb.bridge.model.history_run import RunUse
 from policykb.bridge.model.policy import FactType
 
 RUNS = {"run_at_least"}
@@ -109,5 +110,5 @@ def run_symbols(history: History, anchors: Mapping[str, int]) -> list[clingo.Sym
     return [
         Function("kb_history_unrun", [Function(history.name), Function(use.fact)])
         for use in history.runs
-        if not use.room(run_span(history, use, anchors))
+        if not use.room(condition_span(history, use.condition, use.field, anchors))
     ]

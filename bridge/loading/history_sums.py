@@ -98,7 +98,7 @@ def _checked(history: History, use: WrittenSum) -> SumUse:
                 f"{other.name} ({other.text}), which tests {use.field}; the sum of values "
                 "the record classes do not keep cannot be read exactly with it"
             )
-    if any(history.class_cap(c) > 1 for c in meeting):
+    if any(history.counted(c) for c in meeting):
         raise PolicyError(
             f"{use.where}: {shown}: a count of two or more records meeting "
             f"{use.condition} (count_at_least or count_at_most on a condition they meet) "

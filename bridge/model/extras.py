@@ -12,16 +12,14 @@ from __future__ import annotations
 from policykb.bridge.model.errors import ExtraMissing
 
 EXTRAS: dict[str, frozenset[str]] = {
-    "serve": frozenset(
-        {"fastapi", "starlette", "pydantic", "uvicorn", "fhirpathpy", "jwt", "ucumvert", "pint"}
-    ),
+    "serve": frozenset({"fastapi", "starlette", "pydantic", "uvicorn", "fhirpathpy", "jwt"}),
     "lake": frozenset({"pyarrow", "dask", "distributed"}),
     "report": frozenset({"matplotlib", "jinja2", "markupsafe"}),
 }
 """Each extra's top-level modules that policykb imports (PyJWT imports as jwt;
 httptools and uvloop are left out: uvicorn uses them when they are there;
 jinja2 brings markupsafe, which the impact page's filters call too;
-ucumvert brings pint, which the service's unit conversion calls too)."""
+ucumvert and pint are the base install's: policies' units are checked by UCUM)."""
 
 
 def extra_of(module: str) -> str | None:

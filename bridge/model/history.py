@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from policykb.bridge.model.history_pair import PairUse
     from policykb.bridge.model.history_run import RunUse
     from policykb.bridge.model.history_sum import SumUse
+    from policykb.bridge.model.history_twice import TwiceUse
     from policykb.bridge.model.typed import CodeSet
 
 _T = TypeVar("_T")
@@ -94,6 +95,9 @@ class History:
     """Each follows_within of the rules, with its pair fact (model/history_pair.py)."""
     runs: tuple[RunUse, ...] = ()
     """Each run_at_least of the rules, with its run fact (model/history_run.py)."""
+    twice: tuple[TwiceUse, ...] = ()
+    """Each ordered condition counted two at a time, with its twice fact
+    (model/history_twice.py): its classes keep cap 1."""
 
     @property
     def type_label(self) -> str:
@@ -329,8 +333,24 @@ class History:
         test sums the classes meeting its condition, each cut at its cap, which
         is at least that test's threshold: the sum reaches the threshold
         exactly when the true count does."""
-        found = [n for m, n in self.thresholds if m in record_class.meets]
+        found = [
+            n
+            for m, n in self.thresholds
+            if m in record_class.meets and not self._twice_reads(m, record_class)
+        ]
         return max([1, *found])
+
+    def _twice_reads(self, condition: str, record_class: RecordClass) -> bool:
+        """Whether a twice fact counts the class's records for `condition`'s
+        counts of two (so the class needs no second level)."""
+        return any(u.condition in record_class.meets and condition in u.counted for u in self.twice)
+
+    def counted(self, record_class: RecordClass) -> bool:
+        """Whether the rules count two or more records of the class: by its
+        levels (a cap above 1) or by a twice fact of a condition it meets."""
+        return self.class_cap(record_class) > 1 or any(
+            u.condition in record_class.meets for u in self.twice
+        )
 
     def level_facts(self) -> list[tuple[RecordClass, int, str]]:
         return list(self._levels)
@@ -384,12 +404,12 @@ class History:
         )
 
     @property
-    def derived(self) -> list[OrderUse | SumUse | PairUse | RunUse]:
-        """The uses that have a boolean fact of their own: order, sum, pair and
-        run facts."""
-        return [*self.ordered, *self.sums, *self.pairs, *self.runs]
+    def derived(self) -> list[OrderUse | SumUse | PairUse | RunUse | TwiceUse]:
+        """The uses that have a boolean fact of their own: order, sum, pair,
+        run and twice facts."""
+        return [*self.ordered, *self.sums, *self.pairs, *self.runs, *self.twice]
 
-    def derived_of(self, fact: str) -> OrderUse | SumUse | PairUse | RunUse | None:
+    def derived_of(self, fact: str) -> OrderUse | SumUse | PairUse | RunUse | TwiceUse | None:
         """The latest_meets, earliest_meets or sum_at_least whose own fact
         (not a class level) `fact` is."""
         return next((u for u in self.derived if u.fact == fact), None)
@@ -469,6 +489,10 @@ class History:
             from policykb.bridge.model.history_run import run_pins
 
             values.update(run_pins(self, records, complete, anchors))
+        if self.twice:
+            from policykb.bridge.model.history_twice import twice_pins
+
+            values.update(twice_pins(self, records, complete, anchors))
         return values
 
     @cached_property

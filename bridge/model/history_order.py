@@ -151,15 +151,34 @@ def day_number(value: object) -> int:
     return value
 
 
-def order_span(
-    history: History, use: OrderUse, anchors: Mapping[str, int]
+def condition_span(
+    history: History, condition: str, field: str, anchors: Mapping[str, int]
 ) -> tuple[int | None, int | None] | None:
-    """R for `use` at `anchors` (None when a reference date is missing)."""
-    declared = history.fields[use.field]
-    tests = [t for t in history.conditions[use.condition].tests if t.field == use.field]
+    """R: the days a record meeting `condition` may have in the date `field`
+    at `anchors`, within the field's declared bounds (None when a reference
+    date is missing). The order, run and pair facts all read this range."""
+    declared = history.fields[field]
+    tests = [t for t in history.conditions[condition].tests if t.field == field]
     low = None if declared.low is None else int(declared.low)
     high = None if declared.high is None else int(declared.high)
     return order_range(tests, low, high, anchors)
+
+
+def meeting_days(
+    history: History,
+    condition: str,
+    field: str,
+    records: Sequence[Mapping[str, object]],
+    anchors: Mapping[str, int],
+) -> list[int]:
+    """The day numbers in the date `field` of the checked `records` that meet
+    `condition`, in the records' order (repeats kept)."""
+    tests = history.conditions[condition].tests
+    return [
+        day_number(r[field])
+        for r in records
+        if all(t.passes(r[t.field], anchors, history.code_sets) for t in tests)
+    ]
 
 
 def order_pins(
@@ -181,7 +200,7 @@ def order_pins(
             for record in records
             if all(t.passes(record[t.field], anchors, history.code_sets) for t in condition.tests)
         ]
-        span = order_span(history, use, anchors) if records else None
+        span = condition_span(history, use.condition, use.field, anchors) if records else None
         pin = order_pin(use, dated, complete, span)
         if pin is not None:
             pins[use.fact] = pin

@@ -55,7 +55,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING
 
-from policykb.bridge.model.history_order import day_number
+from policykb.bridge.model.history_order import condition_span, meeting_days
 
 if TYPE_CHECKING:
     from policykb.bridge.model.history import History
@@ -123,7 +123,7 @@ def stated_pair(
 ) -> bool:
     """Whether the stated records hold a record meeting Then in the window of
     another one meeting First."""
-    firsts = _dates(use, history, use.first, records, anchors)
+    firsts = meeting_days(history, use.first, use.field, records, anchors)
     if use.first == use.then:
         return any(
             use.in_window(a, b)
@@ -131,7 +131,7 @@ def stated_pair(
             for j, b in enumerate(firsts)
             if i != j
         )
-    thens = _dates(use, history, use.then, records, anchors)
+    thens = meeting_days(history, use.then, use.field, records, anchors)
     return any(use.in_window(a, b) for a in firsts for b in thens)
 
 
@@ -140,13 +140,7 @@ Span = tuple[int | None, int | None]
 
 def pair_span(history: History, name: str, field: str, anchors: Mapping[str, int]) -> Span | None:
     """R for condition `name` on the date field (None when a reference date is missing)."""
-    from policykb.bridge.model.history_order import order_range
-
-    declared = history.fields[field]
-    tests = [t for t in history.conditions[name].tests if t.field == field]
-    low = None if declared.low is None else int(declared.low)
-    high = None if declared.high is None else int(declared.high)
-    found = order_range(tests, low, high, anchors)
+    found = condition_span(history, name, field, anchors)
     if found is None:
         return None
     if found[0] is not None and found[1] is not None and found[0] > found[1]:
@@ -259,8 +253,8 @@ def pair_pins(
             use,
             first,
             then,
-            _dates(use, history, use.first, records, anchors),
-            _dates(use, history, use.then, records, anchors),
+            meeting_days(history, use.first, use.field, records, anchors),
+            meeting_days(history, use.then, use.field, records, anchors),
         )
         if not search.pairable():
             pins[use.fact] = False
@@ -285,18 +279,3 @@ def grounding_pairs(history: History, anchors: Mapping[str, int]) -> list[tuple[
         elif not search.avoidable():
             found.append((use, True))
     return found
-
-
-def _dates(
-    use: PairUse,
-    history: History,
-    name: str,
-    records: Sequence[Mapping[str, object]],
-    anchors: Mapping[str, int],
-) -> list[int]:
-    tests = history.conditions[name].tests
-    return [
-        day_number(r[use.field])
-        for r in records
-        if all(t.passes(r[t.field], anchors, history.code_sets) for t in tests)
-    ]

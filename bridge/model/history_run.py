@@ -33,7 +33,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from policykb.bridge.model.history_order import day_number, order_range
+from policykb.bridge.model.history_order import condition_span, meeting_days
 
 if TYPE_CHECKING:
     from policykb.bridge.model.history import History
@@ -96,17 +96,6 @@ class RunUse:
         return min(span[1] - span[0] + 1, self.days) >= self.count
 
 
-def run_span(
-    history: History, use: RunUse, anchors: Mapping[str, int]
-) -> tuple[int | None, int | None] | None:
-    """R at `anchors` (None when a reference date is missing)."""
-    declared = history.fields[use.field]
-    tests = [t for t in history.conditions[use.condition].tests if t.field == use.field]
-    low = None if declared.low is None else int(declared.low)
-    high = None if declared.high is None else int(declared.high)
-    return order_range(tests, low, high, anchors)
-
-
 def run_pins(
     history: History,
     records: Sequence[Mapping[str, object]],
@@ -116,15 +105,9 @@ def run_pins(
     """The run facts a case's checked records pin (see the module docstring)."""
     pins: dict[str, bool] = {}
     for use in history.runs:
-        tests = history.conditions[use.condition].tests
-        days = [
-            day_number(r[use.field])
-            for r in records
-            if all(t.passes(r[t.field], anchors, history.code_sets) for t in tests)
-        ]
-        reached = use.reached(days)
+        reached = use.reached(meeting_days(history, use.condition, use.field, records, anchors))
         if reached or complete:
             pins[use.fact] = reached
-        elif not use.room(run_span(history, use, anchors)):
+        elif not use.room(condition_span(history, use.condition, use.field, anchors)):
             pins[use.fact] = False
     return pins

@@ -26,6 +26,14 @@ class Status(StrEnum):
     NOT_APPLICABLE = "not_applicable"
 
 
+def stands_for(verdict: Verdict, status: Status, exclusion: bool) -> bool:
+    """Whether a criterion of this status stands as `verdict` needs: met (and
+    not an exclusion) for covered; not met, or an exclusion met, otherwise."""
+    if verdict is Verdict.COVERED:
+        return status is Status.MET and not exclusion
+    return status is (Status.MET if exclusion else Status.NOT_MET)
+
+
 JsonValue = bool | str | int | float | list[str]
 
 

@@ -17,7 +17,6 @@ proof tree.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from policykb.bridge.model.errors import EngineError
@@ -36,22 +35,13 @@ ProverOf = Callable[["Evaluator"], "PrologEngine"]
 
 def days_words(split: UnknownDate, first: int, last: int) -> str:
     """A run of days in words, open on a side the search left open."""
-    shown = split.days(first, last)
-    low = None if shown.low is None else date.fromordinal(int(shown.low)).isoformat()
-    high = None if shown.high is None else date.fromordinal(int(shown.high)).isoformat()
-    if low is None and high is None:
-        return "any day"
-    if low is None:
-        return f"on or before {high}"
-    if high is None:
-        return f"on or after {low}"
-    return low if low == high else f"{low} to {high}"
+    return split.days_words(first, last)
 
 
 def class_words(split: UnknownDate, index: int) -> str:
-    """The days of a class in words, its runs in order."""
-    day_class = split.cases[index][0]
-    return ", ".join(days_words(split, a, b) for a, b in day_class.runs)
+    """The days of a class in words (`date_of_service in 2024-01-02 to
+    2024-03-20`; for a pair of dates, their blocks of days)."""
+    return split.class_words(index)
 
 
 def class_verdicts(
@@ -69,7 +59,8 @@ def prove_by_days(
 ) -> tuple[Verdict, dict[str, Any]]:
     """The second engine's verdict over every day of the unknown reference
     date, with its proof by cases over the day classes (published shape)."""
-    reference = split.reference
+    reference = " and ".join(split.references)
+    unknown = "are unknown" if len(split.references) > 1 else "is unknown"
     found = class_verdicts(split, known, prover_of)
     verdict = joined(v for v, _ in found)
     branches = []
@@ -78,23 +69,23 @@ def prove_by_days(
         tree = proof_tree(evaluator.policy, known, assumed, raw, own.value)
         branches.append(
             {
-                "goal": f"{reference} in {days}",
+                "goal": days,
                 "rule": "case split",
-                "text": f"if {reference} were {days}: {own.value}",
+                "text": f"if {days}: {own.value}",
                 "truth": VERDICT_TRUTH[own.value],
                 "children": [tree["root"]],
             }
         )
     if verdict is Verdict.NEEDS_INFORMATION and len({v for v, _ in found}) > 1:
-        text = f"{reference} is unknown; its days give different verdicts"
+        text = f"{reference} {unknown}; its days give different verdicts"
     elif verdict is Verdict.NEEDS_INFORMATION:
-        text = f"{reference} is unknown; on every day of it the case needs information"
+        text = f"{reference} {unknown}; on every day of it the case needs information"
     else:
         text = (
-            f"{reference} is unknown; every day it can take gives the same verdict, {verdict.value}"
+            f"{reference} {unknown}; every day it can take gives the same verdict, {verdict.value}"
         )
     root = {
-        "goal": f"cases({reference})",
+        "goal": f"cases({', '.join(split.references)})",
         "rule": "cases",
         "text": text,
         "truth": VERDICT_TRUTH[verdict.value],
@@ -118,7 +109,7 @@ def cross_check_by_days(
         verdicts.append(by_clingo)
         if by_clingo is not by_prolog:
             raise EngineError(
-                f"the engines disagree on case {case_id!r} with {split.reference} "
+                f"the engines disagree on case {case_id!r} with "
                 f"{class_words(split, index)}: clingo says {by_clingo.value}, "
                 f"SWI-Prolog says {by_prolog.value}"
             )

@@ -105,18 +105,23 @@ class DayPatterns:
     fact whose regions the date of service moves (see the module docstring),
     for one version: its constant boundaries read once, the moved ones per day."""
 
-    def __init__(self, grounding: Grounding, reference: str = SERVICE_DATE) -> None:
+    def __init__(
+        self, grounding: Grounding, reference: str = SERVICE_DATE, also: str | None = None
+    ) -> None:
         """`grounding` is the version's unanchored grounding (its comparisons
         and declared facts); `reference` the date fact the day is for (the
         date of service for covered-from, any reference date the case leaves
-        unknown for solving/unknown_dates.py)."""
+        unknown for solving/unknown_dates.py); `also` a second reference date
+        whose facts the patterns cover too, its day read from the case's
+        facts (a pair of unknown dates, solving/pair_classes.py)."""
         self.reference = reference
+        moving = {reference} if also is None else {reference, also}
         self._facts: list[tuple[str, list[float | _Moved], float, float]] = []
         for name, fact in grounding.policy.facts.items():
             if fact.type is not FactType.DATE:
                 continue
             tests = [c for c in grounding.comparisons if c.fact == name]
-            if name != reference and not any(c.reference == reference for c in tests):
+            if name not in moving and not any(c.reference in moving for c in tests):
                 continue
             boundaries: list[float | _Moved] = []
             for comparison in tests:
@@ -154,6 +159,54 @@ class DayPatterns:
             if isinstance(value, date) and name != self.reference:
                 points.append(float(value.toordinal()))
         return points
+
+    def crossings(
+        self, known: Mapping[str, object], mover: str
+    ) -> list[tuple[Duration | None, int, float]]:
+        """Each point of a fact that moves with the reference date `mover` (a
+        boundary moved from it: its duration and shift; the fact's own value,
+        when the fact is `mover`: None and 0) with each point of the same fact
+        that does not (constants, finite bounds, a stated value, boundaries
+        moved from another reference date `known` states): where the fact's
+        pattern can change as `mover`'s day moves, the others fixed."""
+        found: list[tuple[Duration | None, int, float]] = []
+        for name, boundaries, low, high in self._facts:
+            moving: list[tuple[Duration | None, int]] = []
+            still: list[float] = [p for p in (low, high) if p not in (_BELOW_ALL, _ABOVE_ALL)]
+            for boundary in boundaries:
+                if not isinstance(boundary, _Moved):
+                    still.append(boundary)
+                elif boundary.reference == mover:
+                    moving.append((boundary.duration, boundary.shift))
+                else:
+                    anchor = known.get(boundary.reference)
+                    if isinstance(anchor, date):
+                        moved = boundary.duration.after(anchor).toordinal() + boundary.shift
+                        still.append(float(moved))
+            if name == mover:
+                moving.append((None, 0))
+            else:
+                value = known.get(name)
+                if isinstance(value, date):
+                    still.append(float(value.toordinal()))
+            found += [(duration, shift, point) for duration, shift in moving for point in still]
+        return found
+
+    def moving_order(self, mover: str, day: date) -> tuple[tuple[int, ...], ...]:
+        """The order pattern, fact by fact, of the points that move with the
+        reference date `mover` when it is at `day` (the lengths of the months
+        their durations cross can reorder them)."""
+        found = []
+        for name, boundaries, _, _ in self._facts:
+            points = [
+                float(b.duration.after(day).toordinal() + b.shift)
+                for b in boundaries
+                if isinstance(b, _Moved) and b.reference == mover
+            ]
+            if name == mover:
+                points.append(float(day.toordinal()))
+            found.append(_ranks(points))
+        return tuple(found)
 
     def moves(self) -> list[Duration]:
         """The durations by which the day's reference date is moved."""

@@ -20,6 +20,7 @@ class 0): at most two solves per class.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -39,7 +40,10 @@ _COPY = "day{}_"
 class DayProduct:
     """The product program of one case's day classes."""
 
-    def __init__(self, split: UnknownDate) -> None:
+    def __init__(self, split: UnknownDate, indices: Sequence[int] | None = None) -> None:
+        """The copies of the classes `indices` of `split` (default: all). For
+        a pair of unknown dates each copy fixes both dates at its class's
+        first pair, and the shared dates are cut at both dates' boundaries."""
         from policykb.bridge.loading.region_facts import (
             fact_statements,
             region_symbols,
@@ -48,27 +52,32 @@ class DayProduct:
         from policykb.bridge.solving.transform import ground_with, renamed_copy
 
         base = split.base
-        reference = split.reference
-        days = [day_class.day for day_class, _ in split.cases]
+        references = split.references
+        chosen = range(len(split.cases)) if indices is None else indices
+        anchored = [split.cases[i][1].anchors for i in chosen]
         others = {
             name: evaluator_day
-            for name, evaluator_day in split.cases[0][1].anchors.items()
-            if name != reference
+            for name, evaluator_day in anchored[0].items()
+            if name not in references
         }
         # Every class's boundaries, under a name of their own per class.
-        moved = [c for c in base.comparisons if c.reference == reference]
-        aliases = {f"{reference}#{i}": day for i, day in enumerate(days)}
-        refined = [
-            *base.comparisons,
-            *(replace(c, reference=alias) for alias in aliases for c in moved),
-        ]
+        aliases: dict[str, int] = {}
+        refined = list(base.comparisons)
+        for i, anchors in enumerate(anchored):
+            for reference in references:
+                alias = f"{reference}#{i}"
+                aliases[alias] = anchors[reference]
+                moved = [c for c in base.comparisons if c.reference == reference]
+                refined += [replace(c, reference=alias) for c in moved]
         statements = []
         assert base.parsed is not None
-        for index, day in enumerate(days):
+        for index, anchors in enumerate(anchored):
             facts = dict(base.policy.facts)
-            facts[reference] = replace(facts[reference], low=day, high=day)
+            own_days = {reference: anchors[reference] for reference in references}
+            for reference, day in own_days.items():
+                facts[reference] = replace(facts[reference], low=day, high=day)
             policy = with_regions(replace(base.policy, facts=facts), refined, {**others, **aliases})
-            symbols = region_symbols(policy, base.comparisons, {**others, reference: day})
+            symbols = region_symbols(policy, base.comparisons, {**others, **own_days})
             own = [*base.parsed, *fact_statements(symbols)]
             statements += own if index == 0 else renamed_copy(own, _COPY.format(index))
             if index == 0:
@@ -78,7 +87,7 @@ class DayProduct:
         )
         self.literals = ValueLiterals(self.ctl, self.policy)
         self.covered: list[int | None] = []
-        for index in range(len(days)):
+        for index in range(len(anchored)):
             name = COVERED.name if index == 0 else _COPY.format(index) + COVERED.name
             atom = self.ctl.symbolic_atoms[Function(name, COVERED.arguments)]
             self.covered.append(None if atom is None else atom.literal)

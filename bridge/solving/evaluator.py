@@ -49,7 +49,7 @@ from policykb.bridge.solving.grounding import Assignment, Grounding
 from policykb.bridge.solving.limits import SolvingLimits
 from policykb.bridge.solving.list_edits import ListEdits, ListEditSearch
 from policykb.bridge.solving.missing import MissingFacts
-from policykb.bridge.solving.unknown_dates import UnknownDate, unknown_references
+from policykb.bridge.solving.unknown_dates import UnknownDate, split_of, unknown_references
 
 __all__ = ["Assignment", "CompiledTests", "Compiler", "Evaluator", "ListEdits", "SolvingLimits"]
 
@@ -130,8 +130,9 @@ class Evaluator(Grounding):
 
     def unknown_date(self, known: Assignment) -> UnknownDate:
         """The case's known facts over the days of the reference date it
-        leaves unknown (the date of service within `in_force`)."""
-        return UnknownDate(self, known, self.in_force)
+        leaves unknown, or the pairs of days of the two it leaves unknown (the
+        date of service within `in_force`)."""
+        return split_of(self, known, self.in_force)
 
     def at(self, anchors: Mapping[str, int], *, fixed: bool | frozenset[str] = False) -> Evaluator:
         """The evaluator grounded with each reference date at its day in

@@ -18,7 +18,7 @@ from collections.abc import Collection, Iterator, Sequence
 from dataclasses import replace
 
 from policykb.bridge.model.policy import Role, Value
-from policykb.bridge.model.result import ExplanationItem, FrameReason, Status, Verdict
+from policykb.bridge.model.result import ExplanationItem, FrameReason, Status, Verdict, stands_for
 from policykb.bridge.model.scenario_values import explanation_item
 from policykb.bridge.solving.grounding import Assignment, Grounding
 
@@ -142,16 +142,11 @@ class Explanations:
         g = self.grounding
         given = {fact: known[fact] for fact in explanation}
         statuses = g.statuses(g.solve_consequences(g.literals.assumptions(given)))
-        found = []
-        for criterion, status in statuses.items():
-            exclusion = g.policy.criteria[criterion].role is Role.EXCLUSION
-            if verdict is Verdict.COVERED:
-                stands = status is Status.MET and not exclusion
-            else:
-                stands = status is (Status.MET if exclusion else Status.NOT_MET)
-            if stands:
-                found.append(criterion)
-        return found
+        return [
+            criterion
+            for criterion, status in statuses.items()
+            if stands_for(verdict, status, g.policy.criteria[criterion].role is Role.EXCLUSION)
+        ]
 
     def frame_item(
         self, fact: str, value: Value, criterion: str, dates: list[str], verdict: Verdict

@@ -28,8 +28,9 @@ Answers, over every completion (B included):
   of that class, or changes of facts B does not move that work in every
   class, whichever are smaller (unknown_date_changes.py).
 
-A case may leave one reference date unknown; with two or more unknown, the
-day classes would be of pairs of days, and the case is refused.
+A case that leaves two reference dates unknown is answered over the classes
+of pairs of their days (unknown_date_pairs.py); with three or more unknown,
+it is refused. `split_of` gives the one or the other.
 """
 
 from __future__ import annotations
@@ -75,7 +76,25 @@ if TYPE_CHECKING:
     from policykb.bridge.model.case import Case
     from policykb.bridge.solving.evaluator import Evaluator
 
-__all__ = ["UnknownDate", "unknown_references"]
+__all__ = ["UnknownDate", "split_of", "unknown_references"]
+
+
+def split_of(
+    base: Evaluator, known: Assignment, within: tuple[int | None, int | None]
+) -> UnknownDate:
+    """The case's known facts over the days of the one reference date, or the
+    pairs of days of the two, it leaves unknown; CaseError for three or more."""
+    unknown = unknown_references(base, known)
+    if len(unknown) > 2:
+        raise CaseError(
+            f"the case leaves {', '.join(unknown)} unknown: the policy compares dates "
+            "with each, and a case may leave at most two such dates unknown"
+        )
+    if len(unknown) == 2:
+        from policykb.bridge.solving.unknown_date_pairs import UnknownDatePair
+
+        return UnknownDatePair(base, known, within)
+    return UnknownDate(base, known, within)
 
 
 class UnknownDate:
@@ -94,13 +113,11 @@ class UnknownDate:
         from policykb.bridge.model.version import SERVICE_DATE
 
         unknown = unknown_references(base, known)
-        if len(unknown) != 1:
-            raise CaseError(
-                f"the case leaves {', '.join(unknown)} unknown: the policy compares dates "
-                "with each, and a case may leave at most one such date unknown"
-            )
+        assert len(unknown) == 1, "a pair of unknown dates is unknown_date_pairs.py's"
         self.base = base
         self.reference = reference = unknown[0]
+        self.references: tuple[str, ...] = (reference,)
+        self.moved = set(base.references.get(reference, []))
         if reference in history_references_of(base):
             raise CaseError(
                 f"the case must state {reference}: the policy's history windows move from it"
@@ -191,9 +208,10 @@ class UnknownDate:
         reference date is shown by its value alone: its region as of one
         class's day would name that day's edges, which other days move."""
         first = self.cases[0][1]
-        moved = set(self.base.references.get(self.reference, []))
         items = first.explain_items(explanation, known, assumed, verdict)
-        return tuple(replace(item, region=None) if item.fact in moved else item for item in items)
+        return tuple(
+            replace(item, region=None) if item.fact in self.moved else item for item in items
+        )
 
     # -- missing facts -------------------------------------------------------------
 
@@ -241,7 +259,7 @@ class UnknownDate:
         declared = self.base.policy.facts[fact]
         if declared.type.many:
             return []  # list answers are per class; not combined (documented)
-        if fact in self.base.references.get(self.reference, []):
+        if fact in self.moved:
             return self._moved_answers(known, fact)
         values = self.cases[0][1].candidate_values(fact)
         found: list[tuple[Any, Verdict]] = [
@@ -270,6 +288,26 @@ class UnknownDate:
             Answer(display.shown(fact, value), verdict)
             for value, verdict in merged_intervals(found)  # type: ignore[arg-type]
         ]
+
+    def class_words(self, index: int) -> str:
+        """The days of a class in words (`date_of_service in 2024-01-02 to
+        2024-03-20`), its runs in order."""
+        day_class = self.cases[index][0]
+        runs = ", ".join(self.days_words(a, b) for a, b in day_class.runs)
+        return f"{self.reference} in {runs}"
+
+    def days_words(self, first: int, last: int) -> str:
+        """A run of days in words, open on a side the search left open."""
+        shown = self.days(first, last)
+        low = None if shown.low is None else date.fromordinal(int(shown.low)).isoformat()
+        high = None if shown.high is None else date.fromordinal(int(shown.high)).isoformat()
+        if low is None and high is None:
+            return "any day"
+        if low is None:
+            return f"on or before {high}"
+        if high is None:
+            return f"on or after {low}"
+        return low if low == high else f"{low} to {high}"
 
     def days(self, first: int, last: int) -> Interval:
         """A run of days, open on a side the search cut when the class is the

@@ -1,12 +1,17 @@
 """CRD over CDS Hooks 2.0: discovery, the hook services, and feedback.
 
-A hook call is read and checked on a decision thread; what it did not
-prefetch is then read from the client's fhirServer on the event loop (I/O
-only, time-bounded: ehr.py); the decision runs on a decision thread again.
+A hook call is read, checked and decided on one decision thread when its
+prefetch leaves nothing to query. Otherwise it is read and checked there,
+what it did not prefetch is read from the client's fhirServer on the event
+loop (I/O only, time-bounded: ehr.py), and the decision runs on a decision
+thread again. Then the call waits, holding no thread, until its audit
+entries are on disk and then until its row is in the hook log (each written
+by its log's own thread, in group commits); only then is the answer sent.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import orjson
@@ -61,16 +66,20 @@ async def hook(service: str, request: Request, shared: Shared) -> Response:
     body = await request.body()
     requester = REQUESTER.get()
     try:
-        answer, fetched = await _hook(service, body, request, shared)
+        answer, pending, fetched = await _hook(service, body, request, shared)
     except ServiceError as error:
         refusal = orjson.dumps({"status": error.status, "detail": error.detail})
-        await shared.run(_log, shared, service, body, error.status, refusal, requester, None)
+        await _log(shared, service, body, error.status, refusal, requester, None)
         raise
-    await shared.run(_log, shared, service, body, 200, answer, requester, fetched)
+    # The answer's audit entries on disk first, then its row in the hook log:
+    # a call whose entries cannot be synced answers 503 and is not logged as
+    # answered. Both are waited for without a thread (group commits).
+    await shared.settle(pending)
+    await _log(shared, service, body, 200, answer, requester, fetched)
     return Response(answer, media_type="application/json")
 
 
-def _log(
+async def _log(
     shared: Shared,
     service: str,
     body: bytes,
@@ -79,26 +88,45 @@ def _log(
     requester: dict[str, str] | None,
     fetched: list[dict[str, Any]] | None,
 ) -> None:
+    """Keep the call in the hook log: once its row is committed (503 if it cannot be)."""
+    row = shared.hook_log.submit(service, body, status, answer, requester, fetched)
     try:
-        shared.hook_log.record(service, body, status, answer, requester, fetched)
+        await asyncio.wrap_future(row)
     except LogUnavailable as error:
         raise ServiceError(503, str(error)) from None
 
 
 async def _hook(
     service: str, body: bytes, request: Request, shared: Shared
-) -> tuple[bytes, list[dict[str, Any]] | None]:
+) -> tuple[bytes, list[int], list[dict[str, Any]] | None]:
+    """The answer, its audit entries not yet on disk (`pending`), and what
+    was read from the EHR for it."""
     name = _service(service)
     base = shared.base_url(request.scope)
     settings = shared.settings
-    fetched_resources: list[dict[str, Any]] | None = None
+    history_types = shared.decisions.history_types
 
     def read() -> crd_request.HookRequest:
-        return crd_request.HookRequest(strict_json(body), name, shared.budget)
+        call = crd_request.HookRequest(strict_json(body), name, shared.budget)
+        call.histories_read(history_types)
+        return call
 
-    call = await shared.run(read)
-    call.histories_read(shared.decisions.history_types)
-    if call.can_query() and settings.ehr_timeout > 0:
+    def decide(call: crd_request.HookRequest) -> tuple[bytes, list[int]]:
+        pending: list[int] = []
+        answer = crd.decide(call, shared.decisions, base, pending, settings.payer_name)
+        return orjson.dumps(answer), pending
+
+    def read_and_decide() -> tuple[crd_request.HookRequest, tuple[bytes, list[int]] | None]:
+        # The common case, a complete prefetch, takes one decision thread once:
+        # a hop to a thread and back costs about as much as reading the call.
+        call = read()
+        return call, None if call.can_query() else decide(call)
+
+    call, decided = await shared.run(read_and_decide)
+    if decided is not None:
+        return *decided, None
+    fetched_resources: list[dict[str, Any]] | None = None
+    if settings.ehr_timeout > 0:
         assert call.fhir_server is not None and call.access_token is not None
         fetched = await ehr.fetch(
             call.fhir_server,
@@ -110,17 +138,10 @@ async def _hook(
         )
         call.add(fetched.resources, fetched.failure)
         fetched_resources = fetched.resources
-    elif call.can_query():
+    else:
         call.unread.failure = "this service does not query fhirServer (ehr_timeout 0)"
-
-    def decide() -> tuple[bytes, list[int]]:
-        pending: list[int] = []
-        answer = crd.decide(call, shared.decisions, base, pending, settings.payer_name)
-        return orjson.dumps(answer), pending
-
-    answer, pending = await shared.run(decide)
-    await shared.settle(pending)
-    return answer, fetched_resources
+    answer, pending = await shared.run(decide, call)
+    return answer, pending, fetched_resources
 
 
 @router.post(

@@ -11,7 +11,14 @@ import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from policykb.service import dtr, dtr_enable, dtr_errors, dtr_package, dtr_valuesets
+from policykb.service import (
+    dtr,
+    dtr_adaptive,
+    dtr_enable,
+    dtr_errors,
+    dtr_package,
+    dtr_valuesets,
+)
 from policykb.service.deps import Shared, strict_json
 from policykb.service.envelopes.fhir import Parameters, Questionnaire, Resource
 from policykb.service.errors import FHIR_JSON, ServiceError
@@ -53,6 +60,24 @@ async def log_questionnaire_errors(request: Request, shared: Shared) -> Response
     return Response(orjson.dumps(answer), media_type=FHIR_JSON)
 
 
+@router.post(
+    "/fhir/Questionnaire/$next-question",
+    response_class=Response,
+    responses={**fhir_answer("the next-question output Parameters", Parameters), **OUTCOMES},
+    openapi_extra=request_body(Parameters, FHIR_JSON, "application/json"),
+)
+async def next_question(request: Request, shared: Shared) -> Response:
+    """SDC/DTR $next-question on an adaptive Questionnaire: the response's
+    contained Questionnaire rebuilt with exactly the questions its answers
+    still need (DTR spec-17)."""
+    body = await request.body()
+    base = shared.base_url(request.scope)
+    answer = await shared.run(
+        lambda: dtr_adaptive.next_question(strict_json(body), shared.decisions, base)
+    )
+    return Response(orjson.dumps(answer), media_type=FHIR_JSON)
+
+
 # Declared after the operations: /fhir/Questionnaire/{policy} would also match
 # their paths, and a method the operations lack must name theirs (Allow: POST).
 @router.get(
@@ -61,11 +86,17 @@ async def log_questionnaire_errors(request: Request, shared: Shared) -> Response
     responses={**fhir_answer("a Questionnaire", Questionnaire), **OUTCOMES},
 )
 async def questionnaire(policy: str, request: Request, shared: Shared) -> Response:
-    """The policy's facts as a FHIR R4 Questionnaire (DTR Standard Questionnaire)."""
+    """The policy's facts as a FHIR R4 Questionnaire (DTR Standard
+    Questionnaire); `{policy}-adaptive`: its adaptive form (DTR
+    AdaptiveQuestionnaire-Search, answered by $next-question)."""
     decisions = shared.decisions
+    base = shared.base_url(request.scope)
+    adaptive = dtr_adaptive.policy_of_id(policy, decisions.policies)
+    if policy not in decisions.policies and adaptive is not None:
+        searched = dtr_adaptive.search_questionnaire(decisions, adaptive, base)
+        return Response(orjson.dumps(searched), media_type=FHIR_JSON)
     if policy not in decisions.policies:
         raise ServiceError(404, f"no Questionnaire {policy[:80]!r}")
-    base = shared.base_url(request.scope)
 
     def build() -> dict[str, Any]:
         today = datetime.now(UTC).date()

@@ -19,6 +19,7 @@ from policykb.bridge.model.formats import InputFormat, RecordFormat
 from policykb.bridge.solving.evaluator import Evaluator
 from policykb.cli.main import app
 from tests.oracle.test_properties import cases
+from tests.sampling import examples
 
 runner = CliRunner()
 
@@ -29,7 +30,9 @@ def compiled(massage: Evaluator) -> CompiledPolicy:
 
 
 @settings(
-    max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(400),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(facts=cases())
 def test_compiled_policy_equals_the_evaluator(

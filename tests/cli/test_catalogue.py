@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
@@ -27,6 +26,7 @@ from policykb.explain.listing import UNDECLARED_PAYER
 from policykb.service.app import create_app
 from policykb.service.routing import Router
 from policykb.service.settings import ServiceSettings
+from tests.audited_service import AuditedService, audited_service, set_payer_type
 from tests.fhir_records import Record
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
@@ -252,11 +252,9 @@ def test_routing_order_puts_a_policy_before_those_it_takes_precedence_over() -> 
 
 
 @pytest.fixture(scope="module")
-def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, Path]]:
-    audit = tmp_path_factory.mktemp("audit") / "audit.jsonl"
-    settings = ServiceSettings(kb_dirs=(str(PAIR),), audit=str(audit), audit_sync=False)
-    with TestClient(create_app(settings)) as test:
-        yield test, audit
+def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuditedService]:
+    with audited_service(tmp_path_factory.mktemp("audit"), (str(PAIR),)) as service:
+        yield service
 
 
 @pytest.mark.parametrize(
@@ -268,18 +266,12 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClien
     ],
 )
 def test_a_shared_code_routes_by_precedence_and_the_record(
-    client: tuple[TestClient, Path], payer_type: str | None, policy: str
+    client: AuditedService, payer_type: str | None, policy: str
 ) -> None:
-    test, audit = client
     request = Record(code="43659", bmis=[("2026-05-01", 41.0)]).hook()
-    if payer_type is not None:
-        coverage = request["prefetch"]["coverage"]["entry"][0]["resource"]
-        coverage["type"] = {"coding": [{"system": "https://nahdo.org/sopt", "code": payer_type}]}
-    response = test.post("/cds-services/policykb-order-sign", json=request)
-    assert response.status_code == 200, response.text
-    assert "systemActions" in response.json()
-    entry = orjson.loads(audit.read_bytes().splitlines()[-1])
-    assert entry["policy"] == policy
+    set_payer_type(request, payer_type)
+    assert "systemActions" in client.order_sign(request)
+    assert client.last_entry()["policy"] == policy
 
 
 @pytest.mark.parametrize(

@@ -25,6 +25,7 @@ from typer.testing import CliRunner
 
 from policykb.cli import direct, main
 from policykb.cli.commands import case
+from tests.sampling import examples
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 EXAMPLE = os.path.join(ROOT, "examples", "covered-initial.json")
@@ -96,7 +97,7 @@ NEAR = st.tuples(
 ).flatmap(lambda near: st.permutations(list(near)))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(rest=st.lists(TOKENS, max_size=5) | NEAR)
 def test_whenever_the_direct_path_takes_arguments_typer_makes_the_same_call(
     rest: list[str],

@@ -26,9 +26,12 @@ from policykb.bridge.loading.case import parse_case_text
 from policykb.bridge.model.formats import InputFormat
 from policykb.bridge.testing.suite import load_suite
 from tests.oracle.test_properties import cases
+from tests.sampling import examples
 
 FUZZ = settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(60),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 SETTINGS = BatchSettings()
 KB = KnowledgeBase()
@@ -137,7 +140,9 @@ def test_json_arrays_are_whole_or_refused(items: list[Any], tail: str) -> None:
 
 
 @settings(
-    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(30),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(batch=st.lists(cases(), min_size=1, max_size=6))
 def test_batch_equals_evaluate(batch: list[dict[str, Any]]) -> None:

@@ -6,8 +6,10 @@
 // QuestionnaireResponse, or null when population failed).
 //
 // The EHR here answers only what a US Core server answers: a read by
-// Type/id, `Condition?patient=`, and `Observation?patient=` with `code=`
-// (system|code) or `category=`; any other query fails the test loudly.
+// Type/id, `Condition?patient=`, `Procedure?patient=`,
+// `MedicationDispense?patient=`, `MedicationRequest?patient=&intent=`, and
+// `Observation?patient=` with `code=` (system|code) or `category=`; any
+// other query fails the test loudly.
 "use strict";
 const { populateQuestionnaire } = require("@aehrc/sdc-populate");
 
@@ -43,6 +45,11 @@ function ehr(record) {
     const keys = [...params.keys()].sort().join("+");
     let hits = record.filter((r) => r.resourceType === path && about(r, patientId));
     if (path === "Condition" && keys === "patient") return searchset(hits);
+    if (path === "Procedure" && keys === "patient") return searchset(hits);
+    if (path === "MedicationDispense" && keys === "patient") return searchset(hits);
+    if (path === "MedicationRequest" && keys === "intent+patient") {
+      return searchset(hits.filter((r) => r.intent === params.get("intent")));
+    }
     if (path === "Observation" && keys === "code+patient") {
       const wanted = params.get("code").split(",");
       hits = hits.filter((r) =>

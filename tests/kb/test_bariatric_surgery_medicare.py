@@ -18,16 +18,13 @@ from datetime import date
 from itertools import product
 from typing import Any
 
-import orjson
 import pytest
-from fastapi.testclient import TestClient
 
 from policykb.bridge import KnowledgeBase, Verdict
 from policykb.bridge.model.errors import CaseError
 from policykb.bridge.model.policy import FactType
 from policykb.bridge.solving.evaluator import Evaluator
-from policykb.service.app import create_app
-from policykb.service.settings import ServiceSettings
+from tests.audited_service import AuditedService, audited_service, set_payer_type
 from tests.fhir_records import Record
 
 NAME = "bariatric-surgery-medicare"
@@ -237,20 +234,15 @@ def test_each_dated_change_only_widens_coverage_where_its_sentence_speaks(
 
 
 @pytest.fixture(scope="module")
-def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, Any]]:
-    audit = tmp_path_factory.mktemp("audit") / "audit.jsonl"
-    with TestClient(create_app(ServiceSettings(audit=str(audit), audit_sync=False))) as test:
-        yield test, audit
+def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuditedService]:
+    with audited_service(tmp_path_factory.mktemp("audit")) as service:
+        yield service
 
 
-def _order_sign(client: TestClient, code: str, payer_type: str | None) -> dict[str, Any]:
+def _order_sign(client: AuditedService, code: str, payer_type: str | None) -> dict[str, Any]:
     request = Record(code=code, bmis=[("2026-05-01", 41.0)], diagnoses=["E11.9"]).hook()
-    if payer_type is not None:
-        coverage = request["prefetch"]["coverage"]["entry"][0]["resource"]
-        coverage["type"] = {"coding": [{"system": "https://nahdo.org/sopt", "code": payer_type}]}
-    response = client.post("/cds-services/policykb-order-sign", json=request)
-    assert response.status_code == 200, response.text
-    return response.json()  # type: ignore[no-any-return]
+    set_payer_type(request, payer_type)
+    return client.order_sign(request)
 
 
 @pytest.mark.parametrize(
@@ -271,13 +263,12 @@ def _order_sign(client: TestClient, code: str, payer_type: str | None) -> dict[s
     ],
 )
 def test_the_medicare_codes_route_here_only_on_medicare_coverage(
-    client: tuple[TestClient, Any], code: str, payer_type: str | None, policy: str | None
+    client: AuditedService, code: str, payer_type: str | None, policy: str | None
 ) -> None:
-    test, audit = client
-    answer = _order_sign(test, code, payer_type)
+    answer = _order_sign(client, code, payer_type)
     assert ("systemActions" in answer) is (policy is not None)
     if policy is not None:
-        entry = orjson.loads(audit.read_bytes().splitlines()[-1])
+        entry = client.last_entry()
         assert entry["policy"] == policy
         if policy == NAME:
             assert entry["facts"]["bmi"] == 41.0

@@ -27,12 +27,9 @@ import random
 from collections.abc import Iterator
 from datetime import date, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
-from fastapi.testclient import TestClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -40,9 +37,9 @@ from policykb.bridge import KnowledgeBase, Verdict
 from policykb.bridge.model.errors import CaseError
 from policykb.bridge.prolog.engine import PrologEngine
 from policykb.bridge.solving.evaluator import Evaluator
-from policykb.service.app import create_app
-from policykb.service.settings import ServiceSettings
+from tests.audited_service import AuditedService, audited_service, set_payer_type
 from tests.fhir_records import Record, condition
+from tests.sampling import examples
 
 NAME = "bone-mass-measurement"
 DAY = date(2024, 2, 29)
@@ -277,7 +274,7 @@ def test_the_23_month_standard_ends_where_the_calendar_puts_it(
     assert _verdict(kb, day, at_23) is Verdict.NOT_COVERED
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(
     service=st.dates(min_value=date(2009, 1, 1), max_value=date(2030, 12, 31)),
     back=st.integers(min_value=-2, max_value=40),
@@ -310,35 +307,24 @@ def test_the_first_day_of_the_version_has_one_and_the_day_before_none(kb: Knowle
 
 
 @pytest.fixture(scope="module")
-def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, Path]]:
-    audit = tmp_path_factory.mktemp("audit") / "audit.jsonl"
-    with TestClient(create_app(ServiceSettings(audit=str(audit), audit_sync=False))) as test:
-        yield test, audit
+def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuditedService]:
+    with audited_service(tmp_path_factory.mktemp("audit")) as service:
+        yield service
 
 
 HCPCS = "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
 
 
 def _order_sign(
-    client: tuple[TestClient, Path], record: Record, payer_type: str | None, system: str | None
+    client: AuditedService, record: Record, payer_type: str | None, system: str | None
 ) -> dict[str, Any] | None:
     """The decision's audit entry, or None when the order is not this policy's."""
-    test, audit = client
     request = record.hook()
     if system is not None:
         order = request["context"]["draftOrders"]["entry"][0]["resource"]
         order["code"]["coding"][0]["system"] = system
-    if payer_type is not None:
-        coverage = request["prefetch"]["coverage"]["entry"][0]["resource"]
-        coverage["type"] = {"coding": [{"system": "https://nahdo.org/sopt", "code": payer_type}]}
-    before = audit.read_bytes().count(b"\n") if audit.exists() else 0
-    response = test.post("/cds-services/policykb-order-sign", json=request)
-    assert response.status_code == 200, response.text
-    lines = audit.read_bytes().splitlines() if audit.exists() else []
-    if len(lines) == before:
-        return None
-    entry: dict[str, Any] = orjson.loads(lines[-1])
-    return entry
+    set_payer_type(request, payer_type)
+    return client.decision(request)
 
 
 @pytest.mark.parametrize(
@@ -354,7 +340,7 @@ def _order_sign(
     ],
 )
 def test_the_bmm_codes_route_here_on_medicare_coverage(
-    client: tuple[TestClient, Path],
+    client: AuditedService,
     code: str,
     system: str | None,
     payer_type: str | None,
@@ -370,12 +356,12 @@ def test_the_bmm_codes_route_here_on_medicare_coverage(
     assert facts.get("medicare_beneficiary") is (True if payer_type is not None else None)
 
 
-def test_commercial_coverage_is_not_this_policys_order(client: tuple[TestClient, Path]) -> None:
+def test_commercial_coverage_is_not_this_policys_order(client: AuditedService) -> None:
     assert _order_sign(client, Record(code="77080"), "511", None) is None
 
 
 def test_no_hyperparathyroidism_code_leaves_it_to_be_asked(
-    client: tuple[TestClient, Path],
+    client: AuditedService,
 ) -> None:
     """A problem list without E21.0 is not a "no" (secondary hyperparathyroidism,
     E21.1, is not the condition)."""

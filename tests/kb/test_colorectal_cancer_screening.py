@@ -40,9 +40,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
-from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -50,9 +48,9 @@ from policykb.bridge import KnowledgeBase, Verdict
 from policykb.bridge.model.errors import CaseError, PolicyError
 from policykb.bridge.prolog.engine import PrologEngine
 from policykb.bridge.solving.evaluator import Evaluator
-from policykb.service.app import create_app
-from policykb.service.settings import ServiceSettings
+from tests.audited_service import AuditedService, audited_service, set_payer_type
 from tests.fhir_records import SNOMED, Record, coded_result, condition, procedure
+from tests.sampling import examples
 
 NAME = "colorectal-cancer-screening"
 HCPCS = "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
@@ -249,7 +247,9 @@ def _months_after(last: date, service: date) -> int:
 
 
 CALENDAR_SETTINGS = settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(40),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 
 
@@ -359,7 +359,9 @@ def test_an_open_partial_history_asks_only_about_the_history(kb: KnowledgeBase, 
 
 
 @settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(40),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(
     route=st.sampled_from(list(ROUTES)),
@@ -439,32 +441,21 @@ def test_no_code_is_claimed_by_another_policy(kb: KnowledgeBase) -> None:
 
 
 @pytest.fixture(scope="module")
-def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, Path]]:
-    audit = tmp_path_factory.mktemp("audit") / "audit.jsonl"
-    with TestClient(create_app(ServiceSettings(audit=str(audit), audit_sync=False))) as test:
-        yield test, audit
+def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuditedService]:
+    with audited_service(tmp_path_factory.mktemp("audit")) as service:
+        yield service
 
 
 def _order_sign(
-    client: tuple[TestClient, Path], record: Record, payer_type: str | None
+    client: AuditedService, record: Record, payer_type: str | None
 ) -> dict[str, Any] | None:
     """The decision's audit entry, or None when the order is not this policy's."""
-    test, audit = client
     request = record.hook()
     if not record.code[0].isdigit():  # an HCPCS level II code
         order = request["context"]["draftOrders"]["entry"][0]["resource"]
         order["code"]["coding"][0]["system"] = HCPCS
-    if payer_type is not None:
-        coverage = request["prefetch"]["coverage"]["entry"][0]["resource"]
-        coverage["type"] = {"coding": [{"system": "https://nahdo.org/sopt", "code": payer_type}]}
-    before = audit.read_bytes().count(b"\n") if audit.exists() else 0
-    response = test.post("/cds-services/policykb-order-sign", json=request)
-    assert response.status_code == 200, response.text
-    lines = audit.read_bytes().splitlines() if audit.exists() else []
-    if len(lines) == before:
-        return None
-    entry: dict[str, Any] = orjson.loads(lines[-1])
-    return entry
+    set_payer_type(request, payer_type)
+    return client.decision(request)
 
 
 @pytest.mark.parametrize(
@@ -477,7 +468,7 @@ def _order_sign(
     ],
 )
 def test_the_screening_codes_route_here_on_medicare_coverage(
-    client: tuple[TestClient, Path], code: str, payer_type: str | None, test: str
+    client: AuditedService, code: str, payer_type: str | None, test: str
 ) -> None:
     conditions = [condition("K51.90"), condition("Z85.038"), condition("Z86.0101")]
     entry = _order_sign(client, Record(code=code, extra_conditions=conditions), payer_type)
@@ -492,11 +483,11 @@ def test_the_screening_codes_route_here_on_medicare_coverage(
     assert not any(key.startswith("screenings") for key in facts)  # no record: asked
 
 
-def test_commercial_coverage_is_not_this_policys_order(client: tuple[TestClient, Path]) -> None:
+def test_commercial_coverage_is_not_this_policys_order(client: AuditedService) -> None:
     assert _order_sign(client, Record(code="G0121"), "511") is None
 
 
-def test_no_condition_leaves_the_risk_facts_to_be_asked(client: tuple[TestClient, Path]) -> None:
+def test_no_condition_leaves_the_risk_facts_to_be_asked(client: AuditedService) -> None:
     refuted = condition("K50.90", verification="refuted")
     entry = _order_sign(client, Record(code="G0105", extra_conditions=[refuted]), "121")
     assert entry is not None
@@ -563,7 +554,9 @@ def test_a_denial_on_the_history_is_covered_from_the_month_the_limit_ends(
 
 
 @settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(25),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(
     route=st.sampled_from(["fobt", "sigmoidoscopy", "colonoscopy", "barium enema", "stool DNA"]),
@@ -620,7 +613,7 @@ def _searchset(resources: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _order_sign_with_history(
-    client: tuple[TestClient, Path],
+    client: AuditedService,
     code: str,
     procedures: list[dict[str, Any]],
     observations: list[dict[str, Any]],
@@ -628,18 +621,14 @@ def _order_sign_with_history(
     """The order's coverage information (url -> values) and its audit entry,
     for a Medicare member (payer type 1) whose record holds these resources;
     the order is dated 2026-06-01 (Record's default)."""
-    test, audit = client
     request = Record(code=code).hook()
     if not code[0].isdigit():
         order = request["context"]["draftOrders"]["entry"][0]["resource"]
         order["code"]["coding"][0]["system"] = HCPCS
-    coverage = request["prefetch"]["coverage"]["entry"][0]["resource"]
-    coverage["type"] = {"coding": [{"system": "https://nahdo.org/sopt", "code": "1"}]}
+    set_payer_type(request, "1")
     request["prefetch"]["procedures"] = _searchset(procedures)
     request["prefetch"]["observations"] = _searchset(observations)
-    response = test.post("/cds-services/policykb-order-sign", json=request)
-    assert response.status_code == 200, response.text
-    (action,) = response.json()["systemActions"]
+    (action,) = client.order_sign(request)["systemActions"]
     (information,) = [
         e for e in action["resource"]["extension"] if e["url"].endswith("ext-coverage-information")
     ]
@@ -647,8 +636,7 @@ def _order_sign_with_history(
     for part in information["extension"]:
         value = next(v for k, v in part.items() if k.startswith("value"))
         parts.setdefault(part["url"], []).append(value)
-    entry: dict[str, Any] = orjson.loads(audit.read_bytes().splitlines()[-1])
-    return parts, entry
+    return parts, client.last_entry()
 
 
 @pytest.mark.parametrize(
@@ -671,7 +659,7 @@ def _order_sign_with_history(
     ],
 )
 def test_the_ehr_record_decides_the_frequency_limit(
-    client: tuple[TestClient, Path],
+    client: AuditedService,
     code: str,
     procedures: list[dict[str, Any]],
     observations: list[dict[str, Any]],
@@ -686,7 +674,7 @@ def test_the_ehr_record_decides_the_frequency_limit(
 
 
 def test_what_the_record_cannot_vouch_for_decides_nothing(
-    client: tuple[TestClient, Path],
+    client: AuditedService,
 ) -> None:
     """An iFOBT order for a member whose record holds, in the 11 months
     before: a FIT still preliminary, a colonoscopy coded only in SNOMED CT,

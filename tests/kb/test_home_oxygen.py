@@ -19,18 +19,16 @@ from datetime import date, timedelta
 from math import gcd, prod, sqrt
 from typing import Any
 
-import orjson
 import pytest
-from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from policykb.bridge import KnowledgeBase, Verdict
 from policykb.bridge.model.errors import CaseError
 from policykb.bridge.solving.evaluator import Evaluator
-from policykb.service.app import create_app
-from policykb.service.settings import ServiceSettings
+from tests.audited_service import AuditedService, audited_service, set_payer_type
 from tests.fhir_records import LOINC, UCUM, Record
+from tests.sampling import examples
 
 NAME = "home-oxygen"
 STUDY_DAY = date(2024, 3, 1)
@@ -57,7 +55,6 @@ PASSING = {
 sample draws these with probability 0.9, so that it reaches every route."""
 
 HCPCS = "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
-SOPT = "https://nahdo.org/sopt"
 
 
 @pytest.fixture(scope="module")
@@ -180,7 +177,7 @@ INPATIENT_AT_REST = {
 }
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(25), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     study=st.dates(min_value=date(2021, 9, 27), max_value=date(2030, 12, 31)),
     days_to_discharge=st.integers(min_value=-4, max_value=6),
@@ -239,10 +236,9 @@ def test_a_date_of_service_before_version_2_has_no_version(kb: KnowledgeBase) ->
 
 
 @pytest.fixture(scope="module")
-def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, Any]]:
-    audit = tmp_path_factory.mktemp("audit") / "audit.jsonl"
-    with TestClient(create_app(ServiceSettings(audit=str(audit), audit_sync=False))) as test:
-        yield test, audit
+def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuditedService]:
+    with audited_service(tmp_path_factory.mktemp("audit")) as service:
+        yield service
 
 
 def _room_air(loinc: str, value: float, unit: str, day: str, flow: float = 0) -> dict[str, Any]:
@@ -265,16 +261,13 @@ def _room_air(loinc: str, value: float, unit: str, day: str, flow: float = 0) ->
 
 
 def _order_sign(
-    client: TestClient, code: str, payer_type: str | None, observations: list[dict[str, Any]]
-) -> tuple[int, dict[str, Any]]:
+    client: AuditedService, code: str, payer_type: str | None, observations: list[dict[str, Any]]
+) -> dict[str, Any]:
     request = Record(code=code, extra_observations=observations).hook()
     order = request["context"]["draftOrders"]["entry"][0]["resource"]
     order["code"]["coding"][0]["system"] = HCPCS
-    if payer_type is not None:
-        coverage = request["prefetch"]["coverage"]["entry"][0]["resource"]
-        coverage["type"] = {"coding": [{"system": SOPT, "code": payer_type}]}
-    response = client.post("/cds-services/policykb-order-sign", json=request)
-    return response.status_code, response.json()
+    set_payer_type(request, payer_type)
+    return client.order_sign(request)
 
 
 ABG = [_room_air("2703-7", 52, "mm[Hg]", "2026-05-01")]
@@ -294,27 +287,23 @@ ABG = [_room_air("2703-7", 52, "mm[Hg]", "2026-05-01")]
     ],
 )
 def test_the_oxygen_codes_route_here_only_on_medicare_coverage(
-    client: tuple[TestClient, Any], code: str, payer_type: str | None, equipment: str | None
+    client: AuditedService, code: str, payer_type: str | None, equipment: str | None
 ) -> None:
-    test, audit = client
-    status, answer = _order_sign(test, code, payer_type, ABG)
-    assert status == 200, answer
+    answer = _order_sign(client, code, payer_type, ABG)
     assert ("systemActions" in answer) is (equipment is not None)
     if equipment is not None:
-        entry = orjson.loads(audit.read_bytes().splitlines()[-1])
+        entry = client.last_entry()
         assert entry["policy"] == NAME
         assert entry["facts"]["oxygen_equipment"] == equipment
         assert ("medicare_beneficiary" in entry["facts"]) is (payer_type is not None)
 
 
-def _facts_read(client: tuple[TestClient, Any], observations: list[dict[str, Any]]) -> Any:
-    test, audit = client
-    status, answer = _order_sign(test, "E1390", "121", observations)
-    assert status == 200, answer
-    return orjson.loads(audit.read_bytes().splitlines()[-1])["facts"]
+def _facts_read(client: AuditedService, observations: list[dict[str, Any]]) -> Any:
+    _order_sign(client, "E1390", "121", observations)
+    return client.last_entry()["facts"]
 
 
-def test_a_room_air_blood_gas_at_rest_is_read_with_its_date(client: tuple[TestClient, Any]) -> None:
+def test_a_room_air_blood_gas_at_rest_is_read_with_its_date(client: AuditedService) -> None:
     oximetry = _room_air("59408-5", 90, "%", "2026-05-02")
     facts = _facts_read(client, [*ABG, oximetry])
     # B prefers the arterial blood gas: it is the study at rest, and its day
@@ -326,7 +315,7 @@ def test_a_room_air_blood_gas_at_rest_is_read_with_its_date(client: tuple[TestCl
 
 
 def test_pulse_oximetry_is_the_study_at_rest_without_a_blood_gas(
-    client: tuple[TestClient, Any],
+    client: AuditedService,
 ) -> None:
     facts = _facts_read(client, [_room_air("59408-5", 88, "%", "2026-05-02")])
     assert facts["rest_study"] == "oximetry"
@@ -336,7 +325,7 @@ def test_pulse_oximetry_is_the_study_at_rest_without_a_blood_gas(
 
 
 def test_a_value_on_oxygen_or_not_whole_in_mm_hg_is_not_read(
-    client: tuple[TestClient, Any],
+    client: AuditedService,
 ) -> None:
     """A blood gas on 2 L/min of oxygen is not a room-air value: the room-air
     pulse oximetry is then the study at rest. 7.3 kPa is 54.75 mm[Hg], no
@@ -367,7 +356,7 @@ def test_a_value_on_oxygen_or_not_whole_in_mm_hg_is_not_read(
 
 
 def test_without_the_study_s_day_in_the_record_crd_asks_it_through_dtr(
-    kb: KnowledgeBase, client: tuple[TestClient, Any]
+    kb: KnowledgeBase, client: AuditedService
 ) -> None:
     """Issue 29: the study's date is a fact like any other. A record whose
     room-air study is dated with a time of day (or that has none) does not
@@ -377,8 +366,7 @@ def test_without_the_study_s_day_in_the_record_crd_asks_it_through_dtr(
     timed = _room_air("2703-7", 52, "mm[Hg]", "2026-05-01")
     timed["effectiveDateTime"] = "2026-05-01T08:30:00Z"
     for observations in ([timed], []):
-        status, answer = _order_sign(client[0], "E1390", "121", observations)
-        assert status == 200, answer
+        answer = _order_sign(client, "E1390", "121", observations)
         (card,) = answer["cards"]
         assert question in card["detail"]
         assert "Questionnaire/home-oxygen" in card["detail"]

@@ -26,12 +26,9 @@ import random
 from collections.abc import Iterator
 from datetime import date, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
-from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from policykb.bridge import KnowledgeBase, Verdict
@@ -39,8 +36,7 @@ from policykb.bridge.model.errors import CaseError
 from policykb.bridge.prolog.engine import PrologEngine
 from policykb.bridge.solving.evaluator import Evaluator
 from policykb.cli.main import app
-from policykb.service.app import create_app
-from policykb.service.settings import ServiceSettings
+from tests.audited_service import AuditedService, audited_service
 from tests.fhir_records import ICD10, Record
 
 NAME = "immunomodulators-step-therapy"
@@ -303,10 +299,9 @@ def test_a_date_of_service_before_the_criteria_has_no_version(kb: KnowledgeBase)
 
 
 @pytest.fixture(scope="module")
-def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, Path]]:
-    audit = tmp_path_factory.mktemp("audit") / "audit.jsonl"
-    with TestClient(create_app(ServiceSettings(audit=str(audit), audit_sync=False))) as test:
-        yield test, audit
+def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuditedService]:
+    with audited_service(tmp_path_factory.mktemp("audit")) as service:
+        yield service
 
 
 def _medication_request(code: str, reasons: list[str]) -> dict[str, Any]:
@@ -322,18 +317,10 @@ def _medication_request(code: str, reasons: list[str]) -> dict[str, Any]:
     }
 
 
-def _order_sign(client: tuple[TestClient, Path], order: dict[str, Any]) -> dict[str, Any] | None:
+def _order_sign(client: AuditedService, order: dict[str, Any]) -> dict[str, Any] | None:
     """The decision's audit entry, or None when the order is not this policy's."""
-    test, audit = client
     request = Record().hook(orders=[order])
-    before = audit.read_bytes().count(b"\n") if audit.exists() else 0
-    response = test.post("/cds-services/policykb-order-sign", json=request)
-    assert response.status_code == 200, response.text
-    lines = audit.read_bytes().splitlines() if audit.exists() else []
-    if len(lines) == before:
-        return None
-    entry: dict[str, Any] = orjson.loads(lines[-1])
-    return entry
+    return client.decision(request)
 
 
 @pytest.mark.parametrize(
@@ -352,7 +339,7 @@ def _order_sign(client: tuple[TestClient, Path], order: dict[str, Any]) -> dict[
     ],
 )
 def test_the_j_codes_route_here_each_stating_its_drug(
-    client: tuple[TestClient, Path], code: str, drug: str, reason: str, diagnosis: str | None
+    client: AuditedService, code: str, drug: str, reason: str, diagnosis: str | None
 ) -> None:
     entry = _order_sign(client, _medication_request(code, [reason]))
     assert entry is not None and entry["policy"] == NAME
@@ -361,7 +348,7 @@ def test_the_j_codes_route_here_each_stating_its_drug(
 
 
 def test_reasons_of_two_sections_leave_the_diagnosis_to_be_asked(
-    client: tuple[TestClient, Path],
+    client: AuditedService,
 ) -> None:
     entry = _order_sign(client, _medication_request("J0717", ["K50.90", "L40.0"]))
     assert entry is not None
@@ -369,14 +356,14 @@ def test_reasons_of_two_sections_leave_the_diagnosis_to_be_asked(
 
 
 def test_a_reason_outside_the_sections_is_not_read_beside_one_inside(
-    client: tuple[TestClient, Path],
+    client: AuditedService,
 ) -> None:
     entry = _order_sign(client, _medication_request("J0717", ["Z79.899", "K50.90"]))
     assert entry is not None
     assert entry["facts"]["diagnosis"] == "crohns_disease"
 
 
-def test_adalimumab_is_not_routed_here(client: tuple[TestClient, Path]) -> None:
+def test_adalimumab_is_not_routed_here(client: AuditedService) -> None:
     """J0135 is Humira's and every adalimumab biosimilar's: it names no one drug."""
     assert _order_sign(client, _medication_request("J0135", ["L40.0"])) is None
 

@@ -30,16 +30,13 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
-from fastapi.testclient import TestClient
 
 from policykb.bridge import KnowledgeBase, Verdict
 from policykb.bridge.model.errors import CaseError
 from policykb.bridge.prolog.engine import PrologEngine
 from policykb.bridge.solving.evaluator import Evaluator
-from policykb.service.app import create_app
-from policykb.service.settings import ServiceSettings
+from tests.audited_service import AuditedService, audited_service, set_payer_type
 from tests.fhir_records import LOINC, UCUM, Record, condition
 
 NAME = "implantable-defibrillators"
@@ -293,10 +290,9 @@ def test_a_date_of_service_before_the_coverage_began_has_no_version(kb: Knowledg
 
 
 @pytest.fixture(scope="module")
-def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, Path]]:
-    audit = tmp_path_factory.mktemp("audit") / "audit.jsonl"
-    with TestClient(create_app(ServiceSettings(audit=str(audit), audit_sync=False))) as test:
-        yield test, audit
+def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuditedService]:
+    with audited_service(tmp_path_factory.mktemp("audit")) as service:
+        yield service
 
 
 def _lvef(value: float, code: str = "%") -> dict[str, Any]:
@@ -312,22 +308,12 @@ def _lvef(value: float, code: str = "%") -> dict[str, Any]:
 
 
 def _order_sign(
-    client: TestClient, record: Record, payer_type: str | None
+    client: AuditedService, record: Record, payer_type: str | None
 ) -> dict[str, Any] | None:
     """The decision's audit entry, or None when the order is not this policy's."""
-    test, audit = client
     request = record.hook()
-    if payer_type is not None:
-        coverage = request["prefetch"]["coverage"]["entry"][0]["resource"]
-        coverage["type"] = {"coding": [{"system": "https://nahdo.org/sopt", "code": payer_type}]}
-    before = audit.read_bytes().count(b"\n") if audit.exists() else 0
-    response = test.post("/cds-services/policykb-order-sign", json=request)
-    assert response.status_code == 200, response.text
-    lines = audit.read_bytes().splitlines() if audit.exists() else []
-    if len(lines) == before:
-        return None
-    entry: dict[str, Any] = orjson.loads(lines[-1])
-    return entry
+    set_payer_type(request, payer_type)
+    return client.decision(request)
 
 
 @pytest.mark.parametrize(
@@ -342,7 +328,7 @@ def _order_sign(
     ],
 )
 def test_the_icd_codes_route_here_on_medicare_coverage(
-    client: tuple[TestClient, Path], code: str, payer_type: str | None, service: str | None
+    client: AuditedService, code: str, payer_type: str | None, service: str | None
 ) -> None:
     record = Record(
         code=code,
@@ -363,12 +349,12 @@ def test_the_icd_codes_route_here_on_medicare_coverage(
     assert facts.get("medicare_beneficiary") is (True if stated else None)
 
 
-def test_commercial_coverage_is_not_this_policys_order(client: tuple[TestClient, Path]) -> None:
+def test_commercial_coverage_is_not_this_policys_order(client: AuditedService) -> None:
     assert _order_sign(client, Record(code="33249"), "511") is None
 
 
 def test_a_record_without_such_conditions_leaves_them_to_be_asked(
-    client: tuple[TestClient, Path],
+    client: AuditedService,
 ) -> None:
     """No MI or familial disorder on the problem list is not a "no"; an LVEF
     given as a fraction with a comparator is no number of %."""
@@ -384,7 +370,7 @@ def test_a_record_without_such_conditions_leaves_them_to_be_asked(
 
 
 def test_an_lvef_in_another_unit_of_ratio_is_converted_to_percent(
-    client: tuple[TestClient, Path],
+    client: AuditedService,
 ) -> None:
     record = Record(code="33249", extra_observations=[_lvef(0.3, "1")])
     entry = _order_sign(client, record, "121")

@@ -25,12 +25,9 @@ import calendar
 import random
 from collections.abc import Iterator
 from datetime import date, timedelta
-from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
-from fastapi.testclient import TestClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -38,9 +35,9 @@ from policykb.bridge import KnowledgeBase, Verdict
 from policykb.bridge.model.errors import CaseError
 from policykb.bridge.prolog.engine import PrologEngine
 from policykb.bridge.solving.evaluator import Evaluator
-from policykb.service.app import create_app
-from policykb.service.settings import ServiceSettings
+from tests.audited_service import AuditedService, audited_service, set_payer_type
 from tests.fhir_records import Record, condition
+from tests.sampling import examples
 
 NAME = "mammography"
 DAY = date(2024, 2, 29)
@@ -239,7 +236,7 @@ def test_the_11_month_rule_ends_where_the_calendar_puts_it(kb: KnowledgeBase, da
     assert _verdict(kb, day, at_11) is Verdict.NOT_COVERED
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(
     service=st.dates(min_value=date(2008, 1, 1), max_value=date(2030, 12, 31)),
     back=st.integers(min_value=-2, max_value=30),
@@ -276,30 +273,19 @@ def test_the_first_day_of_the_version_has_one_and_the_day_before_none(kb: Knowle
 
 
 @pytest.fixture(scope="module")
-def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, Path]]:
-    audit = tmp_path_factory.mktemp("audit") / "audit.jsonl"
-    with TestClient(create_app(ServiceSettings(audit=str(audit), audit_sync=False))) as test:
-        yield test, audit
+def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuditedService]:
+    with audited_service(tmp_path_factory.mktemp("audit")) as service:
+        yield service
 
 
 def _order_sign(
-    client: tuple[TestClient, Path], record: Record, payer_type: str | None, gender: str
+    client: AuditedService, record: Record, payer_type: str | None, gender: str
 ) -> dict[str, Any] | None:
     """The decision's audit entry, or None when the order is not this policy's."""
-    test, audit = client
     request = record.hook()
     request["prefetch"]["patient"]["gender"] = gender
-    if payer_type is not None:
-        coverage = request["prefetch"]["coverage"]["entry"][0]["resource"]
-        coverage["type"] = {"coding": [{"system": "https://nahdo.org/sopt", "code": payer_type}]}
-    before = audit.read_bytes().count(b"\n") if audit.exists() else 0
-    response = test.post("/cds-services/policykb-order-sign", json=request)
-    assert response.status_code == 200, response.text
-    lines = audit.read_bytes().splitlines() if audit.exists() else []
-    if len(lines) == before:
-        return None
-    entry: dict[str, Any] = orjson.loads(lines[-1])
-    return entry
+    set_payer_type(request, payer_type)
+    return client.decision(request)
 
 
 @pytest.mark.parametrize(
@@ -312,7 +298,7 @@ def _order_sign(
     ],
 )
 def test_the_mammography_codes_route_here_on_medicare_coverage(
-    client: tuple[TestClient, Path],
+    client: AuditedService,
     code: str,
     payer_type: str | None,
     gender: str,
@@ -332,12 +318,12 @@ def test_the_mammography_codes_route_here_on_medicare_coverage(
     assert facts["age"] == 46
 
 
-def test_commercial_coverage_is_not_this_policys_order(client: tuple[TestClient, Path]) -> None:
+def test_commercial_coverage_is_not_this_policys_order(client: AuditedService) -> None:
     assert _order_sign(client, Record(code="77067"), "511", "female") is None
 
 
 def test_no_breast_cancer_code_leaves_the_history_to_be_asked(
-    client: tuple[TestClient, Path],
+    client: AuditedService,
 ) -> None:
     """A problem list without breast cancer is not a "no"; a refuted one says nothing."""
     refuted = condition("C50.911", verification="refuted")

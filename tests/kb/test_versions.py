@@ -20,6 +20,7 @@ from policykb.bridge.loading.files import bundled_kb
 from policykb.bridge.model.errors import CaseError
 from policykb.bridge.model.version import PeriodProblem, PolicyVersion, period_problems, periods
 from policykb.cli.main import app
+from tests.sampling import examples
 
 REPO = Path(__file__).resolve().parents[2]
 REVISION = REPO / "examples" / "revision" / "massage-therapy" / "indications.lp"
@@ -121,7 +122,7 @@ def test_a_bad_date_of_service_is_named(knowledge: KnowledgeBase) -> None:
         knowledge.evaluate({"facts": {"date_of_service": "2027-02-30"}})
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(st.dates(min_value=date(2000, 1, 1), max_value=date(2040, 12, 31)))
 def test_the_chosen_version_is_the_one_whose_period_holds(
     knowledge: KnowledgeBase, day: date
@@ -303,7 +304,7 @@ def test_periods_run_to_the_next_version_unless_retired() -> None:
     ]
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(
     st.lists(
         st.tuples(st.integers(0, 40), st.one_of(st.none(), st.integers(1, 20))),

@@ -49,8 +49,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import date
 from functools import cache
-from itertools import combinations, product
+from itertools import product
 from typing import Any
+
+from tests.oracle.minimal_sets import minimal_sufficient_by_every_subset
 
 FIRST_DAY = date(2006, 2, 21)  # B: "on and after February 21, 2006"
 T2DM_FROM = date(2009, 2, 12)  # B: "on and after February 12, 2009" (T2DM)
@@ -242,13 +244,9 @@ def explanations(known: Mapping[str, Any], day: date) -> set[frozenset[str]]:
     unknown, no default filled in again) give the case's verdict, no proper
     subset of which does. A needs_information case has only the empty one."""
     target = verdict(known, day)
-    sufficient = [
-        frozenset(subset)
-        for size in range(len(known) + 1)
-        for subset in combinations(sorted(known), size)
-        if verdict({f: known[f] for f in subset}, day) == target
-    ]
-    return {s for s in sufficient if not any(t < s for t in sufficient)}
+    return minimal_sufficient_by_every_subset(
+        known, lambda subset: verdict({f: known[f] for f in subset}, day) == target
+    )
 
 
 def complete_scenarios() -> Iterable[dict[str, Any]]:

@@ -79,6 +79,8 @@ from functools import cache
 from itertools import product
 from typing import Any
 
+from tests.oracle.minimal_sets import minimal_sufficient_sets
+
 FIRST_DAY = date(2018, 2, 15)  # "Effective for services performed on or after February 15, 2018"
 MI_WAIT_DAYS = 40  # "Had an MI within the past 40 days"
 REVASC_WAIT_MONTHS = 3  # "Had a CABG, or PCI ..., within the past 3 months"
@@ -410,15 +412,6 @@ def missing(known: Mapping[str, Any], day: date) -> set[str]:
     return turns
 
 
-def _minimal_hitting_sets(family: list[frozenset[str]]) -> set[frozenset[str]]:
-    hitting: set[frozenset[str]] = {frozenset()}
-    for members in family:
-        grown = {h for h in hitting if h & members}
-        grown |= {h | {e} for h in hitting if not h & members for e in members}
-        hitting = {h for h in grown if not any(g < h for g in grown)}
-    return hitting
-
-
 def explanations(known: Mapping[str, Any], day: date) -> set[frozenset[str]]:
     """Every minimal explanation: sets of known facts that alone (all else
     unknown, no default filled in again) give the case's verdict, no proper
@@ -426,24 +419,11 @@ def explanations(known: Mapping[str, Any], day: date) -> set[frozenset[str]]:
     target = verdict(known, day)
     if target == "needs_information":
         return {frozenset()}
-    everything = frozenset(known)
 
     def sufficient(subset: frozenset[str]) -> bool:
         return verdict({f: known[f] for f in subset}, day) == target
 
-    insufficient: list[frozenset[str]] = []
-    while True:
-        candidates = _minimal_hitting_sets([everything - u for u in insufficient])
-        for candidate in sorted(candidates, key=sorted):
-            if not sufficient(candidate):
-                grown = set(candidate)
-                for fact in sorted(everything - candidate):
-                    if not sufficient(frozenset(grown | {fact})):
-                        grown.add(fact)
-                insufficient.append(frozenset(grown))
-                break
-        else:
-            return candidates
+    return minimal_sufficient_sets(frozenset(known), sufficient)
 
 
 def complete_scenarios(day: date) -> Iterable[dict[str, Any]]:

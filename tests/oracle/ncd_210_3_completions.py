@@ -38,6 +38,7 @@ from itertools import combinations
 from typing import Any
 
 from tests.oracle import ncd_210_3 as text
+from tests.oracle.minimal_sets import minimal_sufficient_sets
 
 Get = Callable[[str], Any]
 
@@ -257,19 +258,7 @@ class Semantics:
         def sufficient(subset: frozenset[str]) -> bool:
             return self.verdict({f: known[f] for f in subset}, day) == target
 
-        insufficient: list[frozenset[str]] = []
-        while True:
-            candidates = _minimal_hitting_sets([everything - u for u in insufficient])
-            for candidate in sorted(candidates, key=sorted):
-                if not sufficient(candidate):
-                    grown = set(candidate)
-                    for fact in sorted(everything - candidate):
-                        if not sufficient(frozenset(grown | {fact})):
-                            grown.add(fact)
-                    insufficient.append(frozenset(grown))
-                    break
-            else:
-                return candidates
+        return minimal_sufficient_sets(everything, sufficient)
 
 
 def _setting(get: Get, fact: str, value: Any) -> Get:
@@ -279,18 +268,3 @@ def _setting(get: Get, fact: str, value: Any) -> Get:
         return get(name)
 
     return read
-
-
-def _minimal_hitting_sets(family: list[frozenset[str]]) -> set[frozenset[str]]:
-    hitting: set[frozenset[str]] = {frozenset()}
-    for members in family:
-        grown = {h for h in hitting if h & members}
-        grown |= {h | {e} for h in hitting if not h & members for e in members}
-        hitting = {h for h in grown if not any(g < h for g in grown)}
-    return hitting
-
-
-def minimal_elements(sets: Iterable[frozenset[str]]) -> set[frozenset[str]]:
-    """The sets of which no other is a proper subset."""
-    found = set(sets)
-    return {s for s in found if not any(t < s for t in found)}

@@ -110,6 +110,8 @@ from functools import cache
 from itertools import product
 from typing import Any
 
+from tests.oracle.minimal_sets import minimal_sufficient_sets
+
 FIRST_DAY = date(1978, 5, 15)  # "effective date of this version 05/15/1978"
 BASELINE_AGE = 35  # "under age 35" / "over age 34, but under age 40"
 ANNUAL_AGE = 40  # "over age 39"
@@ -363,15 +365,6 @@ def missing(known: Mapping[str, Any], day: date) -> set[str]:
     return turns
 
 
-def _minimal_hitting_sets(family: list[frozenset[str]]) -> set[frozenset[str]]:
-    hitting: set[frozenset[str]] = {frozenset()}
-    for members in family:
-        grown = {h for h in hitting if h & members}
-        grown |= {h | {e} for h in hitting if not h & members for e in members}
-        hitting = {h for h in grown if not any(g < h for g in grown)}
-    return hitting
-
-
 def explanations(known: Mapping[str, Any], day: date) -> set[frozenset[str]]:
     """Every minimal explanation: sets of known facts that alone (all else
     unknown, no default filled in again) give the case's verdict, no proper
@@ -379,24 +372,11 @@ def explanations(known: Mapping[str, Any], day: date) -> set[frozenset[str]]:
     target = verdict(known, day)
     if target == "needs_information":
         return {frozenset()}
-    everything = frozenset(known)
 
     def sufficient(subset: frozenset[str]) -> bool:
         return verdict({f: known[f] for f in subset}, day) == target
 
-    insufficient: list[frozenset[str]] = []
-    while True:
-        candidates = _minimal_hitting_sets([everything - u for u in insufficient])
-        for candidate in sorted(candidates, key=sorted):
-            if not sufficient(candidate):
-                grown = set(candidate)
-                for fact in sorted(everything - candidate):
-                    if not sufficient(frozenset(grown | {fact})):
-                        grown.add(fact)
-                insufficient.append(frozenset(grown))
-                break
-        else:
-            return candidates
+    return minimal_sufficient_sets(frozenset(known), sufficient)
 
 
 def complete_scenarios(day: date) -> Iterable[dict[str, Any]]:

@@ -127,6 +127,8 @@ from functools import cache
 from itertools import product
 from typing import Any
 
+from tests.oracle.minimal_sets import minimal_sufficient_sets
+
 # B, Group I: "An arterial PO2 at or below 55 mm Hg, or an arterial oxygen
 # saturation at or below 88%"; awake/at rest: "at or above 56 mm Hg, or ... at
 # or above 89%"; Group II: "arterial PO2 is 56-59 mm Hg or ... saturation is 89%".
@@ -543,15 +545,6 @@ def missing(known: Mapping[str, Any], study_day: date) -> set[str]:
     return turns
 
 
-def _minimal_hitting_sets(family: list[frozenset[str]]) -> set[frozenset[str]]:
-    hitting: set[frozenset[str]] = {frozenset()}
-    for members in family:
-        grown = {h for h in hitting if h & members}
-        grown |= {h | {e} for h in hitting if not h & members for e in members}
-        hitting = {h for h in grown if not any(g < h for g in grown)}
-    return hitting
-
-
 def explanations(known: Mapping[str, Any], study_day: date) -> set[frozenset[str]]:
     """Every minimal explanation: sets of known facts that alone (all else
     unknown, no default filled in again) give the case's verdict, no proper
@@ -559,24 +552,11 @@ def explanations(known: Mapping[str, Any], study_day: date) -> set[frozenset[str
     target = verdict(known, study_day)
     if target == "needs_information":
         return {frozenset()}
-    everything = frozenset(known)
 
     def sufficient(subset: frozenset[str]) -> bool:
         return verdict({f: known[f] for f in subset}, study_day) == target
 
-    insufficient: list[frozenset[str]] = []
-    while True:
-        candidates = _minimal_hitting_sets([everything - u for u in insufficient])
-        for candidate in sorted(candidates, key=sorted):
-            if not sufficient(candidate):
-                grown = set(candidate)
-                for fact in sorted(everything - candidate):
-                    if not sufficient(frozenset(grown | {fact})):
-                        grown.add(fact)
-                insufficient.append(frozenset(grown))
-                break
-        else:
-            return candidates
+    return minimal_sufficient_sets(frozenset(known), sufficient)
 
 
 def decision_leaves(study_day: date) -> list[tuple[dict[str, Any], bool]]:

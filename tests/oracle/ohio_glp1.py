@@ -284,7 +284,7 @@ class A1cReading:
     of the latest day on or before it, lowest value first (empty when there is
     none); whether two or more results are on or before it (a trend); and the
     lowest value within the 6-month window (None when none is: read only by
-    the encoding's alternative reading, `Readings.every_a1c_in_window`)."""
+    the alternative reading, `Readings.every_a1c_in_window`)."""
 
     latest: tuple[A1cResult, ...]
     trend: bool
@@ -304,9 +304,11 @@ def a1c_reading(records: Iterable[A1cResult], service: date) -> A1cReading:
 
 @dataclass(frozen=True)
 class Readings:
-    """The reading on which this oracle and the encoding differ (see the
-    module's docstring): this oracle's by default; the encoding's with it
-    switched, used only to tell a known disagreement from a new one.
+    """The reading on which this oracle and the encoding once differed (see
+    the module's docstring): this oracle's by default, which the encoding now
+    shares; the alternative with it switched (the encoding's until the
+    language could read the latest result beside a count of two), kept so
+    that the tests show the cases on which the two readings part.
 
     - `every_a1c_in_window`: every A1C result within the 6-month window is
       read where the text says "current A1C", rather than the latest result:
@@ -319,7 +321,7 @@ class Readings:
 
 
 TEXT = Readings()
-ENCODING = Readings(every_a1c_in_window=True)
+EVERY_RESULT = Readings(every_a1c_in_window=True)
 
 
 def effective_goal(documented: Decimal | None) -> Decimal:
@@ -338,7 +340,7 @@ def a1c_is_current(reading: A1cReading, service: date) -> bool:
 def below_semaglutide_floor(reading: A1cReading, service: date, readings: Readings = TEXT) -> bool:
     """Semaglutide: "This does NOT include prediabetes or an A1C <7%": the
     current A1C (the latest result, within 6 months) is below 7 (with the
-    encoding's reading, any result within the 6 months is)."""
+    alternative reading, any result within the 6 months is)."""
     if not a1c_is_current(reading, service):
         return False
     value = reading.window_lowest if readings.every_a1c_in_window else reading.latest[0].value

@@ -36,6 +36,7 @@ from itertools import combinations_with_replacement
 from typing import Any
 
 from tests.oracle import ohio_glp1 as text
+from tests.oracle.minimal_sets import minimal_sufficient_sets
 
 Get = Callable[[str], Any]
 
@@ -350,28 +351,6 @@ class Oracle:
         )
 
 
-def minimal_sufficient_sets(
-    everything: frozenset[str], sufficient: Callable[[frozenset[str]], bool]
-) -> set[frozenset[str]]:
-    """Every minimal subset of `everything` that is `sufficient` (a property
-    that holds of every superset of a set it holds of). By duality: the
-    minimal sufficient sets are the minimal hitting sets of the complements of
-    the maximal insufficient sets, found one at a time."""
-    insufficient: list[frozenset[str]] = []
-    while True:
-        candidates = _minimal_hitting_sets([everything - u for u in insufficient])
-        for candidate in sorted(candidates, key=sorted):
-            if not sufficient(candidate):
-                grown = set(candidate)
-                for fact in sorted(everything - candidate):
-                    if not sufficient(frozenset(grown | {fact})):
-                        grown.add(fact)
-                insufficient.append(frozenset(grown))
-                break
-        else:
-            return candidates
-
-
 class _Unknown(Exception):
     def __init__(self, fact: str) -> None:
         super().__init__(fact)
@@ -383,15 +362,6 @@ def _setting(get: Get, fact: str, value: Any) -> Get:
         return value if name == fact else get(name)
 
     return read
-
-
-def _minimal_hitting_sets(family: list[frozenset[str]]) -> set[frozenset[str]]:
-    hitting: set[frozenset[str]] = {frozenset()}
-    for members in family:
-        grown = {h for h in hitting if h & members}
-        grown |= {h | {e} for h in hitting if not h & members for e in members}
-        hitting = {h for h in grown if not any(g < h for g in grown)}
-    return hitting
 
 
 # --- the adapter: the glp1-step-therapy vocabulary ---------------------------

@@ -89,6 +89,8 @@ from functools import cache
 from itertools import product
 from typing import Any
 
+from tests.oracle.minimal_sets import minimal_sufficient_sets
+
 FIRST_DAY = date(2024, 1, 1)  # "UPDL criteria effective 01/01/2024"
 EARLIEST_DATE = date(1900, 1, 1)  # the vocabulary's lower bound of the other dates
 PHOTOTHERAPY_DAYS = 90  # "at least 90 days of phototherapy"
@@ -544,15 +546,6 @@ def missing(known: Mapping[str, Any], day: date) -> set[str]:
     return turns
 
 
-def _minimal_hitting_sets(family: list[frozenset[str]]) -> set[frozenset[str]]:
-    hitting: set[frozenset[str]] = {frozenset()}
-    for members in family:
-        grown = {h for h in hitting if h & members}
-        grown |= {h | {e} for h in hitting if not h & members for e in members}
-        hitting = {h for h in grown if not any(g < h for g in grown)}
-    return hitting
-
-
 def explanations(known: Mapping[str, Any], day: date) -> set[frozenset[str]]:
     """Every minimal explanation: sets of known facts that alone (all else
     unknown, no default filled in again) give the case's verdict, no proper
@@ -563,24 +556,11 @@ def explanations(known: Mapping[str, Any], day: date) -> set[frozenset[str]]:
     target = verdict(known, day)
     if target == "needs_information":
         return {frozenset()}
-    everything = frozenset(known)
 
     def sufficient(subset: frozenset[str]) -> bool:
         return verdict({f: known[f] for f in subset}, day) == target
 
-    insufficient: list[frozenset[str]] = []
-    while True:
-        candidates = _minimal_hitting_sets([everything - u for u in insufficient])
-        for candidate in sorted(candidates, key=sorted):
-            if not sufficient(candidate):
-                grown = set(candidate)
-                for fact in sorted(everything - candidate):
-                    if not sufficient(frozenset(grown | {fact})):
-                        grown.add(fact)
-                insufficient.append(frozenset(grown))
-                break
-        else:
-            return candidates
+    return minimal_sufficient_sets(frozenset(known), sufficient)
 
 
 def decision_leaves(day: date) -> list[tuple[dict[str, Any], bool]]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from fractions import Fraction
 from functools import cache
 from itertools import product
+from math import ceil, floor
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +25,13 @@ from policykb.bridge import Case, KnowledgeBase, Verdict
 from policykb.bridge.loading.case import validate_case
 from policykb.bridge.model.errors import CaseError, PolicyError
 from policykb.bridge.solving.evaluator import Evaluator
+from tests.sampling import examples
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "kb"
 SETTINGS = settings(
-    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(30),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 
 
@@ -43,12 +47,25 @@ BOOL = [True, False]
 # Every bound, and values that put ahi or the dose on 5, 15, 120, 0 or 1500
 # from the other operand's values in the grid, with neighbours.
 GRID: dict[str, list[Any]] = {
-    "apnea_events": [0, 1, 2, 4, 5, 30, 31, 44, 45, 89, 90, 91, 119, 120, 121, 599, 600],
     "sleep_hours": [0.5, 1, 2, 3, 5.9, 6, 6.1, 8, 12],
     "symptomatic": BOOL,
     "daily_dose": [0, 0.5, 10, 16.6, 16.7, 25, 50, 100],
     "supply_days": [1, 2, 15, 30, 60, 89, 90],
 }
+# apnea_events: for every sleep_hours of the grid, the whole numbers on and
+# next to each event count that puts ahi on 5, 15 or 120, so that every
+# region of ahi any sleep_hours value meets is met by some grid pair.
+GRID["apnea_events"] = sorted(
+    {0, 600}
+    | {
+        k
+        for hours in GRID["sleep_hours"]
+        for cut in (5, 15, 120)
+        for at in (Fraction(cut) * Fraction(str(hours)),)
+        for k in (floor(at) - 1, floor(at), ceil(at), ceil(at) + 1)
+        if 0 <= k <= 600
+    }
+)
 # Values a case states: a subset of the grid, so that brute force over the
 # grid is exact for the known part.
 VALUES = {k: v for k, v in GRID.items()}
@@ -130,7 +147,7 @@ def test_missing_facts_equal_brute_force(policy: Evaluator, data: st.DataObject)
 
 
 @pytest.mark.prolog
-@settings(max_examples=15, deadline=None)
+@settings(max_examples=examples(15), deadline=None)
 @given(data=st.data())
 def test_the_second_engine_agrees(data: st.DataObject) -> None:
     """SWI-Prolog proves the fixture's rules, each derived fact narrowed to
@@ -152,7 +169,7 @@ def _inside(data: dict[str, Any], value: Any) -> bool:
     return all(check(Fraction(str(data[key]))) for key, check in checks if key in data)
 
 
-@settings(SETTINGS, max_examples=15)
+@settings(SETTINGS, max_examples=examples(15))
 @given(data=st.data())
 def test_answers_to_a_missing_operand_give_their_verdicts(
     policy: Evaluator, data: st.DataObject
@@ -210,6 +227,83 @@ def test_what_cannot_be_exact_is_refused_with_file_and_line(
     assert "policy.lp:" in str(raised.value)
 
 
+# -- units: the derived fact's unit is its operands' units multiplied or divided ------
+
+UNITS = """policy(title, "t"). policy(source, "s").
+fact(x, decimal). bounds(x, 1, 100). rank(x, 1).
+fact(y, decimal). bounds(y, 1, 10). rank(y, 2).
+fact(d, decimal). rank(d, 3).
+criterion("C", "Rule 1", "d is 5 or more"). role("C", indication).
+met("C") :- at_least(d, 5).
+"""
+
+
+def _unit_policy(
+    tmp_path: Path, kind: str, units: tuple[str | None, str | None, str | None]
+) -> Path:
+    folder = tmp_path / "units"
+    folder.mkdir()
+    declared = "".join(
+        f'unit({name}, "{unit}"). '
+        for name, unit in zip(("x", "y", "d"), units, strict=True)
+        if unit is not None
+    )
+    (folder / "policy.lp").write_text(UNITS + declared + "\n" + f"{kind}(d, x, y).\n")
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    ("kind", "units"),
+    [
+        ("product", ("mg/d", "d", "mg")),  # dimension and scale
+        ("product", ("mg/d", "days", "mg")),  # a declared word read as UCUM (days: d)
+        ("ratio", ("{events}", "hours", "{events}/h")),  # an annotation is UCUM's 1
+        ("ratio", ("{events}", "h", "/h")),
+        ("ratio", ("kg", "m2", "kg/m2")),
+        ("ratio", ("g", "dL", "cg/mL")),  # spelled apart, equal by UCUM
+        ("ratio", ("g", "L", "kg/m3")),
+        ("product", (None, "h", "h")),  # no unit is 1
+        ("ratio", ("mg", "mg", None)),
+        ("product", (None, None, None)),  # nothing declared, nothing to check
+    ],
+)
+def test_units_that_agree_by_ucum_are_accepted(
+    tmp_path: Path, kind: str, units: tuple[str | None, str | None, str | None]
+) -> None:
+    evaluator = KnowledgeBase([_unit_policy(tmp_path, kind, units)]).evaluator("units")
+    assert [use.fact for use in evaluator.policy.arithmetic] == ["d"]
+
+
+@pytest.mark.parametrize(
+    ("kind", "units", "message"),
+    [
+        ("product", ("mg/d", "d", "g"), r"'mg/d' \* 'd' is 0.001 times 'g': the scales differ"),
+        (
+            "product",
+            ("mg/d", "d", "mg/d"),
+            r"measures \[mass\], and 'mg/d' measures \[mass\] / \[time\]",
+        ),
+        ("ratio", ("{events}", "h", "{events}/min"), "is 0.0166667 times '{events}/min'"),
+        ("ratio", ("kg", "cm2", "kg/m2"), "is 10000 times 'kg/m2'"),
+        ("product", ("mg/d", "wk", "mg"), "'mg/d' \\* 'wk' is 7 times 'mg'"),
+        ("ratio", ("g", "dL", "mg/mL"), "is 10 times 'mg/mL'"),
+        ("ratio", ("events", "hours", "events/hour"), r"'events' is not a UCUM unit"),
+        ("ratio", ("{events}", "h", None), r"and 1 \(no unit\) measures no dimension"),
+        ("product", ("mg/d", "d", None), r"measures \[mass\], and 1 \(no unit\)"),
+        ("ratio", ("[lb_av]", "[in_i]2", "kg/m2"), "is 703.07 times 'kg/m2'"),
+    ],
+)
+def test_units_that_do_not_agree_are_refused_with_file_and_line(
+    tmp_path: Path, kind: str, units: tuple[str | None, str | None, str | None], message: str
+) -> None:
+    with pytest.raises(PolicyError, match=message) as raised:
+        KnowledgeBase([_unit_policy(tmp_path, kind, units)]).evaluator("units")
+    text = str(raised.value)
+    assert text.startswith(f"{tmp_path / 'units' / 'policy.lp'}:8: {kind}(d, x, y): ")
+    assert "the units do not agree" in text
+    assert "\n" not in text
+
+
 def test_a_case_stating_the_derived_fact_is_refused(policy: Evaluator) -> None:
     with pytest.raises(CaseError, match="the case states ahi, which the policy computes as"):
         policy.evaluate(case_of(policy, {"ahi": 20}))
@@ -223,7 +317,7 @@ def _derived(fact: str, left: Any, right: Any) -> Fraction:
     return a / b if fact == "ahi" else a * b
 
 
-@settings(SETTINGS, max_examples=15)
+@settings(SETTINGS, max_examples=examples(15))
 @given(data=st.data())
 def test_every_change_set_reaches_its_target(policy: Evaluator, data: st.DataObject) -> None:
     """A change of a derived fact stands for its operands changed to fit:
@@ -261,7 +355,7 @@ def test_a_change_of_a_derived_fact_names_its_operands(policy: Evaluator) -> Non
     facts = {"apnea_events": 60, "sleep_hours": 6, "symptomatic": False}
     answer = policy.why(case_of(policy, facts), max_changes=5)
     text = render_why_text(answer, policy.policy)
-    assert "ahi (apnea_events / sleep_hours) = 15 to 120 events/hour" in text
+    assert "ahi (apnea_events / sleep_hours) = 15 to 120 {events}/h" in text
 
 
 def test_batch_gives_the_evaluator_verdicts(policy: Evaluator) -> None:

@@ -34,9 +34,13 @@ from policykb.bridge.solving.limits import SolvingLimits
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 from synthetic import fact_names, random_case, write_policy
 
+from tests.sampling import examples
+
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "kb"
 SETTINGS = settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(40),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 DAYS = [date(2024, 8, 31), date(2024, 2, 29), date(2025, 1, 1)]
 
@@ -158,7 +162,7 @@ def test_forcing_parts_are_the_smallest_that_force_the_verdict_on_every_policy(
     def clingo_verdict(values: dict[str, object]) -> Verdict:
         return evaluator.verdict_of({f: evaluator.concrete(f, v) for f, v in values.items()})
 
-    @settings(max_examples=12, deadline=None, phases=NO_SHRINKING)
+    @settings(max_examples=examples(12), deadline=None, phases=NO_SHRINKING)
     @given(values=complete_scenario(evaluator))
     def check(values: dict[str, object]) -> None:
         verdict = clingo_verdict(values)
@@ -397,7 +401,7 @@ def policies(draw: st.DrawFn) -> str:
     return "\n".join(lines) + "\n"
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(text=policies(), data=st.data())
 def test_compiled_equals_the_evaluator_on_generated_policies(
     text: str, data: st.DataObject
@@ -417,7 +421,7 @@ def test_compiled_equals_the_evaluator_on_generated_policies(
             assert compiled.evaluate(case) == evaluator.evaluate(case), (text, facts)
 
 
-@settings(max_examples=40, deadline=None, phases=NO_SHRINKING)
+@settings(max_examples=examples(40), deadline=None, phases=NO_SHRINKING)
 @given(text=policies(), data=st.data())
 def test_nodes_built_after_compiling_take_their_exact_value_on_demand(
     text: str, data: st.DataObject
@@ -580,7 +584,7 @@ def test_why_gives_the_same_answers_with_the_compiled_policy_on_every_policy(
     without = KnowledgeBase([folder] if folder else [], limits=always, compiled=False)
     evaluator = with_circuit.evaluator(name)
 
-    @settings(max_examples=8, deadline=None)
+    @settings(max_examples=examples(8), deadline=None)
     @given(facts=case_facts(evaluator))
     def check(facts: dict[str, Any]) -> None:
         case = with_circuit.case({"id": "w", "facts": facts}, policy=name)

@@ -44,6 +44,8 @@ from tests.oracle.test_compiled import policies
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 from synthetic import write_policy
 
+from tests.sampling import examples
+
 
 def _conditions(checker: Checker) -> list[clingo.Symbol]:
     policy = checker.policy
@@ -166,7 +168,7 @@ def _condition_of(finding: Finding) -> clingo.Symbol | None:
     return None
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=examples(25), deadline=None)
 @given(text=policies())
 def test_check_on_circuits_equals_brute_force_on_generated_policies(text: str) -> None:
     with tempfile.TemporaryDirectory() as folder:
@@ -177,7 +179,7 @@ def test_check_on_circuits_equals_brute_force_on_generated_policies(text: str) -
         _check_against_brute_force(kb, kb.evaluator("generated"))
 
 
-@settings(max_examples=15, deadline=None)
+@settings(max_examples=examples(15), deadline=None)
 @given(text=policies())
 def test_check_on_circuits_finds_what_clingo_finds(text: str) -> None:
     with tempfile.TemporaryDirectory() as folder, pytest.MonkeyPatch.context() as patch:
@@ -314,7 +316,7 @@ def _diff_against_brute_force(old: Evaluator, new: Evaluator) -> None:
             ), scenario
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=examples(25), deadline=None)
 @given(old_text=policies(), new_text=policies())
 def test_diff_against_brute_force_on_generated_policies(old_text: str, new_text: str) -> None:
     """On circuits, and with clingo alone."""

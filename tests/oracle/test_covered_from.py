@@ -32,11 +32,14 @@ from policykb.bridge.model.result import CoveredFrom, json_value
 from policykb.bridge.solving.covered_from import horizon_of
 from policykb.cli.main import app
 from tests.oracle import test_typed_comparisons as iron
+from tests.sampling import examples
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "kb"
 EXAMPLE = Path(__file__).parents[2] / "examples" / "defibrillator-mi-waiting-period.json"
 SETTINGS = settings(
-    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(20),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 
 
@@ -295,7 +298,9 @@ def test_crd_coverage_information_gives_it() -> None:
 
 
 @settings(
-    max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(8),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(facts=rehab_cases(), data=st.data())
 def test_days_with_the_same_pattern_get_the_same_verdict(

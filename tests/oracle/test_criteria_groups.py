@@ -11,7 +11,6 @@ also runs on every bundled policy and every fixture.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from datetime import date
 from itertools import combinations, product
@@ -30,10 +29,13 @@ from policykb.bridge.model.result import Status
 from policykb.bridge.solving.evaluator import Evaluator
 from policykb.cli.main import app
 from tests.oracle.test_compiled import every_policy, policy_id
+from tests.sampling import examples, knob
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "kb"
 SETTINGS = settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(60),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 
 # -- the oracle ------------------------------------------------------------------------
@@ -292,7 +294,7 @@ def _texts(node: dict[str, Any]) -> Iterator[str]:
         yield from _texts(child)
 
 
-SAMPLE = int(os.environ.get("POLICYKB_ENGINE_SAMPLE", "1024"))
+SAMPLE = knob("POLICYKB_ENGINE_SAMPLE", 1024)
 """Complete scenarios compared per policy; a larger space is sampled evenly
 (every (size // SAMPLE)-th). `make test` keeps 1,024 per policy so the run
 stays within its time; POLICYKB_ENGINE_SAMPLE=4096 (or more) widens it."""

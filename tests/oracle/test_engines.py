@@ -12,6 +12,7 @@ from policykb.bridge.prolog.engine import PrologEngine
 from policykb.bridge.solving.evaluator import Evaluator
 from tests import reference
 from tests.oracle.test_properties import cases
+from tests.sampling import examples
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +32,9 @@ def test_engines_agree_on_every_complete_scenario(massage: Evaluator, prover: Pr
 
 
 @settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(150),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(facts=cases())
 def test_engines_agree_on_cases_with_unknown_facts(

@@ -28,10 +28,13 @@ from policykb.bridge import KnowledgeBase, Verdict
 from policykb.explain.notice import render_notice_markdown
 from policykb.explain.why import render_why_text
 from policykb.explain.wording import item_words
+from tests.sampling import examples
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "kb" / "therapy-start"
 SETTINGS = settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(60),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 LOW, HIGH = date(2000, 1, 1), date(2030, 12, 31)
 STARTS = [LOW, LOW + timedelta(days=1), date(2015, 6, 1), HIGH - timedelta(days=31)]

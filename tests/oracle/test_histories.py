@@ -21,35 +21,26 @@ completions give different verdicts.
 
 from __future__ import annotations
 
-import calendar
 import json
 from collections.abc import Iterable
 from datetime import date, timedelta
-from itertools import combinations_with_replacement, product
 from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import given
 
 from policykb.bridge import KnowledgeBase, Verdict
 from policykb.bridge.loading.case import validate_case
 from policykb.bridge.model.errors import CaseError, PolicyError
 from policykb.bridge.solving.evaluator import Evaluator
+from tests.oracle import history_harness as harness
+from tests.oracle.history_harness import months_from
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "kb"
 POLICY = "screening-history"
-SETTINGS = settings(
-    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+SETTINGS = harness.property_settings(20)
 Record = tuple[Any, ...]  # screenings: (test, date, result); visits: (kind, date, minutes)
-
-
-def months_from(day: date, months: int) -> date:
-    index = day.year * 12 + day.month - 1 + months
-    year, month = index // 12, index % 12 + 1
-    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
 # -- the oracle, from the criteria's text -----------------------------------------------
@@ -108,18 +99,6 @@ def visit_pool(dos: date) -> list[Record]:
     return [(k, d, m) for k in ("physical", "speech") for d in days for m in (29, 30)]
 
 
-def completions(stated: list[Record] | None, complete: bool, pool: list[Record], extras: int):
-    """Every completion of a history: the stated records, plus (unless it is
-    complete) any multiset of up to `extras` records of the pool."""
-    base = stated or []
-    if complete:
-        yield base
-        return
-    for size in range(extras + 1):
-        for added in combinations_with_replacement(pool, size):
-            yield [*base, *added]
-
-
 def outcomes(facts: dict[str, Any]) -> dict[str, list[Any]]:
     """The values each unknown part of the case can give its rules."""
     dos = facts["dos"]
@@ -128,11 +107,13 @@ def outcomes(facts: dict[str, Any]) -> dict[str, list[Any]]:
     # a stated positive one) and a sigmoidoscopy.
     s_out = {
         screening_rules(dos, c)
-        for c in completions(screening[0], screening[1], screening_pool(dos), 5)
+        for c in harness.completions(screening[0], screening[1], screening_pool(dos), 5)
     }
     # 4 extras: three long visits this year of two kinds, and a physical one before 2021.
-    v_out = {visit_rules(dos, c) for c in completions(visits[0], visits[1], visit_pool(dos), 4)}
-    risk = [facts["high_risk"]] if facts["high_risk"] is not None else [True, False]
+    v_out = {
+        visit_rules(dos, c) for c in harness.completions(visits[0], visits[1], visit_pool(dos), 4)
+    }
+    risk = harness.truth_values(facts["high_risk"])
     return {"screenings": sorted(s_out), "visits": sorted(v_out), "high_risk": risk}
 
 
@@ -146,41 +127,11 @@ def covered(
 
 
 def oracle(facts: dict[str, Any]) -> tuple[Verdict, set[str]]:
-    dos, values = facts["dos"], outcomes(facts)
-    names = list(values)
-    verdicts = {
-        covered(
-            dos,
-            *(dict(zip(names, v, strict=True))[n] for n in ("screenings", "visits", "high_risk")),
-        )
-        for v in product(*values.values())
-    }
-    verdict = (
-        Verdict.NEEDS_INFORMATION
-        if len(verdicts) == 2
-        else (Verdict.COVERED if verdicts == {True} else Verdict.NOT_COVERED)
+    dos = facts["dos"]
+    return harness.verdict_and_missing(
+        outcomes(facts),
+        lambda v: covered(dos, v["screenings"], v["visits"], v["high_risk"]),
     )
-    missing: set[str] = set()
-    if verdict is Verdict.NEEDS_INFORMATION:
-        for name in names:
-            others = [n for n in names if n != name]
-            for rest in product(*(values[n] for n in others)):
-                fixed = dict(zip(others, rest, strict=True))
-                seen = {
-                    covered(dos, **_arguments({**fixed, name: value})) for value in values[name]
-                }
-                if len(seen) == 2:
-                    missing.add(name)
-                    break
-    return verdict, missing
-
-
-def _arguments(chosen: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "screening": chosen["screenings"],
-        "visits": chosen["visits"],
-        "risk": chosen["high_risk"],
-    }
 
 
 # -- cases -------------------------------------------------------------------------------
@@ -194,74 +145,32 @@ SERVICE_DAYS = [
 ]
 
 
-@st.composite
-def cases(draw: st.DrawFn) -> dict[str, Any]:
-    dos = draw(st.sampled_from(SERVICE_DAYS))
-
-    def history(pool: list[Record]) -> tuple[list[Record] | None, bool]:
-        form = draw(st.sampled_from(["unknown", "partial", "complete"]))
-        if form == "unknown":
-            return None, False
-        records = draw(st.lists(st.sampled_from(pool), max_size=4))
-        return records, form == "complete"
-
-    return {
-        "dos": dos,
-        "high_risk": draw(st.sampled_from([True, False, None])),
-        "screenings": history(screening_pool(dos)),
-        "visits": history(visit_pool(dos)),
-    }
+CASES = harness.cases_of(
+    SERVICE_DAYS, ["high_risk"], {"screenings": screening_pool, "visits": visit_pool}, max_size=4
+)
 
 
 def document(facts: dict[str, Any]) -> dict[str, Any]:
-    stated: dict[str, Any] = {"date_of_service": facts["dos"].isoformat()}
-    if facts["high_risk"] is not None:
-        stated["high_risk"] = facts["high_risk"]
     fields = {"screenings": ("test", "date", "result"), "visits": ("kind", "date", "minutes")}
-    for name, names in fields.items():
-        records, complete = facts[name]
-        if records is None:
-            continue
-        rows = [
-            {
-                f: (v.isoformat() if isinstance(v, date) else v)
-                for f, v in zip(names, r, strict=True)
-            }
-            for r in records
-        ]
-        stated[name] = {"complete": True, "records": rows} if complete else rows
-    return {"policy": POLICY, "facts": stated}
+    return harness.document_of(POLICY, facts, {"high_risk": "high_risk"}, fields)
 
 
 @pytest.fixture(scope="module")
 def evaluator() -> Evaluator:
-    return KnowledgeBase([FIXTURE]).evaluator(POLICY)
-
-
-def missing_of(evaluator: Evaluator, evaluation: Any) -> set[str]:
-    """The missing facts, each history's boolean facts named by their history."""
-    found = set()
-    for item in evaluation.missing:
-        history = evaluator.policy.history_of(item.fact)
-        found.add(history.name if history is not None else item.fact)
-    return found
+    return harness.knowledge_base(FIXTURE).evaluator(POLICY)
 
 
 # -- properties --------------------------------------------------------------------------
 
 
 @SETTINGS
-@given(facts=cases())
+@given(facts=CASES)
 def test_verdict_and_missing_equal_brute_force(evaluator: Evaluator, facts: dict[str, Any]) -> None:
-    case = validate_case(document(facts), evaluator.policy, "c")
-    evaluation = evaluator.evaluate(case)
-    verdict, missing = oracle(facts)
-    assert evaluation.verdict is verdict
-    assert missing_of(evaluator, evaluation) == missing
+    harness.assert_verdict_and_missing(evaluator, document(facts), oracle(facts))
 
 
 @SETTINGS
-@given(facts=cases())
+@given(facts=CASES)
 def test_a_longer_partial_history_never_undoes_a_decided_verdict(
     evaluator: Evaluator, facts: dict[str, Any]
 ) -> None:
@@ -426,54 +335,22 @@ def test_csv_cells_and_string_columns_hold_the_history_as_json(evaluator: Evalua
 
 
 @pytest.mark.prolog
-@settings(
-    max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
-@given(facts=cases())
+@harness.property_settings(10)
+@given(facts=CASES)
 def test_the_second_engine_agrees_on_histories(facts: dict[str, Any]) -> None:
-    kb = _kb()
-    case = kb.case(document(facts))
-    assert kb.cross_check(case) is oracle(facts)[0]
+    harness.assert_second_engine_agrees(
+        harness.knowledge_base(FIXTURE), document(facts), oracle(facts)[0]
+    )
 
 
-_KB: list[KnowledgeBase] = []
-
-
-def _kb() -> KnowledgeBase:
-    if not _KB:
-        _KB.append(KnowledgeBase([FIXTURE]))
-    return _KB[0]
-
-
-@settings(
-    max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
-@given(facts=cases())
+@harness.property_settings(10)
+@given(facts=CASES)
 def test_each_change_set_reaches_its_target_and_explanations_decide(facts: dict[str, Any]) -> None:
     """Why over histories: every minimal explanation alone gives the verdict
     and no piece of it can go; every change set gives the target verdict."""
-    kb = _kb()
-    evaluator = kb.evaluator(POLICY)
-    case = kb.case(document(facts))
-    answer = kb.why(case)
-    known = dict(case.facts)
-    anchored = evaluator.for_known(known)
-    for explanation in answer.explanations:
-        part = {item.fact: item.value for item in explanation}
-        part.setdefault("date_of_service", known["date_of_service"])
-        assert anchored.verdict_of(part) is answer.verdict
-        for item in explanation:
-            if item.fact == "date_of_service":
-                continue
-            smaller = {f: v for f, v in part.items() if f != item.fact}
-            assert anchored.verdict_of(smaller) is not answer.verdict
-    for changes in answer.changes:
-        changed = dict(known)
-        for change in changes:
-            value = change.value
-            changed[change.fact] = getattr(value, "example", value)
-        changed = {f: v for f, v in changed.items() if v is not None}
-        assert anchored.verdict_of(changed) is answer.target
+    harness.assert_explanations_decide_and_changes_reach_their_target(
+        harness.knowledge_base(FIXTURE), POLICY, document(facts), minimal=True
+    )
 
 
 def test_latest_and_earliest_read_the_whole_history(evaluator: Evaluator) -> None:
@@ -563,7 +440,7 @@ def test_class_ranges_are_those_of_every_combination(policy: str, day: date) -> 
     numbers) are the same as trying every combination of the other fields'
     outcomes: History.ranges prunes the combinations, never the answer."""
     anchors = {"date_of_service": day.toordinal()}
-    for history in _kb().evaluator(policy).policy.histories.values():
+    for history in harness.knowledge_base(FIXTURE).evaluator(policy).policy.histories.values():
         for record_class in history.possible(anchors):
             expected = _ranges_by_every_combination(history, record_class, anchors)
             assert history.ranges(record_class, anchors) == expected, record_class

@@ -25,6 +25,7 @@ from policykb.bridge import KnowledgeBase, Verdict
 from policykb.bridge.loading.case import validate_case
 from policykb.bridge.model.errors import PolicyError
 from policykb.bridge.solving.evaluator import Evaluator
+from tests.sampling import examples
 
 PROGRAM = """
 fact(date_of_service, date).
@@ -42,7 +43,9 @@ met("FREQ") :- none(tests, recent).
 WRITTEN = "after(date_of_service, months(-12) + month_end)"
 GROUNDED = "after(date_of_service, steps(months(-12), month_end))"
 SETTINGS = settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(60),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 
 

@@ -14,36 +14,27 @@ and the values of on_metformin.
 
 from __future__ import annotations
 
-import calendar
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from datetime import date, timedelta
-from itertools import combinations_with_replacement
 from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import given
 
 from policykb.bridge import KnowledgeBase, Verdict
 from policykb.bridge.loading.case import validate_case
 from policykb.bridge.model.errors import PolicyError
 from policykb.bridge.model.result import Status
 from policykb.bridge.solving.evaluator import Evaluator
+from tests.oracle import history_harness as harness
+from tests.oracle.history_harness import months_from
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "kb"
 POLICY = "lab-history"
 FIRST_DAY = date(2015, 1, 1)
-SETTINGS = settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+SETTINGS = harness.property_settings(60)
 Record = tuple[str, date, int]  # (test, date, value)
-
-
-def months_from(day: date, months: int) -> date:
-    index = day.year * 12 + day.month - 1 + months
-    year, month = index // 12, index % 12 + 1
-    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
 # -- the oracle, from the criteria's text -----------------------------------------------
@@ -78,152 +69,78 @@ def pool(dos: date) -> list[Record]:
     return found
 
 
-def completions(stated: list[Record] | None, complete: bool, dos: date) -> Iterator[list[Record]]:
-    base = stated or []
-    if complete:
-        yield base
-        return
-    extras = pool(dos)
-    # Three extras reach every outcome: one per criterion the history decides.
-    for size in range(4):
-        for added in combinations_with_replacement(extras, size):
-            yield [*base, *added]
-
-
 def covered(dos: date, labs: tuple[bool, bool, bool], metformin: bool) -> bool:
     goal, lipid, severe = labs
     return dos >= date(2021, 1, 1) and metformin and (goal or lipid) and not severe
 
 
+def outcomes(facts: dict[str, Any]) -> list[tuple[bool, bool, bool]]:
+    records, complete = facts["labs"]
+    dos = facts["dos"]
+    # Three extras reach every outcome: one per criterion the history decides.
+    return sorted({lab_rules(dos, c) for c in harness.completions(records, complete, pool(dos), 3)})
+
+
 def oracle(facts: dict[str, Any]) -> tuple[Verdict, set[str]]:
     dos = facts["dos"]
-    records, complete = facts["labs"]
-    labs = sorted({lab_rules(dos, c) for c in completions(records, complete, dos)})
-    metformin = [facts["metformin"]] if facts["metformin"] is not None else [True, False]
-    verdicts = {covered(dos, lab, m) for lab in labs for m in metformin}
-    if len(verdicts) == 1:
-        return (Verdict.COVERED if verdicts == {True} else Verdict.NOT_COVERED), set()
-    missing = set()
-    if any(len({covered(dos, lab, m) for lab in labs}) == 2 for m in metformin):
-        missing.add("labs")
-    if any(len({covered(dos, lab, m) for m in metformin}) == 2 for lab in labs):
-        missing.add("on_metformin")
-    return Verdict.NEEDS_INFORMATION, missing
+    choices = {"labs": outcomes(facts), "on_metformin": harness.truth_values(facts["metformin"])}
+    return harness.verdict_and_missing(
+        choices, lambda v: covered(dos, v["labs"], v["on_metformin"])
+    )
 
 
 # -- cases -------------------------------------------------------------------------------
 
 SERVICE_DAYS = [date(2020, 12, 31), date(2021, 8, 31), date(2024, 2, 29), date(2024, 3, 31)]
-
-
-@st.composite
-def cases(draw: st.DrawFn) -> dict[str, Any]:
-    dos = draw(st.sampled_from(SERVICE_DAYS))
-    form = draw(st.sampled_from(["unknown", "partial", "complete"]))
-    records = None
-    if form != "unknown":
-        records = draw(st.lists(st.sampled_from(pool(dos)), max_size=4))
-    return {
-        "dos": dos,
-        "metformin": draw(st.sampled_from([True, False, None])),
-        "labs": (records, form == "complete"),
-    }
+NAMES = ("GOAL", "LIPID", "SEVERE")
+CASES = harness.cases_of(SERVICE_DAYS, ["metformin"], {"labs": pool}, max_size=4)
 
 
 def document(facts: dict[str, Any]) -> dict[str, Any]:
-    stated: dict[str, Any] = {"date_of_service": facts["dos"].isoformat()}
-    if facts["metformin"] is not None:
-        stated["on_metformin"] = facts["metformin"]
-    records, complete = facts["labs"]
-    if records is not None:
-        rows = [{"test": t, "date": d.isoformat(), "value": v} for t, d, v in records]
-        stated["labs"] = {"complete": True, "records": rows} if complete else rows
-    return {"policy": POLICY, "facts": stated}
+    return harness.document_of(
+        POLICY, facts, {"metformin": "on_metformin"}, {"labs": ("test", "date", "value")}
+    )
 
 
 @pytest.fixture(scope="module")
 def evaluator() -> Evaluator:
-    return KnowledgeBase([FIXTURE]).evaluator(POLICY)
-
-
-_KB: list[KnowledgeBase] = []
-
-
-def _kb() -> KnowledgeBase:
-    if not _KB:
-        _KB.append(KnowledgeBase([FIXTURE]))
-    return _KB[0]
-
-
-def missing_of(evaluator: Evaluator, evaluation: Any) -> set[str]:
-    found = set()
-    for item in evaluation.missing:
-        history = evaluator.policy.history_of(item.fact)
-        found.add(history.name if history is not None else item.fact)
-    return found
+    return harness.knowledge_base(FIXTURE).evaluator(POLICY)
 
 
 # -- properties --------------------------------------------------------------------------
 
 
 @SETTINGS
-@given(facts=cases())
+@given(facts=CASES)
 def test_verdict_and_missing_equal_brute_force(evaluator: Evaluator, facts: dict[str, Any]) -> None:
-    case = validate_case(document(facts), evaluator.policy, "c")
-    evaluation = evaluator.evaluate(case)
-    verdict, missing = oracle(facts)
-    assert evaluation.verdict is verdict
-    assert missing_of(evaluator, evaluation) == missing
+    harness.assert_verdict_and_missing(evaluator, document(facts), oracle(facts))
 
 
 @SETTINGS
-@given(facts=cases())
+@given(facts=CASES)
 def test_each_criterion_equals_brute_force(evaluator: Evaluator, facts: dict[str, Any]) -> None:
     """GOAL, LIPID and SEVERE each met (not met) exactly when every completion
     makes them so: the order facts are exact per criterion, not only in the verdict."""
-    case = validate_case(document(facts), evaluator.policy, "c")
-    statuses = evaluator.evaluate(case).criteria
-    records, complete = facts["labs"]
-    seen = {lab_rules(facts["dos"], c) for c in completions(records, complete, facts["dos"])}
-    for index, name in enumerate(("GOAL", "LIPID", "SEVERE")):
-        values = {outcome[index] for outcome in seen}
-        expected = Status.UNKNOWN
-        if len(values) == 1:
-            expected = Status.MET if values == {True} else Status.NOT_MET
-        assert statuses[name] is expected, name
+    harness.assert_statuses(
+        evaluator, document(facts), harness.statuses_over(outcomes(facts), NAMES)
+    )
 
 
 @pytest.mark.prolog
-@settings(
-    max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
-@given(facts=cases())
+@harness.property_settings(10)
+@given(facts=CASES)
 def test_the_second_engine_agrees(facts: dict[str, Any]) -> None:
-    kb = _kb()
-    assert kb.cross_check(kb.case(document(facts))) is oracle(facts)[0]
+    harness.assert_second_engine_agrees(
+        harness.knowledge_base(FIXTURE), document(facts), oracle(facts)[0]
+    )
 
 
-@settings(
-    max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
-@given(facts=cases())
+@harness.property_settings(10)
+@given(facts=CASES)
 def test_explanations_decide_and_changes_reach_their_target(facts: dict[str, Any]) -> None:
-    kb = _kb()
-    evaluator = kb.evaluator(POLICY)
-    case = kb.case(document(facts))
-    answer = kb.why(case)
-    known = dict(case.facts)
-    anchored = evaluator.for_known(known)
-    for explanation in answer.explanations:
-        part = {item.fact: item.value for item in explanation}
-        part.setdefault("date_of_service", known["date_of_service"])
-        assert anchored.verdict_of(part) is answer.verdict
-    for changes in answer.changes:
-        changed = dict(known)
-        for change in changes:
-            changed[change.fact] = getattr(change.value, "example", change.value)
-        changed = {f: v for f, v in changed.items() if v is not None}
-        assert anchored.verdict_of(changed) is answer.target
+    harness.assert_explanations_decide_and_changes_reach_their_target(
+        harness.knowledge_base(FIXTURE), POLICY, document(facts)
+    )
 
 
 # -- named edges ----------------------------------------------------------------------

@@ -14,35 +14,26 @@ of the text, and far before and after) and the values of consent.
 
 from __future__ import annotations
 
-import calendar
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from datetime import date, timedelta
-from itertools import combinations_with_replacement
 from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import given
 
 from policykb.bridge import KnowledgeBase, Verdict
 from policykb.bridge.loading.case import validate_case
 from policykb.bridge.model.errors import PolicyError
 from policykb.bridge.model.result import Status
 from policykb.bridge.solving.evaluator import Evaluator
+from tests.oracle import history_harness as harness
+from tests.oracle.history_harness import months_from
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "kb"
 POLICY = "followup-history"
-SETTINGS = settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+SETTINGS = harness.property_settings(40)
 Event = tuple[str, date]  # (kind, date)
-
-
-def months_from(day: date, months: int) -> date:
-    index = day.year * 12 + day.month - 1 + months
-    year, month = index // 12, index % 12 + 1
-    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
 # -- the oracle, from the criteria's text -----------------------------------------------
@@ -88,17 +79,6 @@ def pool(dos: date) -> list[Event]:
     return found
 
 
-def completions(stated: list[Event] | None, complete: bool, dos: date) -> Iterator[list[Event]]:
-    base = stated or []
-    if complete:
-        yield base
-        return
-    extras = pool(dos)
-    for size in range(5):
-        for added in combinations_with_replacement(extras, size):
-            yield [*base, *added]
-
-
 def covered(dos: date, events: tuple[bool, bool, bool, bool], consent: bool) -> bool:
     reeval, biopsy, restart, double = events
     indicated = reeval or biopsy
@@ -108,22 +88,15 @@ def covered(dos: date, events: tuple[bool, bool, bool, bool], consent: bool) -> 
 def outcomes(facts: dict[str, Any]) -> list[tuple[bool, bool, bool, bool]]:
     records, complete = facts["events"]
     dos = facts["dos"]
-    return sorted({event_rules(dos, c) for c in completions(records, complete, dos)})
+    return sorted(
+        {event_rules(dos, c) for c in harness.completions(records, complete, pool(dos), 4)}
+    )
 
 
 def oracle(facts: dict[str, Any]) -> tuple[Verdict, set[str]]:
     dos = facts["dos"]
-    events = outcomes(facts)
-    consent = [facts["consent"]] if facts["consent"] is not None else [True, False]
-    verdicts = {covered(dos, e, c) for e in events for c in consent}
-    if len(verdicts) == 1:
-        return (Verdict.COVERED if verdicts == {True} else Verdict.NOT_COVERED), set()
-    missing = set()
-    if any(len({covered(dos, e, c) for e in events}) == 2 for c in consent):
-        missing.add("events")
-    if any(len({covered(dos, e, c) for c in consent}) == 2 for e in events):
-        missing.add("consent")
-    return Verdict.NEEDS_INFORMATION, missing
+    choices = {"events": outcomes(facts), "consent": harness.truth_values(facts["consent"])}
+    return harness.verdict_and_missing(choices, lambda v: covered(dos, v["events"], v["consent"]))
 
 
 # -- cases -------------------------------------------------------------------------------
@@ -131,111 +104,51 @@ def oracle(facts: dict[str, Any]) -> tuple[Verdict, set[str]]:
 SERVICE_DAYS = [date(2020, 12, 31), date(2021, 3, 1), date(2024, 2, 29), date(2024, 3, 31)]
 
 
-@st.composite
-def cases(draw: st.DrawFn) -> dict[str, Any]:
-    dos = draw(st.sampled_from(SERVICE_DAYS))
-    form = draw(st.sampled_from(["unknown", "partial", "complete"]))
-    records = None
-    if form != "unknown":
-        records = draw(st.lists(st.sampled_from(pool(dos)), max_size=3))
-    return {
-        "dos": dos,
-        "consent": draw(st.sampled_from([True, False, None])),
-        "events": (records, form == "complete"),
-    }
+CASES = harness.cases_of(SERVICE_DAYS, ["consent"], {"events": pool}, max_size=3)
 
 
 def document(facts: dict[str, Any]) -> dict[str, Any]:
-    stated: dict[str, Any] = {"date_of_service": facts["dos"].isoformat()}
-    if facts["consent"] is not None:
-        stated["consent"] = facts["consent"]
-    records, complete = facts["events"]
-    if records is not None:
-        rows = [{"kind": k, "date": d.isoformat()} for k, d in records]
-        stated["events"] = {"complete": True, "records": rows} if complete else rows
-    return {"policy": POLICY, "facts": stated}
+    return harness.document_of(POLICY, facts, {"consent": "consent"}, {"events": ("kind", "date")})
 
 
 @pytest.fixture(scope="module")
 def evaluator() -> Evaluator:
-    return KnowledgeBase([FIXTURE]).evaluator(POLICY)
-
-
-_KB: list[KnowledgeBase] = []
-
-
-def _kb() -> KnowledgeBase:
-    if not _KB:
-        _KB.append(KnowledgeBase([FIXTURE]))
-    return _KB[0]
-
-
-def missing_of(evaluator: Evaluator, evaluation: Any) -> set[str]:
-    found = set()
-    for item in evaluation.missing:
-        history = evaluator.policy.history_of(item.fact)
-        found.add(history.name if history is not None else item.fact)
-    return found
+    return harness.knowledge_base(FIXTURE).evaluator(POLICY)
 
 
 # -- properties --------------------------------------------------------------------------
 
 
 @SETTINGS
-@given(facts=cases())
+@given(facts=CASES)
 def test_verdict_and_missing_equal_brute_force(evaluator: Evaluator, facts: dict[str, Any]) -> None:
-    case = validate_case(document(facts), evaluator.policy, "c")
-    evaluation = evaluator.evaluate(case)
-    verdict, missing = oracle(facts)
-    assert evaluation.verdict is verdict
-    assert missing_of(evaluator, evaluation) == missing
+    harness.assert_verdict_and_missing(evaluator, document(facts), oracle(facts))
 
 
 @SETTINGS
-@given(facts=cases())
+@given(facts=CASES)
 def test_each_criterion_equals_brute_force(evaluator: Evaluator, facts: dict[str, Any]) -> None:
-    case = validate_case(document(facts), evaluator.policy, "c")
-    statuses = evaluator.evaluate(case).criteria
-    seen = outcomes(facts)
-    for index, name in enumerate(("REEVAL", "BIOPSY", "RESTART", "DOUBLE")):
-        values = {outcome[index] for outcome in seen}
-        expected = Status.UNKNOWN
-        if len(values) == 1:
-            expected = Status.MET if values == {True} else Status.NOT_MET
-        assert statuses[name] is expected, name
+    names = ("REEVAL", "BIOPSY", "RESTART", "DOUBLE")
+    harness.assert_statuses(
+        evaluator, document(facts), harness.statuses_over(outcomes(facts), names)
+    )
 
 
 @pytest.mark.prolog
-@settings(
-    max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
-@given(facts=cases())
+@harness.property_settings(10)
+@given(facts=CASES)
 def test_the_second_engine_agrees(facts: dict[str, Any]) -> None:
-    kb = _kb()
-    assert kb.cross_check(kb.case(document(facts))) is oracle(facts)[0]
+    harness.assert_second_engine_agrees(
+        harness.knowledge_base(FIXTURE), document(facts), oracle(facts)[0]
+    )
 
 
-@settings(
-    max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
-@given(facts=cases())
+@harness.property_settings(10)
+@given(facts=CASES)
 def test_explanations_decide_and_changes_reach_their_target(facts: dict[str, Any]) -> None:
-    kb = _kb()
-    evaluator = kb.evaluator(POLICY)
-    case = kb.case(document(facts))
-    answer = kb.why(case)
-    known = dict(case.facts)
-    anchored = evaluator.for_known(known)
-    for explanation in answer.explanations:
-        part = {item.fact: item.value for item in explanation}
-        part.setdefault("date_of_service", known["date_of_service"])
-        assert anchored.verdict_of(part) is answer.verdict
-    for changes in answer.changes:
-        changed = dict(known)
-        for change in changes:
-            changed[change.fact] = getattr(change.value, "example", change.value)
-        changed = {f: v for f, v in changed.items() if v is not None}
-        assert anchored.verdict_of(changed) is answer.target
+    harness.assert_explanations_decide_and_changes_reach_their_target(
+        harness.knowledge_base(FIXTURE), POLICY, document(facts)
+    )
 
 
 # -- named edges ----------------------------------------------------------------------
@@ -429,7 +342,7 @@ def test_missing_pair_is_asked_in_words(evaluator: Evaluator) -> None:
 def test_a_change_may_add_the_missing_pair() -> None:
     """With a start and an evaluation 19 days after it (a complete history),
     the one smallest change to covered is the pair the rule asks for."""
-    kb = _kb()
+    kb = harness.knowledge_base(FIXTURE)
     stated = {
         "date_of_service": "2024-03-31",
         "consent": True,

@@ -19,11 +19,12 @@ from hypothesis import strategies as st
 
 from policykb.bridge import KnowledgeBase
 from tests.oracle import ncd_100_1 as oracle
+from tests.sampling import examples
 
 POLICY = "bariatric-surgery-medicare"
 LAST_DAY = date(2030, 12, 31)
 SETTINGS = settings(
-    max_examples=120,
+    max_examples=examples(120),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

@@ -13,7 +13,6 @@ get the oracle's verdict.
 
 from __future__ import annotations
 
-import os
 import random
 from datetime import date, timedelta
 from itertools import product
@@ -25,11 +24,12 @@ from hypothesis import strategies as st
 
 from policykb.bridge import KnowledgeBase
 from tests.oracle import ncd_150_3 as oracle
+from tests.sampling import examples, knob
 
 POLICY = "bone-mass-measurement"
 LAST_DAY = date(2030, 12, 31)
 SETTINGS = settings(
-    max_examples=int(os.environ.get("NCD_150_3_EXAMPLES", "60")),
+    max_examples=knob("NCD_150_3_EXAMPLES", 60),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -50,7 +50,7 @@ DATES_OF_SERVICE = (
 # Doses around 5.0 mg and courses around 3 months, with the declared bounds.
 DOSES = (0.0, 2.5, 4.99, 5.0, 5.01, 7.5, 1000.0)
 COURSES = (0.0, 2.99, 3.0, 3.01, 4.0, 12.0, 1200.0)
-SAMPLED_PER_DAY = int(os.environ.get("NCD_150_3_SAMPLED", "300"))
+SAMPLED_PER_DAY = knob("NCD_150_3_SAMPLED", 300)
 
 
 @pytest.fixture(scope="module")
@@ -302,7 +302,7 @@ def test_the_oracle_reads_each_threshold_and_edge_of_the_text() -> None:
     assert oracle.frequency_edge(date(2024, 2, 29)) == date(2022, 2, 1)
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=examples(30), deadline=None)
 @given(case=partial_cases(), unknown=st.sets(st.sampled_from(oracle.FACTS), max_size=7))
 def test_the_oracles_enumeration_equals_the_full_product(
     case: tuple[dict[str, Any], date], unknown: set[str]
@@ -432,7 +432,7 @@ def any_day_of_a_month_near_the_edge(draw: st.DrawFn) -> tuple[dict[str, Any], d
     return scenario, day
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(case=any_day_of_a_month_near_the_edge())
 def test_a_month_stated_by_any_of_its_days_agrees_with_the_oracle(
     knowledge: KnowledgeBase, case: tuple[dict[str, Any], date]

@@ -11,7 +11,6 @@ get the oracle's verdict.
 
 from __future__ import annotations
 
-import os
 import random
 from datetime import date, timedelta
 from itertools import product
@@ -23,11 +22,12 @@ from hypothesis import strategies as st
 
 from policykb.bridge import KnowledgeBase
 from tests.oracle import ncd_20_4 as oracle
+from tests.sampling import examples, knob
 
 POLICY = "implantable-defibrillators"
 LAST_DAY = date(2030, 12, 31)
 SETTINGS = settings(
-    max_examples=int(os.environ.get("NCD_20_4_EXAMPLES", "80")),
+    max_examples=knob("NCD_20_4_EXAMPLES", 80),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -304,7 +304,7 @@ def test_the_oracle_reads_each_threshold_and_waiting_period_of_the_text() -> Non
     assert oracle.months_before(date(2025, 5, 31), 3) == date(2025, 2, 28)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(case=partial_cases(), unknown=st.sets(st.sampled_from(oracle.FACTS), max_size=7))
 def test_the_oracles_enumeration_equals_the_full_product(
     case: tuple[dict[str, Any], date], unknown: set[str]

@@ -23,7 +23,6 @@ the first (see the oracle's docstring).
 
 from __future__ import annotations
 
-import os
 import random
 from datetime import date, timedelta
 from decimal import Decimal
@@ -36,14 +35,11 @@ from hypothesis import strategies as st
 
 from policykb.bridge import KnowledgeBase, Policy
 from tests.oracle import ncd_210_3 as text
+from tests.oracle.minimal_sets import minimal_elements
 from tests.oracle.ncd_210_3 import Record, Scenario, covered
-from tests.oracle.ncd_210_3_completions import (
-    Partial,
-    Semantics,
-    history_pool,
-    minimal_elements,
-)
+from tests.oracle.ncd_210_3_completions import Partial, Semantics, history_pool
 from tests.oracle.ncd_210_3_vocabulary import VOCABULARY, document, record_of, vocabulary
+from tests.sampling import examples, knob
 
 PART_B_DAY = date(2025, 1, 15)
 PART_A_DAY = date(2027, 2, 28)
@@ -191,7 +187,7 @@ def partial_cases(draw: st.DrawFn) -> tuple[dict[str, Any], date]:
     return known, day
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=examples(25), deadline=None)
 @given(case=partial_cases(), unknown=st.sets(st.sampled_from(FACTS), max_size=3))
 def test_the_decision_tree_equals_the_full_product(
     case: tuple[dict[str, Any], date], unknown: set[str]
@@ -264,7 +260,7 @@ def test_two_extra_records_are_needed_and_reach_a_follow_up_behind_a_blood_sign(
     assert "colonoscopy_since_positive_stool_test" in Semantics(VOCABULARY, 2).missing(known, day)
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=examples(25), deadline=None)
 @given(case=partial_cases())
 def test_the_explanations_are_every_minimal_sufficient_set(
     case: tuple[dict[str, Any], date],
@@ -288,8 +284,8 @@ def test_the_explanations_are_every_minimal_sufficient_set(
 # --- the encoding against the oracle ----------------------------------------------------
 
 POLICY = "colorectal-cancer-screening"
-EXAMPLES = int(os.environ.get("NCD_210_3_EXAMPLES", "30"))
-SAMPLED_PER_DAY = int(os.environ.get("NCD_210_3_SAMPLED", "300"))
+EXAMPLES = knob("NCD_210_3_EXAMPLES", 30)
+SAMPLED_PER_DAY = knob("NCD_210_3_SAMPLED", 300)
 FIRST, LAST = date(2023, 1, 1), date(2030, 12, 31)
 # Dates of service: each version's first day and the day before PART A's,
 # leap days, month ends (a month count from them lands on shorter months).

@@ -32,11 +32,12 @@ from hypothesis import strategies as st
 
 from policykb.bridge import KnowledgeBase
 from tests.oracle import ncd_220_4 as oracle
+from tests.sampling import examples, knob
 
 POLICY = "mammography"
 LAST_DAY = date(2030, 12, 31)
 SETTINGS = settings(
-    max_examples=int(os.environ.get("NCD_220_4_EXAMPLES", "80")),
+    max_examples=knob("NCD_220_4_EXAMPLES", 80),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -58,7 +59,7 @@ DATES_OF_SERVICE = (
 )
 # Around 35 and 40 on both sides, and the declared bounds.
 AGES = (0, 18, 33, 34, 35, 36, 39, 40, 41, 49, 50, 64, 65, 90, 130)
-SAMPLED_PER_DAY = int(os.environ.get("NCD_220_4_SAMPLED", "500"))
+SAMPLED_PER_DAY = knob("NCD_220_4_SAMPLED", 500)
 
 
 @pytest.fixture(scope="module")
@@ -337,7 +338,7 @@ def test_the_oracle_reads_each_band_and_the_month_count_of_the_text() -> None:
         oracle.covered(signs, date(1978, 5, 14))
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(case=partial_cases(), unknown=st.sets(st.sampled_from(oracle.FACTS), max_size=7))
 def test_the_oracles_enumeration_equals_the_full_product(
     case: tuple[dict[str, Any], date], unknown: set[str]
@@ -369,7 +370,7 @@ def test_the_oracles_enumeration_equals_the_full_product(
     assert oracle.missing(known, day) == (turns if expected == "needs_information" else set())
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=examples(30), deadline=None)
 @given(case=partial_cases())
 def test_the_oracles_explanations_are_every_minimal_sufficient_set(
     case: tuple[dict[str, Any], date],
@@ -488,7 +489,7 @@ def months_before(day: date, months: int) -> date:
     return date(year, month + 1, min(day.day, monthrange(year, month + 1)[1]))
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(
     day=days(),
     offset=st.integers(-40, 40),

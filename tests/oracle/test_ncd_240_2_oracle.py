@@ -32,7 +32,6 @@ Disagreements found, and their resolution:
 from __future__ import annotations
 
 import math
-import os
 import random
 from datetime import date, timedelta
 from itertools import combinations, product
@@ -44,11 +43,12 @@ from hypothesis import strategies as st
 
 from policykb.bridge import KnowledgeBase
 from tests.oracle import ncd_240_2 as oracle
+from tests.sampling import examples, knob, stride
 
 POLICY = "home-oxygen"
 LAST_DAY = date(2030, 12, 31)
 SETTINGS = settings(
-    max_examples=int(os.environ.get("NCD_240_2_EXAMPLES", "60")),
+    max_examples=knob("NCD_240_2_EXAMPLES", 60),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -88,7 +88,7 @@ NUMBER_BOUNDS: dict[str, tuple[int, int]] = {
 }
 SAMPLED_PER_DAY = 300
 # The decision tree's leaves (about 15,000 per date) compared: one in LEAF_STEP.
-LEAF_STEP = int(os.environ.get("NCD_240_2_LEAF_STEP", "55"))
+LEAF_STEP = stride("NCD_240_2_LEAF_STEP", 55)
 
 
 @pytest.fixture(scope="module")
@@ -383,7 +383,7 @@ def test_the_decision_leaves_partition_the_complete_scenarios() -> None:
             assert oracle.covered(filled, study_day) == decision
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(case=partial_cases(), unknown=st.sets(st.sampled_from(oracle.FACTS), max_size=6))
 def test_the_oracles_enumeration_equals_the_full_product(
     case: tuple[dict[str, Any], date], unknown: set[str]
@@ -613,7 +613,7 @@ def test_each_value_decides_as_its_region_does() -> None:
                 ), (route, discharge)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(
     case=partial_cases(),
     kept=st.sets(st.sampled_from(oracle.FACTS), min_size=1, max_size=9),

@@ -18,30 +18,26 @@ Disagreements found, and their resolution:
   covered within their quantity limits; the pharmacist's review, when it
   approved a request with documented necessity or a condition difficult to
   control, covers it.
-- Two were judged in the oracle's favour. The semaglutide A1C floor ("This
-  does NOT include ... an A1C <7%", PART B 0999, before the trials and the
-  review) is settled: the encoding applies it (NP/SEMAGLUTIDE-A1C), and the
-  floor's cases below pass. The other remains, a strict xfail below with the
-  sentence at stake: the current A1C being the latest result (not every
-  result within the 6 months), which the language cannot yet say beside the
-  renewal's count of two A1C results (the loader refuses latest_meets on the
-  current A1C there). The comparisons count a disagreement as known only
-  when the oracle with the encoding's reading (`ohio_glp1.ENCODING`: every
-  result within the 6 months, for the goal and the floor alike) agrees with
-  the encoding, and fail on any other.
-With OHIO_GLP1_EXAMPLES=300, OHIO_GLP1_SAMPLED=400 and OHIO_GLP1_LEAF_STEP=1:
-300 partial cases (12 known disagreements: 3 verdicts, 7 missing, 2
-explanations), 2,800 complete scenarios (32 known) and all 5,705 leaves (815
-a date on seven dates; 672 known) showed no other disagreement. (Before the
-floor was settled: 16, 41 and 357 known. The leaves' count rose because the
-encoding's floor reads every result of the 6 months too: a semaglutide leaf
-whose latest A1C is 7% or more after an earlier one below 7% is now a known
-disagreement of the second reading, where it agreed before.)
+- Two were judged in the oracle's favour and are settled. The semaglutide
+  A1C floor ("This does NOT include ... an A1C <7%", PART B 0999, before the
+  trials and the review): the encoding applies it (NP/SEMAGLUTIDE-A1C), and
+  the floor's cases below pass. The current A1C being the latest result
+  (not every result within the 6 months): the encoding reads it with
+  latest_meets beside the renewal's count of two A1C results, which the
+  language now reads exactly (a twice fact, model/history_twice.py); the
+  latest-A1C cases below pass. Every comparison now fails on any
+  disagreement: none is known. `ohio_glp1.EVERY_RESULT`, the alternative
+  reading, is kept only to show that the cases below are where the two
+  readings part.
+Before the latest A1C was settled, with OHIO_GLP1_EXAMPLES=300,
+OHIO_GLP1_SAMPLED=400 and OHIO_GLP1_LEAF_STEP=1: 300 partial cases (12 known
+disagreements: 3 verdicts, 7 missing, 2 explanations), 2,800 complete
+scenarios (32 known) and all 5,705 leaves (815 a date on seven dates; 672
+known) showed no other disagreement.
 """
 
 from __future__ import annotations
 
-import os
 import random
 from collections import Counter
 from collections.abc import Iterable
@@ -56,6 +52,8 @@ import pytest
 from policykb.bridge import KnowledgeBase
 from tests.oracle import ohio_glp1 as text
 from tests.oracle import ohio_glp1_semantics as semantics
+from tests.oracle.minimal_sets import minimal_sufficient_sets
+from tests.sampling import knob, stride
 
 D = Decimal
 
@@ -325,7 +323,7 @@ def known_facts(case: text.Case, complete: bool = True) -> dict[str, Any]:
 
 
 READINGS = pytest.mark.parametrize(
-    "readings", [text.TEXT, text.ENCODING], ids=["text", "encodings"]
+    "readings", [text.TEXT, text.EVERY_RESULT], ids=["text", "every-result"]
 )
 
 
@@ -333,7 +331,7 @@ READINGS = pytest.mark.parametrize(
 def test_each_complete_case_decides_as_its_regions_do(readings: text.Readings) -> None:
     """A complete case's verdict over the regions' stand-ins is its own decision
     (raw drugs, goals, A1C values and dates around every edge), under the
-    oracle's readings and under the encoding's where they differ."""
+    oracle's reading and under the alternative where they differ."""
     oracle = semantics.Oracle(OWN, readings)
     draw = random.Random(29)
     decisions = set()
@@ -471,10 +469,6 @@ def test_the_explanations_are_every_minimal_sufficient_set() -> None:
 
 POLICY = semantics.POLICY
 GLP1 = semantics.Oracle(semantics.GLP1)
-# The oracle with the encoding's two readings where they differ (the
-# disagreements below): a disagreement with GLP1 that this one does not have
-# is a known one; any other fails.
-AS_ENCODED = semantics.Oracle(semantics.GLP1, text.ENCODING)
 FACTS = semantics.GLP1.facts
 TRIAL_DRUG_OPTIONS = [
     "acarbose",
@@ -506,8 +500,8 @@ TRIAL_DRUG_OPTIONS = [
 ]
 DIAGNOSES = (["E11.9"], ["I10", "E11.65"], ["R73.03"], ["E10.9"], [])
 LAST_DAY = date(2030, 12, 31)
-EXAMPLES = int(os.environ.get("OHIO_GLP1_EXAMPLES", "30"))
-SAMPLED_PER_DAY = int(os.environ.get("OHIO_GLP1_SAMPLED", "60"))
+EXAMPLES = knob("OHIO_GLP1_EXAMPLES", 30)
+SAMPLED_PER_DAY = knob("OHIO_GLP1_SAMPLED", 60)
 # The values that can lead to coverage are drawn more often than the others
 # (a uniform draw almost never meets every criterion at once).
 LEANING: dict[str, tuple[Any, ...]] = {
@@ -718,7 +712,7 @@ def compare(
             part = {f: v for f, v in stated.items() if f in kept}
             return anchored.verdict_of(part).value == verdict
 
-        found = semantics.minimal_sufficient_sets(frozenset(parts), sufficient)
+        found = minimal_sufficient_sets(frozenset(parts), sufficient)
         if found != wanted:
             differences.append(
                 f"explanations: encoding {sorted(map(sorted, found))}, "
@@ -732,23 +726,19 @@ def compare(
 
 def test_partial_cases_agree_with_the_oracle(knowledge: KnowledgeBase) -> None:
     """EXAMPLES partial cases (seeded): the encoding's verdict, missing facts and
-    minimal explanations are the oracle's, but for the known disagreements
-    (the cases where the oracle with the encoding's two readings agrees)."""
+    minimal explanations are the oracle's."""
     draw = random.Random(2930)
     disagreements = []
-    known = Counter[str]()
     verdicts = Counter[str]()
     for n in range(EXAMPLES):
         facts, service = partial_case(draw, n)
         verdicts[oracle_verdict(facts, service)] += 1
         differences = compare(knowledge, facts, service, GLP1)
-        if differences and not compare(knowledge, facts, service, AS_ENCODED):
-            known[differences[0].split(":")[0]] += 1
-        elif differences:
+        if differences:
             disagreements.append((service.isoformat(), facts, differences))
     assert not disagreements, f"{len(disagreements)} of {EXAMPLES}: {disagreements[:3]}"
     assert set(verdicts) == {"covered", "not_covered", "needs_information"}, verdicts
-    print(f"{EXAMPLES} partial cases: verdicts {dict(verdicts)}; known disagreements {dict(known)}")
+    print(f"{EXAMPLES} partial cases: verdicts {dict(verdicts)}")
 
 
 @pytest.mark.parametrize("service", SERVICE_DAYS, ids=str)
@@ -758,10 +748,9 @@ def test_an_even_sample_of_complete_scenarios_agrees_with_the_oracle(
     """SAMPLED_PER_DAY complete scenarios per date of service (seeded): a third
     drawn fact by fact, the rest a covered route with one to three facts or
     records redrawn around the text's edges. The encoding's verdict is the
-    oracle's, but where the oracle with the encoding's two readings agrees."""
+    oracle's."""
     draw = random.Random(service.toordinal())
     disagreements = []
-    known = 0
     covered = 0
     for n in range(SAMPLED_PER_DAY):
         facts = complete_scenario(service, draw, n)
@@ -771,13 +760,11 @@ def test_an_even_sample_of_complete_scenarios_agrees_with_the_oracle(
         expected = "covered" if decision else "not_covered"
         assert oracle_verdict(facts, service) == expected
         got = verdict_of_the_encoding(knowledge, facts, service)
-        if got != expected and (got == "covered") == text.covered(case, text.ENCODING):
-            known += 1
-        elif got != expected:
+        if got != expected:
             disagreements.append((facts, got, expected))
     assert not disagreements, f"{len(disagreements)} disagreements, first {disagreements[:3]}"
     assert 0 < covered < SAMPLED_PER_DAY
-    print(f"{service}: {SAMPLED_PER_DAY} complete scenarios, {known} known disagreements")
+    print(f"{service}: {SAMPLED_PER_DAY} complete scenarios")
 
 
 # -- the disagreements, each judged from the text -----------------------------------------
@@ -841,20 +828,20 @@ LATEST_CASES = (
 
 def test_the_disagreement_cases_are_as_stated() -> None:
     """The oracle covers none of the floor cases, with either reading of the
-    current A1C, and every latest-A1C case; with the encoding's reading, none
-    of those."""
+    current A1C, and every latest-A1C case; with the alternative reading
+    (every result of the 6 months), none of those."""
     for facts in FLOOR_CASES:
         case = semantics.case_of(document(facts, SERVICE)["facts"])
-        assert not text.covered(case) and not text.covered(case, text.ENCODING)
+        assert not text.covered(case) and not text.covered(case, text.EVERY_RESULT)
         # the same request for Mounjaro, which the floor does not bind, is
         # covered: the floor, not the goal or the review, denies each
         mounjaro = semantics.case_of(
             document(facts | {"requested_drug": "mounjaro"}, SERVICE)["facts"]
         )
-        assert text.covered(mounjaro) and text.covered(mounjaro, text.ENCODING)
+        assert text.covered(mounjaro) and text.covered(mounjaro, text.EVERY_RESULT)
     for facts in LATEST_CASES:
         case = semantics.case_of(document(facts, SERVICE)["facts"])
-        assert text.covered(case) and not text.covered(case, text.ENCODING)
+        assert text.covered(case) and not text.covered(case, text.EVERY_RESULT)
 
 
 @pytest.mark.parametrize("facts", FLOOR_CASES, ids=["goal-6.5", "review"])
@@ -869,22 +856,16 @@ def test_semaglutide_is_not_covered_with_a_current_a1c_below_7(
     assert oracle_verdict(facts, SERVICE) == "not_covered"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "DISAGREEMENT (the oracle judged right): 'Must include current A1C (within last "
-        "6 months)' with 'the inability to reach A1C goal': the current A1C is the latest "
-        "result; the encoding denies when any result within the 6 months is below the goal, "
-        "an earlier one included: the loader refuses latest_meets on the current A1C beside "
-        "SUB/A1C's count of two A1C results (a count of two or more over records meeting "
-        "the condition cannot be read with their order exactly)."
-    ),
-)
 @pytest.mark.parametrize("facts", LATEST_CASES, ids=["ozempic", "mounjaro-goal-6"])
 def test_the_latest_a1c_decides_the_response(
     knowledge: KnowledgeBase, facts: dict[str, Any]
 ) -> None:
+    """Settled in the oracle's favour: "Must include current A1C (within last 6
+    months)" with "the inability to reach A1C goal": the current A1C is the
+    latest result, so an earlier one of the 6 months below the goal does not
+    reach it (latest_meets beside SUB/A1C's count of two A1C results)."""
     assert verdict_of_the_encoding(knowledge, facts, SERVICE) == "covered"
+    assert oracle_verdict(facts, SERVICE) == "covered"
 
 
 def test_the_adapter_reads_the_vocabularys_case_format() -> None:
@@ -925,7 +906,7 @@ def test_the_adapter_reads_the_vocabularys_case_format() -> None:
         semantics.from_vocabulary({"date_of_service": "2024-08-31", "bmi": 30})
 
 
-LEAF_STEP = int(os.environ.get("OHIO_GLP1_LEAF_STEP", "8"))
+LEAF_STEP = stride("OHIO_GLP1_LEAF_STEP", 8)
 
 
 @pytest.mark.parametrize("service", SERVICE_DAYS, ids=str)
@@ -935,23 +916,18 @@ def test_the_oracles_decision_leaves_get_the_same_verdict(
     """Each leaf of the oracle's decision tree (815 a date: every complete
     scenario, one value per region, falls under exactly one) is a partial case
     that decides, its histories complete records that read as the leaf's
-    stand-ins; the encoding must give it that decided verdict, but where the
-    oracle with the encoding's readings gives the encoding's. On the i-th of n
+    stand-ins; the encoding must give it that decided verdict. On the i-th of n
     dates the leaves o, o + LEAF_STEP, ... are compared, o = i * LEAF_STEP / n
     (OHIO_GLP1_LEAF_STEP=1: every leaf on every date)."""
     leaves = semantics.decision_leaves(GLP1, service)
     offset = SERVICE_DAYS.index(service) * LEAF_STEP // len(SERVICE_DAYS)
     disagreements = []
-    known = 0
     for leaf, decision in leaves[offset::LEAF_STEP]:
         facts = {f: semantics.to_vocabulary(f, v, service) for f, v in leaf.items()}
         expected = "covered" if decision else "not_covered"
         assert oracle_verdict(facts, service) == expected, facts
         got = verdict_of_the_encoding(knowledge, facts, service)
-        _, stated = semantics.from_vocabulary(document(facts, service)["facts"])
-        if got != expected and AS_ENCODED.verdict(stated, service) == got:
-            known += 1
-        elif got != expected:
+        if got != expected:
             disagreements.append((facts, got, expected))
     assert not disagreements, f"{len(disagreements)} disagreements, first {disagreements[:3]}"
-    print(f"{service}: {len(leaves[offset::LEAF_STEP])} leaves, {known} known disagreements")
+    print(f"{service}: {len(leaves[offset::LEAF_STEP])} leaves")

@@ -28,7 +28,6 @@ in time for the encoding as for the oracle.
 from __future__ import annotations
 
 import math
-import os
 import random
 from datetime import date, timedelta
 from itertools import product
@@ -40,11 +39,12 @@ from hypothesis import strategies as st
 
 from policykb.bridge import KnowledgeBase
 from tests.oracle import ohio_immunomodulators as oracle
+from tests.sampling import examples, knob, stride
 
 POLICY = "immunomodulators-step-therapy"
 LAST_DAY = date(2030, 12, 31)
 SETTINGS = settings(
-    max_examples=int(os.environ.get("OHIO_IMMUNO_EXAMPLES", "30")),
+    max_examples=knob("OHIO_IMMUNO_EXAMPLES", 30),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -80,9 +80,9 @@ NUMBER_BOUNDS: dict[str, tuple[float, float]] = {
     "spga": (0, 5),
 }
 DECIMALS = ("bsa", "pasi")
-SAMPLED_PER_DAY = int(os.environ.get("OHIO_IMMUNO_SAMPLED", "150"))
+SAMPLED_PER_DAY = knob("OHIO_IMMUNO_SAMPLED", 150)
 # The decision tree's leaves (5,126 per date) compared: one in LEAF_STEP.
-LEAF_STEP = int(os.environ.get("OHIO_IMMUNO_LEAF_STEP", "40"))
+LEAF_STEP = stride("OHIO_IMMUNO_LEAF_STEP", 40)
 
 
 @pytest.fixture(scope="module")
@@ -371,7 +371,7 @@ def test_the_decision_leaves_partition_the_complete_scenarios() -> None:
         assert by_path[path] == decision == oracle.covered(scenario, day)
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=examples(25), deadline=None)
 @given(case=partial_cases(), unknown=st.sets(st.sampled_from(oracle.FACTS), max_size=5))
 def test_the_oracles_enumeration_equals_the_full_product(
     case: tuple[dict[str, Any], date], unknown: set[str]

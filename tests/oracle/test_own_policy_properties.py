@@ -37,11 +37,14 @@ from policykb.bridge.compile.compiled import CompiledPolicy, compile_policy
 from policykb.bridge.model.formats import InputFormat
 from policykb.bridge.model.policy import FactType, Value
 from policykb.bridge.solving.evaluator import Evaluator
+from tests.sampling import examples
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "kb"
 POLICIES = ("physio-visits", "knee-brace", "wound-care", "two-routes")
 SETTINGS = settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(60),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 OTHER_STRING = "not-one-of-the-options"
 
@@ -176,7 +179,9 @@ def _flips(
 
 
 @settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(60),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(data=st.data())
 def test_why_lists_exactly_the_smallest_change_sets(policy: Evaluator, data: st.DataObject) -> None:
@@ -239,7 +244,9 @@ def _summarised(
 
 
 @settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(40),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(data=st.data())
 def test_batch_equals_evaluate(policy: Evaluator, data: st.DataObject) -> None:

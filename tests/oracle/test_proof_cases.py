@@ -25,6 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from policykb.bridge import KnowledgeBase, Verdict
+from tests.sampling import examples
 
 BOOLS = ("a", "b", "c")
 LEVELS = ("low", "mid", "high")
@@ -170,7 +171,7 @@ def check_splits(node: dict[str, Any], policy: Generated, known: dict[str, Any])
 
 
 @settings(
-    max_examples=40,
+    max_examples=examples(40),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

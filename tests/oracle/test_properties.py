@@ -16,9 +16,12 @@ from hypothesis import strategies as st
 from policykb.bridge import Case, Verdict
 from policykb.bridge.solving.evaluator import Evaluator
 from tests import reference
+from tests.sampling import examples
 
 SETTINGS = settings(
-    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(300),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 
 
@@ -82,7 +85,9 @@ def test_explanation_alone_reproduces_the_verdict_and_is_subset_minimal(
 
 
 @settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(150),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(facts=cases(max_known=11))
 def test_explanations_are_exactly_the_minimal_sufficient_sets(

@@ -32,10 +32,13 @@ from policykb.bridge.model.errors import CaseError, PolicyError
 from policykb.bridge.solving.evaluator import Evaluator
 from policykb.bridge.solving.limits import SolvingLimits
 from policykb.cli.main import app
+from tests.sampling import examples
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "kb" / "rehab-visits"
 SETTINGS = settings(
-    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(30),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 FRAME = "frame"  # the oracle's key for the date of service comparisons read
 

@@ -25,10 +25,13 @@ from hypothesis import strategies as st
 from policykb.bridge import Case, KnowledgeBase, Verdict
 from policykb.bridge.loading.case import validate_case
 from policykb.bridge.solving.evaluator import Evaluator
+from tests.sampling import examples
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "kb"
 SETTINGS = settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(40),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 
 # -- the oracles -------------------------------------------------------------------

@@ -32,10 +32,13 @@ from hypothesis import strategies as st
 from policykb.bridge import Case, KnowledgeBase, Verdict
 from policykb.bridge.loading.case import validate_case
 from policykb.bridge.solving.evaluator import Evaluator
+from tests.sampling import examples
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "kb" / "iron-infusion"
 SETTINGS = settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(40),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 
 # -- the oracle --------------------------------------------------------------------
@@ -305,7 +308,9 @@ def kb() -> KnowledgeBase:
 
 
 @settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(25),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(facts=partial_cases())
 def test_the_prolog_engine_agrees_with_clingo_and_the_oracle(

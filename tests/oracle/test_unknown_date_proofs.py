@@ -33,6 +33,7 @@ from tests.oracle.test_unknown_dates import (
     service_days,
     verdict,
 )
+from tests.sampling import examples
 
 TRUTH = {
     Verdict.COVERED: "true",
@@ -95,7 +96,7 @@ def test_cross_check_names_the_days_where_the_engines_disagree(
         return _Lying(engine) if evaluator.anchors.get(DOS) == lie_on else engine
 
     monkeypatch.setattr(kb, "prover_for", prover_for)
-    with pytest.raises(EngineError, match=f"with {DOS} 2024-04-01: clingo says"):
+    with pytest.raises(EngineError, match=f"with {DOS} in 2024-04-01: clingo says"):
         kb.cross_check(case)
 
 
@@ -105,7 +106,7 @@ def bundled() -> KnowledgeBase:
 
 
 @settings(
-    max_examples=6,
+    max_examples=examples(6),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

@@ -20,9 +20,8 @@ day any stated event can still move.
 
 from __future__ import annotations
 
-import calendar
 from datetime import date, timedelta
-from itertools import combinations, product
+from itertools import product
 from pathlib import Path
 from typing import Any
 
@@ -33,10 +32,13 @@ from hypothesis import strategies as st
 from policykb.bridge import KnowledgeBase, Verdict
 from policykb.bridge.model.errors import CaseError, LimitError
 from tests.oracle import ncd_20_4 as icd
+from tests.oracle import unknown_date_harness as harness
+from tests.oracle.unknown_date_harness import every_day, in_answer, months_back, verdict_over
+from tests.sampling import examples
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "dates" / "device-wait"
 SETTINGS = settings(
-    max_examples=25,
+    max_examples=examples(25),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -55,13 +57,6 @@ FACTS = (DOS, *DATES, *BOOLS)
 SWITCH = date(2024, 4, 1)
 
 
-def months_back(day: date, months: int) -> date:
-    """The same day `months` calendar months earlier, or that month's last day."""
-    index = day.year * 12 + day.month - 1 - months
-    year, month = divmod(index, 12)
-    return date(year, month + 1, min(day.day, calendar.monthrange(year, month + 1)[1]))
-
-
 def covered(f: dict[str, Any]) -> bool:
     """Rule 1 (no MI in the 40 days before, unless with a pacemaker) and one of
     rule 2 (urgent, before 2024-04-01) or rule 3 (planned, from 2024-04-01, at
@@ -71,10 +66,6 @@ def covered(f: dict[str, Any]) -> bool:
     early = f["urgent"] and dos < SWITCH
     late = f["planned"] and dos >= SWITCH and f["therapy_start"] <= months_back(dos, 3)
     return bool(wait and (early or late))
-
-
-def every_day(first: date, last: date) -> list[date]:
-    return [first + timedelta(days=k) for k in range((last - first).days + 1)]
 
 
 ALL_DAYS = every_day(*BOUNDS[DOS])
@@ -105,10 +96,7 @@ def outcomes(known: dict[str, Any], stop: bool = True) -> set[bool]:
 
 
 def verdict(known: dict[str, Any]) -> Verdict:
-    seen = outcomes(known)
-    if len(seen) == 2:
-        return Verdict.NEEDS_INFORMATION
-    return Verdict.COVERED if seen == {True} else Verdict.NOT_COVERED
+    return verdict_over(outcomes(known))
 
 
 def missing(known: dict[str, Any]) -> set[str]:
@@ -143,29 +131,6 @@ def missing(known: dict[str, Any]) -> set[str]:
                 found.add(fact)
                 break
     return found
-
-
-def minimal_explanations(known: dict[str, Any], target: Verdict) -> set[frozenset[str]]:
-    if target is Verdict.NEEDS_INFORMATION:
-        return {frozenset()}
-    names = list(known)
-    sufficient = [
-        frozenset(chosen)
-        for size in range(len(names) + 1)
-        for chosen in combinations(names, size)
-        if verdict({f: known[f] for f in chosen}) is target
-    ]
-    return {s for s in sufficient if not any(other < s for other in sufficient)}
-
-
-def in_answer(day: date, answer: dict[str, Any]) -> bool:
-    bounds = answer["range"]
-    text = day.isoformat()
-    return (
-        bounds.get("min", "0000-00-00") <= text <= bounds.get("max", "9999-99-99")
-        and ("above" not in bounds or text > bounds["above"])
-        and ("below" not in bounds or text < bounds["below"])
-    )
 
 
 def days_of(change: dict[str, Any], fact: str) -> list[date]:
@@ -224,8 +189,7 @@ def kb() -> KnowledgeBase:
 
 
 def as_case(facts: dict[str, Any]) -> dict[str, Any]:
-    shown = {f: v.isoformat() if isinstance(v, date) else v for f, v in facts.items()}
-    return {"policy": "device-wait", "facts": shown}
+    return harness.as_case("device-wait", facts)
 
 
 @SETTINGS
@@ -233,15 +197,7 @@ def as_case(facts: dict[str, Any]) -> dict[str, Any]:
 def test_verdict_missing_facts_and_explanations_equal_brute_force(
     kb: KnowledgeBase, facts: dict[str, Any]
 ) -> None:
-    case = kb.case(as_case(facts))
-    evaluation = kb.evaluate(case)
-    expected = verdict(facts)
-    assert evaluation.verdict is expected
-    assert {m.fact for m in evaluation.missing} == missing(facts)
-    answer = kb.why(case, max_changes=50)
-    found = {frozenset(item.fact for item in e) for e in answer.explanations}
-    assert found == minimal_explanations(facts, expected)
-    assert frozenset(item.fact for item in evaluation.explanation) in found
+    harness.assert_verdict_missing_and_explanations(kb, "device-wait", facts, verdict, missing)
 
 
 @SETTINGS
@@ -344,9 +300,13 @@ def test_the_second_engine_agrees_on_complete_scenarios_as_of_class_days(
         assert prover.covered_scenarios(facts) == anchored.covered_scenarios(facts, choices)
 
 
-def test_a_date_outside_the_bounds_cannot_be_reached_and_two_unknown_references_are_refused(
+def test_two_unknown_references_are_answered_over_pairs_of_days(
     tmp_path: Path,
 ) -> None:
+    """therapy_start becomes a reference date too (a visit is compared with
+    it): a case leaving both out is answered over the pairs of their days
+    (tests/oracle/test_unknown_date_pairs.py checks such answers against
+    brute force)."""
     folder = tmp_path / "two-references"
     folder.mkdir()
     (folder / "policy.lp").write_text('#include "vocabulary.lp".\n#include "criteria.lp".\n')
@@ -363,8 +323,9 @@ def test_a_date_outside_the_bounds_cannot_be_reached_and_two_unknown_references_
     )
     kb = KnowledgeBase([folder])
     case = kb.case({"policy": "two-references", "facts": {"urgent": True}})
-    with pytest.raises(CaseError, match="date_of_service, therapy_start unknown"):
-        kb.evaluate(case)
+    evaluation = kb.evaluate(case)
+    assert evaluation.verdict is Verdict.NEEDS_INFORMATION
+    assert {DOS, "therapy_start"} <= {m.fact for m in evaluation.missing}
     stated = kb.case(
         {"policy": "two-references", "facts": {"therapy_start": "2024-01-01", "urgent": True}}
     )
@@ -421,7 +382,7 @@ def icd_json(facts: dict[str, Any]) -> dict[str, Any]:
 
 
 @settings(
-    max_examples=8,
+    max_examples=examples(8),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

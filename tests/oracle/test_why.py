@@ -16,9 +16,12 @@ from policykb.cli.main import app
 from policykb.explain.why import render_why_text
 from tests import reference
 from tests.oracle.test_properties import cases
+from tests.sampling import examples
 
 SETTINGS = settings(
-    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(200),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 
 
@@ -65,7 +68,9 @@ def test_changes_are_smallest_and_give_the_target(
 
 
 @settings(
-    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(100),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(facts=cases())
 def test_changes_that_keep_medicare_status(massage: Evaluator, facts: dict[str, Any]) -> None:

@@ -24,10 +24,13 @@ from hypothesis import strategies as st
 
 from policykb.bridge import KnowledgeBase, Verdict
 from policykb.bridge.model.result import Answer
+from tests.sampling import examples
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "kb" / "signs-and-codes"
 SETTINGS = settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(40),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 
 # A code of each cell, and one outside every compared set.

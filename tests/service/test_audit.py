@@ -12,7 +12,8 @@ import hashlib
 import os
 import re
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -183,6 +184,104 @@ def test_crd_entries_name_the_requester_hook_instance_and_order(tmp_path: Path) 
     assert entry["hook_instance"] == request["hookInstance"]
     assert entry["order_id"] == f"{order['resourceType']}/{order['id']}"
     assert entry["date_of_service"] is not None
+
+
+# -- durable: group commit, waited for without a thread -----------------------------------
+
+
+@pytest.fixture
+def synced(tmp_path: Path, knowledge: KnowledgeBase) -> Iterator[tuple[Decisions, AuditLog]]:
+    log = AuditLog(tmp_path / "audit.jsonl", sync=True)
+    yield Decisions(knowledge, log, compile_now=False), log
+    log.close()
+
+
+def held_fsync(monkeypatch: pytest.MonkeyPatch, log: AuditLog) -> tuple[threading.Event, list[int]]:
+    """os.fsync of the log's file waits for the returned event; the list gets
+    an item per fsync of it begun."""
+    release, began = threading.Event(), []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        if fd == log._fd:
+            began.append(fd)
+            assert release.wait(60)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    return release, began
+
+
+def test_an_entry_is_durable_only_after_an_fsync_that_began_after_it(
+    synced: tuple[Decisions, AuditLog], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Entries appended while an fsync runs wait for the next one, which
+    covers them all (one fsync, not one each)."""
+    decisions, log = synced
+    release, began = held_fsync(monkeypatch, log)
+    first: list[int] = []
+    decisions.decide("massage-therapy", CASES[0], channel="api", pending=first)
+    waiting = decisions.durable(first)
+    wait_until_true(lambda: len(began) == 1)  # the first fsync has begun
+    later: list[int] = []
+    for facts in CASES:
+        decisions.decide("massage-therapy", facts, channel="api", pending=later)
+    durable_later = decisions.durable(later)
+    assert not waiting.done() and not durable_later.done()
+    release.set()
+    waiting.result(timeout=60)
+    durable_later.result(timeout=60)
+    assert len(began) == 2  # the later entries shared the second fsync
+    assert decisions.durable(later).done()  # on disk: done at once
+
+
+def test_a_failed_fsync_fails_every_entry_it_was_to_cover_and_the_next_one_recovers(
+    synced: tuple[Decisions, AuditLog], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    decisions, log = synced
+
+    real_fsync = os.fsync
+
+    def failing(fd: int) -> None:
+        if fd == log._fd:
+            raise OSError(errno.EIO, "Input/output error")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", failing)
+    pending: list[int] = []
+    for facts in CASES:
+        decisions.decide("massage-therapy", facts, channel="api", pending=pending)
+    futures = [log.durable(entry) for entry in pending]
+    for future in futures:
+        with pytest.raises(AuditUnavailable, match="Input/output error"):
+            future.result(timeout=60)
+    monkeypatch.undo()
+    decisions.decide("massage-therapy", CASES[0], channel="api")  # durable: waits and returns
+    assert len(strict_jsonl(log.path)) == len(CASES) + 1
+
+
+def test_closing_the_log_settles_the_entries_waiting(
+    tmp_path: Path, knowledge: KnowledgeBase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = AuditLog(tmp_path / "audit.jsonl", sync=True)
+    decisions = Decisions(knowledge, log, compile_now=False)
+    release, began = held_fsync(monkeypatch, log)
+    pending: list[int] = []
+    decisions.decide("massage-therapy", CASES[0], channel="api", pending=pending)
+    waiting = decisions.durable(pending)
+    wait_until_true(lambda: len(began) == 1)
+    closing = threading.Thread(target=log.close)
+    closing.start()
+    release.set()
+    closing.join(60)
+    assert not closing.is_alive() and waiting.result(timeout=0) is None
+
+
+def wait_until_true(condition: Callable[[], bool], seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.005)
 
 
 # -- replay catches every edit ---------------------------------------------------------

@@ -493,9 +493,12 @@ def package(client: TestClient, *parameters: dict[str, Any], status: int = 200) 
     return response.json()  # type: ignore[no-any-return]
 
 
-def package_conforms(output: dict[str, Any]) -> list[dict[str, Any]]:
+def package_conforms(
+    output: dict[str, Any], rules: dict[str, str] | None = None
+) -> list[dict[str, Any]]:
     """The packagebundles of an output Parameters, each checked by DTR's
-    invariants and FSH rules; the whole by fhir.resources and FHIR.js."""
+    invariants and FSH rules (`rules`, else PACKAGE_RULES); the whole by
+    fhir.resources and FHIR.js."""
     import fhirpathpy
     from fhirpathpy.models import models
 
@@ -505,7 +508,7 @@ def package_conforms(output: dict[str, Any]) -> list[dict[str, Any]]:
     assert output["resourceType"] == "Parameters"
     bundles = [p["resource"] for p in output.get("parameter", []) if p["name"] == "packagebundle"]
     for bundle in bundles:
-        for rule, expression in PACKAGE_RULES.items():
+        for rule, expression in (PACKAGE_RULES if rules is None else rules).items():
             assert fhirpathpy.evaluate(bundle, expression, model=r4) == [True], rule
         for name, (context, expression) in DTR_INVARIANTS.items():
             if context == "packagebundle":
@@ -690,6 +693,7 @@ def test_metadata_names_the_ig_versions_and_profiles(client: TestClient) -> None
     operations = {o["name"] for r in resources.values() for o in r.get("operation", [])}
     assert operations == {
         "questionnaire-package",
+        "next-question",
         "log-questionnaire-errors",
         "expand",
         "submit",
@@ -700,6 +704,7 @@ def test_metadata_names_the_ig_versions_and_profiles(client: TestClient) -> None
     # every operation it names answers (not 404 or 405)
     for path in (
         "/fhir/Questionnaire/$questionnaire-package",
+        "/fhir/Questionnaire/$next-question",
         "/fhir/Questionnaire/$log-questionnaire-errors",
         "/fhir/Claim/$submit",
         "/fhir/Claim/$inquire",

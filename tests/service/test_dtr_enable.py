@@ -23,6 +23,7 @@ from policykb.bridge.model.policy import Fact, FactType, Policy
 from policykb.bridge.model.typed import Interval
 from policykb.bridge.solving.evaluator import Evaluator
 from policykb.service import dtr, dtr_enable
+from policykb.service.dtr_histories import level_facts
 from policykb.service.fhir_facts import load_mapping
 
 DAY = date.today()
@@ -198,6 +199,8 @@ def test_a_disabled_question_cannot_change_the_verdict(knowledge: KnowledgeBase,
             answers[reference] = DAY.isoformat()
         given = {link: as_answers(policy.facts[link], value) for link, value in answers.items()}
         enabled = enabled_items(questionnaire, given)
+        # a history's yes/no facts are asked as its group of records
+        enabled |= {fact for fact, group in level_facts(policy).items() if group in enabled}
         kept = {link: value for link, value in answers.items() if link in enabled}
         assert verdict(knowledge, name, kept) == verdict(knowledge, name, answers), (
             f"{name}: dropping the disabled answers changed the verdict; answers {answers}"

@@ -21,6 +21,7 @@ from policykb.service.envelopes.errors import OperationOutcome, Problem
 from policykb.service.envelopes.fhir import Bundle
 from policykb.service.settings import ServiceSettings
 from tests.fhir_records import Record
+from tests.sampling import examples
 
 HOOK = "/cds-services/policykb-order-sign"
 SELECT = "/cds-services/policykb-order-select"
@@ -117,7 +118,7 @@ def refused(value: object, field: tuple[str, ...]) -> bool:
     return not isinstance(value, str)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=list(HealthCheck))
 @given(field=st.sampled_from(FIELDS), value=WRONG, drop=st.booleans())
 def test_a_hook_call_with_a_missing_or_wrong_field_is_a_400_naming_it(
     client: TestClient, field: tuple[str, ...], value: object, drop: bool

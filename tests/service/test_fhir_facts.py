@@ -33,6 +33,7 @@ from policykb.service.pas import REVIEW_ACTION, REVIEW_ACTION_CODE, claim_respon
 from policykb.service.request_resources import Resources
 from policykb.service.settings import ServiceSettings
 from tests.fhir_records import Record, bmi, condition, pregnancy
+from tests.sampling import examples
 
 ORDER_DAY = date(2026, 6, 1)
 CLINICAL = ["active", "recurrence", "relapse", "inactive", "remission", "resolved", None]
@@ -236,7 +237,7 @@ def test_a_comparator_is_never_read_as_the_number(bariatric: FactMapping, compar
     assert "bmi" not in read(bariatric, record)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(
     value=st.decimals(min_value=1, max_value=199, places=3),
     unit=st.sampled_from([("kg/m2", 1), ("g/cm2", Decimal("0.1")), ("g/m2", 1000)]),
@@ -328,7 +329,7 @@ def test_an_undated_resource_may_be_the_latest(bariatric: FactMapping) -> None:
 offsets = st.integers(-12 * 4, 14 * 4).map(lambda quarters: timedelta(minutes=15 * quarters))
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=examples(80), deadline=None)
 @given(
     observed=st.lists(
         st.tuples(
@@ -353,7 +354,7 @@ def test_latest_by_instant_is_latest_in_utc(
     assert read(bariatric, Record(extra_observations=observations))["bmi"] == 20 + newest
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=examples(80), deadline=None)
 @given(
     text=st.from_regex(
         r"\d{4}(-\d{2}(-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})?)?)?)?",
@@ -430,7 +431,7 @@ def test_mammography_reads_age_on_the_date_of_service(
     served=st.dates(date(2000, 1, 1), date(2030, 12, 31)),
     written_before=st.integers(0, 400),
 )
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 def test_age_is_whole_years_to_the_date_of_service(
     bariatric: FactMapping, born: date, served: date, written_before: int
 ) -> None:

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from policykb.bridge import KnowledgeBase
 from policykb.service.fhir_facts import load_mapping
 from policykb.service.fhirpath import Unsupported, compile_path
+from tests.sampling import examples
 
 LOINC = "http://loinc.org"
 EXTRA = [
@@ -154,7 +155,7 @@ variables = st.fixed_dictionaries(
 
 
 @pytest.mark.parametrize("expression", [*mapping_expressions(), *EXTRA])
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(given_variables=variables)
 def test_compiled_subset_equals_fhirpathpy(
     expression: str, given_variables: dict[str, Any]
@@ -176,7 +177,7 @@ def test_compiled_subset_equals_fhirpathpy(
 
 
 @pytest.mark.parametrize("expression", mapping_expressions("value"))
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(resource=observation)
 def test_value_expressions_equal_fhirpathpy(expression: str, resource: dict[str, Any]) -> None:
     expected = normal(fhirpathpy.evaluate(resource, expression, {}, model=models["r4"]))

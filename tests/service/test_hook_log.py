@@ -4,18 +4,24 @@ call whose prefetch was fetched from the EHR, and a refused call."""
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import sqlite3
+import threading
+import time
 import zlib
 from collections.abc import Iterator
+from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
 from policykb.bridge import KnowledgeBase
+from policykb.service import hook_log
 from policykb.service.app import create_app
-from policykb.service.hook_log import HookLog, LogCorrupt
+from policykb.service.hook_log import HookLog, LogCorrupt, LogUnavailable
 from policykb.service.settings import ServiceSettings
 from tests.crd_ig import example
 from tests.fhir_server import fhir_server
@@ -91,3 +97,116 @@ def test_a_body_changed_in_the_file_is_detected(client: TestClient, log_path: Pa
         db.execute("UPDATE hook_call SET response = ? WHERE id = ?", (zlib.compress(b"{}"), ident))
     with pytest.raises(LogCorrupt):
         log.get(ident)
+
+
+def test_a_call_whose_audit_entry_cannot_be_synced_is_not_logged_as_answered(
+    kb: KnowledgeBase, tmp_path: Path, log_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hook log is written once the answer's audit entries are on disk:
+    an fsync that fails answers 503, and no row says the call was answered."""
+    settings = ServiceSettings(audit=str(tmp_path / "audit.jsonl"), hook_log=str(log_path))
+    request = COMPLETE.hook()
+    app = create_app(settings, knowledge=kb)
+    audit_fd = app.state.decisions.audit._fd
+    real_fsync = os.fsync
+
+    def failing(fd: int) -> None:
+        if fd == audit_fd:
+            raise OSError(errno.EIO, "Input/output error")
+        real_fsync(fd)
+
+    with TestClient(app, raise_server_exceptions=False) as client:
+        monkeypatch.setattr(os, "fsync", failing)
+        refused = client.post("/cds-services/policykb-order-sign", json=request)
+        monkeypatch.undo()
+        answered = client.post("/cds-services/policykb-order-sign", json=request)
+    assert refused.status_code == 503 and answered.status_code == 200
+    log = HookLog(log_path)
+    kept = [log.get(ident) for ident in log.ids(request["hookInstance"])]
+    assert [(k.status, k.response) for k in kept if k is not None] == [(200, answered.content)]
+
+
+# -- the writer: group commit, failure, back-pressure -------------------------------------
+
+
+def calls(count: int) -> list[bytes]:
+    return [json.dumps({"hookInstance": f"h-{index}"}).encode() for index in range(count)]
+
+
+def held_writer(log: HookLog, first: bytes) -> Future[int]:
+    """`first` submitted and taken by the writer, which then waits for the
+    log's lock (held by the caller)."""
+    future = log.submit("policykb-order-sign", first, 200, b"{}")
+    deadline = time.monotonic() + 60
+    while log._queue.qsize():  # the writer has taken it
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    return future
+
+
+def test_calls_waiting_together_are_committed_in_one_transaction(
+    log_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = HookLog(log_path)
+    transactions: list[int] = []
+    insert = log._insert
+
+    def counted(rows: list[tuple[object, ...]]) -> list[int]:
+        transactions.append(len(rows))
+        return insert(rows)
+
+    monkeypatch.setattr(log, "_insert", counted)
+    first, *rest = calls(51)
+    with log._lock:
+        held = held_writer(log, first)
+        futures = [log.submit("policykb-order-sign", body, 200, b"{}") for body in rest]
+    ids = [held.result(60), *(future.result(60) for future in futures)]
+    assert transactions == [1, 50]
+    assert len(set(ids)) == 51
+    again = HookLog(log_path)  # another connection sees every row, in order
+    assert again.ids() == sorted(ids)
+    assert [again.get(i).request for i in sorted(ids)] == [first, *rest]  # type: ignore[union-attr]
+    log.close()
+
+
+def test_a_transaction_that_fails_fails_each_of_its_calls_and_keeps_none(log_path: Path) -> None:
+    log = HookLog(log_path)
+    first, good, later = calls(3)
+    with log._lock:
+        held = held_writer(log, first)
+        before = log.submit("policykb-order-sign", good, 200, b"{}")
+        broken = log.submit("policykb-order-sign", b"{}", None, b"{}")  # type: ignore[arg-type]
+    held.result(60)
+    for future in (before, broken):
+        with pytest.raises(LogUnavailable, match="cannot be written"):
+            future.result(60)
+    assert log.submit("policykb-order-sign", later, 200, b"{}").result(60)  # the writer goes on
+    kept = HookLog(log_path)
+    assert [kept.get(i).request for i in kept.ids()] == [first, later]  # type: ignore[union-attr]
+    log.close()
+
+
+def test_a_full_queue_holds_the_caller_until_the_writer_catches_up(
+    log_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(hook_log, "QUEUED", 2)
+    log = HookLog(log_path)
+    first, *more = calls(4)
+    submitted: list[Future[int]] = []
+    with log._lock:
+        held_writer(log, first)
+        submitted += [log.submit("policykb-order-sign", body, 200, b"{}") for body in more[:2]]
+        blocked = threading.Thread(
+            target=lambda: submitted.append(log.submit("policykb-order-sign", more[2], 200, b"{}"))
+        )
+        blocked.start()
+        deadline = time.monotonic() + 60
+        while not log._queue.not_full._waiters:  # type: ignore[attr-defined]
+            assert time.monotonic() < deadline, "submit never waited"
+            time.sleep(0.005)
+        assert blocked.is_alive() and len(submitted) == 2  # the queue is full: submit waits
+    blocked.join(60)
+    assert not blocked.is_alive()
+    assert all(future.result(60) for future in submitted)
+    assert len(HookLog(log_path).ids()) == 4
+    log.close()

@@ -24,6 +24,7 @@ from policykb.service.app import create_app
 from policykb.service.pas import REVIEW_ACTION, REVIEW_ACTION_CODE
 from policykb.service.settings import ServiceSettings
 from tests.fhir_records import CPT, Record, questionnaire_response
+from tests.sampling import examples
 from tests.service.test_service import fhir_js, r4b
 
 R4 = models["r4"]
@@ -275,7 +276,7 @@ def test_a_response_to_another_payers_questionnaire_is_noted_not_read(
 CODES = ["43775", "43644", "97124", "99999", "E0250"]
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=examples(12), deadline=None, suppress_health_check=list(HealthCheck))
 @given(
     codes=st.lists(st.sampled_from(CODES), min_size=1, max_size=4),
     pregnant=st.sampled_from([None, True, False]),

@@ -25,6 +25,7 @@ from policykb.service.pas_keys import AUTHORIZATION_NUMBER
 from policykb.service.pas_store import AuthorizationStore, Keys
 from policykb.service.settings import ServiceSettings
 from tests.fhir_records import CPT, questionnaire_response
+from tests.sampling import examples
 from tests.service.test_pas import conforms, items
 from tests.service.test_service import fhir_js, r4b
 
@@ -393,7 +394,7 @@ def _party(kind: str, key: str) -> dict[str, Any]:
     return {"resourceType": kind, "id": value, "identifier": [{"system": system, "value": value}]}
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(case=stored_and_asked())
 def test_inquiry_matches_as_brute_force_says(
     case: tuple[list[dict[str, Any]], dict[str, Any]],

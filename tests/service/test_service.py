@@ -30,6 +30,7 @@ from policykb.service.pas import REVIEW_ACTION, REVIEW_ACTION_CODE
 from policykb.service.settings import ServiceSettings
 from tests.crd_ig import crd_invariants, invariant_results
 from tests.fhir_records import BARIATRIC_CODES, Record
+from tests.sampling import examples
 
 JS = Path(__file__).parents[1] / "js"
 R4 = models["r4"]
@@ -229,7 +230,9 @@ def test_an_implausible_record_value_stays_unknown(client: TestClient) -> None:
 
 
 @settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(25),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(
     procedure=st.sampled_from(sorted(BARIATRIC_CODES)),

@@ -31,6 +31,7 @@ from policykb.service.auth import LEEWAY, Refused, Verifier
 from policykb.service.jti_store import JtiStore, Replayed
 from policykb.service.settings import ServiceSettings
 from tests.fhir_records import Record, questionnaire_response
+from tests.sampling import examples
 
 ISSUER = "https://ehr.example.org"
 ENDPOINT = "http://testserver/cds-services/policykb-order-sign"
@@ -222,7 +223,7 @@ json_values = st.recursive(
     header=st.dictionaries(st.sampled_from(["kid", "jwk", "typ", "crit", "x5t"]), json_values),
     signer=st.sampled_from([(RSA_KEY, "RS384"), (EC_KEY, "ES384")]),
 )
-@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=list(HealthCheck))
 def test_any_signed_token_gives_claims_or_refused(
     trust_file: Path,
     claims: dict[str, Any],

@@ -22,6 +22,7 @@ from policykb.cli.main import app as cli
 from policykb.service.app import create_app
 from policykb.service.settings import ServiceSettings
 from tests.fhir_records import Record
+from tests.sampling import examples
 
 ISSUER = "https://ehr.example.org"
 ENDPOINT = "http://testserver/cds-services/policykb-order-sign"
@@ -253,7 +254,7 @@ schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(ServiceSetti
 
 
 @schema.parametrize()
-@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=examples(40), deadline=None, suppress_health_check=list(HealthCheck))
 def test_openapi_contract(case: schemathesis.Case) -> None:
     """Generated requests: never a 5xx, every answer as the document declares.
     A FHIR or CDS Hooks body is valid by its profile, a case by the

@@ -101,6 +101,9 @@ class Workspace:
             **os.environ,
             "PYTHONPATH": str(self.root),
             "PYTHONDONTWRITEBYTECODE": "1",
+            # A mutant is judged by the property tests at their full widths
+            # (tests/sampling.py), unless the caller sets another scale.
+            "POLICYKB_TEST_SCALE": os.environ.get("POLICYKB_TEST_SCALE", "1"),
         }
 
     def path(self, relative: str) -> Path:

@@ -1,0 +1,75 @@
+"""The questions a partly answered case still needs, exactly (DTR spec-17).
+
+Fact F is needed given the answers A when F is unanswered and F is a
+missing fact of the case A makes with F itself left unknown: some way of
+filling in the other unknowns makes the verdict turn on F (the bridge's
+missing facts, solving/missing.py; for a case leaving a reference date
+unknown, over the days of that date, solving/unknown_dates.py). Answers of
+any type and in any combination count, numbers and dates by the regions the
+policy compares them with, because the bridge decides relevance, not a
+table of single answers.
+
+An unanswered fact with a default is known as its default for the other
+questions (as a decision reads it) and is needed when, with its default
+removed, it is missing: the clinician may answer it otherwise.
+
+A policy that refuses to decide while a reference date is unknown (one
+whose history windows move from it) needs that date alone until it is
+answered: nothing else can be decided before.
+
+Invariants:
+- a fact the answers already give is never needed;
+- needed facts only shrink as answers are added (missing facts do), except
+  that answering a defaulted fact can make others needed, as it can change
+  the verdict;
+- a fact the policy computes from others (a product or ratio) is never
+  asked; its operands are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from policykb.bridge.model.case import Case
+from policykb.bridge.model.errors import CaseError
+from policykb.bridge.model.policy import Policy, Value
+from policykb.bridge.solving.day_classes import unknown_references
+from policykb.bridge.solving.evaluator import Evaluator
+
+
+def missing_given(evaluator: Evaluator, known: Mapping[str, Value]) -> frozenset[str]:
+    """The bridge's missing facts of the known facts (defaults already in).
+    A policy that cannot decide with a reference date unknown (its history
+    windows move from it) needs that date first, and nothing else yet."""
+    with evaluator.lock:
+        unstated = unknown_references(evaluator, known) if evaluator.needs_anchors else []
+        if unstated:
+            try:
+                over_days = evaluator.unknown_date(dict(known))
+            except CaseError:
+                return frozenset(unstated)
+            return frozenset(over_days.missing_facts(dict(known)))
+        anchored = evaluator.for_known(known)
+    with anchored.lock:
+        return frozenset(anchored.missing_facts(dict(known)))
+
+
+def needed(evaluator: Evaluator, case: Case) -> list[str]:
+    """The facts still needed given the case's stated facts, in the order
+    the Questionnaire asks them (vocabulary rank). `evaluator` is the one of
+    the version that decides the case."""
+    policy: Policy = evaluator.policy
+    with evaluator.lock:
+        known, assumed = evaluator.known_facts(case)
+    asked = set(missing_given(evaluator, known))
+    for name in assumed:
+        without = {fact: value for fact, value in known.items() if fact != name}
+        if name in missing_given(evaluator, without):
+            asked.add(name)
+    computed = {use.fact for use in policy.arithmetic}
+    ranked = sorted(policy.facts.values(), key=lambda fact: fact.rank)
+    return [
+        fact.name
+        for fact in ranked
+        if fact.name in asked and fact.name not in computed and fact.name not in case.facts
+    ]
