@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 
 from policykb.bridge import KnowledgeBase
 from policykb.bridge.solving.limits import SolvingLimits
+from tests.sampling import examples
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "kb"
 POLICY = "screening-history"
@@ -72,7 +73,7 @@ def knowledge_bases() -> tuple[KnowledgeBase, KnowledgeBase]:
     return KnowledgeBase([FIXTURES]), oracle
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=examples(30), deadline=None)
 @given(facts=history_cases())
 def test_why_on_long_histories_equals_the_solvers_tests(
     knowledge_bases: tuple[KnowledgeBase, KnowledgeBase], facts: dict[str, Any]
