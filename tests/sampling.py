@@ -36,3 +36,13 @@ def stride(variable: str, stated: int) -> int:
     the items it compares widened by the scale (fewer items, evenly spread)."""
     value = os.environ.get(variable)
     return int(value) if value else max(1, round(stated / SCALE))
+
+
+def budget(variable: str, everyday: int) -> int | None:
+    """A test's own variable when set (exactly), else no bound at full width
+    (`POLICYKB_TEST_SCALE` 1 or more) and `everyday` otherwise: for an
+    exhaustive check whose size grows combinatorially with the policy."""
+    value = os.environ.get(variable)
+    if value:
+        return int(value)
+    return None if SCALE >= 1 else everyday

@@ -1,6 +1,6 @@
 """Products and ratios of number facts (kb/core/arithmetic.lp) against brute force.
 
-The apnea-ratio fixture derives ahi = apnea_events / sleep_hours (an int
+The apnea-ratio fixture derives event_rate (the AHI) = apnea_events / sleep_hours (an int
 over a decimal) and total_dose = daily_dose * supply_days (a decimal times
 an int). Its oracle below is written from the fixture's rules in plain
 Python with fractions, sharing no code with bridge/model/arithmetic.py.
@@ -305,16 +305,19 @@ def test_units_that_do_not_agree_are_refused_with_file_and_line(
 
 
 def test_a_case_stating_the_derived_fact_is_refused(policy: Evaluator) -> None:
-    with pytest.raises(CaseError, match="the case states ahi, which the policy computes as"):
-        policy.evaluate(case_of(policy, {"ahi": 20}))
+    with pytest.raises(CaseError, match="the case states event_rate, which the policy computes as"):
+        policy.evaluate(case_of(policy, {"event_rate": 20}))
 
 
-DERIVED = {"ahi": ("apnea_events", "sleep_hours"), "total_dose": ("daily_dose", "supply_days")}
+DERIVED = {
+    "event_rate": ("apnea_events", "sleep_hours"),
+    "total_dose": ("daily_dose", "supply_days"),
+}
 
 
 def _derived(fact: str, left: Any, right: Any) -> Fraction:
     a, b = Fraction(str(left)), Fraction(str(right))
-    return a / b if fact == "ahi" else a * b
+    return a / b if fact == "event_rate" else a * b
 
 
 @settings(SETTINGS, max_examples=examples(15))
@@ -355,7 +358,7 @@ def test_a_change_of_a_derived_fact_names_its_operands(policy: Evaluator) -> Non
     facts = {"apnea_events": 60, "sleep_hours": 6, "symptomatic": False}
     answer = policy.why(case_of(policy, facts), max_changes=5)
     text = render_why_text(answer, policy.policy)
-    assert "ahi (apnea_events / sleep_hours) = 15 to 120 {events}/h" in text
+    assert "event_rate (apnea_events / sleep_hours) = 15 to 120 {events}/h" in text
 
 
 def test_batch_gives_the_evaluator_verdicts(policy: Evaluator) -> None:
