@@ -25,10 +25,12 @@ def examples(stated: int) -> int:
     return max(1, math.ceil(stated * SCALE))
 
 
-def knob(variable: str, stated: int) -> int:
-    """A test's own variable when set (exactly), else `examples(stated)`."""
+def knob(variable: str, stated: int, at_least: int = 1) -> int:
+    """A test's own variable when set (exactly), else `examples(stated)` but
+    no fewer than `at_least` (for a test that also asserts its draws reach
+    every verdict)."""
     value = os.environ.get(variable)
-    return int(value) if value else examples(stated)
+    return int(value) if value else max(at_least, examples(stated))
 
 
 def stride(variable: str, stated: int) -> int:

@@ -500,7 +500,7 @@ TRIAL_DRUG_OPTIONS = [
 ]
 DIAGNOSES = (["E11.9"], ["I10", "E11.65"], ["R73.03"], ["E10.9"], [])
 LAST_DAY = date(2030, 12, 31)
-EXAMPLES = knob("OHIO_GLP1_EXAMPLES", 30)
+EXAMPLES = knob("OHIO_GLP1_EXAMPLES", 30, at_least=8)  # the seeded draws reach all three verdicts
 SAMPLED_PER_DAY = knob("OHIO_GLP1_SAMPLED", 60)
 # The values that can lead to coverage are drawn more often than the others
 # (a uniform draw almost never meets every criterion at once).
