@@ -20,12 +20,16 @@ the response answers, then every item still needed (dtr_needed) with its
 population expressions (dtr_population), in the policy's order. An item
 asked before and no longer needed is left out: the form narrows as it is
 answered. When nothing is needed any more, a display item says the clinical
-questions are complete (spec-39) and the response is `completed`.
+questions are complete (spec-39), and the form concludes (dtr_determination):
+the coverage information on the response (spec-33) and, where prior
+authorization is required and met, a last question offering its identifier
+(spec-41); the response is `completed` once that is answered or not offered.
 
 Invariants:
 - the unanswered items of the answer are exactly dtr_needed's facts for the
   case the answers make (with the version that decides it);
-- answers are never changed or dropped; an answer that is not a fact of the
+- answers to facts are never changed or dropped (the answer to spec-41's
+  question is dropped when the question no longer applies); an answer that is not a fact of the
   policy, two answers that disagree, or a value the fact refuses is a 400
   naming the item (spec-147); a request that is no such Parameters, or
   whose contained Questionnaire is not derived from one of the service's
@@ -39,6 +43,7 @@ from typing import Any
 
 from policykb.bridge.model.errors import CaseError
 from policykb.service import dtr
+from policykb.service import dtr_determination as determination
 from policykb.service.decisions import Decisions
 from policykb.service.dtr_histories import level_facts
 from policykb.service.dtr_needed import needed
@@ -219,11 +224,16 @@ def advance(
     contained: Mapping[str, Any] = response["contained"][index]
     knowledge = decisions.knowledge
     complete = dtr.complete_histories(decisions.mappings[name])
-    facts = dtr.answers(response, decisions.policies[name], "QuestionnaireResponse", complete)
+    wants_id = determination.pa_answer(response)
+    clinical = determination.without_pa_answer(response)
+    facts = dtr.answers(clinical, decisions.policies[name], "QuestionnaireResponse", complete)
+    conclusion: determination.Conclusion | None = None
     try:
         case = knowledge.case({"id": "dtr", "policy": name, "facts": facts})
         evaluator = knowledge.case_evaluator(case)
         asked = needed(evaluator, case)
+        if not asked:
+            conclusion = determination.conclude(clinical, name, facts, decisions, base, wants_id)
     except CaseError as error:
         raise ServiceError(422, str(error), where="QuestionnaireResponse.item") from None
     policy = evaluator.policy
@@ -231,6 +241,7 @@ def advance(
     levels = level_facts(policy)
     shown = {levels.get(fact, fact) for fact in asked} | set(facts)
     items = [item for item in full["item"] if item["linkId"] in shown]
+    offers_pa = conclusion is not None and conclusion.offers_pa
     if not asked:
         items.append(
             {
@@ -239,6 +250,8 @@ def advance(
                 "text": "Every clinical question this policy needs is answered.",
             }
         )
+        if offers_pa:
+            items.append(determination.pa_question())  # spec-41: the final question
     ident = str(contained.get("id") or "adaptive")
     rebuilt: dict[str, Any] = {
         "resourceType": "Questionnaire",
@@ -254,14 +267,21 @@ def advance(
     period = dtr.effective_period(policy)
     if period:
         rebuilt["effectivePeriod"] = period
-    answer = dict(response)
+    answer = dict(response if offers_pa else clinical)
+    carried = response.get("extension")
+    extensions = determination.with_conclusion(
+        carried if isinstance(carried, list) else [], conclusion
+    )
+    if extensions:
+        answer["extension"] = extensions
     answer["contained"] = [rebuilt] + [
         resource
         for position, resource in enumerate(response.get("contained") or [])
         if position != index
     ]
     answer["questionnaire"] = f"#{ident}"
-    answer["status"] = "in-progress" if asked else "completed"
+    finished = not asked and (not offers_pa or wants_id is not None)
+    answer["status"] = "completed" if finished else "in-progress"
     meta = dict(answer.get("meta") or {})
     profiles = [p for p in meta.get("profile", []) if isinstance(p, str)]
     meta["profile"] = profiles if RESPONSE_ADAPTIVE in profiles else [*profiles, RESPONSE_ADAPTIVE]
