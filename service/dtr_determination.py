@@ -108,7 +108,7 @@ def pa_answer(response: Mapping[str, Any]) -> bool | None:
             raise ServiceError(
                 422, f"{PA_QUESTION!r} is answered with a Coding of {YES_NO}: Y or N", where=where
             )
-        return code == "Y"
+        return bool(code == "Y")
     return None
 
 
