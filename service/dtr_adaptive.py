@@ -19,7 +19,9 @@ QuestionnaireResponse with its contained Questionnaire rebuilt: every item
 the response answers, then every item still needed (dtr_needed) with its
 population expressions (dtr_population), in the policy's order. An item
 asked before and no longer needed is left out: the form narrows as it is
-answered. When nothing is needed any more, a display item says the clinical
+answered. A list item asked offers only the options whose membership can
+still change the verdict (dtr_needed.needed_options: answer choices,
+spec-17). When nothing is needed any more, a display item says the clinical
 questions are complete (spec-39), and the form concludes (dtr_determination):
 the coverage information on the response (spec-33) and, where prior
 authorization is required and met, a last question offering its identifier
@@ -42,11 +44,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from policykb.bridge.model.errors import CaseError
+from policykb.bridge.model.policy import Policy
 from policykb.service import dtr
 from policykb.service import dtr_determination as determination
 from policykb.service.decisions import Decisions
 from policykb.service.dtr_histories import level_facts
-from policykb.service.dtr_needed import needed
+from policykb.service.dtr_needed import needed, needed_options
+from policykb.service.dtr_valuesets import OPTION_LIMIT
 from policykb.service.errors import ServiceError
 
 DTR = "http://hl7.org/fhir/us/davinci-dtr/StructureDefinition"
@@ -216,6 +220,25 @@ def draft(
     return advance(started, 0, name, decisions, base)
 
 
+def narrowed(
+    item: dict[str, Any], choices: Mapping[str, list[str]], policy: Policy
+) -> dict[str, Any]:
+    """The item offering only the options its answer can still turn the
+    verdict on (dtr_needed.needed_options), as answerOption; one whose
+    options all still matter, or more than OPTION_LIMIT of them (a
+    ValueSet's, spec-83), is unchanged."""
+    kept = choices.get(item["linkId"])
+    fact = policy.facts.get(item["linkId"])
+    if not kept or fact is None or len(kept) > OPTION_LIMIT or len(kept) == len(fact.options):
+        return item
+    item = {key: value for key, value in item.items() if key != "answerValueSet"}
+    item["answerOption"] = [
+        {"valueCoding": {"code": option, "display": fact.option_texts.get(option, option)}}
+        for option in kept
+    ]
+    return item
+
+
 def advance(
     response: Mapping[str, Any], index: int, name: str, decisions: Decisions, base: str
 ) -> dict[str, Any]:
@@ -232,6 +255,7 @@ def advance(
         case = knowledge.case({"id": "dtr", "policy": name, "facts": facts})
         evaluator = knowledge.case_evaluator(case)
         asked = needed(evaluator, case)
+        choices = needed_options(evaluator, case, asked)
         if not asked:
             conclusion = determination.conclude(clinical, name, facts, decisions, base, wants_id)
     except CaseError as error:
@@ -240,7 +264,7 @@ def advance(
     full = dtr.questionnaire(policy, policy.version.hash, decisions.mappings[name], base)
     levels = level_facts(policy)
     shown = {levels.get(fact, fact) for fact in asked} | set(facts)
-    items = [item for item in full["item"] if item["linkId"] in shown]
+    items = [narrowed(item, choices, policy) for item in full["item"] if item["linkId"] in shown]
     offers_pa = conclusion is not None and conclusion.offers_pa
     if not asked:
         items.append(
