@@ -78,6 +78,26 @@ def policy_of_id(ident: str, policies: Mapping[str, object]) -> str | None:
     return None
 
 
+def adaptive_policy(
+    response: Mapping[str, Any], ident: str, policies: Mapping[str, object]
+) -> str | None:
+    """The policy of the contained Questionnaire `ident` of a response, when
+    it derives from one of the service's adaptive canonicals (None: it does
+    not, or there is no such contained Questionnaire)."""
+    contained = response.get("contained")
+    for resource in contained if isinstance(contained, list) else []:
+        if not isinstance(resource, Mapping) or resource.get("id") != ident:
+            continue
+        derived = resource.get("derivedFrom")
+        for canonical in derived if isinstance(derived, list) else []:
+            url = canonical.partition("|")[0].rstrip("/") if isinstance(canonical, str) else ""
+            last = url.rsplit("/", 1)[-1]
+            found = policy_of_id(last, policies)
+            if found is not None and url.endswith(f"/Questionnaire/{last}"):
+                return found
+    return None
+
+
 def _header(policy_name: str, title: str, version: str, base: str) -> dict[str, Any]:
     return {
         "name": "".join(p.capitalize() for p in policy_name.replace("_", "-").split("-"))

@@ -306,3 +306,30 @@ def test_the_identifier_answer_is_checked_and_dropped_once_it_no_longer_applies(
     assert again["status"] == "in-progress" and informations(again) == []
     assert all(item["linkId"] != PA_QUESTION for item in again.get("item", []))
     assert all(item["linkId"] != PA_QUESTION for item in again["contained"][0]["item"])
+
+
+def test_pas_reads_the_completed_adaptive_response(client: TestClient) -> None:
+    """A completed adaptive response sent with a PAS request (its answers in
+    the contained form's items, `questionnaire` '#id', the identifier
+    question answered) decides the Claim's item as the walk's answers do:
+    A1 for a covered case, A3 for one not covered; one whose contained form
+    derives from no Questionnaire of the service is not read."""
+    from tests.service.test_service import INCOMPLETE, review_code, submit
+
+    name = "bariatric-surgery"
+    for truth, verdict in drawn_cases(client, name, 1):
+        last, _ = walk(client, name, truth, begun(client, name))
+        if verdict is Verdict.COVERED:
+            last = next_question(client, answer_pa(last, "Y"))
+        assert last["status"] == "completed"
+        bundle = INCOMPLETE.claim_bundle()
+        bundle["entry"].append({"fullUrl": "urn:uuid:qr", "resource": last})
+        expected = "A1" if verdict is Verdict.COVERED else "A3"
+        assert review_code(submit(client, bundle)) == expected
+    foreign = dict(last)
+    foreign["contained"] = [last["contained"][0] | {"derivedFrom": ["http://other.example/Q"]}]
+    bundle = INCOMPLETE.claim_bundle()
+    bundle["entry"].append({"fullUrl": "urn:uuid:qr", "resource": foreign})
+    answer = client.post("/fhir/Claim/$submit", json=bundle).json()
+    notes = [n["text"] for n in answer["entry"][0]["resource"].get("processNote", [])]
+    assert any("not a Questionnaire of this service" in note for note in notes), notes
