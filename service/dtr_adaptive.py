@@ -48,6 +48,7 @@ from policykb.bridge.model.policy import Policy
 from policykb.service import dtr
 from policykb.service import dtr_determination as determination
 from policykb.service.decisions import Decisions
+from policykb.service.dtr import adaptive_url
 from policykb.service.dtr_histories import level_facts
 from policykb.service.dtr_needed import needed, needed_options
 from policykb.service.dtr_valuesets import OPTION_LIMIT
@@ -61,14 +62,9 @@ OUTPUT_PARAMETERS = f"{DTR}/dtr-next-question-output-parameters"
 QUESTIONNAIRE_ADAPTIVE = (
     "http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-questionnaireAdaptive"
 )
-SUFFIX = "-adaptive"
-"""An adaptive Questionnaire's id: the policy's name and this."""
+SUFFIX = dtr.ADAPTIVE_SUFFIX
 COMPLETE = "clinical-questions-complete"
 """The linkId of the display item saying no clinical question is left (spec-39)."""
-
-
-def adaptive_url(base: str, policy: str) -> str:
-    return dtr.questionnaire_url(base, policy) + SUFFIX
 
 
 def policy_of_id(ident: str, policies: Mapping[str, object]) -> str | None:
