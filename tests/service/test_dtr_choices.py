@@ -218,3 +218,41 @@ def test_a_left_out_option_changes_nothing_on_a_bundled_policy(client: TestClien
                 with_it = outcome({**given, "preferred_drugs_failed": sorted([*others, left_out])})
                 assert with_it == without, (given, left_out, others)
     assert narrowed > 0, "some draw leaves a drug out"
+
+
+def test_every_bundled_policy_needs_the_adaptive_form_for_exactness() -> None:
+    """Why orders get the adaptive form: for every bundled policy (a fresh
+    sample of them at the everyday share) some
+    answers leave the standard form's enableWhen (evaluated as FHIR defines
+    it, tests/service/test_dtr_enable.py) enabling an unanswered question
+    that the verdict no longer depends on (the bridge's missing facts)."""
+    from policykb.bridge.model.errors import CaseError
+    from policykb.service.dtr_histories import level_facts
+    from tests.service.test_dtr_adaptive import bridge_needed
+    from tests.service.test_dtr_enable import DAY, as_answers, enabled_items, form, partial_answers
+
+    knowledge = KnowledgeBase()
+    names = knowledge.policy_names()
+    chosen = random.Random().sample(names, min(len(names), knob("DTR_INEXACT", len(names), 2)))
+    for name in chosen:
+        policy = knowledge.policy(name)
+        questionnaire = form(knowledge, name)
+        evaluator = knowledge.named_evaluator(name)
+        plain = set(policy.facts) - set(level_facts(policy)) - set(policy.histories)
+        draw = random.Random(f"inexact {name}")
+        witness = None
+        for _ in range(200):
+            answers = {k: v for k, v in partial_answers(policy, draw).items() if k in plain}
+            answers = {k: v for k, v in answers.items() if v != []}
+            for reference in evaluator.references:
+                answers[reference] = DAY.isoformat()
+            given = {link: as_answers(policy.facts[link], v) for link, v in answers.items()}
+            try:
+                needed = bridge_needed(knowledge, name, answers)
+            except CaseError:
+                continue
+            idle = (enabled_items(questionnaire, given) & plain) - set(answers) - needed
+            if idle:
+                witness = (answers, idle)
+                break
+        assert witness is not None, f"{name}: the standard form looked exact on every draw"
