@@ -487,9 +487,12 @@ PACKAGE_RULES = {
 SPEC_122 = "QR.questionnaire 1..1, the package's, version-specific (spec-122, oper-16)"
 ADAPTIVE_PACKAGE_RULES = {
     **{rule: e for rule, e in PACKAGE_RULES.items() if rule != SPEC_122},
-    "QR.questionnaire a contained form derived from the package's (spec-25)": (
-        "entry[1].resource.contained.where(id = entry[1].resource.questionnaire.substring(1))"
-        ".derivedFrom = entry[0].resource.url + '|' + entry[0].resource.version"
+    "QR.questionnaire '#id' of its one contained form (spec-25)": (
+        "entry[1].resource.questionnaire = '#' + entry[1].resource.contained.single().id"
+    ),
+    "the contained form derived from the package's Questionnaire (spec-25)": (
+        "entry[1].resource.contained.single().derivedFrom"
+        " = entry[0].resource.url + '|' + entry[0].resource.version"
     ),
 }
 """An adaptive form's bundle: spec-25's contained reference instead of spec-122's."""
