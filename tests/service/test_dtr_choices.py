@@ -26,6 +26,7 @@ from policykb.service.app import create_app
 from policykb.service.settings import ServiceSettings
 from tests.sampling import examples, knob
 from tests.service.test_dtr_adaptive import answered, asked, next_question, start
+from tests.service.test_service import r4b
 
 BOOLS = ["a", "b", "c"]
 LEVELS = ["low", "mid", "high"]
@@ -167,6 +168,7 @@ def test_the_list_offers_exactly_the_options_brute_force_finds_needed(
             if "signs" in needed:
                 assert offered(returned, "signs") == options, given
                 narrowed += len(options) < len(SIGNS)
+                r4b(returned)
                 full += len(options) == len(SIGNS)
     assert narrowed > 0, "some draw narrows the list"
 
