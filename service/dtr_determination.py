@@ -26,8 +26,11 @@ One coverage-information per Coverage the response names (DTR's
 `qr-coverage`, 1..* in its QuestionnaireResponse profile), placed on the
 response's root beside `qr-context`. A response naming no Coverage gets
 none: the extension's `coverage` is 1..1 ("if no coverage instance is
-available, the coverage-information extension cannot be returned"), and no
-identifier is offered either.
+available, the coverage-information extension cannot be returned"); nor
+does one naming no order (`qr-context`): DTR spec-43 has adaptive forms
+return coverage information only about an order CRD was called for (that
+the order carries CRD's extension cannot be seen here: `$next-question`
+is not sent the order). Neither is offered an identifier.
 
 The identifier issued is the decision's coverage-assertion-id with a fresh
 trace (audit.TRACE_SEPARATOR): unique per issue, and its audit entry (the
@@ -66,6 +69,7 @@ from policykb.service.errors import ServiceError
 
 DTR = "http://hl7.org/fhir/us/davinci-dtr/StructureDefinition"
 QR_COVERAGE = f"{DTR}/qr-coverage"
+QR_CONTEXT = f"{DTR}/qr-context"
 INTENDED_USE = f"{DTR}/intendedUse"
 CRD_CODES = "http://hl7.org/fhir/us/davinci-crd/CodeSystem/coverage-information-codes"
 YES_NO = "http://terminology.hl7.org/CodeSystem/v2-0136"
@@ -137,6 +141,15 @@ def coverages(response: Mapping[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
+def _names_an_order(response: Mapping[str, Any]) -> bool:
+    """The response names the order(s) it documents (qr-context)."""
+    extensions = response.get("extension")
+    return any(
+        isinstance(extension, Mapping) and extension.get("url") == QR_CONTEXT
+        for extension in (extensions if isinstance(extensions, list) else [])
+    )
+
+
 @dataclass(frozen=True)
 class Conclusion:
     """What a form with no clinical question left ends with: complete once
@@ -159,7 +172,7 @@ def conclude(
 ) -> Conclusion:
     """Decide the answered case and conclude the form (see the module)."""
     covered_by = coverages(response)
-    if not covered_by:
+    if not covered_by or not _names_an_order(response):
         return Conclusion(offers_pa=False)
     probe = decisions.decide(name, facts, channel="dtr", audit=False)
     stated = probe.policy.info.get("prior_authorization", ("",))[0]

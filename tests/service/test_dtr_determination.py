@@ -264,7 +264,8 @@ def covered_case(client: TestClient, name: str) -> dict[str, object]:
 def test_one_coverage_information_per_coverage_and_none_without_one(client: TestClient) -> None:
     """Two qr-coverage: two coverage-informations with distinct ids when an
     identifier is issued; no qr-coverage: nothing to attach it to, so no
-    coverage-information and no identifier question."""
+    coverage-information and no identifier question; no qr-context: no
+    order CRD was called for (spec-43), so none either."""
     name = "bariatric-surgery"
     truth = covered_case(client, name)
     last, _ = walk(client, name, truth, begun(client, name, coverages=2))
@@ -276,9 +277,12 @@ def test_one_coverage_information_per_coverage_and_none_without_one(client: Test
     ]
     ids = [i["satisfied-pa-id"][0] for i in found]
     assert len(set(ids)) == 2
-    bare, _ = walk(client, name, truth, start(client, name))
-    assert bare["status"] == "completed" and informations(bare) == []
-    assert all(item["linkId"] != PA_QUESTION for item in bare["contained"][0]["item"])
+    orderless = begun(client, name)
+    orderless["extension"] = [e for e in orderless["extension"] if "qr-context" not in e["url"]]
+    for first in (start(client, name), orderless):
+        bare, _ = walk(client, name, truth, first)
+        assert bare["status"] == "completed" and informations(bare) == []
+        assert all(item["linkId"] != PA_QUESTION for item in bare["contained"][0]["item"])
 
 
 def test_the_identifier_answer_is_checked_and_dropped_once_it_no_longer_applies(
