@@ -5,7 +5,7 @@
     pa-needed      absent on not-covered (crd-ci-q2); auth-needed or no-auth as
                    the policy states (policy(prior_authorization, ...)), else
                    conditional
-    doc-needed     clinical, with the policy's questionnaire, when facts are missing
+    doc-needed     clinical, with the policy's adaptive questionnaire, when facts are missing
                    (not on the secondary hooks: hook-19)
     info-needed    OTH whenever covered or pa-needed is conditional (crd-ci-q3
                    since 2.1: conditional needs info-needed), with a reason
@@ -27,7 +27,7 @@ from typing import Any
 
 from policykb.bridge.model.result import CoveredFrom, Verdict
 from policykb.service.decisions import Decision
-from policykb.service.dtr import questionnaire_url
+from policykb.service.dtr import adaptive_url
 
 COVERAGE_INFORMATION = (
     "http://hl7.org/fhir/us/davinci-crd/StructureDefinition/ext-coverage-information"
@@ -110,7 +110,7 @@ def coverage_information(
         parts.append(_text(f"Earliest date of service covered: {covered_from.words}"))
     parts += [_text(f"Information needed: {reason}.") for reason in needed]
     if verdict is Verdict.NEEDS_INFORMATION and not secondary:
-        url = questionnaire_url(base, decision.policy.name)
+        url = adaptive_url(base, decision.policy.name)  # exact narrowing (dtr_package)
         parts.append({"url": "questionnaire", "valueCanonical": f"{url}|{decision.version[:16]}"})
     parts += [
         {"url": "date", "valueDate": today.isoformat()},

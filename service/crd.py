@@ -57,7 +57,7 @@ from policykb.service.crd_member import Resolution, performed_on, resolve
 from policykb.service.crd_orders import ordered_concept, own_codings
 from policykb.service.crd_request import HookRequest, reference_of
 from policykb.service.decisions import Decision, Decisions
-from policykb.service.dtr import questionnaire_url
+from policykb.service.dtr import adaptive_url
 from policykb.service.errors import ServiceError
 from policykb.service.request_budget import UNBOUNDED, Budget
 from policykb.service.request_resources import service_date
@@ -109,7 +109,7 @@ def instructions_card(
     lines += [
         "",
         f"Answer them in the policy's questionnaire "
-        f"({questionnaire_url(base, decision.policy.name)}, through DTR), "
+        f"({adaptive_url(base, decision.policy.name)}, through DTR), "
         "or record them in the chart and sign again.",
     ]
     return {

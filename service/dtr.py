@@ -61,6 +61,16 @@ def questionnaire_url(base: str, policy: str) -> str:
     return f"{base}/fhir/Questionnaire/{policy}"
 
 
+ADAPTIVE_SUFFIX = "-adaptive"
+"""A policy's adaptive Questionnaire's id: the policy's name and this (dtr_adaptive)."""
+
+
+def adaptive_url(base: str, policy: str) -> str:
+    """The canonical of the policy's adaptive form, the form CRD and an
+    order's package hand out (dtr_package says why)."""
+    return questionnaire_url(base, policy) + ADAPTIVE_SUFFIX
+
+
 def questionnaire_version(version: str) -> str:
     """The Questionnaire's business version: the policy version's first 16 digits."""
     return version[:16]

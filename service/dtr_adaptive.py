@@ -19,13 +19,19 @@ QuestionnaireResponse with its contained Questionnaire rebuilt: every item
 the response answers, then every item still needed (dtr_needed) with its
 population expressions (dtr_population), in the policy's order. An item
 asked before and no longer needed is left out: the form narrows as it is
-answered. When nothing is needed any more, a display item says the clinical
-questions are complete (spec-39) and the response is `completed`.
+answered. A list item asked offers only the options whose membership can
+still change the verdict (dtr_needed.needed_options: answer choices,
+spec-17). When nothing is needed any more, a display item says the clinical
+questions are complete (spec-39), and the form concludes (dtr_determination):
+the coverage information on the response (spec-33) and, where prior
+authorization is required and met, a last question offering its identifier
+(spec-41); the response is `completed` once that is answered or not offered.
 
 Invariants:
 - the unanswered items of the answer are exactly dtr_needed's facts for the
   case the answers make (with the version that decides it);
-- answers are never changed or dropped; an answer that is not a fact of the
+- answers to facts are never changed or dropped (the answer to spec-41's
+  question is dropped when the question no longer applies); an answer that is not a fact of the
   policy, two answers that disagree, or a value the fact refuses is a 400
   naming the item (spec-147); a request that is no such Parameters, or
   whose contained Questionnaire is not derived from one of the service's
@@ -38,10 +44,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from policykb.bridge.model.errors import CaseError
+from policykb.bridge.model.policy import Policy
 from policykb.service import dtr
+from policykb.service import dtr_determination as determination
 from policykb.service.decisions import Decisions
+from policykb.service.dtr import adaptive_url
 from policykb.service.dtr_histories import level_facts
-from policykb.service.dtr_needed import needed
+from policykb.service.dtr_needed import needed, needed_options
+from policykb.service.dtr_valuesets import OPTION_LIMIT
 from policykb.service.errors import ServiceError
 
 DTR = "http://hl7.org/fhir/us/davinci-dtr/StructureDefinition"
@@ -52,20 +62,35 @@ OUTPUT_PARAMETERS = f"{DTR}/dtr-next-question-output-parameters"
 QUESTIONNAIRE_ADAPTIVE = (
     "http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-questionnaireAdaptive"
 )
-SUFFIX = "-adaptive"
-"""An adaptive Questionnaire's id: the policy's name and this."""
+SUFFIX = dtr.ADAPTIVE_SUFFIX
 COMPLETE = "clinical-questions-complete"
 """The linkId of the display item saying no clinical question is left (spec-39)."""
-
-
-def adaptive_url(base: str, policy: str) -> str:
-    return dtr.questionnaire_url(base, policy) + SUFFIX
 
 
 def policy_of_id(ident: str, policies: Mapping[str, object]) -> str | None:
     """The policy an adaptive Questionnaire's id names (None: it names none)."""
     if ident.endswith(SUFFIX) and ident[: -len(SUFFIX)] in policies:
         return ident[: -len(SUFFIX)]
+    return None
+
+
+def adaptive_policy(
+    response: Mapping[str, Any], ident: str, policies: Mapping[str, object]
+) -> str | None:
+    """The policy of the contained Questionnaire `ident` of a response, when
+    it derives from one of the service's adaptive canonicals (None: it does
+    not, or there is no such contained Questionnaire)."""
+    contained = response.get("contained")
+    for resource in contained if isinstance(contained, list) else []:
+        if not isinstance(resource, Mapping) or resource.get("id") != ident:
+            continue
+        derived = resource.get("derivedFrom")
+        for canonical in derived if isinstance(derived, list) else []:
+            url = canonical.partition("|")[0].rstrip("/") if isinstance(canonical, str) else ""
+            last = url.rsplit("/", 1)[-1]
+            found = policy_of_id(last, policies)
+            if found is not None and url.endswith(f"/Questionnaire/{last}"):
+                return found
     return None
 
 
@@ -211,6 +236,25 @@ def draft(
     return advance(started, 0, name, decisions, base)
 
 
+def narrowed(
+    item: dict[str, Any], choices: Mapping[str, list[str]], policy: Policy
+) -> dict[str, Any]:
+    """The item offering only the options its answer can still turn the
+    verdict on (dtr_needed.needed_options), as answerOption; one whose
+    options all still matter, or more than OPTION_LIMIT of them (a
+    ValueSet's, spec-83), is unchanged."""
+    kept = choices.get(item["linkId"])
+    fact = policy.facts.get(item["linkId"])
+    if not kept or fact is None or len(kept) > OPTION_LIMIT or len(kept) == len(fact.options):
+        return item
+    item = {key: value for key, value in item.items() if key != "answerValueSet"}
+    item["answerOption"] = [
+        {"valueCoding": {"code": option, "display": fact.option_texts.get(option, option)}}
+        for option in kept
+    ]
+    return item
+
+
 def advance(
     response: Mapping[str, Any], index: int, name: str, decisions: Decisions, base: str
 ) -> dict[str, Any]:
@@ -219,18 +263,25 @@ def advance(
     contained: Mapping[str, Any] = response["contained"][index]
     knowledge = decisions.knowledge
     complete = dtr.complete_histories(decisions.mappings[name])
-    facts = dtr.answers(response, decisions.policies[name], "QuestionnaireResponse", complete)
+    wants_id = determination.pa_answer(response)
+    clinical = determination.without_pa_answer(response)
+    facts = dtr.answers(clinical, decisions.policies[name], "QuestionnaireResponse", complete)
+    conclusion: determination.Conclusion | None = None
     try:
         case = knowledge.case({"id": "dtr", "policy": name, "facts": facts})
         evaluator = knowledge.case_evaluator(case)
         asked = needed(evaluator, case)
+        choices = needed_options(evaluator, case, asked)
+        if not asked:
+            conclusion = determination.conclude(clinical, name, facts, decisions, base, wants_id)
     except CaseError as error:
         raise ServiceError(422, str(error), where="QuestionnaireResponse.item") from None
     policy = evaluator.policy
     full = dtr.questionnaire(policy, policy.version.hash, decisions.mappings[name], base)
     levels = level_facts(policy)
     shown = {levels.get(fact, fact) for fact in asked} | set(facts)
-    items = [item for item in full["item"] if item["linkId"] in shown]
+    items = [narrowed(item, choices, policy) for item in full["item"] if item["linkId"] in shown]
+    offers_pa = conclusion is not None and conclusion.offers_pa
     if not asked:
         items.append(
             {
@@ -239,6 +290,8 @@ def advance(
                 "text": "Every clinical question this policy needs is answered.",
             }
         )
+        if offers_pa:
+            items.append(determination.pa_question())  # spec-41: the final question
     ident = str(contained.get("id") or "adaptive")
     rebuilt: dict[str, Any] = {
         "resourceType": "Questionnaire",
@@ -254,14 +307,21 @@ def advance(
     period = dtr.effective_period(policy)
     if period:
         rebuilt["effectivePeriod"] = period
-    answer = dict(response)
+    answer = dict(response if offers_pa else clinical)
+    carried = response.get("extension")
+    extensions = determination.with_conclusion(
+        carried if isinstance(carried, list) else [], conclusion
+    )
+    if extensions:
+        answer["extension"] = extensions
     answer["contained"] = [rebuilt] + [
         resource
         for position, resource in enumerate(response.get("contained") or [])
         if position != index
     ]
     answer["questionnaire"] = f"#{ident}"
-    answer["status"] = "in-progress" if asked else "completed"
+    finished = not asked and (not offers_pa or wants_id is not None)
+    answer["status"] = "completed" if finished else "in-progress"
     meta = dict(answer.get("meta") or {})
     profiles = [p for p in meta.get("profile", []) if isinstance(p, str)]
     meta["profile"] = profiles if RESPONSE_ADAPTIVE in profiles else [*profiles, RESPONSE_ADAPTIVE]

@@ -32,7 +32,7 @@ from collections.abc import Mapping
 
 from policykb.bridge.model.case import Case
 from policykb.bridge.model.errors import CaseError
-from policykb.bridge.model.policy import Policy, Value
+from policykb.bridge.model.policy import FactType, Policy, Value
 from policykb.bridge.solving.day_classes import unknown_references
 from policykb.bridge.solving.evaluator import Evaluator
 
@@ -73,3 +73,31 @@ def needed(evaluator: Evaluator, case: Case) -> list[str]:
         for fact in ranked
         if fact.name in asked and fact.name not in computed and fact.name not in case.facts
     ]
+
+
+def needed_options(evaluator: Evaluator, case: Case, asked: list[str]) -> dict[str, list[str]]:
+    """For each asked list fact, the options whose membership the verdict
+    can still turn on given the case's stated facts (the bridge's
+    relevant_options, the fact's own default removed as `needed` does).
+    Another option cannot change the verdict however the rest is answered,
+    alone or with others, so the form need not offer it (DTR spec-17:
+    answer choices). A single-choice fact's options are never narrowed:
+    the scenario space is a product of the facts' domains, so each option is
+    some patient's true answer, and a needed choice has two that differ.
+    A case leaving a reference date unknown gets no narrowing (absent):
+    its days would each need their own grounding."""
+    policy: Policy = evaluator.policy
+    lists = [name for name in asked if policy.facts[name].type is FactType.LIST]
+    if not lists:
+        return {}
+    with evaluator.lock:
+        known, _ = evaluator.known_facts(case)
+        if evaluator.needs_anchors and unknown_references(evaluator, known):
+            return {}
+        anchored = evaluator.for_known(known)
+    options = {}
+    for name in lists:
+        without = {fact: value for fact, value in known.items() if fact != name}
+        with anchored.lock:
+            options[name] = anchored.relevant_options(without, name)
+    return options

@@ -25,9 +25,18 @@ A warning goes in `outcome` for an order no policy decides, a canonical that
 is not one of the service's Questionnaires (or not in the version asked for),
 and a context id alone (which the service keeps no record of).
 
-A `questionnaire` canonical naming a policy's adaptive form
-(`.../Questionnaire/<policy>-adaptive`) gets that form instead (dtr_adaptive):
-its bundle starts with the AdaptiveQuestionnaire-Search, and the draft
+An order gets its policy's adaptive form (dtr_adaptive), as does a
+`questionnaire` canonical naming it (`.../Questionnaire/<policy>-adaptive`);
+only a canonical naming the standard form gets that one. Why: DTR spec-17
+asks for exactly the questions and answer choices the answers so far leave
+needed; the standard form's enableWhen is exact one answer at a time only
+(dtr_enable: an exact condition on several answers is a conjunction of
+"not all of these answers" clauses, one per smallest answer set that
+settles the item, which one item's enableWhen cannot state and whose number
+grows exponentially with the facts), while the adaptive form is exact on
+every call; DTR lets a payer choose the form by its needs (spec-15) and
+requires clients to support both (spec-16). The adaptive form's bundle
+starts with the AdaptiveQuestionnaire-Search, and the draft
 response contains the adaptive Questionnaire already asking what the payer's
 pre-filled answers leave needed (spec-25: `questionnaire` is `#adaptive`).
 
@@ -195,8 +204,12 @@ def package(document: object, decisions: Decisions, base: str, today: date) -> d
             )
             continue
         wanted.setdefault(routed[0].policy, []).append(order)
-    adaptive: set[str] = set()
-    """Policies asked for by their adaptive canonical (dtr_adaptive)."""
+    adaptive: set[str] = set(wanted)
+    """Policies given in their adaptive form (dtr_adaptive): those asked for
+    by an order (the standard form is exact one answer at a time only) or by
+    their adaptive canonical."""
+    standard: set[str] = set()
+    """Policies asked for by their standard canonical."""
     for where, canonical in canonicals:
         url, _, version = canonical.partition("|")
         name = url.rstrip("/").rsplit("/", 1)[-1]
@@ -205,6 +218,8 @@ def package(document: object, decisions: Decisions, base: str, today: date) -> d
             adaptive.add(adaptive_of)
             name = adaptive_of
             url = url[: -len(SUFFIX)]
+        else:
+            standard.add(name)
         if not url.endswith(f"/Questionnaire/{name}") or name not in decisions.policies:
             issues.append(_warning(f"no Questionnaire {canonical[:200]!r} here", where))
             continue
@@ -247,7 +262,7 @@ def package(document: object, decisions: Decisions, base: str, today: date) -> d
                     subject,
                     documented,
                     today,
-                    adaptive=policy in adaptive,
+                    adaptive=policy in adaptive and policy not in standard,
                 ),
             }
         )

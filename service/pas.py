@@ -20,7 +20,10 @@ coverage-assertion-id as its number:
                        not the policy's), the reason saying which
 
 A QuestionnaireResponse is applied to the items whose policy's Questionnaire
-it answers (its `questionnaire` canonical names `.../Questionnaire/<policy>`);
+it answers (its `questionnaire` canonical names `.../Questionnaire/<policy>`,
+or, for an adaptive form, `#id` a contained Questionnaire derived from
+`.../Questionnaire/<policy>-adaptive`; the answer to DTR spec-41's identifier
+question is not a fact and is not read);
 one that names no Questionnaire is applied to every item; one that names a
 Questionnaire the service did not issue is not read (a processNote says so).
 
@@ -48,6 +51,8 @@ from policykb.bridge.model.result import Verdict
 from policykb.explain.wording import item_words
 from policykb.service.decisions import Decision, Decisions
 from policykb.service.dtr import answers, complete_histories, contradiction
+from policykb.service.dtr_adaptive import adaptive_policy
+from policykb.service.dtr_determination import without_pa_answer
 from policykb.service.envelopes.fhir import Bundle, entry_count
 from policykb.service.envelopes.reading import validated
 from policykb.service.errors import ServiceError
@@ -194,6 +199,8 @@ def _questionnaire_policy(response: Mapping[str, Any], decisions: Decisions) -> 
     canonical = response.get("questionnaire")
     if not isinstance(canonical, str) or not canonical:
         return ""
+    if canonical.startswith("#"):  # an adaptive form's, contained (DTR spec-25)
+        return adaptive_policy(response, canonical[1:], decisions.policies)
     url = canonical.partition("|")[0].rstrip("/")
     name = url.rsplit("/", 1)[-1]
     if url.endswith(f"/Questionnaire/{name}") and name in decisions.policies:
@@ -288,7 +295,7 @@ def submit(
                 }
             )
             continue
-        responses.append((answered, here, resource))
+        responses.append((answered, here, without_pa_answer(resource)))
     today = datetime.now(UTC).date()
     outcomes: list[Decision | Undecided] = []
     for position, item in enumerate(items):

@@ -145,6 +145,11 @@ class Evaluator(Grounding):
         """The unknown facts the verdict on `known` still depends on (missing.py)."""
         return self._missing.of(known)
 
+    def relevant_options(self, known: Assignment, fact: str) -> list[str]:
+        """The options of an unknown list fact the verdict on `known` can
+        still turn on, one at a time (missing.py)."""
+        return self._missing.relevant_options(known, fact)
+
     def missing_item(self, fact: str) -> MissingFact:
         """A missing fact with its question and the criteria that ask for it."""
         declared = self.policy.facts[fact]

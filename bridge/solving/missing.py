@@ -10,7 +10,9 @@ every fact but the flipped one. The twin is grounded on first use.
 from __future__ import annotations
 
 import clingo
+from clingo import Function
 
+from policykb.bridge.model.policy import FactType
 from policykb.bridge.solving.grounding import Assignment, Grounding
 from policykb.bridge.solving.literals import ValueLiterals
 
@@ -56,3 +58,29 @@ class MissingFacts:
                 last = model.symbols(shown=True)
         flipped = {symbol.arguments[0].name for symbol in last}
         return [name for name in self.grounding.policy.facts if name in flipped]
+
+    def relevant_options(self, known: Assignment, fact: str) -> list[str]:
+        """The options of the unknown list fact `fact` whose membership the
+        verdict on `known` can still turn on: for some filling of the other
+        unknowns (the fact's other options included), adding or removing that
+        option alone changes coverage. An option not among them never
+        matters, nor do all of them together (toggling them one at a time
+        never changes the verdict), in vocabulary order."""
+        self.grounding.require_anchored()
+        declared = self.grounding.policy.facts[fact]
+        if declared.type is not FactType.LIST or fact in known:
+            raise ValueError(f"{fact!r} is not an unknown list fact")
+        twin, literals = self._ensure_twin()
+        assumptions = literals.assumptions(known)
+        assumptions += [-lit for name, lit in self._flip.items() if name in known]
+        assumptions.append(self._flip[fact])
+        relevant = []
+        for option in declared.options:
+            one = Function("kb_one_option", [Function(fact), literals.symbol[fact][option]])
+            twin.assign_external(one, True)
+            try:
+                if twin.solve(assumptions=assumptions).satisfiable:
+                    relevant.append(option)
+            finally:
+                twin.assign_external(one, False)
+        return relevant

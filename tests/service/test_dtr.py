@@ -484,6 +484,25 @@ PACKAGE_RULES = {
 }
 
 
+SPEC_122 = "QR.questionnaire 1..1, the package's, version-specific (spec-122, oper-16)"
+ADAPTIVE_PACKAGE_RULES = {
+    **{rule: e for rule, e in PACKAGE_RULES.items() if rule != SPEC_122},
+    "QR.questionnaire '#id' of its one contained form (spec-25)": (
+        "entry[1].resource.questionnaire = '#' + entry[1].resource.contained.single().id"
+    ),
+    "the contained form derived from the package's Questionnaire (spec-25)": (
+        "entry[1].resource.contained.single().derivedFrom"
+        " = entry[0].resource.url + '|' + entry[0].resource.version"
+    ),
+}
+"""An adaptive form's bundle: spec-25's contained reference instead of spec-122's."""
+
+
+def is_adaptive(bundle: dict[str, Any]) -> bool:
+    profiles = bundle["entry"][0]["resource"].get("meta", {}).get("profile", [])
+    return f"{DTR_SD}dtr-questionnaire-adapt-search" in profiles
+
+
 def package(client: TestClient, *parameters: dict[str, Any], status: int = 200) -> dict[str, Any]:
     response = client.post(
         "/fhir/Questionnaire/$questionnaire-package",
@@ -508,7 +527,8 @@ def package_conforms(
     assert output["resourceType"] == "Parameters"
     bundles = [p["resource"] for p in output.get("parameter", []) if p["name"] == "packagebundle"]
     for bundle in bundles:
-        for rule, expression in (PACKAGE_RULES if rules is None else rules).items():
+        chosen = rules or (ADAPTIVE_PACKAGE_RULES if is_adaptive(bundle) else PACKAGE_RULES)
+        for rule, expression in chosen.items():
             assert fhirpathpy.evaluate(bundle, expression, model=r4) == [True], rule
         for name, (context, expression) in DTR_INVARIANTS.items():
             if context == "packagebundle":
@@ -532,8 +552,9 @@ MEDICARE = {"type": {"coding": [{"system": SOPT, "code": "1"}]}}
 
 def test_a_package_per_questionnaire_for_the_orders(client: TestClient) -> None:
     """Two bariatric orders and a massage order: two package Bundles (one per
-    Questionnaire), each QuestionnaireResponse naming the coverage and its
-    own orders, pre-filled (auto-server) with what the payer reads from the
+    Questionnaire, each the policy's adaptive form: orders get exact
+    narrowing), each QuestionnaireResponse naming the coverage and its own
+    orders, pre-filled (auto-server) with what the payer reads from the
     coverage and the order."""
     record = Record(coverage_changes=MEDICARE, category="massage")
     sleeve = record.order()
@@ -558,7 +579,9 @@ def test_a_package_per_questionnaire_for_the_orders(client: TestClient) -> None:
     forms = {b["entry"][0]["resource"]["id"]: b["entry"][1]["resource"] for b in bundles}
     # On Medicare coverage the bariatric codes route to the Medicare NCD,
     # which takes precedence over the Washington rule (precedence/2).
-    assert set(forms) == {"bariatric-surgery-medicare", "massage-therapy"}
+    assert set(forms) == {"bariatric-surgery-medicare-adaptive", "massage-therapy-adaptive"}
+    forms = {name.removesuffix("-adaptive"): qr for name, qr in forms.items()}
+    assert all(is_adaptive(bundle) for bundle in bundles)
     contexts = {
         name: [
             e["valueReference"]["reference"]
@@ -800,11 +823,13 @@ def test_package_then_sdc_populate_then_pas_decides_as_evaluate(
         for _ in range(8)
     ]
     packaged = []
+    standard = "http://testserver/fhir/Questionnaire/bariatric-surgery"
     for record in records:
         output = package(
             client,
             {"name": "coverage", "resource": record.coverage_resource()},
             {"name": "order", "resource": record.order()},
+            {"name": "questionnaire", "valueCanonical": standard},  # the form populated here
         )
         (bundle,) = package_conforms(output)
         packaged.append(tuple(e["resource"] for e in bundle["entry"]))

@@ -29,6 +29,7 @@ from policykb.bridge.model.policy import Fact, FactType, Policy
 from policykb.bridge.model.typed import Interval
 from policykb.service.app import create_app
 from policykb.service.decisions import Decisions
+from policykb.service.dtr_determination import PA_QUESTION
 from policykb.service.dtr_histories import level_facts
 from policykb.service.settings import ServiceSettings
 from tests.service.test_dtr import DTR_INVARIANTS
@@ -131,10 +132,15 @@ def stated(facts: Mapping[str, object]) -> dict[str, object]:
 
 
 def asked(response: Mapping[str, Any]) -> set[str]:
-    """The questions the returned form asks: its items the response leaves unanswered."""
+    """The clinical questions the returned form asks: its items the response
+    leaves unanswered (spec-41's identifier question is not one)."""
     (form,) = [r for r in response["contained"] if r["id"] == response["questionnaire"][1:]]
     given = {item["linkId"] for item in response.get("item", []) if item.get("answer")}
-    links = {item["linkId"] for item in form["item"] if item["type"] != "display"}
+    links = {
+        item["linkId"]
+        for item in form["item"]
+        if item["type"] != "display" and item["linkId"] != PA_QUESTION
+    }
     for item in form["item"]:
         assert "enableWhen" not in item, "the server narrows; the form carries no stale logic"
     assert given <= links, "every answered item stays in the form"
