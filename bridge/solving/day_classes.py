@@ -24,7 +24,7 @@ fourth year, so the eight years of the margin hold every position.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, MutableMapping
+from collections.abc import Callable, Hashable, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING
@@ -82,16 +82,23 @@ def day_span(
 
 
 def day_classes(
-    patterns: DayPatterns, known: Mapping[str, object], first: int, last: int
+    patterns: DayPatterns,
+    known: Mapping[str, object],
+    first: int,
+    last: int,
+    extra: Callable[[int], Hashable] | None = None,
 ) -> list[DayClass]:
-    """The days from `first` through `last` grouped by pattern, in order of
-    their first day."""
+    """The days from `first` through `last` grouped by pattern (and by
+    `extra(day)`, the history key of history_windows.py), in order of their
+    first day."""
     reference = patterns.reference
     runs: dict[object, list[list[int]]] = {}
     previous: object = None
     for ordinal in range(first, last + 1):
         day = date.fromordinal(ordinal)
-        key = patterns.of({**known, reference: day}, day)
+        key: object = patterns.of({**known, reference: day}, day)
+        if extra is not None:
+            key = (key, extra(ordinal))
         found = runs.setdefault(key, [])
         if key == previous:
             found[-1][1] = ordinal
