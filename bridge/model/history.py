@@ -35,7 +35,14 @@ from functools import cached_property
 from itertools import product
 from typing import TYPE_CHECKING, TypeVar
 
-from policykb.bridge.model.history_class import Key, RecordClass, _joined, _merged, _options
+from policykb.bridge.model.history_class import (
+    Key,
+    RecordClass,
+    _joined,
+    _merged,
+    _options,
+    anchor_pattern,
+)
 from policykb.bridge.model.history_condition import Condition, FieldTest
 from policykb.bridge.model.policy import Fact, FactType, Span
 
@@ -135,7 +142,7 @@ class History:
         return {(c.meets, c.options): c for c in self.classes}
 
     @cached_property
-    def _possible(self) -> dict[tuple[tuple[str, int], ...], list[RecordClass]]:
+    def _possible(self) -> dict[tuple[object, ...], list[RecordClass]]:
         return {}
 
     @cached_property
@@ -292,7 +299,9 @@ class History:
     def possible(self, anchors: Mapping[str, int]) -> list[RecordClass]:
         """The classes some record falls in at `anchors` (kept per day: a
         batch's cases share a few)."""
-        mine = tuple(sorted((r, d) for r, d in anchors.items() if r in self.references))
+        # Kept by the order pattern of the moved boundaries, on which they
+        # depend alone (anchor_pattern): a span of days shares a few.
+        mine = anchor_pattern(self.fields, self._tests, anchors)
         found = self._possible.get(mine)
         if found is None:
             keys = self.keys(anchors)

@@ -76,8 +76,13 @@ def day_span(
     )
     still = [int(p) for p in patterns.still_points(known)]
     middle = still or [date(2024, 1, 1).toordinal()]
-    first = low if low is not None else min(middle) - reach - SPAN_MARGIN_DAYS
-    last = high if high is not None else max(middle) + reach + SPAN_MARGIN_DAYS
+    # The margin runs from the outermost boundary, or from the other bound
+    # where that lies beyond it (a version in force from long after every
+    # boundary: the days from its first on hold every calendar position).
+    lowest = min(middle) - reach if high is None else min(min(middle) - reach, high)
+    highest = max(middle) + reach if low is None else max(max(middle) + reach, low)
+    first = low if low is not None else lowest - SPAN_MARGIN_DAYS
+    last = high if high is not None else highest + SPAN_MARGIN_DAYS
     return first, last, low is None, high is None
 
 
