@@ -21,19 +21,19 @@ History windows moved from B (history_windows.py). The boolean facts of such
 a history say where records fall as of a day, so each copy holds its own:
 the copies after the first share nothing by name, every other fact is tied
 to the first copy's value by constraints, and each copy is pinned with its
-class's pins. When every such history is stated complete, its facts are
-pinned in every copy and the scenario is the filling of the other facts:
-exact. A partial or unstated history leaves facts free in each copy
-independently, more freedom than records that fall in one class per day: a
-product that finds no filling with two verdicts is still exact (no record
-filling has one); one that finds one is refused (CaseError naming the date
-and the histories), as whether a filling of records realises it is not
-decided here.
+class's pins. The records a filling adds are one choice per copy pair (0,
+i) of counts per joint class (joint_records.py), which ties copy 0's levels
+and copy i's to one set of records: exact. A history whose rules also order,
+sum, pair or run its records (derived facts, which the joint counts do not
+carry) keeps its facts free per copy: a product that finds no filling with
+two verdicts is still exact (no record filling has one); one that finds one
+over such a history not stated complete is refused (CaseError naming the
+date and the histories).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -66,6 +66,7 @@ class DayProduct:
         from policykb.bridge.solving.transform import ground_with, renamed_copy
 
         base = split.base
+        self.split = split
         references = split.references
         chosen = range(len(split.cases)) if indices is None else indices
         anchored = [split.cases[i][1].anchors for i in chosen]
@@ -86,6 +87,12 @@ class DayProduct:
         window = getattr(split, "window", None)
         self.windowed: frozenset[str] = frozenset() if window is None else window.facts
         keep = frozenset() if self.windowed else None
+        self.histories = (
+            {} if window is None else {h: base.policy.histories[h] for h in window.windowed}
+        )
+        self.joint = bool(self.histories) and not any(
+            h.derived for h in self.histories.values()
+        )
         statements = []
         assert base.parsed is not None
         for index, anchors in enumerate(anchored):
@@ -95,6 +102,12 @@ class DayProduct:
                 facts[reference] = replace(facts[reference], low=day, high=day)
             policy = with_regions(replace(base.policy, facts=facts), refined, {**others, **aliases})
             symbols = region_symbols(policy, base.comparisons, {**others, **own_days})
+            if base.policy.histories:
+                # The record classes possible as of the copy's day (as the
+                # class's own grounding has them: Grounding._ground_regions).
+                from policykb.bridge.loading.histories import history_symbols
+
+                symbols += history_symbols(base.policy, {**others, **own_days})
             own = [*base.parsed, *fact_statements(symbols)]
             if index == 0:
                 statements += own
@@ -103,16 +116,20 @@ class DayProduct:
             else:
                 statements += renamed_copy(own, _COPY.format(index), keep)
                 statements += _tied(_COPY.format(index))
+                if self.joint:
+                    statements += self._joint(index, anchored[0], anchors)
             if index == 0:
                 self.policy = policy
         if self.windowed:
-            linked = [f for f in base.policy.facts if f not in self.windowed]
+            # The unknown dates are each copy's own day (one region each).
+            linked = [
+                f for f in base.policy.facts if f not in self.windowed and f not in references
+            ]
             statements += fact_statements(Function("kb_tied", [Function(f)]) for f in linked)
         self.ctl: clingo.Control = ground_with(
             statements, [], f"the day product of policy {base.policy.name!r}"
         )
         self.literals = ValueLiterals(self.ctl, self.policy)
-        self.split = split
         self.chosen = list(chosen)
         self.covered: list[int | None] = []
         for index in range(len(anchored)):
@@ -144,11 +161,23 @@ class DayProduct:
                     return True
         return False
 
+    def _joint(
+        self, copy: int, first: Mapping[str, int], anchors: Mapping[str, int]
+    ) -> list[clingo.ast.AST]:
+        """The joint record counts of copies 0 and `copy` (joint_records.py)."""
+        from policykb.bridge.loading.region_facts import fact_statements
+        from policykb.bridge.solving.joint_records import joint_facts, joint_rules
+
+        stated = getattr(self.split, "window").stated
+        facts = joint_facts(copy, self.histories, stated, first, anchors)
+        return [*fact_statements(facts), *joint_rules(copy, _COPY.format(copy))]
+
     def _refuse_unless_exact(self) -> None:
         """CaseError when a history whose windows move from the date is not
-        stated complete (see the module docstring)."""
+        stated complete and the product does not tie its copies' records
+        (see the module docstring)."""
         window = getattr(self.split, "window", None)
-        if window is None:
+        if window is None or self.joint:
             return
         open_histories = [
             name
