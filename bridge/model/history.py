@@ -35,14 +35,7 @@ from functools import cached_property
 from itertools import product
 from typing import TYPE_CHECKING, TypeVar
 
-from policykb.bridge.model.history_class import (
-    Key,
-    RecordClass,
-    _joined,
-    _merged,
-    _options,
-    anchor_pattern,
-)
+from policykb.bridge.model.history_class import Key, RecordClass, _joined, _merged, _options
 from policykb.bridge.model.history_condition import Condition, FieldTest
 from policykb.bridge.model.policy import Fact, FactType, Span
 
@@ -299,8 +292,10 @@ class History:
     def possible(self, anchors: Mapping[str, int]) -> list[RecordClass]:
         """The classes some record falls in at `anchors` (kept per day: a
         batch's cases share a few)."""
+        from policykb.bridge.model.history_class import anchor_pattern
+
         # Kept by the order pattern of the moved boundaries, on which they
-        # depend alone (anchor_pattern): a span of days shares a few.
+        # depend alone: the days of an unknown date share a few.
         mine = anchor_pattern(self.fields, self._tests, anchors)
         found = self._possible.get(mine)
         if found is None:

@@ -84,15 +84,13 @@ class DayProduct:
                 aliases[alias] = anchors[reference]
                 moved = [c for c in base.comparisons if c.reference == reference]
                 refined += [replace(c, reference=alias) for c in moved]
-        window = getattr(split, "window", None)
+        window = split.window
         self.windowed: frozenset[str] = frozenset() if window is None else window.facts
         keep = frozenset() if self.windowed else None
         self.histories = (
             {} if window is None else {h: base.policy.histories[h] for h in window.windowed}
         )
-        self.joint = bool(self.histories) and not any(
-            h.derived for h in self.histories.values()
-        )
+        self.joint = bool(self.histories) and not any(h.derived for h in self.histories.values())
         statements = []
         assert base.parsed is not None
         for index, anchors in enumerate(anchored):
@@ -168,7 +166,8 @@ class DayProduct:
         from policykb.bridge.loading.region_facts import fact_statements
         from policykb.bridge.solving.joint_records import joint_facts, joint_rules
 
-        stated = getattr(self.split, "window").stated
+        assert self.split.window is not None
+        stated = self.split.window.stated
         facts = joint_facts(copy, self.histories, stated, first, anchors)
         return [*fact_statements(facts), *joint_rules(copy, _COPY.format(copy))]
 
@@ -176,7 +175,7 @@ class DayProduct:
         """CaseError when a history whose windows move from the date is not
         stated complete and the product does not tie its copies' records
         (see the module docstring)."""
-        window = getattr(self.split, "window", None)
+        window = self.split.window
         if window is None or self.joint:
             return
         open_histories = [

@@ -41,9 +41,7 @@ if TYPE_CHECKING:
 
 def windowed_histories(policy: Policy, reference: str) -> list[str]:
     """The histories whose windows move from `reference`, in declared order."""
-    return [
-        name for name, history in policy.histories.items() if reference in history.references
-    ]
+    return [name for name, history in policy.histories.items() if reference in history.references]
 
 
 class WindowPins:
@@ -137,11 +135,14 @@ class WindowPins:
 def _reach(test: FieldTest) -> int:
     """How far a relative test's edges lie from its reference date, at most."""
     days = [date(2024, 1, 31), date(2024, 3, 31), date(2023, 12, 31)]
-    return max(
-        abs(int(limit) - day.toordinal())
-        for day in days
-        for limit in test.limits({test.reference or "": day.toordinal()}) or [day.toordinal()]
-    ) + 1
+    return (
+        max(
+            abs(int(limit) - day.toordinal())
+            for day in days
+            for limit in test.limits({test.reference or "": day.toordinal()}) or [day.toordinal()]
+        )
+        + 1
+    )
 
 
 def records_key(window: WindowPins | None) -> Hashable:

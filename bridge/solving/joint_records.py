@@ -76,11 +76,7 @@ def joint_classes(
 ) -> set[tuple[int | None, int | None]]:
     """Every (class as of `first`, class as of `second`) some record falls in
     (None: no class that day)."""
-    read = [
-        name
-        for name in history.fields
-        if history.tests_of(name) or name in history.distinct
-    ]
+    read = [name for name in history.fields if history.tests_of(name) or name in history.distinct]
     pieces = [_samples(history, name, (first, second)) for name in read]
     found: set[tuple[int | None, int | None]] = set()
     for values in product(*pieces):

@@ -253,7 +253,7 @@ class UnknownDate:
                 again.append((fact, value))
             else:
                 names.append(fact)
-                values[fact] = known[fact] if fact in known else value
+                values[fact] = known.get(fact, value)
         items = [
             *first.explain_items(tuple(names), {**known, **values}, assumed, verdict),
             *(first.explain_item(fact, value, False) for fact, value in again),

@@ -30,7 +30,7 @@ from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 
 from policykb.bridge import KnowledgeBase, Verdict
-from policykb.bridge.model.errors import CaseError, LimitError
+from policykb.bridge.model.errors import LimitError
 from tests.oracle import ncd_20_4 as icd
 from tests.oracle import unknown_date_harness as harness
 from tests.oracle.unknown_date_harness import every_day, in_answer, months_back, verdict_over
