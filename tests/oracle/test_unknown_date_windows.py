@@ -44,7 +44,7 @@ from tests.oracle.minimal_sets import minimal_elements
 from tests.oracle.ncd_210_3_completions import Partial
 from tests.oracle.ncd_210_3_vocabulary import document as crc_document
 from tests.oracle.unknown_date_harness import every_day, in_answer, months_back, verdict_over
-from tests.sampling import examples, knob
+from tests.sampling import examples, knob, stride
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "kb" / "session-window"
 POLICY = "session-window"
@@ -471,3 +471,31 @@ def test_colorectal_without_a_date_of_service_equals_the_ncd_oracle_day_by_day(
             holding = [a for a in answers if in_answer(d, a)]
             assert len(holding) == 1, d
             assert holding[0]["verdict"] == by_day[d].value, d
+
+
+@pytest.mark.parametrize(
+    ("folder", "policy", "history"),
+    [
+        (
+            Path(__file__).parents[1] / "fixtures" / "kb" / "screening-history",
+            "screening-history",
+            "screenings",
+        ),
+        (FIXTURE, POLICY, "sessions"),
+    ],
+)
+def test_the_classes_kept_per_boundary_pattern_are_each_days_own(
+    folder: Path, policy: str, history: str
+) -> None:
+    """History.possible keeps its answer per order pattern of the moved
+    boundaries (history_class.anchor_pattern): on every day, alternating
+    with days far apart, it equals the classes computed afresh that day."""
+    kb = KnowledgeBase([folder])
+    declared = kb.case_evaluator(kb.case({"policy": policy, "facts": {}}))
+    records = declared.policy.histories[history]
+    first = date(2020, 1, 1).toordinal()
+    days = [first + k for k in range(0, 4000, stride("WINDOW_PATTERN_STRIDE", 30))]
+    for number in [d for pair in zip(days, reversed(days), strict=True) for d in pair]:
+        anchors = {DOS: number}
+        fresh = [c.index for c in records.classes if (c.meets, c.options) in records.keys(anchors)]
+        assert [c.index for c in records.possible(anchors)] == fresh, date.fromordinal(number)
