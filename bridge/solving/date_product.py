@@ -86,7 +86,7 @@ class DayProduct:
                 refined += [replace(c, reference=alias) for c in moved]
         window = split.window
         self.windowed: frozenset[str] = frozenset() if window is None else window.facts
-        keep = frozenset() if self.windowed else None
+        keep: frozenset[str] | None = frozenset() if self.windowed else None
         self.histories = (
             {} if window is None else {h: base.policy.histories[h] for h in window.windowed}
         )

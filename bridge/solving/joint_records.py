@@ -105,16 +105,18 @@ def joint_facts(
         given = stated.get(name)
         counts: dict[tuple[int | None, int | None], int] = {}
         for record in given.records if given is not None else ():
-            a = history.class_of(record, first)
-            b = history.class_of(record, second)
-            key = (None if a is None else a.index, None if b is None else b.index)
+            then = history.class_of(record, first)
+            now = history.class_of(record, second)
+            key = (None if then is None else then.index, None if now is None else now.index)
             counts[key] = counts.get(key, 0) + 1
         caps = {c.index: history.class_cap(c) for c in history.classes}
         joint = joint_classes(history, first, second) | set(counts)
         for number, (a, b) in enumerate(sorted(joint, key=str), 1):
             if a is None and b is None:
                 continue
-            most = max(caps.get(a, 0) if a else 0, caps.get(b, 0) if b else 0)
+            most = max(
+                caps.get(a, 0) if a is not None else 0, caps.get(b, 0) if b is not None else 0
+            )
             stated_count = min(counts.get((a, b), 0), most)
             side_a = NONE if a is None else Number(a)
             side_b = NONE if b is None else Number(b)

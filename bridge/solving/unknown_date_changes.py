@@ -44,12 +44,12 @@ def smallest_changes(
     if reference not in keep:
         by_rest: dict[tuple[tuple[str, object], ...], list[tuple[int, int]]] = {}
         for index, (day_class, evaluator) in enumerate(split.cases):
-            own = split.class_known(index, known)
-            if evaluator.verdict_of(own) is target:
+            as_of_class = split.class_known(index, known)
+            if evaluator.verdict_of(as_of_class) is target:
                 rests: list[tuple[tuple[str, object], ...]] = [()]
             else:
                 found, _, _ = evaluator.smallest_changes(
-                    own, target, max(limit, 1) * 4, {*keep, reference}
+                    as_of_class, target, max(limit, 1) * 4, {*keep, reference}
                 )
                 rests = [tuple(change) for change in found]
             if not rests:

@@ -38,7 +38,7 @@ from __future__ import annotations
 from collections.abc import Collection, Hashable, Iterator, Mapping
 from dataclasses import replace
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from policykb.bridge.model.errors import CaseError
 from policykb.bridge.model.result import (
@@ -256,7 +256,7 @@ class UnknownDate:
                 values[fact] = known.get(fact, value)
         items = [
             *first.explain_items(tuple(names), {**known, **values}, assumed, verdict),
-            *(first.explain_item(fact, value, False) for fact, value in again),
+            *(first.explain_item(fact, cast("Any", value), False) for fact, value in again),
         ]
         return tuple(self._unmoved(item) for item in items)
 
@@ -458,4 +458,4 @@ def _hashable(value: object) -> Hashable:
     """A value as a claim holds it (lists as frozensets)."""
     if isinstance(value, list | set):
         return frozenset(value)
-    return value  # type: ignore[return-value]
+    return value
