@@ -11,6 +11,10 @@ answered by the grounding at its first day with B fixed to that day
 (`Evaluator.at(..., fixed={B})`), so every completion of the case with B in
 the class is a completion of that grounding, and back.
 
+For a policy whose history windows move from B, the key of a day also
+holds the case's records as of it (history_windows.py): the facts they pin
+and the classes a record can fall in.
+
 The pattern of a day takes the case's stated values into account, so the
 classes refine those of every subset of the case's facts: they also answer
 explanations, whose subsets set facts aside.

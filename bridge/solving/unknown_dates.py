@@ -28,9 +28,19 @@ Answers, over every completion (B included):
   of that class, or changes of facts B does not move that work in every
   class, whichever are smaller (unknown_date_changes.py).
 
+History windows moved from B (history_windows.py): the days are also cut
+where the case's records change class, and each class is answered with the
+facts its records pin as of its days (`class_known`). An explanation is then
+a set of claims (fact, value): a record level may hold as of some days and
+not others, and a set of claims explains when, in every class, the claims
+that hold there get the verdict. Changes leaving B unknown never change a
+record level (its class moves with B); B is missing by the product program
+with the records tied across its copies (date_product.py, joint_records.py).
+
 A case that leaves two reference dates unknown is answered over the classes
-of pairs of their days (unknown_date_pairs.py); with three or more unknown,
-it is refused. `split_of` gives the one or the other.
+of pairs of their days (unknown_date_pairs.py), unless a history window
+moves from one of them (refused); with three or more unknown, it is
+refused. `split_of` gives the one or the other.
 """
 
 from __future__ import annotations
