@@ -205,6 +205,18 @@ class UnknownDate:
         pins = self.pins[index] if index < len(self.pins) else {}
         return {**pins, **known} if pins else known
 
+    def answering(
+        self, known: Assignment, fact: str, value: object
+    ) -> Iterator[tuple[Evaluator, Assignment]]:
+        """Each class's evaluator with `known` and the answer `fact` = `value`
+        as of that class: an answer fills in a fact the class leaves unknown,
+        so where the case's records pin it (a record level as of those days)
+        the records stand."""
+        for index, (_, evaluator) in enumerate(self.cases):
+            pins = self.pins[index] if index < len(self.pins) else {}
+            answered = {**known, fact: value} if fact not in pins else dict(known)
+            yield evaluator, self.class_known(index, answered)  # type: ignore[arg-type]
+
     def each(self, known: Assignment) -> Iterator[tuple[Evaluator, Assignment]]:
         """Each class's evaluator with `known` as of that class."""
         for index, (_, evaluator) in enumerate(self.cases):
@@ -330,7 +342,7 @@ class UnknownDate:
             return self._moved_answers(known, fact)
         values = self.cases[0][1].candidate_values(fact)
         found: list[tuple[Any, Verdict]] = [
-            (value, joined(e.verdict_of(own) for e, own in self.each({**known, fact: value})))  # type: ignore[dict-item]
+            (value, joined(e.verdict_of(own) for e, own in self.answering(known, fact, value)))
             for value in values
         ]
         if declared.type.numeric:
