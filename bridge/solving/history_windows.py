@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Mapping
 from datetime import date
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 from policykb.bridge.model.policy import Value
@@ -108,15 +109,70 @@ class WindowPins:
         return dict(history_facts(self.policy, self.stated, anchored))
 
     def key(self, day: int) -> Hashable:
-        """What a day's program and pins depend on beyond its date pattern."""
-        from policykb.bridge.loading.history_orders import tied_symbols
-        from policykb.bridge.loading.history_pairs import pair_symbols
-        from policykb.bridge.loading.history_runs import run_symbols
+        """What a day's program and pins depend on beyond its date pattern.
 
+        Without order, sum, pair, run or twice uses, the pins are the records'
+        classes (each a function of its tests' outcomes, the relative ones
+        `signature` holds) cut by the possible classes, and the symbols are
+        the possible classes (a function of the boundary pattern,
+        history_class.anchor_pattern): the key is kept per signature, and a
+        day with a signature seen before costs its signature only."""
+        anchors = self._anchors(day)
+        if self._plain:
+            signature = self._signature(anchors)
+            found = self._by_signature.get(signature)
+            if found is None:
+                found = self._by_signature[signature] = self._key(day, anchors)
+            return found
+        return self._key(day, anchors)
+
+    def _anchors(self, day: int) -> dict[str, int]:
         anchors = {
             name: value.toordinal() for name, value in self.known.items() if isinstance(value, date)
         }
         anchors[self.reference] = day
+        return anchors
+
+    @cached_property
+    def _plain(self) -> bool:
+        return not any(self.policy.histories[name].derived for name in self.windowed)
+
+    @cached_property
+    def _by_signature(self) -> dict[Hashable, Hashable]:
+        return {}
+
+    @cached_property
+    def _relative(self) -> dict[str, tuple[dict[str, list[FieldTest]], list[FieldTest]]]:
+        """Per windowed history: its tests by field, and its relative tests."""
+        found = {}
+        for name in self.windowed:
+            history = self.policy.histories[name]
+            tests = {field: history.tests_of(field) for field in history.fields}
+            moved = [t for field in tests.values() for t in field if t.reference is not None]
+            found[name] = (tests, moved)
+        return found
+
+    def _signature(self, anchors: Mapping[str, int]) -> Hashable:
+        """The boundary pattern of each windowed history and the outcome of
+        each relative test on each stated record."""
+        from policykb.bridge.model.history_class import anchor_pattern
+
+        parts: list[object] = []
+        for name, (tests, moved) in self._relative.items():
+            history = self.policy.histories[name]
+            parts.append(anchor_pattern(history.fields, tests, anchors))
+            given = self.stated.get(name)
+            for record in given.records if given is not None else ():
+                parts.append(
+                    tuple(t.passes(record[t.field], anchors, history.code_sets) for t in moved)
+                )
+        return tuple(parts)
+
+    def _key(self, day: int, anchors: Mapping[str, int]) -> Hashable:
+        from policykb.bridge.loading.history_orders import tied_symbols
+        from policykb.bridge.loading.history_pairs import pair_symbols
+        from policykb.bridge.loading.history_runs import run_symbols
+
         symbols: list[object] = []
         for name in self.windowed:
             history = self.policy.histories[name]
