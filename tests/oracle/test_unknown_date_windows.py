@@ -502,3 +502,40 @@ def test_the_classes_kept_per_boundary_pattern_are_each_days_own(
         anchors = {DOS: number}
         fresh = [c.index for c in records.classes if (c.meets, c.options) in records.keys(anchors)]
         assert [c.index for c in records.possible(anchors)] == fresh, date.fromordinal(number)
+
+
+def test_an_ordered_history_left_open_is_refused_where_the_day_would_decide(
+    tmp_path: Path,
+) -> None:
+    """lab-history reads the latest A1C of a window moved from the date of
+    service (latest_meets: a derived fact, which the product's joint record
+    counts do not carry). With its days starting 2021-01-01, every day needs
+    information on an empty case; whether the date itself is missing is then
+    not decided over the records a partial history may add: refused in one
+    line naming the date and the history. Stated complete, it is answered."""
+    import shutil
+
+    folder = tmp_path / "lab-window"
+    shutil.copytree(Path(__file__).parents[1] / "fixtures" / "kb" / "lab-history", folder)
+    vocabulary = folder / "vocabulary.lp"
+    text = vocabulary.read_text()
+    vocabulary.write_text(
+        text.replace(
+            'bounds(date_of_service, "2020-01-01", "2030-12-31")',
+            'bounds(date_of_service, "2021-01-01", "2030-12-31")',
+        )
+    )
+    kb = KnowledgeBase([folder])
+    open_case = kb.case({"policy": "lab-window", "facts": {"on_metformin": True}})
+    with pytest.raises(CaseError, match="date_of_service unknown and labs not complete"):
+        kb.evaluate(open_case)
+    records = [{"test": "a1c", "date": "2024-01-10", "value": 6}]
+    closed = kb.case(
+        {
+            "policy": "lab-window",
+            "facts": {"on_metformin": True, "labs": {"complete": True, "records": records}},
+        }
+    )
+    evaluation = kb.evaluate(closed)
+    assert evaluation.verdict is Verdict.NEEDS_INFORMATION
+    assert DOS in {m.fact for m in evaluation.missing}
