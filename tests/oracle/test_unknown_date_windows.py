@@ -15,10 +15,12 @@ Two shapes:
   bundled policy has: a window moved by a month step then a day step, a
   count of two over it before 2024-07-01 and of one from then, and a second
   window after the date), checked against an oracle written here from its
-  text, enumerating every day of 2024 and, per day, every count of added
-  records in each window; the date's relevance is checked against every
-  filling of at most two added records of every kind on every day of the
-  records' bounds (as bit sets of days), in both directions;
+  text, enumerating every day of its bounds (2024 and 2025-01-01) and, per
+  day, every count of added records in each window; the date's relevance
+  is checked against every filling of at most two added records of every
+  kind on every day of the records' bounds (as bit sets of days), in both
+  directions (a filling that needs three added records to turn the day
+  is outside the oracle's search: the engine missing one would go unseen);
 - the bundled colorectal-cancer-screening policy (prior version, every day
   of service it governs, 2023-01-01 through 2026-06-07), checked against
   tests/oracle/ncd_210_3.py's three-valued semantics, written from the NCD
@@ -57,7 +59,7 @@ SETTINGS = settings(
 # -- the session-window oracle, from the fixture's text --------------------------------
 
 DOS = "date_of_service"
-DAYS = every_day(date(2024, 1, 1), date(2024, 12, 31))
+DAYS = every_day(date(2024, 1, 1), date(2025, 1, 1))
 RECORD_DAYS = every_day(date(2023, 6, 1), date(2025, 3, 31))
 SWITCH = date(2024, 7, 1)
 KINDS = ("therapy", "review")
@@ -298,7 +300,7 @@ def _subsets(items: list[str], size: int) -> list[tuple[str, ...]]:
 def test_the_date_of_service_answers_are_its_days_verdicts(
     kb: KnowledgeBase, facts: dict[str, Any]
 ) -> None:
-    """Each day of 2024 lies in exactly one answer for the date, whose verdict
+    """Each day of the date's bounds lies in exactly one answer for the date, whose verdict
     is that day's over every completion of the rest."""
     case = kb.case(document(facts))
     answer = kb.why(case, max_changes=5)
