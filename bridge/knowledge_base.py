@@ -357,7 +357,7 @@ class KnowledgeBase:
         evaluator = self.case_evaluator(case, policy)
         with evaluator.lock:
             known, assumed = evaluator.known_facts(case)
-            split = _unknown_date(evaluator, known)
+            split = _unknown_date(evaluator, known, case)
             if split is None:
                 evaluator = evaluator.for_known(known)
         if split is not None:
@@ -374,7 +374,7 @@ class KnowledgeBase:
         evaluator = self.case_evaluator(case, policy)
         with evaluator.lock:
             known, _ = evaluator.known_facts(case)
-            split = _unknown_date(evaluator, known)
+            split = _unknown_date(evaluator, known, case)
         if split is not None:
             return cross_check_by_days(split, known, self.prover_for, case.id)
         with evaluator.lock:
@@ -389,11 +389,13 @@ class KnowledgeBase:
         return by_clingo
 
 
-def _unknown_date(evaluator: Evaluator, known: Mapping[str, object]) -> UnknownDate | None:
+def _unknown_date(
+    evaluator: Evaluator, known: Mapping[str, object], case: Case
+) -> UnknownDate | None:
     """The case's day classes when it leaves a reference date unknown, else
     None (the caller holds the evaluator's lock)."""
     if evaluator.for_case(known) is evaluator and evaluator.needs_anchors:
-        return evaluator.unknown_date(known)  # type: ignore[arg-type]
+        return evaluator.unknown_date(known, case.histories)  # type: ignore[arg-type]
     return None
 
 

@@ -13,9 +13,11 @@ An unanswered fact with a default is known as its default for the other
 questions (as a decision reads it) and is needed when, with its default
 removed, it is missing: the clinician may answer it otherwise.
 
-A policy that refuses to decide while a reference date is unknown (one
-whose history windows move from it) needs that date alone until it is
-answered: nothing else can be decided before.
+A case the bridge refuses to decide while a reference date is unknown (two
+unknown dates, one of which a history window moves from; or the date's own
+relevance left undecided over a partial history, solving/date_product.py)
+needs those dates alone until they are answered. A history window moved from
+the one unknown date is otherwise answered over its days.
 
 Invariants:
 - a fact the answers already give is never needed;
@@ -30,25 +32,32 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from policykb.bridge.model.case import Case
+from policykb.bridge.model.case import Case, StatedHistory
 from policykb.bridge.model.errors import CaseError
 from policykb.bridge.model.policy import FactType, Policy, Value
 from policykb.bridge.solving.day_classes import unknown_references
 from policykb.bridge.solving.evaluator import Evaluator
 
 
-def missing_given(evaluator: Evaluator, known: Mapping[str, Value]) -> frozenset[str]:
-    """The bridge's missing facts of the known facts (defaults already in).
-    A policy that cannot decide with a reference date unknown (its history
-    windows move from it) needs that date first, and nothing else yet."""
+def missing_given(
+    evaluator: Evaluator,
+    known: Mapping[str, Value],
+    histories: Mapping[str, StatedHistory] | None = None,
+) -> frozenset[str]:
+    """The bridge's missing facts of the known facts (defaults already in),
+    `histories` the case's stated records. A case the bridge refuses to
+    decide with a reference date unknown (two unknown dates one of which a
+    history window moves from; a partial history whose window moves from
+    the date, where the date's own relevance is not decided) needs those
+    dates first, and nothing else yet."""
     with evaluator.lock:
         unstated = unknown_references(evaluator, known) if evaluator.needs_anchors else []
         if unstated:
             try:
-                over_days = evaluator.unknown_date(dict(known))
+                over_days = evaluator.unknown_date(dict(known), histories)
+                return frozenset(over_days.missing_facts(dict(known)))
             except CaseError:
                 return frozenset(unstated)
-            return frozenset(over_days.missing_facts(dict(known)))
         anchored = evaluator.for_known(known)
     with anchored.lock:
         return frozenset(anchored.missing_facts(dict(known)))
@@ -61,10 +70,10 @@ def needed(evaluator: Evaluator, case: Case) -> list[str]:
     policy: Policy = evaluator.policy
     with evaluator.lock:
         known, assumed = evaluator.known_facts(case)
-    asked = set(missing_given(evaluator, known))
+    asked = set(missing_given(evaluator, known, case.histories))
     for name in assumed:
         without = {fact: value for fact, value in known.items() if fact != name}
-        if name in missing_given(evaluator, without):
+        if name in missing_given(evaluator, without, case.histories):
             asked.add(name)
     computed = {use.fact for use in policy.arithmetic}
     ranked = sorted(policy.facts.values(), key=lambda fact: fact.rank)

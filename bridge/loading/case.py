@@ -279,7 +279,7 @@ def validate_case(
         from policykb.bridge.loading.case_histories import history_facts, stated_histories
 
         stated = stated_histories(policy, histories)
-        facts.update(history_facts(policy, stated, facts))
+        facts.update(history_facts(policy, stated, facts, unanchored=True))
     ordered = {name: facts[name] for name in declared if name in facts}
     return Case(
         id=case_id,

@@ -44,23 +44,30 @@ def stated_histories(policy: Policy, raw: Mapping[str, object]) -> dict[str, Sta
 
 
 def history_facts(
-    policy: Policy, stated: Mapping[str, StatedHistory], facts: Mapping[str, Value]
+    policy: Policy,
+    stated: Mapping[str, StatedHistory],
+    facts: Mapping[str, Value],
+    *,
+    unanchored: bool = False,
 ) -> dict[str, bool]:
     """The boolean facts the stated histories pin as of the reference dates in
-    `facts` (CaseError when the case leaves out one the records need)."""
+    `facts`. A history with records whose windows move from a reference date
+    `facts` leave out: with `unanchored`, left unpinned (the solver pins it
+    per day class of that date, solving/history_windows.py); else CaseError."""
     pinned: dict[str, bool] = {}
     for name, given in stated.items():
         history = policy.histories[name]
         anchors: dict[str, int] = {}
         if given.records:
-            for reference in history.references:
-                day = facts.get(reference)
-                if not isinstance(day, date):
-                    raise CaseError(
-                        f"fact {name!r}: the case must state {reference}: the policy compares "
-                        f"{name} records with it"
-                    )
-                anchors[reference] = day.toordinal()
+            unstated = [r for r in history.references if not isinstance(facts.get(r), date)]
+            if unstated and unanchored:
+                continue
+            if unstated:
+                raise CaseError(
+                    f"fact {name!r}: the case must state {unstated[0]}: the policy compares "
+                    f"{name} records with it"
+                )
+            anchors = {r: facts[r].toordinal() for r in history.references}  # type: ignore[union-attr]
         pinned.update(history.level_values(given.records, given.complete, anchors))
     return pinned
 

@@ -135,7 +135,7 @@ class History:
         return {(c.meets, c.options): c for c in self.classes}
 
     @cached_property
-    def _possible(self) -> dict[tuple[tuple[str, int], ...], list[RecordClass]]:
+    def _possible(self) -> dict[tuple[object, ...], list[RecordClass]]:
         return {}
 
     @cached_property
@@ -292,7 +292,11 @@ class History:
     def possible(self, anchors: Mapping[str, int]) -> list[RecordClass]:
         """The classes some record falls in at `anchors` (kept per day: a
         batch's cases share a few)."""
-        mine = tuple(sorted((r, d) for r, d in anchors.items() if r in self.references))
+        from policykb.bridge.model.history_class import anchor_pattern
+
+        # Kept by the order pattern of the moved boundaries, on which they
+        # depend alone: the days of an unknown date share a few.
+        mine = anchor_pattern(self.fields, self._tests, anchors)
         found = self._possible.get(mine)
         if found is None:
             keys = self.keys(anchors)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from policykb.bridge.model.history_condition import FieldTest
+    from policykb.bridge.model.policy import Fact
     from policykb.bridge.model.typed import Interval
 
 
@@ -68,3 +69,34 @@ Key = tuple[frozenset[str], tuple[tuple[str, str], ...]]
 
 
 __all__ = ["Key", "RecordClass"]
+
+
+def anchor_pattern(
+    fields: Mapping[str, Fact], tests: Mapping[str, Sequence[FieldTest]], anchors: Mapping[str, int]
+) -> tuple[object, ...]:
+    """What the classes a record can fall in depend on at `anchors`: for
+    each field with a test moved from a reference date, the order pattern
+    (dense ranks, ties shared) of the boundaries its tests put and of its
+    bounds. A boundary splits p - 1 from p (days are whole numbers); a test
+    whose reference date `anchors` lack stands as None. The outcomes of a
+    field's tests (History._outcomes_of) sample one value per interval the
+    boundaries cut within the bounds, so they are a function of this
+    pattern, and so are the class keys and the possible classes."""
+    found: list[object] = []
+    for name, field_tests in tests.items():
+        if not any(t.reference is not None for t in field_tests):
+            continue
+        declared = fields[name]
+        points: list[float] = []
+        unresolved: list[int] = []
+        for index, test in enumerate(field_tests):
+            cuts = test.cut_points(anchors)
+            if cuts is None:
+                unresolved.append(index)
+                continue
+            points += [float(at) if closed else float(at) + 1 for at, closed in cuts]
+        points.append(float("-inf") if declared.low is None else float(declared.low))
+        points.append(float("inf") if declared.high is None else float(declared.high) + 1)
+        order = {value: rank for rank, value in enumerate(sorted(set(points)))}
+        found.append((name, tuple(order[p] for p in points), tuple(unresolved)))
+    return tuple(found)

@@ -4,7 +4,9 @@ A case that leaves a reference date B unknown is answered over B's day
 classes (solving/day_classes.py): each class is grounded at its first day
 with B fixed there, and every completion of the case with B in the class is
 a completion of that grounding, and back. So the second engine proves such a
-case by cases: one SWI-Prolog proof per class, on that class's grounding.
+case by cases: one SWI-Prolog proof per class, on that class's grounding
+with the facts the case's records pin as of that class (history windows
+moved from B: solving/history_windows.py).
 The verdict over the union is the classes' common verdict, else
 needs_information (the one clingo gives over the union, since covered is
 certain in every class or possible in none exactly when every class agrees).
@@ -48,7 +50,10 @@ def class_verdicts(
     split: UnknownDate, known: Mapping[str, Value], prover_of: ProverOf
 ) -> list[tuple[Verdict, dict[str, Any]]]:
     """SWI-Prolog's verdict and raw proof in each class, in class order."""
-    return [prover_of(evaluator).prove(known) for _, evaluator in split.cases]
+    return [
+        prover_of(evaluator).prove(split.class_known(index, known))
+        for index, (_, evaluator) in enumerate(split.cases)
+    ]
 
 
 def prove_by_days(
@@ -66,7 +71,8 @@ def prove_by_days(
     branches = []
     for index, ((_, evaluator), (own, raw)) in enumerate(zip(split.cases, found, strict=True)):
         days = class_words(split, index)
-        tree = proof_tree(evaluator.policy, known, assumed, raw, own.value)
+        own_known = split.class_known(index, known)
+        tree = proof_tree(evaluator.policy, own_known, assumed, raw, own.value)
         branches.append(
             {
                 "goal": days,
@@ -105,7 +111,7 @@ def cross_check_by_days(
         zip(split.cases, class_verdicts(split, known, prover_of), strict=True)
     ):
         with evaluator.lock:
-            by_clingo = evaluator.verdict_of(known)
+            by_clingo = evaluator.verdict_of(split.class_known(index, known))
         verdicts.append(by_clingo)
         if by_clingo is not by_prolog:
             raise EngineError(

@@ -7,12 +7,15 @@ the common verdict when they share one, else needs_information.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 from datetime import date
+from typing import TypeVar
 
 from policykb.bridge.model.result import Verdict
 from policykb.bridge.model.typed import Interval
 from policykb.bridge.solving.grounding import Consequences
+
+Element = TypeVar("Element", bound=Hashable)
 
 
 def combined(found: Iterable[Consequences]) -> Consequences:
@@ -30,9 +33,9 @@ def joined(verdicts: Iterable[Verdict]) -> Verdict:
     return seen.pop() if len(seen) == 1 else Verdict.NEEDS_INFORMATION
 
 
-def minimal(sets: Iterable[frozenset[str]]) -> list[frozenset[str]]:
+def minimal(sets: Iterable[frozenset[Element]]) -> list[frozenset[Element]]:
     ordered = sorted(set(sets), key=len)
-    kept: list[frozenset[str]] = []
+    kept: list[frozenset[Element]] = []
     for candidate in ordered:
         if not any(k <= candidate for k in kept):
             kept.append(candidate)

@@ -11,6 +11,10 @@ answered by the grounding at its first day with B fixed to that day
 (`Evaluator.at(..., fixed={B})`), so every completion of the case with B in
 the class is a completion of that grounding, and back.
 
+For a policy whose history windows move from B, the key of a day also
+holds the case's records as of it (history_windows.py): the facts they pin
+and the classes a record can fall in.
+
 The pattern of a day takes the case's stated values into account, so the
 classes refine those of every subset of the case's facts: they also answer
 explanations, whose subsets set facts aside.
@@ -24,7 +28,7 @@ fourth year, so the eight years of the margin hold every position.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, MutableMapping
+from collections.abc import Callable, Hashable, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING
@@ -76,22 +80,34 @@ def day_span(
     )
     still = [int(p) for p in patterns.still_points(known)]
     middle = still or [date(2024, 1, 1).toordinal()]
-    first = low if low is not None else min(middle) - reach - SPAN_MARGIN_DAYS
-    last = high if high is not None else max(middle) + reach + SPAN_MARGIN_DAYS
+    # The margin runs from the outermost boundary, or from the other bound
+    # where that lies beyond it (a version in force from long after every
+    # boundary: the days from its first on hold every calendar position).
+    lowest = min(middle) - reach if high is None else min(min(middle) - reach, high)
+    highest = max(middle) + reach if low is None else max(max(middle) + reach, low)
+    first = low if low is not None else lowest - SPAN_MARGIN_DAYS
+    last = high if high is not None else highest + SPAN_MARGIN_DAYS
     return first, last, low is None, high is None
 
 
 def day_classes(
-    patterns: DayPatterns, known: Mapping[str, object], first: int, last: int
+    patterns: DayPatterns,
+    known: Mapping[str, object],
+    first: int,
+    last: int,
+    extra: Callable[[int], Hashable] | None = None,
 ) -> list[DayClass]:
-    """The days from `first` through `last` grouped by pattern, in order of
-    their first day."""
+    """The days from `first` through `last` grouped by pattern (and by
+    `extra(day)`, the history key of history_windows.py), in order of their
+    first day."""
     reference = patterns.reference
     runs: dict[object, list[list[int]]] = {}
     previous: object = None
     for ordinal in range(first, last + 1):
         day = date.fromordinal(ordinal)
-        key = patterns.of({**known, reference: day}, day)
+        key: object = patterns.of({**known, reference: day}, day)
+        if extra is not None:
+            key = (key, extra(ordinal))
         found = runs.setdefault(key, [])
         if key == previous:
             found[-1][1] = ordinal

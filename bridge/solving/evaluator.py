@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from typing import TypeAlias
 
-from policykb.bridge.model.case import Case
+from policykb.bridge.model.case import Case, StatedHistory
 from policykb.bridge.model.errors import CaseError
 from policykb.bridge.model.policy import PolicySource, Span, Value
 from policykb.bridge.model.result import (
@@ -128,11 +128,14 @@ class Evaluator(Grounding):
             return self
         return self.for_known(known)
 
-    def unknown_date(self, known: Assignment) -> UnknownDate:
+    def unknown_date(
+        self, known: Assignment, histories: Mapping[str, StatedHistory] | None = None
+    ) -> UnknownDate:
         """The case's known facts over the days of the reference date it
         leaves unknown, or the pairs of days of the two it leaves unknown (the
-        date of service within `in_force`)."""
-        return split_of(self, known, self.in_force)
+        date of service within `in_force`); `histories` the case's stated
+        histories, whose records pin facts as of each day."""
+        return split_of(self, known, self.in_force, histories)
 
     def at(self, anchors: Mapping[str, int], *, fixed: bool | frozenset[str] = False) -> Evaluator:
         """The evaluator grounded with each reference date at its day in
@@ -213,7 +216,7 @@ class Evaluator(Grounding):
         facts, notes; at the case's reference dates."""
         known, assumed = self.known_facts(case)
         if self.needs_anchors and unknown_references(self, known):
-            return self.unknown_date(known).evaluate(case, known, assumed)
+            return self.unknown_date(known, case.histories).evaluate(case, known, assumed)
         anchored = self.for_known(known)
         if anchored is not self:
             return anchored.evaluate(case)
@@ -238,7 +241,8 @@ class Evaluator(Grounding):
         self.check_keep(keep)
         known, assumed = self.known_facts(case)
         if self.needs_anchors and unknown_references(self, known):
-            return self.unknown_date(known).why(case, known, assumed, max_changes, keep)
+            split = self.unknown_date(known, case.histories)
+            return split.why(case, known, assumed, max_changes, keep)
         anchored = self.for_known(known)
         if anchored is not self:
             return anchored.why(case, max_changes, keep)

@@ -36,15 +36,20 @@ def smallest_changes(
     reference = split.reference
     with_reference: list[list[tuple[str, object]]] = []
     moved = set(split.base.references.get(reference, []))
+    if split.window is not None:
+        # A record class moves with the date too: "add a record of ..." as of
+        # the class's first day names that day's window.
+        moved |= split.window.facts
     size: int | None = None
     if reference not in keep:
         by_rest: dict[tuple[tuple[str, object], ...], list[tuple[int, int]]] = {}
-        for day_class, evaluator in split.cases:
-            if evaluator.verdict_of(known) is target:
+        for index, (day_class, evaluator) in enumerate(split.cases):
+            as_of_class = split.class_known(index, known)
+            if evaluator.verdict_of(as_of_class) is target:
                 rests: list[tuple[tuple[str, object], ...]] = [()]
             else:
                 found, _, _ = evaluator.smallest_changes(
-                    known, target, max(limit, 1) * 4, {*keep, reference}
+                    as_of_class, target, max(limit, 1) * 4, {*keep, reference}
                 )
                 rests = [tuple(change) for change in found]
             if not rests:
@@ -81,10 +86,15 @@ def changes_without_reference(
     one side of every boundary it can move them to (`decided_days`)."""
     moved = set(split.base.references.get(split.reference, []))
     first = split.cases[0][1]
+    # The records' classes move with the unknown date: a change of one is not
+    # one change over every day (it is searched with the date stated).
+    windowed = set() if split.window is None else split.window.facts
     # (fact, the value shown, the value evaluated)
     candidates: list[tuple[str, Any, Any]] = []
     for fact, declared in split.base.policy.facts.items():
         if fact in keep or fact in split.base.references or declared.type.many:
+            continue
+        if fact in windowed:
             continue
         if fact in moved:
             candidates += [
@@ -119,8 +129,8 @@ def changes_without_reference(
             for chosen in combinations(candidates, size)
             if len({fact for fact, _, _ in chosen}) == size
             and all(
-                evaluator.verdict_of({**known, **{f: v for f, _, v in chosen}}) is target
-                for _, evaluator in split.cases
+                evaluator.verdict_of(own) is target
+                for evaluator, own in split.each({**known, **{f: v for f, _, v in chosen}})
             )
         ]
         if found:

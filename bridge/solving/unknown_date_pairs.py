@@ -74,12 +74,18 @@ class UnknownDatePair(UnknownDate):
         unknown = unknown_references(base, known)
         assert len(unknown) == 2
         self.base = base
+        # A window moved from either date is refused below: no record pins.
+        self.window = None
+        self.pins = []
         histories = history_references_of(base)
         spans: dict[str, tuple[int, int]] = {}
         for reference in unknown:
             if reference in histories:
+                other = next(r for r in unknown if r != reference)
                 raise CaseError(
-                    f"the case must state {reference}: the policy's history windows move from it"
+                    f"the case must state {reference}: the policy's history windows move "
+                    f"from it, and the case leaves {other} unknown too (one unknown date "
+                    "with history windows is answered over its days, two are not)"
                 )
             declared = base.policy.facts[reference]
             low = None if declared.low is None else int(declared.low)

@@ -28,17 +28,27 @@ Answers, over every completion (B included):
   of that class, or changes of facts B does not move that work in every
   class, whichever are smaller (unknown_date_changes.py).
 
+History windows moved from B (history_windows.py): the days are also cut
+where the case's records change class, and each class is answered with the
+facts its records pin as of its days (`class_known`). An explanation is then
+a set of claims (fact, value): a record level may hold as of some days and
+not others, and a set of claims explains when, in every class, the claims
+that hold there get the verdict. Changes leaving B unknown never change a
+record level (its class moves with B); B is missing by the product program
+with the records tied across its copies (date_product.py, joint_records.py).
+
 A case that leaves two reference dates unknown is answered over the classes
-of pairs of their days (unknown_date_pairs.py); with three or more unknown,
-it is refused. `split_of` gives the one or the other.
+of pairs of their days (unknown_date_pairs.py), unless a history window
+moves from one of them (refused); with three or more unknown, it is
+refused. `split_of` gives the one or the other.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Hashable, Iterator, Mapping
 from dataclasses import replace
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from policykb.bridge.model.errors import CaseError
 from policykb.bridge.model.result import (
@@ -71,19 +81,28 @@ from policykb.bridge.solving.day_classes import (
     unknown_references,
 )
 from policykb.bridge.solving.grounding import Assignment, Consequences
+from policykb.bridge.solving.history_windows import WindowPins, records_key
 
 if TYPE_CHECKING:
-    from policykb.bridge.model.case import Case
+    from policykb.bridge.model.case import Case, StatedHistory
     from policykb.bridge.solving.evaluator import Evaluator
 
-__all__ = ["UnknownDate", "split_of", "unknown_references"]
+__all__ = ["Claim", "UnknownDate", "split_of", "unknown_references"]
+
+Claim = tuple[str, Hashable]
+"""A known fact of an explanation with its value (as of the classes where it holds)."""
 
 
 def split_of(
-    base: Evaluator, known: Assignment, within: tuple[int | None, int | None]
+    base: Evaluator,
+    known: Assignment,
+    within: tuple[int | None, int | None],
+    histories: Mapping[str, StatedHistory] | None = None,
 ) -> UnknownDate:
     """The case's known facts over the days of the one reference date, or the
-    pairs of days of the two, it leaves unknown; CaseError for three or more."""
+    pairs of days of the two, it leaves unknown; CaseError for three or more.
+    `histories` are the case's stated histories (their records pin facts per
+    day when their windows move from the unknown date)."""
     unknown = unknown_references(base, known)
     if len(unknown) > 2:
         raise CaseError(
@@ -94,7 +113,7 @@ def split_of(
         from policykb.bridge.solving.unknown_date_pairs import UnknownDatePair
 
         return UnknownDatePair(base, known, within)
-    return UnknownDate(base, known, within)
+    return UnknownDate(base, known, within, histories)
 
 
 class UnknownDate:
@@ -106,10 +125,11 @@ class UnknownDate:
         base: Evaluator,
         known: Assignment,
         within: tuple[int | None, int | None] = (None, None),
+        histories: Mapping[str, StatedHistory] | None = None,
     ) -> None:
         """`base` is the policy's unanchored evaluator; `within` the days the
         version is in force (first, last; None for open), which bound the
-        date of service."""
+        date of service; `histories` the case's stated histories."""
         from policykb.bridge.model.version import SERVICE_DATE
 
         unknown = unknown_references(base, known)
@@ -118,10 +138,9 @@ class UnknownDate:
         self.reference = reference = unknown[0]
         self.references: tuple[str, ...] = (reference,)
         self.moved = set(base.references.get(reference, []))
+        self.window: WindowPins | None = None
         if reference in history_references_of(base):
-            raise CaseError(
-                f"the case must state {reference}: the policy's history windows move from it"
-            )
+            self.window = WindowPins(base.policy, reference, histories or {}, known)
         declared = base.policy.facts[reference]
         low = None if declared.low is None else int(declared.low)
         high = None if declared.high is None else int(declared.high)
@@ -132,19 +151,27 @@ class UnknownDate:
                 high = within[1] if high is None else min(high, within[1])
         self.patterns = DayPatterns(base, reference)
         first, last, self.open_low, self.open_high = day_span(self.patterns, known, low, high)
+        if self.window is not None:
+            first, last = self.window.span(first, last, self.open_low, self.open_high)
         if first > last:
             raise CaseError(f"{reference} has no day within its bounds")
         self.first, self.last = first, last
         # The classes depend on the stated dates only: kept per policy for the
         # cases that share them (a batch's, a session's what-ifs).
         stated = tuple(sorted((f, v) for f, v in known.items() if isinstance(v, date)))
-        key = (reference, first, last, stated)
+        key = (reference, first, last, stated, records_key(self.window))
         kept = kept_classes(base)
         found = kept.get(key)
         if found is None:
-            found = day_classes(self.patterns, known, first, last)
+            extra = None if self.window is None else self.window.key
+            found = day_classes(self.patterns, known, first, last, extra)
             kept[key] = found
         self.classes = found
+        # Each class's own pins: the levels the records reach as of its days.
+        window = self.window
+        self.pins: list[dict[str, Any]] = [
+            {} if window is None else window.at(day_class.day) for day_class in self.classes
+        ]
         others = {
             name: known[name].toordinal()  # type: ignore[union-attr]
             for name in base.references
@@ -161,35 +188,66 @@ class UnknownDate:
     def consequences(self, known: Assignment) -> Consequences:
         """What holds in some, and in every, completion of `known`, the
         reference date included (the case's own flags: which facts it states)."""
-        return combined(evaluator.case_consequences(known) for _, evaluator in self.cases)
+        return combined(e.case_consequences(own) for e, own in self.each(known))
 
     def verdict_of(self, known: Assignment) -> Verdict:
         """The verdict on exactly these known facts, the reference date unknown."""
-        return joined(evaluator.verdict_of(known) for _, evaluator in self.cases)
+        return joined(e.verdict_of(own) for e, own in self.each(known))
 
     def class_verdicts(self, known: Assignment) -> list[Verdict]:
         """The verdict in each class, in class order."""
-        return [evaluator.verdict_of(known) for _, evaluator in self.cases]
+        return [e.verdict_of(own) for e, own in self.each(known)]
+
+    def class_known(self, index: int, known: Assignment) -> Assignment:
+        """`known` as of class `index`: with the facts the case's records pin
+        as of its days (history windows moved from the date), where `known`
+        does not set them itself (a change may)."""
+        pins = self.pins[index] if index < len(self.pins) else {}
+        return {**pins, **known} if pins else known
+
+    def answering(
+        self, known: Assignment, fact: str, value: object
+    ) -> Iterator[tuple[Evaluator, Assignment]]:
+        """Each class's evaluator with `known` and the answer `fact` = `value`
+        as of that class: an answer fills in a fact the class leaves unknown,
+        so where the case's records pin it (a record level as of those days)
+        the records stand."""
+        for index, (_, evaluator) in enumerate(self.cases):
+            pins = self.pins[index] if index < len(self.pins) else {}
+            answered = {**known, fact: value} if fact not in pins else dict(known)
+            yield evaluator, self.class_known(index, answered)  # type: ignore[arg-type]
+
+    def each(self, known: Assignment) -> Iterator[tuple[Evaluator, Assignment]]:
+        """Each class's evaluator with `known` as of that class."""
+        for index, (_, evaluator) in enumerate(self.cases):
+            yield evaluator, self.class_known(index, known)
 
     # -- explanations ------------------------------------------------------------
 
     def explanations(
         self, known: Assignment, verdict: Verdict, *, smallest_only: bool = False
-    ) -> Iterator[tuple[str, ...]]:
-        """Every minimal explanation of `verdict` among `known` over every
-        class, smallest first (vocabulary order within a size)."""
+    ) -> Iterator[tuple[Claim, ...]]:
+        """Every minimal explanation of `verdict` over every class, smallest
+        first (vocabulary order within a size), as claims (fact, value). A
+        fact the case's records pin takes its value as of each class, so one
+        fact may make two claims ("a record of ..." as of some days, "no
+        record of ..." as of others): a set of claims explains when, in every
+        class, the claims that hold there get the verdict."""
         if verdict is Verdict.NEEDS_INFORMATION:
             yield ()
             return
-        unions: list[frozenset[str]] = [frozenset()]
-        for _, evaluator in self.cases:
+        unions: list[frozenset[Claim]] = [frozenset()]
+        for evaluator, own in self.each(known):
             refute = -evaluator.covered if verdict is Verdict.COVERED else evaluator.covered
-            own = [frozenset(e) for e in evaluator.program.implicants(known, refute)]
-            unions = minimal(u | e for u in unions for e in own)
+            found = [
+                frozenset((f, _hashable(own[f])) for f in e)
+                for e in evaluator.program.implicants(own, refute)
+            ]
+            unions = minimal(u | e for u in unions for e in found)
         rank = {name: fact.rank for name, fact in self.base.policy.facts.items()}
         ordered = sorted(
-            (tuple(sorted(u, key=rank.__getitem__)) for u in unions),
-            key=lambda e: (len(e), [rank[f] for f in e]),
+            (tuple(sorted(u, key=lambda c: (rank[c[0]], str(c[1])))) for u in unions),
+            key=lambda e: (len(e), [rank[f] for f, _ in e]),
         )
         smallest = len(ordered[0]) if ordered else 0
         for explanation in ordered:
@@ -199,19 +257,40 @@ class UnknownDate:
 
     def explain_items(
         self,
-        explanation: tuple[str, ...],
+        explanation: tuple[Claim, ...],
         known: Assignment,
         assumed: frozenset[str],
         verdict: Verdict,
     ) -> tuple[ExplanationItem, ...]:
         """The items of an explanation. A date compared with the unknown
         reference date is shown by its value alone: its region as of one
-        class's day would name that day's edges, which other days move."""
+        class's day would name that day's edges, which other days move; a
+        record class's ranges likewise (its words name the window)."""
         first = self.cases[0][1]
-        items = first.explain_items(explanation, known, assumed, verdict)
-        return tuple(
-            replace(item, region=None) if item.fact in self.moved else item for item in items
-        )
+        names: list[str] = []
+        values: dict[str, Any] = {}
+        again: list[Claim] = []
+        for fact, value in explanation:
+            if fact in values:
+                again.append((fact, value))
+            else:
+                names.append(fact)
+                values[fact] = known.get(fact, value)
+        items = [
+            *first.explain_items(tuple(names), {**known, **values}, assumed, verdict),
+            *(first.explain_item(fact, cast("Any", value), False) for fact, value in again),
+        ]
+        return tuple(self._unmoved(item) for item in items)
+
+    def _unmoved(self, item: ExplanationItem) -> ExplanationItem:
+        """An item without the edges the unknown date moves."""
+        if item.fact in self.moved:
+            return replace(item, region=None)
+        if self.window is not None and item.fact in self.window.facts:
+            history = self.base.policy.history_of(item.fact)
+            assert history is not None
+            return replace(item, region=history.span(item.fact, item.value is True, {}))
+        return item
 
     # -- missing facts -------------------------------------------------------------
 
@@ -219,8 +298,8 @@ class UnknownDate:
         """The unknown facts the verdict on `known` still depends on, in
         vocabulary order, the reference date among them."""
         found: set[str] = set()
-        for _, evaluator in self.cases:
-            found.update(evaluator.missing_facts(known))
+        for evaluator, own in self.each(known):
+            found.update(evaluator.missing_facts(own))
         if self.reference_missing(known):
             found.add(self.reference)
         return [name for name in self.base.policy.facts if name in found]
@@ -263,7 +342,7 @@ class UnknownDate:
             return self._moved_answers(known, fact)
         values = self.cases[0][1].candidate_values(fact)
         found: list[tuple[Any, Verdict]] = [
-            (value, joined(e.verdict_of({**known, fact: value}) for _, e in self.cases))  # type: ignore[dict-item]
+            (value, joined(e.verdict_of(own) for e, own in self.answering(known, fact, value)))
             for value in values
         ]
         if declared.type.numeric:
@@ -277,8 +356,8 @@ class UnknownDate:
         for region in self.base.policy.facts[fact].regions:
             assert isinstance(region, Interval)
             verdicts = [
-                evaluator.verdict_of({**known, fact: inner})  # type: ignore[dict-item]
-                for _, evaluator in self.cases
+                evaluator.verdict_of({**self.class_known(index, known), fact: inner})  # type: ignore[dict-item]
+                for index, (_, evaluator) in enumerate(self.cases)
                 for inner in evaluator.candidate_values(fact)
                 if isinstance(inner, Interval) and within_region(inner, region)
             ]
@@ -395,3 +474,10 @@ class UnknownDate:
 
 def _statuses(evaluator: Evaluator, consequences: Consequences) -> dict[str, Status]:
     return evaluator.statuses(consequences)
+
+
+def _hashable(value: object) -> Hashable:
+    """A value as a claim holds it (lists as frozensets)."""
+    if isinstance(value, list | set):
+        return frozenset(value)
+    return value

@@ -30,7 +30,7 @@ from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 
 from policykb.bridge import KnowledgeBase, Verdict
-from policykb.bridge.model.errors import CaseError, LimitError
+from policykb.bridge.model.errors import LimitError
 from tests.oracle import ncd_20_4 as icd
 from tests.oracle import unknown_date_harness as harness
 from tests.oracle.unknown_date_harness import every_day, in_answer, months_back, verdict_over
@@ -484,11 +484,13 @@ def test_a_date_compared_with_the_unknown_date_is_explained_by_its_value(
     assert "range" not in item.to_dict()
 
 
-def test_a_history_window_moved_from_an_unknown_date_is_refused_naming_it() -> None:
-    """Windows of a history relative to the date of service are not answered
-    over its days: the case must state it (exit 1 from the CLI)."""
+def test_a_history_window_moved_from_an_unknown_date_is_answered_over_its_days() -> None:
+    """Windows of a history relative to the date of service move with its
+    days: a case that leaves it out is answered over them
+    (test_unknown_date_windows.py tests this against brute force)."""
     folder = Path(__file__).parents[1] / "fixtures" / "kb" / "screening-history"
     kb = KnowledgeBase([folder])
     case = kb.case({"policy": "screening-history", "facts": {}})
-    with pytest.raises(CaseError, match="must state date_of_service: the policy's history"):
-        kb.evaluate(case)
+    evaluation = kb.evaluate(case)
+    assert evaluation.verdict is Verdict.NEEDS_INFORMATION
+    assert "date_of_service" in {m.fact for m in evaluation.missing}
