@@ -91,7 +91,7 @@ class Evaluator(Grounding):
             self, self.limits, None if compiler is None else lambda: compiler(self)
         )
         self._missing = MissingFacts(self)
-        self._explanations = Explanations(self)
+        self._explanations = Explanations(self, self.forcing)
         self.display = ValueDisplay(self)
         self._lists = ListEditSearch(self, self.forcing, self.limits)
         self._changes = ChangeSearch(self, self.forcing, self._lists, self.limits)

@@ -20,14 +20,19 @@ from dataclasses import replace
 from policykb.bridge.model.policy import Role, Value
 from policykb.bridge.model.result import ExplanationItem, FrameReason, Status, Verdict, stands_for
 from policykb.bridge.model.scenario_values import explanation_item
+from policykb.bridge.solving.forcing import Forcing
 from policykb.bridge.solving.grounding import Assignment, Grounding
 
 
 class Explanations:
     """The minimal explanations of cases over one grounding, and their items."""
 
-    def __init__(self, grounding: Grounding) -> None:
+    def __init__(self, grounding: Grounding, forcing: Forcing | None = None) -> None:
+        """`forcing`: where a question has compiled the policy already, the
+        criteria's statuses on an explanation's facts are read from the
+        circuit (one pass) instead of two solver calls."""
         self.grounding = grounding
+        self.forcing = forcing
 
     def of(
         self, known: Assignment, verdict: Verdict, *, smallest_only: bool = False
@@ -141,7 +146,13 @@ class Explanations:
         the initial one's)."""
         g = self.grounding
         given = {fact: known[fact] for fact in explanation}
-        statuses = g.statuses(g.solve_consequences(g.literals.assumptions(given)))
+        compiled = None if self.forcing is None else self.forcing.compiled
+        if compiled is not None:
+            # The same statuses (the circuits' met/1 and applies/1 are exact),
+            # without solving: why reads them once per explanation.
+            statuses = compiled.statuses({f: g.value_key(f, v) for f, v in given.items()})
+        else:
+            statuses = g.statuses(g.solve_consequences(g.literals.assumptions(given)))
         return [
             criterion
             for criterion, status in statuses.items()

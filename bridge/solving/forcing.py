@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Protocol
 
-from policykb.bridge.model.result import Verdict
+from policykb.bridge.model.result import Status, Verdict
 from policykb.bridge.solving.grounding import Grounding
 from policykb.bridge.solving.limits import SolvingLimits
 
@@ -30,6 +30,11 @@ class CompiledTests(Protocol):
 
     def verdict(self, values: Mapping[str, object]) -> Verdict:
         """The verdict where the scenario's facts are known."""
+        ...
+
+    def statuses(self, values: Mapping[str, object]) -> dict[str, Status]:
+        """Each criterion's status, in the policy's order, where the
+        scenario's facts are known and every other fact is unknown."""
         ...
 
     def refuting_part(
