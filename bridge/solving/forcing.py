@@ -79,6 +79,17 @@ class Forcing:
             self._compiled = self._compile()
         return self._compiled
 
+    def verdict_of(self, known: Mapping[str, object]) -> Verdict:
+        """The verdict on exactly these known facts (Grounding.verdict_of): on
+        the compiled policy, for a policy with at least `limits.forcing_from`
+        decision facts, in one pass; else by the solver."""
+        grounding = self.grounding
+        compiled = self.compiled_tests(len(grounding.decision_facts))
+        if compiled is None:
+            return grounding.verdict_of(known)
+        grounding.require_anchored()
+        return compiled.verdict({f: grounding.value_key(f, v) for f, v in known.items()})
+
     def minimal_implicant(self, values: Mapping[str, object], refute: int) -> set[str]:
         """A subset-minimal part of a complete scenario under which `refute` can
         never hold: on the compiled policy, its smallest part (one pass); else

@@ -8,7 +8,7 @@ set of items of which every valid set holds one).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -246,3 +246,26 @@ class MinimalSets(Generic[T]):
 
     def block_supersets(self, items: Iterable[T]) -> None:
         self._learn([[self._atom[item] for item in items]])
+
+
+def minimal_sets_by_rank(
+    items: Sequence[T],
+    test: Callable[[list[T]], Correction[T] | None],
+    rank: Mapping[T, int],
+    *,
+    smallest_only: bool = False,
+) -> Iterator[tuple[T, ...]]:
+    """Every set of `items` that `test` accepts and no smaller one does,
+    smallest first, each by rank and, within a size, in rank order; with
+    `smallest_only`, those of the smallest size alone."""
+
+    def past_smallest(size: int) -> bool:
+        return smallest_only and bool(batch) and size > len(batch[0])
+
+    batch: list[tuple[T, ...]] = []
+    for found in MinimalSets(items).search(test, stop_at=past_smallest):
+        if batch and len(found) > len(batch[0]):
+            yield from sorted(batch, key=lambda e: [rank[f] for f in e])
+            batch = []
+        batch.append(tuple(sorted(found, key=rank.__getitem__)))
+    yield from sorted(batch, key=lambda e: [rank[f] for f in e])
