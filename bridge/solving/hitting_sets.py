@@ -151,7 +151,9 @@ class MinimalSets(Generic[T]):
                             nogoods = self._blocks(candidate, distinct_groups)
                         else:
                             nogoods = [self._required(correction.items, correction.unless)]
-                        for nogood in nogoods:
+                        # An accepted set's alike or distinct block rules out its
+                        # supersets too: this solve needs only those.
+                        for nogood in nogoods[1:] or nogoods:
                             model.context.add_nogood(nogood)
                         learned += nogoods
                         if correction is None:
