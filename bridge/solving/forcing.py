@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import Protocol
 
 from policykb.bridge.model.result import Status, Verdict
-from policykb.bridge.solving.grounding import Grounding
+from policykb.bridge.solving.grounding import Assignment, Grounding
 from policykb.bridge.solving.limits import SolvingLimits
 
 
@@ -79,7 +79,7 @@ class Forcing:
             self._compiled = self._compile()
         return self._compiled
 
-    def verdict_of(self, known: Mapping[str, object]) -> Verdict:
+    def verdict_of(self, known: Assignment) -> Verdict:
         """The verdict on exactly these known facts (Grounding.verdict_of): on
         the compiled policy, for a policy with at least `limits.forcing_from`
         decision facts, in one pass; else by the solver."""
