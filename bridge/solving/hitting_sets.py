@@ -21,10 +21,15 @@ _PICKS: list[clingo.Symbol] = []
 """pick(0), pick(1), ...: the same symbols for every search, built once
 (building a symbol is a call into clingo)."""
 
+_PICK_INDEX: dict[clingo.Symbol, int] = {}
+"""The index of each symbol of _PICKS (hashing a symbol is a call into clingo)."""
+
 
 def _pick(index: int) -> clingo.Symbol:
     while len(_PICKS) <= index:
-        _PICKS.append(Function("pick", [clingo.Number(len(_PICKS))]))
+        symbol = Function("pick", [clingo.Number(len(_PICKS))])
+        _PICK_INDEX[symbol] = len(_PICKS)
+        _PICKS.append(symbol)
     return _PICKS[index]
 
 
@@ -63,7 +68,7 @@ class MinimalSets(Generic[T]):
             self._atom = {item: backend.add_atom(_pick(index)) for index, item in enumerate(items)}
             # Only the pick atoms carry symbols, so a model's symbolic atoms
             # are exactly its picks: read in one call, not one per item.
-            self._item_of = {_pick(index): item for index, item in enumerate(items)}
+            self._items = list(items)
             self._order = {item: number for number, item in enumerate(self._atom)}
             if self._atom:
                 backend.add_rule(list(self._atom.values()), [], choice=True)
@@ -141,7 +146,9 @@ class MinimalSets(Generic[T]):
                 with self._ctl.solve(assumptions=bound, yield_=True) as handle:
                     for model in handle:
                         seen = True
-                        picked = [self._item_of[symbol] for symbol in model.symbols(atoms=True)]
+                        picked = [
+                            self._items[_PICK_INDEX[symbol]] for symbol in model.symbols(atoms=True)
+                        ]
                         candidate = sorted(picked, key=self._order.__getitem__)
                         if stop_at(len(candidate)):
                             stopped = True
