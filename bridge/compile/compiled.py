@@ -26,7 +26,7 @@ from policykb.bridge.compile.refuting import refuting_part
 from policykb.bridge.compile.run import VERDICTS, Run, node_values
 from policykb.bridge.model.case import Case
 from policykb.bridge.model.policy import Value
-from policykb.bridge.model.result import Evaluation, ExplanationItem, Note, Verdict
+from policykb.bridge.model.result import Evaluation, ExplanationItem, Note, Status, Verdict
 from policykb.bridge.solving.evaluator import Evaluator
 from policykb.bridge.solving.literals import OTHER
 
@@ -142,6 +142,11 @@ class CompiledPolicy:
         if number in self.domain.lists:
             return frozenset(o for i, o in enumerate(options) if value >> i & 1)
         return options[value]
+
+    def statuses(self, values: Mapping[str, object]) -> dict[str, Status]:
+        """Each criterion's status in a partial scenario, from one run (the
+        met/1 and applies/1 roots: what holds in some and in every completion)."""
+        return self.answers.statuses(Run(self.prepared, self._scenario_vector(values)))
 
     def verdict(self, values: Mapping[str, object]) -> Verdict:
         """The verdict of a partial scenario."""

@@ -79,7 +79,11 @@ class ChangeSearch:
             if fact not in keys or keys[fact] != value
         ]
         offered = set(choices)
-        groups = [[c for c in choices if c[0] == fact] for fact in facts]
+        by_fact: dict[str, list[tuple[str, object]]] = {fact: [] for fact in facts}
+        for choice in choices:
+            by_fact[choice[0]].append(choice)
+        groups = list(by_fact.values())
+        position = {fact: number for number, fact in enumerate(facts)}
 
         # On the compiled policy a candidate is tested in one pass, which also
         # gives the part of a counterexample to move away from; else by the
@@ -100,11 +104,13 @@ class ChangeSearch:
                         return None
                     unless.append((fact, value))
             moved = dict(part)
-            items = [c for c in choices if c[0] in moved and moved[c[0]] != c[1]]
+            # In the order of `choices` (by fact, then value), as the search numbers them.
+            ordered = sorted((f for f in moved if f in by_fact), key=position.__getitem__)
+            items = [c for fact in ordered for c in by_fact[fact] if c[1] != moved[fact]]
             return Correction(items, unless=unless)
 
-        def test(candidate: list[tuple[str, object]]) -> Correction[tuple[str, object]] | None:
-            changes = [c for c in choices if c in candidate]
+        # A candidate comes in the order of `choices` (MinimalSets orders its items).
+        def test(changes: list[tuple[str, object]]) -> Correction[tuple[str, object]] | None:
             if compiled is not None:
                 refuting = compiled.refuting_part(
                     {**keys, **dict(changes)}, target is Verdict.COVERED
@@ -129,7 +135,7 @@ class ChangeSearch:
             return learned
 
         def chosen(candidate: list[tuple[str, object]]) -> ChangeSet:
-            return tuple(c for c in choices if c in candidate)
+            return tuple(candidate)
 
         # One set for each combination of facts first, so that many values of
         # one fact (age 21, 22, ...) do not hide a change of another fact;
@@ -137,10 +143,7 @@ class ChangeSearch:
         # limit, the sets left out are counted (up to limits.count_bound).
         lists = [i for i, fact in enumerate(facts) if g.policy.facts[fact].type.many]
         search = MinimalSets(choices, groups, alike=lists)
-        for part in parts:
-            learned = correction(part)
-            if learned is not None:
-                search.require_one_of(learned.items, learned.unless)
+        search.require_all(learned for learned in map(correction, parts) if learned is not None)
         found: list[ChangeSet] = []
 
         def past_distinct(size: int) -> bool:

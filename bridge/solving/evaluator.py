@@ -91,7 +91,7 @@ class Evaluator(Grounding):
             self, self.limits, None if compiler is None else lambda: compiler(self)
         )
         self._missing = MissingFacts(self)
-        self._explanations = Explanations(self)
+        self._explanations = Explanations(self, self.forcing)
         self.display = ValueDisplay(self)
         self._lists = ListEditSearch(self, self.forcing, self.limits)
         self._changes = ChangeSearch(self, self.forcing, self._lists, self.limits)
@@ -246,7 +246,7 @@ class Evaluator(Grounding):
         anchored = self.for_known(known)
         if anchored is not self:
             return anchored.why(case, max_changes, keep)
-        verdict = self.verdict_of(known)
+        verdict = self.forcing.verdict_of(known)
         target = Verdict.NOT_COVERED if verdict is Verdict.COVERED else Verdict.COVERED
         changes, left_out, exact = self.smallest_changes(known, target, max_changes, keep)
         missing = self.missing_facts(known) if verdict is Verdict.NEEDS_INFORMATION else []

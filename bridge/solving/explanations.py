@@ -17,17 +17,24 @@ from __future__ import annotations
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import replace
 
+from policykb.bridge.model.errors import EngineError
 from policykb.bridge.model.policy import Role, Value
 from policykb.bridge.model.result import ExplanationItem, FrameReason, Status, Verdict, stands_for
 from policykb.bridge.model.scenario_values import explanation_item
+from policykb.bridge.solving.forcing import CompiledTests, Forcing
 from policykb.bridge.solving.grounding import Assignment, Grounding
+from policykb.bridge.solving.hitting_sets import Correction, minimal_sets_by_rank
 
 
 class Explanations:
     """The minimal explanations of cases over one grounding, and their items."""
 
-    def __init__(self, grounding: Grounding) -> None:
+    def __init__(self, grounding: Grounding, forcing: Forcing | None = None) -> None:
+        """`forcing`: where a question has compiled the policy already, the
+        criteria's statuses on an explanation's facts are read from the
+        circuit (one pass) instead of two solver calls."""
         self.grounding = grounding
+        self.forcing = forcing
 
     def of(
         self, known: Assignment, verdict: Verdict, *, smallest_only: bool = False
@@ -46,8 +53,13 @@ class Explanations:
             return
         g = self.grounding
         g.require_anchored()
-        refute = -g.covered if verdict is Verdict.COVERED else g.covered
-        for explanation in g.program.implicants(known, refute, smallest_only=smallest_only):
+        compiled = None if self.forcing is None else self.forcing.compiled
+        if compiled is not None:
+            found = self.compiled_implicants(compiled, known, verdict, smallest_only)
+        else:
+            refute = -g.covered if verdict is Verdict.COVERED else g.covered
+            found = g.program.implicants(known, refute, smallest_only=smallest_only)
+        for explanation in found:
             if not explanation and g.anchors:
                 # The reference dates alone decide: at them no value of a date
                 # compared with them meets (or fails) a criterion. The frame is
@@ -55,6 +67,36 @@ class Explanations:
                 yield tuple(self.frame_decides(verdict))
                 return
             yield explanation
+
+    def compiled_implicants(
+        self,
+        compiled: CompiledTests,
+        known: Assignment,
+        verdict: Verdict,
+        smallest_only: bool,
+    ) -> Iterator[tuple[str, ...]]:
+        """The minimal explanations by the same hitting sets as the solver's
+        (query.py), each candidate tested on the compiled policy in one pass:
+        when the candidate's facts leave some completion off the verdict, the
+        part of one that refutes it (compile/refuting.py) agrees with the
+        candidate, so every explanation holds a known fact the part gives
+        another value. The explanations are the same sets (the minimal ones
+        are what they are, whatever the corrections that find them)."""
+        g = self.grounding
+        keys = {fact: g.value_key(fact, value) for fact, value in known.items()}
+        covered = verdict is Verdict.COVERED
+
+        def test(chosen: list[str]) -> Correction[str] | None:
+            part = compiled.refuting_part({fact: keys[fact] for fact in chosen}, covered)
+            if part is None:
+                return None
+            moved = [fact for fact, value in part.items() if fact in keys and keys[fact] != value]
+            if not moved:
+                raise EngineError("the case's own facts do not force the verdict")
+            return Correction(moved)
+
+        rank = {fact: g.policy.facts[fact].rank for fact in known}
+        return minimal_sets_by_rank(list(known), test, rank, smallest_only=smallest_only)
 
     def frame_decides(self, verdict: Verdict) -> dict[str, tuple[str, list[str]]]:
         """For a verdict decided by the reference dates alone: each reference
@@ -141,7 +183,13 @@ class Explanations:
         the initial one's)."""
         g = self.grounding
         given = {fact: known[fact] for fact in explanation}
-        statuses = g.statuses(g.solve_consequences(g.literals.assumptions(given)))
+        compiled = None if self.forcing is None else self.forcing.compiled
+        if compiled is not None:
+            # The same statuses (the circuits' met/1 and applies/1 are exact),
+            # without solving: why reads them once per explanation.
+            statuses = compiled.statuses({f: g.value_key(f, v) for f, v in given.items()})
+        else:
+            statuses = g.statuses(g.solve_consequences(g.literals.assumptions(given)))
         return [
             criterion
             for criterion, status in statuses.items()

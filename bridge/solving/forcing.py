@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Protocol
 
-from policykb.bridge.model.result import Verdict
-from policykb.bridge.solving.grounding import Grounding
+from policykb.bridge.model.result import Status, Verdict
+from policykb.bridge.solving.grounding import Assignment, Grounding
 from policykb.bridge.solving.limits import SolvingLimits
 
 
@@ -30,6 +30,11 @@ class CompiledTests(Protocol):
 
     def verdict(self, values: Mapping[str, object]) -> Verdict:
         """The verdict where the scenario's facts are known."""
+        ...
+
+    def statuses(self, values: Mapping[str, object]) -> dict[str, Status]:
+        """Each criterion's status, in the policy's order, where the
+        scenario's facts are known and every other fact is unknown."""
         ...
 
     def refuting_part(
@@ -73,6 +78,17 @@ class Forcing:
             self._compiled_tried = True
             self._compiled = self._compile()
         return self._compiled
+
+    def verdict_of(self, known: Assignment) -> Verdict:
+        """The verdict on exactly these known facts (Grounding.verdict_of): on
+        the compiled policy, for a policy with at least `limits.forcing_from`
+        decision facts, in one pass; else by the solver."""
+        grounding = self.grounding
+        compiled = self.compiled_tests(len(grounding.decision_facts))
+        if compiled is None:
+            return grounding.verdict_of(known)
+        grounding.require_anchored()
+        return compiled.verdict({f: grounding.value_key(f, v) for f, v in known.items()})
 
     def minimal_implicant(self, values: Mapping[str, object], refute: int) -> set[str]:
         """A subset-minimal part of a complete scenario under which `refute` can

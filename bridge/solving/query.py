@@ -18,7 +18,7 @@ from clingo import Function
 from policykb.bridge.loading.files import meta_file
 from policykb.bridge.model.errors import EngineError, PolicyError
 from policykb.bridge.model.policy import Policy
-from policykb.bridge.solving.hitting_sets import Correction, MinimalSets
+from policykb.bridge.solving.hitting_sets import Correction, minimal_sets_by_rank
 from policykb.bridge.solving.literals import ValueLiterals
 
 if TYPE_CHECKING:
@@ -188,13 +188,4 @@ class QueryProgram:
                 raise EngineError("the case's own facts do not force the condition")
             return Correction(correction)
 
-        def past_smallest(size: int) -> bool:
-            return smallest_only and bool(batch) and size > len(batch[0])
-
-        batch: list[tuple[str, ...]] = []
-        for found in MinimalSets(facts).search(test, stop_at=past_smallest):
-            if batch and len(found) > len(batch[0]):
-                yield from sorted(batch, key=lambda e: [rank[f] for f in e])
-                batch = []
-            batch.append(tuple(sorted(found, key=rank.__getitem__)))
-        yield from sorted(batch, key=lambda e: [rank[f] for f in e])
+        yield from minimal_sets_by_rank(facts, test, rank, smallest_only=smallest_only)
