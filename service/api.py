@@ -78,21 +78,27 @@ def why(
 
 
 class CheckReports:
-    """check reports by policy: a policy's report does not change while it is loaded."""
+    """check reports by policy and day: a policy's report does not change
+    while it is loaded. The most recent `KEPT` are kept (the day is the
+    client's to choose)."""
+
+    KEPT = 64
 
     def __init__(self) -> None:
-        self._reports: dict[tuple[str, date], dict[str, Any]] = {}
+        from cachetools import LRUCache
+
+        self._reports: LRUCache[tuple[str, date], dict[str, Any]] = LRUCache(self.KEPT)
         self._lock = threading.Lock()
 
     def report(self, decisions: Decisions, request: CheckRequest) -> dict[str, Any]:
         _known(decisions, request.policy)
-        # A policy with reference dates is checked as of today: the report is
-        # kept for the day.
-        key = (request.policy, date.today())
+        # A policy with reference dates is checked as of the request's day
+        # (default today), in the version in force that day.
+        key = (request.policy, request.as_of or date.today())
         with self._lock:
             if key not in self._reports:
                 knowledge = decisions.knowledge
-                evaluator = knowledge.named_evaluator(request.policy)
+                evaluator = knowledge.named_evaluator(request.policy, key[1])
                 found = knowledge.check(evaluator, key[1]).to_dict()
                 found["policy"] = request.policy
                 for finding in found["findings"]:

@@ -8,6 +8,8 @@ open objects here so that the contract has one definition (bridge's to_dict).
 
 from __future__ import annotations
 
+from datetime import date
+
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -33,6 +35,12 @@ class CaseDocument(BaseModel):
 class CheckRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     policy: str = Field(DEFAULT_POLICY, max_length=200)
+    as_of: date | None = Field(
+        None,
+        description="The day to check as of (YYYY-MM-DD): the version in force that day, "
+        "and the day a policy's reference dates are grounded at (the CLI's --as-of). "
+        "Default: today.",
+    )
 
 
 class DiffRequest(BaseModel):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import subprocess
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -463,6 +463,21 @@ def test_v1_why_keeps_facts(client: TestClient, kb: KnowledgeBase) -> None:
 def test_v1_check_gives_the_check_report(client: TestClient, kb: KnowledgeBase) -> None:
     report = client.post("/v1/check", json={"policy": "bariatric-surgery"}).json()
     assert report == kb.check(kb.evaluator("bariatric-surgery")).to_dict()
+
+
+def test_v1_check_takes_the_day_to_check_as_of(client: TestClient, kb: KnowledgeBase) -> None:
+    """as_of chooses the version in force and grounds the reference dates, as
+    the CLI's --as-of does; a day the policy cannot be checked on is a 422."""
+    policy = "colorectal-cancer-screening"
+    for day in ("2022-06-15", "2024-06-15"):
+        report = client.post("/v1/check", json={"policy": policy, "as_of": day}).json()
+        on = date.fromisoformat(day)
+        expected = kb.check(kb.evaluator(policy, on), on).to_dict()
+        assert report["findings"] == expected["findings"], day
+    early = client.post("/v1/check", json={"policy": policy, "as_of": "2001-01-01"})
+    assert early.status_code == 422 and "2001-01-01" in early.text
+    wrong = client.post("/v1/check", json={"policy": policy, "as_of": "2024-13-01"})
+    assert wrong.status_code == 422 and "as_of" in wrong.text
 
 
 @pytest.mark.parametrize(
