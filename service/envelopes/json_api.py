@@ -9,7 +9,6 @@ open objects here so that the contract has one definition (bridge's to_dict).
 from __future__ import annotations
 
 from datetime import date
-
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
