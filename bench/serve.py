@@ -4,7 +4,9 @@
 for 30 s, each request a bariatric order with a record of its own (age, BMI
 history, pregnancy, diagnoses drawn at random, so decisions vary); the
 service decides each and appends it to its audit log (fsync'd). Reported:
-throughput, p50/p99 latency, errors, and as a baseline in the same run the
+throughput, p50/p99 latency, errors, the server's CPU per request (Linux: its
+and its workers' user and system time over the load, from /proc; steadier
+than latency on a shared machine), and as a baseline in the same run the
 same clients against GET /healthz (the server and client cost of a request
 without a decision).
 
@@ -40,6 +42,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import socket
 import statistics
@@ -217,6 +220,25 @@ async def healthz_under_large_request(port: int, body: bytes) -> dict[str, float
     }
 
 
+def server_cpu(pid: int) -> float | None:
+    """CPU seconds (user and system) of the server and its workers so far;
+    None where /proc does not tell (not Linux). On a shared machine the
+    server's CPU per request is steadier than its latency."""
+    proc = Path("/proc")
+    if not (proc / str(pid) / "stat").is_file():
+        return None
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for stat in proc.glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # ended meanwhile
+        if stat.parent.name == str(pid) or fields[1] == str(pid):  # the server or a worker
+            total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
+
+
 def wait_ready(port: int, process: subprocess.Popen[bytes], seconds: float = 120) -> None:
     deadline = time.time() + seconds
     while time.time() < deadline:
@@ -290,6 +312,11 @@ def main() -> None:
             f"vs {one['p99_ms']:.1f} ms with {ONE_POLICY} alone "
             f"({every['p99_ms'] / one['p99_ms']:.2f}x); throughput "
             f"{every['per_second']:,.0f} vs {one['per_second']:,.0f} requests/s"
+            + (
+                f"; server CPU per request {every['cpu_ms']:.2f} vs {one['cpu_ms']:.2f} ms"
+                if "cpu_ms" in every and "cpu_ms" in one
+                else ""
+            )
         )
 
 
@@ -333,9 +360,13 @@ def run(
                 ehr = ehr_fetch(port)
             elif not large_only:
                 baseline = asyncio.run(load(port, "/healthz", None, clients, min(10, seconds)))
+                before = server_cpu(process.pid)
                 crd = asyncio.run(
                     load(port, "/cds-services/policykb-order-sign", payloads, clients, seconds)
                 )
+                after = server_cpu(process.pid)
+                if before is not None and after is not None and crd["requests"]:
+                    crd["cpu_ms"] = 1000 * (after - before) / crd["requests"]
             if large:
                 body = large_body()
                 measured = asyncio.run(healthz_under_large_request(port, body))
@@ -363,6 +394,8 @@ def run(
         print(f"  baseline GET /healthz: {figures(baseline)}")
         print(f"  CRD order-sign ({seconds:.0f} s, distinct records): {figures(crd)}")
         print("    (target p99 <= 100 ms, 0 errors)")
+        if "cpu_ms" in crd:
+            print(f"    server CPU per request: {crd['cpu_ms']:.2f} ms (server and workers)")
         ratio = crd["per_second"] / baseline["per_second"]
         print(f"  {ratio:.2f}x the baseline's throughput; audit entries: {audited:,}")
     if not large:

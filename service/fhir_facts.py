@@ -52,6 +52,7 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -142,9 +143,10 @@ class FactRule:
     unit: str | None = None
     """The UCUM code of the fact's declared unit (a number fact that has one)."""
 
-    @property
+    @cached_property
     def per_order(self) -> bool:
-        """Whether the value can differ between two orders of one request."""
+        """Whether the value can differ between two orders of one request
+        (asked for every fact of every request: worked out once)."""
         used = self.path.variables | (self.value.variables if self.value else frozenset())
         return not used <= RECORD_VARIABLES or self.conversion == "years_to_order"
 
@@ -152,7 +154,7 @@ class FactRule:
         """The fact's raw value (as a case would write it), or None when unknown."""
         found = self.path(None, variables)
         if self.pick == "latest":
-            resources = [r for r in found if isinstance(r, Mapping)]
+            resources = [r for r in found if type(r) is dict or isinstance(r, Mapping)]
             if not resources:
                 return None
             found = latest(resources)

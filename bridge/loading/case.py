@@ -8,6 +8,7 @@ atom is built, and names exactly what is wrong when it cannot.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import sys
@@ -151,10 +152,12 @@ def check_value(fact: Fact, raw: object) -> Value:
         return raw
     if kind is _ENUM and type(raw) is str and raw in fact.options:
         return raw
-    wrong = _wrong_kind(fact, raw)
+    # The message is written only for a value that is refused: a valid one
+    # (every value the service reads from a record) spares building it.
+    wrong = functools.partial(_wrong_kind, fact, raw)
     if fact.type is FactType.BOOL:
         if not isinstance(raw, bool):
-            raise CaseError(wrong)
+            raise CaseError(wrong())
         return raw
     if fact.type is FactType.ENUM:
         # An option written as a number in the policy (option(score, 1..5)) is
@@ -162,7 +165,7 @@ def check_value(fact: Fact, raw: object) -> Value:
         if isinstance(raw, int) and not isinstance(raw, bool) and str(raw) in fact.options:
             return str(raw)
         if not isinstance(raw, str):
-            raise CaseError(wrong)
+            raise CaseError(wrong())
         if raw not in fact.options:
             raise CaseError(
                 f"fact {fact.name!r} must be {fact.type_label}, not {shown_name(raw)}"
@@ -174,12 +177,12 @@ def check_value(fact: Fact, raw: object) -> Value:
         if isinstance(raw, int) and not isinstance(raw, bool):
             return str(raw)
         if not isinstance(raw, str):
-            raise CaseError(wrong)
+            raise CaseError(wrong())
         return raw
     if fact.type.typed:
         return _typed_value(fact, raw, wrong)
     if not isinstance(raw, list):
-        raise CaseError(wrong)
+        raise CaseError(wrong())
     members: set[str] = set()
     for item in raw:
         if not isinstance(item, str) or item not in fact.options:
@@ -346,14 +349,16 @@ def csv_document(row: Mapping[str, str | None], policy: Policy) -> dict[str, Any
 
 def typed_value(fact: Fact, raw: object) -> Value:
     """A case's value of a number, date or code fact, checked (CaseError)."""
-    return _typed_value(fact, raw, f"fact {fact.name!r} must be {fact.type_label}, not {raw!r}")
+    return _typed_value(
+        fact, raw, lambda: f"fact {fact.name!r} must be {fact.type_label}, not {raw!r}"
+    )
 
 
 def _wrong_kind(fact: Fact, raw: object) -> str:
     return f"fact {fact.name!r} must be {fact.type_label}, not {kind_of(raw)}"
 
 
-def _typed_value(fact: Fact, raw: object, wrong: str) -> Value:
+def _typed_value(fact: Fact, raw: object, wrong: Callable[[], str]) -> Value:
     from decimal import Decimal
 
     from policykb.bridge.model.dates import ISO_DATE, require_date
@@ -361,19 +366,19 @@ def _typed_value(fact: Fact, raw: object, wrong: str) -> Value:
     name = fact.name
     if fact.type is FactType.CODE_LIST:
         if not isinstance(raw, list):
-            raise CaseError(wrong)
+            raise CaseError(wrong())
         return frozenset(_code(fact, item) for item in raw)
     if fact.type is FactType.CODE:
         return _code(fact, raw)
     if fact.type is FactType.DATE:
         if not isinstance(raw, str):
-            raise CaseError(wrong)
+            raise CaseError(wrong())
         problem = "not a real day" if ISO_DATE.fullmatch(raw) else "not a date YYYY-MM-DD"
         day = require_date(raw, CaseError(f"fact {name!r}: {shown_name(raw)} is {problem}"))
         _within_bounds(fact, day.toordinal(), raw)
         return day
     if isinstance(raw, bool) or not isinstance(raw, int | float):
-        raise CaseError(wrong)
+        raise CaseError(wrong())
     if isinstance(raw, float) and not math.isfinite(raw):
         raise CaseError(f"fact {name!r} must be {fact.type_label}, not {raw}")
     number: int | Decimal

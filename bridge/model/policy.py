@@ -185,12 +185,14 @@ class Fact:
 
         if self.type is FactType.DATE and isinstance(value, date):
             value = value.toordinal()
+        inside: frozenset[str] | None = None  # the code sets a code is in, found once
         for region in self.regions:
             if isinstance(region, Interval) and value in region:
                 return region
             if isinstance(region, CodeCell) and isinstance(value, str):
-                code = normal_code(value)
-                inside = frozenset(s.name for s in self.code_sets if code in s)
+                if inside is None:
+                    code = normal_code(value)
+                    inside = frozenset(s.name for s in self.code_sets if code in s)
                 if region.inside == inside:
                     return region
         raise ValueError(f"{value!r} is in no region of {self.name}")

@@ -41,6 +41,11 @@ EXTRA = [
     "%observations.where(value = true).id",
     "%observations.where(status = 'final').exists()",
     "%observations.value.value.where($this = 41)",
+    # A literal on the right is compared without building its collection;
+    # these keep it tied to the general case (literal on the left, a list).
+    "%observations.where('final' = status).id",
+    "%observations.where(code.coding.code != '39156-5').id",
+    "%observations.where(value.value = 41 or value = false).id",
 ]
 
 
