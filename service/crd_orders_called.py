@@ -127,7 +127,11 @@ def called_orders(
             if request.get("hook") == "order-select" and _reference(resource) not in chosen:
                 continue
             carrying.append(resource)
-    named = {r for r in _list(context.get("dispatchedOrders")) if isinstance(r, str)}
+    named = {
+        "/".join(_split(r)[-2:])
+        for r in _list(context.get("dispatchedOrders"))
+        if isinstance(r, str)
+    }
     if isinstance(context.get("encounterId"), str):
         named.add(f"Encounter/{context['encounterId']}")
     if named:
