@@ -49,6 +49,7 @@ from policykb.service import dtr
 from policykb.service import dtr_determination as determination
 from policykb.service.decisions import Decisions
 from policykb.service.dtr import adaptive_url
+from policykb.service.dtr_determination import CalledFor
 from policykb.service.dtr_histories import level_facts
 from policykb.service.dtr_needed import needed, needed_options
 from policykb.service.dtr_valuesets import OPTION_LIMIT
@@ -197,13 +198,16 @@ def _policy_of(
     )
 
 
-def next_question(document: object, decisions: Decisions, base: str) -> dict[str, Any]:
-    """The operation's output Parameters for an input Parameters resource."""
+def next_question(
+    document: object, decisions: Decisions, base: str, called_for: CalledFor
+) -> dict[str, Any]:
+    """The operation's output Parameters for an input Parameters resource
+    (`called_for`: the orders CRD was called for, dtr_determination)."""
     response = _response_of(document)
     index, contained = _contained(response)
     name = _policy_of(contained, f"QuestionnaireResponse.contained[{index}]", decisions, base)
     try:
-        answer = advance(response, index, name, decisions, base)
+        answer = advance(response, index, name, decisions, base, called_for)
     except ServiceError as error:
         # spec-147: answers the contained Questionnaire's rules refuse are a 400
         raise ServiceError(400, error.detail, where=error.where) from None
@@ -215,7 +219,7 @@ def next_question(document: object, decisions: Decisions, base: str) -> dict[str
 
 
 def draft(
-    response: Mapping[str, Any], name: str, decisions: Decisions, base: str
+    response: Mapping[str, Any], name: str, decisions: Decisions, base: str, called_for: CalledFor
 ) -> dict[str, Any]:
     """A package's draft QuestionnaireResponse (its answers the payer's
     pre-filled ones) with its contained Questionnaire derived from the
@@ -233,7 +237,7 @@ def draft(
         "title": policy.title,
     }
     started = dict(response) | {"contained": [stub], "questionnaire": "#adaptive"}
-    return advance(started, 0, name, decisions, base)
+    return advance(started, 0, name, decisions, base, called_for)
 
 
 def narrowed(
@@ -256,7 +260,12 @@ def narrowed(
 
 
 def advance(
-    response: Mapping[str, Any], index: int, name: str, decisions: Decisions, base: str
+    response: Mapping[str, Any],
+    index: int,
+    name: str,
+    decisions: Decisions,
+    base: str,
+    called_for: CalledFor,
 ) -> dict[str, Any]:
     """The response with its contained Questionnaire (at `index`) rebuilt:
     its answered items and the items still needed, in the policy's order."""
@@ -273,7 +282,9 @@ def advance(
         asked = needed(evaluator, case)
         choices = needed_options(evaluator, case, asked)
         if not asked:
-            conclusion = determination.conclude(clinical, name, facts, decisions, base, wants_id)
+            conclusion = determination.conclude(
+                clinical, name, facts, decisions, base, wants_id, called_for
+            )
     except CaseError as error:
         raise ServiceError(422, str(error), where="QuestionnaireResponse.item") from None
     policy = evaluator.policy

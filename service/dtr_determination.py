@@ -27,10 +27,14 @@ One coverage-information per Coverage the response names (DTR's
 response's root beside `qr-context`. A response naming no Coverage gets
 none: the extension's `coverage` is 1..1 ("if no coverage instance is
 available, the coverage-information extension cannot be returned"); nor
-does one naming no order (`qr-context`): DTR spec-43 has adaptive forms
-return coverage information only about an order CRD was called for (that
-the order carries CRD's extension cannot be seen here: `$next-question`
-is not sent the order). Neither is offered an identifier.
+does one whose orders (`qr-context`) are not all orders CRD was called for
+for the response's patient: DTR spec-43 has adaptive forms return coverage
+information only "when CRD has already been called and a
+coverage-information extension is already present on the relevant order".
+`called_for` says it (the hook log's index of the orders CRD answered:
+hook_log.HookLog.called_for; how a reference is matched:
+crd_orders_called). Neither is offered an identifier; the form still
+completes.
 
 The identifier issued is the decision's coverage-assertion-id with a fresh
 trace (audit.TRACE_SEPARATOR): unique per issue, and its audit entry (the
@@ -53,7 +57,7 @@ questions and no Task or context is issued.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -64,12 +68,12 @@ from policykb.service.coverage_information import (
     PRIOR_AUTHORIZATION,
     coverage_information,
 )
+from policykb.service.crd_orders_called import Key, named_orders
 from policykb.service.decisions import Decisions
 from policykb.service.errors import ServiceError
 
 DTR = "http://hl7.org/fhir/us/davinci-dtr/StructureDefinition"
 QR_COVERAGE = f"{DTR}/qr-coverage"
-QR_CONTEXT = f"{DTR}/qr-context"
 INTENDED_USE = f"{DTR}/intendedUse"
 CRD_CODES = "http://hl7.org/fhir/us/davinci-crd/CodeSystem/coverage-information-codes"
 YES_NO = "http://terminology.hl7.org/CodeSystem/v2-0136"
@@ -141,13 +145,15 @@ def coverages(response: Mapping[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
-def _names_an_order(response: Mapping[str, Any]) -> bool:
-    """The response names the order(s) it documents (qr-context)."""
-    extensions = response.get("extension")
-    return any(
-        isinstance(extension, Mapping) and extension.get("url") == QR_CONTEXT
-        for extension in (extensions if isinstance(extensions, list) else [])
-    )
+CalledFor = Callable[[str, list[list[Key]]], bool]
+"""Whether every order (its keys) is one CRD was called for, for a patient."""
+
+
+def _orders_crd_was_called_for(response: Mapping[str, Any], called_for: CalledFor) -> bool:
+    """The response names its patient and order(s) (qr-context), each one CRD
+    was called for, for that patient (spec-43)."""
+    named = named_orders(response)
+    return named is not None and called_for(*named)
 
 
 @dataclass(frozen=True)
@@ -169,10 +175,11 @@ def conclude(
     decisions: Decisions,
     base: str,
     wants_id: bool | None,
+    called_for: CalledFor,
 ) -> Conclusion:
     """Decide the answered case and conclude the form (see the module)."""
     covered_by = coverages(response)
-    if not covered_by or not _names_an_order(response):
+    if not covered_by or not _orders_crd_was_called_for(response, called_for):
         return Conclusion(offers_pa=False)
     probe = decisions.decide(name, facts, channel="dtr", audit=False)
     stated = probe.policy.info.get("prior_authorization", ("",))[0]

@@ -57,6 +57,7 @@ from policykb.bridge.model.policy import Fact, FactType
 from policykb.service.decisions import Decisions
 from policykb.service.dtr import questionnaire, questionnaire_url, questionnaire_version
 from policykb.service.dtr_adaptive import SUFFIX, draft, policy_of_id, search_questionnaire
+from policykb.service.dtr_determination import CalledFor
 from policykb.service.dtr_enable import conditions
 from policykb.service.dtr_valuesets import valueset
 from policykb.service.errors import ServiceError
@@ -136,8 +137,11 @@ def _reference(resource: Mapping[str, Any]) -> dict[str, Any]:
     return {"type": kind, "display": f"the {kind} sent with the request (it has no id)"}
 
 
-def package(document: object, decisions: Decisions, base: str, today: date) -> dict[str, Any]:
-    """The operation's output Parameters for an input Parameters resource."""
+def package(
+    document: object, decisions: Decisions, base: str, today: date, called_for: CalledFor
+) -> dict[str, Any]:
+    """The operation's output Parameters for an input Parameters resource
+    (`called_for`: the orders CRD was called for, dtr_determination)."""
     coverage: Mapping[str, Any] | None = None
     orders: list[tuple[str, Mapping[str, Any]]] = []
     canonicals: list[tuple[str, str]] = []
@@ -262,6 +266,7 @@ def package(document: object, decisions: Decisions, base: str, today: date) -> d
                     subject,
                     documented,
                     today,
+                    called_for,
                     adaptive=policy in adaptive and policy not in standard,
                 ),
             }
@@ -295,6 +300,7 @@ def _bundle(
     subject: Mapping[str, Any],
     orders: list[Mapping[str, Any]],
     today: date,
+    called_for: CalledFor,
     *,
     adaptive: bool = False,
 ) -> dict[str, Any]:
@@ -336,7 +342,7 @@ def _bundle(
     named = {item["linkId"] for item in form["item"] if "answerValueSet" in item}
     if adaptive:
         form = search_questionnaire(decisions, policy, base)
-        response = draft(response, policy, decisions, base)
+        response = draft(response, policy, decisions, base, called_for)
     questionnaire_entry = (
         form["url"] if form["url"].startswith("http") else f"urn:uuid:{uuid.uuid4()}"
     )

@@ -29,6 +29,13 @@ though each call waits for its own row, so the calls in flight bound it.
 A committed row is in the file (SQLite's WAL, synchronous=NORMAL): it
 survives the service's crash or kill; like every WAL commit without a sync,
 the last rows may not survive the machine's power loss.
+
+The orders CRD was called for (crd_orders_called: those a call answered 200
+left carrying coverage-information) are indexed in `crd_order` by patient and
+key, in the same transaction as their call's row, so DTR's adaptive forms
+find in one indexed lookup per key whether an order is one (spec-43:
+`called_for`). A file written before the index existed (user_version 0) is
+indexed from its rows once, when the first worker opens it.
 """
 
 from __future__ import annotations
@@ -47,6 +54,7 @@ from typing import Any
 
 import orjson
 
+from policykb.service.crd_orders_called import Key, called_orders
 from policykb.service.shared_sqlite import open_store
 
 SCHEMA = """CREATE TABLE IF NOT EXISTS hook_call (
@@ -62,12 +70,22 @@ SCHEMA = """CREATE TABLE IF NOT EXISTS hook_call (
     response BLOB NOT NULL,
     fetched BLOB
 )"""
+ORDER_SCHEMA = """CREATE TABLE IF NOT EXISTS crd_order (
+    patient TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    key TEXT NOT NULL,
+    call INTEGER NOT NULL,
+    PRIMARY KEY (patient, kind, key)
+) WITHOUT ROWID"""
+ORDERS_INDEXED = 1
+"""The file's user_version once its earlier rows' orders are in crd_order."""
 
 
 QUEUED = 4096
 """Calls waiting for the writer, at most (submit blocks past it)."""
 BATCH = 512
 """Calls committed in one transaction, at most."""
+INSERT_ORDER = "INSERT OR IGNORE INTO crd_order (patient, kind, key, call) VALUES (?, ?, ?, ?)"
 INSERT = (
     "INSERT INTO hook_call (at, service, hook_instance, requester, status,"
     " request_sha256, request, response_sha256, response, fetched)"
@@ -99,16 +117,6 @@ def _digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def hook_instance(body: bytes) -> str | None:
-    """The call's hookInstance, when its body is a JSON object that has one."""
-    try:
-        document = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return None
-    found = document.get("hookInstance") if isinstance(document, dict) else None
-    return found[:256] if isinstance(found, str) else None
-
-
 class HookLog:
     """Hook calls and their answers, in memory or in a SQLite file shared by workers."""
 
@@ -119,9 +127,56 @@ class HookLog:
         self._writer: threading.Thread | None = None
         self._closed = False
         try:
-            self._db = open_store(path, [SCHEMA], relaxed_sync=True)
+            self._db = open_store(path, [SCHEMA, ORDER_SCHEMA], relaxed_sync=True)
+            self._index_earlier_rows()
         except sqlite3.Error as error:
             raise LogUnavailable(f"hook log {path}: {error}") from None
+
+    def _index_earlier_rows(self) -> None:
+        """Index the orders of the rows a file kept before crd_order existed
+        (once: the file's user_version says it is done)."""
+        if self._db.execute("PRAGMA user_version").fetchone()[0] >= ORDERS_INDEXED:
+            return
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            if self._db.execute("PRAGMA user_version").fetchone()[0] < ORDERS_INDEXED:
+                rows = self._db.execute(
+                    "SELECT id, request, response, fetched FROM hook_call WHERE status = 200"
+                )
+                for ident, request, response, fetched in rows:
+                    found = _orders(
+                        _loads(zlib.decompress(request)),
+                        zlib.decompress(response),
+                        orjson.loads(zlib.decompress(fetched)) if fetched else None,
+                    )
+                    self._index(ident, found)
+                self._db.execute(f"PRAGMA user_version = {ORDERS_INDEXED}")
+            self._db.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
+            raise
+
+    def _index(self, ident: int, found: tuple[str, list[Key]] | None) -> None:
+        if found is not None:
+            patient, keys = found
+            self._db.executemany(INSERT_ORDER, [(patient, kind, key, ident) for kind, key in keys])
+
+    def called_for(self, patient: str, orders: list[list[Key]]) -> bool:
+        """Every order (given by the keys it may be known by) is one a CRD
+        call for `patient` left carrying coverage-information: one indexed
+        lookup per key (LogUnavailable if the log cannot be read)."""
+        if not orders:
+            return False
+        query = "SELECT 1 FROM crd_order WHERE patient = ? AND kind = ? AND key = ? LIMIT 1"
+        try:
+            with self._lock:
+                return all(
+                    any(self._db.execute(query, (patient, *key)).fetchone() for key in keys)
+                    for keys in orders
+                )
+        except sqlite3.Error as error:
+            raise LogUnavailable(f"the hook log cannot be read ({error})") from None
 
     def record(
         self,
@@ -180,7 +235,7 @@ class HookLog:
 
     def _commit(self, batch: list[tuple[tuple[Any, ...], Future[int]]]) -> None:
         try:
-            ids = self._insert([_row(*call) for call, _ in batch])
+            ids = self._insert([_row_and_orders(*call) for call, _ in batch])
         except Exception as error:  # every call of the batch learns why: none waits forever
             for _, future in batch:
                 future.set_exception(error)
@@ -188,12 +243,18 @@ class HookLog:
         for (_, future), ident in zip(batch, ids, strict=True):
             future.set_result(ident)
 
-    def _insert(self, rows: list[tuple[Any, ...]]) -> list[int]:
-        """The rows' ids, all committed in one transaction, or none (LogUnavailable)."""
+    def _insert(
+        self, rows: list[tuple[tuple[Any, ...], tuple[str, list[Key]] | None]]
+    ) -> list[int]:
+        """The rows' ids, all committed in one transaction with their orders'
+        index entries, or none (LogUnavailable)."""
         with self._lock:
             try:
                 self._db.execute("BEGIN IMMEDIATE")
-                ids = [int(self._db.execute(INSERT, row).lastrowid or 0) for row in rows]
+                ids = []
+                for row, found in rows:
+                    ids.append(int(self._db.execute(INSERT, row).lastrowid or 0))
+                    self._index(ids[-1], found)
                 self._db.execute("COMMIT")
             except sqlite3.Error as error:
                 if self._db.in_transaction:
@@ -257,6 +318,38 @@ class HookLog:
         self._db.close()
 
 
+def _loads(body: bytes) -> object:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+
+
+def _orders(
+    request: object, response: bytes, fetched: list[dict[str, Any]] | None
+) -> tuple[str, list[Key]] | None:
+    """The patient and keys of the orders an answered call was for."""
+    return called_orders(request, _loads(response), fetched)
+
+
+def _row_and_orders(
+    at: float,
+    service: str,
+    request: bytes,
+    status: int,
+    response: bytes,
+    requester: dict[str, str] | None,
+    fetched: list[dict[str, Any]] | None,
+) -> tuple[tuple[Any, ...], tuple[str, list[Key]] | None]:
+    """A call's table row and, answered 200, the orders it was for (the
+    request parsed once for both)."""
+    document = _loads(request)
+    found = _orders(document, response, fetched) if status == 200 else None
+    found_instance = document.get("hookInstance") if isinstance(document, dict) else None
+    instance = found_instance[:256] if isinstance(found_instance, str) else None
+    return _row(at, service, request, status, response, requester, fetched, instance), found
+
+
 def _row(
     at: float,
     service: str,
@@ -265,12 +358,13 @@ def _row(
     response: bytes,
     requester: dict[str, str] | None,
     fetched: list[dict[str, Any]] | None,
+    instance: str | None,
 ) -> tuple[Any, ...]:
     """A call as its table row: the bodies compressed beside their SHA-256."""
     return (
         at,
         service,
-        hook_instance(request),
+        instance,
         orjson.dumps(requester).decode() if requester else None,
         status,
         _digest(request),

@@ -77,7 +77,9 @@ class ServiceSettings:
     Coverage's payor, else a generic name."""
     hook_log: str | None = None
     """The SQLite file of CDS Hooks calls and answers (hook_log.py), shared by
-    the workers; None: kept in memory (one process)."""
+    the workers; None: kept in memory (one process). DTR's adaptive forms
+    look up in it the orders CRD was called for (spec-43): in memory, only
+    those this process answered since it started."""
     smart_clients: str | None = None
     """The SMART Backend Services clients file; with it, /fhir/ routes need an
     access token from /auth/token (smart_auth.py)."""

@@ -4,6 +4,7 @@ its choice facts, read and expanded (`ValueSet/$expand`)."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,9 +23,19 @@ from policykb.service import (
 from policykb.service.deps import Shared, strict_json
 from policykb.service.envelopes.fhir import Parameters, Questionnaire, Resource
 from policykb.service.errors import FHIR_JSON, ServiceError
+from policykb.service.hook_log import LogUnavailable
 from policykb.service.openapi import OUTCOMES, fhir_answer, request_body
 
 router = APIRouter(tags=["DTR"])
+
+
+async def _reading_the_hook_log(work: Awaitable[dict[str, Any]]) -> dict[str, Any]:
+    """The answer of work that looks orders up in the hook log (DTR
+    spec-43); 503 if the log cannot be read."""
+    try:
+        return await work
+    except LogUnavailable as error:
+        raise ServiceError(503, str(error)) from None
 
 
 @router.post(
@@ -41,9 +52,11 @@ async def questionnaire_package(request: Request, shared: Shared) -> Response:
 
     def build() -> dict[str, Any]:
         today = datetime.now(UTC).date()
-        return dtr_package.package(strict_json(body), shared.decisions, base, today)
+        return dtr_package.package(
+            strict_json(body), shared.decisions, base, today, shared.hook_log.called_for
+        )
 
-    answer = await shared.run(build)
+    answer = await _reading_the_hook_log(shared.run(build))
     return Response(orjson.dumps(answer), media_type=FHIR_JSON)
 
 
@@ -72,8 +85,12 @@ async def next_question(request: Request, shared: Shared) -> Response:
     still need (DTR spec-17)."""
     body = await request.body()
     base = shared.base_url(request.scope)
-    answer = await shared.run(
-        lambda: dtr_adaptive.next_question(strict_json(body), shared.decisions, base)
+    answer = await _reading_the_hook_log(
+        shared.run(
+            lambda: dtr_adaptive.next_question(
+                strict_json(body), shared.decisions, base, shared.hook_log.called_for
+            )
+        )
     )
     return Response(orjson.dumps(answer), media_type=FHIR_JSON)
 

@@ -10,7 +10,9 @@ Oracles, none of them service/dtr_determination.py:
 - the policy's own statement (`policy(prior_authorization, ...)`);
 - ext-coverage-information's published invariants (crd-ci-q1..q9) and its
   differential (tests/crd_profile.py), fhir.resources and FHIR.js;
-- the audit log: the identifier issued names the entry that decided it.
+- the audit log: the identifier issued names the entry that decided it;
+- spec-43: the orders a CRD call made before the walk was answered for
+  (the hook log), against orders and patients it never saw.
 
 The DTR IG publishes no example of a coverage-information on a
 QuestionnaireResponse nor of spec-41's question, so the IG's own material
@@ -35,6 +37,7 @@ from policykb.service.dtr_determination import PA_QUESTION, YES_NO
 from policykb.service.settings import ServiceSettings
 from tests import crd_profile
 from tests.crd_ig import FHIRPATH_OPTIONS, crd_invariants
+from tests.fhir_records import Record
 from tests.sampling import knob
 from tests.service.test_dtr_adaptive import asked, form_items, next_question, start, truth_of
 from tests.service.test_service import fhir_js, r4b
@@ -44,6 +47,12 @@ COVERAGE_INFORMATION = (
     "http://hl7.org/fhir/us/davinci-crd/StructureDefinition/ext-coverage-information"
 )
 COVERAGE = {"reference": "Coverage/cov1"}
+PATIENT = "pat-1"
+"""The patient of tests.fhir_records.Record's CRD calls and of the responses."""
+ORDER = "sr1"
+"""The order CRD is called for before the walks (`crd_called_for`)."""
+EHR = "https://ehr.example/fhir"
+ORDER_IDENTIFIER = {"system": "urn:example:ehr-orders", "value": "A-17"}
 WITH_PA = {
     "url": f"{DTR}/intendedUse",
     "valueCodeableConcept": {
@@ -62,21 +71,46 @@ def audit_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("audit") / "audit.jsonl"
 
 
+def settings_for(audit_path: Path) -> ServiceSettings:
+    return ServiceSettings(
+        audit=str(audit_path),
+        audit_sync=False,
+        hook_log=f"{audit_path}.hooks.sqlite",
+        ehr_timeout=0.0,
+    )
+
+
+def crd_called_for(client: TestClient, order: str = ORDER, patient: str = PATIENT) -> None:
+    """An order-sign call for `order` (bariatric surgery, an identifier, the
+    EHR's fhirServer named) about `patient`, answered with coverage-information."""
+    record = Record(
+        order_id=order, bmis=[("2026-05-01", 41.0)], pregnant=False, diagnoses=["E11.9"]
+    )
+    drafted = record.order() | {"identifier": [ORDER_IDENTIFIER]}
+    body = record.hook(orders=[drafted]) | {"fhirServer": EHR}
+    body["context"]["patientId"] = patient
+    answer = client.post("/cds-services/policykb-order-sign", json=body)
+    assert answer.status_code == 200, answer.text
+    (action,) = answer.json()["systemActions"]
+    assert action["resource"]["id"] == order
+    assert action["resource"]["extension"][-1]["url"] == COVERAGE_INFORMATION
+
+
 @pytest.fixture(scope="module")
 def client(audit_path: Path) -> Iterator[TestClient]:
-    settings = ServiceSettings(audit=str(audit_path), audit_sync=False)
-    with TestClient(create_app(settings)) as test_client:
+    with TestClient(create_app(settings_for(audit_path))) as test_client:
+        crd_called_for(test_client)
         yield test_client
 
 
 def begun(client: TestClient, name: str, coverages: int = 1) -> dict[str, Any]:
     """A first response as the package gives it: its Coverage(s) and intended use."""
-    response = start(client, name)
+    response = start(client, name) | {"subject": {"reference": f"Patient/{PATIENT}"}}
     response["extension"] = [
         {"url": f"{DTR}/qr-coverage", "valueReference": {"reference": f"Coverage/cov{n + 1}"}}
         for n in range(coverages)
     ] + [
-        {"url": f"{DTR}/qr-context", "valueReference": {"reference": "ServiceRequest/sr1"}},
+        {"url": f"{DTR}/qr-context", "valueReference": {"reference": f"ServiceRequest/{ORDER}"}},
         WITH_PA,
     ]
     return response
@@ -337,3 +371,103 @@ def test_pas_reads_the_completed_adaptive_response(client: TestClient) -> None:
     answer = client.post("/fhir/Claim/$submit", json=bundle).json()
     notes = [n["text"] for n in answer["entry"][0]["resource"].get("processNote", [])]
     assert any("not a Questionnaire of this service" in note for note in notes), notes
+
+
+def naming(response: dict[str, Any], *orders: dict[str, Any]) -> dict[str, Any]:
+    """The response with its qr-context naming `orders` (References)."""
+    kept = [e for e in response["extension"] if e["url"] != f"{DTR}/qr-context"]
+    named = [{"url": f"{DTR}/qr-context", "valueReference": order} for order in orders]
+    return response | {"extension": named + kept}
+
+
+CALLED_FOR = [
+    {"reference": f"ServiceRequest/{ORDER}"},
+    {"reference": f"ServiceRequest/{ORDER}/_history/3"},
+    {"reference": f"{EHR}/ServiceRequest/{ORDER}"},
+    {"reference": f"{EHR}/ServiceRequest/{ORDER}/_history/3"},
+    {"type": "ServiceRequest", "identifier": ORDER_IDENTIFIER},
+]
+"""References naming the order CRD was called for: relative, versioned,
+absolute on the fhirServer the call named, by identifier."""
+NEVER_CALLED_FOR = [
+    {"reference": "ServiceRequest/never-signed"},
+    {"reference": f"https://other-ehr.example/fhir/ServiceRequest/{ORDER}"},
+    {"reference": f"{EHR}/MedicationRequest/{ORDER}"},
+    {"type": "ServiceRequest", "identifier": ORDER_IDENTIFIER | {"value": "A-18"}},
+    {"type": "ServiceRequest", "identifier": {"value": ORDER_IDENTIFIER["value"]}},
+    {"display": "an order named by no reference"},
+]
+
+
+def answered(client: TestClient, name: str, truth: Mapping[str, object]) -> list[dict[str, Any]]:
+    """The items of a walk to the end from a begun response: every answer."""
+    last, _ = walk(client, name, truth, begun(client, name))
+    return [item for item in last["item"] if item["linkId"] != PA_QUESTION]
+
+
+def concluded_with_information(
+    client: TestClient, items: list[dict[str, Any]], response: dict[str, Any]
+) -> bool:
+    """The response with every answer (`items`, a walk's): True if it
+    concludes with coverage-information (covered under a PA policy: the
+    identifier question, answered N); either way it completes, and one
+    without it is never asked that question."""
+    last = next_question(client, response | {"item": items})
+    asks_pa = any(item["linkId"] == PA_QUESTION for item in last["contained"][0]["item"])
+    if asks_pa:
+        last = next_question(client, answer_pa(last, "N"))
+    assert last["status"] == "completed"
+    conforms(last)
+    found = informations(last)
+    assert len(found) == (1 if found else 0)
+    assert asks_pa <= bool(found)
+    return bool(found)
+
+
+def test_coverage_information_only_for_an_order_crd_was_called_for(client: TestClient) -> None:
+    """spec-43: the order CRD was called for (module fixture), however the
+    response names it, gets coverage-information; an order CRD never saw,
+    the same order of another patient, or a response naming two orders one
+    of which CRD never saw gets none and no identifier question, and still
+    completes (nothing valid is refused)."""
+    for name in ("bariatric-surgery", "colorectal-cancer-screening"):
+        items = answered(client, name, covered_case(client, name))
+        first = begun(client, name)
+        for order in CALLED_FOR:
+            assert concluded_with_information(client, items, naming(first, order)), order
+        contained = begun(client, name)
+        contained["contained"].append(
+            Record(order_id="local").order() | {"identifier": [ORDER_IDENTIFIER]}
+        )
+        assert concluded_with_information(client, items, naming(contained, {"reference": "#local"}))
+        for order in NEVER_CALLED_FOR:
+            assert not concluded_with_information(client, items, naming(first, order)), order
+        two = naming(first, CALLED_FOR[0], NEVER_CALLED_FOR[0])
+        assert not concluded_with_information(client, items, two)
+        other = first | {"subject": {"reference": "Patient/someone-else"}}
+        assert not concluded_with_information(client, items, other)
+    crd_called_for(client, order="sr-other", patient="someone-else")
+    elsewhere = naming(first, {"reference": "ServiceRequest/sr-other"})
+    assert not concluded_with_information(client, items, elsewhere)
+    assert concluded_with_information(
+        client, items, elsewhere | {"subject": {"reference": "Patient/someone-else"}}
+    )
+
+
+def test_the_orders_crd_was_called_for_outlive_a_restart(
+    client: TestClient, tmp_path: Path
+) -> None:
+    """The hook log file keeps them: a service started again on it still
+    gives the order CRD was called for its coverage-information, and still
+    not another."""
+    audit_path = tmp_path / "audit.jsonl"
+    name = "colorectal-cancer-screening"
+    knowledge = client.app.state.decisions.knowledge  # type: ignore[attr-defined]
+    with TestClient(create_app(settings_for(audit_path), knowledge)) as before:
+        crd_called_for(before)
+        items = answered(before, name, covered_case(before, name))
+        assert concluded_with_information(before, items, begun(before, name))
+    with TestClient(create_app(settings_for(audit_path), knowledge)) as after:
+        assert concluded_with_information(after, items, begun(after, name))
+        unseen = naming(begun(after, name), NEVER_CALLED_FOR[0])
+        assert not concluded_with_information(after, items, unseen)
