@@ -34,8 +34,8 @@ import pytest
 from typer.testing import CliRunner
 
 from policykb.bridge import KnowledgeBase, Verdict
-from policykb.bridge.model.result import Status
 from policykb.bridge.model.errors import CaseError
+from policykb.bridge.model.result import Status
 from policykb.bridge.prolog.engine import PrologEngine
 from policykb.bridge.solving.evaluator import Evaluator
 from policykb.cli.main import app
@@ -466,7 +466,9 @@ def _cautions(kb: KnowledgeBase, facts: dict[str, Any]) -> set[str]:
 def test_the_approval_length_is_a_caution_on_covered_authorizations_only(
     kb: KnowledgeBase,
 ) -> None:
-    """ "Length of Authorizations: 365 Days"; a preferred drug needs none."""
+    """ "Length of Authorizations: 365 Days" (pathways 1000 and 1234: "Approve x
+    365 days"): the length of an approval, initial or renewal; a preferred drug
+    needs none."""
     initial = {**CLOSED, **COVERED_BY["step therapy"]}
     assert _cautions(kb, initial) == {"LENGTH/INITIAL-365-DAYS"}
     renewal = {**CLOSED, **COVERED_BY["subsequent"]}
@@ -476,6 +478,14 @@ def test_the_approval_length_is_a_caution_on_covered_authorizations_only(
     partial = {**initial, "a1c_results": initial["a1c_results"]["records"]}
     assert _verdict(kb, partial) is Verdict.NEEDS_INFORMATION
     assert _cautions(kb, partial) == set()
+    # a renewal gets its length only when it is approved: not when one of the
+    # Subsequent Authorization Criteria fails, nor while one is unknown
+    denied = {**renewal, "safety_monitoring_documented": False}
+    assert _verdict(kb, denied) is Verdict.NOT_COVERED
+    assert _cautions(kb, denied) == set()
+    open_renewal = {f: v for f, v in renewal.items() if f != "clinical_response_documented"}
+    assert _verdict(kb, open_renewal) is Verdict.NEEDS_INFORMATION
+    assert _cautions(kb, open_renewal) == set()
 
 
 def _cited(kb: KnowledgeBase, facts: dict[str, Any]) -> dict[str, str]:
