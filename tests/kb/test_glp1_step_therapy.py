@@ -474,6 +474,9 @@ def test_the_approval_length_is_a_caution_on_covered_authorizations_only(
     renewal = {**CLOSED, **COVERED_BY["subsequent"]}
     assert _cautions(kb, renewal) == {"LENGTH/SUBSEQUENT-365-DAYS"}
     assert _cautions(kb, {**CLOSED, **COVERED_BY["preferred"]}) == set()
+    preferred_renewal = {**CLOSED, **COVERED_BY["preferred"], "request_type": "subsequent"}
+    assert _verdict(kb, preferred_renewal) is Verdict.COVERED
+    assert _cautions(kb, preferred_renewal) == set()
     assert _cautions(kb, CLOSED) == set()  # not covered
     partial = {**initial, "a1c_results": initial["a1c_results"]["records"]}
     assert _verdict(kb, partial) is Verdict.NEEDS_INFORMATION
