@@ -456,6 +456,41 @@ def test_the_preferred_drug_criterion_has_the_texts_status_over_every_completion
     assert seen == set(Status)
 
 
+ASKED_FOR: dict[str, tuple[str, tuple[str, ...]]] = {
+    "request_type": ("step therapy", ("heading",)),
+    "requested_drug": ("step therapy", ("heading",)),
+    "prescribed_per_labeling": ("step therapy", ("ALL/LABELING",)),
+    "diagnoses": ("step therapy", ("ALL/DIAGNOSIS",)),
+    "within_quantity_limit": ("preferred", ("PREF",)),
+    "preferred_drug_necessity": ("pharmacist review", ("NP/REVIEW",)),
+    "difficult_to_control": ("difficult to control", ("NP/REVIEW",)),
+    "pharmacist_review_approved": ("pharmacist review", ("NP/REVIEW",)),
+    "approved_authorization_on_file": ("subsequent", ("SUB/ON-FILE",)),
+    "clinical_response_documented": ("subsequent", ("SUB/RESPONSE",)),
+    "safety_monitoring_documented": ("subsequent", ("SUB/SAFETY",)),
+}
+"""For each fact a request may leave out: the covered base on whose path it
+decides, and the criteria whose sentences ask for it (the headings for the
+drug and the request type; the pathway's 1001 and 1002 for the review)."""
+
+
+def test_each_missing_fact_names_the_criteria_that_ask_for_it(kb: KnowledgeBase) -> None:
+    """A covered base with one fact left out needs it, and the question
+    names the criterion of the text it answers."""
+    bases = dict(COVERED_BY)
+    bases["difficult to control"] = {
+        **COVERED_BY["pharmacist review"],
+        "preferred_drug_necessity": False,
+        "difficult_to_control": True,
+    }
+    for fact, (path, criteria) in ASKED_FOR.items():
+        facts = {f: v for f, v in {**CLOSED, **bases[path]}.items() if f != fact}
+        evaluation = kb.evaluate(_case(kb, facts))
+        assert evaluation.verdict is Verdict.NEEDS_INFORMATION, fact
+        asked = {missing.fact: missing.criteria for missing in evaluation.missing}
+        assert asked.get(fact) == criteria, (fact, asked)
+
+
 # -- notes, citations, versions, check ---------------------------------------------
 
 
