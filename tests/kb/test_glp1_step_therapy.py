@@ -39,6 +39,7 @@ from policykb.bridge.model.result import Status
 from policykb.bridge.prolog.engine import PrologEngine
 from policykb.bridge.solving.evaluator import Evaluator
 from policykb.cli.main import app
+from policykb.explain.show import vocabulary
 
 NAME = "glp1-step-therapy"
 DAY = date(2024, 8, 31)
@@ -489,6 +490,17 @@ def test_each_missing_fact_names_the_criteria_that_ask_for_it(kb: KnowledgeBase)
         assert evaluation.verdict is Verdict.NEEDS_INFORMATION, fact
         asked = {missing.fact: missing.criteria for missing in evaluation.missing}
         assert asked.get(fact) == criteria, (fact, asked)
+
+
+def test_the_date_of_service_is_listed_with_the_sentences_that_count_from_it(
+    kb: KnowledgeBase,
+) -> None:
+    """The vocabulary listing (policykb show, the service's vocabulary) ties
+    the date of service to the sentences that count back from it: "current
+    A1C (within last 6 months)" (NP/A1C) and "an inadequate clinical response
+    of at least 120 days" (NP/TRIALS)."""
+    rows = {row["name"]: row for row in vocabulary(kb.evaluator(NAME).policy)}
+    assert {"NP/A1C", "NP/TRIALS"} <= set(rows["date_of_service"]["clauses"])
 
 
 # -- notes, citations, versions, check ---------------------------------------------
