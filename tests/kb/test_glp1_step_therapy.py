@@ -447,8 +447,11 @@ def test_the_preferred_drug_criterion_has_the_texts_status_over_every_completion
                     for t in (REQUEST_TYPES if request_type is unknown else (request_type,))
                     for q in ((True, False) if within_limit is unknown else (within_limit,))
                 ]
-                given = {"requested_drug": drug, "request_type": request_type}
-                given["within_quantity_limit"] = within_limit
+                given: dict[str, Any] = {
+                    "requested_drug": drug,
+                    "request_type": request_type,
+                    "within_quantity_limit": within_limit,
+                }
                 facts = {f: v for f, v in {**CLOSED, **given}.items() if v is not unknown}
                 expected = _status_over(completions)
                 status = kb.evaluate(_case(kb, facts)).criteria["PREF"]
