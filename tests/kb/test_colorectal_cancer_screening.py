@@ -238,6 +238,42 @@ def test_engines_agree_on_cases_with_unknown_facts_and_partial_histories(
     assert seen == set(Verdict)
 
 
+ASKED_FOR = [
+    ("fobt", "screening_test", "FOBT/TEST"),
+    ("fobt", "order_in_writing", "FOBT/(b)"),
+    ("fobt", "ordering_practitioner", "FOBT/(b)"),
+    ("fobt", "age", "FOBT/(c)(1)"),
+    ("sigmoidoscopy", "age", "SIG/(e)(1)"),
+    ("sigmoidoscopy", "performing_practitioner", "SIG/(d)"),
+    ("barium enema", "barium_enema_contrast", "BE/(a)(4)"),
+    ("single contrast", "cannot_tolerate_double_contrast", "BE/(a)(4)"),
+]
+"""(route, fact, criterion): a covered request of the route that leaves the
+fact out needs it, and its question names the criterion whose sentence asks
+for it (among any others that read it)."""
+
+
+@pytest.mark.parametrize("version", list(DAYS))
+def test_each_missing_fact_names_a_criterion_that_asks_for_it(
+    kb: KnowledgeBase, version: str
+) -> None:
+    routes = {
+        **ROUTES,
+        "single contrast": {
+            **ROUTES["barium enema"],
+            "barium_enema_contrast": "single",
+            "cannot_tolerate_double_contrast": True,
+        },
+    }
+    for route, fact, criterion in ASKED_FOR:
+        facts = {"medicare_beneficiary": True, **routes[route]}
+        facts.pop(fact)
+        evaluation = kb.evaluate(_case(kb, DAYS[version], facts, {"complete": True, "records": []}))
+        assert evaluation.verdict is Verdict.NEEDS_INFORMATION, (version, route, fact)
+        asked = {missing.fact: missing.criteria for missing in evaluation.missing}
+        assert criterion in asked.get(fact, ()), (version, route, fact, asked)
+
+
 # -- the calendar -------------------------------------------------------------------
 
 
