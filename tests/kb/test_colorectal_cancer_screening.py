@@ -48,6 +48,7 @@ from policykb.bridge import KnowledgeBase, Verdict
 from policykb.bridge.model.errors import CaseError, PolicyError
 from policykb.bridge.prolog.engine import PrologEngine
 from policykb.bridge.solving.evaluator import Evaluator
+from policykb.explain.show import vocabulary
 from tests.audited_service import AuditedService, audited_service, set_payer_type
 from tests.fhir_records import SNOMED, Record, coded_result, condition, procedure
 from tests.sampling import examples
@@ -272,6 +273,17 @@ def test_each_missing_fact_names_a_criterion_that_asks_for_it(
         assert evaluation.verdict is Verdict.NEEDS_INFORMATION, (version, route, fact)
         asked = {missing.fact: missing.criteria for missing in evaluation.missing}
         assert criterion in asked.get(fact, ()), (version, route, fact, asked)
+
+
+def test_the_date_of_service_is_listed_with_a_limit_that_counts_from_it(
+    kb: KnowledgeBase,
+) -> None:
+    """The vocabulary listing (policykb show, the service's vocabulary) ties
+    the date of service to a frequency limit counted back from it: "performed
+    after at least 11 months have passed following the month in which the
+    last screening fecal-occult blood test was performed" (FOBT/(c)(2))."""
+    rows = {row["name"]: row for row in vocabulary(kb.evaluator(NAME).policy)}
+    assert "FOBT/(c)(2)" in rows["date_of_service"]["clauses"]
 
 
 # -- the calendar -------------------------------------------------------------------
