@@ -248,10 +248,13 @@ ASKED_FOR = [
     ("sigmoidoscopy", "performing_practitioner", "SIG/(d)"),
     ("barium enema", "barium_enema_contrast", "BE/(a)(4)"),
     ("single contrast", "cannot_tolerate_double_contrast", "BE/(a)(4)"),
+    *(("colonoscopy 5 years ago", fact, "COLO/(g)(1)") for fact in NOT_AT_HIGH_RISK),
 ]
 """(route, fact, criterion): a covered request of the route that leaves the
 fact out needs it, and its question names the criterion whose sentence asks
-for it (among any others that read it)."""
+for it (among any others that read it). A colonoscopy five years before a
+colonoscopy request is covered at high risk ((g)(2): 23 months) and not
+otherwise ((g)(1): 119 months), so each risk fact left out is asked."""
 
 
 @pytest.mark.parametrize("version", list(DAYS))
@@ -266,10 +269,14 @@ def test_each_missing_fact_names_a_criterion_that_asks_for_it(
             "cannot_tolerate_double_contrast": True,
         },
     }
+    day = DAYS[version]
+    earlier = {"colonoscopy 5 years ago": [_record("colonoscopy", day - timedelta(days=5 * 365))]}
+    routes["colonoscopy 5 years ago"] = ROUTES["colonoscopy"]
     for route, fact, criterion in ASKED_FOR:
         facts = {"medicare_beneficiary": True, **routes[route]}
         facts.pop(fact)
-        evaluation = kb.evaluate(_case(kb, DAYS[version], facts, {"complete": True, "records": []}))
+        screenings = {"complete": True, "records": earlier.get(route, [])}
+        evaluation = kb.evaluate(_case(kb, day, facts, screenings))
         assert evaluation.verdict is Verdict.NEEDS_INFORMATION, (version, route, fact)
         asked = {missing.fact: missing.criteria for missing in evaluation.missing}
         assert criterion in asked.get(fact, ()), (version, route, fact, asked)
