@@ -48,6 +48,7 @@ from policykb.bridge import KnowledgeBase, Verdict
 from policykb.bridge.model.errors import CaseError, PolicyError
 from policykb.bridge.prolog.engine import PrologEngine
 from policykb.bridge.solving.evaluator import Evaluator
+from policykb.explain.show import vocabulary
 from tests.audited_service import AuditedService, audited_service, set_payer_type
 from tests.fhir_records import SNOMED, Record, coded_result, condition, procedure
 from tests.sampling import examples
@@ -236,6 +237,60 @@ def test_engines_agree_on_cases_with_unknown_facts_and_partial_histories(
                     assert verdict is kb.evaluate(case).verdict, (day, stated, screenings)
                     seen.add(verdict)
     assert seen == set(Verdict)
+
+
+ASKED_FOR = [
+    ("fobt", "screening_test", "FOBT/TEST"),
+    ("fobt", "order_in_writing", "FOBT/(b)"),
+    ("fobt", "ordering_practitioner", "FOBT/(b)"),
+    ("fobt", "age", "FOBT/(c)(1)"),
+    ("sigmoidoscopy", "age", "SIG/(e)(1)"),
+    ("sigmoidoscopy", "performing_practitioner", "SIG/(d)"),
+    ("barium enema", "barium_enema_contrast", "BE/(a)(4)"),
+    ("single contrast", "cannot_tolerate_double_contrast", "BE/(a)(4)"),
+    *(("colonoscopy 5 years ago", fact, "COLO/(g)(1)") for fact in NOT_AT_HIGH_RISK),
+]
+"""(route, fact, criterion): a covered request of the route that leaves the
+fact out needs it, and its question names the criterion whose sentence asks
+for it (among any others that read it). A colonoscopy five years before a
+colonoscopy request is covered at high risk ((g)(2): 23 months) and not
+otherwise ((g)(1): 119 months), so each risk fact left out is asked."""
+
+
+@pytest.mark.parametrize("version", list(DAYS))
+def test_each_missing_fact_names_a_criterion_that_asks_for_it(
+    kb: KnowledgeBase, version: str
+) -> None:
+    routes = {
+        **ROUTES,
+        "single contrast": {
+            **ROUTES["barium enema"],
+            "barium_enema_contrast": "single",
+            "cannot_tolerate_double_contrast": True,
+        },
+    }
+    day = DAYS[version]
+    earlier = {"colonoscopy 5 years ago": [_record("colonoscopy", day - timedelta(days=5 * 365))]}
+    routes["colonoscopy 5 years ago"] = ROUTES["colonoscopy"]
+    for route, fact, criterion in ASKED_FOR:
+        facts = {"medicare_beneficiary": True, **routes[route]}
+        facts.pop(fact)
+        screenings = {"complete": True, "records": earlier.get(route, [])}
+        evaluation = kb.evaluate(_case(kb, day, facts, screenings))
+        assert evaluation.verdict is Verdict.NEEDS_INFORMATION, (version, route, fact)
+        asked = {missing.fact: missing.criteria for missing in evaluation.missing}
+        assert criterion in asked.get(fact, ()), (version, route, fact, asked)
+
+
+def test_the_date_of_service_is_listed_with_a_limit_that_counts_from_it(
+    kb: KnowledgeBase,
+) -> None:
+    """The vocabulary listing (policykb show, the service's vocabulary) ties
+    the date of service to a frequency limit counted back from it: "performed
+    after at least 11 months have passed following the month in which the
+    last screening fecal-occult blood test was performed" (FOBT/(c)(2))."""
+    rows = {row["name"]: row for row in vocabulary(kb.evaluator(NAME).policy)}
+    assert "FOBT/(c)(2)" in rows["date_of_service"]["clauses"]
 
 
 # -- the calendar -------------------------------------------------------------------

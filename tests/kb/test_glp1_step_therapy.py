@@ -16,6 +16,9 @@ written from the text and vocabulary.lp alone by another engineer; here:
 - the approval length is reported as a caution on covered non-preferred
   requests only;
 - a record class cites the criterion that decides the case;
+- each criterion applies under the heading the text puts it in, and PREF's
+  status is the text's over every completion of the drug, the request type
+  and the quantity limit (met, not met, unknown, not applicable);
 - a date of service before 2024-01-01 has no version; check is clean.
 """
 
@@ -32,9 +35,11 @@ from typer.testing import CliRunner
 
 from policykb.bridge import KnowledgeBase, Verdict
 from policykb.bridge.model.errors import CaseError
+from policykb.bridge.model.result import Status
 from policykb.bridge.prolog.engine import PrologEngine
 from policykb.bridge.solving.evaluator import Evaluator
 from policykb.cli.main import app
+from policykb.explain.show import vocabulary
 
 NAME = "glp1-step-therapy"
 DAY = date(2024, 8, 31)
@@ -353,6 +358,154 @@ def test_the_windows_end_where_the_calendar_puts_them(kb: KnowledgeBase, day: da
         assert _verdict(kb, facts) is verdict, days_before
 
 
+# -- criterion statuses --------------------------------------------------------------
+
+PREFERRED_GLP1 = ("byetta", "trulicity", "victoza")
+"""The formulary's preferred GLP-1s ("Preferred GLP-1 receptor agonists")."""
+NON_PREFERRED = ("adlyxin", "bydureon_bcise", "mounjaro", "ozempic", "rybelsus")
+"""The formulary's non-preferred GLP-1s; Wegovy is neither (PART B names it only
+to deny it)."""
+DRUGS = (*PREFERRED_GLP1, *NON_PREFERRED, "wegovy")
+REQUEST_TYPES = ("initial", "subsequent")
+
+
+def _applies_by_the_text(criterion: str, drug: str, request_type: str) -> bool:
+    """Where the text puts each criterion: All Authorizations and Wegovy's
+    denial bind every request; the formulary's preferred drugs; the
+    Non-Preferred Criteria on a new start of a non-preferred drug (the
+    extended-release bullet on Bydureon Bcise's, 0999's A1C on Ozempic's and
+    Rybelsus's); the Subsequent Authorization Criteria on its renewal."""
+    initial = drug in NON_PREFERRED and request_type == "initial"
+    if criterion in ("ALL/LABELING", "ALL/DIAGNOSIS", "OBESITY"):
+        return True
+    if criterion == "PREF":
+        return drug in PREFERRED_GLP1
+    if criterion == "NP/XR":
+        return initial and drug == "bydureon_bcise"
+    if criterion == "NP/SEMAGLUTIDE-A1C":
+        return initial and drug in ("ozempic", "rybelsus")
+    if criterion == "NP" or criterion.startswith("NP/"):
+        return initial
+    if criterion == "SUB" or criterion.startswith("SUB/"):
+        return drug in NON_PREFERRED and request_type == "subsequent"
+    raise AssertionError(f"a criterion the text's headings do not place: {criterion}")
+
+
+def _preferred_met_by_the_text(drug: str, within_limit: bool) -> bool:
+    """ "Byetta; Trulicity QL ...; Victoza QL ...": Byetta has no limit."""
+    return drug == "byetta" or (drug in ("trulicity", "victoza") and within_limit)
+
+
+def _status_over(completions: list[tuple[bool, bool]]) -> Status:
+    """A criterion's status from its (applies, met) in each completion, as
+    docs/language.md pins it: not applicable when its heading covers no
+    completion, else met in every completion, in none, or unknown."""
+    if not any(applies for applies, _ in completions):
+        return Status.NOT_APPLICABLE
+    met = {m for _, m in completions}
+    return Status.MET if met == {True} else Status.NOT_MET if met == {False} else Status.UNKNOWN
+
+
+def test_each_criterion_applies_under_the_heading_the_text_gives_it(kb: KnowledgeBase) -> None:
+    """Every drug on a new start and on a renewal: a criterion is not
+    applicable exactly where its heading does not cover the request."""
+    for drug in DRUGS:
+        for request_type in REQUEST_TYPES:
+            facts = {**CLOSED, "requested_drug": drug, "request_type": request_type}
+            statuses = kb.evaluate(_case(kb, facts)).criteria
+            for criterion, status in statuses.items():
+                expected = _applies_by_the_text(criterion, drug, request_type)
+                assert (status is not Status.NOT_APPLICABLE) is expected, (
+                    criterion,
+                    drug,
+                    request_type,
+                    status,
+                )
+
+
+def test_the_preferred_drug_criterion_has_the_texts_status_over_every_completion(
+    kb: KnowledgeBase,
+) -> None:
+    """PREF's status with the drug, the request type and the quantity limit
+    each known or unknown (the other facts as CLOSED states them), against
+    the text's applicability and condition over every completion of the
+    unknown ones: Trulicity's and Victoza's quantity limit is no condition on
+    Byetta or on a drug outside the preferred table (a drug not yet known
+    leaves PREF unknown even within the limit), and PREF is not applicable to
+    a non-preferred drug or Wegovy."""
+    unknown = None
+    seen = set()
+    for drug in (*DRUGS, unknown):
+        for request_type in (*REQUEST_TYPES, unknown):
+            for within_limit in (True, False, unknown):
+                completions = [
+                    (
+                        _applies_by_the_text("PREF", d, t),
+                        _preferred_met_by_the_text(d, q),
+                    )
+                    for d in (DRUGS if drug is unknown else (drug,))
+                    for t in (REQUEST_TYPES if request_type is unknown else (request_type,))
+                    for q in ((True, False) if within_limit is unknown else (within_limit,))
+                ]
+                given: dict[str, Any] = {
+                    "requested_drug": drug,
+                    "request_type": request_type,
+                    "within_quantity_limit": within_limit,
+                }
+                facts = {f: v for f, v in {**CLOSED, **given}.items() if v is not unknown}
+                expected = _status_over(completions)
+                status = kb.evaluate(_case(kb, facts)).criteria["PREF"]
+                assert status is expected, (given, status)
+                seen.add(status)
+    assert seen == set(Status)
+
+
+ASKED_FOR: dict[str, tuple[str, tuple[str, ...]]] = {
+    "request_type": ("step therapy", ("heading",)),
+    "requested_drug": ("step therapy", ("heading",)),
+    "prescribed_per_labeling": ("step therapy", ("ALL/LABELING",)),
+    "diagnoses": ("step therapy", ("ALL/DIAGNOSIS",)),
+    "within_quantity_limit": ("preferred", ("PREF",)),
+    "preferred_drug_necessity": ("pharmacist review", ("NP/REVIEW",)),
+    "difficult_to_control": ("difficult to control", ("NP/REVIEW",)),
+    "pharmacist_review_approved": ("pharmacist review", ("NP/REVIEW",)),
+    "approved_authorization_on_file": ("subsequent", ("SUB/ON-FILE",)),
+    "clinical_response_documented": ("subsequent", ("SUB/RESPONSE",)),
+    "safety_monitoring_documented": ("subsequent", ("SUB/SAFETY",)),
+}
+"""For each fact a request may leave out: the covered base on whose path it
+decides, and the criteria whose sentences ask for it (the headings for the
+drug and the request type; the pathway's 1001 and 1002 for the review)."""
+
+
+def test_each_missing_fact_names_the_criteria_that_ask_for_it(kb: KnowledgeBase) -> None:
+    """A covered base with one fact left out needs it, and the question
+    names the criterion of the text it answers."""
+    bases = dict(COVERED_BY)
+    bases["difficult to control"] = {
+        **COVERED_BY["pharmacist review"],
+        "preferred_drug_necessity": False,
+        "difficult_to_control": True,
+    }
+    for fact, (path, criteria) in ASKED_FOR.items():
+        facts = {f: v for f, v in {**CLOSED, **bases[path]}.items() if f != fact}
+        evaluation = kb.evaluate(_case(kb, facts))
+        assert evaluation.verdict is Verdict.NEEDS_INFORMATION, fact
+        asked = {missing.fact: missing.criteria for missing in evaluation.missing}
+        assert asked.get(fact) == criteria, (fact, asked)
+
+
+def test_the_date_of_service_is_listed_with_the_sentences_that_count_from_it(
+    kb: KnowledgeBase,
+) -> None:
+    """The vocabulary listing (policykb show, the service's vocabulary) ties
+    the date of service to the sentences that count back from it: "current
+    A1C (within last 6 months)" (NP/A1C) and "an inadequate clinical response
+    of at least 120 days" (NP/TRIALS)."""
+    rows = {row["name"]: row for row in vocabulary(kb.evaluator(NAME).policy)}
+    assert {"NP/A1C", "NP/TRIALS"} <= set(rows["date_of_service"]["clauses"])
+
+
 # -- notes, citations, versions, check ---------------------------------------------
 
 
@@ -363,16 +516,29 @@ def _cautions(kb: KnowledgeBase, facts: dict[str, Any]) -> set[str]:
 def test_the_approval_length_is_a_caution_on_covered_authorizations_only(
     kb: KnowledgeBase,
 ) -> None:
-    """ "Length of Authorizations: 365 Days"; a preferred drug needs none."""
+    """ "Length of Authorizations: 365 Days" (pathways 1000 and 1234: "Approve x
+    365 days"): the length of an approval, initial or renewal; a preferred drug
+    needs none."""
     initial = {**CLOSED, **COVERED_BY["step therapy"]}
     assert _cautions(kb, initial) == {"LENGTH/INITIAL-365-DAYS"}
     renewal = {**CLOSED, **COVERED_BY["subsequent"]}
     assert _cautions(kb, renewal) == {"LENGTH/SUBSEQUENT-365-DAYS"}
     assert _cautions(kb, {**CLOSED, **COVERED_BY["preferred"]}) == set()
+    preferred_renewal = {**CLOSED, **COVERED_BY["preferred"], "request_type": "subsequent"}
+    assert _verdict(kb, preferred_renewal) is Verdict.COVERED
+    assert _cautions(kb, preferred_renewal) == set()
     assert _cautions(kb, CLOSED) == set()  # not covered
     partial = {**initial, "a1c_results": initial["a1c_results"]["records"]}
     assert _verdict(kb, partial) is Verdict.NEEDS_INFORMATION
     assert _cautions(kb, partial) == set()
+    # a renewal gets its length only when it is approved: not when one of the
+    # Subsequent Authorization Criteria fails, nor while one is unknown
+    denied = {**renewal, "safety_monitoring_documented": False}
+    assert _verdict(kb, denied) is Verdict.NOT_COVERED
+    assert _cautions(kb, denied) == set()
+    open_renewal = {f: v for f, v in renewal.items() if f != "clinical_response_documented"}
+    assert _verdict(kb, open_renewal) is Verdict.NEEDS_INFORMATION
+    assert _cautions(kb, open_renewal) == set()
 
 
 def _cited(kb: KnowledgeBase, facts: dict[str, Any]) -> dict[str, str]:
