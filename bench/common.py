@@ -10,10 +10,12 @@ ROOT = Path(__file__).resolve().parent.parent
 MASSAGE = ROOT / "kb" / "policies" / "massage-therapy"
 
 
-def policykb() -> list[str]:
-    """The installed policykb command (or the module, when no script is installed)."""
-    script = shutil.which("policykb", path=str(Path(sys.executable).parent))
-    return [script] if script else [sys.executable, "-m", "policykb.cli.main"]
+def policykb(python: str | None = None) -> list[str]:
+    """The policykb command installed beside `python` (default: this
+    interpreter), or its module when no script is installed."""
+    python = python or sys.executable
+    script = shutil.which("policykb", path=str(Path(python).parent))
+    return [script] if script else [python, "-m", "policykb.cli.main"]
 
 
 def median_wall(command: list[str], runs: int, limit: float | None = None) -> float:

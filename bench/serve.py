@@ -32,7 +32,20 @@ tests/fhir_server.py on loopback, serving the same record): medians and p99
 of both, and the difference.
 
     python bench/serve.py [--clients 32] [--seconds 30] [--workers 1 2] [--large-only]
-                          [--ehr-only]
+                          [--ehr-only] [--baseline PYTHON [--rounds 3]]
+
+With --baseline, only the CRD load with every policy loaded, against this
+checkout's `policykb serve` and, alternating with it round by round, against
+the `policykb serve` of another installation: PYTHON is the interpreter of
+that installation's virtual environment (its `policykb` beside it). Reported:
+the medians over rounds of each server's p99, requests/s and server CPU per
+request, and this checkout's figures as ratios of the baseline's. A figure
+taken on a shared machine means something only against a baseline measured
+in the same run. To make a baseline installation of an earlier commit:
+
+    git worktree add --detach ../policykb-baseline COMMIT
+    make -C ../policykb-baseline .venv/.installed
+    python bench/serve.py --workers 2 --baseline ../policykb-baseline/.venv/bin/python
 
 The load client runs on the same machine and takes part of its two cores.
 """
@@ -296,7 +309,22 @@ def main() -> None:
         "--large-only", action="store_true", help="Only the large request's /healthz delay."
     )
     parser.add_argument("--ehr-only", action="store_true", help="Only the EHR fetch's latency.")
+    parser.add_argument(
+        "--baseline",
+        metavar="PYTHON",
+        type=Path,
+        help="Compare with the policykb serve of the installation of this interpreter "
+        "(the CRD load with every policy, in alternating rounds).",
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="Rounds of each server, with --baseline."
+    )
     args = parser.parse_args()
+    if args.baseline is not None:
+        baseline = installed_policykb(args.baseline)
+        for workers in args.workers:
+            compare(baseline, args.clients, args.seconds, workers, args.rounds)
+        return
     for workers in args.workers:
         if args.ehr_only:
             run(args.clients, args.seconds, workers, large=False, ehr_only=True)
@@ -320,6 +348,62 @@ def main() -> None:
         )
 
 
+def installed_policykb(python: Path) -> list[str]:
+    """The policykb command of the installation whose interpreter is `python`
+    (SystemExit naming what is wrong when there is none)."""
+    if not python.is_file():
+        raise SystemExit(f"--baseline {python}: no such interpreter")
+    command = policykb(str(python))
+    found = subprocess.run([*command, "--version"], capture_output=True, check=False)
+    if found.returncode != 0:
+        raise SystemExit(f"--baseline {python}: its installation has no policykb command")
+    return command
+
+
+COMPARED = (("p99_ms", "p99 "), ("per_second", "requests/s "), ("cpu_ms", "server CPU "))
+"""The figures compared with --baseline, and their labels."""
+
+
+def compare(baseline: list[str], clients: int, seconds: float, workers: int, rounds: int) -> None:
+    """The CRD load with every policy loaded, against this checkout's server and
+    the baseline's in turn (the order swapped each round), `rounds` times each;
+    the medians of both and their ratios."""
+    servers = {"this checkout": policykb(), "baseline": baseline}
+    measured: dict[str, list[dict[str, float]]] = {name: [] for name in servers}
+    for index in range(rounds):
+        order = list(servers) if index % 2 == 0 else list(servers)[::-1]
+        for name in order:
+            print(f"round {index + 1} of {rounds}, {name}:")
+            found = run(clients, seconds, workers, large=False, policykb_command=servers[name])
+            measured[name].append(found)
+    medians = {
+        name: {
+            key: statistics.median(r[key] for r in runs)
+            for key in ("p99_ms", "per_second", "cpu_ms", "policies", "healthz_per_second")
+            if all(key in r for r in runs)
+        }
+        for name, runs in measured.items()
+    }
+    print(
+        f"CRD order-sign, {workers} worker(s), {clients} clients, every policy of each "
+        f"installation; medians of {rounds} alternating rounds:"
+    )
+    for name, found in medians.items():
+        print(
+            f"  {name:<14} p99 {found['p99_ms']:.1f} ms, {found['per_second']:,.0f} requests/s"
+            + (f", server CPU {found['cpu_ms']:.2f} ms per request" if "cpu_ms" in found else "")
+            + f" ({found['policies']:.0f} policies; GET /healthz "
+            f"{found['healthz_per_second']:,.0f} requests/s)"
+        )
+    ours, theirs = medians["this checkout"], medians["baseline"]
+    ratios = [
+        f"{label}{ours[key] / theirs[key]:.2f}x"
+        for key, label in COMPARED
+        if key in ours and key in theirs
+    ]
+    print(f"  this checkout / baseline: {', '.join(ratios)}")
+
+
 ONE_POLICY = "bariatric-surgery"
 """The policy the benchmark's orders route to (tests/fhir_records.BARIATRIC_CODES)."""
 
@@ -332,14 +416,16 @@ def run(
     served: list[str] | None = None,
     large: bool = True,
     ehr_only: bool = False,
+    policykb_command: list[str] | None = None,
 ) -> dict[str, float]:
     """One server's figures; `served`: serve only these policies (None: all);
-    with `large`, also the EHR fetch's added latency."""
+    with `large`, also the EHR fetch's added latency; `policykb_command`: the
+    policykb command to serve with (None: this checkout's)."""
     port = free_port()
     with tempfile.TemporaryDirectory() as folder:
         audit = Path(folder) / "audit.jsonl"
         command = [
-            *policykb(),
+            *(policykb_command or policykb()),
             "serve",
             "--port",
             str(port),
@@ -399,7 +485,7 @@ def run(
         ratio = crd["per_second"] / baseline["per_second"]
         print(f"  {ratio:.2f}x the baseline's throughput; audit entries: {audited:,}")
     if not large:
-        return {**crd, "policies": policies}
+        return {**crd, "policies": policies, "healthz_per_second": baseline["per_second"]}
     large_figures(body, measured)
     return {**(crd if not large_only else {}), "policies": policies}
 

@@ -23,7 +23,11 @@ bodies only when they still match their SHA-256 (LogCorrupt otherwise).
 Writing: one thread per log takes the calls submitted (`submit`, a Future
 per call) and commits every call waiting in one transaction (group commit);
 a Future is done once its row is committed, or fails with LogUnavailable
-with the rest of its transaction (rolled back: no row of it is kept). The
+with the rest of its transaction (rolled back: no row of it is kept). A call
+may name what must be done before its row is committed (`after`: its
+answer's audit entries on disk); the writer waits for it, so the caller
+waits for one Future, and when it fails the call fails with its error and
+no row of it is kept. The
 queue holds at most QUEUED calls; `submit` blocks past it (back-pressure),
 though each call waits for its own row, so the calls in flight bound it.
 A committed row is in the file (SQLite's WAL, synchronous=NORMAL): it
@@ -93,6 +97,10 @@ INSERT = (
 )
 
 
+_Submitted = tuple[tuple[Any, ...], Future[None] | None, Future[int]]
+"""A call's fields, what its row waits for, and the Future of its row's id."""
+
+
 class LogUnavailable(Exception):
     """The hook log cannot be written or read (one line saying why)."""
 
@@ -123,7 +131,7 @@ class HookLog:
     def __init__(self, path: Path | None) -> None:
         self._lock = threading.Lock()  # the connection
         self._state = threading.Lock()  # _writer and _closed
-        self._queue: queue.Queue[tuple[tuple[Any, ...], Future[int]] | None] = queue.Queue(QUEUED)
+        self._queue: queue.Queue[_Submitted | None] = queue.Queue(QUEUED)
         self._writer: threading.Thread | None = None
         self._closed = False
         try:
@@ -198,9 +206,13 @@ class HookLog:
         response: bytes,
         requester: dict[str, str] | None = None,
         fetched: list[dict[str, Any]] | None = None,
+        *,
+        after: Future[None] | None = None,
     ) -> Future[int]:
         """Hand one call and its answer to the writer: a Future of the row's
-        id, done once the row is committed (LogUnavailable if it cannot be)."""
+        id, done once the row is committed (LogUnavailable if it cannot be).
+        With `after`, the row is committed only once `after` is done; if it
+        fails, the call's Future fails with its exception and no row is kept."""
         future: Future[int] = Future()
         call = (time.time(), service, request, status, response, requester, fetched)
         with self._state:
@@ -212,7 +224,7 @@ class HookLog:
                     target=self._write_forever, name="policykb-hook-log", daemon=True
                 )
                 self._writer.start()
-        self._queue.put((call, future))
+        self._queue.put((call, after, future))
         return future
 
     def _write_forever(self) -> None:
@@ -233,14 +245,30 @@ class HookLog:
                 batch.append(item)
             self._commit(batch)
 
-    def _commit(self, batch: list[tuple[tuple[Any, ...], Future[int]]]) -> None:
+    def _commit(self, batch: list[_Submitted]) -> None:
         try:
-            ids = self._insert([_row_and_orders(*call) for call, _ in batch])
+            # The rows are made while the fsyncs they wait for run (off the GIL).
+            rows = [_row_and_orders(*call) for call, _, _ in batch]
         except Exception as error:  # every call of the batch learns why: none waits forever
-            for _, future in batch:
+            for _, _, future in batch:
                 future.set_exception(error)
             return
-        for (_, future), ident in zip(batch, ids, strict=True):
+        kept = []
+        for row, (_, after, future) in zip(rows, batch, strict=True):
+            failure = _failure(after)
+            if failure is None:
+                kept.append((row, future))
+            else:
+                future.set_exception(failure)
+        if not kept:
+            return
+        try:
+            ids = self._insert([row for row, _ in kept])
+        except Exception as error:
+            for _, future in kept:
+                future.set_exception(error)
+            return
+        for (_, future), ident in zip(kept, ids, strict=True):
             future.set_result(ident)
 
     def _insert(
@@ -316,6 +344,17 @@ class HookLog:
             self._queue.put(None)
             writer.join()
         self._db.close()
+
+
+def _failure(after: Future[None] | None) -> BaseException | None:
+    """What `after` failed with, once it is done (None: done, or nothing to wait for)."""
+    if after is None:
+        return None
+    try:
+        after.result()
+    except Exception as error:
+        return error
+    return None
 
 
 def _loads(body: bytes) -> object:

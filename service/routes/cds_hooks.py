@@ -4,14 +4,18 @@ A hook call is read, checked and decided on one decision thread when its
 prefetch leaves nothing to query. Otherwise it is read and checked there,
 what it did not prefetch is read from the client's fhirServer on the event
 loop (I/O only, time-bounded: ehr.py), and the decision runs on a decision
-thread again. Then the call waits, holding no thread, until its audit
-entries are on disk and then until its row is in the hook log (each written
-by its log's own thread, in group commits); only then is the answer sent.
+thread again. That thread hands the answer to the hook log, whose own
+thread commits its row once the answer's audit entries are on disk (each
+log writes in group commits: one audit fsync and one hook-log transaction
+cover the calls waiting together). The call waits for that one Future,
+holding no thread; only then is the answer sent. A call whose audit entries
+cannot be synced answers 503 and has no row saying it was answered.
 """
 
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import Future
 from typing import Any
 
 import orjson
@@ -20,7 +24,7 @@ from fastapi.responses import Response
 
 from policykb.service import crd, crd_discovery, crd_request, ehr
 from policykb.service.audit import REQUESTER
-from policykb.service.deps import Shared, strict_json
+from policykb.service.deps import DirectRoute, Shared, strict_json
 from policykb.service.envelopes.cds_hooks import (
     Discovery,
     Feedback,
@@ -52,44 +56,40 @@ async def discovery(shared: Shared) -> Discovery:
     return crd_discovery.discovery(shared.decisions.history_types)
 
 
-@router.post(
-    "/cds-services/{service}",
-    response_model=HookResponse,
-    responses=OUTCOMES,
-    openapi_extra=request_body(HookCall),
-)
 async def hook(service: str, request: Request, shared: Shared) -> Response:
     """A CDS Hooks call: coverage information for each order a policy
     decides. The call and its answer (or its refusal) are kept in the hook
     log before the answer is sent (CRD found-37)."""
     _service(service)
     body = await request.body()
-    requester = REQUESTER.get()
     try:
-        answer, pending, fetched = await _hook(service, body, request, shared)
+        answer, row = await _hook(service, body, request, shared)
     except ServiceError as error:
         refusal = orjson.dumps({"status": error.status, "detail": error.detail})
-        await _log(shared, service, body, error.status, refusal, requester, None)
+        row = shared.hook_log.submit(service, body, error.status, refusal, REQUESTER.get())
+        await _kept(row)
         raise
-    # The answer's audit entries on disk first, then its row in the hook log:
-    # a call whose entries cannot be synced answers 503 and is not logged as
-    # answered. Both are waited for without a thread (group commits).
-    await shared.settle(pending)
-    await _log(shared, service, body, 200, answer, requester, fetched)
+    # Committed once the answer's audit entries are on disk (AuditUnavailable,
+    # a 503, otherwise), then kept in the hook log: waited for without a thread.
+    await _kept(row)
     return Response(answer, media_type="application/json")
 
 
-async def _log(
-    shared: Shared,
-    service: str,
-    body: bytes,
-    status: int,
-    answer: bytes,
-    requester: dict[str, str] | None,
-    fetched: list[dict[str, Any]] | None,
-) -> None:
-    """Keep the call in the hook log: once its row is committed (503 if it cannot be)."""
-    row = shared.hook_log.submit(service, body, status, answer, requester, fetched)
+# Called directly (DirectRoute), without FastAPI's dependency resolution:
+# the body is read and checked on a decision thread.
+router.add_api_route(
+    "/cds-services/{service}",
+    hook,
+    methods=["POST"],
+    response_model=HookResponse,
+    responses=OUTCOMES,
+    openapi_extra=request_body(HookCall),
+    route_class_override=DirectRoute,
+)
+
+
+async def _kept(row: Future[int]) -> None:
+    """Once the call's row is in the hook log (503 if it cannot be)."""
     try:
         await asyncio.wrap_future(row)
     except LogUnavailable as error:
@@ -98,9 +98,9 @@ async def _log(
 
 async def _hook(
     service: str, body: bytes, request: Request, shared: Shared
-) -> tuple[bytes, list[int], list[dict[str, Any]] | None]:
-    """The answer, its audit entries not yet on disk (`pending`), and what
-    was read from the EHR for it."""
+) -> tuple[bytes, Future[int]]:
+    """The answer, and its row in the hook log (not yet committed: it waits
+    for the answer's audit entries to be on disk)."""
     name = _service(service)
     base = shared.base_url(request.scope)
     settings = shared.settings
@@ -111,20 +111,30 @@ async def _hook(
         call.histories_read(history_types)
         return call
 
-    def decide(call: crd_request.HookRequest) -> tuple[bytes, list[int]]:
+    def decide(
+        call: crd_request.HookRequest, fetched: list[dict[str, Any]] | None
+    ) -> tuple[bytes, Future[int]]:
+        # The row is handed to the hook log from here, not the event loop: the
+        # loop then wakes once for the call, when the row is committed.
         pending: list[int] = []
-        answer = crd.decide(call, shared.decisions, base, pending, settings.payer_name)
-        return orjson.dumps(answer), pending
+        answer = orjson.dumps(
+            crd.decide(call, shared.decisions, base, pending, settings.payer_name)
+        )
+        after = shared.decisions.durable(pending)
+        row = shared.hook_log.submit(
+            service, body, 200, answer, REQUESTER.get(), fetched, after=after
+        )
+        return answer, row
 
-    def read_and_decide() -> tuple[crd_request.HookRequest, tuple[bytes, list[int]] | None]:
+    def read_and_decide() -> tuple[crd_request.HookRequest, tuple[bytes, Future[int]] | None]:
         # The common case, a complete prefetch, takes one decision thread once:
         # a hop to a thread and back costs about as much as reading the call.
         call = read()
-        return call, None if call.can_query() else decide(call)
+        return call, None if call.can_query() else decide(call, None)
 
     call, decided = await shared.run(read_and_decide)
     if decided is not None:
-        return *decided, None
+        return decided
     fetched_resources: list[dict[str, Any]] | None = None
     if settings.ehr_timeout > 0:
         assert call.fhir_server is not None and call.access_token is not None
@@ -140,8 +150,7 @@ async def _hook(
         fetched_resources = fetched.resources
     else:
         call.unread.failure = "this service does not query fhirServer (ehr_timeout 0)"
-    answer, pending = await shared.run(decide, call)
-    return answer, pending, fetched_resources
+    return await shared.run(decide, call, fetched_resources)
 
 
 @router.post(

@@ -169,6 +169,34 @@ def test_calls_waiting_together_are_committed_in_one_transaction(
     log.close()
 
 
+def test_a_row_is_committed_only_once_what_it_waits_for_is_done(log_path: Path) -> None:
+    """`after` (the answer's audit entries on disk): the row waits for it;
+    when it fails, its call fails with that error and no row of it is kept,
+    while the calls committed with it are kept."""
+    log = HookLog(log_path)
+    first, failing, waiting, plain = calls(4)
+    synced: Future[None] = Future()
+    lost: Future[None] = Future()
+    lost.set_exception(OSError(errno.EIO, "the fsync failed"))
+    with log._lock:
+        held = held_writer(log, first)
+        refused = log.submit("policykb-order-sign", failing, 200, b"{}", after=lost)
+        answered = log.submit("policykb-order-sign", waiting, 200, b"{}", after=synced)
+        other = log.submit("policykb-order-sign", plain, 200, b"{}")
+    held.result(60)
+    time.sleep(0.2)  # the writer has the batch and waits for `synced`
+    assert not answered.done() and not other.done()
+    assert HookLog(log_path).ids() == [held.result()]
+    synced.set_result(None)
+    with pytest.raises(OSError, match="the fsync failed"):
+        refused.result(60)
+    ids = [held.result(), answered.result(60), other.result(60)]
+    kept = HookLog(log_path)
+    assert kept.ids() == sorted(ids)
+    assert [kept.get(i).request for i in kept.ids()] == [first, waiting, plain]  # type: ignore[union-attr]
+    log.close()
+
+
 def test_a_transaction_that_fails_fails_each_of_its_calls_and_keeps_none(log_path: Path) -> None:
     log = HookLog(log_path)
     first, good, later = calls(3)

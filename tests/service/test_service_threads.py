@@ -75,3 +75,17 @@ def test_a_crd_call_with_a_complete_prefetch_takes_one_thread_hop(
             assert answer.status_code == 200
             assert answer.json()["systemActions"], answer.json()
     assert len(hops) == 3, hops
+
+
+def test_a_direct_route_is_documented_from_its_endpoint_and_checked_when_made() -> None:
+    from policykb.service.deps import DirectRoute, Shared
+    from policykb.service.routes.cds_hooks import router
+
+    (hook,) = [r for r in router.routes if isinstance(r, DirectRoute)]
+    assert hook.path == "/cds-services/{service}" and hook.methods == {"POST"}
+    assert [p.name for p in hook.dependant.path_params] == ["service"]
+
+    async def extra(service: str, request: Any, shared: Shared, depth: int) -> Any: ...
+
+    with pytest.raises(TypeError, match="depth"):
+        DirectRoute("/cds-services/{service}", extra, methods=["POST"])
