@@ -61,7 +61,6 @@ class Service:
     """SMART Backend Services (smart_auth.py), with --smart-clients."""
     hook_log: HookLog = field(default_factory=lambda: HookLog(None))
     """Every CDS Hooks call and its answer (hook_log.py, CRD found-37)."""
-    """SMART Backend Services (smart_auth.py), with --smart-clients."""
 
     async def run(self, work: Callable[..., T], *args: Any) -> T:
         """`work(*args)` on a decision thread (anyio copies the context to it)."""
