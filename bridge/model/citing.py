@@ -1,0 +1,230 @@
+"""Which criterion an explanation item cites when several criteria read its fact.
+
+A fact's clauses (clause/2) are the criteria that ask for it. When the fact
+has one, an explanation resting on it cites that one (or its cites/4, for the
+value). When several read it, the item cites the first of its candidates
+(its clauses in their order, the value's cites/4 criterion first when it is
+one of them) that is best by, in turn:
+
+1. it decides the verdict through the fact: every criterion it is a part of
+   stands on the explanation's facts alone as the verdict needs (met, and
+   not an exclusion, for covered; not met, or an exclusion met, for not
+   covered; a part as the criteria it makes up), and with the fact unknown
+   (the explanation's other facts as given) none of them already stands (for
+   not covered: an indication it is part of already fails, or does not
+   apply); the criterion itself stands too, or, a part, is left open by the
+   explanation (a group met by either of two parts, each on facts the
+   explanation leaves out). A requirement of a route the case does not take
+   (who may order a test of another kind) stands on the fact too, but that
+   route fails without it (not covered) or is not met at all (covered): it
+   decides nothing;
+2. it stands on the explanation's facts itself (a requirement that is a part
+   of nothing, a definition other criteria's rules read, stands met or not
+   met), so that the explanation alone shows why it holds;
+3. its heading covers the case: its status on the case's known facts is not
+   "not applicable" (the high-risk frequency, not the average-risk one, for
+   a case at high risk, even where both fail on the explanation's record);
+4. it turns on the fact in the case: with the fact unknown and every other
+   fact as the case gives it, it would not stand (a criterion already met,
+   or already failed on another condition, whatever the fact, is not what
+   the fact speaks to).
+
+A candidate that neither decides the verdict (1) nor stands (2) is never
+cited: when no candidate does, the item keeps the fact's static citation
+(cites/4, else its first clause). Frame items (a reference date that alone
+decides) keep the criterion they decide.
+
+Statuses are the exact three-valued ones over every completion (`StatusesOf`):
+the evaluator and the compiled circuits give the same, so the two paths cite
+alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+
+from policykb.bridge.model.policy import Policy, Role, Value
+from policykb.bridge.model.result import ExplanationItem, Status, Verdict, stands_for
+
+StatusesOf = Callable[[Mapping[str, Value]], Mapping[str, Status]]
+"""Each criterion's status with these facts known and every other unknown."""
+
+
+def candidates(policy: Policy, fact: str, value: Value) -> list[str]:
+    """The criteria an item of `fact` may cite: the fact's clauses, the
+    cites/4 criterion of `value` first when it is one of them."""
+    clauses = [c for c in policy.facts[fact].clauses if c in policy.criteria]
+    first = policy.citation(fact, value).criterion
+    return sorted(clauses, key=lambda c: c != first)
+
+
+def shared(policy: Policy, item: ExplanationItem) -> bool:
+    """Whether more than one criterion may be cited for the item's fact (a
+    reference date standing as the frame keeps the criterion it decides)."""
+    return item.frame is None and len(candidates(policy, item.fact, item.value)) > 1
+
+
+def counts_as_exclusion(policy: Policy, criterion: str) -> bool:
+    """Whether the criterion blocks when met: an exclusion, or a part of one
+    only (a part stands as the criteria it makes up do)."""
+    seen: set[str] = set()
+    tops: set[Role] = set()
+    stack = [criterion]
+    while stack:
+        current = stack.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        declared = policy.criteria[current]
+        if declared.parents:
+            stack += [p for p in declared.parents if p in policy.criteria]
+        else:
+            tops.add(declared.role)
+    return tops == {Role.EXCLUSION}
+
+
+def ancestors(policy: Policy, criterion: str) -> list[str]:
+    """Every criterion that `criterion` is a part of, directly or not."""
+    found: list[str] = []
+    stack = list(policy.criteria[criterion].parents)
+    while stack:
+        current = stack.pop()
+        if current in found or current not in policy.criteria:
+            continue
+        found.append(current)
+        stack += policy.criteria[current].parents
+    return found
+
+
+class SharedCitations:
+    """The citations of one decided explanation's shared facts."""
+
+    def __init__(
+        self,
+        policy: Policy,
+        verdict: Verdict,
+        known: Mapping[str, Value],
+        explanation: Sequence[str],
+        statuses_of: StatusesOf,
+    ) -> None:
+        self.policy = policy
+        self.verdict = verdict
+        self.known = known
+        self.given = {fact: known[fact] for fact in explanation}
+        self.statuses_of = statuses_of
+        self._on_explanation: Mapping[str, Status] | None = None
+        self._on_case: Mapping[str, Status] | None = None
+
+    def stands(self, statuses: Mapping[str, Status], criterion: str) -> bool:
+        """Whether the criterion stands as the verdict needs; a requirement
+        that is a part of nothing (a definition other criteria's rules read,
+        either way) stands when it is met or not met."""
+        status = statuses[criterion]
+        declared = self.policy.criteria[criterion]
+        if declared.role is Role.REQUIREMENT and not declared.parents:
+            return status in (Status.MET, Status.NOT_MET)
+        return stands_for(self.verdict, status, counts_as_exclusion(self.policy, criterion))
+
+    def settled(self, statuses: Mapping[str, Status], criterion: str) -> bool:
+        """Whether the criterion already stands as the verdict needs; for not
+        covered, an indication that does not apply is settled too."""
+        if self.stands(statuses, criterion):
+            return True
+        declared = self.policy.criteria[criterion]
+        return (
+            self.verdict is Verdict.NOT_COVERED
+            and not declared.parents
+            and declared.role is Role.INDICATION
+            and statuses[criterion] is Status.NOT_APPLICABLE
+        )
+
+    @property
+    def on_explanation(self) -> Mapping[str, Status]:
+        if self._on_explanation is None:
+            self._on_explanation = self.statuses_of(self.given)
+        return self._on_explanation
+
+    @property
+    def on_case(self) -> Mapping[str, Status]:
+        if self._on_case is None:
+            self._on_case = self.statuses_of(self.known)
+        return self._on_case
+
+    def chosen(self, item: ExplanationItem) -> str | None:
+        """The criterion the item cites by the rule (module docstring), or None
+        when none of its candidates decides the verdict or stands."""
+        policy = self.policy
+        pool = [
+            c
+            for c in candidates(policy, item.fact, item.value)
+            if self.stands(self.on_explanation, c)
+            or (self.on_explanation[c] is Status.UNKNOWN and policy.criteria[c].parents)
+        ]
+        if len(pool) <= 1 and all(self.stands(self.on_explanation, c) for c in pool):
+            return pool[0] if pool else None
+        fact = item.fact
+        case_without = self.statuses_of({f: v for f, v in self.known.items() if f != fact})
+        given_without = self.statuses_of({f: v for f, v in self.given.items() if f != fact})
+
+        def decides_verdict(criterion: str) -> bool:
+            above = ancestors(policy, criterion)
+            return all(self.stands(self.on_explanation, a) for a in above) and not any(
+                self.settled(given_without, a) for a in above
+            )
+
+        def stands(criterion: str) -> bool:
+            return self.stands(self.on_explanation, criterion)
+
+        def applies(criterion: str) -> bool:
+            return self.on_case[criterion] is not Status.NOT_APPLICABLE
+
+        def turns_on_fact(criterion: str) -> bool:
+            return self.stands(self.on_case, criterion) and not self.stands(case_without, criterion)
+
+        def rank(criterion: str) -> tuple[bool, ...]:
+            return (
+                not decides_verdict(criterion),
+                not stands(criterion),
+                not applies(criterion),
+                not turns_on_fact(criterion),
+            )
+
+        best = min(pool, key=rank, default=None)  # the first of the best, in the candidates' order
+        if best is None or not (decides_verdict(best) or stands(best)):
+            return None
+        return best
+
+    def cite(self, items: Sequence[ExplanationItem]) -> tuple[ExplanationItem, ...]:
+        """The items, each shared fact's citing the criterion the rule chooses
+        (with that criterion's text, or the cites/4 text when it chooses the
+        cites/4 criterion)."""
+        found = list(items)
+        for i, item in enumerate(items):
+            if not shared(self.policy, item):
+                continue
+            criterion = self.chosen(item)
+            if criterion is None or criterion == item.criterion:
+                continue
+            text = self.policy.citation(item.fact, item.value)
+            words = (
+                text.text if text.criterion == criterion else self.policy.criteria[criterion].text
+            )
+            found[i] = replace(item, criterion=criterion, text=words)
+        return tuple(found)
+
+
+def cite_shared_facts(
+    policy: Policy,
+    verdict: Verdict,
+    items: Sequence[ExplanationItem],
+    known: Mapping[str, Value],
+    statuses_of: StatusesOf,
+) -> tuple[ExplanationItem, ...]:
+    """A decided explanation's items with every shared fact citing the
+    criterion the rule chooses (module docstring); an undecided verdict's
+    items as they are."""
+    if verdict is Verdict.NEEDS_INFORMATION or not any(shared(policy, i) for i in items):
+        return tuple(items)
+    explanation = [item.fact for item in items]
+    return SharedCitations(policy, verdict, known, explanation, statuses_of).cite(items)
