@@ -3,18 +3,21 @@
 A fact's clauses (clause/2) are the criteria that ask for it. When the fact
 has one, an explanation resting on it cites that one (or its cites/4, for the
 value). When several read it, the item cites the first of its candidates
-(its clauses in their order, the value's cites/4 criterion first when it is
-one of them) that is best by, in turn:
+(its clauses in the policy's order, the value's cites/4 criterion first when
+it is one of them) that is best by, in turn:
 
-1. it decides the verdict through the fact: every criterion it is a part of
-   stands on the explanation's facts alone as the verdict needs (met, and
-   not an exclusion, for covered; not met, or an exclusion met, for not
-   covered; a part as the criteria it makes up), and with the fact unknown
-   (the explanation's other facts as given) none of them already stands (for
-   not covered: an indication it is part of already fails, or does not
-   apply); the criterion itself stands too, or, a part, is left open by the
-   explanation (a group met by either of two parts, each on facts the
-   explanation leaves out). A requirement of a route the case does not take
+1. it decides the verdict through the fact: the criteria it is a part of, up
+   to one that is a part of nothing (along one chain, for a part of several),
+   stand on the explanation's facts alone as the verdict needs (met, and not
+   an exclusion, for covered; not met, or an exclusion met, for not covered;
+   a part as the criteria it makes up), and with the fact unknown (the
+   explanation's other facts as given) none of them already stands (for not
+   covered: an indication it is part of already fails, or does not apply);
+   when a prerequisite or an exclusion blocks on the explanation's facts,
+   the chain does not end in an indication (another indication may be met,
+   so no failed one decides); the criterion itself stands too, or, a part,
+   is left open by the explanation (a group met by either of two parts, each
+   on facts the explanation leaves out). A requirement of a route the case does not take
    (who may order a test of another kind) stands on the fact too, but that
    route fails without it (not covered) or is not met at all (covered): it
    decides nothing;
@@ -52,11 +55,16 @@ StatusesOf = Callable[[Mapping[str, Value]], Mapping[str, Status]]
 
 
 def candidates(policy: Policy, fact: str, value: Value) -> list[str]:
-    """The criteria an item of `fact` may cite: the fact's clauses, the
-    cites/4 criterion of `value` first when it is one of them."""
-    clauses = [c for c in policy.facts[fact].clauses if c in policy.criteria]
-    first = policy.citation(fact, value).criterion
-    return sorted(clauses, key=lambda c: c != first)
+    """The criteria an item of `fact` may cite: the fact's clauses in the
+    policy's order (the text's), the cites/4 criterion of `value` first when
+    it is one of them."""
+    declared = policy.facts[fact]
+    clauses = {c for c in declared.clauses if c in policy.criteria}
+    cited = declared.citations.get(value)
+    if cited is None and declared.type.typed:
+        cited = declared.citations.get(str(value))
+    first = None if cited is None else cited.criterion
+    return sorted((c for c in policy.criteria if c in clauses), key=lambda c: c != first)
 
 
 def shared(policy: Policy, item: ExplanationItem) -> bool:
@@ -82,19 +90,6 @@ def counts_as_exclusion(policy: Policy, criterion: str) -> bool:
         else:
             tops.add(declared.role)
     return tops == {Role.EXCLUSION}
-
-
-def ancestors(policy: Policy, criterion: str) -> list[str]:
-    """Every criterion that `criterion` is a part of, directly or not."""
-    found: list[str] = []
-    stack = list(policy.criteria[criterion].parents)
-    while stack:
-        current = stack.pop()
-        if current in found or current not in policy.criteria:
-            continue
-        found.append(current)
-        stack += policy.criteria[current].parents
-    return found
 
 
 class SharedCitations:
@@ -139,6 +134,29 @@ class SharedCitations:
             and statuses[criterion] is Status.NOT_APPLICABLE
         )
 
+    def verdict_rests_on(self, criterion: str) -> bool:
+        """Whether the verdict may rest on a criterion that is a part of
+        nothing: for not covered, when a prerequisite or an exclusion blocks
+        on the explanation's facts, not on an indication (another one may be
+        met: no failed one matters); otherwise on any."""
+        if self.verdict is not Verdict.NOT_COVERED:
+            return True
+        role = self.policy.criteria[criterion].role
+        if role is not Role.INDICATION:  # a blocker, or a definition other rules read
+            return True
+        return not any(self.blocks(c) for c in self.policy.criteria)
+
+    def blocks(self, criterion: str) -> bool:
+        """Whether a criterion that is a part of nothing blocks coverage on
+        the explanation's facts: an exclusion met, a prerequisite not met."""
+        declared = self.policy.criteria[criterion]
+        status = self.on_explanation[criterion]
+        if declared.parents:
+            return False
+        if declared.role is Role.EXCLUSION:
+            return status is Status.MET
+        return declared.role is Role.PREREQUISITE and status is Status.NOT_MET
+
     @property
     def on_explanation(self) -> Mapping[str, Status]:
         if self._on_explanation is None:
@@ -167,10 +185,18 @@ class SharedCitations:
         case_without = self.statuses_of({f: v for f, v in self.known.items() if f != fact})
         given_without = self.statuses_of({f: v for f, v in self.given.items() if f != fact})
 
-        def decides_verdict(criterion: str) -> bool:
-            above = ancestors(policy, criterion)
-            return all(self.stands(self.on_explanation, a) for a in above) and not any(
-                self.settled(given_without, a) for a in above
+        def decides_verdict(criterion: str, seen: frozenset[str] = frozenset()) -> bool:
+            """Some chain of the criteria it is a part of, up to one that is
+            a part of nothing, stands on the explanation and none of it
+            without the fact."""
+            parents = [p for p in policy.criteria[criterion].parents if p not in seen]
+            if not policy.criteria[criterion].parents:
+                return self.verdict_rests_on(criterion)
+            return any(
+                self.stands(self.on_explanation, p)
+                and not self.settled(given_without, p)
+                and decides_verdict(p, seen | {criterion})
+                for p in parents
             )
 
         def stands(criterion: str) -> bool:
