@@ -17,22 +17,22 @@ it is one of them) that is best by, in turn:
    the chain does not end in an indication (another indication may be met,
    so no failed one decides); the criterion itself stands too, or, a part,
    is left open by the explanation (a group met by either of two parts, each
-   on facts the explanation leaves out). A requirement of a route the case does not take
-   (who may order a test of another kind) stands on the fact too, but that
-   route fails without it (not covered) or is not met at all (covered): it
-   decides nothing;
-2. it stands on the explanation's facts itself (a requirement that is a part
-   of nothing, a definition other criteria's rules read, stands met or not
-   met), so that the explanation alone shows why it holds;
-3. its heading covers the case: its status on the case's known facts is not
+   on facts the explanation leaves out). A requirement of a route the case
+   does not take (who may order a test of another kind) stands on the fact
+   too, but that route fails without it (not covered) or is not met at all
+   (covered): it decides nothing;
+2. its heading covers the case: its status on the case's known facts is not
    "not applicable" (the high-risk frequency, not the average-risk one, for
    a case at high risk, even where both fail on the explanation's record);
+3. it stands on the explanation's facts itself (a requirement that is a part
+   of nothing, a definition other criteria's rules read, stands met or not
+   met), so that the explanation alone shows why it holds;
 4. it turns on the fact in the case: with the fact unknown and every other
    fact as the case gives it, it would not stand (a criterion already met,
    or already failed on another condition, whatever the fact, is not what
    the fact speaks to).
 
-A candidate that neither decides the verdict (1) nor stands (2) is never
+A candidate that neither decides the verdict (1) nor stands (3) is never
 cited: when no candidate does, the item keeps the fact's static citation
 (cites/4, else its first clause). Frame items (a reference date that alone
 decides) keep the criterion they decide.
@@ -211,8 +211,8 @@ class SharedCitations:
         def rank(criterion: str) -> tuple[bool, ...]:
             return (
                 not decides_verdict(criterion),
-                not stands(criterion),
                 not applies(criterion),
+                not stands(criterion),
                 not turns_on_fact(criterion),
             )
 
