@@ -133,10 +133,11 @@ class CircuitAnswers:
             return None
         facts = self.facts
         items = tuple(item(facts[n], known[facts[n]], facts[n] in assumed) for n in explanation)
+        statuses = self.statuses(run)
         if outcome != UNKNOWN:
             try:
                 items = cite_shared_facts(
-                    self.policy, VERDICTS[outcome], items, known, self.statuses_on
+                    self.policy, VERDICTS[outcome], items, known, self.statuses_on, statuses
                 )
             except Undecided:
                 return None
@@ -145,7 +146,7 @@ class CircuitAnswers:
             policy=self.policy.name,
             version=self.policy.version,
             verdict=VERDICTS[outcome],
-            criteria=self.statuses(run),
+            criteria=statuses,
             explanation=items,
             missing=tuple(self.missing_items[n] for n in self.by_vocabulary if missing >> n & 1),
             warnings=warnings,

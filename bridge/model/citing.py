@@ -102,6 +102,7 @@ class SharedCitations:
         known: Mapping[str, Value],
         explanation: Sequence[str],
         statuses_of: StatusesOf,
+        case_statuses: Mapping[str, Status] | None = None,
     ) -> None:
         self.policy = policy
         self.verdict = verdict
@@ -109,7 +110,7 @@ class SharedCitations:
         self.given = {fact: known[fact] for fact in explanation}
         self.statuses_of = statuses_of
         self._on_explanation: Mapping[str, Status] | None = None
-        self._on_case: Mapping[str, Status] | None = None
+        self._on_case = case_statuses
 
     def stands(self, statuses: Mapping[str, Status], criterion: str) -> bool:
         """Whether the criterion stands as the verdict needs; a requirement
@@ -179,11 +180,16 @@ class SharedCitations:
             if self.stands(self.on_explanation, c)
             or (self.on_explanation[c] is Status.UNKNOWN and policy.criteria[c].parents)
         ]
-        if len(pool) <= 1 and all(self.stands(self.on_explanation, c) for c in pool):
-            return pool[0] if pool else None
+        if not pool:
+            return None
         fact = item.fact
-        case_without = self.statuses_of({f: v for f, v in self.known.items() if f != fact})
-        given_without = self.statuses_of({f: v for f, v in self.given.items() if f != fact})
+        without: dict[str, Mapping[str, Status]] = {}
+
+        def given_without() -> Mapping[str, Status]:
+            if "given" not in without:
+                rest = {f: v for f, v in self.given.items() if f != fact}
+                without["given"] = self.statuses_of(rest)
+            return without["given"]
 
         def decides_verdict(criterion: str, seen: frozenset[str] = frozenset()) -> bool:
             """Some chain of the criteria it is a part of, up to one that is
@@ -194,7 +200,7 @@ class SharedCitations:
                 return self.verdict_rests_on(criterion)
             return any(
                 self.stands(self.on_explanation, p)
-                and not self.settled(given_without, p)
+                and not self.settled(given_without(), p)
                 and decides_verdict(p, seen | {criterion})
                 for p in parents
             )
@@ -206,20 +212,23 @@ class SharedCitations:
             return self.on_case[criterion] is not Status.NOT_APPLICABLE
 
         def turns_on_fact(criterion: str) -> bool:
-            return self.stands(self.on_case, criterion) and not self.stands(case_without, criterion)
-
-        def rank(criterion: str) -> tuple[bool, ...]:
-            return (
-                not decides_verdict(criterion),
-                not applies(criterion),
-                not stands(criterion),
-                not turns_on_fact(criterion),
+            if "case" not in without:
+                rest = {f: v for f, v in self.known.items() if f != fact}
+                without["case"] = self.statuses_of(rest)
+            return self.stands(self.on_case, criterion) and not self.stands(
+                without["case"], criterion
             )
 
-        best = min(pool, key=rank, default=None)  # the first of the best, in the candidates' order
-        if best is None or not (decides_verdict(best) or stands(best)):
-            return None
-        return best
+        # The first of the best in the candidates' order: each test in turn
+        # keeps the candidates that pass it, when any does; the statuses
+        # without the fact are found only when a test needs them.
+        best = pool
+        for test in (decides_verdict, applies, stands, turns_on_fact):
+            if len(best) == 1:
+                break
+            best = [c for c in best if test(c)] or best
+        chosen = best[0]
+        return chosen if stands(chosen) or decides_verdict(chosen) else None
 
     def cite(self, items: Sequence[ExplanationItem]) -> tuple[ExplanationItem, ...]:
         """The items, each shared fact's citing the criterion the rule chooses
@@ -246,11 +255,14 @@ def cite_shared_facts(
     items: Sequence[ExplanationItem],
     known: Mapping[str, Value],
     statuses_of: StatusesOf,
+    case_statuses: Mapping[str, Status] | None = None,
 ) -> tuple[ExplanationItem, ...]:
     """A decided explanation's items with every shared fact citing the
     criterion the rule chooses (module docstring); an undecided verdict's
-    items as they are."""
+    items as they are. `case_statuses`: the statuses on `known`, when the
+    caller has them already."""
     if verdict is Verdict.NEEDS_INFORMATION or not any(shared(policy, i) for i in items):
         return tuple(items)
     explanation = [item.fact for item in items]
-    return SharedCitations(policy, verdict, known, explanation, statuses_of).cite(items)
+    citations = SharedCitations(policy, verdict, known, explanation, statuses_of, case_statuses)
+    return citations.cite(items)

@@ -25,6 +25,9 @@ from policykb.bridge.solving.forcing import CompiledTests, Forcing
 from policykb.bridge.solving.grounding import Assignment, Grounding
 from policykb.bridge.solving.hitting_sets import Correction, minimal_sets_by_rank
 
+STATUSES_KEPT = 64
+"""How many sets of facts' criteria statuses an Explanations keeps."""
+
 
 class Explanations:
     """The minimal explanations of cases over one grounding, and their items."""
@@ -35,6 +38,7 @@ class Explanations:
         circuit (one pass) instead of two solver calls."""
         self.grounding = grounding
         self.forcing = forcing
+        self._statuses: dict[frozenset[tuple[str, Value]], dict[str, Status]] = {}
 
     def of(
         self, known: Assignment, verdict: Verdict, *, smallest_only: bool = False
@@ -141,10 +145,12 @@ class Explanations:
         known: Assignment,
         assumed: Collection[str],
         verdict: Verdict,
+        case_statuses: Mapping[str, Status] | None = None,
     ) -> tuple[ExplanationItem, ...]:
         """The items of an explanation; a reference date that the verdict rests
         on as the frame cites the criterion it decides, and a fact read by
-        several criteria the one that decides the case (model/citing.py)."""
+        several criteria the one that decides the case (model/citing.py;
+        `case_statuses`: the criteria's statuses on `known`, when known)."""
         g = self.grounding
         framed = (
             g.anchors
@@ -159,12 +165,22 @@ class Explanations:
             else self.explain_item(fact, known[fact], fact in assumed)
             for fact in explanation
         ]
-        return cite_shared_facts(g.policy, verdict, items, known, self.statuses_of)
+        return cite_shared_facts(g.policy, verdict, items, known, self.statuses_of, case_statuses)
 
     def statuses_of(self, given: Mapping[str, Value]) -> dict[str, Status]:
         """Each criterion's status with `given` known and every other fact
         unknown. Where the policy is compiled, read from the circuit (its
-        met/1 and applies/1 are exact) without solving."""
+        met/1 and applies/1 are exact) without solving. The last ones found
+        are kept: a case's explanations ask again for the same facts."""
+        key = frozenset(given.items())
+        found = self._statuses.get(key)
+        if found is None:
+            found = self._statuses[key] = self.solve_statuses(given)
+            if len(self._statuses) > STATUSES_KEPT:
+                del self._statuses[next(iter(self._statuses))]
+        return found
+
+    def solve_statuses(self, given: Mapping[str, Value]) -> dict[str, Status]:
         g = self.grounding
         compiled = None if self.forcing is None else self.forcing.compiled
         if compiled is not None:
