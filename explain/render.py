@@ -44,11 +44,12 @@ ALL_MEMBERS = "All members"
 def criteria_outline(policy: Policy) -> Iterator[tuple[str, list[tuple[int, Criterion]]]]:
     """The policy's criteria grouped by heading (nested headings joined by " > "),
     each with its depth in the tree of parts; a part shared by several parents
-    appears under each."""
+    appears under each, and a part with a heading of its own stays in its
+    parent's tree (its status says where it does not apply)."""
     sections: dict[str, list[tuple[int, Criterion]]] = {}
 
     def walk(criterion: Criterion, depth: int, section: str) -> None:
-        if criterion.section is not None:
+        if criterion.section is not None and depth == 0:
             section = " > ".join(policy.heading_path(criterion.section))
         sections.setdefault(section, []).append((depth, criterion))
         for part in criterion.parts:

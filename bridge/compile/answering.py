@@ -5,8 +5,10 @@ answers into an Evaluation: the domain's value numbers, the criteria's
 roots, the defaults, the missing-fact items. It reads the policy model only,
 so that the compiled policy (compiled.py, beside its grounded program) and
 the stored snapshot (snapshot.py, without clingo) answer through the same
-code. What needs more than the model -- an explanation item's citation of a
-fact with a history, the warnings and cautions -- comes in as functions.
+code. What needs more than the model -- an explanation item's words for a
+fact with a history, the warnings and cautions -- comes in as functions; a
+fact read by several criteria cites the one model/citing.py chooses, from
+the circuit's statuses.
 
 Invariant: `evaluate` gives exactly Evaluator.evaluate's answer, or None
 when the circuit cannot settle the case within its limits (`Undecided`).
@@ -15,20 +17,13 @@ when the circuit cannot settle the case within its limits (`Undecided`).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
 
 from policykb.bridge.compile.prepared import FAILS, UNKNOWN, Prepared, Undecided
 from policykb.bridge.compile.run import STATUSES, VERDICTS, Explanation, Run
 from policykb.bridge.model.case import Case
-from policykb.bridge.model.policy import Policy, Role, Value
-from policykb.bridge.model.result import (
-    Evaluation,
-    ExplanationItem,
-    MissingFact,
-    Note,
-    Status,
-    stands_for,
-)
+from policykb.bridge.model.citing import cite_shared_facts
+from policykb.bridge.model.policy import Policy, Value
+from policykb.bridge.model.result import Evaluation, ExplanationItem, MissingFact, Note, Status
 from policykb.bridge.model.scenario_values import scenario_key
 
 ItemOf = Callable[[str, Value, bool], ExplanationItem]
@@ -138,9 +133,12 @@ class CircuitAnswers:
             return None
         facts = self.facts
         items = tuple(item(facts[n], known[facts[n]], facts[n] in assumed) for n in explanation)
-        if outcome != UNKNOWN and self.policy.histories:
+        statuses = self.statuses(run)
+        if outcome != UNKNOWN:
             try:
-                items = self.cite_standing(items, known, outcome)
+                items = cite_shared_facts(
+                    self.policy, VERDICTS[outcome], items, known, self.statuses_on, statuses
+                )
             except Undecided:
                 return None
         return Evaluation(
@@ -148,44 +146,16 @@ class CircuitAnswers:
             policy=self.policy.name,
             version=self.policy.version,
             verdict=VERDICTS[outcome],
-            criteria=self.statuses(run),
+            criteria=statuses,
             explanation=items,
             missing=tuple(self.missing_items[n] for n in self.by_vocabulary if missing >> n & 1),
             warnings=warnings,
         )
 
-    def cite_standing(
-        self, items: tuple[ExplanationItem, ...], known: Mapping[str, Value], outcome: int
-    ) -> tuple[ExplanationItem, ...]:
-        """The items of a decided explanation with each history record class
-        read by several criteria citing the first of them that stands on the
-        explanation's facts alone, as Explanations.explain_items does: met
-        (and not an exclusion) for covered; not met, or an exclusion met,
-        for not covered. The statuses come from the circuit run on those
-        facts, the others unknown."""
-        policy = self.policy
-        shared = [
-            i
-            for i, it in enumerate(items)
-            if len(policy.facts[it.fact].clauses) > 1 and policy.history_of(it.fact) is not None
-        ]
-        if not shared:
-            return items
-        run = Run(self.prepared, self.vector({it.fact: known[it.fact] for it in items}))
-        verdict = VERDICTS[outcome]
-        standing = [
-            criterion
-            for criterion, status in self.statuses(run).items()
-            if stands_for(verdict, status, policy.criteria[criterion].role is Role.EXCLUSION)
-        ]
-        found = list(items)
-        for i in shared:
-            it = found[i]
-            clauses = policy.facts[it.fact].clauses
-            chosen = next((c for c in clauses if c in standing), it.criterion)
-            if chosen != it.criterion:
-                found[i] = replace(it, criterion=chosen, text=policy.criteria[chosen].text)
-        return tuple(found)
+    def statuses_on(self, given: Mapping[str, Value]) -> dict[str, Status]:
+        """Each criterion's status with `given` known and every other fact
+        unknown, from one run of the circuit (Undecided past its limits)."""
+        return self.statuses(Run(self.prepared, self.vector(given)))
 
     def statuses(self, run: Run) -> dict[str, Status]:
         values = run.values

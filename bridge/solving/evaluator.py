@@ -36,6 +36,7 @@ from policykb.bridge.model.result import (
     Evaluation,
     ExplanationItem,
     MissingFact,
+    Status,
     Verdict,
     WhyAnswer,
 )
@@ -171,9 +172,10 @@ class Evaluator(Grounding):
         known: Assignment,
         assumed: Collection[str],
         verdict: Verdict,
+        case_statuses: Mapping[str, Status] | None = None,
     ) -> tuple[ExplanationItem, ...]:
         """The items of an explanation (explanations.py)."""
-        return self._explanations.explain_items(explanation, known, assumed, verdict)
+        return self._explanations.explain_items(explanation, known, assumed, verdict, case_statuses)
 
     def explain_item(self, fact: str, value: Value, assumed: bool) -> ExplanationItem:
         """One known fact of an explanation, citing the criterion it speaks to."""
@@ -224,13 +226,14 @@ class Evaluator(Grounding):
         verdict = self.verdict(consequences)
         explanation = next(self.explanations(known, verdict, smallest_only=True), ())
         missing = self.missing_facts(known) if verdict is Verdict.NEEDS_INFORMATION else []
+        statuses = self.statuses(consequences)
         return Evaluation(
             id=case.id,
             policy=self.policy.name,
             version=self.policy.version,
             verdict=verdict,
-            criteria=self.statuses(consequences),
-            explanation=self.explain_items(explanation, known, assumed, verdict),
+            criteria=statuses,
+            explanation=self.explain_items(explanation, known, assumed, verdict, statuses),
             missing=tuple(self.missing_item(f) for f in missing),
             warnings=self.notes(consequences, known),
         )

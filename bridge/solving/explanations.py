@@ -14,16 +14,19 @@ frame: the reference date, citing the criterion it decides.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Sequence
-from dataclasses import replace
+from collections.abc import Collection, Iterator, Mapping, Sequence
 
+from policykb.bridge.model.citing import cite_shared_facts
 from policykb.bridge.model.errors import EngineError
 from policykb.bridge.model.policy import Role, Value
-from policykb.bridge.model.result import ExplanationItem, FrameReason, Status, Verdict, stands_for
+from policykb.bridge.model.result import ExplanationItem, FrameReason, Status, Verdict
 from policykb.bridge.model.scenario_values import explanation_item
 from policykb.bridge.solving.forcing import CompiledTests, Forcing
 from policykb.bridge.solving.grounding import Assignment, Grounding
 from policykb.bridge.solving.hitting_sets import Correction, minimal_sets_by_rank
+
+STATUSES_KEPT = 64
+"""How many sets of facts' criteria statuses an Explanations keeps."""
 
 
 class Explanations:
@@ -35,6 +38,7 @@ class Explanations:
         circuit (one pass) instead of two solver calls."""
         self.grounding = grounding
         self.forcing = forcing
+        self._statuses: dict[frozenset[tuple[str, Value]], dict[str, Status]] = {}
 
     def of(
         self, known: Assignment, verdict: Verdict, *, smallest_only: bool = False
@@ -141,9 +145,12 @@ class Explanations:
         known: Assignment,
         assumed: Collection[str],
         verdict: Verdict,
+        case_statuses: Mapping[str, Status] | None = None,
     ) -> tuple[ExplanationItem, ...]:
         """The items of an explanation; a reference date that the verdict rests
-        on as the frame cites the criterion it decides."""
+        on as the frame cites the criterion it decides, and a fact read by
+        several criteria the one that decides the case (model/citing.py;
+        `case_statuses`: the criteria's statuses on `known`, when known)."""
         g = self.grounding
         framed = (
             g.anchors
@@ -152,49 +159,33 @@ class Explanations:
             and g.verdict_of({}) is verdict
         )
         frame = self.frame_decides(verdict) if framed and explanation else {}
-        items = []
-        standing: list[str] | None = None
-        for fact in explanation:
-            if fact in frame:
-                items.append(self.frame_item(fact, known[fact], *frame[fact], verdict))
-                continue
-            item = self.explain_item(fact, known[fact], fact in assumed)
-            clauses = g.policy.facts[fact].clauses
-            decided = verdict is not Verdict.NEEDS_INFORMATION
-            if decided and len(clauses) > 1 and g.policy.history_of(fact) is not None:
-                if standing is None:
-                    standing = self.standing(explanation, known, verdict)
-                chosen = next((c for c in clauses if c in standing), item.criterion)
-                if chosen != item.criterion:
-                    text = g.policy.criteria[chosen].text
-                    item = replace(item, criterion=chosen, text=text)
-            items.append(item)
-        return tuple(items)
+        items = [
+            self.frame_item(fact, known[fact], *frame[fact], verdict)
+            if fact in frame
+            else self.explain_item(fact, known[fact], fact in assumed)
+            for fact in explanation
+        ]
+        return cite_shared_facts(g.policy, verdict, items, known, self.statuses_of, case_statuses)
 
-    def standing(
-        self, explanation: Sequence[str], known: Assignment, verdict: Verdict
-    ) -> list[str]:
-        """The criteria that, with the explanation's facts alone, stand as the
-        verdict needs (met for covered; not met, or an exclusion met, for not
-        covered), in policy order. A history's record class is read by every
-        criterion whose conditions it meets, so its citation is static only
-        up to this: of those criteria, the explanation cites the first that
-        applies to the case and decides it (the renewal's A1C criterion, not
-        the initial one's)."""
+    def statuses_of(self, given: Mapping[str, Value]) -> dict[str, Status]:
+        """Each criterion's status with `given` known and every other fact
+        unknown. Where the policy is compiled, read from the circuit (its
+        met/1 and applies/1 are exact) without solving. The last ones found
+        are kept: a case's explanations ask again for the same facts."""
+        key = frozenset(given.items())
+        found = self._statuses.get(key)
+        if found is None:
+            found = self._statuses[key] = self.solve_statuses(given)
+            if len(self._statuses) > STATUSES_KEPT:
+                del self._statuses[next(iter(self._statuses))]
+        return found
+
+    def solve_statuses(self, given: Mapping[str, Value]) -> dict[str, Status]:
         g = self.grounding
-        given = {fact: known[fact] for fact in explanation}
         compiled = None if self.forcing is None else self.forcing.compiled
         if compiled is not None:
-            # The same statuses (the circuits' met/1 and applies/1 are exact),
-            # without solving: why reads them once per explanation.
-            statuses = compiled.statuses({f: g.value_key(f, v) for f, v in given.items()})
-        else:
-            statuses = g.statuses(g.solve_consequences(g.literals.assumptions(given)))
-        return [
-            criterion
-            for criterion, status in statuses.items()
-            if stands_for(verdict, status, g.policy.criteria[criterion].role is Role.EXCLUSION)
-        ]
+            return compiled.statuses({f: g.value_key(f, v) for f, v in given.items()})
+        return g.statuses(g.solve_consequences(g.literals.assumptions(given)))
 
     def frame_item(
         self, fact: str, value: Value, criterion: str, dates: list[str], verdict: Verdict
