@@ -356,8 +356,12 @@ class AuditLog:
             with self._syncs:
                 if failure is None:
                     self._synced = max(self._synced, covered)
-                elif self._failed and self._failed[-1][0] == self._synced + 1:
-                    self._failed[-1] = (self._synced + 1, covered, failure)  # no success since
+                elif (
+                    self._failed
+                    and self._failed[-1][0] == self._synced + 1
+                    and str(self._failed[-1][2]) == str(failure)
+                ):  # the same failure, no success since: one range
+                    self._failed[-1] = (self._synced + 1, covered, self._failed[-1][2])
                 else:
                     self._failed.append((self._synced + 1, covered, failure))
                 settled = [
