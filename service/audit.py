@@ -1,4 +1,4 @@
-"""The audit log: one JSON line per decision, chained, and its replay.
+"""The audit log: one JSON line per decision, chained (its replay is audit_replay.py).
 
 An entry holds the time, the coverage-assertion-id, the policy's name and
 content hash, the facts and their hash, the verdict and the cited criteria,
@@ -15,16 +15,19 @@ Invariants:
   edited, removed or inserted breaks the chain at the next entry. (What the
   chain cannot show is a rewrite of every entry from one on: keep the head's
   hash, which `replay` prints, somewhere else to rule that out.)
-- Each entry is written with one write(2) on a file opened for appending,
-  under an exclusive flock, and is on disk (fsync) before the decision is
+- Entries are written with one write(2) on a file opened for appending,
+  under an exclusive flock, and are on disk (fsync) before the decision is
   returned: entries of concurrent requests, threads and workers never
   interleave, the chain runs through the workers' entries in file order, and
-  a returned decision is recorded. Concurrent decisions share their fsync
-  (group commit): one thread per log (started on the first wait) syncs
-  while entries wait for it, and `durable` hands a caller a Future to wait
-  on, so a waiting request holds no thread. A failed fsync fails every
-  entry it was to cover (AuditUnavailable): after a failed fsync the kernel
-  may have dropped those pages, so none of them is called durable.
+  a returned decision is recorded. Concurrent decisions share their write
+  and fsync (group commit): with sync, one thread per log (started on the
+  first entry) takes the entries queued since its last fsync, chains them
+  and writes them together (one check of the path, one flock, one write),
+  then fsyncs; `durable` hands a caller a Future to wait on, so a waiting
+  request holds no thread. A failed write or fsync fails every entry it was
+  to cover (AuditUnavailable), whenever their wait is asked for: after a
+  failed fsync the kernel may have dropped those pages, so none of them is
+  called durable. Without sync, each entry is written by its caller.
 - Every line is one JSON value holding no raw control or line-separator
   character (C0, DEL, C1, U+2028, U+2029): they are written as \\uXXXX.
 - Before each write the open file is checked to be the file at the path: a
@@ -42,20 +45,19 @@ import hashlib
 import os
 import re
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
 from contextvars import ContextVar
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from policykb.bridge.model.errors import CaseError, OutputError, PolicyKBError
+from policykb.bridge.model.errors import OutputError
 
 if TYPE_CHECKING:
-    from policykb.service.decisions import Decision, Decisions
+    from policykb.service.decisions import Decision
 
 GENESIS = "0" * 64
 """The prev_hash of a log's first entry."""
@@ -136,8 +138,12 @@ class AuditLog:
         self.sync = sync
         self._lock = threading.Lock()  # appending
         self._appended = self._synced = 0
-        self._syncs = threading.Condition()  # guards _synced, _waiting, _syncer, _closed
-        self._waiting: list[tuple[int, Future[None]]] = []
+        # guards _synced, _queued, _failed, _waiting, _syncer, _closed (and, with
+        # sync, _appended)
+        self._syncs = threading.Condition()
+        self._queued: list[dict[str, Any]] = []  # with sync: entries the syncer is to write
+        self._failed: list[tuple[int, int, AuditUnavailable]] = []  # entries never on disk
+        self._waiting: list[tuple[int, Sequence[int], Future[None]]] = []
         self._syncer: threading.Thread | None = None
         self._closed = False
         self._tail: tuple[int, str] | None = None  # (size after my last write, its hash)
@@ -228,22 +234,44 @@ class AuditLog:
         return self._append(entry, durable)
 
     def _append(self, entry: dict[str, Any], durable: bool) -> int:
-        with self._lock:
-            self._check_in_place()
-            fcntl.flock(self._fd, fcntl.LOCK_EX)
-            try:
-                size = os.fstat(self._fd).st_size
-                entry["prev_hash"], separator = self._previous(size)
-                line = json_line(entry)
-                self._write(separator + line, size)
-                self._tail = (size + len(separator) + len(line), line_hash(line))
-            finally:
-                fcntl.flock(self._fd, fcntl.LOCK_UN)
+        """The entry's number: with sync, queued for the syncer, which writes
+        the entries waiting together before its fsync; without, written here."""
+        if not self.sync:
+            with self._lock:
+                self._write_lines([entry])
+                self._appended += 1
+                return self._appended
+        with self._syncs:
+            if self._closed:
+                raise AuditUnavailable(f"audit log {self.path} is closed")
+            self._queued.append(entry)
             self._appended += 1
             mine = self._appended
+            self._start_syncer()
+            self._syncs.notify()
         if durable:
             self.wait(mine)
         return mine
+
+    def _write_lines(self, entries: list[dict[str, Any]]) -> None:
+        """Chain the entries after the file's last line and append them with
+        one write(2), under the file's lock (AuditUnavailable, and none of
+        them written, if the file was replaced or the write fails)."""
+        self._check_in_place()
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        try:
+            size = os.fstat(self._fd).st_size
+            previous, separator = self._previous(size)
+            lines = []
+            for entry in entries:
+                entry["prev_hash"] = previous
+                lines.append(json_line(entry))
+                previous = line_hash(lines[-1])
+            data = separator + b"".join(lines)
+            self._write(data, size)
+            self._tail = (size + len(data), previous)
+        finally:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
 
     def _write(self, data: bytes, size: int) -> None:
         """Append `data` whole, or leave the file as it was and raise AuditUnavailable."""
@@ -263,56 +291,90 @@ class AuditLog:
         AuditUnavailable if the fsync that was to cover it failed."""
         self.durable(entry).result()
 
-    def durable(self, entry: int) -> Future[None]:
-        """A Future done once entry `entry` is on disk (at once without sync),
-        or failed with AuditUnavailable. Group commit: one fsync covers every
-        entry appended before it began, so concurrent decisions share it."""
+    def durable(self, entry: int, earlier: Sequence[int] = ()) -> Future[None]:
+        """A Future done once entry `entry` (and the `earlier` entries) are on
+        disk (at once without sync), or failed with AuditUnavailable. Group
+        commit: one fsync covers every entry written before it began, so
+        concurrent decisions share it."""
         future: Future[None] = Future()
         if not self.sync:
             future.set_result(None)
             return future
         with self._syncs:
-            if self._synced >= entry:
+            failure = self._failure([*earlier, entry])
+            if failure is not None:
+                future.set_exception(failure)
+            elif self._synced >= entry:
                 future.set_result(None)
-                return future
-            if self._closed:
+            elif self._closed:
                 future.set_exception(AuditUnavailable(f"audit log {self.path} is closed"))
-                return future
-            self._waiting.append((entry, future))
-            if self._syncer is None:
-                self._syncer = threading.Thread(
-                    target=self._sync_forever, name="policykb-audit-sync", daemon=True
-                )
-                self._syncer.start()
-            self._syncs.notify()
+            else:
+                self._waiting.append((entry, earlier, future))
+                self._start_syncer()
+                self._syncs.notify()
         return future
 
+    def _failure(self, entries: Sequence[int]) -> AuditUnavailable | None:
+        """Why one of the entries is not on disk, if its write or fsync failed (under _syncs)."""
+        for low, high, failure in self._failed:
+            if any(low <= entry <= high for entry in entries):
+                return failure
+        return None
+
+    def _start_syncer(self) -> None:
+        if self._syncer is None:  # under _syncs
+            self._syncer = threading.Thread(
+                target=self._sync_forever, name="policykb-audit-sync", daemon=True
+            )
+            self._syncer.start()
+
     def _sync_forever(self) -> None:
-        """fsync while entries wait; each fsync covers what was appended when
-        it began, and settles the waits it covers."""
+        """Write the entries queued, all with one write(2), then fsync; each
+        fsync covers what was written when it began, and settles the waits
+        it covers. Entries whose write or fsync failed fail their waits, now
+        and later."""
         while True:
             with self._syncs:
-                while not self._waiting and not self._closed:
+                while not self._waiting and not self._queued and not self._closed:
                     self._syncs.wait()
-                if not self._waiting:
+                if not self._waiting and not self._queued:
                     return
-            with self._lock:
+                entries, self._queued = self._queued, []
                 covered = self._appended
             failure: AuditUnavailable | None = None
             try:
+                if entries:
+                    with self._lock:
+                        self._write_lines(entries)
                 os.fsync(self._fd)
+            except AuditUnavailable as error:
+                failure = error
             except OSError as error:
                 failure = AuditUnavailable(f"audit log {self.path}: {_reason(error)}")
+            except Exception as error:  # e.g. an entry orjson cannot write: the syncer lives on
+                failure = AuditUnavailable(f"audit log {self.path}: an entry failed ({error})")
             with self._syncs:
                 if failure is None:
                     self._synced = max(self._synced, covered)
-                settled = [(e, f) for e, f in self._waiting if e <= covered]
-                self._waiting = [(e, f) for e, f in self._waiting if e > covered]
-            for _, future in settled:
-                if failure is None:
+                elif (
+                    self._failed
+                    and self._failed[-1][0] == self._synced + 1
+                    and str(self._failed[-1][2]) == str(failure)
+                ):  # the same failure, no success since: one range
+                    self._failed[-1] = (self._synced + 1, covered, self._failed[-1][2])
+                else:
+                    self._failed.append((self._synced + 1, covered, failure))
+                settled = [
+                    (future, failure or self._failure(earlier))
+                    for entry, earlier, future in self._waiting
+                    if entry <= covered
+                ]
+                self._waiting = [w for w in self._waiting if w[0] > covered]
+            for future, failed in settled:
+                if failed is None:
                     future.set_result(None)
                 else:
-                    future.set_exception(failure)
+                    future.set_exception(failed)
 
     def close(self) -> None:
         """Settle the entries waiting for their fsync, then close the file."""
@@ -327,165 +389,3 @@ class AuditLog:
 
 def _reason(error: OSError) -> str:
     return "the disk is full" if error.errno == errno.ENOSPC else (error.strerror or str(error))
-
-
-# -- replay -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Replayed:
-    """An entry checked and decided again: what is wrong with it (`problems`:
-    a broken chain, a hash that does not match, an entry that cannot be read
-    or decided) and what differs now, if anything."""
-
-    line: int
-    assertion_id: str
-    policy: str
-    before: str
-    after: str
-    criteria_before: list[str]
-    criteria_after: list[str]
-    policy_changed: bool
-    problems: list[str] = field(default_factory=list)
-
-    @property
-    def bad(self) -> bool:
-        return bool(self.problems)
-
-    @property
-    def problem(self) -> str:
-        return "; ".join(self.problems)
-
-    @property
-    def decided(self) -> bool:
-        return bool(self.after)
-
-    @property
-    def changed(self) -> bool:
-        """Decided again, to another verdict or other criteria."""
-        return self.decided and (
-            self.before != self.after or self.criteria_before != self.criteria_after
-        )
-
-    @property
-    def differs(self) -> bool:
-        return self.bad or self.changed
-
-    def to_dict(self) -> dict[str, Any]:
-        entry: dict[str, Any] = {"line": self.line, "coverage_assertion_id": self.assertion_id}
-        if self.problems:
-            entry["problems"] = list(self.problems)
-            entry["problem"] = self.problem
-        if not self.decided:
-            return entry
-        return {
-            **entry,
-            "policy": self.policy,
-            "verdict": {"then": self.before, "now": self.after},
-            "criteria": {"then": self.criteria_before, "now": self.criteria_after},
-            "policy_changed": self.policy_changed,
-        }
-
-
-def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
-    try:
-        with path.open("rb") as stream:
-            yield from enumerate(stream, 1)
-    except OSError as error:
-        raise CaseError(f"{path}: {error.strerror}") from None
-
-
-def _day(text: object) -> date | None:
-    from policykb.bridge.model.dates import require_date
-
-    if text is None:
-        return None
-    return require_date(
-        text, CaseError(f"date_of_service {str(text)[:40]!r} is not a date YYYY-MM-DD")
-    )
-
-
-def _hash_problems(entry: dict[str, Any]) -> list[str]:
-    """What the entry's own hashes say against its content."""
-    problems = []
-    stated = facts_digest(entry["facts"])
-    if entry["facts_hash"] != hashlib.sha256(stated).hexdigest():
-        problems.append("facts_hash does not match the facts")
-    expected = assertion_id(str(entry["policy"]), str(entry["policy_hash"]), stated)
-    content = str(entry["coverage_assertion_id"]).split(TRACE_SEPARATOR, 1)[0]
-    if content != expected:
-        problems.append("coverage_assertion_id does not match the policy, policy_hash and facts")
-    return problems
-
-
-@dataclass
-class Chain:
-    """The hash of the last line read: the next entry's prev_hash must name it."""
-
-    head: str = GENESIS
-    entries: int = 0
-
-
-def replay(path: Path, decisions: Decisions, chain: Chain | None = None) -> Iterator[Replayed]:
-    """Check every entry of an audit log (chain, hashes) and decide it again
-    (without auditing it again). A bad entry is reported, never the end of the
-    replay. `chain`, when given, ends holding the log's head hash."""
-    chain = chain if chain is not None else Chain()
-    for number, raw in _lines(path):
-        previous, chain.head = chain.head, line_hash(raw)
-        if not raw.strip():
-            yield Replayed(number, "", "", "", "", [], [], False, ["an empty line"])
-            continue
-        chain.entries += 1
-        problems: list[str] = []
-        if not raw.endswith(b"\n"):
-            problems.append("the last line is cut short (no newline)")
-        try:
-            entry = orjson.loads(raw)
-        except orjson.JSONDecodeError as error:
-            yield Replayed(number, "", "", "", "", [], [], False, [*problems, f"not JSON: {error}"])
-            continue
-        if isinstance(entry, dict) and entry.get("channel") == FEEDBACK and "feedback" in entry:
-            if entry.get("prev_hash") != previous:
-                problems.append(f"the chain is broken: prev_hash does not name line {number - 1}")
-            if problems:  # feedback is chained, not decided: reported only when bad
-                yield Replayed(number, "", "", "", "", [], [], False, problems)
-            continue
-        missing = [key for key in ENTRY_KEYS if key not in entry] if isinstance(entry, dict) else []
-        if not isinstance(entry, dict) or missing:
-            what = f"not an audit entry (no {', '.join(missing)})" if missing else "not an object"
-            yield Replayed(number, "", "", "", "", [], [], False, [*problems, what])
-            continue
-        ident = str(entry["coverage_assertion_id"])
-        if entry["prev_hash"] != previous:
-            problems.append(f"the chain is broken: prev_hash does not name line {number - 1}")
-        problems += _hash_problems(entry)
-        try:
-            policy = entry["policy"]
-            if policy not in decisions.policies:
-                raise CaseError(f"policy {str(policy)[:80]!r} is not loaded")
-            decision = decisions.decide(
-                policy,
-                entry["facts"],
-                channel="replay",
-                audit=False,
-                as_of=_day(entry["date_of_service"]),
-            )
-        except PolicyKBError as error:
-            yield Replayed(number, ident, "", "", "", [], [], False, [*problems, str(error)])
-            continue
-        except (TypeError, ValueError, AttributeError) as error:
-            what = f"cannot be decided: {type(error).__name__}"
-            yield Replayed(number, ident, "", "", "", [], [], False, [*problems, what])
-            continue
-        yield Replayed(
-            number,
-            ident,
-            str(policy),
-            str(entry["verdict"]),
-            decision.verdict.value,
-            [str(c) for c in entry["criteria"]] if isinstance(entry["criteria"], list) else [],
-            decision.cited,
-            entry["policy_hash"] != decision.version,
-            problems,
-        )

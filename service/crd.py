@@ -38,7 +38,6 @@ request in crd_request.py; this module decides a request and writes the answer.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
@@ -59,6 +58,7 @@ from policykb.service.crd_request import HookRequest, reference_of
 from policykb.service.decisions import Decision, Decisions
 from policykb.service.dtr import adaptive_url
 from policykb.service.errors import ServiceError
+from policykb.service.random_ids import uuid4_hex, uuid4_str
 from policykb.service.request_budget import UNBOUNDED, Budget
 from policykb.service.request_resources import service_date
 
@@ -113,7 +113,7 @@ def instructions_card(
         "or record them in the chart and sign again.",
     ]
     return {
-        "uuid": str(uuid.uuid4()),
+        "uuid": uuid4_str(),
         "summary": f"{title[:90]}: answers needed to decide"[:140],
         "indicator": "info",
         "detail": "\n".join(lines),
@@ -158,7 +158,7 @@ def not_a_member(coverage: Mapping[str, Any], member: Resolution, today: date) -
     with one coverage in force (resp-44, resp-45): not-covered with the
     reason code; its assertion id is new (no policy was decided)."""
     assert member.reason is not None
-    return not_covered_for(coverage, member.reason, member.text, today, uuid.uuid4().hex)
+    return not_covered_for(coverage, member.reason, member.text, today, uuid4_hex())
 
 
 def _update(order: Mapping[str, Any], extension: dict[str, Any], title: str) -> dict[str, Any]:
@@ -221,7 +221,7 @@ def decide(
             if not already_carried(target, extension):
                 answer.actions.append(_update(target, extension, label))
             continue
-        trace = uuid.uuid4().hex[:16]
+        trace = uuid4_hex()[:16]
         try:
             decision = decisions.decide(
                 route.policy,

@@ -244,7 +244,7 @@ class Decisions:
         """A Future done once the audit entries in `pending` are on disk
         (failed with AuditUnavailable if they cannot be)."""
         if pending and self.audit is not None:
-            return self.audit.durable(max(pending))
+            return self.audit.durable(max(pending), pending)
         done: Future[None] = Future()
         done.set_result(None)
         return done

@@ -307,8 +307,8 @@ def replay(
     """
     require_extra("serve")
     from policykb.explain.escape import terminal_safe
-    from policykb.service.audit import Chain
-    from policykb.service.audit import replay as replay_log
+    from policykb.service.audit_replay import Chain
+    from policykb.service.audit_replay import replay as replay_log
     from policykb.service.decisions import Decisions
 
     if not log.exists():

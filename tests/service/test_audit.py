@@ -34,13 +34,12 @@ from policykb.service.audit import (
     REQUESTER,
     AuditLog,
     AuditUnavailable,
-    Chain,
     assertion_id,
     facts_digest,
     json_line,
     line_hash,
-    replay,
 )
+from policykb.service.audit_replay import Chain, replay
 from policykb.service.decisions import Decisions
 from policykb.service.settings import ServiceSettings
 from tests.fhir_records import Record
@@ -258,6 +257,63 @@ def test_a_failed_fsync_fails_every_entry_it_was_to_cover_and_the_next_one_recov
     monkeypatch.undo()
     decisions.decide("massage-therapy", CASES[0], channel="api")  # durable: waits and returns
     assert len(strict_jsonl(log.path)) == len(CASES) + 1
+
+
+def test_entries_queued_meanwhile_are_written_together_and_fail_together(
+    synced: tuple[Decisions, AuditLog], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With sync, the entries queued while an fsync runs are chained and
+    written with one write(2) before the next fsync; a group whose write
+    fails (the log replaced, the disk full) fails every entry of it, also
+    when its wait is asked for after the failure, and leaves the file whole."""
+    decisions, log = synced
+    writes: list[int] = []
+    real_write = os.write
+
+    def counted(fd: int, data: bytes) -> int:
+        if fd == log._fd:
+            writes.append(data.count(b"\n"))
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "write", counted)
+    release, began = held_fsync(monkeypatch, log)
+    first: list[int] = []
+    decisions.decide("massage-therapy", CASES[0], channel="api", pending=first)
+    wait_until_true(lambda: len(began) == 1)
+    later: list[int] = []
+    for facts in CASES * 2:
+        decisions.decide("massage-therapy", facts, channel="api", pending=later)
+    release.set()
+    decisions.durable(first + later).result(timeout=60)
+    assert writes == [1, len(later)] and len(began) == 2
+    assert len(strict_jsonl(log.path)) == 1 + len(later) and chain_holds(log.path)
+    monkeypatch.undo()
+
+    before = log.path.read_bytes()
+    aside = log.path.with_name("aside.jsonl")
+    log.path.rename(aside)
+    gone: list[int] = []
+    for facts in CASES:
+        decisions.decide("massage-therapy", facts, channel="api", pending=gone)
+    with pytest.raises(AuditUnavailable, match="deleted or replaced"):
+        decisions.durable(gone).result(timeout=60)
+    for entry in gone:  # asked for after the failure: still failed
+        with pytest.raises(AuditUnavailable, match="deleted or replaced"):
+            log.durable(entry).result(timeout=0)
+    aside.replace(log.path)
+
+    def full(fd: int, data: bytes) -> int:
+        real_write(fd, data[: len(data) // 2])  # a torn group, then the disk is full
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "write", full)
+    with pytest.raises(AuditUnavailable, match="disk is full"):
+        decisions.decide("massage-therapy", CASES[1], channel="api")
+    monkeypatch.undo()
+    assert log.path.read_bytes() == before
+    decisions.decide("massage-therapy", CASES[2], channel="api")  # durable: waits and returns
+    assert decisions.durable(gone[:1]).exception(timeout=0) is not None
+    assert len(strict_jsonl(log.path)) == 2 + len(later) and chain_holds(log.path)
 
 
 def test_closing_the_log_settles_the_entries_waiting(

@@ -17,7 +17,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from policykb.service.app import create_app
-from policykb.service.audit import Chain, replay
+from policykb.service.audit_replay import Chain, replay
 from policykb.service.coverage_information import COVERAGE_INFORMATION
 from policykb.service.settings import ServiceSettings
 from tests import crd_logical, crd_profile, crd_request_profile

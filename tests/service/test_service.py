@@ -644,7 +644,7 @@ def test_each_request_is_decided_by_the_version_in_force_on_its_date(tmp_path: P
     from typer.testing import CliRunner
 
     from policykb.cli.main import app as cli
-    from policykb.service.audit import replay
+    from policykb.service.audit_replay import replay
     from policykb.service.decisions import Decisions
     from tests.kb.test_versions import versioned_kb
 
