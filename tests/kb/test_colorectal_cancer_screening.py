@@ -46,6 +46,7 @@ from hypothesis import strategies as st
 
 from policykb.bridge import KnowledgeBase, Verdict
 from policykb.bridge.model.errors import CaseError, PolicyError
+from policykb.bridge.model.result import Status
 from policykb.bridge.prolog.engine import PrologEngine
 from policykb.bridge.solving.evaluator import Evaluator
 from policykb.explain.show import vocabulary
@@ -466,6 +467,59 @@ def test_each_version_starts_on_its_day_and_none_before_2014_10_09(kb: Knowledge
     )
     with pytest.raises(CaseError, match="2014-10-08"):
         kb.evaluate(_case(kb, date(2014, 10, 8), {}, None))
+
+
+SCREENING_TESTS = (
+    "gfobt",
+    "ifobt",
+    "sdna",
+    "blood_biomarker",
+    "flexible_sigmoidoscopy",
+    "colonoscopy",
+    "barium_enema",
+    "ct_colonography",
+    "other",
+)
+
+
+def _non_covered_by_the_text(version: str, test: str, cologuard: bool) -> dict[str, bool]:
+    """Whether each non-coverage section of a version excludes the test.
+    C.: "All other indications ... remain nationally non-covered": a test
+    the version covers nowhere (a blood-based test before its section's
+    January 19, 2021; CT colonography under version 8, whose text lists it
+    no more). C.(1): "all other screening sDNA tests" than Cologuard; C.(2):
+    "Screening computed tomographic colonography (CTC)". Version 8 has no
+    C.(1) or C.(2)."""
+    uncovered = {"other"}
+    if version == "2014":
+        uncovered.add("blood_biomarker")
+    if version == "2026":
+        return {"C": test in uncovered | {"ct_colonography"}}
+    return {
+        "C": test in uncovered,
+        "C(1)": test == "sdna" and not cologuard,
+        "C(2)": test == "ct_colonography",
+    }
+
+
+@pytest.mark.parametrize("version", list(DAYS))
+def test_the_non_coverage_sections_exclude_the_tests_the_text_names(
+    kb: KnowledgeBase, version: str
+) -> None:
+    """Each version's C., C.(1) and C.(2) are met for the tests the text
+    excludes there and not met for the others, whatever else is unknown: a
+    statement of their status, since a denial's explanation cites C through
+    cites/4 even where the rule that meets it is gone."""
+    for test in SCREENING_TESTS:
+        for cologuard in (True, False) if test == "sdna" else (True,):
+            facts = {"screening_test": test, "sdna_is_cologuard": cologuard}
+            statuses = kb.evaluate(_case(kb, DAYS[version], facts, None)).criteria
+            found = {c: s for c, s in statuses.items() if c == "C" or c.startswith("C(")}
+            expected = {
+                c: Status.MET if met else Status.NOT_MET
+                for c, met in _non_covered_by_the_text(version, test, cologuard).items()
+            }
+            assert found == expected, (version, test, cologuard)
 
 
 # -- routing and FHIR ---------------------------------------------------------------
