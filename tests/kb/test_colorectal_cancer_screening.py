@@ -46,6 +46,7 @@ from hypothesis import strategies as st
 
 from policykb.bridge import KnowledgeBase, Verdict
 from policykb.bridge.model.errors import CaseError, PolicyError
+from policykb.bridge.model.result import Status
 from policykb.bridge.prolog.engine import PrologEngine
 from policykb.bridge.solving.evaluator import Evaluator
 from policykb.explain.show import vocabulary
@@ -256,6 +257,35 @@ for it (among any others that read it). A colonoscopy five years before a
 colonoscopy request is covered at high risk ((g)(2): 23 months) and not
 otherwise ((g)(1): 119 months), so each risk fact left out is asked."""
 
+PRIOR = ("2014", "2021", "2023")
+ASKED_FOR_IN = {
+    **{
+        version: [
+            ("stool DNA", "sdna_is_cologuard", "SDNA/TEST"),
+            ("stool DNA", "colorectal_signs_or_symptoms", "SDNA/ASYMPTOMATIC"),
+        ]
+        for version in PRIOR
+    },
+    "2026": [
+        ("stool DNA", "colorectal_signs_or_symptoms", "BIOMARKER/ASYMPTOMATIC"),
+        ("stool DNA", "informed_of_follow_on_colonoscopy", "BIOMARKER/INFORMED"),
+        ("stool DNA", "fda_authorized_for_crc_screening", "BIOMARKER/FDA"),
+        ("stool DNA", "post_approval_study_met", "BIOMARKER/POST-APPROVAL"),
+        ("stool DNA", "clia_certified_lab", "BIOMARKER/CLIA"),
+        ("stool DNA", "test_sensitivity_percent", "BIOMARKER/CRITERIA-1"),
+        ("blood-based", "colorectal_signs_or_symptoms", "BIOMARKER/ASYMPTOMATIC"),
+    ],
+}
+"""The same for the biomarker sections, by version: the prior NCD's Cologuard
+section (B.2) from 2014-10-09 to 2026-06-07, its blood-based section (B.3)
+from 2021-01-19, and version 8's Non-Invasive Biomarker Tests."""
+for _version in ("2021", "2023"):
+    ASKED_FOR_IN[_version] += [
+        ("blood-based", "clia_certified_lab", "BLOOD/LAB"),
+        ("blood-based", "fda_authorized_for_crc_screening", "BLOOD/FDA"),
+        ("blood-based", "test_sensitivity_percent", "BLOOD/PERFORMANCE"),
+    ]
+
 
 @pytest.mark.parametrize("version", list(DAYS))
 def test_each_missing_fact_names_a_criterion_that_asks_for_it(
@@ -268,11 +298,12 @@ def test_each_missing_fact_names_a_criterion_that_asks_for_it(
             "barium_enema_contrast": "single",
             "cannot_tolerate_double_contrast": True,
         },
+        "blood-based": {**ROUTES["stool DNA"], "screening_test": "blood_biomarker"},
     }
     day = DAYS[version]
     earlier = {"colonoscopy 5 years ago": [_record("colonoscopy", day - timedelta(days=5 * 365))]}
     routes["colonoscopy 5 years ago"] = ROUTES["colonoscopy"]
-    for route, fact, criterion in ASKED_FOR:
+    for route, fact, criterion in [*ASKED_FOR, *ASKED_FOR_IN[version]]:
         facts = {"medicare_beneficiary": True, **routes[route]}
         facts.pop(fact)
         screenings = {"complete": True, "records": earlier.get(route, [])}
@@ -466,6 +497,66 @@ def test_each_version_starts_on_its_day_and_none_before_2014_10_09(kb: Knowledge
     )
     with pytest.raises(CaseError, match="2014-10-08"):
         kb.evaluate(_case(kb, date(2014, 10, 8), {}, None))
+
+
+SCREENING_TESTS = (
+    "gfobt",
+    "ifobt",
+    "sdna",
+    "blood_biomarker",
+    "flexible_sigmoidoscopy",
+    "colonoscopy",
+    "barium_enema",
+    "ct_colonography",
+    "other",
+)
+
+
+def _non_covered_by_the_text(version: str, test: str, cologuard: bool) -> dict[str, bool]:
+    """Whether each non-coverage section of a version excludes the test.
+    C.: "All other indications ... remain nationally non-covered": a test
+    the version covers nowhere (a blood-based test before its section's
+    January 19, 2021; CT colonography under version 8, whose text lists it
+    no more). C.(1): "all other screening sDNA tests" than Cologuard; C.(2):
+    "Screening computed tomographic colonography (CTC)". Version 8 has no
+    C.(1) or C.(2)."""
+    uncovered = {"other"}
+    if version == "2014":
+        uncovered.add("blood_biomarker")
+    if version == "2026":
+        return {"C": test in uncovered | {"ct_colonography"}}
+    return {
+        "C": test in uncovered,
+        "C(1)": test == "sdna" and not cologuard,
+        "C(2)": test == "ct_colonography",
+    }
+
+
+@pytest.mark.parametrize("version", list(DAYS))
+def test_the_non_coverage_sections_exclude_the_tests_the_text_names(
+    kb: KnowledgeBase, version: str
+) -> None:
+    """Each version's C., C.(1) and C.(2) are met for the tests the text
+    excludes there and not met for the others, whatever else is unknown: a
+    statement of their status, since a denial's explanation cites C through
+    cites/4 even where the rule that meets it is gone. Likewise the prior
+    version's SDNA/TEST ("The Cologuard(TM) test is covered") is met by a
+    Cologuard test only: another stool DNA test is denied by C.(1) either way."""
+    for test in SCREENING_TESTS:
+        for cologuard in (True, False) if test == "sdna" else (True,):
+            facts = {"screening_test": test, "sdna_is_cologuard": cologuard}
+            statuses = kb.evaluate(_case(kb, DAYS[version], facts, None)).criteria
+            found = {c: s for c, s in statuses.items() if c == "C" or c.startswith("C(")}
+            expected = {
+                c: Status.MET if met else Status.NOT_MET
+                for c, met in _non_covered_by_the_text(version, test, cologuard).items()
+            }
+            assert found == expected, (version, test, cologuard)
+            if version in PRIOR:
+                cologuard_test = test == "sdna" and cologuard
+                assert statuses["SDNA/TEST"] is (
+                    Status.MET if cologuard_test else Status.NOT_MET
+                ), (version, test, cologuard)
 
 
 # -- routing and FHIR ---------------------------------------------------------------

@@ -39,6 +39,9 @@ CLASSES = (1, 2, 3)
 LEVELS = (1, 2, 3)  # three, so that a gap can sit below a held level other than the first
 KINDS = ("a", "b", "c")
 COUNTS = range(10)  # thresholds declared: three classes of three levels hold at most 9 records
+# A count of two beside an order (kb_history_twice/4): t's count, thresholds 1
+# and 2, reaches two by the levels or by the fact "twice" and a record meeting m.
+TWICE_COUNTS = (1, 2)
 DIRECTIONS = ("latest", "earliest")
 BEYOND = {"latest": "s", "earliest": "e"}
 SCENARIOS = 500
@@ -74,6 +77,11 @@ class Scenario:
     def count(self, condition: str) -> int:
         return sum(self.records(c) for c in CLASSES if condition in self.meets[c])
 
+    def twice(self) -> bool:
+        """t's count reaches two through the twice fact: it holds and a
+        record meets the ordered condition m."""
+        return "twice" in self.derived and self.exists("m")
+
 
 def scenarios() -> list[Scenario]:
     chance = random.Random(20261206)
@@ -88,7 +96,7 @@ def scenarios() -> list[Scenario]:
                 levels={c: some(LEVELS, 0.75) for c in CLASSES},  # full classes: counts up to 9
                 meets={c: some(CONDITIONS) for c in CLASSES},
                 kind={c: chance.choice(KINDS) for c in CLASSES},
-                derived=some(("order_latest", "order_earliest", "sum", "pair", "run")),
+                derived=some(("order_latest", "order_earliest", "sum", "pair", "run", "twice")),
                 tied=some(DIRECTIONS),
                 unpaired=chance.random() < 0.5,
                 paired_always=chance.random() < 0.3,
@@ -103,6 +111,8 @@ def program_facts(scenario: Scenario) -> list[Symbol]:
     facts = [Function("record_condition", [Function(c), H, String(c)]) for c in CONDITIONS]
     facts += [Function("kb_history_next", [Number(n), Number(n + 1)]) for n in COUNTS]
     facts += [Function("kb_history_count", [H, Function("m"), Number(n)]) for n in COUNTS]
+    facts += [Function("kb_history_count", [H, Function("t"), Number(n)]) for n in TWICE_COUNTS]
+    facts.append(Function("kb_history_twice", [H, Function("t"), Function("m"), Function("twice")]))
     facts += [
         Function("kb_history_distinct", [H, Function("m"), Function("kind"), Number(n)])
         for n in (1, 2, 3)
@@ -216,10 +226,16 @@ def expected(scenario: Scenario, name: str) -> set[tuple[object, ...]]:
     if name == "none":
         return {(m,) for m in CONDITIONS if not s.exists(m)}
     if name == "count_at_least":
-        return {("m", n) for n in COUNTS if s.count("m") >= n}
+        return {("m", n) for n in COUNTS if s.count("m") >= n} | {
+            ("t", n) for n in TWICE_COUNTS if s.count("t") >= n or (n == 2 and s.twice())
+        }
     if name == "count_at_most":
         # The top threshold has no declared next one, so nothing can refute it.
-        return {("m", n) for n in COUNTS if s.count("m") <= n or n + 1 not in COUNTS}
+        return {("m", n) for n in COUNTS if s.count("m") <= n or n + 1 not in COUNTS} | {
+            ("t", n)
+            for n in TWICE_COUNTS
+            if n + 1 not in TWICE_COUNTS or not (s.count("t") >= n + 1 or s.twice())
+        }
     if name == "distinct_at_least":
         kinds = {s.kind[c] for c in s.present() if "m" in s.meets[c]}
         return {("m", "kind", n) for n in (1, 2, 3) if len(kinds) >= n}
@@ -292,7 +308,7 @@ def test_the_sample_reaches_both_values_of_every_predicate() -> None:
     for name in PREDICATES:
         sets = [expected(scenario, name) for scenario in sample()]
         for atom in set().union(*sets):
-            if atom not in (("m", 0), ("m", max(COUNTS))):
+            if atom not in (("m", 0), ("m", max(COUNTS)), ("t", max(TWICE_COUNTS))):
                 assert any(atom in found for found in sets), (name, atom)
                 assert any(atom not in found for found in sets), (name, atom)
         assert len({frozenset(found) for found in sets}) > 1, name
