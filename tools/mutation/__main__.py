@@ -250,16 +250,20 @@ def report(harness: str, outcomes: list[Outcome]) -> float:
     return score
 
 
-def line_range(text: str) -> range:
-    """FIRST-LAST (both included) as a range of line numbers."""
-    first, dash, last = text.partition("-")
-    try:
-        lines = range(int(first), int(last if dash else first) + 1)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a line range FIRST-LAST: {text!r}") from None
-    if not lines or lines.start < 1:
-        raise argparse.ArgumentTypeError(f"not a line range FIRST-LAST: {text!r}")
-    return lines
+def line_range(text: str) -> frozenset[int]:
+    """FIRST-LAST (both included), or several such ranges and single lines
+    joined by commas ("103,118-124"), as a set of line numbers."""
+    found: set[int] = set()
+    for piece in text.split(","):
+        first, dash, last = piece.strip().partition("-")
+        try:
+            lines = range(int(first), int(last if dash else first) + 1)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a line range FIRST-LAST: {piece!r}") from None
+        if not lines or lines.start < 1:
+            raise argparse.ArgumentTypeError(f"not a line range FIRST-LAST: {piece!r}")
+        found.update(lines)
+    return frozenset(found)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -272,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--lines",
         type=line_range,
-        help="only mutants on these lines of the --file modules (FIRST-LAST)",
+        help="only mutants on these lines of the --file modules (FIRST-LAST[,FIRST-LAST...])",
     )
     parser.add_argument("--list", action="store_true", help="list the mutants and stop")
     parser.add_argument(

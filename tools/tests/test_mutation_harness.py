@@ -17,13 +17,20 @@ def mutant(file: str, line: int, mutated: str = "x") -> Mutant:
 
 
 @pytest.mark.parametrize(
-    ("text", "lines"), [("3-5", range(3, 6)), ("7", range(7, 8)), ("1-1", range(1, 2))]
+    ("text", "lines"),
+    [
+        ("3-5", range(3, 6)),
+        ("7", range(7, 8)),
+        ("1-1", range(1, 2)),
+        ("2,5-6,9", [2, 5, 6, 9]),
+        ("5-6, 6-7", range(5, 8)),
+    ],
 )
-def test_a_line_range_includes_both_ends(text: str, lines: range) -> None:
-    assert harness.line_range(text) == lines
+def test_a_line_range_includes_both_ends(text: str, lines: range | list[int]) -> None:
+    assert harness.line_range(text) == frozenset(lines)
 
 
-@pytest.mark.parametrize("text", ["", "a-b", "5-3", "0-4", "3-", "-3"])
+@pytest.mark.parametrize("text", ["", "a-b", "5-3", "0-4", "3-", "-3", "3,", "3,a"])
 def test_a_line_range_that_is_not_one_is_a_usage_error(text: str) -> None:
     with pytest.raises(argparse.ArgumentTypeError, match="not a line range"):
         harness.line_range(text)
