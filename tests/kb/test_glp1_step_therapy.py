@@ -499,11 +499,20 @@ def test_the_date_of_service_is_listed_with_the_sentences_that_count_from_it(
     kb: KnowledgeBase,
 ) -> None:
     """The vocabulary listing (policykb show, the service's vocabulary) ties
-    the date of service to the sentences that count back from it: "current
-    A1C (within last 6 months)" (NP/A1C) and "an inadequate clinical response
-    of at least 120 days" (NP/TRIALS)."""
+    the date of service to every sentence that counts back from it: the
+    current A1C "within last 6 months" (NP/A1C, the semaglutide pathway's
+    NP/SEMAGLUTIDE-A1C, the renewal's SUB/A1C) and "an inadequate clinical
+    response of at least 120 days" (NP/TRIALS, and the trials that NP/CLASS
+    and NP/XR read), and to no other."""
     rows = {row["name"]: row for row in vocabulary(kb.evaluator(NAME).policy)}
-    assert {"NP/A1C", "NP/TRIALS"} <= set(rows["date_of_service"]["clauses"])
+    assert set(rows["date_of_service"]["clauses"]) == {
+        "NP/A1C",
+        "NP/SEMAGLUTIDE-A1C",
+        "SUB/A1C",
+        "NP/TRIALS",
+        "NP/CLASS",
+        "NP/XR",
+    }
 
 
 # -- notes, citations, versions, check ---------------------------------------------
