@@ -324,6 +324,50 @@ def test_the_date_of_service_is_listed_with_a_limit_that_counts_from_it(
     assert "FOBT/(c)(2)" in rows["date_of_service"]["clauses"]
 
 
+FREQUENCY_LIMITS = {
+    "FOBT/(c)(2)", "SIG/(e)(2)", "SIG/(e)(3)", "COLO/(g)(1)", "COLO/(g)(2)",
+    "BE/(i)(1)", "BE/(i)(2)", "SDNA/FREQ", "BLOOD/FREQ", "BIOMARKER/FREQ",
+}  # fmt: skip
+"""Every limit that counts months or years back from the date of service."""
+RISK_READERS = {
+    "SIG/(e)(3)", "COLO/(g)(2)", "BE/(i)(1)", "BE/(i)(2)",
+    "SDNA/AVERAGE-RISK", "BLOOD/AVERAGE-RISK", "BIOMARKER/AVERAGE-RISK",
+}  # fmt: skip
+"""The criteria that turn on whether the individual is at high (or average)
+risk, as 410.37(a)(2) defines it from these facts."""
+RISK_FACTS = (
+    "family_history_crc_or_polyps",
+    "family_history_fap",
+    "family_history_hnpcc",
+    "personal_history_adenomatous_polyps",
+    "personal_history_crc",
+    "inflammatory_bowel_disease",
+)
+
+
+@pytest.mark.parametrize("version", list(DAYS))
+def test_each_fact_is_listed_with_every_criterion_that_reads_it(
+    kb: KnowledgeBase, version: str
+) -> None:
+    """clause/2 names every criterion whose rules ask for a fact: the date of
+    service under each frequency limit of the version, each fact of the high-
+    risk definition under each criterion that turns on the risk (missing-fact
+    questions and citations name them)."""
+    policy = kb.evaluator(f"{NAME}@{DAYS[version].isoformat()}").policy
+    rows = {row["name"]: set(row["clauses"]) for row in vocabulary(policy)}
+    present = set(policy.criteria)
+    assert FREQUENCY_LIMITS & present <= rows["date_of_service"], version
+    for fact in RISK_FACTS:
+        assert RISK_READERS & present <= rows[fact], (version, fact)
+    for criterion in {"BIOMARKER/CRITERIA-1", "BIOMARKER/CRITERIA-2"} & present:
+        # Each of Criteria 1 and 2 is "a sensitivity of ... and a specificity of ...".
+        assert criterion in rows["test_sensitivity_percent"], (version, criterion)
+        assert criterion in rows["test_specificity_percent"], (version, criterion)
+    if "C(1)" in present:
+        # "all other screening sDNA tests not otherwise specified above": not Cologuard.
+        assert "C(1)" in rows["sdna_is_cologuard"], version
+
+
 # -- the calendar -------------------------------------------------------------------
 
 
