@@ -14,6 +14,10 @@ arrived, so idle connections still pile up. This protocol adds, per worker:
   The body's clock stops while the server itself has stopped reading (a
   handler not yet reading a large body) and starts afresh when it resumes.
 
+With several workers, each served connection's arrival and end is reported
+to the worker's listener, which shares the worker's count with the others
+(service/balanced_accept.py).
+
 Invariant: every refusal writes a complete response with `connection: close`
 and closes the transport, and no parser callback runs after it.
 """
@@ -28,6 +32,7 @@ import httptools
 from uvicorn.protocols.http.flow_control import FlowControl
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from policykb.service.balanced_accept import connections_changed
 from policykb.service.settings import SETTINGS_VARIABLE, ServiceSettings
 
 REASONS = {
@@ -124,6 +129,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             transport.close()
             return
         super().connection_made(transport)
+        connections_changed(len(self.connections))
         self.flow = _ReadingFlow(transport, self)
         self._arm(self.limits.header_timeout, "the request's headers")
 
@@ -132,6 +138,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         if self.flow is None:  # refused before it was served
             return
         super().connection_lost(exc)
+        connections_changed(len(self.connections))
 
     def data_received(self, data: bytes) -> None:
         if self._refused:

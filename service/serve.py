@@ -2,8 +2,11 @@
 
 Connections go through BoundedHttpToolsProtocol (service/connection.py),
 which reads its limits from the settings this module puts in the
-environment. Workers die with the process that started them: a `kill -9` of
-the parent leaves no worker answering on the port.
+environment. With N workers, each accepts through the balanced event loop
+(service/balanced_accept.py), which spreads connections evenly over them
+through a table of their counts this module creates. Workers die with the
+process that started them: a `kill -9` of the parent leaves no worker
+answering on the port.
 """
 
 from __future__ import annotations
@@ -12,11 +15,15 @@ import logging
 import os
 import signal
 import sys
+import tempfile
 import threading
+from pathlib import Path
 
 from policykb.service.settings import ServiceSettings
+from policykb.service.worker_table import TABLE_VARIABLE, create_table
 
 PROTOCOL = "policykb.service.connection:BoundedHttpToolsProtocol"
+BALANCED_LOOP = "policykb.service.balanced_accept:new_loop"  # each worker's event loop
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 KEEP_ALIVE = 5  # seconds an idle keep-alive connection stays open
 SPARE_DESCRIPTORS = 64  # files a worker needs besides its connections
@@ -101,9 +108,14 @@ def run_service(
         uvicorn.run(app, **options)  # type: ignore[arg-type]
         return
     os.environ[PARENT_VARIABLE] = str(os.getpid())
-    uvicorn.run(
-        "policykb.service.app:app_from_environment",
-        factory=True,
-        workers=workers,
-        **options,  # type: ignore[arg-type]
-    )
+    with tempfile.TemporaryDirectory(prefix="policykb-serve-") as folder:
+        table = Path(folder) / "workers"
+        create_table(table)
+        os.environ[TABLE_VARIABLE] = str(table)
+        uvicorn.run(
+            "policykb.service.app:app_from_environment",
+            factory=True,
+            workers=workers,
+            loop=BALANCED_LOOP,
+            **options,  # type: ignore[arg-type]
+        )

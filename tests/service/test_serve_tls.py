@@ -1,7 +1,9 @@
 """`policykb serve --ssl-certfile --ssl-keyfile`: the service's own listener
 speaks TLS (CDS Hooks and CRD sec-2), with a self-signed certificate made
 here for 127.0.0.1 (cryptography), and refuses a certificate it cannot load
-with a one-line usage error."""
+with a one-line usage error. The server runs two workers, so the handshakes
+go through the workers' balanced accepting (service/balanced_accept.py),
+failed ones included."""
 
 from __future__ import annotations
 
@@ -89,7 +91,7 @@ def https_server(
     port = free_port()
     audit = tmp_path_factory.mktemp("audit") / "audit.jsonl"
     command = [sys.executable, "-m", "policykb.cli.main", "serve", "--port", str(port)]
-    command += ["--audit", str(audit), "--policy", "massage-therapy"]
+    command += ["--audit", str(audit), "--policy", "massage-therapy", "--workers", "2"]
     command += ["--ssl-certfile", str(certfile), "--ssl-keyfile", str(keyfile)]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
