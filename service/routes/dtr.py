@@ -25,6 +25,7 @@ from policykb.service.envelopes.fhir import Parameters, Questionnaire, Resource
 from policykb.service.errors import FHIR_JSON, ServiceError
 from policykb.service.hook_log import LogUnavailable
 from policykb.service.openapi import OUTCOMES, fhir_answer, request_body
+from policykb.service.routes import get_and_post
 
 router = APIRouter(tags=["DTR"])
 
@@ -159,9 +160,9 @@ async def _expanded(
     return Response(orjson.dumps(document), media_type=FHIR_JSON)
 
 
-@router.api_route(
+@get_and_post(
+    router,
     "/fhir/ValueSet/$expand",
-    methods=["GET", "POST"],
     response_class=Response,
     responses={**fhir_answer("the ValueSet with its expansion", Resource), **OUTCOMES},
 )
@@ -176,9 +177,9 @@ async def expand(request: Request, shared: Shared) -> Response:
     return await _expanded(ident, given, request, shared)
 
 
-@router.api_route(
+@get_and_post(
+    router,
     "/fhir/ValueSet/{ident}/$expand",
-    methods=["GET", "POST"],
     response_class=Response,
     responses={**fhir_answer("the ValueSet with its expansion", Resource), **OUTCOMES},
 )

@@ -18,6 +18,7 @@ from policykb.service.deps import Shared, strict_json
 from policykb.service.envelopes.fhir import Bundle, Subscription
 from policykb.service.errors import FHIR_JSON, ServiceError
 from policykb.service.openapi import OUTCOMES, fhir_answer, request_body
+from policykb.service.routes import get_and_post
 
 router = APIRouter(tags=["PAS"])
 
@@ -115,9 +116,9 @@ async def delete(ident: str, shared: Shared) -> Response:
     return Response(status_code=204)
 
 
-@router.api_route(
+@get_and_post(
+    router,
     "/fhir/Subscription/{ident}/$status",
-    methods=["GET", "POST"],
     response_class=Response,
     responses={**fhir_answer("a searchset Bundle of the status Parameters", Bundle), **OUTCOMES},
 )
@@ -145,9 +146,9 @@ def _event_number(request: Request, name: str, default: int) -> int:
     return int(text)
 
 
-@router.api_route(
+@get_and_post(
+    router,
     "/fhir/Subscription/{ident}/$events",
-    methods=["GET", "POST"],
     response_class=Response,
     responses={**fhir_answer("a history Bundle of the kept events", Bundle), **OUTCOMES},
 )

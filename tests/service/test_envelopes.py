@@ -71,6 +71,20 @@ def test_every_body_and_answer_in_the_openapi_document_is_a_model(client: TestCl
     assert document["info"]["version"] == version("policykb")  # the one version
 
 
+def test_each_operation_has_an_operation_id_of_its_own(client: TestClient) -> None:
+    """OpenAPI: operationId is unique among all operations. A route taking GET
+    and POST ($expand, $status, $events) gave both the same id, differing by
+    the hash seed from run to run."""
+    document = client.get("/openapi.json").json()
+    ids = [op["operationId"] for methods in document["paths"].values() for op in methods.values()]
+    assert len(ids) == len(set(ids)), sorted(i for i in ids if ids.count(i) > 1)
+    expand = document["paths"]["/fhir/ValueSet/$expand"]
+    assert {m: op["operationId"] for m, op in expand.items()} == {
+        "get": "expand_get",
+        "post": "expand_post",
+    }
+
+
 def test_error_answers_are_the_declared_envelopes(client: TestClient) -> None:
     outcome_of(client.post(HOOK, json={"hook": "order-sign"}), 400)
     outcome_of(client.post("/fhir/Claim/$submit", json={"resourceType": "Claim"}), 422)
