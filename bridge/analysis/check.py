@@ -34,6 +34,7 @@ from policykb.bridge.analysis.checker import GAP, Checker
 from policykb.bridge.analysis.findings import CheckReport, Finding, Kind, Level
 from policykb.bridge.analysis.placements import placed_evaluators
 from policykb.bridge.analysis.range_gaps import range_gaps
+from policykb.bridge.analysis.clauses import clause_findings
 from policykb.bridge.analysis.vocabulary import vocabulary_findings
 from policykb.bridge.model.policy import Policy, Role
 from policykb.bridge.solving.evaluator import Evaluator
@@ -85,6 +86,7 @@ def check_policy(
     otherwise."""
     policy = evaluator.policy
     findings, undeclared = vocabulary_findings(evaluator)
+    findings += clause_findings(evaluator)
     checkers = [Checker(placed) for placed in placed_evaluators(evaluator, as_of)]
     checker = checkers[0]
     indications = checker.indications
