@@ -31,10 +31,10 @@ from datetime import date
 import clingo
 
 from policykb.bridge.analysis.checker import GAP, Checker
+from policykb.bridge.analysis.clauses import clause_findings
 from policykb.bridge.analysis.findings import CheckReport, Finding, Kind, Level
 from policykb.bridge.analysis.placements import placed_evaluators
 from policykb.bridge.analysis.range_gaps import range_gaps
-from policykb.bridge.analysis.clauses import clause_findings
 from policykb.bridge.analysis.vocabulary import vocabulary_findings
 from policykb.bridge.model.policy import Policy, Role
 from policykb.bridge.solving.evaluator import Evaluator
