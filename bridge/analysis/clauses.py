@@ -1,5 +1,5 @@
-"""Findings about clause/2: a criterion whose rules read a fact that names
-neither it nor a criterion it is part of among its clauses.
+"""Findings about clause/2 (kind `clause`): a criterion whose rules read a
+fact that names neither it nor a criterion it is part of among its clauses.
 
 `clause(Fact, Id)` lists the criteria whose rules ask for Fact: a question
 for a missing Fact names them, and an explanation resting on Fact cites the
@@ -254,7 +254,7 @@ def clause_findings(evaluator: Evaluator) -> list[Finding]:
             how = f" (an operand of {derived!r}, which it compares)" if derived else ""
             findings.append(
                 Finding(
-                    Kind.VOCABULARY,
+                    Kind.CLAUSE,
                     (criterion,),
                     f"{where}: the rule for {criterion} reads the fact {fact!r}{how}, but "
                     f"clause({fact}, {criterion!r}) is missing (its clauses: {listed}): a "

@@ -207,7 +207,7 @@ UNLISTED = {
 def _unlisted(findings: Iterable[Finding]) -> set[tuple[str, str]]:
     pairs = set()
     for finding in findings:
-        if finding.kind is Kind.VOCABULARY and "clause(" in finding.message:
+        if finding.kind is Kind.CLAUSE:
             fact = re.search(r"reads the fact '(\w+)'", finding.message)
             assert fact is not None, finding.message
             pairs.add((*finding.criteria, fact[1]))
