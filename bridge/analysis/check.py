@@ -71,6 +71,12 @@ def _acknowledge(findings: list[Finding], acks: Sequence[tuple[str, str, str]]) 
     return result
 
 
+def acknowledged(evaluator: Evaluator, findings: list[Finding]) -> list[Finding]:
+    """The findings, each the policy acknowledges (acknowledge/3) marked so
+    with its reason."""
+    return _acknowledge(findings, _acknowledgements(evaluator))
+
+
 def check_policy(
     evaluator: Evaluator, extra: Sequence[Finding] = (), as_of: date | None = None
 ) -> CheckReport:
@@ -198,6 +204,6 @@ def check_policy(
                 said.add(found.message)
                 findings.append(found)
     findings += extra
-    findings = _acknowledge(findings, _acknowledgements(evaluator))
+    findings = acknowledged(evaluator, findings)
     findings.sort(key=lambda f: (f.level is not Level.WARNING, list(Kind).index(f.kind)))
     return CheckReport(policy.name, tuple(findings), policy.version)
