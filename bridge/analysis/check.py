@@ -31,6 +31,7 @@ from datetime import date
 import clingo
 
 from policykb.bridge.analysis.checker import GAP, Checker
+from policykb.bridge.analysis.clauses import clause_findings
 from policykb.bridge.analysis.findings import CheckReport, Finding, Kind, Level
 from policykb.bridge.analysis.placements import placed_evaluators
 from policykb.bridge.analysis.range_gaps import range_gaps
@@ -70,6 +71,12 @@ def _acknowledge(findings: list[Finding], acks: Sequence[tuple[str, str, str]]) 
     return result
 
 
+def acknowledged(evaluator: Evaluator, findings: list[Finding]) -> list[Finding]:
+    """The findings, each the policy acknowledges (acknowledge/3) marked so
+    with its reason."""
+    return _acknowledge(findings, _acknowledgements(evaluator))
+
+
 def check_policy(
     evaluator: Evaluator, extra: Sequence[Finding] = (), as_of: date | None = None
 ) -> CheckReport:
@@ -85,6 +92,7 @@ def check_policy(
     otherwise."""
     policy = evaluator.policy
     findings, undeclared = vocabulary_findings(evaluator)
+    findings += clause_findings(evaluator)
     checkers = [Checker(placed) for placed in placed_evaluators(evaluator, as_of)]
     checker = checkers[0]
     indications = checker.indications
@@ -196,6 +204,6 @@ def check_policy(
                 said.add(found.message)
                 findings.append(found)
     findings += extra
-    findings = _acknowledge(findings, _acknowledgements(evaluator))
+    findings = acknowledged(evaluator, findings)
     findings.sort(key=lambda f: (f.level is not Level.WARNING, list(Kind).index(f.kind)))
     return CheckReport(policy.name, tuple(findings), policy.version)

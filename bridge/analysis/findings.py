@@ -26,6 +26,11 @@ class Kind(StrEnum):
     GAP = "gap"
     RANGE_GAP = "range_gap"
     VOCABULARY = "vocabulary"
+    CLAUSE = "clause"
+    """A criterion's rules read a fact whose clause/2 lines name neither it
+    nor a criterion it is part of (clauses.py). Its own kind, so that an
+    `acknowledge(vocabulary, "*", ...)` written for facts no rule reads
+    does not also acknowledge it."""
     UNPROVABLE = "unprovable"
     VERSIONS = "versions"
     """The periods of a policy's versions overlap or leave days uncovered."""

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
+import shutil
+from collections.abc import Iterable
+from datetime import date
 from pathlib import Path
 
 import clingo
@@ -10,9 +14,10 @@ import pytest
 from typer.testing import CliRunner
 
 from policykb.bridge import KnowledgeBase
-from policykb.bridge.analysis.check import check_policy
+from policykb.bridge.analysis.check import acknowledged, check_policy
+from policykb.bridge.analysis.clauses import clause_findings
 from policykb.bridge.analysis.diff import diff_policies
-from policykb.bridge.analysis.findings import Kind, Level
+from policykb.bridge.analysis.findings import Finding, Kind, Level
 from policykb.cli.main import app
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "check"
@@ -186,3 +191,79 @@ def test_vocabulary_findings_name_unused_facts_and_criteria_without_text(tmp_pat
     messages = [f.message for f in report.warnings if f.kind is Kind.VOCABULARY]
     assert any("'unused' is declared but no rule uses it" in m for m in messages)
     assert any("criterion Q has empty quoted text" in m for m in messages)
+
+
+# The clause/2 lines left out in check/unlisted-clause: (criterion, fact).
+UNLISTED = {
+    ("N", "unlisted"),  # no clause at all
+    ("H", "deep"),  # read two helpers down; its clause names I
+    ("D", "first_date"),  # both dates of a two-date comparison
+    ("D", "second_date"),
+    ("G", "given"),  # given to a helper that compares its argument
+    ("R", "hours"),  # an operand of the ratio R compares (in both its rules)
+    ("R", "shallow"),  # listed under H only
+}
+
+
+def _unlisted(findings: Iterable[Finding]) -> set[tuple[str, str]]:
+    pairs = set()
+    for finding in findings:
+        if finding.kind is Kind.CLAUSE:
+            fact = re.search(r"reads the fact '(\w+)'", finding.message)
+            assert fact is not None, finding.message
+            pairs.add((*finding.criteria, fact[1]))
+    return pairs
+
+
+def test_clause_findings_name_exactly_the_criteria_left_out() -> None:
+    """Not found: a fact listed under the criterion itself (shallow), under
+    the whole its part's part is in (part_fact under P, read by P1A), read
+    only through a variable (watched_a, watched_b), or a heading's fact that
+    a rule reaches through section/1 (adult, read by S)."""
+    fixture = FIXTURES / "unlisted-clause"
+    findings = clause_findings(KnowledgeBase().evaluator(fixture))
+    assert _unlisted(findings) == UNLISTED
+    assert len(findings) == len(UNLISTED)  # once each, at the first rule that reads it
+    rules = (fixture / "rules.lp").read_text().splitlines()
+    for finding in findings:
+        (criterion,) = finding.criteria
+        fact = re.search(r"reads the fact '(\w+)'", finding.message)
+        assert fact is not None
+        # The first rule of the criterion that names the fact, else (read
+        # through a helper or a ratio) its first rule.
+        lines = [n for n, text in enumerate(rules, 1) if text.startswith(f'met("{criterion}")')]
+        naming = [n for n in lines if f"{fact[1]})" in rules[n - 1]]
+        line = (naming or lines)[0]
+        assert finding.location == f"rules.lp:{line}"
+        assert finding.message.startswith(f"rules.lp:{line}: the rule for {criterion} reads")
+    operand = next(f for f in findings if "'hours'" in f.message)
+    assert "an operand of 'rate'" in operand.message
+
+
+def test_acknowledged_clause_findings_and_the_listed_ones_vanish(tmp_path: Path) -> None:
+    fixture = FIXTURES / "unlisted-clause"
+    report = check_policy(KnowledgeBase().evaluator(fixture), as_of=date(2024, 6, 15))
+    assert _unlisted(report.warnings) == {p for p in UNLISTED if p[0] != "D"}
+    acknowledged = [f for f in report.findings if f.level is Level.ACKNOWLEDGED]
+    assert _unlisted(acknowledged) == {("D", "first_date"), ("D", "second_date")}
+    assert {f.reason for f in acknowledged if f.criteria == ("D",)} == {
+        "Fixture: acknowledged on purpose."
+    }
+    # Listing each pair leaves nothing to find.
+    copy = tmp_path / "unlisted-clause"
+    shutil.copytree(fixture, copy)
+    lines = "".join(f'clause({fact}, "{criterion}").\n' for criterion, fact in sorted(UNLISTED))
+    with (copy / "vocabulary.lp").open("a") as vocabulary:
+        vocabulary.write(lines)
+    assert clause_findings(KnowledgeBase().evaluator(copy)) == []
+
+
+def test_every_bundled_version_reviews_its_clause_findings(kb: KnowledgeBase) -> None:
+    """Each criterion a bundled policy leaves out of a fact's clauses is
+    acknowledged in its review.lp, with the reason (a criterion that only
+    routes on the fact): a new omission is a warning."""
+    bundled = Path(__file__).parents[2] / "kb" / "policies"
+    for folder in sorted(p for p in bundled.iterdir() if (p / "policy.lp").exists()):
+        for evaluator in kb.versions(folder.name):
+            findings = acknowledged(evaluator, clause_findings(evaluator))
+            assert all(f.level is Level.ACKNOWLEDGED for f in findings), (folder.name, findings)

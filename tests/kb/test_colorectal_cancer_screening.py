@@ -366,6 +366,10 @@ def test_each_fact_is_listed_with_every_criterion_that_reads_it(
     if "C(1)" in present:
         # "all other screening sDNA tests not otherwise specified above": not Cologuard.
         assert "C(1)" in rows["sdna_is_cologuard"], version
+    # The test requested routes to its section: one clause, each value citing
+    # its section's criterion (cites/4); review.lp acknowledges the other
+    # readers, whose clauses would make the citation the first route it rules out.
+    assert rows["screening_test"] == {"FOBT/TEST"}, version
 
 
 # -- the calendar -------------------------------------------------------------------

@@ -292,6 +292,16 @@ def test_the_first_line_count_cites_the_clinical_pa(kb: KnowledgeBase) -> None:
     assert cited["first_line_drugs_failed"] == "CPA/TRIALS/TWO"
 
 
+def test_the_failed_trials_are_listed_with_every_criterion_that_counts_them(
+    kb: KnowledgeBase,
+) -> None:
+    """clause/2 names every criterion whose rules ask for the failed trials,
+    NP/TRIALS/ONE among them ("if indicated for diagnosis": the one preferred
+    drug indicated, its trial): its missing-fact question names them."""
+    clauses = kb.evaluator(NAME).policy.facts["preferred_drugs_failed"].clauses
+    assert set(clauses) == {"ST", "NP/TRIALS/TWO", "NP/TRIALS/ONE", "NP/XR", "UC/TNF/FAILED"}
+
+
 def test_a_date_of_service_before_the_criteria_has_no_version(kb: KnowledgeBase) -> None:
     assert _verdict(kb, {"date_of_service": date(2024, 1, 1)}) is Verdict.NEEDS_INFORMATION
     with pytest.raises(CaseError, match="2024-01-01"):
@@ -384,4 +394,7 @@ def test_check_is_clean_with_every_finding_acknowledged(day: str) -> None:
     to override the indication) and the gap (the closed-world default)."""
     result = CliRunner().invoke(app, ["check", "--policy", NAME, "--as-of", day])
     assert result.exit_code == 0, result.output
-    assert "0 warning(s), 15 acknowledged" in result.output
+    assert "0 warning(s), 17 acknowledged" in result.output
+    # two of them clause findings: NP/NECESSITY/SOLID's and UC/TNF/REQUESTED's
+    # reads of requested_drug, the headings' fact
+    assert result.output.count("[acknowledged] clause") == 2

@@ -64,6 +64,7 @@ MODULES = (
     "bridge/analysis/checker.py",
     "bridge/analysis/findings.py",
     "bridge/analysis/vocabulary.py",
+    "bridge/analysis/clauses.py",
     "bridge/analysis/range_gaps.py",
     "bridge/analysis/versions.py",
     "bridge/analysis/diff.py",
