@@ -82,9 +82,25 @@ NEEDS = {
 }
 
 
+_SOURCES: dict[Any, str] = {}
+
+
 def _source(function: Callable[..., Any] | None) -> str:
+    """A function's source, decorators included; read once per function (each
+    of thousands of items asks again for its function's and fixtures')."""
     try:
-        return inspect.getsource(function)  # type: ignore[arg-type]  # decorators included
+        return _SOURCES[function]
+    except KeyError:
+        pass
+    except TypeError:  # unhashable
+        return _read_source(function)
+    _SOURCES[function] = found = _read_source(function)
+    return found
+
+
+def _read_source(function: Callable[..., Any] | None) -> str:
+    try:
+        return inspect.getsource(function)  # type: ignore[arg-type]
     except (OSError, TypeError):
         return ""
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import os
 
-EVERYDAY = 0.06
+EVERYDAY = 0.08
 """The share of each stated width an ordinary run draws."""
 
 SCALE = float(os.environ.get("POLICYKB_TEST_SCALE", EVERYDAY))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from decimal import Decimal
 from typing import Any
 
@@ -49,15 +50,24 @@ EXTRA = [
 ]
 
 
+@functools.cache
+def _mapping_rules() -> tuple[Any, ...]:
+    """Every bundled policy's fhir.yaml rules, loaded once (at collection)."""
+    knowledge = KnowledgeBase()
+    return tuple(
+        rule
+        for name in knowledge.policy_names()
+        for rule in load_mapping(knowledge.policy(name)).rules
+    )
+
+
 def mapping_expressions(part: str = "path") -> list[str]:
     """The bundled policies' fhir.yaml expressions: `path` or `value`."""
-    knowledge = KnowledgeBase()
     found = []
-    for name in knowledge.policy_names():
-        for rule in load_mapping(knowledge.policy(name)).rules:
-            expression = getattr(rule, part)
-            if expression is not None:
-                found.append(expression.text)
+    for rule in _mapping_rules():
+        expression = getattr(rule, part)
+        if expression is not None:
+            found.append(expression.text)
     return found
 
 
