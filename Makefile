@@ -33,16 +33,18 @@ typecheck: $(STAMP)
 	$(BIN)/mypy -p policykb
 	$(BIN)/lint-imports --no-cache
 
-# Two test processes (pytest-xdist): each loads the policies once; an idle
-# process takes tests from the other's queue (worksteal), so a long test at the
-# end does not leave one core idle.
+# Three test processes (pytest-xdist) on two cores: each loads the policies
+# once; many tests wait (timeouts, servers starting, sockets), and the third
+# process uses the core a waiting one leaves idle. An idle process takes
+# tests from the others' queues (worksteal), so a long test at the end does
+# not leave a core idle.
 unit: $(STAMP) $(NODE_STAMP)
-	$(BIN)/pytest -n 2 --dist worksteal
+	$(BIN)/pytest -n 3 --dist worksteal
 
 # The property tests at the full widths they state (make test draws a share:
 # POLICYKB_TEST_SCALE, tests/sampling.py). Long: not part of make test.
 test-wide: $(STAMP) $(NODE_STAMP)
-	POLICYKB_TEST_SCALE=1 $(BIN)/pytest -n 2 --dist worksteal
+	POLICYKB_TEST_SCALE=1 $(BIN)/pytest -n 3 --dist worksteal
 
 # The inner loop (under a minute): unit and knowledge-base tests and the YAML
 # suites, without what needs SWI-Prolog, Node or a browser (tests/conftest.py
