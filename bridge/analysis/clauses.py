@@ -35,20 +35,17 @@ from clingo import ast
 from policykb.bridge.analysis.findings import Finding, Kind
 from policykb.bridge.loading.files import core_files
 from policykb.bridge.loading.history_links import LINKS_FILE
-from policykb.bridge.loading.rules import FACT_READERS, TYPED_TESTS, short_location
+from policykb.bridge.loading.rules import (
+    FACT_READERS,
+    TYPED_TESTS,
+    constant_name,
+    short_location,
+)
 from policykb.bridge.model.policy import Policy
 from policykb.bridge.solving.evaluator import Evaluator
 
 Signature = tuple[str, int]
 """A predicate: its name and arity."""
-
-
-def _constant(term: ast.AST) -> str | None:
-    if term.ast_type == ast.ASTType.SymbolicTerm:
-        return str(term.symbol)
-    if term.ast_type == ast.ASTType.Function and not term.arguments:
-        return str(term.name)
-    return None
 
 
 def _variable(term: ast.AST) -> str | None:
@@ -88,7 +85,7 @@ class _BodyReader(ast.Transformer):
         arguments = tuple(symbol.arguments)
         if symbol.name in FACT_READERS and arguments:
             for argument in arguments if symbol.name in TYPED_TESTS else arguments[:1]:
-                name = _constant(argument)
+                name = constant_name(argument)
                 if name is not None and name in self.declared:
                     self.body.facts.add(name)
                 elif (variable := _variable(argument)) is not None:
@@ -170,7 +167,7 @@ class _HelperReads:
         facts = set()
         for called, arguments in body.calls:
             for index in self.fact_positions.get(called, ()):
-                name = _constant(arguments[index])
+                name = constant_name(arguments[index])
                 if name is not None and name in self.declared:
                     facts.add(name)
         return facts

@@ -57,7 +57,9 @@ def _atom_of(literal: ast.AST) -> ast.AST | None:
     return None
 
 
-def _constant(term: ast.AST) -> str | None:
+def constant_name(term: ast.AST) -> str | None:
+    """The name a term states as a constant (`bmi`, `"A1"` as clingo prints
+    it); None for a variable, number or compound term."""
     if term.ast_type == ast.ASTType.SymbolicTerm:
         return str(term.symbol)
     if term.ast_type == ast.ASTType.Function and not term.arguments:
@@ -76,7 +78,7 @@ class _BodyCollector(ast.Transformer):
         if symbol.ast_type == ast.ASTType.Function:
             self.predicates.add(symbol.name)
             if symbol.name in FACT_READERS and symbol.arguments:
-                fact = _constant(symbol.arguments[0])
+                fact = constant_name(symbol.arguments[0])
                 if fact is not None:
                     self.facts.add(fact)
                 elif not self.core:
